@@ -1,0 +1,144 @@
+"""Errors a planner can act on.
+
+Every error raised on purpose by ``geo`` derives from :class:`OrtError`. Its message says
+what is wrong, shows the bad value, and how to fix it; the CLI prints it on one line and exits
+with a non-zero code, never with a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class OrtError(Exception):
+    """Base class of the project's errors. ``str(err)`` is a complete, one-line message."""
+
+    exit_code = 1
+
+
+class InputError(OrtError):
+    """A file or value given by the user cannot be used as it is.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, with the bad value.
+    source : str, optional
+        The file (or option) the problem comes from.
+    feature : str, optional
+        The feature, row or id inside ``source``.
+    fix : str, optional
+        What the user can do about it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        feature: str | None = None,
+        fix: str | None = None,
+    ) -> None:
+        self.message = message
+        self.source = source
+        self.feature = feature
+        self.fix = fix
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        where = ""
+        if self.source and self.feature:
+            where = f"{self.source} [{self.feature}]: "
+        elif self.source:
+            where = f"{self.source}: "
+        elif self.feature:
+            where = f"[{self.feature}]: "
+        fix = f" — {self.fix}" if self.fix else ""
+        return f"{where}{self.message}{fix}"
+
+
+class CRSError(InputError):
+    """Missing, mismatched or implausible coordinate reference system."""
+
+
+class ParcelIdError(InputError):
+    """A parcel identifier (IDU) that cannot be parsed or does not exist."""
+
+
+class PerimeterError(InputError):
+    """A convention or perimeter definition that cannot be used."""
+
+
+class DownloadError(OrtError):
+    """A download failed, or the file is not in the cache in offline mode."""
+
+
+class OutputExistsError(OrtError):
+    """An output file already exists and ``force`` was not given."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found while validating a file: severity, where and what.
+
+    ``severity`` is ``"error"`` (the data cannot be used as is) or ``"warning"``
+    (to review, not blocking).
+    """
+
+    severity: str
+    code: str
+    message: str
+    source: str = ""
+    feature: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.source}" + (f" [{self.feature}]" if self.feature else "")
+        return f"{self.severity.upper():7} {self.code:24} {where}: {self.message}"
+
+
+@dataclass
+class ValidationReport:
+    """All problems of one validation run, reported at once."""
+
+    subject: str
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(
+        self, severity: str, code: str, message: str, *, source: str = "", feature: str = ""
+    ) -> None:
+        self.problems.append(Problem(severity, code, message, source, feature))
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def codes(self) -> set[str]:
+        return {p.code for p in self.problems}
+
+    def __str__(self) -> str:
+        head = (
+            f"{self.subject}: {len(self.errors)} erreur(s), {len(self.warnings)} avertissement(s)"
+        )
+        return "\n".join([head, *(str(p) for p in self.problems)])
+
+
+class ValidationFailed(OrtError):
+    """Raised when a validation report holds errors and the caller asked to stop on them."""
+
+    def __init__(self, report: ValidationReport) -> None:
+        self.report = report
+        first = report.errors[0] if report.errors else None
+        more = f" (+{len(report.errors) - 1} autres)" if len(report.errors) > 1 else ""
+        msg = f"{report.subject}: {first.message if first else 'invalid'}{more}"
+        if first and first.feature:
+            msg = f"{report.subject} [{first.feature}]: {first.message}{more}"
+        msg += " — run `ort validate` for the full list"
+        super().__init__(msg)

@@ -1,0 +1,123 @@
+"""Writing outputs: atomically, deterministically, never over an existing file unless asked.
+
+Every writer renders into a temporary file in the destination folder, then renames it over
+the target (an atomic step on POSIX), so an interrupted run leaves either the old file or
+nothing — never a half-written one that looks complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from geo import settings
+from geo.errors import InputError, OutputExistsError
+
+#: Output formats by file suffix.
+TABLE_SUFFIXES = {".csv": "csv", ".xlsx": "xlsx", ".gpkg": "gpkg", ".parquet": "parquet",
+                  ".geojson": "geojson", ".json": "json"}
+
+
+def check_writable(path: str | os.PathLike, *, force: bool = False) -> Path:
+    """Refuse an existing output unless ``force``; return the path."""
+    path = Path(path)
+    if path.exists() and not force:
+        raise OutputExistsError(f"{path} already exists — pass --force (force=True) to overwrite it")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, force: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it over ``path`` on success.
+
+    On any exception the temporary file is removed and ``path`` is untouched.
+    """
+    path = check_writable(path, force=force)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{path.suffix}", dir=path.parent)
+    os.close(fd)
+    os.unlink(tmp)  # writers such as GDAL want to create the file themselves
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        if not tmp_path.exists():
+            raise OSError(f"nothing was written to {path}")
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_text(text: str, path: str | os.PathLike, *, force: bool = False) -> Path:
+    """Write UTF-8 text atomically."""
+    with atomic_path(path, force=force) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_bytes(data: bytes, path: str | os.PathLike, *, force: bool = False) -> Path:
+    """Write bytes atomically."""
+    with atomic_path(path, force=force) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def _writer_for(suffix: str) -> Callable[[pd.DataFrame, Path], None]:
+    kind = TABLE_SUFFIXES.get(suffix.lower())
+    if kind is None:
+        raise InputError(
+            f"unknown output format '{suffix}'",
+            fix=f"use one of {', '.join(sorted(TABLE_SUFFIXES))}",
+        )
+
+    def csv(df: pd.DataFrame, tmp: Path) -> None:
+        out = df.drop(columns="geometry") if "geometry" in df.columns else df
+        out.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
+
+    def xlsx(df: pd.DataFrame, tmp: Path) -> None:
+        out = df.drop(columns="geometry") if "geometry" in df.columns else df
+        out.to_excel(tmp, index=False, engine="openpyxl")
+
+    def vector(driver: str) -> Callable[[pd.DataFrame, Path], None]:
+        def write(df: pd.DataFrame, tmp: Path) -> None:
+            if not isinstance(df, gpd.GeoDataFrame):
+                raise InputError(
+                    "this table has no geometry", fix="write it as .csv or .xlsx instead"
+                )
+            df.to_file(tmp, driver=driver, engine=settings.io_engine)
+
+        return write
+
+    def parquet(df: pd.DataFrame, tmp: Path) -> None:
+        if isinstance(df, gpd.GeoDataFrame):
+            df.to_parquet(tmp, index=False)
+        else:
+            df.to_parquet(tmp, index=False)
+
+    return {
+        "csv": csv,
+        "xlsx": xlsx,
+        "gpkg": vector("GPKG"),
+        "geojson": vector("GeoJSON"),
+        "json": vector("GeoJSON"),
+        "parquet": parquet,
+    }[kind]
+
+
+def write_table(df: pd.DataFrame, path: str | os.PathLike, *, force: bool = False) -> Path:
+    """Write a table or GeoDataFrame by suffix (.csv, .xlsx, .gpkg, .geojson, .parquet).
+
+    CSV and XLSX drop the geometry column. The write is atomic and refuses an existing file
+    unless ``force``.
+    """
+    path = Path(path)
+    writer = _writer_for(path.suffix)
+    with atomic_path(path, force=force) as tmp:
+        writer(df, tmp)
+    return path

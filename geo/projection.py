@@ -1,0 +1,226 @@
+"""Coordinate reference systems: the territory's metric CRS, and refusing the wrong ones.
+
+Areas, overlaps and distances are computed only in a metric CRS: Lambert-93 (EPSG:2154) in
+metropolitan France and Corsica, the local UTM-based RGAF09/RGFG95/RGR92/RGM04 overseas.
+EPSG:4326 is used only at the map boundary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import geopandas as gpd
+import numpy as np
+from pyproj import CRS
+
+from geo.errors import CRSError
+
+WGS84 = "EPSG:4326"
+LAMBERT93 = "EPSG:2154"
+
+#: Metric CRS per overseas département code (INSEE prefix); everything else is Lambert-93.
+OVERSEAS_CRS = {
+    "971": "EPSG:5490",  # Guadeloupe, RGAF09 / UTM 20N
+    "972": "EPSG:5490",  # Martinique
+    "973": "EPSG:2972",  # Guyane, RGFG95 / UTM 22N
+    "974": "EPSG:2975",  # La Réunion, RGR92 / UTM 40S
+    "976": "EPSG:4471",  # Mayotte, RGM04 / UTM 38S
+}
+
+# Rough extents (lon/lat) used to recognise coordinates in the wrong CRS.
+_FRANCE_LONLAT = (-6.0, 41.0, 10.0, 51.6)  # metropolitan France and Corsica
+_OVERSEAS_LONLAT = {
+    "971": (-62.0, 15.8, -60.9, 18.2),
+    "972": (-61.3, 14.3, -60.7, 15.0),
+    "973": (-54.7, 2.0, -51.5, 6.0),
+    "974": (55.1, -21.5, 55.9, -20.8),
+    "976": (44.9, -13.1, 45.4, -12.5),
+}
+# Lambert-93 extent of metropolitan France (with a margin).
+_L93_EXTENT = (50_000.0, 6_000_000.0, 1_300_000.0, 7_200_000.0)
+
+
+def departement_of(code_insee: str) -> str:
+    """Return the département code of an INSEE commune code (``"97411"`` → ``"974"``)."""
+    code = str(code_insee)
+    return code[:3] if code.startswith("97") else code[:2]
+
+
+def metric_crs_for(code_insee: str | Iterable[str]) -> str:
+    """Return the metric CRS (``"EPSG:xxxx"``) for one commune or the communes of a convention.
+
+    Parameters
+    ----------
+    code_insee : str or iterable of str
+        INSEE commune code(s), as strings (``"62907"``, ``"2A004"``, ``"97411"``).
+
+    Raises
+    ------
+    CRSError
+        If the communes need different metric CRSs (e.g. Réunion and metropolitan France).
+    """
+    codes = [code_insee] if isinstance(code_insee, str) else list(code_insee)
+    if not codes:
+        return LAMBERT93
+    crss = {OVERSEAS_CRS.get(departement_of(c), LAMBERT93) for c in codes}
+    if len(crss) > 1:
+        raise CRSError(
+            f"communes {', '.join(codes)} lie in areas with different metric CRSs "
+            f"({', '.join(sorted(crss))})",
+            fix="handle each overseas territory in its own convention",
+        )
+    return crss.pop()
+
+
+def _is_metric(crs: CRS) -> bool:
+    return crs.is_projected and crs.axis_info[0].unit_name in ("metre", "meter")
+
+
+def lonlat_extent(code_insee: str | None) -> tuple[float, float, float, float]:
+    """Plausible lon/lat extent for a commune's territory (metropolitan France by default)."""
+    if code_insee is None:
+        return _FRANCE_LONLAT
+    return _OVERSEAS_LONLAT.get(departement_of(code_insee), _FRANCE_LONLAT)
+
+
+def check_plausible(
+    gdf: gpd.GeoDataFrame, *, source: str, code_insee: str | None = None
+) -> None:
+    """Refuse coordinates that are clearly in another CRS than the one declared.
+
+    Recognises Lambert-93 (or any projected) numbers in a layer declared as degrees, swapped
+    latitude/longitude, and degrees in a layer declared as Lambert-93.
+
+    Raises
+    ------
+    CRSError
+        Naming the file, the declared CRS, what the numbers look like, and the fix.
+    """
+    if gdf.empty or gdf.crs is None:
+        return
+    geoms = gdf.geometry[~(gdf.geometry.is_empty | gdf.geometry.isna())]
+    if geoms.empty:
+        return
+    bounds = geoms.bounds.to_numpy()
+    if not np.isfinite(bounds).all():
+        bad = int(np.where(~np.isfinite(bounds).all(axis=1))[0][0])
+        raise CRSError(
+            "coordinates contain NaN or infinite values",
+            source=source,
+            feature=_feature_label(gdf, geoms.index[bad]),
+            fix="repair or remove this feature",
+        )
+    minx, miny = bounds[:, 0].min(), bounds[:, 1].min()
+    maxx, maxy = bounds[:, 2].max(), bounds[:, 3].max()
+    crs = CRS.from_user_input(gdf.crs)
+    name = crs.to_string()
+    if crs.is_geographic:
+        if max(abs(minx), abs(maxx)) > 180 or max(abs(miny), abs(maxy)) > 90:
+            looks = "Lambert-93 metres" if _inside((minx, miny, maxx, maxy), _L93_EXTENT) else "projected metres"
+            raise CRSError(
+                f"coordinates look like {looks} (x {minx:.0f}…{maxx:.0f}, y {miny:.0f}…{maxy:.0f}) "
+                f"but the layer is declared as {name} (degrees)",
+                source=source,
+                fix="declare the real CRS, e.g. --crs EPSG:2154, or reproject the file to EPSG:4326",
+            )
+        ext = lonlat_extent(code_insee)
+        if not _inside((minx, miny, maxx, maxy), ext) and _inside((miny, minx, maxy, maxx), ext):
+            raise CRSError(
+                f"latitude and longitude look swapped (x {minx:.4f}…{maxx:.4f}, "
+                f"y {miny:.4f}…{maxy:.4f} in {name})",
+                source=source,
+                fix="write coordinates as longitude, latitude (GeoJSON order) and reload",
+            )
+    elif _is_metric(crs) and max(abs(minx), abs(maxx), abs(miny), abs(maxy)) < 400:
+        raise CRSError(
+            f"coordinates look like degrees (x {minx:.4f}…{maxx:.4f}, y {miny:.4f}…{maxy:.4f}) "
+            f"but the layer is declared as {name} (metres)",
+            source=source,
+            fix="declare EPSG:4326 for this file, or reproject it properly",
+        )
+    elif crs.equals(CRS.from_user_input(LAMBERT93)) and not _inside(
+        (minx, miny, maxx, maxy), _L93_EXTENT
+    ):
+        raise CRSError(
+            f"coordinates (x {minx:.0f}…{maxx:.0f}, y {miny:.0f}…{maxy:.0f}) are outside "
+            "metropolitan France in Lambert-93; the file may be in a CC zone (EPSG:3942–3950) "
+            "or another projection",
+            source=source,
+            fix="declare the real CRS of the file (e.g. --crs EPSG:3950)",
+        )
+
+
+def _inside(box: tuple[float, float, float, float], extent: tuple[float, float, float, float]) -> bool:
+    return box[0] >= extent[0] and box[1] >= extent[1] and box[2] <= extent[2] and box[3] <= extent[3]
+
+
+def _feature_label(gdf: gpd.GeoDataFrame, index) -> str:
+    for col in ("id", "idu", "name", "nom"):
+        if col in gdf.columns:
+            return f"{col}={gdf.at[index, col]}"
+    return f"feature {index}"
+
+
+def require_crs(gdf: gpd.GeoDataFrame, *, source: str) -> CRS:
+    """Return the layer's CRS or refuse a layer without one."""
+    if gdf.crs is None:
+        raise CRSError(
+            "the layer has no coordinate reference system",
+            source=source,
+            fix="declare it when reading (--crs EPSG:2154 or crs='EPSG:2154'), "
+            "or fix the file's .prj / GeoPackage SRS",
+        )
+    return CRS.from_user_input(gdf.crs)
+
+
+def to_metric(
+    gdf: gpd.GeoDataFrame, crs: str, *, source: str, code_insee: str | None = None
+) -> gpd.GeoDataFrame:
+    """Check a layer's CRS and coordinates, then reproject it to the metric CRS ``crs``.
+
+    Parameters
+    ----------
+    gdf : GeoDataFrame
+        A layer with a declared CRS.
+    crs : str
+        Target metric CRS, e.g. ``"EPSG:2154"`` (metres).
+    source : str
+        File name used in error messages.
+    """
+    require_crs(gdf, source=source)
+    target = CRS.from_user_input(crs)
+    if not _is_metric(target):
+        raise CRSError(
+            f"{target.to_string()} is not a metric CRS: areas and distances would be in degrees",
+            source=source,
+            fix="use Lambert-93 (EPSG:2154) or the overseas metric CRS of the territory",
+        )
+    check_plausible(gdf, source=source, code_insee=code_insee)
+    if CRS.from_user_input(gdf.crs).equals(target):
+        return gdf
+    return gdf.to_crs(target)
+
+
+def require_same_crs(*layers: tuple[str, gpd.GeoDataFrame]) -> CRS:
+    """Refuse layers whose CRSs differ, naming both and the fix."""
+    first_name, first = layers[0]
+    ref = require_crs(first, source=first_name)
+    for name, layer in layers[1:]:
+        other = require_crs(layer, source=name)
+        if not other.equals(ref):
+            raise CRSError(
+                f"CRS mismatch: {first_name} is {ref.to_string()} but {name} is {other.to_string()}",
+                fix=f"reproject one of them first, e.g. layer.to_crs('{ref.to_string()}')",
+            )
+    return ref
+
+
+def require_metric(gdf: gpd.GeoDataFrame, *, source: str) -> CRS:
+    """Refuse a layer whose CRS is not metric (an area in degrees is meaningless)."""
+    crs = require_crs(gdf, source=source)
+    if not _is_metric(crs):
+        raise CRSError(
+            f"{source} is in {crs.to_string()}, not a metric CRS: areas would be in degrees",
+            fix="reproject it first with geo.projection.to_metric(layer, 'EPSG:2154', ...)",
+        )
+    return crs
