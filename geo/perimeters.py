@@ -1,0 +1,654 @@
+"""Conventions and their perimeters, held as reviewable, dated files.
+
+A convention folder ``perimeters/<slug>/`` holds ``convention.toml`` (metadata, edited by
+hand) and one geometry file per version (the initial convention, then each avenant). The
+format is documented in ``perimeters/README.md``.
+
+>>> from geo.demo import build_demo
+>>> conv = read_convention(build_demo().perimeters_dir)
+>>> conv.version_at("2024-01-01").id, conv.version_at("2024-08-01").id
+('initiale', 'avenant-1')
+>>> sorted(conv.perimeters("2024-08-01")["perimeter_id"])
+['centre-ville', 'faubourg', 'gare', 'opah-ru-centre', 'ort']
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+from pyproj import CRS
+
+from geo import projection
+from geo.errors import CRSError, PerimeterError, ValidationFailed, ValidationReport
+
+PROGRAMMES = ("ACV", "PVD", "autre")
+#: Perimeter types of a geometry file; ``ort`` is the union of the secteurs, made on load.
+PERIMETER_TYPES = ("secteur", "opah_ru", "autre")
+ORT_ID = "ort"
+ORT_NAME = "ORT (ensemble des secteurs)"
+METADATA_FILE = "convention.toml"
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+_INSEE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
+
+#: Columns of a perimeters GeoDataFrame, in order.
+PERIMETER_COLUMNS = [
+    "perimeter_id", "type", "nom", "centre_ville", "commune", "date_debut", "date_fin",
+    "en_vigueur", "version", "version_date", "geometry",
+]
+
+
+def as_date(value: object, *, what: str = "date", source: str = "") -> dt.date:
+    """Turn a TOML date, ISO string or datetime into a ``datetime.date``."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise PerimeterError(
+        f"{what} {value!r} is not a date", source=source or None,
+        fix="write it as YYYY-MM-DD, e.g. 2023-01-18",
+    )
+
+
+@dataclass(frozen=True)
+class Version:
+    """One version of a convention's perimeters: the initial convention or an avenant."""
+
+    id: str
+    libelle: str
+    date_effet: dt.date
+    fichier: str
+    date_fin: dt.date | None = None
+
+
+@dataclass
+class Convention:
+    """A convention (ORT, with its OPAH-RU perimeters) read from ``perimeters/<slug>/``.
+
+    Geometries are returned in the territory's metric CRS (:attr:`metric_crs`).
+    """
+
+    path: Path
+    slug: str
+    nom: str
+    programme: str
+    communes: tuple[str, ...]
+    date_signature: dt.date
+    duree_ans: float
+    versions: list[Version]
+    fictif: bool = False
+    crs: str = projection.WGS84
+    source: str = ""
+    cadastre_dir: Path | None = None
+    _cache: dict[str, gpd.GeoDataFrame] = field(default_factory=dict, repr=False)
+
+    @property
+    def metric_crs(self) -> str:
+        """Metric CRS of the convention's territory (EPSG:2154 in metropolitan France)."""
+        return projection.metric_crs_for(self.communes)
+
+    @property
+    def date_fin(self) -> dt.date:
+        """End of the convention: signature date plus its duration."""
+        years = int(self.duree_ans)
+        end = _add_years(self.date_signature, years)
+        return end + dt.timedelta(days=round((self.duree_ans - years) * 365.25))
+
+    def version_at(self, when: dt.date | str) -> Version:
+        """The version of the perimeters in force on ``when``.
+
+        Raises
+        ------
+        PerimeterError
+            If no version is in force that day (before the first one, or after an end date).
+        """
+        day = as_date(when, what="--date")
+        current = None
+        for i, v in enumerate(self.versions):
+            end = v.date_fin or (self.versions[i + 1].date_effet if i + 1 < len(self.versions) else None)
+            if v.date_effet <= day and (end is None or day < end):
+                current = v
+        if current is None:
+            first = self.versions[0].date_effet
+            raise PerimeterError(
+                f"no perimeter version is in force on {day.isoformat()} "
+                f"(first version takes effect on {first.isoformat()})",
+                source=str(self.path / METADATA_FILE),
+                fix="choose a later --date, or add a version to convention.toml",
+            )
+        return current
+
+    def version(self, version_id: str) -> Version:
+        for v in self.versions:
+            if v.id == version_id:
+                return v
+        raise PerimeterError(
+            f"unknown version '{version_id}'", source=str(self.path / METADATA_FILE),
+            fix=f"use one of {', '.join(v.id for v in self.versions)}",
+        )
+
+    def perimeters(
+        self,
+        when: dt.date | str | None = None,
+        *,
+        version: str | None = None,
+        include_ort: bool = True,
+        in_force_only: bool = False,
+    ) -> gpd.GeoDataFrame:
+        """The perimeters in force on ``when`` (default: today), in the metric CRS.
+
+        Parameters
+        ----------
+        when : date or str, optional
+            Date of evaluation; the version in force that day is used.
+        version : str, optional
+            A version id instead of a date.
+        include_ort : bool
+            Add a row ``ort`` for the whole ORT (union of the secteurs).
+        in_force_only : bool
+            Drop OPAH-RU perimeters whose own period does not cover ``when``.
+
+        Returns
+        -------
+        GeoDataFrame
+            Columns :data:`PERIMETER_COLUMNS`; geometry in :attr:`metric_crs` (metres).
+        """
+        day = as_date(when, what="--date") if when is not None else dt.date.today()
+        ver = self.version(version) if version else self.version_at(day)
+        gdf = self._load_version(ver).copy()
+        start = pd.to_datetime(gdf["date_debut"]).dt.date
+        end = pd.to_datetime(gdf["date_fin"]).dt.date
+        gdf["en_vigueur"] = [
+            (s is None or pd.isna(s) or s <= day) and (e is None or pd.isna(e) or day <= e)
+            for s, e in zip(start, end, strict=True)
+        ]
+        if in_force_only:
+            gdf = gdf[gdf["en_vigueur"]]
+        if include_ort:
+            gdf = add_ort_union(gdf)
+        gdf.attrs.update(self.describe_version(ver))
+        return gdf.reset_index(drop=True)
+
+    def describe_version(self, ver: Version) -> dict[str, str]:
+        """Provenance of a version, attached to results (``attrs``) and printed by the CLI."""
+        return {
+            "convention": self.nom,
+            "convention_slug": self.slug,
+            "version": ver.id,
+            "version_libelle": ver.libelle,
+            "version_date": ver.date_effet.isoformat(),
+            "fictif": str(self.fictif).lower(),
+        }
+
+    def _load_version(self, ver: Version) -> gpd.GeoDataFrame:
+        if ver.id not in self._cache:
+            report = ValidationReport(str(self.path / ver.fichier))
+            gdf = read_perimeter_file(
+                self.path / ver.fichier, declared_crs=self.crs, metric_crs=self.metric_crs,
+                report=report,
+            )
+            if not report.ok:
+                raise ValidationFailed(report)
+            gdf["version"] = ver.id
+            gdf["version_date"] = ver.date_effet.isoformat()
+            self._cache[ver.id] = gdf[PERIMETER_COLUMNS]
+        return self._cache[ver.id]
+
+
+def _add_years(day: dt.date, years: int) -> dt.date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+def add_ort_union(perimeters: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Append one row ``ort``: the union of the ``secteur`` rows (the ORT as a whole)."""
+    secteurs = perimeters[perimeters["type"] == "secteur"]
+    if secteurs.empty or (perimeters["perimeter_id"] == ORT_ID).any():
+        return perimeters
+    union = shapely.union_all(secteurs.geometry.to_numpy())
+    first = secteurs.iloc[0]
+    row = {c: None for c in perimeters.columns}
+    row.update(
+        perimeter_id=ORT_ID, type="ort", nom=ORT_NAME,
+        centre_ville=bool(secteurs["centre_ville"].any()), en_vigueur=True,
+        version=first.get("version"), version_date=first.get("version_date"), geometry=union,
+    )
+    extra = gpd.GeoDataFrame([row], columns=perimeters.columns, geometry="geometry", crs=perimeters.crs)
+    out = pd.concat([perimeters, extra], ignore_index=True)
+    return gpd.GeoDataFrame(out, geometry="geometry", crs=perimeters.crs)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+
+
+def read_convention(path: str | Path, *, report: ValidationReport | None = None) -> Convention:
+    """Read ``perimeters/<slug>/convention.toml``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The convention folder (or its ``convention.toml``).
+    report : ValidationReport, optional
+        Collect problems here instead of raising on the first error (used by validation).
+
+    Raises
+    ------
+    PerimeterError, ValidationFailed
+        Missing folder or file, unreadable TOML, missing or malformed fields.
+    """
+    path = Path(path)
+    folder = path.parent if path.name == METADATA_FILE else path
+    meta = folder / METADATA_FILE
+    slug = folder.resolve().name
+    if not folder.is_dir():
+        raise PerimeterError(
+            "convention folder not found", source=str(folder),
+            fix="give a folder such as perimeters/<slug> holding convention.toml (see perimeters/README.md)",
+        )
+    if not meta.is_file():
+        raise PerimeterError(
+            f"no {METADATA_FILE} in the folder", source=str(folder),
+            fix="create it as described in perimeters/README.md",
+        )
+    try:
+        data = tomllib.loads(meta.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise PerimeterError(f"invalid TOML: {err}", source=str(meta), fix="correct the syntax") from None
+
+    own_report = report is None
+    report = report if report is not None else ValidationReport(str(meta))
+    src = str(meta)
+
+    def need(key: str, kind: type | tuple[type, ...], default=None):
+        if key not in data:
+            if default is None:
+                report.add("error", "missing-field", f"field '{key}' is missing", source=src)
+            return default
+        value = data[key]
+        if not isinstance(value, kind):
+            report.add("error", "bad-field", f"field '{key}' = {value!r} has the wrong type", source=src)
+            return default
+        return value
+
+    if not _SLUG.match(slug):
+        report.add("error", "bad-slug", f"folder name '{slug}' is not a slug (a-z, 0-9, -)", source=src)
+    nom = need("nom", str, "")
+    programme = need("programme", str, "autre")
+    if programme not in PROGRAMMES:
+        report.add("error", "bad-programme", f"programme '{programme}' is not one of {PROGRAMMES}", source=src)
+    communes_raw = need("communes", list, [])
+    communes = []
+    for c in communes_raw:
+        if isinstance(c, int):
+            report.add(
+                "error", "insee-as-number",
+                f"commune {c} is written as a number: INSEE codes are 5-character strings "
+                f"(write \"{c:05d}\")", source=src,
+            )
+            communes.append(f"{c:05d}")
+        elif isinstance(c, str) and _INSEE.match(c.strip().upper()):
+            communes.append(c.strip().upper())
+        else:
+            report.add("error", "bad-insee", f"commune {c!r} is not an INSEE code (e.g. \"62907\")", source=src)
+    if not communes_raw and "communes" in data:
+        report.add("error", "no-commune", "the convention lists no commune", source=src)
+    signature = _date_field(data, "date_signature", report, src)
+    duree = need("duree_ans", (int, float), 5)
+    if isinstance(duree, (int, float)) and duree <= 0:
+        report.add("error", "bad-duration", f"duree_ans = {duree} must be positive", source=src)
+    crs = data.get("crs", projection.WGS84)
+    try:
+        crs = CRS.from_user_input(crs).to_string()
+    except Exception:  # pyproj raises its own CRSError with a long text
+        report.add("error", "bad-crs", f"crs {crs!r} is not a known CRS (e.g. \"EPSG:2154\")", source=src)
+        crs = projection.WGS84
+
+    versions = []
+    raw_versions = data.get("versions")
+    if not isinstance(raw_versions, list) or not raw_versions:
+        report.add("error", "no-version", "no [[versions]] table: at least one is needed", source=src)
+        raw_versions = []
+    for i, rv in enumerate(raw_versions):
+        label = f"versions[{i}]" + (f" id={rv.get('id')}" if isinstance(rv, dict) and rv.get("id") else "")
+        if not isinstance(rv, dict) or not {"id", "date_effet", "fichier"} <= set(rv):
+            report.add("error", "bad-version", "a version needs id, date_effet and fichier",
+                       source=src, feature=label)
+            continue
+        try:
+            effet = as_date(rv["date_effet"], what="date_effet")
+            fin = as_date(rv["date_fin"], what="date_fin") if rv.get("date_fin") else None
+        except PerimeterError as err:
+            report.add("error", "bad-date", err.message + " (YYYY-MM-DD)", source=src, feature=label)
+            continue
+        fichier = str(rv["fichier"])
+        if Path(fichier).is_absolute() or ".." in Path(fichier).parts:
+            report.add("error", "bad-path", f"fichier '{fichier}' must be a file name inside the folder",
+                       source=src, feature=label)
+            continue
+        versions.append(Version(str(rv["id"]), str(rv.get("libelle", rv["id"])), effet, fichier, fin))
+    _check_version_dates(versions, signature, report, src)
+
+    cadastre_dir = data.get("cadastre_dir")
+    conv = Convention(
+        path=folder, slug=slug, nom=nom or slug, programme=programme, communes=tuple(communes),
+        date_signature=signature or dt.date(1900, 1, 1), duree_ans=float(duree or 5),
+        versions=sorted(versions, key=lambda v: v.date_effet), fictif=bool(data.get("fictif", False)),
+        crs=crs, source=str(data.get("source", "")),
+        cadastre_dir=(folder / cadastre_dir).resolve() if cadastre_dir else None,
+    )
+    if communes:
+        try:
+            conv.metric_crs  # noqa: B018 - refuse mixed overseas/metropolitan communes early
+        except CRSError as err:
+            report.add("error", "mixed-crs", str(err), source=src)
+    if own_report and not report.ok:
+        raise ValidationFailed(report)
+    return conv
+
+
+def _date_field(data: dict, key: str, report: ValidationReport, src: str) -> dt.date | None:
+    if key not in data:
+        report.add("error", "missing-field", f"field '{key}' is missing", source=src)
+        return None
+    try:
+        return as_date(data[key], what=key)
+    except PerimeterError as err:
+        report.add("error", "bad-date", err.message + " (YYYY-MM-DD)", source=src)
+        return None
+
+
+def _check_version_dates(
+    versions: list[Version], signature: dt.date | None, report: ValidationReport, src: str
+) -> None:
+    ids = [v.id for v in versions]
+    for dup in sorted({i for i in ids if ids.count(i) > 1}):
+        report.add("error", "duplicate-version", f"version id '{dup}' is used twice", source=src)
+    for prev, nxt in zip(versions, versions[1:], strict=False):
+        if nxt.date_effet <= prev.date_effet:
+            report.add(
+                "error", "version-dates",
+                f"version '{nxt.id}' takes effect on {nxt.date_effet} but comes after '{prev.id}' "
+                f"({prev.date_effet}): versions must be listed in date order, with distinct dates",
+                source=src, feature=nxt.id,
+            )
+    for v in versions:
+        if v.date_fin and v.date_fin <= v.date_effet:
+            report.add("error", "version-dates",
+                       f"date_fin {v.date_fin} is not after date_effet {v.date_effet}",
+                       source=src, feature=v.id)
+        if signature and v.date_effet < signature:
+            report.add("error", "version-dates",
+                       f"date_effet {v.date_effet} is before the signature ({signature})",
+                       source=src, feature=v.id)
+    ordered = sorted(versions, key=lambda v: v.date_effet)
+    for prev, nxt in zip(ordered, ordered[1:], strict=False):
+        if prev.date_fin and prev.date_fin > nxt.date_effet:
+            report.add("error", "version-dates",
+                       f"version '{prev.id}' ends on {prev.date_fin}, after '{nxt.id}' starts "
+                       f"({nxt.date_effet}): two versions would be in force at once",
+                       source=src, feature=prev.id)
+
+
+def read_perimeter_file(
+    path: str | Path,
+    *,
+    declared_crs: str | None = None,
+    metric_crs: str = projection.LAMBERT93,
+    report: ValidationReport,
+    code_insee: str | None = None,
+) -> gpd.GeoDataFrame:
+    """Read one perimeter geometry file into the metric CRS, recording problems in ``report``.
+
+    GeoJSON without a ``crs`` member is read in ``declared_crs`` (WGS84 by default, as RFC
+    7946 says); a ``crs`` member that contradicts ``declared_crs`` is a mismatch. GeoPackage
+    layers must carry their own CRS.
+
+    Returns
+    -------
+    GeoDataFrame
+        Columns :data:`PERIMETER_COLUMNS` minus version fields, metric CRS; features with
+        unusable geometry are dropped (and reported).
+    """
+    path = Path(path)
+    src = str(path)
+    empty = gpd.GeoDataFrame(columns=PERIMETER_COLUMNS[:-1], geometry=gpd.GeoSeries(crs=metric_crs))
+    if not path.is_file():
+        report.add("error", "missing-file", "geometry file not found", source=src)
+        return empty
+    if path.suffix.lower() in (".geojson", ".json"):
+        gdf = _read_geojson(path, declared_crs, report)
+    elif path.suffix.lower() == ".gpkg":
+        gdf = _read_gpkg(path, report)
+    else:
+        report.add("error", "bad-format", f"unsupported file type '{path.suffix}'", source=src)
+        return empty
+    if gdf is None:
+        return empty
+    if gdf.empty:
+        report.add("error", "empty-layer", "the file has no features: an empty perimeter", source=src)
+        return empty
+
+    gdf = _normalise_properties(gdf, report, src)
+    labels = [f"id={i}" for i in gdf["perimeter_id"]]
+    keep = []
+    for label, geom in zip(labels, gdf.geometry, strict=True):
+        ok = True
+        if geom is None or geom.is_empty:
+            report.add("error", "empty-geometry", "the geometry is empty", source=src, feature=label)
+            ok = False
+        elif geom.geom_type not in ("Polygon", "MultiPolygon"):
+            report.add("error", "geometry-type",
+                       f"geometry is {geom.geom_type}; a perimeter must be a Polygon or MultiPolygon",
+                       source=src, feature=label)
+            ok = False
+        elif not shapely.is_valid(geom):
+            report.add("error", "invalid-geometry",
+                       f"invalid geometry: {shapely.is_valid_reason(geom)}", source=src, feature=label)
+            ok = False
+        keep.append(ok)
+    gdf = gdf[keep]
+    if gdf.empty:
+        return empty
+    try:
+        gdf = projection.to_metric(gdf, metric_crs, source=src, code_insee=code_insee)
+    except Exception as err:  # CRSError: one line with the fix
+        report.add("error", "crs", getattr(err, "message", str(err)) + _fix_suffix(err), source=src)
+        return empty
+    return gdf
+
+
+def _fix_suffix(err: Exception) -> str:
+    fix = getattr(err, "fix", None)
+    return f" — {fix}" if fix else ""
+
+
+def _read_geojson(path: Path, declared_crs: str | None, report: ValidationReport) -> gpd.GeoDataFrame | None:
+    src = str(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        report.add("error", "invalid-json", f"not valid JSON ({err})", source=src)
+        return None
+    if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
+        report.add("error", "not-geojson", "not a GeoJSON FeatureCollection", source=src)
+        return None
+    features = data.get("features")
+    if not isinstance(features, list):
+        report.add("error", "not-geojson", "GeoJSON without a 'features' list", source=src)
+        return None
+    crs = declared_crs or projection.WGS84
+    member = data.get("crs")
+    if member is not None:
+        name = (member.get("properties") or {}).get("name") if isinstance(member, dict) else None
+        try:
+            file_crs = CRS.from_user_input(name)
+        except Exception:
+            report.add("error", "crs", f"unreadable crs member {member!r}", source=src)
+            return None
+        if declared_crs and declared_crs != projection.WGS84 and not file_crs.equals(CRS.from_user_input(declared_crs)):
+            report.add("error", "crs-mismatch",
+                       f"the file declares {file_crs.to_string()} but convention.toml says {declared_crs}",
+                       source=src)
+            return None
+        crs = file_crs.to_string()
+    rows, geoms = [], []
+    for i, feat in enumerate(features):
+        props = (feat or {}).get("properties") or {}
+        label = f"id={props.get('id', i)}"
+        try:
+            geom = shapely.geometry.shape(feat["geometry"]) if feat.get("geometry") else None
+        except Exception as err:  # malformed coordinates
+            report.add("error", "bad-geometry", f"unreadable geometry ({err})", source=src, feature=label)
+            geom = None
+        rows.append(props)
+        geoms.append(geom)
+    return gpd.GeoDataFrame(rows, geometry=geoms, crs=crs)
+
+
+def _read_gpkg(path: Path, report: ValidationReport) -> gpd.GeoDataFrame | None:
+    src = str(path)
+    try:
+        gdf = gpd.read_file(path)
+    except Exception as err:
+        report.add("error", "unreadable", f"cannot read the GeoPackage ({err})", source=src)
+        return None
+    if gdf.crs is None:
+        report.add("error", "missing-crs", "the GeoPackage layer has no CRS — assign it in QGIS "
+                   "(Layer ▸ Set CRS) or with ogr2ogr -a_srs EPSG:2154", source=src)
+        return None
+    return gdf
+
+
+def _normalise_properties(gdf: gpd.GeoDataFrame, report: ValidationReport, src: str) -> gpd.GeoDataFrame:
+    out = gpd.GeoDataFrame(geometry=gdf.geometry.values, crs=gdf.crs, index=range(len(gdf)))
+    ids = []
+    for i, raw in enumerate(gdf.get("id", pd.Series([None] * len(gdf)))):
+        if raw is None or (isinstance(raw, float) and pd.isna(raw)) or str(raw).strip() == "":
+            report.add("error", "missing-id", "feature without an 'id' property", source=src, feature=f"feature {i}")
+            ids.append(f"feature-{i}")
+        else:
+            ids.append(str(raw).strip())
+    for dup in sorted({i for i in ids if ids.count(i) > 1}):
+        report.add("error", "duplicate-id", f"id '{dup}' is used by several features", source=src, feature=f"id={dup}")
+    out["perimeter_id"] = ids
+    types = []
+    for pid, t in zip(ids, gdf.get("type", pd.Series([None] * len(gdf))), strict=True):
+        t = str(t).strip() if t is not None and not (isinstance(t, float) and pd.isna(t)) else ""
+        if t not in PERIMETER_TYPES:
+            report.add("error", "bad-type",
+                       f"type '{t}' is not one of {', '.join(PERIMETER_TYPES)}", source=src, feature=f"id={pid}")
+        types.append(t)
+    out["type"] = types
+    noms = gdf.get("nom", pd.Series([None] * len(gdf)))
+    out["nom"] = [str(n) if isinstance(n, str) and n.strip() else pid for n, pid in zip(noms, ids, strict=True)]
+    cv = gdf.get("centre_ville", pd.Series([False] * len(gdf)))
+    out["centre_ville"] = [bool(v) if v is not None and not (isinstance(v, float) and pd.isna(v)) else False for v in cv]
+    out["commune"] = [str(c) if isinstance(c, str) else None for c in gdf.get("commune", pd.Series([None] * len(gdf)))]
+    for col in ("date_debut", "date_fin"):
+        values = []
+        for pid, v in zip(ids, gdf.get(col, pd.Series([None] * len(gdf))), strict=True):
+            if v is None or (isinstance(v, float) and pd.isna(v)) or v == "":
+                values.append(None)
+                continue
+            try:
+                values.append(as_date(v, what=col).isoformat())
+            except PerimeterError as err:
+                report.add("error", "bad-date", err.message + " (YYYY-MM-DD)", source=src, feature=f"id={pid}")
+                values.append(None)
+        out[col] = values
+    for pid, s, e in zip(ids, out["date_debut"], out["date_fin"], strict=True):
+        if s and e and e < s:
+            report.add("error", "bad-date", f"date_fin {e} is before date_debut {s}", source=src, feature=f"id={pid}")
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Building and writing perimeters
+
+
+def perimeter_from_parcels(
+    parcels: gpd.GeoDataFrame,
+    idus: list[str],
+    *,
+    perimeter_id: str,
+    nom: str,
+    type: str = "secteur",
+    centre_ville: bool = False,
+) -> gpd.GeoDataFrame:
+    """Build a perimeter as the union of the given parcels.
+
+    Parameters
+    ----------
+    parcels : GeoDataFrame
+        Parcels with an ``idu`` column, in a metric CRS.
+    idus : list of str
+        Normalised parcel ids (see :func:`geo.idu.parse_many`).
+
+    Raises
+    ------
+    geo.errors.ParcelIdError
+        Listing the ids that are not in the cadastre.
+    """
+    from geo.errors import ParcelIdError
+
+    if type not in PERIMETER_TYPES:
+        raise PerimeterError(f"type '{type}' is not one of {', '.join(PERIMETER_TYPES)}")
+    projection.require_metric(parcels, source="parcels")
+    wanted = list(dict.fromkeys(idus))
+    found = parcels[parcels["idu"].isin(wanted)]
+    missing = sorted(set(wanted) - set(found["idu"]))
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" (+{len(missing) - 5})" if len(missing) > 5 else "")
+        raise ParcelIdError(f"{len(missing)} parcel id(s) not in the cadastre: {shown}",
+                            fix="check the ids and the cadastre millésime")
+    if found.empty:
+        raise PerimeterError("no parcel given: the perimeter would be empty")
+    # A tiny buffer closes the hairline gaps that shared boundaries leave after a union.
+    geom = shapely.union_all(found.geometry.buffer(0.01, join_style="mitre").to_numpy()).buffer(
+        -0.01, join_style="mitre"
+    )
+    return gpd.GeoDataFrame(
+        [{"id": perimeter_id, "type": type, "nom": nom, "centre_ville": centre_ville}],
+        geometry=[geom], crs=parcels.crs,
+    )
+
+
+def perimeters_to_geojson(gdf: gpd.GeoDataFrame, *, precision: int = 7) -> str:
+    """Serialise perimeters as a reviewable GeoJSON text in WGS84 (one feature per line).
+
+    Properties are written in a fixed order and coordinates rounded to ``precision``
+    decimals (7 ≈ 1 cm), so the same perimeters always give the same text.
+    """
+    wgs = gdf.to_crs(projection.WGS84)
+    geoms = shapely.set_precision(wgs.geometry.values, 10 ** -precision)
+    lines = []
+    keys = [k for k in ("id", "type", "nom", "centre_ville", "commune", "date_debut", "date_fin") if k in wgs.columns]
+    for (_, row), geom in zip(wgs.iterrows(), geoms, strict=True):
+        props = {k: _plain(row[k]) for k in keys}
+        props = {k: v for k, v in props.items() if v is not None}
+        feat = {"type": "Feature", "properties": props, "geometry": shapely.geometry.mapping(geom)}
+        lines.append(json.dumps(feat, ensure_ascii=False, separators=(",", ":")))
+    return '{"type":"FeatureCollection","features":[\n' + ",\n".join(lines) + "\n]}\n"
+
+
+def _plain(value):
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    if hasattr(value, "item"):
+        return value.item()
+    return value

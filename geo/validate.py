@@ -1,0 +1,144 @@
+"""Validation of a convention folder: every problem at once, each naming its feature.
+
+Checks the metadata (fields, INSEE codes, version dates), each version's geometry file
+(readable, CRS declared and plausible, polygonal, valid, non-empty), and the perimeters
+against each other and the territory: overlapping sectors, OPAH-RU outside the ORT
+(warning), no centre-ville sector (CCH L303-2), a sector outside the convention's communes,
+slivers, and — when parcels are given — the parcels cut by a perimeter line, with their share.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import shapely
+
+from geo import classify, settings
+from geo.errors import OrtError, ValidationReport
+from geo.perimeters import Convention, read_convention, read_perimeter_file
+
+
+def validate_convention(
+    path: str | Path,
+    *,
+    parcels: gpd.GeoDataFrame | None = None,
+    communes: gpd.GeoDataFrame | None = None,
+) -> ValidationReport:
+    """Validate ``perimeters/<slug>/`` and return all problems found.
+
+    Parameters
+    ----------
+    path : str or Path
+        The convention folder.
+    parcels : GeoDataFrame, optional
+        Cadastral parcels (metric CRS) to report the parcels cut by perimeter lines.
+    communes : GeoDataFrame, optional
+        Commune boundaries (metric CRS, column ``code_insee``) to check that each perimeter
+        lies within the convention's communes.
+
+    Returns
+    -------
+    ValidationReport
+        ``report.ok`` is False when there is at least one error.
+    """
+    path = Path(path)
+    report = ValidationReport(str(path))
+    try:
+        conv = read_convention(path, report=report)
+    except OrtError as err:  # folder or TOML unreadable: nothing else can be checked
+        report.add("error", "unreadable", str(err), source=str(path))
+        return report
+    for ver in conv.versions:
+        gdf = read_perimeter_file(
+            conv.path / ver.fichier, declared_crs=conv.crs, metric_crs=conv.metric_crs,
+            report=report, code_insee=conv.communes[0] if conv.communes else None,
+        )
+        if gdf.empty:
+            continue
+        _check_perimeters(conv, ver.id, gdf, report, parcels=parcels, communes=communes)
+    return report
+
+
+def _check_perimeters(
+    conv: Convention,
+    version: str,
+    gdf: gpd.GeoDataFrame,
+    report: ValidationReport,
+    *,
+    parcels: gpd.GeoDataFrame | None,
+    communes: gpd.GeoDataFrame | None,
+) -> None:
+    src = str(conv.path / next(v.fichier for v in conv.versions if v.id == version))
+    secteurs = gdf[gdf["type"] == "secteur"]
+    if secteurs.empty:
+        report.add("error", "no-secteur", "no secteur d'intervention in this version", source=src)
+    elif not secteurs["centre_ville"].any():
+        report.add("error", "no-centre-ville",
+                   "no secteur includes a centre-ville: the ORT must have one (CCH L303-2) — "
+                   "set centre_ville = true on it", source=src)
+
+    for pid, commune in zip(gdf["perimeter_id"], gdf["commune"], strict=True):
+        if commune and conv.communes and commune not in conv.communes:
+            report.add("error", "foreign-commune",
+                       f"commune {commune} is not one of the convention's communes "
+                       f"({', '.join(conv.communes)})", source=src, feature=f"id={pid}")
+
+    # Overlapping sectors: the share of each pair's area in common.
+    geoms = secteurs.geometry.to_numpy()
+    ids = secteurs["perimeter_id"].to_numpy()
+    left, right = secteurs.sindex.query(geoms, predicate="intersects")
+    for i, j in zip(left, right, strict=True):
+        if i >= j:
+            continue
+        common = shapely.area(shapely.intersection(geoms[i], geoms[j]))
+        if common > settings.sliver_m2:
+            report.add("error", "overlapping-sectors",
+                       f"sectors '{ids[i]}' and '{ids[j]}' overlap on {common:,.0f} m²",
+                       source=src, feature=f"id={ids[i]}")
+
+    # OPAH-RU is expected inside the ORT: a warning, the conventions differ.
+    ort = shapely.union_all(geoms) if len(geoms) else None
+    for _, row in gdf[gdf["type"] == "opah_ru"].iterrows():
+        area = row.geometry.area
+        outside = area - (shapely.area(shapely.intersection(row.geometry, ort)) if ort is not None else 0.0)
+        if outside > settings.sliver_m2:
+            report.add("warning", "opah-ru-outside-ort",
+                       f"{outside / area:.1%} of the OPAH-RU perimeter ({outside:,.0f} m²) lies outside "
+                       "the ORT sectors", source=src, feature=f"id={row.perimeter_id}")
+
+    # Slivers: tiny parts or holes, usually digitising leftovers.
+    for pid, geom in zip(gdf["perimeter_id"], gdf.geometry, strict=True):
+        parts = shapely.get_parts(geom)
+        for part in parts:
+            if part.area < settings.sliver_m2:
+                report.add("warning", "sliver",
+                           f"a part of {part.area:.2f} m² (below {settings.sliver_m2} m²): a sliver to remove",
+                           source=src, feature=f"id={pid}")
+            for ring in part.interiors:
+                hole = shapely.Polygon(ring).area
+                if hole < settings.sliver_m2:
+                    report.add("warning", "sliver",
+                               f"a hole of {hole:.2f} m² (below {settings.sliver_m2} m²): a sliver to remove",
+                               source=src, feature=f"id={pid}")
+
+    if communes is not None and not communes.empty:
+        own = communes[communes["code_insee"].isin(conv.communes)] if conv.communes else communes
+        territory = shapely.union_all(own.to_crs(gdf.crs).geometry.to_numpy()).buffer(1.0)
+        for pid, geom in zip(gdf["perimeter_id"], gdf.geometry, strict=True):
+            outside = geom.area - shapely.area(shapely.intersection(geom, territory))
+            if outside > settings.sliver_m2:
+                report.add("error", "outside-communes",
+                           f"{outside:,.0f} m² of the perimeter lie outside the convention's communes "
+                           f"({', '.join(conv.communes)})", source=src, feature=f"id={pid}")
+
+    if parcels is not None and not parcels.empty:
+        result = classify.classify_parcels(parcels.to_crs(gdf.crs), gdf, with_distance=False,
+                                           only_intersecting=True)
+        cut = result[result["status"] == classify.STRADDLING]
+        for pid, group in cut.groupby("perimeter_id", sort=False):
+            shown = ", ".join(f"{r.idu} ({r.share:.0%})" for r in group.head(8).itertuples())
+            more = f" (+{len(group) - 8} more)" if len(group) > 8 else ""
+            report.add("warning", "parcels-cut",
+                       f"{len(group)} parcel(s) cut by the perimeter line: {shown}{more}",
+                       source=src, feature=f"id={pid}")
