@@ -176,6 +176,7 @@ class Convention:
         ]
         if in_force_only:
             gdf = gdf[gdf["en_vigueur"]]
+        gdf = gdf[PERIMETER_COLUMNS]
         if include_ort:
             gdf = add_ort_union(gdf)
         gdf.attrs.update(self.describe_version(ver))
@@ -203,7 +204,7 @@ class Convention:
                 raise ValidationFailed(report)
             gdf["version"] = ver.id
             gdf["version_date"] = ver.date_effet.isoformat()
-            self._cache[ver.id] = gdf[PERIMETER_COLUMNS]
+            self._cache[ver.id] = gdf[[c for c in PERIMETER_COLUMNS if c != "en_vigueur"]]
         return self._cache[ver.id]
 
 
@@ -527,7 +528,7 @@ def _read_gpkg(path: Path, report: ValidationReport) -> gpd.GeoDataFrame | None:
     except Exception as err:
         report.add("error", "unreadable", f"cannot read the GeoPackage ({err})", source=src)
         return None
-    if gdf.crs is None:
+    if projection.crs_is_missing(gdf.crs):
         report.add("error", "missing-crs", "the GeoPackage layer has no CRS — assign it in QGIS "
                    "(Layer ▸ Set CRS) or with ogr2ogr -a_srs EPSG:2154", source=src)
         return None

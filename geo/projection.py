@@ -161,9 +161,16 @@ def _feature_label(gdf: gpd.GeoDataFrame, index) -> str:
     return f"feature {index}"
 
 
+def crs_is_missing(crs) -> bool:
+    """True when a layer has no CRS, or GDAL's placeholder for one (GeoPackage srs_id 0 or -1)."""
+    if crs is None:
+        return True
+    return CRS.from_user_input(crs).name.lower().startswith("undefined")
+
+
 def require_crs(gdf: gpd.GeoDataFrame, *, source: str) -> CRS:
     """Return the layer's CRS or refuse a layer without one."""
-    if gdf.crs is None:
+    if crs_is_missing(gdf.crs):
         raise CRSError(
             "the layer has no coordinate reference system",
             source=source,
