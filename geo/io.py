@@ -68,7 +68,8 @@ def write_bytes(data: bytes, path: str | os.PathLike, *, force: bool = False) ->
     return Path(path)
 
 
-def _writer_for(suffix: str) -> Callable[[pd.DataFrame, Path], None]:
+def _writer_for(path: Path) -> Callable[[pd.DataFrame, Path], None]:
+    suffix = path.suffix
     kind = TABLE_SUFFIXES.get(suffix.lower())
     if kind is None:
         raise InputError(
@@ -90,15 +91,13 @@ def _writer_for(suffix: str) -> Callable[[pd.DataFrame, Path], None]:
                 raise InputError(
                     "this table has no geometry", fix="write it as .csv or .xlsx instead"
                 )
-            df.to_file(tmp, driver=driver, engine=settings.io_engine)
+            # The layer is named after the final file, not the temporary one: same bytes every run.
+            df.to_file(tmp, driver=driver, layer=path.stem, engine=settings.io_engine)
 
         return write
 
     def parquet(df: pd.DataFrame, tmp: Path) -> None:
-        if isinstance(df, gpd.GeoDataFrame):
-            df.to_parquet(tmp, index=False)
-        else:
-            df.to_parquet(tmp, index=False)
+        df.to_parquet(tmp, index=False)
 
     return {
         "csv": csv,
@@ -117,7 +116,7 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike, *, force: bool = Fals
     unless ``force``.
     """
     path = Path(path)
-    writer = _writer_for(path.suffix)
+    writer = _writer_for(path)
     with atomic_path(path, force=force) as tmp:
         writer(df, tmp)
     return path
