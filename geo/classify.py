@@ -34,8 +34,15 @@ STATUS_LABELS = {INSIDE: "inclus", STRADDLING: "à cheval", OUTSIDE: "hors péri
 
 #: Columns of the result, in order.
 RESULT_COLUMNS = [
-    "idu", "perimeter_id", "perimeter_type", "perimeter_nom", "status", "share",
-    "area_inside_m2", "parcel_area_m2", "distance_m",
+    "idu",
+    "perimeter_id",
+    "perimeter_type",
+    "perimeter_nom",
+    "status",
+    "share",
+    "area_inside_m2",
+    "parcel_area_m2",
+    "distance_m",
 ]
 
 
@@ -134,18 +141,22 @@ def classify_parcels(
         distance[:] = np.nan
 
     ptype = perimeters["type"].to_numpy() if "type" in perimeters.columns else np.full(m, None)
-    pnom = perimeters["nom"].to_numpy() if "nom" in perimeters.columns else perimeters["perimeter_id"].to_numpy()
-    result = pd.DataFrame({
-        "idu": np.repeat(parcels[id_column].to_numpy(), m),
-        "perimeter_id": np.tile(perimeters["perimeter_id"].to_numpy(), n),
-        "perimeter_type": np.tile(ptype, n),
-        "perimeter_nom": np.tile(pnom, n),
-        "status": status.ravel(),
-        "share": share.ravel(),
-        "area_inside_m2": inter.ravel(),
-        "parcel_area_m2": np.repeat(parcel_area, m),
-        "distance_m": distance.ravel(),
-    })
+    pnom = (
+        perimeters["nom"].to_numpy() if "nom" in perimeters.columns else perimeters["perimeter_id"].to_numpy()
+    )
+    result = pd.DataFrame(
+        {
+            "idu": np.repeat(parcels[id_column].to_numpy(), m),
+            "perimeter_id": np.tile(perimeters["perimeter_id"].to_numpy(), n),
+            "perimeter_type": np.tile(ptype, n),
+            "perimeter_nom": np.tile(pnom, n),
+            "status": status.ravel(),
+            "share": share.ravel(),
+            "area_inside_m2": inter.ravel(),
+            "parcel_area_m2": np.repeat(parcel_area, m),
+            "distance_m": distance.ravel(),
+        }
+    )
     if only_intersecting:
         result = result[result["status"] != OUTSIDE].reset_index(drop=True)
     result.attrs.update(perimeters.attrs)
@@ -163,11 +174,9 @@ def summarise(result: pd.DataFrame) -> pd.DataFrame:
         One row per perimeter: ``perimeter_id``, ``perimeter_nom``, counts of ``inside``,
         ``straddling``, ``outside`` and ``area_inside_m2``.
     """
-    counts = (
-        result.pivot_table(index=["perimeter_id", "perimeter_nom"], columns="status",
-                           values="idu", aggfunc="count", fill_value=0)
-        .reindex(columns=list(STATUSES), fill_value=0)
-    )
+    counts = result.pivot_table(
+        index=["perimeter_id", "perimeter_nom"], columns="status", values="idu", aggfunc="count", fill_value=0
+    ).reindex(columns=list(STATUSES), fill_value=0)
     area = result.groupby(["perimeter_id", "perimeter_nom"])["area_inside_m2"].sum()
     out = counts.join(area).reset_index()
     out.columns.name = None
@@ -175,13 +184,17 @@ def summarise(result: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values("perimeter_id", key=lambda s: s.map(order)).reset_index(drop=True)
 
 
-def parcels_in(
-    result: pd.DataFrame, perimeter: str, *, include_straddling: bool = True
-) -> pd.DataFrame:
+def parcels_in(result: pd.DataFrame, perimeter: str, *, include_straddling: bool = True) -> pd.DataFrame:
     """The rows of ``result`` for one perimeter (by id or name) that are inside or straddling."""
-    match = result[(result["perimeter_id"] == perimeter) | (result["perimeter_nom"].str.casefold() == perimeter.casefold())]
+    match = result[
+        (result["perimeter_id"] == perimeter)
+        | (result["perimeter_nom"].str.casefold() == perimeter.casefold())
+    ]
     if match.empty:
-        known = ", ".join(f"{i} ({n})" for i, n in dict.fromkeys(zip(result["perimeter_id"], result["perimeter_nom"], strict=True)))
+        known = ", ".join(
+            f"{i} ({n})"
+            for i, n in dict.fromkeys(zip(result["perimeter_id"], result["perimeter_nom"], strict=True))
+        )
         raise InputError(f"unknown perimeter or sector '{perimeter}'", fix=f"use one of: {known}")
     wanted = (INSIDE, STRADDLING) if include_straddling else (INSIDE,)
     return match[match["status"].isin(wanted)].reset_index(drop=True)

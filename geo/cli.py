@@ -43,8 +43,10 @@ class _Group(click.Group):
         except Exception as err:  # noqa: BLE001 - last resort: no traceback for users
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            click.echo(f"Erreur interne : {type(err).__name__}: {err} (relancez avec --debug "
-                       "et signalez-la)", err=True)
+            click.echo(
+                f"Erreur interne : {type(err).__name__}: {err} (relancez avec --debug et signalez-la)",
+                err=True,
+            )
             ctx.exit(3)
 
 
@@ -66,29 +68,48 @@ def main(ctx: click.Context, offline: bool, quiet: bool, debug: bool) -> None:
 
 # --- shared options ------------------------------------------------------------------------
 
+
 def _perimeters_option(required: bool = True):
-    return click.option("--perimeters", "-p", "perimeters", required=required,
-                        type=click.Path(file_okay=False, path_type=Path),
-                        help="Convention folder, e.g. perimeters/demo.")
+    return click.option(
+        "--perimeters",
+        "-p",
+        "perimeters",
+        required=required,
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Convention folder, e.g. perimeters/demo.",
+    )
 
 
-_date_option = click.option("--date", "when", default=None,
-                            help="Date of evaluation, YYYY-MM-DD (default: today).")
+_date_option = click.option(
+    "--date", "when", default=None, help="Date of evaluation, YYYY-MM-DD (default: today)."
+)
 _cadastre_option = click.option(
-    "--cadastre", type=click.Path(path_type=Path), default=None,
+    "--cadastre",
+    type=click.Path(path_type=Path),
+    default=None,
     help="Cadastre file or folder (Etalab .json/.json.gz, .gpkg, zipped shapefile); "
-         "default: the convention's cadastre_dir, else download into the cache.")
-_millesime_option = click.option("--millesime", default=None,
-                                 help="Cadastre millésime to download: latest or YYYY-MM-DD.")
+    "default: the convention's cadastre_dir, else download into the cache.",
+)
+_millesime_option = click.option(
+    "--millesime", default=None, help="Cadastre millésime to download: latest or YYYY-MM-DD."
+)
 _force_option = click.option("--force", is_flag=True, help="Overwrite an existing output.")
 _fix_option = click.option("--fix", is_flag=True, help="Repair invalid rings (make_valid) on load.")
 
 
 def _tolerance_options(f):
-    f = click.option("--tolerance-pct", type=float, default=None,
-                     help=f"Share of the parcel absorbed as noise, % (default {settings.tolerance_pct}).")(f)
-    return click.option("--tolerance-m2", type=float, default=None,
-                        help=f"Area absorbed as digitising noise, m² (default {settings.tolerance_m2}).")(f)
+    f = click.option(
+        "--tolerance-pct",
+        type=float,
+        default=None,
+        help=f"Share of the parcel absorbed as noise, % (default {settings.tolerance_pct}).",
+    )(f)
+    return click.option(
+        "--tolerance-m2",
+        type=float,
+        default=None,
+        help=f"Area absorbed as digitising noise, m² (default {settings.tolerance_m2}).",
+    )(f)
 
 
 def _parse_date(when: str | None) -> dt.date:
@@ -97,7 +118,9 @@ def _parse_date(when: str | None) -> dt.date:
     try:
         return dt.date.fromisoformat(when)
     except ValueError:
-        raise InputError(f"--date {when!r} is not a date", fix="write it as YYYY-MM-DD, e.g. 2024-06-01") from None
+        raise InputError(
+            f"--date {when!r} is not a date", fix="write it as YYYY-MM-DD, e.g. 2024-06-01"
+        ) from None
 
 
 def _load_parcels(conv, cadastre: Path | None, millesime: str | None, fix: bool):
@@ -106,8 +129,7 @@ def _load_parcels(conv, cadastre: Path | None, millesime: str | None, fix: bool)
     source = cadastre or conv.cadastre_dir
     if source is not None and source.is_file():
         return cad.read_parcels(source, metric_crs=conv.metric_crs, fix=fix)
-    layers = cad.load_cadastre(conv.communes, ("parcelles",), millesime=millesime,
-                               source_dir=source, fix=fix)
+    layers = cad.load_cadastre(conv.communes, ("parcelles",), millesime=millesime, source_dir=source, fix=fix)
     return layers["parcelles"].to_crs(conv.metric_crs)
 
 
@@ -115,9 +137,11 @@ def _provenance(conv, perimeters, parcels, day: dt.date) -> str:
     a = perimeters.attrs
     fict = " — COMMUNE FICTIVE (démonstration)" if conv.fictif else ""
     mill = parcels.attrs.get("millesime") or "inconnu"
-    return (f"Convention : {conv.nom}{fict}\n"
-            f"Périmètres : version « {a.get('version_libelle')} » en vigueur depuis le {a.get('version_date')}, "
-            f"évalués au {day.isoformat()} ; cadastre : millésime {mill}")
+    return (
+        f"Convention : {conv.nom}{fict}\n"
+        f"Périmètres : version « {a.get('version_libelle')} » en vigueur depuis le {a.get('version_date')}, "
+        f"évalués au {day.isoformat()} ; cadastre : millésime {mill}"
+    )
 
 
 def _classify(parcels, perimeters, tolerance_m2, tolerance_pct):
@@ -131,9 +155,10 @@ def _classify(parcels, perimeters, tolerance_m2, tolerance_pct):
     parts = []
     with tqdm(total=len(parcels), unit=" parcelles", desc="Classement", file=sys.stderr) as bar:
         for start in range(0, len(parcels), chunk):
-            part = parcels.iloc[start:start + chunk]
-            parts.append(classify_parcels(part, perimeters, tolerance_m2=tolerance_m2,
-                                          tolerance_pct=tolerance_pct))
+            part = parcels.iloc[start : start + chunk]
+            parts.append(
+                classify_parcels(part, perimeters, tolerance_m2=tolerance_m2, tolerance_pct=tolerance_pct)
+            )
             bar.update(len(part))
     out = pd.concat(parts, ignore_index=True)
     out.attrs.update(parts[0].attrs)
@@ -149,14 +174,23 @@ def _with_parcel_columns(result: pd.DataFrame, parcels) -> pd.DataFrame:
 
 # --- ort check -------------------------------------------------------------------------------
 
+
 @main.command()
 @click.argument("ids", nargs=-1)
 @_perimeters_option()
 @_date_option
-@click.option("--file", "id_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="CSV/XLSX of parcel ids (column idu, id or parcelle; optional commune).")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
-              help="Result file: .csv, .xlsx, .gpkg or .parquet (one row per parcel and perimeter).")
+@click.option(
+    "--file",
+    "id_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="CSV/XLSX of parcel ids (column idu, id or parcelle; optional commune).",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Result file: .csv, .xlsx, .gpkg or .parquet (one row per parcel and perimeter).",
+)
 @click.option("--commune", default=None, help="INSEE code for short ids such as 'AB 685'.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @_cadastre_option
@@ -164,8 +198,21 @@ def _with_parcel_columns(result: pd.DataFrame, parcels) -> pd.DataFrame:
 @_tolerance_options
 @_force_option
 @_fix_option
-def check(ids, perimeters, when, id_file, output, commune, as_json, cadastre, millesime,
-          tolerance_m2, tolerance_pct, force, fix):
+def check(
+    ids,
+    perimeters,
+    when,
+    id_file,
+    output,
+    commune,
+    as_json,
+    cadastre,
+    millesime,
+    tolerance_m2,
+    tolerance_pct,
+    force,
+    fix,
+):
     """Is each parcel inside, straddling or outside each perimeter in force at a date?
 
     \b
@@ -192,16 +239,22 @@ def check(ids, perimeters, when, id_file, output, commune, as_json, cadastre, mi
         texts = [t for t, c in entries if c == code]
         in_commune = parcels[parcels["code_insee"] == code] if code else parcels
         sections = set(in_commune["section"]) if code else None
-        ok, bad = parse_many(texts, code_insee=code or default_commune, communes=conv.communes,
-                             sections=sections)
+        ok, bad = parse_many(
+            texts, code_insee=code or default_commune, communes=conv.communes, sections=sections
+        )
         valid += ok
         rejected += bad
     wanted = [p.idu for p in valid]
     known = parcels[parcels["idu"].isin(wanted)]
     for p in valid:
         if p.idu not in set(known["idu"]):
-            rejected.append((p.idu, f"parcel {p.idu} is not in the cadastre of {p.code_insee} "
-                                    f"(millésime {parcels.attrs.get('millesime', 'inconnu')})"))
+            rejected.append(
+                (
+                    p.idu,
+                    f"parcel {p.idu} is not in the cadastre of {p.code_insee} "
+                    f"(millésime {parcels.attrs.get('millesime', 'inconnu')})",
+                )
+            )
     result = _classify(known, perims, tolerance_m2, tolerance_pct) if len(known) else None
 
     if result is not None:
@@ -209,8 +262,10 @@ def check(ids, perimeters, when, id_file, output, commune, as_json, cadastre, mi
         if output:
             if output.suffix.lower() in (".gpkg", ".parquet", ".geojson"):
                 import geopandas as gpd
-                geo_table = gpd.GeoDataFrame(table.merge(known[["idu", "geometry"]], on="idu"),
-                                             geometry="geometry", crs=known.crs)
+
+                geo_table = gpd.GeoDataFrame(
+                    table.merge(known[["idu", "geometry"]], on="idu"), geometry="geometry", crs=known.crs
+                )
                 write_table(geo_table, output, force=force)
             else:
                 write_table(table, output, force=force)
@@ -218,13 +273,15 @@ def check(ids, perimeters, when, id_file, output, commune, as_json, cadastre, mi
             click.echo(json.dumps(_as_json(table, perims, conv, day, rejected), ensure_ascii=False, indent=2))
         elif id_file or len(known) > 20:
             click.echo(_provenance(conv, perims, parcels, day))
-            click.echo(f"{len(known)} parcelle(s) classée(s) contre {perims['perimeter_id'].nunique()} périmètre(s)")
+            click.echo(
+                f"{len(known)} parcelle(s) classée(s) contre {perims['perimeter_id'].nunique()} périmètre(s)"
+            )
             click.echo(summarise(result).rename(columns=STATUS_LABELS).to_string(index=False))
             if output:
                 click.echo(f"Résultat écrit : {output}")
         else:
             click.echo(_provenance(conv, perims, parcels, day))
-            for idu, rows in table.groupby("idu", sort=False):
+            for _, rows in table.groupby("idu", sort=False):
                 click.echo(_describe_parcel(rows))
     elif as_json:
         click.echo(json.dumps(_as_json(None, perims, conv, day, rejected), ensure_ascii=False, indent=2))
@@ -241,35 +298,54 @@ def _describe_parcel(rows: pd.DataFrame) -> str:
 
     r = rows.iloc[0]
     cont = f"{r.contenance:,.0f} m²".replace(",", " ") if pd.notna(r.get("contenance")) else "inconnue"
-    lines = [f"\n{r.idu} — commune {r.code_insee}, section {str(r.section).lstrip('0') or '0'}, "
-             f"n° {int(r.numero)}, contenance {cont}"]
+    lines = [
+        f"\n{r.idu} — commune {r.code_insee}, section {str(r.section).lstrip('0') or '0'}, "
+        f"n° {int(r.numero)}, contenance {cont}"
+    ]
     for row in rows.itertuples():
-        where = f" (à {row.distance_m:,.0f} m)".replace(",", " ") if row.status == "outside" and row.distance_m > 0 else ""
+        where = (
+            f" (à {row.distance_m:,.0f} m)".replace(",", " ")
+            if row.status == "outside" and row.distance_m > 0
+            else ""
+        )
         lines.append(f"  {row.perimeter_nom:<38} {STATUS_LABELS[row.status]:<15} {row.share:6.1%}{where}")
     return "\n".join(lines)
 
 
 def _as_json(table, perims, conv, day, rejected) -> dict:
     out = {
-        "convention": conv.nom, "fictif": conv.fictif, "date": day.isoformat(),
-        "version": perims.attrs.get("version"), "version_date": perims.attrs.get("version_date"),
-        "parcelles": [], "rejetes": [{"entree": t, "erreur": m} for t, m in rejected],
+        "convention": conv.nom,
+        "fictif": conv.fictif,
+        "date": day.isoformat(),
+        "version": perims.attrs.get("version"),
+        "version_date": perims.attrs.get("version_date"),
+        "parcelles": [],
+        "rejetes": [{"entree": t, "erreur": m} for t, m in rejected],
     }
     if table is not None:
         for idu, rows in table.groupby("idu", sort=False):
             r = rows.iloc[0]
-            out["parcelles"].append({
-                "idu": idu, "code_insee": r.get("code_insee"), "section": r.get("section"),
-                "numero": r.get("numero"),
-                "contenance": None if pd.isna(r.get("contenance")) else float(r["contenance"]),
-                "perimetres": [
-                    {"id": x.perimeter_id, "nom": x.perimeter_nom, "type": x.perimeter_type,
-                     "statut": x.status, "part": round(float(x.share), 6),
-                     "surface_dedans_m2": round(float(x.area_inside_m2), 2),
-                     "distance_m": None if pd.isna(x.distance_m) else round(float(x.distance_m), 2)}
-                    for x in rows.itertuples()
-                ],
-            })
+            out["parcelles"].append(
+                {
+                    "idu": idu,
+                    "code_insee": r.get("code_insee"),
+                    "section": r.get("section"),
+                    "numero": r.get("numero"),
+                    "contenance": None if pd.isna(r.get("contenance")) else float(r["contenance"]),
+                    "perimetres": [
+                        {
+                            "id": x.perimeter_id,
+                            "nom": x.perimeter_nom,
+                            "type": x.perimeter_type,
+                            "statut": x.status,
+                            "part": round(float(x.share), 6),
+                            "surface_dedans_m2": round(float(x.area_inside_m2), 2),
+                            "distance_m": None if pd.isna(x.distance_m) else round(float(x.distance_m), 2),
+                        }
+                        for x in rows.itertuples()
+                    ],
+                }
+            )
     return out
 
 
@@ -291,19 +367,26 @@ def _read_id_file(path: Path) -> list[tuple[str, str | None]]:
 
             df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
-        raise InputError(f"unreadable table ({err})", source=str(path),
-                         fix="save it as CSV (UTF-8) with a header row") from None
+        raise InputError(
+            f"unreadable table ({err})", source=str(path), fix="save it as CSV (UTF-8) with a header row"
+        ) from None
     cols = {c.strip().lower(): c for c in df.columns}
     for name in ("idu", "id", "parcelle", "id_parcelle", "identifiant"):
         if name in cols:
             col = cols[name]
             break
     else:
-        raise InputError(f"no parcel id column (found: {', '.join(map(str, df.columns))})",
-                         source=str(path), fix="name the column 'idu'")
+        raise InputError(
+            f"no parcel id column (found: {', '.join(map(str, df.columns))})",
+            source=str(path),
+            fix="name the column 'idu'",
+        )
     values = df[col].fillna("").astype(str).str.strip()
-    communes = (df[cols["commune"]].fillna("").astype(str).str.strip() if "commune" in cols
-                else pd.Series([""] * len(df)))
+    communes = (
+        df[cols["commune"]].fillna("").astype(str).str.strip()
+        if "commune" in cols
+        else pd.Series([""] * len(df))
+    )
     # An INSEE code read as a number by a spreadsheet loses its leading zero (1004 → 01004).
     communes = communes.map(lambda c: c.zfill(5) if c.isdigit() else c.upper())
     return [(v, c or None) for v, c in zip(values, communes, strict=True) if v]
@@ -311,21 +394,43 @@ def _read_id_file(path: Path) -> list[tuple[str, str | None]]:
 
 # --- ort parcels -----------------------------------------------------------------------------
 
+
 @main.command()
 @_perimeters_option()
-@click.option("--sector", "--secteur", "sector", default=None,
-              help="Sector id or name, e.g. \"Centre-ville\" (default: the whole ORT).")
+@click.option(
+    "--sector",
+    "--secteur",
+    "sector",
+    default=None,
+    help='Sector id or name, e.g. "Centre-ville" (default: the whole ORT).',
+)
 @_date_option
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Parcel list: .csv, .xlsx, .gpkg or .parquet.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Parcel list: .csv, .xlsx, .gpkg or .parquet.",
+)
 @click.option("--inside-only", is_flag=True, help="Leave out straddling parcels.")
 @_cadastre_option
 @_millesime_option
 @_tolerance_options
 @_force_option
 @_fix_option
-def parcels(perimeters, sector, when, output, inside_only, cadastre, millesime, tolerance_m2,
-            tolerance_pct, force, fix):
+def parcels(
+    perimeters,
+    sector,
+    when,
+    output,
+    inside_only,
+    cadastre,
+    millesime,
+    tolerance_m2,
+    tolerance_pct,
+    force,
+    fix,
+):
     """List every parcel of a sector with its status and share (for the convention annex)."""
     from geo.classify import parcels_in
     from geo.io import check_writable, write_table
@@ -342,27 +447,34 @@ def parcels(perimeters, sector, when, output, inside_only, cadastre, millesime, 
         known = ", ".join(f"{i} ({n})" for i, n in zip(perims["perimeter_id"], perims["nom"], strict=True))
         raise InputError(f"unknown sector '{target}'", fix=f"use one of: {known}")
     result = _classify(parcel_layer, match, tolerance_m2, tolerance_pct)
-    rows = _with_parcel_columns(parcels_in(result, match["perimeter_id"].iloc[0],
-                                           include_straddling=not inside_only), parcel_layer)
+    rows = _with_parcel_columns(
+        parcels_in(result, match["perimeter_id"].iloc[0], include_straddling=not inside_only), parcel_layer
+    )
     rows = rows.sort_values("idu").reset_index(drop=True)
     if output.suffix.lower() in (".gpkg", ".parquet", ".geojson"):
         import geopandas as gpd
-        rows = gpd.GeoDataFrame(rows.merge(parcel_layer[["idu", "geometry"]], on="idu"),
-                                geometry="geometry", crs=parcel_layer.crs)
+
+        rows = gpd.GeoDataFrame(
+            rows.merge(parcel_layer[["idu", "geometry"]], on="idu"), geometry="geometry", crs=parcel_layer.crs
+        )
     write_table(rows, output, force=force)
     click.echo(_provenance(conv, perims, parcel_layer, day))
     counts = rows["status"].value_counts()
-    click.echo(f"{match['nom'].iloc[0]} : {len(rows)} parcelle(s) — {counts.get('inside', 0)} incluse(s), "
-               f"{counts.get('straddling', 0)} à cheval — écrit dans {output}")
+    click.echo(
+        f"{match['nom'].iloc[0]} : {len(rows)} parcelle(s) — {counts.get('inside', 0)} incluse(s), "
+        f"{counts.get('straddling', 0)} à cheval — écrit dans {output}"
+    )
 
 
 # --- ort validate ----------------------------------------------------------------------------
 
+
 @main.command()
 @click.argument("folder", type=click.Path(path_type=Path))
 @_cadastre_option
-@click.option("--with-parcels", is_flag=True,
-              help="Load the cadastre to report parcels cut by perimeter lines.")
+@click.option(
+    "--with-parcels", is_flag=True, help="Load the cadastre to report parcels cut by perimeter lines."
+)
 @_millesime_option
 def validate(folder, cadastre, with_parcels, millesime):
     """Check a convention folder and report every problem at once."""
@@ -395,10 +507,17 @@ def _load_communes(conv, cadastre: Path | None):
 
 # --- ort fetch -------------------------------------------------------------------------------
 
+
 @main.command()
 @click.argument("communes", nargs=-1, required=True)
-@click.option("--layer", "layers", multiple=True, default=("parcelles",), show_default=True,
-              help="Layer(s): parcelles, sections, batiments, feuilles, communes, lieux_dits.")
+@click.option(
+    "--layer",
+    "layers",
+    multiple=True,
+    default=("parcelles",),
+    show_default=True,
+    help="Layer(s): parcelles, sections, batiments, feuilles, communes, lieux_dits.",
+)
 @_millesime_option
 def fetch(communes, layers, millesime):
     """Download cadastre layers of communes (INSEE codes) into the local cache."""
@@ -412,6 +531,7 @@ def fetch(communes, layers, millesime):
 
 # --- ort perimeter-from-parcels --------------------------------------------------------------
 
+
 @main.command("perimeter-from-parcels")
 @click.argument("ids", nargs=-1, required=True)
 @click.option("--commune", required=True, help="INSEE code of the parcels.")
@@ -423,8 +543,9 @@ def fetch(communes, layers, millesime):
 @_cadastre_option
 @_millesime_option
 @_force_option
-def perimeter_from_parcels_cmd(ids, commune, perimeter_id, nom, ptype, centre_ville, output, cadastre,
-                               millesime, force):
+def perimeter_from_parcels_cmd(
+    ids, commune, perimeter_id, nom, ptype, centre_ville, output, cadastre, millesime, force
+):
     """Build a perimeter GeoJSON as the union of parcels."""
     from geo import cadastre as cad
     from geo.idu import parse_many
@@ -435,22 +556,35 @@ def perimeter_from_parcels_cmd(ids, commune, perimeter_id, nom, ptype, centre_vi
     if cadastre is not None and cadastre.is_file():
         layer = cad.read_parcels(cadastre)
     else:
-        layer = cad.load_cadastre([commune], ("parcelles",), millesime=millesime, source_dir=cadastre)["parcelles"]
+        layer = cad.load_cadastre([commune], ("parcelles",), millesime=millesime, source_dir=cadastre)[
+            "parcelles"
+        ]
     valid, rejected = parse_many(ids, code_insee=commune)
     if rejected:
         raise InputError(f"{rejected[0][1]}", feature=str(rejected[0][0]))
-    gdf = perimeter_from_parcels(layer, [p.idu for p in valid], perimeter_id=perimeter_id, nom=nom,
-                                 type=ptype, centre_ville=centre_ville)
+    gdf = perimeter_from_parcels(
+        layer,
+        [p.idu for p in valid],
+        perimeter_id=perimeter_id,
+        nom=nom,
+        type=ptype,
+        centre_ville=centre_ville,
+    )
     write_text(perimeters_to_geojson(gdf), output, force=force)
     click.echo(f"{nom} : {len(valid)} parcelle(s), {gdf.geometry.area.sum():,.0f} m² — écrit dans {output}")
 
 
 # --- ort demo --------------------------------------------------------------------------------
 
+
 @main.command()
 @click.option("--force", is_flag=True, help="Rebuild the demo data and rewrite its outputs.")
-@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where outputs go (default: maps/).")
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where outputs go (default: maps/).",
+)
 @click.option("--date", "when", default="2024-09-01", show_default=True, help="Date of evaluation.")
 def demo(force, output_dir, when):
     """Build the fictional demo commune if missing and run the main job on it."""
@@ -467,8 +601,10 @@ def demo(force, output_dir, when):
     parcel_layer = _load_parcels(conv, paths.data_dir, None, False)
     result = _classify(parcel_layer, perims, None, None)
     click.echo(_provenance(conv, perims, parcel_layer, day))
-    click.echo(f"{len(parcel_layer)} parcelles classées contre {len(perims)} périmètres "
-               "(commune fictive, données générées par `ort demo`)")
+    click.echo(
+        f"{len(parcel_layer)} parcelles classées contre {len(perims)} périmètres "
+        "(commune fictive, données générées par `ort demo`)"
+    )
     click.echo(summarise(result).rename(columns=STATUS_LABELS).to_string(index=False))
     written = []
     table = out / "demo-parcelles.csv"
@@ -482,8 +618,9 @@ def demo(force, output_dir, when):
         except ImportError:
             maps = None
         if maps is not None:
-            m = maps.convention_map(perims, parcels=parcel_layer, classification=result,
-                                    title=conv.nom, fictif=conv.fictif)
+            m = maps.convention_map(
+                perims, parcels=parcel_layer, classification=result, title=conv.nom, fictif=conv.fictif
+            )
             maps.save_offline(m, html, force=True)
             written.append(html)
     for path in written:

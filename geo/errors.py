@@ -103,9 +103,7 @@ class ValidationReport:
     subject: str
     problems: list[Problem] = field(default_factory=list)
 
-    def add(
-        self, severity: str, code: str, message: str, *, source: str = "", feature: str = ""
-    ) -> None:
+    def add(self, severity: str, code: str, message: str, *, source: str = "", feature: str = "") -> None:
         self.problems.append(Problem(severity, code, message, source, feature))
 
     @property
@@ -124,9 +122,7 @@ class ValidationReport:
         return {p.code for p in self.problems}
 
     def __str__(self) -> str:
-        head = (
-            f"{self.subject}: {len(self.errors)} erreur(s), {len(self.warnings)} avertissement(s)"
-        )
+        head = f"{self.subject}: {len(self.errors)} erreur(s), {len(self.warnings)} avertissement(s)"
         return "\n".join([head, *(str(p) for p in self.problems)])
 
 

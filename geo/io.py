@@ -20,8 +20,14 @@ from geo import settings
 from geo.errors import InputError, OutputExistsError
 
 #: Output formats by file suffix.
-TABLE_SUFFIXES = {".csv": "csv", ".xlsx": "xlsx", ".gpkg": "gpkg", ".parquet": "parquet",
-                  ".geojson": "geojson", ".json": "json"}
+TABLE_SUFFIXES = {
+    ".csv": "csv",
+    ".xlsx": "xlsx",
+    ".gpkg": "gpkg",
+    ".parquet": "parquet",
+    ".geojson": "geojson",
+    ".json": "json",
+}
 
 
 def check_writable(path: str | os.PathLike, *, force: bool = False) -> Path:
@@ -88,9 +94,7 @@ def _writer_for(path: Path) -> Callable[[pd.DataFrame, Path], None]:
     def vector(driver: str) -> Callable[[pd.DataFrame, Path], None]:
         def write(df: pd.DataFrame, tmp: Path) -> None:
             if not isinstance(df, gpd.GeoDataFrame):
-                raise InputError(
-                    "this table has no geometry", fix="write it as .csv or .xlsx instead"
-                )
+                raise InputError("this table has no geometry", fix="write it as .csv or .xlsx instead")
             # The layer is named after the final file, not the temporary one: same bytes every run.
             df.to_file(tmp, driver=driver, layer=path.stem, engine=settings.io_engine)
 

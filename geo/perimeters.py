@@ -40,8 +40,17 @@ _INSEE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
 
 #: Columns of a perimeters GeoDataFrame, in order.
 PERIMETER_COLUMNS = [
-    "perimeter_id", "type", "nom", "centre_ville", "commune", "date_debut", "date_fin",
-    "en_vigueur", "version", "version_date", "geometry",
+    "perimeter_id",
+    "type",
+    "nom",
+    "centre_ville",
+    "commune",
+    "date_debut",
+    "date_fin",
+    "en_vigueur",
+    "version",
+    "version_date",
+    "geometry",
 ]
 
 
@@ -57,7 +66,8 @@ def as_date(value: object, *, what: str = "date", source: str = "") -> dt.date:
         except ValueError:
             pass
     raise PerimeterError(
-        f"{what} {value!r} is not a date", source=source or None,
+        f"{what} {value!r} is not a date",
+        source=source or None,
         fix="write it as YYYY-MM-DD, e.g. 2023-01-18",
     )
 
@@ -135,7 +145,8 @@ class Convention:
             if v.id == version_id:
                 return v
         raise PerimeterError(
-            f"unknown version '{version_id}'", source=str(self.path / METADATA_FILE),
+            f"unknown version '{version_id}'",
+            source=str(self.path / METADATA_FILE),
             fix=f"use one of {', '.join(v.id for v in self.versions)}",
         )
 
@@ -197,7 +208,9 @@ class Convention:
         if ver.id not in self._cache:
             report = ValidationReport(str(self.path / ver.fichier))
             gdf = read_perimeter_file(
-                self.path / ver.fichier, declared_crs=self.crs, metric_crs=self.metric_crs,
+                self.path / ver.fichier,
+                declared_crs=self.crs,
+                metric_crs=self.metric_crs,
                 report=report,
             )
             if not report.ok:
@@ -224,9 +237,14 @@ def add_ort_union(perimeters: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     first = secteurs.iloc[0]
     row = {c: None for c in perimeters.columns}
     row.update(
-        perimeter_id=ORT_ID, type="ort", nom=ORT_NAME,
-        centre_ville=bool(secteurs["centre_ville"].any()), en_vigueur=True,
-        version=first.get("version"), version_date=first.get("version_date"), geometry=union,
+        perimeter_id=ORT_ID,
+        type="ort",
+        nom=ORT_NAME,
+        centre_ville=bool(secteurs["centre_ville"].any()),
+        en_vigueur=True,
+        version=first.get("version"),
+        version_date=first.get("version_date"),
+        geometry=union,
     )
     extra = gpd.GeoDataFrame([row], columns=perimeters.columns, geometry="geometry", crs=perimeters.crs)
     out = pd.concat([perimeters, extra], ignore_index=True)
@@ -258,12 +276,14 @@ def read_convention(path: str | Path, *, report: ValidationReport | None = None)
     slug = folder.resolve().name
     if not folder.is_dir():
         raise PerimeterError(
-            "convention folder not found", source=str(folder),
+            "convention folder not found",
+            source=str(folder),
             fix="give a folder such as perimeters/<slug> holding convention.toml (see perimeters/README.md)",
         )
     if not meta.is_file():
         raise PerimeterError(
-            f"no {METADATA_FILE} in the folder", source=str(folder),
+            f"no {METADATA_FILE} in the folder",
+            source=str(folder),
             fix="create it as described in perimeters/README.md",
         )
     try:
@@ -291,21 +311,24 @@ def read_convention(path: str | Path, *, report: ValidationReport | None = None)
     nom = need("nom", str, "")
     programme = need("programme", str, "autre")
     if programme not in PROGRAMMES:
-        report.add("error", "bad-programme", f"programme '{programme}' is not one of {PROGRAMMES}", source=src)
+        report.add(
+            "error", "bad-programme", f"programme '{programme}' is not one of {PROGRAMMES}", source=src
+        )
     communes_raw = need("communes", list, [])
     communes = []
     for c in communes_raw:
         if isinstance(c, int):
             report.add(
-                "error", "insee-as-number",
-                f"commune {c} is written as a number: INSEE codes are 5-character strings "
-                f"(write \"{c:05d}\")", source=src,
+                "error",
+                "insee-as-number",
+                f'commune {c} is written as a number: INSEE codes are 5-character strings (write "{c:05d}")',
+                source=src,
             )
             communes.append(f"{c:05d}")
         elif isinstance(c, str) and _INSEE.match(c.strip().upper()):
             communes.append(c.strip().upper())
         else:
-            report.add("error", "bad-insee", f"commune {c!r} is not an INSEE code (e.g. \"62907\")", source=src)
+            report.add("error", "bad-insee", f'commune {c!r} is not an INSEE code (e.g. "62907")', source=src)
     if not communes_raw and "communes" in data:
         report.add("error", "no-commune", "the convention lists no commune", source=src)
     signature = _date_field(data, "date_signature", report, src)
@@ -316,7 +339,7 @@ def read_convention(path: str | Path, *, report: ValidationReport | None = None)
     try:
         crs = CRS.from_user_input(crs).to_string()
     except Exception:  # pyproj raises its own CRSError with a long text
-        report.add("error", "bad-crs", f"crs {crs!r} is not a known CRS (e.g. \"EPSG:2154\")", source=src)
+        report.add("error", "bad-crs", f'crs {crs!r} is not a known CRS (e.g. "EPSG:2154")', source=src)
         crs = projection.WGS84
 
     versions = []
@@ -327,8 +350,13 @@ def read_convention(path: str | Path, *, report: ValidationReport | None = None)
     for i, rv in enumerate(raw_versions):
         label = f"versions[{i}]" + (f" id={rv.get('id')}" if isinstance(rv, dict) and rv.get("id") else "")
         if not isinstance(rv, dict) or not {"id", "date_effet", "fichier"} <= set(rv):
-            report.add("error", "bad-version", "a version needs id, date_effet and fichier",
-                       source=src, feature=label)
+            report.add(
+                "error",
+                "bad-version",
+                "a version needs id, date_effet and fichier",
+                source=src,
+                feature=label,
+            )
             continue
         try:
             effet = as_date(rv["date_effet"], what="date_effet")
@@ -338,18 +366,30 @@ def read_convention(path: str | Path, *, report: ValidationReport | None = None)
             continue
         fichier = str(rv["fichier"])
         if Path(fichier).is_absolute() or ".." in Path(fichier).parts:
-            report.add("error", "bad-path", f"fichier '{fichier}' must be a file name inside the folder",
-                       source=src, feature=label)
+            report.add(
+                "error",
+                "bad-path",
+                f"fichier '{fichier}' must be a file name inside the folder",
+                source=src,
+                feature=label,
+            )
             continue
         versions.append(Version(str(rv["id"]), str(rv.get("libelle", rv["id"])), effet, fichier, fin))
     _check_version_dates(versions, signature, report, src)
 
     cadastre_dir = data.get("cadastre_dir")
     conv = Convention(
-        path=folder, slug=slug, nom=nom or slug, programme=programme, communes=tuple(communes),
-        date_signature=signature or dt.date(1900, 1, 1), duree_ans=float(duree or 5),
-        versions=sorted(versions, key=lambda v: v.date_effet), fictif=bool(data.get("fictif", False)),
-        crs=crs, source=str(data.get("source", "")),
+        path=folder,
+        slug=slug,
+        nom=nom or slug,
+        programme=programme,
+        communes=tuple(communes),
+        date_signature=signature or dt.date(1900, 1, 1),
+        duree_ans=float(duree or 5),
+        versions=sorted(versions, key=lambda v: v.date_effet),
+        fictif=bool(data.get("fictif", False)),
+        crs=crs,
+        source=str(data.get("source", "")),
         cadastre_dir=(folder / cadastre_dir).resolve() if cadastre_dir else None,
     )
     if communes:
@@ -382,27 +422,41 @@ def _check_version_dates(
     for prev, nxt in zip(versions, versions[1:], strict=False):
         if nxt.date_effet <= prev.date_effet:
             report.add(
-                "error", "version-dates",
+                "error",
+                "version-dates",
                 f"version '{nxt.id}' takes effect on {nxt.date_effet} but comes after '{prev.id}' "
                 f"({prev.date_effet}): versions must be listed in date order, with distinct dates",
-                source=src, feature=nxt.id,
+                source=src,
+                feature=nxt.id,
             )
     for v in versions:
         if v.date_fin and v.date_fin <= v.date_effet:
-            report.add("error", "version-dates",
-                       f"date_fin {v.date_fin} is not after date_effet {v.date_effet}",
-                       source=src, feature=v.id)
+            report.add(
+                "error",
+                "version-dates",
+                f"date_fin {v.date_fin} is not after date_effet {v.date_effet}",
+                source=src,
+                feature=v.id,
+            )
         if signature and v.date_effet < signature:
-            report.add("error", "version-dates",
-                       f"date_effet {v.date_effet} is before the signature ({signature})",
-                       source=src, feature=v.id)
+            report.add(
+                "error",
+                "version-dates",
+                f"date_effet {v.date_effet} is before the signature ({signature})",
+                source=src,
+                feature=v.id,
+            )
     ordered = sorted(versions, key=lambda v: v.date_effet)
     for prev, nxt in zip(ordered, ordered[1:], strict=False):
         if prev.date_fin and prev.date_fin > nxt.date_effet:
-            report.add("error", "version-dates",
-                       f"version '{prev.id}' ends on {prev.date_fin}, after '{nxt.id}' starts "
-                       f"({nxt.date_effet}): two versions would be in force at once",
-                       source=src, feature=prev.id)
+            report.add(
+                "error",
+                "version-dates",
+                f"version '{prev.id}' ends on {prev.date_fin}, after '{nxt.id}' starts "
+                f"({nxt.date_effet}): two versions would be in force at once",
+                source=src,
+                feature=prev.id,
+            )
 
 
 def read_perimeter_file(
@@ -453,13 +507,22 @@ def read_perimeter_file(
             report.add("error", "empty-geometry", "the geometry is empty", source=src, feature=label)
             ok = False
         elif geom.geom_type not in ("Polygon", "MultiPolygon"):
-            report.add("error", "geometry-type",
-                       f"geometry is {geom.geom_type}; a perimeter must be a Polygon or MultiPolygon",
-                       source=src, feature=label)
+            report.add(
+                "error",
+                "geometry-type",
+                f"geometry is {geom.geom_type}; a perimeter must be a Polygon or MultiPolygon",
+                source=src,
+                feature=label,
+            )
             ok = False
         elif not shapely.is_valid(geom):
-            report.add("error", "invalid-geometry",
-                       f"invalid geometry: {shapely.is_valid_reason(geom)}", source=src, feature=label)
+            report.add(
+                "error",
+                "invalid-geometry",
+                f"invalid geometry: {shapely.is_valid_reason(geom)}",
+                source=src,
+                feature=label,
+            )
             ok = False
         keep.append(ok)
     gdf = gdf[keep]
@@ -501,10 +564,17 @@ def _read_geojson(path: Path, declared_crs: str | None, report: ValidationReport
         except Exception:
             report.add("error", "crs", f"unreadable crs member {member!r}", source=src)
             return None
-        if declared_crs and declared_crs != projection.WGS84 and not file_crs.equals(CRS.from_user_input(declared_crs)):
-            report.add("error", "crs-mismatch",
-                       f"the file declares {file_crs.to_string()} but convention.toml says {declared_crs}",
-                       source=src)
+        if (
+            declared_crs
+            and declared_crs != projection.WGS84
+            and not file_crs.equals(CRS.from_user_input(declared_crs))
+        ):
+            report.add(
+                "error",
+                "crs-mismatch",
+                f"the file declares {file_crs.to_string()} but convention.toml says {declared_crs}",
+                source=src,
+            )
             return None
         crs = file_crs.to_string()
     rows, geoms = [], []
@@ -529,8 +599,13 @@ def _read_gpkg(path: Path, report: ValidationReport) -> gpd.GeoDataFrame | None:
         report.add("error", "unreadable", f"cannot read the GeoPackage ({err})", source=src)
         return None
     if projection.crs_is_missing(gdf.crs):
-        report.add("error", "missing-crs", "the GeoPackage layer has no CRS — assign it in QGIS "
-                   "(Layer ▸ Set CRS) or with ogr2ogr -a_srs EPSG:2154", source=src)
+        report.add(
+            "error",
+            "missing-crs",
+            "the GeoPackage layer has no CRS — assign it in QGIS "
+            "(Layer ▸ Set CRS) or with ogr2ogr -a_srs EPSG:2154",
+            source=src,
+        )
         return None
     return gdf
 
@@ -540,26 +615,45 @@ def _normalise_properties(gdf: gpd.GeoDataFrame, report: ValidationReport, src: 
     ids = []
     for i, raw in enumerate(gdf.get("id", pd.Series([None] * len(gdf)))):
         if raw is None or (isinstance(raw, float) and pd.isna(raw)) or str(raw).strip() == "":
-            report.add("error", "missing-id", "feature without an 'id' property", source=src, feature=f"feature {i}")
+            report.add(
+                "error", "missing-id", "feature without an 'id' property", source=src, feature=f"feature {i}"
+            )
             ids.append(f"feature-{i}")
         else:
             ids.append(str(raw).strip())
     for dup in sorted({i for i in ids if ids.count(i) > 1}):
-        report.add("error", "duplicate-id", f"id '{dup}' is used by several features", source=src, feature=f"id={dup}")
+        report.add(
+            "error",
+            "duplicate-id",
+            f"id '{dup}' is used by several features",
+            source=src,
+            feature=f"id={dup}",
+        )
     out["perimeter_id"] = ids
     types = []
     for pid, t in zip(ids, gdf.get("type", pd.Series([None] * len(gdf))), strict=True):
         t = str(t).strip() if t is not None and not (isinstance(t, float) and pd.isna(t)) else ""
         if t not in PERIMETER_TYPES:
-            report.add("error", "bad-type",
-                       f"type '{t}' is not one of {', '.join(PERIMETER_TYPES)}", source=src, feature=f"id={pid}")
+            report.add(
+                "error",
+                "bad-type",
+                f"type '{t}' is not one of {', '.join(PERIMETER_TYPES)}",
+                source=src,
+                feature=f"id={pid}",
+            )
         types.append(t)
     out["type"] = types
     noms = gdf.get("nom", pd.Series([None] * len(gdf)))
-    out["nom"] = [str(n) if isinstance(n, str) and n.strip() else pid for n, pid in zip(noms, ids, strict=True)]
+    out["nom"] = [
+        str(n) if isinstance(n, str) and n.strip() else pid for n, pid in zip(noms, ids, strict=True)
+    ]
     cv = gdf.get("centre_ville", pd.Series([False] * len(gdf)))
-    out["centre_ville"] = [bool(v) if v is not None and not (isinstance(v, float) and pd.isna(v)) else False for v in cv]
-    out["commune"] = [str(c) if isinstance(c, str) else None for c in gdf.get("commune", pd.Series([None] * len(gdf)))]
+    out["centre_ville"] = [
+        bool(v) if v is not None and not (isinstance(v, float) and pd.isna(v)) else False for v in cv
+    ]
+    out["commune"] = [
+        str(c) if isinstance(c, str) else None for c in gdf.get("commune", pd.Series([None] * len(gdf)))
+    ]
     for col in ("date_debut", "date_fin"):
         values = []
         for pid, v in zip(ids, gdf.get(col, pd.Series([None] * len(gdf))), strict=True):
@@ -569,12 +663,16 @@ def _normalise_properties(gdf: gpd.GeoDataFrame, report: ValidationReport, src: 
             try:
                 values.append(as_date(v, what=col).isoformat())
             except PerimeterError as err:
-                report.add("error", "bad-date", err.message + " (YYYY-MM-DD)", source=src, feature=f"id={pid}")
+                report.add(
+                    "error", "bad-date", err.message + " (YYYY-MM-DD)", source=src, feature=f"id={pid}"
+                )
                 values.append(None)
         out[col] = values
     for pid, s, e in zip(ids, out["date_debut"], out["date_fin"], strict=True):
         if s and e and e < s:
-            report.add("error", "bad-date", f"date_fin {e} is before date_debut {s}", source=src, feature=f"id={pid}")
+            report.add(
+                "error", "bad-date", f"date_fin {e} is before date_debut {s}", source=src, feature=f"id={pid}"
+            )
     return out
 
 
@@ -615,8 +713,10 @@ def perimeter_from_parcels(
     missing = sorted(set(wanted) - set(found["idu"]))
     if missing:
         shown = ", ".join(missing[:5]) + (f" (+{len(missing) - 5})" if len(missing) > 5 else "")
-        raise ParcelIdError(f"{len(missing)} parcel id(s) not in the cadastre: {shown}",
-                            fix="check the ids and the cadastre millésime")
+        raise ParcelIdError(
+            f"{len(missing)} parcel id(s) not in the cadastre: {shown}",
+            fix="check the ids and the cadastre millésime",
+        )
     if found.empty:
         raise PerimeterError("no parcel given: the perimeter would be empty")
     # A tiny buffer closes the hairline gaps that shared boundaries leave after a union.
@@ -625,7 +725,8 @@ def perimeter_from_parcels(
     )
     return gpd.GeoDataFrame(
         [{"id": perimeter_id, "type": type, "nom": nom, "centre_ville": centre_ville}],
-        geometry=[geom], crs=parcels.crs,
+        geometry=[geom],
+        crs=parcels.crs,
     )
 
 
@@ -636,9 +737,13 @@ def perimeters_to_geojson(gdf: gpd.GeoDataFrame, *, precision: int = 7) -> str:
     decimals (7 ≈ 1 cm), so the same perimeters always give the same text.
     """
     wgs = gdf.to_crs(projection.WGS84)
-    geoms = shapely.set_precision(wgs.geometry.values, 10 ** -precision)
+    geoms = shapely.set_precision(wgs.geometry.values, 10**-precision)
     lines = []
-    keys = [k for k in ("id", "type", "nom", "centre_ville", "commune", "date_debut", "date_fin") if k in wgs.columns]
+    keys = [
+        k
+        for k in ("id", "type", "nom", "centre_ville", "commune", "date_debut", "date_fin")
+        if k in wgs.columns
+    ]
     for (_, row), geom in zip(wgs.iterrows(), geoms, strict=True):
         props = {k: _plain(row[k]) for k in keys}
         props = {k: v for k, v in props.items() if v is not None}

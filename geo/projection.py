@@ -83,9 +83,7 @@ def lonlat_extent(code_insee: str | None) -> tuple[float, float, float, float]:
     return _OVERSEAS_LONLAT.get(departement_of(code_insee), _FRANCE_LONLAT)
 
 
-def check_plausible(
-    gdf: gpd.GeoDataFrame, *, source: str, code_insee: str | None = None
-) -> None:
+def check_plausible(gdf: gpd.GeoDataFrame, *, source: str, code_insee: str | None = None) -> None:
     """Refuse coordinates that are clearly in another CRS than the one declared.
 
     Recognises Lambert-93 (or any projected) numbers in a layer declared as degrees, swapped
@@ -116,7 +114,9 @@ def check_plausible(
     name = crs.to_string()
     if crs.is_geographic:
         if max(abs(minx), abs(maxx)) > 180 or max(abs(miny), abs(maxy)) > 90:
-            looks = "Lambert-93 metres" if _inside((minx, miny, maxx, maxy), _L93_EXTENT) else "projected metres"
+            looks = (
+                "Lambert-93 metres" if _inside((minx, miny, maxx, maxy), _L93_EXTENT) else "projected metres"
+            )
             raise CRSError(
                 f"coordinates look like {looks} (x {minx:.0f}…{maxx:.0f}, y {miny:.0f}…{maxy:.0f}) "
                 f"but the layer is declared as {name} (degrees)",
@@ -138,9 +138,7 @@ def check_plausible(
             source=source,
             fix="declare EPSG:4326 for this file, or reproject it properly",
         )
-    elif crs.equals(CRS.from_user_input(LAMBERT93)) and not _inside(
-        (minx, miny, maxx, maxy), _L93_EXTENT
-    ):
+    elif crs.equals(CRS.from_user_input(LAMBERT93)) and not _inside((minx, miny, maxx, maxy), _L93_EXTENT):
         raise CRSError(
             f"coordinates (x {minx:.0f}…{maxx:.0f}, y {miny:.0f}…{maxy:.0f}) are outside "
             "metropolitan France in Lambert-93; the file may be in a CC zone (EPSG:3942–3950) "

@@ -51,8 +51,11 @@ def validate_convention(
         return report
     for ver in conv.versions:
         gdf = read_perimeter_file(
-            conv.path / ver.fichier, declared_crs=conv.crs, metric_crs=conv.metric_crs,
-            report=report, code_insee=conv.communes[0] if conv.communes else None,
+            conv.path / ver.fichier,
+            declared_crs=conv.crs,
+            metric_crs=conv.metric_crs,
+            report=report,
+            code_insee=conv.communes[0] if conv.communes else None,
         )
         if gdf.empty:
             continue
@@ -74,15 +77,23 @@ def _check_perimeters(
     if secteurs.empty:
         report.add("error", "no-secteur", "no secteur d'intervention in this version", source=src)
     elif not secteurs["centre_ville"].any():
-        report.add("error", "no-centre-ville",
-                   "no secteur includes a centre-ville: the ORT must have one (CCH L303-2) — "
-                   "set centre_ville = true on it", source=src)
+        report.add(
+            "error",
+            "no-centre-ville",
+            "no secteur includes a centre-ville: the ORT must have one (CCH L303-2) — "
+            "set centre_ville = true on it",
+            source=src,
+        )
 
     for pid, commune in zip(gdf["perimeter_id"], gdf["commune"], strict=True):
         if commune and conv.communes and commune not in conv.communes:
-            report.add("error", "foreign-commune",
-                       f"commune {commune} is not one of the convention's communes "
-                       f"({', '.join(conv.communes)})", source=src, feature=f"id={pid}")
+            report.add(
+                "error",
+                "foreign-commune",
+                f"commune {commune} is not one of the convention's communes ({', '.join(conv.communes)})",
+                source=src,
+                feature=f"id={pid}",
+            )
 
     # Overlapping sectors: the share of each pair's area in common.
     geoms = secteurs.geometry.to_numpy()
@@ -93,9 +104,13 @@ def _check_perimeters(
             continue
         common = shapely.area(shapely.intersection(geoms[i], geoms[j]))
         if common > settings.sliver_m2:
-            report.add("error", "overlapping-sectors",
-                       f"sectors '{ids[i]}' and '{ids[j]}' overlap on {common:,.0f} m²",
-                       source=src, feature=f"id={ids[i]}")
+            report.add(
+                "error",
+                "overlapping-sectors",
+                f"sectors '{ids[i]}' and '{ids[j]}' overlap on {common:,.0f} m²",
+                source=src,
+                feature=f"id={ids[i]}",
+            )
 
     # OPAH-RU is expected inside the ORT: a warning, the conventions differ.
     ort = shapely.union_all(geoms) if len(geoms) else None
@@ -103,24 +118,37 @@ def _check_perimeters(
         area = row.geometry.area
         outside = area - (shapely.area(shapely.intersection(row.geometry, ort)) if ort is not None else 0.0)
         if outside > settings.sliver_m2:
-            report.add("warning", "opah-ru-outside-ort",
-                       f"{outside / area:.1%} of the OPAH-RU perimeter ({outside:,.0f} m²) lies outside "
-                       "the ORT sectors", source=src, feature=f"id={row.perimeter_id}")
+            report.add(
+                "warning",
+                "opah-ru-outside-ort",
+                f"{outside / area:.1%} of the OPAH-RU perimeter ({outside:,.0f} m²) lies outside "
+                "the ORT sectors",
+                source=src,
+                feature=f"id={row.perimeter_id}",
+            )
 
     # Slivers: tiny parts or holes, usually digitising leftovers.
     for pid, geom in zip(gdf["perimeter_id"], gdf.geometry, strict=True):
         parts = shapely.get_parts(geom)
         for part in parts:
             if part.area < settings.sliver_m2:
-                report.add("warning", "sliver",
-                           f"a part of {part.area:.2f} m² (below {settings.sliver_m2} m²): a sliver to remove",
-                           source=src, feature=f"id={pid}")
+                report.add(
+                    "warning",
+                    "sliver",
+                    f"a part of {part.area:.2f} m² (below {settings.sliver_m2} m²): a sliver to remove",
+                    source=src,
+                    feature=f"id={pid}",
+                )
             for ring in part.interiors:
                 hole = shapely.Polygon(ring).area
                 if hole < settings.sliver_m2:
-                    report.add("warning", "sliver",
-                               f"a hole of {hole:.2f} m² (below {settings.sliver_m2} m²): a sliver to remove",
-                               source=src, feature=f"id={pid}")
+                    report.add(
+                        "warning",
+                        "sliver",
+                        f"a hole of {hole:.2f} m² (below {settings.sliver_m2} m²): a sliver to remove",
+                        source=src,
+                        feature=f"id={pid}",
+                    )
 
     if communes is not None and not communes.empty:
         own = communes[communes["code_insee"].isin(conv.communes)] if conv.communes else communes
@@ -128,17 +156,27 @@ def _check_perimeters(
         for pid, geom in zip(gdf["perimeter_id"], gdf.geometry, strict=True):
             outside = geom.area - shapely.area(shapely.intersection(geom, territory))
             if outside > settings.sliver_m2:
-                report.add("error", "outside-communes",
-                           f"{outside:,.0f} m² of the perimeter lie outside the convention's communes "
-                           f"({', '.join(conv.communes)})", source=src, feature=f"id={pid}")
+                report.add(
+                    "error",
+                    "outside-communes",
+                    f"{outside:,.0f} m² of the perimeter lie outside the convention's communes "
+                    f"({', '.join(conv.communes)})",
+                    source=src,
+                    feature=f"id={pid}",
+                )
 
     if parcels is not None and not parcels.empty:
-        result = classify.classify_parcels(parcels.to_crs(gdf.crs), gdf, with_distance=False,
-                                           only_intersecting=True)
+        result = classify.classify_parcels(
+            parcels.to_crs(gdf.crs), gdf, with_distance=False, only_intersecting=True
+        )
         cut = result[result["status"] == classify.STRADDLING]
         for pid, group in cut.groupby("perimeter_id", sort=False):
             shown = ", ".join(f"{r.idu} ({r.share:.0%})" for r in group.head(8).itertuples())
             more = f" (+{len(group) - 8} more)" if len(group) > 8 else ""
-            report.add("warning", "parcels-cut",
-                       f"{len(group)} parcel(s) cut by the perimeter line: {shown}{more}",
-                       source=src, feature=f"id={pid}")
+            report.add(
+                "warning",
+                "parcels-cut",
+                f"{len(group)} parcel(s) cut by the perimeter line: {shown}{more}",
+                source=src,
+                feature=f"id={pid}",
+            )

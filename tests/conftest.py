@@ -19,7 +19,9 @@ SHARED_DATA = settings.shared_data
 def _require_shared(path: Path) -> Path:
     if path.exists():
         return path
-    reason = f"real open data not found at {path} (clone the project beside ../shared, or set ORT_SHARED_DATA)"
+    reason = (
+        f"real open data not found at {path} (clone the project beside ../shared, or set ORT_SHARED_DATA)"
+    )
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"CI=true but {reason}")
     pytest.skip(reason)

@@ -6,7 +6,9 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
 from geo.classify import INSIDE, OUTSIDE, STRADDLING, classify_parcels, parcels_in, summarise
@@ -17,7 +19,9 @@ X0, Y0 = 700_000.0, 7_040_000.0  # near Libercourt, in Lambert-93 metres
 
 
 def _sector(geom, pid="s1", nom="Secteur 1"):
-    return gpd.GeoDataFrame({"perimeter_id": [pid], "type": ["secteur"], "nom": [nom]}, geometry=[geom], crs=L93)
+    return gpd.GeoDataFrame(
+        {"perimeter_id": [pid], "type": ["secteur"], "nom": [nom]}, geometry=[geom], crs=L93
+    )
 
 
 def _parcels(**geoms):
@@ -74,12 +78,13 @@ def test_outside_with_distance(square_sector):
 
 
 def test_hole():
-    """A sector with a hole (a park excluded): a parcel in the hole is outside, one across its edge straddles."""
+    """A sector with a hole (a park excluded): in the hole is outside, across its edge straddles."""
     shell = [(X0, Y0), (X0 + 100, Y0), (X0 + 100, Y0 + 100), (X0, Y0 + 100)]
     hole = [(X0 + 40, Y0 + 40), (X0 + 60, Y0 + 40), (X0 + 60, Y0 + 60), (X0 + 40, Y0 + 60)]
     sector = _sector(Polygon(shell, [hole]))
-    r = classify_parcels(_parcels(in_hole=_b(45, 45, 55, 55), across=_b(35, 45, 45, 55),
-                                  ring=_b(10, 10, 20, 20)), sector)
+    r = classify_parcels(
+        _parcels(in_hole=_b(45, 45, 55, 55), across=_b(35, 45, 45, 55), ring=_b(10, 10, 20, 20)), sector
+    )
     assert _status(r, "in_hole")[:2] == (OUTSIDE, 0.0)
     assert _status(r, "in_hole")[2] == pytest.approx(5.0)
     assert _status(r, "across")[0] == STRADDLING
@@ -90,7 +95,9 @@ def test_hole():
 def test_multipolygon():
     """A sector in two parts: parcels in either part are inside, between them outside."""
     sector = _sector(MultiPolygon([_b(0, 0, 50, 50), _b(100, 0, 150, 50)]))
-    r = classify_parcels(_parcels(a=_b(10, 10, 20, 20), b=_b(110, 10, 120, 20), gap=_b(60, 10, 90, 20)), sector)
+    r = classify_parcels(
+        _parcels(a=_b(10, 10, 20, 20), b=_b(110, 10, 120, 20), gap=_b(60, 10, 90, 20)), sector
+    )
     assert _status(r, "a")[0] == INSIDE
     assert _status(r, "b")[0] == INSIDE
     assert _status(r, "gap")[:2] == (OUTSIDE, 0.0)
@@ -116,9 +123,11 @@ def test_tolerance_pct(square_sector):
 
 def test_points(square_sector):
     """Building or dwelling points: inside, on the boundary (covered, inside) and outside."""
-    pts = gpd.GeoDataFrame({"idu": ["in", "edge", "out"]},
-                           geometry=[Point(X0 + 50, Y0 + 50), Point(X0 + 100, Y0 + 50), Point(X0 + 150, Y0 + 50)],
-                           crs=L93)
+    pts = gpd.GeoDataFrame(
+        {"idu": ["in", "edge", "out"]},
+        geometry=[Point(X0 + 50, Y0 + 50), Point(X0 + 100, Y0 + 50), Point(X0 + 150, Y0 + 50)],
+        crs=L93,
+    )
     r = classify_parcels(pts, square_sector)
     assert _status(r, "in")[:2] == (INSIDE, 1.0)
     assert _status(r, "edge")[:2] == (INSIDE, 1.0)
@@ -129,7 +138,9 @@ def test_several_perimeters_and_summary():
     """Two sectors side by side and a parcel across their common line: 60/40 split."""
     sectors = gpd.GeoDataFrame(
         {"perimeter_id": ["a", "b"], "type": ["secteur", "secteur"], "nom": ["A", "B"]},
-        geometry=[_b(0, 0, 100, 100), _b(100, 0, 200, 100)], crs=L93)
+        geometry=[_b(0, 0, 100, 100), _b(100, 0, 200, 100)],
+        crs=L93,
+    )
     r = classify_parcels(_parcels(x=_b(90, 0, 115, 10), y=_b(10, 10, 20, 20)), sectors)
     assert _status(r, "x", "a")[1] == pytest.approx(0.4)
     assert _status(r, "x", "b")[1] == pytest.approx(0.6)
@@ -165,9 +176,18 @@ def test_real_parcels_against_drawn_sectors(epinay_parcelles):
     minx, miny, maxx, maxy = parcels.total_bounds
     cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
     sectors = gpd.GeoDataFrame(
-        {"perimeter_id": ["centre", "est", "nord"], "type": ["secteur"] * 3, "nom": ["Centre", "Est", "Nord"]},
-        geometry=[Point(cx, cy).buffer(400), box(cx + 500, cy - 300, cx + 1100, cy + 300),
-                  box(cx - 300, cy + 500, cx + 300, cy + 900)], crs=parcels.crs)
+        {
+            "perimeter_id": ["centre", "est", "nord"],
+            "type": ["secteur"] * 3,
+            "nom": ["Centre", "Est", "Nord"],
+        },
+        geometry=[
+            Point(cx, cy).buffer(400),
+            box(cx + 500, cy - 300, cx + 1100, cy + 300),
+            box(cx - 300, cy + 500, cx + 300, cy + 900),
+        ],
+        crs=parcels.crs,
+    )
     r = classify_parcels(parcels, sectors)
     assert len(r) == 3 * len(parcels)
     s = summarise(r).set_index("perimeter_id")
@@ -217,9 +237,12 @@ def test_properties(layout):
     """Statuses partition the parcels, shares lie in [0, 1] and sum to at most 1 over
     non-overlapping sectors, and a 2154→4326→2154 round trip keeps the verdicts."""
     parcel_geoms, left, right = layout
-    parcels = gpd.GeoDataFrame({"idu": [f"p{i}" for i in range(len(parcel_geoms))]},
-                               geometry=parcel_geoms, crs=L93)
-    sectors = gpd.GeoDataFrame({"perimeter_id": ["l", "r"], "nom": ["L", "R"]}, geometry=[left, right], crs=L93)
+    parcels = gpd.GeoDataFrame(
+        {"idu": [f"p{i}" for i in range(len(parcel_geoms))]}, geometry=parcel_geoms, crs=L93
+    )
+    sectors = gpd.GeoDataFrame(
+        {"perimeter_id": ["l", "r"], "nom": ["L", "R"]}, geometry=[left, right], crs=L93
+    )
     r = classify_parcels(parcels, sectors)
     assert len(r) == 2 * len(parcels)
     assert set(r["status"]) <= {INSIDE, STRADDLING, OUTSIDE}

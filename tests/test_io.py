@@ -31,8 +31,11 @@ def test_interrupted_write_leaves_nothing(tmp_path):
 
 
 def test_tables_are_deterministic(tmp_path):
-    df = gpd.GeoDataFrame({"idu": ["62907000AB0001", "62907000AB0002"], "share": [1.0, 0.25]},
-                          geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1)], crs="EPSG:2154")
+    df = gpd.GeoDataFrame(
+        {"idu": ["62907000AB0001", "62907000AB0002"], "share": [1.0, 0.25]},
+        geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1)],
+        crs="EPSG:2154",
+    )
     for suffix in (".csv", ".parquet", ".geojson"):
         out = tmp_path / f"a{suffix}"
         write_table(df, out)
@@ -45,9 +48,18 @@ def test_tables_are_deterministic(tmp_path):
     assert not (tmp_path / "x.txt").exists()
 
 
-@pytest.mark.parametrize("code, crs", [("62907", "EPSG:2154"), ("2A004", "EPSG:2154"), ("97105", "EPSG:5490"),
-                                       ("97209", "EPSG:5490"), ("97302", "EPSG:2972"), ("97411", "EPSG:2975"),
-                                       ("97611", "EPSG:4471")])
+@pytest.mark.parametrize(
+    "code, crs",
+    [
+        ("62907", "EPSG:2154"),
+        ("2A004", "EPSG:2154"),
+        ("97105", "EPSG:5490"),
+        ("97209", "EPSG:5490"),
+        ("97302", "EPSG:2972"),
+        ("97411", "EPSG:2975"),
+        ("97611", "EPSG:4471"),
+    ],
+)
 def test_metric_crs_for(code, crs):
     assert projection.metric_crs_for(code) == crs
 

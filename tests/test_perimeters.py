@@ -26,9 +26,12 @@ def _b(x1, y1, x2, y2):
 def _features(*specs):
     """specs: (id, type, nom, centre_ville, Lambert-93 geometry, extra props)."""
     gdf = gpd.GeoDataFrame(
-        [{"id": s[0], "type": s[1], "nom": s[2], "centre_ville": s[3], **(s[5] if len(s) > 5 else {})}
-         for s in specs],
-        geometry=[s[4] for s in specs], crs=L93,
+        [
+            {"id": s[0], "type": s[1], "nom": s[2], "centre_ville": s[3], **(s[5] if len(s) > 5 else {})}
+            for s in specs
+        ],
+        geometry=[s[4] for s in specs],
+        crs=L93,
     )
     return perimeters_to_geojson(gdf)
 
@@ -59,10 +62,19 @@ def _write(folder: Path, toml: str = TOML, v1: str | None = None, v2: str | None
     (folder / "convention.toml").write_text(toml, encoding="utf-8")
     cv = ("centre-ville", "secteur", "Centre-ville", True, _b(0, 0, 100, 100))
     gare = ("gare", "secteur", "Gare", False, _b(200, 0, 300, 100))
-    opah = ("opah", "opah_ru", "OPAH-RU", False, _b(10, 10, 60, 60), {"date_debut": "2024-01-01", "date_fin": "2028-12-31"})
+    opah = (
+        "opah",
+        "opah_ru",
+        "OPAH-RU",
+        False,
+        _b(10, 10, 60, 60),
+        {"date_debut": "2024-01-01", "date_fin": "2028-12-31"},
+    )
     (folder / "v1.geojson").write_text(v1 if v1 is not None else _features(cv, gare, opah), encoding="utf-8")
     big_gare = ("gare", "secteur", "Gare", False, _b(200, 0, 400, 100))
-    (folder / "v2.geojson").write_text(v2 if v2 is not None else _features(cv, big_gare, opah), encoding="utf-8")
+    (folder / "v2.geojson").write_text(
+        v2 if v2 is not None else _features(cv, big_gare, opah), encoding="utf-8"
+    )
     return folder
 
 
@@ -104,8 +116,11 @@ def test_perimeters_in_force(conv_dir):
 
 def test_lambert93_geojson_with_crs_member(tmp_path):
     """A GeoJSON written in Lambert-93 with its crs member is read as such."""
-    gdf = gpd.GeoDataFrame({"id": ["cv"], "type": ["secteur"], "nom": ["CV"], "centre_ville": [True]},
-                           geometry=[_b(0, 0, 100, 100)], crs=L93)
+    gdf = gpd.GeoDataFrame(
+        {"id": ["cv"], "type": ["secteur"], "nom": ["CV"], "centre_ville": [True]},
+        geometry=[_b(0, 0, 100, 100)],
+        crs=L93,
+    )
     folder = tmp_path / "l93"
     _write(folder)
     gdf.to_file(folder / "v1.geojson", driver="GeoJSON")
@@ -116,8 +131,11 @@ def test_lambert93_geojson_with_crs_member(tmp_path):
 
 def test_lambert93_numbers_read_as_degrees(tmp_path):
     """Lambert-93 coordinates in a GeoJSON without crs member (so WGS84): refused with the fix."""
-    feat = {"type": "Feature", "properties": {"id": "cv", "type": "secteur", "nom": "CV", "centre_ville": True},
-            "geometry": mapping(_b(0, 0, 100, 100))}
+    feat = {
+        "type": "Feature",
+        "properties": {"id": "cv", "type": "secteur", "nom": "CV", "centre_ville": True},
+        "geometry": mapping(_b(0, 0, 100, 100)),
+    }
     text = json.dumps({"type": "FeatureCollection", "features": [feat]})
     folder = _write(tmp_path / "bad", v1=text)
     report = validate_convention(folder)
@@ -128,16 +146,22 @@ def test_lambert93_numbers_read_as_degrees(tmp_path):
 
 
 def test_swapped_axes(tmp_path):
-    feat = {"type": "Feature", "properties": {"id": "cv", "type": "secteur", "nom": "CV", "centre_ville": True},
-            "geometry": mapping(box(50.48, 2.99, 50.49, 3.0))}
+    feat = {
+        "type": "Feature",
+        "properties": {"id": "cv", "type": "secteur", "nom": "CV", "centre_ville": True},
+        "geometry": mapping(box(50.48, 2.99, 50.49, 3.0)),
+    }
     folder = _write(tmp_path / "swap", v1=json.dumps({"type": "FeatureCollection", "features": [feat]}))
     assert any("swapped" in p.message for p in validate_convention(folder).errors)
 
 
 def test_gpkg_without_crs(tmp_path):
     folder = _write(tmp_path / "gpkg", toml=TOML.replace("v1.geojson", "v1.gpkg"))
-    gdf = gpd.GeoDataFrame({"id": ["cv"], "type": ["secteur"], "nom": ["CV"], "centre_ville": [True]},
-                           geometry=[_b(0, 0, 100, 100)], crs=L93)
+    gdf = gpd.GeoDataFrame(
+        {"id": ["cv"], "type": ["secteur"], "nom": ["CV"], "centre_ville": [True]},
+        geometry=[_b(0, 0, 100, 100)],
+        crs=L93,
+    )
     gdf.to_file(folder / "v1.gpkg", driver="GPKG")
     assert validate_convention(folder).ok
     with sqlite3.connect(folder / "v1.gpkg") as db:  # strip the SRS as a careless export would
@@ -149,23 +173,48 @@ def test_gpkg_without_crs(tmp_path):
 
 def test_validation_reports_everything_at_once(tmp_path):
     """One file with many problems: each is reported, naming its feature."""
-    bowtie = {"type": "Polygon", "coordinates": [[[3.0, 50.0], [3.01, 50.01], [3.01, 50.0], [3.0, 50.01], [3.0, 50.0]]]}
+    bowtie = {
+        "type": "Polygon",
+        "coordinates": [[[3.0, 50.0], [3.01, 50.01], [3.01, 50.0], [3.0, 50.01], [3.0, 50.0]]],
+    }
     feats = [
-        {"type": "Feature", "properties": {"id": "a", "type": "secteur", "nom": "A", "centre_ville": False},
-         "geometry": mapping(box(3.0, 50.0, 3.002, 50.002))},
-        {"type": "Feature", "properties": {"id": "b", "type": "secteur", "nom": "B", "centre_ville": False},
-         "geometry": mapping(box(3.001, 50.001, 3.003, 50.003))},
+        {
+            "type": "Feature",
+            "properties": {"id": "a", "type": "secteur", "nom": "A", "centre_ville": False},
+            "geometry": mapping(box(3.0, 50.0, 3.002, 50.002)),
+        },
+        {
+            "type": "Feature",
+            "properties": {"id": "b", "type": "secteur", "nom": "B", "centre_ville": False},
+            "geometry": mapping(box(3.001, 50.001, 3.003, 50.003)),
+        },
         {"type": "Feature", "properties": {"id": "c", "type": "zone", "nom": "C"}, "geometry": bowtie},
-        {"type": "Feature", "properties": {"id": "d", "type": "secteur"}, "geometry": {"type": "Point", "coordinates": [3, 50]}},
-        {"type": "Feature", "properties": {"id": "e", "type": "opah_ru", "nom": "E", "commune": "59350"},
-         "geometry": mapping(box(3.01, 50.0, 3.012, 50.002))},
+        {
+            "type": "Feature",
+            "properties": {"id": "d", "type": "secteur"},
+            "geometry": {"type": "Point", "coordinates": [3, 50]},
+        },
+        {
+            "type": "Feature",
+            "properties": {"id": "e", "type": "opah_ru", "nom": "E", "commune": "59350"},
+            "geometry": mapping(box(3.01, 50.0, 3.012, 50.002)),
+        },
         {"type": "Feature", "properties": {"id": "a", "type": "autre", "nom": "A bis"}, "geometry": None},
     ]
     folder = _write(tmp_path / "many", v1=json.dumps({"type": "FeatureCollection", "features": feats}))
     report = validate_convention(folder)
     codes = report.codes()
-    for code in ("no-centre-ville", "overlapping-sectors", "invalid-geometry", "bad-type", "geometry-type",
-                 "duplicate-id", "empty-geometry", "opah-ru-outside-ort", "foreign-commune"):
+    for code in (
+        "no-centre-ville",
+        "overlapping-sectors",
+        "invalid-geometry",
+        "bad-type",
+        "geometry-type",
+        "duplicate-id",
+        "empty-geometry",
+        "opah-ru-outside-ort",
+        "foreign-commune",
+    ):
         assert code in codes, f"{code} not reported: {report}"
     assert any(p.feature == "id=d" and p.code == "geometry-type" for p in report.problems)
     assert any(p.code == "opah-ru-outside-ort" and p.severity == "warning" for p in report.problems)
@@ -173,8 +222,11 @@ def test_validation_reports_everything_at_once(tmp_path):
 
 
 def test_metadata_problems(tmp_path):
-    toml = TOML.replace('communes = ["62907"]', "communes = [1004]").replace(
-        "date_effet = 2024-07-01", "date_effet = 2022-07-01").replace('programme = "PVD"', 'programme = "XYZ"')
+    toml = (
+        TOML.replace('communes = ["62907"]', "communes = [1004]")
+        .replace("date_effet = 2024-07-01", "date_effet = 2022-07-01")
+        .replace('programme = "PVD"', 'programme = "XYZ"')
+    )
     report = validate_convention(_write(tmp_path / "meta", toml=toml))
     messages = str(report)
     assert "insee-as-number" in report.codes() and '"01004"' in messages
@@ -202,14 +254,19 @@ def test_missing_things(tmp_path):
 
 
 def test_path_like_fichier_is_refused(tmp_path):
-    folder = _write(tmp_path / "evil", toml=TOML.replace('fichier = "v1.geojson"', 'fichier = "../../etc/passwd"'))
+    folder = _write(
+        tmp_path / "evil", toml=TOML.replace('fichier = "v1.geojson"', 'fichier = "../../etc/passwd"')
+    )
     report = validate_convention(folder)
     assert "bad-path" in report.codes()
 
 
 def test_parcels_cut_and_communes(tmp_path, conv_dir):
-    parcels = gpd.GeoDataFrame({"idu": ["62907000AB0001", "62907000AB0002"]},
-                               geometry=[_b(90, 10, 110, 20), _b(10, 70, 20, 80)], crs=L93)
+    parcels = gpd.GeoDataFrame(
+        {"idu": ["62907000AB0001", "62907000AB0002"]},
+        geometry=[_b(90, 10, 110, 20), _b(10, 70, 20, 80)],
+        crs=L93,
+    )
     communes = gpd.GeoDataFrame({"code_insee": ["62907"]}, geometry=[_b(-10, -10, 250, 110)], crs=L93)
     report = validate_convention(conv_dir, parcels=parcels, communes=communes)
     cut = [p for p in report.problems if p.code == "parcels-cut"]
@@ -220,9 +277,14 @@ def test_parcels_cut_and_communes(tmp_path, conv_dir):
 
 
 def test_perimeter_from_parcels():
-    parcels = gpd.GeoDataFrame({"idu": ["62907000AB0001", "62907000AB0002", "62907000AB0003"]},
-                               geometry=[_b(0, 0, 10, 10), _b(10, 0, 20, 10), _b(50, 50, 60, 60)], crs=L93)
-    per = perimeter_from_parcels(parcels, ["62907000AB0001", "62907000AB0002"], perimeter_id="ilot", nom="Îlot")
+    parcels = gpd.GeoDataFrame(
+        {"idu": ["62907000AB0001", "62907000AB0002", "62907000AB0003"]},
+        geometry=[_b(0, 0, 10, 10), _b(10, 0, 20, 10), _b(50, 50, 60, 60)],
+        crs=L93,
+    )
+    per = perimeter_from_parcels(
+        parcels, ["62907000AB0001", "62907000AB0002"], perimeter_id="ilot", nom="Îlot"
+    )
     geom = per.geometry.iloc[0]
     assert geom.geom_type == "Polygon" and geom.area == pytest.approx(200, rel=1e-6)
     assert geom.contains(Point(X0 + 10, Y0 + 5))  # no hairline gap along the shared edge

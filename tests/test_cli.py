@@ -1,0 +1,291 @@
+"""The ``ort`` command end to end on the embedded demo: exit codes, messages, output files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from geo.demo import DEMO_INSEE, build_demo
+
+from geo.cli import main
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo")
+    return build_demo(data_dir=root / "data" / "demo", perimeters_dir=root / "perimeters" / "demo")
+
+
+@pytest.fixture(scope="module")
+def demo_result(demo):
+    """Classification of every demo parcel on 2024-09-01, from the library."""
+    from geo.cadastre import read_parcels
+
+    from geo.classify import classify_parcels
+    from geo.perimeters import read_convention
+
+    conv = read_convention(demo.perimeters_dir)
+    parcels = read_parcels(demo.layers["parcelles"])
+    return classify_parcels(parcels, conv.perimeters("2024-09-01", in_force_only=True))
+
+
+def run(*args):
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert "Traceback" not in result.output
+    return result
+
+
+def _pick(result, status, perimeter="centre-ville"):
+    rows = result[(result["perimeter_id"] == perimeter) & (result["status"] == status)]
+    return rows.iloc[0]
+
+
+def test_check_one_parcel(demo, demo_result):
+    inside = _pick(demo_result, "inside")
+    r = run(
+        "check", inside.idu, "-p", demo.perimeters_dir, "--cadastre", demo.data_dir, "--date", "2024-09-01"
+    )
+    assert r.exit_code == 0, r.output
+    assert inside.idu in r.output and "Centre-ville" in r.output and "inclus" in r.output
+    assert "COMMUNE FICTIVE" in r.output
+
+
+def test_check_json_and_short_form(demo, demo_result):
+    strad = _pick(demo_result, "straddling")
+    section, numero = strad.idu[8:10].lstrip("0"), int(strad.idu[10:])
+    r = run(
+        "check",
+        f"{section} {numero}",
+        "-p",
+        demo.perimeters_dir,
+        "--cadastre",
+        demo.data_dir,
+        "--date",
+        "2024-09-01",
+        "--json",
+    )
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert data["fictif"] is True and data["version"] == "avenant-1"
+    (parcel,) = data["parcelles"]
+    assert parcel["idu"] == strad.idu
+    cv = next(p for p in parcel["perimetres"] if p["id"] == "centre-ville")
+    assert cv["statut"] == "straddling" and cv["part"] == pytest.approx(strad.share, abs=1e-6)
+
+
+def test_check_version_changes_with_date(demo, demo_result):
+    """A parcel added to the gare sector by the avenant is outside it before 2024-07-01."""
+    from geo.cadastre import read_parcels
+
+    from geo.classify import classify_parcels
+    from geo.perimeters import read_convention
+
+    conv = read_convention(demo.perimeters_dir)
+    parcels = read_parcels(demo.layers["parcelles"])
+    before = classify_parcels(parcels, conv.perimeters("2024-06-30", in_force_only=True))
+    after = demo_result
+    b = before[(before.perimeter_id == "gare") & (before.status == "inside")]
+    a = after[(after.perimeter_id == "gare") & (after.status == "inside")]
+    gained = sorted(set(a.idu) - set(b.idu))
+    assert gained, "the avenant should add parcels to the gare sector"
+    r = run(
+        "check",
+        gained[0],
+        "-p",
+        demo.perimeters_dir,
+        "--cadastre",
+        demo.data_dir,
+        "--date",
+        "2024-06-30",
+        "--json",
+    )
+    gare = next(p for p in json.loads(r.output)["parcelles"][0]["perimetres"] if p["id"] == "gare")
+    assert gare["statut"] == "outside" and gare["distance_m"] >= 0
+
+
+def test_check_bad_ids(demo):
+    r = run(
+        "check",
+        "62999000ZZ0001",
+        "629990OOAB0012",
+        "12",
+        "-p",
+        demo.perimeters_dir,
+        "--cadastre",
+        demo.data_dir,
+    )
+    assert r.exit_code == 2
+    assert "62999000ZZ0001" in r.output and "section" in r.output
+    assert "letter 'O'" in r.output
+
+
+def test_check_file_batch(demo, tmp_path):
+    out = tmp_path / "resultat.csv"
+    r = run(
+        "check",
+        "--file",
+        demo.sample_ids,
+        "-p",
+        demo.perimeters_dir,
+        "--cadastre",
+        demo.data_dir,
+        "--date",
+        "2024-09-01",
+        "-o",
+        out,
+    )
+    assert r.exit_code == 0, r.output
+    table = pd.read_csv(out, dtype={"idu": str, "code_insee": str})
+    assert set(table["status"]) <= {"inside", "straddling", "outside"}
+    assert table.groupby("idu")["perimeter_id"].count().nunique() == 1  # every parcel × every perimeter
+    assert (table["code_insee"] == DEMO_INSEE).all()
+    assert "non reconnu" in r.output  # the sample holds deliberately wrong ids, listed, not fatal
+    # not overwritten without --force
+    again = run(
+        "check", "--file", demo.sample_ids, "-p", demo.perimeters_dir, "--cadastre", demo.data_dir, "-o", out
+    )
+    assert again.exit_code != 0 and "already exists" in again.output
+    for suffix in (".gpkg", ".parquet", ".xlsx"):
+        r = run(
+            "check",
+            "--file",
+            demo.sample_ids,
+            "-p",
+            demo.perimeters_dir,
+            "--cadastre",
+            demo.data_dir,
+            "-o",
+            tmp_path / f"r{suffix}",
+        )
+        assert r.exit_code == 0, r.output
+        assert (tmp_path / f"r{suffix}").stat().st_size > 0
+
+
+def test_check_file_latin1_semicolon(demo, demo_result, tmp_path):
+    ids = demo_result["idu"].unique()[:3]
+    f = tmp_path / "ids.csv"
+    f.write_bytes(("Parcelle;Commentaire\n" + "".join(f"{i};é à voir\n" for i in ids)).encode("latin-1"))
+    out = tmp_path / "o.csv"
+    r = run("check", "--file", f, "-p", demo.perimeters_dir, "--cadastre", demo.data_dir, "-o", out)
+    assert r.exit_code == 0, r.output
+    assert set(pd.read_csv(out, dtype=str)["idu"]) == set(ids)
+    bad = tmp_path / "nocol.csv"
+    bad.write_text("foo,bar\n1,2\n")
+    r = run("check", "--file", bad, "-p", demo.perimeters_dir, "--cadastre", demo.data_dir)
+    assert r.exit_code == 1 and "no parcel id column" in r.output
+
+
+def test_parcels_of_a_sector(demo, demo_result, tmp_path):
+    out = tmp_path / "cv.csv"
+    r = run(
+        "parcels",
+        "-p",
+        demo.perimeters_dir,
+        "--sector",
+        "Centre-ville",
+        "--cadastre",
+        demo.data_dir,
+        "--date",
+        "2024-09-01",
+        "-o",
+        out,
+    )
+    assert r.exit_code == 0, r.output
+    table = pd.read_csv(out, dtype={"idu": str})
+    expected = demo_result[(demo_result.perimeter_id == "centre-ville") & (demo_result.status != "outside")]
+    assert sorted(table["idu"]) == sorted(expected["idu"])
+    assert set(table["status"]) == {"inside", "straddling"}
+    r = run(
+        "parcels",
+        "-p",
+        demo.perimeters_dir,
+        "--sector",
+        "Nulle part",
+        "--cadastre",
+        demo.data_dir,
+        "-o",
+        tmp_path / "x.csv",
+    )
+    assert r.exit_code == 1 and "unknown sector 'Nulle part'" in r.output and "centre-ville" in r.output
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_validate(demo, tmp_path):
+    r = run("validate", demo.perimeters_dir, "--cadastre", demo.data_dir)
+    assert r.exit_code == 0, r.output
+    assert "0 erreur(s)" in r.output and "parcels-cut" in r.output
+    broken = tmp_path / "broken"
+    shutil.copytree(demo.perimeters_dir, broken)
+    toml = (broken / "convention.toml").read_text().replace("2024-07-01", "2022-07-01")
+    (broken / "convention.toml").write_text(toml)
+    r = run("validate", broken)
+    assert r.exit_code == 1 and "version-dates" in r.output
+
+
+def test_bad_input_one_line(demo, tmp_path):
+    r = run("check", "x", "-p", tmp_path / "missing")
+    assert r.exit_code == 1 and r.output.startswith("Erreur :") and "convention folder not found" in r.output
+    r = run(
+        "check",
+        "62999000AB0001",
+        "-p",
+        demo.perimeters_dir,
+        "--cadastre",
+        demo.data_dir,
+        "--date",
+        "2024-13-01",
+    )
+    assert r.exit_code == 1 and "YYYY-MM-DD" in r.output
+    r = run(
+        "check",
+        "62999000AB0001",
+        "-p",
+        demo.perimeters_dir,
+        "--cadastre",
+        demo.data_dir,
+        "--date",
+        "2020-01-01",
+    )
+    assert r.exit_code == 1 and "no perimeter version is in force on 2020-01-01" in r.output
+    gz = tmp_path / "cadastre-62999-parcelles.json.gz"
+    gz.write_bytes(demo.layers["parcelles"].read_bytes()[:500])
+    r = run("check", "62999000AB0001", "-p", demo.perimeters_dir, "--cadastre", gz)
+    assert r.exit_code == 1 and str(gz.name) in r.output and len(r.output.strip().splitlines()) == 1
+
+
+def test_perimeter_from_parcels_cli(demo, demo_result, tmp_path):
+    ids = list(demo_result[demo_result.perimeter_id == "centre-ville"]["idu"].unique()[:3])
+    out = tmp_path / "ilot.geojson"
+    r = run(
+        "perimeter-from-parcels",
+        *ids,
+        "--commune",
+        DEMO_INSEE,
+        "--id",
+        "ilot",
+        "--nom",
+        "Îlot test",
+        "--cadastre",
+        demo.data_dir,
+        "-o",
+        out,
+    )
+    assert r.exit_code == 0, r.output
+    feat = json.loads(out.read_text())["features"][0]
+    assert feat["properties"] == {"id": "ilot", "type": "secteur", "nom": "Îlot test", "centre_ville": False}
+
+
+def test_demo_command(demo, tmp_path, monkeypatch):
+    import geo.demo
+
+    monkeypatch.setattr(geo.demo, "build_demo", lambda force=False: demo)
+    r = run("demo", "--output-dir", tmp_path)
+    assert r.exit_code == 0, r.output
+    assert "commune fictive" in r.output and "Centre-ville" in r.output
+    table = pd.read_csv(tmp_path / "demo-parcelles.csv", dtype={"idu": str})
+    assert table["idu"].nunique() > 2000
+    again = run("demo", "--output-dir", tmp_path)
+    assert again.exit_code == 0 and "Conservé" in again.output
