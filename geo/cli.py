@@ -561,7 +561,7 @@ def perimeter_from_parcels_cmd(
         ]
     valid, rejected = parse_many(ids, code_insee=commune)
     if rejected:
-        raise InputError(f"{rejected[0][1]}", feature=str(rejected[0][0]))
+        raise InputError(f"{rejected[0][1]}")
     gdf = perimeter_from_parcels(
         layer,
         [p.idu for p in valid],
@@ -628,6 +628,28 @@ def demo(force, output_dir, when):
     kept = [p for p in (table, html) if p.exists() and p not in written]
     for path in kept:
         click.echo(f"Conservé : {path} (existe déjà ; --force pour le réécrire)")
+
+
+# --- commands of the other modules --------------------------------------------------------
+# Each topic keeps its commands next to it in a private ``geo/_cli_<topic>.py`` exposing
+# ``COMMANDS``; they share the options and helpers above.
+
+
+def _register(module_name: str) -> None:
+    import importlib
+
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:  # a topic not built yet
+        if err.name == module_name:
+            return
+        raise
+    for command in module.COMMANDS:
+        main.add_command(command)
+
+
+for _name in ("geo._cli_eligibility", "geo._cli_places", "geo._cli_maps", "geo._cli_scale"):
+    _register(_name)
 
 
 if __name__ == "__main__":  # pragma: no cover

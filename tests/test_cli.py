@@ -8,9 +8,9 @@ import shutil
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from geo.demo import DEMO_INSEE, build_demo
 
 from geo.cli import main
+from geo.demo import DEMO_INSEE, build_demo
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,6 @@ def demo(tmp_path_factory):
 def demo_result(demo):
     """Classification of every demo parcel on 2024-09-01, from the library."""
     from geo.cadastre import read_parcels
-
     from geo.classify import classify_parcels
     from geo.perimeters import read_convention
 
@@ -79,7 +78,6 @@ def test_check_json_and_short_form(demo, demo_result):
 def test_check_version_changes_with_date(demo, demo_result):
     """A parcel added to the gare sector by the avenant is outside it before 2024-07-01."""
     from geo.cadastre import read_parcels
-
     from geo.classify import classify_parcels
     from geo.perimeters import read_convention
 
