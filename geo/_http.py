@@ -85,9 +85,11 @@ def download(url: str, dest: str | os.PathLike) -> Path:
                     f"{url} not found (HTTP {err.code}) — check the INSEE code and the millésime "
                     "(the Etalab cadastre publishes 'latest' and dated millésimes such as 2024-01-01)"
                 ) from None
-            last = f"HTTP {err.code} {err.reason}"
+            last = (
+                f"HTTP {err.code} redirect loop" if 300 <= err.code < 400 else f"HTTP {err.code} {err.reason}"
+            )
         except (urllib.error.URLError, OSError, _Incomplete) as err:
-            last = str(getattr(err, "reason", None) or err)
+            last = " ".join(str(getattr(err, "reason", None) or err).split())
         if attempt < attempts:
             log.info("download of %s failed (%s); retry %d/%d in %.1fs", url, last, attempt, attempts, delay)
             time.sleep(delay)
