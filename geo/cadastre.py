@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from geo import settings
@@ -195,7 +196,7 @@ def read_layer(
     codes = _codes_in(gdf)
     target = metric_crs or metric_crs_for(codes or ["75056"])
     gdf = to_metric(gdf, target, source=source, code_insee=codes[0] if codes else None)
-    gdf = _check_geometries(gdf, source=source, fix=fix)
+    gdf = _check_geometries(gdf, source=source, fix=fix, polygonal=layer in _POLYGONAL)
     gdf.attrs.update(source=str(path), layer=layer, millesime=millesime)
     return gdf
 
@@ -217,7 +218,12 @@ def _millesime_of(path: Path, gdf: gpd.GeoDataFrame) -> str | None:
     return None
 
 
-def _check_geometries(gdf: gpd.GeoDataFrame, *, source: str, fix: bool) -> gpd.GeoDataFrame:
+_POLYGONAL = ("parcelles", "sections", "batiments", "feuilles", "communes")
+
+
+def _check_geometries(
+    gdf: gpd.GeoDataFrame, *, source: str, fix: bool, polygonal: bool = True
+) -> gpd.GeoDataFrame:
     missing = gdf.geometry.isna() | gdf.geometry.is_empty
     if missing.any():
         label = _label(gdf, missing[missing].index[0])
@@ -225,6 +231,30 @@ def _check_geometries(gdf: gpd.GeoDataFrame, *, source: str, fix: bool) -> gpd.G
             f"{source}: {int(missing.sum())} feature(s) without geometry ignored ({label})", stacklevel=3
         )
         gdf = gdf[~missing]
+    if polygonal:
+        kinds = gdf.geometry.geom_type
+        wrong = ~kinds.isin(["Polygon", "MultiPolygon"])
+        if wrong.any():
+            first = wrong[wrong].index[0]
+            raise InputError(
+                f"{int(wrong.sum())} feature(s) of type {kinds[first]} where polygons are expected",
+                source=source,
+                feature=_label(gdf, first),
+                fix="keep only the Polygon/MultiPolygon features of this layer",
+            )
+        # Degenerate rings (collinear points): no area, or far thinner than any real parcel.
+        area, length = gdf.geometry.area, gdf.geometry.length
+        flat = gdf.geometry.is_valid & ((area < 0.01) | (4 * np.pi * area < 1e-4 * length**2))
+        if flat.any() and not fix:
+            raise InputError(
+                f"{int(flat.sum())} polygon(s) of zero area (a flat ring of collinear points)",
+                source=source,
+                feature=_label(gdf, flat[flat].index[0]),
+                fix="remove them from the file, or run again with --fix to drop them",
+            )
+        if flat.any():
+            warnings.warn(f"{source}: {int(flat.sum())} zero-area polygon(s) dropped", stacklevel=3)
+            gdf = gdf[~flat]
     invalid = ~gdf.geometry.is_valid
     if invalid.any():
         if not fix:

@@ -362,7 +362,7 @@ def _read_id_file(path: Path) -> list[tuple[str, str | None]]:
             except UnicodeDecodeError:
                 text = raw.decode("latin-1")
             first = text.splitlines()[0] if text else ""
-            sep = ";" if first.count(";") > first.count(",") else ","
+            sep = max((",", ";", "\t"), key=first.count)
             import io
 
             df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
