@@ -125,6 +125,12 @@ class Convention:
             If no version is in force that day (before the first one, or after an end date).
         """
         day = as_date(when, what="--date")
+        if not self.versions:
+            raise PerimeterError(
+                "this convention has no digitised perimeter yet (versions = [])",
+                source=str(self.path / METADATA_FILE),
+                fix="draw the sectors (e.g. `ort perimeter-from-parcels`) and add a [[versions]] entry",
+            )
         current = None
         for i, v in enumerate(self.versions):
             end = v.date_fin or (self.versions[i + 1].date_effet if i + 1 < len(self.versions) else None)
@@ -344,7 +350,14 @@ def read_convention(path: str | Path, *, report: ValidationReport | None = None)
 
     versions = []
     raw_versions = data.get("versions")
-    if not isinstance(raw_versions, list) or not raw_versions:
+    if raw_versions == []:
+        report.add(
+            "warning",
+            "no-version",
+            "versions = []: the perimeters are not digitised yet; only commune-level answers are possible",
+            source=src,
+        )
+    elif not isinstance(raw_versions, list) or not raw_versions:
         report.add("error", "no-version", "no [[versions]] table: at least one is needed", source=src)
         raw_versions = []
     for i, rv in enumerate(raw_versions):

@@ -294,3 +294,18 @@ def test_perimeter_from_parcels():
         perimeter_from_parcels(parcels, ["62907000AB0009"], perimeter_id="x", nom="X")
     text = perimeters_to_geojson(per)
     assert '"nom":"Îlot"' in text and text == perimeters_to_geojson(per)
+
+
+def test_libercourt_convention_without_digitised_perimeters():
+    """The real Libercourt convention: signed 2023-01-18 for 5 years, sectors not published as maps."""
+    from geo.perimeters import read_convention
+    from geo.validate import validate_convention
+
+    folder = Path(__file__).resolve().parent.parent / "perimeters" / "libercourt"
+    conv = read_convention(folder)
+    assert tuple(conv.communes) == ("62907",) and conv.programme == "PVD" and not conv.fictif
+    assert conv.date_signature.isoformat() == "2023-01-18" and conv.date_fin.isoformat() == "2028-01-18"
+    report = validate_convention(folder)
+    assert report.ok and report.codes() == {"no-version"}
+    with pytest.raises(PerimeterError, match="no digitised perimeter yet"):
+        conv.perimeters("2024-01-01")
