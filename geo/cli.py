@@ -166,10 +166,9 @@ def _classify(parcels, perimeters, tolerance_m2, tolerance_pct):
 
 
 def _with_parcel_columns(result: pd.DataFrame, parcels) -> pd.DataFrame:
-    cols = [c for c in ("idu", "code_insee", "section", "numero", "contenance") if c in parcels.columns]
-    out = result.merge(pd.DataFrame(parcels[cols]), on="idu", how="left")
-    first = ["idu", "code_insee", "section", "numero", "contenance"]
-    return out[[c for c in first if c in out.columns] + [c for c in out.columns if c not in first]]
+    from geo.check import with_parcel_fields
+
+    return with_parcel_fields(result, parcels)
 
 
 # --- ort check -------------------------------------------------------------------------------
@@ -219,8 +218,7 @@ def check(
     ort check 62999000AB0012 --perimeters perimeters/demo --date 2024-06-01
     ort check --file parcelles.csv --perimeters perimeters/demo -o resultat.csv
     """
-    from geo.classify import STATUS_LABELS, summarise
-    from geo.idu import parse_many
+    from geo.check import check_parcels, read_id_table
     from geo.io import check_writable, write_table
     from geo.perimeters import read_convention
 
@@ -230,166 +228,54 @@ def check(
         check_writable(output, force=force)
     day = _parse_date(when)
     conv = read_convention(perimeters)
-    perims = conv.perimeters(day, in_force_only=True)
-    parcels = _load_parcels(conv, cadastre, millesime, fix)
-    default_commune = commune or (conv.communes[0] if len(conv.communes) == 1 else None)
-    entries = [(t, default_commune) for t in ids] + (_read_id_file(id_file) if id_file else [])
-    valid, rejected = [], []
-    for code in dict.fromkeys(c for _, c in entries):
-        texts = [t for t, c in entries if c == code]
-        in_commune = parcels[parcels["code_insee"] == code] if code else parcels
-        sections = set(in_commune["section"]) if code else None
-        ok, bad = parse_many(
-            texts, code_insee=code or default_commune, communes=conv.communes, sections=sections
-        )
-        valid += ok
-        rejected += bad
-    wanted = [p.idu for p in valid]
-    known = parcels[parcels["idu"].isin(wanted)]
-    for p in valid:
-        if p.idu not in set(known["idu"]):
-            rejected.append(
-                (
-                    p.idu,
-                    f"parcel {p.idu} is not in the cadastre of {p.code_insee} "
-                    f"(millésime {parcels.attrs.get('millesime', 'inconnu')})",
-                )
+    conv.version_at(day)  # refuse a date without perimeters before loading the cadastre
+    parcel_layer = _load_parcels(conv, cadastre, millesime, fix)
+    default = commune or (conv.communes[0] if len(conv.communes) == 1 else None)
+    entries = [(t, default) for t in ids] + (read_id_table(id_file) if id_file else [])
+    result = check_parcels(
+        entries,
+        conv,
+        parcel_layer,
+        when=day,
+        commune=commune,
+        classify=lambda p, q: _classify(p, q, tolerance_m2, tolerance_pct),
+    )
+    known, table = result.parcels, result.table
+    if len(known) and output:
+        if output.suffix.lower() in (".gpkg", ".parquet", ".geojson"):
+            import geopandas as gpd
+
+            geo_table = gpd.GeoDataFrame(
+                table.merge(known[["idu", "geometry"]], on="idu"), geometry="geometry", crs=known.crs
             )
-    result = _classify(known, perims, tolerance_m2, tolerance_pct) if len(known) else None
-
-    if result is not None:
-        table = _with_parcel_columns(result, known)
-        if output:
-            if output.suffix.lower() in (".gpkg", ".parquet", ".geojson"):
-                import geopandas as gpd
-
-                geo_table = gpd.GeoDataFrame(
-                    table.merge(known[["idu", "geometry"]], on="idu"), geometry="geometry", crs=known.crs
-                )
-                write_table(geo_table, output, force=force)
-            else:
-                write_table(table, output, force=force)
-        if as_json:
-            click.echo(json.dumps(_as_json(table, perims, conv, day, rejected), ensure_ascii=False, indent=2))
-        elif id_file or len(known) > 20:
-            click.echo(_provenance(conv, perims, parcels, day))
+            write_table(geo_table, output, force=force)
+        else:
+            write_table(table, output, force=force)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+    elif len(known):
+        click.echo(result.provenance())
+        if id_file or len(known) > 20:
             click.echo(
-                f"{len(known)} parcelle(s) classée(s) contre {perims['perimeter_id'].nunique()} périmètre(s)"
+                f"{len(known)} parcelle(s) classée(s) contre {table['perimeter_id'].nunique()} périmètre(s)"
             )
-            click.echo(summarise(result).rename(columns=STATUS_LABELS).to_string(index=False))
+            click.echo(result.summary().to_string(index=False))
             if output:
                 click.echo(f"Résultat écrit : {output}")
         else:
-            click.echo(_provenance(conv, perims, parcels, day))
-            for _, rows in table.groupby("idu", sort=False):
-                click.echo(_describe_parcel(rows))
-    elif as_json:
-        click.echo(json.dumps(_as_json(None, perims, conv, day, rejected), ensure_ascii=False, indent=2))
-    if rejected:
-        click.echo(f"{len(rejected)} identifiant(s) non reconnu(s) :", err=True)
-        for text, message in rejected:
+            click.echo(result.describe())
+    if result.rejected:
+        click.echo(f"{len(result.rejected)} identifiant(s) non reconnu(s) :", err=True)
+        for text, message in result.rejected:
             click.echo(f"  {text!s}: {message}", err=True)
-        if not id_file or result is None:
+        if not id_file or not len(known):
             sys.exit(EXIT_BAD_INPUT)
 
 
-def _describe_parcel(rows: pd.DataFrame) -> str:
-    from geo.classify import STATUS_LABELS
-
-    r = rows.iloc[0]
-    cont = f"{r.contenance:,.0f} m²".replace(",", " ") if pd.notna(r.get("contenance")) else "inconnue"
-    lines = [
-        f"\n{r.idu} — commune {r.code_insee}, section {str(r.section).lstrip('0') or '0'}, "
-        f"n° {int(r.numero)}, contenance {cont}"
-    ]
-    for row in rows.itertuples():
-        where = (
-            f" (à {row.distance_m:,.0f} m)".replace(",", " ")
-            if row.status == "outside" and row.distance_m > 0
-            else ""
-        )
-        lines.append(f"  {row.perimeter_nom:<38} {STATUS_LABELS[row.status]:<15} {row.share:6.1%}{where}")
-    return "\n".join(lines)
-
-
-def _as_json(table, perims, conv, day, rejected) -> dict:
-    out = {
-        "convention": conv.nom,
-        "fictif": conv.fictif,
-        "date": day.isoformat(),
-        "version": perims.attrs.get("version"),
-        "version_date": perims.attrs.get("version_date"),
-        "parcelles": [],
-        "rejetes": [{"entree": t, "erreur": m} for t, m in rejected],
-    }
-    if table is not None:
-        for idu, rows in table.groupby("idu", sort=False):
-            r = rows.iloc[0]
-            out["parcelles"].append(
-                {
-                    "idu": idu,
-                    "code_insee": r.get("code_insee"),
-                    "section": r.get("section"),
-                    "numero": r.get("numero"),
-                    "contenance": None if pd.isna(r.get("contenance")) else float(r["contenance"]),
-                    "perimetres": [
-                        {
-                            "id": x.perimeter_id,
-                            "nom": x.perimeter_nom,
-                            "type": x.perimeter_type,
-                            "statut": x.status,
-                            "part": round(float(x.share), 6),
-                            "surface_dedans_m2": round(float(x.area_inside_m2), 2),
-                            "distance_m": None if pd.isna(x.distance_m) else round(float(x.distance_m), 2),
-                        }
-                        for x in rows.itertuples()
-                    ],
-                }
-            )
-    return out
-
-
 def _read_id_file(path: Path) -> list[tuple[str, str | None]]:
-    if not path.is_file():
-        raise InputError("file not found", source=str(path), fix="check the path")
-    try:
-        if path.suffix.lower() in (".xlsx", ".xls"):
-            df = pd.read_excel(path, dtype=str)
-        else:
-            raw = path.read_bytes()
-            try:
-                text = raw.decode("utf-8-sig")
-            except UnicodeDecodeError:
-                text = raw.decode("latin-1")
-            first = text.splitlines()[0] if text else ""
-            sep = max((",", ";", "\t"), key=first.count)
-            import io
+    from geo.check import read_id_table
 
-            df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
-        raise InputError(
-            f"unreadable table ({err})", source=str(path), fix="save it as CSV (UTF-8) with a header row"
-        ) from None
-    cols = {c.strip().lower(): c for c in df.columns}
-    for name in ("idu", "id", "parcelle", "id_parcelle", "identifiant"):
-        if name in cols:
-            col = cols[name]
-            break
-    else:
-        raise InputError(
-            f"no parcel id column (found: {', '.join(map(str, df.columns))})",
-            source=str(path),
-            fix="name the column 'idu'",
-        )
-    values = df[col].fillna("").astype(str).str.strip()
-    communes = (
-        df[cols["commune"]].fillna("").astype(str).str.strip()
-        if "commune" in cols
-        else pd.Series([""] * len(df))
-    )
-    # An INSEE code read as a number by a spreadsheet loses its leading zero (1004 → 01004).
-    communes = communes.map(lambda c: c.zfill(5) if c.isdigit() else c.upper())
-    return [(v, c or None) for v, c in zip(values, communes, strict=True) if v]
+    return read_id_table(path)
 
 
 # --- ort parcels -----------------------------------------------------------------------------

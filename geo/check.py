@@ -1,0 +1,263 @@
+"""The parcel check: "is this parcel in the ORT? which sector?" for one id or a spreadsheet.
+
+This is what ``ort check`` and the notebooks call. It parses the ids as planners type them,
+finds the parcels in the cadastre, classifies them against the perimeters in force at a date
+and keeps the provenance (convention, version and its date, cadastre millésime) with the result.
+
+>>> from geo.check import read_id_table  # doctest: +SKIP
+>>> read_id_table("perimeters/demo/parcelles-exemple.csv")[:1]  # doctest: +SKIP
+[('62999000AB0035', None)]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from geo.classify import STATUS_LABELS, classify_parcels, summarise
+from geo.errors import InputError
+from geo.idu import ParcelId, parse_many
+from geo.perimeters import Convention, as_date
+
+#: Column names accepted for parcel ids in a spreadsheet (case-insensitive).
+ID_COLUMNS = ("idu", "id", "parcelle", "id_parcelle", "identifiant", "ref_cadastrale")
+#: Parcel columns put in front of every result table.
+PARCEL_FIELDS = ["idu", "code_insee", "section", "numero", "contenance"]
+
+
+@dataclass
+class ParcelCheck:
+    """Result of :func:`check_parcels`.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per parcel × perimeter: :data:`PARCEL_FIELDS` then the columns of
+        :func:`geo.classify.classify_parcels` (status, share, area_inside_m2, distance_m...).
+    rejected : list of (str, str)
+        Inputs that are not usable parcel ids, with the reason.
+    parcels : GeoDataFrame
+        The parcels found (metric CRS).
+    perimeters : GeoDataFrame
+        The perimeters they were checked against (``attrs``: version and its date).
+    """
+
+    convention: Convention
+    date: dt.date
+    table: pd.DataFrame
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    parcels: gpd.GeoDataFrame | None = None
+    perimeters: gpd.GeoDataFrame | None = None
+    millesime: str | None = None
+
+    def summary(self) -> pd.DataFrame:
+        """Counts per perimeter and status (French column labels)."""
+        return summarise(self.table).rename(columns=STATUS_LABELS)
+
+    def provenance(self) -> str:
+        """Which convention, version, date and cadastre the answer rests on."""
+        a = self.perimeters.attrs if self.perimeters is not None else {}
+        fict = " — COMMUNE FICTIVE (démonstration)" if self.convention.fictif else ""
+        return (
+            f"Convention : {self.convention.nom}{fict}\n"
+            f"Périmètres : version « {a.get('version_libelle')} » en vigueur depuis le "
+            f"{a.get('version_date')}, évalués au {self.date.isoformat()} ; "
+            f"cadastre : millésime {self.millesime or 'inconnu'}"
+        )
+
+    def describe(self) -> str:
+        """A readable answer per parcel: its identity, then its status in each perimeter."""
+        return "\n".join(describe_parcel(rows) for _, rows in self.table.groupby("idu", sort=False))
+
+    def to_json(self) -> dict:
+        """The answer as JSON-ready data (French keys, as printed by ``ort check --json``)."""
+        a = self.perimeters.attrs if self.perimeters is not None else {}
+        out = {
+            "convention": self.convention.nom,
+            "fictif": self.convention.fictif,
+            "date": self.date.isoformat(),
+            "version": a.get("version"),
+            "version_date": a.get("version_date"),
+            "millesime_cadastre": self.millesime,
+            "parcelles": [],
+            "rejetes": [{"entree": t, "erreur": m} for t, m in self.rejected],
+        }
+        for idu, rows in self.table.groupby("idu", sort=False):
+            r = rows.iloc[0]
+            out["parcelles"].append(
+                {
+                    "idu": idu,
+                    "code_insee": r.get("code_insee"),
+                    "section": r.get("section"),
+                    "numero": r.get("numero"),
+                    "contenance": None if pd.isna(r.get("contenance")) else float(r["contenance"]),
+                    "perimetres": [
+                        {
+                            "id": x.perimeter_id,
+                            "nom": x.perimeter_nom,
+                            "type": x.perimeter_type,
+                            "statut": x.status,
+                            "part": round(float(x.share), 6),
+                            "surface_dedans_m2": round(float(x.area_inside_m2), 2),
+                            "distance_m": None if pd.isna(x.distance_m) else round(float(x.distance_m), 2),
+                        }
+                        for x in rows.itertuples()
+                    ],
+                }
+            )
+        return out
+
+
+def describe_parcel(rows: pd.DataFrame) -> str:
+    """Text for one parcel's rows of a result table."""
+    r = rows.iloc[0]
+    cont = f"{r.contenance:,.0f} m²".replace(",", " ") if pd.notna(r.get("contenance")) else "inconnue"
+    lines = [
+        f"\n{r.idu} — commune {r.code_insee}, section {str(r.section).lstrip('0') or '0'}, "
+        f"n° {int(r.numero)}, contenance {cont}"
+    ]
+    for row in rows.itertuples():
+        far = row.status == "outside" and pd.notna(row.distance_m) and row.distance_m > 0
+        where = f" (à {row.distance_m:,.0f} m)".replace(",", " ") if far else ""
+        lines.append(f"  {row.perimeter_nom:<38} {STATUS_LABELS[row.status]:<15} {row.share:6.1%}{where}")
+    return "\n".join(lines)
+
+
+def with_parcel_fields(result: pd.DataFrame, parcels: pd.DataFrame) -> pd.DataFrame:
+    """Put the parcel's commune, section, numéro and contenance in front of a result table."""
+    cols = [c for c in PARCEL_FIELDS if c in parcels.columns]
+    out = result.merge(pd.DataFrame(parcels[cols]), on="idu", how="left")
+    return out[
+        [c for c in PARCEL_FIELDS if c in out.columns] + [c for c in out.columns if c not in PARCEL_FIELDS]
+    ]
+
+
+def read_id_table(path: str | Path) -> list[tuple[str, str | None]]:
+    """Read parcel ids (and an optional ``commune`` column) from a CSV or XLSX file.
+
+    CSV files may be UTF-8 (with or without BOM) or Latin-1, separated by ``,``, ``;`` or tabs.
+    INSEE codes that a spreadsheet turned into numbers get their leading zero back.
+
+    Returns
+    -------
+    list of (text, code_insee or None)
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("file not found", source=str(path), fix="check the path")
+    try:
+        if path.suffix.lower() in (".xlsx", ".xls"):
+            df = pd.read_excel(path, dtype=str)
+        else:
+            raw = path.read_bytes()
+            try:
+                text = raw.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                text = raw.decode("latin-1")
+            first = text.splitlines()[0] if text else ""
+            sep = max((",", ";", "\t"), key=first.count)
+            df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
+        raise InputError(
+            f"unreadable table ({' '.join(str(err).split())})",
+            source=str(path),
+            fix="save it as CSV (UTF-8) with a header row",
+        ) from None
+    cols = {str(c).strip().lower(): c for c in df.columns}
+    col = next((cols[name] for name in ID_COLUMNS if name in cols), None)
+    if col is None:
+        raise InputError(
+            f"no parcel id column (found: {', '.join(map(str, df.columns))})",
+            source=str(path),
+            fix="name the column 'idu'",
+        )
+    values = df[col].fillna("").astype(str).str.strip()
+    communes = (
+        df[cols["commune"]].fillna("").astype(str).str.strip()
+        if "commune" in cols
+        else pd.Series([""] * len(df))
+    )
+    communes = communes.map(lambda c: c.zfill(5) if c.isdigit() else c.upper())
+    return [(v, c or None) for v, c in zip(values, communes, strict=True) if v]
+
+
+def check_parcels(
+    ids: Iterable[str | tuple[str, str | None]],
+    convention: Convention,
+    parcels: gpd.GeoDataFrame,
+    *,
+    when: dt.date | str | None = None,
+    commune: str | None = None,
+    tolerance_m2: float | None = None,
+    tolerance_pct: float | None = None,
+    classify=None,
+) -> ParcelCheck:
+    """Check parcel ids against the perimeters of ``convention`` in force on ``when``.
+
+    Parameters
+    ----------
+    ids : iterable
+        Ids as typed (``"62907000AB0685"``, ``"AB 685"``...) or ``(text, code_insee)`` pairs
+        as returned by :func:`read_id_table`.
+    convention : Convention
+        From :func:`geo.perimeters.read_convention`.
+    parcels : GeoDataFrame
+        The cadastre's parcels (:func:`geo.cadastre.read_parcels`), metric CRS.
+    when : date or str, optional
+        Date of evaluation (default today).
+    commune : str, optional
+        INSEE code for short ids; default the convention's commune when it has only one.
+    classify : callable, optional
+        Replacement for :func:`geo.classify.classify_parcels` (e.g. with a progress bar).
+
+    Returns
+    -------
+    ParcelCheck
+        Unusable ids are in ``rejected``, never dropped silently.
+    """
+    day = as_date(when, what="--date") if when is not None else dt.date.today()
+    perims = convention.perimeters(day, in_force_only=True)
+    default = commune or (convention.communes[0] if len(convention.communes) == 1 else None)
+    entries = [e if isinstance(e, tuple) else (e, default) for e in ids]
+    valid: list[ParcelId] = []
+    rejected: list[tuple[str, str]] = []
+    for code in dict.fromkeys(c for _, c in entries):
+        texts = [t for t, c in entries if c == code]
+        in_commune = parcels[parcels["code_insee"] == code] if code else parcels
+        sections = set(in_commune["section"]) if code else None
+        ok, bad = parse_many(
+            texts, code_insee=code or default, communes=convention.communes, sections=sections
+        )
+        valid += ok
+        rejected += bad
+    wanted = list(dict.fromkeys(p.idu for p in valid))
+    known = parcels[parcels["idu"].isin(wanted)]
+    found = set(known["idu"])
+    millesime = parcels.attrs.get("millesime")
+    for idu in wanted:
+        if idu not in found:
+            rejected.append(
+                (idu, f"parcel {idu} is not in the cadastre (millésime {millesime or 'inconnu'})")
+            )
+    run = classify or (
+        lambda p, q: classify_parcels(p, q, tolerance_m2=tolerance_m2, tolerance_pct=tolerance_pct)
+    )
+    if len(known):
+        table = with_parcel_fields(run(known, perims), known)
+    else:
+        table = pd.DataFrame(columns=PARCEL_FIELDS)
+    return ParcelCheck(
+        convention=convention,
+        date=day,
+        table=table,
+        rejected=rejected,
+        parcels=known,
+        perimeters=perims,
+        millesime=millesime,
+    )
