@@ -58,7 +58,7 @@ class ParcelCheck:
 
     def summary(self) -> pd.DataFrame:
         """Counts per perimeter and status (French column labels)."""
-        return summarise(self.table).rename(columns=STATUS_LABELS)
+        return summary_table(self.table)
 
     def provenance(self) -> str:
         """Which convention, version, date and cadastre the answer rests on."""
@@ -112,6 +112,19 @@ class ParcelCheck:
                 }
             )
         return out
+
+
+def summary_table(result: pd.DataFrame) -> pd.DataFrame:
+    """Parcels per perimeter and status, and the area inside, with French column labels."""
+    table = summarise(result).rename(columns=STATUS_LABELS)
+    table["area_inside_m2"] = table["area_inside_m2"].round().astype("int64")
+    return table.rename(
+        columns={
+            "perimeter_id": "périmètre",
+            "perimeter_nom": "nom",
+            "area_inside_m2": "surface incluse (m²)",
+        }
+    )
 
 
 def describe_parcel(rows: pd.DataFrame) -> str:

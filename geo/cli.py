@@ -475,7 +475,7 @@ def perimeter_from_parcels_cmd(
 def demo(force, output_dir, when):
     """Build the fictional demo commune if missing and run the main job on it."""
     from geo import demo as demo_mod
-    from geo.classify import STATUS_LABELS, summarise
+    from geo.check import summary_table
     from geo.io import write_table
     from geo.perimeters import read_convention
 
@@ -491,7 +491,7 @@ def demo(force, output_dir, when):
         f"{len(parcel_layer)} parcelles classées contre {len(perims)} périmètres "
         "(commune fictive, données générées par `ort demo`)"
     )
-    click.echo(summarise(result).rename(columns=STATUS_LABELS).to_string(index=False))
+    click.echo(summary_table(result).to_string(index=False))
     written = []
     table = out / "demo-parcelles.csv"
     if force or not table.exists():
