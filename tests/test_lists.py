@@ -1,0 +1,371 @@
+"""National lists read in place from ../shared/data: codes, dates, rows reported, downloads.
+
+The expected values are read from the raw files with the ``csv``/``json`` modules, independently
+of the readers under test.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import http.server
+import json
+import threading
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from geo import lists as lists_mod
+from geo import settings
+from geo.eligibility import signed_ort_by_departement
+from geo.errors import DownloadError, InputError, ValidationFailed, ValidationReport
+from geo.lists import (
+    check_consistency,
+    fetch_list,
+    load_lists,
+    normalise_code,
+    parse_list_date,
+    read_acv,
+    read_ort,
+    read_pvd,
+)
+
+ORT_CSV = Path("ort-anct/ort-suivi-anct-national.csv")
+ACV_GEOJSON = Path("action-coeur-de-ville/acv-communes-2024-09-with-signature-dates.geojson")
+PVD_CSV = Path("petites-villes-de-demain/pvd-communes-2021-01-22.csv")
+
+
+@pytest.fixture(scope="module")
+def lists(shared_data):
+    return load_lists(shared_data)
+
+
+def _raw_ort(shared_data) -> list[dict]:
+    with open(shared_data / ORT_CSV, encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+# --- codes and dates ------------------------------------------------------------------------
+
+
+def test_normalise_code_keeps_corsica_and_restores_leading_zero():
+    assert normalise_code("2a004") == ("2A004", "")
+    assert normalise_code(" 62907 ") == ("62907", "")
+    code, note = normalise_code("1004")
+    assert code == "01004" and "1004" in note and "01004" in note
+    assert normalise_code(1004.0)[0] == "01004"
+    assert normalise_code('="01004"') == ("01004", "")
+    for bad in ("999999", "62-907", "", "AB123"):
+        code, note = normalise_code(bad)
+        assert code is None and "code INSEE" in note
+
+
+def test_parse_list_date_accepts_only_listed_formats():
+    assert parse_list_date("20/09/2018", ("%d/%m/%Y", "%d-%m-%Y")) == dt.date(2018, 9, 20)
+    assert parse_list_date("20-09-2018", ("%d/%m/%Y", "%d-%m-%Y")) == dt.date(2018, 9, 20)
+    assert parse_list_date("", ("%Y-%m-%d",)) is None
+    with pytest.raises(ValueError, match="01/2021"):
+        parse_list_date("01/2021", ("%Y-%m-%d", "%d/%m/%Y"))
+    with pytest.raises(ValueError, match="aaaa-mm-jj"):
+        parse_list_date("18/01/23", ("%Y-%m-%d",))
+
+
+# --- the real lists ------------------------------------------------------------------------
+
+
+def test_ort_row_of_libercourt_names_its_spreadsheet_row(lists, shared_data):
+    raw = _raw_ort(shared_data)
+    index = next(i for i, r in enumerate(raw) if r["Code commune"] == "62907")
+    (row,) = lists.rows("ort", "62907")
+    assert row["ligne"] == f"ligne {index + 2}"  # header on row 1
+    assert row["signee"] == "signee" and row["date_signature"] == dt.date(2023, 1, 18)
+    assert row["programme"] == "PVD" and row["pvd"] and not row["acv"]
+    assert row["commune"] == "Libercourt" and row["epci"] == "CA d'Hénin-Carvin"
+    assert row["derniere_actualisation"] == dt.date(2023, 6, 5)  # "05-06-2023 13:42", dd-mm-yyyy
+    assert lists.info["ort"].date == "2024-09-18"
+    assert len(lists["ort"]) == len(raw) == 2290  # nothing dropped
+
+
+def test_signed_ort_per_departement_matches_the_raw_table(lists, shared_data):
+    expected = Counter()
+    for r in _raw_ort(shared_data):
+        if r["Signée ?"] == "Signée":
+            code = r["Code commune"]
+            expected[code[:3] if code.startswith("97") else code[:2]] += 1
+    counts = signed_ort_by_departement(lists)
+    assert dict(counts) == dict(expected)
+    assert counts["62"] == 34 and counts.sum() == 1896
+    assert counts["2A"] == sum(
+        1 for r in _raw_ort(shared_data) if r["Code commune"].startswith("2A") and r["Signée ?"] == "Signée"
+    )
+    # Signed on or before a date: Libercourt (2023-01-18) is counted from that day only.
+    before = signed_ort_by_departement(lists, dt.date(2023, 1, 17))["62"]
+    after = signed_ort_by_departement(lists, dt.date(2023, 1, 18))["62"]
+    assert after - before == 1
+
+
+def test_acv_dates_are_day_first(lists, shared_data):
+    raw = json.loads((shared_data / ACV_GEOJSON).read_text(encoding="utf-8"))["features"]
+    lens = next(f["properties"] for f in raw if f["properties"]["insee_com"] == "62498")
+    assert lens["date_signature"] == "20/09/2018"
+    (row,) = lists.rows("acv", "62498")
+    assert row["date_signature"] == dt.date(2018, 9, 20)
+    assert row["id_acv"] == "acv-113" and row["ligne"].startswith("entité ")
+    assert len(lists["acv"]) == len(raw) == 245
+    assert lists.rows("acv", "62907") == []  # Libercourt is PVD, not ACV
+
+
+def test_corsican_codes_are_kept_as_text(lists):
+    for code in ("2A004", "2B033", "2A247"):
+        (row,) = lists.rows("ort", code)
+        assert row["code_insee"] == code and row["code_actuel"] == code
+    assert lists.commune("2A004")["departement"] == "2A"
+    assert lists.profile("2A004")["programmes"] == ["ACV (acv-004)", "ACV 2 (acv-004)"]
+    assert all(isinstance(c, str) for c in lists["ort"]["code_insee"])
+
+
+def test_pvd_snapshot_bad_row_is_reported_not_dropped(lists, shared_data):
+    with open(shared_data / PVD_CSV, encoding="utf-8", newline="") as f:
+        raw = list(csv.DictReader(f))
+    bad_index = next(i for i, r in enumerate(raw) if r["insee_com"] == "999999")
+    label = f"ligne {bad_index + 2}"
+    table = lists["pvd"]
+    assert len(table) == len(raw) == 1607
+    kept = table[table["ligne"] == label].iloc[0]
+    assert kept["code_insee"] is None and kept["date_signature"] is None
+    problems = {(p.code, p.feature) for p in lists.report.problems if p.source.endswith(PVD_CSV.name)}
+    assert ("code_invalide", label) in problems and ("date_format", label) in problems
+
+
+def test_former_codes_resolve_to_the_current_commune_and_are_reported(lists):
+    # Marconne (62549) merged into Hesdin-la-Forêt (62447): its ORT row is kept and reported.
+    (row,) = lists.rows("ort", "62549")
+    assert row["code_actuel"] == "62447"
+    assert [r["code_insee"] for r in lists.rows("ort", "62447", absorbed=True)] == ["62549", "62743", "62461"]
+    warn = [p for p in lists.report.problems if p.code == "code_ancien" and p.feature == row["ligne"]]
+    assert warn and "62447" in warn[0].message
+
+
+def test_qpv_and_programmes_per_commune(lists):
+    profile = lists.profile("62907")
+    assert profile["qpv_2024"] == ["QN06248M Quartier De La Haute Voie"]
+    assert "PVD (pvd-32-62-22)" in profile["programmes"]
+    assert profile["epci"] == "CA d'Hénin-Carvin" and profile["population"] == 7973
+    assert len(lists.profile("62427")["qpv_2024"]) == 3  # Hénin-Beaumont: QN06241M, QN06242M, QN06244M
+
+
+def test_consistency_report_between_lists(lists):
+    report = check_consistency(lists)
+    by_code = Counter(p.code for p in report.problems)
+    assert by_code["acv_sans_ort"] == 6  # ACV communes absent from the ORT follow-up
+    hazebrouck = [p for p in report.problems if p.code == "acv_sans_ort" and "59295" in p.message]
+    assert hazebrouck and hazebrouck[0].feature.startswith("entité ")
+    assert any(p.code == "acv_divergent" and "78517" in p.message for p in report.problems)
+    assert by_code["ort_incoherente"] == 10 and by_code["ort_sans_date"] == 8
+    assert not any(p.code == "acv_et_pvd" for p in report.problems)  # no commune is in both here
+
+
+# --- bad inputs: real rows, damaged in code ---------------------------------------------------
+
+
+@pytest.fixture
+def ort_sample(shared_data, tmp_path):
+    """Header and real rows (Libercourt, Ambérieu-en-Bugey 01004) of the ORT follow-up."""
+    lines = (shared_data / ORT_CSV).read_text(encoding="utf-8").splitlines()
+    header = lines[0]
+    libercourt = next(x for x in lines if ",62907," in x)
+    amberieu = next(x for x in lines if ",01004," in x)
+    return tmp_path, header, libercourt, amberieu
+
+
+def _read(tmp_path, text, lists):
+    path = tmp_path / "ort.csv"
+    path.write_text(text, encoding="utf-8")
+    report = ValidationReport("test")
+    return read_ort(path, report=report, resolve=lists.resolve), report, path
+
+
+def test_renamed_column_names_file_column_and_fix(ort_sample, lists):
+    tmp_path, header, libercourt, _ = ort_sample
+    with pytest.raises(InputError) as err:
+        _read(tmp_path, header.replace("Code commune", "Code_Com") + "\n" + libercourt, lists)
+    msg = str(err.value)
+    assert "ort.csv" in msg and "« Code commune » absente" in msg and "Code_Com" in msg and "renommée" in msg
+
+
+def test_number_instead_of_code_is_repaired_and_reported(ort_sample, lists):
+    tmp_path, header, _, amberieu = ort_sample
+    table, report, _ = _read(tmp_path, header + "\n" + amberieu.replace(",01004,", ",1004,"), lists)
+    assert table.loc[0, "code_insee"] == "01004" and table.loc[0, "code_actuel"] == "01004"
+    (p,) = [p for p in report.problems if p.code == "code_nombre"]
+    assert p.feature == "ligne 2" and "1004" in p.message and p.severity == "warning"
+
+
+def test_unexpected_date_format_names_the_row(ort_sample, lists):
+    tmp_path, header, libercourt, amberieu = ort_sample
+    text = "\n".join([header, amberieu, libercourt.replace("2023-01-18", "18/01/23")])
+    table, report, _ = _read(tmp_path, text, lists)
+    assert len(table) == 2 and table.loc[1, "date_signature"] is None
+    (p,) = [p for p in report.problems if p.code == "date_format"]
+    assert p.feature == "ligne 3" and "18/01/23" in p.message and p.severity == "error"
+
+
+def test_duplicated_commune_and_unknown_code_are_reported(ort_sample, lists):
+    tmp_path, header, libercourt, _ = ort_sample
+    text = "\n".join([header, libercourt, libercourt, libercourt.replace(",62907,", ",62998,")])
+    table, report, _ = _read(tmp_path, text, lists)
+    assert len(table) == 3  # nothing dropped
+    dup = [p for p in report.problems if p.code == "doublon"]
+    assert len(dup) == 1 and dup[0].feature == "ligne 3" and "ligne 2" in dup[0].message
+    unknown = [p for p in report.problems if p.code == "code_inconnu"]
+    assert len(unknown) == 1 and unknown[0].feature == "ligne 4" and "62998" in unknown[0].message
+    assert table.loc[2, "code_actuel"] is None
+
+
+def test_strict_loading_refuses_lists_with_errors(shared_data, tmp_path):
+    """A flat folder (--lists DIR) of copies of the real lists, without the commune list."""
+    folder = tmp_path / "listes"
+    folder.mkdir()
+    (folder / "ort.csv").write_bytes((shared_data / ORT_CSV).read_bytes())
+    (folder / "acv.geojson").write_bytes((shared_data / ACV_GEOJSON).read_bytes())
+    (folder / "pvd.csv").write_bytes((shared_data / PVD_CSV).read_bytes())
+    loose = load_lists(folder)
+    assert {"ort", "acv", "pvd"} <= set(loose.tables) and "communes" not in loose.tables
+    with pytest.raises(ValidationFailed, match="999999"):
+        load_lists(folder, strict=True)
+
+
+def test_missing_required_list_is_named(tmp_path):
+    with pytest.raises(InputError, match="Action cœur de ville"):
+        load_lists(tmp_path)
+
+
+def test_acv_and_pvd_readers_on_other_formats(tmp_path, lists):
+    """data.gouv.fr CSV layouts (dd-mm-yyyy ACV, ISO PVD, ';' separator), generated in code."""
+    acv = tmp_path / "acv.csv"
+    acv.write_text(
+        "insee_com;lib_com;id_acv;lib_acv;date_signature\n62498;Lens;acv-113;Lens - Liévin;20-09-2018\n"
+    )
+    pvd = tmp_path / "pvd.csv"
+    pvd.write_text("insee_com,lib_com,id_pvd,date_signature\n62907,Libercourt,pvd-32-62-22,2021-04-20\n")
+    report = ValidationReport("t")
+    assert read_acv(acv, report=report, resolve=lists.resolve).loc[0, "date_signature"] == dt.date(
+        2018, 9, 20
+    )
+    assert read_pvd(pvd, report=report, resolve=lists.resolve).loc[0, "date_signature"] == dt.date(
+        2021, 4, 20
+    )
+    assert report.problems == []
+
+
+# --- downloads against a local server --------------------------------------------------------
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    root: Path
+    routes: dict[str, bytes] = {}
+
+    def do_GET(self):  # noqa: N802 - http.server API
+        if self.path == "/truncated.csv":
+            body = b"insee_com,lib_com\n62907,Libercourt\n"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body) + 500))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        data = self.routes.get(self.path)
+        if data is None and self.path.startswith("/files/"):
+            target = self.root / self.path.removeprefix("/files/")
+            data = target.read_bytes() if target.is_file() else None
+        if data is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server(shared_data, monkeypatch):
+    """http.server on 127.0.0.1 serving the real files under /files/ (and an API document)."""
+    handler = type("H", (_Handler,), {"root": shared_data, "routes": {}})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setattr(settings, "http_retries", 2)
+    monkeypatch.setattr(settings, "http_backoff", 0.0)
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    yield base, handler.routes, httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _cached_files() -> list[Path]:
+    return [p for p in Path(settings.cache_dir).rglob("*") if p.is_file()]
+
+
+@pytest.mark.network
+def test_download_then_offline_from_cache(server, shared_data):
+    base, _, httpd = server
+    url = f"{base}/files/{PVD_CSV.as_posix()}"
+    path = fetch_list("pvd", url=url)
+    assert path.is_relative_to(settings.cache_dir)
+    assert path.read_bytes() == (shared_data / PVD_CSV).read_bytes()
+    httpd.shutdown()
+    settings.offline = True
+    assert fetch_list("pvd", url=url) == path  # served from the cache, no network
+    table = read_pvd(path, report=ValidationReport("t"))
+    assert len(table) == 1607
+    with pytest.raises(DownloadError, match="offline"):
+        fetch_list("pvd", url=f"{base}/files/never-downloaded.csv")
+
+
+@pytest.mark.network
+def test_failed_or_truncated_download_leaves_no_file(server):
+    base, _, _ = server
+    with pytest.raises(DownloadError, match="truncated"):
+        fetch_list("pvd", url=f"{base}/truncated.csv")
+    with pytest.raises(DownloadError, match="404"):
+        fetch_list("pvd", url=f"{base}/files/absent.csv")
+    assert _cached_files() == []
+
+
+@pytest.mark.network
+def test_datagouv_dataset_api_is_resolved_to_its_csv_resource(server, shared_data):
+    base, routes, _ = server
+    routes["/api/1/datasets/ort-test/"] = json.dumps(
+        {
+            "resources": [
+                {"format": "pdf", "url": f"{base}/files/none.pdf"},
+                {"format": "csv", "url": f"{base}/files/{ORT_CSV.as_posix()}"},
+            ]
+        }
+    ).encode()
+    path = fetch_list("ort", url=f"{base}/api/1/datasets/ort-test/")
+    assert path.read_bytes() == (shared_data / ORT_CSV).read_bytes()
+
+
+@pytest.mark.network
+def test_load_lists_downloads_when_no_folder_then_works_offline(server, shared_data, monkeypatch, tmp_path):
+    base, _, httpd = server
+    specs = {}
+    for name, spec in lists_mod.LISTS.items():
+        rel = next((r for r in spec.files if "/" in r and (shared_data / r).is_file()), None)
+        specs[name] = replace(spec, url=f"{base}/files/{rel}" if rel else None)
+    monkeypatch.setattr(lists_mod, "LISTS", specs)
+    monkeypatch.setattr(settings, "shared_data", tmp_path / "absent")
+    lists_mod._LOADED.clear()
+    loaded = load_lists()
+    assert Path(loaded.info["ort"].path).is_relative_to(settings.cache_dir)
+    assert loaded.info["acv"].date_basis == "téléchargé le"  # a cached file has no millésime in its name
+    assert loaded.rows("ort", "62907")[0]["date_signature"] == dt.date(2023, 1, 18)
+    httpd.shutdown()
+    settings.offline = True
+    lists_mod._LOADED.clear()
+    assert load_lists().rows("acv", "62498")[0]["id_acv"] == "acv-113"
