@@ -2,17 +2,37 @@
 
 Modules (one job each):
 
-- ``geo.idu``         parcel identifiers (IDU): parse, normalise, reject with a precise message
-- ``geo.cadastre``    read Etalab cadastre layers from files or download them into a cache
-- ``geo.perimeters``  conventions and their perimeters (secteurs, OPAH-RU) as dated, versioned files
-- ``geo.classify``    the parcel check: inside / straddling (share) / outside each perimeter
-- ``geo.validate``    validation of a convention folder, all problems at once
-- ``geo.projection``  metric CRS of a territory, refusing missing or wrong CRSs
-- ``geo.io``          atomic, deterministic writers
-- ``geo.demo``        the embedded fictional demo commune
-- ``geo.cli``         the ``ort`` command
-- ``geo.settings``    settings read at call time
-- ``geo.errors``      the errors a planner can act on
+Territory and the parcel check
+- ``geo.idu``          parcel identifiers (IDU): parse, normalise, reject with a precise message
+- ``geo.cadastre``     read Etalab cadastre layers from files, or download them into a cache
+- ``geo.perimeters``   conventions and their perimeters (secteurs, OPAH-RU) as dated, versioned files
+- ``geo.validate``     validation of a convention folder, all problems at once
+- ``geo.classify``     the engine: inside / straddling (share) / outside each perimeter
+- ``geo.check``        the parcel check for ids as typed or a spreadsheet, with its provenance
+
+Eligibility (national programme lists and rules)
+- ``geo.lists``        ORT follow-up table, ACV, PVD, official communes, QPV: read, download, cross-check
+- ``geo.rules``        the rules file ``data/regles-eligibilite.toml``
+- ``geo.eligibility``  explained answers per parcel and per commune, national views
+
+Places
+- ``geo.friches``      Cartofriches and CNIG friches, located on parcels and sectors
+- ``geo.housing``      social housing sites, located by coordinates, parcels or address (BAN/BAL)
+- ``geo.actions``      the convention's action register and its dashboard
+
+Maps, scale, demo
+- ``geo.maps``         the interactive Folium map, offline (assets inlined)
+- ``geo.annex``        the printed annex (PNG/PDF, matplotlib)
+- ``geo.scale``        large inputs: streamed, partitioned, Dask
+- ``geo.postgis``      PostGIS as a backend
+- ``geo.demo``         the embedded fictional demo commune
+
+Plumbing
+- ``geo.cli``          the ``ort`` command (topic commands in ``geo/_cli_*.py``)
+- ``geo.projection``   metric CRS of a territory, refusing missing or wrong CRSs
+- ``geo.io``           atomic, deterministic writers
+- ``geo.settings``     settings read at call time
+- ``geo.errors``       the errors a planner can act on
 """
 
 from importlib.metadata import PackageNotFoundError, version
