@@ -1,0 +1,261 @@
+"""``ort map`` and ``ort annex``: the interactive offline map and the printed annex of a convention.
+
+Registered by :mod:`geo.cli` (``COMMANDS``). Both refuse to overwrite an output without
+``--force`` and check that before any long computation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from geo.cli import (
+    _cadastre_option,
+    _classify,
+    _date_option,
+    _fix_option,
+    _force_option,
+    _load_parcels,
+    _millesime_option,
+    _parse_date,
+    _perimeters_option,
+    _provenance,
+)
+from geo.errors import OrtError
+
+
+def _actions_layer(conv, parcels):
+    """The convention's action register as a map layer, when ``actions.toml`` exists."""
+    from geo import actions as act
+
+    path = conv.path / "actions.toml"
+    if not path.is_file():
+        return None, []
+    reg = act.read_register(path, convention=conv, parcels=parcels, strict=False)
+    table = act.actions_table(reg)
+    geoms, unresolved = act.action_geometries(reg, metric_crs=conv.metric_crs, parcels=parcels)
+    import geopandas as gpd
+
+    merged = table.merge(geoms[["id", "geometry"]], on="id", how="left")
+    layer = gpd.GeoDataFrame(merged, geometry="geometry", crs=conv.metric_crs)
+    notes = [f"action {i} non localisée : {why}" for i, why in unresolved]
+    return layer, notes
+
+
+def _eligibility_table(conv, perims, parcels, result, day):
+    """Parcel-level eligibility answers for the parcels in or across a perimeter."""
+    from geo.eligibility import answers_to_frame, eligibility_for_parcels
+    from geo.lists import load_lists
+    from geo.rules import load_rules
+
+    touched = set(result.loc[result["status"] != "outside", "idu"])
+    subset = parcels[parcels["idu"].isin(touched)]
+    answers = eligibility_for_parcels(
+        subset, perims, day, lists=load_lists(), rules=load_rules(), convention=conv
+    )
+    return answers_to_frame(answers)
+
+
+def _communes(conv, cadastre):
+    """The cadastre's commune boundaries when the source folder has them, else None."""
+    try:
+        from geo.cli import _load_communes
+    except ImportError:  # pragma: no cover - older geo.cli
+        return None
+    return _load_communes(conv, cadastre)
+
+
+@click.command("map")
+@_perimeters_option()
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="HTML file, e.g. maps/<slug>.html (one self-contained file, no network needed).",
+)
+@_date_option
+@_cadastre_option
+@_millesime_option
+@click.option(
+    "--tiles",
+    default=None,
+    help="URL template of a background tile layer, e.g. https://tile.example/{z}/{x}/{y}.png "
+    "(the page then loads tiles from the network; default: no tiles, the cadastre is the background).",
+)
+@click.option(
+    "--far-parcels",
+    type=click.Choice(["light", "drop", "keep"]),
+    default="light",
+    show_default=True,
+    help="Parcels more than --far-m from every perimeter: drawn lighter, left out, or kept.",
+)
+@click.option("--far-m", type=float, default=200.0, show_default=True, help="Distance for --far-parcels (m).")
+@click.option(
+    "--friches",
+    "friches_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Cartofriches GeoJSON or CNIG friches CSV to show.",
+)
+@click.option(
+    "--logements",
+    "housing_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Social housing list (CSV/XLSX) to show, located by coordinates or parcel ids.",
+)
+@click.option(
+    "--eligibility",
+    "with_eligibility",
+    is_flag=True,
+    help="Add the eligibility layers (OPAH-RU, VIR, DIIF…) of the parcels in the perimeters.",
+)
+@_force_option
+@_fix_option
+def map_cmd(
+    perimeters,
+    output,
+    when,
+    cadastre,
+    millesime,
+    tiles,
+    far_parcels,
+    far_m,
+    friches_path,
+    housing_path,
+    with_eligibility,
+    force,
+    fix,
+):
+    """Interactive map of a convention, as one offline HTML file.
+
+    \b
+    ort map --perimeters perimeters/demo -o maps/demo.html
+    ort map --perimeters perimeters/demo -o maps/demo.html --date 2024-09-01 --force
+    """
+    from geo import maps
+    from geo.io import check_writable
+    from geo.perimeters import read_convention
+
+    check_writable(output, force=force)
+    day = _parse_date(when)
+    conv = read_convention(perimeters)
+    perims = conv.perimeters(day, in_force_only=True)
+    parcels = _load_parcels(conv, cadastre, millesime, fix)
+    result = _classify(parcels, perims, None, None)
+    layers = {}
+    notes: list[str] = []
+    actions, action_notes = _actions_layer(conv, parcels)
+    if actions is not None:
+        layers["actions"] = actions
+        notes += action_notes
+    if friches_path is not None:
+        from geo.friches import read_friches
+
+        layers["friches"] = read_friches(
+            friches_path, communes=list(conv.communes), metric_crs=conv.metric_crs
+        )
+    if housing_path is not None:
+        from geo.housing import locate_sites, read_housing
+
+        located = locate_sites(
+            read_housing(housing_path), metric_crs=conv.metric_crs, parcels=parcels, communes=conv.communes
+        )
+        layers["housing"] = located.sites
+        notes += (
+            [f"logements non localisés : {len(located.unlocated())} site(s)"]
+            if len(located.unlocated())
+            else []
+        )
+    if with_eligibility:
+        layers["eligibility"] = _eligibility_table(conv, perims, parcels, result, day)
+    communes = _communes(conv, cadastre)
+    if communes is not None:
+        layers["communes"] = communes
+    m = maps.convention_map(
+        perims,
+        parcels=parcels,
+        classification=result,
+        title=conv.nom,
+        fictif=conv.fictif,
+        tiles=tiles,
+        far_parcels=far_parcels,
+        far_m=far_m,
+        **layers,
+    )
+    path = maps.save_offline(m, output, force=force)
+    click.echo(_provenance(conv, perims, parcels, day))
+    for line in [*maps.summary_lines(m), *notes]:
+        click.echo(line)
+    size = path.stat().st_size / 1e6
+    network = "charge des tuiles depuis le réseau" if tiles else "aucune ressource réseau"
+    click.echo(f"Carte écrite : {path} ({size:.1f} Mo, {network})")
+
+
+@click.command("annex")
+@_perimeters_option()
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder of the annex, e.g. maps/annex/.",
+)
+@_date_option
+@_cadastre_option
+@_millesime_option
+@click.option("--format", "paper", type=click.Choice(["A4", "A3"]), default="A4", show_default=True)
+@click.option(
+    "--orientation", type=click.Choice(["portrait", "landscape"]), default="landscape", show_default=True
+)
+@click.option(
+    "--parcel", default=None, help="Add a page centred on this parcel (14-character IDU or short form)."
+)
+@_force_option
+@_fix_option
+def annex(perimeters, output, when, cadastre, millesime, paper, orientation, parcel, force, fix):
+    """Printed annex of a convention: maps (PNG 300 dpi + PDF) and parcel lists (CSV + XLSX).
+
+    \b
+    ort annex --perimeters perimeters/demo -o maps/annex/
+    ort annex --perimeters perimeters/demo -o maps/annex/ --format A3 --parcel 62999000AB0012
+    """
+    from geo import annex as annex_mod
+    from geo.idu import parse_idu
+    from geo.io import check_writable
+    from geo.perimeters import read_convention
+
+    day = _parse_date(when)
+    conv = read_convention(perimeters)
+    if parcel is not None:
+        default = conv.communes[0] if len(conv.communes) == 1 else None
+        parcel = parse_idu(parcel, code_insee=default).idu
+    perims = conv.perimeters(day, in_force_only=True)
+    if output.exists() and not output.is_dir():
+        raise OrtError(f"{output} exists and is not a folder — give a folder for the annex")
+    for path in annex_mod.annex_files(perims, output, parcel=parcel):
+        check_writable(path, force=force)
+    parcels = _load_parcels(conv, cadastre, millesime, fix)
+    result = _classify(parcels, perims, None, None)
+    doc = annex_mod.annex_pages(
+        perims,
+        parcels,
+        classification=result,
+        title=conv.nom,
+        fictif=conv.fictif,
+        paper=paper,
+        orientation=orientation,
+        parcel=parcel,
+    )
+    written = annex_mod.write_annex(doc, output, force=force)
+    click.echo(_provenance(conv, perims, parcels, day))
+    click.echo(
+        f"Annexe : {len(doc.pages)} page(s) {paper} {orientation}, {len(written)} fichier(s) dans {output}"
+    )
+    for path in written:
+        click.echo(f"  {path}")
+
+
+COMMANDS = [map_cmd, annex]
