@@ -26,6 +26,8 @@ Maps, scale, demo
 - ``geo.scale``        large inputs: streamed, partitioned, Dask
 - ``geo.postgis``      PostGIS as a backend
 - ``geo.demo``         the embedded fictional demo commune
+- ``geo.demo_places``  the demo's fictional action register and social housing list
+- ``geo.diagnostic``   tables and charts of the diagnostic notebooks
 
 Plumbing
 - ``geo.cli``          the ``ort`` command (topic commands in ``geo/_cli_*.py``)

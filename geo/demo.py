@@ -31,6 +31,7 @@ import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon, Polygon, box
 
+from geo.demo_places import build_demo_places
 from geo.io import write_bytes, write_text
 from geo.projection import LAMBERT93, WGS84
 
@@ -95,6 +96,7 @@ def build_demo(
     )
     wanted = [*layers.values(), paths.convention, paths.sample_ids]
     if not force and all(p.exists() for p in wanted):
+        build_demo_places(perimeters_dir, data_dir)
         return paths
     town = _Town.generate()
     for name, gdf in town.layers().items():
@@ -104,6 +106,7 @@ def build_demo(
     for version, sectors in _versions().items():
         write_text(_perimeters_geojson(sectors), perimeters_dir / f"perimetres-{version}.geojson", force=True)
     write_text(_sample_csv(town), paths.sample_ids, force=True)
+    build_demo_places(perimeters_dir, data_dir, force=True)
     return paths
 
 
