@@ -499,16 +499,19 @@ def demo(force, output_dir, when):
         written.append(table)
     html = out / "demo.html"
     if force or not html.exists():
-        try:
-            from geo import maps
-        except ImportError:
-            maps = None
-        if maps is not None:
-            m = maps.convention_map(
-                perims, parcels=parcel_layer, classification=result, title=conv.nom, fictif=conv.fictif
-            )
-            maps.save_offline(m, html, force=True)
-            written.append(html)
+        from geo._cli_maps import map_cmd
+
+        housing = paths.data_dir / f"logements-sociaux-{demo_mod.DEMO_INSEE}.csv"
+        click.echo("\nCarte interactive :")
+        click.get_current_context().invoke(
+            map_cmd,
+            perimeters=paths.perimeters_dir,
+            output=html,
+            when=when,
+            housing_path=housing if housing.exists() else None,
+            force=True,
+        )
+        written.append(html)
     for path in written:
         click.echo(f"Écrit : {path}")
     kept = [p for p in (table, html) if p.exists() and p not in written]
