@@ -166,7 +166,14 @@ def read_id_table(path: str | Path) -> list[tuple[str, str | None]]:
         raise InputError("file not found", source=str(path), fix="check the path")
     try:
         if path.suffix.lower() in (".xlsx", ".xls"):
-            df = pd.read_excel(path, dtype=str)
+            try:
+                df = pd.read_excel(path, dtype=str)
+            except Exception as err:  # noqa: BLE001 - openpyxl/xlrd/zipfile raise many kinds
+                raise InputError(
+                    f"unreadable spreadsheet ({type(err).__name__}: {err})",
+                    source=str(path),
+                    fix="open it in a spreadsheet program and save it again as .xlsx or .csv",
+                ) from None
         else:
             raw = path.read_bytes()
             try:

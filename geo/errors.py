@@ -10,6 +10,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+def one_line(text: object) -> str:
+    r"""``text`` on one line: newlines, tabs and other control characters shown escaped.
+
+    Data reaches messages (an id, a column name, a file name); a newline in it must not break
+    the "one clear line" promise of the CLI.
+
+    >>> one_line("a\nb")
+    'a\\nb'
+    """
+    value = str(text)
+    if value.isprintable():
+        return value
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in value)
+
+
 class OrtError(Exception):
     """Base class of the project's errors. ``str(err)`` is a complete, one-line message."""
 
@@ -39,10 +54,10 @@ class InputError(OrtError):
         feature: str | None = None,
         fix: str | None = None,
     ) -> None:
-        self.message = message
-        self.source = source
-        self.feature = feature
-        self.fix = fix
+        self.message = one_line(message)
+        self.source = one_line(source) if source else source
+        self.feature = one_line(feature) if feature else feature
+        self.fix = one_line(fix) if fix else fix
         super().__init__(self._format())
 
     def _format(self) -> str:
@@ -72,6 +87,9 @@ class PerimeterError(InputError):
 class DownloadError(OrtError):
     """A download failed, or the file is not in the cache in offline mode."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__(one_line(message))
+
 
 class OutputExistsError(OrtError):
     """An output file already exists and ``force`` was not given."""
@@ -92,8 +110,8 @@ class Problem:
     feature: str = ""
 
     def __str__(self) -> str:
-        where = f"{self.source}" + (f" [{self.feature}]" if self.feature else "")
-        return f"{self.severity.upper():7} {self.code:24} {where}: {self.message}"
+        where = one_line(self.source) + (f" [{one_line(self.feature)}]" if self.feature else "")
+        return f"{self.severity.upper():7} {self.code:24} {where}: {one_line(self.message)}"
 
 
 @dataclass
@@ -137,4 +155,4 @@ class ValidationFailed(OrtError):
         if first and first.feature:
             msg = f"{report.subject} [{first.feature}]: {first.message}{more}"
         msg += " — run `ort validate` for the full list"
-        super().__init__(msg)
+        super().__init__(one_line(msg))

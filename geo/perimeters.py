@@ -296,6 +296,10 @@ def read_convention(path: str | Path, *, report: ValidationReport | None = None)
         data = tomllib.loads(meta.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise PerimeterError(f"invalid TOML: {err}", source=str(meta), fix="correct the syntax") from None
+    except RecursionError:
+        raise PerimeterError(
+            "invalid TOML: arrays nested too deeply", source=str(meta), fix="correct the syntax"
+        ) from None
 
     own_report = report is None
     report = report if report is not None else ValidationReport(str(meta))
@@ -339,8 +343,11 @@ def read_convention(path: str | Path, *, report: ValidationReport | None = None)
         report.add("error", "no-commune", "the convention lists no commune", source=src)
     signature = _date_field(data, "date_signature", report, src)
     duree = need("duree_ans", (int, float), 5)
-    if isinstance(duree, (int, float)) and duree <= 0:
-        report.add("error", "bad-duration", f"duree_ans = {duree} must be positive", source=src)
+    if isinstance(duree, (int, float)) and not (0 < duree <= 100):  # also refuses nan and inf
+        report.add(
+            "error", "bad-duration", f"duree_ans = {duree} must be a number of years in ]0, 100]", source=src
+        )
+        duree = 5
     crs = data.get("crs", projection.WGS84)
     try:
         crs = CRS.from_user_input(crs).to_string()
@@ -592,7 +599,16 @@ def _read_geojson(path: Path, declared_crs: str | None, report: ValidationReport
         crs = file_crs.to_string()
     rows, geoms = [], []
     for i, feat in enumerate(features):
-        props = (feat or {}).get("properties") or {}
+        if not isinstance(feat, dict) or not isinstance(feat.get("properties") or {}, dict):
+            report.add(
+                "error",
+                "invalid-json",
+                f"feature {i} is not a GeoJSON Feature object with a properties object",
+                source=src,
+                feature=f"feature {i}",
+            )
+            continue
+        props = feat.get("properties") or {}
         label = f"id={props.get('id', i)}"
         try:
             geom = shapely.geometry.shape(feat["geometry"]) if feat.get("geometry") else None

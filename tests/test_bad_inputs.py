@@ -372,3 +372,52 @@ def test_copy_of_demo_with_html_sample(demo, tmp_path):
     f.write_text("idu\n<script>alert(1)</script>\n62999000AB0001\n")
     r = CliRunner().invoke(main, ["check", "--file", str(f), "-p", str(demo.perimeters_dir)])
     assert r.exit_code == 0 and "non reconnu" in r.output and "<script>alert(1)</script>" in r.output
+
+
+# --- found by bench/fuzz.py -----------------------------------------------------------------------
+
+
+def test_messages_stay_on_one_line():
+    with pytest.raises(ParcelIdError) as err:
+        parse_idu("a\nb")
+    assert "\n" not in str(err.value) and "a\\nb" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("toml_change", "pattern"),
+    [
+        (("duree_ans = 5", "duree_ans = inf"), "bad-duration"),
+        (("duree_ans = 5", "duree_ans = nan"), "bad-duration"),
+        (("duree_ans = 5", "duree_ans = 1e+300"), "bad-duration"),
+        (('fichier = "perimetres.geojson"', 'fichier = "perimetres.geojson"\nx = ' + "[" * 2000), "nested"),
+    ],
+)
+def test_fuzzed_conventions(tmp_path, toml_change, pattern):
+    folder = _convention(tmp_path / "conv", toml=TOML.replace(*toml_change))
+    with pytest.raises((ValidationFailed, InputError)) as err:
+        read_convention(folder).perimeters("2024-01-01")
+    text = str(err.value) + " ".join(
+        p.code for p in getattr(getattr(err.value, "report", None), "problems", [])
+    )
+    assert pattern in text
+
+
+@pytest.mark.parametrize("features", [["inf", SECTOR], [[], SECTOR], [{**SECTOR, "properties": [[]]}]])
+def test_features_that_are_not_objects(tmp_path, features):
+    folder = _convention(tmp_path / "conv", features=features)
+    with pytest.raises(ValidationFailed) as err:
+        read_convention(folder).perimeters("2024-01-01")
+    assert "invalid-json" in err.value.report.codes()
+
+
+def test_spreadsheet_that_is_not_one(tmp_path):
+    from geo.check import read_id_table
+
+    f = tmp_path / "ids.xls"
+    f.write_bytes(b"PK\x03\x04")
+    with pytest.raises(InputError, match="unreadable spreadsheet"):
+        read_id_table(f)
+    g = tmp_path / "ids.csv"
+    g.write_bytes(b'\xef\xbb\xbf"a\nb"\n""\n')
+    with pytest.raises(InputError, match=r"no parcel id column \(found: a\\nb\)"):
+        read_id_table(g)
