@@ -28,7 +28,11 @@ def sectors_over(parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     minx, miny, maxx, maxy = parcels.total_bounds
     cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
     return gpd.GeoDataFrame(
-        {"perimeter_id": ["centre", "est", "nord"], "type": ["secteur"] * 3, "nom": ["Centre", "Est", "Nord"]},
+        {
+            "perimeter_id": ["centre", "est", "nord"],
+            "type": ["secteur"] * 3,
+            "nom": ["Centre", "Est", "Nord"],
+        },
         geometry=[
             Point(cx, cy).buffer(400),
             box(cx + 500, cy - 300, cx + 1100, cy + 300),
@@ -39,7 +43,9 @@ def sectors_over(parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 
 def naive(parcels: gpd.GeoDataFrame, sectors: gpd.GeoDataFrame):
-    pieces = gpd.overlay(parcels[["idu", "geometry"]], sectors[["perimeter_id", "geometry"]], how="intersection")
+    pieces = gpd.overlay(
+        parcels[["idu", "geometry"]], sectors[["perimeter_id", "geometry"]], how="intersection"
+    )
     pieces["a"] = pieces.area
     return pieces.groupby(["idu", "perimeter_id"])["a"].sum()
 

@@ -13,11 +13,17 @@ planner can decide. A tolerance (``tolerance_m2`` *or* ``tolerance_pct`` of the 
 whichever is larger) absorbs digitising noise. Points (a building, a dwelling) are inside
 when the perimeter covers them.
 
-The work is vectorised: a spatial index gives the candidate pairs, parcels lying properly
-inside a perimeter need no intersection, and only boundary pairs are intersected.
+The work is vectorised and sparse: a spatial index gives the candidate pairs, parcels lying
+properly inside a (prepared) perimeter need no intersection, and only boundary pairs are
+intersected — against small pieces of the perimeter (like PostGIS ``ST_Subdivide``) when the
+perimeter has many vertices, so the cost of a pair does not grow with the perimeter's length.
+Pairs that are not found are outside with nothing inside: :func:`overlaps` lists the others.
 """
 
 from __future__ import annotations
+
+import functools
+from typing import NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -44,6 +50,146 @@ RESULT_COLUMNS = [
     "parcel_area_m2",
     "distance_m",
 ]
+
+_INSIDE, _STRADDLING, _OUTSIDE = 0, 1, 2
+_STATUS_NAMES = np.array([INSIDE, STRADDLING, OUTSIDE], dtype=object)
+#: Perimeters with more vertices than this are cut into pieces for the intersections.
+SUBDIVIDE_ABOVE = 256
+_PIECE_VERTICES = 64
+
+
+class Overlaps(NamedTuple):
+    """Parcel × perimeter pairs that may have something in common (all others are disjoint).
+
+    ``parcel`` and ``perimeter`` index the input arrays; ``area`` is the parcel's area inside
+    the perimeter (m², 0 for points); ``covered`` is True for points the perimeter covers.
+    """
+
+    parcel: np.ndarray
+    perimeter: np.ndarray
+    area: np.ndarray
+    covered: np.ndarray
+
+
+def overlaps(parcel_geoms: np.ndarray, perimeter_geoms: np.ndarray) -> Overlaps:
+    """Find the parcel × perimeter pairs that intersect and the area each parcel has inside.
+
+    Parameters
+    ----------
+    parcel_geoms : array of shapely geometries
+        Polygons or points, in a metric CRS (metres).
+    perimeter_geoms : array of shapely geometries
+        Polygons or multipolygons, same CRS. They are prepared in place.
+
+    Returns
+    -------
+    Overlaps
+        Pairs ordered by parcel then perimeter; pairs not listed share no point.
+    """
+    pgeom = np.asarray(parcel_geoms, dtype=object)
+    mgeom = np.asarray(perimeter_geoms, dtype=object)
+    qi, pi = shapely.STRtree(mgeom).query(pgeom)  # bounding boxes only: cheap
+    order = np.lexsort((pi, qi))
+    qi, pi = qi[order], pi[order]
+    shapely.prepare(mgeom)
+    area = np.zeros(len(qi))
+    keep = np.zeros(len(qi), dtype=bool)
+    covered = np.zeros(len(qi), dtype=bool)
+
+    cand, perim = pgeom[qi], mgeom[pi]
+    point = shapely.get_type_id(cand) == 0
+    pts = np.flatnonzero(point)
+    # A point on the boundary counts as inside: the perimeter covers it.
+    covered[pts] = keep[pts] = shapely.covers(perim[pts], cand[pts])
+
+    polys = np.flatnonzero(~point)
+    fast = shapely.contains_properly(perim[polys], cand[polys])
+    whole = polys[fast]
+    area[whole] = shapely.area(cand[whole])
+    keep[whole] = True
+    rest = polys[~fast]
+    edge = rest[shapely.intersects(perim[rest], cand[rest])]
+    keep[edge] = True
+    area[edge] = _edge_areas(cand[edge], mgeom, pi[edge])
+    return Overlaps(qi[keep], pi[keep], area[keep], covered[keep])
+
+
+def _edge_areas(parcels: np.ndarray, mgeom: np.ndarray, which: np.ndarray) -> np.ndarray:
+    """Area of each parcel inside perimeter ``mgeom[which]``, for parcels on its boundary."""
+    out = np.zeros(len(parcels))
+    big = shapely.get_num_coordinates(mgeom) > SUBDIVIDE_ABOVE
+    direct = ~big[which]
+    out[direct] = shapely.area(shapely.intersection(parcels[direct], mgeom[which[direct]]))
+    heavy = np.flatnonzero(~direct)
+    if len(heavy) == 0:
+        return out
+    owners, pieces = [], []
+    for j in np.unique(which[heavy]):
+        parts = _pieces(shapely.to_wkb(mgeom[j]))
+        pieces.append(parts)
+        owners.append(np.full(len(parts), j))
+    piece_geoms, owner = np.concatenate(pieces), np.concatenate(owners)
+    a, b = shapely.STRtree(piece_geoms).query(parcels[heavy])
+    mine = owner[b] == which[heavy][a]
+    a, b = a[mine], b[mine]
+    # Sum in piece order, whatever the tree's: the same parcel gets the same bits in any batch.
+    order = np.lexsort((b, a))
+    a, b = a[order], b[order]
+    # The pieces tile the perimeter without overlap: their areas add up.
+    areas = shapely.area(shapely.intersection(parcels[heavy][a], piece_geoms[b]))
+    out[heavy] = np.bincount(a, weights=areas, minlength=len(heavy))
+    return out
+
+
+@functools.lru_cache(maxsize=1024)
+def _pieces(wkb: bytes) -> np.ndarray:
+    """Cut a perimeter (given as WKB) into pieces of at most ``_PIECE_VERTICES`` vertices."""
+    done, stack = [], [shapely.from_wkb(wkb)]
+    while stack:
+        geom = stack.pop()
+        if shapely.get_num_coordinates(geom) <= _PIECE_VERTICES:
+            done.append(geom)
+            continue
+        minx, miny, maxx, maxy = geom.bounds
+        if maxx - minx >= maxy - miny:
+            mid = (minx + maxx) / 2
+            halves = (
+                shapely.box(minx - 1, miny - 1, mid, maxy + 1),
+                shapely.box(mid, miny - 1, maxx + 1, maxy + 1),
+            )
+        else:
+            mid = (miny + maxy) / 2
+            halves = (
+                shapely.box(minx - 1, miny - 1, maxx + 1, mid),
+                shapely.box(minx - 1, mid, maxx + 1, maxy + 1),
+            )
+        for half in halves:
+            parts = shapely.get_parts(shapely.intersection(geom, half))
+            stack.extend(parts[(shapely.get_type_id(parts) == 3) & (shapely.area(parts) > 0)])
+    out = np.array(done, dtype=object)
+    shapely.prepare(out)
+    return out
+
+
+def _verdicts(
+    found: Overlaps, area: np.ndarray, tol_m2: float, tol_pct: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Status code, share and area inside (m²) of each pair in ``found``; ``area``: the parcels' (m²)."""
+    inter = found.area
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(area > 0, inter / area, 0.0)
+    share = np.clip(share, 0.0, 1.0)
+    inter = np.minimum(inter, area)
+    noise = np.maximum(tol_m2, tol_pct / 100.0 * area)
+    status = np.full(len(inter), _STRADDLING, dtype=np.int8)
+    status[inter <= noise] = _OUTSIDE
+    status[(area - inter) <= noise] = _INSIDE
+    tiny = area <= noise  # tiny parcels: the majority decides
+    status[tiny & (share <= 0.5)] = _OUTSIDE
+    status[tiny & (share > 0.5)] = _INSIDE
+    status[found.covered] = _INSIDE  # points: covered or not, nothing in between
+    share[found.covered] = 1.0
+    return status, share, inter
 
 
 def classify_parcels(
@@ -83,6 +229,39 @@ def classify_parcels(
     geo.errors.CRSError
         A layer without CRS, in degrees, or the two layers in different CRSs.
     """
+    tol_m2, tol_pct = check_layers(
+        parcels, perimeters, tolerance_m2=tolerance_m2, tolerance_pct=tolerance_pct, id_column=id_column
+    )
+    found = overlaps(parcels.geometry.to_numpy(), perimeters.geometry.to_numpy())
+    return classify_overlaps(
+        parcels,
+        perimeters,
+        found,
+        tolerance_m2=tol_m2,
+        tolerance_pct=tol_pct,
+        with_distance=with_distance,
+        only_intersecting=only_intersecting,
+        id_column=id_column,
+    )
+
+
+def check_layers(
+    parcels: gpd.GeoDataFrame,
+    perimeters: gpd.GeoDataFrame,
+    *,
+    tolerance_m2: float | None = None,
+    tolerance_pct: float | None = None,
+    id_column: str = "idu",
+) -> tuple[float, float]:
+    """Refuse layers and tolerances the engine cannot use; return the tolerances (m², %).
+
+    Raises
+    ------
+    geo.errors.CRSError
+        A layer without CRS, in degrees, or the two layers in different CRSs.
+    geo.errors.InputError
+        Tolerances out of range, or a missing id column.
+    """
     tol_m2 = settings.tolerance_m2 if tolerance_m2 is None else float(tolerance_m2)
     tol_pct = settings.tolerance_pct if tolerance_pct is None else float(tolerance_pct)
     if tol_m2 < 0 or not 0 <= tol_pct < 50:
@@ -95,50 +274,57 @@ def classify_parcels(
     for col, layer, name in ((id_column, parcels, "parcels"), ("perimeter_id", perimeters, "perimeters")):
         if col not in layer.columns:
             raise InputError(f"column '{col}' is missing", source=name)
+    return tol_m2, tol_pct
 
+
+def classify_overlaps(
+    parcels: gpd.GeoDataFrame,
+    perimeters: gpd.GeoDataFrame,
+    found: Overlaps,
+    *,
+    tolerance_m2: float,
+    tolerance_pct: float,
+    with_distance: bool = True,
+    only_intersecting: bool = False,
+    id_column: str = "idu",
+) -> pd.DataFrame:
+    """Turn the pairs of :func:`overlaps` into the result table of :func:`classify_parcels`.
+
+    For callers that compute the overlaps themselves (in parallel, by slices of parcels:
+    see :func:`geo.scale.classify_frame`); the layers must have passed :func:`check_layers`.
+    """
+    tol_m2, tol_pct = tolerance_m2, tolerance_pct
     pgeom = parcels.geometry.to_numpy()
     mgeom = perimeters.geometry.to_numpy()
     n, m = len(pgeom), len(mgeom)
-    is_point = shapely.get_type_id(pgeom) == 0
-    parcel_area = shapely.area(pgeom)
+    # Sparse results need the area of the listed parcels only.
+    parcel_area = None if only_intersecting else shapely.area(pgeom)
+    pair_area = shapely.area(pgeom[found.parcel]) if only_intersecting else parcel_area[found.parcel]
+    status, share, inter = _verdicts(found, pair_area, tol_m2, tol_pct)
 
-    inter = np.zeros((n, m))
-    point_inside = np.zeros((n, m), dtype=bool)
-    # Candidate pairs from the spatial index: only these can have area in common.
-    qi, pi = perimeters.sindex.query(pgeom, predicate="intersects")
-    if len(qi):
-        shapely.prepare(mgeom)
-        pts = is_point[qi]
-        # A point on the boundary counts as inside: the perimeter covers it.
-        covered = shapely.covers(mgeom[pi[pts]], pgeom[qi[pts]])
-        point_inside[qi[pts][covered], pi[pts][covered]] = True
-        qi, pi = qi[~pts], pi[~pts]
-        fast = shapely.contains_properly(mgeom[pi], pgeom[qi])
-        inter[qi[fast], pi[fast]] = parcel_area[qi[fast]]
-        qr, pr = qi[~fast], pi[~fast]
-        inter[qr, pr] = shapely.area(shapely.intersection(pgeom[qr], mgeom[pr]))
-
-    area_col = parcel_area[:, None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.where(area_col > 0, inter / area_col, 0.0)
-    share = np.clip(share, 0.0, 1.0)
-    inter = np.minimum(inter, area_col)
-    noise = np.maximum(tol_m2, tol_pct / 100.0 * area_col)
-    status = np.full((n, m), STRADDLING, dtype=object)
-    status[inter <= noise] = OUTSIDE
-    status[(area_col - inter) <= noise] = INSIDE
-    status[(area_col <= noise) & (share <= 0.5)] = OUTSIDE  # tiny parcels: majority decides
-    status[(area_col <= noise) & (share > 0.5)] = INSIDE
-    status[is_point, :] = np.where(point_inside[is_point, :], INSIDE, OUTSIDE)
-    share[is_point, :] = point_inside[is_point, :].astype(float)
-
-    distance = np.zeros((n, m))
-    outside = status == OUTSIDE
-    if with_distance and outside.any():
-        oi, oj = np.nonzero(outside)
-        distance[oi, oj] = shapely.distance(pgeom[oi], mgeom[oj])
-    elif not with_distance:
-        distance[:] = np.nan
+    if only_intersecting:
+        # Sparse: every pair not listed is outside with nothing inside (the dense path agrees).
+        keep = status != _OUTSIDE
+        order = np.lexsort((found.perimeter[keep], found.parcel[keep]))
+        rows, cols = found.parcel[keep][order], found.perimeter[keep][order]
+        status, share, inter = status[keep][order], share[keep][order], inter[keep][order]
+        areas = pair_area[keep][order]
+        distance = np.zeros(len(rows)) if with_distance else np.full(len(rows), np.nan)
+    else:
+        rows = np.repeat(np.arange(n), m)
+        cols = np.tile(np.arange(m), n)
+        flat = found.parcel * m + found.perimeter
+        dense_status = np.full(n * m, _OUTSIDE, dtype=np.int8)
+        dense_share, dense_inter = np.zeros(n * m), np.zeros(n * m)
+        dense_status[flat], dense_share[flat], dense_inter[flat] = status, share, inter
+        status, share, inter = dense_status, dense_share, dense_inter
+        areas = parcel_area[rows]
+        distance = np.zeros(n * m)
+        outside = np.flatnonzero(status == _OUTSIDE)
+        if with_distance and len(outside):
+            distance[outside] = shapely.distance(pgeom[rows[outside]], mgeom[cols[outside]])
+        elif not with_distance:
+            distance[:] = np.nan
 
     ptype = perimeters["type"].to_numpy() if "type" in perimeters.columns else np.full(m, None)
     pnom = (
@@ -146,19 +332,17 @@ def classify_parcels(
     )
     result = pd.DataFrame(
         {
-            "idu": np.repeat(parcels[id_column].to_numpy(), m),
-            "perimeter_id": np.tile(perimeters["perimeter_id"].to_numpy(), n),
-            "perimeter_type": np.tile(ptype, n),
-            "perimeter_nom": np.tile(pnom, n),
-            "status": status.ravel(),
-            "share": share.ravel(),
-            "area_inside_m2": inter.ravel(),
-            "parcel_area_m2": np.repeat(parcel_area, m),
-            "distance_m": distance.ravel(),
+            "idu": parcels[id_column].to_numpy()[rows],
+            "perimeter_id": perimeters["perimeter_id"].to_numpy()[cols],
+            "perimeter_type": ptype[cols],
+            "perimeter_nom": pnom[cols],
+            "status": _STATUS_NAMES[status],
+            "share": share,
+            "area_inside_m2": inter,
+            "parcel_area_m2": areas,
+            "distance_m": distance,
         }
     )
-    if only_intersecting:
-        result = result[result["status"] != OUTSIDE].reset_index(drop=True)
     result.attrs.update(perimeters.attrs)
     result.attrs["tolerance_m2"] = tol_m2
     result.attrs["tolerance_pct"] = tol_pct

@@ -1,0 +1,360 @@
+"""Classification at scale: streamed, on two processes and on Dask, gives the in-memory result.
+
+The data is generated from a seed by the benchmark's generator (a tiling of irregular parcels
+over two départements, perimeters with holes and multipolygons), plus real Etalab files and
+the demo commune. Broken partitions are reported and left out; a crash leaves nothing that
+looks complete.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from click.testing import CliRunner
+from shapely.geometry import Polygon
+
+from geo import scale
+from geo.classify import INSIDE, STRADDLING, classify_parcels
+from geo.errors import OutputExistsError
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = ["idu", "perimeter_id"]
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_scale", ROOT / "bench" / "bench_scale.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _require(module: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        reason = f"{module} is not installed (pip install dask-geopandas distributed)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true but {reason}")
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def territory():
+    """3,000 seeded parcels over départements 62 and 59, and 12 perimeters over them."""
+    bench = _bench()
+    parcels = bench.synthetic_parcels(3000, seed=7)
+    perims = bench.synthetic_perimeters(parcels, 12, seed=7)
+    return parcels, perims
+
+
+@pytest.fixture(scope="module")
+def expected(territory):
+    """The in-memory result: inside and straddling pairs."""
+    parcels, perims = territory
+    return _sorted(classify_parcels(parcels, perims, only_intersecting=True, with_distance=False))
+
+
+@pytest.fixture(scope="module")
+def parquet(territory, tmp_path_factory):
+    """The parcels as GeoParquet in row groups of 400 rows."""
+    path = tmp_path_factory.mktemp("in") / "parcelles.parquet"
+    territory[0].to_parquet(path, row_group_size=400)
+    return path
+
+
+def _sorted(df: pd.DataFrame) -> pd.DataFrame:
+    return df.sort_values(KEY).reset_index(drop=True)
+
+
+def _assert_same(got: pd.DataFrame, want: pd.DataFrame, *, share_tol: float = 0.0) -> None:
+    got = _sorted(got)
+    assert list(got["idu"]) == list(want["idu"])
+    assert list(got["perimeter_id"]) == list(want["perimeter_id"])
+    assert list(got["status"]) == list(want["status"])
+    assert np.abs(got["share"].to_numpy() - want["share"].to_numpy()).max() <= share_tol
+    assert (
+        np.abs(got["area_inside_m2"].to_numpy() - want["area_inside_m2"].to_numpy()).max() <= share_tol * 1e4
+    )
+
+
+def test_the_seeded_data_is_what_the_tests_need(territory, expected):
+    """Both statuses, both départements, perimeters with holes and in several parts."""
+    parcels, perims = territory
+    assert set(parcels["code_insee"].str[:2]) == {"59", "62"}
+    assert (shapely.get_num_interior_rings(shapely.get_parts(perims.geometry.to_numpy())) > 0).any()
+    assert (perims.geom_type == "MultiPolygon").any()
+    counts = expected["status"].value_counts()
+    assert counts[INSIDE] > 100 and counts[STRADDLING] > 50
+    assert set(expected["idu"].str[:2]) == {"59", "62"}
+
+
+def test_streamed_by_departement_is_identical(parquet, territory, expected, tmp_path):
+    """Row groups of 400, batches of 700 rows, one process: same pairs, bit for bit."""
+    out = tmp_path / "verdicts"
+    report = scale.classify_dataset(parquet, territory[1], out, workers=1, chunk_rows=700)
+    assert report.complete and report.parcels == 3000 and report.rows == len(expected)
+    assert sorted(report.partitions) == ["59", "62"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "_SUCCESS",
+        "_manifest.json",
+        "departement=59",
+        "departement=62",
+    ]
+    assert len(list((out / "departement=62").glob("part-*.parquet"))) > 1
+    manifest = json.loads((out / "_manifest.json").read_text())
+    assert manifest["complete"] is True and manifest["failed"] == []
+    _assert_same(scale.read_results(out), expected)
+    # Every row of a département's folder belongs to it.
+    in_62 = pd.read_parquet(next((out / "departement=62").glob("part-*.parquet")))
+    assert set(in_62["idu"].str[:2]) == {"62"}
+
+
+def test_two_processes_and_a_geopackage_in_wgs84(territory, expected, tmp_path):
+    """A GeoPackage in WGS84, by commune, on two worker processes: same verdicts (shares 1e-6)."""
+    gpkg = tmp_path / "parcelles.gpkg"
+    territory[0].to_crs(4326).to_file(gpkg)
+    out = tmp_path / "verdicts"
+    report = scale.classify_dataset(
+        gpkg, territory[1], out, workers=2, partition_by="commune", chunk_rows=1000
+    )
+    assert report.complete and len(report.partitions) == territory[0]["code_insee"].nunique()
+    assert all(p.name.startswith("commune=") for p in out.iterdir() if p.is_dir())
+    _assert_same(scale.read_results(out), expected, share_tol=1e-6)
+
+
+def test_classify_frame_on_two_processes(territory, expected, monkeypatch):
+    """The in-memory fast path forks two workers over slices: same result as one process."""
+    monkeypatch.setattr(scale, "FORK_MIN_PARCELS", 0)
+    parcels, perims = territory
+    got = scale.classify_frame(parcels, perims, workers=2)
+    _assert_same(got, expected)
+
+
+def test_dask_local_cluster_is_identical(parquet, territory, expected, tmp_path):
+    """engine='dask' on a distributed LocalCluster of two workers: same output, bit for bit."""
+    _require("distributed")
+    out = tmp_path / "verdicts"
+    report = scale.classify_dataset(parquet, territory[1], out, engine="dask", workers=2, chunk_rows=1000)
+    assert report.complete and report.engine == "dask"
+    _assert_same(scale.read_results(out), expected)
+
+
+def test_dask_geopandas_frame_is_identical(territory, expected):
+    """classify_dask over a dask_geopandas GeoDataFrame of 4 partitions."""
+    _require("dask_geopandas")
+    import dask
+    import dask_geopandas
+
+    parcels, perims = territory
+    ddf = dask_geopandas.from_geopandas(parcels[["idu", "geometry"]], npartitions=4)
+    with dask.config.set(scheduler="synchronous"):
+        got = scale.classify_dask(ddf, perims).compute()
+    _assert_same(got, expected)
+
+
+# --- bad input ---------------------------------------------------------------------------------
+
+
+def _etalab_feature(idu: str, ring) -> dict:
+    return {
+        "type": "Feature",
+        "id": idu,
+        "properties": {
+            "id": idu,
+            "commune": idu[:5],
+            "prefixe": idu[5:8],
+            "section": idu[8:10],
+            "numero": idu[10:],
+            "contenance": 100,
+        },
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+    }
+
+
+def test_broken_partition_is_reported_and_the_others_done(epinay_parcelles, tmp_path):
+    """Real parcels of Épinay-sur-Orge (91) beside a commune of the 62 with a self-crossing parcel."""
+    folder = tmp_path / "cadastre"
+    (folder / "91").mkdir(parents=True)
+    (folder / "62").mkdir()
+    (folder / "91" / epinay_parcelles.name).write_bytes(epinay_parcelles.read_bytes())
+    x, y = 2.62, 50.50
+    bowtie = [[x, y], [x + 0.001, y + 0.001], [x + 0.001, y], [x, y + 0.001], [x, y]]
+    square = [[x + 0.002, y], [x + 0.003, y], [x + 0.003, y + 0.001], [x + 0.002, y + 0.001], [x + 0.002, y]]
+    features = [_etalab_feature("62998000AB0001", square), _etalab_feature("62998000AB0002", bowtie)]
+    (folder / "62" / "cadastre-62998-parcelles.json").write_text(
+        json.dumps({"type": "FeatureCollection", "features": features})
+    )
+    from geo.cadastre import read_parcels
+
+    parcels = read_parcels(epinay_parcelles)
+    minx, miny, maxx, maxy = parcels.total_bounds
+    perims = gpd.GeoDataFrame(
+        {"perimeter_id": ["centre"], "type": ["secteur"], "nom": ["Centre"]},
+        geometry=[shapely.box(minx + 500, miny + 500, (minx + maxx) / 2, (miny + maxy) / 2)],
+        crs=parcels.crs,
+    )
+    out = tmp_path / "verdicts"
+    report = scale.classify_dataset(folder, perims, out, workers=1)
+    assert not report.complete
+    assert [f["partition"] for f in report.failed] == ["62"]
+    failure = report.failed[0]
+    assert "cadastre-62998-parcelles.json" in failure["location"] + failure["error"]
+    assert "62998000AB0002" in failure["error"] and "--fix" in failure["error"]
+    assert sorted(report.partitions) == ["91"] and report.parcels == len(parcels)
+    assert not (out / "_SUCCESS").exists() and not (out / "departement=62").exists()
+    want = _sorted(classify_parcels(parcels, perims, only_intersecting=True, with_distance=False))
+    _assert_same(scale.read_results(out, allow_partial=True), want)
+    with pytest.raises(Exception, match="partitions 62 failed"):
+        scale.read_results(out)
+    # With --fix the bow tie is repaired and both partitions are done.
+    fixed = scale.classify_dataset(folder, perims, tmp_path / "fixed", workers=1, fix=True)
+    assert fixed.complete and sorted(fixed.partitions) == ["62", "91"]
+
+
+def test_broken_geometry_in_a_parquet_batch_names_the_rows(territory, tmp_path):
+    """An invalid parcel in the 59 of a GeoParquet: the 59 is left out, named with rows and idu."""
+    parcels, perims = territory
+    broken = parcels.copy()
+    target = int(np.flatnonzero(broken["code_insee"].str.startswith("59"))[5])
+    x0, y0 = shapely.get_coordinates(broken.geometry.iloc[target])[0]
+    broken.loc[broken.index[target], "geometry"] = Polygon(
+        [(x0, y0), (x0 + 10, y0 + 10), (x0 + 10, y0), (x0, y0 + 10)]
+    )
+    path = tmp_path / "france.parquet"
+    broken.to_parquet(path, row_group_size=500)
+    report = scale.classify_dataset(path, perims, tmp_path / "out", workers=1, chunk_rows=1000)
+    assert [f["partition"] for f in report.failed] == ["59"]
+    message = report.failed[0]["location"] + " " + report.failed[0]["error"]
+    assert "france.parquet" in message and "lot des lignes" in message
+    assert broken["idu"].iloc[target] in message and "Self-intersection" in message
+    assert sorted(report.partitions) == ["62"]
+
+
+def test_refuses_an_existing_output(parquet, territory, tmp_path):
+    out = tmp_path / "verdicts"
+    out.mkdir()
+    with pytest.raises(OutputExistsError, match="already exists"):
+        scale.classify_dataset(parquet, territory[1], out, workers=1)
+
+
+def test_a_crash_leaves_no_output_that_looks_complete(parquet, territory, tmp_path, monkeypatch):
+    """An error after the first unit: no output, no temporary folder; an old output is kept."""
+    calls = {"n": 0}
+    real = scale._record
+
+    def crash_on_second(res, tmp, report):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("disk full (injected)")
+        real(res, tmp, report)
+
+    monkeypatch.setattr(scale, "_record", crash_on_second)
+    out = tmp_path / "verdicts"
+    with pytest.raises(RuntimeError, match="injected"):
+        scale.classify_dataset(parquet, territory[1], out, workers=1, chunk_rows=500)
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []
+    # Over an existing output with --force: the old one stays as it was.
+    out.mkdir()
+    (out / "_SUCCESS").write_text("")
+    calls["n"] = 0
+    with pytest.raises(RuntimeError, match="injected"):
+        scale.classify_dataset(parquet, territory[1], out, workers=1, chunk_rows=500, force=True)
+    assert [p.name for p in out.iterdir()] == ["_SUCCESS"]
+
+
+def test_a_killed_run_leaves_only_a_hidden_partial_folder(parquet, territory, tmp_path):
+    """A process killed mid-run (os._exit after two parts): no output folder, no manifest anywhere."""
+    perims_path = tmp_path / "perimetres.parquet"
+    territory[1].to_parquet(perims_path)
+    out = tmp_path / "verdicts"
+    script = textwrap.dedent(
+        f"""
+        import os, geopandas as gpd
+        from geo import scale
+        real, seen = scale._record, []
+        def record(res, tmp, report):
+            real(res, tmp, report)
+            seen.append(res)
+            if len(seen) == 2:
+                os._exit(9)
+        scale._record = record
+        scale.classify_dataset({str(parquet)!r}, gpd.read_parquet({str(perims_path)!r}), {str(out)!r},
+                               workers=1, chunk_rows=500)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 9, done.stderr
+    assert not out.exists()
+    leftovers = [p for p in tmp_path.iterdir() if p.name.startswith(".verdicts.partiel-")]
+    assert len(leftovers) == 1
+    assert len(list(leftovers[0].rglob("part-*.parquet"))) == 2
+    assert not list(leftovers[0].rglob("_manifest.json")) and not list(leftovers[0].rglob("_SUCCESS"))
+    with pytest.raises(Exception, match="did not finish"):
+        scale.read_results(leftovers[0])
+
+
+# --- the command -------------------------------------------------------------------------------
+
+
+def test_cli_classify_demo_commune(tmp_path):
+    """`ort classify` on the demo's Etalab files and its convention, against `classify_parcels`."""
+    import geo.cli
+    from geo.cadastre import read_parcels
+    from geo.demo import build_demo
+    from geo.perimeters import read_convention
+
+    demo = build_demo(data_dir=tmp_path / "data" / "demo", perimeters_dir=tmp_path / "perimeters" / "demo")
+    out = tmp_path / "verdicts"
+    args = [
+        "classify",
+        str(demo.data_dir),
+        "-p",
+        str(demo.perimeters_dir),
+        "--date",
+        "2024-09-01",
+        "-o",
+        str(out),
+    ]
+    result = CliRunner().invoke(geo.cli.main, [*args, "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "COMMUNE FICTIVE" in result.output and "Résultat écrit" in result.output
+    perims = read_convention(demo.perimeters_dir).perimeters("2024-09-01", in_force_only=True)
+    parcels = read_parcels(demo.layers["parcelles"])
+    want = _sorted(classify_parcels(parcels, perims, only_intersecting=True, with_distance=False))
+    _assert_same(scale.read_results(out), want)
+    assert json.loads((out / "_manifest.json").read_text())["provenance"]["version"] == "avenant-1"
+    again = CliRunner().invoke(geo.cli.main, args)
+    assert again.exit_code == 1 and "already exists" in again.output and "--force" in again.output
+
+
+def test_cli_partial_result_exit_code(territory, tmp_path):
+    """A broken partition: exit code 2, the failure named on one line, the others written."""
+    import geo.cli
+
+    parcels, perims = territory
+    broken = parcels.copy()
+    first_62 = int(np.flatnonzero(broken["code_insee"].str.startswith("62"))[0])
+    # Neither the id nor the columns it could be rebuilt from make a valid IDU.
+    broken.loc[broken.index[first_62], ["idu", "numero"]] = ["62ABC", "12X"]
+    path = tmp_path / "parcelles.parquet"
+    broken.to_parquet(path)
+    perims_file = tmp_path / "perimetres.geojson"
+    perims.rename(columns={"perimeter_id": "id"}).to_crs(4326).to_file(perims_file)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        geo.cli.main,
+        ["classify", str(path), "--perimeters-file", str(perims_file), "-o", str(out), "--workers", "1"],
+    )
+    assert result.exit_code == 2, result.output
+    assert "Partition en échec (62) — parcelles.parquet" in result.output and "12X" in result.output
+    assert sorted(json.loads((out / "_manifest.json").read_text())["partitions"]) == ["59"]
