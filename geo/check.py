@@ -182,7 +182,7 @@ def read_id_table(path: str | Path) -> list[tuple[str, str | None]]:
                 text = raw.decode("latin-1")
             first = text.splitlines()[0] if text else ""
             sep = max((",", ";", "\t"), key=first.count)
-            df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
+            df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, index_col=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
         raise InputError(
             f"unreadable table ({' '.join(str(err).split())})",

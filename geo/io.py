@@ -101,7 +101,10 @@ def _writer_for(path: Path) -> Callable[[pd.DataFrame, Path], None]:
         return write
 
     def parquet(df: pd.DataFrame, tmp: Path) -> None:
-        df.to_parquet(tmp, index=False)
+        # pandas stores df.attrs as JSON in the file; ours may hold reports and dates.
+        out = df.copy(deep=False)
+        out.attrs = {}
+        out.to_parquet(tmp, index=False)
 
     return {
         "csv": csv,

@@ -421,3 +421,12 @@ def test_spreadsheet_that_is_not_one(tmp_path):
     g.write_bytes(b'\xef\xbb\xbf"a\nb"\n""\n')
     with pytest.raises(InputError, match=r"no parcel id column \(found: a\\nb\)"):
         read_id_table(g)
+
+
+def test_id_table_with_trailing_separators(tmp_path):
+    """Spreadsheet exports end every line with ';': the columns must not shift."""
+    from geo.check import read_id_table
+
+    f = tmp_path / "ids.csv"
+    f.write_text("idu;commune;\n62999000AB0001;62999;\nAB 2;62999;\n")
+    assert read_id_table(f) == [("62999000AB0001", "62999"), ("AB 2", "62999")]
