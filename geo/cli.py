@@ -51,7 +51,7 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="ort")
+@click.version_option(package_name="ort", prog_name="ort")
 @click.option("--offline", is_flag=True, help="Use the download cache only, never the network.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
@@ -537,9 +537,12 @@ def _register(module_name: str) -> None:
         main.add_command(command)
 
 
-for _name in ("geo._cli_eligibility", "geo._cli_places", "geo._cli_maps", "geo._cli_scale"):
-    _register(_name)
+if __name__ != "__main__":  # `python -m geo.cli` runs the imported module's group below
+    for _name in ("geo._cli_eligibility", "geo._cli_places", "geo._cli_maps", "geo._cli_scale"):
+        _register(_name)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    from geo.cli import main as _main
+
+    _main()

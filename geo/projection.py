@@ -118,7 +118,7 @@ def check_plausible(gdf: gpd.GeoDataFrame, *, source: str, code_insee: str | Non
                 "Lambert-93 metres" if _inside((minx, miny, maxx, maxy), _L93_EXTENT) else "projected metres"
             )
             raise CRSError(
-                f"coordinates look like {looks} (x {minx:.0f}…{maxx:.0f}, y {miny:.0f}…{maxy:.0f}) "
+                f"coordinates look like {looks} (x {_m(minx)}…{_m(maxx)}, y {_m(miny)}…{_m(maxy)}) "
                 f"but the layer is declared as {name} (degrees)",
                 source=source,
                 fix="declare the real CRS, e.g. --crs EPSG:2154, or reproject the file to EPSG:4326",
@@ -126,26 +126,36 @@ def check_plausible(gdf: gpd.GeoDataFrame, *, source: str, code_insee: str | Non
         ext = lonlat_extent(code_insee)
         if not _inside((minx, miny, maxx, maxy), ext) and _inside((miny, minx, maxy, maxx), ext):
             raise CRSError(
-                f"latitude and longitude look swapped (x {minx:.4f}…{maxx:.4f}, "
-                f"y {miny:.4f}…{maxy:.4f} in {name})",
+                f"latitude and longitude look swapped (x {_d(minx)}…{_d(maxx)}, "
+                f"y {_d(miny)}…{_d(maxy)} in {name})",
                 source=source,
                 fix="write coordinates as longitude, latitude (GeoJSON order) and reload",
             )
     elif _is_metric(crs) and max(abs(minx), abs(maxx), abs(miny), abs(maxy)) < 400:
         raise CRSError(
-            f"coordinates look like degrees (x {minx:.4f}…{maxx:.4f}, y {miny:.4f}…{maxy:.4f}) "
+            f"coordinates look like degrees (x {_d(minx)}…{_d(maxx)}, y {_d(miny)}…{_d(maxy)}) "
             f"but the layer is declared as {name} (metres)",
             source=source,
             fix="declare EPSG:4326 for this file, or reproject it properly",
         )
     elif crs.equals(CRS.from_user_input(LAMBERT93)) and not _inside((minx, miny, maxx, maxy), _L93_EXTENT):
         raise CRSError(
-            f"coordinates (x {minx:.0f}…{maxx:.0f}, y {miny:.0f}…{maxy:.0f}) are outside "
+            f"coordinates (x {_m(minx)}…{_m(maxx)}, y {_m(miny)}…{_m(maxy)}) are outside "
             "metropolitan France in Lambert-93; the file may be in a CC zone (EPSG:3942–3950) "
             "or another projection",
             source=source,
             fix="declare the real CRS of the file (e.g. --crs EPSG:3950)",
         )
+
+
+def _m(value: float) -> str:
+    """A coordinate in metres for a message: whole metres, or compact when absurdly large."""
+    return f"{value:.0f}" if abs(value) < 1e9 else f"{value:.3g}"
+
+
+def _d(value: float) -> str:
+    """A coordinate in degrees for a message."""
+    return f"{value:.4f}" if abs(value) < 1e6 else f"{value:.3g}"
 
 
 def _inside(box: tuple[float, float, float, float], extent: tuple[float, float, float, float]) -> bool:

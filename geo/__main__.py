@@ -1,0 +1,5 @@
+"""``python -m geo``: the ``ort`` command."""
+
+from geo.cli import main
+
+main()
