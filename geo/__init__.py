@@ -21,9 +21,9 @@ Places
 - ``geo.actions``      the convention's action register and its dashboard
 
 Maps, scale, demo
-- ``geo.maps``         the interactive Folium map, offline (assets inlined)
+- ``geo.maps``         the interactive Folium map, offline (assets inlined; layers in ``_map_layers``)
 - ``geo.annex``        the printed annex (PNG/PDF, matplotlib)
-- ``geo.scale``        large inputs: streamed, partitioned, Dask
+- ``geo.scale``        large inputs: streamed, partitioned, Dask (input cut by ``_partitions``)
 - ``geo.postgis``      PostGIS as a backend
 - ``geo.demo``         the embedded fictional demo commune
 - ``geo.demo_places``  the demo's fictional action register and social housing list
