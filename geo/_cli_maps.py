@@ -114,6 +114,7 @@ def _communes(conv, cadastre):
 )
 @_force_option
 @_fix_option
+@click.option("--no-header", "no_header", is_flag=True, hidden=True, help="Do not print the provenance.")
 def map_cmd(
     perimeters,
     output,
@@ -128,6 +129,7 @@ def map_cmd(
     with_eligibility,
     force,
     fix,
+    no_header=False,
 ):
     """Interactive map of a convention, as one offline HTML file.
 
@@ -186,7 +188,8 @@ def map_cmd(
         **layers,
     )
     path = maps.save_offline(m, output, force=force)
-    click.echo(_provenance(conv, perims, parcels, day))
+    if not no_header:
+        click.echo(_provenance(conv, perims, parcels, day))
     for line in [*maps.summary_lines(m), *notes]:
         click.echo(line)
     size = path.stat().st_size / 1e6

@@ -64,11 +64,12 @@ class ParcelCheck:
         """Which convention, version, date and cadastre the answer rests on."""
         a = self.perimeters.attrs if self.perimeters is not None else {}
         fict = " — COMMUNE FICTIVE (démonstration)" if self.convention.fictif else ""
+        note = expiry_note(self.convention, self.date)
         return (
             f"Convention : {self.convention.nom}{fict}\n"
             f"Périmètres : version « {a.get('version_libelle')} » en vigueur depuis le "
             f"{a.get('version_date')}, évalués au {self.date.isoformat()} ; "
-            f"cadastre : millésime {self.millesime or 'inconnu'}"
+            f"cadastre : millésime {self.millesime or 'inconnu'}" + (f"\n{note}" if note else "")
         )
 
     def describe(self) -> str:
@@ -112,6 +113,19 @@ class ParcelCheck:
                 }
             )
         return out
+
+
+def expiry_note(convention: Convention, when: dt.date) -> str:
+    """A warning when ``when`` falls after the convention's end (signature + duration), else ''."""
+    end = convention.date_fin
+    if when <= end:
+        return ""
+    return (
+        f"⚠ la convention a pris fin le {end.isoformat()} (signée le "
+        f"{convention.date_signature.isoformat()} pour {convention.duree_ans:g} ans) : sauf prorogation "
+        "ou avenant, ses périmètres ne sont plus en vigueur au "
+        f"{when.isoformat()}"
+    )
 
 
 def summary_table(result: pd.DataFrame) -> pd.DataFrame:

@@ -35,6 +35,11 @@ class _Group(click.Group):
         except OrtError as err:
             click.echo(f"Erreur : {err}", err=True)
             ctx.exit(err.exit_code)
+        except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+            import os
+
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keep Python from failing at exit
+            ctx.exit(0)
         except KeyboardInterrupt:
             click.echo("Interrompu : aucun fichier partiel n'a été laissé.", err=True)
             ctx.exit(130)
@@ -115,11 +120,19 @@ def _tolerance_options(f):
 def _parse_date(when: str | None) -> dt.date:
     if when is None:
         return dt.date.today()
+    import re
+
+    text = when.strip()
+    french = re.fullmatch(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})", text)  # jj/mm/aaaa, as typed in France
     try:
-        return dt.date.fromisoformat(when)
+        if french:
+            day, month, year = (int(g) for g in french.groups())
+            return dt.date(year, month, day)
+        return dt.date.fromisoformat(text)
     except ValueError:
         raise InputError(
-            f"--date {when!r} is not a date", fix="write it as YYYY-MM-DD, e.g. 2024-06-01"
+            f"--date {when!r} is not a date",
+            fix="write it as YYYY-MM-DD (2024-06-01) or JJ/MM/AAAA (01/06/2024)",
         ) from None
 
 
@@ -140,8 +153,15 @@ def _provenance(conv, perimeters, parcels, day: dt.date) -> str:
     return (
         f"Convention : {conv.nom}{fict}\n"
         f"Périmètres : version « {a.get('version_libelle')} » en vigueur depuis le {a.get('version_date')}, "
-        f"évalués au {day.isoformat()} ; cadastre : millésime {mill}"
+        f"évalués au {day.isoformat()} ; cadastre : millésime {mill}" + _expiry_note(conv, day)
     )
+
+
+def _expiry_note(conv, day: dt.date) -> str:
+    from geo.check import expiry_note
+
+    note = expiry_note(conv, day)
+    return f"\n{note}" if note else ""
 
 
 def _classify(parcels, perimeters, tolerance_m2, tolerance_pct):
@@ -510,6 +530,7 @@ def demo(force, output_dir, when):
             when=when,
             housing_path=housing if housing.exists() else None,
             force=True,
+            no_header=True,
         )
         written.append(html)
     for path in written:

@@ -34,7 +34,7 @@ def check_writable(path: str | os.PathLike, *, force: bool = False) -> Path:
     """Refuse an existing output unless ``force``; return the path."""
     path = Path(path)
     if path.exists() and not force:
-        raise OutputExistsError(f"{path} already exists — pass --force (force=True) to overwrite it")
+        raise OutputExistsError(f"{path} already exists — add --force to replace it (force=True from Python)")
     return path
 
 

@@ -13,6 +13,8 @@ import pytest
 nbformat = pytest.importorskip("nbformat", reason="install the test extra: pip install -e '.[test]'")
 nbclient = pytest.importorskip("nbclient", reason="install the test extra: pip install -e '.[test]'")
 
+#: Notebooks that read the national lists of ../shared/data (skip when absent, fail under CI=true).
+NEEDS_SHARED_DATA = {"03_programmes_nationaux"}
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
 
 
@@ -32,7 +34,9 @@ def test_stored_without_outputs(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_runs_end_to_end(path, monkeypatch, tmp_path):
+def test_runs_end_to_end(path, monkeypatch, tmp_path, request):
+    if path.stem in NEEDS_SHARED_DATA:
+        request.getfixturevalue("shared_data")
     monkeypatch.setenv("ORT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(path, as_version=4)
