@@ -15,7 +15,7 @@ from geo.io import atomic_path, write_table, write_text
 def test_refuses_to_overwrite(tmp_path):
     out = tmp_path / "a.txt"
     write_text("one", out)
-    with pytest.raises(OutputExistsError, match="already exists — pass --force"):
+    with pytest.raises(OutputExistsError, match="already exists — add --force"):
         write_text("two", out)
     assert out.read_text() == "one"
     write_text("two", out, force=True)
