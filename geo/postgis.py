@@ -300,7 +300,9 @@ def _create(conn, table: str, definition, *, force: bool) -> None:
     _, sql = _sql()
     if table_exists(conn, table):
         if not force:
-            raise OutputExistsError(f"table {table} already exists — pass --force (force=True) to replace it")
+            raise OutputExistsError(
+                f"table {table} already exists — add --force to replace it (force=True from Python)"
+            )
         conn.execute(sql.SQL("DROP TABLE {}").format(_ident(table)))
     conn.execute(sql.SQL("CREATE TABLE {} ({})").format(_ident(table), definition))
 
@@ -331,7 +333,9 @@ def write_verdicts(conn, frames: Iterable[pd.DataFrame], table: str, *, force: b
     """
     _, sql = _sql()
     if table_exists(conn, table) and not force:
-        raise OutputExistsError(f"table {table} already exists — pass --force (force=True) to replace it")
+        raise OutputExistsError(
+            f"table {table} already exists — add --force to replace it (force=True from Python)"
+        )
     staging = _staging_name(table)
     defs = sql.SQL(", ").join(
         sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in VERDICT_TYPES.items()
@@ -406,7 +410,7 @@ def classify_db(
     run = DbRun(output_table)
     with connect(dsn) as conn, connect(dsn) as out:
         if table_exists(out, output_table) and not force:
-            raise OutputExistsError(f"table {output_table} already exists — pass --force to replace it")
+            raise OutputExistsError(f"table {output_table} already exists — add --force to replace it")
         cache: dict[str, gpd.GeoDataFrame] = {}
 
         def frames() -> Iterator[pd.DataFrame]:

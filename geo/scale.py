@@ -270,7 +270,9 @@ def classify_dataset(
     start = time.perf_counter()
     output = Path(output)
     if output.exists() and not force:
-        raise OutputExistsError(f"{output} already exists — pass --force (force=True) to overwrite it")
+        raise OutputExistsError(
+            f"{output} already exists — add --force to replace it (force=True from Python)"
+        )
     if engine not in ("local", "dask"):
         raise InputError(f"--engine {engine!r} is unknown", fix="use local or dask")
     if perimeters.empty:
@@ -360,7 +362,9 @@ def _finish(tmp: Path, output: Path, report: RunReport, *, force: bool, seconds:
         (tmp / SUCCESS).write_text("", encoding="utf-8")
     if output.exists():
         if not force:
-            raise OutputExistsError(f"{output} already exists — pass --force (force=True) to overwrite it")
+            raise OutputExistsError(
+                f"{output} already exists — add --force to replace it (force=True from Python)"
+            )
         old = output.with_name(f".{output.name}.ancien-{os.getpid()}")
         os.replace(output, old)
         os.replace(tmp, output)
