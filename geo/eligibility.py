@@ -325,7 +325,7 @@ def eligibility_for_parcels(
                 ev = _parcel_evidence(rule, hits[(parcel.idu, key)], near)
             else:
                 why = (
-                    "la convention n'en délimite aucun"
+                    "aucun n'est délimité ou en vigueur à cette date"
                     if version
                     else "aucune version des périmètres en vigueur"
                 )
@@ -339,7 +339,7 @@ def eligibility_for_parcels(
                     ev = Evidence(INCONNU, anah.reason, ev.data + anah.data, ev.caveats)
             if convention is not None and when > convention.date_fin:
                 ev.caveats.append(
-                    f"la convention arrive à échéance le {convention.date_fin} : vérifier sa prorogation"
+                    f"la convention a pris fin le {convention.date_fin} : vérifier sa prorogation"
                 )
             answers.append(
                 _answer(rule, ans.code_insee, ans.commune, when, ev, idu=parcel.idu, share=ev.share)
