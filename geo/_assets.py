@@ -117,7 +117,7 @@ MAP_CSS = """
 .ort-legend .ort-line{flex:none;width:18px;height:0;border-top:3px solid #555}
 .ort-legend .ort-dot{flex:none;width:11px;height:11px;border-radius:50%;border:1px solid #333}
 .ort-legend .ort-note{color:#555;font-size:11px;margin-top:4px}
-.ort-search input{width:170px;font:12px system-ui,sans-serif;padding:3px}
+.ort-search input{width:215px;font:12px system-ui,sans-serif;padding:3px}
 .ort-search button{font:12px system-ui,sans-serif;padding:3px 6px;margin-left:3px}
 .ort-search .ort-msg{font-size:11px;color:#b00020;max-width:230px}
 table.ort-popup{border-collapse:collapse;font:12px/1.3 system-ui,sans-serif}
