@@ -17,7 +17,8 @@ Eligibility (national programme lists and rules)
 
 Places
 - ``geo.friches``      Cartofriches and CNIG friches, located on parcels and sectors
-- ``geo.housing``      social housing sites, located by coordinates, parcels or address (BAN/BAL)
+- ``geo.housing``      social housing sites, located by coordinates, parcels or address
+- ``geo.addresses``    BAN and BAL address files, and matching an address to a point or parcels
 - ``geo.actions``      the convention's action register and its dashboard
 
 Maps, scale, demo
@@ -32,7 +33,7 @@ Maps, scale, demo
 Plumbing
 - ``geo.cli``          the ``ort`` command (topic commands in ``geo/_cli_*.py``)
 - ``geo.projection``   metric CRS of a territory, refusing missing or wrong CRSs
-- ``geo.io``           atomic, deterministic writers
+- ``geo.io``           atomic, deterministic writers (readers of raw tables: ``_tables``)
 - ``geo.settings``     settings read at call time
 - ``geo.errors``       the errors a planner can act on
 """

@@ -8,7 +8,6 @@ time), the data used with their dates, and the caveats.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
+from geo._tables import csv_frame
 from geo.cli import (
     EXIT_BAD_INPUT,
     _cadastre_option,
@@ -328,22 +328,31 @@ def _read_batch(path: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]
     """Parcel entries ``(id, commune or None)`` and commune entries ``(code, 'ligne N')`` of a file."""
     if not path.is_file():
         raise InputError("fichier introuvable", source=str(path), fix="vérifiez le chemin")
-    try:
-        if path.suffix.lower() in (".xlsx", ".xls"):
+    if path.suffix.lower() in (".xlsx", ".xls"):
+        try:
             df = pd.read_excel(path, dtype=str).fillna("")
-        else:
-            raw = path.read_bytes()
-            try:
-                text = raw.decode("utf-8-sig")
-            except UnicodeDecodeError:
-                text = raw.decode("latin-1")
-            first = text.splitlines()[0] if text else ""
-            sep = ";" if first.count(";") > first.count(",") else ","
-            df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
-        raise InputError(
-            f"tableau illisible ({err})", source=str(path), fix="enregistrez-le en CSV UTF-8"
-        ) from None
+        except Exception as err:  # zip, XML or format errors of a damaged or mislabelled workbook
+            raise InputError(
+                f"classeur illisible ({type(err).__name__}: {' '.join(str(err).split())[:160]})",
+                source=str(path),
+                fix="réenregistrez-le en XLSX ou en CSV UTF-8",
+            ) from None
+    else:
+        raw = path.read_bytes()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
+        first = text.splitlines()[0] if text else ""
+        sep = ";" if first.count(";") > first.count(",") else ","
+        try:
+            df = csv_frame(text, sep)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
+            raise InputError(
+                f"tableau illisible ({' '.join(str(err).split())})",
+                source=str(path),
+                fix="enregistrez-le en CSV UTF-8",
+            ) from None
     cols = {str(c).strip().lower(): c for c in df.columns}
     id_col = next(
         (cols[n] for n in ("idu", "id", "parcelle", "id_parcelle", "identifiant") if n in cols), None

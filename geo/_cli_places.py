@@ -52,6 +52,8 @@ def _perimeters_or_none(conv, day):
 
 
 def _table(df: pd.DataFrame) -> str:
+    if df.empty:
+        return "  (aucune ligne)"
     with pd.option_context("display.width", 200, "display.max_colwidth", 70, "display.max_rows", 500):
         return df.to_string(index=False)
 
@@ -131,7 +133,7 @@ def actions(perimeters, register, when, cadastre, output, force):
     if not any(a.financements or a.budget is not None for a in reg.actions):
         click.echo("  aucun budget ni financement saisi")
     else:
-        click.echo(_table(fin.fillna("")))
+        click.echo(_table(fin.astype(object).fillna("")))
     click.echo("\nActions par secteur :")
     if tables["secteurs"].empty:
         click.echo("  aucune action rattachée à un secteur")
@@ -192,6 +194,14 @@ def friches(perimeters, friches_file, communes, cadastre, footprints, when, outp
     codes = list(communes) or (list(conv.communes) if conv else None)
     layer = fr.read_friches(friches_file, communes=codes, metric_crs=conv.metric_crs if conv else None)
     report = layer.attrs["report"]
+    if not report.ok:  # e.g. a site_id used twice: the sites could not be told apart in the output
+        click.echo(str(report), err=True)
+        click.echo(
+            "Erreur : le fichier de friches contient des erreurs (liste ci-dessus) ; "
+            "corrigez-les et relancez.",
+            err=True,
+        )
+        sys.exit(EXIT_BAD_INPUT)
     where = f"commune(s) {', '.join(codes)}" if codes else "toutes communes"
     click.echo(f"{len(layer)} friche(s) — {where}")
     if conv is not None and (cadastre is not None or footprints or conv.cadastre_dir is not None):
@@ -257,9 +267,9 @@ def logements(file, perimeters, adresses, communes_file, xy_crs, sheet, cadastre
     ort logements patrimoine.xlsx --perimeters perimeters/demo --cadastre data/demo
     ort logements rpls.csv --adresses adresses-62.csv.gz --perimeters perimeters/libercourt -o sites.gpkg
     """
-    import geopandas as gpd
 
     from geo import housing as hs
+    from geo.addresses import read_addresses
     from geo.io import check_writable, write_table
     from geo.projection import metric_crs_for
 
@@ -285,8 +295,8 @@ def logements(file, perimeters, adresses, communes_file, xy_crs, sheet, cadastre
             from geo.cadastre import read_parcels
 
             parcels = read_parcels(cadastre, metric_crs=metric)
-    addresses = hs.read_addresses(adresses, communes=communes or None) if adresses else None
-    shapes = gpd.read_file(communes_file) if communes_file else None
+    addresses = read_addresses(adresses, communes=communes or None) if adresses else None
+    shapes = _read_commune_shapes(communes_file) if communes_file else None
     located = hs.locate_sites(
         sites,
         metric_crs=metric,
@@ -336,6 +346,25 @@ def logements(file, perimeters, adresses, communes_file, xy_crs, sheet, cadastre
             table = table.assign(lon=pts.x.round(7), lat=pts.y.round(7))
         write_table(table, output, force=force)
         click.echo(f"\nÉcrit : {output}")
+
+
+def _read_commune_shapes(path: Path):
+    """The commune polygons of ``--communes-file`` (any CRS), or a one-line InputError."""
+    import geopandas as gpd
+
+    from geo import projection
+
+    fix = "donnez un GeoJSON (ou GeoPackage) des communes avec une colonne code_insee"
+    if not path.is_file():
+        raise InputError("fichier des communes introuvable", source=str(path), fix="vérifiez le chemin")
+    try:
+        shapes = gpd.read_file(path)
+    except Exception as err:  # pyogrio / GDAL errors of a damaged or mislabelled file
+        raise InputError(
+            f"fichier des communes illisible ({type(err).__name__})", source=str(path), fix=fix
+        ) from None
+    projection.require_crs(shapes, source=str(path))
+    return shapes
 
 
 COMMANDS = [actions, friches, logements]

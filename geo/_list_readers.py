@@ -18,40 +18,107 @@ from pathlib import Path
 
 import pandas as pd
 
+from geo._tables import _refuse_extra_fields, csv_frame, gunzip  # noqa: F401 - re-exported
 from geo.errors import InputError, ValidationReport
 
 #: ``resolve(code) -> (current code or None, how)``, from :meth:`geo.lists.NationalLists.resolve`.
 Resolver = Callable[[str], tuple]
 
+_TABLE_FIX = "enregistrez la liste en CSV UTF-8 (ou XLSX) avec une ligne d'en-tête"
+
 
 def read_table(path: Path) -> tuple[pd.DataFrame, str]:
-    """Any list file as a table of strings: CSV (, or ;), XLSX, GeoJSON properties, JSON array."""
-    raw = path.read_bytes()
+    """Any list file as a table of strings: CSV (, or ;), XLSX, GeoJSON properties, JSON array.
+
+    Returns the table and the kind of its rows (``ligne``, ``entité``, ``entrée``) for
+    :func:`row_labels`.
+
+    Raises
+    ------
+    geo.errors.InputError
+        Unreadable file (damaged workbook, invalid or too deeply nested JSON, features or
+        entries that are not objects, CSV with unbalanced quotes or extra fields).
+    """
+    src = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise InputError(
+            f"fichier illisible ({err.strerror or err})", source=src, fix="vérifiez le chemin"
+        ) from None
     if raw[:2] == b"PK":
-        return pd.read_excel(io.BytesIO(raw), dtype=str).fillna(""), "ligne"
+        try:
+            return pd.read_excel(io.BytesIO(raw), dtype=str).fillna(""), "ligne"
+        except Exception as err:  # zip, XML or format errors of a damaged or mislabelled file
+            raise InputError(
+                f"classeur XLSX illisible ({type(err).__name__}: {err})",
+                source=src,
+                fix="réenregistrez-le en XLSX ou en CSV UTF-8",
+            ) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = raw.decode("latin-1")
     head = text.lstrip()[:1]
     if head in ("{", "["):
-        try:
-            data = json.loads(text)
-        except ValueError as err:
-            raise InputError(f"JSON illisible ({err})", source=str(path)) from None
-        if isinstance(data, dict) and "features" in data:
-            records = [f.get("properties") or {} for f in data["features"]]
-            return pd.DataFrame.from_records(records).astype(object), "entité"
-        if isinstance(data, list):
-            return pd.DataFrame.from_records(data).astype(object), "entrée"
-        raise InputError("JSON sans liste d'entrées ni « features »", source=str(path))
+        return _json_table(text, src)
     first = text.split("\n", 1)[0]
     sep = ";" if first.count(";") > first.count(",") else ","
     try:
-        df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise InputError(f"CSV illisible ({err})", source=str(path)) from None
+        df = csv_frame(text, sep)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
+        raise InputError(
+            f"CSV illisible ({' '.join(str(err).split())})", source=src, fix=_TABLE_FIX
+        ) from None
     return df, "ligne"
+
+
+def _json_table(text: str, src: str) -> tuple[pd.DataFrame, str]:
+    json_fix = "donnez le fichier tel que publié (GeoJSON FeatureCollection ou tableau JSON d'objets)"
+    try:
+        data = json.loads(text)
+    except ValueError as err:
+        raise InputError(f"JSON illisible ({err})", source=src, fix=json_fix) from None
+    except RecursionError:
+        raise InputError(
+            "JSON illisible (tableaux ou objets imbriqués trop profondément)", source=src, fix=json_fix
+        ) from None
+    if isinstance(data, dict) and "features" in data:
+        features = data["features"]
+        if not isinstance(features, list):
+            raise InputError(
+                f"« features » n'est pas une liste ({type(features).__name__})", source=src, fix=json_fix
+            )
+        records = []
+        for i, feat in enumerate(features, start=1):
+            props = feat.get("properties") if isinstance(feat, dict) else None
+            if not isinstance(feat, dict) or not isinstance(props, (dict, type(None))):
+                what, value = ("l'entité", feat) if not isinstance(feat, dict) else ("« properties »", props)
+                raise InputError(
+                    f"{what} n'est pas un objet JSON ({_shown(value)})",
+                    source=src,
+                    feature=f"entité {i}",
+                    fix=json_fix,
+                )
+            records.append(props or {})
+        return pd.DataFrame.from_records(records).astype(object), "entité"
+    if isinstance(data, list):
+        for i, item in enumerate(data, start=1):
+            if not isinstance(item, dict):
+                raise InputError(
+                    f"l'entrée n'est pas un objet JSON ({_shown(item)})",
+                    source=src,
+                    feature=f"entrée {i}",
+                    fix=json_fix,
+                )
+        return pd.DataFrame.from_records(data).astype(object), "entrée"
+    raise InputError("JSON sans liste d'entrées ni « features »", source=src, fix=json_fix)
+
+
+def _shown(value: object) -> str:
+    """A short view of a JSON value for a message."""
+    text = json.dumps(value, ensure_ascii=False, default=str) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "…"
 
 
 def row_labels(df: pd.DataFrame, kind: str) -> list[str]:
@@ -200,41 +267,147 @@ def read_communes(path: Path, *, epci: Path | None = None) -> tuple[pd.DataFrame
     Returns the current communes (columns ``nom, departement, region, population, epci_code,
     epci_nom``) and a map of non-current codes (former codes, communes déléguées/associées,
     arrondissements municipaux) to ``(current code, kind)``.
+
+    Raises
+    ------
+    geo.errors.InputError
+        The file is not that list: invalid JSON, an entry that is not an object, a code that is
+        not an INSEE code, an unknown ``type``, a population that is not a count of
+        inhabitants, a current commune listed twice, or no current commune at all. The
+        reference list is used to resolve every other list: it is refused rather than
+        partly read.
     """
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise InputError(f"liste des communes illisible ({err})", source=str(path)) from None
-    if not isinstance(data, list) or not data or "code" not in data[0]:
+    src = str(path)
+    data = _json_file(Path(path), "liste des communes")
+    if not isinstance(data, list):
         raise InputError(
-            "format inattendu : tableau JSON d'objets avec « code » et « nom » attendu", str(path)
+            "format inattendu : tableau JSON d'objets avec « code » et « nom » attendu "
+            f"(lu : {type(data).__name__})",
+            source=src,
+            fix=_COMMUNES_FIX,
         )
-    rows, former = [], {}
-    kinds = {
-        "commune-deleguee": "une commune déléguée",
-        "commune-associee": "une commune associée",
-        "arrondissement-municipal": "un arrondissement municipal",
-    }
-    for c in data:
-        if c.get("type", "commune-actuelle") == "commune-actuelle":
-            rows.append({k: c.get(k) for k in ("code", "nom", "departement", "region", "population")})
-            for old in c.get("anciensCodes", []):
-                former.setdefault(old, (c["code"], "un ancien code"))
-    current = {r["code"] for r in rows}
-    for c in data:
-        parent = c.get("chefLieu") or c.get("commune")
-        if c.get("type") in kinds and c["code"] not in current and parent:
-            former[c["code"]] = (parent, kinds[c["type"]])
-    table = pd.DataFrame(rows).set_index("code")
-    table["population"] = table["population"].astype("Int64")
-    epci_of: dict[str, tuple[str, str]] = {}
-    if epci is not None:
-        for e in json.loads(Path(epci).read_text(encoding="utf-8")):
-            for m in e.get("membres", []):
-                epci_of[m.get("code")] = (e["code"], e["nom"])
+    rows, former, first_at = [], {}, {}
+    parents = []
+    for i, c in enumerate(data, start=1):
+        kind, row, olds, parent = _commune_entry(c, f"entrée {i}", src)
+        if kind == "commune-actuelle":
+            if row["code"] in first_at:
+                raise InputError(
+                    f"commune {row['code']} en double ({first_at[row['code']]})",
+                    source=src,
+                    feature=f"entrée {i}",
+                    fix=_COMMUNES_FIX,
+                )
+            first_at[row["code"]] = f"entrée {i}"
+            rows.append(row)
+            for old in olds:
+                former.setdefault(old, (row["code"], "un ancien code"))
+        elif parent:
+            parents.append((row["code"], parent, _COMMUNE_KINDS[kind]))
+    if not rows:
+        raise InputError(
+            "aucune commune actuelle (type « commune-actuelle ») dans la liste",
+            source=src,
+            fix=_COMMUNES_FIX,
+        )
+    for code, parent, how in parents:
+        if code not in first_at:
+            former[code] = (parent, how)
+    table = pd.DataFrame(rows, columns=["code", "nom", "departement", "region", "population"]).set_index(
+        "code"
+    )
+    table["population"] = pd.array(list(table["population"]), dtype="Int64")
+    epci_of = _read_epci(Path(epci)) if epci is not None else {}
     table["epci_code"] = [epci_of.get(c, (None, None))[0] for c in table.index]
     table["epci_nom"] = [epci_of.get(c, (None, None))[1] for c in table.index]
     return table, former
+
+
+_COMMUNES_FIX = (
+    "retéléchargez communes.json (@etalab/decoupage-administratif) ou retirez-le du dossier --lists"
+)
+_COMMUNE_KINDS = {
+    "commune-deleguee": "une commune déléguée",
+    "commune-associee": "une commune associée",
+    "arrondissement-municipal": "un arrondissement municipal",
+}
+#: More inhabitants than this in one commune is a broken value, not a count.
+_MAX_POPULATION = 100_000_000
+
+
+def _json_file(path: Path, what: str) -> object:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:  # UnicodeDecodeError is a ValueError
+        raise InputError(f"{what} illisible ({err})", source=str(path), fix=_COMMUNES_FIX) from None
+    except RecursionError:
+        raise InputError(
+            f"{what} illisible (JSON imbriqué trop profondément)", source=str(path), fix=_COMMUNES_FIX
+        ) from None
+
+
+def _commune_entry(c: object, label: str, src: str) -> tuple[str, dict, list[str], str | None]:
+    """(type, row, former codes, parent code) of one entry of communes.json, or InputError."""
+
+    def bad(message: str) -> InputError:
+        return InputError(message, source=src, feature=label, fix=_COMMUNES_FIX)
+
+    if not isinstance(c, dict):
+        raise bad(f"l'entrée n'est pas un objet JSON ({_shown(c)})")
+    code = c.get("code")
+    if not isinstance(code, str) or not _CODE_RE.match(code):
+        raise bad(
+            f"code {_shown(code)} n'est pas un code INSEE (5 caractères : 5 chiffres, ou 2A/2B + 3 chiffres)"
+        )
+    kind = c.get("type", "commune-actuelle")
+    if kind != "commune-actuelle" and kind not in _COMMUNE_KINDS:
+        raise bad(f"type {_shown(kind)} inconnu (attendu : commune-actuelle, {', '.join(_COMMUNE_KINDS)})")
+    row: dict = {"code": code}
+    for key in ("nom", "departement", "region"):
+        value = c.get(key)
+        if value is not None and not isinstance(value, str):
+            raise bad(f"{key} {_shown(value)} n'est pas un texte")
+        row[key] = value
+    population = c.get("population")
+    if population is not None:
+        number = isinstance(population, (int, float)) and not isinstance(population, bool)
+        # range first: NaN and infinity fail it, and int() of them would raise
+        if not number or not 0 <= population <= _MAX_POPULATION or population != int(population):
+            raise bad(f"population {_shown(population)} n'est pas un nombre d'habitants")
+        population = int(population)
+    row["population"] = population
+    olds = c.get("anciensCodes") or []
+    if not isinstance(olds, list) or not all(isinstance(o, str) and _CODE_RE.match(o) for o in olds):
+        raise bad(f"anciensCodes {_shown(olds)} n'est pas une liste de codes INSEE")
+    parent = c.get("chefLieu") or c.get("commune")
+    if parent is not None and (not isinstance(parent, str) or not _CODE_RE.match(parent)):
+        raise bad(f"commune de rattachement {_shown(parent)} n'est pas un code INSEE")
+    return kind, row, olds, parent
+
+
+def _read_epci(path: Path) -> dict[str, tuple[str, str]]:
+    """Member commune code → (EPCI code, EPCI name), from ``epci.json``."""
+    src = str(path)
+    data = _json_file(path, "liste des EPCI")
+    out: dict[str, tuple[str, str]] = {}
+    for i, e in enumerate(data if isinstance(data, list) else [data], start=1):
+        members = e.get("membres", []) if isinstance(e, dict) else None
+        if (
+            not isinstance(e, dict)
+            or not isinstance(e.get("code"), str)
+            or not isinstance(e.get("nom"), str)
+            or not isinstance(members, list)
+        ):
+            raise InputError(
+                f"l'entrée n'est pas un EPCI (objet avec code, nom, membres) : {_shown(e)}",
+                source=src,
+                feature=f"entrée {i}",
+                fix="retéléchargez epci.json (@etalab/decoupage-administratif)",
+            )
+        for m in members:
+            if isinstance(m, dict) and isinstance(m.get("code"), str):
+                out[m["code"]] = (e["code"], e["nom"])
+    return out
 
 
 _ORT_COLUMNS = {
@@ -402,8 +575,12 @@ def read_qpv(path: Path, *, report: ValidationReport, resolve: Resolver | None =
             [x.strip() for x in lib.split(",")] if len(qps) > 1 and lib.count(",") == len(qps) - 1 else [lib]
         )
         rows += [(c.strip(), label, qps, libs) for c in codes]
+    if not rows:  # a header without rows: an empty list, like the other readers give
+        return pd.DataFrame(
+            columns=["code_insee", "code_actuel", "ligne", "codes_qp", "libs_qp"], dtype=object
+        )
     raw = pd.DataFrame(rows, columns=["raw", "ligne", "qp", "lib"])
-    codes = codes_column(raw["raw"], list(raw["ligne"]), src, report, resolve) if len(raw) else raw
+    codes = codes_column(raw["raw"], list(raw["ligne"]), src, report, resolve)
     raw["code_insee"], raw["code_actuel"] = codes["code_insee"], codes["code_actuel"]
     out = (
         raw.groupby(raw["code_insee"].fillna(raw["raw"]), sort=False)

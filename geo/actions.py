@@ -71,6 +71,8 @@ ACTION_FIELDS = {
 LOCALISATION_FIELDS = {"parcelles", "point", "secteur", "fichier", "commune"}
 TOP_FIELDS = {"titre", "convention", "source", "date_maj", "axes", "actions"}
 UNLOCATED = "non localisée"
+#: An amount above this (10 billion euros) is a typing error, not the cost of an action.
+MAX_AMOUNT = 10_000_000_000
 
 
 @dataclass(frozen=True)
@@ -195,13 +197,25 @@ def read_register(
         )
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise InputError(
-            f"TOML invalide : {err}", source=src, fix="corrigez la syntaxe à la ligne indiquée"
-        ) from None
     except UnicodeDecodeError:
         raise InputError(
             "le fichier n'est pas en UTF-8", source=src, fix="réenregistrez-le en UTF-8"
+        ) from None
+    except ValueError as err:  # TOMLDecodeError, or an integer of more than 4300 digits
+        raise InputError(
+            f"TOML invalide : {' '.join(str(err).split())[:200]}",
+            source=src,
+            fix="corrigez la syntaxe à la ligne indiquée",
+        ) from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise InputError(
+            "TOML illisible : tableaux ou tables imbriqués trop profondément",
+            source=src,
+            fix="écrivez les listes à plat (format : perimeters/ACTIONS.md)",
+        ) from None
+    except OSError as err:
+        raise InputError(
+            f"registre illisible ({err.strerror or err})", source=src, fix="vérifiez le fichier et ses droits"
         ) from None
     register = register_from_dict(data, path=file)
     check_against(register, convention=convention, parcels=parcels)
@@ -414,14 +428,38 @@ def _amount(value: object, what: str, add) -> float | None:
     if value is None:
         add("bad-amount", f"{what} absent", "écrivez un nombre en euros, p. ex. 150000")
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or np.isnan(value) or value < 0:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    # the range test refuses NaN, infinities and negatives, and comes before float(): a TOML
+    # integer may be beyond what a float holds
+    if not number or not 0 <= value <= MAX_AMOUNT:
+        beyond = number and value > MAX_AMOUNT
         add(
             "bad-amount",
-            f"{what} = {value!r} n'est pas un montant",
+            f"{what} = {_shown_number(value)} n'est pas un montant"
+            + (" plausible (plus de 10 milliards d'euros)" if beyond else ""),
             "écrivez un nombre sans guillemets ni €, p. ex. 150000 ou 150_000",
         )
         return None
     return float(value)
+
+
+def _shown_number(value: object) -> str:
+    """A value for a message; an enormous integer by its number of digits, not all of them."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        try:
+            return f"(nombre de {len(str(abs(value)))} chiffres)"
+        except ValueError:  # beyond Python's 4300-digit conversion limit
+            return "(nombre de plus de 4300 chiffres)"
+    return repr(value)
+
+
+def _coord(value: float) -> str:
+    """A coordinate for a message: 6 decimals at most, compact when enormous (1e+300, not 300 digits)."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return _shown_number(value)
+    if abs(value) < 1e9:
+        return f"{value:.6f}".rstrip("0").rstrip(".")
+    return f"{value:.6g}"
 
 
 def _date(value: object, what: str, add) -> dt.date | None:
@@ -482,18 +520,21 @@ def _localisation(raw: object, add) -> Localisation:
             and len(p) == 2
             and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p)
         ):
-            lon, lat = float(p[0]), float(p[1])
+            lon, lat = p  # compared before float(): a TOML integer may be beyond what a float holds
             ext = projection.lonlat_extent(commune)
+            shown = f"[{_coord(lon)}, {_coord(lat)}]"
             if ext[0] <= lon <= ext[2] and ext[1] <= lat <= ext[3]:
-                point = (lon, lat)
+                point = (float(lon), float(lat))
             elif ext[0] <= lat <= ext[2] and ext[1] <= lon <= ext[3]:
                 add(
                     "bad-point",
-                    f"point {p} : longitude et latitude inversées ?",
+                    f"point {shown} : longitude et latitude inversées ?",
                     "écrivez point = [lon, lat]",
                 )
             else:
-                add("bad-point", f"point {p} hors de France", "écrivez point = [lon, lat] en degrés WGS84")
+                add(
+                    "bad-point", f"point {shown} hors de France", "écrivez point = [lon, lat] en degrés WGS84"
+                )
         else:
             add("bad-point", f"point {p!r} illisible", "écrivez point = [3.0121, 50.4808] (lon, lat WGS84)")
     secteur = str(raw["secteur"]).strip() if raw.get("secteur") else None
@@ -551,17 +592,43 @@ def check_against(register: Register, *, convention=None, parcels: gpd.GeoDataFr
                     source=src,
                     feature=label,
                 )
-        if loc.fichier and register.folder is not None:
-            file = register.folder / loc.fichier
-            if not file.is_file():
-                report.add(
-                    "error",
-                    "missing-file",
-                    f"fichier de localisation {loc.fichier} introuvable — "
-                    f"chemin relatif au dossier {register.folder}",
-                    source=src,
-                    feature=label,
-                )
+        inside = not loc.fichier or _inside_folder(loc.fichier, register.folder)
+        if loc.fichier and register.folder is not None and not (register.folder / loc.fichier).is_file():
+            report.add(
+                "error",
+                "missing-file",
+                f"fichier de localisation {loc.fichier} introuvable — "
+                f"chemin relatif au dossier {register.folder}"
+                + ("" if inside else ", sans en sortir (ni chemin absolu, ni '..')"),
+                source=src,
+                feature=label,
+            )
+        elif not inside:
+            report.add(
+                "error",
+                "bad-path",
+                f"fichier de localisation '{loc.fichier}' hors du dossier de la convention — "
+                "donnez un chemin relatif sous ce dossier, sans '..' (p. ex. actions/halle.geojson)",
+                source=src,
+                feature=label,
+            )
+
+
+def _inside_folder(fichier: str, folder: Path | None) -> bool:
+    """Whether ``fichier`` is a relative path that stays in ``folder`` (links followed).
+
+    The register is shared and edited by hand: a localisation file must not make the tool read
+    any file of the computer (``/etc/passwd``, ``../../…``), as ``convention.toml`` refuses.
+    """
+    path = Path(fichier)
+    if path.is_absolute() or path.drive or ".." in path.parts:
+        return False
+    if folder is None:
+        return True
+    try:
+        return (folder / path).resolve().is_relative_to(folder.resolve())
+    except (OSError, RuntimeError, ValueError):  # link loop, NUL in the name
+        return False
 
 
 def _sector_names(convention) -> dict[str, str]:
@@ -741,7 +808,9 @@ def action_geometries(
                 parts += [by_idu[i] for i in loc.parcelles if i in by_idu.index]
                 if not parts:
                     unresolved.append((a.id, "aucune de ses parcelles n'est dans le cadastre chargé"))
-        if loc.fichier and register.folder is not None:
+        if loc.fichier and register.folder is not None and not _inside_folder(loc.fichier, register.folder):
+            unresolved.append((a.id, f"fichier {loc.fichier} hors du dossier de la convention : non lu"))
+        elif loc.fichier and register.folder is not None:
             try:
                 layer = gpd.read_file(register.folder / loc.fichier)
                 projection.require_crs(layer, source=loc.fichier)

@@ -12,7 +12,6 @@ and keeps the provenance (convention, version and its date, cadastre millésime)
 from __future__ import annotations
 
 import datetime as dt
-import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
+from geo._tables import csv_frame
 from geo.classify import STATUS_LABELS, classify_parcels, summarise
 from geo.errors import InputError
 from geo.idu import ParcelId, parse_many
@@ -196,7 +196,7 @@ def read_id_table(path: str | Path) -> list[tuple[str, str | None]]:
                 text = raw.decode("latin-1")
             first = text.splitlines()[0] if text else ""
             sep = max((",", ";", "\t"), key=first.count)
-            df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, index_col=False)
+            df = csv_frame(text, sep)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
         raise InputError(
             f"unreadable table ({' '.join(str(err).split())})",

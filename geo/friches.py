@@ -21,7 +21,6 @@ parcels) are collected in a :class:`~geo.errors.ValidationReport`, never dropped
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import unicodedata
@@ -34,6 +33,7 @@ import shapely
 from pyproj import CRS
 
 from geo import projection
+from geo._tables import csv_frame, gunzip
 from geo.classify import INSIDE, OUTSIDE, STRADDLING, classify_parcels
 from geo.errors import InputError, ValidationReport
 from geo.idu import parse_many
@@ -280,37 +280,47 @@ def read_friches(
 
 def _read_geojson(path: Path) -> tuple[list[dict], list[tuple], str | None]:
     src = str(path)
+    fix = "re-export the file as GeoJSON (a FeatureCollection of Feature objects)"
     try:
         raw = path.read_bytes()
         if path.suffix.lower() == ".gz":
-            import gzip
-
-            raw = gzip.decompress(raw)
+            raw = gunzip(raw)
         data = json.loads(raw.decode("utf-8-sig"))
-    except (OSError, ValueError, UnicodeDecodeError) as err:
+    except (OSError, ValueError) as err:  # UnicodeDecodeError, JSONDecodeError, gzip errors
+        raise InputError(f"not valid GeoJSON ({err})", source=src, fix=fix) from None
+    except RecursionError:
         raise InputError(
-            f"not valid GeoJSON ({err})", source=src, fix="re-export the file as GeoJSON"
+            "not valid GeoJSON (arrays or objects nested too deeply)", source=src, fix=fix
         ) from None
     if not isinstance(data, dict) or not isinstance(data.get("features"), list):
-        raise InputError("not a GeoJSON FeatureCollection", source=src, fix="re-export the file as GeoJSON")
-    file_crs = None
-    member = data.get("crs")
-    if isinstance(member, dict):
-        name = (member.get("properties") or {}).get("name")
-        try:
-            file_crs = CRS.from_user_input(name).to_string()
-        except Exception:  # pyproj's error text is long; ours names the fix
-            raise InputError(
-                f"unreadable crs member {member!r}", source=src, fix="remove it (WGS84) or write EPSG:xxxx"
-            ) from None
+        raise InputError("not a GeoJSON FeatureCollection", source=src, fix=fix)
+    file_crs = _crs_member(data.get("crs"), src)
     rows, geoms = [], []
     for i, feat in enumerate(data["features"]):
-        props = dict((feat or {}).get("properties") or {})
+        if not isinstance(feat, dict):
+            raise InputError(
+                f"feature {i} is not a GeoJSON Feature object ({_shown(feat)})",
+                source=src,
+                feature=f"feature {i}",
+                fix=fix,
+            )
+        props = feat.get("properties")
+        if props is not None and not isinstance(props, dict):
+            raise InputError(
+                f"properties of feature {i} is not an object ({_shown(props)})",
+                source=src,
+                feature=f"feature {i}",
+                fix=fix,
+            )
+        props = dict(props or {})
         try:
-            geom = shapely.geometry.shape(feat["geometry"]) if (feat or {}).get("geometry") else None
+            geom = shapely.geometry.shape(feat["geometry"]) if feat.get("geometry") else None
         except Exception as err:  # malformed coordinates
             raise InputError(
-                f"unreadable geometry ({err})", source=src, feature=str(props.get("site_id", f"feature {i}"))
+                f"unreadable geometry ({str(err)[:80]})",
+                source=src,
+                feature=str(props.get("site_id", f"feature {i}"))[:60],
+                fix=fix,
             ) from None
         rows.append(props)
         geoms.append(
@@ -319,13 +329,41 @@ def _read_geojson(path: Path) -> tuple[list[dict], list[tuple], str | None]:
     return rows, geoms, file_crs
 
 
+def _crs_member(member: object, src: str) -> str | None:
+    """The CRS of a GeoJSON ``crs`` member (``{"type": "name", "properties": {"name": …}}``), or None."""
+    if member is None:
+        return None
+    props = member.get("properties") if isinstance(member, dict) else None
+    name = props.get("name") if isinstance(props, dict) else None
+    try:
+        if not isinstance(name, str):
+            raise ValueError(name)
+        return CRS.from_user_input(name).to_string()
+    except Exception:  # pyproj's error text is long; ours names the fix
+        raise InputError(
+            f"unreadable crs member {_shown(member, 80)}",
+            source=src,
+            fix='remove it (WGS84) or write "crs": {"type": "name", "properties": {"name": "EPSG:2154"}}',
+        ) from None
+
+
+def _shown(value: object, limit: int = 40) -> str:
+    """A short view of a value for a message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _read_csv(path: Path, report: ValidationReport) -> tuple[list[dict], list[tuple]]:
     src = str(path)
+    fix = "save it as CSV (UTF-8, ';') with a header row"
     raw = path.read_bytes()
     if path.suffix.lower() == ".gz":
-        import gzip
-
-        raw = gzip.decompress(raw)
+        try:
+            raw = gunzip(raw)
+        except ValueError as err:
+            raise InputError(
+                f"unreadable CSV ({err})", source=src, fix="decompress it (gunzip) and check it, or " + fix
+            ) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -334,12 +372,17 @@ def _read_csv(path: Path, report: ValidationReport) -> tuple[list[dict], list[tu
     first = text.splitlines()[0] if text else ""
     sep = ";" if first.count(";") >= first.count(",") else ","
     try:
-        df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise InputError(
-            f"unreadable CSV ({err})", source=src, fix="save it as CSV (UTF-8, ';') with a header row"
-        ) from None
+        df = csv_frame(text, sep)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
+        raise InputError(f"unreadable CSV ({' '.join(str(err).split())})", source=src, fix=fix) from None
     df.columns = [str(c).strip().lower() for c in df.columns]
+    twice = sorted({c for c in df.columns if list(df.columns).count(c) > 1})
+    if twice:  # one of the two would be dropped silently
+        raise InputError(
+            f"column(s) {', '.join(map(repr, twice))} appear twice in the header (case ignored)",
+            source=src,
+            fix="rename or remove the duplicate column",
+        )
     rows = df.to_dict("records")
     geoms = []
     for i, row in enumerate(rows):

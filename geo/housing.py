@@ -9,16 +9,16 @@ without case, accents or spaces (:data:`COLUMN_ALIASES`).
 
 :func:`locate_sites` tries, for each site, its coordinates, then its parcel ids in the
 cadastre, then its address in a BAN ``adresses-{dep}.csv.gz`` file or a BAL file (whose
-``cad_parcelles`` also links the address to its parcels). Every site that cannot be located
-keeps a French reason (``motif``); coordinates outside the convention's communes are listed
-(``alerte``), not fatal. :func:`summarise_housing` counts sites and dwellings per sector
-and landlord.
+``cad_parcelles`` also links the address to its parcels), read and matched by
+:mod:`geo.addresses` (``read_addresses`` and ``voie_key`` are re-exported here). Every site
+that cannot be located keeps a French reason (``motif``); coordinates outside the
+convention's communes are listed (``alerte``), not fatal. :func:`summarise_housing` counts
+sites and dwellings per sector and landlord.
 """
 
 from __future__ import annotations
 
-import difflib
-import io
+import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -32,6 +32,10 @@ import shapely
 from pyproj import Transformer
 
 from geo import projection
+from geo._tables import csv_frame, gunzip
+from geo.addresses import find_address, index_addresses
+from geo.addresses import read_addresses as read_addresses  # re-exported: housing's public API
+from geo.addresses import voie_key as voie_key  # re-exported
 from geo.classify import INSIDE, STRADDLING, classify_parcels
 from geo.errors import InputError, ValidationFailed, ValidationReport
 from geo.friches import split_list
@@ -78,26 +82,14 @@ SITE_COLUMNS = (
     "alerte lignes geometry"
 ).split()
 
+#: More dwellings than this in one site is a typing error (the largest estates have a few thousand).
+MAX_DWELLINGS = 100_000
+
 BY_COORDINATES, BY_PARCELS, BY_BAN, BY_BAL = "coordonnées", "parcelles", "adresse (BAN)", "adresse (BAL)"
 OUTSIDE_ID, OUTSIDE_NOM = "hors-perimetres", "Hors périmètres"
 UNLOCATED_ID, UNLOCATED_NOM = "non-localise", "Non localisé"
 
-# FANTOIR / RPLS abbreviations of street types, and the small words left out of street keys.
-_VOIE_TYPES = dict(
-    pair.split("=")
-    for pair in (
-        "R=RUE AV=AVENUE AVE=AVENUE BD=BOULEVARD BLD=BOULEVARD CHE=CHEMIN CHEM=CHEMIN ALL=ALLEE PL=PLACE "
-        "IMP=IMPASSE RTE=ROUTE SQ=SQUARE RES=RESIDENCE PASS=PASSAGE FG=FAUBOURG LOT=LOTISSEMENT CRS=COURS "
-        "HAM=HAMEAU SEN=SENTIER SENT=SENTIER PROM=PROMENADE QU=QUAI QUA=QUARTIER CTRE=CENTRE ESP=ESPLANADE "
-        "VLA=VILLA"
-    ).split()
-)
-_SMALL_WORDS = {"DE", "DU", "DES", "LA", "LE", "LES", "L", "D", "A", "AU", "AUX", "ET"}
-_SUFFIXES = {"BIS": "B", "TER": "T", "QUATER": "Q", "QUINQUIES": "C"}
 _INSEE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
-_ADDRESS = re.compile(
-    r"^\s*(?P<num>\d+)\s*(?P<suf>bis|ter|quater|[a-z])?\b[\s,]*(?P<voie>.+)$", re.IGNORECASE
-)
 
 
 def _fold(text: str) -> str:
@@ -110,40 +102,6 @@ def _text(value: object) -> str | None:
         return None
     text = str(value).strip()
     return None if text.lower() in ("", "nan", "na", "none", "null") else text
-
-
-def voie_key(text: str | None) -> str:
-    """Key of a street name for matching: upper case, no accents, types expanded, small words out.
-
-    >>> voie_key("Allée de Chateauvieux") == voie_key("ALL CHATEAUVIEUX")
-    True
-    >>> voie_key("R DES ABEILLES")
-    'RUE ABEILLES'
-    """
-    if not text:
-        return ""
-    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().upper()
-    words = re.sub(r"[^A-Z0-9]+", " ", plain).split()
-    if words:
-        words[0] = _VOIE_TYPES.get(words[0], words[0])
-    return " ".join(w for w in words if w not in _SMALL_WORDS)
-
-
-def _suffix_key(text: str | None) -> str:
-    if not text:
-        return ""
-    t = _fold(text).upper().replace("_", "")
-    return _SUFFIXES.get(t, t)
-
-
-def _number_key(text: object) -> str:
-    t = _text(text)
-    if t is None:
-        return ""
-    try:
-        return str(int(float(t)))
-    except ValueError:
-        return t.upper()
 
 
 # --------------------------------------------------------------------------------------------
@@ -247,7 +205,7 @@ def _read_xlsx(path: Path, sheet: str | int | None) -> pd.DataFrame:
         ) from None
     if sheet is None:
         ws = wb.worksheets[0]
-    elif isinstance(sheet, int):
+    elif isinstance(sheet, int) and -len(wb.worksheets) <= sheet < len(wb.worksheets):
         ws = wb.worksheets[sheet]
     elif sheet in wb.sheetnames:
         ws = wb[sheet]
@@ -290,11 +248,17 @@ def _read_xlsx(path: Path, sheet: str | int | None) -> pd.DataFrame:
 
 def _read_csv(path: Path, report: ValidationReport) -> pd.DataFrame:
     src = str(path)
+    fix = "enregistrez-le en CSV UTF-8 avec une ligne d'en-tête"
     raw = path.read_bytes()
     if path.suffix.lower() == ".gz":
-        import gzip
-
-        raw = gzip.decompress(raw)
+        try:
+            raw = gunzip(raw)
+        except ValueError as err:
+            raise InputError(
+                f"CSV illisible ({err})",
+                source=src,
+                fix="décompressez-le (gunzip) pour le vérifier, ou " + fix,
+            ) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -303,11 +267,9 @@ def _read_csv(path: Path, report: ValidationReport) -> pd.DataFrame:
     first = text.splitlines()[0] if text else ""
     sep = max((";", ",", "\t"), key=first.count)
     try:
-        return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise InputError(
-            f"CSV illisible ({err})", source=src, fix="enregistrez-le en CSV UTF-8 avec une ligne d'en-tête"
-        ) from None
+        return csv_frame(text, sep)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
+        raise InputError(f"CSV illisible ({' '.join(str(err).split())})", source=src, fix=fix) from None
 
 
 def _match_columns(columns) -> dict[str, str]:
@@ -327,15 +289,19 @@ def _normalise(table: pd.DataFrame, has_count: bool, report: ValidationReport, s
     for col in COLUMN_ALIASES:
         if col not in table.columns:
             table[col] = None
+    # Object columns: pandas 3 would store None as NaN in a str column, and NaN is truthy.
     for col in _TEXT_COLUMNS:
-        table[col] = [_text(v) for v in table[col]]
-    table["code_insee"] = [
-        c.zfill(5) if c and c.isdigit() and len(c) < 5 else (c.upper() if c else None)
-        for c in table["code_insee"]
-    ]
-    table["parcelles"] = [split_list(v) for v in table["parcelles"]]
+        table[col] = _objects([_text(v) for v in table[col]], table.index)
+    table["code_insee"] = _objects(
+        [
+            c.zfill(5) if c and c.isdigit() and len(c) < 5 else (c.upper() if c else None)
+            for c in table["code_insee"]
+        ],
+        table.index,
+    )
+    table["parcelles"] = _objects([split_list(v) for v in table["parcelles"]], table.index)
     for col in ("lon", "lat", "x", "y"):
-        table[col] = [_float(v) for v in table[col]]
+        table[col] = _objects([_float(v) for v in table[col]], table.index)
     labels = [f"ligne {n}" for n in table["lignes"]]
     for label, code in zip(labels, table["code_insee"], strict=True):
         if code and not _INSEE.match(code):
@@ -370,11 +336,17 @@ def _normalise(table: pd.DataFrame, has_count: bool, report: ValidationReport, s
                     source=src,
                     feature=label,
                 )
-            elif n is None or n < 0 or n != int(n):
+            elif n is None or not 0 <= n <= MAX_DWELLINGS or n != int(n):  # NaN, inf fail the range
+                beyond = n is not None and MAX_DWELLINGS < n < math.inf
                 report.add(
                     "error",
                     "bad-count",
-                    f"nombre de logements {v!r} n'est pas un entier positif",
+                    f"nombre de logements {v!r} n'est pas un entier positif"
+                    + (
+                        f" plausible (plus de {MAX_DWELLINGS:,} pour un site)".replace(",", " ")
+                        if beyond
+                        else ""
+                    ),
                     source=src,
                     feature=label,
                 )
@@ -395,6 +367,10 @@ def _normalise(table: pd.DataFrame, has_count: bool, report: ValidationReport, s
         table["lignes"] = [[n] for n in table["lignes"]]
         return table.reset_index(drop=True)
     return _group_dwellings(table)
+
+
+def _objects(values: list, index: pd.Index) -> pd.Series:
+    return pd.Series(values, index=index, dtype=object)
 
 
 def _none(value: object) -> object:
@@ -445,96 +421,11 @@ def _group_dwellings(table: pd.DataFrame) -> pd.DataFrame:
         row["lignes"] = list(part["lignes"])
         row["site_id"] = first["site_id"] or f"L{first['lignes']}"
         sites.append(row)
-    out = pd.DataFrame(sites)
+    out = pd.DataFrame(
+        sites, columns=[*keys, "parcelles", "lon", "lat", "x", "y", "annee", "logements", "lignes", "site_id"]
+    )
     out["annee"] = pd.array(out["annee"], dtype="Int64")
     out["logements"] = pd.array(out["logements"], dtype="Int64")
-    return out
-
-
-# --------------------------------------------------------------------------------------------
-# Address files (BAN, BAL)
-
-
-def read_addresses(path: str | Path, *, communes: list[str] | tuple[str, ...] | None = None) -> pd.DataFrame:
-    """Read a BAN ``adresses-{dep}.csv(.gz)`` or a BAL 1.x CSV into one address table.
-
-    Parameters
-    ----------
-    path : str or Path
-        BAN layout (``code_insee``, ``numero``, ``rep``, ``nom_voie``, ``lon``, ``lat``,
-        optional ``cad_parcelles``) or BAL layout (``commune_insee``, ``numero``, ``suffixe``,
-        ``voie_nom``, ``long``, ``lat``, ``position``, ``cad_parcelles``); ``;``-separated UTF-8.
-    communes : list of str, optional
-        Keep only these INSEE codes (read in chunks: a département file is large).
-
-    Returns
-    -------
-    DataFrame
-        ``code_insee``, ``numero``, ``suffixe``, ``voie`` (as written), ``voie_key``,
-        ``lon``, ``lat`` (WGS84 degrees), ``parcelles`` (``|``-separated ids, may be empty),
-        ``position``, and ``attrs["format"]`` ``"BAN"`` or ``"BAL"``.
-    """
-    path = Path(path)
-    src = str(path)
-    if not path.is_file():
-        raise InputError("fichier d'adresses introuvable", source=src, fix="vérifiez le chemin")
-    try:
-        head = pd.read_csv(path, sep=";", dtype=str, nrows=0)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as err:
-        raise InputError(
-            f"fichier d'adresses illisible ({err})", source=src, fix="donnez un CSV BAN ou BAL"
-        ) from None
-    cols = set(head.columns)
-    if {"commune_insee", "voie_nom"} <= cols:
-        fmt, names = (
-            "BAL",
-            {"commune_insee": "code_insee", "suffixe": "suffixe", "voie_nom": "voie", "long": "lon"},
-        )
-    elif {"code_insee", "nom_voie"} <= cols:
-        fmt, names = (
-            "BAN",
-            {"code_insee": "code_insee", "rep": "suffixe", "nom_voie": "voie", "type_position": "position"},
-        )
-    else:
-        raise InputError(
-            f"ni BAN ni BAL : colonnes {', '.join(sorted(cols)[:10])}",
-            source=src,
-            fix="donnez adresses-{dep}.csv.gz (BAN) "
-            "ou un fichier BAL (commune_insee, voie_nom, cad_parcelles)",
-        )
-    wanted = {str(c) for c in communes} if communes else None
-    parts = []
-    for chunk in pd.read_csv(path, sep=";", dtype=str, keep_default_na=False, chunksize=200_000):
-        chunk = chunk.rename(columns=names)
-        if wanted is not None:
-            chunk = chunk[chunk["code_insee"].isin(wanted)]
-        parts.append(chunk)
-    df = pd.concat(parts, ignore_index=True) if parts else head.rename(columns=names)
-    out = pd.DataFrame(
-        {
-            "code_insee": df["code_insee"].astype(str),
-            "numero": [_number_key(v) for v in df["numero"]],
-            "suffixe": [_suffix_key(v) for v in df.get("suffixe", pd.Series([""] * len(df)))],
-            "voie": df["voie"].astype(str),
-            "voie_key": [voie_key(v) for v in df["voie"]],
-            "lon": [_float(v) for v in df["lon"]],
-            "lat": [_float(v) for v in df["lat"]],
-            "parcelles": [
-                "|".join(split_list(v)) for v in df.get("cad_parcelles", pd.Series([""] * len(df)))
-            ],
-            "position": df.get("position", pd.Series([""] * len(df))).astype(str),
-        }
-    )
-    # Several positions per address in a BAL: prefer the building, then the entrance.
-    rank = out["position"].map({"bâtiment": 0, "entrée": 1}).fillna(2)
-    out = (
-        out.assign(_rank=rank)
-        .sort_values("_rank", kind="stable")
-        .drop(columns="_rank")
-        .reset_index(drop=True)
-    )
-    out.attrs["format"] = fmt
-    out.attrs["source"] = src
     return out
 
 
@@ -627,7 +518,7 @@ def locate_sites(
         parcels = parcels.to_crs(metric_crs)
         by_idu = pd.Series(parcels.geometry.values, index=parcels["idu"].to_numpy())
         by_idu = by_idu[~by_idu.index.duplicated()]
-    addr_index = _address_index(addresses) if addresses is not None else None
+    addr_index = index_addresses(addresses) if addresses is not None else None
 
     records, geoms, links = [], [], []
     for rec in sites.to_dict("records"):
@@ -675,13 +566,21 @@ def locate_sites(
                     "pas d'adresse non plus" if notes else "ni coordonnées, ni parcelles, ni adresse"
                 )
             else:
-                hit = _find_address(row, code, addr_index, notes)
-                if hit is not None:
+                hit, why = find_address(
+                    addr_index,
+                    code_insee=code,
+                    numero=row.numero,
+                    suffixe=row.suffixe,
+                    type_voie=row.type_voie,
+                    nom_voie=row.nom_voie,
+                    adresse=row.adresse,
+                )
+                if hit is None:
+                    notes.append(why)
+                else:
                     geom = shapely.Point(to_metric_lonlat.transform(hit["lon"], hit["lat"]))
-                    how = BY_BAL if addresses.attrs.get("format") == "BAL" else BY_BAN
-                    linked += [
-                        (i, addresses.attrs.get("format", "BAN")) for i in hit["parcelles"].split("|") if i
-                    ]
+                    how = BY_BAL if addr_index.format == "BAL" else BY_BAN
+                    linked += [(i, addr_index.format) for i in hit["parcelles"].split("|") if i]
         # Point in parcel
         if geom is not None and geom.geom_type == "Point" and parcels is not None:
             hits = parcels.sindex.query(geom, predicate="intersects")
@@ -711,7 +610,11 @@ def locate_sites(
             if idu not in seen:
                 links.append({"site_id": row.site_id, "idu": idu, "lien": lien})
                 seen.add(idu)
-    out = gpd.GeoDataFrame(records, geometry=geoms, crs=metric_crs)
+    out = gpd.GeoDataFrame(
+        pd.DataFrame(records, columns=[c for c in SITE_COLUMNS if c != "geometry"]),
+        geometry=geoms,
+        crs=metric_crs,
+    )
     out["logements"] = pd.array(out["logements"], dtype="Int64")
     out["annee"] = pd.array(out["annee"], dtype="Int64")
     link_df = pd.DataFrame(links, columns=["site_id", "idu", "lien"])
@@ -722,7 +625,7 @@ def locate_sites(
             report.add(
                 "warning", "unlocated", f"site non localisé : {r.motif}", source=src, feature=r.site_id
             )
-        if r.alerte:
+        if isinstance(r.alerte, str):  # NaN (no alert) is truthy
             report.add("warning", "outside-communes", r.alerte, source=src, feature=r.site_id)
     return HousingSites(out[SITE_COLUMNS], link_df, report)
 
@@ -750,10 +653,23 @@ def _lonlat_of(
     if inside:
         return lon, lat
     if ext[0] <= lat <= ext[2] and ext[1] <= lon <= ext[3]:
-        notes.append(f"{what} ({lon:.5f}, {lat:.5f}) : longitude et latitude inversées ?")
+        notes.append(f"{what} ({_coord(lon)}, {_coord(lat)}) : longitude et latitude inversées ?")
     else:
-        notes.append(f"{what} ({lon:.5f}, {lat:.5f}) hors de France : vérifiez le système de coordonnées")
+        notes.append(
+            f"{what} ({_coord(lon)}, {_coord(lat)}) hors de France : vérifiez le système de coordonnées"
+        )
     return None
+
+
+def _coord(value: float) -> str:
+    """A coordinate for a message: 6 decimals at most, compact when enormous (1e+300, not 300 digits).
+
+    >>> _coord(3.0121), _coord(7042650.0), _coord(1e300), _coord(float("nan"))
+    ('3.0121', '7042650', '1e+300', 'nan')
+    """
+    if abs(value) < 1e9:
+        return f"{value:.6f}".rstrip("0").rstrip(".")
+    return f"{value:.6g}"
 
 
 def _address_label(row) -> str | None:
@@ -764,58 +680,6 @@ def _address_label(row) -> str | None:
     parts = [row.numero, row.suffixe, row.type_voie, row.nom_voie]
     text = " ".join(p for p in parts if p)
     return f"{text}, {row.commune}" if row.commune else text
-
-
-def _address_index(addresses: pd.DataFrame) -> dict:
-    index: dict = {}
-    streets: dict = {}
-    for rec in addresses.to_dict("records"):
-        key = (rec["code_insee"], rec["voie_key"], rec["numero"], rec["suffixe"])
-        index.setdefault(key, rec)  # sorted: the building position comes first
-        streets.setdefault((rec["code_insee"], rec["voie_key"]), set()).add(rec["numero"])
-        streets.setdefault((rec["code_insee"], None), {}).setdefault(rec["voie_key"], rec["voie"])
-    return {"addr": index, "streets": streets}
-
-
-def _find_address(row, code: str | None, idx: dict, notes: list[str]) -> dict | None:
-    if row.nom_voie:
-        numero, suffixe, voie = (
-            _number_key(row.numero),
-            _suffix_key(row.suffixe),
-            f"{row.type_voie or ''} {row.nom_voie}",
-        )
-    else:
-        text = re.split(r",|\b\d{5}\b", row.adresse)[0]
-        m = _ADDRESS.match(text)
-        if not m:
-            notes.append(f"adresse « {row.adresse} » sans numéro de voie")
-            return None
-        numero, suffixe, voie = _number_key(m["num"]), _suffix_key(m["suf"]), m["voie"]
-    key = voie_key(voie)
-    codes = [code] if code else sorted({c for c, k in idx["streets"] if k is None})
-    for c in codes:
-        hit = idx["addr"].get((c, key, numero, suffixe))
-        if hit is not None:
-            return hit
-    if not code and len(codes) != 1:
-        notes.append("commune inconnue (colonne DEPCOM / code_insee) et fichier d'adresses multi-communes")
-        return None
-    c = codes[0] if codes else code
-    names = idx["streets"].get((c, None))
-    if not names:
-        notes.append(f"aucune adresse de la commune {c} dans le fichier d'adresses")
-        return None
-    if (c, key) not in idx["streets"]:
-        close = difflib.get_close_matches(key, list(names), n=2, cutoff=0.75)
-        hint = f" (voies proches : {', '.join(names[k] for k in close)})" if close else ""
-        notes.append(f"voie « {voie.strip()} » inconnue dans la commune {c}{hint}")
-        return None
-    known = sorted(idx["streets"][(c, key)], key=lambda n: (len(n), n))
-    notes.append(
-        f"numéro {numero}{suffixe.lower()} absent de la voie « {voie.strip()} » "
-        f"(numéros connus : {', '.join(known[:12])}{'…' if len(known) > 12 else ''})"
-    )
-    return None
 
 
 def _flag_outside(

@@ -17,7 +17,6 @@ import gzip
 import json
 import math
 import re
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,62 +207,48 @@ FRICHES_FAIL = {
         InputError,
         "unreadable CSV",
     ),
-    # --- known crashes --------------------------------------------------------------------------
+    # --- formerly crashing (non-project exceptions), kept as regressions -------------------------
     "fr-gz-truncated": Case(
         "f.geojson.gz",
         lambda: gzip.compress(_fc(_site()))[:40],
         InputError,
         "not valid GeoJSON",
-        bug="geo/friches.py _read_geojson: a truncated .geojson.gz raises EOFError (not caught)",
-        crash=EOFError,
     ),
     "fr-csv-gz-not-gzip": Case(
         "f.csv.gz",
         lambda: b"<html>503 Service Unavailable</html>",
         InputError,
         "gzip|CSV",
-        bug="geo/friches.py _read_csv: gzip.decompress of a non-gzip .csv.gz raises BadGzipFile",
-        crash=OSError,
     ),
     "fr-csv-gz-truncated": Case(
         "f.csv.gz",
         lambda: gzip.compress(_cnig(CNIG_ROW))[:30],
         InputError,
         "gzip|CSV",
-        bug="geo/friches.py _read_csv: a truncated .csv.gz raises EOFError",
-        crash=EOFError,
     ),
     "fr-feature-not-an-object": Case(
         "f.geojson",
         lambda: _fc(_site(), "not a feature"),
         InputError,
         "feature",
-        bug="geo/friches.py _read_geojson: a feature that is a string -> AttributeError 'str'.get",
-        crash=AttributeError,
     ),
     "fr-properties-not-an-object": Case(
         "f.geojson",
         lambda: _fc({"type": "Feature", "properties": [1, 2], "geometry": None}),
         InputError,
         "properties",
-        bug="geo/friches.py _read_geojson: properties = [1, 2] -> TypeError in dict(...)",
-        crash=TypeError,
     ),
     "fr-crs-member-malformed": Case(
         "f.geojson",
         lambda: _fc(_site(), crs={"type": "name", "properties": "EPSG:2154"}),
         InputError,
         "crs",
-        bug="geo/friches.py _read_geojson: crs.properties as a string -> AttributeError 'str'.get",
-        crash=AttributeError,
     ),
     "fr-deeply-nested-json": Case(
         "f.geojson",
         lambda: b"[" * 100_000 + b"]" * 100_000,
         InputError,
         "GeoJSON",
-        bug="geo/friches.py _read_geojson: json.loads RecursionError is not caught",
-        crash=RecursionError,
     ),
 }
 
@@ -297,12 +282,6 @@ def test_friches_duplicate_ids_are_reported(tmp_path):
     assert len(layer) == 2  # nothing dropped silently
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: geo/_cli_places.py friches: an error-level problem (duplicate-id) is printed but "
-    "the command exits 0 and writes the output (ort logements/actions stop on errors)",
-)
 def test_friches_duplicate_ids_stop_the_command(tmp_path):
     path = tmp_path / "f.geojson"
     path.write_bytes(_fc(_site(), _site(site_nom="Autre site")))
@@ -443,15 +422,13 @@ HOUSING_FAIL = {
         InputError,
         "CSV illisible",
     ),
-    # --- known crashes --------------------------------------------------------------------------
+    # --- formerly crashing (non-project exceptions), kept as regressions -------------------------
     "hs-count-infinite": Case(
         "h.csv",
         lambda: _hs(HS_ROW.replace(";24;", ";inf;")),
         ValidationFailed,
         "nombre de logements 'inf'",
         frozenset({"bad-count"}),
-        bug="geo/housing.py _normalise: logements 'inf' (or '1e400') -> OverflowError in int(n)",
-        crash=OverflowError,
     ),
     "hs-count-beyond-int64": Case(
         "h.csv",
@@ -459,25 +436,18 @@ HOUSING_FAIL = {
         ValidationFailed,
         "nombre de logements",
         frozenset({"bad-count"}),
-        bug="geo/housing.py _normalise: logements '99999999999999999999' -> OverflowError in "
-        "pd.array(counts, dtype='Int64')",
-        crash=OverflowError,
     ),
     "hs-gz-truncated": Case(
         "h.csv.gz",
         lambda: gzip.compress(_hs(HS_ROW))[:30],
         InputError,
         "CSV illisible|gzip",
-        bug="geo/housing.py _read_csv: a truncated .csv.gz raises EOFError",
-        crash=EOFError,
     ),
     "hs-gz-not-gzip": Case(
         "h.csv.gz",
         lambda: _hs(HS_ROW),
         InputError,
         "CSV illisible|gzip",
-        bug="geo/housing.py _read_csv: gzip.decompress of a non-gzip .gz raises BadGzipFile",
-        crash=OSError,
     ),
 }
 
@@ -504,12 +474,6 @@ def test_housing_command_refuses(name, tmp_path):
         assert all(re.match(r"(ERROR|WARNING) ", x) for x in r.stderr.strip().splitlines()[:-1]), r.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: geo/housing.py locate_sites: no site (header-only file with a logements column) "
-    "-> KeyError 'logements' (ort logements prints 'Erreur interne')",
-)
 def test_housing_header_only_through_the_command(tmp_path):
     path = tmp_path / "h.csv"
     path.write_bytes(_hs())
@@ -519,12 +483,6 @@ def test_housing_header_only_through_the_command(tmp_path):
     assert "Erreur interne" not in r.output and r.exit_code in (0, 1), r.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AttributeError,
-    reason="bug: geo/housing.py _normalise: with pandas 3 an empty code_insee cell becomes NaN in a "
-    "str column, then `c and c.isdigit()` -> AttributeError 'float' object has no attribute 'isdigit'",
-)
 def test_housing_empty_insee_cell_among_filled_ones(tmp_path):
     """A common spreadsheet: the commune is filled on some rows only."""
     path = tmp_path / "h.csv"
@@ -606,13 +564,6 @@ def test_housing_degrees_in_xy_columns_are_reported(tmp_path):
     assert "ressemblent à des degrés" in located.sites["motif"].iloc[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: geo/housing.py locate_sites: `if r.alerte:` is true for NaN (pandas 3 string "
-    "column), so every site gets a spurious 'outside-communes' warning with message 'nan' as soon "
-    "as one site is outside the communes",
-)
 def test_housing_only_the_outsider_is_flagged(tmp_path):
     path = tmp_path / "h.csv"
     path.write_bytes(_hs(HS_ROW, f"B-1;Dynacité;Les Allymes;10;{AMBERIEU[0]};{AMBERIEU[1]};01004;1975"))
@@ -765,15 +716,13 @@ ACTIONS_FAIL = {
         "fichier de localisation ../../etc/passwd introuvable",
         frozenset({"missing-file"}),
     ),
-    # --- known crashes and gaps ----------------------------------------------------------------
+    # --- formerly crashing or accepted, kept as regressions --------------------------------------
     "ac-amount-beyond-float": Case(
         "actions.toml",
         lambda: _register(_action("budget = 99_999_999_999_999_999_999_999\n")),
         ValidationFailed,
         "montant",
         frozenset({"bad-amount"}),
-        bug="geo/actions.py _amount: np.isnan(10**23) (TOML int beyond int64) -> TypeError",
-        crash=TypeError,
     ),
     "ac-amount-infinite": Case(
         "actions.toml",
@@ -781,8 +730,6 @@ ACTIONS_FAIL = {
         ValidationFailed,
         "budget = inf n'est pas un montant",
         frozenset({"bad-amount"}),
-        bug="geo/actions.py _amount: budget = inf is accepted (nan is refused) and exported as 'inf'",
-        crash=pytest.fail.Exception,
     ),
     "ac-absolute-file-outside-folder": Case(
         "actions.toml",
@@ -790,18 +737,12 @@ ACTIONS_FAIL = {
         ValidationFailed,
         "fichier",
         frozenset({"bad-path"}),
-        bug="geo/actions.py check_against: localisation.fichier may point outside the convention "
-        "folder ('/etc/passwd', '../'*k) and is then opened by action_geometries; convention.toml "
-        "refuses the same with 'bad-path'",
-        crash=pytest.fail.Exception,
     ),
     "ac-deeply-nested": Case(
         "actions.toml",
         lambda: _register(_action("indicateurs = " + "[" * 5000 + "]" * 5000 + "\n")),
         InputError,
         "TOML",
-        bug="geo/actions.py read_register: tomllib RecursionError on deeply nested arrays is not caught",
-        crash=RecursionError,
     ),
 }
 
@@ -879,47 +820,36 @@ LISTS_FAIL = {
         InputError,
         "colonne « Si signée, date de signature » absente",
     ),
-    # --- known crashes --------------------------------------------------------------------------
+    # --- formerly crashing (non-project exceptions), kept as regressions -------------------------
     "li-zip-not-a-workbook": Case(
         "pvd.csv",
         lambda: b"PK\x03\x04 this is not a workbook",
         InputError,
         "illisible",
-        bug="geo/_list_readers.py read_table: a file starting with 'PK' that is not XLSX -> "
-        "zipfile.BadZipFile from pd.read_excel",
-        crash=zipfile.BadZipFile,
     ),
     "li-feature-not-an-object": Case(
         "acv.geojson",
         lambda: _fc({"properties": {"insee_com": "62907"}}, "x"),
         InputError,
         "entité|feature",
-        bug="geo/_list_readers.py read_table: a GeoJSON feature that is a string -> AttributeError",
-        crash=AttributeError,
     ),
     "li-features-null": Case(
         "acv.geojson",
         lambda: json.dumps({"type": "FeatureCollection", "features": None}).encode(),
         InputError,
         "features",
-        bug="geo/_list_readers.py read_table: features = null -> TypeError 'NoneType' not iterable",
-        crash=TypeError,
     ),
     "li-json-array-of-numbers": Case(
         "pvd.json",
         lambda: b"[62907, 1004]",
         InputError,
         "JSON",
-        bug="geo/_list_readers.py read_table: a JSON array of numbers -> TypeError in from_records",
-        crash=TypeError,
     ),
     "li-deeply-nested-json": Case(
         "pvd.json",
         lambda: b"[" * 100_000 + b"]" * 100_000,
         InputError,
         "JSON",
-        bug="geo/_list_readers.py read_table: json.loads RecursionError is not caught",
-        crash=RecursionError,
     ),
 }
 
@@ -1004,11 +934,6 @@ def _lists_dir(tmp_path: Path, ort: bytes) -> Path:
             b"PK\x03\x04 not a workbook",
             "illisible",
             id="zip-not-a-workbook",
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=AssertionError,
-                reason="bug: read_table BadZipFile (see li-zip-not-a-workbook)",
-            ),
         ),
     ],
 )
@@ -1022,24 +947,12 @@ def test_lists_through_the_command(tmp_path, ort, pattern):
     assert re.search(pattern, line) and "ort.csv" in line, line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=KeyError,
-    reason="bug: geo/housing.py _group_dwellings: an RPLS file (no dwelling count) with a header "
-    "and no row -> KeyError 'annee' (with a count column the same file gives an empty table)",
-)
 def test_housing_rpls_header_only_is_an_empty_table(tmp_path):
     path = tmp_path / "h.csv"
     path.write_bytes(_hs(header="bailleur;programme;lon;lat"))
     assert read_housing(path).empty
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=KeyError,
-    reason="bug: geo/_list_readers.py read_qpv: a header without rows -> KeyError 'code_insee' "
-    "(read_pvd gives an empty table)",
-)
 def test_qpv_header_only_is_an_empty_table(tmp_path):
     path = tmp_path / "qpv.csv"
     path.write_bytes(_csv("insee_com,code_qp,lib_qp"))
@@ -1047,12 +960,6 @@ def test_qpv_header_only_is_an_empty_table(tmp_path):
     assert table.empty and list(table.columns[:3]) == ["code_insee", "code_actuel", "ligne"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="bug: geo/_list_readers.py read_communes: InputError(message, str(path)) passes the source "
-    "positionally -> TypeError 'takes 2 positional arguments but 3 were given'",
-)
 def test_communes_list_that_is_not_an_array(tmp_path):
     from geo.lists import read_communes
 
@@ -1063,17 +970,6 @@ def test_communes_list_that_is_not_an_array(tmp_path):
     assert err.value.source == str(path)
 
 
-TRAILING_SEPARATOR = pytest.mark.xfail(
-    strict=True,
-    raises=(AssertionError, ValidationFailed),
-    reason="bug: a ';' at the end of every data line (Excel/LibreOffice exports) makes pandas take the "
-    "first column as the index, so every value moves one column left, silently: pd.read_csv needs "
-    "index_col=False in geo/friches.py _read_csv, geo/housing.py _read_csv and "
-    "geo/_list_readers.py read_table (geo/check.py read_id_table has it)",
-)
-
-
-@TRAILING_SEPARATOR
 def test_friches_trailing_separator_keeps_the_columns(tmp_path):
     path = tmp_path / "f.csv"
     path.write_bytes(_cnig(CNIG_ROW + ";"))
@@ -1082,7 +978,6 @@ def test_friches_trailing_separator_keeps_the_columns(tmp_path):
     assert list(layer["site_statut"]) == ["friche avec projet"]
 
 
-@TRAILING_SEPARATOR
 def test_housing_trailing_separator_keeps_the_columns(tmp_path):
     path = tmp_path / "h.csv"
     path.write_bytes(_hs(HS_ROW + ";", HS_ROW.replace("PDCH-1", "PDCH-2") + ";"))
@@ -1090,7 +985,6 @@ def test_housing_trailing_separator_keeps_the_columns(tmp_path):
     assert list(sites["site_id"]) == ["PDCH-1", "PDCH-2"] and list(sites["logements"]) == [24, 24]
 
 
-@TRAILING_SEPARATOR
 def test_list_trailing_separator_keeps_the_columns(tmp_path):
     path = tmp_path / "pvd.csv"
     path.write_bytes(_csv(PVD_HEADER, "pvd-1,62907,Libercourt,2021-01-22,", "pvd-2,62427,Hénin-Beaumont,,"))
