@@ -19,6 +19,7 @@ from geo._tables import csv_frame
 from geo.cli import (
     EXIT_BAD_INPUT,
     _cadastre_option,
+    _Command,
     _date_option,
     _fix_option,
     _force_option,
@@ -37,21 +38,21 @@ def _lists_options(f):
         "--denormandie-fin",
         "denormandie_end",
         default=None,
-        help="End of the Denormandie acquisition period, YYYY-MM-DD (default: the rules file).",
+        help="Fin de la période d'acquisition Denormandie, AAAA-MM-JJ (défaut : celle du fichier de règles).",
     )(f)
     f = click.option(
         "--rules",
         "rules_path",
         type=click.Path(dir_okay=False, path_type=Path),
         default=None,
-        help="Rules file (default: data/regles-eligibilite.toml).",
+        help="Fichier de règles (défaut : data/regles-eligibilite.toml).",
     )(f)
     return click.option(
         "--lists",
         "lists_dir",
         type=click.Path(file_okay=False, path_type=Path),
         default=None,
-        help="Folder of the national lists (default: the shared data folder, else download).",
+        help="Dossier des listes nationales (défaut : le dossier de données partagé, sinon téléchargement).",
     )(f)
 
 
@@ -82,24 +83,24 @@ def _header(day: dt.date, lists, rules) -> str:
 # --- ort eligibility ------------------------------------------------------------------------
 
 
-@click.command("eligibility")
+@click.command("eligibility", cls=_Command)
 @click.argument("ids", nargs=-1)
-@click.option("--commune", "communes", multiple=True, help="INSEE code (5 characters), e.g. 62907.")
+@click.option("--commune", "communes", multiple=True, help="Code INSEE (5 caractères), ex. 62907.")
 @_perimeters_option(required=False)
 @_date_option
 @click.option(
     "--file",
     "batch",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="CSV/XLSX with a column idu (parcels) and/or code_insee (communes).",
+    help="CSV/XLSX avec une colonne idu (parcelles) et/ou code_insee (communes).",
 )
 @click.option(
     "--output",
     "-o",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Answers as .csv, .xlsx or .parquet.",
+    help="Réponses en .csv, .xlsx ou .parquet.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Afficher en JSON.")
 @_lists_options
 @_cadastre_option
 @_millesime_option
@@ -121,7 +122,7 @@ def eligibility(
     force,
     fix,
 ):
-    """What does a parcel or a commune get from the ORT, at a date — and why?
+    """Qu'apporte l'ORT à une parcelle ou à une commune, à une date — et pourquoi ?
 
     \b
     ort eligibility 62907000AB0685 --perimeters perimeters/libercourt --date 2025-03-01
@@ -135,7 +136,7 @@ def eligibility(
     from geo.perimeters import read_convention
 
     if not ids and not communes and not batch:
-        raise click.UsageError("give parcel ids, --commune CODE or --file demandes.csv")
+        raise click.UsageError("donnez des identifiants de parcelles, --commune CODE ou --file demandes.csv")
     if output:
         check_writable(output, force=force)
     day = _parse_date(when)
@@ -381,24 +382,27 @@ def _read_batch(path: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]
 # --- ort communes ----------------------------------------------------------------------------
 
 
-@click.command("communes")
+@click.command("communes", cls=_Command)
 @click.option(
     "--eligible",
     "rule_id",
     default=None,
-    help="Rule decided at commune level: denormandie, anah_prioritaire, autres_effets_ort.",
+    help="Règle décidée à l'échelle de la commune : denormandie, anah_prioritaire, autres_effets_ort.",
 )
 @_date_option
-@click.option("--dep", "departement", default=None, help="Département code, e.g. 62, 2A, 974.")
-@click.option("--report", "consistency", is_flag=True, help="Consistency report between the lists.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Table: .csv, .xlsx.")
+@click.option("--dep", "departement", default=None, help="Code du département, ex. 62, 2A, 974.")
+@click.option("--report", "consistency", is_flag=True, help="Rapport de cohérence entre les listes.")
+@click.option("--json", "as_json", is_flag=True, help="Afficher en JSON.")
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Tableau : .csv, .xlsx."
+)
 @_lists_options
 @_force_option
 def communes_cmd(
     rule_id, when, departement, consistency, as_json, output, lists_dir, rules_path, denormandie_end, force
 ):
-    """Communes eligible to a commune-level effect, with the reason; counts; list consistency.
+    """Communes éligibles à un effet décidé à l'échelle de la commune, avec le motif ; comptes ;
+    cohérence des listes.
 
     \b
     ort communes --eligible denormandie --date 2025-03-01 --dep 62
@@ -409,7 +413,7 @@ def communes_cmd(
     from geo.lists import check_consistency
 
     if not rule_id and not consistency:
-        raise click.UsageError("give --eligible denormandie (or another rule) and/or --report")
+        raise click.UsageError("donnez --eligible denormandie (ou une autre règle) et/ou --report")
     if output:
         check_writable(output, force=force)
     day = _parse_date(when)

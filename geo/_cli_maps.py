@@ -13,6 +13,7 @@ import click
 from geo.cli import (
     _cadastre_option,
     _classify,
+    _Command,
     _date_option,
     _fix_option,
     _force_option,
@@ -66,14 +67,14 @@ def _communes(conv, cadastre):
     return _load_communes(conv, cadastre)
 
 
-@click.command("map")
+@click.command("map", cls=_Command)
 @_perimeters_option()
 @click.option(
     "--output",
     "-o",
     type=click.Path(dir_okay=False, path_type=Path),
     required=True,
-    help="HTML file, e.g. maps/<slug>.html (one self-contained file, no network needed).",
+    help="Fichier HTML, ex. maps/<slug>.html (un seul fichier autonome, sans besoin de réseau).",
 )
 @_date_option
 @_cadastre_option
@@ -81,40 +82,44 @@ def _communes(conv, cadastre):
 @click.option(
     "--tiles",
     default=None,
-    help="URL template of a background tile layer, e.g. https://tile.example/{z}/{x}/{y}.png "
-    "(the page then loads tiles from the network; default: no tiles, the cadastre is the background).",
+    help="Modèle d'URL d'un fond de tuiles, ex. https://tile.example/{z}/{x}/{y}.png "
+    "(la page charge alors les tuiles depuis le réseau ; défaut : pas de tuiles, le cadastre sert de fond).",
 )
 @click.option(
     "--far-parcels",
     type=click.Choice(["light", "drop", "keep"]),
     default="light",
     show_default=True,
-    help="Parcels more than --far-m from every perimeter: drawn lighter, left out, or kept.",
+    help="Parcelles à plus de --far-m de tout périmètre : dessinées en plus clair (light), "
+    "omises (drop) ou gardées telles quelles (keep).",
 )
-@click.option("--far-m", type=float, default=200.0, show_default=True, help="Distance for --far-parcels (m).")
+@click.option(
+    "--far-m", type=float, default=200.0, show_default=True, help="Distance pour --far-parcels (m)."
+)
 @click.option(
     "--friches",
     "friches_path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Cartofriches GeoJSON or CNIG friches CSV to show.",
+    help="GeoJSON Cartofriches ou CSV de friches au standard CNIG à afficher.",
 )
 @click.option(
     "--logements",
     "housing_path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Social housing list (CSV/XLSX) to show, located by coordinates or parcel ids.",
+    help="Liste de logements sociaux (CSV/XLSX) à afficher, localisés par coordonnées ou identifiants "
+    "de parcelles.",
 )
 @click.option(
     "--eligibility",
     "with_eligibility",
     is_flag=True,
-    help="Add the eligibility layers (OPAH-RU, VIR, DIIF…) of the parcels in the perimeters.",
+    help="Ajouter les couches d'éligibilité (OPAH-RU, VIR, DIIF…) des parcelles des périmètres.",
 )
 @_force_option
 @_fix_option
-@click.option("--no-header", "no_header", is_flag=True, hidden=True, help="Do not print the provenance.")
+@click.option("--no-header", "no_header", is_flag=True, hidden=True, help="Ne pas afficher la provenance.")
 def map_cmd(
     perimeters,
     output,
@@ -131,7 +136,7 @@ def map_cmd(
     fix,
     no_header=False,
 ):
-    """Interactive map of a convention, as one offline HTML file.
+    """Carte interactive d'une convention, en un seul fichier HTML utilisable hors ligne.
 
     \b
     ort map --perimeters perimeters/demo -o maps/demo.html
@@ -197,29 +202,42 @@ def map_cmd(
     click.echo(f"Carte écrite : {path} ({size:.1f} Mo, {network})")
 
 
-@click.command("annex")
+@click.command("annex", cls=_Command)
 @_perimeters_option()
 @click.option(
     "--output",
     "-o",
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
-    help="Folder of the annex, e.g. maps/annex/.",
+    help="Dossier de l'annexe, ex. maps/annex/.",
 )
 @_date_option
 @_cadastre_option
 @_millesime_option
-@click.option("--format", "paper", type=click.Choice(["A4", "A3"]), default="A4", show_default=True)
 @click.option(
-    "--orientation", type=click.Choice(["portrait", "landscape"]), default="landscape", show_default=True
+    "--format",
+    "paper",
+    type=click.Choice(["A4", "A3"]),
+    default="A4",
+    show_default=True,
+    help="Format du papier.",
 )
 @click.option(
-    "--parcel", default=None, help="Add a page centred on this parcel (14-character IDU or short form)."
+    "--orientation",
+    type=click.Choice(["portrait", "landscape"]),
+    default="landscape",
+    show_default=True,
+    help="Orientation des pages : portrait ou paysage (landscape).",
+)
+@click.option(
+    "--parcel",
+    default=None,
+    help="Ajouter une page centrée sur cette parcelle (IDU de 14 caractères ou forme courte).",
 )
 @_force_option
 @_fix_option
 def annex(perimeters, output, when, cadastre, millesime, paper, orientation, parcel, force, fix):
-    """Printed annex of a convention: maps (PNG 300 dpi + PDF) and parcel lists (CSV + XLSX).
+    """Annexe imprimable d'une convention : cartes (PNG 300 dpi + PDF) et listes de parcelles (CSV + XLSX).
 
     \b
     ort annex --perimeters perimeters/demo -o maps/annex/
@@ -237,7 +255,7 @@ def annex(perimeters, output, when, cadastre, millesime, paper, orientation, par
         parcel = parse_idu(parcel, code_insee=default).idu
     perims = conv.perimeters(day, in_force_only=True)
     if output.exists() and not output.is_dir():
-        raise OrtError(f"{output} exists and is not a folder — give a folder for the annex")
+        raise OrtError(f"{output} existe et n'est pas un dossier — donnez un dossier pour l'annexe")
     for path in annex_mod.annex_files(perims, output, parcel=parcel):
         check_writable(path, force=force)
     parcels = _load_parcels(conv, cadastre, millesime, fix)

@@ -16,6 +16,7 @@ from geo import settings
 from geo.cli import (
     EXIT_BAD_INPUT,
     _cadastre_option,
+    _Command,
     _date_option,
     _fix_option,
     _force_option,
@@ -26,7 +27,7 @@ from geo.cli import (
 from geo.errors import InputError
 
 _output_option = click.option(
-    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Output file."
+    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Fichier de sortie."
 )
 #: The Cartofriches extract of the shared data, used when --file is not given.
 DEFAULT_FRICHES = ("cartofriches", "cartofriches-sites-62-et-voisines59-2023-10.geojson")
@@ -69,20 +70,20 @@ def _echo_problems(report, *, limit: int = 40) -> None:
 # --- ort actions -----------------------------------------------------------------------------
 
 
-@click.command("actions")
+@click.command("actions", cls=_Command)
 @_perimeters_option(required=False)
 @click.option(
     "--register",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Register file (default: <perimeters>/actions.toml).",
+    help="Fichier du registre des actions (défaut : <perimeters>/actions.toml).",
 )
 @_date_option
 @_cadastre_option
 @_output_option
 @_force_option
 def actions(perimeters, register, when, cadastre, output, force):
-    """Dashboard of the action register: axe × statut, budgets, sectors, unlocated actions.
+    """Tableau de bord du registre des actions : axe × statut, budgets, secteurs, actions non localisées.
 
     \b
     ort actions --perimeters perimeters/libercourt
@@ -92,7 +93,7 @@ def actions(perimeters, register, when, cadastre, output, force):
     from geo.io import check_writable
 
     if perimeters is None and register is None:
-        raise click.UsageError("give --perimeters perimeters/<slug> or --register actions.toml")
+        raise click.UsageError("donnez --perimeters perimeters/<slug> ou --register actions.toml")
     if output:
         check_writable(output, force=force)
         if output.suffix.lower() not in (".csv", ".xlsx"):
@@ -151,24 +152,26 @@ def actions(perimeters, register, when, cadastre, output, force):
 # --- ort friches -----------------------------------------------------------------------------
 
 
-@click.command("friches")
+@click.command("friches", cls=_Command)
 @_perimeters_option(required=False)
 @click.option(
     "--file",
     "friches_file",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Cartofriches GeoJSON or CNIG friches CSV (default: the shared Cartofriches extract).",
+    help="GeoJSON Cartofriches ou CSV de friches au standard CNIG (défaut : l'extrait Cartofriches partagé).",
 )
-@click.option("--commune", "communes", multiple=True, help="INSEE code(s) (default: the convention's).")
+@click.option("--commune", "communes", multiple=True, help="Code(s) INSEE (défaut : ceux de la convention).")
 @_cadastre_option
-@click.option("--footprints", is_flag=True, help="Build footprints from the parcels (loads the cadastre).")
+@click.option(
+    "--footprints", is_flag=True, help="Construire les emprises à partir des parcelles (charge le cadastre)."
+)
 @_date_option
 @_output_option
 @_force_option
 @_fix_option
 def friches(perimeters, friches_file, communes, cadastre, footprints, when, output, force, fix):
-    """Friches (Cartofriches, CNIG) of the communes, situated in the sectors.
+    """Friches (Cartofriches, CNIG) des communes, situées par rapport aux secteurs.
 
     \b
     ort friches --perimeters perimeters/libercourt --commune 62907
@@ -189,7 +192,9 @@ def friches(perimeters, friches_file, communes, cadastre, footprints, when, outp
     if friches_file is None:
         friches_file = settings.shared_data.joinpath(*DEFAULT_FRICHES)
         if not friches_file.is_file():
-            raise click.UsageError("give --file cartofriches.geojson (or a CNIG friches CSV)")
+            raise click.UsageError(
+                "donnez --file cartofriches.geojson (ou un CSV de friches au standard CNIG)"
+            )
         click.echo(f"Fichier : {friches_file} (extrait Cartofriches partagé, état 2023-10-02)")
     codes = list(communes) or (list(conv.communes) if conv else None)
     layer = fr.read_friches(friches_file, communes=codes, metric_crs=conv.metric_crs if conv else None)
@@ -239,29 +244,31 @@ def friches(perimeters, friches_file, communes, cadastre, footprints, when, outp
 # --- ort logements ---------------------------------------------------------------------------
 
 
-@click.command("logements")
+@click.command("logements", cls=_Command)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @_perimeters_option(required=False)
 @click.option(
     "--adresses",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="BAN adresses-{dep}.csv.gz or BAL CSV to locate sites by address.",
+    help="Fichier BAN adresses-{dep}.csv.gz ou CSV BAL pour localiser les sites par leur adresse.",
 )
 @click.option(
     "--communes-file",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Commune polygons (GeoJSON with code_insee/code) to flag points outside the convention.",
+    help="Contours des communes (GeoJSON avec code_insee/code) pour signaler les points hors convention.",
 )
-@click.option("--xy-crs", default=None, help="CRS of x/y columns (default: Lambert-93 / the territory's).")
-@click.option("--sheet", default=None, help="XLSX sheet name (default: the first).")
+@click.option(
+    "--xy-crs", default=None, help="CRS des colonnes x/y (défaut : Lambert-93 / celui du territoire)."
+)
+@click.option("--sheet", default=None, help="Nom de la feuille XLSX (défaut : la première).")
 @_cadastre_option
 @_date_option
 @_output_option
 @_force_option
 def logements(file, perimeters, adresses, communes_file, xy_crs, sheet, cadastre, when, output, force):
-    """Social housing sites: locate them and count sites and dwellings per sector and landlord.
+    """Sites de logement social : les localiser et compter sites et logements par secteur et bailleur.
 
     \b
     ort logements patrimoine.xlsx --perimeters perimeters/demo --cadastre data/demo

@@ -8,7 +8,15 @@ from pathlib import Path
 import click
 
 from geo import settings
-from geo.cli import EXIT_BAD_INPUT, _date_option, _fix_option, _force_option, _parse_date, _tolerance_options
+from geo.cli import (
+    EXIT_BAD_INPUT,
+    _Command,
+    _date_option,
+    _fix_option,
+    _force_option,
+    _parse_date,
+    _tolerance_options,
+)
 from geo.errors import InputError, ValidationFailed, ValidationReport
 
 
@@ -35,30 +43,30 @@ def _read_perimeters(folder: Path | None, file: Path | None, when: str | None):
     return perims, {"perimetres": str(file)}, f"Périmètres : {file} ({len(perims)})"
 
 
-@click.command("classify")
-@click.argument("source", metavar="INPUT")
+@click.command("classify", cls=_Command)
+@click.argument("source", metavar="SOURCE")
 @click.option(
     "--perimeters",
     "-p",
     "perimeters",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Convention folder, e.g. perimeters/demo (perimeters in force at --date).",
+    help="Dossier de la convention, ex. perimeters/demo (périmètres en vigueur à --date).",
 )
 @click.option(
     "--perimeters-file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="A GeoJSON or GeoPackage of perimeters (id, type, nom), e.g. every ORT of a region.",
+    help="GeoJSON ou GeoPackage de périmètres (id, type, nom), ex. toutes les ORT d'une région.",
 )
 @click.option(
     "--perimeters-table",
     default=None,
-    help="With --db: a PostGIS table of perimeters (perimeter_id, type, nom).",
+    help="Avec --db : table PostGIS de périmètres (perimeter_id, type, nom).",
 )
 @click.option(
     "--output",
     "-o",
     required=True,
-    help="Output folder (a Parquet dataset with _manifest.json), or with --db the table to create.",
+    help="Dossier de sortie (jeu de données Parquet avec _manifest.json), ou avec --db la table à créer.",
 )
 @_date_option
 @click.option(
@@ -66,18 +74,28 @@ def _read_perimeters(folder: Path | None, file: Path | None, when: str | None):
     type=click.Choice(["departement", "commune", "rows"]),
     default="departement",
     show_default=True,
-    help="Unit of the output and of the error reports.",
-)
-@click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True)
-@click.option(
-    "--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786 (default: a local one)."
-)
-@click.option("--workers", type=int, default=None, help="Worker processes (default: one per core).")
-@click.option(
-    "--chunk-rows", type=int, default=200_000, show_default=True, help="Rows per batch of a large file."
+    help="Découpage de la sortie et des rapports d'erreurs : departement, commune ou rows (lots de lignes).",
 )
 @click.option(
-    "--db", default=None, help="postgresql://user@host:port/base: INPUT is then a table of parcels."
+    "--engine",
+    type=click.Choice(["local", "dask"]),
+    default="local",
+    show_default=True,
+    help="Moteur de calcul : local (processus de cette machine) ou dask (grappe Dask).",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    help="Adresse de l'ordonnanceur Dask, ex. tcp://host:8786 (défaut : un ordonnanceur local).",
+)
+@click.option(
+    "--workers", type=int, default=None, help="Nombre de processus de calcul (défaut : un par cœur)."
+)
+@click.option(
+    "--chunk-rows", type=int, default=200_000, show_default=True, help="Lignes par lot pour un gros fichier."
+)
+@click.option(
+    "--db", default=None, help="postgresql://user@host:port/base : SOURCE est alors une table de parcelles."
 )
 @_tolerance_options
 @_fix_option
@@ -100,11 +118,11 @@ def classify(
     fix,
     force,
 ):
-    """Classify every parcel of a large input: a département, a region, France.
+    """Classer toutes les parcelles d'une grande source : un département, une région, la France.
 
-    Writes only the inside and straddling pairs (a parcel absent from the output is outside
-    every perimeter). A partition with broken geometries is reported and left out; the others
-    are done, and the exit code is 2.
+    N'écrit que les couples inclus ou à cheval (une parcelle absente de la sortie est hors de
+    tout périmètre). Une partition aux géométries cassées est signalée et écartée ; les autres
+    sont traitées, et le code de sortie vaut 2.
 
     \b
     ort classify data/62/ --perimeters perimeters/libercourt -o verdicts-62
@@ -114,11 +132,11 @@ def classify(
     """
     given = [x for x in (perimeters, perimeters_file, perimeters_table) if x]
     if len(given) != 1:
-        raise click.UsageError("give exactly one of --perimeters, --perimeters-file or --perimeters-table")
+        raise click.UsageError("donnez un seul de --perimeters, --perimeters-file ou --perimeters-table")
     if perimeters_table and not db:
-        raise click.UsageError("--perimeters-table reads from a database: give --db postgresql://…")
+        raise click.UsageError("--perimeters-table lit une base de données : donnez --db postgresql://…")
     if scheduler and engine != "dask":
-        raise click.UsageError("--scheduler goes with --engine dask")
+        raise click.UsageError("--scheduler s'utilise avec --engine dask")
     if db:
         _classify_db(
             source,
@@ -206,7 +224,7 @@ def _classify_db(
     click.echo(text)
     if Path(source).exists():
         raise InputError(
-            f"with --db, INPUT is a table name, not the file {source!r}", fix="e.g. cadastre.parcelles"
+            f"avec --db, SOURCE est un nom de table, pas le fichier {source!r}", fix="ex. cadastre.parcelles"
         )
     run = postgis.classify_db(
         db,

@@ -21,8 +21,29 @@ from geo.errors import InputError, OrtError, ValidationFailed
 EXIT_BAD_INPUT = 2
 
 
+class _Command(click.Command):
+    """A command whose ``--help`` option is described in French, like the rest of its help."""
+
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.help = HELP_OPTION_TEXT
+        return option
+
+
+HELP_OPTION_TEXT = "Afficher cette aide et quitter."
+
+
 class _Group(click.Group):
     """Turn the project's errors into one clear line and an exit code."""
+
+    command_class = _Command
+
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.help = HELP_OPTION_TEXT
+        return option
 
     def invoke(self, ctx: click.Context):
         try:
@@ -56,13 +77,13 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="ort", prog_name="ort")
-@click.option("--offline", is_flag=True, help="Use the download cache only, never the network.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.version_option(package_name="ort", prog_name="ort", help="Afficher la version et quitter.")
+@click.option("--offline", is_flag=True, help="N'utiliser que le cache de téléchargement, jamais le réseau.")
+@click.option("--quiet", "-q", is_flag=True, help="Pas de barres de progression.")
+@click.option("--debug", is_flag=True, help="Afficher la trace complète des erreurs (traceback).")
 @click.pass_context
 def main(ctx: click.Context, offline: bool, quiet: bool, debug: bool) -> None:
-    """ort — Opérations de revitalisation de territoire: perimeters, parcels, eligibility."""
+    """ort — Opérations de revitalisation de territoire : périmètres, parcelles, éligibilité."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
     if offline:
@@ -81,25 +102,30 @@ def _perimeters_option(required: bool = True):
         "perimeters",
         required=required,
         type=click.Path(file_okay=False, path_type=Path),
-        help="Convention folder, e.g. perimeters/demo.",
+        help="Dossier de la convention, ex. perimeters/demo.",
     )
 
 
 _date_option = click.option(
-    "--date", "when", default=None, help="Date of evaluation, YYYY-MM-DD (default: today)."
+    "--date",
+    "when",
+    default=None,
+    help="Date d'évaluation, AAAA-MM-JJ ou JJ/MM/AAAA (défaut : aujourd'hui).",
 )
 _cadastre_option = click.option(
     "--cadastre",
     type=click.Path(path_type=Path),
     default=None,
-    help="Cadastre file or folder (Etalab .json/.json.gz, .gpkg, zipped shapefile); "
-    "default: the convention's cadastre_dir, else download into the cache.",
+    help="Fichier ou dossier du cadastre (Etalab .json/.json.gz, .gpkg, shapefile zippé) ; "
+    "défaut : le cadastre_dir de la convention, sinon téléchargement dans le cache.",
 )
 _millesime_option = click.option(
-    "--millesime", default=None, help="Cadastre millésime to download: latest or YYYY-MM-DD."
+    "--millesime", default=None, help="Millésime du cadastre à télécharger : latest ou AAAA-MM-JJ."
 )
-_force_option = click.option("--force", is_flag=True, help="Overwrite an existing output.")
-_fix_option = click.option("--fix", is_flag=True, help="Repair invalid rings (make_valid) on load.")
+_force_option = click.option("--force", is_flag=True, help="Remplacer une sortie existante.")
+_fix_option = click.option(
+    "--fix", is_flag=True, help="Réparer les géométries invalides (make_valid) au chargement."
+)
 
 
 def _tolerance_options(f):
@@ -107,13 +133,13 @@ def _tolerance_options(f):
         "--tolerance-pct",
         type=float,
         default=None,
-        help=f"Share of the parcel absorbed as noise, % (default {settings.tolerance_pct}).",
+        help=f"Part de la parcelle ignorée comme bruit, en % (défaut {settings.tolerance_pct}).",
     )(f)
     return click.option(
         "--tolerance-m2",
         type=float,
         default=None,
-        help=f"Area absorbed as digitising noise, m² (default {settings.tolerance_m2}).",
+        help=f"Surface ignorée comme bruit de numérisation, en m² (défaut {settings.tolerance_m2}).",
     )(f)
 
 
@@ -131,8 +157,8 @@ def _parse_date(when: str | None) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise InputError(
-            f"--date {when!r} is not a date",
-            fix="write it as YYYY-MM-DD (2024-06-01) or JJ/MM/AAAA (01/06/2024)",
+            f"--date {when!r} n'est pas une date",
+            fix="écrivez-la au format ISO YYYY-MM-DD (2024-06-01) ou JJ/MM/AAAA (01/06/2024)",
         ) from None
 
 
@@ -202,16 +228,16 @@ def _with_parcel_columns(result: pd.DataFrame, parcels) -> pd.DataFrame:
     "--file",
     "id_file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="CSV/XLSX of parcel ids (column idu, id or parcelle; optional commune).",
+    help="CSV/XLSX d'identifiants de parcelles (colonne idu, id ou parcelle ; commune facultative).",
 )
 @click.option(
     "--output",
     "-o",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Result file: .csv, .xlsx, .gpkg or .parquet (one row per parcel and perimeter).",
+    help="Fichier de résultat : .csv, .xlsx, .gpkg ou .parquet (une ligne par parcelle et périmètre).",
 )
-@click.option("--commune", default=None, help="INSEE code for short ids such as 'AB 685'.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--commune", default=None, help="Code INSEE pour les identifiants courts comme 'AB 685'.")
+@click.option("--json", "as_json", is_flag=True, help="Afficher en JSON.")
 @_cadastre_option
 @_millesime_option
 @_tolerance_options
@@ -232,7 +258,7 @@ def check(
     force,
     fix,
 ):
-    """Is each parcel inside, straddling or outside each perimeter in force at a date?
+    """Chaque parcelle est-elle incluse, à cheval ou hors de chaque périmètre en vigueur à une date ?
 
     \b
     ort check 62999000AB0012 --perimeters perimeters/demo --date 2024-06-01
@@ -243,7 +269,7 @@ def check(
     from geo.perimeters import read_convention
 
     if not ids and not id_file:
-        raise click.UsageError("give parcel ids or --file parcels.csv")
+        raise click.UsageError("donnez des identifiants de parcelles ou --file parcelles.csv")
     if output:
         check_writable(output, force=force)
     day = _parse_date(when)
@@ -308,7 +334,7 @@ def _read_id_file(path: Path) -> list[tuple[str, str | None]]:
     "--secteur",
     "sector",
     default=None,
-    help='Sector id or name, e.g. "Centre-ville" (default: the whole ORT).',
+    help='Identifiant ou nom du secteur, ex. "Centre-ville" (défaut : toute l\'ORT).',
 )
 @_date_option
 @click.option(
@@ -316,9 +342,9 @@ def _read_id_file(path: Path) -> list[tuple[str, str | None]]:
     "-o",
     type=click.Path(dir_okay=False, path_type=Path),
     required=True,
-    help="Parcel list: .csv, .xlsx, .gpkg or .parquet.",
+    help="Liste des parcelles : .csv, .xlsx, .gpkg ou .parquet.",
 )
-@click.option("--inside-only", is_flag=True, help="Leave out straddling parcels.")
+@click.option("--inside-only", is_flag=True, help="Exclure les parcelles à cheval.")
 @_cadastre_option
 @_millesime_option
 @_tolerance_options
@@ -337,7 +363,7 @@ def parcels(
     force,
     fix,
 ):
-    """List every parcel of a sector with its status and share (for the convention annex)."""
+    """Lister les parcelles d'un secteur, avec leur statut et leur part (annexe de la convention)."""
     from geo.classify import parcels_in
     from geo.io import check_writable, write_table
     from geo.perimeters import ORT_ID, read_convention
@@ -379,11 +405,13 @@ def parcels(
 @click.argument("folder", type=click.Path(path_type=Path))
 @_cadastre_option
 @click.option(
-    "--with-parcels", is_flag=True, help="Load the cadastre to report parcels cut by perimeter lines."
+    "--with-parcels",
+    is_flag=True,
+    help="Charger le cadastre pour signaler les parcelles coupées par les limites des périmètres.",
 )
 @_millesime_option
 def validate(folder, cadastre, with_parcels, millesime):
-    """Check a convention folder and report every problem at once."""
+    """Vérifier un dossier de convention et signaler tous les problèmes en une fois."""
     from geo.perimeters import read_convention
     from geo.validate import validate_convention
 
@@ -422,11 +450,11 @@ def _load_communes(conv, cadastre: Path | None):
     multiple=True,
     default=("parcelles",),
     show_default=True,
-    help="Layer(s): parcelles, sections, batiments, feuilles, communes, lieux_dits.",
+    help="Couche(s) : parcelles, sections, batiments, feuilles, communes, lieux_dits.",
 )
 @_millesime_option
 def fetch(communes, layers, millesime):
-    """Download cadastre layers of communes (INSEE codes) into the local cache."""
+    """Télécharger les couches du cadastre de communes (codes INSEE) dans le cache local."""
     from geo.cadastre import fetch_layer
 
     for code in communes:
@@ -440,19 +468,31 @@ def fetch(communes, layers, millesime):
 
 @main.command("perimeter-from-parcels")
 @click.argument("ids", nargs=-1, required=True)
-@click.option("--commune", required=True, help="INSEE code of the parcels.")
-@click.option("--id", "perimeter_id", required=True, help="Perimeter id, e.g. centre-ville.")
-@click.option("--nom", required=True, help="Name shown to users.")
-@click.option("--type", "ptype", type=click.Choice(["secteur", "opah_ru", "autre"]), default="secteur")
-@click.option("--centre-ville", is_flag=True, help="The sector includes the centre-ville.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--commune", required=True, help="Code INSEE des parcelles.")
+@click.option("--id", "perimeter_id", required=True, help="Identifiant du périmètre, ex. centre-ville.")
+@click.option("--nom", required=True, help="Nom affiché aux utilisateurs.")
+@click.option(
+    "--type",
+    "ptype",
+    type=click.Choice(["secteur", "opah_ru", "autre"]),
+    default="secteur",
+    help="Type de périmètre (défaut : secteur).",
+)
+@click.option("--centre-ville", is_flag=True, help="Le secteur comprend le centre-ville.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Fichier GeoJSON du périmètre.",
+)
 @_cadastre_option
 @_millesime_option
 @_force_option
 def perimeter_from_parcels_cmd(
     ids, commune, perimeter_id, nom, ptype, centre_ville, output, cadastre, millesime, force
 ):
-    """Build a perimeter GeoJSON as the union of parcels."""
+    """Construire un périmètre (GeoJSON) comme l'union de parcelles."""
     from geo import cadastre as cad
     from geo.idu import parse_many
     from geo.io import check_writable, write_text
@@ -484,16 +524,18 @@ def perimeter_from_parcels_cmd(
 
 
 @main.command()
-@click.option("--force", is_flag=True, help="Rebuild the demo data and rewrite its outputs.")
+@click.option(
+    "--force", is_flag=True, help="Reconstruire les données de démonstration et réécrire leurs sorties."
+)
 @click.option(
     "--output-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Where outputs go (default: maps/).",
+    help="Dossier des sorties (défaut : maps/).",
 )
-@click.option("--date", "when", default="2024-09-01", show_default=True, help="Date of evaluation.")
+@click.option("--date", "when", default="2024-09-01", show_default=True, help="Date d'évaluation.")
 def demo(force, output_dir, when):
-    """Build the fictional demo commune if missing and run the main job on it."""
+    """Construire la commune fictive de démonstration si besoin et y lancer le traitement principal."""
     from geo import demo as demo_mod
     from geo.check import summary_table
     from geo.io import write_table
