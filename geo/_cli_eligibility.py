@@ -13,9 +13,8 @@ import sys
 from pathlib import Path
 
 import click
-import pandas as pd
 
-from geo._tables import csv_frame
+from geo._tables import read_user_table
 from geo.cli import (
     EXIT_BAD_INPUT,
     _cadastre_option,
@@ -327,33 +326,7 @@ def _as_json(answers, day, lists, rules, conv, perims, no_version, rejected) -> 
 
 def _read_batch(path: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """Parcel entries ``(id, commune or None)`` and commune entries ``(code, 'ligne N')`` of a file."""
-    if not path.is_file():
-        raise InputError("fichier introuvable", source=str(path), fix="vérifiez le chemin")
-    if path.suffix.lower() in (".xlsx", ".xls"):
-        try:
-            df = pd.read_excel(path, dtype=str).fillna("")
-        except Exception as err:  # zip, XML or format errors of a damaged or mislabelled workbook
-            raise InputError(
-                f"classeur illisible ({type(err).__name__}: {' '.join(str(err).split())[:160]})",
-                source=str(path),
-                fix="réenregistrez-le en XLSX ou en CSV UTF-8",
-            ) from None
-    else:
-        raw = path.read_bytes()
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            text = raw.decode("latin-1")
-        first = text.splitlines()[0] if text else ""
-        sep = ";" if first.count(";") > first.count(",") else ","
-        try:
-            df = csv_frame(text, sep)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
-            raise InputError(
-                f"tableau illisible ({' '.join(str(err).split())})",
-                source=str(path),
-                fix="enregistrez-le en CSV UTF-8",
-            ) from None
+    df = read_user_table(path)
     cols = {str(c).strip().lower(): c for c in df.columns}
     id_col = next(
         (cols[n] for n in ("idu", "id", "parcelle", "id_parcelle", "identifiant") if n in cols), None

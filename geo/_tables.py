@@ -74,3 +74,42 @@ def _refuse_extra_fields(text: str, sep: str, n_columns: int) -> None:
         raise pd.errors.ParserError(str(err)) from None
     finally:
         csv.field_size_limit(limit)
+
+
+def read_user_table(path) -> pd.DataFrame:
+    """A CSV or XLSX file typed by a person, as a table of strings (empty cells ``""``).
+
+    CSV: UTF-8 with or without BOM, else Latin-1; separator ``,``, ``;`` or tab, whichever the
+    header line uses most. Damaged workbooks and unparsable CSV become one
+    :class:`~geo.errors.InputError` naming the file.
+    """
+    from pathlib import Path
+
+    from geo.errors import InputError
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("file not found", source=str(path), fix="check the path")
+    if path.suffix.lower() in (".xlsx", ".xls"):
+        try:
+            return pd.read_excel(path, dtype=str).fillna("")
+        except Exception as err:  # noqa: BLE001 - openpyxl/xlrd/zipfile raise many kinds
+            raise InputError(
+                f"unreadable spreadsheet ({type(err).__name__}: {' '.join(str(err).split())[:160]})",
+                source=str(path),
+                fix="open it in a spreadsheet program and save it again as .xlsx or .csv (UTF-8)",
+            ) from None
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    first = text.splitlines()[0] if text else ""
+    try:
+        return csv_frame(text, max((",", ";", "\t"), key=first.count))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
+        raise InputError(
+            f"unreadable table ({' '.join(str(err).split())})",
+            source=str(path),
+            fix="save it as CSV (UTF-8) with a header row",
+        ) from None

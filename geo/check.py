@@ -19,7 +19,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from geo._tables import csv_frame
+from geo._tables import read_user_table
 from geo.classify import STATUS_LABELS, classify_parcels, summarise
 from geo.errors import InputError
 from geo.idu import ParcelId, parse_many
@@ -176,33 +176,7 @@ def read_id_table(path: str | Path) -> list[tuple[str, str | None]]:
     list of (text, code_insee or None)
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError("file not found", source=str(path), fix="check the path")
-    try:
-        if path.suffix.lower() in (".xlsx", ".xls"):
-            try:
-                df = pd.read_excel(path, dtype=str)
-            except Exception as err:  # noqa: BLE001 - openpyxl/xlrd/zipfile raise many kinds
-                raise InputError(
-                    f"unreadable spreadsheet ({type(err).__name__}: {err})",
-                    source=str(path),
-                    fix="open it in a spreadsheet program and save it again as .xlsx or .csv",
-                ) from None
-        else:
-            raw = path.read_bytes()
-            try:
-                text = raw.decode("utf-8-sig")
-            except UnicodeDecodeError:
-                text = raw.decode("latin-1")
-            first = text.splitlines()[0] if text else ""
-            sep = max((",", ";", "\t"), key=first.count)
-            df = csv_frame(text, sep)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
-        raise InputError(
-            f"unreadable table ({' '.join(str(err).split())})",
-            source=str(path),
-            fix="save it as CSV (UTF-8) with a header row",
-        ) from None
+    df = read_user_table(path)
     cols = {str(c).strip().lower(): c for c in df.columns}
     col = next((cols[name] for name in ID_COLUMNS if name in cols), None)
     if col is None:
