@@ -284,11 +284,12 @@ def classify_dataset(
     units = plan(source, partition_by=partition_by, chunk_rows=chunk_rows)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.partiel-", dir=output.parent))
-    if engine == "dask":
-        submit, close = _dask_executor(workers, scheduler, perimeters, options)
-    else:
-        submit, close = _local_executor(workers, perimeters, options)
+    close: Callable[[], None] = lambda: None  # noqa: E731 - until an executor exists
     try:
+        if engine == "dask":  # may fail (scheduler unreachable): the temporary folder goes too
+            submit, close = _dask_executor(workers, scheduler, perimeters, options)
+        else:
+            submit, close = _local_executor(workers, perimeters, options)
         for res in _run_all(units, submit, in_flight=2 * workers):
             _record(res, tmp, report)
             if progress:

@@ -26,7 +26,7 @@ from shapely.geometry import Polygon
 
 from geo import scale
 from geo.classify import INSIDE, STRADDLING, classify_parcels
-from geo.errors import OutputExistsError
+from geo.errors import InputError, OutputExistsError
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = ["idu", "perimeter_id"]
@@ -358,3 +358,16 @@ def test_cli_partial_result_exit_code(territory, tmp_path):
     assert result.exit_code == 2, result.output
     assert "Partition en échec (62) — parcelles.parquet" in result.output and "12X" in result.output
     assert sorted(json.loads((out / "_manifest.json").read_text())["partitions"]) == ["59"]
+
+
+def test_unreachable_scheduler_leaves_nothing(parquet, territory, tmp_path, monkeypatch):
+    """The executor fails before any work (e.g. no Dask scheduler): no hidden partial folder stays."""
+
+    def unreachable(*args, **kwargs):
+        raise InputError("tcp://127.0.0.1:9: cannot reach the Dask scheduler", fix="check --scheduler")
+
+    monkeypatch.setattr(scale, "_dask_executor", unreachable)
+    out = tmp_path / "verdicts"
+    with pytest.raises(InputError, match="cannot reach the Dask scheduler"):
+        scale.classify_dataset(parquet, territory[1], out, engine="dask", scheduler="tcp://127.0.0.1:9")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
