@@ -157,9 +157,11 @@ def describe_parcel(rows: pd.DataFrame) -> str:
 
 
 def with_parcel_fields(result: pd.DataFrame, parcels: pd.DataFrame) -> pd.DataFrame:
-    """Put the parcel's commune, section, numéro and contenance in front of a result table."""
+    """Put the parcel's commune, section, numéro and contenance in front, and a French ``statut``."""
     cols = [c for c in PARCEL_FIELDS if c in parcels.columns]
     out = result.merge(pd.DataFrame(parcels[cols]), on="idu", how="left")
+    if "status" in out.columns and "statut" not in out.columns:  # the French label, for people
+        out.insert(out.columns.get_loc("status") + 1, "statut", out["status"].map(STATUS_LABELS))
     return out[
         [c for c in PARCEL_FIELDS if c in out.columns] + [c for c in out.columns if c not in PARCEL_FIELDS]
     ]
