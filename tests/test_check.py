@@ -33,6 +33,8 @@ def test_sample_file_end_to_end(demo):
             assert ort[idu] == "outside"
         if idu in ort.index and comment.startswith("centre-ville : inclus"):
             assert ort[idu] == "inside"
+    labels = {"inside": "inclus", "straddling": "à cheval", "outside": "hors périmètre"}
+    assert (result.table["statut"] == result.table["status"].map(labels)).all()
     data = result.to_json()
     assert data["fictif"] and data["version"] == "avenant-1" and len(data["rejetes"]) == 2
     assert "COMMUNE FICTIVE" in result.provenance() and "avenant" in result.provenance().lower()
