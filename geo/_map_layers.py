@@ -41,7 +41,7 @@ FRICHE_COLOURS = {
     "reconvertie": "#1b9e77",
 }
 FRICHE_OTHER_COLOUR = "#777777"
-HOUSING_COLOUR = "#6a3d9a"
+HOUSING_COLOUR = "#0b3c5d"  # navy: distinct from the Dark2 palette of the action axes
 AXE_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#1f78b4")
 #: Effects shown by the eligibility layers: column → label.
 ELIGIBILITY_EFFECTS = {

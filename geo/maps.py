@@ -325,7 +325,8 @@ def convention_map(
     bounds = _bounds(drawn if len(drawn) else parcel_layer, crs)
     if bounds is not None:
         m.location = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
-        m.fit_bounds(bounds, padding=(20, 20))
+        # The legend sits bottom right (320 px wide): keep the perimeters clear of it.
+        m.fit_bounds(bounds, padding_top_left=(20, 20), padding_bottom_right=(340, 20))
     m.ort_bounds = bounds
     if parcel_layer is not None:
         if classification is None and len(drawn):
