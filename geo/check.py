@@ -22,7 +22,7 @@ import pandas as pd
 from geo._tables import read_user_table
 from geo.classify import STATUS_LABELS, classify_parcels, summarise
 from geo.errors import InputError
-from geo.idu import ParcelId, parse_many
+from geo.idu import ParcelId, parse_idu, parse_many
 from geo.perimeters import Convention, as_date
 
 #: Column names accepted for parcel ids in a spreadsheet (case-insensitive).
@@ -167,6 +167,26 @@ def with_parcel_fields(result: pd.DataFrame, parcels: pd.DataFrame) -> pd.DataFr
     ]
 
 
+def _id_frame(path: Path) -> tuple[pd.DataFrame, str, pd.Series]:
+    """The user's table, its id column and its commune codes ("" where none)."""
+    df = read_user_table(path)
+    cols = {str(c).strip().lower(): c for c in df.columns}
+    col = next((cols[name] for name in ID_COLUMNS if name in cols), None)
+    if col is None:
+        raise InputError(
+            f"no parcel id column (found: {', '.join(map(str, df.columns))})",
+            source=str(path),
+            fix="name the column 'idu'",
+        )
+    communes = (
+        df[cols["commune"]].fillna("").astype(str).str.strip()
+        if "commune" in cols
+        else pd.Series([""] * len(df), index=df.index)
+    )
+    # An INSEE code read as a number by a spreadsheet loses its leading zero (1004 → 01004).
+    return df, col, communes.map(lambda c: c.zfill(5) if c.isdigit() else c.upper())
+
+
 def read_id_table(path: str | Path) -> list[tuple[str, str | None]]:
     """Read parcel ids (and an optional ``commune`` column) from a CSV or XLSX file.
 
@@ -177,24 +197,32 @@ def read_id_table(path: str | Path) -> list[tuple[str, str | None]]:
     -------
     list of (text, code_insee or None)
     """
-    path = Path(path)
-    df = read_user_table(path)
-    cols = {str(c).strip().lower(): c for c in df.columns}
-    col = next((cols[name] for name in ID_COLUMNS if name in cols), None)
-    if col is None:
-        raise InputError(
-            f"no parcel id column (found: {', '.join(map(str, df.columns))})",
-            source=str(path),
-            fix="name the column 'idu'",
-        )
+    df, col, communes = _id_frame(Path(path))
     values = df[col].fillna("").astype(str).str.strip()
-    communes = (
-        df[cols["commune"]].fillna("").astype(str).str.strip()
-        if "commune" in cols
-        else pd.Series([""] * len(df))
-    )
-    communes = communes.map(lambda c: c.zfill(5) if c.isdigit() else c.upper())
     return [(v, c or None) for v, c in zip(values, communes, strict=True) if v]
+
+
+def input_columns(path: str | Path, *, code_insee: str | None = None) -> pd.DataFrame:
+    """The user's own columns of an id table (comments, owners...), keyed by the parcel's IDU.
+
+    Rows whose id cannot be parsed are left out (they are reported by :func:`check_parcels`);
+    when an IDU appears on several rows, the first row is kept.
+
+    Returns
+    -------
+    DataFrame
+        ``idu`` and every column of the file except the id and ``commune`` columns.
+    """
+    df, col, communes = _id_frame(Path(path))
+    others = [c for c in df.columns if c != col and str(c).strip().lower() != "commune"]
+    keys = []
+    for text, code in zip(df[col].fillna("").astype(str), communes, strict=True):
+        try:
+            keys.append(parse_idu(text, code_insee=code or code_insee).idu)
+        except InputError:
+            keys.append(None)
+    out = df[others].assign(idu=keys).dropna(subset=["idu"]).drop_duplicates("idu")
+    return out[["idu", *others]].reset_index(drop=True)
 
 
 def check_parcels(

@@ -287,6 +287,12 @@ def check(
         classify=lambda p, q: _classify(p, q, tolerance_m2, tolerance_pct),
     )
     known, table = result.parcels, result.table
+    if id_file and len(known):  # keep the planner's own columns (comments...) beside the verdicts
+        from geo.check import input_columns
+
+        own = input_columns(id_file, code_insee=default)
+        clash = {c: f"{c} (fichier)" for c in own.columns if c != "idu" and c in table.columns}
+        table = table.merge(own.rename(columns=clash), on="idu", how="left")
     if len(known) and output:
         if output.suffix.lower() in (".gpkg", ".parquet", ".geojson"):
             import geopandas as gpd

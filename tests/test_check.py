@@ -83,3 +83,31 @@ def test_real_parcels(epinay_parcelles, tmp_path):
     rows = result.table[result.table.perimeter_id == "s"]
     assert rows["idu"].tolist() == ["91216000AB0037"] and rows["status"].iloc[0] == "inside"
     assert rows["contenance"].iloc[0] == 254881
+
+
+def test_the_planners_own_columns_follow_the_verdicts(demo, tmp_path):
+    from click.testing import CliRunner
+
+    from geo.check import input_columns
+    from geo.cli import main
+
+    paths, _, _ = demo
+    own = input_columns(paths.sample_ids, code_insee="62999")
+    sample = pd.read_csv(paths.sample_ids, dtype=str)
+    assert list(own.columns) == ["idu", "commentaire"]
+    assert len(own) == len(sample) - 1  # 629990OOAB0012 is no IDU; 62999000ZZ0001 is one, not in the cadastre
+    assert own["idu"].str.len().eq(14).all()
+    short = sample[sample["commentaire"] == "forme courte (section numéro)"].iloc[0]
+    row = own[own["commentaire"] == "forme courte (section numéro)"].iloc[0]
+    section, numero = short["idu"].split()
+    assert row["idu"] == f"62999000{section.zfill(2)}{numero.zfill(4)}"
+    out = tmp_path / "r.csv"
+    r = CliRunner().invoke(
+        main, ["check", "--file", str(paths.sample_ids), "-p", str(paths.perimeters_dir), "-o", str(out)]
+    )
+    assert r.exit_code == 0, r.output
+    table = pd.read_csv(out, dtype=str)
+    assert (table.groupby("idu")["commentaire"].nunique() == 1).all()
+    merged = table.drop_duplicates("idu").set_index("idu")["commentaire"]
+    assert len(merged) == len(sample) - 2
+    assert merged.to_dict() == own.set_index("idu")["commentaire"][merged.index].to_dict()
