@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from geo._tables import _refuse_extra_fields, csv_frame, gunzip  # noqa: F401 - re-exported
+from geo._tables import _refuse_extra_fields, csv_frame, decode_text, guess_separator, gunzip  # noqa: F401 - re-exported
 from geo.errors import InputError, ValidationReport
 
 #: ``resolve(code) -> (current code or None, how)``, from :meth:`geo.lists.NationalLists.resolve`.
@@ -55,17 +55,12 @@ def read_table(path: Path) -> tuple[pd.DataFrame, str]:
                 source=src,
                 fix="réenregistrez-le en XLSX ou en CSV UTF-8",
             ) from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")
+    text, _ = decode_text(raw)
     head = text.lstrip()[:1]
     if head in ("{", "["):
         return _json_table(text, src)
-    first = text.split("\n", 1)[0]
-    sep = ";" if first.count(";") > first.count(",") else ","
     try:
-        df = csv_frame(text, sep)
+        df = csv_frame(text, guess_separator(text))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
         raise InputError(
             f"CSV illisible ({' '.join(str(err).split())})", source=src, fix=_TABLE_FIX

@@ -29,6 +29,23 @@ def gunzip(raw: bytes) -> bytes:
         raise ValueError(f"gzip : {err}") from None
 
 
+def decode_text(raw: bytes) -> tuple[str, bool]:
+    """Bytes of a text file: UTF-8 (with or without BOM), else Latin-1.
+
+    Returns the text and ``True`` when it fell back to Latin-1 (worth a warning).
+    """
+    try:
+        return raw.decode("utf-8-sig"), False
+    except UnicodeDecodeError:
+        return raw.decode("latin-1"), True
+
+
+def guess_separator(text: str) -> str:
+    """``;``, ``,`` or tab: the one the header line uses most (``;`` on a tie, as French spreadsheets)."""
+    first = text.split("\n", 1)[0]
+    return max((";", ",", "\t"), key=first.count)
+
+
 def csv_frame(text: str, sep: str) -> pd.DataFrame:
     """A CSV text as a table of strings (empty cells ``""``), every value in its column.
 
@@ -99,14 +116,9 @@ def read_user_table(path) -> pd.DataFrame:
                 source=str(path),
                 fix="open it in a spreadsheet program and save it again as .xlsx or .csv (UTF-8)",
             ) from None
-    raw = path.read_bytes()
+    text, _ = decode_text(path.read_bytes())
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")
-    first = text.splitlines()[0] if text else ""
-    try:
-        return csv_frame(text, max((",", ";", "\t"), key=first.count))
+        return csv_frame(text, guess_separator(text))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
         raise InputError(
             f"unreadable table ({' '.join(str(err).split())})",

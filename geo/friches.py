@@ -33,7 +33,7 @@ import shapely
 from pyproj import CRS
 
 from geo import projection
-from geo._tables import csv_frame, gunzip
+from geo._tables import csv_frame, decode_text, guess_separator, gunzip
 from geo.classify import INSIDE, OUTSIDE, STRADDLING, classify_parcels
 from geo.errors import InputError, ValidationReport
 from geo.idu import parse_many
@@ -364,15 +364,11 @@ def _read_csv(path: Path, report: ValidationReport) -> tuple[list[dict], list[tu
             raise InputError(
                 f"unreadable CSV ({err})", source=src, fix="decompress it (gunzip) and check it, or " + fix
             ) from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")
+    text, latin1 = decode_text(raw)
+    if latin1:
         report.add("warning", "encoding", "file is not UTF-8: read as Latin-1", source=src)
-    first = text.splitlines()[0] if text else ""
-    sep = ";" if first.count(";") >= first.count(",") else ","
     try:
-        df = csv_frame(text, sep)
+        df = csv_frame(text, guess_separator(text))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
         raise InputError(f"unreadable CSV ({' '.join(str(err).split())})", source=src, fix=fix) from None
     df.columns = [str(c).strip().lower() for c in df.columns]

@@ -32,7 +32,7 @@ import shapely
 from pyproj import Transformer
 
 from geo import projection
-from geo._tables import csv_frame, gunzip
+from geo._tables import csv_frame, decode_text, guess_separator, gunzip
 from geo.addresses import find_address, index_addresses
 from geo.addresses import read_addresses as read_addresses  # re-exported: housing's public API
 from geo.addresses import voie_key as voie_key  # re-exported
@@ -259,15 +259,11 @@ def _read_csv(path: Path, report: ValidationReport) -> pd.DataFrame:
                 source=src,
                 fix="décompressez-le (gunzip) pour le vérifier, ou " + fix,
             ) from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")
+    text, latin1 = decode_text(raw)
+    if latin1:
         report.add("warning", "encoding", "fichier non UTF-8 : lu en Latin-1", source=src)
-    first = text.splitlines()[0] if text else ""
-    sep = max((";", ",", "\t"), key=first.count)
     try:
-        return csv_frame(text, sep)
+        return csv_frame(text, guess_separator(text))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
         raise InputError(f"CSV illisible ({' '.join(str(err).split())})", source=src, fix=fix) from None
 
