@@ -119,7 +119,6 @@ def _communes(conv, cadastre):
 )
 @_force_option
 @_fix_option
-@click.option("--no-header", "no_header", is_flag=True, hidden=True, help="Ne pas afficher la provenance.")
 def map_cmd(
     perimeters,
     output,
@@ -134,7 +133,6 @@ def map_cmd(
     with_eligibility,
     force,
     fix,
-    no_header=False,
 ):
     """Carte interactive d'une convention, en un seul fichier HTML utilisable hors ligne.
 
@@ -142,7 +140,6 @@ def map_cmd(
     ort map --perimeters perimeters/demo -o maps/demo.html
     ort map --perimeters perimeters/demo -o maps/demo.html --date 2024-09-01 --force
     """
-    from geo import maps
     from geo.io import check_writable
     from geo.perimeters import read_convention
 
@@ -152,6 +149,48 @@ def map_cmd(
     perims = conv.perimeters(day, in_force_only=True)
     parcels = _load_parcels(conv, cadastre, millesime, fix)
     result = _classify(parcels, perims, None, None)
+    click.echo(_provenance(conv, perims, parcels, day))
+    write_map(
+        conv,
+        perims,
+        parcels,
+        result,
+        day,
+        output,
+        cadastre=cadastre,
+        tiles=tiles,
+        far_parcels=far_parcels,
+        far_m=far_m,
+        friches_path=friches_path,
+        housing_path=housing_path,
+        with_eligibility=with_eligibility,
+        force=force,
+    )
+
+
+def write_map(
+    conv,
+    perims,
+    parcels,
+    result,
+    day,
+    output,
+    *,
+    cadastre=None,
+    tiles=None,
+    far_parcels="light",
+    far_m=200.0,
+    friches_path=None,
+    housing_path=None,
+    with_eligibility=False,
+    force=False,
+) -> Path:
+    """Build the convention's map from parcels already loaded and classified, save it, say so.
+
+    Shared by ``ort map`` and ``ort demo`` (which has the parcels and verdicts in hand).
+    """
+    from geo import maps
+
     layers = {}
     notes: list[str] = []
     actions, action_notes = _actions_layer(conv, parcels)
@@ -193,13 +232,12 @@ def map_cmd(
         **layers,
     )
     path = maps.save_offline(m, output, force=force)
-    if not no_header:
-        click.echo(_provenance(conv, perims, parcels, day))
     for line in [*maps.summary_lines(m), *notes]:
         click.echo(line)
     size = path.stat().st_size / 1e6
     network = "charge des tuiles depuis le réseau" if tiles else "aucune ressource réseau"
     click.echo(f"Carte écrite : {path} ({size:.1f} Mo, {network})")
+    return path
 
 
 @click.command("annex", cls=_Command)

@@ -567,18 +567,19 @@ def demo(force, output_dir, when):
         written.append(table)
     html = out / "demo.html"
     if force or not html.exists():
-        from geo._cli_maps import map_cmd
+        from geo._cli_maps import write_map
 
         housing = paths.data_dir / f"logements-sociaux-{demo_mod.DEMO_INSEE}.csv"
         click.echo("\nCarte interactive :")
-        click.get_current_context().invoke(
-            map_cmd,
-            perimeters=paths.perimeters_dir,
-            output=html,
-            when=when,
+        write_map(
+            conv,
+            perims,
+            parcel_layer,
+            result,
+            day,
+            html,
             housing_path=housing if housing.exists() else None,
             force=True,
-            no_header=True,
         )
         written.append(html)
     for path in written:
