@@ -17,6 +17,7 @@ from geo.cli import (
     _date_option,
     _fix_option,
     _force_option,
+    _load_communes,
     _load_parcels,
     _millesime_option,
     _parse_date,
@@ -56,15 +57,6 @@ def _eligibility_table(conv, perims, parcels, result, day):
         subset, perims, day, lists=load_lists(), rules=load_rules(), convention=conv
     )
     return answers_to_frame(answers)
-
-
-def _communes(conv, cadastre):
-    """The cadastre's commune boundaries when the source folder has them, else None."""
-    try:
-        from geo.cli import _load_communes
-    except ImportError:  # pragma: no cover - older geo.cli
-        return None
-    return _load_communes(conv, cadastre)
 
 
 @click.command("map", cls=_Command)
@@ -217,7 +209,7 @@ def write_map(
         )
     if with_eligibility:
         layers["eligibility"] = _eligibility_table(conv, perims, parcels, result, day)
-    communes = _communes(conv, cadastre)
+    communes = _load_communes(conv, cadastre)  # None when the folder has no communes layer
     if communes is not None:
         layers["communes"] = communes
     m = maps.convention_map(
