@@ -62,15 +62,7 @@ class ParcelCheck:
 
     def provenance(self) -> str:
         """Which convention, version, date and cadastre the answer rests on."""
-        a = self.perimeters.attrs if self.perimeters is not None else {}
-        fict = " — COMMUNE FICTIVE (démonstration)" if self.convention.fictif else ""
-        note = expiry_note(self.convention, self.date)
-        return (
-            f"Convention : {self.convention.nom}{fict}\n"
-            f"Périmètres : version « {a.get('version_libelle')} » en vigueur depuis le "
-            f"{a.get('version_date')}, évalués au {self.date.isoformat()} ; "
-            f"cadastre : millésime {self.millesime or 'inconnu'}" + (f"\n{note}" if note else "")
-        )
+        return provenance_text(self.convention, self.perimeters, self.millesime, self.date)
 
     def describe(self) -> str:
         """A readable answer per parcel: its identity, then its status in each perimeter."""
@@ -113,6 +105,21 @@ class ParcelCheck:
                 }
             )
         return out
+
+
+def provenance_text(
+    convention: Convention, perimeters: gpd.GeoDataFrame | None, millesime: str | None, when: dt.date
+) -> str:
+    """The lines printed above every answer: convention, perimeter version and date, cadastre."""
+    a = perimeters.attrs if perimeters is not None else {}
+    fict = " — COMMUNE FICTIVE (démonstration)" if convention.fictif else ""
+    note = expiry_note(convention, when)
+    return (
+        f"Convention : {convention.nom}{fict}\n"
+        f"Périmètres : version « {a.get('version_libelle')} » en vigueur depuis le "
+        f"{a.get('version_date')}, évalués au {when.isoformat()} ; "
+        f"cadastre : millésime {millesime or 'inconnu'}" + (f"\n{note}" if note else "")
+    )
 
 
 def expiry_note(convention: Convention, when: dt.date) -> str:

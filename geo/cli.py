@@ -173,21 +173,9 @@ def _load_parcels(conv, cadastre: Path | None, millesime: str | None, fix: bool)
 
 
 def _provenance(conv, perimeters, parcels, day: dt.date) -> str:
-    a = perimeters.attrs
-    fict = " — COMMUNE FICTIVE (démonstration)" if conv.fictif else ""
-    mill = parcels.attrs.get("millesime") or "inconnu"
-    return (
-        f"Convention : {conv.nom}{fict}\n"
-        f"Périmètres : version « {a.get('version_libelle')} » en vigueur depuis le {a.get('version_date')}, "
-        f"évalués au {day.isoformat()} ; cadastre : millésime {mill}" + _expiry_note(conv, day)
-    )
+    from geo.check import provenance_text
 
-
-def _expiry_note(conv, day: dt.date) -> str:
-    from geo.check import expiry_note
-
-    note = expiry_note(conv, day)
-    return f"\n{note}" if note else ""
+    return provenance_text(conv, perimeters, parcels.attrs.get("millesime"), day)
 
 
 def _classify(parcels, perimeters, tolerance_m2, tolerance_pct):
