@@ -18,8 +18,8 @@ import geopandas as gpd
 from shapely.geometry import Point, box
 
 from geo import settings
-from geo.cadastre import read_parcels
 from geo.classify import classify_parcels
+from geo.sources.cadastre import read_parcels
 
 DEFAULT = settings.shared_data / "cadastre-etalab-sample/91216-epinay-sur-orge/cadastre-91216-parcelles.json"
 

@@ -28,8 +28,10 @@ from shapely.geometry import Point, box
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from geo import annex, maps, settings  # noqa: E402
+from geo import settings
 from geo.classify import classify_parcels  # noqa: E402
+from geo.maps import annex
+from geo.maps import page as maps  # noqa: E402
 from geo.perimeters import add_ort_union  # noqa: E402
 
 ARGS = [
@@ -44,7 +46,7 @@ ARGS = [
 
 def replicated_commune(copies: int = 5) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Épinay-sur-Orge's parcels ``copies`` times side by side, and three sectors in the middle copy."""
-    from geo.cadastre import read_parcels
+    from geo.sources.cadastre import read_parcels
 
     path = settings.shared_data / "cadastre-etalab-sample/91216-epinay-sur-orge/cadastre-91216-parcelles.json"
     base = read_parcels(path)
@@ -80,8 +82,8 @@ def replicated_commune(copies: int = 5) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFr
 
 
 def demo_case(root: Path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, str, bool]:
-    from geo.cli import _load_parcels
-    from geo.demo import build_demo
+    from geo.cli.options import load_parcels as _load_parcels
+    from geo.demo.commune import build_demo
     from geo.perimeters import read_convention
 
     paths = build_demo(data_dir=root / "data" / "demo", perimeters_dir=root / "perimeters" / "demo")

@@ -4,10 +4,10 @@ Generates realistic seeded data (a tiling of irregular parcels, small in town co
 outside, cut by streets; dozens of perimeters with holes and multipolygons, their boundaries
 digitised every ~8 m), then measures in the same run, on the same data:
 
-- ``ort``: :func:`geo.scale.classify_frame` (status + share, both cores);
+- ``ort``: :func:`geo.scale.run.classify_frame` (status + share, both cores);
 - ``postgis``: a throwaway PostGIS 3 on 127.0.0.1, GiST indexes, ``ST_Intersects`` +
   ``ST_Area(ST_Intersection)`` with a ``ST_ContainsProperly`` shortcut
-  (:func:`geo.postgis.sql_classify`), parallel workers allowed;
+  (:func:`geo.scale.postgis.sql_classify`), parallel workers allowed;
 - ``duckdb``: DuckDB with the spatial extension loaded offline from the PyPI wheel
   ``duckdb-extension-spatial``, the same SQL;
 - ``overlay``: ``geopandas.overlay`` of every parcel with every perimeter, then areas
@@ -192,7 +192,7 @@ def _verdict_frame(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def run_ort(data: Path, repeat: int, events: dict, workers: int | None = None) -> tuple[pd.DataFrame, dict]:
-    from geo.scale import classify_frame
+    from geo.scale.run import classify_frame
 
     _mark(events, "load_start")
     parcels = gpd.read_parquet(data / "parcels.parquet", columns=["idu", "geometry"])
@@ -311,7 +311,7 @@ def run_duckdb(data: Path, repeat: int, events: dict) -> tuple[pd.DataFrame, dic
 
 
 def run_postgis(data: Path, repeat: int, events: dict, dsn: str) -> tuple[pd.DataFrame, dict]:
-    from geo import postgis
+    from geo.scale import postgis
 
     _mark(events, "load_start")
     parcels = gpd.read_parquet(data / "parcels.parquet", columns=["idu", "geometry"])
@@ -372,7 +372,7 @@ def engine_main(args: argparse.Namespace) -> None:
 
 def run_ort_stream(data: Path, repeat: int, events: dict) -> tuple[pd.DataFrame, dict]:
     """The streamed path of ``ort classify``: read, classify and write by partition (both cores)."""
-    from geo import scale
+    from geo.scale import run as scale
 
     perims = gpd.read_parquet(data / "perimeters.parquet")
     times = []
@@ -630,16 +630,18 @@ def main() -> None:
     if args.engine:
         engine_main(args)
         return
-    from geo import postgis
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    import pgserver  # the throwaway server of the tests
 
     command = "python3 bench/bench_scale.py " + " ".join(sys.argv[1:])
     cluster = None
     if "postgis" in args.engines:
-        reason = postgis.missing_reason()
+        reason = pgserver.missing_reason()
         if reason:
             print(f"PostGIS skipped: {reason}")
         else:
-            cluster = postgis.start_temp_cluster(server_settings=PG_SETTINGS)
+            cluster = pgserver.start_temp_cluster(server_settings=PG_SETTINGS)
     rows: list[dict] = []
     try:
         with tempfile.TemporaryDirectory(prefix="ort-bench-") as tmp:

@@ -669,7 +669,7 @@ def friches_file(draw):
 
 
 def run_friches(data, work: Path) -> None:
-    from geo.friches import FRICHE_COLUMNS, friches_for_export, read_friches
+    from geo.places.friches import FRICHE_COLUMNS, friches_for_export, read_friches
 
     suffix, content = data
     layer = read_friches(_write(work, f"friches{suffix}", content))
@@ -707,7 +707,7 @@ HOUSING_COLUMNS = {
 
 
 def run_housing(data, work: Path) -> None:
-    from geo.housing import SITE_COLUMNS, locate_sites, read_housing
+    from geo.places.housing import SITE_COLUMNS, locate_sites, read_housing
 
     suffix, content = data
     sites = read_housing(_write(work, f"logements{suffix}", content))
@@ -810,7 +810,7 @@ def register_bytes(data) -> bytes:
 
 
 def run_actions(data, work: Path) -> None:
-    from geo.actions import ACTIONS_TABLE_COLUMNS, dashboard, read_register
+    from geo.places.actions import ACTIONS_TABLE_COLUMNS, dashboard, read_register
 
     reg = read_register(_write(work, "actions.toml", register_bytes(data)), strict=False)
     tables = dashboard(reg)
@@ -917,8 +917,8 @@ def lists_file(draw):
 
 
 def run_lists(data, work: Path) -> None:
-    from geo import lists
     from geo.errors import ValidationReport
+    from geo.sources import lists
 
     name, suffix, content = data
     path = _write(work, f"{name}{suffix}", content)
@@ -967,28 +967,28 @@ TARGETS = {
         Target("id_table", "geo.check.read_id_table", ID_TABLE_DATA, run_id_table, _describe_file),
         Target(
             "friches",
-            "geo.friches.read_friches + friches_for_export",
+            "geo.places.friches.read_friches + friches_for_export",
             friches_file(),
             run_friches,
             _describe_file,
         ),
         Target(
             "housing",
-            "geo.housing.read_housing + locate_sites",
+            "geo.places.housing.read_housing + locate_sites",
             table_file(HOUSING_COLUMNS, [".csv", ".txt", ".csv.gz", ".xlsx"]),
             run_housing,
             _describe_file,
         ),
         Target(
             "actions",
-            "geo.actions.read_register + dashboard",
+            "geo.places.actions.read_register + dashboard",
             ACTIONS_DATA,
             run_actions,
             lambda d: repr(register_bytes(d)[:800]),
         ),
         Target(
             "lists",
-            "geo.lists readers (ort, acv, pvd, qpv, anah, programmes, communes)",
+            "geo.sources.lists readers (ort, acv, pvd, qpv, anah, programmes, communes)",
             lists_file(),
             run_lists,
             _describe_list,

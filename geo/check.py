@@ -19,11 +19,11 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from geo._tables import read_user_table
 from geo.classify import STATUS_LABELS, classify_parcels, summarise
 from geo.errors import InputError
 from geo.idu import ParcelId, parse_idu, parse_many
 from geo.perimeters import Convention, as_date
+from geo.sources.tables import read_user_table
 
 #: Column names accepted for parcel ids in a spreadsheet (case-insensitive).
 ID_COLUMNS = ("idu", "id", "parcelle", "id_parcelle", "identifiant", "ref_cadastrale")
@@ -253,7 +253,7 @@ def check_parcels(
     convention : Convention
         From :func:`geo.perimeters.read_convention`.
     parcels : GeoDataFrame
-        The cadastre's parcels (:func:`geo.cadastre.read_parcels`), metric CRS.
+        The cadastre's parcels (:func:`geo.sources.cadastre.read_parcels`), metric CRS.
     when : date or str, optional
         Date of evaluation (default today).
     commune : str, optional

@@ -291,7 +291,7 @@ def classify_overlaps(
     """Turn the pairs of :func:`overlaps` into the result table of :func:`classify_parcels`.
 
     For callers that compute the overlaps themselves (in parallel, by slices of parcels:
-    see :func:`geo.scale.classify_frame`); the layers must have passed :func:`check_layers`.
+    see :func:`geo.scale.run.classify_frame`); the layers must have passed :func:`check_layers`.
     """
     tol_m2, tol_pct = tolerance_m2, tolerance_pct
     pgeom = parcels.geometry.to_numpy()

@@ -3,12 +3,12 @@
 The diagnostic notebooks (``notebooks/02_diagnostic_centre_ville.ipynb``,
 ``notebooks/03_programmes_nationaux.ipynb``) hold no logic of their own: each table and chart
 they show comes from here, built on the readers of :mod:`geo.perimeters`, :mod:`geo.classify`,
-:mod:`geo.housing`, :mod:`geo.friches`, :mod:`geo.actions` and :mod:`geo.lists`.
+:mod:`geo.places.housing`, :mod:`geo.places.friches`, :mod:`geo.places.actions` and :mod:`geo.sources.lists`.
 
 - Convention: :func:`sector_table` (parcels and areas per sector), :func:`straddling_parcels`,
   :func:`housing_per_sector`, :func:`friches_by_status`, :func:`budgets_by_axe`,
   :func:`budget_axe_statut`, :func:`actions_layer` (the actions layer of
-  :func:`geo.maps.convention_map`).
+  :func:`geo.maps.page.convention_map`).
 - National lists: :func:`ort_signed_per_year`, :func:`ort_per_departement`,
   :func:`programme_counts`, :func:`programme_per_commune`, and the boundaries of
   :func:`commune_shapes`.
@@ -32,11 +32,11 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
 from geo import projection
-from geo.actions import FINANCEMENT_STATUTS, STATUTS, Register, action_geometries, actions_table
 from geo.classify import INSIDE, STRADDLING
-from geo.friches import FRICHE_STATUTS
-from geo.lists import NationalLists
 from geo.perimeters import ORT_ID
+from geo.places.actions import FINANCEMENT_STATUTS, STATUTS, Register, action_geometries, actions_table
+from geo.places.friches import FRICHE_STATUTS
+from geo.sources.lists import NationalLists
 
 CARTOFRICHES = "cartofriches/cartofriches-sites-*.geojson"
 COMMUNE_SHAPES = "communes-*-france-geojson/communes-{dep}-*.geojson"
@@ -50,7 +50,7 @@ PROGRAMME_COLOURS = {
     "ORT signée hors ACV/PVD": "#4daf4a",
     "Aucun de ces programmes": "#f0f0f0",
 }
-#: Colours of the action statuses (:data:`geo.actions.STATUTS`) in the charts.
+#: Colours of the action statuses (:data:`geo.places.actions.STATUTS`) in the charts.
 STATUT_COLOURS = ["#1f78b4", "#ff7f00", "#b2df8a", "#33a02c", "#999999"]
 #: ORT status of a commune in the national follow-up.
 ORT_SIGNEE, ORT_EN_COURS, ORT_NON_SIGNEE, ORT_ABSENTE = "signée", "en cours", "non signée", "absente du suivi"
@@ -137,7 +137,7 @@ def housing_per_sector(
     Parameters
     ----------
     in_perimeters : DataFrame
-        :func:`geo.housing.sites_in_perimeters` result.
+        :func:`geo.places.housing.sites_in_perimeters` result.
     perimeters : DataFrame, optional
         The perimeters (``perimeter_id``, ``nom``): rows in their order, with 0 for a
         perimeter without any site.
@@ -194,7 +194,7 @@ def friches_by_status(friches: pd.DataFrame) -> pd.DataFrame:
     Parameters
     ----------
     friches : DataFrame
-        :func:`geo.friches.read_friches` result (``site_statut``, ``surface_m2``).
+        :func:`geo.places.friches.read_friches` result (``site_statut``, ``surface_m2``).
 
     Returns
     -------
@@ -231,7 +231,7 @@ def budgets_by_axe(register: Register) -> pd.DataFrame:
     -------
     DataFrame
         ``axe``, ``libelle``, ``actions``, ``actions_avec_budget``, ``budget``, one column
-        per financing status of :data:`geo.actions.FINANCEMENT_STATUTS`,
+        per financing status of :data:`geo.places.actions.FINANCEMENT_STATUTS`,
         ``reste_a_financer``.
     """
     axes = list(register.axes) + sorted({a.axe for a in register.actions} - set(register.axes))
@@ -260,7 +260,7 @@ def budget_axe_statut(register: Register) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        ``axe``, ``libelle``, one column per status of :data:`geo.actions.STATUTS`; actions
+        ``axe``, ``libelle``, one column per status of :data:`geo.places.actions.STATUTS`; actions
         without a budget count for 0.
     """
     axes = list(register.axes) + sorted({a.axe for a in register.actions} - set(register.axes))
@@ -288,7 +288,7 @@ def actions_layer(
     Returns
     -------
     GeoDataFrame
-        :func:`geo.actions.actions_table` columns; geometry in ``metric_crs``, None for the
+        :func:`geo.places.actions.actions_table` columns; geometry in ``metric_crs``, None for the
         actions not located (by sector only, or not at all).
     """
     geoms, _ = action_geometries(register, metric_crs=metric_crs, parcels=parcels)

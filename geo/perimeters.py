@@ -4,8 +4,8 @@ A convention folder ``perimeters/<slug>/`` holds ``convention.toml`` (metadata, 
 hand) and one geometry file per version (the initial convention, then each avenant). The
 format is documented in ``perimeters/README.md``.
 
->>> from geo.demo import build_demo
->>> conv = read_convention(build_demo().perimeters_dir)
+>>> from geo import embedded
+>>> conv = read_convention(embedded.convention_dir("demo"))
 >>> conv.version_at("2024-01-01").id, conv.version_at("2024-08-01").id
 ('initiale', 'avenant-1')
 >>> sorted(conv.perimeters("2024-08-01")["perimeter_id"])

@@ -12,7 +12,9 @@ from click.testing import CliRunner
 from shapely.geometry import box
 
 import geo.cli
-from geo.actions import (
+from geo.errors import InputError, ValidationFailed
+from geo.perimeters import perimeters_to_geojson, read_convention
+from geo.places.actions import (
     STATUTS,
     actions_per_sector,
     axe_statut_table,
@@ -20,9 +22,7 @@ from geo.actions import (
     read_register,
     unlocated_actions,
 )
-from geo.cadastre import read_parcels
-from geo.errors import InputError, ValidationFailed
-from geo.perimeters import perimeters_to_geojson, read_convention
+from geo.sources.cadastre import read_parcels
 
 ROOT = Path(__file__).resolve().parent.parent
 LIBERCOURT = ROOT / "perimeters" / "libercourt"
@@ -345,5 +345,5 @@ def test_cli_actions_csv_and_errors(tmp_path):
     bad = tmp_path / "actions.toml"
     bad.write_text(BAD, encoding="utf-8")
     result = CliRunner().invoke(geo.cli.main, ["actions", "--register", str(bad)])
-    assert result.exit_code == geo.cli.EXIT_BAD_INPUT
+    assert result.exit_code == geo.cli.options.EXIT_BAD_INPUT
     assert "8 erreur(s)" in result.output and "duplicate-id" in result.output

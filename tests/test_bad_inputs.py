@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from geo.cadastre import load_cadastre, read_parcels
 from geo.cli import main
 from geo.errors import CRSError, InputError, ParcelIdError, ValidationFailed
 from geo.idu import parse_idu
 from geo.perimeters import read_convention
+from geo.sources.cadastre import load_cadastre, read_parcels
 
 SQUARE = [[2.30, 48.60], [2.301, 48.60], [2.301, 48.601], [2.30, 48.601], [2.30, 48.60]]
 
@@ -334,7 +334,7 @@ def test_parcel_id_corpus(text, kwargs, pattern):
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    from geo.demo import build_demo
+    from geo.demo.commune import build_demo
 
     root = tmp_path_factory.mktemp("demo")
     return build_demo(data_dir=root / "data", perimeters_dir=root / "perimeters" / "demo")

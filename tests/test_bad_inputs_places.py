@@ -25,12 +25,12 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from geo.actions import actions_table, read_register
 from geo.cli import main
 from geo.errors import CRSError, InputError, ValidationFailed, ValidationReport
-from geo.friches import read_friches
-from geo.housing import locate_sites, read_housing
-from geo.lists import read_acv, read_ort, read_pvd, read_qpv
+from geo.places.actions import actions_table, read_register
+from geo.places.friches import read_friches
+from geo.places.housing import locate_sites, read_housing
+from geo.sources.lists import read_acv, read_ort, read_pvd, read_qpv
 
 LIBERCOURT = [3.0121, 50.4808]  # lon, lat of Libercourt (62907), WGS84
 AMBERIEU = [5.3599, 45.9581]  # Ambérieu-en-Bugey (01004), WGS84
@@ -961,7 +961,7 @@ def test_qpv_header_only_is_an_empty_table(tmp_path):
 
 
 def test_communes_list_that_is_not_an_array(tmp_path):
-    from geo.lists import read_communes
+    from geo.sources.lists import read_communes
 
     path = tmp_path / "communes.json"
     path.write_text('{"code": "62907", "nom": "Libercourt"}', encoding="utf-8")

@@ -18,8 +18,8 @@ import geopandas as gpd
 import numpy as np
 import pytest
 
-from geo import maps
 from geo.classify import classify_parcels
+from geo.maps import page as maps
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -52,8 +52,8 @@ def _require_browser():
 def demo_page(tmp_path_factory):
     """The demo convention's map, with a hostile action placed in the centre-ville, saved offline."""
     _require_browser()
-    from geo.cli import _load_parcels
-    from geo.demo import build_demo
+    from geo.cli.options import load_parcels as _load_parcels
+    from geo.demo.commune import build_demo
     from geo.perimeters import read_convention
 
     root = tmp_path_factory.mktemp("browser")

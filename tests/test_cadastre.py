@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 from geo import settings
-from geo.cadastre import (
+from geo.errors import CRSError, DownloadError, InputError
+from geo.sources.cadastre import (
     PARCEL_COLUMNS,
     cadastre_url,
     fetch_layer,
@@ -28,7 +29,6 @@ from geo.cadastre import (
     read_layer,
     read_parcels,
 )
-from geo.errors import CRSError, DownloadError, InputError
 
 MILLESIME = "2022-01-01"
 

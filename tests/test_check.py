@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from geo.cadastre import read_parcels
 from geo.check import check_parcels, read_id_table
-from geo.demo import build_demo
+from geo.demo.commune import build_demo
 from geo.perimeters import read_convention
+from geo.sources.cadastre import read_parcels
 
 
 @pytest.fixture(scope="module")

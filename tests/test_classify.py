@@ -170,7 +170,7 @@ def test_rejects_bad_tolerance(square_sector):
 
 def test_real_parcels_against_drawn_sectors(epinay_parcelles):
     """All 4,241 real parcels of Épinay-sur-Orge against three drawn, non-overlapping sectors."""
-    from geo.cadastre import read_parcels
+    from geo.sources.cadastre import read_parcels
 
     parcels = read_parcels(epinay_parcelles)
     minx, miny, maxx, maxy = parcels.total_bounds

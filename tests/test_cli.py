@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from geo.cli import main
-from geo.demo import DEMO_INSEE, build_demo
+from geo.demo.commune import DEMO_INSEE, build_demo
 
 
 @pytest.fixture(scope="module")
@@ -22,9 +22,9 @@ def demo(tmp_path_factory):
 @pytest.fixture(scope="module")
 def demo_result(demo):
     """Classification of every demo parcel on 2024-09-01, from the library."""
-    from geo.cadastre import read_parcels
     from geo.classify import classify_parcels
     from geo.perimeters import read_convention
+    from geo.sources.cadastre import read_parcels
 
     conv = read_convention(demo.perimeters_dir)
     parcels = read_parcels(demo.layers["parcelles"])
@@ -77,9 +77,9 @@ def test_check_json_and_short_form(demo, demo_result):
 
 def test_check_version_changes_with_date(demo, demo_result):
     """A parcel added to the gare sector by the avenant is outside it before 2024-07-01."""
-    from geo.cadastre import read_parcels
     from geo.classify import classify_parcels
     from geo.perimeters import read_convention
+    from geo.sources.cadastre import read_parcels
 
     conv = read_convention(demo.perimeters_dir)
     parcels = read_parcels(demo.layers["parcelles"])
@@ -277,9 +277,9 @@ def test_perimeter_from_parcels_cli(demo, demo_result, tmp_path):
 
 
 def test_demo_command(demo, tmp_path, monkeypatch):
-    import geo.demo
+    import geo.demo.commune
 
-    monkeypatch.setattr(geo.demo, "build_demo", lambda force=False: demo)
+    monkeypatch.setattr(geo.demo.commune, "build_demo", lambda force=False: demo)
     r = run("demo", "--output-dir", tmp_path)
     assert r.exit_code == 0, r.output
     assert "commune fictive" in r.output and "Centre-ville" in r.output

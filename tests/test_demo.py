@@ -8,10 +8,11 @@ import json
 import pandas as pd
 import pytest
 
-from geo.cadastre import load_cadastre, read_parcels
-from geo.demo import DEMO_INSEE, ROOT, build_demo
+from geo import embedded
+from geo.demo.commune import DEMO_INSEE, build_demo
 from geo.idu import parse_many
 from geo.perimeters import read_convention
+from geo.sources.cadastre import load_cadastre, read_parcels
 from geo.validate import validate_convention
 
 
@@ -82,13 +83,13 @@ def test_sample_ids_hold_deliberate_mistakes(demo):
 
 
 def test_repository_ships_the_generated_demo(demo):
-    """perimeters/demo (reviewed in git) is exactly what the generator writes."""
-    shipped = ROOT / "perimeters" / "demo"
-    if not shipped.exists():
-        pytest.skip("perimeters/demo not in this checkout")
+    """The embedded demo (perimeters/demo and data/demo, reviewed in git) is what the generator writes."""
+    shipped = embedded.convention_dir("demo")
+    for name, path in demo.layers.items():
+        assert (embedded.demo_dir() / path.name).read_bytes() == path.read_bytes(), name
     for f in demo.perimeters_dir.iterdir():
         if f.name == "convention.toml":
             continue  # cadastre_dir is relative to where it was built
-        assert (shipped / f.name).read_bytes() == f.read_bytes(), f"{f.name} differs: run `ort demo --force`"
+        assert (shipped / f.name).read_bytes() == f.read_bytes(), f"{f.name} differs: run `python -m geo.demo data/demo perimeters/demo --force`"
     toml = (shipped / "convention.toml").read_text()
     assert 'cadastre_dir = "../../data/demo"' in toml and "fictif = true" in toml

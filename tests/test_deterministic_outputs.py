@@ -1,6 +1,6 @@
 """Same inputs, same bytes: CSV, GeoJSON and GeoParquet written by the commands on the demo.
 
-Every command runs twice on the fictional demo commune (:func:`geo.demo.build_demo`): once in
+Every command runs twice on the fictional demo commune (:func:`geo.demo.commune.build_demo`): once in
 this process (``CliRunner``) and once in a fresh Python process started with another
 ``PYTHONHASHSEED`` (set iteration order, hence any order that leaks from a set, changes between
 processes). The two runs write into two different folders under the same file name (a GeoJSON
@@ -21,8 +21,8 @@ import pytest
 from click.testing import CliRunner
 
 from geo import settings
-from geo.cadastre import read_parcels
 from geo.cli import main
+from geo.sources.cadastre import read_parcels
 
 DATE = "2024-09-01"
 FORMATS = ("csv", "geojson", "parquet")
@@ -43,7 +43,7 @@ print("FAILURES=" + json.dumps(failures))
 
 def _demo_inputs(root: Path):
     """The demo, its action register, and a friches and a housing file on its parcels."""
-    from geo.demo import build_demo
+    from geo.demo.commune import build_demo
 
     demo = build_demo(data_dir=root / "data", perimeters_dir=root / "perimeters" / "demo")
     ids = list(pd.read_csv(demo.sample_ids, dtype=str)["idu"])

@@ -1,4 +1,4 @@
-"""Diagnostic tables and charts (geo.diagnostic) and the demo's fictional places (geo.demo_places).
+"""Diagnostic tables and charts (geo.diagnostic) and the demo's fictional places (geo.demo.places).
 
 On the embedded demo built in a temporary folder, and on the real national lists, Cartofriches
 sites and commune boundaries of ../shared/data (read in place).
@@ -16,16 +16,16 @@ import pytest
 from matplotlib.figure import Figure
 
 from geo import diagnostic as D
-from geo.actions import STATUTS, actions_per_sector, budgets_by_financeur, read_register
-from geo.cadastre import load_cadastre
 from geo.classify import STRADDLING, classify_parcels
-from geo.demo import build_demo
-from geo.demo_places import build_demo_places
+from geo.demo.commune import build_demo
+from geo.demo.places import build_demo_places
 from geo.errors import CRSError, InputError
-from geo.friches import read_friches
-from geo.housing import locate_sites, read_housing, sites_in_perimeters
-from geo.lists import load_lists
 from geo.perimeters import read_convention
+from geo.places.actions import STATUTS, actions_per_sector, budgets_by_financeur, read_register
+from geo.places.friches import read_friches
+from geo.places.housing import locate_sites, read_housing, sites_in_perimeters
+from geo.sources.cadastre import load_cadastre
+from geo.sources.lists import load_lists
 
 DAY = "2024-09-01"  # avenant n°1 (extension of the gare sector) in force
 

@@ -18,8 +18,9 @@ import shapely
 from click.testing import CliRunner
 from shapely.geometry import box
 
-from geo.cli import EXIT_BAD_INPUT, main
-from geo.eligibility import (
+from geo.cli import main
+from geo.cli.options import EXIT_BAD_INPUT
+from geo.eligibility.answers import (
     VERDICTS,
     answers_to_frame,
     counts_by_departement,
@@ -27,10 +28,10 @@ from geo.eligibility import (
     eligibility_for_parcels,
     eligible_communes,
 )
+from geo.eligibility.rules import load_rules
 from geo.errors import InputError, ValidationFailed
-from geo.lists import load_lists
 from geo.perimeters import read_convention
-from geo.rules import load_rules
+from geo.sources.lists import load_lists
 
 D = dt.date
 INSIDE_IDU = "91216000AI0062"  # inside the centre-ville sector and the OPAH-RU
@@ -168,7 +169,7 @@ def test_unknown_and_numeric_codes_are_refused(lists, rules):
 def test_anah_list_when_provided(shared_data, tmp_path, rules):
     """An Anah list of programmed operations (format of data.gouv dataset 66d87a77…, generated
     here): an OPAH-RU in force makes the commune answer depend on the perimeter; none → non."""
-    from geo.lists import locate_lists, read_lists
+    from geo.sources.lists import locate_lists, read_lists
 
     anah = tmp_path / "anah.csv"
     anah.write_text(
@@ -220,7 +221,7 @@ def test_rules_file_is_checked(tmp_path):
 
 @pytest.fixture(scope="module")
 def epinay(epinay_parcelles):
-    from geo.cadastre import read_parcels
+    from geo.sources.cadastre import read_parcels
 
     return read_parcels(epinay_parcelles)
 

@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from shapely.geometry import box
 
 import geo.cli
-from geo.cadastre import read_parcels
 from geo.errors import CRSError, InputError
-from geo.friches import (
+from geo.perimeters import perimeters_to_geojson, read_convention
+from geo.places.friches import (
     FRICHE_STATUTS,
     OUTSIDE_ID,
     UNLOCATED_ID,
@@ -25,7 +25,7 @@ from geo.friches import (
     split_list,
     summarise_friches,
 )
-from geo.perimeters import perimeters_to_geojson, read_convention
+from geo.sources.cadastre import read_parcels
 
 L93 = "EPSG:2154"
 LIBERCOURT_SITES = {"62907_24789", "62907_13670", "62907_21741", "62907_12806", "62907_8399"}

@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 import geo.cli
-from geo.cadastre import read_parcels
 from geo.errors import InputError, ValidationFailed
-from geo.housing import (
+from geo.perimeters import perimeter_from_parcels, perimeters_to_geojson, read_convention
+from geo.places.housing import (
     BY_BAL,
     BY_BAN,
     BY_COORDINATES,
@@ -28,7 +28,7 @@ from geo.housing import (
     summarise_housing,
     voie_key,
 )
-from geo.perimeters import perimeter_from_parcels, perimeters_to_geojson, read_convention
+from geo.sources.cadastre import read_parcels
 
 L93 = "EPSG:2154"
 EPINAY_DIR = ("cadastre-etalab-sample", "91216-epinay-sur-orge")

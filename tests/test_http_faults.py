@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from geo import settings
-from geo._http import cache_path, cached_download
 from geo.errors import DownloadError
+from geo.sources.http import cache_path, cached_download
 
 GOOD = gzip.compress(b'{"type": "FeatureCollection", "features": []}' * 200, mtime=0)
 

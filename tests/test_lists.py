@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from geo import lists as lists_mod
 from geo import settings
-from geo.eligibility import signed_ort_by_departement
+from geo.eligibility.answers import signed_ort_by_departement
 from geo.errors import DownloadError, InputError, ValidationFailed, ValidationReport
-from geo.lists import (
+from geo.sources import lists as lists_mod
+from geo.sources.lists import (
     check_consistency,
     fetch_list,
     load_lists,

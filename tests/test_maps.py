@@ -24,10 +24,11 @@ from click.testing import CliRunner
 from PIL import Image
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
-from geo import annex, maps
 from geo.classify import classify_parcels
 from geo.cli import main
 from geo.errors import CRSError, InputError, OrtError, OutputExistsError
+from geo.maps import annex
+from geo.maps import page as maps
 from geo.perimeters import add_ort_union
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -42,7 +43,7 @@ L93 = "EPSG:2154"
 @pytest.fixture(scope="module")
 def epinay(epinay_parcelles):
     """Real parcels of 91216 with three drawn perimeters: a centre-ville disc, a station box, OPAH-RU."""
-    from geo.cadastre import read_parcels
+    from geo.sources.cadastre import read_parcels
 
     parcels = read_parcels(epinay_parcelles)
     minx, miny, maxx, maxy = parcels.total_bounds
@@ -75,8 +76,8 @@ def epinay_map(epinay):
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    from geo.cli import _load_parcels
-    from geo.demo import build_demo
+    from geo.cli.options import load_parcels as _load_parcels
+    from geo.demo.commune import build_demo
     from geo.perimeters import read_convention
 
     root = tmp_path_factory.mktemp("demo")

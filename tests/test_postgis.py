@@ -12,14 +12,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pgserver
 import pytest
 import shapely
 from click.testing import CliRunner
 from shapely.geometry import Polygon
 
-from geo import postgis
 from geo.classify import classify_parcels
 from geo.errors import InputError, OutputExistsError
+from geo.scale import postgis
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = ["idu", "perimeter_id"]
@@ -28,12 +29,12 @@ KEY = ["idu", "perimeter_id"]
 @pytest.fixture(scope="module")
 def cluster():
     """A PostGIS server in a temporary folder, for this module."""
-    reason = postgis.missing_reason()
+    reason = pgserver.missing_reason()
     if reason:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"CI=true but PostGIS cannot be started: {reason}")
         pytest.skip(reason)
-    server = postgis.start_temp_cluster()
+    server = pgserver.start_temp_cluster()
     yield server
     server.stop()
 

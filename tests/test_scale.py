@@ -24,9 +24,9 @@ import shapely
 from click.testing import CliRunner
 from shapely.geometry import Polygon
 
-from geo import scale
 from geo.classify import INSIDE, STRADDLING, classify_parcels
 from geo.errors import InputError, OutputExistsError
+from geo.scale import run as scale
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = ["idu", "perimeter_id"]
@@ -193,7 +193,7 @@ def test_broken_partition_is_reported_and_the_others_done(epinay_parcelles, tmp_
     (folder / "62" / "cadastre-62998-parcelles.json").write_text(
         json.dumps({"type": "FeatureCollection", "features": features})
     )
-    from geo.cadastre import read_parcels
+    from geo.sources.cadastre import read_parcels
 
     parcels = read_parcels(epinay_parcelles)
     minx, miny, maxx, maxy = parcels.total_bounds
@@ -280,7 +280,7 @@ def test_a_killed_run_leaves_only_a_hidden_partial_folder(parquet, territory, tm
     script = textwrap.dedent(
         f"""
         import os, geopandas as gpd
-        from geo import scale
+        from geo.scale import run as scale
         real, seen = scale._record, []
         def record(res, tmp, report):
             real(res, tmp, report)
@@ -309,9 +309,9 @@ def test_a_killed_run_leaves_only_a_hidden_partial_folder(parquet, territory, tm
 def test_cli_classify_demo_commune(tmp_path):
     """`ort classify` on the demo's Etalab files and its convention, against `classify_parcels`."""
     import geo.cli
-    from geo.cadastre import read_parcels
-    from geo.demo import build_demo
+    from geo.demo.commune import build_demo
     from geo.perimeters import read_convention
+    from geo.sources.cadastre import read_parcels
 
     demo = build_demo(data_dir=tmp_path / "data" / "demo", perimeters_dir=tmp_path / "perimeters" / "demo")
     out = tmp_path / "verdicts"

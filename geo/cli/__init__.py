@@ -1,0 +1,45 @@
+"""The ``ort`` command: one module per topic, shared options in :mod:`geo.cli.options`.
+
+- :mod:`geo.cli.parcels`      check, parcels, validate, fetch, perimeter-from-parcels
+- :mod:`geo.cli.demo`         demo
+- :mod:`geo.cli.eligibility`  eligibility, communes
+- :mod:`geo.cli.places`       friches, logements, actions
+- :mod:`geo.cli.maps`         map, annex
+- :mod:`geo.cli.scale`        classify
+
+Errors print as one French line (what, where, how to fix) with a non-zero exit code, never a
+traceback (``--debug`` shows it); outputs are written atomically and an existing file is only
+replaced with ``--force``. A new topic is a module exposing ``COMMANDS``, listed in ``TOPICS``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from geo import settings
+from geo.cli.options import Group
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ort", prog_name="ort", help="Afficher la version et quitter.")
+@click.option("--offline", is_flag=True, help="N'utiliser que le cache de téléchargement, jamais le réseau.")
+@click.option("--quiet", "-q", is_flag=True, help="Pas de barres de progression.")
+@click.option("--debug", is_flag=True, help="Afficher la trace complète des erreurs (traceback).")
+@click.pass_context
+def main(ctx: click.Context, offline: bool, quiet: bool, debug: bool) -> None:
+    """ort — Opérations de revitalisation de territoire : périmètres, parcelles, éligibilité."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    if offline:
+        settings.offline = True
+    if quiet:
+        settings.progress = False
+
+
+TOPICS = ("parcels", "demo", "eligibility", "places", "maps", "scale")
+
+for _topic in TOPICS:
+    for _command in importlib.import_module(f"geo.cli.{_topic}").COMMANDS:
+        main.add_command(_command)

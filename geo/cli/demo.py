@@ -1,0 +1,80 @@
+"""``ort demo``: the main job on the embedded fictional commune."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from geo.cli.options import (
+    Command,
+    classify_with_progress,
+    load_parcels,
+    parse_date,
+    provenance,
+    with_parcel_columns,
+)
+
+
+@click.command(cls=Command)
+@click.option(
+    "--force", is_flag=True, help="Réécrire les sorties de la démonstration si elles existent."
+)
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Dossier des sorties (défaut : maps/ dans le dossier courant).",
+)
+@click.option("--date", "when", default="2024-09-01", show_default=True, help="Date d'évaluation.")
+def demo(force, output_dir, when):
+    """Lancer le traitement principal sur la commune fictive de démonstration, fournie avec ort."""
+    from geo import embedded
+    from geo.check import summary_table
+    from geo.demo import commune as demo_mod
+    from geo.io import write_table
+    from geo.perimeters import read_convention
+
+    out = output_dir or embedded.DEFAULT_OUTPUT_DIR
+    data_dir = embedded.demo_dir()
+    day = parse_date(when)
+    conv = read_convention(embedded.convention_dir(demo_mod.DEMO_SLUG))
+    perims = conv.perimeters(day, in_force_only=True)
+    parcel_layer = load_parcels(conv, data_dir, None, False)
+    result = classify_with_progress(parcel_layer, perims, None, None)
+    click.echo(provenance(conv, perims, parcel_layer, day))
+    click.echo(
+        f"{len(parcel_layer)} parcelles classées contre {len(perims)} périmètres "
+        "(commune fictive, données embarquées dans ort)"
+    )
+    click.echo(summary_table(result).to_string(index=False))
+    written = []
+    table = out / "demo-parcelles.csv"
+    if force or not table.exists():
+        write_table(with_parcel_columns(result, parcel_layer), table, force=True)
+        written.append(table)
+    html = out / "demo.html"
+    if force or not html.exists():
+        from geo.cli.maps import write_map
+
+        housing = data_dir / f"logements-sociaux-{demo_mod.DEMO_INSEE}.csv"
+        click.echo("\nCarte interactive :")
+        write_map(
+            conv,
+            perims,
+            parcel_layer,
+            result,
+            day,
+            html,
+            housing_path=housing if housing.exists() else None,
+            force=True,
+        )
+        written.append(html)
+    for path in written:
+        click.echo(f"Écrit : {path}")
+    kept = [p for p in (table, html) if p.exists() and p not in written]
+    for path in kept:
+        click.echo(f"Conservé : {path} (existe déjà ; --force pour le réécrire)")
+
+
+COMMANDS = [demo]

@@ -1,0 +1,220 @@
+"""Options and helpers shared by the ``ort`` commands: the command classes, the common options
+(perimeters, date, cadastre, tolerances, --force), date parsing and parcel loading.
+
+Every topic module of :mod:`geo.cli` builds its commands from these; nothing here imports a
+command module, so there is no import loop.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from geo import settings
+from geo.errors import InputError, OrtError, ValidationFailed
+
+EXIT_BAD_INPUT = 2
+
+
+class Command(click.Command):
+    """A command whose ``--help`` option is described in French, like the rest of its help."""
+
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.help = HELP_OPTION_TEXT
+        return option
+
+
+HELP_OPTION_TEXT = "Afficher cette aide et quitter."
+
+
+class Group(click.Group):
+    """Turn the project's errors into one clear line and an exit code."""
+
+    command_class = Command
+
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.help = HELP_OPTION_TEXT
+        return option
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ValidationFailed as err:
+            for problem in err.report.problems:
+                click.echo(str(problem), err=True)
+            click.echo(f"Erreur : {err}", err=True)
+            ctx.exit(err.exit_code)
+        except OrtError as err:
+            click.echo(f"Erreur : {err}", err=True)
+            ctx.exit(err.exit_code)
+        except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+            import os
+
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keep Python from failing at exit
+            ctx.exit(0)
+        except KeyboardInterrupt:
+            click.echo("Interrompu : aucun fichier partiel n'a été laissé.", err=True)
+            ctx.exit(130)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as err:  # noqa: BLE001 - last resort: no traceback for users
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(
+                f"Erreur interne : {type(err).__name__}: {err} (relancez avec --debug et signalez-la)",
+                err=True,
+            )
+            ctx.exit(3)
+
+
+# --- shared options ------------------------------------------------------------------------
+
+
+def _convention_folder(ctx, param, value: Path | None) -> Path | None:
+    """A folder as given, or the name of a convention shipped with ort (``demo``, ``libercourt``)."""
+    if value is None or value.exists() or len(value.parts) != 1:
+        return value
+    from geo import embedded
+
+    if value.name in embedded.convention_names():
+        return embedded.convention_dir(value.name)
+    return value
+
+
+def perimeters_option(required: bool = True):
+    return click.option(
+        "--perimeters",
+        "-p",
+        "perimeters",
+        required=required,
+        type=click.Path(file_okay=False, path_type=Path),
+        callback=_convention_folder,
+        help="Dossier de la convention (ex. perimeters/demo), ou le nom d'une convention fournie "
+        "avec ort : demo, libercourt.",
+    )
+
+
+date_option = click.option(
+    "--date",
+    "when",
+    default=None,
+    help="Date d'évaluation, AAAA-MM-JJ ou JJ/MM/AAAA (défaut : aujourd'hui).",
+)
+cadastre_option = click.option(
+    "--cadastre",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Fichier ou dossier du cadastre (Etalab .json/.json.gz, .gpkg, shapefile zippé) ; "
+    "défaut : le cadastre_dir de la convention, sinon téléchargement dans le cache.",
+)
+millesime_option = click.option(
+    "--millesime", default=None, help="Millésime du cadastre à télécharger : latest ou AAAA-MM-JJ."
+)
+force_option = click.option("--force", is_flag=True, help="Remplacer une sortie existante.")
+fix_option = click.option(
+    "--fix", is_flag=True, help="Réparer les géométries invalides (make_valid) au chargement."
+)
+
+
+def tolerance_options(f):
+    f = click.option(
+        "--tolerance-pct",
+        type=float,
+        default=None,
+        help=f"Part de la parcelle ignorée comme bruit, en % (défaut {settings.tolerance_pct}).",
+    )(f)
+    return click.option(
+        "--tolerance-m2",
+        type=float,
+        default=None,
+        help=f"Surface ignorée comme bruit de numérisation, en m² (défaut {settings.tolerance_m2}).",
+    )(f)
+
+
+def parse_date(when: str | None) -> dt.date:
+    if when is None:
+        return dt.date.today()
+    import re
+
+    text = when.strip()
+    french = re.fullmatch(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})", text)  # jj/mm/aaaa, as typed in France
+    try:
+        if french:
+            day, month, year = (int(g) for g in french.groups())
+            return dt.date(year, month, day)
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise InputError(
+            f"--date {when!r} n'est pas une date",
+            fix="écrivez-la au format ISO YYYY-MM-DD (2024-06-01) ou JJ/MM/AAAA (01/06/2024)",
+        ) from None
+
+
+def load_parcels(conv, cadastre: Path | None, millesime: str | None, fix: bool):
+    from geo.sources import cadastre as cad
+
+    source = cadastre or conv.cadastre_dir
+    if source is not None and source.is_file():
+        return cad.read_parcels(source, metric_crs=conv.metric_crs, fix=fix)
+    layers = cad.load_cadastre(conv.communes, ("parcelles",), millesime=millesime, source_dir=source, fix=fix)
+    return layers["parcelles"].to_crs(conv.metric_crs)
+
+
+def provenance(conv, perimeters, parcels, day: dt.date) -> str:
+    from geo.check import provenance_text
+
+    return provenance_text(conv, perimeters, parcels.attrs.get("millesime"), day)
+
+
+def classify_with_progress(parcels, perimeters, tolerance_m2, tolerance_pct):
+    from geo.classify import classify_parcels
+
+    chunk = 20_000
+    if len(parcels) <= chunk or not settings.progress:
+        return classify_parcels(parcels, perimeters, tolerance_m2=tolerance_m2, tolerance_pct=tolerance_pct)
+    from tqdm import tqdm
+
+    parts = []
+    with tqdm(total=len(parcels), unit=" parcelles", desc="Classement", file=sys.stderr) as bar:
+        for start in range(0, len(parcels), chunk):
+            part = parcels.iloc[start : start + chunk]
+            parts.append(
+                classify_parcels(part, perimeters, tolerance_m2=tolerance_m2, tolerance_pct=tolerance_pct)
+            )
+            bar.update(len(part))
+    out = pd.concat(parts, ignore_index=True)
+    out.attrs.update(parts[0].attrs)
+    return out
+
+
+def with_parcel_columns(result: pd.DataFrame, parcels) -> pd.DataFrame:
+    from geo.check import with_parcel_fields
+
+    return with_parcel_fields(result, parcels)
+
+
+def load_communes(conv, cadastre: Path | None):
+    from geo.sources import cadastre as cad
+
+    source = cadastre or conv.cadastre_dir
+    if source is None or not source.is_dir():
+        return None
+    try:
+        layers = cad.load_cadastre(conv.communes, ("communes",), source_dir=source)
+    except OrtError:
+        return None
+    return layers.get("communes")
+
+
+def read_id_file(path: Path) -> list[tuple[str, str | None]]:
+    from geo.check import read_id_table
+
+    return read_id_table(path)

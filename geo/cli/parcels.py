@@ -1,0 +1,325 @@
+"""``ort check``, ``parcels``, ``validate``, ``fetch``, ``perimeter-from-parcels``: the parcel check
+and the convention folder.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from geo.cli.options import (
+    EXIT_BAD_INPUT,
+    Command,
+    cadastre_option,
+    classify_with_progress,
+    date_option,
+    fix_option,
+    force_option,
+    load_communes,
+    load_parcels,
+    millesime_option,
+    parse_date,
+    perimeters_option,
+    provenance,
+    tolerance_options,
+    with_parcel_columns,
+)
+from geo.errors import InputError
+
+# --- ort check -------------------------------------------------------------------------------
+
+
+@click.command(cls=Command)
+@click.argument("ids", nargs=-1)
+@perimeters_option()
+@date_option
+@click.option(
+    "--file",
+    "id_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="CSV/XLSX d'identifiants de parcelles (colonne idu, id ou parcelle ; commune facultative).",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Fichier de résultat : .csv, .xlsx, .gpkg ou .parquet (une ligne par parcelle et périmètre).",
+)
+@click.option("--commune", default=None, help="Code INSEE pour les identifiants courts comme 'AB 685'.")
+@click.option("--json", "as_json", is_flag=True, help="Afficher en JSON.")
+@cadastre_option
+@millesime_option
+@tolerance_options
+@force_option
+@fix_option
+def check(
+    ids,
+    perimeters,
+    when,
+    id_file,
+    output,
+    commune,
+    as_json,
+    cadastre,
+    millesime,
+    tolerance_m2,
+    tolerance_pct,
+    force,
+    fix,
+):
+    """Chaque parcelle est-elle incluse, à cheval ou hors de chaque périmètre en vigueur à une date ?
+
+    \b
+    ort check 62999000AB0012 --perimeters perimeters/demo --date 2024-06-01
+    ort check --file parcelles.csv --perimeters perimeters/demo -o resultat.csv
+    """
+    from geo.check import check_parcels, read_id_table
+    from geo.io import check_writable, write_table
+    from geo.perimeters import read_convention
+
+    if not ids and not id_file:
+        raise click.UsageError("donnez des identifiants de parcelles ou --file parcelles.csv")
+    if output:
+        check_writable(output, force=force)
+    day = parse_date(when)
+    conv = read_convention(perimeters)
+    conv.version_at(day)  # refuse a date without perimeters before loading the cadastre
+    parcel_layer = load_parcels(conv, cadastre, millesime, fix)
+    default = commune or (conv.communes[0] if len(conv.communes) == 1 else None)
+    entries = [(t, default) for t in ids] + (read_id_table(id_file) if id_file else [])
+    result = check_parcels(
+        entries,
+        conv,
+        parcel_layer,
+        when=day,
+        commune=commune,
+        classify=lambda p, q: classify_with_progress(p, q, tolerance_m2, tolerance_pct),
+    )
+    known, table = result.parcels, result.table
+    if id_file and len(known):  # keep the planner's own columns (comments...) beside the verdicts
+        from geo.check import input_columns
+
+        own = input_columns(id_file, code_insee=default)
+        clash = {c: f"{c} (fichier)" for c in own.columns if c != "idu" and c in table.columns}
+        table = table.merge(own.rename(columns=clash), on="idu", how="left")
+    if len(known) and output:
+        if output.suffix.lower() in (".gpkg", ".parquet", ".geojson"):
+            import geopandas as gpd
+
+            geo_table = gpd.GeoDataFrame(
+                table.merge(known[["idu", "geometry"]], on="idu"), geometry="geometry", crs=known.crs
+            )
+            write_table(geo_table, output, force=force)
+        else:
+            write_table(table, output, force=force)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+    elif len(known):
+        click.echo(result.provenance())
+        if id_file or len(known) > 20:
+            click.echo(
+                f"{len(known)} parcelle(s) classée(s) contre {table['perimeter_id'].nunique()} périmètre(s)"
+            )
+            click.echo(result.summary().to_string(index=False))
+            if output:
+                click.echo(f"Résultat écrit : {output}")
+        else:
+            click.echo(result.describe())
+    if result.rejected:
+        click.echo(f"{len(result.rejected)} identifiant(s) non reconnu(s) :", err=True)
+        for text, message in result.rejected:
+            click.echo(f"  {text!s}: {message}", err=True)
+        if not id_file or not len(known):
+            sys.exit(EXIT_BAD_INPUT)
+
+
+# --- ort parcels -----------------------------------------------------------------------------
+
+
+@click.command(cls=Command)
+@perimeters_option()
+@click.option(
+    "--sector",
+    "--secteur",
+    "sector",
+    default=None,
+    help='Identifiant ou nom du secteur, ex. "Centre-ville" (défaut : toute l\'ORT).',
+)
+@date_option
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Liste des parcelles : .csv, .xlsx, .gpkg ou .parquet.",
+)
+@click.option("--inside-only", is_flag=True, help="Exclure les parcelles à cheval.")
+@cadastre_option
+@millesime_option
+@tolerance_options
+@force_option
+@fix_option
+def parcels(
+    perimeters,
+    sector,
+    when,
+    output,
+    inside_only,
+    cadastre,
+    millesime,
+    tolerance_m2,
+    tolerance_pct,
+    force,
+    fix,
+):
+    """Lister les parcelles d'un secteur, avec leur statut et leur part (annexe de la convention)."""
+    from geo.classify import parcels_in
+    from geo.io import check_writable, write_table
+    from geo.perimeters import ORT_ID, read_convention
+
+    check_writable(output, force=force)
+    day = parse_date(when)
+    conv = read_convention(perimeters)
+    perims = conv.perimeters(day, in_force_only=True)
+    parcel_layer = load_parcels(conv, cadastre, millesime, fix)
+    target = sector or ORT_ID
+    match = perims[(perims["perimeter_id"] == target) | (perims["nom"].str.casefold() == target.casefold())]
+    if match.empty:
+        known = ", ".join(f"{i} ({n})" for i, n in zip(perims["perimeter_id"], perims["nom"], strict=True))
+        raise InputError(f"unknown sector '{target}'", fix=f"use one of: {known}")
+    result = classify_with_progress(parcel_layer, match, tolerance_m2, tolerance_pct)
+    rows = with_parcel_columns(
+        parcels_in(result, match["perimeter_id"].iloc[0], include_straddling=not inside_only), parcel_layer
+    )
+    rows = rows.sort_values("idu").reset_index(drop=True)
+    if output.suffix.lower() in (".gpkg", ".parquet", ".geojson"):
+        import geopandas as gpd
+
+        rows = gpd.GeoDataFrame(
+            rows.merge(parcel_layer[["idu", "geometry"]], on="idu"), geometry="geometry", crs=parcel_layer.crs
+        )
+    write_table(rows, output, force=force)
+    click.echo(provenance(conv, perims, parcel_layer, day))
+    counts = rows["status"].value_counts()
+    click.echo(
+        f"{match['nom'].iloc[0]} : {len(rows)} parcelle(s) — {counts.get('inside', 0)} incluse(s), "
+        f"{counts.get('straddling', 0)} à cheval — écrit dans {output}"
+    )
+
+
+# --- ort validate ----------------------------------------------------------------------------
+
+
+@click.command(cls=Command)
+@click.argument("folder", type=click.Path(path_type=Path))
+@cadastre_option
+@click.option(
+    "--with-parcels",
+    is_flag=True,
+    help="Charger le cadastre pour signaler les parcelles coupées par les limites des périmètres.",
+)
+@millesime_option
+def validate(folder, cadastre, with_parcels, millesime):
+    """Vérifier un dossier de convention et signaler tous les problèmes en une fois."""
+    from geo.perimeters import read_convention
+    from geo.validate import validate_convention
+
+    parcel_layer = communes = None
+    if cadastre or with_parcels:
+        conv = read_convention(folder)
+        parcel_layer = load_parcels(conv, cadastre, millesime, fix=False)
+        communes = load_communes(conv, cadastre)
+    report = validate_convention(folder, parcels=parcel_layer, communes=communes)
+    click.echo(str(report))
+    if not report.ok:
+        sys.exit(1)
+
+
+# --- ort fetch -------------------------------------------------------------------------------
+
+
+@click.command(cls=Command)
+@click.argument("communes", nargs=-1, required=True)
+@click.option(
+    "--layer",
+    "layers",
+    multiple=True,
+    default=("parcelles",),
+    show_default=True,
+    help="Couche(s) : parcelles, sections, batiments, feuilles, communes, lieux_dits.",
+)
+@millesime_option
+def fetch(communes, layers, millesime):
+    """Télécharger les couches du cadastre de communes (codes INSEE) dans le cache local."""
+    from geo.sources.cadastre import fetch_layer
+
+    for code in communes:
+        for layer in layers:
+            path = fetch_layer(code, layer, millesime=millesime)
+            click.echo(f"{code} {layer}: {path}")
+
+
+# --- ort perimeter-from-parcels --------------------------------------------------------------
+
+
+@click.command("perimeter-from-parcels", cls=Command)
+@click.argument("ids", nargs=-1, required=True)
+@click.option("--commune", required=True, help="Code INSEE des parcelles.")
+@click.option("--id", "perimeter_id", required=True, help="Identifiant du périmètre, ex. centre-ville.")
+@click.option("--nom", required=True, help="Nom affiché aux utilisateurs.")
+@click.option(
+    "--type",
+    "ptype",
+    type=click.Choice(["secteur", "opah_ru", "autre"]),
+    default="secteur",
+    help="Type de périmètre (défaut : secteur).",
+)
+@click.option("--centre-ville", is_flag=True, help="Le secteur comprend le centre-ville.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Fichier GeoJSON du périmètre.",
+)
+@cadastre_option
+@millesime_option
+@force_option
+def perimeter_from_parcels_cmd(
+    ids, commune, perimeter_id, nom, ptype, centre_ville, output, cadastre, millesime, force
+):
+    """Construire un périmètre (GeoJSON) comme l'union de parcelles."""
+    from geo.idu import parse_many
+    from geo.io import check_writable, write_text
+    from geo.perimeters import perimeter_from_parcels, perimeters_to_geojson
+    from geo.sources import cadastre as cad
+
+    check_writable(output, force=force)
+    if cadastre is not None and cadastre.is_file():
+        layer = cad.read_parcels(cadastre)
+    else:
+        layer = cad.load_cadastre([commune], ("parcelles",), millesime=millesime, source_dir=cadastre)[
+            "parcelles"
+        ]
+    valid, rejected = parse_many(ids, code_insee=commune)
+    if rejected:
+        raise InputError(f"{rejected[0][1]}")
+    gdf = perimeter_from_parcels(
+        layer,
+        [p.idu for p in valid],
+        perimeter_id=perimeter_id,
+        nom=nom,
+        type=ptype,
+        centre_ville=centre_ville,
+    )
+    write_text(perimeters_to_geojson(gdf), output, force=force)
+    click.echo(f"{nom} : {len(valid)} parcelle(s), {gdf.geometry.area.sum():,.0f} m² — écrit dans {output}")
+
+
+# --- ort demo --------------------------------------------------------------------------------
+
+
+COMMANDS = [check, parcels, validate, fetch, perimeter_from_parcels_cmd]

@@ -1,0 +1,246 @@
+"""``ort classify``: a whole département or France, from files, on Dask or in PostGIS."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from geo import settings
+from geo.cli.options import (
+    EXIT_BAD_INPUT,
+    Command,
+    date_option,
+    fix_option,
+    force_option,
+    parse_date,
+    tolerance_options,
+)
+from geo.errors import InputError, ValidationFailed, ValidationReport
+
+
+def _read_perimeters(folder: Path | None, file: Path | None, when: str | None):
+    """Perimeters in force (a convention folder) or all of a file; with their provenance."""
+    from geo import projection
+    from geo.perimeters import read_convention, read_perimeter_file
+
+    if folder is not None:
+        conv = read_convention(folder)
+        day = parse_date(when)
+        perims = conv.perimeters(day, in_force_only=True)
+        a = perims.attrs
+        fict = " — COMMUNE FICTIVE (démonstration)" if conv.fictif else ""
+        text = (
+            f"Convention : {conv.nom}{fict} ; périmètres : version « {a.get('version_libelle')} » "
+            f"en vigueur depuis le {a.get('version_date')}, évalués au {day.isoformat()}"
+        )
+        return perims, {"perimetres": str(folder), "date": day.isoformat(), **a}, text
+    report = ValidationReport(str(file))
+    perims = read_perimeter_file(file, metric_crs=projection.LAMBERT93, report=report)
+    if not report.ok:
+        raise ValidationFailed(report)
+    return perims, {"perimetres": str(file)}, f"Périmètres : {file} ({len(perims)})"
+
+
+@click.command("classify", cls=Command)
+@click.argument("source", metavar="SOURCE")
+@click.option(
+    "--perimeters",
+    "-p",
+    "perimeters",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Dossier de la convention, ex. perimeters/demo (périmètres en vigueur à --date).",
+)
+@click.option(
+    "--perimeters-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="GeoJSON ou GeoPackage de périmètres (id, type, nom), ex. toutes les ORT d'une région.",
+)
+@click.option(
+    "--perimeters-table",
+    default=None,
+    help="Avec --db : table PostGIS de périmètres (perimeter_id, type, nom).",
+)
+@click.option(
+    "--output",
+    "-o",
+    required=True,
+    help="Dossier de sortie (jeu de données Parquet avec _manifest.json), ou avec --db la table à créer.",
+)
+@date_option
+@click.option(
+    "--partition-by",
+    type=click.Choice(["departement", "commune", "rows"]),
+    default="departement",
+    show_default=True,
+    help="Découpage de la sortie et des rapports d'erreurs : departement, commune ou rows (lots de lignes).",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "dask"]),
+    default="local",
+    show_default=True,
+    help="Moteur de calcul : local (processus de cette machine) ou dask (grappe Dask).",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    help="Adresse de l'ordonnanceur Dask, ex. tcp://host:8786 (défaut : un ordonnanceur local).",
+)
+@click.option(
+    "--workers", type=int, default=None, help="Nombre de processus de calcul (défaut : un par cœur)."
+)
+@click.option(
+    "--chunk-rows", type=int, default=200_000, show_default=True, help="Lignes par lot pour un gros fichier."
+)
+@click.option(
+    "--db", default=None, help="postgresql://user@host:port/base : SOURCE est alors une table de parcelles."
+)
+@tolerance_options
+@fix_option
+@force_option
+def classify(
+    source,
+    perimeters,
+    perimeters_file,
+    perimeters_table,
+    output,
+    when,
+    partition_by,
+    engine,
+    scheduler,
+    workers,
+    chunk_rows,
+    db,
+    tolerance_m2,
+    tolerance_pct,
+    fix,
+    force,
+):
+    """Classer toutes les parcelles d'une grande source : un département, une région, la France.
+
+    N'écrit que les couples inclus ou à cheval (une parcelle absente de la sortie est hors de
+    tout périmètre). Une partition aux géométries cassées est signalée et écartée ; les autres
+    sont traitées, et le code de sortie vaut 2.
+
+    \b
+    ort classify data/62/ --perimeters perimeters/libercourt -o verdicts-62
+    ort classify france.parquet --perimeters-file ort-france.gpkg -o verdicts --engine dask
+    ort classify cadastre.parcelles --db postgresql://sig@localhost/sig \\
+        --perimeters-table ort.perimetres -o ort.verdicts
+    """
+    given = [x for x in (perimeters, perimeters_file, perimeters_table) if x]
+    if len(given) != 1:
+        raise click.UsageError("donnez un seul de --perimeters, --perimeters-file ou --perimeters-table")
+    if perimeters_table and not db:
+        raise click.UsageError("--perimeters-table lit une base de données : donnez --db postgresql://…")
+    if scheduler and engine != "dask":
+        raise click.UsageError("--scheduler s'utilise avec --engine dask")
+    if db:
+        _classify_db(
+            source,
+            db,
+            perimeters,
+            perimeters_file,
+            perimeters_table,
+            output,
+            when,
+            tolerance_m2,
+            tolerance_pct,
+            chunk_rows,
+            force,
+        )
+        return
+    from geo.io import check_writable
+    from geo.scale import run as scale
+
+    check_writable(output, force=force)
+    perims, provenance, text = _read_perimeters(perimeters, perimeters_file, when)
+    click.echo(text)
+    done = {"parcels": 0}
+
+    def progress(res) -> None:
+        done["parcels"] += res.parcels
+        if settings.progress:
+            state = "ÉCHEC" if res.error else f"{res.parcels} parcelles"
+            click.echo(f"  {res.location} : {state}", err=True)
+
+    report = scale.classify_dataset(
+        source,
+        perims,
+        output,
+        partition_by=partition_by,
+        engine=engine,
+        workers=workers,
+        scheduler=scheduler,
+        tolerance_m2=tolerance_m2,
+        tolerance_pct=tolerance_pct,
+        fix=fix,
+        force=force,
+        chunk_rows=chunk_rows,
+        provenance=provenance,
+        progress=progress,
+    )
+    rate = report.parcels / report.seconds if report.seconds else 0
+    click.echo(
+        f"{report.parcels} parcelle(s) classée(s) en {report.seconds:.1f} s "
+        f"({f'{rate:,.0f}'.replace(',', ' ')} parcelles/s), {len(report.partitions)} partition(s), "
+        f"{report.rows} couple(s) inclus ou à cheval"
+    )
+    for warning in report.warnings:
+        click.echo(f"Avertissement : {warning}", err=True)
+    for failure in report.failed:
+        click.echo(f"Partition en échec ({failure['partition']}) — {failure['error']}", err=True)
+    if report.failed:
+        click.echo(
+            f"Résultat partiel écrit : {output} ({len(report.failed)} partition(s) exclue(s), "
+            "voir _manifest.json ; corrigez-les ou relancez avec --fix)",
+            err=True,
+        )
+        sys.exit(EXIT_BAD_INPUT)
+    click.echo(f"Résultat écrit : {output}")
+
+
+def _classify_db(
+    source,
+    db,
+    perimeters,
+    perimeters_file,
+    perimeters_table,
+    output,
+    when,
+    tolerance_m2,
+    tolerance_pct,
+    chunk_rows,
+    force,
+) -> None:
+    from geo.scale import postgis
+
+    if perimeters_table:
+        perims, text = perimeters_table, f"Périmètres : table {perimeters_table}"
+    else:
+        perims, _, text = _read_perimeters(perimeters, perimeters_file, when)
+    click.echo(text)
+    if Path(source).exists():
+        raise InputError(
+            f"avec --db, SOURCE est un nom de table, pas le fichier {source!r}", fix="ex. cadastre.parcelles"
+        )
+    run = postgis.classify_db(
+        db,
+        source,
+        perims,
+        output,
+        tolerance_m2=tolerance_m2,
+        tolerance_pct=tolerance_pct,
+        chunk_rows=chunk_rows,
+        force=force,
+    )
+    click.echo(
+        f"{run.parcels} parcelle(s) classée(s) en {run.seconds:.1f} s ; "
+        f"{run.rows} couple(s) inclus ou à cheval "
+        f"écrits dans la table {run.table}"
+    )
+
+
+COMMANDS = [classify]

@@ -1,0 +1,7 @@
+"""Maps of a convention.
+
+- ``page``    the interactive offline map (a ``folium.Map``) and its saving as one HTML file
+- ``layers``  each layer of that map, built from GeoDataFrames
+- ``assets``  Leaflet and the map's runtime, inlined so the page works offline
+- ``annex``   the printed annex (PNG/PDF pages and parcel lists, matplotlib)
+"""

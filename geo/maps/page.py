@@ -1,0 +1,602 @@
+"""The interactive map of a convention: one self-contained, offline HTML file.
+
+:func:`convention_map` returns a :class:`folium.Map` (it displays inline in Jupyter) with a
+layer control, a legend, a parcel search by IDU and a scale bar, fitted to the convention;
+:func:`save_offline` writes it as one HTML file that loads nothing from the network: Leaflet
+and the map's small runtime are inlined (:mod:`geo.maps.assets`), no CDN, no tiles unless asked.
+This module assembles the page (controls, legend, view) and saves it; each layer is built by
+:mod:`geo.maps.layers`.
+
+Layers, bottom to top: parcels coloured by status against the ORT (canvas, for 10–20k
+parcels), eligibility, commune boundaries, perimeters (ORT sectors — the centre-ville one
+thicker and red —, OPAH-RU dashed), friches by status, social housing sites sized by their
+dwellings, actions by axe. Geometries are simplified in the metric CRS, reprojected to
+EPSG:4326 only at the end, rounded to 6 decimals (≈ 0.1 m) and delta-encoded; parcels far
+from every perimeter can be lightened or dropped (``far_parcels``), and the legend says how
+many.
+
+Every text from data reaches the page either HTML-escaped (legend, title, layer names) or as
+DOM text nodes built by the runtime (popups, tooltips, search messages): it cannot run a
+script.
+
+Optional layers take plain GeoDataFrames (any CRS, converted to the perimeters' metric CRS);
+the columns read are, by layer (first name found wins, all optional unless stated):
+
+- ``communes``: polygons; ``nom``, ``code_insee``.
+- ``friches`` (:func:`geo.places.friches.read_friches`): points or polygons; ``site_id``,
+  ``site_nom``, ``site_statut`` (CNIG values: friche potentielle, friche sans projet, friche
+  avec projet, site avec projet, reconvertie), ``site_type``, ``surface_m2``, ``comm_nom``.
+- ``housing`` (``geo.places.housing.locate_sites(...).sites``): points or polygons (drawn at a
+  representative point), rows without geometry counted as not located; ``logements`` |
+  ``nb_logements`` (number of dwellings, sets the size), ``programme`` | ``nom``,
+  ``bailleur``, ``annee``, ``adresse``.
+- ``actions`` (``geo.places.actions.actions_table`` joined to ``action_geometries`` on ``id``):
+  points or polygons, or no geometry (counted as not located); ``titre`` | ``title``
+  (**required**), ``id``, ``axe_libelle`` | ``axe``, ``statut``, ``maitre_ouvrage``, ``budget``.
+- ``eligibility`` (``geo.eligibility.answers.answers_to_frame`` of parcel answers, or a wide table):
+  ``idu`` (**required**), then either the long form ``regle`` | ``effect`` + ``verdict`` |
+  ``answer``, or one column per effect among :data:`ELIGIBILITY_EFFECTS`; answers are
+  booleans or ``oui``/``yes``, ``partiellement``/``partly``, ``non``/``no``,
+  ``inconnu``/``unknown``. Without a geometry column the parcels' geometries are used.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import os
+import re
+from collections.abc import Iterable
+from html.parser import HTMLParser
+from pathlib import Path
+
+import folium
+import geopandas as gpd
+import pandas as pd
+from branca.element import Element, MacroElement
+from folium.template import Template
+
+from geo import projection
+from geo.classify import INSIDE, OUTSIDE, STRADDLING
+from geo.errors import InputError, OrtError
+from geo.maps import assets as _assets
+
+# The layers are built in geo.maps.layers; ``X as X`` keeps names callers read from geo.maps.page.
+from geo.maps.layers import AXE_COLOURS as AXE_COLOURS
+from geo.maps.layers import (
+    ELIGIBILITY_COLOURS,
+    ELIGIBILITY_EFFECTS,
+    STATUS_COLOURS,
+    _actions_layer,
+    _communes_layer,
+    _eligibility_layers,
+    _fmt_int,
+    _friches_layer,
+    _housing_layer,
+    _item,
+    _note,
+    _parcel_layer,
+    _perimeter_layer,
+    _text,
+    _to_crs_of,
+    _usable,
+)
+from geo.maps.layers import FAR_COLOUR as FAR_COLOUR
+from geo.maps.layers import FRICHE_COLOURS as FRICHE_COLOURS
+from geo.maps.layers import FRICHE_OTHER_COLOUR as FRICHE_OTHER_COLOUR
+from geo.maps.layers import HOUSING_COLOUR as HOUSING_COLOUR
+from geo.maps.layers import PERIMETER_TYPE_LABELS as PERIMETER_TYPE_LABELS
+from geo.maps.layers import DataLayer as DataLayer
+from geo.maps.layers import _encode as _encode
+
+#: Mention required on every map drawn over the cadastre.
+CADASTRE_MENTION = "Fond de plan : DGFiP cadastre (Etalab) — mesures données à titre indicatif"
+
+#: Stroke colour of the centre-ville sector, of the other sectors in turn, of OPAH-RU and others.
+CENTRE_VILLE_COLOUR = "#e41a1c"
+SECTOR_COLOURS = ("#377eb8", "#984ea3", "#a65628", "#f781bf", "#17becf", "#4d4d4d")
+OPAH_RU_COLOUR = "#ff7f00"
+OTHER_PERIMETER_COLOUR = "#666666"
+
+
+# --------------------------------------------------------------------------------------------
+# Folium elements
+
+
+class OfflineMap(folium.Map):
+    """A :class:`folium.Map` whose page inlines Leaflet and links to no CDN (also in Jupyter)."""
+
+    default_js: list[tuple[str, str]] = []
+    default_css: list[tuple[str, str]] = []
+
+    def render(self, **kwargs):
+        self.get_root().header.add_child(Element(_assets.inline_head()), name="ort_inline_assets", index=0)
+        super().render(**kwargs)
+
+
+class _Script(MacroElement):
+    """A piece of script that refers to its map (``{map}`` is replaced by the map's variable)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            {{ this.code() }}
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, code: str):
+        super().__init__()
+        self._name = "OrtScript"
+        self._code = code
+
+    def code(self) -> str:
+        return self._code.replace("{map}", self._parent.get_name())
+
+
+class HtmlControl(MacroElement):
+    """A Leaflet control holding HTML built in Python from escaped text (title, legend)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            (function () {
+                var box = document.createElement("div");
+                box.className = {{ this.css_json() }};
+                box.innerHTML = {{ this.html_json() }};
+                ORT.control({{ this._parent.get_name() }}, {{ this.position_json() }}, box);
+            })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, html_text: str, *, position: str, css_class: str):
+        super().__init__()
+        self._name = "HtmlControl"
+        self.html = html_text
+        self.position = position
+        self.css_class = css_class
+
+    def html_json(self) -> str:
+        return _assets.to_js_json(self.html)
+
+    def css_json(self) -> str:
+        return _assets.to_js_json(self.css_class)
+
+    def position_json(self) -> str:
+        return _assets.to_js_json(self.position)
+
+
+# --------------------------------------------------------------------------------------------
+# The map
+
+
+def perimeter_style(row, index_among_sectors: int) -> dict:
+    """Leaflet path options of a perimeter row (also the annex's colours).
+
+    Parameters
+    ----------
+    row : mapping
+        A perimeter row with ``type`` and optional ``centre_ville``.
+    index_among_sectors : int
+        Rank of this sector among the sectors that are not the centre-ville one (picks its
+        colour in :data:`SECTOR_COLOURS`).
+
+    Returns
+    -------
+    dict
+        ``color``, ``weight``, ``fillColor`` and, for dashed outlines, ``dashArray``.
+    """
+    ptype = row.get("type")
+    if ptype == "opah_ru":
+        return {"color": OPAH_RU_COLOUR, "weight": 3, "dashArray": "8 5", "fillColor": OPAH_RU_COLOUR}
+    if ptype == "secteur" and bool(row.get("centre_ville")):
+        return {"color": CENTRE_VILLE_COLOUR, "weight": 4, "fillColor": CENTRE_VILLE_COLOUR}
+    if ptype == "secteur":
+        c = SECTOR_COLOURS[index_among_sectors % len(SECTOR_COLOURS)]
+        return {"color": c, "weight": 3, "fillColor": c}
+    return {
+        "color": OTHER_PERIMETER_COLOUR,
+        "weight": 2,
+        "dashArray": "2 4",
+        "fillColor": OTHER_PERIMETER_COLOUR,
+    }
+
+
+def perimeter_colours(perimeters: pd.DataFrame) -> dict[str, dict]:
+    """Style of each perimeter id (the ``ort`` union row excluded).
+
+    Parameters
+    ----------
+    perimeters : DataFrame
+        Perimeter rows with ``perimeter_id``, ``type`` and optional ``centre_ville``, in order.
+
+    Returns
+    -------
+    dict
+        ``perimeter_id`` → :func:`perimeter_style` options.
+    """
+    out, n = {}, 0
+    for _, row in perimeters.iterrows():
+        if row.get("type") == "ort":
+            continue
+        out[row["perimeter_id"]] = perimeter_style(row, n)
+        if row.get("type") == "secteur" and not bool(row.get("centre_ville")):
+            n += 1
+    return out
+
+
+def convention_map(
+    perimeters: gpd.GeoDataFrame,
+    *,
+    parcels: gpd.GeoDataFrame | None = None,
+    classification: pd.DataFrame | None = None,
+    communes: gpd.GeoDataFrame | None = None,
+    friches: gpd.GeoDataFrame | None = None,
+    housing: gpd.GeoDataFrame | None = None,
+    actions: gpd.GeoDataFrame | None = None,
+    eligibility: pd.DataFrame | None = None,
+    title: str = "",
+    fictif: bool = False,
+    tiles: str | None = None,
+    tiles_attribution: str | None = None,
+    simplify_m: float = 0.3,
+    far_parcels: str = "light",
+    far_m: float = 200.0,
+    production_date: dt.date | None = None,
+) -> folium.Map:
+    """Build the interactive map of a convention.
+
+    Parameters
+    ----------
+    perimeters : GeoDataFrame
+        Perimeters in force (:meth:`geo.perimeters.Convention.perimeters`), columns
+        ``perimeter_id``, ``type``, ``nom``, optional ``centre_ville``; geometry in a metric CRS
+        (metres). The ``ort`` union row is not drawn (its sectors are). Its ``attrs`` (version,
+        version date) appear in the legend.
+    parcels : GeoDataFrame, optional
+        Cadastral parcels with ``idu`` and optional ``contenance`` (m²), any CRS (converted to
+        the perimeters' one). Their ``attrs["millesime"]`` appears in the legend.
+    classification : DataFrame, optional
+        :func:`geo.classify.classify_parcels` result for these parcels; computed here when
+        parcels are given without it. Parcels are coloured by their status against the ORT
+        (row ``ort``, else the best status over the sectors); popups give each perimeter's
+        status and share.
+    communes, friches, housing, actions, eligibility : optional
+        Extra layers, any CRS; columns in the module docstring.
+    title : str
+        Shown at the top and as the page title (escaped).
+    fictif : bool
+        Says "COMMUNE FICTIVE" under the title.
+    tiles : str, optional
+        URL template of a background tile layer (loads tiles from the network when opened);
+        without it the cadastre is the background and the page loads nothing.
+    tiles_attribution : str, optional
+        Attribution of the tiles (default: the host of ``tiles``).
+    simplify_m : float
+        Simplification tolerance in metres, applied in the metric CRS.
+    far_parcels : {"light", "drop", "keep"}
+        Parcels farther than ``far_m`` metres from every perimeter: simplified harder and drawn
+        faintly (``light``), left out and counted in the legend (``drop``), or kept as the others.
+    far_m : float
+        Distance in metres beyond which a parcel is "far".
+    production_date : date, optional
+        Date printed in the legend (default: today).
+
+    Returns
+    -------
+    folium.Map
+        An :class:`OfflineMap`; ``m.ort_info`` holds counts (parcels drawn, far, dropped…) and
+        ``m.ort_bounds`` the fitted bounds ``[[south, west], [north, east]]`` in EPSG:4326.
+    """
+    if far_parcels not in ("light", "drop", "keep"):
+        raise InputError(f"far_parcels={far_parcels!r}", fix="use 'light', 'drop' or 'keep'")
+    if simplify_m < 0 or far_m < 0:
+        raise InputError("simplify_m and far_m are distances in metres and must be ≥ 0")
+    crs = projection.require_metric(perimeters, source="perimeters")
+    perims, _ = _usable(perimeters)
+    drawn = perims[perims["type"] != "ort"] if "type" in perims.columns else perims
+    if "perimeter_id" not in drawn.columns:
+        raise InputError("column 'perimeter_id' is missing", source="perimeters")
+    info: dict = {}
+
+    m = OfflineMap(location=None, tiles=None, zoom_start=15, control_scale=False)
+    m.options["max_zoom"] = 21
+    m.get_root().title = html.escape(title or "Carte de la convention")
+    m.add_child(
+        _Script("ORT.init({map}, " + _assets.to_js_json({"icons": _assets.icon_uris()}) + ");"),
+        name="ort_init",
+    )
+    if tiles:
+        from urllib.parse import urlparse
+
+        attribution = tiles_attribution or urlparse(tiles).netloc or "tuiles"
+        folium.TileLayer(
+            tiles=tiles, attr=html.escape(attribution), name="Fond de carte", max_zoom=21, overlay=False
+        ).add_to(m)
+
+    legend: list[str] = []
+    order: list[str] = []
+    parcel_layer = None
+    if parcels is not None:
+        parcel_layer = _to_crs_of(parcels, crs, name="parcels")
+        if "idu" not in parcel_layer.columns:
+            raise InputError(
+                "column 'idu' is missing", source="parcels", fix="read it with geo.sources.cadastre"
+            )
+    # Fit the view before any layer is added: the 20k parcels are then projected once, not twice.
+    bounds = _bounds(drawn if len(drawn) else parcel_layer, crs)
+    if bounds is not None:
+        m.location = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
+        # The legend sits bottom right (320 px wide): keep the perimeters clear of it.
+        m.fit_bounds(bounds, padding_top_left=(20, 20), padding_bottom_right=(340, 20))
+    m.ort_bounds = bounds
+    if parcel_layer is not None:
+        if classification is None and len(drawn):
+            from geo.classify import classify_parcels
+
+            classification = classify_parcels(parcel_layer, perims, only_intersecting=True)
+        layer, counts = _parcel_layer(
+            parcel_layer, classification, perims, simplify_m=simplify_m, far_parcels=far_parcels, far_m=far_m
+        )
+        info.update(counts)
+        m.add_child(layer)
+        legend.append(_legend_parcels(counts, far_parcels, far_m))
+        order.append("parcelles")
+
+    if eligibility is not None:
+        layers, counts = _eligibility_layers(eligibility, parcel_layer, crs, simplify_m=simplify_m)
+        for layer in layers:
+            m.add_child(layer)
+            order.append(layer.key)
+        info["eligibility"] = counts
+        legend.append(_legend_eligibility(counts))
+
+    if communes is not None:
+        layer = _communes_layer(_to_crs_of(communes, crs, name="communes"), simplify_m)
+        m.add_child(layer)
+        order.append("communes")
+        legend.append("<h4>Limites</h4>" + _item("line", "#333333", "Limite communale", dash=True))
+
+    styles = perimeter_colours(drawn)
+    if len(drawn):
+        m.add_child(
+            _perimeter_layer(
+                drawn, styles, outline=parcels is not None, simplify_m=simplify_m / 3, attrs=perims.attrs
+            )
+        )
+        order.append("perimetres")
+    legend.insert(0, _legend_perimeters(drawn, styles))
+
+    for key, gdf, builder in (
+        ("friches", friches, _friches_layer),
+        ("logements", housing, _housing_layer),
+        ("actions", actions, _actions_layer),
+    ):
+        if gdf is None:
+            continue
+        layer, part, counts = builder(gdf, crs, simplify_m)
+        info[key] = counts
+        legend.append(part)
+        if layer is not None:
+            m.add_child(layer)
+            order.append(key)
+
+    m.add_child(HtmlControl(_title_html(title, fictif), position="topright", css_class="ort-box ort-title"))
+    folium.LayerControl(position="topright", collapsed=True).add_to(m)
+    m.add_child(_Script("ORT.search({map});"), name="ort_search")
+    legend.append(_legend_sources(perims, parcel_layer, production_date or dt.date.today(), info))
+    legend_html = "<details open><summary><b>Légende</b></summary>" + "".join(legend) + "</details>"
+    m.add_child(
+        HtmlControl(legend_html, position="bottomright", css_class="ort-box ort-legend"),
+        name="ort_legend",
+    )
+    m.add_child(_Script("ORT.finish({map}, " + _assets.to_js_json(order) + ");"), name="ort_finish")
+    m.ort_info = info
+    return m
+
+
+def _bounds(gdf: gpd.GeoDataFrame | None, crs) -> list[list[float]] | None:
+    if gdf is None or gdf.empty:
+        return None
+    minx, miny, maxx, maxy = gpd.GeoSeries(gdf.geometry, crs=crs).to_crs(projection.WGS84).total_bounds
+    return [[round(float(miny), 6), round(float(minx), 6)], [round(float(maxy), 6), round(float(maxx), 6)]]
+
+
+# --------------------------------------------------------------------------------------------
+# Legend and title (HTML built from escaped text)
+
+
+def _title_html(title: str, fictif: bool) -> str:
+    out = html.escape(title or "Convention ORT")
+    if fictif:
+        out += '<span class="ort-fictif">COMMUNE FICTIVE — données de démonstration</span>'
+    return out
+
+
+def _legend_perimeters(drawn, styles) -> str:
+    out = "<h4>Périmètres</h4>"
+    if drawn.empty:
+        return out + _note("aucun périmètre en vigueur")
+    for _, row in drawn.iterrows():
+        style = styles[row["perimeter_id"]]
+        label = _text(row.get("nom")) or _text(row["perimeter_id"])
+        if row.get("type") == "secteur" and bool(row.get("centre_ville")):
+            label += " (centre-ville)"
+        elif row.get("type") == "opah_ru":
+            label += " (OPAH-RU)"
+        out += _item("line", style["color"], label, dash="dashArray" in style)
+    return out
+
+
+def _legend_parcels(counts: dict, far_parcels: str, far_m: float) -> str:
+    out = "<h4>Parcelles (statut par rapport à l'ORT)</h4>"
+    for key, label in ((INSIDE, "incluses"), (STRADDLING, "à cheval"), (OUTSIDE, "hors périmètre")):
+        out += _item("box", "#555555", f"{label} ({_fmt_int(counts[key])})", fill=STATUS_COLOURS[key])
+    if far_parcels == "light" and counts["parcels_far"]:
+        out += _note(
+            f"{_fmt_int(counts['parcels_far'])} parcelles à plus de {far_m:.0f} m des périmètres : "
+            "dessin allégé"
+        )
+    if counts["parcels_dropped"]:
+        out += _note(
+            f"{_fmt_int(counts['parcels_dropped'])} parcelles à plus de {far_m:.0f} m des périmètres "
+            "non affichées"
+        )
+    if counts["parcels_without_geometry"]:
+        out += _note(f"{counts['parcels_without_geometry']} parcelle(s) sans géométrie non affichée(s)")
+    return out
+
+
+def _legend_eligibility(counts: dict) -> str:
+    out = "<h4>Éligibilité (couches à activer)</h4>"
+    for effect, c in counts.items():
+        colour = ELIGIBILITY_COLOURS.get(effect, "#888888")
+        label = f"{ELIGIBILITY_EFFECTS[effect]} : {c['yes']} oui, {c['partly']} partiellement"
+        out += _item("box", colour, label, fill=colour)
+    return out
+
+
+def _legend_sources(perims, parcels, day: dt.date, info: dict) -> str:
+    a = perims.attrs
+    lines = []
+    if a.get("version_libelle") or a.get("version"):
+        lines.append(
+            f"Périmètres : version « {a.get('version_libelle') or a.get('version')} »"
+            + (f" du {a.get('version_date')}" if a.get("version_date") else "")
+        )
+    if parcels is not None:
+        lines.append(f"Cadastre : millésime {parcels.attrs.get('millesime') or 'inconnu'}")
+    lines.append(CADASTRE_MENTION)
+    lines.append(f"Carte produite le {day.isoformat()} (ort)")
+    return "<h4>Sources</h4>" + "".join(_note(t) for t in lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Saving
+
+
+class _RefFinder(HTMLParser):
+    _LOADING = {"script", "link", "img", "iframe", "source", "embed", "object", "video", "audio", "image"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+        self._in_style = False
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "style":
+            self._in_style = True
+        if tag not in self._LOADING:
+            return
+        for name, value in attrs:
+            if name in ("src", "href", "data", "srcset", "poster") and value and _is_remote(value):
+                self.found.append(f"<{tag} {name}={value}>")
+
+    def handle_endtag(self, tag):
+        if tag == "style":
+            self._in_style = False
+
+    def handle_data(self, data):
+        if self._in_style:
+            for ref in re.findall(r"(?:url\(|@import)\s*['\"]?([^'\")\s;]+)", data):
+                if _is_remote(ref):
+                    self.found.append(f"css {ref}")
+
+
+def _is_remote(value: str) -> bool:
+    v = value.strip().lower()
+    return v.startswith(("http://", "https://", "//", "ftp://"))
+
+
+def external_resources(page: str) -> list[str]:
+    """Every resource a page would load from the network (``src``/``href`` of loading tags, CSS urls).
+
+    Links a user may click (``<a href>``) and URLs inside scripts are not loads and are not listed.
+
+    Parameters
+    ----------
+    page : str
+        An HTML page.
+
+    Returns
+    -------
+    list of str
+        One line per remote reference, e.g. ``<script src=https://...>`` or ``css https://...``.
+    """
+    finder = _RefFinder()
+    finder.feed(page)
+    finder.close()
+    return finder.found
+
+
+def map_html(m: folium.Map) -> str:
+    """The complete HTML page of a map.
+
+    Parameters
+    ----------
+    m : folium.Map
+        A map from :func:`convention_map`.
+
+    Returns
+    -------
+    str
+        The page, as :func:`save_offline` writes it.
+    """
+    return m.get_root().render()
+
+
+def save_offline(m: folium.Map, path: str | os.PathLike, *, force: bool = False) -> Path:
+    """Write the map as one self-contained HTML file, atomically.
+
+    Parameters
+    ----------
+    m : folium.Map
+        A map from :func:`convention_map` (or any folium map whose assets are inlined).
+    path : str or path-like
+        Output ``.html`` file.
+    force : bool
+        Replace an existing file.
+
+    Raises
+    ------
+    OutputExistsError
+        The file exists and ``force`` is false.
+    OrtError
+        The page would still load a script, style or image from the network (e.g. a folium
+        plugin added afterwards).
+    """
+    from geo.io import check_writable, write_text
+
+    check_writable(path, force=force)
+    page = map_html(m)
+    remote = external_resources(page)
+    if remote:
+        raise OrtError(
+            f"the map would load {len(remote)} resource(s) from the network ({remote[0]}, ...): "
+            "it would not work offline — remove the folium plugins or elements that need a CDN"
+        )
+    return write_text(page, path, force=force)
+
+
+def summary_lines(m: folium.Map) -> Iterable[str]:
+    """Short French lines describing what a map holds (for the CLI).
+
+    Parameters
+    ----------
+    m : folium.Map
+        A map from :func:`convention_map` (reads its ``ort_info`` counts).
+
+    Yields
+    ------
+    str
+        One line per fact (parcels drawn, parcels left out...).
+    """
+    info = getattr(m, "ort_info", {})
+    if "parcels" in info:
+        yield (
+            f"{_fmt_int(info['parcels_drawn'])} parcelle(s) dessinée(s) sur {_fmt_int(info['parcels'])} — "
+            f"{_fmt_int(info['inside'])} incluse(s), {_fmt_int(info['straddling'])} à cheval"
+        )
+        if info["parcels_dropped"]:
+            yield f"{_fmt_int(info['parcels_dropped'])} parcelle(s) éloignée(s) non affichée(s)"

@@ -1,0 +1,6 @@
+"""Classifying a département or France.
+
+- ``partitions``  cutting a large input into bounded units of work, and reading one unit
+- ``run``         running the units on both cores or on a Dask cluster, writing the results
+- ``postgis``     PostGIS as a backend (tables in, verdict table out) and the SQL baseline
+"""

@@ -1,0 +1,452 @@
+"""Cutting a large parcel input into units of work, and reading the parcels of one unit.
+
+:func:`plan` finds the parcel files of an input and cuts it, lazily, into :class:`Unit` of
+bounded size, each within one partition (département, commune, or fixed-size batches):
+
+- Etalab files (``cadastre-XXXXX-parcelles.json.gz``, one per commune, or one sub-folder per
+  département): units are groups of at most :data:`FILES_PER_UNIT` communes of one
+  partition, read by the workers through :func:`geo.sources.cadastre.read_parcels`;
+- a GeoParquet file, a GeoPackage (or any file GDAL reads) or a folder of them: the file is
+  streamed in batches of ``chunk_rows`` rows (Arrow) — whole Parquet row groups, read by the
+  workers themselves, when they are small enough — and each batch is split by partition.
+
+:func:`read_unit` (run in a worker) returns a unit's parcels with checked 14-character IDUs
+and valid geometries, in the metric CRS of their communes, or raises an error naming the
+unit's location (file, partition, rows). :mod:`geo.scale.run` runs the units and writes results.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import shapely
+from pyproj import CRS
+
+from geo import projection
+from geo.errors import InputError
+
+#: How an input can be partitioned.
+PARTITION_BY = ("departement", "commune", "rows")
+#: Rows per batch read from a large file, and parcels per unit of work at most.
+CHUNK_ROWS = 200_000
+#: Etalab commune files per unit of work (a commune has a few thousand parcels).
+FILES_PER_UNIT = 48
+
+_ETALAB = re.compile(
+    r"cadastre-([0-9][0-9AB][0-9]{3})-parcelles\.(json|geojson|gpkg|zip)(\.gz)?$", re.IGNORECASE
+)
+_OTHER_LAYER = re.compile(r"cadastre-[0-9A-Z]+-[a-z_]+\.", re.IGNORECASE)
+_ROW_SUFFIXES = (".parquet", ".gpkg", ".fgb", ".shp", ".geojson", ".json", ".geojson.gz", ".json.gz")
+
+
+# --- units of work ---------------------------------------------------------------------------
+
+
+@dataclass
+class Unit:
+    """One piece of work: the parcels of one partition read from files or carried as a batch.
+
+    ``paths`` are Etalab commune files (read by the worker); ``table`` an Arrow batch of a
+    large file (rows ``first_row`` … of ``source``), with the geometry as WKB.
+    """
+
+    key: str
+    seq: int
+    source: str
+    paths: tuple[str, ...] = ()
+    table: pa.Table | None = None
+    first_row: int = 0
+    batch_rows: int = 0
+    crs: str | None = None
+    row_groups: tuple[int, ...] = ()
+    partition_by: str = "rows"
+    column: str = "geometry"
+
+    @property
+    def location(self) -> str:
+        """Where the unit comes from, for messages."""
+        if self.paths:
+            names = ", ".join(Path(p).name for p in self.paths[:3])
+            more = f" et {len(self.paths) - 3} autre(s)" if len(self.paths) > 3 else ""
+            return f"partition {self.key} ({names}{more})"
+        last = self.first_row + self.batch_rows - 1
+        return f"partition {self.key} ({Path(self.source).name}, lot des lignes {self.first_row}–{last})"
+
+
+def _key_of(code_insee: str, partition_by: str) -> str:
+    if partition_by == "commune":
+        return code_insee
+    return projection.departement_of(code_insee)
+
+
+_COMMUNE_COLUMNS = ("code_insee", "commune", "insee", "code_com")
+_ID_COLUMNS = ("idu", "id", "id_par", "idpar")
+
+
+def _key_columns(names: Iterable[str]) -> list[str]:
+    """The columns a partition key is computed from (a commune column, else the id)."""
+    lower = {c.lower(): c for c in names}
+    for group in (_COMMUNE_COLUMNS, _ID_COLUMNS):
+        for name in group:
+            if name in lower:
+                return [lower[name]]
+    raise InputError(
+        f"no commune or parcel id column (found: {', '.join(names)})",
+        fix="give parcels with an 'idu' (14 characters) or 'code_insee' column",
+    )
+
+
+def _keys(table: pa.Table, partition_by: str) -> pa.Array:
+    """Partition key of each row: département (``62``, ``2A``, ``974``) or commune (Arrow, fast)."""
+    import pyarrow.compute as pc
+
+    (column,) = _key_columns(table.column_names)
+    text = pc.utf8_trim_whitespace(pc.cast(table[column], pa.string()))
+    if column.lower() in _COMMUNE_COLUMNS:
+        codes = pc.utf8_upper(pc.utf8_lpad(text, 5, padding="0"))
+    else:
+        codes = pc.utf8_upper(pc.utf8_slice_codeunits(text, 0, 5))
+    codes = pc.fill_null(codes, "?????")
+    if partition_by == "commune":
+        return codes
+    overseas = pc.starts_with(codes, "97")
+    return pc.if_else(overseas, pc.utf8_slice_codeunits(codes, 0, 3), pc.utf8_slice_codeunits(codes, 0, 2))
+
+
+def plan(
+    source: str | Path, *, partition_by: str = "departement", chunk_rows: int = CHUNK_ROWS
+) -> Iterator[Unit]:
+    """Cut an input into units of work, lazily (large files are streamed batch by batch).
+
+    Parameters
+    ----------
+    source : path
+        An Etalab ``parcelles`` file, a folder of them (or of one sub-folder per
+        département), a GeoParquet file, a GeoPackage or any vector file, or a folder of those.
+    partition_by : str
+        ``departement`` (default), ``commune`` or ``rows`` (fixed-size batches).
+    chunk_rows : int
+        Rows per batch of a large file.
+
+    Yields
+    ------
+    Unit
+        Numbered in order (``seq``); Etalab files first, then the other files batch by batch.
+
+    Raises
+    ------
+    geo.errors.InputError
+        Unknown ``partition_by``, input not found, no parcel file in it, unreadable file.
+    """
+    if partition_by not in PARTITION_BY:
+        raise InputError(
+            f"--partition-by {partition_by!r} is unknown", fix=f"use one of {', '.join(PARTITION_BY)}"
+        )
+    source = Path(source)
+    if not source.exists():
+        raise InputError(
+            "input not found", source=str(source), fix="give a file or a folder of cadastre files"
+        )
+    files = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]
+    etalab = [p for p in files if _ETALAB.search(p.name)]
+    # Other Etalab layers (sections, bâtiments…) lying beside the parcels are not parcels.
+    rows = [
+        p
+        for p in files
+        if p not in etalab and p.name.lower().endswith(_ROW_SUFFIXES) and not _OTHER_LAYER.search(p.name)
+    ]
+    if not etalab and not rows:
+        raise InputError(
+            "no parcel file found",
+            source=str(source),
+            fix="give cadastre-XXXXX-parcelles.json.gz files, a GeoParquet or a GeoPackage",
+        )
+    seq = 0
+    if etalab:
+        groups: dict[str, list[Path]] = {}
+        for path in etalab:
+            code = _ETALAB.search(path.name).group(1).upper()
+            key = f"part-{len(groups):05d}" if partition_by == "rows" else _key_of(code, partition_by)
+            groups.setdefault(key, []).append(path)
+        for key in sorted(groups):
+            paths = groups[key]
+            for start in range(0, len(paths), FILES_PER_UNIT):
+                yield Unit(
+                    key, seq, str(source), paths=tuple(str(p) for p in paths[start : start + FILES_PER_UNIT])
+                )
+                seq += 1
+    for path in rows:
+        for unit in _stream_file(path, partition_by=partition_by, chunk_rows=chunk_rows, seq=seq):
+            seq = unit.seq + 1
+            yield unit
+
+
+def _geoparquet(path: Path) -> tuple[pq.ParquetFile, str, str | None]:
+    """The Parquet file, its geometry column and its CRS (GeoParquet metadata)."""
+    try:
+        pf = pq.ParquetFile(path)
+    except (OSError, pa.ArrowInvalid) as err:
+        raise InputError(f"cannot read this Parquet file ({err})", source=str(path)) from None
+    meta = json.loads((pf.schema_arrow.metadata or {}).get(b"geo", b"{}"))
+    column = meta.get("primary_column", "geometry")
+    if column not in pf.schema_arrow.names:
+        raise InputError(
+            "not a GeoParquet file (no geometry column)",
+            source=str(path),
+            fix="write it with GeoDataFrame.to_parquet",
+        )
+    info = meta.get("columns", {}).get(column, {})
+    # GeoParquet: a column without "crs" is OGC:CRS84; "crs": null means unknown.
+    crs = info.get("crs", "OGC:CRS84") if info else None
+    crs = CRS.from_json_dict(crs).to_string() if isinstance(crs, dict) else crs
+    return pf, column, crs
+
+
+def _parquet_units(path: Path, *, partition_by: str, chunk_rows: int, seq: int) -> Iterator[Unit] | None:
+    """Units of whole row groups, read by the workers themselves; None if row groups are too big."""
+    pf, column, crs = _geoparquet(path)
+    sizes = [pf.metadata.row_group(i).num_rows for i in range(pf.num_row_groups)]
+    if sizes and max(sizes) > 2 * chunk_rows:
+        return None
+    chunks, current, rows = [], [], 0
+    for i, size in enumerate(sizes):
+        if current and rows + size > chunk_rows:
+            chunks.append(current)
+            current, rows = [], 0
+        current.append(i)
+        rows += size
+    if current:
+        chunks.append(current)
+    key_columns = None if partition_by == "rows" else _key_columns(pf.schema_arrow.names)
+
+    def units() -> Iterator[Unit]:
+        nonlocal seq
+        first = 0
+        for groups in chunks:
+            n = sum(sizes[i] for i in groups)
+            if key_columns is None:
+                keys = [f"part-{seq:05d}"]
+            else:
+                keys = sorted(
+                    set(_keys(pf.read_row_groups(groups, columns=key_columns), partition_by).to_pylist())
+                )
+            for key in keys:
+                yield Unit(key, seq, str(path), (), None, first, n, crs, tuple(groups), partition_by, column)
+                seq += 1
+            first += n
+
+    return units()
+
+
+def _batches(path: Path, chunk_rows: int) -> Iterator[tuple[pa.Table, str, str | None]]:
+    """Arrow batches of a file, geometry as WKB in column ``geometry``, and the CRS."""
+    if path.suffix.lower() == ".parquet":
+        pf, column, crs = _geoparquet(path)
+        for batch in pf.iter_batches(batch_size=chunk_rows):
+            table = pa.Table.from_batches([batch])
+            yield (
+                table.rename_columns(["geometry" if c == column else c for c in table.column_names]),
+                str(path),
+                crs,
+            )
+        return
+    import pyogrio
+    from pyogrio.raw import open_arrow
+
+    gdal_path = f"/vsigzip/{path}" if path.name.lower().endswith(".gz") else str(path)
+    try:
+        info = pyogrio.read_info(gdal_path)
+    except Exception as err:  # noqa: BLE001 - GDAL raises many kinds; name the file
+        raise InputError(f"cannot read this file ({str(err).splitlines()[0]})", source=str(path)) from None
+    crs = info.get("crs")
+    with open_arrow(gdal_path, use_pyarrow=True, batch_size=chunk_rows) as (meta, reader):
+        column = meta.get("geometry_name") or "wkb_geometry"
+        for batch in reader:
+            table = pa.Table.from_batches([batch])
+            yield (
+                table.rename_columns(["geometry" if c == column else c for c in table.column_names]),
+                str(path),
+                crs,
+            )
+
+
+def _stream_file(path: Path, *, partition_by: str, chunk_rows: int, seq: int) -> Iterator[Unit]:
+    if path.suffix.lower() == ".parquet":
+        units = _parquet_units(path, partition_by=partition_by, chunk_rows=chunk_rows, seq=seq)
+        if units is not None:
+            yield from units
+            return
+    first = 0
+    for table, source, crs in _batches(path, chunk_rows):
+        n = table.num_rows
+        if partition_by == "rows":
+            yield Unit(f"part-{seq:05d}", seq, source, (), table, first, n, crs)
+            seq += 1
+        else:
+            try:
+                keys = _keys(table, partition_by)
+            except InputError as err:
+                raise InputError(err.message, source=source, fix=err.fix) from None
+            import pyarrow.compute as pc
+
+            for key in sorted(set(keys.to_pylist())):
+                part = table.filter(pc.equal(keys, key))
+                yield Unit(str(key), seq, source, (), part, first, n, crs, (), partition_by)
+                seq += 1
+        first += n
+
+
+def _table_of(unit: Unit) -> pa.Table:
+    """The rows of a unit: carried with it, or read from its Parquet row groups."""
+    if unit.table is not None:
+        return unit.table
+    import pyarrow.compute as pc
+
+    table = pq.ParquetFile(unit.source).read_row_groups(list(unit.row_groups))
+    table = table.rename_columns(["geometry" if c == unit.column else c for c in table.column_names])
+    if unit.partition_by != "rows":
+        table = table.filter(pc.equal(_keys(table, unit.partition_by), unit.key))
+    return table
+
+
+# --- reading one unit (in a worker) ---------------------------------------------------------
+
+
+def read_unit(unit: Unit, *, fix: bool = False) -> tuple[gpd.GeoDataFrame, list[str]]:
+    """The parcels of a unit, normalised, checked and in the metric CRS of their communes.
+
+    Parameters
+    ----------
+    unit : Unit
+        From :func:`plan`.
+    fix : bool
+        Repair invalid geometries with ``make_valid`` (and warn) instead of failing.
+
+    Returns
+    -------
+    (GeoDataFrame, list of str)
+        Parcels (columns of :data:`geo.sources.cadastre.PARCEL_COLUMNS`) and warnings to report.
+
+    Raises
+    ------
+    geo.errors.InputError
+        Broken geometries (unless ``fix``), bad ids, missing CRS — naming the unit's location.
+    """
+    from geo.sources import cadastre
+
+    caught: list[str] = []
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        if unit.paths:
+            gdf = cadastre.read_parcels(list(unit.paths), fix=fix)
+        else:
+            gdf = _from_table(unit, fix=fix)
+    caught += [str(w.message) for w in seen]
+    return gdf, caught
+
+
+_IDU = r"^[0-9][0-9AB][0-9]{3}[0-9A-Z]{3}[0-9A-Z]{2}[0-9]{4}$"
+
+
+def _ids(table: pa.Table, source: str) -> pa.Array:
+    """14-character IDUs of a batch, as Etalab writes them or built from its columns (Arrow, fast)."""
+    import pyarrow.compute as pc
+
+    names = {c.lower(): c for c in table.column_names}
+
+    def text(name: str, width: int) -> pa.Array:
+        col = pc.utf8_upper(pc.utf8_trim_whitespace(pc.cast(table[names[name]], pa.string())))
+        return pc.utf8_lpad(col, width, padding="0")
+
+    built = None
+    commune = next((n for n in ("code_insee", "commune", "insee", "code_com") if n in names), None)
+    if commune and "section" in names and "numero" in names:
+        prefixe = text("prefixe", 3) if "prefixe" in names else pa.repeat("000", table.num_rows)
+        built = pc.binary_join_element_wise(
+            text(commune, 5), prefixe, text("section", 2), text("numero", 4), ""
+        )
+    id_col = next((n for n in ("idu", "id", "id_par", "idpar") if n in names), None)
+    if id_col is None and built is None:
+        raise InputError(
+            f"no parcel id column (found: {', '.join(table.column_names)})",
+            source=source,
+            fix="give an 'idu' column (14 characters) or commune, section and numero",
+        )
+    ids = (
+        pc.utf8_upper(pc.utf8_trim_whitespace(pc.cast(table[names[id_col]], pa.string())))
+        if id_col
+        else built
+    )
+    if built is not None and id_col:
+        ids = pc.if_else(pc.equal(pc.utf8_length(ids), 14), ids, built)
+    ok = pc.fill_null(pc.match_substring_regex(ids, _IDU), False)
+    if not pc.all(ok).as_py():
+        bad = ids[int(np.flatnonzero(~ok.to_numpy(zero_copy_only=False))[0])].as_py()
+        raise InputError(
+            f"{table.num_rows - pc.sum(ok).as_py()} parcel(s) with an id that is not a 14-character IDU",
+            source=source,
+            feature=f"id={bad!r}",
+            fix="check the file's idu (or commune/section/numero) columns",
+        )
+    return ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+
+
+def _from_table(unit: Unit, *, fix: bool) -> gpd.GeoDataFrame:
+    """Parcels of an Arrow batch: ids checked, geometries checked, in the metric CRS."""
+    table = _table_of(unit)
+    last = unit.first_row + unit.batch_rows - 1
+    source = f"{Path(unit.source).name} (partition {unit.key}, lot des lignes {unit.first_row}–{last})"
+    if unit.crs is None:
+        raise projection.CRSError("the file declares no CRS", source=source, fix="re-export it with its CRS")
+    import pyarrow.compute as pc
+
+    id_array = _ids(table, source)
+    ids = id_array.to_numpy(zero_copy_only=False)
+    code_arrow = pc.utf8_slice_codeunits(id_array, 0, 5)
+    codes_array = code_arrow.to_numpy(zero_copy_only=False)
+    try:
+        geoms = shapely.from_wkb(table["geometry"].to_numpy(zero_copy_only=False), on_invalid="raise")
+    except shapely.errors.GEOSException as err:
+        raise InputError(
+            f"unreadable geometry ({err})", source=source, fix="re-export the file (ogr2ogr, QGIS)"
+        ) from None
+    parcels = gpd.GeoDataFrame({"idu": ids, "code_insee": codes_array}, geometry=geoms, crs=unit.crs)
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    if missing.any():
+        warnings.warn(
+            f"{source}: {int(missing.sum())} parcel(s) without geometry left out "
+            f"(first: idu={ids[missing][0]})",
+            stacklevel=2,
+        )
+        parcels = parcels[~missing]
+    codes = sorted(pc.unique(code_arrow).to_pylist())
+    parcels = projection.to_metric(
+        parcels, projection.metric_crs_for(codes), source=source, code_insee=codes[0] if codes else None
+    )
+    geoms = parcels.geometry.to_numpy()
+    invalid = ~shapely.is_valid(geoms)
+    if invalid.any():
+        first = parcels["idu"].to_numpy()[invalid][0]
+        if not fix:
+            raise InputError(
+                f"{int(invalid.sum())} invalid geometr{'y' if invalid.sum() == 1 else 'ies'} "
+                f"({shapely.is_valid_reason(geoms[invalid][0])})",
+                source=source,
+                feature=f"idu={first}",
+                fix="repair them at the source, or run again with --fix (make_valid)",
+            )
+        parcels = parcels.copy()
+        parcels.loc[invalid, "geometry"] = shapely.make_valid(geoms[invalid])
+        warnings.warn(
+            f"{source}: {int(invalid.sum())} geometries repaired (first: idu={first})", stacklevel=2
+        )
+    return parcels

@@ -1,0 +1,525 @@
+"""Classifying a département or France: streamed by partition, on both cores or on Dask.
+
+The input — a folder of Etalab files, a GeoParquet file, a GeoPackage or any file GDAL
+reads — is cut into *units* of work of bounded size, each within one partition and
+classified on its own; finding, cutting and reading the input is :mod:`geo.scale.partitions`'
+job (:func:`geo.scale.partitions.plan`, :func:`geo.scale.partitions.read_unit`), running the units and
+writing the results this module's.
+
+Units are classified with the project's engine (:mod:`geo.classify`) by a pool of processes
+(``engine="local"``, both cores by default) or by a Dask cluster (``engine="dask"``: a
+``distributed.LocalCluster``, or an existing scheduler ``tcp://host:8786`` whose workers can
+read the input paths). Memory stays bounded: a unit at a time per worker, a few units in
+flight, and results written as they arrive. Only inside and straddling pairs are written
+(pairs not listed are outside), in the metric CRS of each partition (Lambert-93, or the
+overseas one).
+
+The output is a folder (a Parquet dataset, ``departement=62/part-00000.parquet`` …) built in
+a hidden temporary folder and renamed into place at the end, with ``_manifest.json`` (what
+was done, what failed and where) and, when nothing failed, ``_SUCCESS``. A partition with
+broken geometries is reported with its location and left out whole; the others are done. A
+crash leaves only the hidden ``.<name>.partiel-*`` folder, never an output that looks complete.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import multiprocessing
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from pyproj import CRS
+
+from geo import classify, projection
+from geo.errors import InputError, OrtError, OutputExistsError
+from geo.scale.partitions import CHUNK_ROWS, Unit, plan, read_unit
+
+# Cutting and reading the input live in geo.scale.partitions; ``X as X`` keeps names read from here.
+from geo.scale.partitions import FILES_PER_UNIT as FILES_PER_UNIT
+from geo.scale.partitions import PARTITION_BY as PARTITION_BY
+
+MANIFEST = "_manifest.json"
+SUCCESS = "_SUCCESS"
+
+
+# --- reading and classifying one unit (in a worker) ------------------------------------------
+
+
+@dataclass
+class UnitResult:
+    """What a worker sends back: the verdicts of a unit, or the problem that stopped it."""
+
+    key: str
+    seq: int
+    location: str
+    parcels: int = 0
+    frame: pd.DataFrame | None = None
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+_WORKER: dict[str, object] = {}
+
+
+def _init_worker(perimeters: gpd.GeoDataFrame, options: dict) -> None:
+    _WORKER.clear()
+    _WORKER.update(perimeters=perimeters, options=options, by_crs={})
+
+
+def _perimeters_in(perimeters: gpd.GeoDataFrame, crs, cache: dict) -> gpd.GeoDataFrame:
+    key = CRS.from_user_input(crs).to_string()
+    if key not in cache:
+        cache[key] = perimeters if CRS.from_user_input(perimeters.crs).equals(crs) else perimeters.to_crs(crs)
+    return cache[key]
+
+
+def run_unit(
+    unit: Unit, perimeters: gpd.GeoDataFrame | None = None, options: dict | None = None
+) -> UnitResult:
+    """Read and classify one unit; problems are returned, not raised, so others go on.
+
+    Parameters
+    ----------
+    unit : Unit
+        From :func:`geo.scale.partitions.plan`.
+    perimeters : GeoDataFrame, optional
+        Perimeters in any CRS, reprojected to the unit's metric CRS; default the ones the
+        worker process was started with.
+    options : dict, optional
+        ``tolerance_m2``, ``tolerance_pct``, ``fix``; default the worker's.
+
+    Returns
+    -------
+    UnitResult
+        The inside and straddling pairs, or the error that stopped the unit (and its location).
+    """
+    perimeters = _WORKER["perimeters"] if perimeters is None else perimeters
+    options = _WORKER.get("options", {}) if options is None else options
+    cache = _WORKER.setdefault("by_crs", {}) if perimeters is _WORKER.get("perimeters") else {}
+    result = UnitResult(unit.key, unit.seq, unit.location)
+    try:
+        parcels, result.warnings = read_unit(unit, fix=options.get("fix", False))
+        result.parcels = len(parcels)
+        perims = _perimeters_in(perimeters, parcels.crs, cache)
+        result.frame = classify.classify_parcels(
+            parcels,
+            perims,
+            tolerance_m2=options.get("tolerance_m2"),
+            tolerance_pct=options.get("tolerance_pct"),
+            with_distance=False,
+            only_intersecting=True,
+        )
+        result.frame.attrs = {}
+    except OrtError as err:
+        result.error = str(err)
+    return result
+
+
+# --- running ---------------------------------------------------------------------------------
+
+
+@dataclass
+class RunReport:
+    """What :func:`classify_dataset` did: written to ``_manifest.json`` beside the results."""
+
+    output: str
+    engine: str
+    partition_by: str
+    complete: bool = False
+    parcels: int = 0
+    rows: int = 0
+    partitions: dict[str, dict] = field(default_factory=dict)
+    failed: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    provenance: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def _local_executor(workers: int, perimeters, options) -> tuple[Callable, Callable]:
+    if workers <= 1:
+        _init_worker(perimeters, options)
+        return (lambda unit: _Done(run_unit(unit))), (lambda: None)
+    # Not fork: the parent may run Arrow threads; forkserver starts clean workers quickly.
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["geo.scale.run"])
+    else:
+        ctx = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(
+        workers, mp_context=ctx, initializer=_init_worker, initargs=(perimeters, options)
+    )
+    return (lambda unit: pool.submit(run_unit, unit)), (lambda: pool.shutdown(wait=True, cancel_futures=True))
+
+
+class _Done:
+    """A finished 'future' for the in-process path."""
+
+    def __init__(self, value: UnitResult) -> None:
+        self._value = value
+
+    def result(self) -> UnitResult:
+        return self._value
+
+    def done(self) -> bool:
+        return True
+
+
+def _dask_executor(workers: int, scheduler: str | None, perimeters, options) -> tuple[Callable, Callable]:
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise OrtError(
+            "the Dask engine needs dask and distributed — pip install distributed dask-geopandas"
+        ) from None
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="20s")
+        except OSError as err:
+            raise InputError(
+                f"cannot reach the Dask scheduler ({err})",
+                source=scheduler,
+                fix="check --scheduler tcp://host:8786",
+            ) from None
+        cluster = None
+    else:
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+        client = Client(cluster)
+    shared = client.scatter(perimeters, broadcast=True)
+
+    def submit(unit: Unit):
+        return client.submit(run_unit, unit, shared, options, pure=False)
+
+    def close() -> None:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+    return submit, close
+
+
+def classify_dataset(
+    source: str | Path,
+    perimeters: gpd.GeoDataFrame,
+    output: str | Path,
+    *,
+    partition_by: str = "departement",
+    engine: str = "local",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    tolerance_m2: float | None = None,
+    tolerance_pct: float | None = None,
+    fix: bool = False,
+    force: bool = False,
+    chunk_rows: int = CHUNK_ROWS,
+    provenance: dict | None = None,
+    progress: Callable[[UnitResult], None] | None = None,
+) -> RunReport:
+    """Classify every parcel of a large input against perimeters, partition by partition.
+
+    Parameters
+    ----------
+    source : path
+        See :func:`geo.scale.partitions.plan`.
+    perimeters : GeoDataFrame
+        Perimeters (``perimeter_id``, ``type``, ``nom``) in any CRS; reprojected to each
+        partition's metric CRS.
+    output : path
+        Output folder (a Parquet dataset); refused if it exists, unless ``force``.
+    partition_by : str
+        ``departement``, ``commune`` or ``rows``: unit of the output and of error reports.
+    engine : str
+        ``local`` (a process pool) or ``dask`` (``scheduler`` or a LocalCluster).
+    workers : int, optional
+        Worker processes; default the number of cores.
+    scheduler : str, optional
+        Address of a running Dask scheduler (``tcp://host:8786``), for ``engine="dask"``.
+    tolerance_m2, tolerance_pct : float, optional
+        Tolerances of :func:`geo.classify.classify_parcels`.
+    fix : bool
+        Repair invalid parcel geometries with ``make_valid`` instead of failing the partition.
+    force : bool
+        Replace an existing output folder (only once the new one is complete).
+    chunk_rows : int
+        Rows per batch read from a large file.
+    provenance : dict, optional
+        Written in the manifest (``date_run`` added).
+    progress : callable, optional
+        Called with each :class:`UnitResult` as it arrives.
+
+    Returns
+    -------
+    RunReport
+        Also written to ``output/_manifest.json``.
+    """
+    start = time.perf_counter()
+    output = Path(output)
+    if output.exists() and not force:
+        raise OutputExistsError(
+            f"{output} already exists — add --force to replace it (force=True from Python)"
+        )
+    if engine not in ("local", "dask"):
+        raise InputError(f"--engine {engine!r} is unknown", fix="use local or dask")
+    if perimeters.empty:
+        raise InputError("no perimeter to classify against", fix="check the convention's date and versions")
+    projection.require_crs(perimeters, source="perimeters")
+    workers = workers or os.cpu_count() or 1
+    options = {"tolerance_m2": tolerance_m2, "tolerance_pct": tolerance_pct, "fix": fix}
+    report = RunReport(str(output), engine, partition_by, provenance=dict(provenance or {}))
+    units = plan(source, partition_by=partition_by, chunk_rows=chunk_rows)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.partiel-", dir=output.parent))
+    close: Callable[[], None] = lambda: None  # noqa: E731 - until an executor exists
+    try:
+        if engine == "dask":  # may fail (scheduler unreachable): the temporary folder goes too
+            submit, close = _dask_executor(workers, scheduler, perimeters, options)
+        else:
+            submit, close = _local_executor(workers, perimeters, options)
+        for res in _run_all(units, submit, in_flight=2 * workers):
+            _record(res, tmp, report)
+            if progress:
+                progress(res)
+        _finish(tmp, output, report, force=force, seconds=time.perf_counter() - start)
+    finally:
+        close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return report
+
+
+def _run_all(units: Iterable[Unit], submit: Callable, *, in_flight: int) -> Iterator[UnitResult]:
+    """Submit units, a few at a time (bounded memory), and yield results as they finish."""
+    pending: set = set()
+    for unit in units:
+        pending.add(submit(unit))
+        while len(pending) >= in_flight:
+            done, pending = _wait_some(pending)
+            yield from (f.result() for f in done)
+    while pending:
+        done, pending = _wait_some(pending)
+        yield from (f.result() for f in done)
+
+
+def _wait_some(pending: set) -> tuple[set, set]:
+    if all(isinstance(f, _Done) for f in pending):
+        return set(pending), set()
+    first = next(iter(pending))
+    if type(first).__module__.startswith("distributed"):
+        from distributed import wait as dask_wait
+
+        res = dask_wait(list(pending), return_when="FIRST_COMPLETED")
+        return set(res.done), set(res.not_done)
+    done, not_done = wait(pending, return_when=FIRST_COMPLETED)
+    return set(done), set(not_done)
+
+
+def _record(res: UnitResult, tmp: Path, report: RunReport) -> None:
+    part = report.partitions.setdefault(res.key, {"parcels": 0, "rows": 0, "parts": 0})
+    report.warnings += [f"{res.location}: {w}" for w in res.warnings]
+    if res.error is not None:
+        report.failed.append({"partition": res.key, "location": res.location, "error": res.error})
+        return
+    if any(f["partition"] == res.key for f in report.failed):
+        return
+    folder = tmp / _partition_folder(report.partition_by, res.key)
+    folder.mkdir(parents=True, exist_ok=True)
+    res.frame.to_parquet(folder / f"part-{res.seq:05d}.parquet", index=False)
+    part["parcels"] += res.parcels
+    part["rows"] += len(res.frame)
+    part["parts"] += 1
+
+
+def _partition_folder(partition_by: str, key: str) -> str:
+    return key if partition_by == "rows" else f"{partition_by}={key}"
+
+
+def _finish(tmp: Path, output: Path, report: RunReport, *, force: bool, seconds: float) -> None:
+    failed_keys = {f["partition"] for f in report.failed}
+    for key in failed_keys:
+        # A partition with a broken unit is left out whole: no half département in the output.
+        shutil.rmtree(tmp / _partition_folder(report.partition_by, key), ignore_errors=True)
+        report.partitions.pop(key, None)
+    report.parcels = sum(p["parcels"] for p in report.partitions.values())
+    report.rows = sum(p["rows"] for p in report.partitions.values())
+    report.complete = not report.failed
+    report.seconds = round(seconds, 3)
+    report.provenance.setdefault("date_run", dt.datetime.now().isoformat(timespec="seconds"))
+    (tmp / MANIFEST).write_text(json.dumps(asdict(report), ensure_ascii=False, indent=2), encoding="utf-8")
+    if report.complete:
+        (tmp / SUCCESS).write_text("", encoding="utf-8")
+    if output.exists():
+        if not force:
+            raise OutputExistsError(
+                f"{output} already exists — add --force to replace it (force=True from Python)"
+            )
+        old = output.with_name(f".{output.name}.ancien-{os.getpid()}")
+        os.replace(output, old)
+        os.replace(tmp, output)
+        (shutil.rmtree if old.is_dir() else os.unlink)(old)
+    else:
+        os.replace(tmp, output)
+
+
+def read_results(output: str | Path, *, allow_partial: bool = False) -> pd.DataFrame:
+    """Read the verdicts of a finished :func:`classify_dataset` run.
+
+    Parameters
+    ----------
+    output : path
+        The output folder of the run.
+    allow_partial : bool
+        Read the partitions that were done even when others failed.
+
+    Returns
+    -------
+    DataFrame
+        Inside and straddling pairs, columns :data:`geo.classify.RESULT_COLUMNS`.
+
+    Raises
+    ------
+    geo.errors.InputError
+        No manifest (the run did not finish), or failed partitions and not ``allow_partial``.
+    """
+    output = Path(output)
+    manifest = output / MANIFEST
+    if not manifest.is_file():
+        raise InputError("no _manifest.json: this run did not finish", source=str(output), fix="run it again")
+    meta = json.loads(manifest.read_text(encoding="utf-8"))
+    if meta["failed"] and not allow_partial:
+        keys = ", ".join(f["partition"] for f in meta["failed"])
+        raise InputError(f"partitions {keys} failed", source=str(output), fix="see _manifest.json")
+    parts = sorted(output.rglob("part-*.parquet"))
+    if not parts:
+        return pd.DataFrame(columns=classify.RESULT_COLUMNS)
+    return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+
+
+# --- in memory, both cores -------------------------------------------------------------------
+
+#: Below this many parcels, :func:`classify_frame` stays in one process (forking costs more).
+FORK_MIN_PARCELS = 200_000
+_FRAME: dict[str, np.ndarray] = {}
+
+
+def _overlaps_slice(bounds: tuple[int, int]) -> classify.Overlaps:
+    lo, hi = bounds
+    found = classify.overlaps(_FRAME["parcels"][lo:hi], _FRAME["perimeters"])
+    return found._replace(parcel=found.parcel + lo)
+
+
+def classify_frame(
+    parcels: gpd.GeoDataFrame,
+    perimeters: gpd.GeoDataFrame,
+    *,
+    workers: int | None = None,
+    tolerance_m2: float | None = None,
+    tolerance_pct: float | None = None,
+    id_column: str = "idu",
+) -> pd.DataFrame:
+    """:func:`geo.classify.classify_parcels` (inside and straddling pairs) on several cores.
+
+    The parcels are split in slices classified by forked processes that share the layer
+    (copy-on-write), and send back only the pairs found. Same result as
+    ``classify_parcels(parcels, perimeters, only_intersecting=True, with_distance=False)``.
+
+    Parameters
+    ----------
+    parcels, perimeters : GeoDataFrame
+        Same metric CRS (metres).
+    workers : int, optional
+        Processes; default the number of cores (1: no process at all).
+    """
+    tol_m2, tol_pct = classify.check_layers(
+        parcels, perimeters, tolerance_m2=tolerance_m2, tolerance_pct=tolerance_pct, id_column=id_column
+    )
+    workers = workers or os.cpu_count() or 1
+    pgeom, mgeom = parcels.geometry.to_numpy(), perimeters.geometry.to_numpy()
+    if workers <= 1 or len(pgeom) < FORK_MIN_PARCELS or "fork" not in multiprocessing.get_all_start_methods():
+        found = classify.overlaps(pgeom, mgeom)
+    else:
+        _FRAME.update(parcels=pgeom, perimeters=mgeom)
+        cuts = np.linspace(0, len(pgeom), 4 * workers + 1).astype(int)
+        try:
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                parts = pool.map(_overlaps_slice, list(zip(cuts[:-1], cuts[1:], strict=True)), chunksize=1)
+        finally:
+            _FRAME.clear()
+        found = classify.Overlaps(*(np.concatenate(arrays) for arrays in zip(*parts, strict=True)))
+    return classify.classify_overlaps(
+        parcels,
+        perimeters,
+        found,
+        tolerance_m2=tol_m2,
+        tolerance_pct=tol_pct,
+        with_distance=False,
+        only_intersecting=True,
+        id_column=id_column,
+    )
+
+
+# --- Dask DataFrames -------------------------------------------------------------------------
+
+
+def classify_dask(
+    parcels,
+    perimeters: gpd.GeoDataFrame,
+    *,
+    tolerance_m2: float | None = None,
+    tolerance_pct: float | None = None,
+):
+    """Classify a ``dask_geopandas.GeoDataFrame`` of parcels, lazily, partition by partition.
+
+    Parameters
+    ----------
+    parcels : dask_geopandas.GeoDataFrame
+        With ``idu`` and a geometry in a metric CRS (e.g. ``dask_geopandas.read_parquet``
+        then ``.to_crs("EPSG:2154")``).
+    perimeters : GeoDataFrame
+        Same CRS; sent once to each worker.
+
+    Returns
+    -------
+    dask.dataframe.DataFrame
+        Inside and straddling pairs, columns :data:`geo.classify.RESULT_COLUMNS`; compute it,
+        or write it with ``.to_parquet``.
+    """
+    meta = pd.DataFrame(
+        {
+            c: pd.Series(
+                dtype="float64"
+                if c in ("share", "area_inside_m2", "parcel_area_m2", "distance_m")
+                else "object"
+            )
+            for c in classify.RESULT_COLUMNS
+        }
+    )
+    return parcels.map_partitions(
+        _classify_partition, perimeters, tolerance_m2, tolerance_pct, meta=meta, align_dataframes=False
+    )
+
+
+def _classify_partition(part: gpd.GeoDataFrame, perimeters, tolerance_m2, tolerance_pct) -> pd.DataFrame:
+    out = classify.classify_parcels(
+        part,
+        perimeters,
+        tolerance_m2=tolerance_m2,
+        tolerance_pct=tolerance_pct,
+        with_distance=False,
+        only_intersecting=True,
+    )
+    out.attrs = {}
+    return out

@@ -1,0 +1,454 @@
+"""National lists behind commune-level eligibility: ORT follow-up, ACV, PVD, communes, QPV, Anah.
+
+Each reader validates and normalises one list into a DataFrame with the same leading columns:
+
+- ``code_insee``: the code as written in the list, normalised to 5 characters (``"2A004"`` kept),
+  or ``None`` when it cannot be read as a code;
+- ``code_actuel``: the current commune of the official list (COG) it resolves to, or ``None``;
+- ``ligne``: where the row is in the file (``"ligne 113"`` as a spreadsheet shows it, or
+  ``"entité 12"`` in a GeoJSON), so every problem and every answer can name its row.
+
+Nothing is dropped: a row whose code is unreadable, unknown, a former commune's, or duplicated
+stays in the table and is reported in :attr:`NationalLists.report`. A missing or renamed column
+stops the reading with a message that names the file, the column and the columns found.
+
+Lists are read from a folder laid out like ``../shared/data`` (``--lists DIR``), or downloaded
+once from data.gouv.fr / unpkg into :data:`geo.settings.cache_dir` (offline: the cache only).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from geo import settings
+from geo.errors import InputError, ValidationFailed, ValidationReport
+from geo.sources.list_readers import (
+    normalise_code,
+    parse_list_date,
+    read_acv,
+    read_anah,
+    read_communes,
+    read_ort,
+    read_programmes,
+    read_pvd,
+    read_qpv,
+)
+
+__all__ = [
+    "LISTS",
+    "ListInfo",
+    "ListSpec",
+    "NationalLists",
+    "check_consistency",
+    "fetch_list",
+    "load_lists",
+    "locate_lists",
+    "normalise_code",
+    "parse_list_date",
+    "read_acv",
+    "read_anah",
+    "read_communes",
+    "read_lists",
+    "read_ort",
+    "read_programmes",
+    "read_pvd",
+    "read_qpv",
+]
+
+_DATAGOUV_API = "https://www.data.gouv.fr/api/1/datasets/"
+
+
+@dataclass(frozen=True)
+class ListSpec:
+    """Where a national list is found: candidate files in a lists folder and its download URL.
+
+    ``url`` is a direct file URL, or a data.gouv.fr dataset API URL (``…/api/1/datasets/<slug>/``)
+    whose first resource in ``formats`` is downloaded.
+    """
+
+    name: str
+    title: str
+    files: tuple[str, ...]
+    url: str | None
+    formats: tuple[str, ...] = ("csv",)
+
+
+LISTS: dict[str, ListSpec] = {
+    s.name: s
+    for s in (
+        ListSpec(
+            "communes",
+            "Communes (COG, @etalab/decoupage-administratif)",
+            ("decoupage-administratif/communes.json", "communes.json"),
+            "https://unpkg.com/@etalab/decoupage-administratif@6.0.0/data/communes.json",
+        ),
+        ListSpec(
+            "epci",
+            "EPCI (@etalab/decoupage-administratif)",
+            ("decoupage-administratif/epci.json", "epci.json"),
+            "https://unpkg.com/@etalab/decoupage-administratif@6.0.0/data/epci.json",
+        ),
+        ListSpec(
+            "ort",
+            "Suivi national des ORT (DGALN/ANCT)",
+            ("ort-anct/ort-suivi-anct-national.csv", "ort-suivi-anct-national.csv", "ort.csv"),
+            _DATAGOUV_API
+            + "liste-des-communes-couvertes-par-des-operations-de-revitalisation-de-territoire/",
+            ("csv", "xlsx"),
+        ),
+        ListSpec(
+            "acv",
+            "Programme Action cœur de ville (ANCT)",
+            (
+                "action-coeur-de-ville/acv-communes-2024-09-with-signature-dates.geojson",
+                "action-coeur-de-ville/acv-communes-2024.geojson",
+                "acv.csv",
+                "acv.geojson",
+            ),
+            _DATAGOUV_API + "programme-action-coeur-de-ville/",
+            ("csv", "geojson", "json"),
+        ),
+        ListSpec(
+            "pvd",
+            "Programme Petites villes de demain (ANCT)",
+            ("petites-villes-de-demain/pvd-communes-2021-01-22.csv", "pvd.csv"),
+            "https://www.data.gouv.fr/fr/datasets/r/1fa831ec-d912-4277-8b95-a8b998bf951e",
+        ),
+        ListSpec(
+            "qpv",
+            "Quartiers prioritaires 2024 par commune (ANCT)",
+            ("qpv-2024-communes/qpv2024-communes-centroides-national.geojson", "qpv.csv", "qpv.geojson"),
+            "https://www.data.gouv.fr/api/1/datasets/r/4c6bb7f3-97b6-4834-8a3a-f5f8b3e6735b",
+        ),
+        ListSpec(
+            "programmes",
+            "Programmes ANCT par commune (ngeo)",
+            ("anct-programmes-communes/ngeo-anct-cog2023-national.csv", "ngeo.csv"),
+            None,
+        ),
+        ListSpec(
+            "anah",
+            "Communes couvertes par une opération programmée (Anah)",
+            ("anah/operations-programmees.csv", "anah.csv"),
+            None,  # data.gouv dataset 66d87a775750052e4c80b6b6: read only when given (--lists DIR)
+        ),
+    )
+}
+#: Lists without which Denormandie cannot be answered.
+REQUIRED = ("ort", "acv")
+
+
+@dataclass(frozen=True)
+class ListInfo:
+    """Provenance of one list, quoted in every answer that used it."""
+
+    name: str
+    title: str
+    path: str
+    date: str
+    date_basis: str
+    rows: int
+
+    def label(self) -> str:
+        return f"{self.title} — {Path(self.path).name}, {self.date_basis} {self.date}".rstrip(", ")
+
+
+@dataclass
+class NationalLists:
+    """The lists read, their provenance and every problem found in them."""
+
+    tables: dict[str, pd.DataFrame]
+    info: dict[str, ListInfo]
+    report: ValidationReport
+    former: dict[str, tuple[str, str]] = field(default_factory=dict)
+    _index: dict = field(default_factory=dict, repr=False)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.tables
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        return self.tables[name]
+
+    def rows(self, name: str, code: str, *, absorbed: bool = False) -> list[dict]:
+        """Rows of list ``name`` for commune ``code`` (with ``absorbed``: rows of former communes
+        now part of ``code`` instead)."""
+        if name not in self.tables:
+            return []
+        key = (name, absorbed)
+        if key not in self._index:
+            table = self.tables[name]
+            index: dict[str, list[dict]] = {}
+            for row in table.to_dict("records"):
+                c = row["code_actuel"] if absorbed else row["code_insee"]
+                if isinstance(c, str) and (not absorbed or c != row["code_insee"]):
+                    index.setdefault(c, []).append(row)
+            self._index[key] = index
+        return self._index[key].get(code, [])
+
+    def commune(self, code: str) -> dict | None:
+        """The official record of a current commune (``nom``, ``departement``, ``epci_nom``…)."""
+        table = self.tables.get("communes")
+        if table is None or code not in table.index:
+            return None
+        return {"code_insee": code, **table.loc[code].to_dict()}
+
+    def profile(self, code: str) -> dict:
+        """What the lists say about a commune besides eligibility: name, EPCI, programmes, QPV 2024."""
+        current, how = self.resolve(code)
+        rec = self.commune(current) if current else None
+        found: dict[str, list[str]] = {}
+        for r in self.rows("acv", code):
+            found.setdefault("ACV", []).append(r["id_acv"])
+        for r in self.rows("pvd", code):
+            found.setdefault("PVD", []).append(r["id_pvd"])
+        for r in self.rows("programmes", code):
+            for col, name in (("id_pvd", "PVD"), ("id_acv", "ACV"), ("id_acv2", "ACV 2")):
+                if r.get(col):
+                    found.setdefault(name, []).append(r[col])
+        programmes = []
+        for name, ids in found.items():
+            ids = list(dict.fromkeys(i.lower() for i in ids if i))
+            programmes.append(f"{name} ({', '.join(ids)})" if ids else name)
+        qpv = [
+            f"{c} {n}".strip()
+            for r in self.rows("qpv", current or code)
+            for c, n in zip(r["codes_qp"], r["libs_qp"] + [""] * len(r["codes_qp"]), strict=False)
+        ]
+        return {
+            "code_insee": code,
+            "code_actuel": current,
+            "nom": rec["nom"] if rec else None,
+            "departement": rec["departement"] if rec else None,
+            "epci": rec["epci_nom"] if rec else None,
+            "population": None if not rec or pd.isna(rec["population"]) else int(rec["population"]),
+            "programmes": programmes,
+            "qpv_2024": qpv,
+            "remarque": how,
+        }
+
+    def resolve(self, code: str) -> tuple[str | None, str]:
+        """Current commune of ``code`` and how it was found ('' when ``code`` is current)."""
+        if "communes" not in self.tables:
+            return code, "liste officielle des communes absente : code non vérifié"
+        if "current" not in self._index:
+            self._index["current"] = set(self.tables["communes"].index)
+        if code in self._index["current"]:
+            return code, ""
+        if code in self.former:
+            current, kind = self.former[code]
+            return current, f"{code} est {kind} de {current}"
+        return None, f"code {code} absent de la liste officielle des communes"
+
+
+# --------------------------------------------------------------------------------------------
+# Locating, downloading, loading
+
+
+def _fetch(url: str) -> Path:
+    """Local copy of ``url`` from the download cache (one place to swap the downloader)."""
+    from geo.sources.http import cached_download
+
+    return cached_download(url)
+
+
+def fetch_list(name: str, *, url: str | None = None) -> Path:
+    """Download list ``name`` (or ``url``) into the cache and return its path.
+
+    A data.gouv.fr dataset API URL is resolved to its first resource of the expected format.
+
+    Raises
+    ------
+    geo.errors.DownloadError
+        Offline and not cached, or the download failed (no partial file is left in the cache).
+    """
+    spec = LISTS[name]
+    url = url or spec.url
+    if not url:
+        raise InputError(
+            f"la liste « {spec.title} » n'a pas d'adresse de téléchargement documentée",
+            fix=f"placez le fichier dans le dossier de --lists sous le nom {spec.files[-1]}",
+        )
+    if "/api/1/datasets/" in url and "/r/" not in url:
+        meta = _fetch(url)
+        try:
+            resources = json.loads(meta.read_text(encoding="utf-8"))["resources"]
+        except (ValueError, KeyError, TypeError) as err:
+            raise InputError(f"réponse de l'API data.gouv.fr illisible ({err})", source=url) from None
+        for fmt in spec.formats:
+            for res in resources:
+                if str(res.get("format", "")).lower() == fmt and res.get("url"):
+                    return _fetch(res["url"])
+        raise InputError(
+            f"aucune ressource {'/'.join(spec.formats)} dans le jeu de données",
+            source=url,
+            fix="téléchargez la liste à la main et donnez son dossier avec --lists",
+        )
+    return _fetch(url)
+
+
+def locate_lists(folder: str | Path) -> dict[str, Path]:
+    """Files of the known lists found in ``folder`` (laid out like ``../shared/data`` or flat)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError("dossier des listes introuvable", source=str(folder), fix="vérifiez --lists")
+    found = {}
+    for spec in LISTS.values():
+        for rel in spec.files:
+            if (folder / rel).is_file():
+                found[spec.name] = folder / rel
+                break
+    return found
+
+
+_LOADED: dict[tuple, NationalLists] = {}
+
+
+def load_lists(folder: str | Path | None = None, *, strict: bool = False) -> NationalLists:
+    """Read the national lists from ``folder``, else ``settings.shared_data``, else download them.
+
+    Parameters
+    ----------
+    folder : str or Path, optional
+        Folder holding the lists (``--lists``).
+    strict : bool
+        Raise :class:`~geo.errors.ValidationFailed` when any list holds an error-level problem.
+    """
+    if folder is not None:
+        paths = locate_lists(folder)
+        source = str(folder)
+    elif Path(settings.shared_data).is_dir():
+        paths = locate_lists(settings.shared_data)
+        source = str(settings.shared_data)
+    else:
+        paths = {n: fetch_list(n) for n, s in LISTS.items() if s.url}
+        source = "téléchargement (data.gouv.fr, unpkg)"
+    missing = [n for n in REQUIRED if n not in paths]
+    if missing:
+        wanted = "; ".join(f"{LISTS[n].title}: {' ou '.join(LISTS[n].files)}" for n in missing)
+        raise InputError(f"listes manquantes ({wanted})", source=source, fix="complétez le dossier --lists")
+    key = tuple(sorted((n, str(p), p.stat().st_mtime_ns, p.stat().st_size) for n, p in paths.items()))
+    if key not in _LOADED:
+        _LOADED.clear()
+        _LOADED[key] = read_lists(paths)
+    lists = _LOADED[key]
+    if strict and not lists.report.ok:
+        raise ValidationFailed(lists.report)
+    return lists
+
+
+def read_lists(paths: dict[str, Path]) -> NationalLists:
+    """Read the lists at ``paths`` (name → file); the official communes first, to resolve codes."""
+    report = ValidationReport("listes nationales")
+    tables: dict[str, pd.DataFrame] = {}
+    info: dict[str, ListInfo] = {}
+    former: dict[str, tuple[str, str]] = {}
+    if "communes" in paths:
+        tables["communes"], former = read_communes(paths["communes"], epci=paths.get("epci"))
+    lists = NationalLists(tables, info, report, former)
+    readers = {"ort": read_ort, "acv": read_acv, "pvd": read_pvd, "qpv": read_qpv}
+    readers.update(programmes=read_programmes, anah=read_anah)
+    for name, reader in readers.items():
+        if name in paths:
+            tables[name] = reader(paths[name], report=report, resolve=lists.resolve)
+    for name, path in paths.items():
+        if name in tables:
+            date, basis = _vintage(name, path, tables[name])
+            info[name] = ListInfo(name, LISTS[name].title, str(path), date, basis, len(tables[name]))
+    return lists
+
+
+def _vintage(name: str, path: Path, table: pd.DataFrame) -> tuple[str, str]:
+    """The date a list speaks for, and what that date is."""
+    if name == "ort" and table["derniere_actualisation"].notna().any():
+        return table["derniere_actualisation"].max().isoformat(), "dernière actualisation"
+    modified = dt.date.fromtimestamp(path.stat().st_mtime).isoformat()
+    if Path(path).resolve().is_relative_to(Path(settings.cache_dir).resolve()):
+        return modified, "téléchargé le"
+    m = re.search(r"(?:^|[-_.])(?:cog|qpv)?(20\d\d-\d\d-\d\d|20\d\d-\d\d|20\d\d)(?=[-_.]|$)", path.name)
+    if m:
+        return m.group(1), "millésime"
+    return modified, "fichier du"
+
+
+# --------------------------------------------------------------------------------------------
+# Consistency between the lists
+
+
+def check_consistency(lists: NationalLists) -> ValidationReport:
+    """Every problem of the lists, plus what the lists say differently about the same commune.
+
+    Cross-list checks: ACV communes without a row in the ORT follow-up; the ACV flag of the
+    ORT follow-up against the ACV list; communes flagged both ACV and PVD; ORT rows flagged PVD
+    but absent from the PVD list.
+    """
+    report = ValidationReport("cohérence des listes nationales")
+    report.problems += lists.report.problems
+    if "ort" not in lists or "acv" not in lists:
+        return report
+    ort, acv = lists["ort"], lists["acv"]
+    ort_src, acv_src = lists.info["ort"].path, lists.info["acv"].path
+
+    def codes(table: pd.DataFrame, mask=None) -> set[str]:
+        sub = table if mask is None else table[mask]
+        return set(sub["code_actuel"].dropna())
+
+    ort_codes, acv_codes = codes(ort), codes(acv)
+    for row in acv[acv["code_actuel"].notna()].itertuples():
+        if row.code_actuel not in ort_codes:
+            report.add(
+                "warning",
+                "acv_sans_ort",
+                f"commune ACV {row.code_actuel} {row.commune} absente du "
+                "suivi des ORT (convention ACV homologuée en ORT ?)",
+                source=acv_src,
+                feature=row.ligne,
+            )
+    for row in ort[ort["code_actuel"].notna()].itertuples():
+        on_list = row.code_actuel in acv_codes
+        if row.acv != on_list:
+            said = "marquée ACV mais absente de" if row.acv else "non marquée ACV mais présente dans"
+            report.add(
+                "warning",
+                "acv_divergent",
+                f"{row.code_insee} {row.commune} : {said} la liste ACV",
+                source=ort_src,
+                feature=row.ligne,
+            )
+        if row.acv and row.pvd:
+            report.add(
+                "warning",
+                "acv_et_pvd",
+                f"{row.code_insee} {row.commune} marquée ACV et PVD",
+                source=ort_src,
+                feature=row.ligne,
+            )
+    pvd_codes = codes(lists["pvd"]) if "pvd" in lists else set()
+    if "programmes" in lists:
+        prog = lists["programmes"]
+        pvd_codes |= codes(prog, prog["id_pvd"] != "") if "id_pvd" in prog else set()
+    for code in sorted(acv_codes & pvd_codes):
+        report.add(
+            "warning",
+            "acv_et_pvd",
+            f"commune {code} présente dans la liste ACV et dans une liste PVD",
+            source=acv_src,
+            feature=code,
+        )
+    if pvd_codes:
+        for row in ort[(ort["programme"] == "PVD") & ort["code_actuel"].notna()].itertuples():
+            if row.code_actuel not in pvd_codes:
+                report.add(
+                    "warning",
+                    "pvd_divergent",
+                    f"{row.code_insee} {row.commune} : statut « Commune PVD » "
+                    "mais absente des listes PVD lues",
+                    source=ort_src,
+                    feature=row.ligne,
+                )
+    return report

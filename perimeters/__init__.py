@@ -1,0 +1,1 @@
+"""Conventions as reviewable files, shipped as ``geo.conventions``; read them through :mod:`geo.embedded`."""
