@@ -10,6 +10,8 @@ The IDU of a cadastral parcel has 14 characters::
 
 For a commune they know, planners write short forms (``AB 685``, ``AB0685``, ``000 AB 0685``,
 ``0A 12``, ``A12``, ``AB-685``): :func:`parse_idu` accepts them when ``code_insee`` is given.
+Notaires also write the commune without the prefixe (``91216 AC 100``) or the full id with an
+unpadded numéro (``91216000AC100``): both are read.
 Anything else is refused with a :class:`~geo.errors.ParcelIdError` that shows the bad value and
 the fix, including the classic letter ``O`` typed for the digit ``0``.
 
@@ -60,6 +62,16 @@ _SHORT_MAX = 3 + 2 + 4
 _SPACED_RE = re.compile(
     rf"(?P<insee>[0-9A-Z]{{5}}){_SEP}(?P<prefixe>[0-9A-Z]{{3}}){_SEP}"
     rf"(?P<section>[0-9A-Z]{{1,2}}){_SEP}(?P<numero>[0-9A-Z]{{1,4}})"
+)
+# How notaires write ids: the commune and the parcel without the prefixe ("91216 AC 100"),
+# or the full id with its numéro unpadded ("91216000AC100"). The glued form is only read when
+# the section holds a letter, so that its limits are unambiguous.
+_INSEE_SHORT_RE = re.compile(
+    rf"(?P<insee>[0-9]{{5}}|2[AB][0-9]{{3}}){_SEP}(?P<section>[0-9A-Z]{{1,2}}){_SEP}(?P<numero>[0-9O][0-9A-Z]{{0,3}})"
+)
+_GLUED_RE = re.compile(
+    r"(?P<insee>[0-9]{5}|2[AB][0-9]{3})(?P<prefixe>[0-9]{3})"
+    r"(?P<section>[A-Z]{1,2}|[0-9][A-Z]|[A-Z][0-9])(?P<numero>[0-9]{1,4})"
 )
 
 
@@ -166,7 +178,8 @@ def parse_idu(
     ----------
     text : str
         A full IDU (``"62907000AB0685"``, any case, spaces allowed: ``"62907 000 AB 0685"``,
-        and unpadded when the four parts are separated: ``"62907 000 A 12"``) or,
+        and unpadded when the four parts are separated: ``"62907 000 A 12"``), the notaires'
+        forms ``"91216 AC 100"`` (prefixe 000) and ``"91216000AC100"`` (numéro unpadded) or,
         with ``code_insee``, a short form: ``"AB 685"``, ``"AB0685"``, ``"000 AB 0685"``,
         ``"0A 12"``, ``"A12"``, ``"AB-685"``, ``"AB/685"``.
     code_insee : str, optional
@@ -316,6 +329,13 @@ def _parse(text: object, opts: _Options) -> ParcelId:
         compact = "".join(
             (spaced["insee"], spaced["prefixe"], spaced["section"].zfill(2), spaced["numero"].zfill(4))
         )
+    elif len(compact) < IDU_LENGTH and (
+        notary := _INSEE_SHORT_RE.fullmatch(upper) or _GLUED_RE.fullmatch(compact)
+    ):  # "91216 AC 100" (prefixe 000), "91216000AC100"
+        prefixe = notary.groupdict().get("prefixe") or "000"
+        _norm_numero(notary["numero"], shown)  # letter O in the numéro: say so before padding
+        compact = "".join((notary["insee"], prefixe, notary["section"].zfill(2), notary["numero"].zfill(4)))
+        spaced = notary
     short = None if len(compact) == IDU_LENGTH else _SHORT_RE.fullmatch(upper)
     if short and len(compact) > _SHORT_MAX and _INSEE_RE.match(compact):
         short = None  # "2A004AB0685" is a full id missing its prefixe, not section 2A

@@ -17,6 +17,9 @@ cadastre_base_url: str = os.environ.get(
     "ORT_CADASTRE_URL", "https://cadastre.data.gouv.fr/data/etalab-cadastre"
 )
 
+#: Base URL of the BAN geocoding API (``{ban_api_url}/search/?q=...``). Env: ``ORT_BAN_URL``.
+ban_api_url: str = os.environ.get("ORT_BAN_URL", "https://api-adresse.data.gouv.fr")
+
 #: Cadastre millésime: ``"latest"`` or a date ``"YYYY-MM-DD"``. Env: ``ORT_MILLESIME``.
 cadastre_millesime: str = os.environ.get("ORT_MILLESIME", "latest")
 

@@ -53,3 +53,99 @@ def _isolated_settings(tmp_path_factory, monkeypatch):
     monkeypatch.setattr(settings, "cache_dir", tmp_path_factory.mktemp("cache"))
     monkeypatch.setattr(settings, "progress", False)
     monkeypatch.setattr(settings, "offline", False)
+
+
+#: The parcel the counter tests ask about, and the address written on it.
+EPINAY_PARCEL = "91216000AC0100"
+EPINAY_ADDRESS = "12 Rue Jean Jaurès"
+
+
+@pytest.fixture(scope="session")
+def epinay_ort(tmp_path_factory, epinay_parcelles: Path) -> dict:
+    """A test convention on the real parcels of Épinay-sur-Orge (91216), with an address file.
+
+    Drawn here around parcel AC 100 (:data:`EPINAY_PARCEL`): a centre-ville sector (disc of
+    250 m), a station sector (box 500 m east), and an OPAH-RU perimeter whose western edge cuts
+    AC 100 (from the avenant of 2024-07-01). The address file (BAN layout) is generated in code:
+    one point per parcel within 700 m, at the parcel's representative point, on invented streets,
+    with ``12 Rue Jean Jaurès`` on AC 100. Returns paths and the parcels (Lambert-93).
+    """
+    import geopandas as gpd
+    import pandas as pd
+    from shapely.geometry import box
+
+    from geo.perimeters import perimeters_to_geojson
+    from geo.sources.cadastre import read_parcels
+
+    parcels = read_parcels(epinay_parcelles)
+    target = parcels.set_index("idu").geometry[EPINAY_PARCEL]
+    c = target.centroid
+    x0, _, x1, _ = target.bounds
+    sectors = {
+        "initiale": [("centre-ville", "secteur", "Centre-ville", True, c.buffer(250))],
+        "avenant-1": [
+            ("centre-ville", "secteur", "Centre-ville", True, c.buffer(250)),
+            (
+                "gare",
+                "secteur",
+                "Quartier de la gare",
+                False,
+                box(c.x + 400, c.y - 250, c.x + 900, c.y + 250),
+            ),
+            (
+                "opah-ru",
+                "opah_ru",
+                "OPAH-RU du centre",
+                False,
+                box((x0 + x1) / 2, c.y - 150, c.x + 300, c.y + 150),
+            ),
+        ],
+    }
+    folder = tmp_path_factory.mktemp("epinay-ort") / "epinay"
+    folder.mkdir()
+    for version, rows in sectors.items():
+        gdf = gpd.GeoDataFrame(
+            [{"id": i, "type": t, "nom": n, "centre_ville": cv} for i, t, n, cv, _ in rows],
+            geometry=[g for *_, g in rows],
+            crs=parcels.crs,
+        )
+        (folder / f"perimetres-{version}.geojson").write_text(perimeters_to_geojson(gdf), encoding="utf-8")
+    (folder / "convention.toml").write_text(
+        'nom = "ORT d\'Épinay-sur-Orge (essai)"\nprogramme = "PVD"\ncommunes = ["91216"]\n'
+        "date_signature = 2023-01-18\nduree_ans = 5\nfictif = true\n"
+        f'cadastre_dir = "{epinay_parcelles.parent.as_posix()}"\n'
+        '[[versions]]\nid = "initiale"\nlibelle = "Convention initiale"\ndate_effet = 2023-01-18\n'
+        'fichier = "perimetres-initiale.geojson"\n'
+        '[[versions]]\nid = "avenant-1"\nlibelle = "Avenant n° 1 — gare et OPAH-RU"\n'
+        "date_effet = 2024-07-01\n"
+        'fichier = "perimetres-avenant-1.geojson"\n',
+        encoding="utf-8",
+    )
+    near = parcels[parcels.geometry.distance(c) < 700].copy()
+    near = near.assign(d=near.geometry.distance(c)).sort_values(["d", "idu"])
+    streets = [
+        "Rue Jean Jaurès",
+        "Avenue de la Gare",
+        "Rue de l'Église",
+        "Allée des Tilleuls",
+        "Rue Victor Hugo",
+    ]
+    pts = gpd.GeoSeries(near.geometry.representative_point(), crs=parcels.crs).to_crs(4326)
+    rows, counters = [], {s: 0 for s in streets}
+    for k, (idu, pt) in enumerate(zip(near["idu"], pts, strict=True)):
+        if idu == EPINAY_PARCEL:
+            street, num = "Rue Jean Jaurès", 12
+        else:
+            street = streets[k % len(streets)]
+            counters[street] += 2
+            num = counters[street] + (1 if street == "Rue Jean Jaurès" else 0)  # odd: 12 stays free
+        rows.append(
+            {
+                "id": f"91216_{k:04d}_{num:05d}", "numero": num, "rep": "", "nom_voie": street,
+                "code_postal": "91360", "code_insee": "91216", "nom_commune": "Épinay-sur-Orge",
+                "lon": round(pt.x, 6), "lat": round(pt.y, 6), "type_position": "entrée", "cad_parcelles": idu,
+            }
+        )  # fmt: skip
+    addresses = folder.parent / "adresses-91.csv"
+    pd.DataFrame(rows).to_csv(addresses, sep=";", index=False)
+    return {"folder": folder, "addresses": addresses, "parcels": parcels, "idu": EPINAY_PARCEL}

@@ -144,7 +144,7 @@ def test_wrong_length_exact_message():
     "text, fragment",
     [
         ("629070000AB0685", r"'629070000AB0685' has 15 characters; expected 14"),
-        ("62907 AB 0685", r"has 11 characters \(without separators\); expected 14"),
+        ("62907 AB 06851", r"has 12 characters \(without separators\); expected 14"),
         ("2A004AB0012", r"has 11 characters.*prefixe seems missing: 2A004000AB0012"),
         ("bad", r"'bad' has 3 characters.*such as 'AB 685'"),
     ],
@@ -228,7 +228,7 @@ def test_bad_numero(text, fragment):
         ("2C004000AB0012", r"INSEE code '2C004' is not valid"),
         ("62907A00AB0685", r"prefixe 'A00' is not 3 digits — the prefixe is 000 unless"),
         ("62907000000685", r"section '00' is empty"),
-        ("62907000A-0685", r"has 13 characters"),
+        ("62907000-0685", r"has 12 characters"),
     ],
 )
 def test_bad_parts_of_full_idu(text, fragment):
@@ -394,3 +394,31 @@ def test_parse_many_partitions(ids, bad):
     valid, rejected = parse_many(texts)
     assert valid == list(dict.fromkeys(ids))
     assert [t for t, _ in rejected] == list(dict.fromkeys(bad))
+
+
+@pytest.mark.parametrize(
+    "text, code, expected",
+    [
+        ("91216 AC 100", None, "91216000AC0100"),  # commune + section + numéro, prefixe 000
+        ("91216-AC-0100", None, "91216000AC0100"),
+        ("91216000AC100", None, "91216000AC0100"),  # full id, numéro unpadded
+        ("91216000A12", None, "912160000A0012"),
+        ("62907000A-0685", None, "629070000A0685"),
+        ("2A004 0A 12", None, "2A0040000A0012"),
+        ("AC100", "91216", "91216000AC0100"),
+        ("000 AC 0100", "91216", "91216000AC0100"),
+        ("ac 100", "91216", "91216000AC0100"),
+    ],
+)
+def test_notary_forms(text, code, expected):
+    """Every form notaires type for 91216 AC 100 gives the same parcel."""
+    assert normalise_idu(text, code_insee=code) == expected
+
+
+def test_notary_forms_keep_precise_refusals():
+    with pytest.raises(ParcelIdError, match=r"numéro '1OO' has the letter 'O'.*type 100"):
+        parse_idu("91216 AC 1OO")
+    with pytest.raises(ParcelIdError, match=r"prefixe seems missing: 91216000AC0100"):
+        parse_idu("91216AC0100")  # glued without prefixe: too ambiguous to guess silently
+    with pytest.raises(ParcelIdError, match="is not one of the known communes"):
+        parse_idu("91216 AC 100", communes=["62907"])

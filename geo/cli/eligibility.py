@@ -17,14 +17,17 @@ import click
 from geo.cli.options import (
     EXIT_BAD_INPUT,
     Command,
+    addresses_option,
     cadastre_option,
     date_option,
     fix_option,
     force_option,
     load_parcels,
+    locate_addresses,
     millesime_option,
     parse_date,
     perimeters_option,
+    split_addresses,
 )
 from geo.errors import InputError, PerimeterError
 from geo.sources.tables import read_user_table
@@ -101,6 +104,7 @@ def _header(day: dt.date, lists, rules) -> str:
 )
 @click.option("--json", "as_json", is_flag=True, help="Afficher en JSON.")
 @_lists_options
+@addresses_option
 @cadastre_option
 @millesime_option
 @force_option
@@ -116,15 +120,17 @@ def eligibility(
     lists_dir,
     rules_path,
     denormandie_end,
+    address_file,
     cadastre,
     millesime,
     force,
     fix,
 ):
-    """Qu'apporte l'ORT à une parcelle ou à une commune, à une date — et pourquoi ?
+    """Qu'apporte l'ORT à une parcelle, une adresse ou une commune, à une date — et pourquoi ?
 
     \b
     ort eligibility 62907000AB0685 --perimeters perimeters/libercourt --date 2025-03-01
+    ort eligibility "12 rue Jean Jaurès, 62820 Libercourt" --perimeters perimeters/libercourt
     ort eligibility --commune 62907 --date 2023-06-01
     ort eligibility --file demandes.csv --date 2025-03-01 -o reponses.xlsx
     """
@@ -134,8 +140,11 @@ def eligibility(
     from geo.perimeters import read_convention
     from geo.sources.lists import normalise_code
 
-    if not ids and not communes and not batch:
+    ids, addresses = split_addresses(ids)
+    if not ids and not addresses and not communes and not batch:
         raise click.UsageError("donnez des identifiants de parcelles, --commune CODE ou --file demandes.csv")
+    if addresses and not perimeters:
+        raise click.UsageError("une adresse se place sur le cadastre de la convention : donnez --perimeters")
     if output:
         check_writable(output, force=force)
     day = parse_date(when)
@@ -149,7 +158,12 @@ def eligibility(
             no_version = str(err)
 
     parcel_texts = [(t, None) for t in ids]
-    commune_texts = [(c, "--commune") for c in communes] if not ids else []
+    commune_texts = [(c, "--commune") for c in communes] if not ids and not addresses else []
+    layer, located = None, []
+    if addresses:
+        layer = load_parcels(conv, cadastre, millesime, fix)
+        located = locate_addresses(addresses, conv, layer, address_file)
+        parcel_texts += [(a.idu, None) for a in located if a.idu]
     if batch:
         more_parcels, more_communes = _read_batch(batch)
         parcel_texts += more_parcels
@@ -184,7 +198,7 @@ def eligibility(
             except InputError as err:
                 rejected.append((p.idu, str(err)))
     elif valid:
-        layer = load_parcels(conv, cadastre, millesime, fix)
+        layer = layer if layer is not None else load_parcels(conv, cadastre, millesime, fix)
         known = layer[layer["idu"].isin([p.idu for p in valid])]
         found = set(known["idu"])
         for p in valid:
@@ -200,14 +214,13 @@ def eligibility(
     if output and answers:
         write_table(answers_to_frame(answers), output, force=force)
     if as_json:
-        click.echo(
-            json.dumps(
-                _as_json(answers, day, lists, rules, conv, perims, no_version, rejected),
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
+        out = _as_json(answers, day, lists, rules, conv, perims, no_version, rejected)
+        if located:
+            out["adresses"] = [a.to_dict() for a in located]
+        click.echo(json.dumps(out, ensure_ascii=False, indent=2))
     else:
+        for a in located:  # ambiguous or not found: an answer, not an error
+            click.echo(a.describe())
         click.echo(_header(day, lists, rules))
         if conv is not None:
             click.echo(_perimeters_line(conv, perims, no_version))

@@ -218,3 +218,29 @@ def read_id_file(path: Path) -> list[tuple[str, str | None]]:
     from geo.check import read_id_table
 
     return read_id_table(path)
+
+
+addresses_option = click.option(
+    "--adresses",
+    "address_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Fichier d'adresses de la commune (BAN adresses-{dep}.csv.gz ou export BAL) pour trouver les "
+    "adresses hors ligne ; sans lui, l'API Adresse (BAN) est interrogée (réponses gardées en cache).",
+)
+
+
+def split_addresses(texts) -> tuple[list[str], list[str]]:
+    """Typed entries split into parcel ids and addresses ("12 rue Jean Jaurès, 62820 Libercourt")."""
+    from geo.sources.addresses import looks_like_address
+
+    ids = [t for t in texts if not looks_like_address(t)]
+    return ids, [t for t in texts if looks_like_address(t)]
+
+
+def locate_addresses(addresses, conv, parcels, address_file: Path | None):
+    """Each address geocoded (file, cache or BAN API) and put on the parcel holding its point."""
+    from geo.sources.addresses import load_address_index, parcels_for_addresses
+
+    index = load_address_index(address_file, communes=conv.communes)
+    return parcels_for_addresses(list(addresses), parcels, index=index, communes=conv.communes)

@@ -13,6 +13,7 @@ import click
 from geo.cli.options import (
     EXIT_BAD_INPUT,
     Command,
+    addresses_option,
     cadastre_option,
     classify_with_progress,
     date_option,
@@ -20,10 +21,12 @@ from geo.cli.options import (
     force_option,
     load_communes,
     load_parcels,
+    locate_addresses,
     millesime_option,
     parse_date,
     perimeters_option,
     provenance,
+    split_addresses,
     tolerance_options,
     with_parcel_columns,
 )
@@ -50,6 +53,7 @@ from geo.errors import InputError
 )
 @click.option("--commune", default=None, help="Code INSEE pour les identifiants courts comme 'AB 685'.")
 @click.option("--json", "as_json", is_flag=True, help="Afficher en JSON.")
+@addresses_option
 @cadastre_option
 @millesime_option
 @tolerance_options
@@ -63,6 +67,7 @@ def check(
     output,
     commune,
     as_json,
+    address_file,
     cadastre,
     millesime,
     tolerance_m2,
@@ -70,18 +75,24 @@ def check(
     force,
     fix,
 ):
-    """Chaque parcelle est-elle incluse, à cheval ou hors de chaque périmètre en vigueur à une date ?
+    """Chaque parcelle (ou adresse) est-elle incluse, à cheval ou hors de chaque périmètre en vigueur ?
+
+    Les identifiants s'écrivent comme les notaires les tapent (91216 AC 100, 91216000AC100, AC100,
+    000 AC 0100) ; une adresse est cherchée dans la Base Adresse Nationale puis placée sur la
+    parcelle qui contient son point.
 
     \b
     ort check 62999000AB0012 --perimeters perimeters/demo --date 2024-06-01
+    ort check "12 rue Jean Jaurès, 62820 Libercourt" --perimeters perimeters/libercourt
     ort check --file parcelles.csv --perimeters perimeters/demo -o resultat.csv
     """
     from geo.check import check_parcels, read_id_table
     from geo.io import check_writable, write_table
     from geo.perimeters import read_convention
 
-    if not ids and not id_file:
-        raise click.UsageError("donnez des identifiants de parcelles ou --file parcelles.csv")
+    ids, addresses = split_addresses(ids)
+    if not ids and not addresses and not id_file:
+        raise click.UsageError("donnez des identifiants de parcelles, une adresse ou --file parcelles.csv")
     if output:
         check_writable(output, force=force)
     day = parse_date(when)
@@ -89,7 +100,9 @@ def check(
     conv.version_at(day)  # refuse a date without perimeters before loading the cadastre
     parcel_layer = load_parcels(conv, cadastre, millesime, fix)
     default = commune or (conv.communes[0] if len(conv.communes) == 1 else None)
-    entries = [(t, default) for t in ids] + (read_id_table(id_file) if id_file else [])
+    located = locate_addresses(addresses, conv, parcel_layer, address_file) if addresses else []
+    entries = [(t, default) for t in ids] + [(a.idu, None) for a in located if a.idu]
+    entries += read_id_table(id_file) if id_file else []
     result = check_parcels(
         entries,
         conv,
@@ -116,18 +129,25 @@ def check(
         else:
             write_table(table, output, force=force)
     if as_json:
-        click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
-    elif len(known):
-        click.echo(result.provenance())
-        if id_file or len(known) > 20:
-            click.echo(
-                f"{len(known)} parcelle(s) classée(s) contre {table['perimeter_id'].nunique()} périmètre(s)"
-            )
-            click.echo(result.summary().to_string(index=False))
-            if output:
-                click.echo(f"Résultat écrit : {output}")
-        else:
-            click.echo(result.describe())
+        out = result.to_json()
+        if located:
+            out["adresses"] = [a.to_dict() for a in located]
+        click.echo(json.dumps(out, ensure_ascii=False, indent=2))
+    else:
+        for a in located:  # ambiguous or not found: an answer, not an error
+            click.echo(a.describe())
+        if len(known):
+            click.echo(result.provenance())
+            if id_file or len(known) > 20:
+                click.echo(
+                    f"{len(known)} parcelle(s) classée(s) contre "
+                    f"{table['perimeter_id'].nunique()} périmètre(s)"
+                )
+                click.echo(result.summary().to_string(index=False))
+                if output:
+                    click.echo(f"Résultat écrit : {output}")
+            else:
+                click.echo(result.describe())
     if result.rejected:
         click.echo(f"{len(result.rejected)} identifiant(s) non reconnu(s) :", err=True)
         for text, message in result.rejected:
