@@ -13,9 +13,10 @@ planner can decide. A tolerance (``tolerance_m2`` *or* ``tolerance_pct`` of the 
 whichever is larger) absorbs digitising noise. Points (a building, a dwelling) are inside
 when the perimeter covers them.
 
-The work is vectorised and sparse: a spatial index gives the candidate pairs, parcels lying
-properly inside a (prepared) perimeter need no intersection, and only boundary pairs are
-intersected — against small pieces of the perimeter (like PostGIS ``ST_Subdivide``) when the
+The work is vectorised and sparse: a coarse grid over each perimeter (cells wholly inside,
+wholly outside, or on the boundary) decides most parcels from their bounding box alone, with
+no GEOS call; the others are tested exactly — parcels lying properly inside a (prepared)
+perimeter need no intersection, and only boundary pairs are intersected — against small pieces of the perimeter (like PostGIS ``ST_Subdivide``) when the
 perimeter has many vertices, so the cost of a pair does not grow with the perimeter's length.
 Pairs that are not found are outside with nothing inside: :func:`overlaps` lists the others.
 """
@@ -23,6 +24,7 @@ Pairs that are not found are outside with nothing inside: :func:`overlaps` lists
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import NamedTuple
 
 import geopandas as gpd
@@ -87,21 +89,86 @@ def overlaps(parcel_geoms: np.ndarray, perimeter_geoms: np.ndarray) -> Overlaps:
         Pairs ordered by parcel then perimeter; pairs not listed share no point.
     """
     pgeom = np.asarray(parcel_geoms, dtype=object)
-    mgeom = np.asarray(perimeter_geoms, dtype=object)
-    qi, pi = shapely.STRtree(mgeom).query(pgeom)  # bounding boxes only: cheap
-    order = np.lexsort((pi, qi))
-    qi, pi = qi[order], pi[order]
-    shapely.prepare(mgeom)
-    area = np.zeros(len(qi))
-    keep = np.zeros(len(qi), dtype=bool)
-    covered = np.zeros(len(qi), dtype=bool)
+    return overlaps_of_bounds(
+        shapely.bounds(pgeom),
+        perimeter_geoms,
+        geoms=lambda idx: pgeom[idx],
+        areas=lambda idx: shapely.area(pgeom[idx]),
+        exact=shapely.get_type_id(pgeom) == 0,
+    )
 
-    cand, perim = pgeom[qi], mgeom[pi]
+
+def overlaps_of_bounds(
+    bounds: np.ndarray,
+    perimeter_geoms: np.ndarray,
+    *,
+    geoms: Callable[[np.ndarray], np.ndarray],
+    areas: Callable[[np.ndarray], np.ndarray],
+    exact: np.ndarray | None = None,
+) -> Overlaps:
+    """:func:`overlaps` for parcels known by their bounding boxes, built as geometries on demand.
+
+    Each perimeter has a coarse grid (:class:`PerimeterGrid`) whose cells lie wholly inside
+    it, wholly outside it, or on its boundary. A parcel whose bounding box covers only inside
+    cells is contained properly (its whole area is inside); one that covers only outside
+    cells is disjoint: no GEOS call decides them. Only the others — near a boundary — are
+    built (``geoms``) and tested exactly. The result is the one of the exact tests alone.
+
+    Parameters
+    ----------
+    bounds : array (n, 4)
+        ``minx, miny, maxx, maxy`` of each parcel (NaN for an empty one), metres.
+    perimeter_geoms : array of shapely geometries
+        Polygons or multipolygons, same CRS. They are prepared in place.
+    geoms : callable
+        Sorted unique parcel indices → their shapely geometries.
+    areas : callable
+        Sorted unique parcel indices → their areas (m², as ``shapely.area`` gives them).
+    exact : bool array, optional
+        Parcels the grid must not decide (points: a point on the boundary is inside).
+    """
+    mgeom = np.asarray(perimeter_geoms, dtype=object)
+    shapely.prepare(mgeom)
+    bounds = np.asarray(bounds, dtype=float).reshape(-1, 4)
+    minx, miny, maxx, maxy = (np.ascontiguousarray(bounds[:, k]) for k in range(4))
+    free = np.ones(len(bounds), dtype=bool) if exact is None else ~np.asarray(exact, dtype=bool)
+    whole_q, whole_p, test_q, test_p = [], [], [], []
+    for j, (bx0, by0, bx1, by1) in enumerate(shapely.bounds(mgeom)):
+        cand = np.flatnonzero((minx <= bx1) & (maxx >= bx0) & (miny <= by1) & (maxy >= by0))
+        grid = perimeter_grid(mgeom[j])
+        if grid is None or len(cand) == 0:
+            test_q.append(cand)
+            test_p.append(np.full(len(cand), j))
+            continue
+        inside, outside = grid.decide(minx[cand], miny[cand], maxx[cand], maxy[cand])
+        inside &= free[cand]
+        outside &= free[cand]
+        rest = cand[~(inside | outside)]
+        whole_q.append(cand[inside])
+        whole_p.append(np.full(int(inside.sum()), j))
+        test_q.append(rest)
+        test_p.append(np.full(len(rest), j))
+    empty = np.zeros(0, dtype=np.intp)
+    wq = np.concatenate(whole_q) if whole_q else empty
+    wp = np.concatenate(whole_p) if whole_p else empty
+    tq = np.concatenate(test_q) if test_q else empty
+    tp = np.concatenate(test_p) if test_p else empty
+
+    # Parcels decided by the grid: contained properly, their whole area inside.
+    ids, inv = np.unique(wq, return_inverse=True)
+    w_area = areas(ids)[inv] if len(ids) else np.zeros(0)
+
+    # The others: the exact tests.
+    ids, inv = np.unique(tq, return_inverse=True)
+    cand = geoms(ids)[inv] if len(ids) else np.zeros(0, dtype=object)
+    perim = mgeom[tp]
+    area = np.zeros(len(tq))
+    keep = np.zeros(len(tq), dtype=bool)
+    covered = np.zeros(len(tq), dtype=bool)
     point = shapely.get_type_id(cand) == 0
     pts = np.flatnonzero(point)
     # A point on the boundary counts as inside: the perimeter covers it.
     covered[pts] = keep[pts] = shapely.covers(perim[pts], cand[pts])
-
     polys = np.flatnonzero(~point)
     fast = shapely.contains_properly(perim[polys], cand[polys])
     whole = polys[fast]
@@ -110,8 +177,112 @@ def overlaps(parcel_geoms: np.ndarray, perimeter_geoms: np.ndarray) -> Overlaps:
     rest = polys[~fast]
     edge = rest[shapely.intersects(perim[rest], cand[rest])]
     keep[edge] = True
-    area[edge] = _edge_areas(cand[edge], mgeom, pi[edge])
-    return Overlaps(qi[keep], pi[keep], area[keep], covered[keep])
+    area[edge] = _edge_areas(cand[edge], mgeom, tp[edge])
+
+    q = np.concatenate([wq, tq[keep]])
+    p = np.concatenate([wp, tp[keep]])
+    a = np.concatenate([w_area, area[keep]])
+    c = np.concatenate([np.zeros(len(wq), dtype=bool), covered[keep]])
+    order = np.lexsort((p, q))
+    return Overlaps(q[order], p[order], a[order], c[order])
+
+
+#: Cells along the longer side of a perimeter's grid.
+GRID_CELLS = 256
+#: Margin of every cell test, in cells: rounding can only make a cell 'boundary', never wrong.
+_MARGIN = 1e-6
+
+
+class PerimeterGrid:
+    """A coarse grid over one perimeter: cells wholly inside, wholly outside, or on the boundary.
+
+    A cell (closed square) that no boundary segment comes near is entirely in the
+    perimeter's interior or entirely outside it; its centre says which. Cells are marked
+    'boundary' conservatively (by the bounding boxes of boundary segments shorter than a
+    cell, with a margin), so 'inside' and 'outside' are exact. The grid has one cell of
+    margin around the perimeter's bounding box: its outer cells are outside.
+    """
+
+    def __init__(self, geom) -> None:
+        bx0, by0, bx1, by1 = shapely.bounds(geom)
+        size = max(bx1 - bx0, by1 - by0) / (GRID_CELLS - 2)
+        if not size > 0:
+            size = 1.0
+        self.size = size
+        self.x0, self.y0 = bx0 - size, by0 - size
+        self.nx = int(np.ceil((bx1 - self.x0) / size)) + 1
+        self.ny = int(np.ceil((by1 - self.y0) / size)) + 1
+        rings = shapely.get_parts(shapely.boundary(geom))
+        xy, ring = shapely.get_coordinates(shapely.segmentize(rings, size / 2), return_index=True)
+        same = ring[1:] == ring[:-1]
+        a, b = xy[:-1][same], xy[1:][same]
+        i0, i1 = self._cols(np.minimum(a[:, 0], b[:, 0]), np.maximum(a[:, 0], b[:, 0]))
+        j0, j1 = self._rows(np.minimum(a[:, 1], b[:, 1]), np.maximum(a[:, 1], b[:, 1]))
+        edge = np.zeros((self.ny, self.nx), dtype=bool)
+        span_i = int((i1 - i0).max(initial=0))
+        span_j = int((j1 - j0).max(initial=0))
+        for di in range(span_i + 1):
+            for dj in range(span_j + 1):
+                ok = (i0 + di <= i1) & (j0 + dj <= j1)
+                edge[j0[ok] + dj, i0[ok] + di] = True
+        # Runs of free cells along each row share one state: test the first cell of each run.
+        free = ~edge
+        start = free.copy()
+        start[:, 1:] &= edge[:, :-1]
+        run = np.cumsum(start.ravel()) - 1
+        first = np.flatnonzero(start.ravel())
+        rows, cols = np.divmod(first, self.nx)
+        state = shapely.contains_xy(geom, self.x0 + (cols + 0.5) * size, self.y0 + (rows + 0.5) * size)
+        inside = free & state[run].reshape(free.shape)
+        outside = free & ~inside
+        self.inside = self._table(inside)
+        self.outside = self._table(outside)
+
+    def _cols(self, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        i0 = np.floor((lo - self.x0) / self.size - _MARGIN)
+        i1 = np.floor((hi - self.x0) / self.size + _MARGIN)
+        return np.clip(i0, 0, self.nx - 1).astype(np.intp), np.clip(i1, 0, self.nx - 1).astype(np.intp)
+
+    def _rows(self, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        j0 = np.floor((lo - self.y0) / self.size - _MARGIN)
+        j1 = np.floor((hi - self.y0) / self.size + _MARGIN)
+        return np.clip(j0, 0, self.ny - 1).astype(np.intp), np.clip(j1, 0, self.ny - 1).astype(np.intp)
+
+    @staticmethod
+    def _table(cells: np.ndarray) -> np.ndarray:
+        out = np.zeros((cells.shape[0] + 1, cells.shape[1] + 1), dtype=np.int32)
+        out[1:, 1:] = cells.cumsum(0).cumsum(1)
+        return out
+
+    def decide(
+        self, minx: np.ndarray, miny: np.ndarray, maxx: np.ndarray, maxy: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Which boxes lie over inside cells only, and which over outside cells only.
+
+        Parts of a box beyond the grid are beyond the perimeter's bounding box: outside.
+        """
+        i0, i1 = self._cols(minx, maxx)
+        j0, j1 = self._rows(miny, maxy)
+        cells = (i1 - i0 + 1) * (j1 - j0 + 1)
+
+        def count(table: np.ndarray) -> np.ndarray:
+            return table[j1 + 1, i1 + 1] - table[j0, i1 + 1] - table[j1 + 1, i0] + table[j0, i0]
+
+        return count(self.inside) == cells, count(self.outside) == cells
+
+
+def perimeter_grid(geom) -> PerimeterGrid | None:
+    """The grid of a polygonal perimeter (cached by its WKB), or None for other geometries."""
+    if geom is None or shapely.is_empty(geom) or shapely.get_type_id(geom) not in (3, 6):
+        return None
+    return _grid(shapely.to_wkb(geom))
+
+
+@functools.lru_cache(maxsize=256)
+def _grid(wkb: bytes) -> PerimeterGrid:
+    geom = shapely.from_wkb(wkb)
+    shapely.prepare(geom)
+    return PerimeterGrid(geom)
 
 
 def _edge_areas(parcels: np.ndarray, mgeom: np.ndarray, which: np.ndarray) -> np.ndarray:

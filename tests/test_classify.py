@@ -6,11 +6,13 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+import shapely.affinity
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
+from geo import classify
 from geo.classify import INSIDE, OUTSIDE, STRADDLING, classify_parcels, parcels_in, summarise
 from geo.errors import CRSError, InputError
 
@@ -257,3 +259,65 @@ def test_properties(layout):
     # A status may only flip where the share sits at a tolerance threshold.
     assert (np.abs(r.loc[changed, "share"] - r2.loc[changed, "share"]) < 1e-4).all()
     assert shapely.area(shapely.intersection(left, right)) == 0
+
+
+# --- The grid shortcut decides exactly what the exact tests decide ---------------------------
+
+
+def _exact_only(parcel_geoms, perimeter_geoms):
+    """The pairs found by GEOS alone (the grid decides nothing), for comparison."""
+    pgeom = np.asarray(parcel_geoms, dtype=object)
+    return classify.overlaps_of_bounds(
+        shapely.bounds(pgeom),
+        np.asarray(perimeter_geoms, dtype=object),
+        geoms=lambda idx: pgeom[idx],
+        areas=lambda idx: shapely.area(pgeom[idx]),
+        exact=np.ones(len(pgeom), dtype=bool),
+    )
+
+
+def _same_overlaps(a, b):
+    for name in a._fields:
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+
+
+@st.composite
+def blobs(draw):
+    """A perimeter of a few buffered points, maybe with a hole, maybe in two parts."""
+    n = draw(st.integers(1, 4))
+    pts = shapely.points(
+        [X0 + draw(st.floats(20, 180)) for _ in range(n)], [Y0 + draw(st.floats(20, 180)) for _ in range(n)]
+    )
+    geom = shapely.union_all(shapely.buffer(pts, [draw(st.floats(5, 60)) for _ in range(n)], quad_segs=4))
+    if draw(st.booleans()):
+        geom = geom.difference(shapely.Point(X0 + 100, Y0 + 100).buffer(draw(st.floats(1, 30))))
+    if draw(st.booleans()):
+        geom = geom.union(_b(210, 210, 240, 230))
+    return geom
+
+
+@hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(blobs(), st.lists(rectangles(), min_size=1, max_size=40), st.floats(0.2, 8))
+def test_grid_decides_like_the_exact_tests(perimeter, rects, size):
+    """Parcels of any size anywhere around a blob: same pairs, areas and flags with the grid."""
+    small = [shapely.affinity.scale(r, size / 20, size / 20, origin=(X0, Y0)) for r in rects]
+    parcels = np.array(rects + small + [shapely.affinity.translate(r, 40, 40) for r in small], dtype=object)
+    _same_overlaps(
+        classify.overlaps(parcels, np.array([perimeter])), _exact_only(parcels, [perimeter])
+    )
+
+
+def test_grid_on_cell_edges():
+    """Every cell of the grid as a parcel (edges exactly on grid lines), and a dot in each."""
+    sector = _b(0, 0, 100, 100).difference(_b(40, 40, 60, 60)).union(Point(X0 + 30, Y0 + 130).buffer(17))
+    grid = classify.perimeter_grid(sector)
+    s, x0, y0 = grid.size, grid.x0, grid.y0
+    i, j = (a.ravel() for a in np.meshgrid(np.arange(grid.nx), np.arange(grid.ny)))
+    cells = list(shapely.box(x0 + i * s, y0 + j * s, x0 + (i + 1) * s, y0 + (j + 1) * s))
+    cells += list(shapely.box(x0 + i * s, y0 + j * s, x0 + (i + 2) * s, y0 + (j + 2) * s))
+    cells += list(shapely.box(x0 + (i + 0.4) * s, y0 + (j + 0.4) * s, x0 + (i + 0.6) * s, y0 + (j + 0.6) * s))
+    parcels = np.array(cells + [_b(10, 10, 30, 30), _b(40, 40, 60, 60), _b(-5, 50, 5, 60)], dtype=object)
+    found = classify.overlaps(parcels, np.array([sector]))
+    _same_overlaps(found, _exact_only(parcels, [sector]))
+    assert len(found.parcel) > 100
+
