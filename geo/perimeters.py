@@ -31,7 +31,9 @@ from geo.errors import CRSError, PerimeterError, ValidationFailed, ValidationRep
 
 PROGRAMMES = ("ACV", "PVD", "autre")
 #: Perimeter types of a geometry file; ``ort`` is the union of the secteurs, made on load.
-PERIMETER_TYPES = ("secteur", "opah_ru", "autre")
+#: ``dpu_renforce`` and ``preemption_commerciale``: perimeters set by a local deliberation
+#: (droit de préemption urbain renforcé; pre-emption of fonds and baux commerciaux).
+PERIMETER_TYPES = ("secteur", "opah_ru", "dpu_renforce", "preemption_commerciale", "autre")
 ORT_ID = "ort"
 ORT_NAME = "ORT (ensemble des secteurs)"
 METADATA_FILE = "convention.toml"
@@ -101,6 +103,9 @@ class Convention:
     fictif: bool = False
     crs: str = projection.WGS84
     source: str = ""
+    #: Disagreements between the sources of the convention, recorded rather than hidden
+    #: (quoted in every eligibility answer for its communes).
+    divergences: tuple[str, ...] = ()
     cadastre_dir: Path | None = None
     _cache: dict[str, gpd.GeoDataFrame] = field(default_factory=dict, repr=False)
 
@@ -410,6 +415,7 @@ def read_convention(path: str | Path, *, report: ValidationReport | None = None)
         fictif=bool(data.get("fictif", False)),
         crs=crs,
         source=str(data.get("source", "")),
+        divergences=tuple(str(d) for d in need("divergences", list, []) if isinstance(d, str)),
         cadastre_dir=(folder / cadastre_dir).resolve() if cadastre_dir else None,
     )
     if communes:

@@ -74,10 +74,15 @@ def _load(lists_dir, rules_path, denormandie_end):
 
 
 def _header(day: dt.date, lists, rules) -> str:
+    from geo import fmt
+
     rule = next((r for r in rules if r.id == "denormandie"), None)
-    lines = [f"Éligibilité évaluée au {day} — {rules.label()}"]
+    lines = [f"Éligibilité évaluée au {fmt.date_fr(day)} — {rules.label()}"]
     if rule is not None:
         lines.append(f"Denormandie : acquisitions {rule.period()}")
+        history = rules.parameters.get("denormandie_historique") or []
+        if history:
+            lines.append("  textes successifs : " + " → ".join(history))
     lines += [f"Liste : {info.label()}" for info in lists.info.values()]
     return "\n".join(lines)
 
@@ -154,7 +159,7 @@ def eligibility(
     if conv is not None:
         try:
             perims = conv.perimeters(day)
-        except PerimeterError as err:  # no version in force at that date: perimeter rules say "non"
+        except PerimeterError as err:  # no version in force at that date: place rules say "inconnu"
             no_version = str(err)
 
     parcel_texts = [(t, None) for t in ids]
@@ -197,6 +202,18 @@ def eligibility(
                 answers += _without_perimeters(p, day, lists, rules)
             except InputError as err:
                 rejected.append((p.idu, str(err)))
+    elif valid and perims is None:
+        # No perimeter version in force at the date (sectors not digitised, or not yet in force):
+        # the place-level effects are "inconnu" (or "non" without an ORT); no cadastre is needed.
+        for p in valid:
+            if p.code_insee not in conv.communes:
+                rejected.append(
+                    (p.idu, f"commune {p.code_insee} hors de la convention ({', '.join(conv.communes)})")
+                )
+                continue
+            answers += eligibility_for_commune(
+                p.code_insee, day, lists=lists, rules=rules, convention=conv, idu=p.idu
+            )
     elif valid:
         layer = layer if layer is not None else load_parcels(conv, cadastre, millesime, fix)
         known = layer[layer["idu"].isin([p.idu for p in valid])]
@@ -224,7 +241,7 @@ def eligibility(
         click.echo(_header(day, lists, rules))
         if conv is not None:
             click.echo(_perimeters_line(conv, perims, no_version))
-        click.echo(_describe(answers, lists, brief=bool(batch) and len(answers) > 40))
+        click.echo(_describe(answers, lists, rules, brief=bool(batch) and len(answers) > 40))
         if output and answers:
             click.echo(f"Réponses écrites : {output}")
     if rejected:
@@ -237,22 +254,27 @@ def eligibility(
 
 def _without_perimeters(p, day, lists, rules):
     from geo.eligibility.answers import eligibility_for_commune
+    from geo.eligibility.rules import PLACE_LEVELS
 
     out = eligibility_for_commune(p.code_insee, day, lists=lists, rules=rules, idu=p.idu)
     for a in out:
-        if a.level in ("perimeter", "sector") and a.verdict == "inconnu":
+        if a.level in PLACE_LEVELS and a.verdict == "inconnu":
             a.reason = "aucun dossier de périmètres donné (--perimeters) : " + a.reason.split(" : ")[0]
     return out
 
 
 def _perimeters_line(conv, perims, no_version: str) -> str:
+    from geo import fmt
+    from geo.eligibility.answers import NOT_DIGITISED
+
     fict = " — COMMUNE FICTIVE (démonstration)" if conv.fictif else ""
     if perims is None:
-        return f"Convention : {conv.nom}{fict} — {no_version}"
+        why = NOT_DIGITISED if not conv.versions else no_version
+        return f"Convention : {conv.nom}{fict} — {why}"
     a = perims.attrs
     return (
         f"Convention : {conv.nom}{fict} — périmètres, version « {a.get('version_libelle')} » "
-        f"en vigueur depuis le {a.get('version_date')}"
+        f"en vigueur depuis le {fmt.date_fr(a.get('version_date'))}"
     )
 
 
@@ -267,7 +289,8 @@ def _context(profile: dict) -> str:
     return "  " + " ; ".join(p for p in parts if p)
 
 
-def _describe(answers, lists, *, brief: bool) -> str:
+def _describe(answers, lists, rules, *, brief: bool) -> str:
+    """Per target: one line per dispositif first, the detail below; the disclaimer closes it."""
     from geo.eligibility.answers import answers_to_frame
 
     if not answers:
@@ -278,22 +301,36 @@ def _describe(answers, lists, *, brief: bool) -> str:
         pivot = table.pivot_table(
             index="cible", columns="regle", values="verdict", aggfunc="first", sort=False
         )
-        return pivot.to_string()
-    lines = []
-    target = None
+        return pivot.to_string() + "\n\n" + _closing(rules)
+    groups: dict = {}
     for a in answers:
-        key = (a.idu, a.code_insee)
-        if key != target:
-            target = key
-            head = f"{a.idu} — commune {a.code_insee} {a.commune}" if a.idu else f"{a.code_insee} {a.commune}"
-            lines += [f"\n{head}", _context(lists.profile(a.code_insee))]
-        share = f" ({a.share:.1%})" if a.verdict == "partiellement" and a.share is not None else ""
-        lines.append(f"  {a.effect_label}\n    → {_VERDICT_LABELS[a.verdict]}{share} : {a.reason}")
-        lines.append(f"    référence : {a.reference} ; période : {a.period}")
-        lines.append(f"    données : {' ; '.join(a.data_used)}")
-        for c in a.caveats:
-            lines.append(f"    ⚠ {c}")
+        groups.setdefault((a.idu, a.code_insee), []).append(a)
+    lines = []
+    for (idu, code), group in groups.items():
+        first = group[0]
+        head = f"{idu} — commune {code} {first.commune}" if idu else f"{code} {first.commune}"
+        lines += [f"\n{head}", _context(lists.profile(code)), "  En bref :"]
+        lines += [f"    {a.summary()}" for a in group]
+        lines.append("  Détail :")
+        shared = set.intersection(*(set(a.data_used) for a in group))
+        for a in group:
+            lines.append(f"  {a.name} — {a.effect_label}")
+            lines.append(f"    → {a.verdict_text()} : {a.reason}")
+            lines.append(f"    référence : {a.reference} ; période : {a.period}")
+            own = [d for d in a.data_used if d not in shared]
+            if own:
+                lines.append(f"    données : {' ; '.join(own)}")
+            lines += [f"    ⚠ {c}" for c in a.caveats]
+            lines += [f"    à vérifier : {v}" for v in a.to_verify]
+        lines.append(f"  Données : {' ; '.join(d for d in first.data_used if d in shared)}")
+    lines.append("\n" + _closing(rules))
     return "\n".join(lines)
+
+
+def _closing(rules) -> str:
+    """The one-line disclaimer that ends every answer."""
+    bofip = next((r.bofip for r in rules if r.bofip), "")
+    return rules.disclaimer + (f" Denormandie : {bofip}." if bofip else "")
 
 
 def _as_json(answers, day, lists, rules, conv, perims, no_version, rejected) -> dict:
@@ -316,6 +353,8 @@ def _as_json(answers, day, lists, rules, conv, perims, no_version, rejected) -> 
         "regles": {
             "fichier": rules.source,
             "version": rules.version,
+            "verifie_le": rules.verified_on.isoformat() if rules.verified_on else None,
+            "denormandie_textes": list(rules.parameters.get("denormandie_historique") or []),
             "denormandie_fin": denorm.valid_to.isoformat() if denorm and denorm.valid_to else None,
             "denormandie_fin_source": denorm.valid_to_source if denorm else None,
         },
@@ -334,6 +373,7 @@ def _as_json(answers, day, lists, rules, conv, perims, no_version, rejected) -> 
         },
         "resultats": list(targets.values()),
         "rejetes": [{"entree": t, "erreur": m} for t, m in rejected],
+        "avertissement": _closing(rules),
     }
 
 
@@ -373,7 +413,8 @@ def _read_batch(path: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]
     "--eligible",
     "rule_id",
     default=None,
-    help="Règle décidée à l'échelle de la commune : denormandie, anah_prioritaire, autres_effets_ort.",
+    help="Règle décidée à l'échelle de la commune : denormandie, anah_prioritaire, "
+    "information_fermeture_service, zrcv, autres_effets_ort.",
 )
 @date_option
 @click.option("--dep", "departement", default=None, help="Code du département, ex. 62, 2A, 974.")
@@ -394,7 +435,8 @@ def communes_cmd(
     ort communes --eligible denormandie --date 2025-03-01 --dep 62
     ort communes --report
     """
-    from geo.eligibility.answers import counts_by_departement, eligible_communes
+    from geo import fmt
+    from geo.eligibility.answers import counts_by_departement, eligible_communes, signed_ort_communes
     from geo.io import check_writable, write_table
     from geo.sources.lists import check_consistency
 
@@ -425,7 +467,11 @@ def communes_cmd(
             a_verifier=unknown.to_dict("records"),
             comptes=counts.to_dict("records"),
         )
-        text.append(f"\n{rule.effect} — {len(yes)} commune(s) éligible(s) au {day} ({rule.period()})")
+        text.append(
+            f"\n{rule.effect} — {fmt.number(len(yes))} commune(s) éligible(s) "
+            f"au {fmt.date_fr(day)}, comptées "
+            f"au code officiel actuel ({rule.period()})"
+        )
         text += [
             f"  {r.code_insee} {r.commune} ({r.departement}, {r.programme}) — {r.motif}"
             for r in yes.itertuples()
@@ -436,7 +482,13 @@ def communes_cmd(
         text.append("\nPar département et programme (communes éligibles) :")
         text.append(counts.to_string(index=False))
         via = yes["via"].value_counts()
-        text.append(f"Par motif : ACV {via.get('ACV', 0)}, ORT signée {via.get('ORT', 0)}")
+        text.append(
+            f"Par motif : liste de l'arrêté du 26 mars 2019 (ACV 2018) {via.get('arrêté ACV', 0)}, "
+            f"ORT conclue {via.get('ORT', 0)}"
+        )
+        signed = signed_ort_communes(lists, day)
+        out["ort_signees"] = signed
+        text.append(signed["texte"])
         if output:
             write_table(table, output, force=force)
             text.append(f"Tableau écrit : {output}")
@@ -453,6 +505,8 @@ def communes_cmd(
             for p in report.problems
         ]
         text.append("\n" + str(report))
+    text.append("\n" + _closing(rules))
+    out["avertissement"] = _closing(rules)
     click.echo(json.dumps(out, ensure_ascii=False, indent=2, default=str) if as_json else "\n".join(text))
 
 

@@ -1,12 +1,17 @@
 """What a commune or a parcel gets from an ORT, at a date — every answer explaining itself.
 
 The rules are data (``data/regles-eligibilite.toml``, read by
-:func:`geo.eligibility.rules.load_rules`); this module
-evaluates them with pure functions over the national lists (:mod:`geo.sources.lists`) and, for parcels,
-the perimeters in force (:mod:`geo.perimeters`). Each :class:`Answer` carries the verdict
-(``oui`` / ``non`` / ``partiellement`` with the share of a straddling parcel / ``inconnu`` when
-data is missing), the reason naming the list row or perimeter used, the rule's legal reference,
-the date evaluated, the period of the rule, the data used with their own dates, and the caveats.
+:func:`geo.eligibility.rules.load_rules`); this module evaluates them with pure functions over the
+national lists (:mod:`geo.sources.lists`) and, for parcels, the perimeters in force
+(:mod:`geo.perimeters`). Each :class:`Answer` carries the verdict (``oui`` / ``non`` /
+``partiellement`` with the share of a straddling parcel / ``inconnu`` when data is missing), the
+reason naming the list row or perimeter used, the rule's legal reference, the date evaluated, the
+period of the rule, the data used with their own dates, the caveats, the points still to verify
+and the one-line disclaimer.
+
+"non" is said only when the data say so: a convention signed at the date whose sectors are not
+digitised answers "inconnu" for every effect decided by the place ("secteurs de l'ORT non
+numérisés : vérifier dans la convention"), never "non".
 
 A multi-commune convention is answered commune by commune: each commune's own row of the
 national lists decides its commune-level effects.
@@ -15,26 +20,31 @@ national lists decides its commune-level effects.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import geopandas as gpd
 import pandas as pd
 import shapely
 
+from geo import fmt
 from geo.classify import INSIDE, OUTSIDE, STRADDLING, classify_parcels
 from geo.eligibility.evidence import (
+    ARRETE,
     INCONNU,
     NON,
     OUI,
     PARTIELLEMENT,
     Evidence,
-    acv_evidence,
+    acv_2018_evidence,
     anah_opah_ru,
+    arrete_evidence,
+    arrete_table,
     combine,
+    concluded_caveats,
     ort_evidence,
 )
-from geo.eligibility.rules import RULES_NAME, Rule, Rules, load_rules
-from geo.errors import InputError
+from geo.eligibility.rules import PLACE_LEVELS, RULES_NAME, Rule, Rules, load_rules
+from geo.errors import InputError, PerimeterError
 from geo.sources.lists import NationalLists
 
 __all__ = [
@@ -42,8 +52,8 @@ __all__ = [
     "VERDICTS",
     "Answer",
     "Rules",
-    "acv_evidence",
     "answers_to_frame",
+    "arrete_evidence",
     "counts_by_departement",
     "eligibility_for_commune",
     "eligibility_for_parcels",
@@ -51,14 +61,39 @@ __all__ = [
     "load_rules",
     "ort_evidence",
     "signed_ort_by_departement",
+    "signed_ort_communes",
 ]
 
 VERDICTS = (OUI, NON, PARTIELLEMENT, INCONNU)
+_fr = fmt.date_fr
+#: Reason given for every place-level effect when the convention's sectors are not drawn.
+NOT_DIGITISED = "secteurs de l'ORT non numérisés : vérifier dans la convention"
 _AREA_NAMES = {
-    "opah_ru_en_vigueur": "un périmètre OPAH-RU en vigueur",
-    "ort_ou_opah_ru": "l'ORT ou un périmètre OPAH-RU",
-    "ort": "l'ORT (union des secteurs d'intervention)",
+    "opah_ru": "un périmètre OPAH-RU en vigueur",
+    "secteurs_ort_ou_opah_ru": "un secteur d'intervention de l'ORT ou un périmètre OPAH-RU",
+    "secteurs_ort": "un secteur d'intervention de l'ORT",
     "secteur_centre_ville": "un secteur d'intervention comprenant un centre-ville",
+    "hors_secteurs_centre_ville": "un secteur d'intervention comprenant un centre-ville",
+    "dpu_renforce": "un périmètre de DPU renforcé",
+    "preemption_commerciale": "un périmètre de préemption commerciale",
+}
+#: Area of the perimeters each place condition reads (see :func:`_areas`).
+_AREA_OF = {
+    "opah_ru": "__opah_ru__",
+    "secteurs_ort_ou_opah_ru": "__secteurs_ou_opah_ru__",
+    "secteurs_ort": "__secteurs__",
+    "secteur_centre_ville": "__centre_ville__",
+    "hors_secteurs_centre_ville": "__centre_ville__",
+    "dpu_renforce": "__dpu_renforce__",
+    "preemption_commerciale": "__preemption_commerciale__",
+}
+#: Place conditions that need the commune to have concluded an ORT.
+_NEEDS_ORT = {
+    "secteurs_ort",
+    "secteur_centre_ville",
+    "hors_secteurs_centre_ville",
+    "dpu_renforce",
+    "preemption_commerciale",
 }
 
 
@@ -82,9 +117,36 @@ class Answer:
     period: str
     data_used: list[str]
     caveats: list[str]
-    a_verifier: bool = False
+    to_verify: list[str] = field(default_factory=list)
     idu: str | None = None
     share: float | None = None
+    name: str = ""
+    verdict_label: str = ""
+    disclaimer: str = ""
+    verified_on: dt.date | None = None
+    routes: list[dict] = field(default_factory=list)
+
+    @property
+    def a_verifier(self) -> bool:
+        """True exactly when points to verify are printed with the answer."""
+        return bool(self.to_verify)
+
+    def verdict_text(self) -> str:
+        """The verdict as people read it: ``OUI``, ``PARTIELLEMENT``, ``non``, ``inconnu``, or the
+        rule's own wording of a yes (``OUI (priorité de programmation, non opposable)``)."""
+        if self.verdict == OUI and self.verdict_label:
+            return (
+                "OUI" + self.verdict_label[3:] if self.verdict_label.startswith("oui") else self.verdict_label
+            )
+        return self.verdict.upper() if self.verdict in (OUI, PARTIELLEMENT) else self.verdict
+
+    def summary(self) -> str:
+        """One line: the dispositif, its verdict and the first clause of the reason."""
+        share = ""
+        if self.verdict == PARTIELLEMENT and self.share is not None:
+            share = f" ({fmt.percent(self.share)})"
+        short = self.reason.split(" (")[0].split(" ; ")[0].split(" — ")[0]
+        return f"{self.name or self.effect} : {self.verdict_text()}{share} — {short}"
 
     def to_dict(self) -> dict:
         """JSON-ready, with the French keys of the CLI output."""
@@ -93,17 +155,23 @@ class Answer:
             "commune": self.commune,
             "idu": self.idu,
             "regle": self.effect,
+            "dispositif": self.name,
             "effet": self.effect_label,
             "niveau": self.level,
             "verdict": self.verdict,
+            "verdict_libelle": self.verdict_label or self.verdict,
             "part": None if self.share is None else round(float(self.share), 6),
             "motif": self.reason,
+            "voies": [dict(r) for r in self.routes],
             "reference": self.reference,
             "date_evaluee": self.evaluated_on.isoformat(),
             "periode": self.period,
             "donnees": list(self.data_used),
             "mises_en_garde": list(self.caveats),
             "a_verifier": self.a_verifier,
+            "points_a_verifier": list(self.to_verify),
+            "verifie_le": self.verified_on.isoformat() if self.verified_on else None,
+            "avertissement": self.disclaimer,
         }
 
 
@@ -111,8 +179,9 @@ def answers_to_frame(answers: list[Answer]) -> pd.DataFrame:
     """One row per answer; lists joined with `` | `` for CSV/XLSX."""
     rows = [a.to_dict() for a in answers]
     for row in rows:
-        row["donnees"] = " | ".join(row["donnees"])
-        row["mises_en_garde"] = " | ".join(row["mises_en_garde"])
+        for key in ("donnees", "mises_en_garde", "points_a_verifier"):
+            row[key] = " | ".join(row[key])
+        row["voies"] = " | ".join(f"{v['voie']} : {v['verdict']}" for v in row["voies"])
     return pd.DataFrame(rows, columns=list(rows[0]) if rows else None)
 
 
@@ -120,10 +189,9 @@ def answers_to_frame(answers: list[Answer]) -> pd.DataFrame:
 # Evaluating the rules
 
 
-def _answer(rule: Rule, code: str, commune: str, day: dt.date, ev: Evidence, **kw) -> Answer:
+def _answer(rule: Rule, rules: Rules, code: str, commune: str, day: dt.date, ev: Evidence, **kw) -> Answer:
     caveats = list(dict.fromkeys([*ev.caveats, *rule.caveats]))
-    if rule.a_verifier:
-        caveats.append("règle marquée « à vérifier » dans le fichier de règles")
+    label = rule.yes_label if ev.verdict == OUI and rule.yes_label else ""
     return Answer(
         code,
         commune,
@@ -137,7 +205,12 @@ def _answer(rule: Rule, code: str, commune: str, day: dt.date, ev: Evidence, **k
         rule.period(),
         list(dict.fromkeys(ev.data)),
         caveats,
-        rule.a_verifier,
+        list(rule.to_verify),
+        name=rule.name,
+        verdict_label=label,
+        disclaimer=rules.disclaimer_for(rule),
+        verified_on=rules.verified_on,
+        routes=list(ev.routes),
         **kw,
     )
 
@@ -146,44 +219,155 @@ def _out_of_period(rule: Rule, day: dt.date) -> Evidence | None:
     if rule.in_period(day):
         return None
     if rule.valid_from and day < rule.valid_from:
-        return Evidence(NON, f"le {day} est antérieur à l'entrée en vigueur de la règle ({rule.valid_from})")
+        return Evidence(
+            NON,
+            f"le {_fr(day)} est antérieur à l'entrée en vigueur de la règle ({_fr(rule.valid_from)})",
+        )
     return Evidence(
-        NON, f"le {day} est postérieur à la fin de la règle ({rule.valid_to}, {rule.valid_to_source})"
+        NON,
+        f"le {_fr(day)} est postérieur à la fin de la règle ({_fr(rule.valid_to)}, {rule.valid_to_source})",
     )
 
 
-def _commune_evidence(rule: Rule, code: str, day: dt.date, lists, rules: Rules, convention, ort) -> Evidence:
-    if rule.condition == "acv_ou_ort_signee":
-        acv = acv_evidence(code, day, lists)
-        parts = [acv, ort]
-        ev = Evidence(combine(parts), "", [*acv.data, *ort.data], [*acv.caveats, *ort.caveats])
-        ev.reason = " ; ".join(e.reason for e in parts if e.verdict == ev.verdict) or ort.reason
-        since = rules.parameters.get("denormandie_tout_le_territoire_depuis")
-        if ev.verdict == OUI and since and day < since:
-            ev.caveats.append(f"avant le {since}, seuls les logements du centre de la commune étaient visés")
-        note = rules.parameters.get("denormandie_date_fin_note")
-        ev.caveats.insert(0, f"période d'acquisition : {rule.period()}" + (f" — {note}" if note else ""))
-        return ev
-    if rule.condition == "ort_signee":
+def _denormandie(rule: Rule, code: str, day: dt.date, lists, rules: Rules, ort: Evidence) -> Evidence:
+    """Three routes: the arrêté of 26 March 2019, an ORT concluded, a copropriété in difficulty."""
+    arrete = arrete_evidence(code, day, lists)
+    ort_route = ort.copy()
+    if ort_route.verdict == OUI:
+        ort_route.caveats += concluded_caveats(code, day, lists)
+    parts = [arrete, ort_route]
+    ev = Evidence(combine(parts), "", [*arrete.data, *ort.data], [*arrete.caveats, *ort_route.caveats])
+    ev.reason = " ; ".join(e.reason for e in parts if e.verdict == ev.verdict) or ort.reason
+    ev.routes = [
+        {"voie": f"liste de l'{ARRETE}", "verdict": arrete.verdict, "motif": arrete.reason},
+        {"voie": "ORT conclue", "verdict": ort_route.verdict, "motif": ort_route.reason},
+    ]
+    p = rules.parameters
+    since = p.get("denormandie_tout_le_territoire_depuis")
+    if ev.verdict == OUI and since and day < since:
+        ev.caveats.append(
+            f"acquisitions avant le {_fr(since)} : seuls les logements du centre de la commune étaient visés"
+        )
+    copro = p.get("denormandie_coproprietes_depuis")
+    if copro and day >= copro:
+        ev.routes.append(
+            {
+                "voie": "copropriété en difficulté",
+                "verdict": INCONNU,
+                "motif": "dépend du logement : copropriété sous administration provisoire (loi n° 65-557, "
+                "art. 29-1) ou dans le périmètre d'une ORCOD (CCH L741-1, L741-2), dans toute commune",
+            }
+        )
+        if ev.verdict != OUI:
+            ev.reason += (
+                f" — sauf logement d'une copropriété sous administration provisoire ou en ORCOD, "
+                f"éligible dans toute commune depuis le {_fr(copro)} (loi n° 2024-322, art. 42)"
+            )
+    elif copro:
+        ev.routes.append(
+            {
+                "voie": "copropriété en difficulté",
+                "verdict": NON,
+                "motif": f"voie ouverte le {_fr(copro)} (loi n° 2024-322, art. 42), après le {_fr(day)}",
+            }
+        )
+    ev.caveats.insert(0, f"période d'acquisition : {rule.period()}")
+    return ev
+
+
+def _commune_evidence(
+    rule: Rule, code: str, day: dt.date, lists, rules: Rules, convention, ort: Evidence
+) -> Evidence:
+    if rule.condition == "arrete_acv_ou_ort":
+        return _denormandie(rule, code, day, lists, rules, ort)
+    if rule.condition == "ort_conclue":
         return ort.copy()
+    if rule.condition == "ort_ou_acv_2018":
+        acv = acv_2018_evidence(code, day, lists)
+        ev = Evidence(combine([acv, ort]), "", [*ort.data, *acv.data], list(ort.caveats))
+        ev.reason = " ; ".join(e.reason for e in (ort, acv) if e.verdict == ev.verdict) or ort.reason
+        return ev
     if rule.condition == "ort_information":
         if ort.verdict == NON:
             return ort.copy()
-        return ort.copy(verdict=INCONNU, reason=ort.reason + " : effet à vérifier dans la convention")
-    # A perimeter or sector rule without geometry: only the absence of an ORT can answer "non".
-    anah = anah_opah_ru(code, day, lists) if "opah_ru" in rule.condition else None
-    if rule.condition == "opah_ru_en_vigueur":
-        return anah or Evidence(INCONNU, "périmètre OPAH-RU non fourni (donnez --perimeters et une parcelle)")
-    if ort.verdict == NON and (rule.condition != "ort_ou_opah_ru" or (anah and anah.verdict == NON)):
-        data = ort.data + (anah.data if anah else [])
-        return Evidence(NON, f"pas d'ORT signée au {day} ({ort.reason})", data, list(ort.caveats))
+        return ort.copy(
+            verdict=INCONNU, reason=ort.reason + " : effet à vérifier dans la convention et les délibérations"
+        )
+    return _place_without_geometry(rule, code, day, lists, convention, ort)
+
+
+def _sectors_state(convention, code: str, day: dt.date) -> str:
+    """Why a convention covering ``code`` has no perimeter to read at ``day`` ('' if it has)."""
+    if convention is None or code not in convention.communes:
+        return ""
+    if not convention.versions:
+        return NOT_DIGITISED
+    try:
+        convention.version_at(day)
+    except PerimeterError:
+        first = convention.versions[0].date_effet
+        return (
+            f"aucune version des périmètres en vigueur le {_fr(day)} (première le {_fr(first)}) : "
+            "secteurs à vérifier dans la convention"
+        )
+    return ""
+
+
+def _place_without_geometry(
+    rule: Rule, code: str, day: dt.date, lists, convention, ort: Evidence
+) -> Evidence:
+    """A place-level rule answered without the parcel's geometry: "non" only when no ORT (and,
+    for OPAH-RU, the Anah list) rules it out."""
+    cond = rule.condition
+    anah = anah_opah_ru(code, day, lists) if "opah_ru" in cond else None
+    state = _sectors_state(convention, code, day)
+    data = list(ort.data) + (anah.data if anah else [])
+    if cond == "opah_ru":
+        if anah is not None and anah.verdict == NON:
+            return anah
+        why = anah.reason if anah is not None else "périmètre OPAH-RU non fourni"
+        return Evidence(
+            INCONNU, f"{why} ({state or 'donnez une parcelle et le dossier de périmètres'})", data
+        )
+    if ort.verdict == NON and (cond != "secteurs_ort_ou_opah_ru" or (anah and anah.verdict == NON)):
+        ev = Evidence(NON, f"pas d'ORT conclue au {_fr(day)} ({ort.reason})", data, list(ort.caveats))
+        if cond == "hors_secteurs_centre_ville":
+            ev.caveats.append(
+                "L752-1-2, 2e alinéa : une commune non signataire membre de l'EPCI signataire ou d'un EPCI "
+                "limitrophe peut aussi être visée par la suspension"
+            )
+        return ev
+    if state:
+        return Evidence(INCONNU, state, data, list(ort.caveats))
+    if cond in ("dpu_renforce", "preemption_commerciale"):
+        return Evidence(
+            INCONNU,
+            f"{_AREA_NAMES[cond]} est fixé par délibération locale : donnez une parcelle et le dossier de "
+            "périmètres, ou vérifiez les délibérations",
+            data,
+            list(ort.caveats),
+        )
     return Evidence(
         INCONNU,
-        f"dépend de la localisation dans {_AREA_NAMES[rule.condition]} : donnez une parcelle et le dossier "
+        f"dépend de la localisation par rapport à {_AREA_NAMES[cond]} : donnez une parcelle et le dossier "
         "de périmètres (--perimeters)",
-        list(ort.data),
+        data,
         list(ort.caveats),
     )
+
+
+def _commune_name(code: str, lists: NationalLists, convention) -> str:
+    current, _ = lists.resolve(code)
+    record = lists.commune(current) if current else None
+    rows = lists.rows("ort", code) or lists.rows("acv", code)
+    name = (rows[0]["commune"] if rows else "") or (record or {}).get("nom") or ""
+    if record and current != code:
+        name = f"{name} (rattachée à {current} {record['nom']})".strip()
+    elif record:
+        name = record["nom"]
+    elif not name and convention is not None:
+        name = f"(commune de la convention « {convention.nom} »)"
+    return name
 
 
 def eligibility_for_commune(
@@ -206,7 +390,8 @@ def eligibility_for_commune(
     lists, rules
         From :func:`geo.sources.lists.load_lists` and :func:`load_rules`.
     convention : geo.perimeters.Convention, optional
-        A convention covering the commune: its signature counts when the national list lacks it.
+        A convention covering the commune: its signature counts when the national list lacks it,
+        and its perimeters' state (not digitised, not yet in force) explains place-level answers.
     idu : str, optional
         Tag the answers with a parcel id.
 
@@ -225,25 +410,17 @@ def eligibility_for_commune(
             feature=code,
             fix="vérifiez le code (5 caractères, ex. 62907 ou 2A004 ; 01004 et non 1004)",
         )
-    record = lists.commune(current) if current else None
-    rows = lists.rows("ort", code) or lists.rows("acv", code)
-    name = (rows[0]["commune"] if rows else "") or (record or {}).get("nom") or ""
-    if record and current != code:
-        name = f"{name} (rattachée à {current} {record['nom']})".strip()
-    elif record:
-        name = record["nom"]
-    elif not name and convention is not None:
-        name = f"(commune de la convention « {convention.nom} »)"
+    name = _commune_name(code, lists, convention)
     ort = ort_evidence(code, when, lists, convention)
     if how:
         ort.caveats.append(how)
     answers = []
     for rule in rules:
         ev = _out_of_period(rule, when) or _commune_evidence(rule, code, when, lists, rules, convention, ort)
-        if rule.condition == "acv_ou_ort_signee" and ev.verdict == NON and not rule.in_period(when):
+        if rule.condition == "arrete_acv_ou_ort" and ev.verdict == NON and not rule.in_period(when):
             ev.caveats.insert(0, f"période d'acquisition : {rule.period()}")
         ev.data.append(rules.label())
-        answers.append(_answer(rule, code, name, when, ev, idu=idu))
+        answers.append(_answer(rule, rules, code, name, when, ev, idu=idu))
     return answers
 
 
@@ -258,8 +435,8 @@ def eligibility_for_parcels(
     tolerance_m2: float | None = None,
     tolerance_pct: float | None = None,
 ) -> list[Answer]:
-    """Every rule for each parcel: commune-level rules from its commune, perimeter and sector
-    rules from the share of the parcel inside the perimeters in force.
+    """Every rule for each parcel: commune-level rules from its commune, place-level rules from
+    the share of the parcel inside the perimeters in force.
 
     Parameters
     ----------
@@ -268,7 +445,8 @@ def eligibility_for_parcels(
     perimeters : GeoDataFrame or None
         :meth:`geo.perimeters.Convention.perimeters` at ``when`` (same metric CRS; OPAH-RU
         perimeters whose ``en_vigueur`` is false do not count), or ``None`` when no version is
-        in force (perimeter and sector rules then answer ``non``).
+        in force: place-level rules then answer "inconnu" where the convention is signed (sectors
+        not digitised), "non" only where no ORT is concluded at the date.
     when : date
         Date evaluated.
     lists, rules
@@ -282,7 +460,7 @@ def eligibility_for_parcels(
     -------
     list of Answer
         For each parcel, one answer per rule; ``share`` is the share of the parcel's area inside
-        the area a perimeter or sector rule asks for.
+        the area a place rule asks for (outside it, for "hors secteurs").
     """
     areas = _areas(perimeters) if perimeters is not None else {}
     hits: dict[tuple[str, str], object] = {}
@@ -302,7 +480,7 @@ def eligibility_for_parcels(
         a = perimeters.attrs
         version = (
             f"Périmètres : {a.get('convention', '')}, version « {a.get('version_libelle')} » "
-            f"du {a.get('version_date')}"
+            f"du {_fr(a.get('version_date'))}"
         )
     by_commune: dict[str, list[Answer]] = {}
     answers = []
@@ -312,61 +490,102 @@ def eligibility_for_parcels(
             by_commune[code] = eligibility_for_commune(
                 code, when, lists=lists, rules=rules, convention=convention
             )
+        ort_verdict = next(
+            (v["verdict"] for a in by_commune[code] for v in a.routes if v["voie"] == "ORT conclue"), None
+        )
         for ans in by_commune[code]:
             rule = rules.get(ans.effect)
-            if rule.level not in ("perimeter", "sector") or not rule.in_period(when):
+            if rule.level not in PLACE_LEVELS or not rule.in_period(when) or perimeters is None:
                 answers.append(
                     replace(ans, idu=parcel.idu, data_used=list(ans.data_used), caveats=list(ans.caveats))
                 )
                 continue
-            key = _AREA_OF[rule.condition]
-            if key in areas:
-                members = areas[key][1]
-                near = [t for t in touched.get(parcel.idu, []) if t[0] in members]
-                ev = _parcel_evidence(rule, hits[(parcel.idu, key)], near)
-            else:
-                why = (
-                    "aucun n'est délimité ou en vigueur à cette date"
-                    if version
-                    else "aucune version des périmètres en vigueur"
-                )
-                ev = Evidence(NON, f"pas dans {_AREA_NAMES[rule.condition]} le {when} ({why})", share=0.0)
+            ev = _parcel_place(
+                rule, parcel.idu, code, when, areas, hits, touched, perimeters, lists, ort_verdict
+            )
             ev.data += [version] if version else []
             ev.data.append(rules.label())
-            if rule.condition == "opah_ru_en_vigueur" and key not in areas:
-                ev.caveats += _expired_opah(perimeters, when)
-                anah = anah_opah_ru(code, when, lists)
-                if anah is not None and anah.verdict == INCONNU:
-                    ev = Evidence(INCONNU, anah.reason, ev.data + anah.data, ev.caveats)
             if convention is not None and when > convention.date_fin:
                 ev.caveats.append(
-                    f"la convention a pris fin le {convention.date_fin} : vérifier sa prorogation"
+                    f"la convention a pris fin le {_fr(convention.date_fin)} : vérifier sa prorogation"
                 )
             answers.append(
-                _answer(rule, ans.code_insee, ans.commune, when, ev, idu=parcel.idu, share=ev.share)
+                _answer(rule, rules, ans.code_insee, ans.commune, when, ev, idu=parcel.idu, share=ev.share)
             )
     return answers
 
 
-_AREA_OF = {
-    "opah_ru_en_vigueur": "__opah_ru__",
-    "ort_ou_opah_ru": "__ort_ou_opah_ru__",
-    "ort": "__ort__",
-    "secteur_centre_ville": "__centre_ville__",
-}
+def _parcel_place(rule, idu, code, when, areas, hits, touched, perimeters, lists, ort_verdict) -> Evidence:
+    """A place rule for one parcel, from the perimeters of the version in force."""
+    cond = rule.condition
+    key = _AREA_OF[cond]
+    if key in areas:
+        members = areas[key][1]
+        near = [t for t in touched.get(idu, []) if t[0] in members]
+        ev = _parcel_evidence(rule, hits[(idu, key)], near)
+        if cond == "hors_secteurs_centre_ville" and ort_verdict == INCONNU and ev.verdict != NON:
+            ev = ev.copy(
+                verdict=INCONNU, reason=ev.reason + " ; signature de l'ORT par la commune à vérifier"
+            )
+        return ev
+    has_sectors = "__secteurs__" in areas
+    if cond == "opah_ru" or (cond == "secteurs_ort_ou_opah_ru" and not has_sectors):
+        expired = _expired_opah(perimeters, when)
+        if expired:  # the folder knows the OPAH-RU and its dates: not in force at that date
+            return Evidence(
+                NON, f"pas dans {_AREA_NAMES['opah_ru']} le {_fr(when)}", caveats=expired, share=0.0
+            )
+        ev = Evidence(
+            INCONNU,
+            "aucun périmètre OPAH-RU dans le dossier de la convention : vérifier auprès de la collectivité",
+        )
+        anah = anah_opah_ru(code, when, lists)
+        if anah is not None:
+            ev = Evidence(
+                anah.verdict,
+                anah.reason,
+                list(anah.data),
+                ev.caveats,
+                share=0.0 if anah.verdict == NON else None,
+            )
+        if cond == "secteurs_ort_ou_opah_ru" and not has_sectors and ev.verdict == NON:
+            ev = Evidence(
+                INCONNU,
+                "aucun secteur d'intervention dans la version en vigueur : " + NOT_DIGITISED,
+                ev.data,
+                ev.caveats,
+            )
+        return ev
+    if cond in ("dpu_renforce", "preemption_commerciale"):
+        return Evidence(
+            INCONNU,
+            f"{_AREA_NAMES[cond]} n'est pas dans le dossier de la convention : "
+            "il est fixé par délibération locale, à vérifier",
+        )
+    if not has_sectors:
+        return Evidence(INCONNU, "aucun secteur d'intervention dans la version en vigueur : " + NOT_DIGITISED)
+    # Sectors drawn, none marked as including a centre-ville: the convention must identify one.
+    return Evidence(
+        INCONNU,
+        "aucun secteur marqué comme comprenant un centre-ville (propriété centre_ville) : "
+        "vérifier dans la convention",
+    )
 
 
 def _areas(perimeters: gpd.GeoDataFrame) -> dict[str, tuple]:
-    """The area each perimeter rule asks for: ``key -> (geometry, ids of the perimeters in it)``."""
+    """The area each place rule asks for: ``key -> (geometry, ids of the perimeters in it)``."""
     in_force = perimeters["en_vigueur"].fillna(True).astype(bool) if "en_vigueur" in perimeters else True
-    secteurs = perimeters[(perimeters["type"] == "secteur") & in_force]
-    opah = perimeters[(perimeters["type"] == "opah_ru") & in_force]
+    kept = perimeters[in_force] if not isinstance(in_force, bool) else perimeters
+    secteurs = kept[kept["type"] == "secteur"]
+    opah = kept[kept["type"] == "opah_ru"]
     centre = secteurs[secteurs["centre_ville"].fillna(False).astype(bool)]
     parts = {
-        "__ort__": secteurs,
+        "__secteurs__": secteurs,
         "__opah_ru__": opah,
         "__centre_ville__": centre,
-        "__ort_ou_opah_ru__": pd.concat([secteurs, opah]),
+        "__secteurs_ou_opah_ru__": pd.concat([secteurs, opah]),
+        "__dpu_renforce__": kept[kept["type"] == "dpu_renforce"],
+        "__preemption_commerciale__": kept[kept["type"] == "preemption_commerciale"],
     }
     return {
         k: (shapely.union_all(v.geometry.to_numpy()), list(v["perimeter_id"]))
@@ -380,8 +599,9 @@ def _expired_opah(perimeters: gpd.GeoDataFrame | None, day: dt.date) -> list[str
         return []
     off = perimeters[(perimeters["type"] == "opah_ru") & ~perimeters["en_vigueur"].fillna(True).astype(bool)]
     return [
-        f"l'OPAH-RU « {r.nom} » n'est pas en vigueur le {day} "
-        f"(du {r.date_debut or '…'} au {r.date_fin or '…'})"
+        f"l'OPAH-RU « {r.nom} » n'est pas en vigueur le {_fr(day)} "
+        f"(du {_fr(r.date_debut) if r.date_debut else '…'} "
+        f"au {_fr(r.date_fin) if r.date_fin else '…'})"
         for r in off.itertuples()
     ]
 
@@ -394,19 +614,39 @@ def _of(area: str) -> str:
 def _parcel_evidence(rule: Rule, hit, mine: list[tuple[str, str, float]]) -> Evidence:
     """Verdict from the parcel's status in the rule's area; ``mine``: the perimeters it touches."""
     area = _AREA_NAMES[rule.condition]
-    names = ", ".join(f"« {nom} » ({share:.0%})" for _, nom, share in mine)
-    if hit.status == INSIDE:
-        ev = Evidence(OUI, f"parcelle incluse dans {area} : {names}")
-    elif hit.status == STRADDLING:
+    names = ", ".join(f"« {nom} » ({fmt.percent(share, 0)})" for _, nom, share in mine)
+    outside_wanted = rule.condition == "hors_secteurs_centre_ville"
+    if hit.status == STRADDLING:
+        inside = float(hit.share)
+        share = 1.0 - inside if outside_wanted else inside
+        where = "hors de" if outside_wanted else "dans"
         ev = Evidence(
-            PARTIELLEMENT, f"parcelle à cheval : {hit.share:.1%} de sa surface dans {area} ({names})"
+            PARTIELLEMENT,
+            f"parcelle à cheval : {fmt.percent(share)} de sa surface {where} {area} ({names})",
         )
         ev.caveats.append(
             "aucune règle juridique ne tranche le cas d'une parcelle à cheval : c'est la localisation de "
             "l'immeuble ou du projet qui compte"
         )
-    else:
-        ev = Evidence(NON, f"parcelle hors {_of(area)}")
+        ev.share = share
+        return ev
+    inside = hit.status == INSIDE
+    if outside_wanted:
+        if inside:
+            ev = Evidence(
+                NON,
+                f"parcelle dans {area} ({names}) : "
+                "la suspension ne vise que les projets hors de ces secteurs",
+            )
+        else:
+            ev = Evidence(OUI, f"parcelle d'une commune signataire, hors {_of(area)}")
+        ev.share = 0.0 if inside else 1.0
+        return ev
+    ev = (
+        Evidence(OUI, f"parcelle incluse dans {area} : {names}")
+        if inside
+        else Evidence(NON, f"parcelle hors {_of(area)}")
+    )
     ev.share = float(hit.share)
     return ev
 
@@ -418,12 +658,14 @@ def _parcel_evidence(rule: Rule, hit, mine: list[tuple[str, str, float]]) -> Evi
 def eligible_communes(
     rule_id: str, when: dt.date, *, lists: NationalLists, rules: Rules, departement: str | None = None
 ) -> pd.DataFrame:
-    """Every commune of the lists with its verdict for a commune- or ORT-level rule at ``when``.
+    """Every commune of the lists, by its **current** code, with its verdict for a commune- or
+    ORT-level rule at ``when`` (a commune merged from several listed former communes counts once).
 
     Returns
     -------
     DataFrame
-        ``code_insee, commune, departement, programme`` (ACV/PVD/autre), ``verdict, motif, via``.
+        ``code_insee`` (current code), ``commune, departement, programme`` (ACV/PVD/autre),
+        ``verdict, motif, via`` (arrêté ACV / ORT), ``codes_listes`` (codes as written in the lists).
     """
     from geo.projection import departement_of
 
@@ -431,26 +673,36 @@ def eligible_communes(
     if rule.level not in ("commune", "ort"):
         raise InputError(
             f"la règle « {rule_id} » se décide à la parcelle, pas à la commune",
-            fix="utilisez denormandie, anah_prioritaire ou autres_effets_ort",
+            fix="utilisez " + ", ".join(r.id for r in rules if r.level in ("commune", "ort")),
         )
-    tables = [lists["ort"]] + ([lists["acv"]] if rule.condition == "acv_ou_ort_signee" else [])
-    codes = dict.fromkeys(c for t in tables for c in t["code_insee"] if c)
+    tables = [lists["ort"]] + ([lists["acv"]] if rule.condition == "arrete_acv_ou_ort" else [])
+    arrete = arrete_table(lists)
+    if arrete is not None and rule.condition == "arrete_acv_ou_ort":
+        tables.append(arrete)
+    written: dict[str, list[str]] = {}
+    for t in tables:
+        for code, current in zip(t["code_insee"], t["code_actuel"], strict=True):
+            if isinstance(code, str) and code:
+                key = current if isinstance(current, str) and current else code
+                written.setdefault(key, []).append(code)
     pvd = set(lists["pvd"]["code_actuel"].dropna()) if "pvd" in lists else set()
     rows = []
-    for code in codes:
-        current = lists.resolve(code)[0] or code
-        dep = (lists.commune(current) or {}).get("departement") or departement_of(code)
+    for code, originals in written.items():
+        dep = (lists.commune(code) or {}).get("departement") or departement_of(code)
         if departement and dep != departement:
             continue
         ans = next(
             a for a in eligibility_for_commune(code, when, lists=lists, rules=rules) if a.effect == rule_id
         )
-        acv = bool(lists.rows("acv", code))
-        ort_rows = lists.rows("ort", code)
+        acv = bool(lists.rows("acv", code) or lists.rows("acv", code, absorbed=True))
+        ort_rows = lists.rows("ort", code) or lists.rows("ort", code, absorbed=True)
         programme = (
-            "ACV" if acv else (ort_rows[0]["programme"] if ort_rows else "PVD" if current in pvd else "autre")
+            "ACV" if acv else (ort_rows[0]["programme"] if ort_rows else "PVD" if code in pvd else "autre")
         )
-        via = "ACV" if acv and "Action cœur de ville" in ans.reason else "ORT" if ans.verdict == OUI else ""
+        routes = {r["voie"]: r["verdict"] for r in ans.routes}
+        via = ""
+        if ans.verdict == OUI:
+            via = "arrêté ACV" if routes.get(f"liste de l'{ARRETE}") == OUI else "ORT"
         rows.append(
             {
                 "code_insee": code,
@@ -460,16 +712,16 @@ def eligible_communes(
                 "verdict": ans.verdict,
                 "motif": ans.reason,
                 "via": via,
+                "codes_listes": " ".join(sorted(set(originals))),
             }
         )
-    out = pd.DataFrame(
-        rows, columns=["code_insee", "commune", "departement", "programme", "verdict", "motif", "via"]
-    )
+    columns = ["code_insee", "commune", "departement", "programme", "verdict", "motif", "via", "codes_listes"]
+    out = pd.DataFrame(rows, columns=columns)
     return out.sort_values(["departement", "code_insee"]).reset_index(drop=True)
 
 
 def counts_by_departement(table: pd.DataFrame) -> pd.DataFrame:
-    """Eligible communes (verdict ``oui``) per département and programme, with a total row."""
+    """Eligible communes (verdict ``oui``, current codes) per département and programme, with a total row."""
     yes = table[table["verdict"] == OUI]
     counts = pd.crosstab(yes["departement"], yes["programme"]).reindex(
         columns=["ACV", "PVD", "autre"], fill_value=0
@@ -481,7 +733,12 @@ def counts_by_departement(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def signed_ort_by_departement(lists: NationalLists, when: dt.date | None = None) -> pd.Series:
-    """Rows « Signée » of the ORT follow-up per département (signed on or before ``when`` if given)."""
+    """Rows « Signée » of the ORT follow-up per département (signed on or before ``when`` if given).
+
+    These are **rows of the table**, i.e. communes covered by a signed ORT as the table writes
+    them (former codes included), not conventions: see :func:`signed_ort_communes` for the count
+    by current commune.
+    """
     from geo.projection import departement_of
 
     ort = lists["ort"]
@@ -490,3 +747,39 @@ def signed_ort_by_departement(lists: NationalLists, when: dt.date | None = None)
         mask &= ort["date_signature"].map(lambda d: d is not None and d <= when)
     deps = ort.loc[mask, "code_insee"].dropna().map(departement_of)
     return deps.value_counts().sort_index()
+
+
+def signed_ort_communes(lists: NationalLists, when: dt.date | None = None) -> dict:
+    """How many communes are covered by a signed ORT, said exactly.
+
+    Returns
+    -------
+    dict
+        ``lignes`` (rows « Signée » of the follow-up), ``communes_actuelles`` (distinct current
+        communes they resolve to), ``codes_anciens`` (rows written with a former code),
+        ``date`` (the table's last update) and ``texte``: a French sentence saying that these are
+        communes covered by a signed ORT, not conventions.
+    """
+    ort = lists["ort"]
+    mask = ort["signee"] == "signee"
+    if when is not None:
+        mask &= ort["date_signature"].map(lambda d: d is not None and d <= when)
+    signed = ort[mask]
+    current = signed["code_actuel"].where(signed["code_actuel"].notna(), signed["code_insee"])
+    former = int((signed["code_actuel"].notna() & (signed["code_actuel"] != signed["code_insee"])).sum())
+    date = lists.info["ort"].date
+    n_rows, n_current = int(mask.sum()), int(current.dropna().nunique())
+    texte = (
+        f"{fmt.number(n_rows)} lignes « Signée » dans le suivi national des ORT "
+        f"(actualisé au {_fr(date)}) : "
+        f"ce sont des communes couvertes par une ORT signée, pas des conventions ; "
+        f"{fmt.number(n_current)} communes au code officiel actuel "
+        f"({fmt.number(former)} ligne(s) sous un ancien code)"
+    )
+    return {
+        "lignes": n_rows,
+        "communes_actuelles": n_current,
+        "codes_anciens": former,
+        "date": date,
+        "texte": texte,
+    }

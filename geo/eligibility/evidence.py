@@ -3,6 +3,8 @@
 Private helpers of :mod:`geo.eligibility.answers`: each returns an :class:`Evidence` (verdict, reason
 naming the list row used, data used, caveats). Whether a commune signed an ORT comes from its
 own row of the ORT follow-up (never a neighbour's), or from the convention folder given.
+Denormandie's "ACV" route is the list of the arrêté of 26 March 2019 (the communes of the ACV
+conventions of 2018), not the ACV programme file, which only serves for display.
 """
 
 from __future__ import annotations
@@ -10,23 +12,35 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field, replace
 
+import pandas as pd
+
+from geo import fmt
 from geo.sources.lists import NationalLists
 
 OUI, NON, PARTIELLEMENT, INCONNU = "oui", "non", "partiellement", "inconnu"
+#: The arrêté of 26 March 2019 (list of the communes for Denormandie's first route).
+ARRETE = "arrêté du 26 mars 2019"
+_ARRETE_NAME = "acv_arrete"
 
 
 @dataclass
 class Evidence:
-    """A verdict with its reason, the data used and the caveats (``share`` for parcels)."""
+    """A verdict with its reason, the data used and the caveats (``share`` for parcels).
+
+    ``routes`` lists, for a rule with several ways in (Denormandie), each way's own verdict.
+    """
 
     verdict: str
     reason: str
     data: list[str] = field(default_factory=list)
     caveats: list[str] = field(default_factory=list)
     share: float | None = None
+    routes: list[dict] = field(default_factory=list)
 
     def copy(self, **changes) -> Evidence:
-        return replace(self, data=list(self.data), caveats=list(self.caveats), **changes)
+        return replace(
+            self, data=list(self.data), caveats=list(self.caveats), routes=list(self.routes), **changes
+        )
 
 
 def combine(items: list[Evidence]) -> str:
@@ -34,13 +48,17 @@ def combine(items: list[Evidence]) -> str:
     return OUI if OUI in verdicts else INCONNU if INCONNU in verdicts else NON
 
 
+def _fr(day) -> str:
+    return fmt.date_fr(day)
+
+
 # --------------------------------------------------------------------------------------------
 # Commune-level evidence from the national lists
 
 
 def ort_evidence(code: str, day: dt.date, lists: NationalLists, convention=None) -> Evidence:
-    """Has commune ``code`` signed an ORT convention on or before ``day``? From its own row of
-    the ORT follow-up (named in the reason), else the convention folder given."""
+    """Has commune ``code`` concluded an ORT convention on or before ``day``? From its own row
+    of the ORT follow-up (named in the reason), else the convention folder given."""
     info = lists.info["ort"]
     ev = Evidence(NON, "", [info.label()])
     rows = lists.rows("ort", code)
@@ -52,7 +70,7 @@ def ort_evidence(code: str, day: dt.date, lists: NationalLists, convention=None)
         if len(found) > 1:
             ev.caveats.append(f"commune présente {len(found)} fois dans le suivi des ORT")
     else:
-        ev.reason = f"commune absente du suivi des ORT (actualisé au {info.date})"
+        ev.reason = f"commune absente du suivi des ORT (actualisé au {_fr(info.date)})"
         for r in lists.rows("ort", code, absorbed=True):
             part = _ort_row(r, day, info.date)
             if part.verdict == OUI:
@@ -62,7 +80,7 @@ def ort_evidence(code: str, day: dt.date, lists: NationalLists, convention=None)
                     f"figure au suivi : {part.reason} — l'ORT couvre-t-elle toute la commune actuelle ?"
                 )
         if day > dt.date.fromisoformat(info.date[:10]):
-            ev.caveats.append(f"une ORT signée après le {info.date} ne figure pas dans cette liste")
+            ev.caveats.append(f"une ORT signée après le {_fr(info.date)} ne figure pas dans cette liste")
     real = lists.resolve(code)[0] is not None and "communes" in lists
     if convention is not None and code in convention.communes and convention.fictif and real:
         ev.caveats.append(
@@ -71,13 +89,39 @@ def ort_evidence(code: str, day: dt.date, lists: NationalLists, convention=None)
     elif convention is not None and code in convention.communes:
         signed = convention.date_signature
         fict = " (commune fictive)" if convention.fictif else ""
-        ev.data.append(f"Convention « {convention.nom} » signée le {signed}{fict}")
+        ev.data.append(f"Convention « {convention.nom} » signée le {_fr(signed)}{fict}")
         if signed <= day and ev.verdict != OUI:
             ev.caveats.append(f"le suivi national dit : {ev.reason}")
-            ev.verdict, ev.reason = OUI, f"convention d'ORT « {convention.nom} » signée le {signed}{fict}"
+            ev.verdict, ev.reason = (
+                OUI,
+                f"convention d'ORT « {convention.nom} » signée le {_fr(signed)}{fict}",
+            )
         elif ev.verdict == OUI and found and rows[0]["date_signature"] not in (None, signed):
-            ev.caveats.append(f"date de signature différente dans la convention ({signed}) : à vérifier")
+            ev.caveats.append(f"date de signature différente dans la convention ({_fr(signed)}) : à vérifier")
+        for note in getattr(convention, "divergences", ()) or ():
+            ev.caveats.append(f"sources divergentes ({convention.nom}) : {note}")
     return ev
+
+
+def concluded_caveats(code: str, day: dt.date, lists: NationalLists) -> list[str]:
+    """The tax text says a commune *having concluded* an ORT; the national table lists the communes
+    *covered*: what to check when an answer rests on the table."""
+    out = []
+    for r in lists.rows("ort", code):
+        if r["signee"] != "signee":
+            continue
+        if r.get("programme") == "autre":
+            out.append(
+                "le suivi national liste les communes couvertes par une ORT ; la loi vise la commune qui a "
+                "conclu la convention : commune ni ACV ni PVD, vérifier qu'elle en est signataire"
+            )
+        end = r.get("date_fin_estimee")
+        if isinstance(end, dt.date) and end < day:
+            out.append(
+                f"date de fin estimée de l'ORT dans le suivi national ({_fr(end)}) dépassée au {_fr(day)} : "
+                "vérifier la prorogation de la convention"
+            )
+    return list(dict.fromkeys(out))
 
 
 def _ort_row(r: dict, day: dt.date, vintage: str) -> Evidence:
@@ -86,47 +130,138 @@ def _ort_row(r: dict, day: dt.date, vintage: str) -> Evidence:
     status = r["signee"]
     if status == "signee" and signed is not None:
         if signed <= day:
-            return Evidence(OUI, f"ORT signée le {signed} ({where})")
-        return Evidence(NON, f"ORT signée le {signed}, après le {day} ({where})")
+            return Evidence(OUI, f"ORT signée le {_fr(signed)} ({where})")
+        return Evidence(NON, f"ORT signée le {_fr(signed)}, après le {_fr(day)} ({where})")
     if status == "signee":
         if maj is not None and maj <= day:
-            return Evidence(OUI, f"ORT « Signée » sans date, au plus tard le {maj} ({where})")
+            return Evidence(OUI, f"ORT « Signée » sans date, au plus tard le {_fr(maj)} ({where})")
         return Evidence(INCONNU, f"ORT « Signée » sans date de signature ({where})")
     label = {"non_signee": "Non signée", "en_cours": "En cours", "": "statut vide"}[status]
     if status == "" and signed is not None:
-        return Evidence(INCONNU, f"ORT au statut vide avec une date de signature {signed} ({where})")
-    ev = Evidence(NON, f"ORT « {label} » à l'actualisation du {maj or vintage} ({where})")
+        return Evidence(INCONNU, f"ORT au statut vide avec une date de signature {_fr(signed)} ({where})")
+    ev = Evidence(NON, f"ORT « {label} » à l'actualisation du {_fr(maj or vintage)} ({where})")
     if maj is not None and day > maj:
-        ev.caveats.append(f"statut connu au {maj} : une signature postérieure ne figure pas dans la liste")
-    if signed is not None:
-        ev.caveats.append(f"une date ({signed}) figure pourtant dans la colonne de signature : statut retenu")
-    return ev
-
-
-def acv_evidence(code: str, day: dt.date, lists: NationalLists) -> Evidence:
-    """Is commune ``code`` on the ACV list on ``day``? (from its convention ACV date when known)"""
-    info = lists.info["acv"]
-    rows = lists.rows("acv", code) or [r for r in lists.rows("acv", code, absorbed=True)]
-    if not rows:
-        ev = Evidence(NON, "commune absente de la liste Action cœur de ville", [info.label()])
-        if any(r["acv"] for r in lists.rows("ort", code)):
-            ev.caveats.append("le suivi des ORT la marque pourtant ACV : à vérifier")
-        return ev
-    r = rows[0]
-    name = " ".join(x for x in (r.get("lib_acv") or r["commune"], r.get("id_acv")) if x)
-    where = f"liste ACV, {r['ligne']} « {r['code_insee']} {name} »"
-    signed = r["date_signature"]
-    if signed is not None and day < signed:
-        return Evidence(
-            NON, f"commune entrée au programme ACV le {signed}, après le {day} ({where})", [info.label()]
-        )
-    ev = Evidence(OUI, f"commune du programme Action cœur de ville ({where})", [info.label()])
-    if signed is not None and signed > dt.date(2019, 3, 26):
         ev.caveats.append(
-            f"entrée au programme ACV le {signed}, après l'arrêté du 26 mars 2019 : vérifier son inscription "
-            "sur la liste des communes éligibles"
+            f"statut connu au {_fr(maj)} : une signature postérieure ne figure pas dans la liste"
+        )
+    if signed is not None:
+        ev.caveats.append(
+            f"une date ({_fr(signed)}) figure pourtant dans la colonne de signature : statut retenu"
         )
     return ev
+
+
+# --------------------------------------------------------------------------------------------
+# The arrêté of 26 March 2019 and the ACV programme
+
+
+def arrete_table(lists: NationalLists) -> pd.DataFrame | None:
+    """The list of the arrêté of 26 March 2019 (``NationalLists.acv_arrete``), or None."""
+    tables = getattr(lists, "tables", {})
+    return tables.get(_ARRETE_NAME) if _ARRETE_NAME in tables else None
+
+
+def arrete_label(lists: NationalLists) -> str:
+    info = getattr(lists, "info", {}).get(_ARRETE_NAME)
+    if info is not None:
+        return info.label()
+    table = arrete_table(lists)
+    label = table.attrs.get("label") if table is not None else None
+    return label or f"Liste des communes de l'{ARRETE} (CGI art. 199 novovicies, IV bis)"
+
+
+def _arrete_rows(lists: NationalLists, code: str) -> tuple[list[dict], list[dict]]:
+    """Rows of the arrêté for ``code`` as written, and rows of former communes now part of it."""
+    if arrete_table(lists) is None:
+        return [], []
+    return lists.rows(_ARRETE_NAME, code), lists.rows(_ARRETE_NAME, code, absorbed=True)
+
+
+def _programme_row(lists: NationalLists, code: str) -> dict | None:
+    rows = lists.rows("acv", code) or lists.rows("acv", code, absorbed=True)
+    return rows[0] if rows else None
+
+
+def _programme_text(r: dict) -> str:
+    name = " ".join(x for x in (r.get("lib_acv") or r.get("commune"), r.get("id_acv")) if x)
+    signed = f", convention ACV du {_fr(r['date_signature'])}" if r.get("date_signature") else ""
+    return f"programme ACV : « {name} »{signed} ({r['ligne']} de la liste ACV)"
+
+
+def arrete_evidence(code: str, day: dt.date, lists: NationalLists) -> Evidence:
+    """Is commune ``code`` on the list of the arrêté of 26 March 2019? (Denormandie, first route)
+
+    The list is dated (the communes of the ACV conventions of 2018): a commune that joined ACV
+    later is not on it, whatever its ACV convention date; an original ACV commune is on it from
+    the start of the scheme (acquisitions from 2019-01-01), even if its ACV convention was
+    signed in 2019.
+    """
+    label = arrete_label(lists)
+    acv = _programme_row(lists, code)
+    shown = f" — {_programme_text(acv)}" if acv else ""
+    data = [label] + ([lists.info["acv"].label()] if acv and "acv" in lists.info else [])
+    if arrete_table(lists) is None:
+        if acv is None:
+            return Evidence(NON, f"commune absente du programme ACV, donc de l'{ARRETE}", data)
+        return Evidence(
+            INCONNU,
+            f"liste de l'{ARRETE} non chargée : commune du programme ACV, inscription à vérifier{shown}",
+            data,
+        )
+    same, merged = _arrete_rows(lists, code)
+    if same:
+        r = same[0]
+        conv = " ".join(x for x in (r.get("id_acv"), f"« {r['lib_acv']} »" if r.get("lib_acv") else "") if x)
+        where = f"convention ACV de 2018 {conv}, {r.get('ligne', '')} de {r.get('fichier') or 'la liste'}"
+        ev = Evidence(OUI, f"commune de la liste de l'{ARRETE} ({where})", data)
+        if acv and acv.get("date_signature") and acv["date_signature"] > dt.date(2019, 1, 1):
+            ev.caveats.append(
+                f"convention ACV signée le {_fr(acv['date_signature'])}, mais commune de l'arrêté : "
+                "acquisitions éligibles dès le 01/01/2019"
+            )
+        return ev
+    if merged:
+        names = ", ".join(f"{r['code_insee']} {r.get('commune', '')}".strip() for r in merged)
+        return Evidence(
+            INCONNU,
+            f"l'ancienne commune {names}, aujourd'hui rattachée à {code}, "
+            f"figure sur la liste de l'{ARRETE} : "
+            "le logement est-il sur son territoire ?",
+            data,
+        )
+    if acv is not None:
+        return Evidence(
+            NON,
+            f"commune entrée au programme ACV après 2018, absente de la liste de l'{ARRETE} : "
+            f"éligible seulement par une ORT conclue{shown}",
+            data,
+        )
+    ev = Evidence(NON, f"commune absente de la liste de l'{ARRETE}", data)
+    if any(r.get("acv") for r in lists.rows("ort", code)):
+        ev.caveats.append("le suivi des ORT la marque pourtant ACV : à vérifier")
+    return ev
+
+
+def acv_2018_evidence(code: str, day: dt.date, lists: NationalLists) -> Evidence:
+    """Did commune ``code`` sign its (2018 programme) ACV convention on or before ``day``?"""
+    acv = _programme_row(lists, code)
+    on_arrete = arrete_evidence(code, day, lists)
+    if acv is None or on_arrete.verdict == NON:
+        return Evidence(NON, "pas de convention Action cœur de ville de 2018", on_arrete.data)
+    if on_arrete.verdict == INCONNU:
+        return Evidence(INCONNU, on_arrete.reason, on_arrete.data)
+    signed = acv.get("date_signature")
+    if signed is None:
+        return Evidence(
+            INCONNU, f"convention ACV sans date de signature ({_programme_text(acv)})", on_arrete.data
+        )
+    if signed > day:
+        return Evidence(NON, f"convention ACV signée le {_fr(signed)}, après le {_fr(day)}", on_arrete.data)
+    return Evidence(
+        OUI,
+        f"convention Action cœur de ville signée le {_fr(signed)} ({_programme_text(acv)})",
+        on_arrete.data,
+    )
 
 
 def anah_opah_ru(code: str, day: dt.date, lists: NationalLists) -> Evidence | None:
@@ -148,5 +283,5 @@ def anah_opah_ru(code: str, day: dt.date, lists: NationalLists) -> Evidence | No
             [info.label()],
         )
     return Evidence(
-        NON, f"aucune OPAH-RU en vigueur le {day} pour la commune dans la liste Anah", [info.label()]
+        NON, f"aucune OPAH-RU en vigueur le {_fr(day)} pour la commune dans la liste Anah", [info.label()]
     )

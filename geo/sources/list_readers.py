@@ -416,6 +416,7 @@ _ORT_COLUMNS = {
     "pvd": ("PVD",),
     "maj": ("Dernière actualisation", "derniere_actualisation"),
     "remarques": ("Remarques",),
+    "fin": ("Date de fin estimée", "date_fin_estimee"),
 }
 _SIGNEE = {"signée": "signee", "signee": "signee", "non signée": "non_signee", "non signee": "non_signee"}
 _SIGNEE.update({"en cours": "en_cours", "": ""})
@@ -470,6 +471,8 @@ def read_ort(path: Path, *, report: ValidationReport, resolve: Resolver | None =
     maj = get("maj").str.slice(0, 10)
     out["derniere_actualisation"] = parse_dates(maj, labels, DMY + ISO, src, report, "dernière actualisation")
     out["remarques"] = get("remarques")
+    # Estimated end of the ORT (dd-mm-yyyy in the source): eligibility warns once it has passed.
+    out["date_fin_estimee"] = parse_dates(get("fin"), labels, DMY + ISO, src, report, "date de fin estimée")
     for row in out.itertuples():
         if row.signee != "signee" and row.date_signature is not None:
             report.add(
