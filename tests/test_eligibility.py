@@ -649,7 +649,9 @@ def test_cli_commune_json(lists, shared_data):
         assert key in rep["vir"]
     for item in rep.values():  # the flag agrees with the text
         assert item["a_verifier"] == bool(item["points_a_verifier"])
-    assert rep["vir"]["a_verifier"] is True and "date" not in " ".join(rep["vir"]["points_a_verifier"])
+    # VIR/DIIF: in force 2019-05-24 (décret n° 2019-498), nothing left to verify; ZRCV still has points.
+    assert rep["vir"]["a_verifier"] is False and rep["diif"]["a_verifier"] is False
+    assert rep["zrcv"]["a_verifier"] is True and rep["zrcv"]["points_a_verifier"]
 
 
 def test_cli_bad_codes_exit_with_a_message(lists, shared_data):

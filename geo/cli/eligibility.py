@@ -470,7 +470,7 @@ def communes_cmd(
         text.append(
             f"\n{rule.effect} — {fmt.number(len(yes))} commune(s) éligible(s) "
             f"au {fmt.date_fr(day)}, comptées "
-            f"au code officiel actuel ({rule.period()})"
+            f"au code officiel actuel ; période : {rule.period()}"
         )
         text += [
             f"  {r.code_insee} {r.commune} ({r.departement}, {r.programme}) — {r.motif}"
@@ -486,7 +486,7 @@ def communes_cmd(
             f"Par motif : liste de l'arrêté du 26 mars 2019 (ACV 2018) {via.get('arrêté ACV', 0)}, "
             f"ORT conclue {via.get('ORT', 0)}"
         )
-        signed = signed_ort_communes(lists, day)
+        signed = signed_ort_communes(lists)
         out["ort_signees"] = signed
         text.append(signed["texte"])
         if output:
