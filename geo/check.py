@@ -19,6 +19,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
+from geo import fmt
 from geo.classify import STATUS_LABELS, classify_parcels, summarise
 from geo.errors import InputError
 from geo.idu import ParcelId, parse_idu, parse_many
@@ -64,6 +65,10 @@ class ParcelCheck:
         """Which convention, version, date and cadastre the answer rests on."""
         return provenance_text(self.convention, self.perimeters, self.millesime, self.date)
 
+    def source(self) -> str:
+        """The provenance on one line, for the source row of a table."""
+        return source_text(self.convention, self.perimeters, self.millesime, self.date)
+
     def describe(self) -> str:
         """A readable answer per parcel: its identity, then its status in each perimeter."""
         return "\n".join(describe_parcel(rows) for _, rows in self.table.groupby("idu", sort=False))
@@ -95,7 +100,7 @@ class ParcelCheck:
                             "id": x.perimeter_id,
                             "nom": x.perimeter_nom,
                             "type": x.perimeter_type,
-                            "statut": x.status,
+                            "statut": STATUS_LABELS[x.status],
                             "part": round(float(x.share), 6),
                             "surface_dedans_m2": round(float(x.area_inside_m2), 2),
                             "distance_m": None if pd.isna(x.distance_m) else round(float(x.distance_m), 2),
@@ -119,6 +124,20 @@ def provenance_text(
         f"Périmètres : version « {a.get('version_libelle')} » en vigueur depuis le "
         f"{a.get('version_date')}, évalués au {when.isoformat()} ; "
         f"cadastre : millésime {millesime or 'inconnu'}" + (f"\n{note}" if note else "")
+    )
+
+
+def source_text(
+    convention: Convention, perimeters: gpd.GeoDataFrame | None, millesime: str | None, when: dt.date
+) -> str:
+    """The provenance on one line (source row of XLSX tables): convention, version, date, cadastre."""
+    a = perimeters.attrs if perimeters is not None else {}
+    fict = " (commune fictive)" if convention.fictif else ""
+    since = a.get("version_date")
+    since = f" du {fmt.date_fr(since)}" if since else ""
+    return (
+        f"{convention.nom}{fict}, périmètres version « {a.get('version_libelle')} »{since}, "
+        f"évalués au {fmt.date_fr(when)} ; cadastre Etalab, millésime {millesime or 'inconnu'}"
     )
 
 

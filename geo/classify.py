@@ -38,7 +38,7 @@ from geo.errors import InputError
 INSIDE, STRADDLING, OUTSIDE = "inside", "straddling", "outside"
 STATUSES = (INSIDE, STRADDLING, OUTSIDE)
 #: French labels for what users read.
-STATUS_LABELS = {INSIDE: "inclus", STRADDLING: "à cheval", OUTSIDE: "hors périmètre"}
+STATUS_LABELS = {INSIDE: "incluse", STRADDLING: "à cheval", OUTSIDE: "hors périmètre"}
 
 #: Columns of the result, in order.
 RESULT_COLUMNS = [

@@ -74,7 +74,11 @@ def write_bytes(data: bytes, path: str | os.PathLike, *, force: bool = False) ->
     return Path(path)
 
 
-def _writer_for(path: Path) -> Callable[[pd.DataFrame, Path], None]:
+def _writer_for(path: Path, sheet: dict | None = None) -> Callable[[pd.DataFrame, Path], None]:
+    """The writer for ``path``'s suffix; ``sheet`` holds the XLSX layout (title, source, labels)."""
+    from geo import formats  # CSV dialect, XLSX annex layout, GeoPackage styles
+
+    sheet = sheet or {}
     suffix = path.suffix
     kind = TABLE_SUFFIXES.get(suffix.lower())
     if kind is None:
@@ -84,12 +88,12 @@ def _writer_for(path: Path) -> Callable[[pd.DataFrame, Path], None]:
         )
 
     def csv(df: pd.DataFrame, tmp: Path) -> None:
-        out = df.drop(columns="geometry") if "geometry" in df.columns else df
-        out.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
+        formats.write_csv(df, tmp)
 
     def xlsx(df: pd.DataFrame, tmp: Path) -> None:
-        out = df.drop(columns="geometry") if "geometry" in df.columns else df
-        out.to_excel(tmp, index=False, engine="openpyxl")
+        options = {k: v for k, v in sheet.items() if k in ("title", "labels", "kinds")}
+        options.setdefault("title", path.stem)
+        formats.write_xlsx([(sheet.get("name") or path.stem, df, options)], tmp, source=sheet.get("source"))
 
     def vector(driver: str) -> Callable[[pd.DataFrame, Path], None]:
         def write(df: pd.DataFrame, tmp: Path) -> None:
@@ -97,6 +101,8 @@ def _writer_for(path: Path) -> Callable[[pd.DataFrame, Path], None]:
                 raise InputError("this table has no geometry", fix="write it as .csv or .xlsx instead")
             # The layer is named after the final file, not the temporary one: same bytes every run.
             df.to_file(tmp, driver=driver, layer=path.stem, engine=settings.io_engine)
+            if driver == "GPKG":  # opens styled in QGIS, with the colours of the web map
+                formats.add_layer_style(tmp, path.stem, df)
 
         return write
 
@@ -116,14 +122,31 @@ def _writer_for(path: Path) -> Callable[[pd.DataFrame, Path], None]:
     }[kind]
 
 
-def write_table(df: pd.DataFrame, path: str | os.PathLike, *, force: bool = False) -> Path:
+def write_table(
+    df: pd.DataFrame,
+    path: str | os.PathLike,
+    *,
+    force: bool = False,
+    layout=None,
+    title: str | None = None,
+    source: str | None = None,
+) -> Path:
     """Write a table or GeoDataFrame by suffix (.csv, .xlsx, .gpkg, .geojson, .parquet).
 
-    CSV and XLSX drop the geometry column. The write is atomic and refuses an existing file
+    CSV and XLSX drop the geometry column. CSV is written for French Excel unless
+    ``settings.csv_format`` says otherwise; XLSX is laid out as an annex (``title``, ``source``
+    and the date above the table); a GeoPackage carries its QGIS style (:mod:`geo.formats`).
+    ``layout`` (a :class:`geo.columns.Layout`) renames and converts the columns to the
+    documented French schema first. The write is atomic and refuses an existing file
     unless ``force``.
     """
     path = Path(path)
-    writer = _writer_for(path)
+    sheet: dict = {"title": title, "source": source}
+    if layout is not None:
+        df = layout.apply(df)
+        sheet.update(name=layout.sheet, labels=layout.labels(), kinds=layout.kinds())
+        sheet["title"] = title or layout.title
+    writer = _writer_for(path, sheet)
     with atomic_path(path, force=force) as tmp:
         writer(df, tmp)
     return path

@@ -49,6 +49,11 @@ tolerance_pct: float = 0.5
 #: Below this area (m²), a piece of a perimeter is reported as a sliver by validation.
 sliver_m2: float = 10.0
 
+#: CSV written for people: ``"fr"`` (French Excel by double-click: ``;``, UTF-8 with BOM,
+#: decimal comma) or ``"international"`` (``,``, UTF-8, decimal point). CLI:
+#: ``--csv-international``. Env: ``ORT_CSV_FORMAT``.
+csv_format: str = os.environ.get("ORT_CSV_FORMAT", "fr")
+
 #: Show progress bars on long runs (CLI sets it from ``--quiet``).
 progress: bool = True
 

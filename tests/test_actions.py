@@ -6,9 +6,9 @@ from pathlib import Path
 
 import geopandas as gpd
 import openpyxl
-import pandas as pd
 import pytest
 from click.testing import CliRunner
+from excel import read_excel_csv
 from shapely.geometry import box
 
 import geo.cli
@@ -321,14 +321,17 @@ def test_cli_actions_libercourt(tmp_path):
     assert total.split()[1:] == ["16", "17", "11", "0", "0", "44", "32"]
     wb = openpyxl.load_workbook(out)
     assert wb.sheetnames == [
-        "actions",
-        "axes_statuts",
-        "financeurs",
-        "secteurs",
-        "actions_secteurs",
-        "non_localisees",
+        "Actions",
+        "Axes et statuts",
+        "Financeurs",
+        "Secteurs",
+        "Actions par secteur",
+        "Non localisées",
     ]
-    assert wb["actions"].max_row == 45
+    sheet = wb["Actions"]
+    assert sheet["A1"].value == "Registre des actions" and sheet["A2"].value.startswith("Source : registre")
+    assert sheet["A4"].value == "Action" and sheet.freeze_panes == "A5"
+    assert sheet.max_row == 4 + 44
     again = CliRunner().invoke(geo.cli.main, ["actions", "--perimeters", str(LIBERCOURT), "-o", str(out)])
     assert again.exit_code != 0 and "already exists" in again.output
 
@@ -339,9 +342,9 @@ def test_cli_actions_csv_and_errors(tmp_path):
         geo.cli.main, ["actions", "--register", str(LIBERCOURT / "actions.toml"), "-o", str(out)]
     )
     assert ok.exit_code == 0, ok.output
-    table = pd.read_csv(out, dtype=str)
+    table = read_excel_csv(out)
     assert len(table) == 44 and set(table["localisation"]) == {"non localisée"}
-    assert table["fiche_action"].value_counts().to_dict() == {"True": 32, "False": 12}
+    assert table["fiche_action"].value_counts().to_dict() == {"oui": 32, "non": 12}
     bad = tmp_path / "actions.toml"
     bad.write_text(BAD, encoding="utf-8")
     result = CliRunner().invoke(geo.cli.main, ["actions", "--register", str(bad)])

@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from excel import read_excel_csv
 
 from geo.cli import main
 from geo.errors import CRSError, InputError, ValidationFailed, ValidationReport
@@ -320,7 +321,7 @@ def test_friches_insee_written_as_number(tmp_path):
     out = tmp_path / "friches.csv"
     r = CliRunner().invoke(main, ["friches", "--file", str(path), "-o", str(out)])
     assert r.exit_code == 0, r.output
-    assert list(pd.read_csv(out, dtype=str)["code_insee"]) == ["01004"]
+    assert list(read_excel_csv(out)["code_insee"]) == ["01004"]
 
 
 @pytest.mark.parametrize(
@@ -362,7 +363,7 @@ def test_friches_html_and_path_like_values_are_kept_as_text(tmp_path):
     out = tmp_path / "out" / "friches.csv"
     r = CliRunner().invoke(main, ["friches", "--file", str(path), "-o", str(out)])
     assert r.exit_code == 0, r.output
-    table = pd.read_csv(out, dtype=str)
+    table = read_excel_csv(out)
     assert table["site_nom"].iloc[0] == HOSTILE and table["site_id"].iloc[0] == PATH_LIKE
     assert sorted(p.name for p in out.parent.iterdir()) == ["friches.csv"]
 
@@ -515,7 +516,7 @@ def test_housing_insee_written_as_number(tmp_path):
     out = tmp_path / "sites.csv"
     r = CliRunner().invoke(main, ["logements", str(path), "-o", str(out)])
     assert r.exit_code == 0, r.output
-    table = pd.read_csv(out, dtype=str)
+    table = read_excel_csv(out)
     assert list(table["code_insee"]) == ["01004"] and table["localisation"].iloc[0] == "coordonnées"
 
 
@@ -580,7 +581,7 @@ def test_housing_html_and_path_like_values_are_kept_as_text(tmp_path):
     out = tmp_path / "out" / "sites.csv"
     r = CliRunner().invoke(main, ["logements", str(path), "-o", str(out)])
     assert r.exit_code == 0, r.output
-    table = pd.read_csv(out, dtype=str)
+    table = read_excel_csv(out)
     assert table["bailleur"].iloc[0] == HOSTILE and table["site_id"].iloc[0] == PATH_LIKE
     assert sorted(p.name for p in out.parent.iterdir()) == ["sites.csv"]
 
@@ -787,7 +788,7 @@ def test_register_html_and_path_like_text_kept_verbatim(tmp_path):
     out = tmp_path / "out" / "tableau.csv"
     r = CliRunner().invoke(main, ["actions", "--register", str(path), "-o", str(out)])
     assert r.exit_code == 0, r.output
-    table = pd.read_csv(out, dtype=str)
+    table = read_excel_csv(out)
     assert table["titre"].iloc[0] == HOSTILE and table["maitre_ouvrage"].iloc[0] == PATH_LIKE
     assert sorted(p.name for p in out.parent.iterdir()) == ["tableau.csv"]
 

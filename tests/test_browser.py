@@ -180,7 +180,7 @@ def test_click_on_a_parcel_opens_its_popup(opened, demo_page):
     popup.wait_for(timeout=5_000)
     text = popup.inner_text().replace("\xa0", " ")
     assert f"Parcelle {big.idu}" in text
-    assert "inclus (100,0 %)" in text and "Contenance" in text
+    assert "incluse (100,0 %)" in text and "Contenance" in text
     assert f"Section\t{big.idu[8:10].lstrip('0')}" in text or big.idu[8:10].lstrip("0") in text
     assert seen["dialogs"] == []
 

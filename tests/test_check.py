@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from excel import read_excel_csv
 
 from geo.check import check_parcels, read_id_table
 from geo.demo.commune import build_demo
@@ -33,7 +34,7 @@ def test_sample_file_end_to_end(demo):
             assert ort[idu] == "outside"
         if idu in ort.index and comment.startswith("centre-ville : inclus"):
             assert ort[idu] == "inside"
-    labels = {"inside": "inclus", "straddling": "à cheval", "outside": "hors périmètre"}
+    labels = {"inside": "incluse", "straddling": "à cheval", "outside": "hors périmètre"}
     assert (result.table["statut"] == result.table["status"].map(labels)).all()
     data = result.to_json()
     assert data["fictif"] and data["version"] == "avenant-1" and len(data["rejetes"]) == 2
@@ -106,7 +107,7 @@ def test_the_planners_own_columns_follow_the_verdicts(demo, tmp_path):
         main, ["check", "--file", str(paths.sample_ids), "-p", str(paths.perimeters_dir), "-o", str(out)]
     )
     assert r.exit_code == 0, r.output
-    table = pd.read_csv(out, dtype=str)
+    table = read_excel_csv(out)
     assert (table.groupby("idu")["commentaire"].nunique() == 1).all()
     merged = table.drop_duplicates("idu").set_index("idu")["commentaire"]
     assert len(merged) == len(sample) - 2

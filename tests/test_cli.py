@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import shutil
 
-import pandas as pd
 import pytest
 from click.testing import CliRunner
+from excel import read_excel_csv
 
 from geo.cli import main
 from geo.demo.commune import DEMO_INSEE, build_demo
@@ -72,7 +72,7 @@ def test_check_json_and_short_form(demo, demo_result):
     (parcel,) = data["parcelles"]
     assert parcel["idu"] == strad.idu
     cv = next(p for p in parcel["perimetres"] if p["id"] == "centre-ville")
-    assert cv["statut"] == "straddling" and cv["part"] == pytest.approx(strad.share, abs=1e-6)
+    assert cv["statut"] == "à cheval" and cv["part"] == pytest.approx(strad.share, abs=1e-6)
 
 
 def test_check_version_changes_with_date(demo, demo_result):
@@ -101,7 +101,7 @@ def test_check_version_changes_with_date(demo, demo_result):
         "--json",
     )
     gare = next(p for p in json.loads(r.output)["parcelles"][0]["perimetres"] if p["id"] == "gare")
-    assert gare["statut"] == "outside" and gare["distance_m"] >= 0
+    assert gare["statut"] == "hors périmètre" and gare["distance_m"] >= 0
 
 
 def test_check_bad_ids(demo):
@@ -136,9 +136,9 @@ def test_check_file_batch(demo, tmp_path):
         out,
     )
     assert r.exit_code == 0, r.output
-    table = pd.read_csv(out, dtype={"idu": str, "code_insee": str})
-    assert set(table["status"]) <= {"inside", "straddling", "outside"}
-    assert table.groupby("idu")["perimeter_id"].count().nunique() == 1  # every parcel × every perimeter
+    table = read_excel_csv(out)
+    assert set(table["statut"]) <= {"incluse", "à cheval", "hors périmètre"}
+    assert table.groupby("idu")["perimetre_id"].count().nunique() == 1  # every parcel × every perimeter
     assert (table["code_insee"] == DEMO_INSEE).all()
     assert "non reconnu" in r.output  # the sample holds deliberately wrong ids, listed, not fatal
     # not overwritten without --force
@@ -169,7 +169,8 @@ def test_check_file_latin1_semicolon(demo, demo_result, tmp_path):
     out = tmp_path / "o.csv"
     r = run("check", "--file", f, "-p", demo.perimeters_dir, "--cadastre", demo.data_dir, "-o", out)
     assert r.exit_code == 0, r.output
-    assert set(pd.read_csv(out, dtype=str)["idu"]) == set(ids)
+    table = read_excel_csv(out)
+    assert set(table["idu"]) == set(ids) and set(table["Commentaire"]) == {"é à voir"}
     bad = tmp_path / "nocol.csv"
     bad.write_text("foo,bar\n1,2\n")
     r = run("check", "--file", bad, "-p", demo.perimeters_dir, "--cadastre", demo.data_dir)
@@ -192,10 +193,10 @@ def test_parcels_of_a_sector(demo, demo_result, tmp_path):
         out,
     )
     assert r.exit_code == 0, r.output
-    table = pd.read_csv(out, dtype={"idu": str})
+    table = read_excel_csv(out)
     expected = demo_result[(demo_result.perimeter_id == "centre-ville") & (demo_result.status != "outside")]
     assert sorted(table["idu"]) == sorted(expected["idu"])
-    assert set(table["status"]) == {"inside", "straddling"}
+    assert set(table["statut"]) == {"incluse", "à cheval"}
     r = run(
         "parcels",
         "-p",
@@ -283,7 +284,7 @@ def test_demo_command(demo, tmp_path, monkeypatch):
     r = run("demo", "--output-dir", tmp_path)
     assert r.exit_code == 0, r.output
     assert "commune fictive" in r.output and "Centre-ville" in r.output
-    table = pd.read_csv(tmp_path / "demo-parcelles.csv", dtype={"idu": str})
+    table = read_excel_csv(tmp_path / "demo-parcelles.csv")
     assert table["idu"].nunique() > 2000
     again = run("demo", "--output-dir", tmp_path)
     assert again.exit_code == 0 and "Conservé" in again.output

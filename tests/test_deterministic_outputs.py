@@ -19,6 +19,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from excel import read_excel_csv
 
 from geo import settings
 from geo.cli import main
@@ -146,7 +147,7 @@ def test_outputs_hold_the_expected_rows(runs, name):
     """The compared files are real results, not two empty files."""
     path, _ = _written(runs, name)
     if path.suffix == ".csv":
-        table = pd.read_csv(path, dtype=str)
+        table = read_excel_csv(path)
     else:
         table = gpd.read_parquet(path) if path.suffix == ".parquet" else gpd.read_file(path)
         assert table.crs is not None and table.crs.to_epsg() == 2154
@@ -164,7 +165,7 @@ def test_outputs_hold_the_expected_rows(runs, name):
 
 def test_actions_table_lists_every_action(runs):
     path, _ = _written(runs, "actions.csv")
-    table = pd.read_csv(path, dtype=str)
+    table = read_excel_csv(path)
     assert list(table["id"]) == ["A1", "A2", "A3"]
     assert list(table["localisation"]) == ["parcelles", "point", "non localisée"]
 

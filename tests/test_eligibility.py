@@ -12,10 +12,10 @@ import json
 from pathlib import Path
 
 import geopandas as gpd
-import pandas as pd
 import pytest
 import shapely
 from click.testing import CliRunner
+from excel import read_excel_csv
 from shapely.geometry import box
 
 from geo import embedded
@@ -731,7 +731,7 @@ def test_cli_batch_file_and_output(tmp_path, lists, shared_data):
     assert r.exit_code == 0, r.output
     assert "1004" in r.output and "zéro initial rétabli" in r.output  # a spreadsheet's number, repaired
     assert "99999" in r.output  # reported, not silently dropped
-    table = pd.read_csv(out, dtype=str)
+    table = read_excel_csv(out)
     assert set(table["code_insee"]) == {"62907", "01004", "2A004"}
     assert len(table) == 4 * len(load_rules().rules) and set(table["verdict"]) <= set(VERDICTS)
     assert table["avertissement"].notna().all()

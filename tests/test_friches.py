@@ -9,6 +9,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from excel import read_excel_csv
 from shapely.geometry import box
 
 import geo.cli
@@ -296,7 +297,7 @@ def test_cli_friches(tmp_path, cartofriches):
     assert result.exit_code == 0, result.output
     assert "5 friche(s) — commune(s) 62907" in result.output
     assert "Pôle gare" in result.output
-    table = pd.read_csv(out, dtype=str).set_index("site_id")
+    table = read_excel_csv(out).set_index("site_id")
     assert set(table.index) == LIBERCOURT_SITES
     assert table.at["62907_13670", "perimetres"] == "gare | ort"
     assert table.at["62907_12806", "perimetres"] == "terril | ort"

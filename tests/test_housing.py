@@ -10,6 +10,7 @@ import openpyxl
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from excel import excel_number, read_excel_csv
 
 import geo.cli
 from geo.errors import InputError, ValidationFailed
@@ -354,8 +355,8 @@ def test_cli_logements(tmp_path, sites_csv, convention):
     assert result.exit_code == 0, result.output
     assert "7 site(s), 99 logement(s) connus — 4 localisé(s)" in result.output
     assert "Section AB" in result.output and "Sites non localisés : 3" in result.output
-    table = pd.read_csv(out, dtype=str).set_index("programme")
+    table = read_excel_csv(out).set_index("programme")
     assert table.at["Mozart", "perimetres"] == "ab | ort"
     assert table.at["Bizet", "perimetres"] == "an | ort"
     assert pd.isna(table.at["Loin", "perimetres"])
-    assert float(table.at["Loin", "lon"]) == pytest.approx(3.0573, abs=1e-6)
+    assert excel_number(table.at["Loin", "lon"]) == pytest.approx(3.0573, abs=1e-6)

@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 import shapely
 from click.testing import CliRunner
+from excel import excel_number, read_excel_csv
 from PIL import Image
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
@@ -243,7 +244,7 @@ def test_parcel_popup_data_status_and_share(epinay, epinay_map):
     assert entry[2] == 2 and by_name["OPAH-RU du centre"][1:] == [2, 1000] and by_name["Centre-ville"][1] == 2
     cont = parcels.set_index("idu").at[inside.idu, "contenance"]
     assert entry[1] == int(cont)
-    assert layer.spec["statusLabels"][:3] == ["hors périmètre", "à cheval", "inclus"]
+    assert layer.spec["statusLabels"][:3] == ["hors périmètre", "à cheval", "incluse"]
 
 
 def test_legend_counts_sources_and_mention(epinay, epinay_map):
@@ -533,12 +534,15 @@ def test_annex_parcel_lists(epinay, epinay_annex):
     _, _, out, _ = epinay_annex
     for pid in ("centre-ville", "gare", "opah-ru"):
         expected = result[(result["perimeter_id"] == pid) & (result["status"] != "outside")]
-        csv = pd.read_csv(out / f"parcelles-{pid}.csv", dtype={"idu": str, "code_insee": str})
-        xlsx = pd.read_excel(out / f"parcelles-{pid}.xlsx", dtype={"idu": str, "code_insee": str})
-        assert sorted(csv["idu"]) == sorted(expected["idu"]) == list(xlsx["idu"])
-        assert set(csv["statut"]) <= {"inclus", "à cheval"} and (csv["code_insee"] == "91216").all()
-        merged = csv.merge(expected, on="idu", suffixes=("", "_x"))
-        assert np.allclose(merged["share"], merged["share_x"])
+        csv = read_excel_csv(out / f"parcelles-{pid}.csv")
+        # the annex sheet: title, source, blank row, then the French headers
+        xlsx = pd.read_excel(out / f"parcelles-{pid}.xlsx", header=3, dtype={"Parcelle (IDU)": str})
+        assert sorted(csv["idu"]) == sorted(expected["idu"]) == list(xlsx["Parcelle (IDU)"])
+        assert set(csv["statut"]) <= {"incluse", "à cheval"} and (csv["code_insee"] == "91216").all()
+        merged = csv.merge(expected, on="idu")
+        got = merged["part_incluse_pct"].map(excel_number)
+        assert np.allclose(got, (merged["share"] * 100).round(1))
+        assert np.allclose(xlsx["Part incluse (%)"], got)
 
 
 def test_annex_pdf_text(epinay_annex):

@@ -19,7 +19,7 @@ import importlib
 import click
 
 from geo import settings
-from geo.cli.options import Group
+from geo.cli.options import Group, csv_international_option
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -42,4 +42,7 @@ TOPICS = ("parcels", "demo", "eligibility", "places", "maps", "scale")
 
 for _topic in TOPICS:
     for _command in importlib.import_module(f"geo.cli.{_topic}").COMMANDS:
+        writes = any(p.name in ("output", "output_dir", "out_dir") for p in _command.params)
+        if writes and _command.name not in ("map", "classify"):  # HTML and Parquet: no CSV
+            _command.params.append(csv_international_option)
         main.add_command(_command)

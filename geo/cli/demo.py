@@ -17,9 +17,7 @@ from geo.cli.options import (
 
 
 @click.command(cls=Command)
-@click.option(
-    "--force", is_flag=True, help="Réécrire les sorties de la démonstration si elles existent."
-)
+@click.option("--force", is_flag=True, help="Réécrire les sorties de la démonstration si elles existent.")
 @click.option(
     "--output-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -30,7 +28,8 @@ from geo.cli.options import (
 def demo(force, output_dir, when):
     """Lancer le traitement principal sur la commune fictive de démonstration, fournie avec ort."""
     from geo import embedded
-    from geo.check import summary_table
+    from geo.check import source_text, summary_table
+    from geo.columns import PARCELS
     from geo.demo import commune as demo_mod
     from geo.io import write_table
     from geo.perimeters import read_convention
@@ -51,7 +50,13 @@ def demo(force, output_dir, when):
     written = []
     table = out / "demo-parcelles.csv"
     if force or not table.exists():
-        write_table(with_parcel_columns(result, parcel_layer), table, force=True)
+        write_table(
+            with_parcel_columns(result, parcel_layer),
+            table,
+            force=True,
+            layout=PARCELS,
+            source=source_text(conv, perims, parcel_layer.attrs.get("millesime"), day),
+        )
         written.append(table)
     html = out / "demo.html"
     if force or not html.exists():

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from geo import fmt
 from geo.cli.options import (
     EXIT_BAD_INPUT,
     Command,
@@ -139,6 +140,7 @@ def eligibility(
     ort eligibility --commune 62907 --date 2023-06-01
     ort eligibility --file demandes.csv --date 2025-03-01 -o reponses.xlsx
     """
+    from geo.columns import ELIGIBILITY
     from geo.eligibility.answers import answers_to_frame, eligibility_for_commune, eligibility_for_parcels
     from geo.idu import parse_many
     from geo.io import check_writable, write_table
@@ -229,7 +231,14 @@ def eligibility(
         answers += eligibility_for_parcels(known, perims, day, lists=lists, rules=rules, convention=conv)
 
     if output and answers:
-        write_table(answers_to_frame(answers), output, force=force)
+        write_table(
+            answers_to_frame(answers),
+            output,
+            force=force,
+            layout=ELIGIBILITY,
+            title=f"Éligibilité aux effets de l'ORT au {fmt.date_fr(day)}",
+            source=_source_line(day, lists, rules, conv, perims),
+        )
     if as_json:
         out = _as_json(answers, day, lists, rules, conv, perims, no_version, rejected)
         if located:
@@ -261,6 +270,14 @@ def _without_perimeters(p, day, lists, rules):
         if a.level in PLACE_LEVELS and a.verdict == "inconnu":
             a.reason = "aucun dossier de périmètres donné (--perimeters) : " + a.reason.split(" : ")[0]
     return out
+
+
+def _source_line(day, lists, rules, conv, perims) -> str:
+    """Rules, lists and perimeters used, on one line (source row of the XLSX tables)."""
+    parts = [rules.label(), *(info.label() for info in lists.info.values())]
+    if conv is not None:
+        parts.append(_perimeters_line(conv, perims, ""))
+    return " ; ".join(parts)
 
 
 def _perimeters_line(conv, perims, no_version: str) -> str:
@@ -490,7 +507,13 @@ def communes_cmd(
         out["ort_signees"] = signed
         text.append(signed["texte"])
         if output:
-            write_table(table, output, force=force)
+            write_table(
+                table,
+                output,
+                force=force,
+                title=f"{rule.effect} — communes au {fmt.date_fr(day)}",
+                source=_source_line(day, lists, rules, None, None),
+            )
             text.append(f"Tableau écrit : {output}")
     if consistency:
         report = check_consistency(lists)

@@ -78,6 +78,25 @@ class Group(click.Group):
 # --- shared options ------------------------------------------------------------------------
 
 
+def _csv_international(ctx: click.Context, _param, value: bool) -> bool:
+    if value:  # for this command only: a notebook or test running several stays unaffected
+        previous = settings.csv_format
+        settings.csv_format = "international"
+        ctx.call_on_close(lambda: setattr(settings, "csv_format", previous))
+    return value
+
+
+#: Added to every command that writes files (see :mod:`geo.cli`).
+csv_international_option = click.Option(
+    ["--csv-international"],
+    is_flag=True,
+    expose_value=False,
+    callback=_csv_international,
+    help="CSV au format international (séparateur « , », UTF-8 sans BOM, point décimal) "
+    "au lieu du format d'Excel en français (« ; », UTF-8 avec BOM, virgule décimale).",
+)
+
+
 def _convention_folder(ctx, param, value: Path | None) -> Path | None:
     """A folder as given, or the name of a convention shipped with ort (``demo``, ``libercourt``)."""
     if value is None or value.exists() or len(value.parts) != 1:

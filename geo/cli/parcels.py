@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from geo import fmt
 from geo.cli.options import (
     EXIT_BAD_INPUT,
     Command,
@@ -87,6 +88,7 @@ def check(
     ort check --file parcelles.csv --perimeters perimeters/demo -o resultat.csv
     """
     from geo.check import check_parcels, read_id_table
+    from geo.columns import PARCELS
     from geo.io import check_writable, write_table
     from geo.perimeters import read_convention
 
@@ -116,7 +118,8 @@ def check(
         from geo.check import input_columns
 
         own = input_columns(id_file, code_insee=default)
-        clash = {c: f"{c} (fichier)" for c in own.columns if c != "idu" and c in table.columns}
+        taken = {*table.columns, *PARCELS.names}
+        clash = {c: f"{c} (fichier)" for c in own.columns if c != "idu" and c in taken}
         table = table.merge(own.rename(columns=clash), on="idu", how="left")
     if len(known) and output:
         if output.suffix.lower() in (".gpkg", ".parquet", ".geojson"):
@@ -125,9 +128,9 @@ def check(
             geo_table = gpd.GeoDataFrame(
                 table.merge(known[["idu", "geometry"]], on="idu"), geometry="geometry", crs=known.crs
             )
-            write_table(geo_table, output, force=force)
+            write_table(geo_table, output, force=force, layout=PARCELS, source=result.source())
         else:
-            write_table(table, output, force=force)
+            write_table(table, output, force=force, layout=PARCELS, source=result.source())
     if as_json:
         out = result.to_json()
         if located:
@@ -196,7 +199,9 @@ def parcels(
     fix,
 ):
     """Lister les parcelles d'un secteur, avec leur statut et leur part (annexe de la convention)."""
+    from geo.check import source_text
     from geo.classify import parcels_in
+    from geo.columns import PARCELS
     from geo.io import check_writable, write_table
     from geo.perimeters import ORT_ID, read_convention
 
@@ -221,7 +226,16 @@ def parcels(
         rows = gpd.GeoDataFrame(
             rows.merge(parcel_layer[["idu", "geometry"]], on="idu"), geometry="geometry", crs=parcel_layer.crs
         )
-    write_table(rows, output, force=force)
+    nom = match["nom"].iloc[0]
+    kept = "incluses" if inside_only else "incluses ou à cheval"
+    write_table(
+        rows,
+        output,
+        force=force,
+        layout=PARCELS,
+        title=f"{nom} — parcelles {kept} au {fmt.date_fr(day)}",
+        source=source_text(conv, perims, parcel_layer.attrs.get("millesime"), day),
+    )
     click.echo(provenance(conv, perims, parcel_layer, day))
     counts = rows["status"].value_counts()
     click.echo(

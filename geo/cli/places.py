@@ -145,7 +145,8 @@ def actions(perimeters, register, when, cadastre, output, force):
     for r in lost.itertuples():
         click.echo(f"  {r.id:8} axe {r.axe:3} {r.statut:13} {r.titre}")
     if output:
-        act.write_dashboard(tables, output, force=force)
+        source = f"registre {path.name}" + (f" — {reg.source}" if reg.source else "")
+        act.write_dashboard(tables, output, force=force, source=source)
         click.echo(f"\nTableau de bord écrit : {output}")
 
 
@@ -177,6 +178,7 @@ def friches(perimeters, friches_file, communes, cadastre, footprints, when, outp
     ort friches --perimeters perimeters/libercourt --commune 62907
     ort friches --file friches.csv --perimeters perimeters/demo --cadastre data/demo -o friches.gpkg
     """
+    from geo.columns import FRICHES
     from geo.io import check_writable, write_table
     from geo.places import friches as fr
 
@@ -237,7 +239,13 @@ def friches(perimeters, friches_file, communes, cadastre, footprints, when, outp
         click.echo(f"\n{len(report.problems)} remarque(s) sur le fichier :", err=True)
         _echo_problems(report)
     if output:
-        write_table(fr.friches_for_export(layer), output, force=force)
+        write_table(
+            fr.friches_for_export(layer),
+            output,
+            force=force,
+            layout=FRICHES,
+            source=f"{friches_file.name}" + (f" ; convention {conv.nom}" if conv is not None else ""),
+        )
         click.echo(f"\nÉcrit : {output}")
 
 
@@ -275,6 +283,7 @@ def logements(file, perimeters, adresses, communes_file, xy_crs, sheet, cadastre
     ort logements rpls.csv --adresses adresses-62.csv.gz --perimeters perimeters/libercourt -o sites.gpkg
     """
 
+    from geo.columns import LOGEMENTS
     from geo.io import check_writable, write_table
     from geo.places import housing as hs
     from geo.projection import metric_crs_for
@@ -351,7 +360,13 @@ def logements(file, perimeters, adresses, communes_file, xy_crs, sheet, cadastre
         if output.suffix.lower() in (".csv", ".xlsx"):
             pts = table.geometry.representative_point().to_crs("EPSG:4326")
             table = table.assign(lon=pts.x.round(7), lat=pts.y.round(7))
-        write_table(table, output, force=force)
+        write_table(
+            table,
+            output,
+            force=force,
+            layout=LOGEMENTS,
+            source=f"{file.name}" + (f" ; convention {conv.nom}" if conv is not None else ""),
+        )
         click.echo(f"\nÉcrit : {output}")
 
 

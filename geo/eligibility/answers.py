@@ -157,7 +157,7 @@ class Answer:
             "regle": self.effect,
             "dispositif": self.name,
             "effet": self.effect_label,
-            "niveau": self.level,
+            "niveau": LEVEL_LABELS.get(self.level, self.level),
             "verdict": self.verdict,
             "verdict_libelle": self.verdict_label or self.verdict,
             "part": None if self.share is None else round(float(self.share), 6),
@@ -173,6 +173,10 @@ class Answer:
             "verifie_le": self.verified_on.isoformat() if self.verified_on else None,
             "avertissement": self.disclaimer,
         }
+
+
+#: French names of the levels a rule applies at (``level`` of the rules file), for people.
+LEVEL_LABELS = {"commune": "commune", "ort": "ORT", "perimeter": "périmètre", "sector": "secteur"}
 
 
 def answers_to_frame(answers: list[Answer]) -> pd.DataFrame:

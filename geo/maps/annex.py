@@ -29,7 +29,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrow, Patch, Rectangle
 from pyproj import Transformer
 
-from geo import projection
+from geo import fmt, projection
 from geo.classify import INSIDE, OUTSIDE, STATUS_LABELS, STRADDLING, classify_parcels
 from geo.errors import InputError
 from geo.maps.page import CADASTRE_MENTION, STATUS_COLOURS, perimeter_colours
@@ -64,6 +64,8 @@ class Annex:
 
     pages: list[AnnexPage]
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    #: Provenance line printed above the parcel lists (convention, version, date, cadastre).
+    source: str | None = None
 
 
 def _plain(text: object) -> str:
@@ -221,9 +223,10 @@ def _sources_lines(perims, parcels, day: dt.date, convention: str, fictif: bool)
     version = a.get("version_libelle") or a.get("version") or "non précisée"
     lines = [
         f"Convention : {convention}" + (" — COMMUNE FICTIVE (démonstration)" if fictif else ""),
-        f"Périmètres : version « {version} »" + (f" du {a['version_date']}" if a.get("version_date") else ""),
+        f"Périmètres : version « {version} »"
+        + (f" du {fmt.date_fr(a['version_date'])}" if a.get("version_date") else ""),
         f"Cadastre : DGFiP, édition Etalab, millésime {parcels.attrs.get('millesime') or 'inconnu'}",
-        f"Production : {day.isoformat()} (ort)",
+        f"Production : {fmt.date_fr(day)} (ort)",
     ]
     return lines
 
@@ -299,7 +302,7 @@ def _footer(page: _Page, scale: int, length: float, day: dt.date, crs_label: str
         color="#333333",
     )
     page.text(
-        page.w - m, m + 4, f"Produit le {day.isoformat()}", fontsize=7, va="top", ha="right", color="#333333"
+        page.w - m, m + 4, f"Produit le {fmt.date_fr(day)}", fontsize=7, va="top", ha="right", color="#333333"
     )
 
 
@@ -577,7 +580,7 @@ def _annex_pages(
         pages.append(AnnexPage(f"{k:02d}-{pid}", f"{kind} : {row.nom}", fig))
     if parcel is not None:
         pages.append(_parcel_page(parcel, classification, drawn, status, counts, common))
-    return Annex(pages, tables)
+    return Annex(pages, tables, source=" ; ".join(sources[:3]))
 
 
 def _parcel_page(parcel, classification, drawn, status, counts, common) -> AnnexPage:
@@ -680,7 +683,14 @@ def write_annex(annex: Annex, out_dir: str | Path, *, force: bool = False) -> li
                 for page in annex.pages:
                     doc.savefig(page.figure)
         written.append(pdf)
+    from geo.columns import PARCELS
+
     for pid, table in annex.tables.items():
+        nom = table["perimeter_nom"].iloc[0] if len(table) and "perimeter_nom" in table else pid
+        title = f"{nom} — parcelles incluses ou à cheval"
         for suffix in ("csv", "xlsx"):
-            written.append(write_table(table, out / f"parcelles-{pid}.{suffix}", force=force))
+            path = out / f"parcelles-{pid}.{suffix}"
+            written.append(
+                write_table(table, path, force=force, layout=PARCELS, title=title, source=annex.source)
+            )
     return written

@@ -949,22 +949,46 @@ def dashboard(
     }
 
 
-def write_dashboard(tables: dict[str, pd.DataFrame], path: str | Path, *, force: bool = False) -> Path:
+#: Sheet names and titles of the dashboard workbook, by table.
+DASHBOARD_SHEETS = {
+    "actions": ("Actions", "Registre des actions"),
+    "axes_statuts": ("Axes et statuts", "Actions par axe et statut"),
+    "financeurs": ("Financeurs", "Budgets par financeur (€)"),
+    "secteurs": ("Secteurs", "Actions par secteur et statut"),
+    "actions_secteurs": ("Actions par secteur", "Actions rattachées à chaque secteur"),
+    "non_localisees": ("Non localisées", "Actions non localisées"),
+}
+
+
+def write_dashboard(
+    tables: dict[str, pd.DataFrame], path: str | Path, *, force: bool = False, source: str | None = None
+) -> Path:
     """Write the dashboard: XLSX with one sheet per table, or CSV of the ``actions`` table.
 
     The CSV holds one row per action with every field (its sector and location included);
-    the XLSX adds the axe × statut, financeurs, sectors and unlocated sheets.
+    the XLSX adds the axe × statut, financeurs, sectors and unlocated sheets, each laid out as
+    an annex (title, ``source`` and date, French headers).
     """
+    from geo import formats
+    from geo.columns import ACTIONS
     from geo.io import atomic_path, write_table
 
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return write_table(tables["actions"], path, force=force)
+        return write_table(tables["actions"], path, force=force, layout=ACTIONS, source=source)
     if suffix != ".xlsx":
         raise InputError(f"format de sortie '{path.suffix}' non pris en charge", fix="utilisez .csv ou .xlsx")
+    sheets = []
+    for name, table in tables.items():
+        sheet, title = DASHBOARD_SHEETS.get(name, (name, name))
+        options: dict = {"title": title}
+        if name == "actions":
+            table = ACTIONS.apply(table)
+            options.update(labels=ACTIONS.labels(), kinds=ACTIONS.kinds())
+        elif name == "financeurs":
+            options["kinds"] = {c: "euros" for c in table.columns if c not in ("financeur", "actions")}
+        sheets.append((sheet, table, options))
     with atomic_path(path, force=force) as tmp:
-        with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
-            for name, table in tables.items():
-                table.to_excel(writer, sheet_name=name[:31], index=False)
+        formats.write_xlsx(sheets, tmp, source=source)
     return path
