@@ -561,9 +561,9 @@ def test_annex_pdf_text(epinay_annex):
         "Légende",
     ):
         assert entry in flat, entry
-    assert "version « Convention initiale » du 2023-01-18" in flat
+    assert "version « Convention initiale » du 18/01/2023" in flat
     assert "millésime données à jour au 2021-12-15" in flat
-    assert "Produit le 2025-02-03" in flat
+    assert "Produit le 03/02/2025" in flat
     assert f"Parcelle {idu[8:10]} {int(idu[10:])}" in flat
     assert flat.count("Fond de plan : DGFiP") == 5  # one per page
 
