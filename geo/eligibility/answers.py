@@ -146,6 +146,8 @@ class Answer:
         if self.verdict == PARTIELLEMENT and self.share is not None:
             share = f" ({fmt.percent(self.share)})"
         short = self.reason.split(" (")[0].split(" ; ")[0].split(" — ")[0]
+        if len(short) > 80 and " : " in short:  # the detail says the rest
+            short = short.split(" : ")[0]
         return f"{self.name or self.effect} : {self.verdict_text()}{share} — {short}"
 
     def to_dict(self) -> dict:
