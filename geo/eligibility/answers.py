@@ -178,7 +178,14 @@ class Answer:
 
 
 #: French names of the levels a rule applies at (``level`` of the rules file), for people.
-LEVEL_LABELS = {"commune": "commune", "ort": "ORT", "perimeter": "périmètre", "sector": "secteur"}
+LEVEL_LABELS = {
+    "commune": "commune",
+    "ort": "ORT",
+    "perimetre": "périmètre",
+    "secteur": "secteur",
+    "hors_secteurs": "hors secteurs",
+    "deliberation": "délibération",
+}
 
 
 def answers_to_frame(answers: list[Answer]) -> pd.DataFrame:
