@@ -138,7 +138,11 @@ ELIGIBILITY = Layout(
         _c("verdict_libelle", "Verdict (libellé)", doc="ex. oui (priorité de programmation, non opposable)"),
         _c("part_incluse_pct", "Part incluse (%)", "percent", "part"),
         _c("motif", "Motif"),
-        _c("voies", "Voies", doc="Denormandie : arrêté du 26 mars 2019, ORT conclue, copropriété en difficulté"),
+        _c(
+            "voies",
+            "Voies",
+            doc="Denormandie : arrêté du 26 mars 2019, ORT conclue, copropriété en difficulté",
+        ),
         _c("reference", "Référence"),
         _c("date_evaluee", "Date évaluée", "date"),
         _c("periode", "Période"),

@@ -145,9 +145,9 @@ class Answer:
         share = ""
         if self.verdict == PARTIELLEMENT and self.share is not None:
             share = f" ({fmt.percent(self.share)})"
-        short = self.reason.split(" (")[0].split(" ; ")[0].split(" — ")[0]
-        if len(short) > 80 and " : " in short:  # the detail says the rest
-            short = short.split(" : ")[0]
+        short = _first_clause(self.reason, (" (", " ; ", " — "))
+        if len(short) > 80:  # the detail says the rest
+            short = _first_clause(short, (" : ",))
         return f"{self.name or self.effect} : {self.verdict_text()}{share} — {short}"
 
     def to_dict(self) -> dict:
@@ -186,6 +186,16 @@ LEVEL_LABELS = {
     "hors_secteurs": "hors secteurs",
     "deliberation": "délibération",
 }
+
+
+def _first_clause(text: str, cuts: tuple[str, ...]) -> str:
+    """``text`` up to the first of ``cuts`` that is not inside « … » (a quoted name)."""
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += (ch == "«") - (ch == "»")
+        if depth == 0 and any(text.startswith(c, i) for c in cuts):
+            return text[:i]
+    return text
 
 
 def answers_to_frame(answers: list[Answer]) -> pd.DataFrame:
