@@ -12,7 +12,6 @@ import http.server
 import json
 import threading
 from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,6 @@ import pytest
 from geo import settings
 from geo.eligibility.answers import signed_ort_by_departement
 from geo.errors import DownloadError, InputError, ValidationFailed, ValidationReport
-from geo.sources import lists as lists_mod
 from geo.sources.lists import (
     check_consistency,
     fetch_list,
@@ -349,23 +347,3 @@ def test_datagouv_dataset_api_is_resolved_to_its_csv_resource(server, shared_dat
     ).encode()
     path = fetch_list("ort", url=f"{base}/api/1/datasets/ort-test/")
     assert path.read_bytes() == (shared_data / ORT_CSV).read_bytes()
-
-
-@pytest.mark.network
-def test_load_lists_downloads_when_no_folder_then_works_offline(server, shared_data, monkeypatch, tmp_path):
-    base, _, httpd = server
-    specs = {}
-    for name, spec in lists_mod.LISTS.items():
-        rel = next((r for r in spec.files if "/" in r and (shared_data / r).is_file()), None)
-        specs[name] = replace(spec, url=f"{base}/files/{rel}" if rel else None)
-    monkeypatch.setattr(lists_mod, "LISTS", specs)
-    monkeypatch.setattr(settings, "shared_data", tmp_path / "absent")
-    lists_mod._LOADED.clear()
-    loaded = load_lists()
-    assert Path(loaded.info["ort"].path).is_relative_to(settings.cache_dir)
-    assert loaded.info["acv"].date_basis == "téléchargé le"  # a cached file has no millésime in its name
-    assert loaded.rows("ort", "62907")[0]["date_signature"] == dt.date(2023, 1, 18)
-    httpd.shutdown()
-    settings.offline = True
-    lists_mod._LOADED.clear()
-    assert load_lists().rows("acv", "62498")[0]["id_acv"] == "acv-113"

@@ -3,6 +3,7 @@
 - :mod:`geo.cli.parcels`      check, parcels, validate, fetch, perimeter-from-parcels
 - :mod:`geo.cli.demo`         demo
 - :mod:`geo.cli.eligibility`  eligibility, communes
+- :mod:`geo.cli.lists`        listes (national lists in use, --mettre-a-jour)
 - :mod:`geo.cli.places`       friches, logements, actions
 - :mod:`geo.cli.maps`         map, annex
 - :mod:`geo.cli.scale`        classify
@@ -38,7 +39,7 @@ def main(ctx: click.Context, offline: bool, quiet: bool, debug: bool) -> None:
         settings.progress = False
 
 
-TOPICS = ("parcels", "demo", "eligibility", "places", "maps", "scale")
+TOPICS = ("parcels", "demo", "eligibility", "lists", "places", "maps", "scale")
 
 for _topic in TOPICS:
     for _command in importlib.import_module(f"geo.cli.{_topic}").COMMANDS:

@@ -55,7 +55,8 @@ def _lists_options(f):
         "lists_dir",
         type=click.Path(file_okay=False, path_type=Path),
         default=None,
-        help="Dossier des listes nationales (défaut : le dossier de données partagé, sinon téléchargement).",
+        help="Dossier des fichiers officiels des listes nationales (défaut : les copies datées livrées "
+        "avec ort, ou celles de « ort listes --mettre-a-jour »).",
     )(f)
 
 
@@ -375,10 +376,7 @@ def _as_json(answers, day, lists, rules, conv, perims, no_version, rejected) -> 
             "denormandie_fin": denorm.valid_to.isoformat() if denorm and denorm.valid_to else None,
             "denormandie_fin_source": denorm.valid_to_source if denorm else None,
         },
-        "listes": [
-            {"nom": i.name, "titre": i.title, "fichier": i.path, "date": i.date, "base_date": i.date_basis}
-            for i in lists.info.values()
-        ],
+        "listes": [i.to_dict() for i in lists.info.values()],
         "convention": None
         if conv is None
         else {

@@ -660,3 +660,83 @@ def read_anah(path: Path, *, report: ValidationReport, resolve: Resolver | None 
         values = df[col[name]] if col[name] else [None] * len(df)
         out[f"date_{name}"] = parse_dates(values, labels, ISO + DMY, src, report, f"date de {name}")
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# The list of the arrêté of 26 March 2019 (Denormandie's ACV route), derived from the ACV lists
+
+#: Conventions ACV of 2018: the arrêté of 26 March 2019 lists the communes of these 222 conventions.
+ACV_ARRETE_CONVENTIONS = 222
+_ACV_ID_RE = re.compile(r"^acv[-_ ]?0*([0-9]{1,4})$", re.IGNORECASE)
+
+
+def acv_number(value: object) -> int | None:
+    """The number of an ACV convention id (``"acv-113"``, ``"ACV113"`` → 113), else ``None``."""
+    m = _ACV_ID_RE.match(_text(value))
+    return int(m.group(1)) if m else None
+
+
+def derive_acv_arrete(
+    acv: pd.DataFrame,
+    programmes: pd.DataFrame | None = None,
+    *,
+    report: ValidationReport,
+    acv_source: str = "",
+    programmes_source: str = "",
+) -> pd.DataFrame:
+    """Communes of the arrêté of 26 March 2019: those of the 222 ACV conventions of 2018.
+
+    The arrêté (Denormandie, CGI art. 199 novovicies) lists the communes of the ACV
+    programme as selected in 2018: 222 conventions, some of them for two communes
+    (Lens–Liévin). The ANCT numbers its ACV conventions in that order (``acv-001`` …
+    ``acv-222``); later entrants come after (``acv-223``: Castelsarrasin, 2024). So the list
+    is the rows of the ACV list whose id is at most 222, completed by the ANCT programmes
+    list (ngeo) for an id the ACV list no longer holds (``acv-163`` Rambouillet, left the
+    programme). An id found in neither is reported.
+
+    Returns ``code_insee, code_actuel, ligne, commune, id_acv, lib_acv, date_signature``
+    (of the ACV convention) and ``fichier`` (the list the row comes from).
+    """
+    columns = ["code_insee", "code_actuel", "ligne", "commune", "id_acv", "lib_acv", "date_signature"]
+    numbers = acv["id_acv"].map(acv_number)
+    keep = numbers.notna() & (numbers <= ACV_ARRETE_CONVENTIONS)
+    out = acv.loc[keep.to_numpy(), columns].copy()
+    out["id_acv"] = [f"acv-{int(n):03d}" for n in numbers[keep]]
+    out["fichier"] = Path(acv_source).name
+    missing = sorted(set(range(1, ACV_ARRETE_CONVENTIONS + 1)) - set(numbers[keep].astype(int)))
+    if missing and programmes is not None and "id_acv" in programmes:
+        prog_numbers = programmes["id_acv"].map(acv_number)
+        extra = programmes[prog_numbers.isin(missing).to_numpy()]
+        if len(extra):
+            add = pd.DataFrame(
+                {
+                    "code_insee": extra["code_insee"].to_numpy(),
+                    "code_actuel": extra["code_actuel"].to_numpy(),
+                    "ligne": extra["ligne"].to_numpy(),
+                    "commune": extra["commune"].to_numpy(),
+                    "id_acv": [f"acv-{int(n):03d}" for n in prog_numbers[extra.index]],
+                    "lib_acv": "",
+                    "date_signature": None,
+                    "fichier": Path(programmes_source).name,
+                },
+            )
+            out = pd.concat([out, add.astype({"date_signature": object})], ignore_index=True)
+            for row in add.itertuples():
+                report.add(
+                    "warning",
+                    "acv_arrete_complete",
+                    f"convention {row.id_acv} absente de la liste ACV : commune {row.code_insee} "
+                    f"{row.commune} reprise de la liste des programmes ANCT",
+                    source=programmes_source,
+                    feature=row.ligne,
+                )
+            missing = sorted(set(missing) - set(prog_numbers[extra.index].astype(int)))
+    for n in missing:
+        report.add(
+            "warning",
+            "acv_arrete_incomplete",
+            f"convention acv-{n:03d} de 2018 absente des listes lues : ses communes manquent à la "
+            "liste de l'arrêté du 26 mars 2019",
+            source=acv_source,
+        )
+    return out.reset_index(drop=True).astype({c: object for c in ("code_insee", "code_actuel", "ligne")})

@@ -1,4 +1,5 @@
-"""National lists behind commune-level eligibility: ORT follow-up, ACV, PVD, communes, QPV, Anah.
+"""National lists behind commune-level eligibility: ORT follow-up, ACV (and the arrêté of 26 March
+2019), PVD, communes, QPV, Anah.
 
 Each reader validates and normalises one list into a DataFrame with the same leading columns:
 
@@ -12,8 +13,10 @@ Nothing is dropped: a row whose code is unreadable, unknown, a former commune's,
 stays in the table and is reported in :attr:`NationalLists.report`. A missing or renamed column
 stops the reading with a message that names the file, the column and the columns found.
 
-Lists are read from a folder laid out like ``../shared/data`` (``--lists DIR``), or downloaded
-once from data.gouv.fr / unpkg into :data:`geo.settings.cache_dir` (offline: the cache only).
+By default the lists are the dated copies shipped in the package (:mod:`geo.sources.snapshot`),
+each replaced by the copy ``ort listes --mettre-a-jour`` downloaded into the cache when that one
+is at least as recent. ``--lists DIR`` reads the official files of a folder laid out like
+``../shared/data`` (or flat) instead. Nothing is downloaded while answering.
 """
 
 from __future__ import annotations
@@ -26,9 +29,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from geo import settings
 from geo.errors import InputError, ValidationFailed, ValidationReport
 from geo.sources.list_readers import (
+    derive_acv_arrete,
     normalise_code,
     parse_list_date,
     read_acv,
@@ -46,6 +49,7 @@ __all__ = [
     "ListSpec",
     "NationalLists",
     "check_consistency",
+    "derive_acv_arrete",
     "fetch_list",
     "load_lists",
     "locate_lists",
@@ -146,7 +150,13 @@ REQUIRED = ("ort", "acv")
 
 @dataclass(frozen=True)
 class ListInfo:
-    """Provenance of one list, quoted in every answer that used it."""
+    """Provenance of one list, quoted in every answer that used it.
+
+    ``date`` is the list's own vintage (ISO date) and ``date_basis`` what that date is
+    (« dernière actualisation », « arrêté du »…); ``copy`` says which copy was read
+    (« intégrée », « mise à jour le … », or empty for a folder given with ``--lists``) and
+    ``origin`` the official file it was read or converted from.
+    """
 
     name: str
     title: str
@@ -154,9 +164,30 @@ class ListInfo:
     date: str
     date_basis: str
     rows: int
+    copy: str = ""
+    origin: str = ""
+    source: str = ""
+    licence: str = ""
 
     def label(self) -> str:
-        return f"{self.title} — {Path(self.path).name}, {self.date_basis} {self.date}".rstrip(", ")
+        copy = f" (copie {self.copy})" if self.copy else ""
+        name = self.origin or Path(self.path).name
+        return f"{self.title} — {name}, {self.date_basis} {self.date}".rstrip(", ") + copy
+
+    def to_dict(self) -> dict:
+        """The provenance as printed in JSON answers (French keys)."""
+        return {
+            "nom": self.name,
+            "titre": self.title,
+            "fichier": self.path,
+            "fichier_officiel": self.origin or Path(self.path).name,
+            "date": self.date,
+            "base_date": self.date_basis,
+            "copie": self.copy or "dossier --lists",
+            "source": self.source,
+            "licence": self.licence,
+            "lignes": self.rows,
+        }
 
 
 @dataclass
@@ -175,6 +206,14 @@ class NationalLists:
     def __getitem__(self, name: str) -> pd.DataFrame:
         return self.tables[name]
 
+    @property
+    def acv_arrete(self) -> pd.DataFrame:
+        """Communes of the arrêté of 26 March 2019 (the 222 ACV conventions of 2018), the list
+        behind Denormandie's ACV route: ``code_insee, code_actuel, ligne, commune, id_acv,
+        lib_acv, date_signature`` (of the ACV convention), ``fichier``. Its vintage is
+        ``info["acv_arrete"]``; :meth:`rows` works with ``"acv_arrete"`` as for any list."""
+        return self.tables["acv_arrete"]
+
     def rows(self, name: str, code: str, *, absorbed: bool = False) -> list[dict]:
         """Rows of list ``name`` for commune ``code`` (with ``absorbed``: rows of former communes
         now part of ``code`` instead)."""
@@ -182,14 +221,21 @@ class NationalLists:
             return []
         key = (name, absorbed)
         if key not in self._index:
+            # Index positions by code from the code columns only (plain Python strings); rows
+            # become dicts when asked for: a commune's answer touches a handful of rows.
             table = self.tables[name]
-            index: dict[str, list[dict]] = {}
-            for row in table.to_dict("records"):
-                c = row["code_actuel"] if absorbed else row["code_insee"]
-                if isinstance(c, str) and (not absorbed or c != row["code_insee"]):
-                    index.setdefault(c, []).append(row)
-            self._index[key] = index
-        return self._index[key].get(code, [])
+            codes = table["code_insee"].tolist()
+            keys = table["code_actuel"].tolist() if absorbed else codes
+            index: dict[str, list[int]] = {}
+            for i, (c, own) in enumerate(zip(keys, codes, strict=True)):
+                if isinstance(c, str) and (not absorbed or c != own):
+                    index.setdefault(c, []).append(i)
+            self._index[key] = (index, {})
+        positions, made = self._index[key]
+        if code not in made:
+            found = positions.get(code, [])
+            made[code] = self.tables[name].iloc[found].to_dict("records") if found else []
+        return made[code]
 
     def commune(self, code: str) -> dict | None:
         """The official record of a current commune (``nom``, ``departement``, ``epci_nom``…)."""
@@ -250,14 +296,14 @@ class NationalLists:
 # Locating, downloading, loading
 
 
-def _fetch(url: str) -> Path:
+def _fetch(url: str, *, refresh: bool = False) -> Path:
     """Local copy of ``url`` from the download cache (one place to swap the downloader)."""
     from geo.sources.http import cached_download
 
-    return cached_download(url)
+    return cached_download(url, refresh=refresh)
 
 
-def fetch_list(name: str, *, url: str | None = None) -> Path:
+def fetch_list(name: str, *, url: str | None = None, refresh: bool = False) -> Path:
     """Download list ``name`` (or ``url``) into the cache and return its path.
 
     A data.gouv.fr dataset API URL is resolved to its first resource of the expected format.
@@ -267,6 +313,23 @@ def fetch_list(name: str, *, url: str | None = None) -> Path:
     geo.errors.DownloadError
         Offline and not cached, or the download failed (no partial file is left in the cache).
     """
+    return download_list(name, url=url, refresh=refresh)[0]
+
+
+def download_list(name: str, *, url: str | None = None, refresh: bool = True) -> tuple[Path, dict]:
+    """Download list ``name`` (or ``url``); return its cached path and where it came from.
+
+    The provenance holds ``url`` (the file downloaded), ``jeu_de_donnees`` (the dataset API
+    URL, when one was resolved) and ``publie_le`` (the resource's ``last_modified`` date on
+    data.gouv.fr, when given).
+
+    Raises
+    ------
+    geo.errors.DownloadError
+        Offline and not cached, or the download failed (no partial file is left in the cache).
+    geo.errors.InputError
+        No documented address, an unreadable API answer, or no resource of the expected format.
+    """
     spec = LISTS[name]
     url = url or spec.url
     if not url:
@@ -275,21 +338,29 @@ def fetch_list(name: str, *, url: str | None = None) -> Path:
             fix=f"placez le fichier dans le dossier de --lists sous le nom {spec.files[-1]}",
         )
     if "/api/1/datasets/" in url and "/r/" not in url:
-        meta = _fetch(url)
+        meta = _fetch(url, refresh=refresh)
         try:
             resources = json.loads(meta.read_text(encoding="utf-8"))["resources"]
+            if not isinstance(resources, list):
+                raise TypeError(f"« resources » est un {type(resources).__name__}")
         except (ValueError, KeyError, TypeError) as err:
             raise InputError(f"réponse de l'API data.gouv.fr illisible ({err})", source=url) from None
         for fmt in spec.formats:
             for res in resources:
-                if str(res.get("format", "")).lower() == fmt and res.get("url"):
-                    return _fetch(res["url"])
+                if isinstance(res, dict) and str(res.get("format", "")).lower() == fmt and res.get("url"):
+                    published = str(res.get("last_modified") or "")[:10]
+                    try:
+                        published = dt.date.fromisoformat(published).isoformat()
+                    except ValueError:
+                        published = ""
+                    path = _fetch(str(res["url"]), refresh=refresh)
+                    return path, {"url": str(res["url"]), "jeu_de_donnees": url, "publie_le": published}
         raise InputError(
             f"aucune ressource {'/'.join(spec.formats)} dans le jeu de données",
             source=url,
             fix="téléchargez la liste à la main et donnez son dossier avec --lists",
         )
-    return _fetch(url)
+    return _fetch(url, refresh=refresh), {"url": url, "jeu_de_donnees": "", "publie_le": ""}
 
 
 def locate_lists(folder: str | Path) -> dict[str, Path]:
@@ -310,40 +381,56 @@ _LOADED: dict[tuple, NationalLists] = {}
 
 
 def load_lists(folder: str | Path | None = None, *, strict: bool = False) -> NationalLists:
-    """Read the national lists from ``folder``, else ``settings.shared_data``, else download them.
+    """The national lists: the official files of ``folder``, else the dated copies in use.
+
+    Without ``folder``, each list is the copy shipped in the package, or the one
+    ``ort listes --mettre-a-jour`` downloaded when it is at least as recent
+    (:func:`geo.sources.snapshot.read_snapshots`); nothing is downloaded here.
 
     Parameters
     ----------
     folder : str or Path, optional
-        Folder holding the lists (``--lists``).
+        Folder holding the official files (``--lists``), laid out like ``../shared/data`` or flat.
     strict : bool
         Raise :class:`~geo.errors.ValidationFailed` when any list holds an error-level problem.
     """
-    if folder is not None:
-        paths = locate_lists(folder)
-        source = str(folder)
-    elif Path(settings.shared_data).is_dir():
-        paths = locate_lists(settings.shared_data)
-        source = str(settings.shared_data)
+    if folder is None:
+        from geo.sources.snapshot import in_use, read_snapshots
+
+        chosen, _ = in_use()
+        key = tuple(sorted((n, str(u.path), u.path.stat().st_mtime_ns) for n, u in chosen.items()))
+        if key not in _LOADED:
+            _LOADED.clear()
+            _LOADED[key] = read_snapshots()
     else:
-        paths = {n: fetch_list(n) for n, s in LISTS.items() if s.url}
-        source = "téléchargement (data.gouv.fr, unpkg)"
-    missing = [n for n in REQUIRED if n not in paths]
-    if missing:
-        wanted = "; ".join(f"{LISTS[n].title}: {' ou '.join(LISTS[n].files)}" for n in missing)
-        raise InputError(f"listes manquantes ({wanted})", source=source, fix="complétez le dossier --lists")
-    key = tuple(sorted((n, str(p), p.stat().st_mtime_ns, p.stat().st_size) for n, p in paths.items()))
-    if key not in _LOADED:
-        _LOADED.clear()
-        _LOADED[key] = read_lists(paths)
+        paths = locate_lists(folder)
+        missing = [n for n in REQUIRED if n not in paths]
+        if missing:
+            wanted = "; ".join(f"{LISTS[n].title}: {' ou '.join(LISTS[n].files)}" for n in missing)
+            raise InputError(
+                f"listes manquantes ({wanted})", source=str(folder), fix="complétez le dossier --lists"
+            )
+        key = tuple(sorted((n, str(p), p.stat().st_mtime_ns, p.stat().st_size) for n, p in paths.items()))
+        if key not in _LOADED:
+            _LOADED.clear()
+            _LOADED[key] = read_lists(paths)
     lists = _LOADED[key]
     if strict and not lists.report.ok:
         raise ValidationFailed(lists.report)
     return lists
 
 
+#: The arrêté of 26 March 2019: its list does not change, whatever the date of the ACV file.
+ACV_ARRETE_TITLE = "Arrêté du 26 mars 2019 : communes ACV de 2018 (Denormandie)"
+ACV_ARRETE_DATE = "2019-03-26"
+
+
 def read_lists(paths: dict[str, Path]) -> NationalLists:
-    """Read the lists at ``paths`` (name → file); the official communes first, to resolve codes."""
+    """Read the lists at ``paths`` (name → file); the official communes first, to resolve codes.
+
+    The list of the arrêté of 26 March 2019 (``acv_arrete``) is derived from the ACV list
+    (and the ANCT programmes list when given): see :func:`derive_acv_arrete`.
+    """
     report = ValidationReport("listes nationales")
     tables: dict[str, pd.DataFrame] = {}
     info: dict[str, ListInfo] = {}
@@ -360,16 +447,42 @@ def read_lists(paths: dict[str, Path]) -> NationalLists:
         if name in tables:
             date, basis = _vintage(name, path, tables[name])
             info[name] = ListInfo(name, LISTS[name].title, str(path), date, basis, len(tables[name]))
+    if "acv" in tables:
+        tables["acv_arrete"] = derive_acv_arrete(
+            tables["acv"],
+            tables.get("programmes"),
+            report=report,
+            acv_source=str(paths["acv"]),
+            programmes_source=str(paths.get("programmes", "")),
+        )
+        used = list(dict.fromkeys(tables["acv_arrete"]["fichier"]))
+        info["acv_arrete"] = ListInfo(
+            "acv_arrete",
+            ACV_ARRETE_TITLE,
+            str(paths["acv"]),
+            ACV_ARRETE_DATE,
+            "arrêté du",
+            len(tables["acv_arrete"]),
+            origin="dérivée de " + " et ".join(used),
+        )
     return lists
 
 
 def _vintage(name: str, path: Path, table: pd.DataFrame) -> tuple[str, str]:
-    """The date a list speaks for, and what that date is."""
+    """The date a list speaks for, and what that date is.
+
+    The ORT follow-up says when it was last updated; a file identical (sha256) to the one an
+    embedded copy was made from has that copy's vintage; a name with a date gives a millésime;
+    the file's date is the last resort, said as such.
+    """
     if name == "ort" and table["derniere_actualisation"].notna().any():
         return table["derniere_actualisation"].max().isoformat(), "dernière actualisation"
+    from geo.sources.snapshot import known_vintage
+
+    known = known_vintage(name, Path(path))
+    if known:
+        return known
     modified = dt.date.fromtimestamp(path.stat().st_mtime).isoformat()
-    if Path(path).resolve().is_relative_to(Path(settings.cache_dir).resolve()):
-        return modified, "téléchargé le"
     m = re.search(r"(?:^|[-_.])(?:cog|qpv)?(20\d\d-\d\d-\d\d|20\d\d-\d\d|20\d\d)(?=[-_.]|$)", path.name)
     if m:
         return m.group(1), "millésime"

@@ -1,0 +1,90 @@
+"""``ort listes``: the national lists in use (vintage, source, copy), and their update."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from geo.cli.options import Command
+
+
+@click.command("listes", cls=Command)
+@click.option(
+    "--mettre-a-jour",
+    "update",
+    is_flag=True,
+    help="Télécharger les fichiers officiels actuels (data.gouv.fr), les vérifier et les utiliser désormais.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Afficher en JSON.")
+def listes(update: bool, as_json: bool) -> None:
+    """Listes nationales utilisées par les réponses : millésime, source, copie en service.
+
+    Par défaut, les copies datées livrées avec ort (copie intégrée) ; après
+    « ort listes --mettre-a-jour », les copies téléchargées quand elles sont au moins aussi
+    récentes (copie mise à jour). Un téléchargement refusé laisse la copie précédente en service.
+
+    \b
+    ort listes
+    ort listes --mettre-a-jour
+    """
+    from geo.sources import snapshot
+
+    failed = False
+    outcomes = []
+    if update:
+        from geo.sources.list_update import update_lists
+
+        outcomes = update_lists()
+        failed = not all(o.ok for o in outcomes)
+    chosen, notes = snapshot.in_use()
+    rows = [
+        snapshot.info_of(use).to_dict() | {"remarque": use.entry.get("remarque", "")}
+        for use in chosen.values()
+    ]
+    if as_json:
+        out = {
+            "listes": rows,
+            "remarques": notes,
+            "mise_a_jour": [{"liste": o.name, "statut": o.status, "message": o.message} for o in outcomes],
+        }
+        click.echo(json.dumps(out, ensure_ascii=False, indent=2))
+    else:
+        if outcomes:
+            click.echo("Mise à jour des listes :")
+            for o in outcomes:
+                click.echo(f"  {o.name} : {o.status} — {o.message}")
+            click.echo("")
+        click.echo(_table(rows))
+        for note in notes:
+            click.echo(f"⚠ {note}")
+        if not update:
+            click.echo("\nMettre à jour depuis data.gouv.fr : ort listes --mettre-a-jour")
+    if failed:
+        click.echo(
+            "Erreur : une ou plusieurs listes n'ont pas été mises à jour (voir ci-dessus) ; "
+            "les copies précédentes restent en service",
+            err=True,
+        )
+        sys.exit(1)
+
+
+def _table(rows: list[dict]) -> str:
+    from geo import fmt
+    from geo.sources.snapshot import UPDATABLE
+
+    lines = ["Listes nationales en service :"]
+    for r in rows:
+        fixed = "" if r["nom"] in UPDATABLE else " ; pas de mise à jour en ligne"
+        lines.append(f"\n  {r['nom']} — {r['titre']}")
+        lines.append(
+            f"    millésime : {r['base_date']} {r['date']} ; {fmt.number(r['lignes'])} lignes ; "
+            f"copie {r['copie']}{fixed}"
+        )
+        lines.append(f"    source : {r['source']}")
+        lines.append(f"    fichier officiel : {r['fichier_officiel']} ; licence : {r['licence']}")
+    return "\n".join(lines)
+
+
+COMMANDS = [listes]

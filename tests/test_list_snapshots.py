@@ -1,0 +1,321 @@
+"""The dated copies of the national lists shipped in the package, and their update.
+
+The embedded copies (``data/listes``) must read exactly as the official files they were made
+from (same tables, same row labels, same problems), say their vintage and source, and be the
+default; ``ort listes --mettre-a-jour`` is tested against a server on 127.0.0.1 serving the
+real files of ../shared/data, including bad downloads that must leave the previous copy in use.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.server
+import json
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from geo import embedded, settings
+from geo.cli import main
+from geo.errors import InputError
+from geo.sources import lists as lists_mod
+from geo.sources import snapshot
+from geo.sources.list_update import update_lists
+from geo.sources.lists import load_lists
+
+ACV_GEOJSON = Path("action-coeur-de-ville/acv-communes-2024-09-with-signature-dates.geojson")
+NGEO_CSV = Path("anct-programmes-communes/ngeo-anct-cog2023-national.csv")
+
+
+@pytest.fixture(scope="module")
+def raw(shared_data):
+    """The lists read from the official files of ../shared/data (the old path)."""
+    return load_lists(shared_data)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_loader():
+    lists_mod._LOADED.clear()
+    yield
+    lists_mod._LOADED.clear()
+
+
+# --- the embedded copies -------------------------------------------------------------------
+
+
+def test_embedded_copies_are_the_default_and_say_their_vintage():
+    lists = load_lists()
+    info = lists.info
+    assert info["ort"].date == "2024-09-18" and info["ort"].date_basis == "dernière actualisation"
+    assert info["ort"].copy == "intégrée"
+    assert "(copie intégrée)" in info["ort"].label() and "2024-09-18" in info["ort"].label()
+    assert info["communes"].date == "2026-01-01" and info["communes"].date_basis == "COG au"
+    assert info["acv_arrete"].date == "2019-03-26"
+    assert Path(info["ort"].path).parent == Path(embedded.lists_dir())
+    (row,) = lists.rows("ort", "62907")
+    assert row["date_signature"] == dt.date(2023, 1, 18) and row["ligne"] == "ligne 113"
+    assert lists.profile("62907")["qpv_2024"] == ["QN06248M Quartier De La Haute Voie"]
+
+
+def test_embedded_copies_are_small_and_described():
+    folder = Path(embedded.lists_dir())
+    manifest = snapshot.read_manifest(folder)
+    files = [p for p in folder.iterdir() if p.is_file()]
+    assert sum(p.stat().st_size for p in files) < 2_000_000
+    assert all(p.stat().st_size < 3_000_000 for p in files)
+    assert set(manifest["listes"]) == set(snapshot.SNAPSHOT_LISTS)
+    for name, entry in manifest["listes"].items():
+        assert (folder / entry["fichier"]).is_file(), name
+        assert entry["millesime"] and entry["base_millesime"] and entry["licence"], name
+        assert all(len(f["sha256"]) == 64 for f in entry["source"]["fichiers"]), name
+        table = snapshot.read_table(folder / entry["fichier"], entry["colonnes"])
+        assert len(table) == entry["lignes"], name
+        assert list(table.columns[:3]) == [
+            "code_insee",
+            "code_actuel",
+            "ligne" if name != "communes" else "nature",
+        ]
+
+
+@pytest.mark.parametrize("name", snapshot.SNAPSHOT_LISTS)
+def test_embedded_copy_reads_as_the_official_file(name, raw):
+    """Same rows, columns, types and row labels as reading the official file in place."""
+    copy = load_lists()
+    got, expected = copy[name], raw[name]
+    if name == "programmes":  # only the communes of a PVD or ACV programme, three id columns
+        expected = expected.loc[expected["ligne"].isin(got["ligne"]), list(got.columns)]
+        expected = expected.reset_index(drop=True)
+        assert (expected[["id_pvd", "id_acv", "id_acv2"]] != "").any(axis=1).all()
+    pd.testing.assert_frame_equal(got, expected)
+    if name == "communes":
+        assert copy.former == raw.former
+
+
+def test_embedded_problems_are_those_of_the_official_files(raw):
+    def key(p):
+        return (p.severity, p.code, p.message, Path(p.source).name, p.feature)
+
+    assert sorted(map(key, load_lists().report.problems)) == sorted(map(key, raw.report.problems))
+
+
+def test_embedded_manifest_matches_a_fresh_generation(shared_data, tmp_path):
+    """The committed copies are what the project's script makes from the official files today."""
+    made = snapshot.generate(shared_data, tmp_path / "listes")
+    committed = snapshot.read_manifest(Path(embedded.lists_dir()))
+    assert made == committed
+    for name, entry in made["listes"].items():
+        for f in entry["source"]["fichiers"]:
+            src = next(p for p in snapshot.SOURCES[name].files if Path(p).name == f["fichier"])
+            assert snapshot.sha256(shared_data / src) == f["sha256"]
+
+
+# --- the arrêté of 26 March 2019 -----------------------------------------------------------
+
+
+def test_acv_arrete_is_the_222_conventions_of_2018(shared_data):
+    """Checked against the raw ACV file and ngeo referential, read with the json/csv modules."""
+    arrete = load_lists().acv_arrete
+    assert list(arrete.columns[:3]) == ["code_insee", "code_actuel", "ligne"]
+    assert arrete["id_acv"].nunique() == 222
+    assert sorted(arrete["id_acv"].unique()) == [f"acv-{i:03d}" for i in range(1, 223)]
+    features = json.loads((shared_data / ACV_GEOJSON).read_text(encoding="utf-8"))["features"]
+    early = {f["properties"]["insee_com"] for f in features if int(f["properties"]["id_acv"][4:]) <= 222}
+    late = {f["properties"]["insee_com"] for f in features if int(f["properties"]["id_acv"][4:]) > 222}
+    codes = set(arrete["code_insee"])
+    assert early <= codes and not (late & codes)
+    assert codes - early == {"78517"}  # Rambouillet acv-163, gone from the ACV file, kept by ngeo
+    assert "82033" not in codes  # Castelsarrasin, acv-223, entered in 2024
+    lens = load_lists().rows("acv_arrete", "62498")
+    assert lens[0]["id_acv"] == "acv-113" and lens[0]["date_signature"] == dt.date(2018, 9, 20)
+    assert load_lists().rows("acv_arrete", "62510")[0]["id_acv"] == "acv-113"  # Liévin, same convention
+    (ramb,) = load_lists().rows("acv_arrete", "78517")
+    assert ramb["fichier"] == NGEO_CSV.name and ramb["ligne"].startswith("ligne ")
+
+
+def test_acv_arrete_is_derived_the_same_way_from_a_lists_folder(raw):
+    assert raw.info["acv_arrete"].date == "2019-03-26"
+    assert raw.info["acv_arrete"].origin.startswith("dérivée de ")
+    pd.testing.assert_frame_equal(raw.acv_arrete, load_lists().acv_arrete)
+
+
+# --- the cache: which copy is in use --------------------------------------------------------
+
+
+def _fake_update(name: str, millesime: str) -> None:
+    """A converted copy in the cache, as --mettre-a-jour leaves it (the embedded table re-dated)."""
+    folder = snapshot.cache_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    base = snapshot.read_manifest(Path(embedded.lists_dir()))["listes"][name]
+    table = snapshot.read_table(Path(embedded.lists_dir()) / base["fichier"], base["colonnes"])
+    entry = dict(base, fichier=f"{name}-test.parquet", millesime=millesime, mise_a_jour="2026-12-01")
+    entry["colonnes"] = snapshot.write_table(table, folder / entry["fichier"])
+    snapshot._write_manifest({"format": snapshot.FORMAT, "listes": {name: entry}}, folder)
+
+
+def test_a_newer_cache_copy_is_used_an_older_one_is_not():
+    _fake_update("pvd", "2026-11-30")
+    lists = load_lists()
+    assert lists.info["pvd"].copy == "mise à jour le 2026-12-01" and lists.info["pvd"].date == "2026-11-30"
+    assert lists.info["ort"].copy == "intégrée"
+    lists_mod._LOADED.clear()
+    _fake_update("pvd", "2020-01-01")
+    lists = load_lists()
+    assert lists.info["pvd"].copy == "intégrée"
+    assert any("plus ancienne" in p.message for p in lists.report.problems)
+
+
+def test_a_damaged_cache_manifest_falls_back_to_the_embedded_copies():
+    folder = snapshot.cache_folder()
+    folder.mkdir(parents=True)
+    (folder / snapshot.MANIFEST).write_text("{not json", encoding="utf-8")
+    lists = load_lists()
+    assert all(i.copy == "intégrée" for i in lists.info.values())
+    (note,) = [p for p in lists.report.problems if p.code == "copie_listes"]
+    assert "manifeste des listes illisible" in note.message and "--mettre-a-jour" in note.message
+
+
+def test_ort_listes_shows_each_list_vintage_source_and_copy():
+    r = CliRunner().invoke(main, ["listes"])
+    assert r.exit_code == 0, r.output
+    assert "dernière actualisation 2024-09-18" in r.output and "copie intégrée" in r.output
+    assert "acv_arrete — Arrêté du 26 mars 2019" in r.output and "pas de mise à jour en ligne" in r.output
+    assert "data.gouv.fr" in r.output and "2\u202f290 lignes" in r.output
+    doc = json.loads(CliRunner().invoke(main, ["listes", "--json"]).output)
+    assert {x["nom"] for x in doc["listes"]} == set(snapshot.SNAPSHOT_LISTS)
+
+
+def test_update_is_refused_offline():
+    settings.offline = True
+    r = CliRunner().invoke(main, ["listes", "--mettre-a-jour"])
+    assert r.exit_code != 0 and "hors ligne" in r.output and "Traceback" not in r.output
+
+
+# --- ort listes --mettre-a-jour against a local server ---------------------------------------
+
+
+class _Server(http.server.BaseHTTPRequestHandler):
+    root: Path
+    routes: dict[str, bytes]
+
+    def do_GET(self):  # noqa: N802 - http.server API
+        data = self.routes.get(self.path)
+        if data is None and self.path.startswith("/files/"):
+            target = self.root / self.path.removeprefix("/files/")
+            data = target.read_bytes() if target.is_file() else None
+        if data is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def datagouv(shared_data, monkeypatch):
+    """127.0.0.1 serving the real files under /files/ and data.gouv.fr-like dataset documents;
+    the lists' download addresses point there."""
+    handler = type("H", (_Server,), {"root": shared_data, "routes": {}})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    monkeypatch.setattr(settings, "http_retries", 1)
+    monkeypatch.setattr(settings, "http_backoff", 0.0)
+
+    def dataset(slug: str, fmt: str, rel: str, modified: str) -> str:
+        doc = {"resources": [{"format": "pdf", "url": f"{base}/files/none.pdf"}]}
+        doc["resources"].append({"format": fmt, "url": f"{base}/files/{rel}", "last_modified": modified})
+        handler.routes[f"/api/1/datasets/{slug}/"] = json.dumps(doc).encode()
+        return f"{base}/api/1/datasets/{slug}/"
+
+    urls = {
+        "communes": f"{base}/files/decoupage-administratif/communes.json",
+        "epci": f"{base}/files/decoupage-administratif/epci.json",
+        "ort": dataset("ort", "csv", "ort-anct/ort-suivi-anct-national.csv", "2024-10-07T08:00:00"),
+        "acv": dataset("acv", "geojson", ACV_GEOJSON.as_posix(), "2024-09-09T12:00:00.000000+00:00"),
+        "pvd": f"{base}/files/petites-villes-de-demain/pvd-communes-2021-01-22.csv",
+        "qpv": f"{base}/files/qpv-2024-communes/qpv2024-communes-centroides-national.geojson",
+    }
+    specs = {n: replace(s, url=urls.get(n, s.url)) for n, s in lists_mod.LISTS.items()}
+    monkeypatch.setattr(lists_mod, "LISTS", specs)
+    yield base, handler.routes, httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.mark.network
+def test_update_downloads_checks_converts_and_is_used_from_then_on(datagouv, shared_data):
+    _, _, httpd = datagouv
+    r = CliRunner().invoke(main, ["listes", "--mettre-a-jour"])
+    assert r.exit_code == 0, r.output
+    assert "ort : mise à jour — dernière actualisation 2024-09-18, 2290 lignes" in r.output
+    assert "acv : mise à jour — publié sur data.gouv.fr le 2024-09-09" in r.output
+    assert f"pvd : mise à jour — téléchargé le {dt.date.today()}" in r.output
+    assert "1 ligne(s) en erreur" in r.output  # the real PVD snapshot's bad row, kept and reported
+    httpd.shutdown()  # from now on, no network: the converted copies are read from the cache
+    settings.offline = True
+    lists = load_lists()
+    for name in snapshot.UPDATABLE:
+        assert lists.info[name].copy.startswith("mise à jour le"), name
+        assert Path(lists.info[name].path).is_relative_to(settings.cache_dir)
+    assert lists.info["acv_arrete"].copy == "intégrée"  # fixed by the arrêté: never replaced
+    assert lists.rows("ort", "62907")[0]["date_signature"] == dt.date(2023, 1, 18)
+    lists_mod._LOADED.clear()
+    raw = load_lists(shared_data)
+    for name in ("ort", "acv", "pvd", "qpv", "communes"):
+        pd.testing.assert_frame_equal(lists[name], raw[name])
+    r = CliRunner().invoke(main, ["eligibility", "--commune", "62907", "--date", "2024-01-01"])
+    assert r.exit_code == 0, r.output
+    assert "dernière actualisation 2024-09-18 (copie mise à jour le" in r.output
+    shown = CliRunner().invoke(main, ["listes"]).output
+    assert "copie mise à jour le" in shown and "copie intégrée" in shown
+
+
+@pytest.mark.network
+def test_bad_downloads_leave_the_previous_copy_in_use(datagouv, shared_data):
+    base, routes, _ = datagouv
+    ort_csv = (shared_data / "ort-anct/ort-suivi-anct-national.csv").read_text(encoding="utf-8")
+    first_rows = "\n".join(ort_csv.splitlines()[:40])
+    # ORT: a column renamed; PVD: a header alone; QPV: gone (404); ACV: a page of HTML.
+    routes["/bad/ort.csv"] = ort_csv.replace("Code commune", "Code_Com", 1).encode()
+    routes["/bad/pvd.csv"] = b"insee_com,lib_com,id_pvd,date_signature\n"
+    routes["/bad/acv.geojson"] = b"<html><body>Maintenance</body></html>"
+    routes["/short/ort.csv"] = first_rows.encode()
+    specs = dict(lists_mod.LISTS)
+    specs["ort"] = replace(specs["ort"], url=f"{base}/bad/ort.csv")
+    specs["pvd"] = replace(specs["pvd"], url=f"{base}/bad/pvd.csv")
+    specs["qpv"] = replace(specs["qpv"], url=f"{base}/files/absent.geojson")
+    specs["acv"] = replace(specs["acv"], url=f"{base}/bad/acv.geojson")
+    lists_mod.LISTS.clear()  # the fixture's monkeypatch restores the module attribute afterwards
+    lists_mod.LISTS.update(specs)
+    r = CliRunner().invoke(main, ["listes", "--mettre-a-jour"])
+    assert r.exit_code == 1
+    out = r.output
+    assert "ort : refusée" in out and "« Code commune » absente" in out and "Code_Com" in out
+    assert "la copie intégrée (dernière actualisation 2024-09-18) reste en service" in out
+    assert "pvd : refusée — aucune ligne utilisable" in out
+    assert "qpv : refusée" in out and "404" in out
+    assert "acv : refusée" in out
+    assert "communes : mise à jour" in out  # the good one is kept
+    assert "Traceback" not in out
+    lists = load_lists()
+    assert lists.info["ort"].copy == "intégrée" and lists.info["communes"].copy.startswith("mise à jour")
+    # A list cut short (40 of 2 290 rows) is refused too, and the copy in use stays.
+    specs["ort"] = replace(specs["ort"], url=f"{base}/short/ort.csv")
+    lists_mod.LISTS.update(specs)
+    outcomes = {o.name: o for o in update_lists(("ort",))}
+    assert not outcomes["ort"].ok and "39 lignes seulement contre 2290" in outcomes["ort"].message
+    lists_mod._LOADED.clear()
+    assert load_lists().info["ort"].copy == "intégrée"
+
+
+def test_update_refuses_unknown_list_names():
+    with pytest.raises(InputError, match="acv_arrete"):
+        update_lists(("acv_arrete",))
