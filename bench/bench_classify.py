@@ -10,6 +10,7 @@ Not a test: timings are noisy. Run::
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from pathlib import Path
@@ -17,11 +18,13 @@ from pathlib import Path
 import geopandas as gpd
 from shapely.geometry import Point, box
 
-from geo import settings
 from geo.classify import classify_parcels
 from geo.sources.cadastre import read_parcels
 
-DEFAULT = settings.shared_data / "cadastre-etalab-sample/91216-epinay-sur-orge/cadastre-91216-parcelles.json"
+#: Real open data read in place (never a product default): ORT_SHARED_DATA or ../shared/data.
+SHARED_DATA = Path(os.environ.get("ORT_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+DEFAULT = SHARED_DATA / "cadastre-etalab-sample/91216-epinay-sur-orge/cadastre-91216-parcelles.json"
 
 
 def sectors_over(parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

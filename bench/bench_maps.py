@@ -15,6 +15,7 @@ animation frames after every layer was added, i.e. once the canvas has painted. 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -34,6 +35,9 @@ from geo.maps import annex
 from geo.maps import page as maps  # noqa: E402
 from geo.perimeters import add_ort_union  # noqa: E402
 
+#: Real open data read in place (never a product default): ORT_SHARED_DATA or ../shared/data.
+SHARED_DATA = Path(os.environ.get("ORT_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
 ARGS = [
     "--headless",
     "--no-sandbox",
@@ -48,7 +52,7 @@ def replicated_commune(copies: int = 5) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFr
     """Épinay-sur-Orge's parcels ``copies`` times side by side, and three sectors in the middle copy."""
     from geo.sources.cadastre import read_parcels
 
-    path = settings.shared_data / "cadastre-etalab-sample/91216-epinay-sur-orge/cadastre-91216-parcelles.json"
+    path = SHARED_DATA / "cadastre-etalab-sample/91216-epinay-sur-orge/cadastre-91216-parcelles.json"
     base = read_parcels(path)
     minx, miny, maxx, maxy = base.total_bounds
     step = maxx - minx + 100

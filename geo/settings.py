@@ -56,8 +56,3 @@ csv_format: str = os.environ.get("ORT_CSV_FORMAT", "fr")
 
 #: Show progress bars on long runs (CLI sets it from ``--quiet``).
 progress: bool = True
-
-#: Shared data folder used by tests and by the notebooks' defaults. Env: ``ORT_SHARED_DATA``.
-shared_data: Path = Path(
-    os.environ.get("ORT_SHARED_DATA", Path(__file__).resolve().parent.parent.parent / "shared" / "data")
-)

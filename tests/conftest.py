@@ -13,7 +13,9 @@ import pytest
 
 from geo import settings
 
-SHARED_DATA = settings.shared_data
+#: The real open data, read in place: ``ORT_SHARED_DATA``, else ``../shared/data`` beside the checkout.
+#: Only the tests know this folder; the product never defaults to it.
+SHARED_DATA = Path(os.environ.get("ORT_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
 def _require_shared(path: Path) -> Path:

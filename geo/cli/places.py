@@ -12,7 +12,6 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from geo import settings
 from geo.cli.options import (
     EXIT_BAD_INPUT,
     Command,
@@ -29,8 +28,6 @@ from geo.errors import InputError
 _output_option = click.option(
     "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Fichier de sortie."
 )
-#: The Cartofriches extract of the shared data, used when --file is not given.
-DEFAULT_FRICHES = ("cartofriches", "cartofriches-sites-62-et-voisines59-2023-10.geojson")
 
 
 def _convention_or_none(folder: Path | None):
@@ -160,7 +157,7 @@ def actions(perimeters, register, when, cadastre, output, force):
     "friches_file",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="GeoJSON Cartofriches ou CSV de friches au standard CNIG (défaut : l'extrait Cartofriches partagé).",
+    help="GeoJSON Cartofriches ou CSV de friches au standard CNIG (obligatoire).",
 )
 @click.option("--commune", "communes", multiple=True, help="Code(s) INSEE (défaut : ceux de la convention).")
 @cadastre_option
@@ -192,12 +189,7 @@ def friches(perimeters, friches_file, communes, cadastre, footprints, when, outp
             fix="donnez un dossier perimeters/<slug> complet, ou omettez --perimeters",
         )
     if friches_file is None:
-        friches_file = settings.shared_data.joinpath(*DEFAULT_FRICHES)
-        if not friches_file.is_file():
-            raise click.UsageError(
-                "donnez --file cartofriches.geojson (ou un CSV de friches au standard CNIG)"
-            )
-        click.echo(f"Fichier : {friches_file} (extrait Cartofriches partagé, état 2023-10-02)")
+        raise click.UsageError("donnez --file cartofriches.geojson (ou un CSV de friches au standard CNIG)")
     codes = list(communes) or (list(conv.communes) if conv else None)
     layer = fr.read_friches(friches_file, communes=codes, metric_crs=conv.metric_crs if conv else None)
     report = layer.attrs["report"]
