@@ -46,14 +46,9 @@ HAUTE_CORREZE = {"19028": "Bort-les-Orgues", "19148": "Neuvic", "19275": "Ussel"
 @pytest.fixture(scope="module")
 def lists(shared_data):
     lists = load_lists(shared_data)
-    if "acv_arrete" not in lists.tables:
-        # Until the lists reader derives it (NationalLists.acv_arrete): the communes of the 222 ACV
-        # conventions of 2018, i.e. the rows of the real ACV list numbered acv-001 … acv-222.
-        acv = lists["acv"]
-        number = acv["id_acv"].str.extract(r"(\d+)$")[0].astype(float)
-        table = acv[(number <= 222).to_numpy()].copy()
-        table["fichier"] = Path(lists.info["acv"].path).name
-        lists.tables["acv_arrete"] = table.reset_index(drop=True)
+    # Denormandie's ACV route: the communes of the arrêté of 26 March 2019 (the 222 ACV
+    # conventions of 2018), derived by the lists reader from the real ACV list.
+    assert "acv_arrete" in lists.tables and len(lists.acv_arrete) >= 222
     return lists
 
 
