@@ -3,6 +3,11 @@
 Every error raised on purpose by ``geo`` derives from :class:`OrtError`. Its message says
 what is wrong, shows the bad value, and how to fix it; the CLI prints it on one line and exits
 with a non-zero code, never with a traceback.
+
+Each error also derives from the built-in exception it specialises, so a caller can catch what
+it already knows (osmnx ``ValidationError(ValueError)``): a bad input is a :class:`ValueError`,
+a missing input file a :class:`FileNotFoundError`, an output that exists a
+:class:`FileExistsError`, a failed download an :class:`OSError`.
 """
 
 from __future__ import annotations
@@ -31,8 +36,8 @@ class OrtError(Exception):
     exit_code = 1
 
 
-class InputError(OrtError):
-    """A file or value given by the user cannot be used as it is.
+class InputError(OrtError, ValueError):
+    """A file or value given by the user cannot be used as it is (also a :class:`ValueError`).
 
     Parameters
     ----------
@@ -72,6 +77,10 @@ class InputError(OrtError):
         return f"{where}{self.message}{fix}"
 
 
+class MissingFileError(InputError, FileNotFoundError):
+    """A file or folder the user named does not exist (also a :class:`FileNotFoundError`)."""
+
+
 class CRSError(InputError):
     """Missing, mismatched or implausible coordinate reference system."""
 
@@ -84,15 +93,15 @@ class PerimeterError(InputError):
     """A convention or perimeter definition that cannot be used."""
 
 
-class DownloadError(OrtError):
-    """A download failed, or the file is not in the cache in offline mode."""
+class DownloadError(OrtError, OSError):
+    """A download failed, or the file is not in the cache in offline mode (also an :class:`OSError`)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(one_line(message))
 
 
-class OutputExistsError(OrtError):
-    """An output file already exists and ``force`` was not given."""
+class OutputExistsError(OrtError, FileExistsError):
+    """An output file already exists and ``force`` was not given (also a :class:`FileExistsError`)."""
 
 
 @dataclass(frozen=True)
@@ -144,8 +153,8 @@ class ValidationReport:
         return "\n".join([head, *(str(p) for p in self.problems)])
 
 
-class ValidationFailed(OrtError):
-    """Raised when a validation report holds errors and the caller asked to stop on them."""
+class ValidationFailed(OrtError, ValueError):
+    """A validation report holds errors and the caller asked to stop on them (a :class:`ValueError`)."""
 
     def __init__(self, report: ValidationReport) -> None:
         self.report = report

@@ -36,15 +36,25 @@ import pandas as pd
 
 from geo.errors import ParcelIdError
 
-__all__ = ["ParcelId", "is_idu", "normalise_idu", "normalise_series", "parse_idu", "parse_many"]
+__all__ = [
+    "INSEE_RE",
+    "ParcelId",
+    "is_idu",
+    "is_insee_code",
+    "normalise_idu",
+    "normalise_series",
+    "parse_idu",
+    "parse_many",
+]
 
 IDU_LENGTH = 14
 _EXAMPLE = "62907000AB0685"
 _LAYOUT = "INSEE 5 + prefixe 3 + section 2 + numéro 4"
 _INSEE_FORM = "5 digits, or 2A/2B + 3 digits in Corsica (e.g. 62907, 2A004)"
 
-# [0-9] rather than \d: \d also matches Arabic-Indic and other Unicode digits.
-_INSEE_RE = re.compile(r"[0-9]{5}|2[AB][0-9]{3}")
+#: An INSEE commune code: 5 digits, or 2A/2B + 3 digits in Corsica. The one copy for the whole
+#: package ([0-9] rather than \d: \d also matches Arabic-Indic and other Unicode digits).
+INSEE_RE = re.compile(r"[0-9]{5}|2[AB][0-9]{3}")
 _IDU_RE = re.compile(r"(?:[0-9]{5}|2[AB][0-9]{3})[0-9]{3}[0-9A-Z]{2}[0-9]{4}")
 _SEP = r"[\s\-/._]+"
 _SEP_RE = re.compile(_SEP)
@@ -264,6 +274,15 @@ def parse_many(
     return list(valid), list(rejected.items())
 
 
+def is_insee_code(text: object) -> bool:
+    """Whether ``text`` is an INSEE commune code as written (a string, upper case, no spaces).
+
+    >>> is_insee_code("62907"), is_insee_code("2A004"), is_insee_code(62907), is_insee_code("6290")
+    (True, True, False, False)
+    """
+    return isinstance(text, str) and INSEE_RE.fullmatch(text) is not None
+
+
 def is_idu(text: object) -> bool:
     """Whether ``text`` is already a normalised 14-character IDU (upper case, no spaces)."""
     return (
@@ -337,7 +356,7 @@ def _parse(text: object, opts: _Options) -> ParcelId:
         compact = "".join((notary["insee"], prefixe, notary["section"].zfill(2), notary["numero"].zfill(4)))
         spaced = notary
     short = None if len(compact) == IDU_LENGTH else _SHORT_RE.fullmatch(upper)
-    if short and len(compact) > _SHORT_MAX and _INSEE_RE.match(compact):
+    if short and len(compact) > _SHORT_MAX and INSEE_RE.match(compact):
         short = None  # "2A004AB0685" is a full id missing its prefixe, not section 2A
 
     if short:
@@ -376,7 +395,7 @@ def _parse(text: object, opts: _Options) -> ParcelId:
 
 def _wrong_length(shown: str, upper: str, compact: str) -> ParcelIdError:
     without = " (without separators)" if compact != upper else ""
-    if len(compact) == IDU_LENGTH - 3 and _INSEE_RE.match(compact):
+    if len(compact) == IDU_LENGTH - 3 and INSEE_RE.match(compact):
         fix = f"the prefixe seems missing: {compact[:5]}000{compact[5:]}"
     else:
         fix = "or, for a known commune, a section and numéro such as 'AB 685'"
@@ -433,9 +452,9 @@ def _fail(raw: str | None, detail: str, fix: str | None = None) -> ParcelIdError
 
 def _norm_insee(value: str, raw: str | None) -> str:
     code = value.strip().upper()
-    if _INSEE_RE.fullmatch(code):
+    if INSEE_RE.fullmatch(code):
         return code
-    if "O" in code and _INSEE_RE.fullmatch(code.replace("O", "0")):
+    if "O" in code and INSEE_RE.fullmatch(code.replace("O", "0")):
         raise _fail(
             raw,
             f"INSEE code '{code}' has the letter 'O' where the digit '0' is expected",

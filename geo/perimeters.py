@@ -17,17 +17,25 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import geopandas as gpd
 import pandas as pd
 import shapely
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 from pyproj import CRS
 
-from geo import projection
-from geo.errors import CRSError, PerimeterError, ValidationFailed, ValidationReport
+from geo import projection, schema
+from geo.errors import (
+    CRSError,
+    InputError,
+    MissingFileError,
+    PerimeterError,
+    ValidationFailed,
+    ValidationReport,
+)
 
 PROGRAMMES = ("ACV", "PVD", "autre")
 #: Perimeter types of a geometry file; ``ort`` is the union of the secteurs, made on load.
@@ -38,7 +46,6 @@ ORT_ID = "ort"
 ORT_NAME = "ORT (ensemble des secteurs)"
 METADATA_FILE = "convention.toml"
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
-_INSEE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
 
 #: Columns of a perimeters GeoDataFrame, in order.
 PERIMETER_COLUMNS = [
@@ -74,15 +81,75 @@ def as_date(value: object, *, what: str = "date", source: str = "") -> dt.date:
     )
 
 
-@dataclass(frozen=True)
-class Version:
+class Version(schema.Model):
     """One version of a convention's perimeters: the initial convention or an avenant."""
 
-    id: str
-    libelle: str
-    date_effet: dt.date
-    fichier: str
-    date_fin: dt.date | None = None
+    id: str = Field(min_length=1, examples=["avenant-1"])
+    libelle: str = Field(examples=["Avenant n°1"])
+    date_effet: dt.date = Field(examples=[dt.date(2024, 7, 1)])
+    fichier: str = Field(min_length=1, examples=["perimetres-avenant-1.geojson"])
+    date_fin: dt.date | None = Field(None, examples=[dt.date(2028, 1, 18)])
+
+    @model_validator(mode="before")
+    @classmethod
+    def _libelle_defaults_to_id(cls, data: object) -> object:
+        if isinstance(data, dict) and "libelle" not in data and isinstance(data.get("id"), str):
+            return {**data, "libelle": data["id"]}
+        return data
+
+    @field_validator("fichier")
+    @classmethod
+    def _inside_folder(cls, fichier: str) -> str:
+        if Path(fichier).is_absolute() or ".." in Path(fichier).parts:
+            raise schema.problem(
+                "bad-path",
+                f"{schema.shown(fichier)} sort du dossier de la convention",
+                'donnez un nom de fichier de ce dossier, p. ex. fichier = "perimetres-initiale.geojson"',
+            )
+        return fichier
+
+
+def _duration(years: float) -> float:
+    if not 0 < years <= 100:  # also refuses nan and inf
+        raise schema.problem(
+            "bad-duration",
+            f"{schema.shown(years)} n'est pas une durée en années dans ]0, 100]",
+            "écrivez duree_ans = 5 (la durée de la convention, en années)",
+        )
+    return years
+
+
+def _crs_text(text: str) -> str:
+    try:
+        return CRS.from_user_input(text).to_string()
+    except Exception:  # pyproj raises its own CRSError with a long English text
+        raise schema.problem(
+            "bad-crs",
+            f"{schema.shown(text)} n'est pas un système de coordonnées connu",
+            'écrivez crs = "EPSG:4326"',
+        ) from None
+
+
+Programme = schema.choice(PROGRAMMES, code="bad-programme")
+PerimeterType = schema.choice(PERIMETER_TYPES, code="bad-type")
+Duration = Annotated[float, AfterValidator(_duration)]
+CrsText = Annotated[str, AfterValidator(_crs_text)]
+
+
+class ConventionFile(schema.Model):
+    """The typed content of ``convention.toml`` (format: ``perimeters/README.md``)."""
+
+    nom: str = Field(min_length=1, examples=["ORT de Libercourt"])
+    programme: Programme = Field(examples=["PVD"])
+    communes: list[schema.InseeCode] = Field(examples=[["62907"]])  # not empty: see read_convention
+    date_signature: dt.date = Field(examples=[dt.date(2023, 1, 18)])
+    duree_ans: Duration = Field(examples=[5])
+    fictif: bool = Field(False, examples=[False])
+    crs: CrsText = Field(projection.WGS84, examples=["EPSG:4326"])
+    source: str = Field("", examples=["Convention cadre ORT signée le 18/01/2023"])
+    cadastre_dir: str | None = Field(None, examples=["cadastre"])
+    divergences: list[str] = Field([], examples=[["la délibération et la convention diffèrent sur …"]])
+    versions: list[Version] = Field(examples=[[]])
 
 
 @dataclass
@@ -286,139 +353,73 @@ def read_convention(path: str | Path, *, report: ValidationReport | None = None)
     meta = folder / METADATA_FILE
     slug = folder.resolve().name
     if not folder.is_dir():
-        raise PerimeterError(
-            "convention folder not found",
+        raise MissingFileError(
+            "dossier de convention introuvable",
             source=str(folder),
-            fix="give a folder such as perimeters/<slug> holding convention.toml (see perimeters/README.md)",
+            fix="donnez un dossier perimeters/<slug> contenant convention.toml (voir perimeters/README.md)",
         )
     if not meta.is_file():
-        raise PerimeterError(
-            f"no {METADATA_FILE} in the folder",
+        raise MissingFileError(
+            f"pas de {METADATA_FILE} dans le dossier",
             source=str(folder),
-            fix="create it as described in perimeters/README.md",
+            fix="créez-le comme décrit dans perimeters/README.md",
         )
-    try:
-        data = tomllib.loads(meta.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise PerimeterError(f"invalid TOML: {err}", source=str(meta), fix="correct the syntax") from None
-    except RecursionError:
-        raise PerimeterError(
-            "invalid TOML: arrays nested too deeply", source=str(meta), fix="correct the syntax"
-        ) from None
+    data = schema.read_toml(meta, what=METADATA_FILE, fix="corrigez la syntaxe")
 
     own_report = report is None
     report = report if report is not None else ValidationReport(str(meta))
     src = str(meta)
-
-    def need(key: str, kind: type | tuple[type, ...], default=None):
-        if key not in data:
-            if default is None:
-                report.add("error", "missing-field", f"field '{key}' is missing", source=src)
-            return default
-        value = data[key]
-        if not isinstance(value, kind):
-            report.add("error", "bad-field", f"field '{key}' = {value!r} has the wrong type", source=src)
-            return default
-        return value
-
     if not _SLUG.match(slug):
-        report.add("error", "bad-slug", f"folder name '{slug}' is not a slug (a-z, 0-9, -)", source=src)
-    nom = need("nom", str, "")
-    programme = need("programme", str, "autre")
-    if programme not in PROGRAMMES:
         report.add(
-            "error", "bad-programme", f"programme '{programme}' is not one of {PROGRAMMES}", source=src
+            "error",
+            "bad-slug",
+            f"le nom du dossier '{slug}' n'est pas un slug — renommez-le avec a-z, 0-9 et -",
+            source=src,
         )
-    communes_raw = need("communes", list, [])
-    communes = []
-    for c in communes_raw:
-        if isinstance(c, int):
-            report.add(
-                "error",
-                "insee-as-number",
-                f'commune {c} is written as a number: INSEE codes are 5-character strings (write "{c:05d}")',
-                source=src,
-            )
-            communes.append(f"{c:05d}")
-        elif isinstance(c, str) and _INSEE.match(c.strip().upper()):
-            communes.append(c.strip().upper())
-        else:
-            report.add("error", "bad-insee", f'commune {c!r} is not an INSEE code (e.g. "62907")', source=src)
-    if not communes_raw and "communes" in data:
-        report.add("error", "no-commune", "the convention lists no commune", source=src)
-    signature = _date_field(data, "date_signature", report, src)
-    duree = need("duree_ans", (int, float), 5)
-    if isinstance(duree, (int, float)) and not (0 < duree <= 100):  # also refuses nan and inf
+    fallback = {
+        "nom": slug,
+        "programme": "autre",
+        "communes": [],
+        "date_signature": dt.date(1900, 1, 1),
+        "duree_ans": 5.0,
+        "versions": [],
+    }
+    meta_ok = schema.validate(ConventionFile, data, report=report, source=src, fallback=fallback)
+    if meta_ok is None:  # not even a table at the top: nothing else can be read
+        meta_ok = ConventionFile.model_validate(fallback)
+    if data.get("communes") == []:
         report.add(
-            "error", "bad-duration", f"duree_ans = {duree} must be a number of years in ]0, 100]", source=src
+            "error",
+            "no-commune",
+            "la convention ne liste aucune commune — écrivez communes = [\"62907\"] (codes INSEE)",
+            source=src,
         )
-        duree = 5
-    crs = data.get("crs", projection.WGS84)
-    try:
-        crs = CRS.from_user_input(crs).to_string()
-    except Exception:  # pyproj raises its own CRSError with a long text
-        report.add("error", "bad-crs", f'crs {crs!r} is not a known CRS (e.g. "EPSG:2154")', source=src)
-        crs = projection.WGS84
-
-    versions = []
-    raw_versions = data.get("versions")
-    if raw_versions == []:
+    if meta_ok.versions == [] and data.get("versions") == []:
         report.add(
             "warning",
             "no-version",
-            "versions = []: the perimeters are not digitised yet; only commune-level answers are possible",
+            "versions = [] : les périmètres ne sont pas encore numérisés ; "
+            "seules les réponses à l'échelle de la commune sont possibles",
             source=src,
         )
-    elif not isinstance(raw_versions, list) or not raw_versions:
-        report.add("error", "no-version", "no [[versions]] table: at least one is needed", source=src)
-        raw_versions = []
-    for i, rv in enumerate(raw_versions):
-        label = f"versions[{i}]" + (f" id={rv.get('id')}" if isinstance(rv, dict) and rv.get("id") else "")
-        if not isinstance(rv, dict) or not {"id", "date_effet", "fichier"} <= set(rv):
-            report.add(
-                "error",
-                "bad-version",
-                "a version needs id, date_effet and fichier",
-                source=src,
-                feature=label,
-            )
-            continue
-        try:
-            effet = as_date(rv["date_effet"], what="date_effet")
-            fin = as_date(rv["date_fin"], what="date_fin") if rv.get("date_fin") else None
-        except PerimeterError as err:
-            report.add("error", "bad-date", err.message + " (YYYY-MM-DD)", source=src, feature=label)
-            continue
-        fichier = str(rv["fichier"])
-        if Path(fichier).is_absolute() or ".." in Path(fichier).parts:
-            report.add(
-                "error",
-                "bad-path",
-                f"fichier '{fichier}' must be a file name inside the folder",
-                source=src,
-                feature=label,
-            )
-            continue
-        versions.append(Version(str(rv["id"]), str(rv.get("libelle", rv["id"])), effet, fichier, fin))
-    _check_version_dates(versions, signature, report, src)
-
-    cadastre_dir = data.get("cadastre_dir")
+    _check_version_dates(meta_ok.versions, meta_ok.date_signature, report, src)
+    cadastre_dir = meta_ok.cadastre_dir
     conv = Convention(
         path=folder,
         slug=slug,
-        nom=nom or slug,
-        programme=programme,
-        communes=tuple(communes),
-        date_signature=signature or dt.date(1900, 1, 1),
-        duree_ans=float(duree or 5),
-        versions=sorted(versions, key=lambda v: v.date_effet),
-        fictif=bool(data.get("fictif", False)),
-        crs=crs,
-        source=str(data.get("source", "")),
-        divergences=tuple(str(d) for d in need("divergences", list, []) if isinstance(d, str)),
+        nom=meta_ok.nom,
+        programme=meta_ok.programme,
+        communes=tuple(meta_ok.communes),
+        date_signature=meta_ok.date_signature,
+        duree_ans=meta_ok.duree_ans,
+        versions=sorted(meta_ok.versions, key=lambda v: v.date_effet),
+        fictif=meta_ok.fictif,
+        crs=meta_ok.crs,
+        source=meta_ok.source,
+        divergences=tuple(meta_ok.divergences),
         cadastre_dir=(folder / cadastre_dir).resolve() if cadastre_dir else None,
     )
-    if communes:
+    if conv.communes:
         try:
             conv.metric_crs  # noqa: B018 - refuse mixed overseas/metropolitan communes early
         except CRSError as err:
@@ -428,30 +429,24 @@ def read_convention(path: str | Path, *, report: ValidationReport | None = None)
     return conv
 
 
-def _date_field(data: dict, key: str, report: ValidationReport, src: str) -> dt.date | None:
-    if key not in data:
-        report.add("error", "missing-field", f"field '{key}' is missing", source=src)
-        return None
-    try:
-        return as_date(data[key], what=key)
-    except PerimeterError as err:
-        report.add("error", "bad-date", err.message + " (YYYY-MM-DD)", source=src)
-        return None
-
-
 def _check_version_dates(
     versions: list[Version], signature: dt.date | None, report: ValidationReport, src: str
 ) -> None:
     ids = [v.id for v in versions]
     for dup in sorted({i for i in ids if ids.count(i) > 1}):
-        report.add("error", "duplicate-version", f"version id '{dup}' is used twice", source=src)
+        report.add(
+            "error",
+            "duplicate-version",
+            f"l'identifiant de version '{dup}' est utilisé deux fois — donnez un id unique à chaque version",
+            source=src,
+        )
     for prev, nxt in zip(versions, versions[1:], strict=False):
         if nxt.date_effet <= prev.date_effet:
             report.add(
                 "error",
                 "version-dates",
-                f"version '{nxt.id}' takes effect on {nxt.date_effet} but comes after '{prev.id}' "
-                f"({prev.date_effet}): versions must be listed in date order, with distinct dates",
+                f"la version '{nxt.id}' prend effet le {nxt.date_effet} mais vient après '{prev.id}' "
+                f"({prev.date_effet}) — listez les versions par date d'effet, sans date en double",
                 source=src,
                 feature=nxt.id,
             )
@@ -460,7 +455,7 @@ def _check_version_dates(
             report.add(
                 "error",
                 "version-dates",
-                f"date_fin {v.date_fin} is not after date_effet {v.date_effet}",
+                f"date_fin {v.date_fin} n'est pas après date_effet {v.date_effet} — corrigez l'une des deux",
                 source=src,
                 feature=v.id,
             )
@@ -468,7 +463,7 @@ def _check_version_dates(
             report.add(
                 "error",
                 "version-dates",
-                f"date_effet {v.date_effet} is before the signature ({signature})",
+                f"date_effet {v.date_effet} est avant la signature ({signature}) — corrigez la date",
                 source=src,
                 feature=v.id,
             )
@@ -478,8 +473,8 @@ def _check_version_dates(
             report.add(
                 "error",
                 "version-dates",
-                f"version '{prev.id}' ends on {prev.date_fin}, after '{nxt.id}' starts "
-                f"({nxt.date_effet}): two versions would be in force at once",
+                f"la version '{prev.id}' finit le {prev.date_fin}, après le début de '{nxt.id}' "
+                f"({nxt.date_effet}) : deux versions seraient en vigueur à la fois — corrigez date_fin",
                 source=src,
                 feature=prev.id,
             )
@@ -509,22 +504,28 @@ def read_perimeter_file(
     src = str(path)
     empty = gpd.GeoDataFrame(columns=PERIMETER_COLUMNS[:-1], geometry=gpd.GeoSeries(crs=metric_crs))
     if not path.is_file():
-        report.add("error", "missing-file", "geometry file not found", source=src)
+        report.add(
+            "error",
+            "missing-file",
+            "fichier de géométrie introuvable — vérifiez le nom donné par fichier = … dans convention.toml",
+            source=src,
+        )
         return empty
     if path.suffix.lower() in (".geojson", ".json"):
-        gdf = _read_geojson(path, declared_crs, report)
+        got = _read_geojson(path, declared_crs, report)
     elif path.suffix.lower() == ".gpkg":
-        gdf = _read_gpkg(path, report)
+        got = _read_gpkg(path, report)
     else:
         report.add("error", "bad-format", f"unsupported file type '{path.suffix}'", source=src)
         return empty
-    if gdf is None:
+    if got is None:
         return empty
-    if gdf.empty:
+    rows, geoms, crs = got
+    if not rows:
         report.add("error", "empty-layer", "the file has no features: an empty perimeter", source=src)
         return empty
 
-    gdf = _normalise_properties(gdf, report, src)
+    gdf = _normalise_properties(rows, geoms, crs, report, src)
     labels = [f"id={i}" for i in gdf["perimeter_id"]]
     keep = []
     for label, geom in zip(labels, gdf.geometry, strict=True):
@@ -567,12 +568,16 @@ def _fix_suffix(err: Exception) -> str:
     return f" — {fix}" if fix else ""
 
 
-def _read_geojson(path: Path, declared_crs: str | None, report: ValidationReport) -> gpd.GeoDataFrame | None:
+#: Properties and geometries of a layer's features, with the layer's CRS.
+_Layer = tuple[list[dict], list, str]
+
+
+def _read_geojson(path: Path, declared_crs: str | None, report: ValidationReport) -> _Layer | None:
     src = str(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        report.add("error", "invalid-json", f"not valid JSON ({err})", source=src)
+        data = schema.read_json(path, what="fichier de périmètres")
+    except InputError as err:  # too large, too deep, not UTF-8, not JSON
+        report.add("error", "invalid-json", err.message + (f" — {err.fix}" if err.fix else ""), source=src)
         return None
     if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
         report.add("error", "not-geojson", "not a GeoJSON FeatureCollection", source=src)
@@ -623,10 +628,10 @@ def _read_geojson(path: Path, declared_crs: str | None, report: ValidationReport
             geom = None
         rows.append(props)
         geoms.append(geom)
-    return gpd.GeoDataFrame(rows, geometry=geoms, crs=crs)
+    return rows, geoms, crs
 
 
-def _read_gpkg(path: Path, report: ValidationReport) -> gpd.GeoDataFrame | None:
+def _read_gpkg(path: Path, report: ValidationReport) -> _Layer | None:
     src = str(path)
     try:
         gdf = gpd.read_file(path)
@@ -642,72 +647,74 @@ def _read_gpkg(path: Path, report: ValidationReport) -> gpd.GeoDataFrame | None:
             source=src,
         )
         return None
-    return gdf
+    table = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+    rows = [{k: _plain(v) for k, v in row.items()} for row in table.to_dict("records")]
+    return rows, list(gdf.geometry), gdf.crs.to_string()
 
 
-def _normalise_properties(gdf: gpd.GeoDataFrame, report: ValidationReport, src: str) -> gpd.GeoDataFrame:
-    out = gpd.GeoDataFrame(geometry=gdf.geometry.values, crs=gdf.crs, index=range(len(gdf)))
-    ids = []
-    for i, raw in enumerate(gdf.get("id", pd.Series([None] * len(gdf)))):
-        if raw is None or (isinstance(raw, float) and pd.isna(raw)) or str(raw).strip() == "":
-            report.add(
-                "error", "missing-id", "feature without an 'id' property", source=src, feature=f"feature {i}"
-            )
-            ids.append(f"feature-{i}")
-        else:
-            ids.append(str(raw).strip())
+class PerimeterProperties(schema.Model):
+    """The typed properties of one feature of a perimeter file (format: ``perimeters/README.md``).
+
+    Other properties (a GIS export carries many) are kept out of the way, not refused.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(min_length=1, examples=["centre-ville"])
+    type: PerimeterType = Field(examples=["secteur"])
+    nom: str | None = Field(None, examples=["Centre-ville"])
+    centre_ville: bool | None = Field(None, examples=[True])
+    commune: schema.InseeCode | None = Field(None, examples=["62907"])
+    date_debut: schema.IsoDate | None = Field(None, examples=["2024-01-01"])
+    date_fin: schema.IsoDate | None = Field(None, examples=["2028-12-31"])
+
+
+def _normalise_properties(
+    rows: list[dict], geoms: list, crs: str, report: ValidationReport, src: str
+) -> gpd.GeoDataFrame:
+    records = []
+    for i, props in enumerate(rows):
+        raw_id = props.get("id")
+        label = f"id={raw_id}" if isinstance(raw_id, str) and raw_id.strip() else f"feature {i}"
+        clean = {k: v.strip() if isinstance(v, str) else v for k, v in props.items() if v is not None}
+        # A feature with an unusable id or type is kept (as feature-N / autre) for the other checks.
+        fallback = {"id": f"feature-{i}", "type": "autre"}
+        got = schema.validate(
+            PerimeterProperties,
+            clean,
+            report=report,
+            source=src,
+            feature=label,
+            syntax="json",
+            fallback=fallback,
+        )
+        records.append(got or PerimeterProperties.model_validate(fallback))
+    ids = [p.id for p in records]
     for dup in sorted({i for i in ids if ids.count(i) > 1}):
         report.add(
             "error",
             "duplicate-id",
-            f"id '{dup}' is used by several features",
+            f"l'id '{dup}' est porté par plusieurs entités — donnez un id unique à chaque périmètre",
             source=src,
             feature=f"id={dup}",
         )
-    out["perimeter_id"] = ids
-    types = []
-    for pid, t in zip(ids, gdf.get("type", pd.Series([None] * len(gdf))), strict=True):
-        t = str(t).strip() if t is not None and not (isinstance(t, float) and pd.isna(t)) else ""
-        if t not in PERIMETER_TYPES:
+    for p in records:
+        if p.date_debut and p.date_fin and p.date_fin < p.date_debut:
             report.add(
                 "error",
-                "bad-type",
-                f"type '{t}' is not one of {', '.join(PERIMETER_TYPES)}",
+                "bad-date",
+                f"date_fin {p.date_fin} est avant date_debut {p.date_debut} — corrigez l'une des deux",
                 source=src,
-                feature=f"id={pid}",
+                feature=f"id={p.id}",
             )
-        types.append(t)
-    out["type"] = types
-    noms = gdf.get("nom", pd.Series([None] * len(gdf)))
-    out["nom"] = [
-        str(n) if isinstance(n, str) and n.strip() else pid for n, pid in zip(noms, ids, strict=True)
-    ]
-    cv = gdf.get("centre_ville", pd.Series([False] * len(gdf)))
-    out["centre_ville"] = [
-        bool(v) if v is not None and not (isinstance(v, float) and pd.isna(v)) else False for v in cv
-    ]
-    out["commune"] = [
-        str(c) if isinstance(c, str) else None for c in gdf.get("commune", pd.Series([None] * len(gdf)))
-    ]
-    for col in ("date_debut", "date_fin"):
-        values = []
-        for pid, v in zip(ids, gdf.get(col, pd.Series([None] * len(gdf))), strict=True):
-            if v is None or (isinstance(v, float) and pd.isna(v)) or v == "":
-                values.append(None)
-                continue
-            try:
-                values.append(as_date(v, what=col).isoformat())
-            except PerimeterError as err:
-                report.add(
-                    "error", "bad-date", err.message + " (YYYY-MM-DD)", source=src, feature=f"id={pid}"
-                )
-                values.append(None)
-        out[col] = values
-    for pid, s, e in zip(ids, out["date_debut"], out["date_fin"], strict=True):
-        if s and e and e < s:
-            report.add(
-                "error", "bad-date", f"date_fin {e} is before date_debut {s}", source=src, feature=f"id={pid}"
-            )
+    out = gpd.GeoDataFrame(geometry=geoms, crs=crs, index=range(len(records)))
+    out["perimeter_id"] = ids
+    out["type"] = [p.type for p in records]
+    out["nom"] = [p.nom or p.id for p in records]
+    out["centre_ville"] = [bool(p.centre_ville) for p in records]
+    out["commune"] = [p.commune for p in records]
+    out["date_debut"] = [p.date_debut.isoformat() if p.date_debut else None for p in records]
+    out["date_fin"] = [p.date_fin.isoformat() if p.date_fin else None for p in records]
     return out
 
 

@@ -3,33 +3,154 @@
 Change them from code (``geo.settings.offline = True``) or from the environment variables
 named below, which are read once at import. Functions read ``settings.X`` when they run, so a
 test or a notebook can override a value in one place.
+
+Environment variables are parsed strictly: ``ORT_OFFLINE=no`` means *off*, and a value that
+is not one of the accepted ones (``ORT_OFFLINE=peut-être``) is refused with a French message
+naming the variable and the accepted values, raised where the setting is first used (so the
+CLI prints it on one line) or at once by :func:`check`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+from geo.errors import InputError, one_line
+
+T = TypeVar("T")
+
+
+class SettingsError(InputError):
+    """An ``ORT_*`` environment variable holds a value that is not accepted."""
+
+
+#: Settings whose environment variable was refused: name → error (raised on access).
+_INVALID: dict[str, SettingsError] = {}
+
+_TRUE = ("1", "true", "oui", "vrai", "yes", "on")
+_FALSE = ("0", "false", "non", "faux", "no", "off", "")
+
+
+def parse_bool(text: str) -> bool:
+    """``"1"``, ``"true"``, ``"oui"``, ``"yes"``, ``"on"`` → True; ``"0"``, ``"false"``,
+    ``"non"``, ``"no"``, ``"off"``, ``""`` → False (case and surrounding spaces ignored).
+
+    >>> parse_bool("non"), parse_bool(" OUI ")
+    (False, True)
+    """
+    value = text.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    on, off = ", ".join(_TRUE), ", ".join(v for v in _FALSE if v)
+    raise ValueError(f"valeurs acceptées : {on} (activé) ; {off} ou vide (désactivé)")
+
+
+def parse_millesime(text: str) -> str:
+    """``"latest"`` or a real date ``YYYY-MM-DD`` (the Etalab cadastre's millésimes)."""
+    value = text.strip()
+    if value == "latest":
+        return value
+    try:
+        if len(value) == 10:
+            return dt.date.fromisoformat(value).isoformat()
+    except ValueError:
+        pass
+    raise ValueError("valeurs acceptées : latest, ou une date AAAA-MM-JJ (p. ex. 2024-01-01)")
+
+
+def parse_url(text: str) -> str:
+    """An ``http://`` or ``https://`` address, without trailing slash."""
+    value = text.strip()
+    if not value.startswith(("http://", "https://")) or len(value) < 9 or any(c.isspace() for c in value):
+        raise ValueError(
+            "valeur acceptée : une adresse http:// ou https://, "
+            "p. ex. https://cadastre.data.gouv.fr/data/etalab-cadastre"
+        )
+    return value.rstrip("/")
+
+
+def parse_path(text: str) -> Path:
+    """A non-empty folder path (``~`` expanded)."""
+    if not text.strip():
+        raise ValueError("valeur acceptée : un chemin de dossier non vide")
+    return Path(text).expanduser()
+
+
+def parse_choice(*choices: str) -> Callable[[str], str]:
+    """One of ``choices``, exactly."""
+
+    def parse(text: str) -> str:
+        if text.strip() not in choices:
+            raise ValueError(f"valeurs acceptées : {', '.join(choices)}")
+        return text.strip()
+
+    return parse
+
+
+def parse_positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
+    """A positive whole number (``kind=int``) or decimal number (``kind=float``)."""
+
+    def parse(text: str) -> int | float:
+        what = "un nombre entier" if kind is int else "un nombre"
+        try:
+            value = kind(text.strip())
+        except ValueError:
+            raise ValueError(f"valeur acceptée : {what} strictement positif") from None
+        if not 0 < value < float("inf"):
+            raise ValueError(f"valeur acceptée : {what} strictement positif")
+        return value
+
+    return parse
+
+
+def _env(attr: str, var: str, parse: Callable[[str], T], default: T) -> T:
+    """The value of ``var`` parsed by ``parse``, or ``default`` when unset.
+
+    A refused value is remembered and the setting ``attr`` removed from the module at the end
+    of the import, so that reading it raises the :class:`SettingsError` (see ``__getattr__``).
+    """
+    raw = os.environ.get(var)
+    if raw is None:
+        return default
+    try:
+        return parse(raw)
+    except ValueError as err:
+        _INVALID[attr] = SettingsError(
+            f"variable d'environnement {var} = {one_line(repr(raw))} refusée",
+            fix=f"{err} ; corrigez-la ou supprimez-la (unset {var})",
+        )
+        return default
+
 
 #: Base URL of the Etalab cadastre distribution. The full pattern is
 #: ``{cadastre_base_url}/{millesime}/geojson/communes/{dep}/{insee}/cadastre-{insee}-{layer}.json.gz``.
-#: Env: ``ORT_CADASTRE_URL``.
-cadastre_base_url: str = os.environ.get(
-    "ORT_CADASTRE_URL", "https://cadastre.data.gouv.fr/data/etalab-cadastre"
+#: Env: ``ORT_CADASTRE_URL`` (an http(s) address).
+cadastre_base_url: str = _env(
+    "cadastre_base_url", "ORT_CADASTRE_URL", parse_url, "https://cadastre.data.gouv.fr/data/etalab-cadastre"
 )
 
 #: Base URL of the BAN geocoding API (``{ban_api_url}/search/?q=...``). Env: ``ORT_BAN_URL``.
 ban_api_url: str = os.environ.get("ORT_BAN_URL", "https://api-adresse.data.gouv.fr")
 
 #: Cadastre millésime: ``"latest"`` or a date ``"YYYY-MM-DD"``. Env: ``ORT_MILLESIME``.
-cadastre_millesime: str = os.environ.get("ORT_MILLESIME", "latest")
+cadastre_millesime: str = _env("cadastre_millesime", "ORT_MILLESIME", parse_millesime, "latest")
 
 #: Where downloads are cached, one file per URL and millésime. Env: ``ORT_CACHE_DIR``.
-cache_dir: Path = Path(
-    os.environ.get("ORT_CACHE_DIR", Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ort")
+cache_dir: Path = _env(
+    "cache_dir",
+    "ORT_CACHE_DIR",
+    parse_path,
+    Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ort",
 )
 
-#: Use the cache only, never the network. Env: ``ORT_OFFLINE=1``.
-offline: bool = os.environ.get("ORT_OFFLINE", "") not in ("", "0", "false")
+#: Use the cache only, never the network. Env: ``ORT_OFFLINE`` (1/true/oui/yes/on, or
+#: 0/false/non/no/off).
+offline: bool = _env("offline", "ORT_OFFLINE", parse_bool, False)
 
 #: HTTP timeout in seconds (connect and read) and the number of attempts per download.
 http_timeout: float = 30.0
@@ -38,7 +159,21 @@ http_retries: int = 3
 http_backoff: float = 0.5
 
 #: Engine used to read and write vector files: ``"pyogrio"`` (default, fast) or ``"fiona"``.
-io_engine: str = os.environ.get("ORT_IO_ENGINE", "pyogrio")
+#: Env: ``ORT_IO_ENGINE``.
+io_engine: str = _env("io_engine", "ORT_IO_ENGINE", parse_choice("pyogrio", "fiona"), "pyogrio")
+
+#: Largest hand-edited TOML file read (convention, action register, rules), in bytes; a larger
+#: file is refused before parsing. Env: ``ORT_MAX_TOML_OCTETS``.
+max_toml_bytes: int = _env("max_toml_bytes", "ORT_MAX_TOML_OCTETS", parse_positive(int), 1_000_000)
+
+#: Largest JSON / GeoJSON file parsed in memory (perimeters, friches), in bytes; a larger file
+#: is refused before parsing. Env: ``ORT_MAX_JSON_OCTETS``.
+max_json_bytes: int = _env("max_json_bytes", "ORT_MAX_JSON_OCTETS", parse_positive(int), 200_000_000)
+
+#: Deepest nesting accepted in a TOML or JSON file (tables, arrays, dotted keys), checked by a
+#: cheap scan before parsing: real files need fewer than 10 levels, while a few hundred
+#: kilobytes of deeply dotted keys make the TOML parser use gigabytes. Env: ``ORT_MAX_IMBRICATION``.
+max_nesting: int = _env("max_nesting", "ORT_MAX_IMBRICATION", parse_positive(int), 32)
 
 #: Classification tolerances. A parcel whose area inside a perimeter is at most
 #: ``tolerance_m2`` m² or ``tolerance_pct`` % of its area is *outside*; one whose area
@@ -56,3 +191,25 @@ csv_format: str = os.environ.get("ORT_CSV_FORMAT", "fr")
 
 #: Show progress bars on long runs (CLI sets it from ``--quiet``).
 progress: bool = True
+
+# A refused variable leaves no value behind: reading the setting raises its error.
+for _name in _INVALID:
+    globals().pop(_name, None)
+
+
+def __getattr__(name: str):
+    if name in _INVALID:
+        raise _INVALID[name]
+    raise AttributeError(f"module 'geo.settings' has no attribute {name!r}")
+
+
+def check() -> None:
+    """Raise :class:`SettingsError` naming every refused ``ORT_*`` variable, all at once."""
+    if _INVALID:
+        errors = list(_INVALID.values())
+        if len(errors) == 1:
+            raise errors[0]
+        raise SettingsError(
+            " ; ".join(f"{e.message} ({e.fix})" for e in errors),
+            fix="corrigez ces variables d'environnement ou supprimez-les",
+        )

@@ -11,7 +11,7 @@ import geopandas as gpd
 import pytest
 from shapely.geometry import Point, box, mapping
 
-from geo.errors import PerimeterError, ValidationFailed
+from geo.errors import InputError, PerimeterError, ValidationFailed
 from geo.perimeters import ORT_ID, perimeter_from_parcels, perimeters_to_geojson, read_convention
 from geo.validate import validate_convention
 
@@ -231,16 +231,17 @@ def test_metadata_problems(tmp_path):
     messages = str(report)
     assert "insee-as-number" in report.codes() and '"01004"' in messages
     assert "bad-programme" in report.codes()
-    assert "version-dates" in report.codes() and "before the signature" in messages
+    assert "version-dates" in report.codes() and "est avant la signature (2023-01-18)" in messages
     with pytest.raises(ValidationFailed):
         read_convention(tmp_path / "meta")
 
 
 def test_missing_things(tmp_path):
-    with pytest.raises(PerimeterError, match="convention folder not found"):
+    with pytest.raises(FileNotFoundError, match="dossier de convention introuvable") as err:
         read_convention(tmp_path / "nope")
+    assert isinstance(err.value, InputError)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(PerimeterError, match="no convention.toml"):
+    with pytest.raises(FileNotFoundError, match="pas de convention.toml dans le dossier"):
         read_convention(tmp_path / "empty")
     folder = _write(tmp_path / "nofeat", v1='{"type": "FeatureCollection", "features": []}')
     assert "empty-layer" in validate_convention(folder).codes()
@@ -249,7 +250,7 @@ def test_missing_things(tmp_path):
     (folder / "v2.geojson").unlink()
     assert "missing-file" in validate_convention(folder).codes()
     bad = _write(tmp_path / "badtoml", toml="nom = ")
-    with pytest.raises(PerimeterError, match="invalid TOML"):
+    with pytest.raises(InputError, match="TOML invalide : valeur illisible.*en fin de fichier — corrigez la syntaxe"):
         read_convention(bad)
 
 

@@ -33,6 +33,7 @@ def main(ctx: click.Context, offline: bool, quiet: bool, debug: bool) -> None:
     """ort — Opérations de revitalisation de territoire : périmètres, parcelles, éligibilité."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    settings.check()  # an ORT_* variable with a refused value (ORT_OFFLINE=peut-être) stops every command
     if offline:
         settings.offline = True
     if quiet:
