@@ -222,7 +222,10 @@ def _with(**props):
 
 
 PERIMETER_CASES = {
-    "invalid-toml": ({"toml": TOML.replace('nom = "Test"', "nom = Test")}, "TOML invalide.*ligne 1, colonne 7"),
+    "invalid-toml": (
+        {"toml": TOML.replace('nom = "Test"', "nom = Test")},
+        "TOML invalide.*ligne 1, colonne 7",
+    ),
     "date-wrong-format": (
         {"toml": TOML.replace("date_signature = 2023-01-18", 'date_signature = "18/01/2023"')},
         "bad-date",
@@ -390,7 +393,10 @@ def test_messages_stay_on_one_line():
         (("duree_ans = 5", "duree_ans = inf"), "bad-duration"),
         (("duree_ans = 5", "duree_ans = nan"), "bad-duration"),
         (("duree_ans = 5", "duree_ans = 1e+300"), "bad-duration"),
-        (('fichier = "perimetres.geojson"', 'fichier = "perimetres.geojson"\nx = ' + "[" * 2000), "imbrication trop profonde"),
+        (
+            ('fichier = "perimetres.geojson"', 'fichier = "perimetres.geojson"\nx = ' + "[" * 2000),
+            "imbrication trop profonde",
+        ),
     ],
 )
 def test_fuzzed_conventions(tmp_path, toml_change, pattern):

@@ -226,7 +226,8 @@ def test_validate(demo, tmp_path):
 
 def test_bad_input_one_line(demo, tmp_path):
     r = run("check", "x", "-p", tmp_path / "missing")
-    assert r.exit_code == 1 and r.output.startswith("Erreur :") and "convention folder not found" in r.output
+    assert r.exit_code == 1 and r.output.startswith("Erreur :")
+    assert "dossier de convention introuvable" in r.output
     r = run(
         "check",
         "62999000AB0001",

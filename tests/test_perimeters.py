@@ -250,7 +250,7 @@ def test_missing_things(tmp_path):
     (folder / "v2.geojson").unlink()
     assert "missing-file" in validate_convention(folder).codes()
     bad = _write(tmp_path / "badtoml", toml="nom = ")
-    with pytest.raises(InputError, match="TOML invalide : valeur illisible.*en fin de fichier — corrigez la syntaxe"):
+    with pytest.raises(InputError, match="TOML invalide : valeur illisible.*en fin de fichier — corrigez"):
         read_convention(bad)
 
 

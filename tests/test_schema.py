@@ -247,9 +247,9 @@ def test_deep_geojson_is_refused_before_parsing(tmp_path):
     )
     report = validate_convention(folder)
     assert _errors(report)["invalid-json"] == [
-        "[] imbrication trop profonde (50001 niveaux de tables, listes ou clés pointées ; au plus 32) : fichier "
-        "refusé avant lecture — vérifiez le fichier (exporté en GeoJSON UTF-8, p. ex. depuis QGIS) ; la limite "
-        "se règle avec ORT_MAX_IMBRICATION"
+        "[] imbrication trop profonde (50001 niveaux de tables, listes ou clés pointées ; au plus 32) : "
+        "fichier refusé avant lecture — vérifiez le fichier (exporté en GeoJSON UTF-8, p. ex. depuis QGIS) ; "
+        "la limite se règle avec ORT_MAX_IMBRICATION"
     ]
 
 
