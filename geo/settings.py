@@ -134,8 +134,9 @@ cadastre_base_url: str = _env(
     "cadastre_base_url", "ORT_CADASTRE_URL", parse_url, "https://cadastre.data.gouv.fr/data/etalab-cadastre"
 )
 
-#: Base URL of the BAN geocoding API (``{ban_api_url}/search/?q=...``). Env: ``ORT_BAN_URL``.
-ban_api_url: str = os.environ.get("ORT_BAN_URL", "https://api-adresse.data.gouv.fr")
+#: Base URL of the BAN geocoding API (``{ban_api_url}/search/?q=...``). Env: ``ORT_BAN_URL``
+#: (an http(s) address).
+ban_api_url: str = _env("ban_api_url", "ORT_BAN_URL", parse_url, "https://api-adresse.data.gouv.fr")
 
 #: Cadastre millésime: ``"latest"`` or a date ``"YYYY-MM-DD"``. Env: ``ORT_MILLESIME``.
 cadastre_millesime: str = _env("cadastre_millesime", "ORT_MILLESIME", parse_millesime, "latest")
@@ -187,7 +188,7 @@ sliver_m2: float = 10.0
 #: CSV written for people: ``"fr"`` (French Excel by double-click: ``;``, UTF-8 with BOM,
 #: decimal comma) or ``"international"`` (``,``, UTF-8, decimal point). CLI:
 #: ``--csv-international``. Env: ``ORT_CSV_FORMAT``.
-csv_format: str = os.environ.get("ORT_CSV_FORMAT", "fr")
+csv_format: str = _env("csv_format", "ORT_CSV_FORMAT", parse_choice("fr", "international"), "fr")
 
 #: Show progress bars on long runs (CLI sets it from ``--quiet``).
 progress: bool = True
