@@ -392,17 +392,19 @@ def test_rules_file_is_checked(tmp_path):
     codes = {p.code for p in problems}
     assert codes >= {
         "condition_inconnue",
-        "champ_manquant",
-        "champ_inconnu",
-        "type",
+        "missing-field",
+        "unknown-field",
+        "bad-date",
+        "bad-type",
         "niveau_condition",
         "periode",
         "id_double",
         "parametre_inconnu",
     }
+    assert all(p.severity == "error" for p in problems)  # an unknown field would lose a caveat
     assert {p.feature for p in problems} >= {"règle 1 (a)", "règle 2 (b)", "règle 3 (a)", "en-tête"}
     assert all(p.source == str(bad) and " — " in p.message for p in problems)
-    assert any("verifie_le" in p.message and "AAAA-MM-JJ" in p.message for p in problems)
+    assert any("verifie_le" in p.message and "pas une date" in p.message for p in problems)
     with pytest.raises(InputError, match="introuvable"):
         load_rules(tmp_path / "absent.toml")
 

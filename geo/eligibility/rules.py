@@ -7,24 +7,25 @@ its period of validity, notes, caveats and the points still to verify. Dates tha
 (the end of Denormandie) are parameters of the file, overridable at run time, and printed with
 every answer.
 
-The file is validated by a strict pydantic model: every problem (missing or unknown field, a
-date that is not a date, an unknown condition, a condition at the wrong level, a duplicated id,
-a period that ends before it starts) is reported at once, each naming the file, the rule and the
-fix, in French.
+The file is read within bounds and validated by strict pydantic models through the project's
+shared helper (:mod:`geo.schema`: French messages, the fix with an example, close-match hints),
+one part at a time (header, ``[parametres]``, each rule) so that every problem names its rule;
+then the checks across fields (a condition at the wrong level, a duplicated id, a period that
+ends before it starts, an unknown parameter). Every problem is reported at once; an unknown
+field is an error here (a misspelt ``mises_en_garde`` would silently lose caveats).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import tomllib
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic import ValidationError as PydanticError
+from pydantic import AfterValidator, Field
 
-from geo import fmt
+from geo import fmt, schema
 from geo.errors import InputError, ValidationFailed, ValidationReport
 
 #: The default rules file's name among the embedded data (:func:`geo.embedded.path`).
@@ -53,106 +54,116 @@ CONDITIONS: dict[str, str] = {
 _ID = r"^[a-z][a-z0-9_]*$"
 
 
+def _identifier(value: str) -> str:
+    if not re.fullmatch(_ID, value):
+        raise schema.problem(
+            "bad-id",
+            f"{schema.shown(value)} n'est pas un identifiant",
+            "lettres minuscules, chiffres et _ (ex. dispense_aec)",
+        )
+    return value
+
+
+Identifier = Annotated[str, AfterValidator(_identifier)]
+
+
 # --------------------------------------------------------------------------------------------
 # The file's model (strict: types as TOML gives them, no unknown field)
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+class RuleModel(schema.Model):
+    """One ``[[regles]]`` table."""
 
-
-class RuleModel(_Strict):
-    id: str = Field(pattern=_ID)
-    nom: str = Field(min_length=1)
-    effet: str = Field(min_length=1)
+    id: Identifier = Field(examples=["dispense_aec"])
+    nom: str = Field(min_length=1, examples=["VIR"])
+    effet: str = Field(min_length=1, examples=["Vente d'immeuble à rénover (VIR) aidée par l'Anah"])
     niveau: Level
-    condition: str = Field(min_length=1)
-    reference: str = Field(min_length=1)
+    condition: str = Field(min_length=1, examples=["secteurs_ort"])
+    reference: str = Field(min_length=1, examples=["CCH L262-1"])
     bofip: str = ""
     libelle_oui: str = ""
     du: dt.date | None = None
     au: dt.date | None = None
     au_parametre: str = ""
     notes: str = ""
-    mises_en_garde: list[str] = []
-    a_verifier: list[str] = []
-    sources: list[str] = []
+    mises_en_garde: list[str] = Field([], examples=[["conditions fixées par l'Anah"]])
+    a_verifier: list[str] = Field([], examples=[["date d'entrée en vigueur"]])
+    sources: list[str] = Field([], examples=[["texte consolidé au 25/08/2021"]])
 
 
-class NonEffectModel(_Strict):
-    id: str = Field(pattern=_ID)
-    nom: str = Field(min_length=1)
-    explication: str = Field(min_length=1)
+class NonEffectModel(schema.Model):
+    """One ``[[non_effets]]`` table: what people ask about that is not an ORT effect."""
+
+    id: Identifier = Field(examples=["loc_avantages"])
+    nom: str = Field(min_length=1, examples=["Loc'Avantages"])
+    explication: str = Field(min_length=1, examples=["… n'est pas un effet de l'ORT."])
 
 
-class ParametersModel(_Strict):
-    denormandie_date_fin: dt.date
-    denormandie_date_fin_reference: str = Field(min_length=1)
+class ParametersModel(schema.Model):
+    """The ``[parametres]`` table."""
+
+    denormandie_date_fin: dt.date = Field(examples=[dt.date(2027, 12, 31)])
+    denormandie_date_fin_reference: str = Field(min_length=1, examples=["loi n° 2024-322, art. 42"])
     denormandie_historique: list[str] = []
-    denormandie_tout_le_territoire_depuis: dt.date
-    denormandie_coproprietes_depuis: dt.date
+    denormandie_tout_le_territoire_depuis: dt.date = Field(examples=[dt.date(2020, 1, 1)])
+    denormandie_coproprietes_depuis: dt.date = Field(examples=[dt.date(2024, 4, 11)])
 
 
-class RulesFileModel(_Strict):
-    version: str = Field(min_length=1)
+class HeaderModel(schema.Model):
+    """The top of the file (without its tables)."""
+
+    version: str = Field(min_length=1, examples=["2026-12-03"])
     titre: str = ""
-    verifie_le: dt.date
-    avertissement: str = Field(min_length=1)
-    parametres: ParametersModel
-    regles: list[RuleModel] = Field(min_length=1)
-    non_effets: list[NonEffectModel] = []
+    verifie_le: dt.date = Field(examples=[dt.date(2026, 12, 3)])
+    avertissement: str = Field(min_length=1, examples=["Information indicative : …"])
 
 
-_TYPE_WORDS = {
-    "string_type": "un texte entre guillemets",
-    "date_type": "une date AAAA-MM-JJ (sans guillemets)",
-    "bool_type": "true ou false",
-    "list_type": "une liste [ ... ]",
-    "model_type": "une table",
-    "dict_type": "une table",
-    "int_type": "un nombre entier",
-}
+_TABLES = {"parametres": "[parametres]", "regles": "[[regles]]", "non_effets": "[[non_effets]]"}
 
 
-def _where(loc: tuple, data: dict) -> tuple[str, str]:
-    """(feature, field) in French for a pydantic error location."""
-    if loc[:1] == ("regles",) and len(loc) >= 2 and isinstance(loc[1], int):
-        raw = (data.get("regles") or [None] * (loc[1] + 1))[loc[1]]
-        rid = raw.get("id", "?") if isinstance(raw, dict) else "?"
-        return f"règle {loc[1] + 1} ({rid})", ".".join(str(x) for x in loc[2:])
-    if loc[:1] == ("non_effets",) and len(loc) >= 2 and isinstance(loc[1], int):
-        return f"non-effet {loc[1] + 1}", ".".join(str(x) for x in loc[2:])
-    if loc[:1] == ("parametres",):
-        return "[parametres]", ".".join(str(x) for x in loc[1:])
-    return "en-tête", ".".join(str(x) for x in loc)
+def _validate_all(data: dict, report: ValidationReport, src: str):
+    """Every part of the file through :func:`geo.schema.validate`, each problem naming its part.
 
-
-def _french(err: dict, fields: dict[str, tuple[str, ...]], feature: str) -> tuple[str, str, str]:
-    """(code, message, fix) in French for one pydantic error."""
-    kind, name = err["type"], str(err["loc"][-1]) if err["loc"] else ""
-    value = err.get("input")
-    if kind == "missing":
-        return "champ_manquant", f"champ « {name} » manquant", f"ajoutez {name} = …"
-    if kind == "extra_forbidden":
-        known = fields.get(feature.split(" ")[0], ())
-        return (
-            "champ_inconnu",
-            f"champ « {name} » inconnu",
-            f"champs connus : {', '.join(known)}" if known else "supprimez-le",
+    Returns (header, parameters, rules, non-effects), None where a part has errors. An unknown
+    field is an error here (a misspelt ``mises_en_garde`` would silently lose caveats).
+    """
+    header = {k: v for k, v in data.items() if k not in _TABLES}
+    head = schema.validate(HeaderModel, header, report=report, source=src, feature="en-tête")
+    params = None
+    if not isinstance(data.get("parametres"), dict):
+        report.add(
+            "error", "missing-field", "table [parametres] absente — ajoutez-la", source=src, feature="en-tête"
         )
-    if kind in _TYPE_WORDS:
-        return "type", f"{name} = {value!r} n'est pas {_TYPE_WORDS[kind]}", f"écrivez {_TYPE_WORDS[kind]}"
-    if kind == "literal_error":
-        return "valeur_inconnue", f"{name} = {value!r} inconnu", f"valeurs possibles : {', '.join(LEVELS)}"
-    if kind == "string_pattern_mismatch":
-        return (
-            "identifiant",
-            f"{name} = {value!r} invalide",
-            "lettres minuscules, chiffres et _ (ex. dispense_aec)",
+    else:
+        params = schema.validate(
+            ParametersModel, data["parametres"], report=report, source=src, feature="[parametres]"
         )
-    if kind in ("string_too_short", "too_short"):
-        return "vide", f"« {name} » est vide", "renseignez-le"
-    return "invalide", f"{name} : {err.get('msg', kind)}", "corrigez la valeur"
+    rules, others = [], []
+    raw_rules = data.get("regles")
+    if not isinstance(raw_rules, list) or not raw_rules:
+        report.add(
+            "error",
+            "missing-field",
+            "aucune table [[regles]] — ajoutez-en une",
+            source=src,
+            feature="en-tête",
+        )
+        raw_rules = []
+    for i, raw in enumerate(raw_rules, start=1):
+        where = f"règle {i} ({raw.get('id', '?') if isinstance(raw, dict) else '?'})"
+        rules.append(schema.validate(RuleModel, raw, report=report, source=src, feature=where))
+    raw_others = data.get("non_effets", [])
+    for i, raw in enumerate(raw_others if isinstance(raw_others, list) else [], start=1):
+        others.append(
+            schema.validate(NonEffectModel, raw, report=report, source=src, feature=f"non-effet {i}")
+        )
+    report.problems = [
+        replace(p, severity="error", message=p.message.replace(" (ignoré)", ""))
+        if p.code == "unknown-field"
+        else p
+        for p in report.problems
+    ]
+    return head, params, rules, others
 
 
 # --------------------------------------------------------------------------------------------
@@ -281,35 +292,9 @@ def load_rules(path: str | Path | None = None, *, denormandie_end: dt.date | Non
     """
     path = Path(path) if path else default_rules_path()
     src = str(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("fichier de règles introuvable", source=src, fix="vérifiez --rules") from None
-    except IsADirectoryError:
-        raise InputError(
-            "c'est un dossier, pas un fichier de règles", source=src, fix="vérifiez --rules"
-        ) from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise InputError(f"TOML invalide : {err}", source=src, fix="corrigez la syntaxe") from None
-    except RecursionError:
-        raise InputError(
-            "TOML invalide : tableaux trop imbriqués", source=src, fix="corrigez la syntaxe"
-        ) from None
+    data = schema.read_toml(path, what="fichier de règles", fix="corrigez la syntaxe")
     report = ValidationReport(src)
-    model = None
-    try:
-        model = RulesFileModel.model_validate(data)
-    except PydanticError as err:
-        fields = {
-            "règle": tuple(RuleModel.model_fields),
-            "non-effet": tuple(NonEffectModel.model_fields),
-            "[parametres]": tuple(ParametersModel.model_fields),
-            "en-tête": tuple(RulesFileModel.model_fields),
-        }
-        for e in err.errors(include_url=False):
-            feature, _ = _where(tuple(e["loc"]), data)
-            code, message, fix = _french(e, fields, feature)
-            report.add("error", code, f"{message} — {fix}", source=src, feature=feature)
+    head, model_params, models, others = _validate_all(data, report, src)
     # Checks across fields, made even when the model failed elsewhere (everything at once).
     raw_rules = data.get("regles") if isinstance(data.get("regles"), list) else []
     params = data.get("parametres") if isinstance(data.get("parametres"), dict) else {}
@@ -373,17 +358,17 @@ def load_rules(path: str | Path | None = None, *, denormandie_end: dt.date | Non
                 source=src,
                 feature=where,
             )
-    if not report.ok or model is None:
+    if not report.ok or head is None or model_params is None:
         raise ValidationFailed(report)
-    p = model.parametres.model_dump()
+    p = model_params.model_dump()
     rules = Rules(
-        version=model.version,
+        version=head.version,
         source=src,
-        rules=tuple(_bind(_rule(r), p) for r in model.regles),
+        rules=tuple(_bind(_rule(r), p) for r in models),
         parameters=p,
-        verified_on=model.verifie_le,
-        disclaimer=model.avertissement,
-        non_effects=tuple(NonEffect(n.id, n.nom, n.explication) for n in model.non_effets),
+        verified_on=head.verifie_le,
+        disclaimer=head.avertissement,
+        non_effects=tuple(NonEffect(n.id, n.nom, n.explication) for n in others),
     )
     if denormandie_end is not None:
         rules = rules.with_parameter(
