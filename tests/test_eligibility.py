@@ -156,6 +156,17 @@ def test_copropriete_route_since_2024_04_11_in_any_commune(lists, rules):
     assert {r["voie"]: r["verdict"] for r in late.routes}["copropriété en difficulté"] == "inconnu"
 
 
+def test_cdac_suspension_can_reach_a_non_signatory_commune_of_the_epci(lists, rules):
+    """Hénin-Beaumont (no ORT) is in the CA d'Hénin-Carvin with Carvin and Libercourt (ORT signed):
+    L752-1-2, 2nd paragraph, makes the suspension possible there too → "inconnu", not "non"."""
+    a = answer(commune("62427", D(2025, 3, 1), lists, rules), "suspension_cdac")
+    assert a.verdict == "inconnu" and "62215 Carvin" in a.reason and "62907 Libercourt" in a.reason
+    assert "2e alinéa" in a.reason
+    early = answer(commune("62427", D(2022, 6, 1), lists, rules), "suspension_cdac")
+    assert early.verdict == "non"  # neither Carvin (2023-03-23) nor Libercourt (2023-01-18) signed yet
+    assert any("limitrophe" in c for c in early.caveats)
+
+
 def test_table_lists_communes_covered_not_concluded(lists, rules):
     """Brest (« 3. Autre », signed 2020-06-23) and Agen (ACV, end estimated 14/11/2024)."""
     brest = answer(commune("29019", D(2021, 1, 1), lists, rules), "denormandie")

@@ -352,12 +352,23 @@ def _place_without_geometry(
         return Evidence(
             INCONNU, f"{why} ({state or 'donnez une parcelle et le dossier de périmètres'})", data
         )
+    if ort.verdict == NON and cond == "hors_secteurs_centre_ville":
+        partners = _epci_signatories(code, day, lists)
+        if partners:
+            return Evidence(
+                INCONNU,
+                f"commune non signataire, mais de l'EPCI de communes ayant conclu une ORT ({partners}) : "
+                "le préfet peut y suspendre aussi les projets (L752-1-2, 2e alinéa), selon leur zone de "
+                "chalandise",
+                data,
+                list(ort.caveats),
+            )
     if ort.verdict == NON and (cond != "secteurs_ort_ou_opah_ru" or (anah and anah.verdict == NON)):
         ev = Evidence(NON, f"pas d'ORT conclue au {_fr(day)} ({ort.reason})", data, list(ort.caveats))
         if cond == "hors_secteurs_centre_ville":
             ev.caveats.append(
-                "L752-1-2, 2e alinéa : une commune non signataire membre de l'EPCI signataire ou d'un EPCI "
-                "limitrophe peut aussi être visée par la suspension"
+                "L752-1-2, 2e alinéa : une commune d'un EPCI limitrophe d'un EPCI signataire peut aussi être "
+                "visée par la suspension (non calculé)"
             )
         return ev
     if state:
@@ -377,6 +388,29 @@ def _place_without_geometry(
         data,
         list(ort.caveats),
     )
+
+
+def _epci_signatories(code: str, day: dt.date, lists: NationalLists) -> str:
+    """Communes of ``code``'s EPCI whose ORT is signed on or before ``day`` ('' if none)."""
+    record = lists.commune(lists.resolve(code)[0] or code)
+    epci = (record or {}).get("epci_code")
+    if not isinstance(epci, str) or not epci or "communes" not in lists:
+        return ""
+    key = ("epci_ort", day)
+    if key not in lists._index:
+        ort, communes = lists["ort"], lists["communes"]
+        signed = ort[
+            (ort["signee"] == "signee")
+            & ort["date_signature"].map(lambda d: d is not None and d <= day)
+            & ort["code_actuel"].notna()
+        ]
+        index: dict[str, list[str]] = {}
+        for current, name in zip(signed["code_actuel"], signed["commune"], strict=True):
+            if current in communes.index:
+                index.setdefault(communes.at[current, "epci_code"], []).append(f"{current} {name}")
+        lists._index[key] = index
+    found = [c for c in lists._index[key].get(epci, []) if not c.startswith(code)]
+    return ", ".join(sorted(set(found))[:5]) + (" …" if len(set(found)) > 5 else "")
 
 
 def _commune_name(code: str, lists: NationalLists, convention) -> str:
