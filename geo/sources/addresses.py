@@ -597,9 +597,8 @@ def geocode_in_table(
     The street name is compared by :func:`voie_key` (exact: score 1) or by similarity; the number
     and suffix must exist in that street. Score = street similarity (1 for the same key).
     """
-    source = f"fichier {index.format} {index.source}" + (
-        f" (mis à jour le {index.date})" if index.date else ""
-    )
+    vintage = f" (mis à jour le {index.date})" if index.date else ""
+    source = f"fichier {index.format} {Path(index.source).name}{vintage}"
     head, postcode, city = _split_query(query)
     m = _ADDRESS.match(head)
     if not m:

@@ -1,0 +1,448 @@
+"""The "note de renseignement ORT": one page per parcel that a notary can file.
+
+:func:`note_pages` draws, from data it is given (no disk, no network), the page of one parcel:
+its identity (commune, section, numéro, contenance, the address points on it), a map extract
+with the parcel outlined over the sectors and the neighbouring parcels numbered, each perimeter
+in force with the share of the parcel inside, the convention and the version in force
+(signature, avenants, dates), each dispositif with its verdict, legal reference and caveats
+(from :mod:`geo.eligibility.answers`), the data vintages, the dates and the disclaimer line.
+When the answers do not fit on one A4 page they continue on a second one rather than being cut.
+:func:`write_note` writes the pages as one PDF (text searchable) and optionally PNG.
+
+Drawn with matplotlib in the territory's metric CRS (metres), so the scale bar is exact.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from geo import fmt, projection
+from geo.classify import OUTSIDE, STATUS_LABELS
+from geo.errors import InputError
+from geo.maps.page import CADASTRE_MENTION, STATUS_COLOURS, perimeter_colours
+
+__all__ = ["DISCLAIMER", "Note", "note_pages", "write_note"]
+
+#: The line printed at the foot of every note.
+DISCLAIMER = (
+    "Note indicative établie automatiquement à partir des données citées : elle ne constitue ni un "
+    "rescrit fiscal, ni une décision de l'Anah, de la CDAC ou de l'administration."
+)
+VERDICT_LABELS = {"oui": "OUI", "non": "NON", "partiellement": "PARTIELLEMENT", "inconnu": "INCONNU"}
+VERDICT_COLOURS = {"oui": "#1b7837", "non": "#b2182b", "partiellement": "#b35806", "inconnu": "#555555"}
+TARGET_COLOUR = "#0033cc"
+ADDRESS_COLOUR = "#d7191c"
+
+_W, _H = 210.0, 297.0  # A4 portrait, mm
+_M = 12.0
+_LINE = 2.8  # mm per 6.8-pt line
+_MM = 1 / 25.4
+_RC = {"pdf.fonttype": 42, "font.family": "DejaVu Sans", "text.usetex": False}
+
+
+@dataclass
+class Note:
+    """The pages of one parcel's note (``name``: file stem, e.g. ``note-91216000AC0100``)."""
+
+    name: str
+    idu: str
+    pages: list[Figure]
+    lines: list[str] = field(default_factory=list)  # the note's text, for the CLI and tests
+
+
+def _plain(text: object) -> str:
+    return str(text).replace("$", r"\$")
+
+
+def _type_label(ptype: str, centre: bool) -> str:
+    if ptype == "opah_ru":
+        return "périmètre OPAH-RU"
+    if ptype == "secteur":
+        return "secteur d'intervention" + (" (centre-ville)" if centre else "")
+    return str(ptype or "périmètre")
+
+
+class _Writer:
+    """Text flowing down the page(s) in millimetres, a new page when the current one is full."""
+
+    def __init__(self, header: str, subtitle: str, footer: list[str]):
+        self.header, self.subtitle, self.footer = header, subtitle, footer
+        self.pages: list[Figure] = []
+        self.lines: list[str] = []
+        self.bottom = _M + 4 * _LINE + 2
+        self.new_page()
+
+    def new_page(self) -> None:
+        fig = Figure(figsize=(_W * _MM, _H * _MM), dpi=150)
+        self.pages.append(fig)
+        self.fig = fig
+        more = f" (suite, page {len(self.pages)})" if len(self.pages) > 1 else ""
+        self.text(_M, _H - _M, self.header + more, size=15, weight="bold")
+        self.text(_M, _H - _M - 7.5, self.subtitle, size=9.5, color="#333333")
+        y = _M + (len(self.footer) - 1) * _LINE
+        for line in self.footer:
+            self.text(_M, y, line, size=6.3, color="#333333")
+            y -= _LINE
+        self.y = _H - _M - 14
+
+    def text(self, x: float, y: float, s: str, *, size: float = 6.8, **kw):
+        return self.fig.text(x / _W, y / _H, _plain(s), fontsize=size, va="top", ha="left", **kw)
+
+    def need(self, height: float) -> None:
+        if self.y - height < self.bottom:
+            self.new_page()
+
+    def title(self, s: str, *, x: float = _M) -> None:
+        self.need(4 * _LINE)
+        self.y -= 1.5
+        self.text(x, self.y, s, size=9, weight="bold", color="#0b3c5d")
+        self.lines.append(s)
+        self.y -= 4.4
+
+    def para(
+        self,
+        s: str,
+        *,
+        x: float = _M,
+        width_mm: float = _W - 2 * _M,
+        size: float = 6.8,
+        indent: str = "",
+        **kw,
+    ):
+        chars = max(int(width_mm / (size * 0.53 * 25.4 / 72)), 20)
+        wrapped = textwrap.wrap(s, chars, subsequent_indent=indent) or [""]
+        step = _LINE * size / 6.8
+        for line in wrapped:
+            self.need(step)
+            self.text(x, self.y, line, size=size, **kw)
+            self.y -= step
+        self.lines.append(s)
+
+
+def _map(fig, box_mm, parcels, drawn, styles, target, status, points, crs):
+    """The map extract: the parcel outlined, its neighbours numbered, sectors, address points."""
+    from geo.maps import annex
+
+    x, y, w, h = box_mm
+    ax = fig.add_axes((x / _W, y / _H, w / _W, h / _H))
+    b = target.bounds
+    size = max(b[2] - b[0], b[3] - b[1])
+    margin = max(annex.PARCEL_MARGIN_M, 0.9 * size)
+    extent = annex._fit_extent(b, w, h, margin)
+    ax.set_xlim(extent[0], extent[2])
+    ax.set_ylim(extent[1], extent[3])
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    annex._plot_parcels(ax, parcels, status, extent, lw=0.35)
+    handles = annex._plot_perimeters(ax, drawn, styles) if len(drawn) else []
+    gpd.GeoSeries([target], crs=crs).boundary.plot(ax=ax, color=TARGET_COLOUR, linewidth=2.4, zorder=8)
+    handles.append(Line2D([], [], color=TARGET_COLOUR, linewidth=2.4, label="Parcelle objet de la note"))
+    if points is not None and len(points):
+        ax.scatter(points.x, points.y, s=14, color=ADDRESS_COLOUR, edgecolor="white", linewidth=0.6, zorder=9)
+        handles.append(
+            Line2D([], [], marker="o", linestyle="none", color=ADDRESS_COLOUR, label="Point d'adresse")
+        )
+    annex._label_parcels(ax, parcels, extent, w)
+    ax.set_xlim(extent[0], extent[2])
+    ax.set_ylim(extent[1], extent[3])
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    length, scale = annex._draw_scale_bar(ax, extent, w)
+    annex._draw_north(
+        ax, extent, annex._north_angle(crs, (extent[0] + extent[2]) / 2, (extent[1] + extent[3]) / 2)
+    )
+    handles += [
+        Patch(facecolor=STATUS_COLOURS[k], edgecolor="#6b6b6b", label=f"Parcelle {label} (ORT)")
+        for k, label in (("inside", "incluse"), ("straddling", "à cheval"), ("outside", "hors ORT"))
+    ]
+    return handles, length, scale
+
+
+def note_pages(
+    idu: str,
+    *,
+    parcels: gpd.GeoDataFrame,
+    perimeters: gpd.GeoDataFrame | None,
+    classification: pd.DataFrame | None,
+    answers: Sequence,
+    convention=None,
+    commune_name: str = "",
+    addresses: pd.DataFrame | None = None,
+    query: str | None = None,
+    match_line: str | None = None,
+    sources: Sequence[str] = (),
+    when: dt.date,
+    production_date: dt.date | None = None,
+) -> Note:
+    """Draw the note of one parcel.
+
+    Parameters
+    ----------
+    idu : str
+        The parcel's 14-character IDU; it must be in ``parcels``.
+    parcels : GeoDataFrame
+        The cadastre around it (``idu``, ``section``, ``numero``, ``contenance``), metric CRS
+        (metres); ``attrs["millesime"]`` is printed.
+    perimeters : GeoDataFrame or None
+        Perimeters in force on ``when`` (:meth:`geo.perimeters.Convention.perimeters`), same
+        CRS; None when no version is in force.
+    classification : DataFrame or None
+        :func:`geo.classify.classify_parcels` rows of this parcel (at least).
+    answers : sequence of geo.eligibility.answers.Answer
+        The parcel's answers (:func:`geo.eligibility.answers.eligibility_for_parcels`).
+    convention : geo.perimeters.Convention, optional
+        Its signature, duration and versions (avenants) are printed.
+    commune_name : str
+        Name of the commune (else the one in the answers).
+    addresses : DataFrame, optional
+        Address points (``label``, ``lon``, ``lat`` in WGS84 degrees) to list and draw when
+        they fall on the parcel.
+    query, match_line : str, optional
+        The address asked and how it was matched (label, score, source).
+    sources : sequence of str
+        Data vintages to print (lists, rules, addresses…), one line each.
+    when : date
+        Date the situation is evaluated at.
+    production_date : date, optional
+        Date the note is drawn (default today).
+
+    Returns
+    -------
+    Note
+    """
+    from matplotlib import rc_context
+
+    with rc_context(_RC):
+        return _note_pages(
+            idu, parcels=parcels, perimeters=perimeters, classification=classification, answers=answers,
+            convention=convention, commune_name=commune_name, addresses=addresses, query=query,
+            match_line=match_line, sources=sources, when=when, production_date=production_date,
+        )  # fmt: skip
+
+
+def _note_pages(
+    idu, *, parcels, perimeters, classification, answers, convention, commune_name, addresses, query,
+    match_line, sources, when, production_date,
+):  # fmt: skip
+    crs = projection.require_metric(parcels, source="parcels")
+    match = parcels[parcels["idu"] == idu]
+    if match.empty:
+        raise InputError(
+            f"parcelle {idu} absente du cadastre (millésime {parcels.attrs.get('millesime', 'inconnu')})",
+            feature=idu,
+            fix="vérifiez l'identifiant avec `ort check`",
+        )
+    row = match.iloc[0]
+    target = row.geometry
+    today = production_date or dt.date.today()
+    mine = [a for a in answers if getattr(a, "idu", None) in (idu, None)]
+    commune = commune_name or next((a.commune for a in mine if a.commune), "")
+    section = str(row.get("section", idu[8:10])).lstrip("0") or "0"
+    numero = int(str(row.get("numero", idu[10:])))
+    fict = convention is not None and convention.fictif
+    subtitle = (
+        f"Parcelle {section} {numero} — {commune} ({idu[:5]}) — IDU {idu} — situation au {fmt.date_fr(when)}"
+    )
+    footer = [
+        f"Établie le {fmt.date_fr(today)} par ort — situation évaluée au {fmt.date_fr(when)}."
+        + (" COMMUNE FICTIVE — données de démonstration." if fict else ""),
+        DISCLAIMER,
+        CADASTRE_MENTION + ".",
+    ]
+    w = _Writer("Note de renseignement ORT", subtitle, footer)
+    col = 96.0  # width of the left column, mm
+    top = w.y
+
+    # --- the map, top right
+    drawn = (
+        perimeters[perimeters["type"] != "ort"].reset_index(drop=True)
+        if perimeters is not None
+        else gpd.GeoDataFrame({"perimeter_id": [], "type": [], "nom": []}, geometry=[], crs=crs)
+    )
+    styles = perimeter_colours(drawn)
+    status = None
+    if classification is not None and len(classification) and (classification["perimeter_id"] == "ort").any():
+        status = classification[classification["perimeter_id"] == "ort"].set_index("idu")["status"]
+    points = None
+    on_parcel: list[str] = []
+    if addresses is not None and len(addresses):
+        pts = gpd.GeoSeries(gpd.points_from_xy(addresses["lon"], addresses["lat"]), crs=projection.WGS84)
+        pts = pts.to_crs(crs)
+        inside = pts.within(target.buffer(0.5)).to_numpy()
+        points = pts[inside]
+        on_parcel = list(dict.fromkeys(addresses.loc[inside, "label"].astype(str)))
+    map_box = (_M + col + 4, top - 84, _W - 2 * _M - col - 4, 84)
+    handles, length, scale = _map(w.fig, map_box, parcels, drawn, styles, target, status, points, crs)
+    leg = w.fig.legend(
+        handles=handles, loc="upper left", bbox_to_anchor=(map_box[0] / _W, (map_box[1] - 1) / _H),
+        fontsize=5.8, frameon=False, ncol=2, handlelength=1.6, columnspacing=1.0,
+    )  # fmt: skip
+    leg.set_in_layout(False)
+    w.text(
+        map_box[0], map_box[1] - 1 - 3.2 * ((len(handles) + 1) // 2) - 1,
+        f"Échelle 1:{fmt.number(scale)} à l'impression A4 — barre {_scale_text(length)}",
+        size=5.8, color="#333333",
+    )  # fmt: skip
+
+    # --- left column: the parcel, the perimeters, the convention
+    w.title("La parcelle", x=_M)
+    cont = row.get("contenance")
+    lines = [
+        f"Commune : {commune} (INSEE {idu[:5]})".replace(" ()", ""),
+        f"Section : {section}   Numéro : {numero}"
+        + (f"   Préfixe : {idu[5:8]}" if idu[5:8] != "000" else ""),
+        f"Identifiant cadastral (IDU) : {idu}",
+        "Contenance cadastrale : "
+        + (fmt.area_m2(float(cont)) if cont is not None and not pd.isna(cont) else "inconnue"),
+        f"Surface calculée (Lambert) : {fmt.area_m2(target.area)}",
+    ]
+    if query:
+        lines.append(f"Adresse demandée : {query}")
+    if match_line:
+        lines.append(match_line)
+    if on_parcel:
+        lines.append(
+            f"Points d'adresse sur la parcelle : {', '.join(on_parcel[:6])}"
+            + ("…" if len(on_parcel) > 6 else "")
+        )
+    elif addresses is not None:
+        lines.append("Points d'adresse sur la parcelle : aucun dans le fichier d'adresses")
+    for line in lines:
+        w.para(line, width_mm=col)
+
+    w.title("Périmètres en vigueur et part de la parcelle", x=_M)
+    if perimeters is None or drawn.empty:
+        w.para("Aucun périmètre en vigueur à cette date.", width_mm=col)
+    else:
+        rows = classification[classification["idu"] == idu] if classification is not None else pd.DataFrame()
+        by_id = {r.perimeter_id: r for r in rows.itertuples()} if len(rows) else {}
+        for p in [*perimeters.itertuples()]:
+            r = by_id.get(p.perimeter_id)
+            name = (
+                "ORT (ensemble des secteurs)"
+                if p.type == "ort"
+                else f"{p.nom} — {_type_label(p.type, bool(getattr(p, 'centre_ville', False)))}"
+            )
+            if r is None:
+                verdict = "non évalué"
+            else:
+                verdict = f"{STATUS_LABELS[r.status]} — {fmt.percent(float(r.share))} de la parcelle"
+                if r.status != OUTSIDE:
+                    verdict += f" ({fmt.area_m2(float(r.area_inside_m2))})"
+            w.para(f"{name} : {verdict}", width_mm=col)
+
+    w.title("Convention", x=_M)
+    if convention is not None:
+        a = perimeters.attrs if perimeters is not None else {}
+        conv_lines = [
+            f"{convention.nom} ({convention.programme})",
+            f"Signée le {fmt.date_fr(convention.date_signature)} pour {fmt.number(convention.duree_ans)} ans "
+            f"(fin prévue le {fmt.date_fr(convention.date_fin)})",
+        ]
+        if a.get("version_libelle"):
+            conv_lines.append(
+                f"Version en vigueur : « {a['version_libelle']} », depuis le "
+                f"{fmt.date_fr(dt.date.fromisoformat(a['version_date']))}"
+            )
+        else:
+            conv_lines.append("Aucune version des périmètres en vigueur à cette date")
+        for v in convention.versions:
+            end = f" au {fmt.date_fr(v.date_fin)}" if getattr(v, "date_fin", None) else ""
+            conv_lines.append(f"• {v.libelle} : à compter du {fmt.date_fr(v.date_effet)}{end}")
+        for line in conv_lines:
+            w.para(line, width_mm=col)
+    else:
+        w.para("Aucune convention donnée.", width_mm=col)
+    # --- data vintages
+    w.title("Données utilisées", x=_M)
+    a = perimeters.attrs if perimeters is not None else {}
+    vintages = [
+        f"Cadastre : DGFiP, édition Etalab, millésime {parcels.attrs.get('millesime') or 'inconnu'}",
+    ]
+    if a.get("version_libelle"):
+        vintages.append(
+            f"Périmètres : {a.get('convention', '')}, version « {a['version_libelle']} » "
+            f"du {a['version_date']}"
+        )
+    used = [d for ans in mine for d in ans.data_used if not d.startswith("Périmètres :")]
+    lines = list(dict.fromkeys([*vintages, *used, *sources]))
+    w.para(" ; ".join(lines) + ".", size=6.0, width_mm=col)
+    w.y = min(w.y, map_box[1] - 1 - 3.2 * ((len(handles) + 1) // 2) - 5)
+
+    # --- full width: the dispositifs
+    w.title(f"Dispositifs au {fmt.date_fr(when)}")
+    for ans in mine:
+        share = (
+            f" ({fmt.percent(float(ans.share))} de la parcelle)"
+            if ans.verdict == "partiellement" and ans.share is not None
+            else ""
+        )
+        w.need(3 * _LINE)
+        w.para(f"{ans.effect_label}", weight="bold", size=7.0)
+        w.para(
+            f"→ {VERDICT_LABELS.get(ans.verdict, ans.verdict)}{share} : {ans.reason}",
+            x=_M + 3,
+            width_mm=_W - 2 * _M - 3,
+            color=VERDICT_COLOURS.get(ans.verdict, "#222222"),
+        )
+        w.para(f"Référence : {ans.reference} — période : {ans.period}", x=_M + 3, width_mm=_W - 2 * _M - 3)
+        for c in ans.caveats:
+            w.para(f"⚠ {c}", x=_M + 3, width_mm=_W - 2 * _M - 3, size=6.0, color="#444444", indent="  ")
+        w.y -= 0.6
+    if not mine:
+        w.para("Aucune réponse d'éligibilité.")
+
+    return Note(name=f"note-{idu}", idu=idu, pages=w.pages, lines=w.lines)
+
+
+def _scale_text(length: float) -> str:
+    return f"{fmt.number(length / 1000)} km" if length >= 1000 else f"{fmt.number(length)} m"
+
+
+def write_note(note: Note, pdf_path: str | Path, *, png: bool = False, force: bool = False) -> list[Path]:
+    """Write the note as one PDF (and, with ``png``, one PNG per page beside it), atomically.
+
+    Returns
+    -------
+    list of Path
+        The files written; nothing is written when one exists and ``force`` is false.
+    """
+    from matplotlib import rc_context
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    from geo.io import atomic_path, check_writable
+
+    pdf_path = Path(pdf_path)
+    pngs = []
+    if png:
+        n = len(note.pages)
+        pngs = [
+            pdf_path.with_name(f"{pdf_path.stem}{'' if n == 1 else f'-{k}'}.png") for k in range(1, n + 1)
+        ]
+    for path in [pdf_path, *pngs]:
+        check_writable(path, force=force)
+    written = []
+    with rc_context(_RC):
+        with atomic_path(pdf_path, force=force) as tmp:
+            with PdfPages(
+                tmp, metadata={"Creator": "ort", "Title": f"Note de renseignement ORT {note.idu}"}
+            ) as doc:
+                for fig in note.pages:
+                    doc.savefig(fig)
+        written.append(pdf_path)
+        for fig, path in zip(note.pages if png else [], pngs, strict=True):
+            with atomic_path(path, force=force) as tmp:
+                fig.savefig(tmp, format="png", dpi=200, metadata={"Software": "ort"})
+            written.append(path)
+    return written
