@@ -253,5 +253,5 @@ def test_offline_address_file_found_in_the_cache(epinay_ort, monkeypatch):
         "--date", "2025-03-01",
     )  # fmt: skip
     assert res.exit_code == 0, res.output
-    assert "parcelle AC 100 (91216000AC0100)" in res.output and str(dest) in res.output
+    assert "parcelle AC 100 (91216000AC0100)" in res.output and "fichier BAN adresses-91.csv.gz" in res.output
     assert "Aides renforcées de l'Anah en OPAH-RU" in res.output and "CCH L303-1" in res.output
