@@ -44,8 +44,8 @@ TARGET_COLOUR = "#0033cc"
 ADDRESS_COLOUR = "#d7191c"
 
 _W, _H = 210.0, 297.0  # A4 portrait, mm
-_M = 12.0
-_LINE = 2.8  # mm per 6.8-pt line
+_M = 10.0
+_LINE = 2.62  # mm per 6.8-pt line
 _MM = 1 / 25.4
 _RC = {"pdf.fonttype": 42, "font.family": "DejaVu Sans", "text.usetex": False}
 
@@ -119,7 +119,8 @@ class _Writer:
         indent: str = "",
         **kw,
     ):
-        chars = max(int(width_mm / (size * 0.53 * 25.4 / 72)), 20)
+        per_char = 0.6 if kw.get("weight") == "bold" else 0.545  # DejaVu Sans, average French text
+        chars = max(int(width_mm / (size * per_char * 25.4 / 72)), 20)
         wrapped = textwrap.wrap(s, chars, subsequent_indent=indent) or [""]
         step = _LINE * size / 6.8
         for line in wrapped:
@@ -282,7 +283,7 @@ def _note_pages(
         inside = pts.within(target.buffer(0.5)).to_numpy()
         points = pts[inside]
         on_parcel = list(dict.fromkeys(addresses.loc[inside, "label"].astype(str)))
-    map_box = (_M + col + 4, top - 84, _W - 2 * _M - col - 4, 84)
+    map_box = (_M + col + 4, top - 72, _W - 2 * _M - col - 4, 72)
     handles, length, scale = _map(w.fig, map_box, parcels, drawn, styles, target, status, points, crs)
     leg = w.fig.legend(
         handles=handles, loc="upper left", bbox_to_anchor=(map_box[0] / _W, (map_box[1] - 1) / _H),
@@ -319,11 +320,11 @@ def _note_pages(
     elif addresses is not None:
         lines.append("Points d'adresse sur la parcelle : aucun dans le fichier d'adresses")
     for line in lines:
-        w.para(line, width_mm=col)
+        w.para(line, width_mm=col, size=6.4)
 
     w.title("Périmètres en vigueur et part de la parcelle", x=_M)
     if perimeters is None or drawn.empty:
-        w.para("Aucun périmètre en vigueur à cette date.", width_mm=col)
+        w.para("Aucun périmètre en vigueur à cette date.", width_mm=col, size=6.4)
     else:
         rows = classification[classification["idu"] == idu] if classification is not None else pd.DataFrame()
         by_id = {r.perimeter_id: r for r in rows.itertuples()} if len(rows) else {}
@@ -340,7 +341,7 @@ def _note_pages(
                 verdict = f"{STATUS_LABELS[r.status]} — {fmt.percent(float(r.share))} de la parcelle"
                 if r.status != OUTSIDE:
                     verdict += f" ({fmt.area_m2(float(r.area_inside_m2))})"
-            w.para(f"{name} : {verdict}", width_mm=col)
+            w.para(f"{name} : {verdict}", width_mm=col, size=6.4)
 
     w.title("Convention", x=_M)
     if convention is not None:
@@ -361,9 +362,9 @@ def _note_pages(
             end = f" au {fmt.date_fr(v.date_fin)}" if getattr(v, "date_fin", None) else ""
             conv_lines.append(f"• {v.libelle} : à compter du {fmt.date_fr(v.date_effet)}{end}")
         for line in conv_lines:
-            w.para(line, width_mm=col)
+            w.para(line, width_mm=col, size=6.4)
     else:
-        w.para("Aucune convention donnée.", width_mm=col)
+        w.para("Aucune convention donnée.", width_mm=col, size=6.4)
     # --- data vintages
     w.title("Données utilisées", x=_M)
     a = perimeters.attrs if perimeters is not None else {}
@@ -377,11 +378,17 @@ def _note_pages(
         )
     used = [d for ans in mine for d in ans.data_used if not d.startswith("Périmètres :")]
     lines = list(dict.fromkeys([*vintages, *used, *sources]))
-    w.para(" ; ".join(lines) + ".", size=6.0, width_mm=col)
+    w.para(" ; ".join(lines) + ".", size=5.9, width_mm=col)
     w.y = min(w.y, map_box[1] - 1 - 3.2 * ((len(handles) + 1) // 2) - 5)
 
     # --- full width: the dispositifs
     w.title(f"Dispositifs au {fmt.date_fr(when)}")
+    # A caveat shared by several answers (list vintage, fictive convention…) is printed once, below.
+    counts: dict[str, int] = {}
+    for ans in mine:
+        for c in dict.fromkeys(ans.caveats):
+            counts[c] = counts.get(c, 0) + 1
+    shared = [c for c, n in counts.items() if n > 1]
     for ans in mine:
         share = (
             f" ({fmt.percent(float(ans.share))} de la parcelle)"
@@ -389,17 +396,32 @@ def _note_pages(
             else ""
         )
         w.need(3 * _LINE)
-        w.para(f"{ans.effect_label}", weight="bold", size=7.0)
+        w.para(f"{ans.effect_label}", weight="bold", size=6.8)
         w.para(
             f"→ {VERDICT_LABELS.get(ans.verdict, ans.verdict)}{share} : {ans.reason}",
             x=_M + 3,
             width_mm=_W - 2 * _M - 3,
+            size=6.3,
             color=VERDICT_COLOURS.get(ans.verdict, "#222222"),
         )
-        w.para(f"Référence : {ans.reference} — période : {ans.period}", x=_M + 3, width_mm=_W - 2 * _M - 3)
-        for c in ans.caveats:
-            w.para(f"⚠ {c}", x=_M + 3, width_mm=_W - 2 * _M - 3, size=6.0, color="#444444", indent="  ")
+        own = [c for c in ans.caveats if c not in shared]
+        # Reference, period and caveats in one paragraph: short caveats would each waste a line.
+        w.para(
+            f"Référence : {ans.reference} — période : {ans.period}"
+            + ("".join(f" ⚠ {c.rstrip(' .;')}" + " ;" for c in own).rstrip(" ;") if own else ""),
+            x=_M + 3,
+            width_mm=_W - 2 * _M - 3,
+            size=5.9,
+            color="#333333",
+        )
         w.y -= 0.6
+    if shared:
+        w.para(
+            "Réserves communes à plusieurs dispositifs : ⚠ "
+            + " ⚠ ".join(c.rstrip(" .;") + " ;" for c in shared).rstrip(" ;"),
+            size=6.0,
+            color="#444444",
+        )
     if not mine:
         w.para("Aucune réponse d'éligibilité.")
 
