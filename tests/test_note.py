@@ -14,6 +14,7 @@ import subprocess
 import pytest
 from click.testing import CliRunner
 
+from geo.classify import STATUS_LABELS
 from geo.cli import main
 from geo.errors import InputError
 from geo.note import DISCLAIMER, note_pages
@@ -58,8 +59,8 @@ def test_note_text_holds_the_parcel_sectors_verdicts_and_references(note_pdf):
         "Section : AC Numéro : 100",
         "Contenance cadastrale : 563",
         "Points d'adresse sur la parcelle : 12 Rue Jean Jaurès",
-        "Centre-ville — secteur d'intervention (centre-ville) : inclus — 100,0",
-        "OPAH-RU du centre — périmètre OPAH-RU : à cheval — 49,8",
+        f"Centre-ville — secteur d'intervention (centre-ville) : {STATUS_LABELS['inside']} — 100,0",
+        f"OPAH-RU du centre — périmètre OPAH-RU : {STATUS_LABELS['straddling']} — 49,8",
         "Signée le 18/01/2023 pour 5 ans",
         "Version en vigueur : « Avenant n° 1 — gare et OPAH-RU », depuis le 01/07/2024",
         "Dispositifs au 01/03/2025",
