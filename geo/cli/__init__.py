@@ -46,6 +46,6 @@ TOPICS = ("parcels", "demo", "eligibility", "lists", "places", "maps", "scale", 
 for _topic in TOPICS:
     for _command in importlib.import_module(f"geo.cli.{_topic}").COMMANDS:
         writes = any(p.name in ("output", "output_dir", "out_dir") for p in _command.params)
-        if writes and _command.name not in ("map", "classify"):  # HTML and Parquet: no CSV
+        if writes and _command.name not in ("map", "classify", "note"):  # HTML, Parquet, PDF: no CSV
             _command.params.append(csv_international_option)
         main.add_command(_command)
