@@ -55,8 +55,10 @@ RESULT_COLUMNS = [
 
 _INSIDE, _STRADDLING, _OUTSIDE = 0, 1, 2
 _STATUS_NAMES = np.array([INSIDE, STRADDLING, OUTSIDE], dtype=object)
-#: Perimeters with more vertices than this are cut into pieces for the intersections.
-SUBDIVIDE_ABOVE = 256
+#: Perimeters with more vertices than this are cut into pieces for the intersections. Below,
+#: GEOS clips the perimeter to the parcel's envelope itself, and cutting would cost more than
+#: it saves unless the same perimeters served many batches.
+SUBDIVIDE_ABOVE = 5000
 _PIECE_VERTICES = 64
 
 
@@ -132,9 +134,15 @@ def overlaps_of_bounds(
     bounds = np.asarray(bounds, dtype=float).reshape(-1, 4)
     minx, miny, maxx, maxy = (np.ascontiguousarray(bounds[:, k]) for k in range(4))
     free = np.ones(len(bounds), dtype=bool) if exact is None else ~np.asarray(exact, dtype=bool)
+    # Parcels sorted by their west edge: a perimeter looks at a strip of them, plus the wide ones.
+    order = np.argsort(minx, kind="stable")
+    west = minx[order]
+    wide = np.flatnonzero(~(maxx - minx <= _STRIP_M))
     whole_q, whole_p, test_q, test_p = [], [], [], []
     for j, (bx0, by0, bx1, by1) in enumerate(shapely.bounds(mgeom)):
-        cand = np.flatnonzero((minx <= bx1) & (maxx >= bx0) & (miny <= by1) & (maxy >= by0))
+        strip = order[np.searchsorted(west, bx0 - _STRIP_M) : np.searchsorted(west, bx1, side="right")]
+        near = np.concatenate([strip, wide])
+        cand = near[(minx[near] <= bx1) & (maxx[near] >= bx0) & (miny[near] <= by1) & (maxy[near] >= by0)]
         grid = perimeter_grid(mgeom[j])
         if grid is None or len(cand) == 0:
             test_q.append(cand)
@@ -187,6 +195,8 @@ def overlaps_of_bounds(
     return Overlaps(q[order], p[order], a[order], c[order])
 
 
+#: Parcels wider than this (m) are checked against every perimeter's box, the others by strips.
+_STRIP_M = 1000.0
 #: Cells along the longer side of a perimeter's grid.
 GRID_CELLS = 256
 #: Margin of every cell test, in cells: rounding can only make a cell 'boundary', never wrong.
@@ -290,7 +300,7 @@ def _edge_areas(parcels: np.ndarray, mgeom: np.ndarray, which: np.ndarray) -> np
     out = np.zeros(len(parcels))
     big = shapely.get_num_coordinates(mgeom) > SUBDIVIDE_ABOVE
     direct = ~big[which]
-    out[direct] = shapely.area(shapely.intersection(parcels[direct], mgeom[which[direct]]))
+    out[direct] = _clipped_areas(parcels[direct], mgeom[which[direct]])
     heavy = np.flatnonzero(~direct)
     if len(heavy) == 0:
         return out
@@ -310,6 +320,22 @@ def _edge_areas(parcels: np.ndarray, mgeom: np.ndarray, which: np.ndarray) -> np
     areas = shapely.area(shapely.intersection(parcels[heavy][a], piece_geoms[b]))
     out[heavy] = np.bincount(a, weights=areas, minlength=len(heavy))
     return out
+
+
+def _clipped_areas(parcels: np.ndarray, perimeters: np.ndarray) -> np.ndarray:
+    """Area of each parcel inside its perimeter, the perimeter first clipped to a box around it.
+
+    Clipping to a rectangle is a linear scan, far cheaper than the overlay of the whole
+    perimeter; the box is a metre wider than the parcel, so the intersection is the same. A
+    clipped part that is not valid is not used: the whole perimeter is, then.
+    """
+    bounds = shapely.bounds(parcels) + np.array([-1.0, -1.0, 1.0, 1.0])
+    local = np.array(
+        [shapely.clip_by_rect(g, *box) for g, box in zip(perimeters, bounds, strict=True)], dtype=object
+    )
+    bad = ~shapely.is_valid(local)
+    local[bad] = perimeters[bad]
+    return shapely.area(shapely.intersection(parcels, local))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -458,19 +484,27 @@ def classify_overlaps(
     with_distance: bool = True,
     only_intersecting: bool = False,
     id_column: str = "idu",
+    pair_area: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Turn the pairs of :func:`overlaps` into the result table of :func:`classify_parcels`.
 
     For callers that compute the overlaps themselves (in parallel, by slices of parcels:
     see :func:`geo.scale.run.classify_frame`); the layers must have passed :func:`check_layers`.
+    With ``only_intersecting``, ``pair_area`` (the area of the parcel of each pair, m², as
+    ``shapely.area`` gives it) spares the parcels' geometries: ``parcels`` may then be a plain
+    table with the ``id_column``.
     """
     tol_m2, tol_pct = tolerance_m2, tolerance_pct
-    pgeom = parcels.geometry.to_numpy()
     mgeom = perimeters.geometry.to_numpy()
-    n, m = len(pgeom), len(mgeom)
-    # Sparse results need the area of the listed parcels only.
-    parcel_area = None if only_intersecting else shapely.area(pgeom)
-    pair_area = shapely.area(pgeom[found.parcel]) if only_intersecting else parcel_area[found.parcel]
+    m = len(mgeom)
+    if only_intersecting and pair_area is not None:
+        pgeom, parcel_area = None, None
+    else:
+        pgeom = parcels.geometry.to_numpy()
+        # Sparse results need the area of the listed parcels only.
+        parcel_area = None if only_intersecting else shapely.area(pgeom)
+        pair_area = shapely.area(pgeom[found.parcel]) if only_intersecting else parcel_area[found.parcel]
+    n = len(parcels)
     status, share, inter = _verdicts(found, pair_area, tol_m2, tol_pct)
 
     if only_intersecting:

@@ -220,15 +220,16 @@ def test_broken_partition_is_reported_and_the_others_done(epinay_parcelles, tmp_
     assert fixed.complete and sorted(fixed.partitions) == ["62", "91"]
 
 
-def test_broken_geometry_in_a_parquet_batch_names_the_rows(territory, tmp_path):
-    """An invalid parcel in the 59 of a GeoParquet: the 59 is left out, named with rows and idu."""
+def test_broken_geometry_in_a_parquet_batch_names_the_rows(territory, expected, tmp_path):
+    """An invalid parcel across a perimeter line in the 59 of a GeoParquet: the 59 is left out,
+    named with rows and idu. (A parcel whose bounding box lies wholly inside or outside every
+    perimeter is decided without being built: its validity is not checked.)"""
     parcels, perims = territory
     broken = parcels.copy()
-    target = int(np.flatnonzero(broken["code_insee"].str.startswith("59"))[5])
-    x0, y0 = shapely.get_coordinates(broken.geometry.iloc[target])[0]
-    broken.loc[broken.index[target], "geometry"] = Polygon(
-        [(x0, y0), (x0 + 10, y0 + 10), (x0 + 10, y0), (x0, y0 + 10)]
-    )
+    across = expected.loc[(expected["status"] == STRADDLING) & expected["idu"].str.startswith("59"), "idu"]
+    target = int(np.flatnonzero(broken["idu"] == across.iloc[5])[0])
+    x0, y0, x1, y1 = broken.geometry.iloc[target].bounds  # a bow tie over the same box
+    broken.loc[broken.index[target], "geometry"] = Polygon([(x0, y0), (x1, y1), (x1, y0), (x0, y1)])
     path = tmp_path / "france.parquet"
     broken.to_parquet(path, row_group_size=500)
     report = scale.classify_dataset(path, perims, tmp_path / "out", workers=1, chunk_rows=1000)

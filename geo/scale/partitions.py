@@ -311,10 +311,16 @@ def _table_of(unit: Unit) -> pa.Table:
         return unit.table
     import pyarrow.compute as pc
 
-    table = pq.ParquetFile(unit.source).read_row_groups(list(unit.row_groups))
+    pf = pq.ParquetFile(unit.source)
+    # Only what the ids, the partition keys and the geometry are made of: a wide file reads fast.
+    wanted = {*_COMMUNE_COLUMNS, *_ID_COLUMNS, "prefixe", "section", "numero"}
+    columns = [c for c in pf.schema_arrow.names if c.lower() in wanted or c == unit.column]
+    table = pf.read_row_groups(list(unit.row_groups), columns=columns)
     table = table.rename_columns(["geometry" if c == unit.column else c for c in table.column_names])
     if unit.partition_by != "rows":
-        table = table.filter(pc.equal(_keys(table, unit.partition_by), unit.key))
+        mine = pc.equal(_keys(table, unit.partition_by), unit.key)
+        if not pc.all(mine).as_py():  # a batch of one partition is kept as it is (no copy)
+            table = table.filter(mine)
     return table
 
 

@@ -24,6 +24,7 @@ crash leaves only the hidden ``.<name>.partiel-*`` folder, never an output that 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import multiprocessing
 import os
@@ -38,6 +39,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pyproj import CRS
 
 from geo import classify, projection
@@ -108,6 +110,11 @@ def run_unit(
     cache = _WORKER.setdefault("by_crs", {}) if perimeters is _WORKER.get("perimeters") else {}
     result = UnitResult(unit.key, unit.seq, unit.location)
     try:
+        if not unit.paths and not options.get("fix", False):
+            fast = _classify_wkb(unit, perimeters, options, cache)
+            if fast is not None:
+                result.parcels, result.frame = fast
+                return result
         parcels, result.warnings = read_unit(unit, fix=options.get("fix", False))
         result.parcels = len(parcels)
         perims = _perimeters_in(perimeters, parcels.crs, cache)
@@ -123,6 +130,130 @@ def run_unit(
     except OrtError as err:
         result.error = str(err)
     return result
+
+
+class _Exact(Exception):
+    """The fast path met something only the full reader reports well (broken geometry…)."""
+
+
+def _classify_wkb(unit: Unit, perimeters: gpd.GeoDataFrame, options: dict, cache: dict):
+    """Classify an Arrow batch from its WKB, building geometries only near perimeter boundaries.
+
+    The parcels of a GeoParquet batch already in their metric CRS are read as bounding boxes
+    (:mod:`geo.scale.wkb`); the grid of :func:`geo.classify.overlaps_of_bounds` decides most of
+    them, and only the others become GEOS geometries, checked valid. A parcel decided by its
+    bounding box is never built, so its validity is not checked (its ring is closed and
+    finite). The verdicts are those of :func:`geo.classify.classify_parcels`, bit for bit.
+
+    Returns
+    -------
+    (int, DataFrame) or None
+        Parcels read and their inside and straddling pairs; None when the batch needs the full
+        reader (another CRS, missing or broken geometries, …), which then reports it.
+    """
+    import pyarrow.compute as pc
+    import shapely
+
+    from geo.scale import partitions, wkb
+
+    if unit.crs is None:
+        return None
+    table = partitions._table_of(unit)
+    last = unit.first_row + unit.batch_rows - 1
+    source = f"{Path(unit.source).name} (partition {unit.key}, lot des lignes {unit.first_row}–{last})"
+    ids = partitions._ids(table, source)
+    codes = sorted(pc.unique(pc.utf8_slice_codeunits(ids, 0, 5)).to_pylist())
+    target = projection.metric_crs_for(codes)
+    if not _same_crs(unit.crs, target):
+        return None
+    column = table["geometry"]
+    rings = wkb.decode(column)
+    n = table.num_rows
+    bounds = np.full((n, 4), np.nan)
+    bounds[rings.rows] = rings.bounds()
+    where = np.full(n, -1, dtype=np.intp)  # row → its ring, or -1: built by GEOS
+    where[rings.rows] = np.arange(len(rings.rows))
+    others = np.flatnonzero(where < 0)
+    other_geoms = None
+    if len(others):
+        try:
+            other_geoms = shapely.from_wkb(
+                column.take(pa.array(others)).to_numpy(zero_copy_only=False), on_invalid="raise"
+            )
+        except shapely.errors.GEOSException:
+            return None
+        if (shapely.is_missing(other_geoms) | shapely.is_empty(other_geoms)).any():
+            return None
+        if not shapely.is_valid(other_geoms).all():
+            return None
+        bounds[others] = shapely.bounds(other_geoms)
+    if not np.isfinite(bounds).all():
+        return None
+    extent = shapely.box(*bounds[:, :2].min(axis=0), *bounds[:, 2:].max(axis=0))
+    projection.check_plausible(
+        gpd.GeoDataFrame(geometry=[extent], crs=unit.crs), source=source, code_insee=codes[0]
+    )
+    other_at = np.full(n, -1, dtype=np.intp)
+    other_at[others] = np.arange(len(others))
+
+    def geoms(idx: np.ndarray) -> np.ndarray:
+        out = np.empty(len(idx), dtype=object)
+        simple = where[idx] >= 0
+        if simple.any():
+            built = shapely.from_wkb(column.take(pa.array(idx[simple])).to_numpy(zero_copy_only=False))
+            if not shapely.is_valid(built).all():
+                raise _Exact
+            out[simple] = built
+        if (~simple).any():
+            out[~simple] = other_geoms[other_at[idx[~simple]]]
+        return out
+
+    def areas(idx: np.ndarray) -> np.ndarray:
+        out = np.empty(len(idx))
+        simple = where[idx] >= 0
+        out[simple] = rings.areas(where[idx[simple]])
+        if (~simple).any():
+            out[~simple] = shapely.area(other_geoms[other_at[idx[~simple]]])
+        return out
+
+    perims = _perimeters_in(perimeters, unit.crs, cache)
+    tol_m2, tol_pct = classify.check_layers(
+        gpd.GeoDataFrame({"idu": []}, geometry=[], crs=unit.crs),
+        perims,
+        tolerance_m2=options.get("tolerance_m2"),
+        tolerance_pct=options.get("tolerance_pct"),
+    )
+    try:
+        exact = np.zeros(n, dtype=bool)
+        if len(others):
+            exact[others] = shapely.get_type_id(other_geoms) == 0  # points: covered or not
+        found = classify.overlaps_of_bounds(
+            bounds, perims.geometry.to_numpy(), geoms=geoms, areas=areas, exact=exact
+        )
+    except _Exact:
+        return None
+    parcel_ids = pd.DataFrame({"idu": ids.to_numpy(zero_copy_only=False)})
+    frame = classify.classify_overlaps(
+        parcel_ids,
+        perims,
+        found,
+        tolerance_m2=tol_m2,
+        tolerance_pct=tol_pct,
+        with_distance=False,
+        only_intersecting=True,
+        pair_area=areas(found.parcel),
+    )
+    frame.attrs = {}
+    return n, frame
+
+
+def _same_crs(a, b) -> bool:
+    return _crs(a).equals(_crs(b))
+
+
+@functools.lru_cache(maxsize=16)
+def _crs(value) -> CRS:
+    return CRS.from_user_input(value)
 
 
 # --- running ---------------------------------------------------------------------------------
