@@ -178,3 +178,13 @@ def test_unreachable_database_is_one_line():
     assert result.exit_code == 1
     assert "cannot connect to the database" in result.output and "secret" not in result.output
     assert "Traceback" not in result.output
+
+
+def test_plain_sql_computes_each_intersection_once(loaded):
+    """EXPLAIN VERBOSE: ST_Intersection appears in one plan node's output only (not re-evaluated
+    by each status test, as when the planner inlines a plain CTE)."""
+    with postgis.connect(loaded.dsn) as conn:
+        query = postgis.sql_classify_query("cadastre.parcelles", "perimetres")
+        plan = "\n".join(r[0] for r in conn.execute(b"EXPLAIN (VERBOSE, COSTS OFF) " + query.as_bytes(conn)))
+    assert plan.count("st_intersection(") == 1, plan
+    assert "st_subdivide(" in plan
