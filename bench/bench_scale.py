@@ -1,24 +1,33 @@
-"""Benchmark at scale: ort against PostGIS 3, DuckDB spatial and a naive geopandas.overlay.
+"""Benchmark at scale: ort against tuned PostGIS 3, DuckDB spatial and SedonaDB, same run, same data.
 
-Generates realistic seeded data (a tiling of irregular parcels, small in town cores and larger
-outside, cut by streets; dozens of perimeters with holes and multipolygons, their boundaries
-digitised every ~8 m), then measures in the same run, on the same data:
+Two datasets of the same size, each with the same perimeters (50 blobs with holes and
+multipolygons, boundaries digitised every ~8 m, about 20 % of the territory):
 
-- ``ort``: :func:`geo.scale.run.classify_frame` (status + share, both cores);
-- ``postgis``: a throwaway PostGIS 3 on 127.0.0.1, GiST indexes, ``ST_Intersects`` +
-  ``ST_Area(ST_Intersection)`` with a ``ST_ContainsProperly`` shortcut
-  (:func:`geo.scale.postgis.sql_classify`), parallel workers allowed;
-- ``duckdb``: DuckDB with the spatial extension loaded offline from the PyPI wheel
-  ``duckdb-extension-spatial``, the same SQL;
-- ``overlay``: ``geopandas.overlay`` of every parcel with every perimeter, then areas
-  (skipped above ``--overlay-max`` parcels: too slow, and said so in the table).
+- ``synthetic``: a seeded tiling of irregular parcels (14 m in town cores to ~55 m outside);
+- ``real``: the real Etalab parcels of Épinay-sur-Orge (91216) and Saint-Marcel (73253) from
+  ``--etalab`` (../shared/data/cadastre-etalab-sample), tiled side by side to the size asked,
+  ids rewritten to stay unique (communes renumbered per tile).
 
-Each engine runs in its own process; peak memory is the peak of the summed PSS (proportional
-set size) of that process and its children — for PostGIS, of the server's processes during
-the query — sampled every 50 ms. Loading the data into each engine is timed apart. All
-engines must agree on every status and share (to 1e-6). Not a test. Run::
+Every engine gets the same advantages: the perimeters cut into pieces of at most 64 vertices
+(PostGIS ``ST_Subdivide`` in its query; for DuckDB and SedonaDB, which have no such
+function, the pieces ort's own cutter makes, loaded beside the parcels), a containment
+shortcut (``ST_ContainsProperly``; SedonaDB has only ``ST_Contains``), the intersection
+computed once per pair (``MATERIALIZED`` CTEs; PostGIS's EXPLAIN is printed), both cores
+(PostGIS: 2 parallel workers; DuckDB and SedonaDB: 2 threads). Two tables:
 
-    python3 bench/bench_scale.py --sizes 10000 100000 1000000 --perimeters 50 --out bench/RESULTS.md
+- in memory: the classification alone, data already loaded (ort: :func:`geo.scale.run.
+  classify_frame`; its perimeters prepared at load, like the others' pieces);
+- end to end: GeoParquet file in → verdicts Parquet out (ort: :func:`geo.scale.run.
+  classify_dataset`, i.e. ``ort classify``; DuckDB: one ``COPY`` statement; SedonaDB: SQL
+  to Parquet; the geopandas read + write of the parcels as the I/O floor).
+
+Engines run in their own processes, started once (loading timed apart) and then run in
+rounds, interleaved, ``--repeat`` times; the median is reported. Peak memory is the peak
+summed PSS of the engine's processes during its runs (PostGIS: the server's). Every output is
+compared with ort's in-memory result: same pairs, same statuses, shares within 1e-9. The load
+of the machine (load average, other processes' CPU) is recorded. Not a test. Run::
+
+    python3 bench/bench_scale.py --sizes 1000000 --out bench/RESULTS.md
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ import argparse
 import json
 import os
 import platform
-import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,8 +50,9 @@ import pandas as pd
 import shapely
 
 L93 = "EPSG:2154"
-ENGINES = ("ort", "postgis", "duckdb", "overlay")
 _KEEP = (8 / 9) * (10 / 11)  # share of lattice cells that are parcels, not streets
+PIECE_VERTICES = 64
+SHARE_TOL = 1e-9
 
 
 # --- data ------------------------------------------------------------------------------------
@@ -179,63 +189,140 @@ def synthetic_perimeters(
     )
 
 
-# --- engines (each run in its own process: python3 bench/bench_scale.py --engine NAME …) -----
+def real_parcels(
+    n: int,
+    sample: Path,
+    *,
+    departements: tuple[str, ...] = ("62", "59"),
+    origin: tuple[float, float] = (650_000.0, 6_900_000.0),
+) -> gpd.GeoDataFrame:
+    """``n`` real Etalab parcels: the communes of ``sample`` side by side, the pair tiled.
+
+    Each tile holds the real parcels of Épinay-sur-Orge (91216) and Saint-Marcel (73253),
+    translated; tiles form a grid, each tile's two communes get new INSEE codes (départements
+    as vertical bands) and keep their real prefixe, section and numéro.
+    """
+    from geo.sources import cadastre
+
+    layers = [
+        cadastre.read_parcels(sample / "91216-epinay-sur-orge" / "cadastre-91216-parcelles.json"),
+        cadastre.read_parcels(sample / "73253-saint-marcel" / "cadastre-73253-parcelles.json"),
+    ]
+    parts, x = [], 0.0
+    for layer in layers:
+        minx, miny, maxx, maxy = layer.total_bounds
+        geoms = shapely.transform(layer.geometry.to_numpy(), lambda xy, dx=x - minx, dy=-miny: xy + [dx, dy])
+        parts.append((geoms, layer["idu"].str[5:].to_numpy(dtype=object)))
+        x += (maxx - minx) + 50.0
+    tile_w = x
+    tile_h = max(lyr.total_bounds[3] - lyr.total_bounds[1] for lyr in layers) + 50.0
+    tiles = -(-n // sum(len(g) for g, _ in parts))
+    cols = int(np.ceil(np.sqrt(tiles * tile_h / tile_w)))
+    geoms, ids = [], []
+    for t in range(tiles):
+        row, col = divmod(t, cols)
+        dep = departements[min(col * len(departements) // cols, len(departements) - 1)]
+        dx, dy = origin[0] + col * tile_w, origin[1] + row * tile_h
+        for k, (g, tail) in enumerate(parts):
+            geoms.append(shapely.transform(g, lambda xy, dx=dx, dy=dy: xy + [dx, dy]))
+            ids.append(f"{dep}{(2 * t + k) % 1000:03d}" + tail)
+    idu = np.concatenate(ids)[:n]
+    frame = pd.DataFrame({"idu": idu, "code_insee": [i[:5] for i in idu]})
+    out = gpd.GeoDataFrame(frame, geometry=np.concatenate(geoms)[:n], crs=L93)
+    return out.sort_values("idu", ignore_index=True)
 
 
-def _mark(events: dict, name: str) -> None:
-    events[name] = time.time()
+def make_data(dataset: str, n: int, folder: Path, args) -> dict:
+    """Write ``parcels.parquet``, ``perimeters.parquet`` and ``pieces.parquet`` in ``folder``."""
+    from geo import classify
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if dataset == "real":
+        parcels = real_parcels(n, args.etalab)
+    else:
+        parcels = synthetic_parcels(n, seed=args.seed)[["idu", "code_insee", "geometry"]]
+    if not parcels["idu"].is_unique:
+        raise SystemExit(f"{dataset}: duplicate ids")
+    perims = synthetic_perimeters(parcels, args.perimeters, seed=args.seed)
+    parcels.to_parquet(folder / "parcels.parquet", row_group_size=100_000)
+    perims.to_parquet(folder / "perimeters.parquet")
+    ids, pieces = [], []
+    for pid, geom in zip(perims["perimeter_id"], perims.geometry, strict=True):
+        cut = classify._pieces(shapely.to_wkb(geom), PIECE_VERTICES)
+        pieces.append(cut)
+        ids += [pid] * len(cut)
+    gpd.GeoDataFrame({"perimeter_id": ids}, geometry=np.concatenate(pieces), crs=L93).to_parquet(
+        folder / "pieces.parquet"
+    )
+    return {
+        "parcels": len(parcels),
+        "vertices_per_parcel": float(shapely.get_num_coordinates(parcels.geometry.to_numpy()).mean()),
+        "perimeters": len(perims),
+        "perimeter_vertices": int(shapely.get_num_coordinates(perims.geometry.to_numpy()).sum()),
+        "pieces": len(ids),
+    }
+
+
+# --- engines: each a process started once, loading its data, then running on demand ---------
 
 
 def _verdict_frame(df: pd.DataFrame) -> pd.DataFrame:
     out = df[["idu", "perimeter_id", "status", "share"]].copy()
+    out["share"] = out["share"].astype(float)
     return out.sort_values(["idu", "perimeter_id"]).reset_index(drop=True)
 
 
-def run_ort(data: Path, repeat: int, events: dict, workers: int | None = None) -> tuple[pd.DataFrame, dict]:
-    from geo.scale.run import classify_frame
-
-    _mark(events, "load_start")
-    parcels = gpd.read_parquet(data / "parcels.parquet", columns=["idu", "geometry"])
-    perims = gpd.read_parquet(data / "perimeters.parquet")
-    _mark(events, "load_end")
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        _mark(events, "query_start")
-        result = classify_frame(parcels, perims, workers=workers or os.cpu_count())
-        _mark(events, "query_end")
-        times.append(time.perf_counter() - t)
-    return _verdict_frame(result), {"times": times, "rows": len(result)}
-
-
-def run_overlay(data: Path, repeat: int, events: dict) -> tuple[pd.DataFrame, dict]:
+def _tolerances() -> dict:
     from geo import settings
 
-    _mark(events, "load_start")
-    parcels = gpd.read_parquet(data / "parcels.parquet", columns=["idu", "geometry"])
-    perims = gpd.read_parquet(data / "perimeters.parquet")
-    _mark(events, "load_end")
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        _mark(events, "query_start")
-        pieces = gpd.overlay(parcels, perims[["perimeter_id", "geometry"]], how="intersection")
-        pieces["inter"] = pieces.area
-        inter = pieces.groupby(["idu", "perimeter_id"], as_index=False)["inter"].sum()
-        area = pd.Series(parcels.area.to_numpy(), index=parcels["idu"].to_numpy())
-        inter["area"] = area.reindex(inter["idu"]).to_numpy()
-        inter["share"] = np.clip(np.where(inter["area"] > 0, inter["inter"] / inter["area"], 0), 0, 1)
-        x = np.minimum(inter["inter"], inter["area"])
-        noise = np.maximum(settings.tolerance_m2, settings.tolerance_pct / 100 * inter["area"])
-        status = np.where(x <= noise, "outside", "straddling")
-        status = np.where(inter["area"] - x <= noise, "inside", status)
-        tiny = inter["area"] <= noise
-        status = np.where(tiny, np.where(inter["share"] > 0.5, "inside", "outside"), status)
-        inter["status"] = status
-        result = inter[inter["status"] != "outside"]
-        _mark(events, "query_end")
-        times.append(time.perf_counter() - t)
-    return _verdict_frame(result), {"times": times, "rows": len(result)}
+    return {"tol_m2": float(settings.tolerance_m2), "tol_pct": float(settings.tolerance_pct)}
+
+
+# The tuned query of DuckDB and SedonaDB: the one of geo.scale.postgis.sql_classify, on pieces
+# made beforehand (neither has ST_Subdivide). {parcels}/{pieces}: a table or a file reader.
+_PAIRS_SQL = """
+WITH pairs AS MATERIALIZED (
+    SELECT p.idu, k.perimeter_id, max(ST_Area(p.geometry)) AS parcel_area,
+           sum(CASE WHEN {contains}(k.geometry, p.geometry) THEN ST_Area(p.geometry)
+                    ELSE ST_Area(ST_Intersection(p.geometry, k.geometry)) END) AS area_raw
+    FROM {parcels} p JOIN {pieces} k ON ST_Intersects(p.geometry, k.geometry)
+    GROUP BY p.idu, k.perimeter_id
+), measured AS (
+    SELECT *, LEAST(area_raw, parcel_area) AS inter,
+           CASE WHEN parcel_area > 0 THEN LEAST(GREATEST(area_raw / parcel_area, 0), 1) ELSE 0 END AS share,
+           GREATEST({tol_m2}, {tol_pct} / 100.0 * parcel_area) AS noise
+    FROM pairs
+), judged AS (
+    SELECT idu, perimeter_id, share,
+           CASE WHEN parcel_area <= noise THEN CASE WHEN share > 0.5 THEN 'inside' ELSE 'outside' END
+                WHEN parcel_area - inter <= noise THEN 'inside'
+                WHEN inter <= noise THEN 'outside'
+                ELSE 'straddling' END AS status
+    FROM measured
+)
+SELECT idu, perimeter_id, status, share FROM judged WHERE status <> 'outside'
+"""
+
+
+def _pairs_sql(
+    parcels: str, pieces: str, contains: str = "ST_ContainsProperly", materialized: bool = True
+) -> str:
+    """The query; SedonaDB knows neither ``MATERIALIZED`` (its aggregate runs once anyway) nor
+    ``ST_ContainsProperly``."""
+    tol = _tolerances()
+    sql = _PAIRS_SQL if materialized else _PAIRS_SQL.replace(" MATERIALIZED", "")
+    # Only numbers and the benchmark's own file paths go in: no user input.
+    return sql.format(
+        parcels=parcels,
+        pieces=pieces,
+        contains=contains,
+        tol_m2=repr(tol["tol_m2"]),
+        tol_pct=repr(tol["tol_pct"]),
+    )
+
+
+def _quoted(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
 
 
 def _duckdb_connect():
@@ -255,138 +342,255 @@ def _duckdb_connect():
     conn = duckdb.connect(
         config={"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
     )
-    conn.execute(f"LOAD '{binary}'")
+    conn.execute(f"LOAD {_quoted(binary)}")
     conn.execute(f"SET threads = {os.cpu_count()}")
     return conn
 
 
-_CLASSIFY_SQL = """
-CREATE OR REPLACE TABLE verdicts AS
-WITH pairs AS (
-    SELECT p.idu, m.perimeter_id, ST_Area(p.geom) AS parcel_area,
-           CASE WHEN ST_ContainsProperly(m.geom, p.geom) THEN ST_Area(p.geom)
-                ELSE ST_Area(ST_Intersection(p.geom, m.geom)) END AS area_raw
-    FROM parcels p JOIN perimeters m ON ST_Intersects(p.geom, m.geom)
-), measured AS (
-    SELECT *, LEAST(area_raw, parcel_area) AS inter,
-           CASE WHEN parcel_area > 0 THEN LEAST(GREATEST(area_raw / parcel_area, 0), 1) ELSE 0 END AS share,
-           GREATEST($tol_m2, $tol_pct / 100.0 * parcel_area) AS noise
-    FROM pairs
-), judged AS (
-    SELECT idu, perimeter_id, share,
-           CASE WHEN parcel_area <= noise THEN CASE WHEN share > 0.5 THEN 'inside' ELSE 'outside' END
-                WHEN parcel_area - inter <= noise THEN 'inside'
-                WHEN inter <= noise THEN 'outside'
-                ELSE 'straddling' END AS status
-    FROM measured
-)
-SELECT * FROM judged WHERE status <> 'outside'
-"""
+class Engine:
+    """One engine in its own process: ``load`` once, then ``run`` on demand, ``result`` at the end."""
+
+    version = ""
+
+    def __init__(self, data: Path, out: Path, dsn: str | None) -> None:
+        self.data, self.out, self.dsn = data, out, dsn
+
+    def load(self) -> None:
+        pass
+
+    def run(self) -> None:
+        raise NotImplementedError
+
+    def result(self) -> pd.DataFrame:
+        raise NotImplementedError
 
 
-def run_duckdb(data: Path, repeat: int, events: dict) -> tuple[pd.DataFrame, dict]:
-    from geo import settings
+class Ort(Engine):
+    workers: int | None = None
 
-    conn = _duckdb_connect()
-    _mark(events, "load_start")
-    conn.execute(
-        "CREATE TABLE parcels AS SELECT idu, geometry AS geom FROM read_parquet(?)",
-        [str(data / "parcels.parquet")],
-    )
-    conn.execute(
-        "CREATE TABLE perimeters AS SELECT perimeter_id, geometry AS geom FROM read_parquet(?)",
-        [str(data / "perimeters.parquet")],
-    )
-    _mark(events, "load_end")
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        _mark(events, "query_start")
-        conn.execute(_CLASSIFY_SQL, {"tol_m2": settings.tolerance_m2, "tol_pct": settings.tolerance_pct})
-        _mark(events, "query_end")
-        times.append(time.perf_counter() - t)
-    result = conn.execute("SELECT idu, perimeter_id, status, share FROM verdicts").df()
-    version = conn.execute("SELECT library_version FROM pragma_version()").fetchone()[0]
-    return _verdict_frame(result), {"times": times, "rows": len(result), "version": f"DuckDB {version}"}
+    def load(self) -> None:
+        from geo import classify
+
+        self.parcels = gpd.read_parquet(self.data / "parcels.parquet", columns=["idu", "geometry"])
+        self.perims = gpd.read_parquet(self.data / "perimeters.parquet")
+        # Perimeters prepared once, as the SQL engines get their pieces at load.
+        for geom in self.perims.geometry:
+            classify.perimeter_grid(geom)
+
+    def run(self) -> None:
+        from geo.scale.run import classify_frame
+
+        self.verdicts = classify_frame(self.parcels, self.perims, workers=self.workers or os.cpu_count())
+
+    def result(self) -> pd.DataFrame:
+        return _verdict_frame(self.verdicts)
 
 
-def run_postgis(data: Path, repeat: int, events: dict, dsn: str) -> tuple[pd.DataFrame, dict]:
-    from geo.scale import postgis
+class OrtOneCore(Ort):
+    workers = 1
 
-    _mark(events, "load_start")
-    parcels = gpd.read_parquet(data / "parcels.parquet", columns=["idu", "geometry"])
-    perims = gpd.read_parquet(data / "perimeters.parquet")
-    with postgis.connect(dsn) as conn:
-        postgis.write_layer(conn, parcels, "parcels", force=True)
-        postgis.write_layer(conn, perims, "perimeters", force=True)
-        conn.commit()
-        del parcels
-        _mark(events, "load_end")
-        times = []
-        for _ in range(repeat):
-            conn.execute("DROP TABLE IF EXISTS verdicts")
-            conn.commit()
-            t = time.perf_counter()
-            _mark(events, "query_start")
-            postgis.sql_classify(conn, "parcels", "perimeters", "verdicts")
-            _mark(events, "query_end")
-            times.append(time.perf_counter() - t)
-        result = pd.DataFrame(
-            conn.execute("SELECT idu, perimeter_id, status, share FROM verdicts").fetchall(),
-            columns=["idu", "perimeter_id", "status", "share"],
+
+class DuckDB(Engine):
+    def load(self) -> None:
+        self.conn = _duckdb_connect()
+        self.conn.execute(
+            "CREATE TABLE parcels AS SELECT idu, geometry FROM read_parquet(?)",
+            [str(self.data / "parcels.parquet")],
         )
-        version = conn.execute("SELECT postgis_full_version()").fetchone()[0]
-        plan = conn.execute(
-            "EXPLAIN SELECT 1 FROM parcels p JOIN perimeters m ON ST_Intersects(p.geom, m.geom)"
-        ).fetchall()
-    short = (
-        " ".join(version.split()[:2]) + " " + " ".join(w for w in version.split() if w.startswith("GEOS="))
-    )
-    return _verdict_frame(result), {
-        "times": times,
-        "rows": len(result),
-        "version": short,
-        "plan": [r[0] for r in plan],
-    }
+        self.conn.execute(
+            "CREATE TABLE pieces AS SELECT perimeter_id, geometry FROM read_parquet(?)",
+            [str(self.data / "pieces.parquet")],
+        )
+        self.version = (
+            "DuckDB " + self.conn.execute("SELECT library_version FROM pragma_version()").fetchone()[0]
+        )
+
+    def run(self) -> None:
+        self.conn.execute("CREATE OR REPLACE TABLE verdicts AS " + _pairs_sql("parcels", "pieces"))
+
+    def result(self) -> pd.DataFrame:
+        return _verdict_frame(self.conn.execute("SELECT * FROM verdicts").df())
 
 
-def engine_main(args: argparse.Namespace) -> None:
-    """Run one engine on one data folder; write its verdicts and a JSON of timings."""
-    events: dict = {}
-    runner = {
-        "ort": run_ort,
-        "ort-1core": lambda data, repeat, events: run_ort(data, repeat, events, workers=1),
-        "ort-stream": run_ort_stream,
-        "overlay": run_overlay,
-        "duckdb": run_duckdb,
-    }.get(args.engine)
-    if args.engine == "postgis":
-        result, info = run_postgis(args.data, args.repeat, events, args.dsn)
-    else:
-        result, info = runner(args.data, args.repeat, events)
-    result.to_parquet(args.data / f"result-{args.engine}.parquet", index=False)
-    info["events"] = events
-    info["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    (args.data / f"info-{args.engine}.json").write_text(json.dumps(info))
+class Sedona(Engine):
+    def load(self) -> None:
+        import sedonadb
+
+        self.ctx = sedonadb.connect()
+        self.ctx.read_parquet(str(self.data / "parcels.parquet")).select(
+            "idu", "geometry"
+        ).to_memtable().to_view("parcels")
+        self.ctx.read_parquet(str(self.data / "pieces.parquet")).to_memtable().to_view("pieces")
+        self.version = f"SedonaDB {sedonadb.__version__}"
+
+    def run(self) -> None:
+        # ST_ContainsProperly does not exist in SedonaDB: ST_Contains gives the same areas.
+        self.verdicts = self.ctx.sql(
+            _pairs_sql("parcels", "pieces", "ST_Contains", materialized=False)
+        ).to_pandas()
+
+    def result(self) -> pd.DataFrame:
+        return _verdict_frame(self.verdicts)
 
 
-def run_ort_stream(data: Path, repeat: int, events: dict) -> tuple[pd.DataFrame, dict]:
-    """The streamed path of ``ort classify``: read, classify and write by partition (both cores)."""
-    from geo.scale import run as scale
+class PostGIS(Engine):
+    def load(self) -> None:
+        from geo.scale import postgis
 
-    perims = gpd.read_parquet(data / "perimeters.parquet")
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        _mark(events, "query_start")
-        scale.classify_dataset(data / "parcels.parquet", perims, data / "stream-out", force=True)
-        _mark(events, "query_end")
-        times.append(time.perf_counter() - t)
-    result = scale.read_results(data / "stream-out")
-    return _verdict_frame(result), {"times": times, "rows": len(result)}
+        parcels = gpd.read_parquet(self.data / "parcels.parquet", columns=["idu", "geometry"])
+        perims = gpd.read_parquet(self.data / "perimeters.parquet")
+        self.conn = postgis.connect(self.dsn)
+        postgis.write_layer(self.conn, parcels, "parcels", force=True)
+        postgis.write_layer(self.conn, perims, "perimeters", force=True)
+        self.conn.commit()
+        full = self.conn.execute("SELECT postgis_full_version()").fetchone()[0]
+        self.version = (
+            " ".join(full.split()[:2]) + " " + " ".join(w for w in full.split() if w.startswith("GEOS="))
+        )
+        query = postgis.sql_classify_query("parcels", "perimeters")
+        plan = self.conn.execute(b"EXPLAIN (VERBOSE, COSTS OFF) " + query.as_bytes(self.conn)).fetchall()
+        (self.out / "postgis-explain.txt").write_text("\n".join(r[0] for r in plan) + "\n", encoding="utf-8")
+
+    def run(self) -> None:
+        from geo.scale import postgis
+
+        self.conn.execute("DROP TABLE IF EXISTS verdicts")
+        self.conn.commit()
+        postgis.sql_classify(self.conn, "parcels", "perimeters", "verdicts")
+
+    def result(self) -> pd.DataFrame:
+        rows = self.conn.execute("SELECT idu, perimeter_id, status, share FROM verdicts").fetchall()
+        return _verdict_frame(pd.DataFrame(rows, columns=["idu", "perimeter_id", "status", "share"]))
 
 
-# --- the run -----------------------------------------------------------------------------------
+class Overlay(Engine):
+    """geopandas.overlay of every parcel with every perimeter, then areas: the naive way."""
+
+    def load(self) -> None:
+        self.parcels = gpd.read_parquet(self.data / "parcels.parquet", columns=["idu", "geometry"])
+        self.perims = gpd.read_parquet(self.data / "perimeters.parquet")
+
+    def run(self) -> None:
+        tol = _tolerances()
+        pieces = gpd.overlay(self.parcels, self.perims[["perimeter_id", "geometry"]], how="intersection")
+        pieces["inter"] = pieces.area
+        inter = pieces.groupby(["idu", "perimeter_id"], as_index=False)["inter"].sum()
+        area = pd.Series(self.parcels.area.to_numpy(), index=self.parcels["idu"].to_numpy())
+        inter["area"] = area.reindex(inter["idu"]).to_numpy()
+        inter["share"] = np.clip(np.where(inter["area"] > 0, inter["inter"] / inter["area"], 0), 0, 1)
+        x = np.minimum(inter["inter"], inter["area"])
+        noise = np.maximum(tol["tol_m2"], tol["tol_pct"] / 100 * inter["area"])
+        status = np.where(x <= noise, "outside", "straddling")
+        status = np.where(inter["area"] - x <= noise, "inside", status)
+        tiny = inter["area"] <= noise
+        inter["status"] = np.where(tiny, np.where(inter["share"] > 0.5, "inside", "outside"), status)
+        self.verdicts = inter[inter["status"] != "outside"]
+
+    def result(self) -> pd.DataFrame:
+        return _verdict_frame(self.verdicts)
+
+
+# End to end: GeoParquet in, verdicts Parquet out, nothing loaded beforehand.
+
+
+class OrtFile(Engine):
+    def run(self) -> None:
+        from geo.scale import run as scale
+
+        perims = gpd.read_parquet(self.data / "perimeters.parquet")
+        scale.classify_dataset(self.data / "parcels.parquet", perims, self.out / "ort-file", force=True)
+
+    def result(self) -> pd.DataFrame:
+        from geo.scale import run as scale
+
+        return _verdict_frame(scale.read_results(self.out / "ort-file"))
+
+
+class DuckDBCopy(Engine):
+    def load(self) -> None:
+        self.conn = _duckdb_connect()
+        self.target = self.out / "duckdb-copy.parquet"
+
+    def run(self) -> None:
+        select = _pairs_sql(
+            f"read_parquet({_quoted(self.data / 'parcels.parquet')})",
+            f"read_parquet({_quoted(self.data / 'pieces.parquet')})",
+        )
+        self.conn.execute(f"COPY ({select}) TO {_quoted(self.target)} (FORMAT parquet)")
+
+    def result(self) -> pd.DataFrame:
+        return _verdict_frame(pd.read_parquet(self.target))
+
+
+class SedonaFile(Engine):
+    def load(self) -> None:
+        import sedonadb
+
+        self.ctx = sedonadb.connect()
+        self.target = self.out / "sedona-file.parquet"
+
+    def run(self) -> None:
+        self.ctx.read_parquet(str(self.data / "parcels.parquet")).to_view("parcels", overwrite=True)
+        self.ctx.read_parquet(str(self.data / "pieces.parquet")).to_view("pieces", overwrite=True)
+        self.ctx.sql(_pairs_sql("parcels", "pieces", "ST_Contains", materialized=False)).to_parquet(
+            str(self.target)
+        )
+
+    def result(self) -> pd.DataFrame:
+        return _verdict_frame(pd.read_parquet(self.target))
+
+
+class IOFloor(Engine):
+    """geopandas reading the parcels and writing them back: no classification at all."""
+
+    def run(self) -> None:
+        gpd.read_parquet(self.data / "parcels.parquet").to_parquet(self.out / "floor.parquet")
+
+    def result(self) -> pd.DataFrame | None:
+        return None
+
+
+IN_MEMORY = {
+    "ort": Ort,
+    "ort-1core": OrtOneCore,
+    "duckdb": DuckDB,
+    "sedonadb": Sedona,
+    "postgis": PostGIS,
+    "overlay": Overlay,
+}
+END_TO_END = {
+    "ort classify": OrtFile,
+    "duckdb COPY": DuckDBCopy,
+    "sedonadb": SedonaFile,
+    "geopandas read+write": IOFloor,
+}
+
+
+def serve(args: argparse.Namespace) -> None:
+    """The engine process: load, say 'ready', then obey 'run' / 'result' / 'quit' on stdin."""
+    table = IN_MEMORY if args.table == "memory" else END_TO_END
+    engine = table[args.engine](args.data, args.work, args.dsn)
+    t = time.perf_counter()
+    engine.load()
+    print(json.dumps({"ready": time.perf_counter() - t, "version": engine.version}), flush=True)
+    for line in sys.stdin:
+        command = line.strip()
+        if command == "run":
+            t0, p0 = time.time(), time.perf_counter()
+            engine.run()
+            print(
+                json.dumps({"seconds": time.perf_counter() - p0, "start": t0, "end": time.time()}), flush=True
+            )
+        elif command == "result":
+            frame = engine.result()
+            if frame is not None:
+                frame.to_parquet(args.work / f"result-{args.table}-{args.engine.replace(' ', '_')}.parquet")
+            print(json.dumps({"saved": frame is not None}), flush=True)
+        elif command == "quit":
+            return
+
+
+# --- measuring ---------------------------------------------------------------------------------
 
 
 def _pss(pid: int) -> int:
@@ -413,17 +617,17 @@ class _Sampler(threading.Thread):
             self.samples.append((time.time(), sum(_pss(pid) for pid in self.pids())))
             self.stop.wait(0.05)
 
-    def peak(self, start: float = 0.0, end: float = float("inf")) -> float:
-        inside = [m for t, m in self.samples if start - 0.06 <= t <= end + 0.06]
+    def peak(self, windows: list[tuple[float, float]]) -> float:
+        inside = [m for t, m in self.samples if any(a - 0.06 <= t <= b + 0.06 for a, b in windows)]
         return max(inside, default=0) / 2**20
 
 
-def _tree(proc: subprocess.Popen):
+def _tree(pid: int):
     import psutil
 
     def pids() -> list[int]:
         try:
-            root = psutil.Process(proc.pid)
+            root = psutil.Process(pid)
             return [root.pid, *(c.pid for c in root.children(recursive=True))]
         except psutil.NoSuchProcess:
             return []
@@ -431,32 +635,85 @@ def _tree(proc: subprocess.Popen):
     return pids
 
 
-def measure(engine: str, data: Path, repeat: int, cluster=None) -> dict:
-    """Run one engine in a subprocess, sampling its memory; return its figures."""
-    cmd = [sys.executable, __file__, "--engine", engine, "--data", str(data), "--repeat", str(repeat)]
-    if cluster is not None:
-        cmd += ["--dsn", cluster.dsn]
-    proc = subprocess.Popen(cmd)
-    client = _tree(proc)
-    sampler = _Sampler(client if cluster is None else cluster.server_pids)
-    sampler.start()
-    code = proc.wait()
-    sampler.stop.set()
-    sampler.join()
-    if code != 0:
-        raise SystemExit(f"engine {engine} failed with exit code {code}")
-    info = json.loads((data / f"info-{engine}.json").read_text())
-    ev = info["events"]
-    info["seconds"] = float(np.median(info["times"]))
-    info["peak_mb"] = sampler.peak(
-        ev["query_start"] - max(info["times"]) * len(info["times"]), ev["query_end"]
-    )
-    info["load_s"] = ev.get("load_end", 0) - ev.get("load_start", 0)
-    return info
+class _CpuMeter:
+    """CPU used by the whole machine and by this benchmark (itself, its engines, the PostGIS server)."""
+
+    def __init__(self, cluster) -> None:
+        self.cluster = cluster
+        self.start_wall, self.start_busy = time.time(), _busy_seconds()
+        self.start_ours = self._ours()
+
+    def _ours(self) -> float:
+        import psutil
+
+        t = os.times()  # this process and the engine processes it has waited for
+        total = t.user + t.system + t.children_user + t.children_system
+        for pid in self.cluster.server_pids() if self.cluster is not None else []:
+            try:
+                c = psutil.Process(pid).cpu_times()
+                total += c.user + c.system
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    def summary(self) -> dict:
+        wall = time.time() - self.start_wall
+        busy = _busy_seconds() - self.start_busy
+        return {"busy_cores": busy / wall, "ours_cores": (self._ours() - self.start_ours) / wall}
+
+
+def _busy_seconds() -> float:
+    """Seconds of CPU used by everything on the machine since boot (from /proc/stat)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    values = [int(v) for v in fields]
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+class Running:
+    """An engine process and its memory sampler."""
+
+    def __init__(self, table: str, engine: str, data: Path, work: Path, cluster) -> None:
+        cmd = [sys.executable, __file__, "--serve", "--table", table, "--engine", engine, "--data", str(data)]
+        cmd += ["--work", str(work)] + (["--dsn", cluster.dsn] if cluster is not None else [])
+        self.table, self.engine = table, engine
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.sampler = _Sampler(cluster.server_pids if cluster is not None else _tree(self.proc.pid))
+        self.sampler.start()
+        self.cluster = cluster
+        first = self._read()
+        self.load_s, self.version = first["ready"], first["version"]
+        self.times: list[float] = []
+        self.windows: list[tuple[float, float]] = []
+
+    def _read(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"engine {self.engine} ({self.table}) stopped (exit code {self.proc.wait()})")
+        return json.loads(line)
+
+    def ask(self, command: str) -> dict:
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def run_once(self) -> float:
+        done = self.ask("run")
+        self.times.append(done["seconds"])
+        self.windows.append((done["start"], done["end"]))
+        return done["seconds"]
+
+    def finish(self) -> None:
+        self.ask("result")
+        self.proc.stdin.write("quit\n")
+        self.proc.stdin.flush()
+        self.proc.wait(timeout=120)
+        self.sampler.stop.set()
+        self.sampler.join()
 
 
 def compare(reference: pd.DataFrame, other: pd.DataFrame) -> str:
-    """'ok' when both list the same pairs with the same statuses and shares within 1e-6."""
+    """'ok' when both list the same pairs with the same statuses and shares within 1e-9."""
     merged = reference.merge(
         other, on=["idu", "perimeter_id"], how="outer", suffixes=("", "_o"), indicator=True
     )
@@ -464,146 +721,189 @@ def compare(reference: pd.DataFrame, other: pd.DataFrame) -> str:
     both = merged[merged["_merge"] == "both"]
     status = int((both["status"] != both["status_o"]).sum())
     share = float((both["share"] - both["share_o"]).abs().max()) if len(both) else 0.0
-    if only == 0 and status == 0 and share <= 1e-6:
-        return f"ok (max share diff {share:.1e})"
-    return f"DIFFERS: {only} pairs in one only, {status} statuses, max share diff {share:.1e}"
+    if only == 0 and status == 0 and share <= SHARE_TOL:
+        return f"identique (écart max des parts {share:.0e})"
+    return f"DIFFÈRE : {only} paires d'un seul côté, {status} statuts, écart max des parts {share:.1e}"
 
 
-def bench_size(n: int, args, cluster, root: Path) -> list[dict]:
-    data = root / f"n{n}"
-    data.mkdir(parents=True, exist_ok=True)
+def bench_dataset(dataset: str, n: int, args, cluster, root: Path) -> dict:
+    """Both tables for one dataset and size: engines started once, then run in rounds."""
+    data = root / f"{dataset}-{n}"
     t = time.perf_counter()
-    parcels = synthetic_parcels(n, seed=args.seed)
-    perims = synthetic_perimeters(parcels, args.perimeters, seed=args.seed)
-    parcels.to_parquet(data / "parcels.parquet", row_group_size=100_000)
-    perims.to_parquet(data / "perimeters.parquet")
-    vertices = int(shapely.get_num_coordinates(perims.geometry.to_numpy()).sum())
-    took = time.perf_counter() - t
-    print(f"\n== {n:,} parcels × {len(perims)} perimeters ({vertices:,} vertices); data in {took:.1f} s")
-    del parcels
-    repeat = args.repeat
-    rows, reference = [], None
-    for engine in args.engines:
-        if engine == "overlay" and n > args.overlay_max:
-            rows.append(
-                {
-                    "n": n,
-                    "engine": engine,
-                    "skipped": f"skipped above {args.overlay_max:,} parcels (too slow)",
-                }
-            )
-            print(f"   {engine:10s} skipped")
-            continue
-        if engine == "postgis" and cluster is None:
-            rows.append({"n": n, "engine": engine, "skipped": "PostGIS not available"})
-            continue
-        info = measure(engine, data, repeat, cluster if engine == "postgis" else None)
-        result = pd.read_parquet(data / f"result-{engine}.parquet")
-        if reference is None:
-            reference = result
-        info.update(
-            n=n, engine=engine, agree="reference" if result is reference else compare(reference, result)
-        )
-        rows.append(info)
-        print(
-            f"   {engine:10s} {info['seconds']:8.2f} s  {n / info['seconds']:>12,.0f} parcels/s  "
-            f"peak {info['peak_mb']:8.0f} MB  load {info['load_s']:.1f} s  {info['agree']}"
-        )
-    return rows
-
-
-def markdown(rows: list[dict], command: str, versions: dict) -> str:
-    lines = [
-        "# Scale benchmark",
-        "",
-        f"Produced by `{command}` on {platform.node() and 'this machine'}: "
-        f"{os.cpu_count()} cores, {_total_memory_gb():.0f} GB, Python {platform.python_version()}, "
-        + ", ".join(f"{k} {v}" for k, v in versions.items())
-        + ".",
-        "",
-        "Seconds are the classification alone (status + share of every inside or straddling pair), "
-        "median of the repeats, data already loaded (ort stream: read + classify + write the "
-        "Parquet output, from the GeoParquet file). Peak memory is the peak summed PSS of the engine's "
-        "processes during the classification (PostGIS: the server's processes). "
-        "'ort ×' is how many times faster ort (in memory, both cores) is than that engine.",
-        "",
-        f"CPU pressure on the machine during the run (Linux PSI, share of time some task waited for a "
-        f"core, 5-minute average): {_cpu_pressure()}. Timings on a shared machine vary from run to run.",
-        "",
-        "| parcels | engine | seconds | parcels/s | peak MB | MB per M parcels | ort × | load s "
-        "| agreement with ort |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---|",
-    ]
-    by_n: dict[int, dict] = {}
-    for r in rows:
-        by_n.setdefault(r["n"], {})[r["engine"]] = r
-    for n, engines in by_n.items():
-        ort = engines.get("ort", {}).get("seconds")
-        for name, r in engines.items():
-            if "skipped" in r:
-                lines.append(f"| {n:,} | {name} | — | — | — | — | — | — | {r['skipped']} |")
-                continue
-            ratio = f"{r['seconds'] / ort:.1f}" if ort and name != "ort" else "1.0"
-            lines.append(
-                f"| {n:,} | {name} | {r['seconds']:.2f} | {n / r['seconds']:,.0f} | {r['peak_mb']:,.0f} | "
-                f"{r['peak_mb'] / (n / 1e6):,.0f} | {ratio} | {r['load_s']:.1f} | {r['agree']} |"
-            )
-    return "\n".join(lines + _summary(by_n)) + "\n"
-
-
-def _summary(by_n: dict[int, dict]) -> list[str]:
-    """Targets at the largest size, and what 100M parcels (France) would take at that pace."""
-    n = max(by_n)
-    e = by_n[n]
-    if "ort" not in e or "skipped" in e["ort"]:
-        return []
-    ort = e["ort"]
-    out = ["", f"## At {n:,} parcels", ""]
-    for name, factor in (("postgis", 4), ("duckdb", 2)):
-        if name in e and "skipped" not in e[name]:
-            ratio = e[name]["seconds"] / ort["seconds"]
-            verdict = "met" if ratio >= factor else "NOT met"
-            out.append(f"- ort vs {name}: {ratio:.1f}× faster (target ≥ {factor}×: {verdict}).")
-    per_m = ort["peak_mb"] / (n / 1e6)
-    out.append(
-        f"- ort peak memory: {per_m:,.0f} MB per million parcels (target ≤ 1,536 MB: "
-        f"{'met' if per_m <= 1536 else 'NOT met'})."
+    facts = make_data(dataset, n, data, args)
+    print(
+        f"\n== {dataset}: {n:,} parcels × {facts['perimeters']} perimeters; data in {time.perf_counter() - t:.1f} s"
     )
-    if "ort-1core" in e and "skipped" not in e["ort-1core"]:
-        one = e["ort-1core"]["seconds"]
-        note = " — the second core was busy with other jobs during this run" if one < ort["seconds"] else ""
-        out.append(
-            f"- Both cores vs one: {one:.2f} s in one process, {ort['seconds']:.2f} s on two "
-            f"({one / ort['seconds']:.2f}×{note})."
-        )
-    stream = e.get("ort-stream")
-    if stream and "skipped" not in stream:
-        rate = n / stream["seconds"]
-        out += [
-            "",
-            "## Extrapolation to 100M parcels (France)",
-            "",
-            "- Streamed from GeoParquet (`ort classify`, read + check + classify + write): "
-            f"{rate:,.0f} parcels/s here, so 100M parcels in about {1e8 / rate / 60:,.0f} min on this "
-            f"2-core machine, with memory bounded by the batch size ({stream['peak_mb']:,.0f} MB peak "
-            f"at {n:,} parcels, batches of 200,000).",
-            f"- In memory (parcels already loaded): {n / ort['seconds']:,.0f} parcels/s, about "
-            f"{1e8 / (n / ort['seconds']) / 60:,.1f} min of classification, but 100M parcels held at "
-            f"once need about {per_m * 100 / 1024:,.0f} GB: stream instead.",
-            "- Partitions are independent (one per département, ~100 in France, the largest a few "
-            "million parcels): on a Dask cluster (`--engine dask --scheduler tcp://…`) the time "
-            "divides by the number of cores as long as each worker reads the input directly "
-            "(shared file system). Not measured on a real cluster here.",
-        ]
+    out: dict = {"dataset": dataset, "n": n, "facts": facts, "tables": {}}
+    for table, names in (("memory", args.engines), ("file", args.file_engines)):
+        running: list[Running] = []
+        skipped: dict[str, str] = {}
+        for name in names:
+            if name == "overlay" and n > args.overlay_max:
+                skipped[name] = f"non mesuré au-delà de {args.overlay_max:,} parcelles (trop lent)"
+                continue
+            if name == "postgis" and cluster is None:
+                skipped[name] = "PostGIS indisponible ici"
+                continue
+            running.append(Running(table, name, data, data, cluster if name == "postgis" else None))
+            print(f"   [{table}] {name} loaded in {running[-1].load_s:.1f} s")
+        for r in range(args.repeat):
+            # Interleaved: each round runs every engine once, in an order that rotates.
+            for eng in running[r % len(running) :] + running[: r % len(running)] if running else []:
+                seconds = eng.run_once()
+                print(
+                    f"   [{table}] round {r + 1} {eng.engine:22s} {seconds:7.2f} s  load {os.getloadavg()[0]:.1f}"
+                )
+        rows = {}
+        for eng in running:
+            eng.finish()
+            rows[eng.engine] = {
+                "seconds": statistics.median(eng.times),
+                "times": eng.times,
+                "peak_mb": eng.sampler.peak(eng.windows),
+                "load_s": eng.load_s,
+                "version": eng.version,
+            }
+        reference = pd.read_parquet(data / "result-memory-ort.parquet")
+        for name, row in rows.items():
+            path = data / f"result-{table}-{name.replace(' ', '_')}.parquet"
+            row["agree"] = (
+                "référence"
+                if (table, name) == ("memory", "ort")
+                else compare(reference, pd.read_parquet(path))
+                if path.exists()
+                else "sans objet (aucun verdict)"
+            )
+        rows.update({name: {"skipped": why} for name, why in skipped.items()})
+        out["tables"][table] = rows
+    explain = data / "postgis-explain.txt"
+    out["explain"] = explain.read_text(encoding="utf-8") if explain.exists() else ""
     return out
+
+
+# --- report ------------------------------------------------------------------------------------
+
+_LABELS = {"synthetic": "synthétique", "real": "réel (Etalab 91216 + 73253 en mosaïque)"}
+
+
+def _fr(x: float, digits: int = 2) -> str:
+    return f"{x:,.{digits}f}".replace(",", "\u202f").replace(".", ",")
+
+
+def markdown(results: list[dict], command: str, versions: dict, machine: dict) -> str:
+    lines = [
+        "# Banc d'essai à grande échelle",
+        "",
+        f"Produit par `{command}` (une seule commande, tous les moteurs dans la même exécution), "
+        f"sur la machine du projet : {os.cpu_count()} cœurs, {_total_memory_gb():.0f} Go, "
+        f"Python {platform.python_version()}, " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".",
+        "",
+        "**Charge de la machine pendant l'exécution** (machine partagée : les temps varient d'une exécution "
+        f"à l'autre) : charge moyenne {machine['loadavg_start']} au début, {machine['loadavg_end']} à la fin "
+        f"(1, 5, 15 min) ; {_fr(machine['busy_cores'])} cœurs occupés en moyenne sur {os.cpu_count()}, dont "
+        f"{_fr(machine['ours_cores'])} par ce banc et {_fr(max(machine['busy_cores'] - machine['ours_cores'], 0))} "
+        f"par d'autres processus ; pression CPU (PSI, moyenne 5 min) {machine['psi']}.",
+        "",
+        "Mêmes avantages pour tous : périmètres découpés en morceaux de 64 sommets au plus (PostGIS "
+        "`ST_Subdivide` dans sa requête ; DuckDB et SedonaDB, qui n'ont pas cette fonction, reçoivent les "
+        "morceaux du découpage d'ort, chargés avec les parcelles), raccourci d'inclusion "
+        "(`ST_ContainsProperly`, `ST_Contains` pour SedonaDB), intersection calculée une seule fois par paire "
+        "(CTE `MATERIALIZED`, voir l'EXPLAIN plus bas), les deux cœurs (PostGIS : 2 workers parallèles). "
+        "Chaque moteur tourne dans son propre processus, chargé une fois, puis les moteurs passent à tour de "
+        f"rôle (entrelacés) ; on donne la médiane. Tous les résultats sont comparés paire à paire à celui d'ort "
+        f"en mémoire : mêmes paires, mêmes statuts, parts à {SHARE_TOL:.0e} près.",
+        "",
+    ]
+    for res in results:
+        f = res["facts"]
+        n = res["n"]
+        lines += [
+            f"## {_LABELS[res['dataset']]} — {n:,} parcelles × {f['perimeters']} périmètres".replace(
+                ",", "\u202f"
+            ),
+            "",
+            f"{_fr(f['vertices_per_parcel'], 1)} sommets par parcelle en moyenne ; périmètres : "
+            f"{f['perimeter_vertices']:,} sommets, {f['pieces']:,} morceaux.".replace(",", "\u202f"),
+            "",
+        ]
+        for table, title in (
+            ("memory", "En mémoire : la classification seule, données déjà chargées"),
+            ("file", "De bout en bout : fichier GeoParquet lu → verdicts Parquet écrits"),
+        ):
+            rows = res["tables"].get(table, {})
+            ref = rows.get("ort" if table == "memory" else "ort classify", {}).get("seconds")
+            lines += [
+                f"### {title}",
+                "",
+                "| moteur | secondes (médiane) | essais | parcelles/s | pic Mo | Mo par M de parcelles | "
+                "× plus lent qu'ort | chargement s | accord avec ort |",
+                "|---|---:|---|---:|---:|---:|---:|---:|---|",
+            ]
+            for name, r in rows.items():
+                if "skipped" in r:
+                    lines.append(f"| {name} | — | — | — | — | — | — | — | {r['skipped']} |")
+                    continue
+                ratio = _fr(r["seconds"] / ref, 1) if ref else "—"
+                lines.append(
+                    f"| {name} | {_fr(r['seconds'])} | {' ; '.join(_fr(t) for t in r['times'])} | "
+                    f"{_fr(n / r['seconds'], 0)} | {_fr(r['peak_mb'], 0)} | {_fr(r['peak_mb'] / (n / 1e6), 0)} | "
+                    f"{ratio} | {_fr(r['load_s'], 1)} | {r['agree']} |"
+                )
+            lines.append("")
+        lines += _targets(res)
+    explain = next((r["explain"] for r in results if r.get("explain")), "")
+    if explain:
+        lines += [
+            "## EXPLAIN de la requête PostGIS (`geo.scale.postgis.sql_classify`)",
+            "",
+            "`ST_Intersection` n'apparaît qu'une fois, dans le CTE matérialisé `pairs` ; les tests de statut "
+            "lisent ses colonnes.",
+            "",
+            "```",
+            explain.rstrip(),
+            "```",
+            "",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _targets(res: dict) -> list[str]:
+    out = []
+    mem, file = res["tables"].get("memory", {}), res["tables"].get("file", {})
+    n = res["n"]
+    for rows, ref, label in ((mem, "ort", "en mémoire"), (file, "ort classify", "de bout en bout")):
+        if ref not in rows or "seconds" not in rows[ref]:
+            continue
+        for name, goal in (("duckdb", 2), ("duckdb COPY", 2), ("postgis", 4)):
+            if name in rows and "seconds" in rows[name]:
+                ratio = rows[name]["seconds"] / rows[ref]["seconds"]
+                verdict = "atteint" if ratio >= goal else "NON atteint"
+                out.append(
+                    f"- {label} : ort {_fr(ratio, 1)} × plus rapide que {name} (objectif ≥ {goal} × : {verdict})."
+                )
+    if "ort" in mem and "peak_mb" in mem["ort"]:
+        per_m = mem["ort"]["peak_mb"] / (n / 1e6)
+        verdict = "atteint" if per_m <= 1229 else "NON atteint"
+        out.append(
+            f"- mémoire d'ort en mémoire : {_fr(per_m, 0)} Mo par million de parcelles (objectif ≤ 1,2 Go : {verdict})."
+        )
+    if "ort classify" in file and "peak_mb" in file["ort classify"]:
+        per_m = file["ort classify"]["peak_mb"] / (n / 1e6)
+        out.append(
+            f"- mémoire d'`ort classify` de bout en bout : {_fr(per_m, 0)} Mo par million de parcelles."
+        )
+    return out + [""] if out else []
 
 
 def _cpu_pressure() -> str:
     try:
         line = Path("/proc/pressure/cpu").read_text().splitlines()[0]
     except (OSError, IndexError):
-        return "not available"
-    return next((f"{w.split('=')[1]} %" for w in line.split() if w.startswith("avg300=")), "not available")
+        return "non disponible"
+    return next(
+        (f"{w.split('=')[1].replace('.', ',')} %" for w in line.split() if w.startswith("avg300=")),
+        "non disponible",
+    )
 
 
 def _total_memory_gb() -> float:
@@ -612,63 +912,18 @@ def _total_memory_gb() -> float:
     return psutil.virtual_memory().total / 2**30
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
-    ap.add_argument("--perimeters", type=int, default=50)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument(
-        "--engines", nargs="+", default=["ort", "ort-1core", "ort-stream", "postgis", "duckdb", "overlay"]
-    )
-    ap.add_argument("--overlay-max", type=int, default=100_000)
-    ap.add_argument("--repeat", type=int, default=3, help="runs per engine; the median is reported")
-    ap.add_argument("--out", type=Path, default=None, help="Markdown table to write (e.g. bench/RESULTS.md)")
-    ap.add_argument("--engine", help=argparse.SUPPRESS)
-    ap.add_argument("--data", type=Path, help=argparse.SUPPRESS)
-    ap.add_argument("--dsn", help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    if args.engine:
-        engine_main(args)
-        return
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-    import pgserver  # the throwaway server of the tests
-
-    command = "python3 bench/bench_scale.py " + " ".join(sys.argv[1:])
-    cluster = None
-    if "postgis" in args.engines:
-        reason = pgserver.missing_reason()
-        if reason:
-            print(f"PostGIS skipped: {reason}")
-        else:
-            cluster = pgserver.start_temp_cluster(server_settings=PG_SETTINGS)
-    rows: list[dict] = []
-    try:
-        with tempfile.TemporaryDirectory(prefix="ort-bench-") as tmp:
-            for n in args.sizes:
-                rows += bench_size(n, args, cluster, Path(tmp))
-    finally:
-        if cluster is not None:
-            cluster.stop()
-    versions = _versions(rows)
-    table = markdown(rows, command, versions)
-    print("\n" + table)
-    if args.out:
-        args.out.write_text(table, encoding="utf-8")
-        print(f"written: {args.out}")
-
-
 PG_SETTINGS = {
     "shared_buffers": "1GB",
     "work_mem": "256MB",
     "maintenance_work_mem": "1GB",
     "effective_cache_size": "8GB",
     "max_parallel_workers_per_gather": "2",
+    "max_parallel_workers": "2",
     "jit": "off",
 }
 
 
-def _versions(rows: list[dict]) -> dict:
+def _versions(results: list[dict]) -> dict:
     import geopandas
     import shapely as shp
 
@@ -677,10 +932,71 @@ def _versions(rows: list[dict]) -> dict:
         "GEOS": ".".join(map(str, shp.geos_version)),
         "geopandas": geopandas.__version__,
     }
-    for r in rows:
-        if r.get("version"):
-            out[r["engine"]] = r["version"]
+    for res in results:
+        for rows in res["tables"].values():
+            for name, r in rows.items():
+                if r.get("version"):
+                    out[name.split()[0]] = r["version"]
     return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1_000_000])
+    ap.add_argument("--datasets", nargs="+", default=["synthetic", "real"], choices=["synthetic", "real"])
+    ap.add_argument("--perimeters", type=int, default=50)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--engines", nargs="+", default=list(IN_MEMORY), help="in-memory engines (ort first)")
+    ap.add_argument("--file-engines", nargs="+", default=list(END_TO_END), help="end-to-end engines")
+    ap.add_argument("--overlay-max", type=int, default=100_000)
+    ap.add_argument("--repeat", type=int, default=3, help="rounds; the median is reported")
+    ap.add_argument("--etalab", type=Path, default=None, help="folder of the real Etalab samples")
+    ap.add_argument("--out", type=Path, default=None, help="Markdown report to write (e.g. bench/RESULTS.md)")
+    ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--table", help=argparse.SUPPRESS)
+    ap.add_argument("--engine", help=argparse.SUPPRESS)
+    ap.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--dsn", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve:
+        serve(args)
+        return
+    if args.engines[0] != "ort":
+        raise SystemExit("--engines must start with ort: every result is compared with it")
+    if args.etalab is None:
+        from geo import settings
+
+        args.etalab = settings.shared_data / "cadastre-etalab-sample"
+    command = "python3 bench/bench_scale.py " + " ".join(sys.argv[1:])
+    cluster = None
+    if "postgis" in args.engines:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+        import pgserver  # the throwaway server of the tests
+
+        reason = pgserver.missing_reason()
+        if reason:
+            print(f"PostGIS skipped: {reason}")
+        else:
+            cluster = pgserver.start_temp_cluster(server_settings=PG_SETTINGS)
+    machine = {"loadavg_start": " / ".join(_fr(x) for x in os.getloadavg())}
+    cpu = _CpuMeter(cluster)
+    results: list[dict] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="ort-bench-") as tmp:
+            for n in args.sizes:
+                for dataset in args.datasets:
+                    results.append(bench_dataset(dataset, n, args, cluster, Path(tmp)))
+        machine.update(cpu.summary())
+    finally:
+        if cluster is not None:
+            cluster.stop()
+    machine.update(loadavg_end=" / ".join(_fr(x) for x in os.getloadavg()), psi=_cpu_pressure())
+    report = markdown(results, command, _versions(results), machine)
+    print("\n" + report)
+    if args.out:
+        args.out.write_text(report, encoding="utf-8")
+        print(f"written: {args.out}")
 
 
 if __name__ == "__main__":

@@ -16,8 +16,10 @@ when the perimeter covers them.
 The work is vectorised and sparse: a coarse grid over each perimeter (cells wholly inside,
 wholly outside, or on the boundary) decides most parcels from their bounding box alone, with
 no GEOS call; the others are tested exactly — parcels lying properly inside a (prepared)
-perimeter need no intersection, and only boundary pairs are intersected — against small pieces of the perimeter (like PostGIS ``ST_Subdivide``) when the
-perimeter has many vertices, so the cost of a pair does not grow with the perimeter's length.
+perimeter need no intersection, and only boundary pairs are intersected, each against the
+perimeter clipped to a box around the parcel (or against small pieces of it, like PostGIS
+``ST_Subdivide``, for a perimeter of many thousand vertices), so the cost of a pair does not
+grow with the perimeter's length.
 Pairs that are not found are outside with nothing inside: :func:`overlaps` lists the others.
 """
 
@@ -339,12 +341,12 @@ def _clipped_areas(parcels: np.ndarray, perimeters: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=1024)
-def _pieces(wkb: bytes) -> np.ndarray:
-    """Cut a perimeter (given as WKB) into pieces of at most ``_PIECE_VERTICES`` vertices."""
+def _pieces(wkb: bytes, vertices: int = _PIECE_VERTICES) -> np.ndarray:
+    """Cut a perimeter (given as WKB) into pieces of at most ``vertices`` vertices."""
     done, stack = [], [shapely.from_wkb(wkb)]
     while stack:
         geom = stack.pop()
-        if shapely.get_num_coordinates(geom) <= _PIECE_VERTICES:
+        if shapely.get_num_coordinates(geom) <= vertices:
             done.append(geom)
             continue
         minx, miny, maxx, maxy = geom.bounds

@@ -302,9 +302,7 @@ def test_grid_decides_like_the_exact_tests(perimeter, rects, size):
     """Parcels of any size anywhere around a blob: same pairs, areas and flags with the grid."""
     small = [shapely.affinity.scale(r, size / 20, size / 20, origin=(X0, Y0)) for r in rects]
     parcels = np.array(rects + small + [shapely.affinity.translate(r, 40, 40) for r in small], dtype=object)
-    _same_overlaps(
-        classify.overlaps(parcels, np.array([perimeter])), _exact_only(parcels, [perimeter])
-    )
+    _same_overlaps(classify.overlaps(parcels, np.array([perimeter])), _exact_only(parcels, [perimeter]))
 
 
 def test_grid_on_cell_edges():
@@ -320,4 +318,3 @@ def test_grid_on_cell_edges():
     found = classify.overlaps(parcels, np.array([sector]))
     _same_overlaps(found, _exact_only(parcels, [sector]))
     assert len(found.parcel) > 100
-

@@ -463,8 +463,9 @@ def sql_classify(
     the pieces' areas are summed per parcel and perimeter. The intersection is computed once
     per pair: the pairs are a ``MATERIALIZED`` CTE, which the planner cannot inline into the
     ``status`` tests that follow (a plain CTE is inlined, and PostgreSQL then evaluates
-    ``ST_Area(ST_Intersection(…))`` again in each test: 3 to 4 times per pair). The statuses follow :func:`geo.classify.classify_parcels`
-    (polygons only); only inside and straddling pairs are kept.
+    ``ST_Area(ST_Intersection(…))`` again in each test: 3 to 4 times per pair). The statuses
+    follow :func:`geo.classify.classify_parcels` (polygons only); only inside and straddling
+    pairs are kept.
 
     Returns
     -------
@@ -472,13 +473,16 @@ def sql_classify(
         Number of rows of ``output_table``.
     """
     _, sql = _sql()
-    conn.execute(sql.SQL("CREATE TABLE {out} AS ").format(out=_ident(output_table)) + sql_classify_query(
-        parcels_table,
-        perimeters_table,
-        tolerance_m2=tolerance_m2,
-        tolerance_pct=tolerance_pct,
-        piece_vertices=piece_vertices,
-    ))
+    conn.execute(
+        sql.SQL("CREATE TABLE {out} AS ").format(out=_ident(output_table))
+        + sql_classify_query(
+            parcels_table,
+            perimeters_table,
+            tolerance_m2=tolerance_m2,
+            tolerance_pct=tolerance_pct,
+            piece_vertices=piece_vertices,
+        )
+    )
     conn.commit()
     return conn.execute(sql.SQL("SELECT count(*) FROM {}").format(_ident(output_table))).fetchone()[0]
 
@@ -533,7 +537,6 @@ def sql_classify_query(
         tol_m2=sql.Literal(tol_m2),
         tol_pct=sql.Literal(tol_pct),
     )
-
 
 
 # --- a throwaway server ----------------------------------------------------------------------

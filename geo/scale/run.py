@@ -23,6 +23,7 @@ crash leaves only the hidden ``.<name>.partiel-*`` folder, never an output that 
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import functools
 import json
@@ -280,20 +281,47 @@ class RunReport:
         return not self.failed
 
 
+#: Worker pools kept for the next run of this process (started once: imports cost seconds).
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    pool = _POOLS.get(workers)
+    if pool is None or getattr(pool, "_broken", False):
+        # Not fork: the parent may run Arrow threads; forkserver starts clean workers quickly.
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload(["geo.scale.run"])
+        else:
+            ctx = multiprocessing.get_context("spawn")
+        if not _POOLS:
+            atexit.register(_close_pools)
+        pool = _POOLS[workers] = ProcessPoolExecutor(workers, mp_context=ctx)
+    return pool
+
+
+def _close_pools() -> None:
+    while _POOLS:
+        _POOLS.popitem()[1].shutdown(wait=True, cancel_futures=True)
+
+
 def _local_executor(workers: int, perimeters, options) -> tuple[Callable, Callable]:
     if workers <= 1:
         _init_worker(perimeters, options)
         return (lambda unit: _Done(run_unit(unit))), (lambda: None)
-    # Not fork: the parent may run Arrow threads; forkserver starts clean workers quickly.
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["geo.scale.run"])
-    else:
-        ctx = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(
-        workers, mp_context=ctx, initializer=_init_worker, initargs=(perimeters, options)
-    )
-    return (lambda unit: pool.submit(run_unit, unit)), (lambda: pool.shutdown(wait=True, cancel_futures=True))
+    pool = _pool(workers)
+    sent: list = []
+
+    def submit(unit: Unit):
+        # The perimeters travel with each unit (a few MB at most): the pool serves any run.
+        sent.append(pool.submit(run_unit, unit, perimeters, options))
+        return sent[-1]
+
+    def close() -> None:
+        for future in sent:
+            future.cancel()  # a run that stopped early leaves no work behind
+
+    return submit, close
 
 
 class _Done:

@@ -78,7 +78,9 @@ def _headers(column: pa.Array, data: np.ndarray, at: np.ndarray) -> np.ndarray:
     if head.null_count == 0 and len(head.buffers()[2] or b"") >= _HEADER * len(head):
         offs = np.frombuffer(head.buffers()[1], dtype=np.int32)[head.offset : head.offset + len(head) + 1]
         if offs[0] == 0 and (np.diff(offs) == _HEADER).all():
-            return np.frombuffer(head.buffers()[2], dtype=np.uint8, count=_HEADER * len(head)).reshape(-1, _HEADER)
+            return np.frombuffer(head.buffers()[2], dtype=np.uint8, count=_HEADER * len(head)).reshape(
+                -1, _HEADER
+            )
     at = np.minimum(at, len(data) - _HEADER)
     return data[at[:, None] + np.arange(_HEADER)]
 
@@ -109,7 +111,9 @@ def decode(column: pa.Array | pa.ChunkedArray) -> Rings:
     if n == 0:
         return Rings(np.zeros(0, np.intp), np.zeros(1, np.intp), np.zeros(0), np.zeros(0))
     offsets = np.frombuffer(column.buffers()[1], dtype=np.int32)[column.offset : column.offset + n + 1]
-    data = np.frombuffer(column.buffers()[2], dtype=np.uint8) if column.buffers()[2] else np.zeros(0, np.uint8)
+    data = (
+        np.frombuffer(column.buffers()[2], dtype=np.uint8) if column.buffers()[2] else np.zeros(0, np.uint8)
+    )
     start, length = offsets[:-1].astype(np.int64), np.diff(offsets).astype(np.int64)
     ok = length >= _HEADER
     if column.null_count:
@@ -142,8 +146,14 @@ def decode_subset(column: pa.Array, keep: np.ndarray) -> Rings:
     rows = np.flatnonzero(keep)
     if len(rows) == 0:
         return Rings(rows, np.zeros(1, np.intp), np.zeros(0), np.zeros(0))
-    body = pc.binary_slice(column if len(rows) == len(keep) else column.filter(pa.array(keep)), _HEADER, 1 << 30)
+    body = pc.binary_slice(
+        column if len(rows) == len(keep) else column.filter(pa.array(keep)), _HEADER, 1 << 30
+    )
     offs = np.frombuffer(body.buffers()[1], dtype=np.int32)[body.offset : body.offset + len(body) + 1]
     count = int(offs[-1] - offs[0]) // 8
-    xy = np.frombuffer(body.buffers()[2], dtype="<f8", count=count, offset=int(offs[0])) if count else np.zeros(0)
+    xy = (
+        np.frombuffer(body.buffers()[2], dtype="<f8", count=count, offset=int(offs[0]))
+        if count
+        else np.zeros(0)
+    )
     return Rings(rows, ((offs - offs[0]) // 16).astype(np.intp), xy[0::2], xy[1::2])
