@@ -16,6 +16,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 
 from geo import settings
@@ -284,3 +285,24 @@ def test_unreachable_server(monkeypatch):
         warnings.simplefilter("ignore")
         with pytest.raises(DownloadError, match="could not download .* after 2 attempt"):
             fetch_layer("91216")
+
+
+def test_a_parsed_commune_is_read_back_from_the_cache(epinay_parcelles, tmp_path, monkeypatch):
+    """The second read of a commune's file comes from the parsed GeoParquet in the cache (same
+    layer, same attrs); a file changed in place is parsed again."""
+    from geo.sources import cadastre
+
+    copy = tmp_path / epinay_parcelles.name
+    copy.write_bytes(epinay_parcelles.read_bytes())
+    first = cadastre.read_layer(copy)
+    monkeypatch.setattr(cadastre, "_read_raw", lambda *a, **k: pytest.fail("parsed again"))
+    again = cadastre.read_layer(copy)
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(again.drop(columns="geometry")), pd.DataFrame(first.drop(columns="geometry"))
+    )
+    assert again.geometry.geom_equals_exact(first.geometry, 0).all() and again.crs == first.crs
+    assert again.attrs == first.attrs
+    monkeypatch.undo()
+    copy.write_bytes(epinay_parcelles.read_bytes().replace(b'"contenance"', b'"contenance" ', 1))
+    changed = cadastre.read_layer(copy)
+    assert len(changed) == len(first)

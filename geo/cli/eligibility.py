@@ -31,7 +31,6 @@ from geo.cli.options import (
     split_addresses,
 )
 from geo.errors import InputError, PerimeterError
-from geo.sources.tables import read_user_table
 
 _VERDICT_LABELS = {"oui": "OUI", "non": "non", "partiellement": "PARTIELLEMENT", "inconnu": "inconnu"}
 
@@ -394,6 +393,8 @@ def _as_json(answers, day, lists, rules, conv, perims, no_version, rejected) -> 
 
 def _read_batch(path: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """Parcel entries ``(id, commune or None)`` and commune entries ``(code, 'ligne N')`` of a file."""
+    from geo.sources.tables import read_user_table
+
     df = read_user_table(path)
     cols = {str(c).strip().lower(): c for c in df.columns}
     id_col = next(

@@ -10,12 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import pandas as pd
 
 from geo import settings
 from geo.errors import InputError, OrtError, ValidationFailed
+
+if TYPE_CHECKING:  # pandas is imported where it is used: `ort --help` stays quick
+    import pandas as pd
 
 EXIT_BAD_INPUT = 2
 
@@ -209,6 +212,8 @@ def classify_with_progress(parcels, perimeters, tolerance_m2, tolerance_pct):
                 classify_parcels(part, perimeters, tolerance_m2=tolerance_m2, tolerance_pct=tolerance_pct)
             )
             bar.update(len(part))
+    import pandas as pd
+
     out = pd.concat(parts, ignore_index=True)
     out.attrs.update(parts[0].attrs)
     return out

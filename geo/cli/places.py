@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import pandas as pd
 
 from geo.cli.options import (
     EXIT_BAD_INPUT,
@@ -24,6 +24,9 @@ from geo.cli.options import (
     perimeters_option,
 )
 from geo.errors import InputError
+
+if TYPE_CHECKING:  # pandas is imported where it is used: `ort --help` stays quick
+    import pandas as pd
 
 _output_option = click.option(
     "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Fichier de sortie."
@@ -52,6 +55,8 @@ def _perimeters_or_none(conv, day):
 def _table(df: pd.DataFrame) -> str:
     if df.empty:
         return "  (aucune ligne)"
+    import pandas as pd
+
     with pd.option_context("display.width", 200, "display.max_colwidth", 70, "display.max_rows", 500):
         return df.to_string(index=False)
 

@@ -183,6 +183,85 @@ def read_layer(
     if not path.exists():
         raise InputError("file not found", source=str(path), fix="check the path (or use --cadastre DIR)")
     layer = layer or layer_name_of(path) or "parcelles"
+    cached = _parsed_cache(path, layer, crs=crs, metric_crs=metric_crs, fix=fix)
+    if cached is not None:
+        hit = _read_parsed(cached)
+        if hit is not None:
+            return hit
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        gdf = _read_layer(path, layer, crs=crs, metric_crs=metric_crs, fix=fix, engine=engine)
+    told = [str(w.message) for w in seen]
+    for text in told:
+        warnings.warn(text, stacklevel=2)
+    if cached is not None:
+        _write_parsed(cached, gdf, told)
+    return gdf
+
+
+# --- the parsed-layer cache: a commune's second check reads GeoParquet, not GeoJSON ------------
+
+_PARSED_VERSION = 1
+
+
+def _parsed_cache(path: Path, layer: str, **options) -> Path | None:
+    """Where the parsed layer of ``path`` is kept: keyed by the file (path, size, mtime) and options.
+
+    A downloaded file lives in the download cache under its URL and millésime, so its key
+    follows them; a file edited in place changes size or mtime, and is parsed again.
+    """
+    import hashlib
+    import json
+
+    try:
+        st = path.resolve().stat()
+    except OSError:
+        return None
+    key = json.dumps(
+        [_PARSED_VERSION, str(path.resolve()), st.st_size, st.st_mtime_ns, layer, options], default=str
+    )
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return Path(settings.cache_dir) / "cadastre-lu" / f"{path.name}.{digest}.parquet"
+
+
+def _read_parsed(cached: Path) -> gpd.GeoDataFrame | None:
+    import json
+
+    if not cached.is_file():
+        return None
+    try:
+        gdf = gpd.read_parquet(cached)
+        import pyarrow.parquet as pq
+
+        meta = json.loads(pq.read_schema(cached).metadata[b"ort"])
+    except Exception:  # noqa: BLE001 - a damaged cache entry is parsed again, never trusted
+        return None
+    for text in meta["warnings"]:
+        warnings.warn(text, stacklevel=3)
+    gdf.attrs.update(meta["attrs"])
+    return gdf
+
+
+def _write_parsed(cached: Path, gdf: gpd.GeoDataFrame, told: list[str]) -> None:
+    import json
+    import os
+
+    import pyarrow.parquet as pq
+
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(f".{cached.name}.{os.getpid()}.partiel")
+        gdf.to_parquet(tmp)
+        table = pq.read_table(tmp)
+        meta = dict(table.schema.metadata or {})
+        meta[b"ort"] = json.dumps({"attrs": dict(gdf.attrs), "warnings": told}, default=str).encode()
+        pq.write_table(table.replace_schema_metadata(meta), tmp)
+        os.replace(tmp, cached)
+    except OSError as err:  # a read-only cache only costs speed
+        log.debug("parsed cadastre not cached (%s)", err)
+
+
+def _read_layer(path: Path, layer: str, *, crs, metric_crs, fix, engine) -> gpd.GeoDataFrame:
     gdf = _read_raw(path, layer, engine or settings.io_engine)
     source = path.name
     if gdf.empty:
