@@ -964,10 +964,9 @@ def main() -> None:
         return
     if args.engines[0] != "ort":
         raise SystemExit("--engines must start with ort: every result is compared with it")
-    if args.etalab is None:
-        from geo import settings
-
-        args.etalab = settings.shared_data / "cadastre-etalab-sample"
+    if args.etalab is None:  # like the tests: ORT_SHARED_DATA, else ../shared/data beside the checkout
+        shared = os.environ.get("ORT_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
+        args.etalab = Path(shared) / "cadastre-etalab-sample"
     command = "python3 bench/bench_scale.py " + " ".join(sys.argv[1:])
     cluster = None
     if "postgis" in args.engines:
