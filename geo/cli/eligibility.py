@@ -140,22 +140,24 @@ def eligibility(
     ort eligibility --commune 62907 --date 2023-06-01
     ort eligibility --file demandes.csv --date 2025-03-01 -o reponses.xlsx
     """
-    from geo.columns import ELIGIBILITY
+    # Imports stay lazy: a commune's answer needs neither geopandas nor the writers.
     from geo.eligibility.answers import answers_to_frame, eligibility_for_commune, eligibility_for_parcels
     from geo.idu import parse_many
-    from geo.io import check_writable, write_table
-    from geo.perimeters import read_convention
     from geo.sources.lists import normalise_code
 
-    ids, addresses = split_addresses(ids)
+    ids, addresses = split_addresses(ids) if ids else ((), [])
     if not ids and not addresses and not communes and not batch:
         raise click.UsageError("donnez des identifiants de parcelles, --commune CODE ou --file demandes.csv")
     if addresses and not perimeters:
         raise click.UsageError("une adresse se place sur le cadastre de la convention : donnez --perimeters")
     if output:
+        from geo.io import check_writable
+
         check_writable(output, force=force)
     day = parse_date(when)
     lists, rules = _load(lists_dir, rules_path, denormandie_end)
+    if perimeters:
+        from geo.perimeters import read_convention
     conv = read_convention(perimeters) if perimeters else None
     perims, no_version = None, ""
     if conv is not None:
@@ -231,6 +233,9 @@ def eligibility(
         answers += eligibility_for_parcels(known, perims, day, lists=lists, rules=rules, convention=conv)
 
     if output and answers:
+        from geo.columns import ELIGIBILITY
+        from geo.io import write_table
+
         write_table(
             answers_to_frame(answers),
             output,

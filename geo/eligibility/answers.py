@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
-import geopandas as gpd
 import pandas as pd
-import shapely
 
 from geo import fmt
-from geo.classify import INSIDE, OUTSIDE, STRADDLING, classify_parcels
 from geo.eligibility.evidence import (
     ARRETE,
     INCONNU,
@@ -46,6 +44,9 @@ from geo.eligibility.evidence import (
 from geo.eligibility.rules import PLACE_LEVELS, RULES_NAME, Rule, Rules, load_rules
 from geo.errors import InputError, PerimeterError
 from geo.sources.lists import NationalLists
+
+if TYPE_CHECKING:  # geopandas, shapely and classify load only for parcels: a commune answers faster
+    import geopandas as gpd
 
 __all__ = [
     "RULES_NAME",
@@ -519,6 +520,10 @@ def eligibility_for_parcels(
         For each parcel, one answer per rule; ``share`` is the share of the parcel's area inside
         the area a place rule asks for (outside it, for "hors secteurs").
     """
+    import geopandas as gpd
+
+    from geo.classify import OUTSIDE, classify_parcels
+
     areas = _areas(perimeters) if perimeters is not None else {}
     hits: dict[tuple[str, str], object] = {}
     touched: dict[str, list[tuple[str, str, float]]] = {}
@@ -631,6 +636,8 @@ def _parcel_place(rule, idu, code, when, areas, hits, touched, perimeters, lists
 
 def _areas(perimeters: gpd.GeoDataFrame) -> dict[str, tuple]:
     """The area each place rule asks for: ``key -> (geometry, ids of the perimeters in it)``."""
+    import shapely
+
     in_force = perimeters["en_vigueur"].fillna(True).astype(bool) if "en_vigueur" in perimeters else True
     kept = perimeters[in_force] if not isinstance(in_force, bool) else perimeters
     secteurs = kept[kept["type"] == "secteur"]
@@ -670,6 +677,8 @@ def _of(area: str) -> str:
 
 def _parcel_evidence(rule: Rule, hit, mine: list[tuple[str, str, float]]) -> Evidence:
     """Verdict from the parcel's status in the rule's area; ``mine``: the perimeters it touches."""
+    from geo.classify import INSIDE, STRADDLING
+
     area = _AREA_NAMES[rule.condition]
     names = ", ".join(f"« {nom} » ({fmt.percent(share, 0)})" for _, nom, share in mine)
     outside_wanted = rule.condition == "hors_secteurs_centre_ville"

@@ -283,7 +283,7 @@ class NationalLists:
         if "communes" not in self.tables:
             return code, "liste officielle des communes absente : code non vérifié"
         if "current" not in self._index:
-            self._index["current"] = set(self.tables["communes"].index)
+            self._index["current"] = set(self.tables["communes"].index.tolist())
         if code in self._index["current"]:
             return code, ""
         if code in self.former:

@@ -217,13 +217,9 @@ def _split_communes(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, tuple[str
     current.index = current.index.astype("str")
     current.index.name = "code"
     former_rows = df[~is_current]
-    former = dict(
-        zip(
-            former_rows["code_insee"],
-            zip(former_rows["code_actuel"], former_rows["nature"], strict=True),
-            strict=True,
-        )
-    )
+    # tolist() first: iterating a pandas string column element by element is slow.
+    codes, actuels, kinds = (former_rows[c].tolist() for c in ("code_insee", "code_actuel", "nature"))
+    former = dict(zip(codes, zip(actuels, kinds, strict=True), strict=True))
     return current, former
 
 

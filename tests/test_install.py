@@ -1,0 +1,114 @@
+"""The product as a new user gets it: a wheel installed in a fresh virtual environment.
+
+The wheel is built from the project's files, installed (without its dependencies, which the
+fresh environment sees from the system site-packages) and run from an empty folder with no
+../shared beside it, no network (ORT_OFFLINE=1 and an unreachable proxy) and an empty cache:
+the demo and a commune's eligibility must work from the data shipped inside the package.
+Runs in CI like every test (about 30 s).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+#: What the wheel is built from (copied, so the build leaves nothing in the checkout).
+SOURCES = ("pyproject.toml", "README.md", "geo", "data", "perimeters")
+
+
+def _run(args, *, cwd: Path, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, f"{' '.join(map(str, args))}\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> dict:
+    """The ``ort`` command of a fresh venv holding only the wheel, and a clean environment."""
+    work = tmp_path_factory.mktemp("install")
+    src = work / "src"
+    src.mkdir()
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", ".*")
+    for name in SOURCES:
+        path = ROOT / name
+        if path.is_dir():
+            shutil.copytree(path, src / name, ignore=skip)
+        else:
+            shutil.copy2(path, src / name)
+    dist = work / "dist"
+    _run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", dist, src],
+        cwd=work,
+        timeout=300,
+    )
+    (wheel,) = dist.glob("ort-*.whl")
+    venv = work / "venv"
+    _run([sys.executable, "-m", "venv", "--system-site-packages", venv], cwd=work)
+    python = venv / "bin" / "python"
+    _run(
+        [python, "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", "--no-index", wheel],
+        cwd=work,
+        timeout=300,
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ORT_", "PYTHON"))}
+    env.update(
+        ORT_OFFLINE="1",
+        ORT_CACHE_DIR=str(work / "cache"),
+        http_proxy="http://127.0.0.1:9",  # nothing listens there: any request would fail
+        https_proxy="http://127.0.0.1:9",
+        NO_PROXY="",
+    )
+    return {"work": work, "wheel": wheel, "python": python, "ort": venv / "bin" / "ort", "env": env}
+
+
+def _empty_folder(installed, name: str) -> Path:
+    folder = installed["work"] / "utilisateur" / name
+    folder.mkdir(parents=True)
+    assert not (folder.parent / "shared").exists() and not (folder.parent.parent / "shared").exists()
+    return folder
+
+
+def test_wheel_ships_the_data_and_runs_from_the_venv(installed):
+    import zipfile
+
+    names = zipfile.ZipFile(installed["wheel"]).namelist()
+    for needed in (
+        "geo/data/regles-eligibilite.toml",
+        "geo/data/listes/manifeste.json",
+        "geo/data/listes/ort.parquet",
+        "geo/data/listes/acv-arrete.parquet",
+        "geo/data/listes/communes.parquet",
+        "geo/conventions/demo/convention.toml",
+    ):
+        assert needed in names, needed
+    where = _run([installed["python"], "-c", "import geo; print(geo.__file__)"], cwd=installed["work"])
+    assert Path(where.stdout.strip()).is_relative_to(installed["work"] / "venv")
+
+
+def test_demo_writes_its_map_where_the_user_is(installed):
+    folder = _empty_folder(installed, "demo")
+    done = _run([installed["ort"], "demo"], cwd=folder, env=installed["env"], timeout=300)
+    assert (folder / "maps" / "demo.html").is_file(), done.stdout
+    assert "Traceback" not in done.stderr
+
+
+def test_eligibility_of_a_commune_from_the_embedded_lists(installed):
+    folder = _empty_folder(installed, "eligibilite")
+    args = [installed["ort"], "eligibility", "--commune", "62907", "--date", "2024-01-01", "--json"]
+    done = _run(args, cwd=folder, env=installed["env"])
+    doc = json.loads(done.stdout)
+    (result,) = doc["resultats"]
+    denormandie = next(a for a in result["reponses"] if a["regle"] == "denormandie")
+    assert denormandie["verdict"] == "oui" and "ORT signée le 18/01/2023" in denormandie["motif"]
+    ort = next(x for x in doc["listes"] if x["nom"] == "ort")
+    assert ort["date"] == "2024-09-18" and ort["copie"] == "intégrée"
+    assert Path(ort["fichier"]).is_relative_to(installed["work"] / "venv")
+    assert any("dernière actualisation 2024-09-18 (copie intégrée)" in d for d in denormandie["donnees"])
+    assert list(folder.iterdir()) == []  # an answer writes nothing where the user is
