@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from geo.classify import STATUS_LABELS
+
 
 @dataclass(frozen=True)
 class Column:
@@ -81,8 +83,6 @@ class Layout:
 
 def _convert(values: pd.Series, kind: str, source: str) -> pd.Series:
     if source == "status":
-        from geo.classify import STATUS_LABELS  # here: classify loads geopandas
-
         return values.map(lambda s: STATUS_LABELS.get(s, s))
     if kind == "percent" and source in ("share", "part"):
         return (pd.to_numeric(values, errors="coerce") * 100).round(1)
