@@ -35,6 +35,7 @@ from geo import projection
 from geo.classify import INSIDE, STRADDLING
 from geo.perimeters import ORT_ID
 from geo.places.actions import FINANCEMENT_STATUTS, STATUTS, Register, action_geometries, actions_table
+from geo.places.common import OUTSIDE_ID, UNLOCATED_ID
 from geo.places.friches import FRICHE_STATUTS
 from geo.sources.lists import NationalLists
 
@@ -176,7 +177,7 @@ def housing_per_sector(
     if missing:
         out = pd.concat([out, pd.DataFrame(missing, columns=out.columns)], ignore_index=True).fillna(0)
     order = {pid: i for i, pid in enumerate(names)}
-    order.update({"hors-perimetres": 10_000, "non-localise": 10_001})
+    order.update({OUTSIDE_ID: 10_000, UNLOCATED_ID: 10_001})
     out = out.sort_values("perimeter_id", key=lambda s: s.map(lambda p: order.get(p, 5_000)), kind="stable")
     counts = ["sites", "logements", "sites_sans_nombre", "dont_a_cheval"]
     return out.astype(dict.fromkeys(counts, int)).reset_index(drop=True)

@@ -163,5 +163,5 @@ class ValidationFailed(OrtError, ValueError):
         msg = f"{report.subject}: {first.message if first else 'invalid'}{more}"
         if first and first.feature:
             msg = f"{report.subject} [{first.feature}]: {first.message}{more}"
-        msg += " — run `ort validate` for the full list"
+        msg += " — liste complète dans le rapport (`ort validate` pour une convention)"
         super().__init__(one_line(msg))

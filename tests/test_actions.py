@@ -155,7 +155,7 @@ def test_validation_reports_everything_at_once(tmp_path):
 def test_invalid_toml_names_the_line(tmp_path):
     path = tmp_path / "actions.toml"
     path.write_text('[axes]\n1 = "Habitat"\n[[actions]]\nid = "A1\n', encoding="utf-8")
-    with pytest.raises(InputError, match="line 4") as err:
+    with pytest.raises(InputError, match="caractère interdit, ligne 4, colonne 9") as err:
         read_register(path)
     assert str(path) in str(err.value)
 
@@ -343,7 +343,7 @@ def test_cli_actions_csv_and_errors(tmp_path):
     )
     assert ok.exit_code == 0, ok.output
     table = read_excel_csv(out)
-    assert len(table) == 44 and set(table["localisation"]) == {"non localisée"}
+    assert len(table) == 44 and set(table["localisation"]) == {"non localisé"}
     assert table["fiche_action"].value_counts().to_dict() == {"oui": 32, "non": 12}
     bad = tmp_path / "actions.toml"
     bad.write_text(BAD, encoding="utf-8")

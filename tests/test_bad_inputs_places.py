@@ -605,7 +605,7 @@ ACTIONS_FAIL = {
         "actions.toml",
         lambda: _register(_action("budget = 12 000\n")),
         InputError,
-        r"TOML invalide.*line 9.*corrigez",
+        r"TOML invalide : fin de ligne attendue après la valeur, ligne 9, colonne 13 — corrigez",
     ),
     "ac-latin1": Case(
         "actions.toml", lambda: _register(_action(), encoding="latin-1"), InputError, "pas en UTF-8"
@@ -626,7 +626,7 @@ ACTIONS_FAIL = {
         "actions.toml",
         lambda: _register('[[actions]]\nid = "A9"\n'),
         ValidationFailed,
-        "action sans 'titre'",
+        "champ 'titre' absent — ajoutez titre = \"Étude préalable d'OPAH-RU\"",
         frozenset({"missing-field"}),
         feature="action A9",
         errors=3,
@@ -635,14 +635,14 @@ ACTIONS_FAIL = {
         "actions.toml",
         lambda: _register(_action().replace("statut =", "statu =")),
         ValidationFailed,
-        "sans 'statut'",
+        "champ 'statut' absent — ajoutez statut = \"projetée\"",
         frozenset({"missing-field", "unknown-field"}),
     ),
     "ac-date-dmy": Case(
         "actions.toml",
         lambda: _register(_action('date_debut = "18/01/2023"\n')),
         ValidationFailed,
-        r"date_debut = '18/01/2023' n'est pas une date — écrivez AAAA-MM-JJ",
+        r'date_debut = "18/01/2023" n\'est pas une date — écrivez AAAA-MM-JJ sans guillemets, ou une année',
         frozenset({"bad-date"}),
         feature="action A1",
     ),
@@ -671,7 +671,7 @@ ACTIONS_FAIL = {
         "actions.toml",
         lambda: _register(_action().replace('"projetée"', '"Projetté"').replace("axe = 1", "axe = 7")),
         ValidationFailed,
-        "axe '7' inconnu",
+        r'statut = "Projetté" n\'est pas une valeur permise — vouliez-vous dire « projetée » \?',
         frozenset({"unknown-axe", "unknown-status"}),
         errors=2,
     ),
@@ -700,14 +700,17 @@ ACTIONS_FAIL = {
         "actions.toml",
         lambda: _register(_action(loc='commune = 1004\nparcelles = ["AB 12"]\n')),
         ValidationFailed,
-        "leading zero.*01004",
-        frozenset({"bad-parcel-id"}),
+        r"localisation.commune = 1004 est écrit comme un nombre : un code INSEE est un texte de 5 "
+        r'caractères — écrivez "01004" entre guillemets',
+        frozenset({"insee-as-number", "bad-parcel-id"}),  # "AB 12" cannot be read without its commune
+        errors=2,
     ),
     "ac-parcel-id-as-number": Case(
         "actions.toml",
         lambda: _register(_action(loc="parcelles = [62907000]\n")),
         ValidationFailed,
-        "'62907000' has 8 characters; expected 14",
+        r"localisation.parcelles\[0\] = 62907000 est écrit comme un nombre : "
+        r"un identifiant de parcelle est un texte",
         frozenset({"bad-parcel-id"}),
     ),
     "ac-path-like-file-missing": Case(
@@ -743,7 +746,7 @@ ACTIONS_FAIL = {
         "actions.toml",
         lambda: _register(_action("indicateurs = " + "[" * 5000 + "]" * 5000 + "\n")),
         InputError,
-        "TOML",
+        r"imbrication trop profonde \(5000 niveaux.*au plus 32\) : fichier refusé avant lecture",
     ),
 }
 

@@ -167,7 +167,7 @@ def test_actions_table_lists_every_action(runs):
     path, _ = _written(runs, "actions.csv")
     table = read_excel_csv(path)
     assert list(table["id"]) == ["A1", "A2", "A3"]
-    assert list(table["localisation"]) == ["parcelles", "point", "non localisée"]
+    assert list(table["localisation"]) == ["parcelles", "point", "non localisé"]
 
 
 def test_the_comparison_sees_a_change(runs, tmp_path):

@@ -270,3 +270,106 @@ def test_sizes_are_bounded_and_configurable(tmp_path, monkeypatch):
 
 def test_geojson_in_a_string_does_not_count_as_nesting():
     assert schema.json_depth(json.dumps({"a": "[" * 100, "b": [[1]]}).encode()) == 3
+
+
+# --- action register ----------------------------------------------------------------------------
+
+REGISTER = """\
+titre = "Plan d'action"
+date_maj = 2024-06-30
+
+[axes]
+1 = "Habitat"
+
+[[actions]]
+id = "A1"
+titre = "Étude pré-opérationnelle d'OPAH-RU"
+axe = 1
+statut = "Projetee"
+fiche_action = true
+budget = 80_000
+partenaires = ["Anah"]
+[actions.localisation]
+commune = "62907"
+parcelles = ["AB 685"]
+"""
+
+
+def _register(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "actions.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_register_reads_typed_actions(tmp_path):
+    from geo.places.actions import read_register
+
+    reg = read_register(_register(tmp_path, REGISTER))
+    (a,) = reg.actions
+    assert (a.id, a.axe, a.statut, a.fiche_action, a.budget) == ("A1", "1", "projetée", True, 80000.0)
+    assert a.localisation.parcelles == ("62907000AB0685",) and a.partenaires == ("Anah",)
+    assert reg.report.problems == []
+
+
+def test_register_values_of_the_wrong_type_are_refused(tmp_path):
+    """Before, ``titre = 2024``, ``maitre_ouvrage = true``, ``secteur = 5`` and ``date_maj = "hier"``
+    were read as the texts "2024", "True", "5" and a silently ignored date."""
+    from geo.places.actions import read_register
+
+    text = (
+        REGISTER.replace("date_maj = 2024-06-30", 'date_maj = "hier"')
+        .replace('titre = "Étude pré-opérationnelle d\'OPAH-RU"', "titre = 2024\nmaitre_ouvrage = true")
+        .replace("fiche_action = true", 'fiche_action = "oui"\navancement = true')
+        .replace('parcelles = ["AB 685"]', 'parcelles = ["AB 685"]\nsecteur = 5')
+    )
+    with pytest.raises(ValidationFailed) as err:
+        read_register(_register(tmp_path, text))
+    got = {(p.feature, p.message) for p in err.value.report.errors}
+    assert got == {
+        ("", 'date_maj = "hier" n\'est pas une date — écrivez date_maj = 2023-01-18 (AAAA-MM-JJ)'),
+        (
+            "action A1",
+            "titre = 2024 n'est pas un texte — "
+            'écrivez titre = "Étude préalable d\'OPAH-RU" (entre guillemets)',
+        ),
+        (
+            "action A1",
+            "maitre_ouvrage = true n'est pas un texte — "
+            'écrivez maitre_ouvrage = "CA Hénin-Carvin" (entre guillemets)',
+        ),
+        (
+            "action A1",
+            'fiche_action = "oui" est un texte, pas un booléen — '
+            "écrivez fiche_action = true (sans guillemets)",
+        ),
+        (
+            "action A1",
+            "avancement = true n'est pas un nombre — écrivez avancement = 40 (un nombre, sans guillemets)",
+        ),
+        (
+            "action A1",
+            "localisation.secteur = 5 n'est pas un texte — "
+            'écrivez secteur = "centre-ville" (entre guillemets)',
+        ),
+    }
+    assert not any(ENGLISH.search(p.message) for p in err.value.report.problems)
+
+
+def test_register_keeps_what_it_could_read_when_not_strict(tmp_path):
+    """The map draws a register with errors: the values in error are left out, not the action."""
+    from geo.places.actions import read_register
+
+    text = REGISTER.replace("budget = 80_000", 'budget = "80 000 €"').replace('"Projetee"', '"en cour"')
+    reg = read_register(_register(tmp_path, text), strict=False)
+    (a,) = reg.actions
+    assert a.budget is None and a.statut == "en cour" and a.fiche_action is True
+    assert a.localisation.parcelles == ("62907000AB0685",)
+    assert {p.code for p in reg.report.errors} == {"bad-amount", "unknown-status"}
+
+
+def test_register_dotted_key_bomb_is_refused(tmp_path):
+    from geo.places.actions import read_register
+
+    path = _register(tmp_path, REGISTER + "x" + ".y" * 50_000 + " = 1\n")
+    with pytest.raises(InputError, match=r"actions.toml: imbrication trop profonde \(50001 niveaux"):
+        read_register(path)

@@ -6,9 +6,11 @@ maître d'ouvrage, partners, budget and financing lines, indicators, dates, whet
 action* exists, and a place (parcel ids, a point, a sector, a geometry file, or none). The
 format is documented in ``perimeters/ACTIONS.md``.
 
-:func:`read_register` validates the whole file at once (unknown axe or status, duplicated
-ids, amounts that are not numbers, unknown parcel or sector when the convention is given)
-and reports every problem with the file, the action id and the fix. The dashboard functions
+:func:`read_register` validates the whole file at once against typed models (pydantic, strict:
+``"oui"`` is not a boolean, ``"12 000 €"`` is not an amount — see :mod:`geo.schema`), then
+checks what a model cannot see alone (unknown axe, duplicated ids, unknown parcel or sector
+when the convention is given), and reports every problem with the file, the action id and
+the fix. The dashboard functions
 return plain tables: :func:`axe_statut_table`, :func:`budgets_by_financeur`,
 :func:`actions_per_sector`, :func:`unlocated_actions`.
 
@@ -29,74 +31,189 @@ return plain tables: :func:`axe_statut_table`, :func:`budgets_by_financeur`,
 from __future__ import annotations
 
 import datetime as dt
-import difflib
-import tomllib
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
-from geo import projection
+from geo import fmt, projection, schema
 from geo.classify import INSIDE, STRADDLING, classify_parcels
-from geo.errors import InputError, ValidationFailed, ValidationReport
+from geo.errors import InputError, MissingFileError, ParcelIdError, ValidationFailed, ValidationReport
 from geo.idu import parse_idu
+from geo.places.common import UNLOCATED, fold
 
 REGISTER_FILE = "actions.toml"
 #: Statuses of an action, in the order of the dashboard (convention article 4 uses the first three).
 STATUTS = ("en cours", "projetée", "en réflexion", "réalisée", "abandonnée")
 #: Statuses of a financing line.
 FINANCEMENT_STATUTS = ("prévisionnel", "sollicité", "acquis", "refusé")
-#: Fields an action may have; anything else is reported (a typo would otherwise be lost).
-ACTION_FIELDS = {
-    "id",
-    "titre",
-    "axe",
-    "statut",
-    "fiche_action",
-    "maitre_ouvrage",
-    "partenaires",
-    "budget",
-    "financements",
-    "indicateurs",
-    "date_debut",
-    "date_fin",
-    "avancement",
-    "localisation",
-    "commentaire",
-}
-LOCALISATION_FIELDS = {"parcelles", "point", "secteur", "fichier", "commune"}
-TOP_FIELDS = {"titre", "convention", "source", "date_maj", "axes", "actions"}
-UNLOCATED = "non localisée"
 #: An amount above this (10 billion euros) is a typing error, not the cost of an action.
 MAX_AMOUNT = 10_000_000_000
 
+# --------------------------------------------------------------------------------------------
+# Types of the register's values (strict: a quoted number is not an amount, "oui" is not true)
 
-@dataclass(frozen=True)
-class Financement:
+
+def _amount(value: object) -> float:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    # the range test refuses NaN, infinities and negatives, and comes before float(): a TOML
+    # integer may be beyond what a float holds
+    if not number or not 0 <= value <= MAX_AMOUNT:
+        beyond = number and value > MAX_AMOUNT
+        raise schema.problem(
+            "bad-amount",
+            f"{schema.shown(value)} n'est pas un montant"
+            + (" plausible (plus de 10 milliards d'euros)" if beyond else ""),
+            "écrivez un nombre sans guillemets ni €, p. ex. 150000 ou 150_000",
+        )
+    return float(value)
+
+
+def _action_date(value: object, info: ValidationInfo) -> dt.date:
+    """A TOML date, an ISO text or a year (documented in ACTIONS.md); a year ends on 31/12 for date_fin."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and 1900 < value < 2200:
+        return dt.date(value, 12, 31) if info.field_name == "date_fin" else dt.date(value, 1, 1)
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise schema.problem(
+        "bad-date",
+        f"{schema.shown(value)} n'est pas une date",
+        "écrivez AAAA-MM-JJ sans guillemets, ou une année",
+    )
+
+
+def _texts(value: object) -> object:
+    """A list of texts as a tuple (TOML has no tuples); a lone text is a list of one."""
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _indicators(value: object) -> object:
+    """Indicators as texts: ``"logements repérés"`` or ``{ nom = "logements repérés", cible = 120 }``."""
+    if not isinstance(value, list):
+        return _texts(value)
+    out = []
+    for ind in value:
+        if isinstance(ind, dict) and isinstance(ind.get("nom"), str) and ind["nom"].strip():
+            extra = ", ".join(f"{k} {v}" for k, v in ind.items() if k != "nom")
+            out.append(f"{ind['nom']} ({extra})" if extra else ind["nom"])
+        elif isinstance(ind, str):
+            out.append(ind)
+        else:
+            raise schema.problem(
+                "bad-type",
+                f"indicateur {schema.shown(ind)} illisible",
+                'écrivez indicateurs = ["nombre de logements réhabilités"] ou { nom = "…", cible = 120 }',
+            )
+    return tuple(out)
+
+
+def _axe(value: object) -> object:
+    """An axe is a key of [axes]: a number (``axe = 1``) or a text."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value.strip() if isinstance(value, str) else value
+
+
+def _parcel(value: object, info: ValidationInfo) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise schema.problem(
+            "bad-parcel-id",
+            f"{schema.shown(value)} est écrit comme un nombre : un identifiant de parcelle est un texte",
+            'écrivez-le entre guillemets, p. ex. "62907000AB0685" (ou "AB 685" avec commune = …)',
+        )
+    if not isinstance(value, str):
+        raise schema.problem("bad-parcel-id", f"{schema.shown(value)} n'est pas un identifiant de parcelle")
+    try:
+        return parse_idu(value, code_insee=info.data.get("commune")).idu
+    except ParcelIdError as err:
+        raise schema.problem(
+            "bad-parcel-id",
+            err.message + (f" — {err.fix}" if err.fix else ""),
+            "écrivez l'identifiant complet (14 caractères) ou donnez commune = …",
+        ) from None
+
+
+def _coord(value: float) -> str:
+    """A coordinate for a message: 6 decimals at most, compact when enormous (1e+300, not 300 digits)."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return schema.shown(value)
+    if abs(value) < 1e9:
+        return f"{value:.6f}".rstrip("0").rstrip(".")
+    return f"{value:.6g}"
+
+
+def _point(value: object, info: ValidationInfo) -> tuple[float, float]:
+    fix = "écrivez point = [3.0121, 50.4808] (lon, lat en degrés WGS84)"
+    numbers = isinstance(value, list) and len(value) == 2
+    if not numbers or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        raise schema.problem("bad-point", f"{schema.shown(value)} illisible", fix)
+    lon, lat = value  # compared before float(): a TOML integer may be beyond what a float holds
+    ext = projection.lonlat_extent(info.data.get("commune"))
+    shown = f"[{_coord(lon)}, {_coord(lat)}]"
+    if ext[0] <= lon <= ext[2] and ext[1] <= lat <= ext[3]:
+        return float(lon), float(lat)
+    if ext[0] <= lat <= ext[2] and ext[1] <= lon <= ext[3]:
+        raise schema.problem(
+            "bad-point", f"{shown} : longitude et latitude inversées ?", "écrivez point = [lon, lat]"
+        )
+    raise schema.problem("bad-point", f"{shown} hors de France", fix)
+
+
+def _text_or_none(value: object) -> object:
+    return (value.strip() or None) if isinstance(value, str) else value
+
+
+Amount = Annotated[float, BeforeValidator(_amount)]
+ActionDate = Annotated[dt.date, BeforeValidator(_action_date)]
+Texts = Annotated[tuple[str, ...], BeforeValidator(_texts)]
+OptionalText = Annotated[str | None, BeforeValidator(_text_or_none)]
+Statut = schema.choice(STATUTS, code="unknown-status", key=fold)
+_STATUT_KEYS = {fold(s) for s in STATUTS}
+FinancementStatut = schema.choice(FINANCEMENT_STATUTS, code="unknown-status", key=fold)
+
+
+class Financement(schema.Model):
     """One financing line: who, how much (euros), and where the request stands."""
 
-    financeur: str
-    montant: float | None
-    statut: str
+    financeur: Annotated[str, BeforeValidator(_text_or_none)] = Field(examples=["Anah"])
+    montant: Amount = Field(examples=[40000])
+    statut: FinancementStatut = Field("prévisionnel", examples=["acquis"])
 
 
-@dataclass(frozen=True)
-class Localisation:
+class Localisation(schema.Model):
     """Where an action takes place; all parts optional.
 
-    ``parcelles`` are normalised IDUs; ``point`` is ``(lon, lat)`` in WGS84 degrees;
-    ``secteur`` is a perimeter id or name of the convention; ``fichier`` is a geometry file
-    path relative to the register's folder.
+    ``parcelles`` are normalised IDUs (short forms read with ``commune``); ``point`` is
+    ``(lon, lat)`` in WGS84 degrees; ``secteur`` is a perimeter id or name of the convention;
+    ``fichier`` is a geometry file path relative to the register's folder.
     """
 
-    parcelles: tuple[str, ...] = ()
-    point: tuple[float, float] | None = None
-    secteur: str | None = None
-    fichier: str | None = None
+    commune: schema.InseeCode | None = Field(None, examples=["62907"])  # first: parcelles and point use it
+    parcelles: Annotated[tuple[Annotated[str, BeforeValidator(_parcel)], ...], BeforeValidator(_texts)] = (
+        Field((), examples=[["62907000AB0685"]])
+    )
+    point: Annotated[tuple[float, float] | None, BeforeValidator(_point)] = Field(
+        None, examples=[[3.0121, 50.4808]]
+    )
+    secteur: OptionalText = Field(None, examples=["centre-ville"])
+    fichier: OptionalText = Field(None, examples=["actions/friche.geojson"])
+
+    @field_validator("parcelles")
+    @classmethod
+    def _once(cls, ids: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(ids))
 
     @property
     def empty(self) -> bool:
@@ -111,25 +228,52 @@ class Localisation:
         return "aucune"
 
 
-@dataclass(frozen=True)
-class Action:
+class Action(schema.Model):
     """One action of the convention (one *fiche action* when ``fiche_action``)."""
 
-    id: str
-    titre: str
-    axe: str
-    statut: str
-    fiche_action: bool = False
-    maitre_ouvrage: str | None = None
-    partenaires: tuple[str, ...] = ()
-    budget: float | None = None
-    financements: tuple[Financement, ...] = ()
-    indicateurs: tuple[str, ...] = ()
-    date_debut: dt.date | None = None
-    date_fin: dt.date | None = None
-    avancement: float | None = None
-    localisation: Localisation = field(default_factory=Localisation)
-    commentaire: str | None = None
+    id: Annotated[str, BeforeValidator(_text_or_none)] = Field(examples=["A1-06"])
+    titre: Annotated[str, BeforeValidator(_text_or_none)] = Field(examples=["Étude préalable d'OPAH-RU"])
+    axe: Annotated[str, BeforeValidator(_axe)] = Field(examples=[1])
+    statut: Statut = Field(examples=["projetée"])
+    fiche_action: bool = Field(False, examples=[True])
+    maitre_ouvrage: OptionalText = Field(None, examples=["CA Hénin-Carvin"])
+    partenaires: Texts = Field((), examples=[["Anah", "EPF"]])
+    budget: Amount | None = Field(None, examples=[80000])
+    financements: Annotated[tuple[Financement, ...], BeforeValidator(_texts)] = ()
+    indicateurs: Annotated[tuple[str, ...], BeforeValidator(_indicators)] = Field(
+        (), examples=[["nombre de logements réhabilités"]]
+    )
+    date_debut: ActionDate | None = Field(None, examples=[dt.date(2023, 9, 1)])
+    date_fin: ActionDate | None = Field(None, examples=[2024])
+    avancement: float | None = Field(None, ge=0, le=100, examples=[40])
+    localisation: Localisation = Field(default_factory=Localisation, examples=[{"secteur": "centre-ville"}])
+    commentaire: OptionalText = None
+
+    @field_validator("partenaires")
+    @classmethod
+    def _named(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(n.strip() for n in names if n.strip())
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> Action:
+        if self.date_debut and self.date_fin and self.date_fin < self.date_debut:
+            raise schema.problem(
+                "bad-date",
+                f"date_fin {self.date_fin} avant date_debut {self.date_debut}",
+                "corrigez l'une des deux",
+            )
+        return self
+
+
+class RegisterFile(schema.Model):
+    """The typed top of ``actions.toml``; each ``[[actions]]`` table is then read as an :class:`Action`."""
+
+    titre: str = Field("", examples=["Plan d'action de l'ORT de Libercourt"])
+    convention: str | None = Field(None, examples=["libercourt"])
+    source: str = Field("", examples=["Convention signée le 18/01/2023, art. 4"])
+    date_maj: dt.date | None = Field(None, examples=[dt.date(2024, 6, 30)])
+    axes: dict[str, str] = Field({}, examples=[{"1": "Habitat"}])  # empty: see register_from_dict
+    actions: list[dict[str, Any]] = Field([], examples=[[]])
 
 
 @dataclass
@@ -178,45 +322,26 @@ def read_register(
         Cadastre parcels (``idu``): parcel ids not in it are reported.
     strict : bool
         Raise :class:`~geo.errors.ValidationFailed` when the report holds errors; otherwise
-        return the register with its report (actions with errors are kept as read).
+        return the register with its report (an action's values in error are left out, the
+        rest of the action kept).
 
     Raises
     ------
+    geo.errors.MissingFileError
+        The file is missing (also a ``FileNotFoundError``).
     geo.errors.InputError
-        The file is missing or is not valid TOML (with the line).
+        The file is too large, nested too deeply, or not valid TOML (with the line).
     geo.errors.ValidationFailed
         ``strict`` and at least one error; every problem is in ``err.report``.
     """
     file = register_path(path)
-    src = str(file)
-    if not file.is_file():
-        raise InputError(
+    if not file.exists():
+        raise MissingFileError(
             "registre des actions introuvable",
-            source=src,
+            source=str(file),
             fix=f"créez {REGISTER_FILE} dans le dossier de la convention (format : perimeters/ACTIONS.md)",
         )
-    try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise InputError(
-            "le fichier n'est pas en UTF-8", source=src, fix="réenregistrez-le en UTF-8"
-        ) from None
-    except ValueError as err:  # TOMLDecodeError, or an integer of more than 4300 digits
-        raise InputError(
-            f"TOML invalide : {' '.join(str(err).split())[:200]}",
-            source=src,
-            fix="corrigez la syntaxe à la ligne indiquée",
-        ) from None
-    except RecursionError:  # tomllib recurses once per nested array or inline table
-        raise InputError(
-            "TOML illisible : tableaux ou tables imbriqués trop profondément",
-            source=src,
-            fix="écrivez les listes à plat (format : perimeters/ACTIONS.md)",
-        ) from None
-    except OSError as err:
-        raise InputError(
-            f"registre illisible ({err.strerror or err})", source=src, fix="vérifiez le fichier et ses droits"
-        ) from None
+    data = schema.read_toml(file, what="registre des actions", fix="corrigez la syntaxe")
     register = register_from_dict(data, path=file)
     check_against(register, convention=convention, parcels=parcels)
     if strict and not register.report.ok:
@@ -228,318 +353,69 @@ def register_from_dict(data: dict, *, path: Path | None = None) -> Register:
     """Build a register from parsed TOML, recording every problem in ``register.report``."""
     src = str(path) if path else "actions"
     report = ValidationReport(src)
-
-    def add(code: str, message: str, fix: str, feature: str = "", severity: str = "error") -> None:
-        report.add(severity, code, f"{message} — {fix}" if fix else message, source=src, feature=feature)
-
-    for key in sorted(set(data) - TOP_FIELDS):
-        add(
-            "unknown-field",
-            f"champ '{key}' inconnu en tête de fichier",
-            f"champs : {', '.join(sorted(TOP_FIELDS))}",
-            severity="warning",
+    head = schema.validate(
+        RegisterFile, data, report=report, source=src, fallback={"axes": {}, "actions": []}
+    ) or RegisterFile(axes={})
+    if not head.axes:
+        report.add(
+            "error",
+            "no-axes",
+            'aucun axe défini — ajoutez une table [axes], p. ex. 1 = "Habitat"',
+            source=src,
         )
-    axes_raw = data.get("axes")
-    axes: dict[str, str] = {}
-    if not isinstance(axes_raw, dict) or not axes_raw:
-        add("no-axes", "aucun axe défini", 'ajoutez une table [axes], p. ex. 1 = "Habitat"')
-    else:
-        axes = {str(k).strip(): str(v) for k, v in axes_raw.items()}
-    raw_actions = data.get("actions", [])
-    if not isinstance(raw_actions, list):
-        add(
-            "bad-actions", "'actions' doit être une liste de tables", "écrivez chaque action sous [[actions]]"
-        )
-        raw_actions = []
-    actions = []
+    axes = {k.strip(): v for k, v in head.axes.items()}
+    actions: list[Action] = []
     seen: dict[str, int] = {}
-    for i, raw in enumerate(raw_actions, start=1):
-        if not isinstance(raw, dict):
-            add("bad-action", f"l'action n° {i} n'est pas une table", "écrivez-la sous [[actions]]")
-            continue
-        label = f"action {raw.get('id', f'n° {i}')}"
-        action = _read_action(raw, i, axes, lambda c, m, f, sev="error", lab=label: add(c, m, f, lab, sev))
+    for i, raw in enumerate(head.actions, start=1):
+        raw_id = raw.get("id")
+        label = f"action {raw_id.strip() if isinstance(raw_id, str) and raw_id.strip() else f'n° {i}'}"
+        fallback = {"id": f"n°{i}", "titre": "(sans titre)", "axe": "", "statut": STATUTS[0]}
+        action = schema.validate(Action, raw, report=report, source=src, feature=label, fallback=fallback)
+        action = action or Action.model_validate(fallback)
+        written = raw.get("statut")
+        if written != action.statut and fold(str(written)) not in _STATUT_KEYS:
+            # keep what was written (« statut inconnu » on the dashboard), not the fallback
+            action = action.model_copy(update={"statut": written if isinstance(written, str) else ""})
+        if axes and action.axe and action.axe not in axes:
+            report.add(
+                "error",
+                "unknown-axe",
+                f"axe '{action.axe}' inconnu — axes définis dans [axes] : {', '.join(axes)}",
+                source=src,
+                feature=label,
+            )
         if action.id in seen:
-            add(
+            report.add(
+                "error",
                 "duplicate-id",
-                f"identifiant '{action.id}' déjà utilisé par l'action n° {seen[action.id]}",
+                f"identifiant '{action.id}' déjà utilisé par l'action n° {seen[action.id]} — "
                 "donnez un identifiant unique à chaque action",
-                label,
+                source=src,
+                feature=label,
             )
         else:
             seen[action.id] = i
+        total = sum(f.montant for f in action.financements)
+        if action.budget is not None and action.financements and total > action.budget + 0.005:
+            report.add(
+                "warning",
+                "over-financed",
+                f"financements ({fmt.number(total)} €) supérieurs au budget "
+                f"({fmt.number(action.budget)} €) — vérifiez les montants",
+                source=src,
+                feature=label,
+            )
         actions.append(action)
     if not actions and not report.errors:
-        add(
+        report.add(
+            "warning",
             "no-action",
-            "le registre ne contient aucune action",
-            "ajoutez des tables [[actions]]",
-            severity="warning",
+            "le registre ne contient aucune action — ajoutez des tables [[actions]]",
+            source=src,
         )
     return Register(
-        path=path,
-        axes=axes,
-        actions=actions,
-        titre=str(data.get("titre", "")),
-        source=str(data.get("source", "")),
-        report=report,
+        path=path, axes=axes, actions=actions, titre=head.titre, source=head.source, report=report
     )
-
-
-def _fold(text: str) -> str:
-    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return " ".join(plain.lower().replace("-", " ").split())
-
-
-_STATUT_BY_FOLD = {_fold(s): s for s in STATUTS}
-_FIN_BY_FOLD = {_fold(s): s for s in FINANCEMENT_STATUTS}
-
-
-def _choice(value: object, allowed: tuple[str, ...], by_fold: dict[str, str]) -> tuple[str | None, str]:
-    text = str(value).strip() if value is not None else ""
-    found = by_fold.get(_fold(text))
-    if found:
-        return found, ""
-    close = difflib.get_close_matches(_fold(text), list(by_fold), n=1, cutoff=0.6)
-    hint = f"vouliez-vous dire « {by_fold[close[0]]} » ? " if close else ""
-    return None, f"{hint}valeurs possibles : {', '.join(allowed)}"
-
-
-def _read_action(raw: dict, i: int, axes: dict[str, str], add) -> Action:
-    for key in sorted(set(raw) - ACTION_FIELDS):
-        close = difflib.get_close_matches(key, sorted(ACTION_FIELDS), n=1)
-        add(
-            "unknown-field",
-            f"champ '{key}' inconnu",
-            f"vouliez-vous dire '{close[0]}' ?" if close else f"champs : {', '.join(sorted(ACTION_FIELDS))}",
-            "warning",
-        )
-    aid = str(raw.get("id", "")).strip()
-    if not aid:
-        add("missing-field", "action sans 'id'", f'ajoutez id = "…" (action n° {i} du fichier)')
-        aid = f"n°{i}"
-    titre = str(raw.get("titre", "")).strip()
-    if not titre:
-        add("missing-field", "action sans 'titre'", 'ajoutez titre = "…"')
-    axe = str(raw.get("axe", "")).strip()
-    if not axe:
-        add("missing-field", "action sans 'axe'", f"ajoutez axe = l'un de {', '.join(axes) or '[axes]'}")
-    elif axes and axe not in axes:
-        add("unknown-axe", f"axe '{axe}' inconnu", f"axes définis dans [axes] : {', '.join(axes)}")
-    statut, hint = _choice(raw.get("statut"), STATUTS, _STATUT_BY_FOLD)
-    if "statut" not in raw:
-        add("missing-field", "action sans 'statut'", f"ajoutez statut = l'un de : {', '.join(STATUTS)}")
-    elif statut is None:
-        add("unknown-status", f"statut {raw.get('statut')!r} inconnu", hint)
-    fiche = raw.get("fiche_action", False)
-    if not isinstance(fiche, bool):
-        add(
-            "bad-type",
-            f"fiche_action = {fiche!r} n'est pas true/false",
-            "écrivez fiche_action = true ou false",
-        )
-        fiche = False
-    partenaires = raw.get("partenaires", [])
-    if isinstance(partenaires, str):
-        partenaires = [partenaires]
-    if not isinstance(partenaires, list) or not all(isinstance(p, str) for p in partenaires):
-        add("bad-type", "partenaires doit être une liste de noms", 'écrivez partenaires = ["Anah", "EPF"]')
-        partenaires = []
-    budget = _amount(raw.get("budget"), "budget", add) if "budget" in raw else None
-    financements = []
-    lines = raw.get("financements", [])
-    if not isinstance(lines, list):
-        add(
-            "bad-type",
-            "financements doit être une liste de tables",
-            "écrivez chaque ligne sous [[actions.financements]]",
-        )
-        lines = []
-    for k, line in enumerate(lines, start=1):
-        if not isinstance(line, dict) or not str(line.get("financeur", "")).strip():
-            add("bad-financement", f"ligne de financement n° {k} sans 'financeur'", 'ajoutez financeur = "…"')
-            continue
-        montant = _amount(line.get("montant"), f"montant ({line['financeur']})", add)
-        fstatut, fhint = _choice(line.get("statut", "prévisionnel"), FINANCEMENT_STATUTS, _FIN_BY_FOLD)
-        if fstatut is None:
-            add(
-                "unknown-status",
-                f"statut de financement {line.get('statut')!r} inconnu ({line['financeur']})",
-                fhint,
-            )
-        financements.append(
-            Financement(str(line["financeur"]).strip(), montant, fstatut or str(line.get("statut")))
-        )
-    total = sum(f.montant or 0 for f in financements)
-    if budget is not None and financements and total > budget + 0.005:
-        add(
-            "over-financed",
-            f"financements ({total:,.0f} €) supérieurs au budget ({budget:,.0f} €)".replace(",", " "),
-            "vérifiez les montants",
-            "warning",
-        )
-    indicateurs = []
-    for ind in raw.get("indicateurs", []) if isinstance(raw.get("indicateurs", []), list) else [None]:
-        if isinstance(ind, str):
-            indicateurs.append(ind)
-        elif isinstance(ind, dict) and ind.get("nom"):
-            extra = ", ".join(f"{k} {v}" for k, v in ind.items() if k != "nom")
-            indicateurs.append(f"{ind['nom']} ({extra})" if extra else str(ind["nom"]))
-        else:
-            add(
-                "bad-type",
-                f"indicateur {ind!r} illisible",
-                'écrivez indicateurs = ["nombre de logements réhabilités"]',
-            )
-    debut = _date(raw.get("date_debut"), "date_debut", add)
-    fin = _date(raw.get("date_fin"), "date_fin", add)
-    if debut and fin and fin < debut:
-        add("bad-date", f"date_fin {fin} avant date_debut {debut}", "corrigez l'une des deux")
-    avancement = raw.get("avancement")
-    if avancement is not None and (
-        isinstance(avancement, bool) or not isinstance(avancement, (int, float)) or not 0 <= avancement <= 100
-    ):
-        add(
-            "bad-type",
-            f"avancement {avancement!r} n'est pas un pourcentage entre 0 et 100",
-            "écrivez avancement = 40",
-        )
-        avancement = None
-    return Action(
-        id=aid,
-        titre=titre,
-        axe=axe,
-        statut=statut or str(raw.get("statut", "")),
-        fiche_action=fiche,
-        maitre_ouvrage=(str(raw["maitre_ouvrage"]).strip() or None) if raw.get("maitre_ouvrage") else None,
-        partenaires=tuple(p.strip() for p in partenaires if p.strip()),
-        budget=budget,
-        financements=tuple(financements),
-        indicateurs=tuple(indicateurs),
-        date_debut=debut,
-        date_fin=fin,
-        avancement=float(avancement) if avancement is not None else None,
-        localisation=_localisation(raw.get("localisation"), add),
-        commentaire=str(raw["commentaire"]) if raw.get("commentaire") else None,
-    )
-
-
-def _amount(value: object, what: str, add) -> float | None:
-    if value is None:
-        add("bad-amount", f"{what} absent", "écrivez un nombre en euros, p. ex. 150000")
-        return None
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    # the range test refuses NaN, infinities and negatives, and comes before float(): a TOML
-    # integer may be beyond what a float holds
-    if not number or not 0 <= value <= MAX_AMOUNT:
-        beyond = number and value > MAX_AMOUNT
-        add(
-            "bad-amount",
-            f"{what} = {_shown_number(value)} n'est pas un montant"
-            + (" plausible (plus de 10 milliards d'euros)" if beyond else ""),
-            "écrivez un nombre sans guillemets ni €, p. ex. 150000 ou 150_000",
-        )
-        return None
-    return float(value)
-
-
-def _shown_number(value: object) -> str:
-    """A value for a message; an enormous integer by its number of digits, not all of them."""
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
-        try:
-            return f"(nombre de {len(str(abs(value)))} chiffres)"
-        except ValueError:  # beyond Python's 4300-digit conversion limit
-            return "(nombre de plus de 4300 chiffres)"
-    return repr(value)
-
-
-def _coord(value: float) -> str:
-    """A coordinate for a message: 6 decimals at most, compact when enormous (1e+300, not 300 digits)."""
-    if isinstance(value, int) and value.bit_length() > 64:
-        return _shown_number(value)
-    if abs(value) < 1e9:
-        return f"{value:.6f}".rstrip("0").rstrip(".")
-    return f"{value:.6g}"
-
-
-def _date(value: object, what: str, add) -> dt.date | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, int) and 1900 < value < 2200:
-        return dt.date(value, 1, 1) if what == "date_debut" else dt.date(value, 12, 31)
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    add(
-        "bad-date",
-        f"{what} = {value!r} n'est pas une date",
-        "écrivez AAAA-MM-JJ sans guillemets, ou une année",
-    )
-    return None
-
-
-def _localisation(raw: object, add) -> Localisation:
-    if raw is None:
-        return Localisation()
-    if not isinstance(raw, dict):
-        add(
-            "bad-localisation", "localisation doit être une table", 'écrivez localisation = { secteur = "…" }'
-        )
-        return Localisation()
-    for key in sorted(set(raw) - LOCALISATION_FIELDS):
-        add(
-            "unknown-field",
-            f"champ de localisation '{key}' inconnu",
-            f"champs : {', '.join(sorted(LOCALISATION_FIELDS))}",
-            "warning",
-        )
-    commune = str(raw["commune"]) if raw.get("commune") else None
-    ids = raw.get("parcelles", [])
-    ids = [ids] if isinstance(ids, str) else ids
-    parcelles = []
-    for text in ids if isinstance(ids, list) else []:
-        try:
-            parcelles.append(parse_idu(str(text), code_insee=commune).idu)
-        except Exception as err:  # ParcelIdError: message names the fix
-            add(
-                "bad-parcel-id",
-                str(err),
-                "écrivez l'identifiant complet (14 caractères) ou donnez commune = …",
-            )
-    point = None
-    if raw.get("point") is not None:
-        p = raw["point"]
-        if (
-            isinstance(p, list)
-            and len(p) == 2
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p)
-        ):
-            lon, lat = p  # compared before float(): a TOML integer may be beyond what a float holds
-            ext = projection.lonlat_extent(commune)
-            shown = f"[{_coord(lon)}, {_coord(lat)}]"
-            if ext[0] <= lon <= ext[2] and ext[1] <= lat <= ext[3]:
-                point = (float(lon), float(lat))
-            elif ext[0] <= lat <= ext[2] and ext[1] <= lon <= ext[3]:
-                add(
-                    "bad-point",
-                    f"point {shown} : longitude et latitude inversées ?",
-                    "écrivez point = [lon, lat]",
-                )
-            else:
-                add(
-                    "bad-point", f"point {shown} hors de France", "écrivez point = [lon, lat] en degrés WGS84"
-                )
-        else:
-            add("bad-point", f"point {p!r} illisible", "écrivez point = [3.0121, 50.4808] (lon, lat WGS84)")
-    secteur = str(raw["secteur"]).strip() if raw.get("secteur") else None
-    fichier = str(raw["fichier"]).strip() if raw.get("fichier") else None
-    return Localisation(tuple(dict.fromkeys(parcelles)), point, secteur, fichier)
 
 
 def check_against(register: Register, *, convention=None, parcels: gpd.GeoDataFrame | None = None) -> None:
@@ -564,7 +440,7 @@ def check_against(register: Register, *, convention=None, parcels: gpd.GeoDataFr
                 source=src,
                 feature=label,
             )
-        if loc.secteur and names is not None and _fold(loc.secteur) not in names:
+        if loc.secteur and names is not None and fold(loc.secteur) not in names:
             listing = ", ".join(sorted({v for v in names.values()}))
             report.add(
                 "error",
@@ -592,7 +468,7 @@ def check_against(register: Register, *, convention=None, parcels: gpd.GeoDataFr
                     source=src,
                     feature=label,
                 )
-        inside = not loc.fichier or _inside_folder(loc.fichier, register.folder)
+        inside = not loc.fichier or _insidefolder(loc.fichier, register.folder)
         if loc.fichier and register.folder is not None and not (register.folder / loc.fichier).is_file():
             report.add(
                 "error",
@@ -614,7 +490,7 @@ def check_against(register: Register, *, convention=None, parcels: gpd.GeoDataFr
             )
 
 
-def _inside_folder(fichier: str, folder: Path | None) -> bool:
+def _insidefolder(fichier: str, folder: Path | None) -> bool:
     """Whether ``fichier`` is a relative path that stays in ``folder`` (links followed).
 
     The register is shared and edited by hand: a localisation file must not make the tool read
@@ -640,8 +516,8 @@ def _sector_names(convention) -> dict[str, str]:
         except Exception:  # a broken version is reported by `ort validate`, not here
             continue
         for pid, nom in zip(perims["perimeter_id"], perims["nom"], strict=True):
-            out[_fold(str(pid))] = f"{pid} ({nom})"
-            out[_fold(str(nom))] = f"{pid} ({nom})"
+            out[fold(str(pid))] = f"{pid} ({nom})"
+            out[fold(str(nom))] = f"{pid} ({nom})"
     return out
 
 
@@ -759,7 +635,7 @@ def budgets_by_financeur(register: Register) -> pd.DataFrame:
     ]
     df = pd.DataFrame(lines, columns=["financeur", "statut", "montant", "action"])
     rows = []
-    for name in sorted(set(df["financeur"]), key=_fold):
+    for name in sorted(set(df["financeur"]), key=fold):
         part = df[df["financeur"] == name]
         row = {"financeur": name}
         row.update({s: float(part.loc[part["statut"] == s, "montant"].sum()) for s in FINANCEMENT_STATUTS})
@@ -808,7 +684,7 @@ def action_geometries(
                 parts += [by_idu[i] for i in loc.parcelles if i in by_idu.index]
                 if not parts:
                     unresolved.append((a.id, "aucune de ses parcelles n'est dans le cadastre chargé"))
-        if loc.fichier and register.folder is not None and not _inside_folder(loc.fichier, register.folder):
+        if loc.fichier and register.folder is not None and not _insidefolder(loc.fichier, register.folder):
             unresolved.append((a.id, f"fichier {loc.fichier} hors du dossier de la convention : non lu"))
         elif loc.fichier and register.folder is not None:
             try:
@@ -855,8 +731,8 @@ def actions_per_sector(
     by_name = {}
     if perimeters is not None:
         for pid, nom in zip(perimeters["perimeter_id"], perimeters["nom"], strict=True):
-            by_name[_fold(str(pid))] = (pid, nom)
-            by_name[_fold(str(nom))] = (pid, nom)
+            by_name[fold(str(pid))] = (pid, nom)
+            by_name[fold(str(nom))] = (pid, nom)
     rows = []
     acts = {a.id: a for a in register.actions}
 
@@ -876,7 +752,7 @@ def actions_per_sector(
     for a in register.actions:
         if a.localisation.secteur:
             pid, nom = by_name.get(
-                _fold(a.localisation.secteur), (a.localisation.secteur, a.localisation.secteur)
+                fold(a.localisation.secteur), (a.localisation.secteur, a.localisation.secteur)
             )
             add(a, pid, nom, "déclaré")
     if perimeters is not None and len(perimeters):

@@ -22,8 +22,6 @@ parcels) are collected in a :class:`~geo.errors.ValidationReport`, never dropped
 from __future__ import annotations
 
 import json
-import re
-import unicodedata
 from pathlib import Path
 
 import geopandas as gpd
@@ -35,7 +33,18 @@ from pyproj import CRS
 from geo import projection
 from geo.classify import INSIDE, OUTSIDE, STRADDLING, classify_parcels
 from geo.errors import InputError, ValidationReport
-from geo.idu import parse_many
+from geo.idu import is_insee_code, parse_many
+from geo.places.common import (
+    NULL_TEXTS,
+    OUTSIDE_ID,
+    OUTSIDE_NOM,
+    UNLOCATED,
+    UNLOCATED_ID,
+    UNLOCATED_NOM,
+    fold,
+    perimeter_order,
+    text_or_none,
+)
 from geo.sources.tables import csv_frame, decode_text, guess_separator, gunzip
 
 #: Statuses of the CNIG géostandard Friches (``site_statut``), in the order of a project's life.
@@ -49,8 +58,6 @@ FRICHE_STATUTS = (
 #: Status given to a site whose ``site_statut`` is empty.
 NO_STATUS = "non renseigné"
 #: Pseudo-perimeters of the summary.
-OUTSIDE_ID, OUTSIDE_NOM = "hors-perimetres", "Hors périmètres"
-UNLOCATED_ID, UNLOCATED_NOM = "non-localisee", "Non localisée"
 
 #: Columns of a friches GeoDataFrame, in order.
 FRICHE_COLUMNS = [
@@ -74,8 +81,7 @@ FRICHE_COLUMNS = [
     "geometry",
 ]
 
-_NULLS = {"", "na", "nan", "null", "none", "{}"}
-_INSEE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
+_NULLS = NULL_TEXTS | {"{}"}  # {}: an empty PostgreSQL array
 # Source column → canonical column, per layout (first present wins).
 _FIELDS = {
     "site_id": ("site_id",),
@@ -136,10 +142,7 @@ def split_list(value: object) -> list[str]:
 
 
 def _text(value: object) -> str | None:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    text = str(value).strip()
-    return None if text.lower() in _NULLS else text
+    return text_or_none(value, nulls=_NULLS)
 
 
 def _number(value: object) -> float | None:
@@ -152,12 +155,7 @@ def _number(value: object) -> float | None:
         return None
 
 
-def _fold(text: str) -> str:
-    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return " ".join(plain.lower().split())
-
-
-_STATUS_BY_FOLD = {_fold(s): s for s in FRICHE_STATUTS}
+_STATUS_BY_FOLD = {fold(s): s for s in FRICHE_STATUTS}
 
 
 def normalise_statut(value: object) -> str | None:
@@ -169,7 +167,7 @@ def normalise_statut(value: object) -> str | None:
     True
     """
     text = _text(value)
-    return _STATUS_BY_FOLD.get(_fold(text)) if text else None
+    return _STATUS_BY_FOLD.get(fold(text)) if text else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -269,7 +267,7 @@ def read_friches(
         wanted = {str(c) for c in communes}
         gdf = gdf[gdf["code_insee"].isin(wanted)].reset_index(drop=True)
     _check_duplicates(gdf, report, src)
-    codes = sorted({c for c in gdf["code_insee"] if isinstance(c, str) and _INSEE.match(c)})
+    codes = sorted({c for c in gdf["code_insee"] if is_insee_code(c)})
     target = metric_crs or projection.metric_crs_for(codes)
     gdf = projection.to_metric(gdf, target, source=src, code_insee=codes[0] if len(codes) == 1 else None)
     gdf = gdf[FRICHE_COLUMNS].reset_index(drop=True)
@@ -432,9 +430,9 @@ def _normalise_row(row: dict, i: int, fmt: str, report: ValidationReport, src: s
     code = out["code_insee"]
     if code is not None and code.isdigit() and len(code) < 5:
         code = code.zfill(5)  # a spreadsheet read the INSEE code as a number
-    if code is None or not _INSEE.match(code):
+    if code is None or not is_insee_code(code):
         guess = site_id.split("_")[0]
-        if _INSEE.match(guess):
+        if is_insee_code(guess):
             code = guess
         else:
             report.add(
@@ -468,7 +466,7 @@ def _normalise_row(row: dict, i: int, fmt: str, report: ValidationReport, src: s
     out["surface_m2"], out["surface_source"] = surface, surface_source
 
     texts = next((split_list(row.get(c)) for c in _PARCEL_FIELDS if _text(row.get(c)) is not None), [])
-    valid, rejected = parse_many(texts, code_insee=code if code and _INSEE.match(code) else None)
+    valid, rejected = parse_many(texts, code_insee=code if is_insee_code(code) else None)
     for text, message in rejected:
         report.add(
             "warning", "bad-parcel-id", f"parcel id {text!r} ignored: {message}", source=src, feature=site_id
@@ -595,7 +593,7 @@ def locate_friches(
         ``surface_m2``, ``geometry_source``, ``perimeter_id``, ``perimeter_type``,
         ``perimeter_nom``, ``status`` (inside/straddling/outside), ``share``,
         ``area_inside_m2`` (footprints only; 0 for points). A friche without geometry gets one
-        row with ``status`` ``"non localisée"`` and no perimeter.
+        row with ``status`` ``"non localisé"`` and no perimeter.
     """
     keep = ["site_id", "site_nom", "site_statut", "surface_m2", "geometry_source"]
     has_geom = ~(friches.geometry.isna() | friches.geometry.is_empty)
@@ -620,7 +618,7 @@ def locate_friches(
         lost["perimeter_id"] = None
         lost["perimeter_type"] = None
         lost["perimeter_nom"] = None
-        lost["status"] = UNLOCATED_NOM.lower()
+        lost["status"] = UNLOCATED
         lost["share"] = np.nan
         lost["area_inside_m2"] = np.nan
         parts.append(lost)
@@ -637,7 +635,7 @@ def summarise_friches(located: pd.DataFrame) -> pd.DataFrame:
 
     A friche counts in every perimeter it is inside or straddling (``dont_a_cheval`` says how
     many straddle); a friche in no perimeter counts in ``hors-perimetres``, one without
-    geometry in ``non-localisee``. ``surface_m2`` sums the surfaces declared by the source
+    geometry in ``non-localise``. ``surface_m2`` sums the surfaces declared by the source
     (``site_surface``, else ``unite_fonciere_surface``); ``surface_inconnue`` counts the sites
     without one.
 
@@ -655,7 +653,7 @@ def summarise_friches(located: pd.DataFrame) -> pd.DataFrame:
     inside = located[located["status"].isin([INSIDE, STRADDLING])].copy()
     assigned = set(inside["site_id"])
     rest = located[~located["site_id"].isin(assigned)].drop_duplicates("site_id").copy()
-    is_lost = rest["status"].eq(UNLOCATED_NOM.lower())
+    is_lost = rest["status"].eq(UNLOCATED)
     rest.loc[~is_lost, ["perimeter_id", "perimeter_nom"]] = [OUTSIDE_ID, OUTSIDE_NOM]
     rest.loc[is_lost, ["perimeter_id", "perimeter_nom"]] = [UNLOCATED_ID, UNLOCATED_NOM]
     rest.loc[~is_lost, "status"] = OUTSIDE
@@ -684,8 +682,7 @@ def summarise_friches(located: pd.DataFrame) -> pd.DataFrame:
         )
         .reset_index()
     )
-    perim_order = {p: i for i, p in enumerate(dict.fromkeys(rows["perimeter_id"]))}
-    perim_order[OUTSIDE_ID], perim_order[UNLOCATED_ID] = 10_000, 10_001
+    perim_order = perimeter_order(rows["perimeter_id"])
     status_order = {s: i for i, s in enumerate(FRICHE_STATUTS)}
     out["_p"] = out["perimeter_id"].map(perim_order)
     out["_s"] = out["site_statut"].map(lambda s: status_order.get(s, len(FRICHE_STATUTS)))

@@ -19,8 +19,6 @@ sites and dwellings per sector and landlord.
 from __future__ import annotations
 
 import math
-import re
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -34,7 +32,16 @@ from pyproj import Transformer
 from geo import projection
 from geo.classify import INSIDE, STRADDLING, classify_parcels
 from geo.errors import InputError, ValidationFailed, ValidationReport
-from geo.idu import parse_many
+from geo.idu import is_insee_code, parse_many
+from geo.places.common import (
+    OUTSIDE_ID,
+    OUTSIDE_NOM,
+    UNLOCATED_ID,
+    UNLOCATED_NOM,
+    column_key,
+    perimeter_order,
+    text_or_none,
+)
 from geo.places.friches import split_list
 from geo.sources.addresses import find_address, index_addresses
 from geo.sources.addresses import read_addresses as read_addresses  # re-exported: housing's public API
@@ -86,22 +93,6 @@ SITE_COLUMNS = (
 MAX_DWELLINGS = 100_000
 
 BY_COORDINATES, BY_PARCELS, BY_BAN, BY_BAL = "coordonnées", "parcelles", "adresse (BAN)", "adresse (BAL)"
-OUTSIDE_ID, OUTSIDE_NOM = "hors-perimetres", "Hors périmètres"
-UNLOCATED_ID, UNLOCATED_NOM = "non-localise", "Non localisé"
-
-_INSEE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
-
-
-def _fold(text: str) -> str:
-    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "_", plain.lower()).strip("_")
-
-
-def _text(value: object) -> str | None:
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
-        return None
-    text = str(value).strip()
-    return None if text.lower() in ("", "nan", "na", "none", "null") else text
 
 
 # --------------------------------------------------------------------------------------------
@@ -271,7 +262,7 @@ def _read_csv(path: Path, report: ValidationReport) -> pd.DataFrame:
 def _match_columns(columns) -> dict[str, str]:
     folded = {}
     for c in columns:
-        folded.setdefault(_fold(str(c)), c)
+        folded.setdefault(column_key(str(c)), c)
     out = {}
     for key, names in COLUMN_ALIASES.items():
         for name in names:
@@ -287,7 +278,7 @@ def _normalise(table: pd.DataFrame, has_count: bool, report: ValidationReport, s
             table[col] = None
     # Object columns: pandas 3 would store None as NaN in a str column, and NaN is truthy.
     for col in _TEXT_COLUMNS:
-        table[col] = _objects([_text(v) for v in table[col]], table.index)
+        table[col] = _objects([text_or_none(v) for v in table[col]], table.index)
     table["code_insee"] = _objects(
         [
             c.zfill(5) if c and c.isdigit() and len(c) < 5 else (c.upper() if c else None)
@@ -300,7 +291,7 @@ def _normalise(table: pd.DataFrame, has_count: bool, report: ValidationReport, s
         table[col] = _objects([_float(v) for v in table[col]], table.index)
     labels = [f"ligne {n}" for n in table["lignes"]]
     for label, code in zip(labels, table["code_insee"], strict=True):
-        if code and not _INSEE.match(code):
+        if code and not is_insee_code(code):
             report.add(
                 "warning",
                 "bad-insee",
@@ -314,7 +305,7 @@ def _normalise(table: pd.DataFrame, has_count: bool, report: ValidationReport, s
     years = []
     for label, v in zip(labels, table["annee"], strict=True):
         y = _float(v)
-        if _text(v) is not None and (y is None or not 1800 <= y <= 2100):
+        if text_or_none(v) is not None and (y is None or not 1800 <= y <= 2100):
             report.add("warning", "bad-year", f"année {v!r} illisible : ignorée", source=src, feature=label)
             y = None
         years.append(int(y) if y is not None else None)
@@ -324,7 +315,7 @@ def _normalise(table: pd.DataFrame, has_count: bool, report: ValidationReport, s
         counts = []
         for label, v in zip(labels, table["logements"], strict=True):
             n = _float(v)
-            if _text(v) is None:
+            if text_or_none(v) is None:
                 report.add(
                     "warning",
                     "missing-count",
@@ -377,7 +368,7 @@ def _none(value: object) -> object:
 
 
 def _float(value: object) -> float | None:
-    t = _text(value)
+    t = text_or_none(value)
     if t is None:
         return None
     try:
@@ -803,8 +794,7 @@ def summarise_housing(in_perimeters: pd.DataFrame) -> pd.DataFrame:
         )
         .reset_index()
     )
-    order = {p: i for i, p in enumerate(dict.fromkeys(df["perimeter_id"]))}
-    order[OUTSIDE_ID], order[UNLOCATED_ID] = 10_000, 10_001
+    order = perimeter_order(df["perimeter_id"])
     out = out.sort_values(
         ["perimeter_id", "bailleur"], key=lambda s: s.map(order) if s.name == "perimeter_id" else s
     )
