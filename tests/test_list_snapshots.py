@@ -21,13 +21,16 @@ from click.testing import CliRunner
 
 from geo import embedded, settings
 from geo.cli import main
-from geo.errors import InputError
+from geo.errors import InputError, ValidationReport
 from geo.sources import lists as lists_mod
 from geo.sources import snapshot
+from geo.sources.list_readers import read_acv
 from geo.sources.list_update import update_lists
 from geo.sources.lists import load_lists
 
 ACV_GEOJSON = Path("action-coeur-de-ville/acv-communes-2024-09-with-signature-dates.geojson")
+ACV_LATER = Path("action-coeur-de-ville/acv-communes-2024.geojson")  # a later ANCT file (ids ACV001)
+QPV_GEOJSON = Path("qpv-2024-communes/qpv2024-communes-centroides-national.geojson")
 NGEO_CSV = Path("anct-programmes-communes/ngeo-anct-cog2023-national.csv")
 
 
@@ -239,10 +242,13 @@ def datagouv(shared_data, monkeypatch):
         "communes": f"{base}/files/decoupage-administratif/communes.json",
         "epci": f"{base}/files/decoupage-administratif/epci.json",
         "ort": dataset("ort", "csv", "ort-anct/ort-suivi-anct-national.csv", "2024-10-07T08:00:00"),
-        "acv": dataset("acv", "geojson", ACV_GEOJSON.as_posix(), "2024-09-09T12:00:00.000000+00:00"),
+        "acv": dataset("acv", "geojson", ACV_LATER.as_posix(), "2025-04-02T12:00:00.000000+00:00"),
         "pvd": f"{base}/files/petites-villes-de-demain/pvd-communes-2021-01-22.csv",
-        "qpv": f"{base}/files/qpv-2024-communes/qpv2024-communes-centroides-national.geojson",
+        "qpv": f"{base}/qpv.geojson",
     }
+    # The same QPV data written differently (compact JSON): a file no embedded copy was made from.
+    qpv = json.loads((shared_data / QPV_GEOJSON).read_text(encoding="utf-8"))
+    handler.routes["/qpv.geojson"] = json.dumps(qpv, ensure_ascii=False, separators=(",", ":")).encode()
     specs = {n: replace(s, url=urls.get(n, s.url)) for n, s in lists_mod.LISTS.items()}
     monkeypatch.setattr(lists_mod, "LISTS", specs)
     yield base, handler.routes, httpd
@@ -256,9 +262,11 @@ def test_update_downloads_checks_converts_and_is_used_from_then_on(datagouv, sha
     r = CliRunner().invoke(main, ["listes", "--mettre-a-jour"])
     assert r.exit_code == 0, r.output
     assert "ort : mise à jour — dernière actualisation 2024-09-18, 2290 lignes" in r.output
-    assert "acv : mise à jour — publié sur data.gouv.fr le 2024-09-09" in r.output
-    assert f"pvd : mise à jour — téléchargé le {dt.date.today()}" in r.output
+    assert "acv : mise à jour — publié sur data.gouv.fr le 2025-04-02, 244 lignes" in r.output
+    # the very file the embedded copy was made from (same sha256): its known vintage, not today
+    assert "pvd : mise à jour — liste ANCT du 2021-01-22, 1607 lignes" in r.output
     assert "1 ligne(s) en erreur" in r.output  # the real PVD snapshot's bad row, kept and reported
+    assert f"qpv : mise à jour — téléchargé le {dt.date.today()}, 824 lignes" in r.output
     httpd.shutdown()  # from now on, no network: the converted copies are read from the cache
     settings.offline = True
     lists = load_lists()
@@ -269,8 +277,11 @@ def test_update_downloads_checks_converts_and_is_used_from_then_on(datagouv, sha
     assert lists.rows("ort", "62907")[0]["date_signature"] == dt.date(2023, 1, 18)
     lists_mod._LOADED.clear()
     raw = load_lists(shared_data)
-    for name in ("ort", "acv", "pvd", "qpv", "communes"):
+    for name in ("ort", "pvd", "qpv", "communes"):
         pd.testing.assert_frame_equal(lists[name], raw[name])
+    later = read_acv(shared_data / ACV_LATER, report=ValidationReport("t"), resolve=raw.resolve)
+    pd.testing.assert_frame_equal(lists["acv"], later)
+    assert lists.rows("acv", "62498")[0]["id_acv"] == "ACV113"
     r = CliRunner().invoke(main, ["eligibility", "--commune", "62907", "--date", "2024-01-01"])
     assert r.exit_code == 0, r.output
     assert "dernière actualisation 2024-09-18 (copie mise à jour le" in r.output

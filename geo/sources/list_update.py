@@ -156,7 +156,10 @@ def _file(path: Path, prov: dict) -> dict:
 
 
 def _entry(name, df, files, prov, problems, today) -> dict:
-    if name == "ort" and df["derniere_actualisation"].notna().any():
+    known = _embedded_vintage(name, files[0]["sha256"])
+    if known:  # the very file the embedded copy was made from: its vintage is known
+        date, basis = known
+    elif name == "ort" and df["derniere_actualisation"].notna().any():
         date, basis = df["derniere_actualisation"].max().isoformat(), "dernière actualisation"
     elif prov.get("publie_le"):
         date, basis = prov["publie_le"], "publié sur data.gouv.fr le"
@@ -178,6 +181,16 @@ def _entry(name, df, files, prov, problems, today) -> dict:
     )
     entry["mise_a_jour"] = today.isoformat()
     return entry
+
+
+def _embedded_vintage(name: str, digest: str) -> tuple[str, str] | None:
+    from geo import embedded
+
+    entry = snapshot.read_manifest(Path(embedded.lists_dir()))["listes"].get(name, {})
+    files = entry.get("source", {}).get("fichiers", [])
+    if files and files[0]["sha256"] == digest:
+        return entry["millesime"], entry["base_millesime"]
+    return None
 
 
 def _said(entry: dict) -> str:

@@ -66,6 +66,9 @@ __all__ = [
 ]
 
 _DATAGOUV_API = "https://www.data.gouv.fr/api/1/datasets/"
+#: The latest @etalab/decoupage-administratif (the embedded copy says which version it was made
+#: from): a new COG is published each year, and a format change is refused by the reader.
+_DECOUPAGE = "https://unpkg.com/@etalab/decoupage-administratif/data/"
 
 
 @dataclass(frozen=True)
@@ -90,13 +93,13 @@ LISTS: dict[str, ListSpec] = {
             "communes",
             "Communes (COG, @etalab/decoupage-administratif)",
             ("decoupage-administratif/communes.json", "communes.json"),
-            "https://unpkg.com/@etalab/decoupage-administratif@6.0.0/data/communes.json",
+            _DECOUPAGE + "communes.json",
         ),
         ListSpec(
             "epci",
             "EPCI (@etalab/decoupage-administratif)",
             ("decoupage-administratif/epci.json", "epci.json"),
-            "https://unpkg.com/@etalab/decoupage-administratif@6.0.0/data/epci.json",
+            _DECOUPAGE + "epci.json",
         ),
         ListSpec(
             "ort",
