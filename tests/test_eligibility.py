@@ -694,7 +694,9 @@ def test_cli_libercourt_parcel_example_of_the_help(lists, shared_data):
         assert rep[effect]["verdict"] == "inconnu", effect
         assert "secteurs de l'ORT non numérisés : vérifier dans la convention" in rep[effect]["motif"]
     assert rep["denormandie"]["verdict"] == "oui"
-    assert any("avril 2026" in c for c in rep["denormandie"]["mises_en_garde"])  # recorded conflict
+    for item in rep.values():  # the recorded conflict of the convention, in every answer
+        assert any("avril 2026" in c for c in item["mises_en_garde"]), item["regle"]
+    assert doc["convention"]["remarque"] == "secteurs de l'ORT non numérisés : vérifier dans la convention"
     assert not doc["rejetes"]
 
 

@@ -356,6 +356,8 @@ def _closing(rules) -> str:
 
 
 def _as_json(answers, day, lists, rules, conv, perims, no_version, rejected) -> dict:
+    from geo.eligibility.answers import NOT_DIGITISED
+
     denorm = next((r for r in rules if r.id == "denormandie"), None)
     targets: dict = {}
     for a in answers:
@@ -388,7 +390,7 @@ def _as_json(answers, day, lists, rules, conv, perims, no_version, rejected) -> 
             "fictif": conv.fictif,
             "version": perims.attrs.get("version") if perims is not None else None,
             "version_date": perims.attrs.get("version_date") if perims is not None else None,
-            "remarque": no_version or None,
+            "remarque": (NOT_DIGITISED if not conv.versions else no_version) or None,
         },
         "resultats": list(targets.values()),
         "rejetes": [{"entree": t, "erreur": m} for t, m in rejected],

@@ -472,11 +472,14 @@ def eligibility_for_commune(
     ort = ort_evidence(code, when, lists, convention)
     if how:
         ort.caveats.append(how)
+    # Sources of the convention that disagree: quoted in every answer for its communes.
+    conflicts = [c for c in ort.caveats if c.startswith("sources divergentes")]
     answers = []
     for rule in rules:
         ev = _out_of_period(rule, when) or _commune_evidence(rule, code, when, lists, rules, convention, ort)
         if rule.condition == "arrete_acv_ou_ort" and ev.verdict == NON and not rule.in_period(when):
             ev.caveats.insert(0, f"période d'acquisition : {rule.period()}")
+        ev.caveats += [c for c in conflicts if c not in ev.caveats]
         ev.data.append(rules.label())
         answers.append(_answer(rule, rules, code, name, when, ev, idu=idu))
     return answers
