@@ -55,6 +55,7 @@ __all__ = [
     "Model",
     "choice",
     "problem",
+    "check_json",
     "read_json",
     "read_toml",
     "shown",
@@ -230,6 +231,26 @@ def toml_error_fr(err: Exception) -> str:
     return found + where
 
 
+_JSON_FIX = "vérifiez le fichier (exporté en GeoJSON UTF-8, p. ex. depuis QGIS)"
+
+
+def check_json(data: bytes, *, source: str, what: str = "fichier JSON") -> None:
+    """Refuse JSON ``data`` over ``settings.max_json_bytes`` or nested deeper than ``settings.max_nesting``.
+
+    For readers that parse JSON themselves (after decompressing it, say): call it first.
+    """
+    limit = int(settings.max_json_bytes)
+    if len(data) > limit:
+        raise InputError(
+            f"{what} trop gros : plus de {limit:,} octets".replace(",", "\u202f"),
+            source=source,
+            fix=_JSON_FIX + " ; la limite se règle avec ORT_MAX_JSON_OCTETS",
+        )
+    depth = json_depth(data)
+    if depth > settings.max_nesting:
+        raise _too_deep(depth, source, _JSON_FIX)
+
+
 def read_json(path: str | Path, *, what: str = "fichier JSON", data: bytes | None = None) -> Any:
     """Parse a JSON or GeoJSON file, refusing it before parsing when too large or too deep.
 
@@ -245,15 +266,10 @@ def read_json(path: str | Path, *, what: str = "fichier JSON", data: bytes | Non
     """
     path = Path(path)
     src = str(path)
-    fix = "vérifiez le fichier (exporté en GeoJSON UTF-8, p. ex. depuis QGIS)"
-    limit = int(settings.max_json_bytes)
+    fix = _JSON_FIX
     if data is None:
-        data = _read_bounded(path, limit, what, fix)
-    elif len(data) > limit:
-        raise InputError(f"{what} trop gros : plus de {limit} octets", source=src, fix=fix)
-    depth = json_depth(data)
-    if depth > settings.max_nesting:
-        raise _too_deep(depth, src, fix)
+        data = _read_bounded(path, int(settings.max_json_bytes), what, fix)
+    check_json(data, source=src, what=what)
     try:
         return json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError:

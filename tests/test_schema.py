@@ -373,3 +373,25 @@ def test_register_dotted_key_bomb_is_refused(tmp_path):
     path = _register(tmp_path, REGISTER + "x" + ".y" * 50_000 + " = 1\n")
     with pytest.raises(InputError, match=r"actions.toml: imbrication trop profonde \(50001 niveaux"):
         read_register(path)
+
+
+def test_friches_geojson_bounded_before_parsing(tmp_path, monkeypatch):
+    from geo.places.friches import read_friches
+
+    path = tmp_path / "friches.geojson"
+    site = {"site_id": "s1", "site_statut": "friche sans projet", "comm_insee": "62907"}
+    feature = {
+        "type": "Feature",
+        "properties": site,
+        "geometry": {"type": "Point", "coordinates": [3.01, 50.48]},
+    }
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
+    monkeypatch.setattr(settings, "max_json_bytes", 100)
+    with pytest.raises(
+        InputError, match="friches.geojson: fichier de friches trop gros : plus de 100 octets"
+    ):
+        read_friches(path)
+    monkeypatch.setattr(settings, "max_json_bytes", 10_000)
+    monkeypatch.setattr(settings, "max_nesting", 3)
+    with pytest.raises(InputError, match=r"imbrication trop profonde \(5 niveaux.*au plus 3\)"):
+        read_friches(path)

@@ -30,7 +30,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from geo import projection
+from geo import projection, schema
 from geo.classify import INSIDE, OUTSIDE, STRADDLING, classify_parcels
 from geo.errors import InputError, ValidationReport
 from geo.idu import is_insee_code, parse_many
@@ -283,8 +283,14 @@ def _read_geojson(path: Path) -> tuple[list[dict], list[tuple], str | None]:
         raw = path.read_bytes()
         if path.suffix.lower() == ".gz":
             raw = gunzip(raw)
+    except InputError:
+        raise
+    except (OSError, ValueError) as err:  # gzip errors
+        raise InputError(f"not valid GeoJSON ({err})", source=src, fix=fix) from None
+    schema.check_json(raw, source=src, what="fichier de friches")  # size and depth, before parsing
+    try:
         data = json.loads(raw.decode("utf-8-sig"))
-    except (OSError, ValueError) as err:  # UnicodeDecodeError, JSONDecodeError, gzip errors
+    except ValueError as err:  # UnicodeDecodeError, JSONDecodeError
         raise InputError(f"not valid GeoJSON ({err})", source=src, fix=fix) from None
     except RecursionError:
         raise InputError(

@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from geo.errors import InputError, ValidationReport
+from geo.idu import is_insee_code
 from geo.sources.tables import _refuse_extra_fields, csv_frame, decode_text, guess_separator, gunzip  # noqa: F401 - re-exported
 
 #: ``resolve(code) -> (current code or None, how)``, from :meth:`geo.sources.lists.NationalLists.resolve`.
@@ -156,9 +157,6 @@ def _text(value: object) -> str:
     return str(value).strip()
 
 
-_CODE_RE = re.compile(r"^(?:[0-9]{5}|2[AB][0-9]{3})$")
-
-
 def normalise_code(value: object) -> tuple[str | None, str]:
     """An INSEE commune code as a 5-character string, and a note when it had to be repaired.
 
@@ -168,7 +166,7 @@ def normalise_code(value: object) -> tuple[str | None, str]:
     """
     text = _text(value).upper()
     text = re.sub(r'^="?|"$', "", text)  # spreadsheet guard ="01004"
-    if _CODE_RE.match(text):
+    if is_insee_code(text):
         return text, ""
     if text.isdigit() and 3 <= len(text) < 5:
         fixed = text.zfill(5)
@@ -350,7 +348,7 @@ def _commune_entry(c: object, label: str, src: str) -> tuple[str, dict, list[str
     if not isinstance(c, dict):
         raise bad(f"l'entrée n'est pas un objet JSON ({_shown(c)})")
     code = c.get("code")
-    if not isinstance(code, str) or not _CODE_RE.match(code):
+    if not isinstance(code, str) or not is_insee_code(code):
         raise bad(
             f"code {_shown(code)} n'est pas un code INSEE (5 caractères : 5 chiffres, ou 2A/2B + 3 chiffres)"
         )
@@ -372,10 +370,10 @@ def _commune_entry(c: object, label: str, src: str) -> tuple[str, dict, list[str
         population = int(population)
     row["population"] = population
     olds = c.get("anciensCodes") or []
-    if not isinstance(olds, list) or not all(isinstance(o, str) and _CODE_RE.match(o) for o in olds):
+    if not isinstance(olds, list) or not all(is_insee_code(o) for o in olds):
         raise bad(f"anciensCodes {_shown(olds)} n'est pas une liste de codes INSEE")
     parent = c.get("chefLieu") or c.get("commune")
-    if parent is not None and (not isinstance(parent, str) or not _CODE_RE.match(parent)):
+    if parent is not None and not is_insee_code(parent):
         raise bad(f"commune de rattachement {_shown(parent)} n'est pas un code INSEE")
     return kind, row, olds, parent
 
