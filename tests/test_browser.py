@@ -18,7 +18,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 
-from geo.classify import classify_parcels
+from geo.classify import STATUS_LABELS, classify_parcels
 from geo.maps import page as maps
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -214,3 +214,192 @@ def test_hostile_action_title_shows_as_text(opened, demo_page):
     assert len(seen["requests"]) == 1  # no request for "x"
     title = page.locator(".ort-title").inner_text()
     assert "COMMUNE FICTIVE" in title
+
+
+# --------------------------------------------------------------------------------------------
+# The map for the counter: real parcels of Épinay-sur-Orge, addresses embedded, three screens
+
+SIZES = {"phone": (390, 844), "laptop": (1024, 640), "desktop": (1300, 850)}
+
+
+@pytest.fixture(scope="module")
+def counter_page(tmp_path_factory, epinay_ort):
+    """``ort map --adresses`` on the test convention of 91216 (conftest.epinay_ort), at 2025-03-01."""
+    _require_browser()
+    from click.testing import CliRunner
+
+    from geo.cli import main
+
+    out = tmp_path_factory.mktemp("counter") / "epinay.html"
+    res = CliRunner().invoke(
+        main,
+        [
+            "map", "--perimeters", str(epinay_ort["folder"]), "--adresses", str(epinay_ort["addresses"]),
+            "--date", "2025-03-01", "-o", str(out),
+        ],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "point(s) d'adresse embarqué(s)" in res.output and "dispositif(s) dans la fenêtre" in res.output
+    return out
+
+
+def _open(browser_context, path, size, seen=None):
+    page = browser_context.new_page()
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    if seen is not None:
+        page.on("pageerror", lambda err: seen.append(str(err)))
+    page.goto(path.as_uri())
+    page.wait_for_function("window.ORT && window.ORT.ready === true", timeout=60_000)
+    return page
+
+
+def _rects(page) -> dict:
+    """Map container, sectors' bounds, controls and legend as page rectangles (x0, y0, x1, y1)."""
+    return page.evaluate(
+        """() => {
+        const m = ORT.map, box = m.getContainer().getBoundingClientRect();
+        const b = L.latLngBounds(ORT.bounds);
+        const nw = m.latLngToContainerPoint(b.getNorthWest());
+        const se = m.latLngToContainerPoint(b.getSouthEast());
+        const r = (e) => { const q = e.getBoundingClientRect(); return [q.left, q.top, q.right, q.bottom]; };
+        const controls = [...document.querySelectorAll('.leaflet-control')]
+            .filter((e) => e.getBoundingClientRect().width > 0).map(r);
+        return {map: [box.left, box.top, box.right, box.bottom],
+                sectors: [box.left + nw.x, box.top + nw.y, box.left + se.x, box.top + se.y],
+                controls: controls, legend: r(document.querySelector('.ort-legend')),
+                legendOpen: document.querySelector('.ort-legend details').open};
+    }"""
+    )
+
+
+def _overlap(a, b) -> float:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    return max(w, 0) * max(h, 0)
+
+
+def _area(a) -> float:
+    return (a[2] - a[0]) * (a[3] - a[1])
+
+
+@pytest.mark.parametrize("size", list(SIZES.values()), ids=list(SIZES))
+def test_sectors_fit_the_visible_map(browser_context, counter_page, size, tmp_path):
+    errors: list[str] = []
+    page = _open(browser_context, counter_page, size, errors)
+    try:
+        r = _rects(page)
+        m, s = r["map"], r["sectors"]
+        assert m[0] - 1 <= s[0] < s[2] <= m[2] + 1 and m[1] - 1 <= s[1] < s[3] <= m[3] + 1, r
+        for c in r["controls"]:  # no control (search, title, layers, legend, scale) over a sector
+            assert _overlap(c, s) < 1, (c, s)
+        # Fitted, not lost at 10 km scale: the sectors fill a good part of the free width or height.
+        assert max((s[2] - s[0]) / (m[2] - m[0]), (s[3] - s[1]) / (m[3] - m[1])) > 0.35, r
+        if size[0] < 900:
+            assert not r["legendOpen"] and _area(r["legend"]) < _area(m) / 3, r
+        else:
+            assert r["legendOpen"]
+        page.screenshot(path=str(tmp_path / f"carte-{size[0]}x{size[1]}.png"))
+        assert errors == []
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("size", list(SIZES.values()), ids=list(SIZES))
+def test_searched_address_outlines_its_parcel_with_the_dispositifs(browser_context, counter_page, size):
+    page = _open(browser_context, counter_page, size)
+    try:
+        page.fill(".ort-search input", "12 rue Jean Jaurès, 91360 Épinay-sur-Orge")
+        page.click(".ort-search button")
+        popup = page.locator(".leaflet-popup-content")
+        popup.wait_for(timeout=5_000)
+        assert page.evaluate("ORT.highlighted") == "91216000AC0100"
+        assert page.locator("path.ort-highlight").count() == 1
+        text = popup.inner_text().replace("\xa0", " ").replace("\u202f", " ")
+        assert "Parcelle 91216000AC0100" in text and "12 Rue Jean Jaurès (score 1,00)" in text
+        assert f"OPAH-RU du centre\t{STATUS_LABELS['straddling']} (49,8 %)" in text
+        assert f"Centre-ville\t{STATUS_LABELS['inside']} (100,0 %)" in text
+        assert "Dispositifs au 01/03/2025" in text
+        for fragment in ("partiellement (49,8 %)", "CCH L303-1", "CGI art. 199 novovicies", "L752-1-1"):
+            assert fragment in text, fragment
+        assert "Adresse trouvée" in page.locator(".ort-search .ort-msg").inner_text()
+        page.wait_for_timeout(600)  # the map's pan to the popup is animated
+        # The outlined parcel and its popup are on screen, and no control lies over the popup.
+        box = page.locator(".leaflet-popup-content-wrapper").bounding_box()
+        cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        inside = page.evaluate(
+            "([x, y]) => !!document.elementFromPoint(x, y).closest('.leaflet-popup')", [cx, cy]
+        )
+        assert inside
+        legend = page.locator(".ort-legend").bounding_box()
+        pop = [box["x"], box["y"], box["x"] + box["width"], box["y"] + box["height"]]
+        leg = [legend["x"], legend["y"], legend["x"] + legend["width"], legend["y"] + legend["height"]]
+        assert _overlap(pop, leg) < 1, (pop, leg)
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("text", ["91216 AC 100", "91216000AC100", "AC100", "000 AC 0100", "91216000AC0100"])
+def test_searched_notary_id_outlines_the_parcel(browser_context, counter_page, text):
+    page = _open(browser_context, counter_page, SIZES["laptop"])
+    try:
+        page.fill(".ort-search input", text)
+        page.click(".ort-search button")
+        page.locator(".leaflet-popup-content").wait_for(timeout=5_000)
+        assert page.evaluate("ORT.highlighted") == "91216000AC0100"
+        assert "Parcelle 91216000AC0100" in page.locator(".leaflet-popup-content").inner_text()
+    finally:
+        page.close()
+
+
+def test_address_not_found_and_whole_ort_button(browser_context, counter_page):
+    page = _open(browser_context, counter_page, SIZES["desktop"])
+    try:
+        page.fill(".ort-search input", "12 rue des Lilas")
+        page.click(".ort-search button")
+        assert "voie inconnue" in page.locator(".ort-search .ort-msg").inner_text()
+        page.fill(".ort-search input", "13 rue Jean Jaurès")
+        page.click(".ort-search button")
+        page.locator(".leaflet-popup-content").wait_for(timeout=5_000)
+        zoomed = page.evaluate("ORT.map.getZoom()")
+        page.click(".ort-whole button")
+        page.wait_for_timeout(400)
+        assert page.evaluate("ORT.map.getZoom()") < zoomed and page.evaluate("ORT.highlighted") is None
+        r = _rects(page)
+        assert r["map"][0] - 1 <= r["sectors"][0] and r["sectors"][2] <= r["map"][2] + 1
+    finally:
+        page.close()
+
+
+def test_sectors_clickable_and_legend_follows_layers(browser_context, counter_page):
+    page = _open(browser_context, counter_page, SIZES["desktop"])
+    try:
+        page.click(".ort-legend [data-ort-perimeter='gare']")
+        popup = page.locator(".leaflet-popup-content")
+        popup.wait_for(timeout=5_000)
+        text = popup.inner_text()
+        expected = ["Quartier de la gare", "Secteur d'intervention ORT", "Version en vigueur", "Avenant n° 1"]
+        for fragment in [*expected, "Signée le\t18/01/2023", "Convention initiale (18/01/2023)"]:
+            assert fragment in text, fragment
+        part = page.locator(".ort-legend [data-ort-layer='parcelles']")
+        assert part.is_visible()
+        page.hover(".leaflet-control-layers")
+        page.locator(".leaflet-control-layers-overlays label", has_text="Parcelles").locator(
+            "input"
+        ).uncheck()
+        assert not part.is_visible()
+        page.locator(".leaflet-control-layers-overlays label", has_text="Parcelles").locator("input").check()
+        assert part.is_visible()
+    finally:
+        page.close()
+
+
+def test_printing_hides_the_controls(browser_context, counter_page):
+    page = _open(browser_context, counter_page, SIZES["desktop"])
+    try:
+        page.emulate_media(media="print")
+        for sel in (".ort-search", ".ort-whole", ".leaflet-control-zoom", ".leaflet-control-layers"):
+            assert not page.locator(sel).is_visible(), sel
+        assert page.locator(".ort-legend").is_visible() and page.locator(".ort-title").is_visible()
+    finally:
+        page.emulate_media(media="screen")
+        page.close()

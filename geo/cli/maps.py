@@ -12,6 +12,7 @@ import click
 
 from geo.cli.options import (
     Command,
+    addresses_option,
     cadastre_option,
     classify_with_progress,
     date_option,
@@ -45,18 +46,34 @@ def _actions_layer(conv, parcels):
     return layer, notes
 
 
-def _eligibility_table(conv, perims, parcels, result, day):
-    """Parcel-level eligibility answers for the parcels in or across a perimeter."""
-    from geo.eligibility.answers import answers_to_frame, eligibility_for_parcels
+def _answers_table(conv, perims, parcels, day):
+    """Every parcel's eligibility answers, the columns the map's popups read (one row per rule)."""
+    import pandas as pd
+
+    from geo.eligibility.answers import eligibility_for_parcels
     from geo.eligibility.rules import load_rules
     from geo.sources.lists import load_lists
 
-    touched = set(result.loc[result["status"] != "outside", "idu"])
-    subset = parcels[parcels["idu"].isin(touched)]
     answers = eligibility_for_parcels(
-        subset, perims, day, lists=load_lists(), rules=load_rules(), convention=conv
+        parcels, perims, day, lists=load_lists(), rules=load_rules(), convention=conv
     )
-    return answers_to_frame(answers)
+    return pd.DataFrame(
+        {
+            "idu": [a.idu for a in answers],
+            "regle": [a.effect for a in answers],
+            "dispositif": [getattr(a, "name", "") or a.effect_label for a in answers],
+            "verdict": [a.verdict for a in answers],
+            "part": [a.share for a in answers],
+            "reference": [a.reference for a in answers],
+            "date_evaluee": [a.evaluated_on.isoformat() for a in answers],
+        }
+    )
+
+
+def _eligibility_table(answers, result):
+    """The answers of the parcels in or across a perimeter (the eligibility layers)."""
+    touched = set(result.loc[result["status"] != "outside", "idu"])
+    return answers[answers["idu"].isin(touched)]
 
 
 @click.command("map", cls=Command)
@@ -109,6 +126,7 @@ def _eligibility_table(conv, perims, parcels, result, day):
     is_flag=True,
     help="Ajouter les couches d'éligibilité (OPAH-RU, VIR, DIIF…) des parcelles des périmètres.",
 )
+@addresses_option
 @force_option
 @fix_option
 def map_cmd(
@@ -123,13 +141,19 @@ def map_cmd(
     friches_path,
     housing_path,
     with_eligibility,
+    address_file,
     force,
     fix,
 ):
     """Carte interactive d'une convention, en un seul fichier HTML utilisable hors ligne.
 
+    La recherche prend les identifiants de parcelles sous toutes leurs formes et, avec
+    --adresses, les adresses de la commune (embarquées : la recherche marche hors ligne) ; la
+    fenêtre d'une parcelle donne son statut par secteur et chaque dispositif avec sa référence.
+
     \b
     ort map --perimeters perimeters/demo -o maps/demo.html
+    ort map --perimeters perimeters/libercourt -o maps/libercourt.html --adresses adresses-62.csv.gz
     ort map --perimeters perimeters/demo -o maps/demo.html --date 2024-09-01 --force
     """
     from geo.io import check_writable
@@ -156,6 +180,7 @@ def map_cmd(
         friches_path=friches_path,
         housing_path=housing_path,
         with_eligibility=with_eligibility,
+        address_file=address_file,
         force=force,
     )
 
@@ -175,6 +200,7 @@ def write_map(
     friches_path=None,
     housing_path=None,
     with_eligibility=False,
+    address_file=None,
     force=False,
 ) -> Path:
     """Build the convention's map from parcels already loaded and classified, save it, say so.
@@ -207,8 +233,18 @@ def write_map(
             if len(located.unlocated())
             else []
         )
-    if with_eligibility:
-        layers["eligibility"] = _eligibility_table(conv, perims, parcels, result, day)
+    try:  # every parcel's popup lists the dispositifs; the map is still useful without them
+        answers = _answers_table(conv, perims, parcels, day)
+        layers["answers"] = answers
+    except OrtError as err:
+        answers = None
+        notes.append(f"dispositifs non affichés dans les fenêtres des parcelles : {err}")
+    if with_eligibility and answers is not None:
+        layers["eligibility"] = _eligibility_table(answers, result)
+    if address_file is not None:
+        from geo.sources.addresses import read_addresses
+
+        layers["addresses"] = read_addresses(address_file, communes=list(conv.communes))
     communes = load_communes(conv, cadastre)  # None when the folder has no communes layer
     if communes is not None:
         layers["communes"] = communes
@@ -221,6 +257,7 @@ def write_map(
         tiles=tiles,
         far_parcels=far_parcels,
         far_m=far_m,
+        convention=conv,
         **layers,
     )
     path = maps.save_offline(m, output, force=force)

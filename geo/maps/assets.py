@@ -102,36 +102,58 @@ def to_js_json(value: object) -> str:
     )
 
 
-#: CSS of the map's own controls (title, legend, search, popups).
+#: CSS of the map's own controls (title, legend, search, popups), for every screen size and print.
 MAP_CSS = """
 .leaflet-container{background:#fff}
 .ort-box{background:rgba(255,255,255,.94);padding:6px 9px;border-radius:4px;color:#222;
   box-shadow:0 1px 4px rgba(0,0,0,.35);font:12px/1.35 system-ui,-apple-system,"Segoe UI",sans-serif}
-.ort-title{font-size:15px;font-weight:600;max-width:60vw}
+.ort-title{font-size:15px;font-weight:600;max-width:min(60vw,420px)}
 .ort-fictif{display:block;color:#b00020;font-size:12px;font-weight:700;letter-spacing:.03em}
-.ort-legend{max-height:70vh;overflow:auto;max-width:320px}
+.ort-legend{max-height:calc(100vh - 190px);overflow:auto;max-width:320px}
 .ort-legend h4{margin:6px 0 3px;font-size:12px}
-.ort-legend summary{cursor:pointer}
+.ort-legend summary{cursor:pointer;font-weight:700}
 .ort-legend .ort-item{display:flex;align-items:center;gap:6px;margin:1px 0}
+.ort-legend .ort-item[data-ort-perimeter]{cursor:pointer}
+.ort-legend .ort-item[data-ort-perimeter]:hover span:last-child{text-decoration:underline}
 .ort-legend .ort-sw{flex:none;width:18px;height:12px;border:1px solid #555;box-sizing:border-box}
 .ort-legend .ort-line{flex:none;width:18px;height:0;border-top:3px solid #555}
 .ort-legend .ort-dot{flex:none;width:11px;height:11px;border-radius:50%;border:1px solid #333}
 .ort-legend .ort-note{color:#555;font-size:11px;margin-top:4px}
-.ort-search input{width:215px;font:12px system-ui,sans-serif;padding:3px}
-.ort-search button{font:12px system-ui,sans-serif;padding:3px 6px;margin-left:3px}
-.ort-search .ort-msg{font-size:11px;color:#b00020;max-width:230px}
+.ort-legend .ort-off{display:none}
+.ort-search form{display:flex;gap:3px}
+.ort-search input{width:230px;font:12px system-ui,sans-serif;padding:3px}
+.ort-search button,.ort-whole button{font:12px system-ui,sans-serif;padding:3px 6px}
+.ort-search .ort-msg{font-size:11px;color:#b00020;max-width:290px}
+.ort-search .ort-msg.ort-ok{color:#1b5e20}
 table.ort-popup{border-collapse:collapse;font:12px/1.3 system-ui,sans-serif}
 table.ort-popup th{text-align:left;padding:1px 8px 1px 0;color:#555;font-weight:500;vertical-align:top}
-table.ort-popup td{padding:1px 0}
+table.ort-popup td{padding:1px 0;vertical-align:top}
+table.ort-popup tr.ort-sep th{padding-top:6px;color:#0b3c5d;font-weight:700}
+.ort-ref{display:block;color:#555;font-size:11px}
+.ort-v-oui{color:#1b7837;font-weight:600}.ort-v-non{color:#b2182b;font-weight:600}
+.ort-v-partiellement{color:#b35806;font-weight:600}.ort-v-inconnu{color:#555;font-weight:600}
 .ort-popup-title{font-weight:700;margin-bottom:4px;font:600 13px system-ui,sans-serif}
+@media (max-width:899px){
+  .ort-title{font-size:12px;max-width:36vw;padding:4px 6px}
+  .ort-fictif{font-size:10px}
+  .ort-search input{width:118px}
+  .ort-search .ort-msg{max-width:190px}
+  .ort-legend{max-width:min(300px,80vw);max-height:45vh}
+  .leaflet-popup-content{margin:8px 10px}
+}
+@media print{
+  .leaflet-control-zoom,.leaflet-control-layers,.ort-search,.ort-whole{display:none!important}
+  .ort-legend{max-height:none;overflow:visible}
+}
 """
 
-#: The map runtime: decodes the compact layers, builds popups from text nodes, the search box.
+#: The map runtime: decodes the compact layers, builds popups from text nodes, the search box,
+#: the highlighted parcel, the legend that follows the layers and the view fitted to the screen.
 RUNTIME_JS = r"""
 (function () {
 "use strict";
 var ORT = window.ORT = window.ORT || {};
-ORT.index = {}; ORT.layers = {}; ORT.ready = false;
+ORT.index = {}; ORT.layers = {}; ORT.perimeters = {}; ORT.ready = false;
 
 function el(tag, cls, text) {
   var e = document.createElement(tag);
@@ -141,14 +163,19 @@ function el(tag, cls, text) {
 }
 ORT.el = el;
 
+// rows: [label, value] pairs; value is text or a DOM node; [label] alone is a section heading.
 function popupContent(title, rows) {
   var box = el("div");
   if (title) box.appendChild(el("div", "ort-popup-title", title));
   var t = el("table", "ort-popup");
   rows.forEach(function (r) {
-    var tr = el("tr");
-    tr.appendChild(el("th", null, r[0]));
-    tr.appendChild(el("td", null, r[1]));
+    var tr = el("tr", r.length === 1 ? "ort-sep" : null);
+    var th = el("th", null, r[0]);
+    tr.appendChild(th);
+    if (r.length === 1) { th.colSpan = 2; t.appendChild(tr); return; }
+    var td = el("td");
+    if (r[1] && r[1].nodeType) td.appendChild(r[1]); else td.textContent = String(r[1]);
+    tr.appendChild(td);
     t.appendChild(tr);
   });
   box.appendChild(t);
@@ -188,8 +215,16 @@ function parcelRenderer() {
   return canvas;
 }
 
-function parcelPopup(idu, p, spec) {
-  var rows = [];
+function verdictNode(answer, share, ref) {
+  var span = el("span");
+  var pct = share !== undefined && share !== null ? " (" + fmtPct(share) + ")" : "";
+  span.appendChild(el("span", "ort-v-" + answer, answer + pct));
+  if (ref) span.appendChild(el("span", "ort-ref", ref));
+  return span;
+}
+
+function parcelPopup(idu, p, spec, extra) {
+  var rows = (extra || []).slice();
   if (idu.length === 14) {
     rows.push(["Commune", idu.slice(0, 5)]);
     if (idu.slice(5, 8) !== "000") rows.push(["Préfixe", idu.slice(5, 8)]);
@@ -207,18 +242,38 @@ function parcelPopup(idu, p, spec) {
     });
   }
   if (spec.effects && p[4]) {
-    var parts = [];
+    var shares = p[6] || {};
+    var head = spec.rulesDate ? "Dispositifs au " + spec.rulesDate : "Éligibilité";
+    var any = false;
     spec.effects.forEach(function (name, i) {
       var c = p[4].charAt(i);
-      if (c && c !== "-") parts.push(name + " : " + spec.answers[c]);
+      if (!c || c === "-") return;
+      if (!any) { rows.push([head]); any = true; }
+      var ref = spec.references ? spec.references[i] : "";
+      rows.push([name, verdictNode(spec.answers[c], c === "p" ? shares[i] : null, ref)]);
     });
-    if (parts.length) rows.push(["Éligibilité", parts.join(" ; ")]);
+    if (any && spec.rulesNote) rows.push(["", spec.rulesNote]);
   }
   return popupContent("Parcelle " + idu, rows);
 }
 
-// A layer of parcels: {q, groups: [[prefix, [[suffix, contenance, status, sectors, elig, geom], ...]]],
-// styles: {status: options}, perimeters: [names], statusLabels, effects, answers}.
+// The parcel shown by the search or a click: outlined on top of everything.
+var outline = null;
+ORT.highlight = function (layer) {
+  var map = ORT.map;
+  if (outline) { map.removeLayer(outline); outline = null; }
+  ORT.highlighted = null;
+  if (!layer || !layer.getLatLngs) return;
+  outline = L.polygon(layer.getLatLngs(), {pane: "orthighlight", color: "#0033cc", weight: 4,
+    fill: false, interactive: false, className: "ort-highlight"}).addTo(map);
+  outline.ortIdu = layer.ortIdu;
+  ORT.highlighted = layer.ortIdu;
+};
+
+// A layer of parcels:
+// {q, groups: [[prefix, [[suffix, contenance, status, sectors, elig, geom, shares], ...]]],
+// styles: {status: options}, perimeters: [names], statusLabels, effects, answers, references,
+// rulesDate, delegate}.
 ORT.parcels = function (spec, register) {
   var group = L.featureGroup(), cur = [0, 0], r = parcelRenderer();
   var styles = {};
@@ -237,21 +292,29 @@ ORT.parcels = function (spec, register) {
     });
   });
   // One popup for the whole layer, made on click: 20k parcels need no 20k popup objects.
-  group.ortOpen = function (layer, latlng) {
-    L.popup({maxWidth: 380})
-      .setLatLng(latlng || layer.getCenter())
-      .setContent(parcelPopup(layer.ortIdu, layer.ortData, spec))
-      .openOn(layer._map);
+  group.ortOpen = function (layer, latlng, extra) {
+    ORT.highlight(layer);
+    var b = layer.getBounds();  // from the search: at the parcel's north edge, the parcel below it
+    L.popup(popupOptions(layer._map || ORT.map))
+      .setLatLng(latlng || L.latLng(b.getNorth(), b.getCenter().lng))
+      .setContent(parcelPopup(layer.ortIdu, layer.ortData, spec, extra))
+      .openOn(layer._map || ORT.map);
   };
-  group.on("click", function (e) { group.ortOpen(e.layer, e.latlng); });
+  group.on("click", function (e) {
+    L.DomEvent.stopPropagation(e);  // the map's own click clears the outline
+    // An eligibility layer answers with the parcel's full popup (sectors and every dispositif).
+    var main = ORT.layers.parcelles, same = ORT.index[e.layer.ortIdu];
+    if (spec.delegate && main && main.ortOpen && same) main.ortOpen(same, e.latlng);
+    else group.ortOpen(e.layer, e.latlng);
+  });
   return group;
 };
 
-// A layer of features: {q, kind: polygon|outline|point, pane, styles: [options],
+// A layer of features: {q, kind: polygon|outline|point, pane, styles: [options], ids,
 // features: [[styleIndex, title, rows, tooltip, geom, radius]]}.
 ORT.vector = function (spec) {
   var group = L.featureGroup(), cur = [0, 0];
-  spec.features.forEach(function (f) {
+  spec.features.forEach(function (f, i) {
     var g = decode(f[4], cur, spec.q);
     var opts = {pane: spec.pane};
     var style = spec.styles[f[0]];
@@ -268,33 +331,165 @@ ORT.vector = function (spec) {
       layer = L.polygon(g, opts);
     }
     if (f[2] && f[2].length || f[1]) {
-      layer.bindPopup(function () { return popupContent(f[1], f[2] || []); }, {maxWidth: 380});
+      layer.bindPopup(function () { return popupContent(f[1], f[2] || []); },
+                      {maxWidth: Math.min(380, window.innerWidth - 40), autoPanPaddingTopLeft: [10, 180]});
     }
     if (f[3]) layer.bindTooltip(el("span", null, f[3]), {sticky: true});
+    if (spec.ids) { layer.ortId = spec.ids[i]; ORT.perimeters[spec.ids[i]] = layer; }
     group.addLayer(layer);
   });
   return group;
 };
 
-function normalise(text) {
-  return String(text || "").toUpperCase().replace(/[\s_\-\/]+/g, "");
-}
+// ---- parcel ids, in every form people type --------------------------------------------------
+function pad(s, n) { s = String(s); while (s.length < n) s = "0" + s; return s; }
+var INSEE = /^(\d{5}|2[AB]\d{3})$/;
+// {insee (or null for a short form), prefixe (or null), section, numero} or null.
+ORT.parseId = function (text) {
+  var up = String(text || "").trim().toUpperCase();
+  var parts = up.split(/[\s\-\/._]+/).filter(function (x) { return x; });
+  var c = parts.join(""), m;
+  function id(insee, pre, sec, num) {
+    if (!/^\d{1,4}$/.test(num) || !parseInt(num, 10)) return null;
+    return {insee: insee, prefixe: pre, section: pad(sec, 2), numero: pad(num, 4)};
+  }
+  if ((m = /^(\d{5}|2[AB]\d{3})(\d{3})([0-9A-Z]{2})(\d{4})$/.exec(c))) return id(m[1], m[2], m[3], m[4]);
+  if (parts.length === 4 && INSEE.test(parts[0]) && /^\d{3}$/.test(parts[1])
+      && /^[0-9A-Z]{1,2}$/.test(parts[2]))
+    return id(parts[0], parts[1], parts[2], parts[3]);
+  if (parts.length === 3 && INSEE.test(parts[0]) && /^[0-9A-Z]{1,2}$/.test(parts[1]))
+    return id(parts[0], "000", parts[1], parts[2]);
+  if ((m = /^(\d{5}|2[AB]\d{3})(\d{3})([A-Z]{1,2}|\d[A-Z]|[A-Z]\d)(\d{1,4})$/.exec(c)))
+    return id(m[1], m[2], m[3], m[4]);
+  if (parts.length === 3 && /^\d{3}$/.test(parts[0]) && /^[0-9A-Z]{1,2}$/.test(parts[1]))
+    return id(null, parts[0], parts[1], parts[2]);
+  if (parts.length === 2 && /^[0-9A-Z]{1,2}$/.test(parts[0])) return id(null, null, parts[0], parts[1]);
+  if ((m = /^(\d{3})?(\d?[A-Z]{1,2})(\d{1,4})$/.exec(c))) return id(null, m[1] || null, m[2], m[3]);
+  return null;
+};
 
-// Search a parcel by IDU (14 characters) or by "AB 37" / "AB0037" / "000 AB 37" in the map's communes.
+// Parcels matching a typed id: one for a full id, possibly several for "AB 37" on several communes.
 ORT.find = function (text) {
-  var t = normalise(text);
-  if (ORT.index[t]) return [ORT.index[t]];
-  var m = /^(\d{3})?([A-Z0-9]{1,2}?)0*(\d{1,4})$/.exec(t);
-  if (!m) return [];
-  var prefixe = m[1], section = ("0" + m[2]).slice(-2), numero = ("000" + m[3]).slice(-4);
+  var p = ORT.parseId(text);
+  if (!p) return [];
+  if (p.insee) {
+    var hit = ORT.index[p.insee + p.prefixe + p.section + p.numero];
+    return hit ? [hit] : [];
+  }
   var out = [];
   for (var idu in ORT.index) {
-    if (idu.slice(8, 14) === section + numero && (!prefixe || idu.slice(5, 8) === prefixe)) {
+    if (idu.slice(8, 14) === p.section + p.numero && (!p.prefixe || idu.slice(5, 8) === p.prefixe)) {
       out.push(ORT.index[idu]);
     }
   }
   return out;
 };
+
+// ---- addresses (embedded address points of the commune) ---------------------------------------
+var ADDR = null;
+ORT.addresses = function (spec) { ADDR = spec; };
+
+function plain(text) {
+  return String(text || "").normalize("NFKD").replace(/[\u0300-\u036f]/g, "").toUpperCase();
+}
+function voieKey(text) {
+  var words = plain(text).replace(/[^A-Z0-9]+/g, " ").trim().split(" ").filter(function (w) { return w; });
+  words = words.map(function (w, i) { return (i === 0 ? ADDR.types[w] : ADDR.names[w]) || w; });
+  return words.filter(function (w) { return ADDR.small.indexOf(w) < 0; }).join(" ");
+}
+var TYPES = null;
+function typeAndName(key) {
+  if (!TYPES) {
+    TYPES = {};
+    for (var k in ADDR.types) TYPES[ADDR.types[k]] = true;
+  }
+  var i = key.indexOf(" ");
+  return i > 0 && TYPES[key.slice(0, i)] ? [key.slice(0, i), key.slice(i + 1)] : ["", key];
+}
+// Like geo.sources.addresses.street_score: the names compared, another street type costs 10 %.
+function streetScore(a, b) {
+  if (a === b) return 1;
+  var x = typeAndName(a), y = typeAndName(b);
+  return similarity(x[1], y[1]) * (x[0] === y[0] || !x[0] || !y[0] ? 1 : 0.9);
+}
+function bigrams(s) {
+  var out = {};
+  for (var i = 0; i < s.length - 1; i++) { var b = s.substr(i, 2); out[b] = (out[b] || 0) + 1; }
+  return out;
+}
+function similarity(a, b) {
+  if (a === b) return 1;
+  if (a.length < 2 || b.length < 2) return 0;
+  var x = bigrams(a), y = bigrams(b), inter = 0, n = 0, k;
+  for (k in x) { n += x[k]; if (y[k]) inter += Math.min(x[k], y[k]); }
+  for (k in y) n += y[k];
+  return 2 * inter / n;
+}
+ORT.looksLikeAddress = function (text) {
+  return /[A-Za-zÀ-ÿ]{3,}/.test(text) && String(text).trim().split(/\s+/).length >= 2;
+};
+// {status: "trouvée"|"ambiguë"|"introuvable", address: [label, idu, lat, lon, score], message}
+ORT.findAddress = function (text) {
+  if (!ADDR) {
+    return {status: "introuvable",
+            message: "Aucune adresse dans cette carte : produite sans fichier d'adresses (--adresses)."};
+  }
+  var head = String(text).split(/,|\b\d{5}\b/)[0];
+  var m = /^\s*(\d+)\s*(bis|ter|quater|[a-z])?\b[\s,]*(.+)$/i.exec(head);
+  if (!m) return {status: "introuvable", message: "Adresse sans numéro de voie : " + text};
+  var num = String(parseInt(m[1], 10));
+  var suf = m[2] ? (ADDR.suffixes[m[2].toUpperCase()] || m[2].toUpperCase()) : "";
+  var key = voieKey(m[3]);
+  var scored = ADDR.keys.map(function (k, i) { return [streetScore(key, k), i]; })
+    .filter(function (s) { return s[0] >= 0.75; }).sort(function (a, b) { return b[0] - a[0]; });
+  if (!scored.length) {
+    return {status: "introuvable", message: "Adresse introuvable : voie inconnue (« " + m[3].trim() + " »)."};
+  }
+  var best = scored[0][0];
+  var streets = scored.filter(function (s) { return best - s[0] < 0.05; });
+  var hits = [];
+  streets.forEach(function (s) {
+    ADDR.points.forEach(function (p) {
+      if (p[0] === s[1] && p[1] === num + suf) hits.push([s, p]);
+    });
+  });
+  if (!hits.length) {
+    var st = streets[0][1], known = [];
+    ADDR.points.forEach(function (p) { if (p[0] === st && known.indexOf(p[1]) < 0) known.push(p[1]); });
+    known.sort(function (a, b) { return parseInt(a, 10) - parseInt(b, 10); });
+    return {status: "introuvable", message: "Adresse introuvable : numéro " + num + suf.toLowerCase() +
+      " absent de la voie « " + ADDR.streets[st] + " » (numéros connus : " + known.slice(0, 12).join(", ") +
+      (known.length > 12 ? "…" : "") + ")."};
+  }
+  var distinct = {};
+  hits.forEach(function (h) { distinct[h[0][1]] = h; });
+  var keys = Object.keys(distinct);
+  if (keys.length > 1) {
+    return {status: "ambiguë", message: "Adresse ambiguë : " + keys.map(function (k) {
+      return num + suf.toLowerCase() + " " + ADDR.streets[k]; }).join(" ; ") + ". Précisez la voie."};
+  }
+  var h = hits[0], p = h[1];
+  var label = p[1].toLowerCase() + " " + ADDR.streets[p[0]];
+  return {status: "trouvée", message: "", address: [label, p[2], p[4] / ADDR.q, p[3] / ADDR.q, h[0][0]]};
+};
+
+function showParcel(map, layer, extra) {
+  if (!map.hasLayer(layer)) {
+    for (var name in ORT.layers) {
+      if (ORT.layers[name].hasLayer && ORT.layers[name].hasLayer(layer)) map.addLayer(ORT.layers[name]);
+    }
+    if (ORT.syncLegend) ORT.syncLegend();
+  }
+  var opts = fitOptions(map, 19);
+  opts.animate = false;  // the popup's pan, just below, needs the map settled
+  map.fitBounds(layer.getBounds(), opts);
+  var main = ORT.layers.parcelles;
+  if (main && main.ortOpen && main.hasLayer(layer)) { main.ortOpen(layer, null, extra); return; }
+  for (var key in ORT.layers) {
+    var group = ORT.layers[key];
+    if (group.ortOpen && group.hasLayer(layer)) { group.ortOpen(layer, null, extra); break; }
+  }
+}
 
 ORT.search = function (map) {
   var Search = L.Control.extend({
@@ -303,8 +498,9 @@ ORT.search = function (map) {
       var box = el("div", "ort-box ort-search leaflet-bar");
       var form = el("form");
       var input = el("input");
-      input.type = "search"; input.placeholder = "Parcelle : IDU ou « AB 37 »";
-      input.setAttribute("aria-label", "Rechercher une parcelle par son identifiant");
+      input.type = "search";
+      input.placeholder = ADDR ? "Adresse ou parcelle (AB 37)" : "Parcelle : IDU ou « AB 37 »";
+      input.setAttribute("aria-label", "Rechercher une parcelle par son identifiant ou une adresse");
       var button = el("button", null, "Chercher"); button.type = "submit";
       var msg = el("div", "ort-msg");
       form.appendChild(input); form.appendChild(button); box.appendChild(form); box.appendChild(msg);
@@ -312,20 +508,26 @@ ORT.search = function (map) {
       L.DomEvent.disableScrollPropagation(box);
       form.addEventListener("submit", function (e) {
         e.preventDefault();
-        var found = ORT.find(input.value);
-        msg.textContent = "";
-        if (!found.length) { msg.textContent = "Parcelle introuvable : " + input.value; return; }
-        var layer = found[0];
-        if (!map.hasLayer(layer)) {
-          for (var name in ORT.layers) {
-            if (ORT.layers[name].hasLayer && ORT.layers[name].hasLayer(layer)) map.addLayer(ORT.layers[name]);
-          }
+        msg.textContent = ""; msg.className = "ort-msg";
+        var text = input.value;
+        var found = ORT.find(text);
+        if (!found.length && ORT.looksLikeAddress(text)) {
+          var a = ORT.findAddress(text);
+          if (a.status !== "trouvée") { msg.textContent = a.message; return; }
+          var addr = a.address, layer = addr[1] ? ORT.index[addr[1]] : null;
+          var extra = [["Adresse", addr[0] + " (score " + addr[4].toFixed(2).replace(".", ",") + ")"]];
+          msg.className = "ort-msg ort-ok";
+          msg.textContent = "Adresse trouvée : " + addr[0];
+          if (layer) { showParcel(map, layer, extra); return; }
+          map.setView([addr[2], addr[3]], 19);
+          L.popup(popupOptions(map)).setLatLng([addr[2], addr[3]])
+            .setContent(popupContent("Adresse",
+              extra.concat([["Parcelle", "aucune parcelle de la carte ne contient ce point"]])))
+            .openOn(map);
+          return;
         }
-        map.fitBounds(layer.getBounds(), {maxZoom: 19, padding: [40, 40]});
-        for (var key in ORT.layers) {
-          var group = ORT.layers[key];
-          if (group.ortOpen && group.hasLayer(layer)) { group.ortOpen(layer); break; }
-        }
+        if (!found.length) { msg.textContent = "Parcelle introuvable : " + text; return; }
+        showParcel(map, found[0]);
         if (found.length > 1) {
           msg.textContent = found.length + " parcelles correspondent ; la première est affichée.";
         }
@@ -348,17 +550,151 @@ ORT.control = function (map, position, node) {
   return new C().addTo(map);
 };
 
+// ---- the view: the sectors in the part of the map no control covers ----------------------
+// A popup opens below the top controls and above the bottom ones, scrolling when it is taller
+// than the room left (the legend folds away instead: see legendSetup).
+function popupOptions(map) {
+  var top = 10, bottom = 10, size = map.getSize();
+  var nodes = map.getContainer().querySelectorAll(".leaflet-control:not(.ort-legend)");
+  var box = map.getContainer().getBoundingClientRect();
+  for (var i = 0; i < nodes.length; i++) {
+    var r = nodes[i].getBoundingClientRect();
+    if (r.width < 1 || r.height < 1) continue;
+    var y0 = r.top - box.top, y1 = r.bottom - box.top;
+    if ((y0 + y1) / 2 < size.y / 2) top = Math.max(top, y1 + 8);
+    else bottom = Math.max(bottom, size.y - y0 + 8);
+  }
+  return {maxWidth: Math.min(400, size.x - 40), minWidth: Math.min(240, size.x - 60),
+          // at most half the map: the outlined parcel stays in sight below it
+          maxHeight: Math.max(140, Math.min(size.y - top - bottom - 30, size.y * 0.5)),
+          autoPanPaddingTopLeft: [10, top], autoPanPaddingBottomRight: [10, bottom]};
+}
+ORT.popupOptions = popupOptions;
+
+function controlRects(map) {
+  var box = map.getContainer().getBoundingClientRect(), out = [];
+  var nodes = map.getContainer().querySelectorAll(".leaflet-control");
+  for (var i = 0; i < nodes.length; i++) {
+    var r = nodes[i].getBoundingClientRect();
+    if (r.width < 1 || r.height < 1) continue;
+    out.push({x0: r.left - box.left, y0: r.top - box.top, x1: r.right - box.left, y1: r.bottom - box.top});
+  }
+  return {w: box.width, h: box.height, rects: out};
+}
+// Padding that keeps the bounds clear of every control: each control is avoided either by
+// its side strip or by its top/bottom strip, whichever combination leaves the largest view.
+function fitOptions(map, maxZoom, bounds) {
+  var c = controlRects(map), best = null, n = c.rects.length;
+  var target = bounds || null;
+  var combos = Math.min(1 << n, 256);
+  for (var mask = 0; mask < combos; mask++) {
+    var pad = {t: 8, b: 8, l: 8, r: 8};
+    for (var i = 0; i < n; i++) {
+      var r = c.rects[i], cx = (r.x0 + r.x1) / 2, cy = (r.y0 + r.y1) / 2;
+      if (mask & (1 << i)) {
+        if (cx < c.w / 2) pad.l = Math.max(pad.l, r.x1 + 6); else pad.r = Math.max(pad.r, c.w - r.x0 + 6);
+      } else {
+        if (cy < c.h / 2) pad.t = Math.max(pad.t, r.y1 + 6); else pad.b = Math.max(pad.b, c.h - r.y0 + 6);
+      }
+    }
+    var w = c.w - pad.l - pad.r, h = c.h - pad.t - pad.b;
+    if (w < 40 || h < 40) continue;
+    var zoom = target ? map.getBoundsZoom(target, false, L.point(pad.l + pad.r, pad.t + pad.b)) : 0;
+    var score = zoom * 1e7 + w * h;
+    if (!best || score > best.score) best = {score: score, pad: pad};
+  }
+  var p = best ? best.pad : {t: 8, b: 8, l: 8, r: 8};
+  return {paddingTopLeft: [p.l, p.t], paddingBottomRight: [p.r, p.b], maxZoom: maxZoom || 19};
+}
+ORT.fitOptions = fitOptions;
+ORT.fitSectors = function () {
+  var map = ORT.map;
+  if (!ORT.bounds) return;
+  var b = L.latLngBounds(ORT.bounds);
+  map.fitBounds(b, fitOptions(map, 18, b));
+};
+// The part of the map no control covers, in container pixels (for tests and the fit).
+ORT.visibleRect = function () {
+  var opts = fitOptions(ORT.map, 18, ORT.bounds ? L.latLngBounds(ORT.bounds) : null), s = ORT.map.getSize();
+  return {x0: opts.paddingTopLeft[0], y0: opts.paddingTopLeft[1],
+          x1: s.x - opts.paddingBottomRight[0], y1: s.y - opts.paddingBottomRight[1]};
+};
+
+ORT.whole = function (map) {
+  var box = el("div", "ort-box ort-whole leaflet-bar");
+  var b = el("button", null, "Toute l'ORT");
+  b.type = "button"; b.title = "Revenir à l'ensemble des secteurs";
+  b.addEventListener("click", function () { map.closePopup(); ORT.highlight(null); ORT.fitSectors(); });
+  box.appendChild(b);
+  return ORT.control(map, "topleft", box);
+};
+
 ORT.init = function (map, options) {
   ORT.map = map;
+  ORT.bounds = options.bounds || null;
   map.createPane("ortperimetres").style.zIndex = 450;
+  map.createPane("orthighlight").style.zIndex = 455;
   map.createPane("ortpoints").style.zIndex = 460;
   L.Icon.Default.mergeOptions(options.icons);
   L.Icon.Default.prototype._getIconUrl = L.Icon.prototype._getIconUrl;
   if (map.attributionControl) map.attributionControl.setPrefix("Leaflet");
-  L.control.scale({imperial: false, maxWidth: 160}).addTo(map);
+  L.control.scale({imperial: false, maxWidth: 120}).addTo(map);
 };
 
-ORT.finish = function (map, order) {
+// The legend: collapsed on narrow screens, its sections follow the layers switched on or off,
+// its perimeter lines open the sector, and it folds away when a popup would be under it.
+function legendSetup(map) {
+  var legend = document.querySelector(".ort-legend");
+  if (!legend) return;
+  var details = legend.querySelector("details");
+  if (details && window.innerWidth >= 900) details.open = true;
+  function sync() {
+    var parts = legend.querySelectorAll("[data-ort-layer]");
+    for (var i = 0; i < parts.length; i++) {
+      var keys = parts[i].getAttribute("data-ort-layer").split(" "), on = false, known = false;
+      keys.forEach(function (k) {
+        var l = ORT.layers[k];
+        if (l) { known = true; if (map.hasLayer(l)) on = true; }
+      });
+      parts[i].classList.toggle("ort-off", known && !on);
+    }
+  }
+  map.on("overlayadd overlayremove", sync);  // the layer list; not the 20k layeradd of the parcels
+  ORT.syncLegend = sync;
+  sync();
+  var items = legend.querySelectorAll("[data-ort-perimeter]");
+  for (var i = 0; i < items.length; i++) {
+    items[i].addEventListener("click", function () {
+      var layer = ORT.perimeters[this.getAttribute("data-ort-perimeter")];
+      if (!layer) return;
+      if (!map.hasLayer(ORT.layers.perimetres)) map.addLayer(ORT.layers.perimetres);
+      map.fitBounds(layer.getBounds(), fitOptions(map, 18, layer.getBounds()));
+      layer.openPopup(layer.getBounds().getCenter());
+    });
+  }
+  var folded = false;
+  function overlaps(a, b) {
+    return a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+  }
+  map.on("popupopen", function (e) {
+    if (!details || !details.open) return;
+    var node = e.popup.getElement();
+    var check = function () {
+      if (!node || !details.open) return;
+      if (window.innerWidth < 900 || overlaps(node.getBoundingClientRect(), legend.getBoundingClientRect())) {
+        details.open = false; folded = true;
+      }
+    };
+    check(); setTimeout(check, 300);
+  });
+  map.on("popupclose", function () {
+    if (folded && details && window.innerWidth >= 900) details.open = true;
+    folded = false;
+  });
+}
+
+ORT.finish = function (map, order, options) {
+  if (options && options.bounds) ORT.bounds = options.bounds;
   function front() {
     order.forEach(function (name) {
       var l = ORT.layers[name];
@@ -367,8 +703,13 @@ ORT.finish = function (map, order) {
   }
   map.on("overlayadd", front);
   front();
+  legendSetup(map);
+  ORT.whole(map);
+  map.on("click", function () { ORT.highlight(null); });
+  ORT.fitSectors();
   requestAnimationFrame(function () {
     requestAnimationFrame(function () {
+      ORT.fitSectors();
       ORT.renderedAt = performance.now();
       ORT.ready = true;
     });

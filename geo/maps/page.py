@@ -56,7 +56,7 @@ import pandas as pd
 from branca.element import Element, MacroElement
 from folium.template import Template
 
-from geo import projection
+from geo import fmt, projection
 from geo.classify import INSIDE, OUTSIDE, STRADDLING
 from geo.errors import InputError, OrtError
 from geo.maps import assets as _assets
@@ -236,6 +236,9 @@ def convention_map(
     housing: gpd.GeoDataFrame | None = None,
     actions: gpd.GeoDataFrame | None = None,
     eligibility: pd.DataFrame | None = None,
+    answers: pd.DataFrame | None = None,
+    addresses: pd.DataFrame | None = None,
+    convention=None,
     title: str = "",
     fictif: bool = False,
     tiles: str | None = None,
@@ -264,6 +267,17 @@ def convention_map(
         status and share.
     communes, friches, housing, actions, eligibility : optional
         Extra layers, any CRS; columns in the module docstring.
+    answers : DataFrame, optional
+        Eligibility answers of the parcels (:func:`geo.eligibility.answers.answers_to_frame`:
+        ``idu``, ``regle``, ``dispositif`` | ``effet``, ``verdict``, ``part``, ``reference``,
+        ``date_evaluee``): each parcel's popup lists every dispositif with its verdict, its
+        reference and the date evaluated (the eligibility layers open the same popup).
+    addresses : DataFrame, optional
+        The commune's address points (:func:`geo.sources.addresses.read_addresses`: ``numero``,
+        ``suffixe``, ``voie``, ``lon``, ``lat`` in WGS84 degrees), embedded so that the search
+        box finds an address offline and outlines the parcel that holds its point.
+    convention : geo.perimeters.Convention, optional
+        Its signature and end dates, and the version in force, are shown in the sectors' popups.
     title : str
         Shown at the top and as the page title (escaped).
     fictif : bool
@@ -328,8 +342,8 @@ def convention_map(
     bounds = _bounds(drawn if len(drawn) else parcel_layer, crs)
     if bounds is not None:
         m.location = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
-        # The legend sits bottom right (320 px wide): keep the perimeters clear of it.
-        m.fit_bounds(bounds, padding_top_left=(20, 20), padding_bottom_right=(340, 20))
+        # A first view; the runtime fits the sectors again clear of the controls, whatever the screen.
+        m.fit_bounds(bounds)
     m.ort_bounds = bounds
     if parcel_layer is not None:
         if classification is None and len(drawn):
@@ -340,33 +354,38 @@ def convention_map(
             parcel_layer, classification, perims, simplify_m=simplify_m, far_parcels=far_parcels, far_m=far_m
         )
         info.update(counts)
+        if answers is not None:
+            info["answers"] = _fold_answers(layer.spec, answers)
         m.add_child(layer)
-        legend.append(_legend_parcels(counts, far_parcels, far_m))
+        legend.append(_section("parcelles", _legend_parcels(counts, far_parcels, far_m)))
         order.append("parcelles")
 
     if eligibility is not None:
         layers, counts = _eligibility_layers(eligibility, parcel_layer, crs, simplify_m=simplify_m)
         for layer in layers:
+            layer.spec["delegate"] = parcel_layer is not None  # the parcel's full popup, not a second one
             m.add_child(layer)
             order.append(layer.key)
         info["eligibility"] = counts
-        legend.append(_legend_eligibility(counts))
+        legend.append(_section(" ".join(lay.key for lay in layers), _legend_eligibility(counts)))
 
     if communes is not None:
         layer = _communes_layer(_to_crs_of(communes, crs, name="communes"), simplify_m)
         m.add_child(layer)
         order.append("communes")
-        legend.append("<h4>Limites</h4>" + _item("line", "#333333", "Limite communale", dash=True))
+        legend.append(
+            _section("communes", "<h4>Limites</h4>" + _item("line", "#333333", "Limite communale", dash=True))
+        )
 
     styles = perimeter_colours(drawn)
     if len(drawn):
-        m.add_child(
-            _perimeter_layer(
-                drawn, styles, outline=parcels is not None, simplify_m=simplify_m / 3, attrs=perims.attrs
-            )
+        layer = _perimeter_layer(
+            drawn, styles, outline=parcels is not None, simplify_m=simplify_m / 3, attrs=perims.attrs
         )
+        _sector_popups(layer.spec, drawn, perims.attrs, convention)
+        m.add_child(layer)
         order.append("perimetres")
-    legend.insert(0, _legend_perimeters(drawn, styles))
+    legend.insert(0, _section("perimetres", _legend_perimeters(drawn, styles)))
 
     for key, gdf, builder in (
         ("friches", friches, _friches_layer),
@@ -377,23 +396,159 @@ def convention_map(
             continue
         layer, part, counts = builder(gdf, crs, simplify_m)
         info[key] = counts
-        legend.append(part)
+        legend.append(_section(key, part))
         if layer is not None:
             m.add_child(layer)
             order.append(key)
 
     m.add_child(HtmlControl(_title_html(title, fictif), position="topright", css_class="ort-box ort-title"))
     folium.LayerControl(position="topright", collapsed=True).add_to(m)
+    if addresses is not None and parcel_layer is not None:
+        spec, info["addresses"] = _address_spec(addresses, parcel_layer)
+        m.add_child(_Script("ORT.addresses(" + _assets.to_js_json(spec) + ");"), name="ort_addresses")
     m.add_child(_Script("ORT.search({map});"), name="ort_search")
     legend.append(_legend_sources(perims, parcel_layer, production_date or dt.date.today(), info))
-    legend_html = "<details open><summary><b>Légende</b></summary>" + "".join(legend) + "</details>"
+    # Closed here; the runtime opens it on screens 900 px wide or more (a phone keeps the map).
+    legend_html = "<details><summary>Légende</summary>" + "".join(legend) + "</details>"
     m.add_child(
         HtmlControl(legend_html, position="bottomright", css_class="ort-box ort-legend"),
         name="ort_legend",
     )
-    m.add_child(_Script("ORT.finish({map}, " + _assets.to_js_json(order) + ");"), name="ort_finish")
+    m.add_child(
+        _Script(
+            "ORT.finish({map}, "
+            + _assets.to_js_json(order)
+            + ", "
+            + _assets.to_js_json({"bounds": bounds})
+            + ");"
+        ),
+        name="ort_finish",
+    )
     m.ort_info = info
     return m
+
+
+def _section(layers: str, part: str) -> str:
+    """A legend part tied to its layers (space-separated keys): hidden when they are switched off."""
+    return f'<div data-ort-layer="{html.escape(layers, quote=True)}">{part}</div>'
+
+
+def _fold_answers(spec: dict, answers: pd.DataFrame) -> dict:
+    """Put each parcel's eligibility answers into the parcel layer, for its one popup.
+
+    Every parcel gets one character per dispositif (``y``/``p``/``n``/``u``, ``-`` when not
+    answered) in slot 4 and, for ``partiellement``, the share in per mille in slot 6; the spec
+    gets the dispositifs' names, references and the date evaluated.
+    """
+    from geo.maps.layers import _ANSWERS, _answer_code
+
+    if answers.empty or "idu" not in answers.columns:
+        return {"parcels": 0, "effects": 0}
+    rule_col = next(c for c in ("regle", "effect", "rule") if c in answers.columns)
+    name_col = next((c for c in ("dispositif", "effet", "effect_label") if c in answers.columns), rule_col)
+    rules = list(dict.fromkeys(answers[rule_col]))
+    first = answers.drop_duplicates(rule_col).set_index(rule_col)
+    pos = {r: k for k, r in enumerate(rules)}
+    shares = answers["part"] if "part" in answers.columns else pd.Series(None, index=answers.index)
+    codes: dict[str, list[str]] = {}
+    parts: dict[str, dict[int, int]] = {}
+    for idu, rule, verdict, share in zip(
+        answers["idu"].astype(str), answers[rule_col], answers["verdict"], shares, strict=True
+    ):
+        row = codes.setdefault(idu, ["-"] * len(rules))
+        code = _answer_code(verdict)
+        row[pos[rule]] = code
+        if code == "p" and share is not None and not pd.isna(share):
+            parts.setdefault(idu, {})[pos[rule]] = int(round(float(share) * 1000))
+    n = 0
+    for prefix, entries in spec["groups"]:
+        for p in entries:
+            got = codes.get(prefix + p[0])
+            if got is None:
+                continue
+            n += 1
+            p[4] = "".join(got)
+            while len(p) < 7:
+                p.append(0)
+            p[6] = parts.get(prefix + p[0], 0)
+    spec["effects"] = [_text(first.at[r, name_col]) or _text(r) for r in rules]
+    spec["references"] = [
+        _text(first.at[r, "reference"]) if "reference" in first.columns else "" for r in rules
+    ]
+    spec["answers"] = _ANSWERS
+    day = _text(first["date_evaluee"].iloc[0]) if "date_evaluee" in first.columns else ""
+    spec["rulesDate"] = fmt.date_fr(day) if day else ""
+    spec["rulesNote"] = "indicatif : ni rescrit fiscal, ni décision de l'Anah ou de la CDAC"
+    return {"parcels": n, "effects": len(rules)}
+
+
+def _sector_popups(spec: dict, drawn: gpd.GeoDataFrame, attrs: dict, convention) -> None:
+    """Sectors' popups: name, type, version in force and the convention's dates."""
+    spec["ids"] = [str(i) for i in drawn["perimeter_id"]]
+    version = attrs.get("version_libelle") or attrs.get("version")
+    for f in spec["features"]:
+        rows = f[2]
+        if version:
+            since = f" (depuis le {fmt.date_fr(attrs['version_date'])})" if attrs.get("version_date") else ""
+            rows.append(["Version en vigueur", f"{version}{since}"])
+        if convention is not None:
+            rows.append(["Convention", convention.nom])
+            rows.append(
+                [
+                    "Signée le",
+                    f"{fmt.date_fr(convention.date_signature)} "
+                    f"(fin prévue le {fmt.date_fr(convention.date_fin)})",
+                ]
+            )
+            others = [v for v in convention.versions if v.libelle != version]
+            if others:
+                rows.append(
+                    [
+                        "Autres versions",
+                        " ; ".join(f"{v.libelle} ({fmt.date_fr(v.date_effet)})" for v in others),
+                    ]
+                )
+
+
+def _address_spec(addresses: pd.DataFrame, parcels: gpd.GeoDataFrame) -> tuple[dict, dict]:
+    """The commune's address points for the search box, each with the parcel that holds it."""
+    from geo.sources.addresses import _NAME_WORDS, _SMALL_WORDS, _SUFFIXES, _VOIE_TYPES, voie_key
+
+    ok = addresses["lon"].notna() & addresses["lat"].notna()
+    table = addresses[ok].drop_duplicates(["code_insee", "voie_key", "numero", "suffixe"])
+    pts = gpd.GeoDataFrame(
+        geometry=gpd.points_from_xy(table["lon"].astype(float), table["lat"].astype(float)),
+        crs=projection.WGS84,
+    ).to_crs(parcels.crs)
+    hit = parcels.sindex.query(pts.geometry.to_numpy(), predicate="intersects")
+    idu_of = dict(zip(hit[0].tolist(), parcels["idu"].astype(str).to_numpy()[hit[1]].tolist(), strict=True))
+    streets = list(dict.fromkeys(table["voie"].astype(str)))
+    index = {v: k for k, v in enumerate(streets)}
+    points = [
+        [index[v], f"{n}{s}", idu_of.get(k, ""), int(round(lon * 1e6)), int(round(lat * 1e6))]
+        for k, (v, n, s, lon, lat) in enumerate(
+            zip(
+                table["voie"].astype(str),
+                table["numero"],
+                table["suffixe"],
+                table["lon"],
+                table["lat"],
+                strict=True,
+            )
+        )
+    ]
+    spec = {
+        "q": 10**6,
+        "streets": streets,
+        "keys": [voie_key(v) for v in streets],
+        "points": points,
+        "types": dict(_VOIE_TYPES),
+        "names": dict(_NAME_WORDS),
+        "small": sorted(_SMALL_WORDS),
+        "suffixes": {**_SUFFIXES, **{v: v for v in _SUFFIXES.values()}},
+        "source": addresses.attrs.get("source", ""),
+    }
+    return spec, {"points": len(points), "on_parcels": len(idu_of)}
 
 
 def _bounds(gdf: gpd.GeoDataFrame | None, crs) -> list[list[float]] | None:
@@ -425,7 +580,9 @@ def _legend_perimeters(drawn, styles) -> str:
             label += " (centre-ville)"
         elif row.get("type") == "opah_ru":
             label += " (OPAH-RU)"
-        out += _item("line", style["color"], label, dash="dashArray" in style)
+        item = _item("line", style["color"], label, dash="dashArray" in style)
+        pid = html.escape(str(row["perimeter_id"]), quote=True)
+        out += item.replace('<div class="ort-item">', f'<div class="ort-item" data-ort-perimeter="{pid}">', 1)
     return out
 
 
@@ -600,3 +757,12 @@ def summary_lines(m: folium.Map) -> Iterable[str]:
         )
         if info["parcels_dropped"]:
             yield f"{_fmt_int(info['parcels_dropped'])} parcelle(s) éloignée(s) non affichée(s)"
+    if "answers" in info:
+        a = info["answers"]
+        yield f"{a['effects']} dispositif(s) dans la fenêtre de {_fmt_int(a['parcels'])} parcelle(s)"
+    if "addresses" in info:
+        a = info["addresses"]
+        yield (
+            f"{_fmt_int(a['points'])} point(s) d'adresse embarqué(s) pour la recherche, "
+            f"{_fmt_int(a['on_parcels'])} sur une parcelle"
+        )
