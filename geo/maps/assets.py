@@ -607,11 +607,12 @@ function fitOptions(map, maxZoom, bounds) {
   return {paddingTopLeft: [p.l, p.t], paddingBottomRight: [p.r, p.b], maxZoom: maxZoom || 19};
 }
 ORT.fitOptions = fitOptions;
-ORT.fitSectors = function () {
+ORT.fitSectors = function (animate) {
   var map = ORT.map;
   if (!ORT.bounds) return;
-  var b = L.latLngBounds(ORT.bounds);
-  map.fitBounds(b, fitOptions(map, 18, b));
+  var b = L.latLngBounds(ORT.bounds), opts = fitOptions(map, 18, b);
+  opts.animate = !!animate;  // at load, settled at once: ORT.ready means the view is final
+  map.fitBounds(b, opts);
 };
 // The part of the map no control covers, in container pixels (for tests and the fit).
 ORT.visibleRect = function () {
@@ -624,7 +625,7 @@ ORT.whole = function (map) {
   var box = el("div", "ort-box ort-whole leaflet-bar");
   var b = el("button", null, "Toute l'ORT");
   b.type = "button"; b.title = "Revenir à l'ensemble des secteurs";
-  b.addEventListener("click", function () { map.closePopup(); ORT.highlight(null); ORT.fitSectors(); });
+  b.addEventListener("click", function () { map.closePopup(); ORT.highlight(null); ORT.fitSectors(true); });
   box.appendChild(b);
   return ORT.control(map, "topleft", box);
 };
