@@ -252,9 +252,8 @@ def _note_pages(
     section = str(row.get("section", idu[8:10])).lstrip("0") or "0"
     numero = int(str(row.get("numero", idu[10:])))
     fict = convention is not None and convention.fictif
-    subtitle = (
-        f"Parcelle {section} {numero} — {commune} ({idu[:5]}) — IDU {idu} — situation au {fmt.date_fr(when)}"
-    )
+    place = f"{commune} ({idu[:5]})" if commune and len(commune) <= 32 else f"commune {idu[:5]}"
+    subtitle = f"Parcelle {section} {numero} — {place} — IDU {idu} — situation au {fmt.date_fr(when)}"
     footer = [
         f"Établie le {fmt.date_fr(today)} par ort — situation évaluée au {fmt.date_fr(when)}."
         + (" COMMUNE FICTIVE — données de démonstration." if fict else ""),
