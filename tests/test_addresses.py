@@ -255,3 +255,25 @@ def test_offline_address_file_found_in_the_cache(epinay_ort, monkeypatch):
     assert res.exit_code == 0, res.output
     assert "parcelle AC 100 (91216000AC0100)" in res.output and "fichier BAN adresses-91.csv.gz" in res.output
     assert "Aides renforcées de l'Anah en OPAH-RU" in res.output and "CCH L303-1" in res.output
+
+
+def test_cli_check_file_with_ids_and_addresses(epinay_ort, tmp_path):
+    rows = tmp_path / "demandes.csv"
+    rows.write_text(
+        "idu;adresse;note\n91216 AC 100;;premier\n;13 rue Jean Jaurès;second\n;12 rue des Lilas;troisième\n",
+        encoding="utf-8",
+    )
+    res = run(
+        "check", "--file", rows, "--perimeters", epinay_ort["folder"], "--adresses", epinay_ort["addresses"],
+        "--date", "2025-03-01", "--json",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert {p["idu"] for p in data["parcelles"]} == {"91216000AC0100", "91216000AC0011"}
+    assert [a["statut"] for a in data["adresses"]] == ["trouvée", "introuvable"]
+    only = tmp_path / "adresses.csv"
+    only.write_text("adresse\n12 rue Jean Jaurès\n", encoding="utf-8")
+    res = run(
+        "check", "--file", only, "--perimeters", epinay_ort["folder"], "--adresses", epinay_ort["addresses"]
+    )
+    assert res.exit_code == 0 and "parcelle AC 100 (91216000AC0100)" in res.output

@@ -268,3 +268,31 @@ def locate_addresses(addresses, conv, parcels, address_file: Path | None):
 
     index = load_address_index(address_file, communes=conv.communes)
     return parcels_for_addresses(list(addresses), parcels, index=index, communes=conv.communes)
+
+
+#: Columns holding addresses in a spreadsheet of requests.
+ADDRESS_COLUMNS = ("adresse", "address", "adresse_postale")
+
+
+def read_entries_file(path: Path) -> tuple[list[tuple[str, str | None]], list[str]]:
+    """A spreadsheet of requests: parcel ids ``(id, commune)`` and addresses (rows without an id).
+
+    The id column is read by :func:`geo.check.read_id_table`; a file with only an ``adresse``
+    column is a list of addresses.
+    """
+    from geo.check import ID_COLUMNS, read_id_table
+    from geo.sources.tables import read_user_table
+
+    df = read_user_table(path)
+    cols = {str(c).strip().lower(): c for c in df.columns}
+    id_col = next((cols[n] for n in ID_COLUMNS if n in cols), None)
+    addr_col = next((cols[n] for n in ADDRESS_COLUMNS if n in cols), None)
+    addresses = []
+    if addr_col is not None:
+        ids = df[id_col].fillna("").astype(str).str.strip() if id_col is not None else [""] * len(df)
+        for ident, addr in zip(ids, df[addr_col].fillna("").astype(str).str.strip(), strict=True):
+            if addr and not ident:
+                addresses.append(addr)
+    if id_col is None and addresses:
+        return [], addresses
+    return read_id_table(path), addresses

@@ -27,6 +27,7 @@ from geo.cli.options import (
     parse_date,
     perimeters_option,
     provenance,
+    read_entries_file,
     split_addresses,
     tolerance_options,
     with_parcel_columns,
@@ -44,7 +45,8 @@ from geo.errors import InputError
     "--file",
     "id_file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="CSV/XLSX d'identifiants de parcelles (colonne idu, id ou parcelle ; commune facultative).",
+    help="CSV/XLSX d'identifiants de parcelles (colonne idu, id ou parcelle ; commune facultative) "
+    "et/ou d'adresses (colonne adresse).",
 )
 @click.option(
     "--output",
@@ -87,7 +89,7 @@ def check(
     ort check "12 rue Jean Jaurès, 62820 Libercourt" --perimeters perimeters/libercourt
     ort check --file parcelles.csv --perimeters perimeters/demo -o resultat.csv
     """
-    from geo.check import check_parcels, read_id_table
+    from geo.check import check_parcels
     from geo.columns import PARCELS
     from geo.io import check_writable, write_table
     from geo.perimeters import read_convention
@@ -102,9 +104,10 @@ def check(
     conv.version_at(day)  # refuse a date without perimeters before loading the cadastre
     parcel_layer = load_parcels(conv, cadastre, millesime, fix)
     default = commune or (conv.communes[0] if len(conv.communes) == 1 else None)
+    file_ids, file_addresses = read_entries_file(id_file) if id_file else ([], [])
+    addresses += file_addresses
     located = locate_addresses(addresses, conv, parcel_layer, address_file) if addresses else []
-    entries = [(t, default) for t in ids] + [(a.idu, None) for a in located if a.idu]
-    entries += read_id_table(id_file) if id_file else []
+    entries = [(t, default) for t in ids] + [(a.idu, None) for a in located if a.idu] + file_ids
     result = check_parcels(
         entries,
         conv,
@@ -114,7 +117,7 @@ def check(
         classify=lambda p, q: classify_with_progress(p, q, tolerance_m2, tolerance_pct),
     )
     known, table = result.parcels, result.table
-    if id_file and len(known):  # keep the planner's own columns (comments...) beside the verdicts
+    if id_file and file_ids and len(known):  # keep the planner's own columns beside the verdicts
         from geo.check import input_columns
 
         own = input_columns(id_file, code_insee=default)
