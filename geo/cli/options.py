@@ -120,7 +120,7 @@ def perimeters_option(required: bool = True):
         type=click.Path(file_okay=False, path_type=Path),
         callback=_convention_folder,
         help="Dossier de la convention (ex. perimeters/demo), ou le nom d'une convention fournie "
-        "avec ort : demo, libercourt.",
+        "avec ort : demo, libercourt, lens-lievin, haute-correze.",
     )
 
 
