@@ -104,6 +104,27 @@ class OutputExistsError(OrtError, FileExistsError):
     """An output file already exists and ``force`` was not given (also a :class:`FileExistsError`)."""
 
 
+class OutputNotOursError(OutputExistsError):
+    """``force`` was given, but the existing output was not written by ort (no manifest of its own)."""
+
+    def __init__(self, message: str, *, fix: str | None = None) -> None:
+        super().__init__(one_line(message) + (f" — {one_line(fix)}" if fix else ""))
+
+
+class OutputError(OrtError, OSError):
+    """An output cannot be written: disk full, read-only file system, a parent that is a file,
+    a path leaving its output folder. The message names the file and the fix."""
+
+    def __init__(self, message: str, *, fix: str | None = None) -> None:
+        self.message = one_line(message)
+        self.fix = one_line(fix) if fix else None
+        text = self.message + (f" — {self.fix}" if self.fix else "")
+        Exception.__init__(self, text)
+
+    def __str__(self) -> str:
+        return self.message + (f" — {self.fix}" if self.fix else "")
+
+
 @dataclass(frozen=True)
 class Problem:
     """One problem found while validating a file: severity, where and what.

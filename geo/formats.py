@@ -217,6 +217,9 @@ def write_xlsx(
     for name, df, options in sheets:
         ws = wb.create_sheet(_sheet_name(name))
         fill_sheet(ws, df, source=source, **{"title": name, **options})
+    from geo.io import strings_not_formulas
+
+    strings_not_formulas(wb)  # text from inputs (names, comments) is never a live formula
     wb.properties.creator = "ort"
     # A fixed creation time: the same table gives the same bytes.
     wb.properties.created = wb.properties.modified = dt.datetime(2000, 1, 1)

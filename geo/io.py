@@ -3,21 +3,39 @@
 Every writer renders into a temporary file in the destination folder, then renames it over
 the target (an atomic step on POSIX), so an interrupted run leaves either the old file or
 nothing — never a half-written one that looks complete.
+
+Three guards apply to every output:
+
+- names that come from data (a perimeter id in ``parcelles-<id>.csv``) follow the slug rule
+  of convention folders, and every path written stays inside its output folder
+  (:func:`safe_name`, :func:`path_inside`);
+- ``--force`` replaces a folder, or a file inside an output folder, only when the tool
+  recognises it as its own: the folder holds a ``_manifest.json`` written by ort that lists it
+  (:func:`check_output_folder`, :func:`check_folder_files`, :func:`record_folder_files`);
+- text from inputs never becomes a live spreadsheet formula: in CSV a cell starting with
+  ``=``, ``+``, ``-``, ``@``, tab or carriage return gets a leading ``'`` (OWASP "CSV
+  injection"), in XLSX it is written as a string cell, never a formula; numbers stay numbers.
+
+A failing write (disk full, read-only file system, a parent that is a file) raises
+:class:`~geo.errors.OutputError`, one French line naming the file and the fix.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import errno
+import json
 import os
+import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-import geopandas as gpd
 import pandas as pd
 
 from geo import settings
-from geo.errors import InputError, OutputExistsError
+from geo.errors import InputError, OrtError, OutputError, OutputExistsError, OutputNotOursError, one_line
 
 #: Output formats by file suffix.
 TABLE_SUFFIXES = {
@@ -29,35 +47,302 @@ TABLE_SUFFIXES = {
     ".json": "json",
 }
 
+#: The file by which ort recognises an output folder as its own.
+MANIFEST = "_manifest.json"
+#: Value of ``producteur`` in every manifest ort writes.
+PRODUCER = "ort"
+
+# Same rule as convention folder names (geo.perimeters): lower-case letters, digits and '-'.
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+
+
+# --------------------------------------------------------------------------------------------
+# Names and paths
+
+
+def safe_name(value: object, *, what: str = "identifiant") -> str:
+    """Return ``value`` when it can be part of a file name: the slug rule of convention folders.
+
+    Lower-case ASCII letters, digits and ``-``, 1 to 64 characters, not starting with ``-``:
+    no ``/``, ``\\``, ``..``, spaces or control characters can reach a path.
+
+    Raises
+    ------
+    InputError
+        Naming the value and the fix.
+
+    >>> safe_name("centre-ville")
+    'centre-ville'
+    """
+    text = str(value)
+    if _SLUG.match(text):
+        return text
+    raise InputError(
+        f"{what} {one_line(repr(text))[:80]} ne peut pas servir de nom de fichier "
+        "(lettres minuscules sans accent, chiffres et « - », 64 caractères au plus)",
+        fix="renommez-le, par exemple « centre-ville »",
+    )
+
+
+def path_inside(folder: str | os.PathLike, name: str) -> Path:
+    """``folder / name``, refused unless it is a plain file name that stays inside ``folder``.
+
+    Symbolic links are resolved: a link in the folder that points elsewhere is refused too.
+
+    Raises
+    ------
+    OutputError
+        ``name`` holds a separator or ``..``, or the resolved path leaves ``folder``.
+    """
+    folder = Path(folder)
+    bad = (
+        not name
+        or name in (".", "..")
+        or "/" in name
+        or "\\" in name
+        or "\x00" in name
+        or not name.isprintable()
+    )
+    target = folder / name
+    if not bad:
+        base = folder.resolve()
+        resolved = target.resolve()
+        bad = resolved == base or not resolved.is_relative_to(base)
+    if bad:
+        raise OutputError(
+            f"le chemin {one_line(repr(str(target)))[:120]} sortirait du dossier de sortie {folder}",
+            fix="les noms de fichiers viennent des identifiants : "
+            "corrigez l'identifiant (lettres, chiffres, « - »)",
+        )
+    return target
+
+
+# --------------------------------------------------------------------------------------------
+# Existing outputs and --force
+
+
+def _first_existing_ancestor(path: Path) -> Path | None:
+    for parent in path.parents:
+        if parent.exists() or parent.is_symlink():
+            return parent
+    return None
+
+
+def _check_parents(path: Path) -> None:
+    parent = _first_existing_ancestor(path)
+    if parent is not None and not parent.is_dir():
+        raise OutputError(
+            f"impossible d'écrire {path} : {parent} est un fichier, pas un dossier",
+            fix="choisissez un autre chemin de sortie (-o), ou renommez ce fichier",
+        )
+
 
 def check_writable(path: str | os.PathLike, *, force: bool = False) -> Path:
-    """Refuse an existing output unless ``force``; return the path."""
+    """Refuse an existing output unless ``force``, a folder in place of a file, or a parent that is
+    a file; return the path."""
     path = Path(path)
+    if path.is_dir():
+        raise OutputError(
+            f"{path} est un dossier : ort n'écrit pas un fichier à sa place",
+            fix="donnez un nom de fichier, ex. " + str(path / "resultat.csv"),
+        )
     if path.exists() and not force:
         raise OutputExistsError(f"{path} already exists — add --force to replace it (force=True from Python)")
+    _check_parents(path)
     return path
+
+
+def read_manifest(folder: str | os.PathLike) -> dict | None:
+    """The manifest of an output folder written by ort, or None (absent, unreadable or foreign)."""
+    manifest = Path(folder) / MANIFEST
+    try:
+        if not manifest.is_file() or manifest.stat().st_size > 50_000_000:
+            return None
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    # Runs of ort classify written before the "producteur" key still carry their own fields.
+    if data.get("producteur") == PRODUCER or {"engine", "partition_by", "partitions"} <= data.keys():
+        return data
+    return None
+
+
+def _not_ours(path: Path, why: str) -> OutputNotOursError:
+    return OutputNotOursError(
+        f"{path} existe et {why} : --force ne remplace que ce qu'ort a lui-même écrit "
+        f"(reconnu par son {MANIFEST})",
+        fix="choisissez un autre dossier de sortie (-o), ou déplacez ce contenu vous-même",
+    )
+
+
+def check_output_folder(path: str | os.PathLike, *, force: bool = False) -> Path:
+    """Check that a whole output folder may be (re)placed at ``path``.
+
+    Absent: fine. Otherwise refused without ``force``; with ``force``, accepted only when it is
+    an empty folder or one holding ort's :data:`MANIFEST` (a previous run's output).
+
+    Raises
+    ------
+    OutputExistsError, OutputNotOursError, OutputError
+    """
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        _check_parents(path)
+        return path
+    if not force:
+        raise OutputExistsError(f"{path} already exists — add --force to replace it (force=True from Python)")
+    if path.is_symlink() or not path.is_dir():
+        raise _not_ours(path, "n'est pas un dossier produit par ort")
+    if any(path.iterdir()) and read_manifest(path) is None:
+        raise _not_ours(path, f"n'a pas de {MANIFEST} écrit par ort (dossier d'un autre usage ?)")
+    return path
+
+
+def check_folder_files(folder: str | os.PathLike, names: Iterable[str], *, force: bool = False) -> list[Path]:
+    """The paths of ``names`` in ``folder``, each checked before anything is written.
+
+    Each name must be a plain file name inside ``folder`` (:func:`path_inside`). An existing
+    file is refused without ``force``; with ``force`` it is replaced only if the folder's
+    manifest lists it (ort wrote it), so a user's own file of the same name is never lost.
+    """
+    folder = Path(folder)
+    paths = [path_inside(folder, n) for n in names]
+    _check_parents(folder / MANIFEST)  # the folder itself, or a parent, must not be a file
+    existing = [p for p in paths if p.exists() or p.is_symlink()]
+    if not existing:
+        return paths
+    if not force:
+        raise OutputExistsError(
+            f"{existing[0]} already exists — add --force to replace it (force=True from Python)"
+        )
+    manifest = read_manifest(folder) or {}
+    own = set(manifest.get("fichiers") or [])
+    for p in existing:
+        if p.name not in own or p.is_symlink() or not p.is_file():
+            raise _not_ours(p, f"n'est pas listé dans le {MANIFEST} du dossier (ort ne l'a pas écrit)")
+    return paths
+
+
+def record_folder_files(folder: str | os.PathLike, names: Iterable[str], *, command: str) -> Path:
+    """Add ``names`` to the folder's manifest (created if absent): ort wrote these files."""
+    folder = Path(folder)
+    manifest = read_manifest(folder) or {}
+    files = sorted(set(manifest.get("fichiers") or []) | {str(n) for n in names})
+    data = {
+        "producteur": PRODUCER,
+        "commande": command,
+        "date": dt.datetime.now().isoformat(timespec="seconds"),
+        "fichiers": files,
+    }
+    return write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", folder / MANIFEST, force=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Interruptions
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM received: raised like Ctrl-C so every ``finally`` removes its partial file."""
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated` (a ``KeyboardInterrupt``) instead of
+    killing the process outright, so temporary files are cleaned up as on Ctrl-C.
+
+    Only in the main thread (where Python handles signals); elsewhere a no-op.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):  # noqa: ARG001 - signal handler signature
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except (ValueError, OSError):  # not allowed here (embedded interpreter)
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+# --------------------------------------------------------------------------------------------
+# Atomic writes
+
+
+_OS_REASONS = {
+    errno.ENOSPC: ("disque plein", "libérez de la place ou écrivez ailleurs (-o)"),
+    errno.EDQUOT: ("quota disque dépassé", "libérez de la place ou écrivez ailleurs (-o)"),
+    errno.EROFS: (
+        "système de fichiers en lecture seule",
+        "choisissez un dossier de sortie où vous pouvez écrire (-o)",
+    ),
+    errno.EACCES: ("permission refusée", "choisissez un dossier de sortie où vous pouvez écrire (-o)"),
+    errno.EPERM: ("opération non permise", "choisissez un dossier de sortie où vous pouvez écrire (-o)"),
+    errno.ENOTDIR: (
+        "un élément du chemin est un fichier, pas un dossier",
+        "corrigez le chemin de sortie (-o)",
+    ),
+    errno.EISDIR: ("la sortie est un dossier", "donnez un nom de fichier"),
+    errno.ENAMETOOLONG: ("nom de fichier trop long", "raccourcissez le chemin de sortie"),
+}
+
+
+def os_error_text(err: OSError) -> tuple[str, str]:
+    """The reason (French) and the fix for an ``OSError``, e.g. ``("disque plein", "libérez…")``."""
+    if isinstance(err, FileExistsError):  # mkdir over a file
+        return "un élément du chemin est un fichier, pas un dossier", "corrigez le chemin de sortie (-o)"
+    return _OS_REASONS.get(
+        err.errno or 0, (err.strerror or type(err).__name__, "vérifiez le chemin et l'espace disque")
+    )
+
+
+def output_error(err: OSError, path: str | os.PathLike) -> OutputError:
+    """A French, one-line :class:`OutputError` for an ``OSError`` met while writing ``path``."""
+    reason, fix = os_error_text(err)
+    return OutputError(f"impossible d'écrire {path} : {reason}", fix=fix)
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, force: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it over ``path`` on success.
 
-    On any exception the temporary file is removed and ``path`` is untouched.
+    On any exception the temporary file is removed and ``path`` is untouched. An ``OSError``
+    (disk full, read-only file system, a parent that is a file) becomes an
+    :class:`~geo.errors.OutputError` naming ``path``.
     """
     path = check_writable(path, force=force)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{path.suffix}", dir=path.parent)
-    os.close(fd)
-    os.unlink(tmp)  # writers such as GDAL want to create the file themselves
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{path.suffix}", dir=path.parent)
+        os.close(fd)
+        os.unlink(tmp)  # writers such as GDAL want to create the file themselves
+    except OSError as err:
+        raise output_error(err, path) from None
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        if not tmp_path.exists():
-            raise OSError(f"nothing was written to {path}")
-        os.replace(tmp_path, path)
+        try:
+            yield tmp_path
+            if not tmp_path.exists():
+                raise OSError(errno.EIO, f"rien n'a été écrit dans {path}")
+            os.replace(tmp_path, path)
+        except OrtError:
+            raise
+        except OSError as err:
+            raise output_error(err, path) from None
     finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+        with contextlib.suppress(OSError):
+            if tmp_path.exists():
+                tmp_path.unlink()
 
 
 def write_text(text: str, path: str | os.PathLike, *, force: bool = False) -> Path:
@@ -74,6 +359,96 @@ def write_bytes(data: bytes, path: str | os.PathLike, *, force: bool = False) ->
     return Path(path)
 
 
+# --------------------------------------------------------------------------------------------
+# Spreadsheets: text stays text
+
+#: First characters that make a spreadsheet read a cell as a formula (OWASP "CSV injection"),
+#: with their full-width forms, which some spreadsheets fold to the ASCII ones.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+# A plain number written as text ("-12", "+3,5", "-1 234.5", "1e-3"): not a formula, left as is.
+_NUMBER = re.compile(r"^[+-]?(\d[\d\u00a0\u202f ]*)?[.,]?\d+([eE][+-]?\d+)?$")
+# Characters XLSX (XML 1.0) cannot hold: openpyxl refuses them.
+_XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def is_formula_like(value: object) -> bool:
+    """True for text a spreadsheet would evaluate: starts with ``= + - @``, tab or CR, and is not
+    a plain number.
+
+    >>> is_formula_like("=HYPERLINK(\\"http://x\\")"), is_formula_like("-12,5"), is_formula_like("Mairie")
+    (True, False, False)
+    """
+    return isinstance(value, str) and value.startswith(FORMULA_START) and not _NUMBER.match(value)
+
+
+def escape_formula(value: object) -> object:
+    """``value`` with a leading ``'`` when :func:`is_formula_like` (for CSV), else unchanged.
+
+    A carriage return inside text becomes a line feed: the CSV writer quotes a field holding
+    ``\n`` but not one holding a lone ``\r``, which readers take as the end of the row.
+    """
+    if not isinstance(value, str):
+        return value
+    out = "'" + value if is_formula_like(value) else value
+    return out.replace("\r\n", "\n").replace("\r", "\n") if "\r" in out else out
+
+
+def _text_columns(df: pd.DataFrame) -> list:
+    return [
+        c
+        for c in df.columns
+        if pd.api.types.is_object_dtype(df[c].dtype) or pd.api.types.is_string_dtype(df[c].dtype)
+    ]
+
+
+def _xml_safe(value: object) -> object:
+    if isinstance(value, str) and _XML_ILLEGAL.search(value):
+        return _XML_ILLEGAL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), value)
+    return value
+
+
+def _needs_fix(value: object) -> bool:
+    return isinstance(value, str) and (
+        is_formula_like(value) or "\r" in value or _XML_ILLEGAL.search(value) is not None
+    )
+
+
+def spreadsheet_safe(df: pd.DataFrame, *, kind: str) -> pd.DataFrame:
+    """A copy of ``df`` whose text cells and column names cannot act as formulas.
+
+    ``kind="csv"``: text starting like a formula gets a leading ``'``. ``kind="xlsx"``: the
+    cells are kept as they are (written as string cells: :func:`strings_not_formulas`) but
+    characters XML cannot hold are shown escaped. Numeric columns are never touched.
+    """
+    out = df.copy(deep=False)
+    fix = escape_formula if kind == "csv" else _xml_safe
+    for col in _text_columns(out):
+        values = out[col]
+        if values.map(_needs_fix).any():
+            out[col] = values.map(fix).astype(object)
+    names = [fix(c) if isinstance(c, str) else c for c in out.columns]
+    if names != list(out.columns):
+        out.columns = names
+    return out
+
+
+def strings_not_formulas(workbook) -> None:
+    """Make every formula cell of an openpyxl ``workbook`` a string cell, before it is saved.
+
+    openpyxl stores any text starting with ``=`` as a formula (``<f>``); ort never writes
+    formulas, so such a cell always holds text from an input (a title, a comment, a name).
+    """
+    for ws in workbook.worksheets:
+        for row in ws.iter_rows():
+            for cell in row:
+                if cell.data_type == "f":
+                    cell.data_type = "s"
+
+
+# --------------------------------------------------------------------------------------------
+# Tables
+
+
 def _writer_for(path: Path, sheet: dict | None = None) -> Callable[[pd.DataFrame, Path], None]:
     """The writer for ``path``'s suffix; ``sheet`` holds the XLSX layout (title, source, labels)."""
     from geo import formats  # CSV dialect, XLSX annex layout, GeoPackage styles
@@ -88,12 +463,19 @@ def _writer_for(path: Path, sheet: dict | None = None) -> Callable[[pd.DataFrame
         )
 
     def csv(df: pd.DataFrame, tmp: Path) -> None:
-        formats.write_csv(df, tmp)
+        out = df.drop(columns="geometry") if "geometry" in df.columns else df
+        formats.write_csv(spreadsheet_safe(out, kind="csv"), tmp)  # text never read as a formula
 
     def xlsx(df: pd.DataFrame, tmp: Path) -> None:
         options = {k: v for k, v in sheet.items() if k in ("title", "labels", "kinds")}
         options.setdefault("title", path.stem)
-        formats.write_xlsx([(sheet.get("name") or path.stem, df, options)], tmp, source=sheet.get("source"))
+        out = df.drop(columns="geometry") if "geometry" in df.columns else df
+        # formats.write_xlsx writes text cells as strings, never formulas (strings_not_formulas)
+        formats.write_xlsx(
+            [(sheet.get("name") or path.stem, spreadsheet_safe(out, kind="xlsx"), options)],
+            tmp,
+            source=sheet.get("source"),
+        )
 
     def vector(driver: str) -> Callable[[pd.DataFrame, Path], None]:
         def write(df: pd.DataFrame, tmp: Path) -> None:

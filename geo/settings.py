@@ -158,6 +158,20 @@ http_timeout: float = 30.0
 http_retries: int = 3
 #: First back-off delay between attempts, in seconds (doubled each time).
 http_backoff: float = 0.5
+#: Largest download accepted, in bytes, by cadastre layer (``"*"``: any other file). A body
+#: over the limit is cut and refused: an endless or mistaken answer cannot fill the disk.
+download_max_bytes: dict[str, int] = {
+    "parcelles": 300 * 2**20,
+    "batiments": 500 * 2**20,
+    "*": 200 * 2**20,
+}
+#: Longest time for one download, all attempts together, in seconds.
+download_deadline: float = 900.0
+#: A gzip file may hold at most this many times its size limit once decompressed.
+max_gzip_ratio: int = 20
+#: Largest table read from a user's file (CSV, or its content once a .gz is decompressed), in
+#: bytes: a small compressed file cannot expand to gigabytes in memory.
+max_table_bytes: int = 256 * 2**20
 
 #: Engine used to read and write vector files: ``"pyogrio"`` (default, fast) or ``"fiona"``.
 #: Env: ``ORT_IO_ENGINE``.

@@ -15,8 +15,8 @@ import geopandas as gpd
 import shapely
 
 from geo import classify, settings
-from geo.errors import OrtError, ValidationReport
-from geo.perimeters import Convention, read_convention, read_perimeter_file
+from geo.errors import OrtError, ValidationReport, one_line
+from geo.perimeters import _SLUG, Convention, read_convention, read_perimeter_file
 
 
 def validate_convention(
@@ -73,6 +73,17 @@ def _check_perimeters(
     communes: gpd.GeoDataFrame | None,
 ) -> None:
     src = str(conv.path / next(v.fichier for v in conv.versions if v.id == version))
+    for pid in gdf["perimeter_id"]:
+        # Ids name files (the annex's parcelles-<id>.csv): the slug rule of convention folders.
+        if not _SLUG.match(str(pid)):
+            report.add(
+                "error",
+                "bad-id",
+                f"id {one_line(repr(str(pid)))[:80]} n'est pas un identifiant valide : lettres "
+                "minuscules sans accent, chiffres et « - » (64 caractères au plus), ex. « centre-ville »",
+                source=src,
+                feature=f"id={pid}",
+            )
     secteurs = gdf[gdf["type"] == "secteur"]
     if secteurs.empty:
         report.add("error", "no-secteur", "no secteur d'intervention in this version", source=src)

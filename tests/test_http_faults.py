@@ -143,6 +143,14 @@ def test_resumed_run_reuses_good_entries(server):
 def test_refresh_replaces_atomically(server):
     url = f"{server}/good-refresh.json.gz"
     path = cached_download(url)
-    path.write_bytes(b"stale")
-    assert cached_download(url).read_bytes() == b"stale"
+    stale = gzip.compress(b'{"type": "FeatureCollection", "features": [], "old": 1}', mtime=0)
+    path.write_bytes(stale)
+    assert cached_download(url).read_bytes() == stale  # a sound entry is used as it is
     assert cached_download(url, refresh=True).read_bytes() == GOOD
+
+
+def test_damaged_entry_is_downloaded_again(server):
+    url = f"{server}/good-damaged.json.gz"
+    path = cached_download(url)
+    path.write_bytes(b"stale")  # not gzip any more: never reported as a cache hit
+    assert cached_download(url).read_bytes() == GOOD

@@ -523,7 +523,9 @@ def test_annex_files(epinay, epinay_annex):
     expected += ["annexe.pdf"] + [
         f"parcelles-{p}.{s}" for p in ("centre-ville", "gare", "opah-ru") for s in ("csv", "xlsx")
     ]
-    assert names == sorted(expected) and sorted(p.name for p in written) == names
+    # _manifest.json: how a later --force knows these files are ort's own
+    assert names == sorted([*expected, "_manifest.json"])
+    assert sorted(p.name for p in written) == sorted(expected)
     with Image.open(out / "00-ensemble.png") as img:
         assert img.size == (3508, 2480)  # A4 landscape at 300 dpi (297 × 210 mm)
         assert img.info["dpi"] == pytest.approx((300, 300), abs=0.01)

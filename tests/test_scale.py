@@ -267,10 +267,11 @@ def test_a_crash_leaves_no_output_that_looks_complete(parquet, territory, tmp_pa
     # Over an existing output with --force: the old one stays as it was.
     out.mkdir()
     (out / "_SUCCESS").write_text("")
+    (out / "_manifest.json").write_text('{"producteur": "ort"}')  # a previous run: --force may replace it
     calls["n"] = 0
     with pytest.raises(RuntimeError, match="injected"):
         scale.classify_dataset(parquet, territory[1], out, workers=1, chunk_rows=500, force=True)
-    assert [p.name for p in out.iterdir()] == ["_SUCCESS"]
+    assert sorted(p.name for p in out.iterdir()) == ["_SUCCESS", "_manifest.json"]
 
 
 def test_a_killed_run_leaves_only_a_hidden_partial_folder(parquet, territory, tmp_path):

@@ -31,10 +31,12 @@ def demo(force, output_dir, when):
     from geo.check import source_text, summary_table
     from geo.columns import PARCELS
     from geo.demo import commune as demo_mod
-    from geo.io import write_table
+    from geo.io import check_folder_files, record_folder_files, write_table
     from geo.perimeters import read_convention
 
     out = output_dir or embedded.DEFAULT_OUTPUT_DIR
+    if force:  # replace only the files a previous `ort demo` wrote (listed in out/_manifest.json)
+        check_folder_files(out, ["demo-parcelles.csv", "demo.html"], force=True)
     data_dir = embedded.demo_dir()
     day = parse_date(when)
     conv = read_convention(embedded.convention_dir(demo_mod.DEMO_SLUG))
@@ -75,6 +77,8 @@ def demo(force, output_dir, when):
             force=True,
         )
         written.append(html)
+    if written:
+        record_folder_files(out, [p.name for p in written], command="demo")
     for path in written:
         click.echo(f"Écrit : {path}")
     kept = [p for p in (table, html) if p.exists() and p not in written]

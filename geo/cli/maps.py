@@ -311,7 +311,7 @@ def annex(perimeters, output, when, cadastre, millesime, paper, orientation, par
     ort annex --perimeters perimeters/demo -o maps/annex/ --format A3 --parcel 62999000AB0012
     """
     from geo.idu import parse_idu
-    from geo.io import check_writable
+    from geo.io import check_folder_files
     from geo.maps import annex as annex_mod
     from geo.perimeters import read_convention
 
@@ -323,8 +323,8 @@ def annex(perimeters, output, when, cadastre, millesime, paper, orientation, par
     perims = conv.perimeters(day, in_force_only=True)
     if output.exists() and not output.is_dir():
         raise OrtError(f"{output} existe et n'est pas un dossier — donnez un dossier pour l'annexe")
-    for path in annex_mod.annex_files(perims, output, parcel=parcel):
-        check_writable(path, force=force)
+    files = annex_mod.annex_files(perims, output, parcel=parcel)
+    check_folder_files(output, [p.name for p in files], force=force)
     parcels = load_parcels(conv, cadastre, millesime, fix)
     result = classify_with_progress(parcels, perims, None, None)
     doc = annex_mod.annex_pages(

@@ -48,8 +48,11 @@ class Group(click.Group):
         return option
 
     def invoke(self, ctx: click.Context):
+        from geo.io import Terminated, sigterm_as_interrupt
+
         try:
-            return super().invoke(ctx)
+            with sigterm_as_interrupt():  # SIGTERM cleans up partial files, as Ctrl-C does
+                return super().invoke(ctx)
         except ValidationFailed as err:
             for problem in err.report.problems:
                 click.echo(str(problem), err=True)
@@ -63,19 +66,36 @@ class Group(click.Group):
 
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keep Python from failing at exit
             ctx.exit(0)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as err:
             click.echo("Interrompu : aucun fichier partiel n'a été laissé.", err=True)
-            ctx.exit(130)
+            ctx.exit(143 if isinstance(err, Terminated) else 130)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except OSError as err:  # disk full, read-only, permissions... met outside geo.io's writers
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            if err.errno is None:
+                _internal_error(err)
+                ctx.exit(3)
+            from geo.errors import one_line
+            from geo.io import os_error_text
+
+            reason, fix = os_error_text(err)
+            where = f"{one_line(err.filename)} : " if err.filename else ""
+            click.echo(f"Erreur : {where}{reason} — {fix}", err=True)
+            ctx.exit(1)
         except Exception as err:  # noqa: BLE001 - last resort: no traceback for users
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            click.echo(
-                f"Erreur interne : {type(err).__name__}: {err} (relancez avec --debug et signalez-la)",
-                err=True,
-            )
+            _internal_error(err)
             ctx.exit(3)
+
+
+def _internal_error(err: BaseException) -> None:
+    click.echo(
+        f"Erreur interne : {type(err).__name__}: {err} (relancez avec --debug et signalez-la)",
+        err=True,
+    )
 
 
 # --- shared options ------------------------------------------------------------------------

@@ -289,14 +289,30 @@ def validate(folder, cadastre, with_parcels, millesime):
     help="Couche(s) : parcelles, sections, batiments, feuilles, communes, lieux_dits.",
 )
 @millesime_option
-def fetch(communes, layers, millesime):
-    """Télécharger les couches du cadastre de communes (codes INSEE) dans le cache local."""
+@click.option(
+    "--refresh",
+    is_flag=True,
+    help="Télécharger à nouveau même si le fichier est en cache (répare une entrée endommagée).",
+)
+def fetch(communes, layers, millesime, refresh):
+    """Télécharger les couches du cadastre de communes (codes INSEE) dans le cache local.
+
+    Chaque fichier est vérifié (gzip complet, JSON lisible) avant d'être annoncé.
+    """
+    from geo.errors import DownloadError
     from geo.sources.cadastre import fetch_layer
+    from geo.sources.http import verify_cached
 
     for code in communes:
         for layer in layers:
-            path = fetch_layer(code, layer, millesime=millesime)
-            click.echo(f"{code} {layer}: {path}")
+            path = fetch_layer(code, layer, millesime=millesime, refresh=refresh)
+            problem = verify_cached(path, deep=True)
+            if problem:
+                raise DownloadError(
+                    f"{path} : fichier en cache endommagé ({problem}) — relancez "
+                    f"`ort fetch --refresh {code} --layer {layer}` pour le télécharger à nouveau"
+                )
+            click.echo(f"{code} {layer}: {path} (vérifié)")
 
 
 # --- ort perimeter-from-parcels --------------------------------------------------------------

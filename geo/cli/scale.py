@@ -152,10 +152,10 @@ def classify(
             force,
         )
         return
-    from geo.io import check_writable
+    from geo.io import check_output_folder
     from geo.scale import run as scale
 
-    check_writable(output, force=force)
+    check_output_folder(output, force=force)
     perims, provenance, text = _read_perimeters(perimeters, perimeters_file, when)
     click.echo(text)
     done = {"parcels": 0}

@@ -632,29 +632,42 @@ def _page_names(perimeter_ids: list[str], parcel: str | None) -> list[str]:
     return names + ([f"parcelle-{parcel}"] if parcel else [])
 
 
+def _file_names(page_names: list[str], perimeter_ids) -> list[str]:
+    """File names of an annex; ids become part of names only when they follow the slug rule."""
+    from geo.io import safe_name
+
+    names = [f"{name}.png" for name in page_names] + ["annexe.pdf"]
+    for pid in perimeter_ids:
+        safe_name(pid, what="l'id de périmètre")
+        names += [f"parcelles-{pid}.csv", f"parcelles-{pid}.xlsx"]
+    return names
+
+
 def annex_files(perimeters: pd.DataFrame, out_dir: str | Path, *, parcel: str | None = None) -> list[Path]:
     """The files the annex of ``perimeters`` will be written to (to check them before computing)."""
+    from geo.io import path_inside, safe_name
+
     ids = [str(i) for i, t in zip(perimeters["perimeter_id"], perimeters["type"], strict=True) if t != "ort"]
-    out = Path(out_dir)
-    paths = [out / f"{name}.png" for name in _page_names(ids, parcel)] + [out / "annexe.pdf"]
     for pid in ids:
-        paths += [out / f"parcelles-{pid}.csv", out / f"parcelles-{pid}.xlsx"]
-    return paths
+        safe_name(pid, what="l'id de périmètre")
+    return [path_inside(out_dir, n) for n in _file_names(_page_names(ids, parcel), ids)]
 
 
 def annex_outputs(annex: Annex, out_dir: str | Path) -> list[Path]:
     """The files :func:`write_annex` writes for ``annex``."""
-    out = Path(out_dir)
-    paths = [out / f"{p.name}.png" for p in annex.pages] + [out / "annexe.pdf"]
+    from geo.io import path_inside
+
     for pid in annex.tables:
-        paths += [out / f"parcelles-{pid}.csv", out / f"parcelles-{pid}.xlsx"]
-    return paths
+        path_inside(out_dir, f"parcelles-{pid}.csv")
+    return [path_inside(out_dir, n) for n in _file_names([p.name for p in annex.pages], annex.tables)]
 
 
 def write_annex(annex: Annex, out_dir: str | Path, *, force: bool = False) -> list[Path]:
     """Write each page as PNG (300 dpi), all pages as one PDF, each parcel list as CSV and XLSX.
 
-    Nothing is written when one of the outputs exists and ``force`` is false.
+    Nothing is written when one of the outputs exists and ``force`` is false; with ``force``, only
+    files this tool wrote before (listed in the folder's ``_manifest.json``) are replaced. Every
+    path is checked to stay inside ``out_dir``.
 
     Returns
     -------
@@ -664,11 +677,10 @@ def write_annex(annex: Annex, out_dir: str | Path, *, force: bool = False) -> li
     from matplotlib import rc_context
     from matplotlib.backends.backend_pdf import PdfPages
 
-    from geo.io import atomic_path, check_writable, write_table
+    from geo.io import atomic_path, check_folder_files, record_folder_files, write_table
 
     paths = annex_outputs(annex, out_dir)
-    for path in paths:
-        check_writable(path, force=force)
+    check_folder_files(out_dir, [p.name for p in paths], force=force)
     out = Path(out_dir)
     written = []
     with rc_context(_RC):
@@ -693,4 +705,5 @@ def write_annex(annex: Annex, out_dir: str | Path, *, force: bool = False) -> li
             written.append(
                 write_table(table, path, force=force, layout=PARCELS, title=title, source=annex.source)
             )
+    record_folder_files(out, [p.name for p in written], command="annex")
     return written

@@ -44,7 +44,8 @@ import pyarrow as pa
 from pyproj import CRS
 
 from geo import classify, projection
-from geo.errors import InputError, OrtError, OutputExistsError
+from geo.errors import InputError, OrtError
+from geo.io import PRODUCER, check_output_folder
 from geo.scale.partitions import CHUNK_ROWS, Unit, plan, read_unit
 
 # Cutting and reading the input live in geo.scale.partitions; ``X as X`` keeps names read from here.
@@ -427,11 +428,7 @@ def classify_dataset(
         Also written to ``output/_manifest.json``.
     """
     start = time.perf_counter()
-    output = Path(output)
-    if output.exists() and not force:
-        raise OutputExistsError(
-            f"{output} already exists — add --force to replace it (force=True from Python)"
-        )
+    output = check_output_folder(output, force=force)  # --force replaces only a previous run
     if engine not in ("local", "dask"):
         raise InputError(f"--engine {engine!r} is unknown", fix="use local or dask")
     if perimeters.empty:
@@ -517,14 +514,12 @@ def _finish(tmp: Path, output: Path, report: RunReport, *, force: bool, seconds:
     report.complete = not report.failed
     report.seconds = round(seconds, 3)
     report.provenance.setdefault("date_run", dt.datetime.now().isoformat(timespec="seconds"))
-    (tmp / MANIFEST).write_text(json.dumps(asdict(report), ensure_ascii=False, indent=2), encoding="utf-8")
+    manifest = {"producteur": PRODUCER, **asdict(report)}  # how --force knows the folder is ours
+    (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     if report.complete:
         (tmp / SUCCESS).write_text("", encoding="utf-8")
     if output.exists():
-        if not force:
-            raise OutputExistsError(
-                f"{output} already exists — add --force to replace it (force=True from Python)"
-            )
+        check_output_folder(output, force=force)  # it may have appeared during the run
         old = output.with_name(f".{output.name}.ancien-{os.getpid()}")
         os.replace(output, old)
         os.replace(tmp, output)

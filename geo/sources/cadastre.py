@@ -72,9 +72,14 @@ def cadastre_url(
     return f"{base}/{mill}/geojson/communes/{departement_of(code)}/{code}/cadastre-{code}-{layer}.json.gz"
 
 
-def fetch_layer(code_insee: str, layer: str = "parcelles", *, millesime: str | None = None) -> Path:
-    """Download one layer of one commune into the cache (once) and return its local path."""
-    return cached_download(cadastre_url(code_insee, layer, millesime=millesime))
+def fetch_layer(
+    code_insee: str, layer: str = "parcelles", *, millesime: str | None = None, refresh: bool = False
+) -> Path:
+    """Download one layer of one commune into the cache (once) and return its local path.
+
+    ``refresh`` downloads it again even when cached (to repair or update an entry).
+    """
+    return cached_download(cadastre_url(code_insee, layer, millesime=millesime), refresh=refresh)
 
 
 def _check_insee(code: object) -> str:

@@ -4,13 +4,21 @@ The cache mirrors the URL (``{settings.cache_dir}/{host}/{path}``), so a cadastr
 one millésime is downloaded once and reused. A download goes to a temporary file beside its
 final place, is checked (length announced by the server, complete gzip stream), then renamed.
 With ``settings.offline`` the cache is the only source.
+
+Every download is bounded: at most ``settings.download_max_bytes`` bytes for its layer (an
+endless body is cut and refused), at most ``settings.download_deadline`` seconds for all its
+attempts together (a server that trickles bytes cannot hang a run), and the temporary file is
+removed on SIGTERM as on Ctrl-C. A cache entry is checked before it is used; a damaged one is
+downloaded again (``ort fetch --refresh`` forces it), or refused offline.
 """
 
 from __future__ import annotations
 
 import gzip
+import json
 import logging
 import os
+import re
 import tempfile
 import time
 import urllib.error
@@ -25,6 +33,7 @@ from geo.errors import DownloadError
 log = logging.getLogger(__name__)
 
 _USER_AGENT = "ort (opérations de revitalisation de territoire; +https://pypi.org/project/ort)"
+_CHUNK = 1 << 16
 
 
 def cache_path(url: str) -> Path:
@@ -37,26 +46,101 @@ def cache_path(url: str) -> Path:
     return Path(settings.cache_dir, host, *segments)
 
 
+def max_bytes_for(url: str) -> int:
+    """The size limit of one download: ``settings.download_max_bytes`` of the cadastre layer named
+    in the URL (``cadastre-62907-batiments.json.gz`` → ``batiments``), else its ``"*"`` entry."""
+    limits = settings.download_max_bytes
+    name = urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1]
+    m = re.fullmatch(r"cadastre-[0-9][0-9AB][0-9]{3}-([a-z_]+)\..*", name, flags=re.IGNORECASE)
+    layer = m.group(1).lower() if m else ""
+    return int(limits.get(layer, limits.get("*", 500 * 2**20)))
+
+
+def _mb(n: float) -> str:
+    return f"{n / 2**20:.0f} Mo" if n >= 2**20 else f"{n / 1024:.0f} Ko"
+
+
+def verify_cached(path: Path, *, deep: bool = False, max_bytes: int | None = None) -> str | None:
+    """Why a cache entry cannot be used (``"flux gzip incomplet"``…), or None when it looks sound.
+
+    A ``.gz`` file is decompressed to its end (CRC and length checked), bounded by
+    ``max_bytes`` × ``settings.max_gzip_ratio``; a JSON document must start with ``{`` or ``[``
+    and end with the matching bracket. ``deep`` parses the whole JSON document.
+    """
+    try:
+        if path.stat().st_size == 0:
+            return "fichier vide"
+        limit = (max_bytes or max_bytes_for(path.name)) * settings.max_gzip_ratio
+        if path.name.endswith(".gz"):
+            size, head, tail, whole = 0, b"", b"", []
+            with gzip.open(path, "rb") as stream:
+                while chunk := stream.read(1 << 20):
+                    size += len(chunk)
+                    if size > limit:
+                        return f"contenu décompressé de plus de {_mb(limit)}"
+                    head = head or chunk[:64]
+                    tail = (tail + chunk)[-64:]
+                    if deep:
+                        whole.append(chunk)
+            content = b"".join(whole) if deep else None
+        else:
+            with path.open("rb") as f:
+                head = f.read(64)
+                f.seek(max(0, path.stat().st_size - 64))
+                tail = f.read()
+            content = path.read_bytes() if deep else None
+    except (OSError, EOFError, zlib.error) as err:
+        return f"flux gzip incomplet ou corrompu ({' '.join(str(err).split())[:80]})"
+    stem = path.name.removesuffix(".gz")
+    if stem.endswith((".json", ".geojson")):
+        first, last = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1], tail.rstrip(b" \t\r\n")[-1:]
+        if first not in (b"{", b"[") or last != {b"{": b"}", b"[": b"]"}[first]:
+            return "document JSON tronqué ou qui n'est pas du JSON"
+        if content is not None:
+            try:
+                json.loads(content)
+            except (ValueError, RecursionError) as err:
+                return f"JSON invalide ({' '.join(str(err).split())[:80]})"
+    return None
+
+
 def cached_download(url: str, *, refresh: bool = False) -> Path:
     """Return a local copy of ``url``, downloading it only when it is not in the cache.
+
+    A cached copy is checked first (:func:`verify_cached`): a damaged one is downloaded again,
+    or refused offline.
 
     Parameters
     ----------
     url : str
         http(s) URL of the file.
     refresh : bool
-        Download again even when cached (ignored offline).
+        Download again even when cached (refused offline).
 
     Raises
     ------
     DownloadError
-        Offline and not cached, not found (404), or failed after ``settings.http_retries`` attempts.
+        Offline and not cached (or damaged), not found (404), too large, over the deadline, or
+        failed after ``settings.http_retries`` attempts.
     """
     dest = cache_path(url)
-    if dest.exists() and (not refresh or settings.offline):
-        log.debug("cache hit %s", dest)
-        return dest
+    if dest.exists() and not refresh:
+        problem = verify_cached(dest, max_bytes=max_bytes_for(url))
+        if problem is None:
+            log.debug("cache hit %s", dest)
+            return dest
+        if settings.offline:
+            raise DownloadError(
+                f"le fichier en cache {dest} est endommagé ({problem}) et le mode hors ligne est actif — "
+                "relancez sans --offline : `ort fetch --refresh` le télécharge à nouveau"
+            )
+        log.warning("fichier en cache endommagé (%s) : %s — nouveau téléchargement", problem, dest)
     if settings.offline:
+        if refresh:
+            raise DownloadError(
+                f"--refresh télécharge à nouveau {url}, impossible en mode hors ligne — "
+                "relancez sans --offline"
+            )
         raise DownloadError(
             f"{url} is not in the cache ({dest}) and offline mode is on — "
             "run once without --offline (or `ort fetch`) to fill the cache"
@@ -65,37 +149,53 @@ def cached_download(url: str, *, refresh: bool = False) -> Path:
 
 
 def download(url: str, dest: str | os.PathLike) -> Path:
-    """Download ``url`` to ``dest`` atomically, with retries and back-off.
+    """Download ``url`` to ``dest`` atomically, with retries and back-off, within bounds.
 
     A truncated body (fewer bytes than ``Content-Length``) or a broken gzip stream (for
-    ``.gz`` files) counts as a failed attempt; no partial file is ever left at ``dest``.
+    ``.gz`` files) counts as a failed attempt; a body over the size limit or a run over the
+    deadline stops at once. No partial file is ever left at ``dest``, even on SIGTERM.
     """
+    from geo.io import sigterm_as_interrupt
+
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     attempts = max(1, int(settings.http_retries))
     delay = float(settings.http_backoff)
+    deadline = time.monotonic() + float(settings.download_deadline)
+    limit = max_bytes_for(url)
     last = ""
-    for attempt in range(1, attempts + 1):
-        try:
-            _fetch_once(url, dest)
-            return dest
-        except urllib.error.HTTPError as err:
-            if err.code in (404, 410):
-                raise DownloadError(
-                    f"{url} not found (HTTP {err.code}) — check the INSEE code and the millésime "
-                    "(the Etalab cadastre publishes 'latest' and dated millésimes such as 2024-01-01)"
-                ) from None
-            last = (
-                f"HTTP {err.code} redirect loop" if 300 <= err.code < 400 else f"HTTP {err.code} {err.reason}"
-            )
-        except (urllib.error.URLError, OSError, _Incomplete) as err:
-            last = " ".join(str(getattr(err, "reason", None) or err).split())
-        if attempt < attempts:
-            log.info("download of %s failed (%s); retry %d/%d in %.1fs", url, last, attempt, attempts, delay)
-            time.sleep(delay)
-            delay *= 2
+    with sigterm_as_interrupt():
+        for attempt in range(1, attempts + 1):
+            try:
+                _fetch_once(url, dest, limit=limit, deadline=deadline)
+                return dest
+            except urllib.error.HTTPError as err:
+                if err.code in (404, 410):
+                    raise DownloadError(
+                        f"{url} not found (HTTP {err.code}) — check the INSEE code and the millésime "
+                        "(the Etalab cadastre publishes 'latest' and dated millésimes such as 2024-01-01)"
+                    ) from None
+                last = (
+                    f"HTTP {err.code} redirect loop"
+                    if 300 <= err.code < 400
+                    else f"HTTP {err.code} {err.reason}"
+                )
+            except _Deadline:
+                last = f"délai total de {settings.download_deadline:g} s dépassé"
+                break
+            except (urllib.error.URLError, OSError, _Incomplete) as err:
+                last = " ".join(str(getattr(err, "reason", None) or err).split())
+            if attempt < attempts:
+                if time.monotonic() + delay >= deadline:
+                    last += f" ; délai total de {settings.download_deadline:g} s atteint"
+                    break
+                log.info(
+                    "download of %s failed (%s); retry %d/%d in %.1fs", url, last, attempt, attempts, delay
+                )
+                time.sleep(delay)
+                delay *= 2
     raise DownloadError(
-        f"could not download {url} after {attempts} attempt(s): {last} — "
+        f"could not download {url} after {attempt} attempt(s): {last} — "
         "check the network or the base URL (ORT_CADASTRE_URL), or work --offline from the cache"
     )
 
@@ -104,31 +204,61 @@ class _Incomplete(Exception):
     pass
 
 
-def _fetch_once(url: str, dest: Path) -> None:
+class _Deadline(Exception):
+    pass
+
+
+def _too_large(url: str, limit: int, size: str) -> DownloadError:
+    return DownloadError(
+        f"{url} : {size}, au-delà de la limite de {_mb(limit)} pour ce fichier — "
+        "vérifiez l'URL (ORT_CADASTRE_URL) ; pour un fichier vraiment plus gros, augmentez "
+        "geo.settings.download_max_bytes"
+    )
+
+
+def _fetch_once(url: str, dest: Path, *, limit: int, deadline: float) -> None:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise _Deadline()
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out:
-            with urllib.request.urlopen(request, timeout=settings.http_timeout) as response:
+            timeout = max(0.05, min(float(settings.http_timeout), remaining))
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 expected = response.headers.get("Content-Length")
+                if expected is not None and expected.isdigit() and int(expected) > limit:
+                    raise _too_large(url, limit, f"{_mb(int(expected))} annoncés")
                 size = 0
-                while chunk := response.read(1 << 16):
+                # read1: at most one read from the socket, so the deadline is checked even when
+                # the server trickles a few bytes at a time.
+                while chunk := response.read1(_CHUNK):
                     out.write(chunk)
                     size += len(chunk)
+                    if size > limit:
+                        raise _too_large(url, limit, f"plus de {_mb(limit)} reçus")
+                    if time.monotonic() > deadline:
+                        raise _Deadline()
         if expected is not None and size != int(expected):
             raise _Incomplete(f"truncated download: {size} of {expected} bytes")
         if dest.name.endswith(".gz"):
-            _check_gzip(tmp)
+            _check_gzip(tmp, limit * settings.max_gzip_ratio)
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def _check_gzip(path: Path) -> None:
+def _check_gzip(path: Path, limit: float) -> None:
+    size = 0
     try:
         with gzip.open(path, "rb") as stream:
-            while stream.read(1 << 20):
-                pass
+            while chunk := stream.read(1 << 20):
+                size += len(chunk)
+                if size > limit:
+                    raise DownloadError(
+                        f"{path.name} : contenu décompressé de plus de {_mb(limit)} (bombe gzip ?) — "
+                        "vérifiez l'URL (ORT_CADASTRE_URL)"
+                    )
     except (OSError, EOFError, zlib.error) as err:
         raise _Incomplete(f"broken gzip stream ({err})") from None
