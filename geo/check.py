@@ -21,7 +21,7 @@ import pandas as pd
 
 from geo import fmt
 from geo.classify import STATUS_LABELS, classify_parcels, summarise
-from geo.errors import InputError
+from geo.errors import InputError, ParcelIdError
 from geo.idu import ParcelId, parse_idu, parse_many
 from geo.perimeters import Convention, as_date
 from geo.sources.tables import read_user_table
@@ -56,6 +56,7 @@ class ParcelCheck:
     parcels: gpd.GeoDataFrame | None = None
     perimeters: gpd.GeoDataFrame | None = None
     millesime: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> pd.DataFrame:
         """Counts per perimeter and status (French column labels)."""
@@ -73,15 +74,29 @@ class ParcelCheck:
         """A readable answer per parcel: its identity, then its status in each perimeter."""
         return "\n".join(describe_parcel(rows) for _, rows in self.table.groupby("idu", sort=False))
 
+    def validity(self) -> dict:
+        """Validity of the convention and of the perimeter version the answer rests on (see
+        :func:`validity`)."""
+        return validity(self.convention, self.perimeters, self.date)
+
     def to_json(self) -> dict:
-        """The answer as JSON-ready data (French keys, as printed by ``ort check --json``)."""
+        """The answer as JSON-ready data (French keys, as printed by ``ort check --json``).
+
+        ``validite`` says whether the convention and the version used are in force on the date
+        (an expired convention does not answer "inside" silently); ``avertissements`` lists the
+        expiry note and the problems :func:`geo.validate.validate_version` found.
+        """
         a = self.perimeters.attrs if self.perimeters is not None else {}
+        valid = self.validity()
         out = {
             "convention": self.convention.nom,
             "fictif": self.convention.fictif,
             "date": self.date.isoformat(),
             "version": a.get("version"),
             "version_date": a.get("version_date"),
+            "validite": valid,
+            "avertissements": ([valid["avertissement"]] if valid["avertissement"] else [])
+            + list(self.warnings),
             "millesime_cadastre": self.millesime,
             "parcelles": [],
             "rejetes": [{"entree": t, "erreur": m} for t, m in self.rejected],
@@ -154,6 +169,48 @@ def expiry_note(convention: Convention, when: dt.date) -> str:
     )
 
 
+def validity(convention: Convention, perimeters: gpd.GeoDataFrame | None, when: dt.date) -> dict:
+    """Whether the convention and the version of its perimeters are in force on ``when``.
+
+    Returns
+    -------
+    dict
+        ``convention_date_signature``, ``convention_date_fin`` (signature + duration),
+        ``convention_en_vigueur``, ``version``, ``version_date_effet``, ``version_date_fin`` (its
+        own end, else the day before the next version, else None), ``avertissement`` (the
+        expiry note, or "").
+    """
+    a = perimeters.attrs if perimeters is not None else {}
+    version_end = None
+    ids = [v.id for v in convention.versions]
+    if a.get("version") in ids:
+        k = ids.index(a["version"])
+        ver = convention.versions[k]
+        if ver.date_fin:
+            version_end = ver.date_fin.isoformat()
+        elif k + 1 < len(convention.versions):
+            version_end = (convention.versions[k + 1].date_effet - dt.timedelta(days=1)).isoformat()
+    end = convention.date_fin
+    return {
+        "convention_date_signature": convention.date_signature.isoformat(),
+        "convention_date_fin": end.isoformat(),
+        "convention_en_vigueur": when <= end,
+        "version": a.get("version"),
+        "version_date_effet": a.get("version_date"),
+        "version_date_fin": version_end,
+        "avertissement": expiry_note(convention, when),
+    }
+
+
+#: Columns added to every result table of a check: the validity of what the answer rests on.
+VALIDITY_COLUMNS = {
+    "version": "version",
+    "version_date_effet": "version_date_effet",
+    "convention_date_fin": "convention_date_fin",
+    "convention_en_vigueur": "convention_en_vigueur",
+}
+
+
 def summary_table(result: pd.DataFrame) -> pd.DataFrame:
     """Parcels per perimeter and status, and the area inside, with French column labels."""
     table = summarise(result).rename(columns=STATUS_LABELS)
@@ -216,7 +273,7 @@ def _id_frame(path: Path) -> tuple[pd.DataFrame, str, pd.Series]:
 def read_id_table(path: str | Path) -> list[tuple[str, str | None]]:
     """Read parcel ids (and an optional ``commune`` column) from a CSV or XLSX file.
 
-    CSV files may be UTF-8 (with or without BOM) or Latin-1, separated by ``,``, ``;`` or tabs.
+    CSV files may be UTF-8 (with or without BOM), UTF-16 or Windows-1252, separated by ``,``, ``;`` or tabs.
     INSEE codes that a spreadsheet turned into numbers get their leading zero back.
 
     Returns
@@ -232,7 +289,8 @@ def input_columns(path: str | Path, *, code_insee: str | None = None) -> pd.Data
     """The user's own columns of an id table (comments, owners...), keyed by the parcel's IDU.
 
     Rows whose id cannot be parsed are left out (they are reported by :func:`check_parcels`);
-    when an IDU appears on several rows, the first row is kept.
+    when an IDU appears on several rows, every row is kept (none of the planner's columns is
+    dropped) and ``attrs["doublons"]`` maps each such IDU to its line numbers in the file.
 
     Returns
     -------
@@ -247,8 +305,12 @@ def input_columns(path: str | Path, *, code_insee: str | None = None) -> pd.Data
             keys.append(parse_idu(text, code_insee=code or code_insee).idu)
         except InputError:
             keys.append(None)
-    out = df[others].assign(idu=keys).dropna(subset=["idu"]).drop_duplicates("idu")
-    return out[["idu", *others]].reset_index(drop=True)
+    out = df[others].assign(idu=keys, _ligne=[i + 2 for i in range(len(df))]).dropna(subset=["idu"])
+    twice = out["idu"].duplicated(keep=False)
+    doublons = {idu: list(rows) for idu, rows in out[twice].groupby("idu", sort=True)["_ligne"]}
+    out = out[["idu", *others]].reset_index(drop=True)
+    out.attrs["doublons"] = doublons
+    return out
 
 
 def check_parcels(
@@ -302,6 +364,17 @@ def check_parcels(
         rejected += bad
     wanted = list(dict.fromkeys(p.idu for p in valid))
     known = parcels[parcels["idu"].isin(wanted)]
+    twice = known["idu"][known["idu"].duplicated()]
+    if len(twice):
+        # Two features for one id would give two verdicts, possibly contradictory: no answer.
+        shown = ", ".join(sorted(set(twice))[:5]) + (f" (+{twice.nunique() - 5})" if twice.nunique() > 5 else "")
+        raise ParcelIdError(
+            f"parcelle(s) présente(s) plusieurs fois dans le cadastre : {shown} — "
+            "les verdicts pourraient se contredire",
+            source=str(parcels.attrs.get("source") or "cadastre"),
+            feature=str(twice.iloc[0]),
+            fix="corrigez le fichier du cadastre, ou retéléchargez-le (ort fetch --refresh)",
+        )
     found = set(known["idu"])
     millesime = parcels.attrs.get("millesime")
     for idu in wanted:
@@ -316,6 +389,9 @@ def check_parcels(
         table = with_parcel_fields(run(known, perims), known)
     else:
         table = pd.DataFrame(columns=PARCEL_FIELDS)
+    valid_on = validity(convention, perims, day)
+    for col, key in VALIDITY_COLUMNS.items():  # machine outputs carry what the verdicts rest on
+        table[col] = valid_on[key]
     return ParcelCheck(
         convention=convention,
         date=day,

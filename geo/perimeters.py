@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -432,8 +433,8 @@ def read_convention(path: str | Path, *, report: ValidationReport | None = None)
 def _check_version_dates(
     versions: list[Version], signature: dt.date | None, report: ValidationReport, src: str
 ) -> None:
-    ids = [v.id for v in versions]
-    for dup in sorted({i for i in ids if ids.count(i) > 1}):
+    counts = Counter(v.id for v in versions)  # linear: a convention.toml may list 100 000 versions
+    for dup in sorted(i for i, n in counts.items() if n > 1):
         report.add(
             "error",
             "duplicate-version",
@@ -690,7 +691,7 @@ def _normalise_properties(
         )
         records.append(got or PerimeterProperties.model_validate(fallback))
     ids = [p.id for p in records]
-    for dup in sorted({i for i in ids if ids.count(i) > 1}):
+    for dup in sorted(i for i, n in Counter(ids).items() if n > 1):  # linear in the features
         report.add(
             "error",
             "duplicate-id",

@@ -49,9 +49,20 @@ def validate_convention(
     except OrtError as err:  # folder or TOML unreadable: nothing else can be checked
         report.add("error", "unreadable", str(err), source=str(path))
         return report
-    for ver in conv.versions:
+    if len(conv.versions) > MAX_VERSIONS:
+        report.add(
+            "error",
+            "too-many-versions",
+            f"{len(conv.versions)} versions : au plus {MAX_VERSIONS} sont vérifiées (une convention et "
+            "ses avenants en comptent quelques-unes) ; les fichiers de géométrie ne sont pas lus — "
+            "vérifiez les [[versions]] de convention.toml",
+            source=str(conv.path / "convention.toml"),
+        )
+        return report
+    # Several versions may share one geometry file: read and check each file once (linear time).
+    for fichier in dict.fromkeys(v.fichier for v in conv.versions):
         gdf = read_perimeter_file(
-            conv.path / ver.fichier,
+            conv.path / fichier,
             declared_crs=conv.crs,
             metric_crs=conv.metric_crs,
             report=report,
@@ -59,20 +70,82 @@ def validate_convention(
         )
         if gdf.empty:
             continue
-        _check_perimeters(conv, ver.id, gdf, report, parcels=parcels, communes=communes)
+        _check_perimeters(conv, str(conv.path / fichier), gdf, report, parcels=parcels, communes=communes)
     return report
+
+
+def validate_version(
+    conv: Convention,
+    perimeters: gpd.GeoDataFrame,
+    *,
+    parcels: gpd.GeoDataFrame | None = None,
+    communes: gpd.GeoDataFrame | None = None,
+) -> ValidationReport:
+    """The checks of :func:`validate_convention` on the version used for an answer, as warnings.
+
+    What ``ort check`` runs before answering: overlapping sectors, no centre-ville, a sector
+    outside the convention's communes (with ``communes``) or far from the cadastre's parcels
+    (with ``parcels``, beyond :data:`FAR_M`), slivers. Parcels cut by a line are not listed.
+
+    Parameters
+    ----------
+    perimeters : GeoDataFrame
+        From :meth:`Convention.perimeters` (metric CRS); the ``ort`` union row is ignored.
+    parcels, communes : GeoDataFrame, optional
+        Metric CRS.
+
+    Returns
+    -------
+    ValidationReport
+        Every problem with severity ``"warning"``.
+    """
+    report = ValidationReport(str(conv.path))
+    gdf = perimeters[perimeters["type"] != "ort"]
+    if gdf.empty:
+        return report
+    version = perimeters.attrs.get("version")
+    fichier = next((v.fichier for v in conv.versions if v.id == version), "")
+    src = str(conv.path / fichier) if fichier else str(conv.path)
+    _check_perimeters(conv, src, gdf, report, parcels=None, communes=communes)
+    if parcels is not None and not parcels.empty:
+        _check_far(src, gdf, parcels, report)
+    report.problems = [
+        type(p)("warning", p.code, p.message, p.source, p.feature) for p in report.problems
+    ]
+    return report
+
+
+#: A perimeter farther than this from every parcel of the cadastre is reported (metres).
+FAR_M = 1_000.0
+#: Most versions a convention may have for :func:`validate_convention` to check them all.
+MAX_VERSIONS = 1_000
+
+
+def _check_far(src: str, gdf: gpd.GeoDataFrame, parcels: gpd.GeoDataFrame, report: ValidationReport) -> None:
+    """Perimeters that lie far from the cadastre loaded with them: another commune, wrong CRS."""
+    hull = shapely.box(*parcels.to_crs(gdf.crs).total_bounds)
+    for pid, geom in zip(gdf["perimeter_id"], gdf.geometry, strict=True):
+        distance = shapely.distance(geom, hull)
+        if distance > FAR_M:
+            report.add(
+                "error",
+                "far-from-parcels",
+                f"le périmètre est à {distance / 1000:,.1f} km des parcelles du cadastre chargé".replace(",", " ")
+                + " : autre commune, ou coordonnées fausses",
+                source=src,
+                feature=f"id={pid}",
+            )
 
 
 def _check_perimeters(
     conv: Convention,
-    version: str,
+    src: str,
     gdf: gpd.GeoDataFrame,
     report: ValidationReport,
     *,
     parcels: gpd.GeoDataFrame | None,
     communes: gpd.GeoDataFrame | None,
 ) -> None:
-    src = str(conv.path / next(v.fichier for v in conv.versions if v.id == version))
     for pid in gdf["perimeter_id"]:
         # Ids name files (the annex's parcelles-<id>.csv): the slug rule of convention folders.
         if not _SLUG.match(str(pid)):

@@ -117,10 +117,22 @@ def check(
         classify=lambda p, q: classify_with_progress(p, q, tolerance_m2, tolerance_pct),
     )
     known, table = result.parcels, result.table
+    # The checks of `ort validate` on the version used, before answering (as warnings).
+    from geo.validate import validate_version
+
+    checked = validate_version(
+        conv, result.perimeters, parcels=parcel_layer, communes=load_communes(conv, cadastre)
+    )
+    result.warnings += [f"{p.code} [{p.feature}] : {p.message}" for p in checked.problems]
     if id_file and file_ids and len(known):  # keep the planner's own columns beside the verdicts
         from geo.check import input_columns
 
         own = input_columns(id_file, code_insee=default)
+        for idu, lines in own.attrs.get("doublons", {}).items():  # every row kept, none dropped
+            result.warnings.append(
+                f"la parcelle {idu} figure sur les lignes {', '.join(map(str, lines))} du fichier : "
+                "chaque ligne garde ses colonnes dans le résultat"
+            )
         taken = {*table.columns, *PARCELS.names}
         clash = {c: f"{c} (fichier)" for c in own.columns if c != "idu" and c in taken}
         table = table.merge(own.rename(columns=clash), on="idu", how="left")
@@ -134,6 +146,8 @@ def check(
             write_table(geo_table, output, force=force, layout=PARCELS, source=result.source())
         else:
             write_table(table, output, force=force, layout=PARCELS, source=result.source())
+    for warning in result.warnings:
+        click.echo(f"Avertissement : {warning}", err=True)
     if as_json:
         out = result.to_json()
         if located:

@@ -45,7 +45,7 @@ from geo.places.common import (
     perimeter_order,
     text_or_none,
 )
-from geo.sources.tables import csv_frame, decode_text, guess_separator, gunzip
+from geo.sources.tables import csv_frame, decode_text, guess_separator, gunzip, read_limited
 
 #: Statuses of the CNIG géostandard Friches (``site_statut``), in the order of a project's life.
 FRICHE_STATUTS = (
@@ -280,7 +280,7 @@ def _read_geojson(path: Path) -> tuple[list[dict], list[tuple], str | None]:
     src = str(path)
     fix = "re-export the file as GeoJSON (a FeatureCollection of Feature objects)"
     try:
-        raw = path.read_bytes()
+        raw = read_limited(path)
         if path.suffix.lower() == ".gz":
             raw = gunzip(raw)
     except InputError:
@@ -360,7 +360,10 @@ def _shown(value: object, limit: int = 40) -> str:
 def _read_csv(path: Path, report: ValidationReport) -> tuple[list[dict], list[tuple]]:
     src = str(path)
     fix = "save it as CSV (UTF-8, ';') with a header row"
-    raw = path.read_bytes()
+    try:
+        raw = read_limited(path)
+    except ValueError as err:
+        raise InputError(f"CSV trop volumineux ({err})", source=src, fix="découpez-le par commune") from None
     if path.suffix.lower() == ".gz":
         try:
             raw = gunzip(raw)
@@ -368,9 +371,9 @@ def _read_csv(path: Path, report: ValidationReport) -> tuple[list[dict], list[tu
             raise InputError(
                 f"unreadable CSV ({err})", source=src, fix="decompress it (gunzip) and check it, or " + fix
             ) from None
-    text, latin1 = decode_text(raw)
-    if latin1:
-        report.add("warning", "encoding", "file is not UTF-8: read as Latin-1", source=src)
+    text, fallback = decode_text(raw)
+    if fallback:
+        report.add("warning", "encoding", f"fichier non UTF-8 : lu en {fallback}", source=src)
     try:
         df = csv_frame(text, guess_separator(text))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:

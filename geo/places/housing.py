@@ -46,7 +46,7 @@ from geo.places.friches import split_list
 from geo.sources.addresses import find_address, index_addresses
 from geo.sources.addresses import read_addresses as read_addresses  # re-exported: housing's public API
 from geo.sources.addresses import voie_key as voie_key  # re-exported
-from geo.sources.tables import csv_frame, decode_text, guess_separator, gunzip
+from geo.sources.tables import csv_frame, decode_text, guess_separator, gunzip, read_limited
 
 #: Accepted column names (compared after lower-casing, removing accents and non-alphanumerics).
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
@@ -107,7 +107,7 @@ def read_housing(
     Parameters
     ----------
     path : str or Path
-        CSV (``;``, ``,`` or tab separated, UTF-8 or Latin-1) or XLSX with one header row.
+        CSV (``;``, ``,`` or tab separated, UTF-8, UTF-16 or Windows-1252) or XLSX with one header row.
     sheet : str or int, optional
         Sheet of an XLSX file (default: the first).
     report : ValidationReport, optional
@@ -240,7 +240,10 @@ def _read_xlsx(path: Path, sheet: str | int | None) -> pd.DataFrame:
 def _read_csv(path: Path, report: ValidationReport) -> pd.DataFrame:
     src = str(path)
     fix = "enregistrez-le en CSV UTF-8 avec une ligne d'en-tête"
-    raw = path.read_bytes()
+    try:
+        raw = read_limited(path)
+    except ValueError as err:
+        raise InputError(f"CSV trop volumineux ({err})", source=src, fix="découpez-le par commune") from None
     if path.suffix.lower() == ".gz":
         try:
             raw = gunzip(raw)
@@ -250,9 +253,9 @@ def _read_csv(path: Path, report: ValidationReport) -> pd.DataFrame:
                 source=src,
                 fix="décompressez-le (gunzip) pour le vérifier, ou " + fix,
             ) from None
-    text, latin1 = decode_text(raw)
-    if latin1:
-        report.add("warning", "encoding", "fichier non UTF-8 : lu en Latin-1", source=src)
+    text, fallback = decode_text(raw)
+    if fallback:
+        report.add("warning", "encoding", f"fichier non UTF-8 : lu en {fallback}", source=src)
     try:
         return csv_frame(text, guess_separator(text))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:

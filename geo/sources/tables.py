@@ -5,39 +5,108 @@ Shared plumbing of the readers of lists, friches, social housing and parcel-id s
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
 import warnings
 import zlib
+from pathlib import Path
 
 import pandas as pd
 
+from geo import settings
 
-def gunzip(raw: bytes) -> bytes:
-    """The content of gzip bytes.
+#: Name of the fallback encoding of :func:`decode_text` (what spreadsheets on Windows write).
+WINDOWS_1252 = "Windows-1252"
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:.0f} Mo"
+
+
+def gunzip(raw: bytes, *, limit: int | None = None) -> bytes:
+    """The content of gzip bytes, at most ``limit`` bytes (default ``settings.max_table_bytes``).
+
+    The content is decompressed as a stream and refused as soon as it passes the limit: a
+    few megabytes of gzip cannot expand to gigabytes in memory.
 
     Raises
     ------
     ValueError
-        Not gzip, truncated or corrupt (``gzip : …`` and the reason), instead of the several
-        exception types of :mod:`gzip` (``BadGzipFile``, ``EOFError``, ``zlib.error``).
+        Not gzip, truncated or corrupt, or larger than the limit (``gzip : …`` and the
+        reason), instead of the several exception types of :mod:`gzip`.
     """
+    limit = settings.max_table_bytes if limit is None else limit
     try:
-        return gzip.decompress(raw)
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
+            out = stream.read(limit + 1)
     except (OSError, EOFError, zlib.error) as err:
         raise ValueError(f"gzip : {err}") from None
+    if len(out) > limit:
+        raise ValueError(
+            f"gzip : contenu décompressé de plus de {_mb(limit)} (limite geo.settings.max_table_bytes) — "
+            "fichier trop gros pour ort ou archive piégée"
+        )
+    return out
 
 
-def decode_text(raw: bytes) -> tuple[str, bool]:
-    """Bytes of a text file: UTF-8 (with or without BOM), else Latin-1.
+def read_limited(path: str | Path, *, limit: int | None = None) -> bytes:
+    """The bytes of a file given by a user, refused beyond ``limit`` (``settings.max_table_bytes``).
 
-    Returns the text and ``True`` when it fell back to Latin-1 (worth a warning).
+    Raises
+    ------
+    ValueError
+        The file is larger than the limit.
+    OSError
+        It cannot be read.
     """
+    limit = settings.max_table_bytes if limit is None else limit
+    path = Path(path)
+    size = path.stat().st_size
+    if size > limit:
+        raise ValueError(
+            f"fichier de {_mb(size)}, au-delà de la limite de {_mb(limit)} (geo.settings.max_table_bytes)"
+        )
+    with path.open("rb") as f:
+        return f.read(limit + 1)[:limit]
+
+
+def decode_text(raw: bytes) -> tuple[str, str | None]:
+    """Bytes of a text file: UTF-8 (with or without BOM), UTF-16 (BOM, or the zero bytes of
+    ASCII text in UTF-16), else Windows-1252 (Latin-1 for the five bytes it leaves undefined).
+
+    Windows-1252 rather than Latin-1: spreadsheets on Windows write ``€``, ``–`` and curly
+    quotes as bytes 0x80–0x9F, which Latin-1 would turn into control characters.
+
+    Returns the text and the fallback encoding's name (truthy, worth a warning) or None.
+    """
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return raw.decode("utf-16"), None
+        except UnicodeDecodeError:
+            pass
+    head = raw[:4000]
+    if len(head) >= 4 and head.count(0) >= len(head) // 4:
+        odd_zeros, even_zeros = head[1::2].count(0), head[0::2].count(0)
+        encoding = "utf-16-le" if odd_zeros > even_zeros else "utf-16-be"
+        try:
+            return raw[: len(raw) // 2 * 2].decode(encoding), None
+        except UnicodeDecodeError:
+            pass
     try:
-        return raw.decode("utf-8-sig"), False
+        return raw.decode("utf-8-sig"), None
     except UnicodeDecodeError:
-        return raw.decode("latin-1"), True
+        pass
+    # The five bytes Windows-1252 leaves undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D) read as Latin-1.
+    return raw.decode("cp1252", errors="ort-latin1"), WINDOWS_1252
+
+
+def _latin1_for_undefined(err: UnicodeDecodeError) -> tuple[str, int]:
+    return err.object[err.start : err.end].decode("latin-1"), err.end
+
+
+codecs.register_error("ort-latin1", _latin1_for_undefined)
 
 
 def guess_separator(text: str) -> str:
@@ -96,27 +165,35 @@ def _refuse_extra_fields(text: str, sep: str, n_columns: int) -> None:
 def read_user_table(path) -> pd.DataFrame:
     """A CSV or XLSX file typed by a person, as a table of strings (empty cells ``""``).
 
-    CSV: UTF-8 with or without BOM, else Latin-1; separator ``,``, ``;`` or tab, whichever the
-    header line uses most. Damaged workbooks and unparsable CSV become one
-    :class:`~geo.errors.InputError` naming the file.
+    CSV: UTF-8 with or without BOM, UTF-16, else Windows-1252; separator ``,``, ``;`` or tab,
+    whichever the header line uses most. Damaged workbooks, unparsable CSV and files over
+    ``settings.max_table_bytes`` become one :class:`~geo.errors.InputError` naming the file.
     """
-    from pathlib import Path
-
     from geo.errors import InputError
 
     path = Path(path)
     if not path.is_file():
         raise InputError("file not found", source=str(path), fix="check the path")
+    try:
+        raw = read_limited(path)
+        if path.suffix.lower() == ".gz":
+            raw = gunzip(raw)
+    except (OSError, ValueError) as err:
+        raise InputError(
+            f"fichier illisible ({' '.join(str(err).split())})",
+            source=str(path),
+            fix="donnez un fichier plus petit (par commune), ou augmentez geo.settings.max_table_bytes",
+        ) from None
     if path.suffix.lower() in (".xlsx", ".xls"):
         try:
-            return pd.read_excel(path, dtype=str).fillna("")
+            return pd.read_excel(io.BytesIO(raw), dtype=str).fillna("")
         except Exception as err:  # noqa: BLE001 - openpyxl/xlrd/zipfile raise many kinds
             raise InputError(
                 f"unreadable spreadsheet ({type(err).__name__}: {' '.join(str(err).split())[:160]})",
                 source=str(path),
                 fix="open it in a spreadsheet program and save it again as .xlsx or .csv (UTF-8)",
             ) from None
-    text, _ = decode_text(path.read_bytes())
+    text, _ = decode_text(raw)
     try:
         return csv_frame(text, guess_separator(text))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
