@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from geo import io
 from geo.cli import main
+from geo.formats import csv_format
 from geo.errors import InputError, OutputError, OutputExistsError, OutputNotOursError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -208,15 +209,16 @@ def test_write_table_csv_and_xlsx_keep_text_as_text(tmp_path):
     )
     df.columns = ["=commentaire", "solde", "n"]  # a header from an input file, too
     io.write_table(df, tmp_path / "t.csv")
-    back = pd.read_csv(tmp_path / "t.csv", dtype=str, keep_default_na=False)
+    d = csv_format()
+    back = pd.read_csv(tmp_path / "t.csv", dtype=str, keep_default_na=False, sep=d["sep"], encoding=d["encoding"])
     assert list(back.columns)[0] == "'=commentaire"
     assert all(v.startswith("'") for v in back.iloc[:6, 0])
     assert list(back.iloc[6:, 0]) == ["Mairie", "-12,5"]  # ordinary text and numbers untouched
-    assert back["solde"].tolist()[0] == "-1.5" and back["n"].tolist()[-1] == "-8"  # numbers stay numbers
+    assert back["solde"].tolist()[0] == f"-1{d['decimal']}5" and back["n"].tolist()[-1] == "-8"  # numbers
     io.write_table(df, tmp_path / "t.xlsx")
     xml = _sheet_xml(tmp_path / "t.xlsx")
     assert "<f>" not in xml and "<f " not in xml
-    back = pd.read_excel(tmp_path / "t.xlsx")
+    back = pd.read_excel(tmp_path / "t.xlsx", header=3)  # rows 1-2: title and source (annex layout)
     assert back.iloc[0, 0] == FORMULAS[0]  # the text itself, as a string cell
     assert back["solde"].iloc[0] == -1.5 and back["n"].iloc[-1] == -8
 
