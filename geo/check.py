@@ -282,7 +282,14 @@ def read_id_table(path: str | Path) -> list[tuple[str, str | None]]:
     """
     df, col, communes = _id_frame(Path(path))
     values = df[col].fillna("").astype(str).str.strip()
-    return [(v, c or None) for v, c in zip(values, communes, strict=True) if v]
+    out = [(v, c or None) for v, c in zip(values, communes, strict=True) if v]
+    if not out:  # a header alone, or an empty id column: no silent "nothing to say"
+        raise InputError(
+            f"aucun identifiant de parcelle dans la colonne « {col} » ({len(df)} ligne(s) de données)",
+            source=str(path),
+            fix="mettez un identifiant par ligne sous l'en-tête, ex. 62907000AB0685",
+        )
+    return out
 
 
 def input_columns(path: str | Path, *, code_insee: str | None = None) -> pd.DataFrame:
@@ -367,7 +374,8 @@ def check_parcels(
     twice = known["idu"][known["idu"].duplicated()]
     if len(twice):
         # Two features for one id would give two verdicts, possibly contradictory: no answer.
-        shown = ", ".join(sorted(set(twice))[:5]) + (f" (+{twice.nunique() - 5})" if twice.nunique() > 5 else "")
+        ids = sorted(set(twice))
+        shown = ", ".join(ids[:5]) + (f" (+{len(ids) - 5})" if len(ids) > 5 else "")
         raise ParcelIdError(
             f"parcelle(s) présente(s) plusieurs fois dans le cadastre : {shown} — "
             "les verdicts pourraient se contredire",

@@ -26,6 +26,7 @@ Pairs that are not found are outside with nothing inside: :func:`overlaps` lists
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -463,7 +464,7 @@ def check_layers(
     """
     tol_m2 = settings.tolerance_m2 if tolerance_m2 is None else float(tolerance_m2)
     tol_pct = settings.tolerance_pct if tolerance_pct is None else float(tolerance_pct)
-    if tol_m2 < 0 or not 0 <= tol_pct < 50:
+    if not (math.isfinite(tol_m2) and tol_m2 >= 0) or not 0 <= tol_pct < 50:  # nan, inf refused
         raise InputError(
             f"tolerances must be ≥ 0 m² and between 0 and 50 % (got {tol_m2} m², {tol_pct} %)",
             fix="e.g. --tolerance-m2 1 --tolerance-pct 0.5",

@@ -479,6 +479,8 @@ def _writer_for(path: Path, sheet: dict | None = None) -> Callable[[pd.DataFrame
 
     def vector(driver: str) -> Callable[[pd.DataFrame, Path], None]:
         def write(df: pd.DataFrame, tmp: Path) -> None:
+            import geopandas as gpd  # here: the CLI imports this module before any command runs
+
             if not isinstance(df, gpd.GeoDataFrame):
                 raise InputError("this table has no geometry", fix="write it as .csv or .xlsx instead")
             # The layer is named after the final file, not the temporary one: same bytes every run.

@@ -1,7 +1,8 @@
 """Coordinate reference systems: the territory's metric CRS, and refusing the wrong ones.
 
 Areas, overlaps and distances are computed only in a metric CRS: Lambert-93 (EPSG:2154) in
-metropolitan France and Corsica, the local UTM-based RGAF09/RGFG95/RGR92/RGM04 overseas.
+metropolitan France and Corsica, the local UTM-based RGAF09/RGFG95/RGR92/RGM04/RGSPM06
+overseas. The collectivités of the Pacific (98x), where the ORT does not apply, are refused.
 EPSG:4326 is used only at the map boundary.
 """
 
@@ -18,13 +19,18 @@ from geo.errors import CRSError
 WGS84 = "EPSG:4326"
 LAMBERT93 = "EPSG:2154"
 
-#: Metric CRS per overseas département code (INSEE prefix); everything else is Lambert-93.
+#: Metric CRS per overseas code (INSEE prefix); everything else is Lambert-93. Codes checked
+#: with pyproj (area of use of each EPSG code): RGAF09 covers Guadeloupe, Martinique,
+#: Saint-Barthélemy and the French part of Saint-Martin.
 OVERSEAS_CRS = {
     "971": "EPSG:5490",  # Guadeloupe, RGAF09 / UTM 20N
     "972": "EPSG:5490",  # Martinique
     "973": "EPSG:2972",  # Guyane, RGFG95 / UTM 22N
     "974": "EPSG:2975",  # La Réunion, RGR92 / UTM 40S
+    "975": "EPSG:4467",  # Saint-Pierre-et-Miquelon, RGSPM06 / UTM 21N
     "976": "EPSG:4471",  # Mayotte, RGM04 / UTM 38S
+    "977": "EPSG:5490",  # Saint-Barthélemy, RGAF09 / UTM 20N
+    "978": "EPSG:5490",  # Saint-Martin, RGAF09 / UTM 20N
 }
 
 # Rough extents (lon/lat) used to recognise coordinates in the wrong CRS.
@@ -34,7 +40,10 @@ _OVERSEAS_LONLAT = {
     "972": (-61.3, 14.3, -60.7, 15.0),
     "973": (-54.7, 2.0, -51.5, 6.0),
     "974": (55.1, -21.5, 55.9, -20.8),
+    "975": (-56.6, 46.7, -56.0, 47.2),
     "976": (44.9, -13.1, 45.4, -12.5),
+    "977": (-63.0, 17.8, -62.7, 18.0),
+    "978": (-63.2, 18.0, -62.9, 18.2),
 }
 # Lambert-93 extent of metropolitan France (with a margin).
 _L93_EXTENT = (50_000.0, 6_000_000.0, 1_300_000.0, 7_200_000.0)
@@ -62,6 +71,13 @@ def metric_crs_for(code_insee: str | Iterable[str]) -> str:
     codes = [code_insee] if isinstance(code_insee, str) else list(code_insee)
     if not codes:
         return LAMBERT93
+    pacific = [c for c in codes if str(c).startswith("98")]
+    if pacific:
+        raise CRSError(
+            f"commune {pacific[0]} : collectivité du Pacifique (98x), sans système métrique connu "
+            "d'ort — le dispositif ORT (CCH L303-2) ne s'y applique pas",
+            fix="vérifiez le code INSEE",
+        )
     crss = {OVERSEAS_CRS.get(departement_of(c), LAMBERT93) for c in codes}
     if len(crss) > 1:
         raise CRSError(
@@ -108,44 +124,79 @@ def check_plausible(gdf: gpd.GeoDataFrame, *, source: str, code_insee: str | Non
             feature=_feature_label(gdf, geoms.index[bad]),
             fix="repair or remove this feature",
         )
-    minx, miny = bounds[:, 0].min(), bounds[:, 1].min()
-    maxx, maxy = bounds[:, 2].max(), bounds[:, 3].max()
     crs = CRS.from_user_input(gdf.crs)
     name = crs.to_string()
+    # Each feature on its own: one swapped or mislabelled feature among good ones is caught
+    # (the layer's overall extent would hide it), and named.
+    minx, miny, maxx, maxy = bounds[:, 0], bounds[:, 1], bounds[:, 2], bounds[:, 3]
+    n = len(bounds)
+
+    def where(mask: np.ndarray) -> str | None:
+        """The first flagged feature's label, or None when every feature is flagged."""
+        if mask.all():
+            return None
+        more = int(mask.sum()) - 1
+        first = _feature_label(gdf, geoms.index[int(np.flatnonzero(mask)[0])])
+        return first + (f" (+{more} autre(s))" if more else "")
+
+    def extent(mask: np.ndarray, fmt) -> tuple[float, float, float, float]:
+        sel = np.flatnonzero(mask)[:1] if not mask.all() else np.arange(n)
+        return fmt(minx[sel].min()), fmt(maxx[sel].max()), fmt(miny[sel].min()), fmt(maxy[sel].max())
+
     if crs.is_geographic:
-        if max(abs(minx), abs(maxx)) > 180 or max(abs(miny), abs(maxy)) > 90:
-            looks = (
-                "Lambert-93 metres" if _inside((minx, miny, maxx, maxy), _L93_EXTENT) else "projected metres"
-            )
+        over = (np.maximum(np.abs(minx), np.abs(maxx)) > 180) | (np.maximum(np.abs(miny), np.abs(maxy)) > 90)
+        if over.any():
+            label = where(over)
+            sel = np.flatnonzero(over)[:1] if label else np.arange(n)
+            box = (minx[sel].min(), miny[sel].min(), maxx[sel].max(), maxy[sel].max())
+            looks = "Lambert-93 metres" if _inside(box, _L93_EXTENT) else "projected metres"
+            x0, x1, y0, y1 = extent(over, _m)
             raise CRSError(
-                f"coordinates look like {looks} (x {_m(minx)}…{_m(maxx)}, y {_m(miny)}…{_m(maxy)}) "
+                f"coordinates look like {looks} (x {x0}…{x1}, y {y0}…{y1}) "
                 f"but the layer is declared as {name} (degrees)",
                 source=source,
+                feature=label,
                 fix="declare the real CRS, e.g. --crs EPSG:2154, or reproject the file to EPSG:4326",
             )
         ext = lonlat_extent(code_insee)
-        if not _inside((minx, miny, maxx, maxy), ext) and _inside((miny, minx, maxy, maxx), ext):
+        inside = (minx >= ext[0]) & (miny >= ext[1]) & (maxx <= ext[2]) & (maxy <= ext[3])
+        swapped = (miny >= ext[0]) & (minx >= ext[1]) & (maxy <= ext[2]) & (maxx <= ext[3])
+        bad = ~inside & swapped
+        if bad.any():
+            label = where(bad)
+            x0, x1, y0, y1 = extent(bad, _d)
             raise CRSError(
-                f"latitude and longitude look swapped (x {_d(minx)}…{_d(maxx)}, "
-                f"y {_d(miny)}…{_d(maxy)} in {name})",
+                f"latitude and longitude look swapped (x {x0}…{x1}, y {y0}…{y1} in {name})",
                 source=source,
+                feature=label,
                 fix="write coordinates as longitude, latitude (GeoJSON order) and reload",
             )
-    elif _is_metric(crs) and max(abs(minx), abs(maxx), abs(miny), abs(maxy)) < 400:
-        raise CRSError(
-            f"coordinates look like degrees (x {_d(minx)}…{_d(maxx)}, y {_d(miny)}…{_d(maxy)}) "
-            f"but the layer is declared as {name} (metres)",
-            source=source,
-            fix="declare EPSG:4326 for this file, or reproject it properly",
-        )
-    elif crs.equals(CRS.from_user_input(LAMBERT93)) and not _inside((minx, miny, maxx, maxy), _L93_EXTENT):
-        raise CRSError(
-            f"coordinates (x {_m(minx)}…{_m(maxx)}, y {_m(miny)}…{_m(maxy)}) are outside "
-            "metropolitan France in Lambert-93; the file may be in a CC zone (EPSG:3942–3950) "
-            "or another projection",
-            source=source,
-            fix="declare the real CRS of the file (e.g. --crs EPSG:3950)",
-        )
+    elif _is_metric(crs):
+        small = np.maximum.reduce([np.abs(minx), np.abs(maxx), np.abs(miny), np.abs(maxy)]) < 400
+        if small.any():
+            label = where(small)
+            x0, x1, y0, y1 = extent(small, _d)
+            raise CRSError(
+                f"coordinates look like degrees (x {x0}…{x1}, y {y0}…{y1}) "
+                f"but the layer is declared as {name} (metres)",
+                source=source,
+                feature=label,
+                fix="declare EPSG:4326 for this file, or reproject it properly",
+            )
+        if crs.equals(CRS.from_user_input(LAMBERT93)):
+            e = _L93_EXTENT
+            out = ~((minx >= e[0]) & (miny >= e[1]) & (maxx <= e[2]) & (maxy <= e[3]))
+            if out.any():
+                label = where(out)
+                x0, x1, y0, y1 = extent(out, _m)
+                raise CRSError(
+                    f"coordinates (x {x0}…{x1}, y {y0}…{y1}) are outside "
+                    "metropolitan France in Lambert-93; the file may be in a CC zone (EPSG:3942–3950) "
+                    "or another projection",
+                    source=source,
+                    feature=label,
+                    fix="declare the real CRS of the file (e.g. --crs EPSG:3950)",
+                )
 
 
 def _m(value: float) -> str:
@@ -163,7 +214,7 @@ def _inside(box: tuple[float, float, float, float], extent: tuple[float, float, 
 
 
 def _feature_label(gdf: gpd.GeoDataFrame, index) -> str:
-    for col in ("id", "idu", "name", "nom"):
+    for col in ("id", "idu", "site_id", "perimeter_id", "name", "nom"):
         if col in gdf.columns:
             return f"{col}={gdf.at[index, col]}"
     return f"feature {index}"

@@ -109,9 +109,7 @@ def validate_version(
     _check_perimeters(conv, src, gdf, report, parcels=None, communes=communes)
     if parcels is not None and not parcels.empty:
         _check_far(src, gdf, parcels, report)
-    report.problems = [
-        type(p)("warning", p.code, p.message, p.source, p.feature) for p in report.problems
-    ]
+    report.problems = [type(p)("warning", p.code, p.message, p.source, p.feature) for p in report.problems]
     return report
 
 
@@ -130,7 +128,9 @@ def _check_far(src: str, gdf: gpd.GeoDataFrame, parcels: gpd.GeoDataFrame, repor
             report.add(
                 "error",
                 "far-from-parcels",
-                f"le périmètre est à {distance / 1000:,.1f} km des parcelles du cadastre chargé".replace(",", " ")
+                f"le périmètre est à {distance / 1000:,.1f} km des parcelles du cadastre chargé".replace(
+                    ",", " "
+                )
                 + " : autre commune, ou coordonnées fausses",
                 source=src,
                 feature=f"id={pid}",

@@ -19,8 +19,8 @@ from click.testing import CliRunner
 
 from geo import io
 from geo.cli import main
-from geo.formats import csv_format
 from geo.errors import InputError, OutputError, OutputExistsError, OutputNotOursError
+from geo.formats import csv_format
 
 REPO = Path(__file__).resolve().parent.parent
 FORMULAS = [
@@ -210,7 +210,9 @@ def test_write_table_csv_and_xlsx_keep_text_as_text(tmp_path):
     df.columns = ["=commentaire", "solde", "n"]  # a header from an input file, too
     io.write_table(df, tmp_path / "t.csv")
     d = csv_format()
-    back = pd.read_csv(tmp_path / "t.csv", dtype=str, keep_default_na=False, sep=d["sep"], encoding=d["encoding"])
+    back = pd.read_csv(
+        tmp_path / "t.csv", dtype=str, keep_default_na=False, sep=d["sep"], encoding=d["encoding"]
+    )
     assert list(back.columns)[0] == "'=commentaire"
     assert all(v.startswith("'") for v in back.iloc[:6, 0])
     assert list(back.iloc[6:, 0]) == ["Mairie", "-12,5"]  # ordinary text and numbers untouched

@@ -174,7 +174,7 @@ FRICHES_FAIL = {
         lambda: json.dumps({"type": "FeatureCollection", "features": [_site([math.nan, 50.48])]}).encode(),
         CRSError,
         "NaN or infinite",
-        feature="feature 0",
+        feature="site_id=62907_24789",  # the site named, not its position
     ),
     "fr-infinite-coordinates": Case(
         "f.geojson",

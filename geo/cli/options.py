@@ -51,7 +51,7 @@ class Group(click.Group):
         from geo.io import Terminated, sigterm_as_interrupt
 
         try:
-            with sigterm_as_interrupt():  # SIGTERM cleans up partial files, as Ctrl-C does
+            with sigterm_as_interrupt(), _safe_terminal():  # partial files cleaned up on SIGTERM
                 return super().invoke(ctx)
         except ValidationFailed as err:
             for problem in err.report.problems:
@@ -89,6 +89,47 @@ class Group(click.Group):
                 raise
             _internal_error(err)
             ctx.exit(3)
+
+
+# Control characters that make a terminal act (ESC sequences, C1 controls such as CSI 0x9B,
+# BEL, backspace): removed from what the commands print. Tab, newline and carriage return
+# (progress bars) stay.
+_TERMINAL_CONTROLS = dict.fromkeys(
+    [c for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)] + [0x7F] + list(range(0x80, 0xA0))
+)
+
+
+class _SafeStream:
+    """A text stream that drops terminal control characters: names read from input files
+    (a convention's nom, a perimeter's, a comment) cannot recolour, retitle or clear the
+    user's terminal."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        if isinstance(text, str):
+            self._stream.write(text.translate(_TERMINAL_CONTROLS))
+        else:
+            self._stream.write(text)
+        return len(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+class _safe_terminal:  # noqa: N801 - used as a context manager
+    """Within the block, ``sys.stdout`` and ``sys.stderr`` drop terminal control characters."""
+
+    def __enter__(self) -> None:
+        self._saved = sys.stdout, sys.stderr
+        if not isinstance(sys.stdout, _SafeStream):
+            sys.stdout = _SafeStream(sys.stdout)
+        if not isinstance(sys.stderr, _SafeStream):
+            sys.stderr = _SafeStream(sys.stderr)
+
+    def __exit__(self, *exc) -> None:
+        sys.stdout, sys.stderr = self._saved
 
 
 def _internal_error(err: BaseException) -> None:
@@ -166,17 +207,33 @@ fix_option = click.option(
 )
 
 
+def _tolerance(ctx, param, value: float | None) -> float | None:
+    """A finite tolerance, ≥ 0 (and below 50 % for a share): ``inf`` or ``nan`` would make every
+    parcel inside or outside."""
+    import math
+
+    if value is None:
+        return None
+    top = 50 if param.name == "tolerance_pct" else math.inf
+    if not math.isfinite(value) or not 0 <= value < top:
+        unit = "en % (entre 0 et 50)" if param.name == "tolerance_pct" else "en m² (nombre ≥ 0)"
+        raise click.BadParameter(f"{value!r} n'est pas une tolérance utilisable {unit}, ex. 1")
+    return value
+
+
 def tolerance_options(f):
     f = click.option(
         "--tolerance-pct",
         type=float,
         default=None,
+        callback=_tolerance,
         help=f"Part de la parcelle ignorée comme bruit, en % (défaut {settings.tolerance_pct}).",
     )(f)
     return click.option(
         "--tolerance-m2",
         type=float,
         default=None,
+        callback=_tolerance,
         help=f"Surface ignorée comme bruit de numérisation, en m² (défaut {settings.tolerance_m2}).",
     )(f)
 
