@@ -11,7 +11,10 @@ raises, output columns and CRS): a violation is recorded as an ``InvariantViolat
 Targets: ``idu`` (``parse_idu`` / ``parse_many``), ``perimeters`` (``read_convention`` on a
 generated ``convention.toml`` + GeoJSON, then every version's perimeters), ``id_table``
 (``geo.check.read_id_table``), ``friches``, ``housing`` (``read_housing`` + ``locate_sites``),
-``actions`` (``read_register`` + dashboard) and ``lists`` (the national-list readers). Inputs
+``actions`` (``read_register`` + dashboard), ``lists`` (the national-list readers), and the
+hardening classes: ``paths`` (ids as file names never leave the output folder), ``spreadsheets``
+(CSV/XLSX text never a live formula, numbers unchanged) and ``sizes`` (decompression bombs,
+encodings, the size limit of user tables). Inputs
 are generated from the real layouts, then broken: wrong types, NaN/infinite/enormous or
 swapped coordinates, codes as numbers, dates in other formats, path-like and HTML values,
 other encodings and separators, truncated or mutated bytes, gzip, deep nesting.
@@ -953,6 +956,166 @@ def _describe_list(data) -> str:
     return f"{name}: " + _describe_file((suffix, content))
 
 
+# --- paths: ids that become file names ---------------------------------------------------------
+
+PATH_ID = st.one_of(
+    st.from_regex(r"\A[a-z0-9][a-z0-9-]{0,20}\Z"),
+    st.sampled_from(
+        [
+            "../../evil",
+            "..",
+            ".",
+            "a/b",
+            "a\\b",
+            "/etc/passwd",
+            "x\x00y",
+            "C:\\x",
+            "é",
+            "A",
+            "-x",
+            "x" * 80,
+            "lien",
+            "\u202e",
+            " ",
+            "",
+            "\x1b[31m",
+            "%2e%2e",
+            "centre-ville/../../x",
+        ]
+    ),
+    texts(20),
+)
+
+
+def run_paths(data, work: Path) -> None:
+    """Ids written as annex file names: refused, or written inside the output folder only."""
+    from geo import io as ort_io
+
+    ids, force = data
+    root = _fresh(work)
+    out = root / "sorties" / "annexe"
+    out.mkdir(parents=True)
+    (out / "lien").symlink_to(root / "dehors")  # a link that points outside
+    (root / "precieux.txt").write_text("x")
+    names = [f"parcelles-{ort_io.safe_name(i, what='id')}.csv" for i in ids]
+    paths = ort_io.check_folder_files(out, names, force=force)
+    for path in paths:
+        _require(path.resolve().is_relative_to(out.resolve()), f"path outside the folder: {path}")
+        ort_io.write_text("x", path, force=force)
+    ort_io.record_folder_files(out, names, command="fuzz")
+    outside = sorted(str(p.relative_to(root)) for p in root.rglob("*") if not p.is_relative_to(out))
+    _require(outside == ["precieux.txt", "sorties"], f"written outside the output folder: {outside}")
+
+
+PATHS_DATA = st.tuples(st.lists(PATH_ID, min_size=1, max_size=4), st.booleans())
+
+
+# --- spreadsheets: text never a formula, numbers stay numbers -----------------------------------
+
+FORMULA_TEXT = st.one_of(
+    st.builds(
+        lambda c, t: c + t, st.sampled_from(["=", "+", "-", "@", "\t", "\r", "\uff1d", "'="]), texts(16)
+    ),
+    st.sampled_from(
+        ['=HYPERLINK("http://x","y")', "=1+1", "+cmd|' /C calc'!A0", "@SUM(A1)", "-2+3", "-12,5"]
+    ),
+    texts(16),
+)
+SHEET_DATA = st.tuples(
+    st.lists(FORMULA_TEXT, min_size=1, max_size=5),
+    st.lists(
+        st.one_of(st.floats(allow_nan=True, allow_infinity=False), st.integers(-(10**9), 10**9)),
+        min_size=1,
+        max_size=5,
+    ),
+    FORMULA_TEXT,
+)
+
+
+def run_spreadsheets(data, work: Path) -> None:
+    """geo.io.write_table to CSV and XLSX: no formula cell, no live formula text, numbers kept."""
+    import csv as csv_module
+    import zipfile
+
+    from geo import formats
+    from geo import io as ort_io
+
+    texts_, numbers, header = data
+    n = max(len(texts_), len(numbers))
+    df = pd.DataFrame(
+        {
+            header or "x": [texts_[i % len(texts_)] for i in range(n)],
+            "nombre": pd.Series([float(numbers[i % len(numbers)]) for i in range(n)], dtype=float),
+        }
+    )
+    root = _fresh(work)
+    ort_io.write_table(df, root / "t.csv")
+    d = formats.csv_format()
+    with open(root / "t.csv", encoding=d["encoding"], newline="") as f:
+        rows = list(csv_module.reader(f, delimiter=d["sep"]))
+    _require(len(rows) == n + 1, f"CSV has {len(rows)} rows for {n} data rows (a line break leaked)")
+    for row in rows:
+        _require(not ort_io.is_formula_like(row[0]), f"live formula in CSV: {row[0]!r}")
+    for row, value in zip(rows[1:], df["nombre"], strict=True):
+        if not math.isnan(value):
+            _require(
+                float(row[1].replace(d["decimal"], ".")) == float(f"{value:.10g}"), f"number changed: {row}"
+            )
+    ort_io.write_table(df, root / "t.xlsx")
+    with zipfile.ZipFile(root / "t.xlsx") as z:
+        xml = "".join(z.read(n).decode() for n in z.namelist() if n.startswith("xl/worksheets/"))
+    _require("<f>" not in xml and "<f " not in xml, "formula cell in XLSX")
+
+
+# --- sizes and encodings: bombs and text in any encoding ------------------------------------------
+
+
+@st.composite
+def sized_file(draw):
+    kind = draw(st.sampled_from(["bomb", "text", "binary", "utf16", "big"]))
+    header = "idu;commentaire\n"
+    body = draw(st.lists(st.one_of(IDU_TEXT, texts(20)), max_size=4))
+    text = header + "".join(f"{t};{draw(texts(10))}\n" for t in body)
+    if kind == "bomb":
+        return ".csv.gz", Blob.of(
+            gzip.compress(text.encode() + b"x" * draw(st.integers(0, 300_000)), mtime=0), "gzip bomb"
+        )
+    if kind == "text":
+        enc = draw(
+            st.sampled_from(["utf-8", "utf-8-sig", "cp1252", "latin-1", "utf-16", "utf-16-le", "utf-16-be"])
+        )
+        return ".csv", text.encode(enc, "replace")
+    if kind == "utf16":
+        return ".csv", text.encode("utf-16-le") + draw(st.binary(max_size=3))
+    if kind == "big":
+        return ".csv", Blob.of(
+            text.encode() + b"62999000AB0012;x\n" * draw(st.integers(0, 20_000)), "big CSV"
+        )
+    return draw(st.sampled_from([".csv", ".csv.gz"])), draw(st.binary(max_size=300))
+
+
+def run_sizes(data, work: Path) -> None:
+    """read_user_table and decode_text under a small size limit (128 KiB): refused, never read whole."""
+    from geo.sources import tables
+
+    suffix, content = data
+    limit = ort_settings.max_table_bytes
+    ort_settings.max_table_bytes = 128 * 1024
+    try:
+        text, _ = tables.decode_text(bytes(content))
+        _require(isinstance(text, str), "decode_text returns text")
+        if suffix.endswith(".gz"):
+            try:
+                out = tables.gunzip(bytes(content))
+                _require(len(out) <= ort_settings.max_table_bytes, "gunzip over the limit")
+            except ValueError:
+                pass
+        table = tables.read_user_table(_write(work, f"ids{suffix}", bytes(content)))
+        _require(isinstance(table, pd.DataFrame), "a table")
+    finally:
+        ort_settings.max_table_bytes = limit
+
+
 TARGETS = {
     t.name: t
     for t in (
@@ -992,6 +1155,25 @@ TARGETS = {
             lists_file(),
             run_lists,
             _describe_list,
+        ),
+        Target(
+            "paths",
+            "geo.io.safe_name / check_folder_files / write_text (ids as annex file names)",
+            PATHS_DATA,
+            run_paths,
+        ),
+        Target(
+            "spreadsheets",
+            "geo.io.write_table to CSV and XLSX (formulas, line breaks, numbers)",
+            SHEET_DATA,
+            run_spreadsheets,
+        ),
+        Target(
+            "sizes",
+            "geo.sources.tables decode_text / gunzip / read_user_table (bombs, encodings, size limit)",
+            sized_file(),
+            run_sizes,
+            _describe_file,
         ),
     )
 }

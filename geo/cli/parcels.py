@@ -146,7 +146,7 @@ def check(
             write_table(geo_table, output, force=force, layout=PARCELS, source=result.source())
         else:
             write_table(table, output, force=force, layout=PARCELS, source=result.source())
-    for warning in result.warnings:
+    for warning in [] if as_json else result.warnings:  # with --json: in "avertissements"
         click.echo(f"Avertissement : {warning}", err=True)
     if as_json:
         out = result.to_json()
