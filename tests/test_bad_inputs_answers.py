@@ -244,11 +244,18 @@ def test_validate_1000_versions_reads_the_shared_file_once(demo_copy):
 
 
 def test_validate_bounds_the_number_of_versions(demo_copy):
-    _many_versions(demo_copy, 20_000)
+    _many_versions(demo_copy, 5_000)  # under the size limit of convention.toml, over MAX_VERSIONS
     start = time.perf_counter()
     r = run("validate", demo_copy)
     assert time.perf_counter() - start < 30
     assert r.exit_code == 1 and "too-many-versions" in r.output
+
+
+def test_validate_100000_versions_refused_quickly(demo_copy):
+    _many_versions(demo_copy, 100_000)
+    start = time.perf_counter()
+    r = run("validate", demo_copy)
+    assert time.perf_counter() - start < 30 and r.exit_code == 1, r.output
 
 
 # --- overseas ------------------------------------------------------------------------------------
