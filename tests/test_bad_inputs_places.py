@@ -478,10 +478,11 @@ def test_housing_command_refuses(name, tmp_path):
 def test_housing_header_only_through_the_command(tmp_path):
     path = tmp_path / "h.csv"
     path.write_bytes(_hs())
-    assert read_housing(path).empty
+    assert read_housing(path).empty  # the library reads it; the command refuses it
     out = tmp_path / "sites.csv"
     r = CliRunner().invoke(main, ["logements", str(path), "-o", str(out)])
-    assert "Erreur interne" not in r.output and r.exit_code in (0, 1), r.output
+    assert "Erreur interne" not in r.output and r.exit_code == 1 and not out.exists(), r.output
+    assert "aucune ligne de données" in r.output  # no silent "0 logement", exit 0
 
 
 def test_housing_empty_insee_cell_among_filled_ones(tmp_path):

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from shapely.geometry import Polygon
 
 from geo.classify import classify_parcels
-from geo.errors import InputError, OutputExistsError
+from geo.errors import InputError, OutputExistsError, OutputNotOursError
 from geo.scale import postgis
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -154,6 +154,27 @@ def test_existing_table_needs_force(loaded, territory):
     run = postgis.classify_db(loaded.dsn, "cadastre.parcelles", "perimetres", "verdicts_force")
     again = postgis.classify_db(loaded.dsn, "cadastre.parcelles", "perimetres", "verdicts_force", force=True)
     assert run.rows == again.rows > 0
+
+
+def test_force_never_drops_a_table_ort_did_not_write(loaded):
+    """`--force` over the source parcels or a user's table: refused, the table intact."""
+    import geo.cli
+
+    with postgis.connect(loaded.dsn) as conn:
+        conn.execute("CREATE TABLE notes_du_maire (texte text)")
+        conn.execute("INSERT INTO notes_du_maire VALUES ('précieux')")
+        conn.commit()
+    with pytest.raises(OutputNotOursError, match="notes_du_maire"):
+        postgis.classify_db(loaded.dsn, "cadastre.parcelles", "perimetres", "notes_du_maire", force=True)
+    args = ["classify", "cadastre.parcelles", "--db", loaded.dsn, "--perimeters-table", "perimetres"]
+    result = CliRunner().invoke(geo.cli.main, [*args, "-o", "notes_du_maire", "--force"])
+    assert result.exit_code == 1 and "n'a pas été créée par ort" in result.output, result.output
+    result = CliRunner().invoke(geo.cli.main, [*args, "-o", "cadastre.parcelles", "--force"])
+    assert result.exit_code == 1 and "une table lue par ce calcul" in result.output, result.output
+    with postgis.connect(loaded.dsn) as conn:
+        assert conn.execute("SELECT texte FROM notes_du_maire").fetchone()[0] == "précieux"
+        assert conn.execute("SELECT count(*) FROM cadastre.parcelles").fetchone()[0] == 2000
+        assert postgis.is_ours(conn, "cadastre.parcelles")  # written by write_layer: ort's own
 
 
 def test_unreachable_database_is_one_line():

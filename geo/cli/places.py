@@ -296,6 +296,12 @@ def logements(file, perimeters, adresses, communes_file, xy_crs, sheet, cadastre
             fix="donnez un dossier perimeters/<slug> complet, ou omettez --perimeters",
         )
     sites = hs.read_housing(file, sheet=sheet)
+    if sites.empty:  # a header and nothing under it: "0 logement" with exit 0 would mislead
+        raise InputError(
+            "aucune ligne de données sous l'en-tête : aucun site à situer",
+            source=str(file),
+            fix="ajoutez une ligne par programme ou bâtiment sous la ligne d'en-tête",
+        )
     file_codes = sorted({c for c in sites["code_insee"] if isinstance(c, str)})
     communes = list(conv.communes) if conv else file_codes
     metric = conv.metric_crs if conv else metric_crs_for(file_codes)

@@ -146,12 +146,6 @@ def read_housing(
             source=src,
             fix="enregistrez la liste en CSV ou XLSX",
         )
-    if df.empty:  # a header and nothing under it: an answer of "0 logement" would mislead
-        raise InputError(
-            "aucune ligne de données sous l'en-tête : aucun site à situer",
-            source=src,
-            fix="ajoutez une ligne par programme ou bâtiment sous la ligne d'en-tête",
-        )
     unnamed = [c for c in df.columns if str(c).startswith("Unnamed") or not str(c).strip()]
     if unnamed and len(unnamed) < len(df.columns):
         raise InputError(

@@ -31,7 +31,7 @@ import shapely
 from pyproj import CRS
 
 from geo import classify, projection, settings
-from geo.errors import InputError, OrtError, OutputExistsError
+from geo.errors import InputError, OrtError, OutputExistsError, OutputNotOursError
 
 #: Columns of a verdict table (those of :data:`geo.classify.RESULT_COLUMNS`).
 VERDICT_TYPES = {
@@ -101,6 +101,33 @@ def table_exists(conn, table: str) -> bool:
     """Whether ``table`` (``schema.table`` or ``table``) exists."""
     row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (_qualified_text(table),)).fetchone()
     return bool(row[0])
+
+
+#: Comment ort puts on every table it creates: how ``force`` knows a table is its own.
+_MARK = "produit par ort"
+
+
+def is_ours(conn, table: str) -> bool:
+    """Whether ``table`` was created by ort (its comment starts with :data:`_MARK`)."""
+    row = conn.execute(
+        "SELECT obj_description(to_regclass(%s), 'pg_class')", (_qualified_text(table),)
+    ).fetchone()
+    return bool(row and row[0] and str(row[0]).startswith(_MARK))
+
+
+def _refuse_foreign(conn, table: str) -> None:
+    """With ``force``: an existing table is replaced only when ort created it."""
+    if table_exists(conn, table) and not is_ours(conn, table):
+        raise OutputNotOursError(
+            f"la table {table} existe et n'a pas été créée par ort (pas de commentaire « {_MARK} ») : "
+            "--force ne remplace que les tables qu'ort a lui-même écrites",
+            fix="choisissez une autre table de sortie (-o schema.table), ou supprimez-la vous-même",
+        )
+
+
+def _mark(conn, table: str) -> None:
+    _, sql = _sql()
+    conn.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(_ident(table), sql.Literal(_MARK)))
 
 
 def _qualified_text(table: str) -> str:
@@ -294,8 +321,10 @@ def _create(conn, table: str, definition, *, force: bool) -> None:
             raise OutputExistsError(
                 f"table {table} already exists — add --force to replace it (force=True from Python)"
             )
+        _refuse_foreign(conn, table)
         conn.execute(sql.SQL("DROP TABLE {}").format(_ident(table)))
     conn.execute(sql.SQL("CREATE TABLE {} ({})").format(_ident(table), definition))
+    _mark(conn, table)
 
 
 def _copy_frame(conn, table: str, frame: pd.DataFrame) -> None:
@@ -327,6 +356,7 @@ def write_verdicts(conn, frames: Iterable[pd.DataFrame], table: str, *, force: b
         raise OutputExistsError(
             f"table {table} already exists — add --force to replace it (force=True from Python)"
         )
+    _refuse_foreign(conn, table)
     staging = _staging_name(table)
     defs = sql.SQL(", ").join(
         sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in VERDICT_TYPES.items()
@@ -402,6 +432,13 @@ def classify_db(
     with connect(dsn) as conn, connect(dsn) as out:
         if table_exists(out, output_table) and not force:
             raise OutputExistsError(f"table {output_table} already exists — add --force to replace it")
+        sources = [parcels_table] + ([perimeters] if isinstance(perimeters, str) else [])
+        if any(_qualified_text(output_table) == _qualified_text(t) for t in sources):
+            raise InputError(
+                f"la table de sortie {output_table} est une table lue par ce calcul",
+                fix="donnez une nouvelle table de sortie, ex. -o ort.verdicts",
+            )
+        _refuse_foreign(out, output_table)  # before any work: --force never drops a user's table
         cache: dict[str, gpd.GeoDataFrame] = {}
 
         def frames() -> Iterator[pd.DataFrame]:
