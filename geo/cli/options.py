@@ -372,4 +372,9 @@ def read_entries_file(path: Path) -> tuple[list[tuple[str, str | None]], list[st
                 addresses.append(addr)
     if id_col is None and addresses:
         return [], addresses
-    return read_id_table(path), addresses
+    try:
+        return read_id_table(path), addresses
+    except InputError:  # no id at all: fine when the rows are addresses
+        if addresses:
+            return [], addresses
+        raise
