@@ -243,11 +243,13 @@ def counter_page(tmp_path_factory, epinay_ort):
     return out
 
 
-def _open(browser_context, path, size, seen=None):
+def _open(browser_context, path, size, seen=None, requests=None):
     page = browser_context.new_page()
     page.set_viewport_size({"width": size[0], "height": size[1]})
     if seen is not None:
         page.on("pageerror", lambda err: seen.append(str(err)))
+    if requests is not None:
+        page.on("request", lambda req: requests.append(req.url))
     page.goto(path.as_uri())
     page.wait_for_function("window.ORT && window.ORT.ready === true", timeout=60_000)
     return page
@@ -285,7 +287,8 @@ def _area(a) -> float:
 @pytest.mark.parametrize("size", list(SIZES.values()), ids=list(SIZES))
 def test_sectors_fit_the_visible_map(browser_context, counter_page, size, tmp_path):
     errors: list[str] = []
-    page = _open(browser_context, counter_page, size, errors)
+    requests: list[str] = []
+    page = _open(browser_context, counter_page, size, errors, requests)
     try:
         r = _rects(page)
         m, s = r["map"], r["sectors"]
@@ -299,7 +302,7 @@ def test_sectors_fit_the_visible_map(browser_context, counter_page, size, tmp_pa
         else:
             assert r["legendOpen"]
         page.screenshot(path=str(tmp_path / f"carte-{size[0]}x{size[1]}.png"))
-        assert errors == []
+        assert errors == [] and requests == [counter_page.as_uri()]  # offline: the page and nothing else
     finally:
         page.close()
 
