@@ -134,6 +134,8 @@ def test_later_acv_entrant_is_eligible_only_through_its_ort(lists, rules):
     assert "après 2018" in before.reason and "seulement par une ORT conclue" in before.reason
     routes = {r["voie"]: r["verdict"] for r in before.routes}
     assert routes["liste de l'arrêté du 26 mars 2019"] == "non" and routes["ORT conclue"] == "non"
+    prio = answer(commune(code, D(2024, 3, 1), lists, rules), "anah_prioritaire")
+    assert prio.verdict == "inconnu" and "18/01/2024" in prio.reason  # its own ACV convention, to read
     after = answer(commune(code, D(2024, 6, 10), lists, rules), "denormandie")
     assert after.verdict == "oui" and after.reason.startswith("ORT signée le 10/06/2024")
     table = eligible_communes("denormandie", D(2024, 3, 1), lists=lists, rules=rules, departement="82")

@@ -246,8 +246,18 @@ def acv_2018_evidence(code: str, day: dt.date, lists: NationalLists) -> Evidence
     """Did commune ``code`` sign its (2018 programme) ACV convention on or before ``day``?"""
     acv = _programme_row(lists, code)
     on_arrete = arrete_evidence(code, day, lists)
-    if acv is None or on_arrete.verdict == NON:
-        return Evidence(NON, "pas de convention Action cœur de ville de 2018", on_arrete.data)
+    if acv is None:
+        return Evidence(NON, "pas de convention Action cœur de ville", on_arrete.data)
+    if on_arrete.verdict == NON:  # a later ACV entrant: its own convention may carry the priority
+        signed = acv.get("date_signature")
+        if signed is not None and signed <= day:
+            return Evidence(
+                INCONNU,
+                f"convention ACV signée le {_fr(signed)}, entrée au programme après 2018 : "
+                f"priorité de l'Anah à vérifier dans la convention ({_programme_text(acv)})",
+                on_arrete.data,
+            )
+        return Evidence(NON, "pas de convention Action cœur de ville signée à cette date", on_arrete.data)
     if on_arrete.verdict == INCONNU:
         return Evidence(INCONNU, on_arrete.reason, on_arrete.data)
     signed = acv.get("date_signature")
