@@ -732,7 +732,8 @@ def bench_dataset(dataset: str, n: int, args, cluster, root: Path) -> dict:
     t = time.perf_counter()
     facts = make_data(dataset, n, data, args)
     print(
-        f"\n== {dataset}: {n:,} parcels × {facts['perimeters']} perimeters; data in {time.perf_counter() - t:.1f} s"
+        f"\n== {dataset}: {n:,} parcels × {facts['perimeters']} perimeters; "
+        f"data in {time.perf_counter() - t:.1f} s"
     )
     out: dict = {"dataset": dataset, "n": n, "facts": facts, "tables": {}}
     for table, names in (("memory", args.engines), ("file", args.file_engines)):
@@ -752,7 +753,8 @@ def bench_dataset(dataset: str, n: int, args, cluster, root: Path) -> dict:
             for eng in running[r % len(running) :] + running[: r % len(running)] if running else []:
                 seconds = eng.run_once()
                 print(
-                    f"   [{table}] round {r + 1} {eng.engine:22s} {seconds:7.2f} s  load {os.getloadavg()[0]:.1f}"
+                    f"   [{table}] round {r + 1} {eng.engine:22s} {seconds:7.2f} s  "
+                    f"load {os.getloadavg()[0]:.1f}"
                 )
         rows = {}
         for eng in running:
@@ -801,16 +803,23 @@ def markdown(results: list[dict], command: str, versions: dict, machine: dict) -
         "**Charge de la machine pendant l'exécution** (machine partagée : les temps varient d'une exécution "
         f"à l'autre) : charge moyenne {machine['loadavg_start']} au début, {machine['loadavg_end']} à la fin "
         f"(1, 5, 15 min) ; {_fr(machine['busy_cores'])} cœurs occupés en moyenne sur {os.cpu_count()}, dont "
-        f"{_fr(machine['ours_cores'])} par ce banc et {_fr(max(machine['busy_cores'] - machine['ours_cores'], 0))} "
+        f"{_fr(machine['ours_cores'])} par ce banc et "
+        f"{_fr(max(machine['busy_cores'] - machine['ours_cores'], 0))} "
         f"par d'autres processus ; pression CPU (PSI, moyenne 5 min) {machine['psi']}.",
         "",
         "Mêmes avantages pour tous : périmètres découpés en morceaux de 64 sommets au plus (PostGIS "
         "`ST_Subdivide` dans sa requête ; DuckDB et SedonaDB, qui n'ont pas cette fonction, reçoivent les "
         "morceaux du découpage d'ort, chargés avec les parcelles), raccourci d'inclusion "
-        "(`ST_ContainsProperly`, `ST_Contains` pour SedonaDB), intersection calculée une seule fois par paire "
+        "(`ST_ContainsProperly`, `ST_Contains` pour SedonaDB), intersection calculée une seule fois "
+        "par paire "
         "(CTE `MATERIALIZED`, voir l'EXPLAIN plus bas), les deux cœurs (PostGIS : 2 workers parallèles). "
+        "ort, lui, n'utilise pas ces morceaux : une grille grossière par périmètre décide la plupart des "
+        "parcelles par leur rectangle englobant, et chaque parcelle en bordure est intersectée avec le "
+        "périmètre découpé autour d'elle ; sa préparation des périmètres (grilles) est faite au chargement "
+        "en mémoire, et comptée dans le temps de bout en bout. "
         "Chaque moteur tourne dans son propre processus, chargé une fois, puis les moteurs passent à tour de "
-        f"rôle (entrelacés) ; on donne la médiane. Tous les résultats sont comparés paire à paire à celui d'ort "
+        f"rôle (entrelacés) ; on donne la médiane. Tous les résultats sont comparés paire à paire "
+        f"à celui d'ort "
         f"en mémoire : mêmes paires, mêmes statuts, parts à {SHARE_TOL:.0e} près.",
         "",
     ]
@@ -846,7 +855,8 @@ def markdown(results: list[dict], command: str, versions: dict, machine: dict) -
                 ratio = _fr(r["seconds"] / ref, 1) if ref else "—"
                 lines.append(
                     f"| {name} | {_fr(r['seconds'])} | {' ; '.join(_fr(t) for t in r['times'])} | "
-                    f"{_fr(n / r['seconds'], 0)} | {_fr(r['peak_mb'], 0)} | {_fr(r['peak_mb'] / (n / 1e6), 0)} | "
+                    f"{_fr(n / r['seconds'], 0)} | {_fr(r['peak_mb'], 0)} | "
+                    f"{_fr(r['peak_mb'] / (n / 1e6), 0)} | "
                     f"{ratio} | {_fr(r['load_s'], 1)} | {r['agree']} |"
                 )
             lines.append("")
@@ -879,13 +889,15 @@ def _targets(res: dict) -> list[str]:
                 ratio = rows[name]["seconds"] / rows[ref]["seconds"]
                 verdict = "atteint" if ratio >= goal else "NON atteint"
                 out.append(
-                    f"- {label} : ort {_fr(ratio, 1)} × plus rapide que {name} (objectif ≥ {goal} × : {verdict})."
+                    f"- {label} : ort {_fr(ratio, 1)} × plus rapide que {name} "
+                    f"(objectif ≥ {goal} × : {verdict})."
                 )
     if "ort" in mem and "peak_mb" in mem["ort"]:
         per_m = mem["ort"]["peak_mb"] / (n / 1e6)
         verdict = "atteint" if per_m <= 1229 else "NON atteint"
         out.append(
-            f"- mémoire d'ort en mémoire : {_fr(per_m, 0)} Mo par million de parcelles (objectif ≤ 1,2 Go : {verdict})."
+            f"- mémoire d'ort en mémoire : {_fr(per_m, 0)} Mo par million de parcelles "
+            f"(objectif ≤ 1,2 Go : {verdict})."
         )
     if "ort classify" in file and "peak_mb" in file["ort classify"]:
         per_m = file["ort classify"]["peak_mb"] / (n / 1e6)
