@@ -741,7 +741,7 @@ def bench_dataset(dataset: str, n: int, args, cluster, root: Path) -> dict:
         skipped: dict[str, str] = {}
         for name in names:
             if name == "overlay" and n > args.overlay_max:
-                skipped[name] = f"non mesuré au-delà de {args.overlay_max:,} parcelles (trop lent)"
+                skipped[name] = f"non mesuré au-delà de {_fr(args.overlay_max, 0)} parcelles (trop lent)"
                 continue
             if name == "postgis" and cluster is None:
                 skipped[name] = "PostGIS indisponible ici"
@@ -827,12 +827,10 @@ def markdown(results: list[dict], command: str, versions: dict, machine: dict) -
         f = res["facts"]
         n = res["n"]
         lines += [
-            f"## {_LABELS[res['dataset']]} — {n:,} parcelles × {f['perimeters']} périmètres".replace(
-                ",", "\u202f"
-            ),
+            f"## {_LABELS[res['dataset']]} — {_fr(n, 0)} parcelles × {f['perimeters']} périmètres",
             "",
             f"{_fr(f['vertices_per_parcel'], 1)} sommets par parcelle en moyenne ; périmètres : "
-            f"{f['perimeter_vertices']:,} sommets, {f['pieces']:,} morceaux.".replace(",", "\u202f"),
+            f"{_fr(f['perimeter_vertices'], 0)} sommets, {_fr(f['pieces'], 0)} morceaux.",
             "",
         ]
         for table, title in (
