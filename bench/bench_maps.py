@@ -1,9 +1,14 @@
 """Benchmark of the maps (not a test): HTML size, first render in chromium, annex time.
 
-Cases: the embedded demo (2.5k parcels), and a ~20k-parcel commune made of the 4,241 real
-parcels of Épinay-sur-Orge (91216) repeated 5 times side by side (other ``prefixe`` values
-keep the ids unique), with drawn sectors in the middle copy. Targets (issue 5): at most 3 MB
-and 2 s of first render for 20k parcels.
+Cases: the embedded demo (2.5k parcels, with its sections and buildings), and a ~20k-parcel
+commune made of the 4,241 real parcels of Épinay-sur-Orge (91216) repeated 5 times side by
+side (other ``prefixe`` values keep the ids unique), with drawn sectors in the middle copy.
+The 20k commune is drawn three ways in the same run: without orientation layers (the
+baseline), with the default ones (section outlines dissolved from the parcels, section
+names, parcel numbers), and with buildings too — one synthetic building per parcel of more
+than 150 m² (the parcel shrunk by 3 m, its oriented envelope at 60 %: 5 vertices, about the
+count of a commune's buildings; 91216 has no buildings file here). Targets (issues 5 and 15):
+at most 3 MB and 2 s of first render for 20k parcels.
 
 First render is ``ORT.renderedAt``: ``performance.now()`` (ms since navigation start) two
 animation frames after every layer was added, i.e. once the canvas has painted. Median of
@@ -25,6 +30,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import shapely
+import shapely.affinity
 from shapely.geometry import Point, box
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -83,6 +89,16 @@ def replicated_commune(copies: int = 5) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFr
     perims = add_ort_union(perims)
     perims.attrs.update(version="bench", version_libelle="Banc d'essai", version_date="2024-01-01")
     return parcels, perims
+
+
+def synthetic_buildings(parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """One building per parcel of more than 150 m²: a 5-vertex rectangle inside it."""
+    big = parcels[parcels.area > 150]
+    inner = shapely.buffer(big.geometry.to_numpy(), -3.0)
+    ok = ~shapely.is_empty(inner)
+    env = shapely.oriented_envelope(inner[ok])
+    geoms = [shapely.affinity.scale(g, 0.6, 0.6) for g in env]
+    return gpd.GeoDataFrame({"type": "01"}, geometry=geoms, crs=parcels.crs)
 
 
 def demo_case(root: Path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, str, bool]:
@@ -153,7 +169,7 @@ def main() -> None:
         m = maps.convention_map(
             perims, parcels=parcels, classification=result, title=title, fictif=fictif, far_parcels=far
         )
-        path = maps.save_offline(m, root / f"{name.replace(' ', '-')}.html", force=True)
+        path = maps.save_offline(m, root / f"{_slug(name)}.html", force=True)
         t2 = time.perf_counter()
         pages[name] = path
         rows.append(
@@ -175,17 +191,27 @@ def main() -> None:
 
     annex_rows = []
     for name in ("demo", "20k light"):
-        parcels, perims, title, fictif, _ = cases[name]
+        parcels, perims, title, fictif, _, orient = cases[name]
         t0 = time.perf_counter()
         result = classify_parcels(parcels, perims, with_distance=False)
-        doc = annex.annex_pages(perims, parcels, classification=result, title=title, fictif=fictif)
+        layers = annex.orientation_layers(parcels, **orient)
+        doc = annex.annex_pages(
+            perims,
+            parcels,
+            classification=result,
+            title=title,
+            fictif=fictif,
+            orient=layers,
+            annex_number="1",
+        )
         t1 = time.perf_counter()
-        annex.write_annex(doc, root / f"annex-{name.replace(' ', '-')}", force=True)
+        annex.write_annex(doc, root / f"annex-{_slug(name)}", force=True)
         t2 = time.perf_counter()
         annex_rows.append(
             {
                 "case": name,
                 "pages": len(doc.pages),
+                "map_pages": sum(p.png for p in doc.pages),
                 "compute_s": round(t1 - t0, 1),
                 "write_png_pdf_tables_s": round(t2 - t1, 1),
                 "per_page_s": round((t2 - t0) / len(doc.pages), 1),
@@ -195,9 +221,13 @@ def main() -> None:
     pd.set_option("display.width", 160)
     print("Interactive map (chromium first render, median of", args.runs, "loads)")
     print(pd.DataFrame(rows).to_string(index=False))
-    print("\nAnnex (A4 landscape, PNG 300 dpi + one PDF + CSV/XLSX per perimeter)")
+    print("\nAnnex (A4 landscape, PNG 300 dpi of the map pages + one PDF with the parcel tables + CSV/XLSX)")
     print(pd.DataFrame(annex_rows).to_string(index=False))
     print(f"\nshapely {shapely.__version__}; files in {root if args.keep else '(temporary)'}")
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name.encode("ascii", "ignore").decode()).strip("-")
 
 
 if __name__ == "__main__":

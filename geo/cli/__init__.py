@@ -8,6 +8,7 @@
 - :mod:`geo.cli.maps`         map, annex
 - :mod:`geo.cli.scale`        classify
 - :mod:`geo.cli.note`         note
+- :mod:`geo.cli.diff`         diff
 
 Errors print as one French line (what, where, how to fix) with a non-zero exit code, never a
 traceback (``--debug`` shows it); outputs are written atomically and an existing file is only
@@ -41,7 +42,7 @@ def main(ctx: click.Context, offline: bool, quiet: bool, debug: bool) -> None:
         settings.progress = False
 
 
-TOPICS = ("parcels", "demo", "eligibility", "lists", "places", "maps", "scale", "note")
+TOPICS = ("parcels", "demo", "eligibility", "lists", "places", "maps", "scale", "note", "diff")
 
 for _topic in TOPICS:
     for _command in importlib.import_module(f"geo.cli.{_topic}").COMMANDS:

@@ -27,6 +27,45 @@ from geo.cli.options import (
 )
 from geo.errors import OrtError
 
+_FOND_HELP = (
+    "Fond de carte : plan-ign (Plan IGN), ortho-ign (photographies aériennes IGN), osm "
+    "(OpenStreetMap), ou un modèle d'URL https://…/{z}/{x}/{y}.png"
+)
+
+
+def load_orientation(conv, cadastre, parcels, addresses_path):
+    """Orientation layers (sections, buildings, lieux-dits, communes, addresses) when available.
+
+    Read from the cadastre folder only (never downloaded for a map): a layer that is not there
+    is simply not drawn (sections are then dissolved from the parcels).
+    """
+    import warnings
+
+    from geo.sources import cadastre as cad
+
+    source = cadastre or conv.cadastre_dir
+    layers = {}
+    if source is not None and source.is_dir():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            found = cad.load_cadastre(
+                conv.communes, ("sections", "batiments", "lieux_dits", "communes"), source_dir=source,
+                metric_crs=conv.metric_crs,
+            )  # fmt: skip
+        layers = {k: v for k, v in found.items() if len(v)}
+    out = {
+        "sections": layers.get("sections"),
+        "buildings": layers.get("batiments"),
+        "lieux_dits": layers.get("lieux_dits"),
+        "communes": layers.get("communes"),
+        "addresses": None,
+    }
+    if addresses_path is not None:
+        from geo.sources.addresses import read_addresses
+
+        out["addresses"] = read_addresses(addresses_path, communes=list(conv.communes))
+    return out
+
 
 def _actions_layer(conv, parcels):
     """The convention's action register as a map layer, when ``actions.toml`` exists."""
@@ -90,9 +129,11 @@ def _eligibility_table(answers, result):
 @millesime_option
 @click.option(
     "--tiles",
+    "--fond",
+    "tiles",
     default=None,
-    help="Modèle d'URL d'un fond de tuiles, ex. https://tile.example/{z}/{x}/{y}.png "
-    "(la page charge alors les tuiles depuis le réseau ; défaut : pas de tuiles, le cadastre sert de fond).",
+    help=_FOND_HELP + " (la page charge alors les tuiles depuis le réseau et signale leur absence ; "
+    "défaut : pas de fond, le cadastre et les repères suffisent hors ligne).",
 )
 @click.option(
     "--far-parcels",
@@ -245,9 +286,14 @@ def write_map(
         from geo.sources.addresses import read_addresses
 
         layers["addresses"] = read_addresses(address_file, communes=list(conv.communes))
-    communes = load_communes(conv, cadastre)  # None when the folder has no communes layer
+    orient = load_orientation(conv, cadastre, parcels, None)  # addresses: read above, once
+    orient.pop("addresses")
+    communes = orient.pop("communes")
+    if communes is None:
+        communes = load_communes(conv, cadastre)  # None when the folder has no communes layer
     if communes is not None:
         layers["communes"] = communes
+    layers.update({k: v for k, v in orient.items() if v is not None})
     m = maps.convention_map(
         perims,
         parcels=parcels,
@@ -265,7 +311,9 @@ def write_map(
         click.echo(line)
     size = path.stat().st_size / 1e6
     network = "charge des tuiles depuis le réseau" if tiles else "aucune ressource réseau"
-    click.echo(f"Carte écrite : {path} ({size:.1f} Mo, {network})")
+    from geo import fmt
+
+    click.echo(f"Carte écrite : {path} ({fmt.number(size, 1)} Mo, {network})")
     return path
 
 
@@ -301,9 +349,28 @@ def write_map(
     default=None,
     help="Ajouter une page centrée sur cette parcelle (IDU de 14 caractères ou forme courte).",
 )
+@click.option(
+    "--fond",
+    default=None,
+    help=_FOND_HELP
+    + " ; tuiles téléchargées une fois dans le cache (hors ligne : annexe sans fond, signalé).",
+)
+@click.option(
+    "--numero", "annex_number", default=None, help="Numéro de l'annexe, imprimé sur chaque page (ex. 2)."
+)
+@click.option(
+    "--adresses",
+    "addresses_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Fichier d'adresses BAN ou BAL (CSV) : noms des voies placés le long de leurs adresses.",
+)
 @force_option
 @fix_option
-def annex(perimeters, output, when, cadastre, millesime, paper, orientation, parcel, force, fix):
+def annex(
+    perimeters, output, when, cadastre, millesime, paper, orientation, parcel, fond, annex_number,
+    addresses_path, force, fix,
+):  # fmt: skip
     """Annexe imprimable d'une convention : cartes (PNG 300 dpi + PDF) et listes de parcelles (CSV + XLSX).
 
     \b
@@ -325,8 +392,19 @@ def annex(perimeters, output, when, cadastre, millesime, paper, orientation, par
         raise OrtError(f"{output} existe et n'est pas un dossier — donnez un dossier pour l'annexe")
     files = annex_mod.annex_files(perims, output, parcel=parcel)
     check_folder_files(output, [p.name for p in files], force=force)
+    if fond is not None:
+        from geo.maps.tiles import background
+
+        background(fond)  # an unknown name fails before the long work
     parcels = load_parcels(conv, cadastre, millesime, fix)
     result = classify_with_progress(parcels, perims, None, None)
+    layers = load_orientation(conv, cadastre, parcels, addresses_path)
+    orient = annex_mod.orientation_layers(
+        parcels, sections=layers["sections"], buildings=layers["buildings"], lieux_dits=layers["lieux_dits"],
+        addresses=layers["addresses"], communes=layers["communes"],
+    )  # fmt: skip
+    from geo import fmt
+
     doc = annex_mod.annex_pages(
         perims,
         parcels,
@@ -336,9 +414,17 @@ def annex(perimeters, output, when, cadastre, millesime, paper, orientation, par
         paper=paper,
         orientation=orientation,
         parcel=parcel,
+        annex_number=annex_number,
+        reference=f"Convention « {conv.nom} » signée le {fmt.date_fr(conv.date_signature)}"
+        f" — périmètres « {perims.attrs.get('version_libelle')} »"
+        f" du {fmt.date_fr(perims.attrs.get('version_date'))}",
+        orient=orient,
+        background=fond,
     )
     written = annex_mod.write_annex(doc, output, force=force)
     click.echo(provenance(conv, perims, parcels, day))
+    for notice in doc.notices:
+        click.echo(f"Attention : {notice}")
     click.echo(
         f"Annexe : {len(doc.pages)} page(s) {paper} {orientation}, {len(written)} fichier(s) dans {output}"
     )

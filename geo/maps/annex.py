@@ -2,14 +2,23 @@
 
 Drawn with matplotlib alone (no browser), in the territory's metric CRS so that the graphic
 scale bar is exact: an overview of the convention, one page per perimeter (ORT sectors and
-OPAH-RU), and on request one page centred on a parcel with at least 20 m around it. Each
-page has a title, a legend, a graphic scale bar and the paper scale, a north arrow pointing to
-true north (Lambert-93 grid north differs by the meridian convergence), the sources, the
-mention :data:`geo.maps.page.CADASTRE_MENTION`, the cadastre millésime, the perimeter version and
-its date, and the production date. Each perimeter's parcel list goes beside it as CSV and XLSX.
+OPAH-RU, with its period), each followed in the PDF by its parcel list as a table (Section |
+N° | Contenance | Part incluse), and on request one page centred on a parcel with at least
+20 m around it. A page is meant to be signed: a round paper scale (1:1 000, 1:2 000,
+1:2 500, 1:5 000…, :data:`SCALES`) with its graphic bar, a north arrow on a white backing
+pointing to true north (Lambert-93 grid north differs by the meridian convergence), a
+situation inset of the sector in the commune, the annex number, the convention reference and
+date and the page number on every page, the sources, the mention
+:data:`geo.maps.page.CADASTRE_MENTION`, the cadastre millésime, the perimeter version and its
+date, and the production date. Straddling parcels are pale and hatched, their part inside
+filled, with their share; holes in a sector are hatched and explained in the legend.
+Orientation layers (sections, buildings, lieux-dits, street names) and a background
+(:mod:`geo.maps.tiles`, fetched once into the cache; without network the page says so) are
+optional. Each perimeter's parcel list also goes beside the PDF as CSV and XLSX.
 
-:func:`annex_pages` computes the figures and tables; :func:`write_annex` writes them
-(atomically, never over existing files unless ``force``).
+:func:`annex_pages` computes the figures and tables; :func:`diff_annex` the page of an
+avenant (:mod:`geo.diff`); :func:`write_annex` writes them (atomically, never over existing
+files unless ``force``).
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ import pandas as pd
 import shapely
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import FancyArrow, Patch, Rectangle
+from matplotlib.patches import FancyArrow, FancyBboxPatch, Patch, Rectangle
 from pyproj import Transformer
 
 from geo import fmt, projection
@@ -41,6 +50,10 @@ DPI = 300
 _ORIENTATION_FR = {"portrait": "portrait", "landscape": "paysage"}
 #: Minimum margin around a single parcel, in metres.
 PARCEL_MARGIN_M = 20.0
+#: Paper scales offered (denominators): the smallest that holds the page's extent is used.
+SCALES = (500, 1000, 2000, 2500, 5000, 10_000, 20_000, 25_000, 50_000, 100_000, 200_000, 250_000, 500_000)
+#: Pale fill and hatch of a straddling parcel; its part inside takes the straddling colour.
+STRADDLING_PALE = "#fff4c2"
 _MM = 1 / 25.4
 _RC = {
     "pdf.fonttype": 42,  # TrueType: the PDF's text can be searched and extracted
@@ -51,11 +64,15 @@ _RC = {
 
 @dataclass
 class AnnexPage:
-    """One page of the annex: ``name`` (file stem), its title and its figure."""
+    """One page of the annex: ``name`` (file stem), its title and its figure.
+
+    ``png`` is false for the pages only in the PDF (parcel list tables).
+    """
 
     name: str
     title: str
     figure: Figure
+    png: bool = True
 
 
 @dataclass
@@ -66,6 +83,10 @@ class Annex:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     #: Provenance line printed above the parcel lists (convention, version, date, cadastre).
     source: str | None = None
+    #: Things the reader must know (background unavailable offline...), also printed on pages.
+    notices: list[str] = field(default_factory=list)
+    #: Name of the PDF file.
+    pdf_name: str = "annexe.pdf"
 
 
 def _plain(text: object) -> str:
@@ -114,6 +135,22 @@ def _fit_extent(bounds, ax_w_mm: float, ax_h_mm: float, margin_m: float) -> tupl
     return minx, miny, maxx, maxy
 
 
+def round_scale(bounds, ax_w_mm: float, ax_h_mm: float, margin_m: float) -> tuple[tuple, int]:
+    """The extent at the smallest round paper scale of :data:`SCALES` holding ``bounds`` + margin.
+
+    Returns ``((minx, miny, maxx, maxy), denominator)``: the extent (metres) is centred on
+    ``bounds`` and exactly ``ax_w_mm × denominator / 1000`` metres wide.
+    """
+    minx, miny, maxx, maxy = bounds
+    need = max((maxx - minx + 2 * margin_m) / ax_w_mm, (maxy - miny + 2 * margin_m) / ax_h_mm) * 1000
+    denom = next((d for d in SCALES if d >= need * (1 - 1e-9)), None)
+    if denom is None:
+        denom = int(math.ceil(need / 100_000) * 100_000)
+    cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
+    half_w, half_h = ax_w_mm * denom / 2000, ax_h_mm * denom / 2000
+    return (cx - half_w, cy - half_h, cx + half_w, cy + half_h), int(denom)
+
+
 def _north_angle(crs, x: float, y: float) -> float:
     """Angle (radians, counter-clockwise from the page's up) of true north at ``(x, y)`` metres."""
     to_ll = Transformer.from_crs(crs, projection.WGS84, always_xy=True)
@@ -132,16 +169,24 @@ class _Page:
         # Whole pixels at 300 dpi: A4 is 3508 × 2480 px, A3 4961 × 3508 px.
         size = (round(self.w * _MM * DPI) / DPI, round(self.h * _MM * DPI) / DPI)
         self.fig = Figure(figsize=size, dpi=DPI)
-        m, head, foot = 10.0, 22.0, 16.0
+        m, head, foot = 10.0, 22.0, 20.0
         if orientation == "landscape":
             panel_w = 78.0
             self.map_box = (m, m + foot, self.w - 3 * m / 2 - panel_w - m / 2, self.h - 2 * m - head - foot)
-            self.panel_box = (self.w - m - panel_w, m + foot, panel_w, self.h - 2 * m - head - foot)
+            inset_h = 40.0
+            self.inset_box = (self.w - m - panel_w, m + foot, panel_w, inset_h)
+            self.panel_box = (
+                self.w - m - panel_w,
+                m + foot + inset_h + 7,
+                panel_w,
+                self.h - 2 * m - head - foot - inset_h - 7,
+            )
         else:
-            panel_h = 62.0
+            panel_h = 66.0
             top = self.h - m - head
             self.map_box = (m, m + foot + panel_h + 4, self.w - 2 * m, top - (m + foot + panel_h + 4))
-            self.panel_box = (m, m + foot, self.w - 2 * m, panel_h)
+            self.panel_box = (m, m + foot, self.w - 2 * m - 56, panel_h)
+            self.inset_box = (self.w - m - 52, m + foot, 52, panel_h)
         self.head_y = self.h - m
         self.margin = m
 
@@ -153,8 +198,8 @@ class _Page:
         return self.fig.text(x_mm / self.w, y_mm / self.h, s, **kw)
 
 
-def _draw_scale_bar(ax, extent, map_w_mm: float) -> tuple[float, int]:
-    """Graphic scale bar in the lower left of the map; returns (bar length m, paper scale 1:N)."""
+def _draw_scale_bar(ax, extent, denom: int) -> float:
+    """Graphic scale bar in the lower left of the map, on a white backing; returns its length (m)."""
     minx, miny, maxx, maxy = extent
     width_m = maxx - minx
     length = _nice_length(width_m / 4)
@@ -166,8 +211,9 @@ def _draw_scale_bar(ax, extent, map_w_mm: float) -> tuple[float, int]:
             length + width_m * 0.024,
             hgt * 5.2,
             facecolor="white",
-            alpha=0.85,
-            edgecolor="none",
+            alpha=0.9,
+            edgecolor="#999999",
+            linewidth=0.4,
             zorder=20,
         )
     )
@@ -185,37 +231,44 @@ def _draw_scale_bar(ax, extent, map_w_mm: float) -> tuple[float, int]:
         )
     for frac, label in ((0, "0"), (0.5, _scale_label(length / 2).split()[0]), (1, _scale_label(length))):
         ax.text(x0 + frac * length, y0 + hgt * 1.6, label, ha="center", va="bottom", fontsize=6.5, zorder=22)
-    denom = width_m * 1000 / map_w_mm
-    return length, int(_round_scale(denom))
-
-
-def _round_scale(denom: float) -> float:
-    exp = 10 ** math.floor(math.log10(denom))
-    return round(denom / exp * 4) / 4 * exp if denom >= 100 else round(denom)
+    return length
 
 
 def _draw_north(ax, extent, angle: float) -> None:
+    """North arrow in the upper right of the map, on a white rounded backing."""
     minx, miny, maxx, maxy = extent
     size = (maxy - miny) * 0.07
-    cx, cy = maxx - (maxx - minx) * 0.05, maxy - (maxy - miny) * 0.05 - size
-    dx, dy = -math.sin(angle) * size, math.cos(angle) * size
+    cx, cy = maxx - (maxx - minx) * 0.045, maxy - (maxy - miny) * 0.05 - size * 0.75
+    pad = size * 0.25
+    ax.add_patch(
+        FancyBboxPatch(
+            (cx - size * 0.45, cy - size * 0.6),
+            size * 0.9,
+            size * 1.45,
+            boxstyle=f"round,pad={pad * 0.3},rounding_size={pad}",
+            facecolor="white",
+            edgecolor="#777777",
+            linewidth=0.5,
+            alpha=0.95,
+            zorder=21,
+        )
+    )
+    dx, dy = -math.sin(angle) * size * 0.8, math.cos(angle) * size * 0.8
     ax.add_patch(
         FancyArrow(
             cx - dx / 2,
-            cy - dy / 2,
+            cy - dy / 2 - size * 0.1,
             dx,
             dy,
-            width=size * 0.12,
-            head_width=size * 0.4,
-            head_length=size * 0.4,
+            width=size * 0.1,
+            head_width=size * 0.34,
+            head_length=size * 0.34,
             length_includes_head=True,
             color="black",
             zorder=22,
         )
     )
-    ax.text(
-        cx + dx * 0.75, cy + dy * 0.75, "N", ha="center", va="center", fontsize=10, weight="bold", zorder=22
-    )
+    ax.text(cx, cy + size * 0.55, "N", ha="center", va="center", fontsize=9, weight="bold", zorder=22)
 
 
 def _sources_lines(perims, parcels, day: dt.date, convention: str, fictif: bool) -> list[str]:
@@ -235,8 +288,9 @@ def _panel(page: _Page, handles, lines: list[str], extra: list[str] | None = Non
     ax = page.axes(page.panel_box)
     ax.set_axis_off()
     x, y, w, h = page.panel_box
-    chars = max(int((w if page.orientation == "landscape" else w * 0.47) / 1.75), 30)
-    if page.orientation == "landscape":
+    landscape = page.orientation == "landscape"
+    chars = max(int((w if landscape else w * 0.47) / 1.75), 30)
+    if landscape:
         # Below the legend: about 4.3 mm per 7-point entry, plus the title.
         text_top = max(1.0 - (len(handles) + 2) * 4.3 / h, 0.25)
     else:
@@ -251,12 +305,13 @@ def _panel(page: _Page, handles, lines: list[str], extra: list[str] | None = Non
         title_fontsize=8.5,
         alignment="left",
         ncol=1,
+        handlelength=2.2,
     )
     leg._legend_box.align = "left"
     text = []
     for line in (extra or []) + ["", "Sources :"] + lines:
         text += textwrap.wrap(_plain(line), chars) or [""]
-    tx = 0.0 if page.orientation == "landscape" else 0.52
+    tx = 0.0 if landscape else 0.52
     ax.text(
         tx,
         text_top,
@@ -269,40 +324,67 @@ def _panel(page: _Page, handles, lines: list[str], extra: list[str] | None = Non
     )
 
 
-def _header(page: _Page, title: str, subtitle: str, fictif: bool) -> None:
+def _header(page: _Page, title: str, subtitle: str, fictif: bool, mark: str = "") -> None:
     m = page.margin
     page.text(m, page.head_y, _plain(title), fontsize=15, weight="bold", va="top", ha="left")
     page.text(m, page.head_y - 8, _plain(subtitle), fontsize=10.5, va="top", ha="left", color="#333333")
     if fictif:
-        landscape = page.orientation == "landscape"
         page.text(
-            page.w - m if landscape else m,
-            page.head_y if landscape else page.head_y - 14,
+            page.w - m,
+            page.head_y - 5.5,
             "COMMUNE FICTIVE — données de démonstration",
-            fontsize=9,
+            fontsize=8,
             weight="bold",
             color="#b00020",
             va="top",
-            ha="right" if landscape else "left",
+            ha="right",
         )
 
 
-def _footer(page: _Page, scale: int, length: float, day: dt.date, crs_label: str) -> None:
+def _stamp(
+    page_fig: Figure, w_mm: float, h_mm: float, mark: str, number: int, total: int, reference: str
+) -> None:
+    """Annex number and page number (top right), convention reference (bottom), on every page."""
+    m = 10.0
+    top = f"{mark} — page {number}/{total}" if mark else f"Page {number}/{total}"
+    page_fig.text(
+        (w_mm - m) / w_mm, (h_mm - m) / h_mm, _plain(top), fontsize=10, weight="bold", va="top", ha="right"
+    )
+    page_fig.text(
+        m / w_mm, (m + 18) / h_mm, _plain(reference), fontsize=7.5, va="top", ha="left", color="#111111"
+    )
+
+
+def _footer(
+    page: _Page, scale: int, length: float, day: dt.date, crs_label: str, background: str = ""
+) -> None:
     m = page.margin
-    page.text(m, m + 9, CADASTRE_MENTION, fontsize=8, va="top", ha="left")
     page.text(
         m,
-        m + 4,
+        m + 12.5,
+        CADASTRE_MENTION + (f" ; fond : {background}" if background else ""),
+        fontsize=7.5,
+        va="top",
+        ha="left",
+    )
+    page.text(
+        m,
+        m + 7.5,
         f"Échelle 1:{_fmt_int(scale)} (impression {page.paper} {_ORIENTATION_FR[page.orientation]}) — "
-        f"barre d'échelle "
-        f"{_scale_label(length)} — projection {crs_label}",
+        f"barre d'échelle {_scale_label(length)} — projection {crs_label}",
         fontsize=7,
         va="top",
         ha="left",
         color="#333333",
     )
     page.text(
-        page.w - m, m + 4, f"Produit le {fmt.date_fr(day)}", fontsize=7, va="top", ha="right", color="#333333"
+        page.w - m,
+        m + 7.5,
+        f"Produit le {fmt.date_fr(day)}",
+        fontsize=7,
+        va="top",
+        ha="right",
+        color="#333333",
     )
 
 
@@ -313,32 +395,47 @@ def _crs_label(crs) -> str:
     return "Lambert-93 (EPSG:2154)" if c.to_epsg() == 2154 else c.name
 
 
-def _status_for(classification: pd.DataFrame, perimeter_id: str) -> pd.Series:
+def _status_for(classification: pd.DataFrame, perimeter_id: str) -> pd.DataFrame:
     rows = classification[classification["perimeter_id"] == perimeter_id]
-    return rows.set_index("idu")["status"]
+    return rows.set_index("idu")[["status", "share"]]
 
 
-def _plot_parcels(ax, parcels, status: pd.Series | None, extent, *, lw: float) -> None:
+def _in_view(gdf, extent):
     minx, miny, maxx, maxy = extent
-    idx = parcels.sindex.query(shapely.box(minx, miny, maxx, maxy), predicate="intersects")
-    view = parcels.iloc[np.sort(idx)]
+    idx = gdf.sindex.query(shapely.box(minx, miny, maxx, maxy), predicate="intersects")
+    return gdf.iloc[np.sort(idx)]
+
+
+def _plot_parcels(ax, parcels, status: pd.DataFrame | None, extent, *, lw: float, zone, alpha: float) -> None:
+    """Parcels by status; straddling ones pale and hatched, their part inside ``zone`` filled."""
+    view = _in_view(parcels, extent)
     if view.empty:
         return
-    st = status.reindex(view["idu"]).fillna(OUTSIDE).to_numpy() if status is not None else None
-    colours = (
-        np.array([STATUS_COLOURS.get(s, STATUS_COLOURS[OUTSIDE]) for s in st])
-        if st is not None
-        else np.full(len(view), STATUS_COLOURS[OUTSIDE])
+    st = (
+        status["status"].reindex(view["idu"]).fillna(OUTSIDE).to_numpy()
+        if status is not None
+        else np.full(len(view), OUTSIDE, dtype=object)
     )
-    view.plot(ax=ax, color=colours, edgecolor="#6b6b6b", linewidth=lw, zorder=1)
+    colours = np.array([STATUS_COLOURS.get(s, STATUS_COLOURS[OUTSIDE]) for s in st], dtype=object)
+    strad = st == STRADDLING
+    colours[strad] = STRADDLING_PALE
+    view.plot(ax=ax, color=list(colours), edgecolor="#6b6b6b", linewidth=lw, zorder=1, alpha=alpha)
+    if strad.any():
+        sv = view[strad]
+        sv.plot(ax=ax, facecolor="none", edgecolor="#c9a400", hatch="////", linewidth=0, zorder=1.5)
+        if zone is not None:
+            inside = shapely.intersection(sv.geometry.to_numpy(), zone)
+            gpd.GeoSeries(inside, crs=parcels.crs).plot(
+                ax=ax, color=STATUS_COLOURS[STRADDLING], edgecolor="none", zorder=1.6, alpha=max(alpha, 0.85)
+            )
+        sv.boundary.plot(ax=ax, color="#6b6b6b", linewidth=lw, zorder=1.7)
 
 
-def _label_parcels(ax, parcels, extent, map_w_mm: float, *, only: set[str] | None = None) -> None:
-    """Write "section numéro" on the parcels wide enough to hold it on paper."""
+def _label_parcels(ax, parcels, extent, map_w_mm: float, *, only=None, shares=None) -> None:
+    """Write "section numéro" (and the share of a straddling parcel) on parcels wide enough to hold it."""
     minx, miny, maxx, maxy = extent
     mm_per_m = map_w_mm / (maxx - minx)
-    idx = parcels.sindex.query(shapely.box(minx, miny, maxx, maxy), predicate="intersects")
-    view = parcels.iloc[np.sort(idx)]
+    view = _in_view(parcels, extent)
     if only is not None:
         view = view[view["idu"].isin(only)]
     view = view[np.sqrt(view.geometry.area.to_numpy()) * mm_per_m >= 4.0]
@@ -351,14 +448,42 @@ def _label_parcels(ax, parcels, extent, map_w_mm: float, *, only: set[str] | Non
     font = 4.5
     for idu, pt, room in zip(view["idu"].astype(str), pts, room_mm, strict=True):
         label = f"{idu[8:10].lstrip('0') or '0'} {int(idu[10:])}" if len(idu) == 14 else idu
+        share = shares.get(idu) if shares is not None else None
         width_mm = len(label) * font * 0.55 * 25.4 / 72
-        if room < 0.7 * width_mm or not (minx <= pt.x <= maxx and miny <= pt.y <= maxy):
+        if room < 0.7 * width_mm:
             continue
-        ax.text(pt.x, pt.y, label, fontsize=font, ha="center", va="center", color="#222222", zorder=6)
+        # Keep the whole label inside the frame (nothing crosses the map's border).
+        half_w, half_h = width_mm / 2 / mm_per_m, (3.2 if share else 1.6) / mm_per_m
+        if not (minx + half_w <= pt.x <= maxx - half_w and miny + half_h <= pt.y <= maxy - half_h):
+            continue
+        if share is not None:
+            label += "\n" + fmt.percent(share)
+        ax.text(
+            pt.x,
+            pt.y,
+            label,
+            fontsize=font,
+            ha="center",
+            va="center",
+            color="#222222",
+            zorder=6,
+            clip_on=True,
+            linespacing=1.1,
+        )
 
 
-def _plot_perimeters(ax, drawn, styles, *, highlight: str | None = None) -> list:
-    handles = []
+def _hole_polygons(geom) -> list:
+    """The holes of a (multi)polygon, as polygons."""
+    holes = []
+    for poly in shapely.get_parts(geom):
+        n = shapely.get_num_interior_rings(poly)
+        holes += [shapely.Polygon(shapely.get_interior_ring(poly, i)) for i in range(n)]
+    return holes
+
+
+def _plot_perimeters(ax, drawn, styles, *, highlight: str | None = None) -> tuple[list, list[str]]:
+    """Perimeter outlines, their holes hatched; legend handles and the lines explaining the holes."""
+    handles, notes = [], []
     for _, row in drawn.iterrows():
         s = styles[row["perimeter_id"]]
         dashed = "dashArray" in s
@@ -376,16 +501,207 @@ def _plot_perimeters(ax, drawn, styles, *, highlight: str | None = None) -> list
                 [], [], color=s["color"], linewidth=lw, linestyle="--" if dashed else "-", label=_plain(label)
             )
         )
-    return handles
+        holes = _hole_polygons(row.geometry)
+        if holes:
+            gpd.GeoSeries(holes, crs=drawn.crs).plot(
+                ax=ax, facecolor="none", edgecolor=s["color"], hatch="xx", linewidth=0.6, zorder=4.5
+            )
+            name = str(row.get("nom") or row["perimeter_id"])
+            handles.append(
+                Patch(
+                    facecolor="white",
+                    edgecolor=s["color"],
+                    hatch="xxx",
+                    label=_plain(f"Enclave exclue de « {name} » ({len(holes)})"),
+                )
+            )
+            notes.append(
+                f"« {name} » a {len(holes)} enclave(s) exclue(s) (trou(s), hachuré(s) en croix) : "
+                "les parcelles qui s'y trouvent ne sont pas dans le périmètre."
+            )
+    return handles, notes
 
 
 def _status_handles(counts: dict[str, int] | None, what: str) -> list:
-    out = []
+    out = [Line2D([], [], linestyle="none", label=f"Statut des parcelles / {_plain(what)} :")]
     for key, label in ((INSIDE, "incluse"), (STRADDLING, "à cheval"), (OUTSIDE, "hors périmètre")):
         n = f" ({_fmt_int(counts.get(key, 0))})" if counts is not None else ""
-        out.append(Patch(facecolor=STATUS_COLOURS[key], edgecolor="#6b6b6b", label=f"Parcelle {label}{n}"))
-    out.insert(0, Line2D([], [], linestyle="none", label=f"Statut des parcelles / {_plain(what)} :"))
+        if key == STRADDLING:
+            out.append(
+                Patch(
+                    facecolor=STRADDLING_PALE,
+                    edgecolor="#c9a400",
+                    hatch="////",
+                    label=f"Parcelle {label}{n} : partie hors périmètre",
+                )
+            )
+            out.append(
+                Patch(
+                    facecolor=STATUS_COLOURS[key],
+                    edgecolor="#6b6b6b",
+                    label="Parcelle à cheval : partie incluse (part en %)",
+                )
+            )
+        else:
+            out.append(
+                Patch(facecolor=STATUS_COLOURS[key], edgecolor="#6b6b6b", label=f"Parcelle {label}{n}")
+            )
     return out
+
+
+@dataclass
+class Orientation:
+    """Orientation layers of the annex, in the page's metric CRS (all optional)."""
+
+    sections: gpd.GeoDataFrame | None = None
+    buildings: gpd.GeoDataFrame | None = None
+    lieux_dits: gpd.GeoDataFrame | None = None
+    streets: gpd.GeoDataFrame | None = None
+    territory: object = None  # the commune(s) as one geometry, for the situation inset
+
+
+def orientation_layers(
+    parcels: gpd.GeoDataFrame,
+    *,
+    sections=None,
+    buildings=None,
+    lieux_dits=None,
+    addresses=None,
+    communes=None,
+) -> Orientation:
+    """Orientation layers for :func:`annex_pages`, converted to the parcels' metric CRS.
+
+    Without ``sections`` they are dissolved from the parcels; the situation inset's commune
+    outline is ``communes`` or the union of the sections.
+    """
+    from geo.maps import layers as _layers
+
+    crs = parcels.crs
+    conv = lambda g, n: None if g is None else projection.to_metric(g, crs, source=n)  # noqa: E731
+    secs = conv(sections, "sections") if sections is not None else _layers.sections_from_parcels(parcels)
+    streets = _layers.street_labels(addresses, crs) if addresses is not None else None
+    if communes is not None:
+        territory = shapely.union_all(conv(communes, "communes").geometry.to_numpy())
+    else:
+        # Closing (grow then shrink 20 m) fills the streets between the sections.
+        territory = (
+            shapely.union_all(shapely.buffer(secs.geometry.to_numpy(), 20.0)).buffer(-20.0)
+            if len(secs)
+            else None
+        )
+    return Orientation(secs, conv(buildings, "batiments"), conv(lieux_dits, "lieux_dits"), streets, territory)
+
+
+def _plot_orientation(ax, orient: Orientation | None, extent, map_w_mm: float) -> list:
+    if orient is None:
+        return []
+    minx, miny, maxx, maxy = extent
+    mm_per_m = map_w_mm / (maxx - minx)
+    frame = shapely.box(minx, miny, maxx, maxy)
+    handles = []
+    if orient.buildings is not None and len(orient.buildings):
+        view = _in_view(orient.buildings, extent)
+        if len(view) and mm_per_m > 0.05:  # from about 1:20 000 on
+            view.plot(ax=ax, color="#b9b0a7", edgecolor="#8a8178", linewidth=0.15, zorder=2)
+            handles.append(Patch(facecolor="#b9b0a7", edgecolor="#8a8178", label="Bâtiment"))
+    if orient.sections is not None and len(orient.sections):
+        view = _in_view(orient.sections, extent)
+        if len(view):
+            view.boundary.plot(ax=ax, color="#3d3d3d", linewidth=0.9, zorder=3)
+            handles.append(Line2D([], [], color="#3d3d3d", linewidth=0.9, label="Limite de section"))
+            code = "section" if "section" in view.columns else None
+            pts = shapely.point_on_surface(shapely.intersection(view.geometry.to_numpy(), frame))
+            for sec, pt in zip(view[code] if code else [""] * len(view), pts, strict=True):
+                if pt is None or pt.is_empty:
+                    continue
+                ax.text(
+                    pt.x,
+                    pt.y,
+                    f"Section {str(sec).lstrip('0') or '0'}",
+                    fontsize=9,
+                    color="#555555",
+                    alpha=0.8,
+                    weight="bold",
+                    ha="center",
+                    va="center",
+                    zorder=3.5,
+                    clip_on=True,
+                )
+    for gdf, style in (
+        (orient.lieux_dits, dict(fontsize=6.5, style="italic", color="#5b3a1a")),
+        (orient.streets, dict(fontsize=5.5, color="#1d3557")),
+    ):
+        if gdf is None or not len(gdf):
+            continue
+        view = _in_view(gdf, extent)
+        name = "voie" if "voie" in view.columns else ("nom" if "nom" in view.columns else None)
+        if name is None:
+            continue
+        pts = shapely.point_on_surface(view.geometry.to_numpy())
+        angles = view["angle"] if "angle" in view.columns else [0.0] * len(view)
+        for text, pt, angle in zip(view[name], pts, angles, strict=True):
+            w = len(str(text)) * style["fontsize"] * 0.5 * 25.4 / 72 / mm_per_m
+            if not (minx + w / 2 < pt.x < maxx - w / 2 and miny + w / 2 < pt.y < maxy - w / 2):
+                continue
+            ax.text(
+                pt.x,
+                pt.y,
+                _plain(text),
+                rotation=float(angle),
+                rotation_mode="anchor",
+                ha="center",
+                va="center",
+                zorder=6.5,
+                clip_on=True,
+                **style,
+            )
+    return handles
+
+
+def _inset(page: _Page, orient: Orientation | None, drawn, styles, focus, extent) -> None:
+    """Situation inset: the commune, the perimeters, the page's one filled, the map frame."""
+    territory = orient.territory if orient is not None else None
+    if territory is None or territory.is_empty:
+        return
+    ax = page.axes(page.inset_box)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_linewidth(0.6)
+    gpd.GeoSeries([territory], crs=drawn.crs).plot(
+        ax=ax, facecolor="#f2f2f2", edgecolor="#444444", linewidth=0.6
+    )
+    for _, row in drawn.iterrows():
+        s = styles[row["perimeter_id"]]
+        filled = focus is None or row["perimeter_id"] == focus
+        gpd.GeoSeries([row.geometry], crs=drawn.crs).plot(
+            ax=ax,
+            facecolor=s["color"] if filled else "none",
+            edgecolor=s["color"],
+            linewidth=0.5,
+            alpha=0.8 if filled else 1.0,
+        )
+    minx, miny, maxx, maxy = extent
+    ax.add_patch(
+        Rectangle(
+            (minx, miny),
+            maxx - minx,
+            maxy - miny,
+            fill=False,
+            edgecolor="black",
+            linewidth=0.8,
+            linestyle=(0, (3, 2)),
+        )
+    )
+    b = shapely.union_all([territory, shapely.box(*extent)]).bounds
+    ib = page.inset_box
+    (x0, y0, x1, y1) = _fit_extent(b, ib[2], ib[3] - 5, max(b[2] - b[0], b[3] - b[1]) * 0.03)
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    ax.set_title("Situation dans la commune", fontsize=7, pad=2)
 
 
 def _map_page(
@@ -407,42 +723,145 @@ def _map_page(
     sources,
     day,
     crs,
+    zone=None,
     label_only=None,
     target=None,
     extra_lines=None,
+    orient=None,
+    background=None,
+    notices=None,
 ):
     page = _Page(paper, orientation)
     _header(page, title, subtitle, fictif)
     ax = page.axes(page.map_box)
-    extent = _fit_extent(bounds, page.map_box[2], page.map_box[3], margin_m)
-    ax.set_xlim(extent[0], extent[2])
-    ax.set_ylim(extent[1], extent[3])
-    ax.set_aspect("equal", adjustable="box")
+    map_w_mm = page.map_box[2]
+    extent, denom = round_scale(bounds, map_w_mm, page.map_box[3], margin_m)
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_xlabel("")
-    ax.set_ylabel("")
     for spine in ax.spines.values():
         spine.set_linewidth(0.8)
-    map_w_mm = page.map_box[2]
+        spine.set_zorder(30)
     lw = 0.15 if (extent[2] - extent[0]) > 2500 else 0.3
-    _plot_parcels(ax, parcels, status, extent, lw=lw)
-    handles = _plot_perimeters(ax, drawn, styles, highlight=highlight)
+    bg_text, alpha = "", 1.0
+    extra_lines = list(extra_lines or [])
+    if background is not None:
+        from geo.maps.tiles import background_image
+
+        image, why = background_image(background, extent, crs, width_px=int(map_w_mm / 25.4 * 200))
+        if image is not None:
+            ax.imshow(
+                image, extent=(extent[0], extent[2], extent[1], extent[3]), zorder=0, interpolation="bilinear"
+            )
+            bg_text, alpha = background.attribution, 0.55
+        else:
+            # On the page, in full (not wrapped): whoever signs it sees why there is no background.
+            page.text(
+                page.margin,
+                page.head_y - 15.5,
+                _plain(why),
+                fontsize=7.5,
+                color="#b00020",
+                va="top",
+                ha="left",
+            )
+            if notices is not None and why not in notices:
+                notices.append(why)
+    _plot_parcels(ax, parcels, status, extent, lw=lw, zone=zone, alpha=alpha)
+    orient_handles = _plot_orientation(ax, orient, extent, map_w_mm)
+    handles, hole_notes = _plot_perimeters(ax, drawn, styles, highlight=highlight)
+    extra_lines += hole_notes
     if target is not None:
         gpd.GeoSeries([target], crs=parcels.crs).boundary.plot(
             ax=ax, color="#0033cc", linewidth=2.2, zorder=7
         )
         handles.append(Line2D([], [], color="#0033cc", linewidth=2.2, label="Parcelle étudiée"))
-    _label_parcels(ax, parcels, extent, map_w_mm, only=label_only)
+    shares = None
+    if status is not None:
+        strad = status[status["status"] == STRADDLING]
+        shares = dict(zip(strad.index, strad["share"], strict=True))
+    _label_parcels(ax, parcels, extent, map_w_mm, only=label_only, shares=shares)
     ax.set_xlim(extent[0], extent[2])
     ax.set_ylim(extent[1], extent[3])
+    ax.set_aspect("equal", adjustable="box")
     ax.set_xlabel("")
     ax.set_ylabel("")
-    length, scale = _draw_scale_bar(ax, extent, map_w_mm)
+    length = _draw_scale_bar(ax, extent, denom)
     _draw_north(ax, extent, _north_angle(crs, (extent[0] + extent[2]) / 2, (extent[1] + extent[3]) / 2))
-    _footer(page, scale, length, day, _crs_label(crs))
-    _panel(page, handles + _status_handles(counts, status_of), sources, extra_lines)
+    _footer(page, denom, length, day, _crs_label(crs), bg_text)
+    _panel(page, handles + _status_handles(counts, status_of) + orient_handles, sources, extra_lines)
+    _inset(page, orient, drawn, styles, highlight, extent)
     return page.fig
+
+
+# --------------------------------------------------------------------------------------------
+# Parcel list tables (PDF pages)
+
+
+def _table_pages(
+    *, paper, orientation, title, subtitle, fictif, header, rows, name, widths, aligns
+) -> list[AnnexPage]:
+    """Pages of a table drawn as text (several column blocks per page), repeated header."""
+    pages = []
+    w, h = _paper_size(paper, orientation)
+    m, head, foot = 10.0, 26.0, 24.0
+    line_mm = 3.6
+    per_col = max(int((h - 2 * m - head - foot) / line_mm) - 1, 5)
+    block_w = sum(widths) + 8
+    blocks = max(int((w - 2 * m) // block_w), 1)
+    per_page = per_col * blocks
+    chunks = [rows[k : k + per_page] for k in range(0, len(rows), per_page)] or [[]]
+    for n, chunk in enumerate(chunks, start=1):
+        page = _Page(paper, orientation)
+        more = f" (suite {n}/{len(chunks)})" if len(chunks) > 1 else ""
+        _header(page, title, subtitle + more, fictif)
+        top = h - m - head
+        for b in range(blocks):
+            part = chunk[b * per_col : (b + 1) * per_col]
+            if not part and b:
+                break
+            x = m + b * block_w
+            cx = x
+            for label, cw, al in zip(header, widths, aligns, strict=True):
+                tx = cx + (cw - 1 if al == "right" else 0)
+                page.text(tx, top, label, fontsize=7.5, weight="bold", va="top", ha=al)
+                cx += cw
+            page.fig.add_artist(
+                Line2D(
+                    [x / w, (x + sum(widths)) / w],
+                    [(top - 4.2) / h] * 2,
+                    color="black",
+                    linewidth=0.6,
+                    transform=page.fig.transFigure,
+                )
+            )
+            for r, row in enumerate(part, start=1):
+                cx = x
+                y = top - r * line_mm - 1.0
+                for value, cw, al in zip(row, widths, aligns, strict=True):
+                    tx = cx + (cw - 1 if al == "right" else 0)
+                    page.text(tx, y, _plain(value), fontsize=7, va="top", ha=al)
+                    cx += cw
+        if not chunk:
+            page.text(m, top, "Aucune parcelle.", fontsize=8, va="top", ha="left")
+        page.text(m, m + 12.5, CADASTRE_MENTION, fontsize=7.5, va="top", ha="left")
+        pages.append(AnnexPage(f"{name}-liste-{n}", subtitle, page.fig, png=False))
+    return pages
+
+
+def _parcel_rows(table: pd.DataFrame) -> list[list[str]]:
+    rows = []
+    for r in table.itertuples(index=False):
+        idu = str(r.idu)
+        section = (idu[8:10].lstrip("0") or "0") if len(idu) == 14 else ""
+        numero = str(int(idu[10:])) if len(idu) == 14 else idu
+        cont = getattr(r, "contenance", None)
+        cont = "—" if cont is None or pd.isna(cont) else fmt.area_m2(float(cont))
+        rows.append([section, numero, cont, fmt.percent(float(r.share))])
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# The annex
 
 
 def _parcel_table(classification: pd.DataFrame, parcels: gpd.GeoDataFrame, perimeter_id: str) -> pd.DataFrame:
@@ -467,14 +886,20 @@ def annex_pages(
     orientation: str = "landscape",
     parcel: str | None = None,
     production_date: dt.date | None = None,
+    annex_number: str | None = None,
+    reference: str | None = None,
+    orient: Orientation | None = None,
+    background: str | None = None,
+    tables_in_pdf: bool = True,
 ) -> Annex:
     """Compute the annex of a convention: overview, one page per perimeter, an optional parcel page.
 
     Parameters
     ----------
     perimeters : GeoDataFrame
-        Perimeters in force (``perimeter_id``, ``type``, ``nom``, ``centre_ville``), metric CRS
-        (metres); ``attrs`` give the version and its date. The ``ort`` union row gets no page.
+        Perimeters in force (``perimeter_id``, ``type``, ``nom``, ``centre_ville``,
+        ``date_debut``/``date_fin`` for OPAH-RU), metric CRS (metres); ``attrs`` give the
+        version and its date. The ``ort`` union row gets no page.
     parcels : GeoDataFrame
         Parcels (``idu``, ``section``, ``numero``, ``contenance``) in the same metric CRS;
         ``attrs["millesime"]`` is printed.
@@ -490,6 +915,19 @@ def annex_pages(
         A 14-character IDU: add a page centred on it, with at least 20 m around it.
     production_date : date, optional
         Printed date (default: today).
+    annex_number : str, optional
+        Printed on every page as "Annexe n° …" with the page number.
+    reference : str, optional
+        The convention's reference and date, printed at the bottom of every page (default:
+        the title and the perimeter version's date).
+    orient : Orientation, optional
+        Orientation layers (:func:`orientation_layers`); default: sections dissolved from the
+        parcels (outlines, names and the situation inset).
+    background : str, optional
+        A background preset (:data:`geo.maps.tiles.BACKGROUNDS`) or URL template: tiles are
+        fetched once into the cache; unreachable, the pages say so and are drawn without it.
+    tables_in_pdf : bool
+        Add each perimeter's parcel list as table pages in the PDF.
 
     Returns
     -------
@@ -509,11 +947,49 @@ def annex_pages(
             orientation=orientation,
             parcel=parcel,
             production_date=production_date,
+            annex_number=annex_number,
+            reference=reference,
+            orient=orient,
+            background=background,
+            tables_in_pdf=tables_in_pdf,
         )
 
 
+def _period(row) -> str:
+    start, end = row.get("date_debut"), row.get("date_fin")
+    ok = lambda v: v is not None and not (isinstance(v, float) and math.isnan(v)) and not pd.isna(v)  # noqa: E731
+    if ok(start) and ok(end):
+        return f"du {fmt.date_fr(str(start))} au {fmt.date_fr(str(end))}"
+    if ok(start):
+        return f"à partir du {fmt.date_fr(str(start))}"
+    if ok(end):
+        return f"jusqu'au {fmt.date_fr(str(end))}"
+    return "période non renseignée"
+
+
+def _finish(pages: list[AnnexPage], annex_number: str | None, reference: str, paper: str, orientation: str):
+    w, h = _paper_size(paper, orientation)
+    mark = f"Annexe n° {annex_number}" if annex_number else ""
+    for k, page in enumerate(pages, start=1):
+        _stamp(page.figure, w, h, mark, k, len(pages), reference)
+
+
 def _annex_pages(
-    perimeters, parcels, *, classification, title, fictif, paper, orientation, parcel, production_date
+    perimeters,
+    parcels,
+    *,
+    classification,
+    title,
+    fictif,
+    paper,
+    orientation,
+    parcel,
+    production_date,
+    annex_number,
+    reference,
+    orient,
+    background,
+    tables_in_pdf,
 ):
     _paper_size(paper, orientation)
     crs = projection.require_metric(perimeters, source="perimeters")
@@ -524,20 +1000,47 @@ def _annex_pages(
         raise InputError("no perimeter to draw", fix="check the date: no perimeter is in force then")
     if classification is None:
         classification = classify_parcels(parcels, perimeters, with_distance=False)
+    if orient is None:
+        orient = orientation_layers(parcels)
+    bg = None
+    if background is not None:
+        from geo.maps.tiles import background as _background
+
+        bg = _background(background)
     styles = perimeter_colours(drawn)
     convention = title or perimeters.attrs.get("convention") or "Convention ORT"
+    a = perimeters.attrs
+    version = a.get("version_libelle") or a.get("version")
+    reference = reference or (
+        f"Convention : {convention}"
+        + (f" — périmètres « {version} »" if version else "")
+        + (f" en vigueur le {fmt.date_fr(a['version_date'])}" if a.get("version_date") else "")
+    )
     sources = _sources_lines(perimeters, parcels, day, convention, fictif)
+    notices: list[str] = []
     common = dict(
-        paper=paper, orientation=orientation, title=convention, fictif=fictif, parcels=parcels,
-        drawn=drawn, styles=styles, sources=sources, day=day, crs=crs,
-    )  # fmt: skip
+        paper=paper,
+        orientation=orientation,
+        title=convention,
+        fictif=fictif,
+        parcels=parcels,
+        drawn=drawn,
+        styles=styles,
+        sources=sources,
+        day=day,
+        crs=crs,
+        orient=orient,
+        background=bg,
+        notices=notices,
+    )
     ort_id = "ort" if (perimeters["perimeter_id"] == "ort").any() else None
+    ort_zone = perimeters.loc[perimeters["perimeter_id"] == "ort"].geometry.iloc[0] if ort_id else None
     pages, tables = [], {}
     status = _status_for(classification, ort_id) if ort_id else None
-    counts = status.value_counts().to_dict() if status is not None else None
+    counts = status["status"].value_counts().to_dict() if status is not None else None
     bounds = drawn.total_bounds
-    margin = max(0.06 * max(bounds[2] - bounds[0], bounds[3] - bounds[1]), PARCEL_MARGIN_M)
-    in_ort = set(status.index[status != OUTSIDE]) if status is not None else set()
+    margin = max(0.04 * max(bounds[2] - bounds[0], bounds[3] - bounds[1]), PARCEL_MARGIN_M)
+    in_ort = set(status.index[status["status"] != OUTSIDE]) if status is not None else set()
     fig = _map_page(
         subtitle="Vue d'ensemble des périmètres",
         bounds=bounds,
@@ -547,6 +1050,7 @@ def _annex_pages(
         status_of="ORT",
         counts=counts,
         label_only=in_ort,
+        zone=ort_zone,
         **common,
     )
     pages.append(AnnexPage("00-ensemble", "Vue d'ensemble", fig))
@@ -554,36 +1058,54 @@ def _annex_pages(
         pid = row.perimeter_id
         st = _status_for(classification, pid)
         b = row.geometry.bounds
-        margin = max(0.05 * max(b[2] - b[0], b[3] - b[1]), PARCEL_MARGIN_M)
-        kind = "Périmètre OPAH-RU" if row.type == "opah_ru" else "Secteur d'intervention"
+        margin = max(0.04 * max(b[2] - b[0], b[3] - b[1]), PARCEL_MARGIN_M)
+        opah = row.type == "opah_ru"
+        kind = "Périmètre OPAH-RU" if opah else "Secteur d'intervention"
         table = _parcel_table(classification, parcels, pid)
         tables[pid] = table
         n_in = int((table["status"] == INSIDE).sum())
         n_st = int((table["status"] == STRADDLING).sum())
-        area_ha = f"{row.geometry.area / 10_000:.2f}".replace(".", ",")
+        area_ha = fmt.number(row.geometry.area / 10_000, 2)
+        period = f" ({_period(row._asdict())})" if opah else ""
         extra = [
-            f"{kind} « {row.nom} » : {area_ha} ha ; {n_in} parcelle(s) incluse(s), "
-            f"{n_st} à cheval (liste : parcelles-{pid}.csv / .xlsx)"
+            f"{kind} « {row.nom} »{period} : {area_ha} ha ; {n_in} parcelle(s) incluse(s), "
+            f"{n_st} à cheval (liste : pages suivantes et parcelles-{pid}.csv / .xlsx)"
         ]
+        subtitle = f"{kind} : {row.nom}" + (f" — {_period(row._asdict())}" if opah else "")
         fig = _map_page(
-            subtitle=f"{kind} : {row.nom}",
+            subtitle=subtitle,
             bounds=b,
             margin_m=margin,
             status=st,
             highlight=pid,
             status_of=str(row.nom),
-            counts=st.value_counts().to_dict(),
+            counts=st["status"].value_counts().to_dict(),
             label_only=set(table["idu"]),
             extra_lines=extra,
+            zone=row.geometry,
             **common,
         )
-        pages.append(AnnexPage(f"{k:02d}-{pid}", f"{kind} : {row.nom}", fig))
+        pages.append(AnnexPage(f"{k:02d}-{pid}", subtitle, fig))
+        if tables_in_pdf:
+            pages += _table_pages(
+                paper=paper,
+                orientation=orientation,
+                title=convention,
+                subtitle=f"Liste des parcelles — {subtitle}",
+                fictif=fictif,
+                header=["Section", "N°", "Contenance", "Part incluse %"],
+                rows=_parcel_rows(table),
+                name=f"{k:02d}-{pid}",
+                widths=[14, 12, 22, 24],
+                aligns=["left", "right", "right", "right"],
+            )
     if parcel is not None:
-        pages.append(_parcel_page(parcel, classification, drawn, status, counts, common))
-    return Annex(pages, tables, source=" ; ".join(sources[:3]))
+        pages.append(_parcel_page(parcel, classification, drawn, status, counts, common, ort_zone))
+    _finish(pages, annex_number, reference, paper, orientation)
+    return Annex(pages, tables, source=" ; ".join(sources[:3]), notices=notices)
 
 
-def _parcel_page(parcel, classification, drawn, status, counts, common) -> AnnexPage:
+def _parcel_page(parcel, classification, drawn, status, counts, common, zone) -> AnnexPage:
     from geo.idu import parse_idu
 
     parcels = common["parcels"]
@@ -609,8 +1131,7 @@ def _parcel_page(parcel, classification, drawn, status, counts, common) -> Annex
     for r in rows.itertuples(index=False):
         if r.perimeter_id == "ort" or r.perimeter_id in names:
             label = "ORT (ensemble)" if r.perimeter_id == "ort" else names[r.perimeter_id]
-            share = f"{r.share * 100:.1f} %".replace(".", ",")
-            extra.append(f"{label} : {STATUS_LABELS[r.status]} ({share})")
+            extra.append(f"{label} : {STATUS_LABELS[r.status]} ({fmt.percent(r.share)})")
     extra.append(f"Marge autour de la parcelle : au moins {margin:.0f} m")
     fig = _map_page(
         subtitle=f"Parcelle {pid.label} ({pid.idu})",
@@ -622,9 +1143,178 @@ def _parcel_page(parcel, classification, drawn, status, counts, common) -> Annex
         counts=None,
         target=geom,
         extra_lines=extra,
+        zone=zone,
         **common,
     )
     return AnnexPage(f"parcelle-{pid.idu}", f"Parcelle {pid.label}", fig)
+
+
+# --------------------------------------------------------------------------------------------
+# The page of an avenant (geo.diff)
+
+DIFF_PAGE = "avenant-carte"
+
+
+def diff_annex_files(out_dir: str | Path) -> list[Path]:
+    """The files :func:`write_annex` writes for :func:`diff_annex`."""
+    from geo.io import path_inside
+
+    return [path_inside(out_dir, n) for n in _file_names([DIFF_PAGE], [], "avenant.pdf")]
+
+
+def diff_annex(
+    diff: pd.DataFrame,
+    parcels: gpd.GeoDataFrame,
+    before: gpd.GeoDataFrame,
+    after: gpd.GeoDataFrame,
+    *,
+    title: str = "",
+    fictif: bool = False,
+    paper: str = "A4",
+    orientation: str = "landscape",
+    annex_number: str | None = None,
+    reference: str | None = None,
+    production_date: dt.date | None = None,
+) -> Annex:
+    """The annex page of an avenant: a map of the changes and their list per perimeter.
+
+    Parameters
+    ----------
+    diff : DataFrame
+        :func:`geo.diff.perimeter_diff` result.
+    parcels, before, after : GeoDataFrame
+        The parcels and both versions' perimeters, same metric CRS.
+
+    Returns
+    -------
+    Annex
+        The map page (``avenant-carte``) and table pages (PDF only); written as ``avenant.pdf``.
+    """
+    from matplotlib import rc_context
+
+    from geo.diff import CHANGE_LABELS
+    from geo.maps.layers import DIFF_COLOURS
+
+    with rc_context(_RC):
+        crs = projection.require_metric(after, source="after")
+        day = production_date or dt.date.today()
+        convention = title or after.attrs.get("convention") or "Convention ORT"
+        old_v = before.attrs.get("version_libelle") or before.attrs.get("version", "avant")
+        new_v = after.attrs.get("version_libelle") or after.attrs.get("version", "après")
+        new_d = after.attrs.get("version_date")
+        reference = reference or f"Convention : {convention} — {new_v}" + (
+            f" du {fmt.date_fr(new_d)}" if new_d else ""
+        )
+        d = diff[diff["perimeter_id"] != "ort"]
+        drawn = after[after["type"] != "ort"].reset_index(drop=True)
+        old = before[before["type"] != "ort"].reset_index(drop=True)
+        styles = perimeter_colours(drawn)
+        page = _Page(paper, orientation)
+        subtitle = "Modifications des périmètres par l'avenant"
+        _header(page, convention, subtitle, fictif)
+        changed = parcels[parcels["idu"].isin(set(d["idu"]))]
+        geoms = [*changed.geometry, *drawn.geometry]
+        b = shapely.union_all(geoms).bounds if geoms else drawn.total_bounds
+        margin = max(0.04 * max(b[2] - b[0], b[3] - b[1]), PARCEL_MARGIN_M)
+        ax = page.axes(page.map_box)
+        extent, denom = round_scale(b, page.map_box[2], page.map_box[3], margin)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        view = _in_view(parcels, extent)
+        view.plot(ax=ax, color=STATUS_COLOURS[OUTSIDE], edgecolor="#8a8a8a", linewidth=0.2, zorder=1)
+        handles = []
+        first = d.drop_duplicates("idu", keep="first")
+        for change, colour in DIFF_COLOURS.items():
+            ids = set(first.loc[first["change"] == change, "idu"])
+            sub = parcels[parcels["idu"].isin(ids)]
+            if len(sub):
+                sub.plot(ax=ax, color=colour, alpha=0.55, edgecolor=colour, linewidth=0.5, zorder=2)
+            handles.append(
+                Patch(
+                    facecolor=colour,
+                    alpha=0.55,
+                    edgecolor=colour,
+                    label=f"Parcelle qui {_CHANGE_VERB[change]} ({len(ids)})",
+                )
+            )
+        for _, row in old.iterrows():
+            gpd.GeoSeries([row.geometry], crs=crs).boundary.plot(
+                ax=ax, color="#555555", linewidth=1.6, linestyle=(0, (2, 2)), zorder=4
+            )
+        handles.append(
+            Line2D([], [], color="#555555", linewidth=1.6, linestyle=":", label="Périmètres avant l'avenant")
+        )
+        ph, notes = _plot_perimeters(ax, drawn, styles)
+        handles += [Line2D([], [], linestyle="none", label="Périmètres après l'avenant :")] + ph
+        _label_parcels(ax, parcels, extent, page.map_box[2], only=set(d["idu"]))
+        ax.set_xlim(extent[0], extent[2])
+        ax.set_ylim(extent[1], extent[3])
+        ax.set_aspect("equal", adjustable="box")
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+        length = _draw_scale_bar(ax, extent, denom)
+        _draw_north(ax, extent, _north_angle(crs, (extent[0] + extent[2]) / 2, (extent[1] + extent[3]) / 2))
+        _footer(page, denom, length, day, _crs_label(crs))
+        counts = d.groupby(["perimeter_nom", "change"]).size()
+        extra = [
+            f"{nom} : " + ", ".join(f"{n} {CHANGE_LABELS[c]}" for (nm, c), n in counts.items() if nm == nom)
+            for nom in dict.fromkeys(d["perimeter_nom"])
+        ] or ["Aucune parcelle n'entre, ne sort ni ne change de part."]
+        extra.insert(0, f"« {old_v} » → « {new_v} »")
+        sources = [
+            f"Avant : « {old_v} » du {fmt.date_fr(before.attrs.get('version_date'))}",
+            f"Après : « {new_v} » du {fmt.date_fr(new_d)}",
+            f"Cadastre : DGFiP, édition Etalab, millésime {parcels.attrs.get('millesime') or 'inconnu'}",
+            f"Production : {fmt.date_fr(day)} (ort)",
+        ]
+        _panel(page, handles, sources, extra + notes)
+        orient = orientation_layers(parcels)
+        _inset(page, orient, drawn, styles, None, extent)
+        pages = [AnnexPage(DIFF_PAGE, subtitle, page.fig)]
+        rows = []
+        for r in d.merge(
+            pd.DataFrame(parcels[[c for c in ("idu", "contenance") if c in parcels.columns]]),
+            on="idu",
+            how="left",
+        ).itertuples(index=False):
+            idu = str(r.idu)
+            cont = getattr(r, "contenance", None)
+            rows.append(
+                [
+                    _short(str(r.perimeter_nom), 26),
+                    idu[8:10].lstrip("0") or "0",
+                    str(int(idu[10:])),
+                    "—" if cont is None or pd.isna(cont) else fmt.area_m2(float(cont)),
+                    CHANGE_LABELS[r.change],
+                    fmt.percent(r.share_before),
+                    fmt.percent(r.share_after),
+                ]
+            )
+        pages += _table_pages(
+            paper=paper,
+            orientation=orientation,
+            title=convention,
+            subtitle=f"Liste des changements — {subtitle}",
+            fictif=fictif,
+            header=["Périmètre", "Section", "N°", "Contenance", "Changement", "Part avant", "Part après"],
+            rows=rows,
+            name="avenant",
+            widths=[46, 14, 12, 22, 24, 20, 20],
+            aligns=["left", "left", "right", "right", "left", "right", "right"],
+        )
+        _finish(pages, annex_number, reference, paper, orientation)
+        return Annex(pages, {}, source=reference, pdf_name="avenant.pdf")
+
+
+_CHANGE_VERB = {"enters": "entre", "leaves": "sort", "share_changed": "change de part"}
+
+
+def _short(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
 
 
 def _page_names(perimeter_ids: list[str], parcel: str | None) -> list[str]:
@@ -632,11 +1322,11 @@ def _page_names(perimeter_ids: list[str], parcel: str | None) -> list[str]:
     return names + ([f"parcelle-{parcel}"] if parcel else [])
 
 
-def _file_names(page_names: list[str], perimeter_ids) -> list[str]:
+def _file_names(page_names: list[str], perimeter_ids, pdf_name: str = "annexe.pdf") -> list[str]:
     """File names of an annex; ids become part of names only when they follow the slug rule."""
     from geo.io import safe_name
 
-    names = [f"{name}.png" for name in page_names] + ["annexe.pdf"]
+    names = [f"{name}.png" for name in page_names] + [pdf_name]
     for pid in perimeter_ids:
         safe_name(pid, what="l'id de périmètre")
         names += [f"parcelles-{pid}.csv", f"parcelles-{pid}.xlsx"]
@@ -659,11 +1349,12 @@ def annex_outputs(annex: Annex, out_dir: str | Path) -> list[Path]:
 
     for pid in annex.tables:
         path_inside(out_dir, f"parcelles-{pid}.csv")
-    return [path_inside(out_dir, n) for n in _file_names([p.name for p in annex.pages], annex.tables)]
+    names = _file_names([p.name for p in annex.pages if p.png], annex.tables, annex.pdf_name)
+    return [path_inside(out_dir, n) for n in names]
 
 
 def write_annex(annex: Annex, out_dir: str | Path, *, force: bool = False) -> list[Path]:
-    """Write each page as PNG (300 dpi), all pages as one PDF, each parcel list as CSV and XLSX.
+    """Write each map page as PNG (300 dpi), all pages as one PDF, each parcel list as CSV and XLSX.
 
     Nothing is written when one of the outputs exists and ``force`` is false; with ``force``, only
     files this tool wrote before (listed in the folder's ``_manifest.json``) are replaced. Every
@@ -685,11 +1376,13 @@ def write_annex(annex: Annex, out_dir: str | Path, *, force: bool = False) -> li
     written = []
     with rc_context(_RC):
         for page in annex.pages:
+            if not page.png:
+                continue
             path = out / f"{page.name}.png"
             with atomic_path(path, force=force) as tmp:
                 page.figure.savefig(tmp, format="png", dpi=DPI, metadata={"Software": "ort"})
             written.append(path)
-        pdf = out / "annexe.pdf"
+        pdf = out / annex.pdf_name
         with atomic_path(pdf, force=force) as tmp:
             with PdfPages(tmp, metadata={"Creator": "ort", "Title": annex.pages[0].title}) as doc:
                 for page in annex.pages:

@@ -17,6 +17,7 @@ or, in legend parts, HTML-escaped.
 from __future__ import annotations
 
 import html
+import math
 
 import folium
 import geopandas as gpd
@@ -327,7 +328,8 @@ def _parcel_layer(parcels, classification, perims, *, simplify_m, far_parcels, f
                 "color": "#555555" if code != _FAR else "#b5b5b5",
                 "weight": 0.6 if code != _FAR else 0.4,
                 "fillColor": colour,
-                "fillOpacity": 0.55 if code in (1, 2) else 0.35,
+                # Straddling parcels pale: the part inside is filled by its own layer.
+                "fillOpacity": {1: 0.22, 2: 0.55}.get(code, 0.35),
             }
             for code, colour in (
                 (0, STATUS_COLOURS[OUTSIDE]),
@@ -667,4 +669,361 @@ def _eligibility_layers(eligibility, parcels, crs, *, simplify_m):
                 show=False,
             )
         )
+    return layers, counts
+
+
+# --------------------------------------------------------------------------------------------
+# Orientation layers (offline): sections, buildings, lieux-dits, street names, parcel numbers
+
+#: Zoom from which each kind of label appears (Leaflet zoom; 18 ≈ 1:2 000 on screen).
+LABEL_ZOOM = {"section": 14, "lieu_dit": 14, "voie": 16, "parcelle": 18}
+BUILDING_COLOUR = "#9a8f85"
+SECTION_COLOUR = "#3d3d3d"
+#: Fill of the part of a straddling parcel inside the ORT (the rest stays pale).
+STRADDLING_INSIDE_COLOUR = "#f0b400"
+DIFF_COLOURS = {"enters": "#2166ac", "leaves": "#d73027", "share_changed": "#8c510a"}
+DIFF_LABELS = {
+    "enters": "entre dans le périmètre",
+    "leaves": "sort du périmètre",
+    "share_changed": "part modifiée",
+}
+
+#: Runtime of the orientation layers (added once to the page after the main runtime).
+ORIENT_JS = r"""
+(function () {
+"use strict";
+var ORT = window.ORT;
+function decode(g, cur, q) {
+  if (typeof g[0] === "number") { cur[0] += g[0]; cur[1] += g[1]; return [cur[1] / q, cur[0] / q]; }
+  return g.map(function (poly) { return poly.map(function (ring) {
+    var out = new Array(ring.length / 2);
+    for (var i = 0; i < ring.length; i += 2) {
+      cur[0] += ring[i]; cur[1] += ring[i + 1]; out[i / 2] = [cur[1] / q, cur[0] / q];
+    }
+    return out; }); });
+}
+var fillCanvas = null;
+// Non-interactive filled polygons on one canvas (buildings): {q, style, geoms: [geom]}.
+ORT.fills = function (spec) {
+  if (!fillCanvas) fillCanvas = L.canvas({padding: 0.3});
+  var group = L.featureGroup(), cur = [0, 0], opts = {renderer: fillCanvas, interactive: false};
+  for (var k in spec.style) opts[k] = spec.style[k];
+  spec.geoms.forEach(function (g) { group.addLayer(L.polygon(decode(g, cur, spec.q), opts)); });
+  return group;
+};
+// Labels drawn only in view and from their zoom on: {q, items: [[text, dx, dy, minZoom, angle, cls]]}
+// (coordinates delta-coded like the geometries). Text goes in as a text node.
+var MAX_LABELS = 900;
+function labelLayer(collect) {
+  var layer = L.layerGroup(), map = null;
+  function draw() {
+    layer.clearLayers();
+    if (!map) return;
+    var z = map.getZoom(), b = map.getBounds().pad(0.05), n = 0;
+    collect(z, b, function (text, ll, angle, cls) {
+      if (n >= MAX_LABELS) return;
+      n += 1;
+      var span = ORT.el("span", "ort-label-text", text);
+      if (angle) span.style.transform = "translate(-50%,-50%) rotate(" + angle + "deg)";
+      var icon = L.divIcon({className: "ort-label " + (cls || ""), html: span, iconSize: [0, 0]});
+      layer.addLayer(L.marker(ll, {icon: icon, interactive: false, keyboard: false, pane: "ortlabels"}));
+    });
+  }
+  layer.on("add", function (e) { map = e.target._map; map.on("zoomend moveend", draw); draw(); });
+  layer.on("remove", function () { if (map) map.off("zoomend moveend", draw); map = null; });
+  return layer;
+}
+ORT.labels = function (spec) {
+  var cur = [0, 0], items = spec.items.map(function (it) {
+    return [it[0], decode([it[1], it[2]], cur, spec.q), it[3], it[4], it[5]];
+  });
+  return labelLayer(function (z, b, add) {
+    items.forEach(function (it) { if (z >= it[2] && b.contains(it[1])) add(it[0], it[1], it[3], it[4]); });
+  });
+};
+function pct(permille) { return (permille / 10).toFixed(1).replace(".", ",") + "\u00a0%"; }
+// Parcel numbers from the parcel layer itself (no extra bytes): the numéro, and the share of a
+// straddling parcel ("12 · 15,0 %").
+ORT.parcelNumbers = function (spec) {
+  return labelLayer(function (z, b, add) {
+    var parcels = ORT.layers[spec.layer];
+    if (z < spec.minZoom || !parcels) return;
+    parcels.eachLayer(function (p) {
+      var pb = p.getBounds();
+      if (!b.intersects(pb)) return;
+      var idu = p.ortIdu, text = idu.length === 14 ? String(parseInt(idu.slice(10), 10)) : idu;
+      if (p.ortData[2] === 1 && p.ortData[3] && p.ortData[3].length) {
+        text += " \u00b7 " + pct(p.ortData[3][0][2]);
+      }
+      add(text, pb.getCenter(), 0, p.ortData[2] === 1 ? "ort-label-share" : "ort-label-num");
+    });
+  });
+};
+ORT.orientInit = function (map) {
+  map.createPane("ortparts").style.zIndex = 420;
+  var labels = map.createPane("ortlabels");
+  labels.style.zIndex = 640; labels.style.pointerEvents = "none";
+};
+// A notice on the map when the background tiles fail (offline, server down).
+ORT.tileNotice = function (map, tiles, label) {
+  var shown = false;
+  tiles.on("tileerror", function () {
+    if (shown) return;
+    shown = true;
+    var box = ORT.el("div", "ort-box ort-tile-notice",
+      "Fond « " + label + " » indisponible (pas de réseau ?) : la carte reste lisible sans lui.");
+    box.setAttribute("role", "status");
+    ORT.control(map, "bottomleft", box);
+  });
+};
+})();
+"""
+
+#: CSS of the orientation labels.
+ORIENT_CSS = """
+.ort-label{pointer-events:none}
+.ort-label-text{position:absolute;transform:translate(-50%,-50%);white-space:nowrap;
+  font:11px/1.1 system-ui,sans-serif;color:#333;text-shadow:0 0 2px #fff,0 0 2px #fff,0 0 3px #fff}
+.ort-section .ort-label-text{font-weight:700;font-size:14px;color:#222}
+.ort-lieu-dit .ort-label-text{font-style:italic;font-size:12px;color:#5b3a1a}
+.ort-voie .ort-label-text{font-size:11px;color:#1d3557;letter-spacing:.02em}
+.ort-label-num .ort-label-text{font-size:10px;color:#444}
+.ort-label-share .ort-label-text{font-size:10px;color:#6b4e00;font-weight:600}
+.ort-tile-notice{color:#8a1c00;max-width:300px}
+"""
+
+
+def _label_items(points: np.ndarray, texts, min_zoom: int, *, angles=None, cls: str = "") -> list:
+    """Label items ``[text, dx, dy, minZoom, angle, cls]`` from EPSG:4326 points (delta-coded)."""
+    if len(points) == 0:
+        return []
+    xy = shapely.get_coordinates(points)
+    ints = np.round(xy * _Q).astype(np.int64)
+    deltas = np.diff(ints, axis=0, prepend=np.zeros((1, 2), np.int64))
+    angles = np.zeros(len(points)) if angles is None else np.asarray(angles, dtype=float)
+    return [
+        [str(t), int(d[0]), int(d[1]), int(min_zoom), round(float(a), 1), cls]
+        for t, d, a in zip(texts, deltas, angles, strict=True)
+    ]
+
+
+def sections_from_parcels(parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Section outlines dissolved from the parcels (when the cadastre has no ``sections`` layer).
+
+    Returns a GeoDataFrame (same metric CRS) with ``section_id`` (commune + prefixe + section)
+    and ``section``.
+    """
+    usable, _ = _usable(parcels)
+    if "idu" not in usable.columns or usable.empty:
+        return gpd.GeoDataFrame({"section_id": [], "section": []}, geometry=[], crs=parcels.crs)
+    key = usable["idu"].astype(str).str[:10]
+    geoms = usable.geometry.to_numpy()
+    out_ids, out_geoms = [], []
+    for sid, idx in key.groupby(key).indices.items():
+        # A small buffer closes the slivers between neighbouring parcels.
+        out_geoms.append(shapely.union_all(shapely.buffer(geoms[idx], 0.05)).buffer(-0.05))
+        out_ids.append(sid)
+    gdf = gpd.GeoDataFrame({"section_id": out_ids}, geometry=out_geoms, crs=parcels.crs)
+    gdf["section"] = gdf["section_id"].str[8:10]
+    return gdf
+
+
+def _section_text(value: str) -> str:
+    return str(value).lstrip("0") or "0"
+
+
+def _sections_layers(sections, crs, simplify_m):
+    gdf = _to_crs_of(sections, crs, name="sections")
+    gdf, _ = _usable(gdf)
+    code = _col(gdf, "section", "code")
+    encoded = _encode(_prepare(gdf, tolerance_m=max(simplify_m, 0.5)))
+    spec = {
+        "q": _Q,
+        "kind": "outline",
+        "pane": "ortperimetres",
+        "styles": [{"color": SECTION_COLOUR, "weight": 1.6, "opacity": 0.75, "interactive": False}],
+        "features": [[0, "", [], "", g, 0] for g in encoded],
+    }
+    pts = gpd.GeoSeries(gdf.geometry.representative_point(), crs=gdf.crs).to_crs(projection.WGS84).to_numpy()
+    texts = [f"Section {_section_text(s)}" for s in (gdf[code] if code else [""] * len(gdf))]
+    labels = {"q": _Q, "items": _label_items(pts, texts, LABEL_ZOOM["section"], cls="ort-section")}
+    return (
+        DataLayer("sections", "Sections cadastrales", "vector", spec),
+        DataLayer("sections-noms", "Noms des sections", "labels", labels),
+        len(gdf),
+    )
+
+
+def _buildings_layer(buildings, crs, simplify_m):
+    gdf = _to_crs_of(buildings, crs, name="batiments")
+    gdf, _ = _usable(gdf)
+    gdf = gdf[gdf.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
+    # Buildings are small: a coarser tolerance keeps a commune's buildings within the map budget.
+    spec = {
+        "q": _Q,
+        "style": {"color": "#6f655c", "weight": 0.4, "fillColor": BUILDING_COLOUR, "fillOpacity": 0.55},
+        "geoms": _encode(_prepare(gdf, tolerance_m=max(simplify_m, 0.6))),
+    }
+    return DataLayer("batiments", "Bâtiments", "fills", spec, show=False), len(gdf)
+
+
+def _lieux_dits_layer(lieux_dits, crs):
+    gdf = _to_crs_of(lieux_dits, crs, name="lieux_dits")
+    gdf, _ = _usable(gdf)
+    name = _col(gdf, "nom", "name", "libelle")
+    gdf = gdf[gdf[name].map(_text) != ""] if name else gdf.iloc[0:0]
+    pts = gpd.GeoSeries(gdf.geometry.representative_point(), crs=gdf.crs).to_crs(projection.WGS84).to_numpy()
+    texts = [_text(v) for v in gdf[name]] if name else []
+    spec = {"q": _Q, "items": _label_items(pts, texts, LABEL_ZOOM["lieu_dit"], cls="ort-lieu-dit")}
+    return DataLayer("lieux-dits", "Lieux-dits", "labels", spec), len(gdf)
+
+
+def street_labels(addresses: pd.DataFrame, crs) -> gpd.GeoDataFrame:
+    """One label per street, placed along its addresses (BAN/BAL points grouped by voie).
+
+    Parameters
+    ----------
+    addresses : DataFrame
+        :func:`geo.sources.addresses.read_addresses` result (``voie``, ``voie_key``, ``lon``,
+        ``lat`` in WGS84 degrees, ``code_insee``).
+    crs : CRS-like
+        Metric CRS in which the street axes are fitted.
+
+    Returns
+    -------
+    GeoDataFrame
+        ``voie`` (as written), ``angle`` (degrees, counter-clockwise from east, in [-90, 90]),
+        ``n`` (addresses), point geometry in ``crs``: the address nearest the street's middle,
+        moved onto its axis (first principal direction of its addresses).
+    """
+    df = pd.DataFrame(addresses).dropna(subset=["lon", "lat"])
+    key = "voie_key" if "voie_key" in df.columns else "voie"
+    if "code_insee" in df.columns:
+        df = df.assign(_k=df["code_insee"].astype(str) + "|" + df[key].astype(str))
+    else:
+        df = df.assign(_k=df[key].astype(str))
+    pts = gpd.GeoSeries(gpd.points_from_xy(df["lon"], df["lat"]), crs=projection.WGS84).to_crs(crs)
+    xy = shapely.get_coordinates(pts.to_numpy())
+    rows = []
+    for _, idx in df.groupby("_k", sort=False).indices.items():
+        p = xy[idx]
+        name = _text(df["voie"].iloc[idx[0]])
+        if not name:
+            continue
+        mid = p.mean(axis=0)
+        angle = 0.0
+        if len(p) >= 2:
+            cov = np.cov((p - mid).T)
+            w, v = np.linalg.eigh(cov)
+            d = v[:, int(np.argmax(w))]
+            t = (p - mid) @ d
+            pos = mid + d * np.median(t)
+            angle = math.degrees(math.atan2(d[1], d[0]))
+            if angle > 90:
+                angle -= 180
+            elif angle < -90:
+                angle += 180
+        else:
+            pos = mid
+        rows.append((name, round(angle, 1), len(p), shapely.Point(pos)))
+    return gpd.GeoDataFrame(
+        rows and [r[:3] for r in rows] or None,
+        columns=["voie", "angle", "n"],
+        geometry=[r[3] for r in rows],
+        crs=crs,
+    )
+
+
+def _streets_layer(addresses, crs):
+    streets = street_labels(addresses, crs)
+    pts = streets.to_crs(projection.WGS84).geometry.to_numpy()
+    # Screen angles go clockwise (CSS rotate): the map's y axis points down.
+    spec = {
+        "q": _Q,
+        "items": _label_items(
+            pts, streets["voie"], LABEL_ZOOM["voie"], angles=-streets["angle"], cls="ort-voie"
+        ),
+    }
+    return DataLayer("voies", "Noms des voies (adresses)", "labels", spec), len(streets)
+
+
+def _straddling_parts_layer(parcels, classification, perims, simplify_m):
+    """The part inside the ORT of each straddling parcel, filled (the parcel itself is pale)."""
+    if classification is None:
+        return None, 0
+    c = classification
+    sel = (
+        c["perimeter_id"] == "ort" if (c["perimeter_id"] == "ort").any() else c["perimeter_type"] == "secteur"
+    )
+    idus = set(c.loc[sel & (c["status"] == STRADDLING), "idu"])
+    zone_rows = (
+        perims[perims["perimeter_id"] == "ort"]
+        if (perims["perimeter_id"] == "ort").any()
+        else perims[perims.get("type", pd.Series("secteur", index=perims.index)) == "secteur"]
+    )
+    if not idus or zone_rows.empty:
+        return None, 0
+    zone = shapely.union_all(zone_rows.geometry.to_numpy())
+    sub = parcels[parcels["idu"].isin(idus)]
+    parts = shapely.intersection(sub.geometry.to_numpy(), zone)
+    parts = shapely.get_parts(parts)
+    parts = parts[np.isin(shapely.get_type_id(parts), (3, 6))]
+    gdf = gpd.GeoDataFrame(geometry=parts, crs=parcels.crs)
+    gdf = gdf[gdf.area > 0.01]
+    spec = {
+        "q": _Q,
+        "kind": "polygon",
+        "pane": "ortparts",
+        "styles": [
+            {
+                "stroke": False,
+                "fillColor": STRADDLING_INSIDE_COLOUR,
+                "fillOpacity": 0.75,
+                "interactive": False,
+            }
+        ],
+        "features": [[0, "", [], "", g, 0] for g in _encode(_prepare(gdf, tolerance_m=simplify_m))],
+    }
+    return DataLayer("parts-incluses", "Parts incluses des parcelles à cheval", "vector", spec), len(sub)
+
+
+def _diff_layers(diff, parcels, before, crs, simplify_m):
+    """Parcels that enter, leave or change share (:func:`geo.diff.perimeter_diff`), and the old outlines."""
+    from geo import fmt
+
+    d = diff[diff["perimeter_id"] != "ort"] if (diff["perimeter_id"] != "ort").any() else diff
+    geo_rows = parcels[["idu", parcels.geometry.name]].merge(d, on="idu")
+    geo_rows = gpd.GeoDataFrame(geo_rows, geometry=parcels.geometry.name, crs=parcels.crs)
+    order = list(DIFF_COLOURS)
+    styles = [
+        {"color": DIFF_COLOURS[k], "weight": 2.5, "fillColor": DIFF_COLOURS[k], "fillOpacity": 0.35}
+        for k in order
+    ]
+    features = []
+    encoded = _encode(_prepare(geo_rows, tolerance_m=simplify_m)) if len(geo_rows) else []
+    for row, geom in zip(geo_rows.to_dict("records"), encoded, strict=True):
+        rows = [
+            ["Périmètre", _text(row["perimeter_nom"])],
+            ["Changement", DIFF_LABELS[row["change"]]],
+            ["Part incluse avant", fmt.percent(row["share_before"])],
+            ["Part incluse après", fmt.percent(row["share_after"])],
+        ]
+        title = f"Parcelle {row['idu']}"
+        features.append(
+            [order.index(row["change"]), title, rows, f"{title} : {DIFF_LABELS[row['change']]}", geom, 0]
+        )
+    spec = {"q": _Q, "kind": "polygon", "pane": "ortpoints", "styles": styles, "features": features}
+    layers = [DataLayer("modifications", "Modifications de l'avenant", "vector", spec)]
+    counts = d["change"].value_counts().to_dict()
+    if before is not None:
+        old = _to_crs_of(before, crs, name="before")
+        old = old[old["type"] != "ort"] if "type" in old.columns else old
+        ospec = {
+            "q": _Q,
+            "kind": "outline",
+            "pane": "ortperimetres",
+            "styles": [{"color": "#555555", "weight": 2.5, "dashArray": "4 6", "interactive": False}],
+            "features": [[0, "", [], "", g, 0] for g in _encode(_prepare(old, tolerance_m=simplify_m))],
+        }
+        layers.append(DataLayer("perimetres-avant", "Périmètres avant l'avenant", "vector", ospec))
     return layers, counts

@@ -60,6 +60,7 @@ from geo import fmt, projection
 from geo.classify import INSIDE, OUTSIDE, STRADDLING
 from geo.errors import InputError, OrtError
 from geo.maps import assets as _assets
+from geo.maps import layers as _layers
 
 # The layers are built in geo.maps.layers; ``X as X`` keeps names callers read from geo.maps.page.
 from geo.maps.layers import AXE_COLOURS as AXE_COLOURS
@@ -111,6 +112,14 @@ class OfflineMap(folium.Map):
 
     def render(self, **kwargs):
         self.get_root().header.add_child(Element(_assets.inline_head()), name="ort_inline_assets", index=0)
+        self.get_root().header.add_child(
+            Element(
+                f"<style>{_layers.ORIENT_CSS}</style>\n"
+                f"<script>{_assets._script_safe(_layers.ORIENT_JS)}</script>\n"
+            ),
+            name="ort_orient_assets",
+            index=1,
+        )
         super().render(**kwargs)
 
 
@@ -239,6 +248,12 @@ def convention_map(
     answers: pd.DataFrame | None = None,
     addresses: pd.DataFrame | None = None,
     convention=None,
+    sections: gpd.GeoDataFrame | None = None,
+    buildings: gpd.GeoDataFrame | None = None,
+    lieux_dits: gpd.GeoDataFrame | None = None,
+    diff: pd.DataFrame | None = None,
+    diff_before: gpd.GeoDataFrame | None = None,
+    orientation: bool = True,
     title: str = "",
     fictif: bool = False,
     tiles: str | None = None,
@@ -275,18 +290,33 @@ def convention_map(
     addresses : DataFrame, optional
         The commune's address points (:func:`geo.sources.addresses.read_addresses`: ``numero``,
         ``suffixe``, ``voie``, ``lon``, ``lat`` in WGS84 degrees), embedded so that the search
-        box finds an address offline and outlines the parcel that holds its point.
+        box finds an address offline and outlines the parcel that holds its point; street
+        names are placed along their addresses (from zoom 16).
     convention : geo.perimeters.Convention, optional
         Its signature and end dates, and the version in force, are shown in the sectors' popups.
+    sections, buildings, lieux_dits : GeoDataFrame, optional
+        Orientation layers from the Etalab cadastre (``sections``, ``batiments``,
+        ``lieux_dits``), any CRS. Without ``sections``, section outlines are dissolved from the
+        parcels. Buildings are off by default (a layer to switch on); section names from zoom
+        14, lieux-dits from 14, parcel numbers from 18 (≈ 1:2 000).
+    diff : DataFrame, optional
+        :func:`geo.diff.perimeter_diff` result: parcels entering, leaving or changing share
+        drawn as a layer; ``diff_before`` (the old version's perimeters) adds their outlines.
+    orientation : bool
+        Draw the orientation layers (section outlines and names — dissolved from the parcels
+        when ``sections`` is not given —, parcel numbers, and the layers given above); false
+        leaves only the data layers.
     title : str
         Shown at the top and as the page title (escaped).
     fictif : bool
         Says "COMMUNE FICTIVE" under the title.
     tiles : str, optional
-        URL template of a background tile layer (loads tiles from the network when opened);
-        without it the cadastre is the background and the page loads nothing.
+        Background: a preset of :data:`geo.maps.tiles.BACKGROUNDS` (``plan-ign``,
+        ``ortho-ign``, ``osm``, with their attribution) or a ``{z}/{x}/{y}`` URL template.
+        It loads tiles from the network when opened (a notice appears on the map when they
+        fail); without it the cadastre is the background and the page loads nothing.
     tiles_attribution : str, optional
-        Attribution of the tiles (default: the host of ``tiles``).
+        Attribution of a custom URL template (default: its host).
     simplify_m : float
         Simplification tolerance in metres, applied in the metric CRS.
     far_parcels : {"light", "drop", "keep"}
@@ -321,13 +351,25 @@ def convention_map(
         _Script("ORT.init({map}, " + _assets.to_js_json({"icons": _assets.icon_uris()}) + ");"),
         name="ort_init",
     )
+    m.add_child(_Script("ORT.orientInit({map});"), name="ort_orient_init")
     if tiles:
-        from urllib.parse import urlparse
+        from geo.maps.tiles import background
 
-        attribution = tiles_attribution or urlparse(tiles).netloc or "tuiles"
-        folium.TileLayer(
-            tiles=tiles, attr=html.escape(attribution), name="Fond de carte", max_zoom=21, overlay=False
-        ).add_to(m)
+        bg = background(tiles, tiles_attribution)
+        tile_layer = folium.TileLayer(
+            tiles=bg.url,
+            attr=bg.attribution_html,
+            name=html.escape(bg.label),
+            max_zoom=21,
+            max_native_zoom=bg.max_native_zoom,
+            overlay=False,
+        )
+        tile_layer.add_to(m)
+        m.add_child(
+            _Script(f"ORT.tileNotice({{map}}, {tile_layer.get_name()}, {_assets.to_js_json(bg.label)});"),
+            name="ort_tile_notice",
+        )
+        info["background"] = bg.key
 
     legend: list[str] = []
     order: list[str] = []
@@ -359,6 +401,21 @@ def convention_map(
         m.add_child(layer)
         legend.append(_section("parcelles", _legend_parcels(counts, far_parcels, far_m)))
         order.append("parcelles")
+        parts, n_straddling = _layers._straddling_parts_layer(
+            parcel_layer, classification, perims, simplify_m
+        )
+        if parts is not None:
+            m.add_child(parts)
+            order.append(parts.key)
+
+    orient_legend, orient_order = (
+        _orientation_layers(
+            m, info, crs, parcel_layer, sections, buildings, lieux_dits, addresses, simplify_m
+        )
+        if orientation
+        else ("", [])
+    )
+    order += orient_order
 
     if eligibility is not None:
         layers, counts = _eligibility_layers(eligibility, parcel_layer, crs, simplify_m=simplify_m)
@@ -387,6 +444,20 @@ def convention_map(
         order.append("perimetres")
     legend.insert(0, _section("perimetres", _legend_perimeters(drawn, styles)))
 
+    if diff is not None:
+        if parcel_layer is None:
+            raise InputError("a diff layer needs the parcels", fix="pass parcels=")
+        diff_layers, diff_counts = _layers._diff_layers(diff, parcel_layer, diff_before, crs, simplify_m)
+        for layer in diff_layers:
+            m.add_child(layer)
+            order.append(layer.key)
+        info["diff"] = diff_counts
+        legend.append(
+            _section(
+                " ".join(lay.key for lay in diff_layers), _legend_diff(diff_counts, diff_before is not None)
+            )
+        )
+
     for key, gdf, builder in (
         ("friches", friches, _friches_layer),
         ("logements", housing, _housing_layer),
@@ -401,6 +472,8 @@ def convention_map(
             m.add_child(layer)
             order.append(key)
 
+    if orient_legend:
+        legend.append(orient_legend)
     m.add_child(HtmlControl(_title_html(title, fictif), position="topright", css_class="ort-box ort-title"))
     folium.LayerControl(position="topright", collapsed=True).add_to(m)
     if addresses is not None and parcel_layer is not None:
@@ -551,6 +624,62 @@ def _address_spec(addresses: pd.DataFrame, parcels: gpd.GeoDataFrame) -> tuple[d
     return spec, {"points": len(points), "on_parcels": len(idu_of)}
 
 
+def _orientation_layers(m, info, crs, parcels, sections, buildings, lieux_dits, addresses, simplify_m):
+    """Sections (outlines and names), buildings, lieux-dits, street names, parcel numbers."""
+    legend, order, counts = [], [], {}
+    if buildings is not None:
+        layer, counts["batiments"] = _layers._buildings_layer(buildings, crs, simplify_m)
+        m.add_child(layer)
+        legend.append(_item("box", "#6f655c", "Bâtiments (couche à activer)", fill=_layers.BUILDING_COLOUR))
+    if sections is None and parcels is not None:
+        sections = _layers.sections_from_parcels(parcels)
+    if sections is not None and len(sections):
+        outline, names, counts["sections"] = _layers._sections_layers(sections, crs, simplify_m)
+        m.add_child(outline)
+        m.add_child(names)
+        order.append(outline.key)
+        legend.append(_item("line", _layers.SECTION_COLOUR, "Limite de section cadastrale"))
+    if parcels is not None:
+        m.add_child(
+            DataLayer(
+                "numeros",
+                "Numéros de parcelles",
+                "parcelNumbers",
+                {"layer": "parcelles", "minZoom": _layers.LABEL_ZOOM["parcelle"]},
+            )
+        )
+        legend.append(_note("Numéros de parcelles affichés à partir du 1:2 000 environ (zoom 18)"))
+    if lieux_dits is not None:
+        layer, counts["lieux_dits"] = _layers._lieux_dits_layer(lieux_dits, crs)
+        m.add_child(layer)
+    if addresses is not None:
+        layer, counts["voies"] = _layers._streets_layer(addresses, crs)
+        m.add_child(layer)
+        legend.append(
+            _note(f"Noms de voies placés le long de leurs adresses ({_fmt_int(counts['voies'])} voies)")
+        )
+    info["orientation"] = counts
+    return ("<h4>Repères</h4>" + "".join(legend)) if legend else "", order
+
+
+_DIFF_VERBS = {"enters": "entre", "leaves": "sort", "share_changed": "change de part"}
+
+
+def _legend_diff(counts: dict, with_before: bool) -> str:
+    out = "<h4>Modifications de l'avenant</h4>"
+    for key, label in _layers.DIFF_LABELS.items():
+        colour = _layers.DIFF_COLOURS[key]
+        out += _item(
+            "box",
+            colour,
+            f"Parcelle qui {_DIFF_VERBS[key]} ({_fmt_int(counts.get(key, 0))})",
+            fill=colour,
+        )
+    if with_before:
+        out += _item("line", "#555555", "Périmètre avant l'avenant", dash=True)
+    return out
+
+
 def _bounds(gdf: gpd.GeoDataFrame | None, crs) -> list[list[float]] | None:
     if gdf is None or gdf.empty:
         return None
@@ -590,6 +719,13 @@ def _legend_parcels(counts: dict, far_parcels: str, far_m: float) -> str:
     out = "<h4>Parcelles (statut par rapport à l'ORT)</h4>"
     for key, label in ((INSIDE, "incluses"), (STRADDLING, "à cheval"), (OUTSIDE, "hors périmètre")):
         out += _item("box", "#555555", f"{label} ({_fmt_int(counts[key])})", fill=STATUS_COLOURS[key])
+        if key == STRADDLING:
+            out += _item(
+                "box",
+                "#555555",
+                "partie incluse d'une parcelle à cheval (le reste pâle ; part en %)",
+                fill=_layers.STRADDLING_INSIDE_COLOUR,
+            )
     if far_parcels == "light" and counts["parcels_far"]:
         out += _note(
             f"{_fmt_int(counts['parcels_far'])} parcelles à plus de {far_m:.0f} m des périmètres : "
