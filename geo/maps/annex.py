@@ -198,8 +198,12 @@ class _Page:
         return self.fig.text(x_mm / self.w, y_mm / self.h, s, **kw)
 
 
-def _draw_scale_bar(ax, extent, denom: int) -> float:
-    """Graphic scale bar in the lower left of the map, on a white backing; returns its length (m)."""
+def _draw_scale_bar(ax, extent, map_w_mm: float, denom: int | None = None) -> tuple[float, int]:
+    """Graphic scale bar in the lower left of the map, on a white backing.
+
+    Returns the bar's length (m) and the paper scale 1:N (``denom``, or computed from the frame
+    width ``map_w_mm`` when not given). Also used by :mod:`geo.note`.
+    """
     minx, miny, maxx, maxy = extent
     width_m = maxx - minx
     length = _nice_length(width_m / 4)
@@ -231,7 +235,14 @@ def _draw_scale_bar(ax, extent, denom: int) -> float:
         )
     for frac, label in ((0, "0"), (0.5, _scale_label(length / 2).split()[0]), (1, _scale_label(length))):
         ax.text(x0 + frac * length, y0 + hgt * 1.6, label, ha="center", va="bottom", fontsize=6.5, zorder=22)
-    return length
+    if denom is None:
+        denom = int(_round_scale(width_m * 1000 / map_w_mm))
+    return length, int(denom)
+
+
+def _round_scale(denom: float) -> float:
+    exp = 10 ** math.floor(math.log10(denom))
+    return round(denom / exp * 4) / 4 * exp if denom >= 100 else round(denom)
 
 
 def _draw_north(ax, extent, angle: float) -> None:
@@ -406,8 +417,14 @@ def _in_view(gdf, extent):
     return gdf.iloc[np.sort(idx)]
 
 
-def _plot_parcels(ax, parcels, status: pd.DataFrame | None, extent, *, lw: float, zone, alpha: float) -> None:
-    """Parcels by status; straddling ones pale and hatched, their part inside ``zone`` filled."""
+def _plot_parcels(ax, parcels, status, extent, *, lw: float, zone=None, alpha: float = 1.0) -> None:
+    """Parcels by status; straddling ones pale and hatched, their part inside ``zone`` filled.
+
+    ``status``: DataFrame (``status``, ``share``) or Series of statuses indexed by idu (as
+    :mod:`geo.note` gives it).
+    """
+    if isinstance(status, pd.Series):
+        status = status.to_frame("status")
     view = _in_view(parcels, extent)
     if view.empty:
         return
@@ -481,9 +498,13 @@ def _hole_polygons(geom) -> list:
     return holes
 
 
-def _plot_perimeters(ax, drawn, styles, *, highlight: str | None = None) -> tuple[list, list[str]]:
-    """Perimeter outlines, their holes hatched; legend handles and the lines explaining the holes."""
-    handles, notes = [], []
+def _plot_perimeters(ax, drawn, styles, *, highlight: str | None = None, notes: list | None = None) -> list:
+    """Perimeter outlines, their holes hatched; returns the legend handles.
+
+    The lines explaining the holes are appended to ``notes`` when given.
+    """
+    handles = []
+    notes = notes if notes is not None else []
     for _, row in drawn.iterrows():
         s = styles[row["perimeter_id"]]
         dashed = "dashArray" in s
@@ -519,7 +540,7 @@ def _plot_perimeters(ax, drawn, styles, *, highlight: str | None = None) -> tupl
                 f"« {name} » a {len(holes)} enclave(s) exclue(s) (trou(s), hachuré(s) en croix) : "
                 "les parcelles qui s'y trouvent ne sont pas dans le périmètre."
             )
-    return handles, notes
+    return handles
 
 
 def _status_handles(counts: dict[str, int] | None, what: str) -> list:
@@ -768,7 +789,8 @@ def _map_page(
                 notices.append(why)
     _plot_parcels(ax, parcels, status, extent, lw=lw, zone=zone, alpha=alpha)
     orient_handles = _plot_orientation(ax, orient, extent, map_w_mm)
-    handles, hole_notes = _plot_perimeters(ax, drawn, styles, highlight=highlight)
+    hole_notes: list[str] = []
+    handles = _plot_perimeters(ax, drawn, styles, highlight=highlight, notes=hole_notes)
     extra_lines += hole_notes
     if target is not None:
         gpd.GeoSeries([target], crs=parcels.crs).boundary.plot(
@@ -785,7 +807,7 @@ def _map_page(
     ax.set_aspect("equal", adjustable="box")
     ax.set_xlabel("")
     ax.set_ylabel("")
-    length = _draw_scale_bar(ax, extent, denom)
+    length, _ = _draw_scale_bar(ax, extent, page.map_box[2], denom)
     _draw_north(ax, extent, _north_angle(crs, (extent[0] + extent[2]) / 2, (extent[1] + extent[3]) / 2))
     _footer(page, denom, length, day, _crs_label(crs), bg_text)
     _panel(page, handles + _status_handles(counts, status_of) + orient_handles, sources, extra_lines)
@@ -1244,7 +1266,8 @@ def diff_annex(
         handles.append(
             Line2D([], [], color="#555555", linewidth=1.6, linestyle=":", label="Périmètres avant l'avenant")
         )
-        ph, notes = _plot_perimeters(ax, drawn, styles)
+        notes: list[str] = []
+        ph = _plot_perimeters(ax, drawn, styles, notes=notes)
         handles += [Line2D([], [], linestyle="none", label="Périmètres après l'avenant :")] + ph
         _label_parcels(ax, parcels, extent, page.map_box[2], only=set(d["idu"]))
         ax.set_xlim(extent[0], extent[2])
@@ -1252,7 +1275,7 @@ def diff_annex(
         ax.set_aspect("equal", adjustable="box")
         ax.set_xlabel("")
         ax.set_ylabel("")
-        length = _draw_scale_bar(ax, extent, denom)
+        length, _ = _draw_scale_bar(ax, extent, page.map_box[2], denom)
         _draw_north(ax, extent, _north_angle(crs, (extent[0] + extent[2]) / 2, (extent[1] + extent[3]) / 2))
         _footer(page, denom, length, day, _crs_label(crs))
         counts = d.groupby(["perimeter_nom", "change"]).size()
