@@ -984,7 +984,7 @@ def _straddling_parts_layer(parcels, classification, perims, simplify_m):
         ],
         "features": [[0, "", [], "", g, 0] for g in _encode(_prepare(gdf, tolerance_m=simplify_m))],
     }
-    return DataLayer("parts-incluses", "Parts incluses des parcelles à cheval", "vector", spec), len(sub)
+    return DataLayer("parts-incluses", "Parts incluses (à cheval)", "vector", spec), len(sub)
 
 
 def _diff_layers(diff, parcels, before, crs, simplify_m):

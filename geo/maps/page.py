@@ -643,7 +643,7 @@ def _orientation_layers(m, info, crs, parcels, sections, buildings, lieux_dits, 
         m.add_child(
             DataLayer(
                 "numeros",
-                "Numéros de parcelles",
+                "Numéros cadastraux",
                 "parcelNumbers",
                 {"layer": "parcelles", "minZoom": _layers.LABEL_ZOOM["parcelle"]},
             )
