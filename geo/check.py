@@ -137,7 +137,7 @@ def provenance_text(
     return (
         f"Convention : {convention.nom}{fict}\n"
         f"Périmètres : version « {a.get('version_libelle')} » en vigueur depuis le "
-        f"{a.get('version_date')}, évalués au {when.isoformat()} ; "
+        f"{fmt.date_fr(a.get('version_date'))}, évalués au {fmt.date_fr(when)} ; "
         f"cadastre : millésime {millesime or 'inconnu'}" + (f"\n{note}" if note else "")
     )
 
@@ -162,11 +162,15 @@ def expiry_note(convention: Convention, when: dt.date) -> str:
     if when <= end:
         return ""
     return (
-        f"⚠ la convention a pris fin le {end.isoformat()} (signée le "
-        f"{convention.date_signature.isoformat()} pour {convention.duree_ans:g} ans) : sauf prorogation "
-        "ou avenant, ses périmètres ne sont plus en vigueur au "
-        f"{when.isoformat()}"
+        f"⚠ la convention a pris fin le {fmt.date_fr(end)} (signée le "
+        f"{fmt.date_fr(convention.date_signature)} pour {_years(convention.duree_ans)} ans) : "
+        "sauf prorogation ou avenant, ses périmètres ne sont plus en vigueur au "
+        f"{fmt.date_fr(when)}"
     )
+
+
+def _years(value: float) -> str:
+    return fmt.number(value, 0 if value == int(value) else 1)
 
 
 def validity(convention: Convention, perimeters: gpd.GeoDataFrame | None, when: dt.date) -> dict:
@@ -227,15 +231,17 @@ def summary_table(result: pd.DataFrame) -> pd.DataFrame:
 def describe_parcel(rows: pd.DataFrame) -> str:
     """Text for one parcel's rows of a result table."""
     r = rows.iloc[0]
-    cont = f"{r.contenance:,.0f} m²".replace(",", " ") if pd.notna(r.get("contenance")) else "inconnue"
+    cont = fmt.area_m2(r.contenance) if pd.notna(r.get("contenance")) else "inconnue"
     lines = [
         f"\n{r.idu} — commune {r.code_insee}, section {str(r.section).lstrip('0') or '0'}, "
         f"n° {int(r.numero)}, contenance {cont}"
     ]
     for row in rows.itertuples():
         far = row.status == "outside" and pd.notna(row.distance_m) and row.distance_m > 0
-        where = f" (à {row.distance_m:,.0f} m)".replace(",", " ") if far else ""
-        lines.append(f"  {row.perimeter_nom:<38} {STATUS_LABELS[row.status]:<15} {row.share:6.1%}{where}")
+        where = f" (à {fmt.number(row.distance_m)} m)" if far else ""
+        lines.append(
+            f"  {row.perimeter_nom:<38} {STATUS_LABELS[row.status]:<15} {fmt.percent(row.share):>8}{where}"
+        )
     return "\n".join(lines)
 
 
@@ -257,9 +263,9 @@ def _id_frame(path: Path) -> tuple[pd.DataFrame, str, pd.Series]:
     col = next((cols[name] for name in ID_COLUMNS if name in cols), None)
     if col is None:
         raise InputError(
-            f"no parcel id column (found: {', '.join(map(str, df.columns))})",
+            f"pas de colonne d'identifiant de parcelle (colonnes : {', '.join(map(str, df.columns))})",
             source=str(path),
-            fix="name the column 'idu'",
+            fix="nommez la colonne 'idu'",
         )
     communes = (
         df[cols["commune"]].fillna("").astype(str).str.strip()
@@ -387,9 +393,7 @@ def check_parcels(
     millesime = parcels.attrs.get("millesime")
     for idu in wanted:
         if idu not in found:
-            rejected.append(
-                (idu, f"parcel {idu} is not in the cadastre (millésime {millesime or 'inconnu'})")
-            )
+            rejected.append((idu, f"parcelle {idu} absente du cadastre (millésime {millesime or 'inconnu'})"))
     run = classify or (
         lambda p, q: classify_parcels(p, q, tolerance_m2=tolerance_m2, tolerance_pct=tolerance_pct)
     )

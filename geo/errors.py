@@ -125,6 +125,17 @@ class OutputError(OrtError, OSError):
         return self.message + (f" — {self.fix}" if self.fix else "")
 
 
+class OrtWarning(UserWarning):
+    """Something the user should know, not blocking (a row dropped, a layer skipped).
+
+    The message is one French sentence; the CLI prints it as ``Avertissement : …``.
+    """
+
+
+#: French names of the severities of :class:`Problem` (the values stay ``error``/``warning``).
+SEVERITY_LABELS = {"error": "ERREUR", "warning": "AVERTISSEMENT"}
+
+
 @dataclass(frozen=True)
 class Problem:
     """One problem found while validating a file: severity, where and what.
@@ -141,7 +152,8 @@ class Problem:
 
     def __str__(self) -> str:
         where = one_line(self.source) + (f" [{one_line(self.feature)}]" if self.feature else "")
-        return f"{self.severity.upper():7} {self.code:24} {where}: {one_line(self.message)}"
+        severity = SEVERITY_LABELS.get(self.severity, self.severity.upper())
+        return f"{severity:13} {self.code:24} {where}: {one_line(self.message)}"
 
 
 @dataclass
@@ -181,8 +193,89 @@ class ValidationFailed(OrtError, ValueError):
         self.report = report
         first = report.errors[0] if report.errors else None
         more = f" (+{len(report.errors) - 1} autres)" if len(report.errors) > 1 else ""
-        msg = f"{report.subject}: {first.message if first else 'invalid'}{more}"
+        msg = f"{report.subject}: {first.message if first else 'invalide'}{more}"
         if first and first.feature:
             msg = f"{report.subject} [{first.feature}]: {first.message}{more}"
         msg += " — liste complète dans le rapport (`ort validate` pour une convention)"
         super().__init__(one_line(msg))
+
+
+def cause(err: BaseException) -> str:
+    """A short French description of a library's exception, for the parentheses of a message.
+
+    Libraries (GDAL, json, tomllib, zipfile...) explain themselves in English; the user gets
+    what kind of damage it is and where, never their sentence.
+
+    >>> import json
+    >>> try:
+    ...     json.loads('{"a": ')
+    ... except ValueError as err:
+    ...     cause(err)
+    'JSON interrompu ou mal formé, ligne 1, colonne 7'
+    """
+    import json
+    import re
+    import zipfile
+
+    text = str(err)
+    name = type(err).__name__
+    if isinstance(err, json.JSONDecodeError):
+        return f"JSON interrompu ou mal formé, ligne {err.lineno}, colonne {err.colno}"
+    if name == "TOMLDecodeError":
+        where = re.search(r"line (\d+), column (\d+)", text)
+        return "syntaxe TOML" + (f", ligne {where[1]}, colonne {where[2]}" if where else "")
+    if isinstance(err, zipfile.BadZipFile):
+        return "ce n'est pas une archive zip valable (fichier abîmé ou mal nommé)"
+    if isinstance(err, UnicodeDecodeError):
+        return f"octet {err.start} illisible en {err.encoding}"
+    if isinstance(err, EOFError) or "truncated" in text.lower() or "end of" in text.lower():
+        return "fichier tronqué"
+    if name in ("BadGzipFile",) or "gzip" in text.lower():
+        return "fichier gzip abîmé"
+    if "JSON" in text:
+        where = re.search(r"offset (\d+)", text)
+        return "JSON mal formé" + (f" (caractère {where[1]})" if where else "")
+    if name in ("DataSourceError", "DataLayerError", "DriverError"):
+        return "GDAL ne reconnaît pas ce fichier"
+    if name == "EmptyDataError":
+        return "fichier vide"
+    if name == "ParserError":
+        if text.startswith("ligne "):  # our own check, already French
+            return text
+        where = re.search(r"line (\d+)", text)
+        return "tableau mal formé (guillemets ou nombre de champs)" + (f", ligne {where[1]}" if where else "")
+    if isinstance(err, PermissionError):
+        return "accès refusé"
+    if isinstance(err, FileNotFoundError):
+        return "fichier introuvable"
+    return name
+
+
+#: GEOS's reasons for an invalid geometry (``shapely.is_valid_reason``), in French.
+_GEOS_REASONS = {
+    "Ring Self-intersection": "anneau qui se recoupe",
+    "Self-intersection": "contour qui se recoupe",
+    "Too few points in geometry component": "trop peu de points",
+    "Invalid Coordinate": "coordonnée invalide",
+    "Hole lies outside shell": "trou hors du contour",
+    "Holes are nested": "trous imbriqués",
+    "Nested shells": "contours imbriqués",
+    "Interior is disconnected": "intérieur déconnecté",
+    "Duplicate Rings": "anneaux en double",
+    "Ring is not closed": "anneau non fermé",
+}
+
+
+def geometry_problem(reason: str | None) -> str:
+    """``shapely.is_valid_reason`` in French.
+
+    ``"Self-intersection[1 2]"`` → ``"contour qui se recoupe en 1 2"``.
+    """
+    import re
+
+    text = str(reason or "")
+    for english, french in _GEOS_REASONS.items():
+        if text.startswith(english):
+            where = re.search(r"\[([^\]]*)\]", text)
+            return french + (f" en {where[1]}" if where else "")
+    return "géométrie invalide"

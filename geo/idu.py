@@ -50,7 +50,7 @@ __all__ = [
 IDU_LENGTH = 14
 _EXAMPLE = "62907000AB0685"
 _LAYOUT = "INSEE 5 + prefixe 3 + section 2 + numéro 4"
-_INSEE_FORM = "5 digits, or 2A/2B + 3 digits in Corsica (e.g. 62907, 2A004)"
+_INSEE_FORM = "5 chiffres, ou 2A/2B + 3 chiffres en Corse (ex. 62907, 2A004)"
 
 #: An INSEE commune code: 5 digits, or 2A/2B + 3 digits in Corsica. The one copy for the whole
 #: package ([0-9] rather than \d: \d also matches Arabic-Indic and other Unicode digits).
@@ -119,7 +119,7 @@ class ParcelId:
         ):
             value = getattr(self, name)
             if not isinstance(value, str):
-                raise ParcelIdError(f"{name} must be a string, got {type(value).__name__} {value!r}")
+                raise ParcelIdError(f"{name} doit être du texte, pas {type(value).__name__} {value!r}")
             object.__setattr__(self, name, norm(value, None))
 
     @property
@@ -338,8 +338,8 @@ def _parse(text: object, opts: _Options) -> ParcelId:
     shown = _as_text(text).strip()
     if not shown:
         raise ParcelIdError(
-            "parcel id is empty",
-            fix=f"give a 14-character id such as {_EXAMPLE}, or 'AB 685' with the commune",
+            "identifiant de parcelle vide",
+            fix=f"donnez un identifiant de 14 caractères comme {_EXAMPLE}, ou 'AB 685' avec la commune",
         )
     upper = shown.upper()
     compact = _SEP_RE.sub("", upper)
@@ -366,8 +366,9 @@ def _parse(text: object, opts: _Options) -> ParcelId:
         numero = _norm_numero(short["numero"], shown)
         if opts.code_insee is None:
             raise ParcelIdError(
-                f"parcel id '{shown}' has a section and numéro but no commune",
-                fix=f"give the commune: --commune 62907, or the full 14-character id such as {_EXAMPLE}",
+                f"parcelle '{shown}' : section et numéro sans commune",
+                fix="donnez la commune : --commune 62907, ou l'identifiant complet de 14 caractères "
+                f"comme {_EXAMPLE}",
             )
         code = opts.code_insee
     else:
@@ -384,9 +385,9 @@ def _parse(text: object, opts: _Options) -> ParcelId:
     pid = ParcelId(code, prefixe, section, numero)
     if opts.communes is not None and code not in opts.communes:
         raise ParcelIdError(
-            f"parcel id '{shown}': commune {code} is not one of the known communes "
+            f"parcelle '{shown}' : la commune {code} n'est pas l'une des communes connues "
             f"({_listing(opts.communes, 5)})",
-            fix="check the INSEE code of the id",
+            fix="vérifiez le code INSEE de l'identifiant",
         )
     if opts.sections is not None and opts.code_insee in (None, code) and section not in opts.sections:
         raise _unknown_section(shown, pid, typed_section, opts.sections)
@@ -394,14 +395,14 @@ def _parse(text: object, opts: _Options) -> ParcelId:
 
 
 def _wrong_length(shown: str, upper: str, compact: str) -> ParcelIdError:
-    without = " (without separators)" if compact != upper else ""
+    without = " (sans séparateurs)" if compact != upper else ""
     if len(compact) == IDU_LENGTH - 3 and INSEE_RE.match(compact):
-        fix = f"the prefixe seems missing: {compact[:5]}000{compact[5:]}"
+        fix = f"le préfixe semble manquer : {compact[:5]}000{compact[5:]}"
     else:
-        fix = "or, for a known commune, a section and numéro such as 'AB 685'"
+        fix = "ou, pour une commune connue, une section et un numéro comme 'AB 685'"
     return ParcelIdError(
-        f"parcel id '{shown}' has {len(compact)} characters{without}; expected {IDU_LENGTH} "
-        f"({_LAYOUT}), e.g. {_EXAMPLE}",
+        f"parcelle '{shown}' : {len(compact)} caractères{without} au lieu de {IDU_LENGTH} "
+        f"({_LAYOUT}), ex. {_EXAMPLE}",
         fix=fix,
     )
 
@@ -418,27 +419,27 @@ def _refuse_letter_o(shown: str, upper: str, compact: str) -> None:
     typed = [i for i, ch in enumerate(upper) if not _SEP_RE.fullmatch(ch)]
     fixed = "".join("0" if i in bad else ch for i, ch in enumerate(compact))
     raise ParcelIdError(
-        f"parcel id '{shown}': letter 'O' at position {typed[bad[0]] + 1} where the digit '0' is expected",
-        fix=f"type the digit zero: {fixed}",
+        f"parcelle '{shown}' : lettre 'O' en position {typed[bad[0]] + 1}, à la place du chiffre '0'",
+        fix=f"tapez le chiffre zéro : {fixed}",
     )
 
 
 def _unknown_section(shown: str, pid: ParcelId, typed: str, known: frozenset[str]) -> ParcelIdError:
-    where = f"the cadastre of {pid.code_insee}"
+    where = f"le cadastre de {pid.code_insee}"
     # Letter O and digit 0 are confused both ways in typed ids and in old deliveries.
     for swapped in (typed.replace("O", "0"), typed.replace("0", "O")):
         candidate = swapped.zfill(2)
         if candidate != pid.section and candidate in known:
-            kind = "digit '0'" if "O" in typed else "letter 'O'"
+            kind = "le chiffre '0'" if "O" in typed else "la lettre 'O'"
             return ParcelIdError(
-                f"parcel id '{shown}': section '{pid.section}' is not in {where}, which has "
-                f"section '{candidate}' with the {kind}",
-                fix=f"type {candidate} {int(pid.numero)}",
+                f"parcelle '{shown}' : la section '{pid.section}' n'existe pas dans {where}, qui a "
+                f"une section '{candidate}' avec {kind}",
+                fix=f"tapez {candidate} {int(pid.numero)}",
             )
     return ParcelIdError(
-        f"parcel id '{shown}': section '{pid.section}' is not in {where} "
-        f"(known sections: {_listing(known, 8)})",
-        fix="check the section on the cadastral plan",
+        f"parcelle '{shown}' : la section '{pid.section}' n'existe pas dans {where} "
+        f"(sections connues : {_listing(known, 8)})",
+        fix="vérifiez la section sur le plan cadastral",
     )
 
 
@@ -447,7 +448,7 @@ def _unknown_section(shown: str, pid: ParcelId, typed: str, known: frozenset[str
 
 
 def _fail(raw: str | None, detail: str, fix: str | None = None) -> ParcelIdError:
-    return ParcelIdError(f"parcel id '{raw}': {detail}" if raw is not None else detail, fix=fix)
+    return ParcelIdError(f"parcelle '{raw}' : {detail}" if raw is not None else detail, fix=fix)
 
 
 def _norm_insee(value: str, raw: str | None) -> str:
@@ -457,13 +458,13 @@ def _norm_insee(value: str, raw: str | None) -> str:
     if "O" in code and INSEE_RE.fullmatch(code.replace("O", "0")):
         raise _fail(
             raw,
-            f"INSEE code '{code}' has the letter 'O' where the digit '0' is expected",
-            f"type {code.replace('O', '0')}",
+            f"code INSEE '{code}' : lettre 'O' à la place du chiffre '0'",
+            f"tapez {code.replace('O', '0')}",
         )
-    fix = f"expected {_INSEE_FORM}"
+    fix = f"attendu : {_INSEE_FORM}"
     if re.fullmatch(r"[0-9]{4}", code):
-        fix = f"a leading zero was probably lost (spreadsheet): 0{code}"
-    raise _fail(raw, f"INSEE code '{code}' is not valid", fix)
+        fix = f"un zéro initial a sans doute été perdu (tableur) : 0{code}"
+    raise _fail(raw, f"code INSEE '{code}' invalide", fix)
 
 
 def _norm_prefixe(value: str, raw: str | None) -> str:
@@ -473,23 +474,23 @@ def _norm_prefixe(value: str, raw: str | None) -> str:
     if re.fullmatch(r"[0-9oO]{1,3}", p):
         raise _fail(
             raw,
-            f"prefixe '{p}' has the letter 'O' where the digit '0' is expected",
-            f"type {p.upper().replace('O', '0').zfill(3)}",
+            f"préfixe '{p}' : lettre 'O' à la place du chiffre '0'",
+            f"tapez {p.upper().replace('O', '0').zfill(3)}",
         )
     raise _fail(
         raw,
-        f"prefixe '{p}' is not 3 digits",
-        "the prefixe is 000 unless the parcel lies in an absorbed former commune",
+        f"préfixe '{p}' : il faut 3 chiffres",
+        "le préfixe vaut 000, sauf pour une parcelle d'une ancienne commune absorbée",
     )
 
 
 def _norm_section(value: str, raw: str | None) -> str:
     s = value.strip().upper()
     if not re.fullmatch(r"[0-9A-Z]{1,2}", s):
-        raise _fail(raw, f"section '{s}' is not 1 or 2 letters or digits", "e.g. AB, 0A or A")
+        raise _fail(raw, f"section '{s}' : il faut 1 ou 2 lettres ou chiffres", "ex. AB, 0A ou A")
     s = s.zfill(2)
     if s == "00":
-        raise _fail(raw, "section '00' is empty", "a section has a letter or a non-zero digit, e.g. AB, 0A")
+        raise _fail(raw, "section '00' vide", "une section a une lettre ou un chiffre non nul, ex. AB, 0A")
     return s
 
 
@@ -499,14 +500,14 @@ def _norm_numero(value: str, raw: str | None) -> str:
         if re.fullmatch(r"[0-9O]+", n):
             raise _fail(
                 raw,
-                f"numéro '{n}' has the letter 'O' where the digit '0' is expected",
-                f"type {n.replace('O', '0')}",
+                f"numéro '{n}' : lettre 'O' à la place du chiffre '0'",
+                f"tapez {n.replace('O', '0')}",
             )
-        raise _fail(raw, f"numéro '{n}' is not a number", "the numéro is 1 to 4 digits, e.g. 685")
+        raise _fail(raw, f"numéro '{n}' : ce n'est pas un nombre", "le numéro a 1 à 4 chiffres, ex. 685")
     if len(n) > 4:
-        raise _fail(raw, f"numéro '{n}' has {len(n)} digits; at most 4", "e.g. 685 or 0685")
+        raise _fail(raw, f"numéro '{n}' : {len(n)} chiffres, 4 au plus", "ex. 685 ou 0685")
     if int(n) == 0:
-        raise _fail(raw, f"numéro '{n}' is zero; parcel numbers start at 1")
+        raise _fail(raw, f"numéro '{n}' nul : les numéros de parcelle commencent à 1")
     return n.zfill(4)
 
 
@@ -528,6 +529,6 @@ def _clean_set(values: Collection[str] | None, *, width: int = 0) -> frozenset[s
 def _listing(values: Collection[str], limit: int) -> str:
     items = sorted(values)
     if not items:
-        return "none"
-    more = f", … (+{len(items) - limit} more)" if len(items) > limit else ""
+        return "aucune"
+    more = f", … (+{len(items) - limit} autres)" if len(items) > limit else ""
     return ", ".join(items[:limit]) + more

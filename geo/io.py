@@ -147,7 +147,9 @@ def check_writable(path: str | os.PathLike, *, force: bool = False) -> Path:
             fix="donnez un nom de fichier, ex. " + str(path / "resultat.csv"),
         )
     if path.exists() and not force:
-        raise OutputExistsError(f"{path} already exists — add --force to replace it (force=True from Python)")
+        raise OutputExistsError(
+            f"{path} existe déjà — ajoutez --force pour le remplacer (force=True depuis Python)"
+        )
     _check_parents(path)
     return path
 
@@ -192,7 +194,9 @@ def check_output_folder(path: str | os.PathLike, *, force: bool = False) -> Path
         _check_parents(path)
         return path
     if not force:
-        raise OutputExistsError(f"{path} already exists — add --force to replace it (force=True from Python)")
+        raise OutputExistsError(
+            f"{path} existe déjà — ajoutez --force pour le remplacer (force=True depuis Python)"
+        )
     if path.is_symlink() or not path.is_dir():
         raise _not_ours(path, "n'est pas un dossier produit par ort")
     if any(path.iterdir()) and read_manifest(path) is None:
@@ -215,7 +219,7 @@ def check_folder_files(folder: str | os.PathLike, names: Iterable[str], *, force
         return paths
     if not force:
         raise OutputExistsError(
-            f"{existing[0]} already exists — add --force to replace it (force=True from Python)"
+            f"{existing[0]} existe déjà — ajoutez --force pour le remplacer (force=True depuis Python)"
         )
     manifest = read_manifest(folder) or {}
     own = set(manifest.get("fichiers") or [])
@@ -458,8 +462,8 @@ def _writer_for(path: Path, sheet: dict | None = None) -> Callable[[pd.DataFrame
     kind = TABLE_SUFFIXES.get(suffix.lower())
     if kind is None:
         raise InputError(
-            f"unknown output format '{suffix}'",
-            fix=f"use one of {', '.join(sorted(TABLE_SUFFIXES))}",
+            f"format de sortie '{suffix}' inconnu",
+            fix=f"choisissez parmi {', '.join(sorted(TABLE_SUFFIXES))}",
         )
 
     def csv(df: pd.DataFrame, tmp: Path) -> None:
@@ -482,7 +486,7 @@ def _writer_for(path: Path, sheet: dict | None = None) -> Callable[[pd.DataFrame
             import geopandas as gpd  # here: the CLI imports this module before any command runs
 
             if not isinstance(df, gpd.GeoDataFrame):
-                raise InputError("this table has no geometry", fix="write it as .csv or .xlsx instead")
+                raise InputError("ce tableau n'a pas de géométrie", fix="écrivez-le plutôt en .csv ou .xlsx")
             # The layer is named after the final file, not the temporary one: same bytes every run.
             df.to_file(tmp, driver=driver, layer=path.stem, engine=settings.io_engine)
             if driver == "GPKG":  # opens styled in QGIS, with the colours of the web map

@@ -28,7 +28,7 @@ import shapely
 from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 from pyproj import CRS
 
-from geo import projection, schema
+from geo import fmt, projection, schema
 from geo.errors import (
     CRSError,
     InputError,
@@ -76,9 +76,9 @@ def as_date(value: object, *, what: str = "date", source: str = "") -> dt.date:
         except ValueError:
             pass
     raise PerimeterError(
-        f"{what} {value!r} is not a date",
+        f"{what} {value!r} n'est pas une date",
         source=source or None,
-        fix="write it as YYYY-MM-DD, e.g. 2023-01-18",
+        fix="écrivez-la AAAA-MM-JJ, ex. 2023-01-18",
     )
 
 
@@ -200,9 +200,9 @@ class Convention:
         day = as_date(when, what="--date")
         if not self.versions:
             raise PerimeterError(
-                "this convention has no digitised perimeter yet (versions = [])",
+                "cette convention n'a pas encore de périmètre numérisé (versions = [])",
                 source=str(self.path / METADATA_FILE),
-                fix="draw the sectors (e.g. `ort perimeter-from-parcels`) and add a [[versions]] entry",
+                fix="dessinez les secteurs (`ort perimeter-from-parcels`) et ajoutez une entrée [[versions]]",
             )
         current = None
         for i, v in enumerate(self.versions):
@@ -212,10 +212,10 @@ class Convention:
         if current is None:
             first = self.versions[0].date_effet
             raise PerimeterError(
-                f"no perimeter version is in force on {day.isoformat()} "
-                f"(first version takes effect on {first.isoformat()})",
+                f"aucune version des périmètres n'est en vigueur le {fmt.date_fr(day)} "
+                f"(la première prend effet le {fmt.date_fr(first)})",
                 source=str(self.path / METADATA_FILE),
-                fix="choose a later --date, or add a version to convention.toml",
+                fix="choisissez une --date plus tardive, ou ajoutez une version à convention.toml",
             )
         return current
 
@@ -224,9 +224,9 @@ class Convention:
             if v.id == version_id:
                 return v
         raise PerimeterError(
-            f"unknown version '{version_id}'",
+            f"version '{version_id}' inconnue",
             source=str(self.path / METADATA_FILE),
-            fix=f"use one of {', '.join(v.id for v in self.versions)}",
+            fix=f"choisissez parmi {', '.join(v.id for v in self.versions)}",
         )
 
     def perimeters(
@@ -392,7 +392,7 @@ def read_convention(path: str | Path, *, report: ValidationReport | None = None)
         report.add(
             "error",
             "no-commune",
-            "la convention ne liste aucune commune — écrivez communes = [\"62907\"] (codes INSEE)",
+            'la convention ne liste aucune commune — écrivez communes = ["62907"] (codes INSEE)',
             source=src,
         )
     if meta_ok.versions == [] and data.get("versions") == []:
@@ -757,11 +757,11 @@ def perimeter_from_parcels(
     if missing:
         shown = ", ".join(missing[:5]) + (f" (+{len(missing) - 5})" if len(missing) > 5 else "")
         raise ParcelIdError(
-            f"{len(missing)} parcel id(s) not in the cadastre: {shown}",
-            fix="check the ids and the cadastre millésime",
+            f"{len(missing)} parcelle(s) absente(s) du cadastre : {shown}",
+            fix="vérifiez les identifiants et le millésime du cadastre",
         )
     if found.empty:
-        raise PerimeterError("no parcel given: the perimeter would be empty")
+        raise PerimeterError("aucune parcelle donnée : le périmètre serait vide")
     # A tiny buffer closes the hairline gaps that shared boundaries leave after a union.
     geom = shapely.union_all(found.geometry.buffer(0.01, join_style="mitre").to_numpy()).buffer(
         -0.01, join_style="mitre"

@@ -81,9 +81,9 @@ def metric_crs_for(code_insee: str | Iterable[str]) -> str:
     crss = {OVERSEAS_CRS.get(departement_of(c), LAMBERT93) for c in codes}
     if len(crss) > 1:
         raise CRSError(
-            f"communes {', '.join(codes)} lie in areas with different metric CRSs "
+            f"les communes {', '.join(codes)} relèvent de CRS métriques différents "
             f"({', '.join(sorted(crss))})",
-            fix="handle each overseas territory in its own convention",
+            fix="traitez chaque territoire d'outre-mer dans sa propre convention",
         )
     return crss.pop()
 
@@ -119,10 +119,10 @@ def check_plausible(gdf: gpd.GeoDataFrame, *, source: str, code_insee: str | Non
     if not np.isfinite(bounds).all():
         bad = int(np.where(~np.isfinite(bounds).all(axis=1))[0][0])
         raise CRSError(
-            "coordinates contain NaN or infinite values",
+            "coordonnées NaN ou infinies",
             source=source,
             feature=_feature_label(gdf, geoms.index[bad]),
-            fix="repair or remove this feature",
+            fix="réparez ou retirez cet objet",
         )
     crs = CRS.from_user_input(gdf.crs)
     name = crs.to_string()
@@ -149,14 +149,14 @@ def check_plausible(gdf: gpd.GeoDataFrame, *, source: str, code_insee: str | Non
             label = where(over)
             sel = np.flatnonzero(over)[:1] if label else np.arange(n)
             box = (minx[sel].min(), miny[sel].min(), maxx[sel].max(), maxy[sel].max())
-            looks = "Lambert-93 metres" if _inside(box, _L93_EXTENT) else "projected metres"
+            looks = "des mètres Lambert-93" if _inside(box, _L93_EXTENT) else "des mètres projetés"
             x0, x1, y0, y1 = extent(over, _m)
             raise CRSError(
-                f"coordinates look like {looks} (x {x0}…{x1}, y {y0}…{y1}) "
-                f"but the layer is declared as {name} (degrees)",
+                f"les coordonnées ressemblent à {looks} (x {x0}…{x1}, y {y0}…{y1}) "
+                f"mais la couche est déclarée en {name} (degrés)",
                 source=source,
                 feature=label,
-                fix="declare the real CRS, e.g. --crs EPSG:2154, or reproject the file to EPSG:4326",
+                fix="déclarez le vrai CRS, ex. --crs EPSG:2154, ou reprojetez le fichier en EPSG:4326",
             )
         ext = lonlat_extent(code_insee)
         inside = (minx >= ext[0]) & (miny >= ext[1]) & (maxx <= ext[2]) & (maxy <= ext[3])
@@ -166,10 +166,10 @@ def check_plausible(gdf: gpd.GeoDataFrame, *, source: str, code_insee: str | Non
             label = where(bad)
             x0, x1, y0, y1 = extent(bad, _d)
             raise CRSError(
-                f"latitude and longitude look swapped (x {x0}…{x1}, y {y0}…{y1} in {name})",
+                f"latitude et longitude semblent inversées (x {x0}…{x1}, y {y0}…{y1} en {name})",
                 source=source,
                 feature=label,
-                fix="write coordinates as longitude, latitude (GeoJSON order) and reload",
+                fix="écrivez les coordonnées dans l'ordre longitude, latitude (ordre GeoJSON) et rechargez",
             )
     elif _is_metric(crs):
         small = np.maximum.reduce([np.abs(minx), np.abs(maxx), np.abs(miny), np.abs(maxy)]) < 400
@@ -177,11 +177,11 @@ def check_plausible(gdf: gpd.GeoDataFrame, *, source: str, code_insee: str | Non
             label = where(small)
             x0, x1, y0, y1 = extent(small, _d)
             raise CRSError(
-                f"coordinates look like degrees (x {x0}…{x1}, y {y0}…{y1}) "
-                f"but the layer is declared as {name} (metres)",
+                f"les coordonnées ressemblent à des degrés (x {x0}…{x1}, y {y0}…{y1}) "
+                f"mais la couche est déclarée en {name} (mètres)",
                 source=source,
                 feature=label,
-                fix="declare EPSG:4326 for this file, or reproject it properly",
+                fix="déclarez EPSG:4326 pour ce fichier, ou reprojetez-le correctement",
             )
         if crs.equals(CRS.from_user_input(LAMBERT93)):
             e = _L93_EXTENT
@@ -190,12 +190,12 @@ def check_plausible(gdf: gpd.GeoDataFrame, *, source: str, code_insee: str | Non
                 label = where(out)
                 x0, x1, y0, y1 = extent(out, _m)
                 raise CRSError(
-                    f"coordinates (x {x0}…{x1}, y {y0}…{y1}) are outside "
-                    "metropolitan France in Lambert-93; the file may be in a CC zone (EPSG:3942–3950) "
-                    "or another projection",
+                    f"coordonnées (x {x0}…{x1}, y {y0}…{y1}) hors de la France métropolitaine "
+                    "en Lambert-93 ; le fichier est peut-être en zone CC (EPSG:3942–3950) "
+                    "ou dans une autre projection",
                     source=source,
                     feature=label,
-                    fix="declare the real CRS of the file (e.g. --crs EPSG:3950)",
+                    fix="déclarez le vrai CRS du fichier (ex. --crs EPSG:3950)",
                 )
 
 
@@ -217,7 +217,7 @@ def _feature_label(gdf: gpd.GeoDataFrame, index) -> str:
     for col in ("id", "idu", "site_id", "perimeter_id", "name", "nom"):
         if col in gdf.columns:
             return f"{col}={gdf.at[index, col]}"
-    return f"feature {index}"
+    return f"objet {index}"
 
 
 def crs_is_missing(crs) -> bool:
@@ -231,10 +231,10 @@ def require_crs(gdf: gpd.GeoDataFrame, *, source: str) -> CRS:
     """Return the layer's CRS or refuse a layer without one."""
     if crs_is_missing(gdf.crs):
         raise CRSError(
-            "the layer has no coordinate reference system",
+            "la couche n'a pas de système de coordonnées (CRS)",
             source=source,
-            fix="declare it when reading (--crs EPSG:2154 or crs='EPSG:2154'), "
-            "or fix the file's .prj / GeoPackage SRS",
+            fix="déclarez-le à la lecture (--crs EPSG:2154 ou crs='EPSG:2154'), "
+            "ou corrigez le .prj / le SRS du GeoPackage",
         )
     return CRS.from_user_input(gdf.crs)
 
@@ -257,9 +257,9 @@ def to_metric(
     target = CRS.from_user_input(crs)
     if not _is_metric(target):
         raise CRSError(
-            f"{target.to_string()} is not a metric CRS: areas and distances would be in degrees",
+            f"{target.to_string()} n'est pas un CRS métrique : surfaces et distances seraient en degrés",
             source=source,
-            fix="use Lambert-93 (EPSG:2154) or the overseas metric CRS of the territory",
+            fix="utilisez le Lambert-93 (EPSG:2154) ou le CRS métrique du territoire d'outre-mer",
         )
     check_plausible(gdf, source=source, code_insee=code_insee)
     if CRS.from_user_input(gdf.crs).equals(target):
@@ -275,8 +275,8 @@ def require_same_crs(*layers: tuple[str, gpd.GeoDataFrame]) -> CRS:
         other = require_crs(layer, source=name)
         if not other.equals(ref):
             raise CRSError(
-                f"CRS mismatch: {first_name} is {ref.to_string()} but {name} is {other.to_string()}",
-                fix=f"reproject one of them first, e.g. layer.to_crs('{ref.to_string()}')",
+                f"CRS différents : {first_name} est en {ref.to_string()} mais {name} en {other.to_string()}",
+                fix=f"reprojetez d'abord l'une des couches, ex. layer.to_crs('{ref.to_string()}')",
             )
     return ref
 
@@ -286,7 +286,7 @@ def require_metric(gdf: gpd.GeoDataFrame, *, source: str) -> CRS:
     crs = require_crs(gdf, source=source)
     if not _is_metric(crs):
         raise CRSError(
-            f"{source} is in {crs.to_string()}, not a metric CRS: areas would be in degrees",
-            fix="reproject it first with geo.projection.to_metric(layer, 'EPSG:2154', ...)",
+            f"{source} est en {crs.to_string()}, pas dans un CRS métrique : les surfaces seraient en degrés",
+            fix="reprojetez-la d'abord avec geo.projection.to_metric(layer, 'EPSG:2154', ...)",
         )
     return crs

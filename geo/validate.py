@@ -14,7 +14,7 @@ from pathlib import Path
 import geopandas as gpd
 import shapely
 
-from geo import classify, settings
+from geo import classify, fmt, settings
 from geo.errors import OrtError, ValidationReport, one_line
 from geo.perimeters import _SLUG, Convention, read_convention, read_perimeter_file
 
@@ -159,13 +159,13 @@ def _check_perimeters(
             )
     secteurs = gdf[gdf["type"] == "secteur"]
     if secteurs.empty:
-        report.add("error", "no-secteur", "no secteur d'intervention in this version", source=src)
+        report.add("error", "no-secteur", "aucun secteur d'intervention dans cette version", source=src)
     elif not secteurs["centre_ville"].any():
         report.add(
             "error",
             "no-centre-ville",
-            "no secteur includes a centre-ville: the ORT must have one (CCH L303-2) — "
-            "set centre_ville = true on it",
+            "aucun secteur ne comprend de centre-ville : l'ORT doit en avoir un (CCH L303-2) — "
+            "indiquez centre_ville = true sur ce secteur",
             source=src,
         )
 
@@ -174,7 +174,7 @@ def _check_perimeters(
             report.add(
                 "error",
                 "foreign-commune",
-                f"commune {commune} is not one of the convention's communes ({', '.join(conv.communes)})",
+                f"la commune {commune} n'est pas une commune de la convention ({', '.join(conv.communes)})",
                 source=src,
                 feature=f"id={pid}",
             )
@@ -191,7 +191,7 @@ def _check_perimeters(
             report.add(
                 "error",
                 "overlapping-sectors",
-                f"sectors '{ids[i]}' and '{ids[j]}' overlap on {common:,.0f} m²",
+                f"les secteurs '{ids[i]}' et '{ids[j]}' se chevauchent sur {fmt.area_m2(common)}",
                 source=src,
                 feature=f"id={ids[i]}",
             )
@@ -205,8 +205,8 @@ def _check_perimeters(
             report.add(
                 "warning",
                 "opah-ru-outside-ort",
-                f"{outside / area:.1%} of the OPAH-RU perimeter ({outside:,.0f} m²) lies outside "
-                "the ORT sectors",
+                f"{fmt.percent(outside / area)} du périmètre d'OPAH-RU ({fmt.area_m2(outside)}) "
+                "hors des secteurs de l'ORT",
                 source=src,
                 feature=f"id={row.perimeter_id}",
             )
@@ -219,7 +219,8 @@ def _check_perimeters(
                 report.add(
                     "warning",
                     "sliver",
-                    f"a part of {part.area:.2f} m² (below {settings.sliver_m2} m²): a sliver to remove",
+                    f"une partie de {fmt.area_m2(part.area, 2)} (moins de {fmt.area_m2(settings.sliver_m2)}) : "
+                    "un résidu à supprimer",
                     source=src,
                     feature=f"id={pid}",
                 )
@@ -229,7 +230,8 @@ def _check_perimeters(
                     report.add(
                         "warning",
                         "sliver",
-                        f"a hole of {hole:.2f} m² (below {settings.sliver_m2} m²): a sliver to remove",
+                        f"un trou de {fmt.area_m2(hole, 2)} (moins de {fmt.area_m2(settings.sliver_m2)}) : "
+                        "un résidu à supprimer",
                         source=src,
                         feature=f"id={pid}",
                     )
@@ -243,7 +245,7 @@ def _check_perimeters(
                 report.add(
                     "error",
                     "outside-communes",
-                    f"{outside:,.0f} m² of the perimeter lie outside the convention's communes "
+                    f"{fmt.area_m2(outside)} du périmètre hors des communes de la convention "
                     f"({', '.join(conv.communes)})",
                     source=src,
                     feature=f"id={pid}",
@@ -255,12 +257,12 @@ def _check_perimeters(
         )
         cut = result[result["status"] == classify.STRADDLING]
         for pid, group in cut.groupby("perimeter_id", sort=False):
-            shown = ", ".join(f"{r.idu} ({r.share:.0%})" for r in group.head(8).itertuples())
-            more = f" (+{len(group) - 8} more)" if len(group) > 8 else ""
+            shown = ", ".join(f"{r.idu} ({fmt.percent(r.share, 0)})" for r in group.head(8).itertuples())
+            more = f" (+{len(group) - 8} autres)" if len(group) > 8 else ""
             report.add(
                 "warning",
                 "parcels-cut",
-                f"{len(group)} parcel(s) cut by the perimeter line: {shown}{more}",
+                f"{len(group)} parcelle(s) coupée(s) par la limite du périmètre : {shown}{more}",
                 source=src,
                 feature=f"id={pid}",
             )

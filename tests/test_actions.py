@@ -333,7 +333,7 @@ def test_cli_actions_libercourt(tmp_path):
     assert sheet["A4"].value == "Action" and sheet.freeze_panes == "A5"
     assert sheet.max_row == 4 + 44
     again = CliRunner().invoke(geo.cli.main, ["actions", "--perimeters", str(LIBERCOURT), "-o", str(out)])
-    assert again.exit_code != 0 and "already exists" in again.output
+    assert again.exit_code != 0 and "existe déjà" in again.output
 
 
 def test_cli_actions_csv_and_errors(tmp_path):

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from excel import read_excel_csv
 
 from geo.cli import main
-from geo.errors import CRSError, InputError, ParcelIdError, ValidationFailed
+from geo.errors import CRSError, InputError, OrtWarning, ParcelIdError, ValidationFailed
 from geo.idu import parse_idu
 from geo.perimeters import read_convention
 from geo.sources.cadastre import load_cadastre, read_parcels
@@ -49,21 +49,21 @@ CADASTRE_CASES = {
         "cadastre-91216-parcelles.json.gz",
         lambda: gzip.compress(GOOD_TWO.encode())[:60],
         InputError,
-        "cannot read",
+        "fichier illisible",
     ),
-    "not-gzip": ("cadastre-91216-parcelles.json.gz", lambda: b"<html>503</html>", InputError, "cannot read"),
+    "not-gzip": ("cadastre-91216-parcelles.json.gz", lambda: b"<html>503</html>", InputError, "fichier illisible"),
     "invalid-json": (
         "cadastre-91216-parcelles.json",
         lambda: b'{"type": "FeatureCollection", "feat',
         InputError,
-        "cannot read",
+        "fichier illisible",
     ),
-    "empty-layer": ("cadastre-91216-parcelles.json", lambda: _fc().encode(), InputError, "has no feature"),
+    "empty-layer": ("cadastre-91216-parcelles.json", lambda: _fc().encode(), InputError, "ne contient aucun objet"),
     "no-id-columns": (
         "p.geojson",
         lambda: _fc({"type": "Feature", "properties": {"x": 1}, "geometry": _parcel()["geometry"]}).encode(),
         InputError,
-        "neither an id column",
+        "sans colonne d'identifiant",
     ),
     "bad-idu": (
         "p.geojson",
@@ -71,7 +71,7 @@ CADASTRE_CASES = {
             {"type": "Feature", "properties": {"id": "91216AB1"}, "geometry": _parcel()["geometry"]}
         ).encode(),
         InputError,
-        "not a 14-character IDU",
+        "n'est pas un IDU de 14 caractères",
     ),
     "invalid-ring": (
         "p.geojson",
@@ -79,13 +79,13 @@ CADASTRE_CASES = {
             _parcel(ring=[[2.3, 48.6], [2.31, 48.61], [2.31, 48.6], [2.3, 48.61], [2.3, 48.6]])
         ).encode(),
         InputError,
-        "invalid geometry.*--fix",
+        "géométrie\\(s\\) invalide.*--fix",
     ),
     "zero-area": (
         "p.geojson",
         lambda: _fc(_parcel(ring=[[2.3, 48.6], [2.31, 48.6], [2.32, 48.6], [2.3, 48.6]])).encode(),
         InputError,
-        "zero area",
+        "surface nulle",
     ),
     "mixed-geometry-types": (
         "p.geojson",
@@ -98,33 +98,33 @@ CADASTRE_CASES = {
             },
         ).encode(),  # fmt: skip
         InputError,
-        "type Point where polygons are expected",
+        "type Point là où des polygones sont attendus",
     ),
     "lambert-in-geojson": (
         "p.geojson",
         lambda: _fc(_parcel(ring=[[650000 + 10 * x, 6840000 + 10 * y] for x, y in SQUARE])).encode(),
         CRSError,
-        "Lambert-93 metres",
+        "mètres Lambert-93",
     ),
     "swapped-axes": (
         "p.geojson",
         lambda: _fc(_parcel(ring=[[y, x] for x, y in SQUARE])).encode(),
         CRSError,
-        "swapped",
+        "inversées",
     ),
     "enormous-coordinates": (
         "p.geojson",
         lambda: _fc(_parcel(ring=[[x * 1e12, y * 1e12] for x, y in SQUARE])).encode(),
         CRSError,
-        "degrees",
+        "degrés",
     ),
     "nan-coordinates": (
         "p.geojson",
         lambda: _fc(_parcel(ring=[[math.nan, 48.6], *SQUARE[1:4], [math.nan, 48.6]])).encode(),
         (CRSError, InputError),
-        "NaN|cannot read|invalid",
+        "NaN|fichier illisible|invalide",
     ),
-    "zip-without-shapefile": ("p.zip", None, InputError, "holds no shapefile"),
+    "zip-without-shapefile": ("p.zip", None, InputError, "aucun shapefile"),
 }
 
 
@@ -162,14 +162,14 @@ def test_cadastre_corpus_through_the_cli(tmp_path):
 
 
 def test_insee_written_as_number():
-    with pytest.raises(InputError, match="leading zero.*'01004'"):
+    with pytest.raises(InputError, match="zéro initial.*'01004'"):
         load_cadastre([1004])
 
 
 def test_duplicate_parcel_ids_are_reported(tmp_path):
     path = tmp_path / "p.geojson"
     path.write_text(_fc(_parcel(), _parcel(ring=_shift(SQUARE, 0.001))))
-    with pytest.warns(UserWarning, match="2 rows share an IDU .*91216000AB0001"):
+    with pytest.warns(OrtWarning, match="2 lignes partagent un IDU .*91216000AB0001"):
         parcels = read_parcels(path)
     assert len(parcels) == 2
 
@@ -183,7 +183,7 @@ def test_shapefile_without_prj(tmp_path):
     )
     gdf.to_file(tmp_path / "p.shp")
     (tmp_path / "p.prj").unlink()
-    with pytest.raises(CRSError, match="no coordinate reference system.*--crs EPSG:2154"):
+    with pytest.raises(CRSError, match="pas de système de coordonnées.*--crs EPSG:2154"):
         read_parcels(tmp_path / "p.shp")
 
 
@@ -320,12 +320,12 @@ def test_html_in_names_is_kept_as_text(tmp_path):
 @pytest.mark.parametrize(
     ("text", "kwargs", "pattern"),
     [
-        ("62907AB0685", {}, "11 characters; expected 14"),
-        ("629O7000AB0685", {}, "letter 'O'"),
+        ("62907AB0685", {}, "11 caractères au lieu de 14"),
+        ("629O7000AB0685", {}, "lettre 'O'"),
         ("62907000AB0685", {"communes": {"62908"}}, "62907"),
         ("AB 685", {}, "commune"),
         ("62907000ZZ0685", {"sections": {"AB", "AC"}}, "section"),
-        ("", {}, "empty|no parcel id"),
+        ("", {}, "vide|identifiant"),
     ],
 )
 def test_parcel_id_corpus(text, kwargs, pattern):
@@ -364,7 +364,7 @@ def test_existing_output_never_replaced(demo, tmp_path):
     out = tmp_path / "o.csv"
     out.write_text("précieux")
     r = CliRunner().invoke(main, ["check", "62999000AB0001", "-p", str(demo.perimeters_dir), "-o", str(out)])
-    assert r.exit_code == 1 and "already exists" in r.output and "--force" in r.output
+    assert r.exit_code == 1 and "existe déjà" in r.output and "--force" in r.output
     assert out.read_text() == "précieux"
 
 
@@ -422,11 +422,11 @@ def test_spreadsheet_that_is_not_one(tmp_path):
 
     f = tmp_path / "ids.xls"
     f.write_bytes(b"PK\x03\x04")
-    with pytest.raises(InputError, match="unreadable spreadsheet"):
+    with pytest.raises(InputError, match="classeur illisible"):
         read_id_table(f)
     g = tmp_path / "ids.csv"
     g.write_bytes(b'\xef\xbb\xbf"a\nb"\n""\n')
-    with pytest.raises(InputError, match=r"no parcel id column \(found: a\\nb\)"):
+    with pytest.raises(InputError, match=r"pas de colonne d'identifiant de parcelle \(colonnes : a\\nb\)"):
         read_id_table(g)
 
 

@@ -182,14 +182,14 @@ def test_one_swapped_feature_among_good_ones_is_named():
 
 def test_one_feature_in_degrees_among_lambert_metres():
     good = [(700_000 + i, 7_000_000) for i in range(10)]
-    with pytest.raises(CRSError, match="look like degrees") as err:
+    with pytest.raises(CRSError, match="ressemblent à des degrés") as err:
         projection.check_plausible(_points(*good, (2.95, 50.48), crs="EPSG:2154"), source="f.gpkg")
     assert err.value.feature == "site_id=s10"
 
 
 def test_one_feature_in_metres_among_degrees():
     good = [(2.95, 50.48)] * 5
-    with pytest.raises(CRSError, match="Lambert-93 metres") as err:
+    with pytest.raises(CRSError, match="mètres Lambert-93") as err:
         projection.check_plausible(_points(*good, (700_000, 7_000_000)), source="f.geojson")
     assert err.value.feature == "site_id=s5"
 

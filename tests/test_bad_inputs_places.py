@@ -152,11 +152,11 @@ CNIG_ROW = (
 
 FRICHES_FAIL = {
     "fr-invalid-json": Case(
-        "f.geojson", lambda: _fc(_site())[:45], InputError, r"not valid GeoJSON.*re-export"
+        "f.geojson", lambda: _fc(_site())[:45], InputError, r"GeoJSON illisible.*réexportez"
     ),
-    "fr-empty-file": Case("f.geojson", lambda: b"", InputError, "not valid GeoJSON"),
+    "fr-empty-file": Case("f.geojson", lambda: b"", InputError, "GeoJSON illisible"),
     "fr-not-a-collection": Case(
-        "f.geojson", lambda: json.dumps(_site()).encode(), InputError, "not a GeoJSON FeatureCollection"
+        "f.geojson", lambda: json.dumps(_site()).encode(), InputError, "pas une FeatureCollection GeoJSON"
     ),
     "fr-renamed-columns": Case(
         "f.geojson",
@@ -164,56 +164,56 @@ FRICHES_FAIL = {
         InputError,
         "colonnes manquantes : site_id, site_statut, comm_insee",
     ),
-    "fr-unsupported-suffix": Case("f.xlsx", lambda: b"PK\x03\x04", InputError, "unsupported file type"),
+    "fr-unsupported-suffix": Case("f.xlsx", lambda: b"PK\x03\x04", InputError, "non pris en charge"),
     "fr-lambert-in-wgs84": Case(
-        "f.geojson", lambda: _fc(_site([700_800.0, 7_042_650.0])), CRSError, "Lambert-93 metres.*EPSG:4326"
+        "f.geojson", lambda: _fc(_site([700_800.0, 7_042_650.0])), CRSError, "mètres Lambert-93.*EPSG:4326"
     ),
-    "fr-swapped-axes": Case("f.geojson", lambda: _fc(_site(LIBERCOURT[::-1])), CRSError, "swapped"),
+    "fr-swapped-axes": Case("f.geojson", lambda: _fc(_site(LIBERCOURT[::-1])), CRSError, "inversées"),
     "fr-nan-coordinates": Case(
         "f.geojson",
         lambda: json.dumps({"type": "FeatureCollection", "features": [_site([math.nan, 50.48])]}).encode(),
         CRSError,
-        "NaN or infinite",
+        "NaN ou infinies",
         feature="site_id=62907_24789",  # the site named, not its position
     ),
     "fr-infinite-coordinates": Case(
         "f.geojson",
         lambda: json.dumps({"type": "FeatureCollection", "features": [_site([math.inf, 50.48])]}).encode(),
         CRSError,
-        "NaN or infinite",
+        "NaN ou infinies",
     ),
     "fr-enormous-coordinates": Case(
-        "f.geojson", lambda: _fc(_site([1e300, -1e300])), CRSError, "projected metres"
+        "f.geojson", lambda: _fc(_site([1e300, -1e300])), CRSError, "mètres projetés"
     ),
-    "fr-csv-empty": Case("f.csv", lambda: b"", InputError, r"unreadable CSV.*header row"),
+    "fr-csv-empty": Case("f.csv", lambda: b"", InputError, r"CSV illisible.*ligne d'en-tête"),
     "fr-csv-renamed-columns": Case(
         "f.csv",
         lambda: _cnig(CNIG_ROW, header=CNIG_HEADER.replace("site_id", "identifiant")),
         InputError,
         "colonnes manquantes : site_id",
     ),
-    "fr-csv-unbalanced-quote": Case("f.csv", lambda: _cnig('"' + CNIG_ROW), InputError, "unreadable CSV"),
+    "fr-csv-unbalanced-quote": Case("f.csv", lambda: _cnig('"' + CNIG_ROW), InputError, "CSV illisible"),
     "fr-csv-wkt-in-lambert": Case(
         "f.csv",
         lambda: _cnig(CNIG_ROW.replace("POINT (3.0121 50.4808)", "POINT (700800 7042650)")),
         CRSError,
-        "Lambert-93 metres",
+        "mètres Lambert-93",
     ),
     "fr-csv-nan-wkt": Case(
-        "f.csv", lambda: _cnig(CNIG_ROW.replace("3.0121 50.4808", "nan nan")), CRSError, "NaN or infinite"
+        "f.csv", lambda: _cnig(CNIG_ROW.replace("3.0121 50.4808", "nan nan")), CRSError, "NaN ou infinies"
     ),
     "fr-csv-extra-field": Case(
         "f.csv",
         lambda: _cnig(CNIG_ROW, CNIG_ROW + ";en trop"),
         InputError,
-        "unreadable CSV",
+        "CSV illisible",
     ),
     # --- formerly crashing (non-project exceptions), kept as regressions -------------------------
     "fr-gz-truncated": Case(
         "f.geojson.gz",
         lambda: gzip.compress(_fc(_site()))[:40],
         InputError,
-        "not valid GeoJSON",
+        "GeoJSON illisible",
     ),
     "fr-csv-gz-not-gzip": Case(
         "f.csv.gz",
@@ -472,7 +472,7 @@ def test_housing_command_refuses(name, tmp_path):
     line = _assert_clean_failure(r, out, exit_code=1, one_line=one_line)
     assert re.search(case.pattern, line), line
     if not one_line:  # every problem is listed before the last line
-        assert all(re.match(r"(ERROR|WARNING) ", x) for x in r.stderr.strip().splitlines()[:-1]), r.stderr
+        assert all(re.match(r"(ERREUR|AVERTISSEMENT) ", x) for x in r.stderr.strip().splitlines()[:-1]), r.stderr
 
 
 def test_housing_header_only_through_the_command(tmp_path):
@@ -772,7 +772,7 @@ def test_actions_command_refuses(name, tmp_path):
         assert "le registre contient des erreurs" in line
         head, *problems = r.stderr.strip().splitlines()[:-1]
         assert head.startswith(f"{path}: ") and f"{case.errors or 1} erreur(s)" in head, head
-        assert problems and all(re.match(r"(ERROR|WARNING) ", p) for p in problems), r.stderr
+        assert problems and all(re.match(r"(ERREUR|AVERTISSEMENT) ", p) for p in problems), r.stderr
         assert re.search(case.pattern, r.stderr), r.stderr
     else:
         line = _assert_clean_failure(r, out, exit_code=1)

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from geo import settings
-from geo.errors import CRSError, DownloadError, InputError
+from geo.errors import CRSError, DownloadError, InputError, OrtWarning
 from geo.sources.cadastre import (
     PARCEL_COLUMNS,
     cadastre_url,
@@ -50,7 +50,7 @@ def test_real_parcels_areas_match_contenance(epinay_parcelles):
     first = parcels[parcels["idu"] == "91216000AB0037"].iloc[0]
     assert (first.code_insee, first.prefixe, first.section, first.numero) == ("91216", "000", "AB", "0037")
     assert parcels["idu"].str.len().eq(14).all() and parcels["idu"].is_unique
-    assert "2021-12-15" in parcels.attrs["millesime"]
+    assert "15/12/2021" in parcels.attrs["millesime"]
 
 
 def test_single_letter_sections_are_padded(saint_marcel_dir):
@@ -106,13 +106,13 @@ def test_missing_crs_and_wrong_crs_refused(tmp_path, epinay_small):
     shp_dir.mkdir()
     epinay_small.to_crs(2154).to_file(shp_dir / "p.shp")
     (shp_dir / "p.prj").unlink()
-    with pytest.raises(CRSError, match="no coordinate reference system"):
+    with pytest.raises(CRSError, match="pas de système de coordonnées"):
         read_parcels(shp_dir / "p.shp")
     assert len(read_layer(shp_dir / "p.shp", crs="EPSG:2154")) == 200
     # Lambert-93 numbers in a GeoJSON (which declares WGS84 by default).
     lying = tmp_path / "cadastre-91216-parcelles.json"
     epinay_small.to_crs(2154).set_crs(4326, allow_override=True).to_file(lying, driver="GeoJSON")
-    with pytest.raises(CRSError, match="Lambert-93 metres"):
+    with pytest.raises(CRSError, match="mètres Lambert-93"):
         read_parcels(lying)
 
 
@@ -122,7 +122,7 @@ def test_invalid_geometry_refused_or_fixed(tmp_path, epinay_small):
     broken.loc[broken.index[5], "geometry"] = bowtie.iloc[0]
     path = tmp_path / "cadastre-91216-parcelles.json"
     broken.to_file(path, driver="GeoJSON")
-    with pytest.raises(InputError, match=r"1 invalid geometry.*--fix") as err:
+    with pytest.raises(InputError, match=r"1 géométrie\(s\) invalide.*--fix") as err:
         read_parcels(path)
     assert broken.iloc[5]["id"] in str(err.value)
     fixed = read_parcels(path, fix=True)
@@ -132,14 +132,14 @@ def test_invalid_geometry_refused_or_fixed(tmp_path, epinay_small):
 def test_unreadable_and_truncated_files(tmp_path, epinay_parcelles):
     gz = tmp_path / "cadastre-91216-parcelles.json.gz"
     gz.write_bytes(gzip.compress(epinay_parcelles.read_bytes())[:3000])
-    with pytest.raises(InputError, match="cannot read") as err:
+    with pytest.raises(InputError, match="fichier illisible") as err:
         read_parcels(gz)
     assert gz.name in str(err.value) and "\n" not in str(err.value)
-    with pytest.raises(InputError, match="file not found"):
+    with pytest.raises(InputError, match="fichier introuvable"):
         read_parcels(tmp_path / "nope.json")
     nocols = tmp_path / "x.geojson"
     gpd.GeoDataFrame({"a": [1]}, geometry=gpd.points_from_xy([2.3], [48.6]), crs=4326).to_file(nocols)
-    with pytest.raises(InputError, match="neither an id column"):
+    with pytest.raises(InputError, match="sans colonne d'identifiant"):
         read_parcels(nocols)
 
 
@@ -147,7 +147,7 @@ def test_find_layer_file_in_shared_layout(shared_data):
     root = shared_data / "cadastre-etalab-sample"
     assert find_layer_file(root, "73253", "sections").name == "cadastre-73253-sections.json"
     assert find_layer_file(root, "73253", "batiments") is None
-    with pytest.warns(UserWarning, match="no batiments layer"):
+    with pytest.warns(OrtWarning, match="pas de couche batiments"):
         layers = load_cadastre(["73253"], ("parcelles", "sections", "batiments"), source_dir=root)
     assert set(layers) == {"parcelles", "sections"}
 
@@ -158,7 +158,7 @@ def test_multi_commune_load(shared_data):
     parcels = layers["parcelles"]
     assert parcels.crs.to_epsg() == 2154
     assert parcels.groupby("code_insee").size().to_dict() == {"73253": 7425, "91216": 4241}
-    with pytest.raises(InputError, match="no parcelles file for commune 62907"):
+    with pytest.raises(InputError, match="pas de fichier parcelles pour la commune 62907"):
         load_cadastre(["62907"], source_dir=root)
 
 
@@ -171,9 +171,9 @@ def test_official_url_pattern():
     )
     assert "/communes/2A/2A004/cadastre-2A004-sections" in cadastre_url("2A004", "sections")
     assert "/communes/974/97411/" in cadastre_url("97411")
-    with pytest.raises(InputError, match="leading zero"):
+    with pytest.raises(InputError, match="zéro initial"):
         cadastre_url("1001")
-    with pytest.raises(InputError, match="unknown cadastre layer"):
+    with pytest.raises(InputError, match="couche du cadastre .* inconnue"):
         cadastre_url("62907", "routes")
     with pytest.raises(InputError, match="millésime"):
         cadastre_url("62907", millesime="2024")
@@ -247,19 +247,19 @@ def test_download_once_then_cache(use_server, epinay_parcelles):
 
 
 def test_several_communes_and_missing_optional_layer(use_server):
-    with pytest.warns(UserWarning, match="sections layer of commune 91216 unavailable"):
+    with pytest.warns(OrtWarning, match="couche sections de la commune 91216 indisponible"):
         layers = load_cadastre(["91216", "73253"], ("parcelles", "sections"))
     assert layers["parcelles"]["code_insee"].nunique() == 2
     assert set(layers["sections"]["code_insee"]) == {"73253"}
 
 
 def test_not_found_and_truncated_downloads_leave_nothing(use_server, monkeypatch):
-    with pytest.raises(DownloadError, match="not found \\(HTTP 404\\)"):
+    with pytest.raises(DownloadError, match="introuvable \\(HTTP 404\\)"):
         fetch_layer("62907")
     monkeypatch.setattr(settings, "http_retries", 2)
-    with pytest.raises(DownloadError, match="truncated download") as err:
+    with pytest.raises(DownloadError, match="téléchargement tronqué") as err:
         fetch_layer("73253", "batiments")
-    assert "after 2 attempt(s)" in str(err.value)
+    assert "après 2 essai(s)" in str(err.value)
     assert sum("batiments" in h for h in _Handler.hits) == 2
     leftovers = [p for p in Path(settings.cache_dir).rglob("*") if p.is_file()]
     assert leftovers == [], "a failed download must leave no file in the cache"
@@ -283,7 +283,7 @@ def test_unreachable_server(monkeypatch):
     monkeypatch.setattr(settings, "http_backoff", 0.01)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with pytest.raises(DownloadError, match="could not download .* after 2 attempt"):
+        with pytest.raises(DownloadError, match="téléchargement de .* impossible après 2 essai"):
             fetch_layer("91216")
 
 

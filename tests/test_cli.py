@@ -117,7 +117,7 @@ def test_check_bad_ids(demo):
     )
     assert r.exit_code == 2
     assert "62999000ZZ0001" in r.output and "section" in r.output
-    assert "letter 'O'" in r.output
+    assert "lettre 'O'" in r.output
 
 
 def test_check_file_batch(demo, tmp_path):
@@ -145,7 +145,7 @@ def test_check_file_batch(demo, tmp_path):
     again = run(
         "check", "--file", demo.sample_ids, "-p", demo.perimeters_dir, "--cadastre", demo.data_dir, "-o", out
     )
-    assert again.exit_code != 0 and "already exists" in again.output
+    assert again.exit_code != 0 and "existe déjà" in again.output
     for suffix in (".gpkg", ".parquet", ".xlsx"):
         r = run(
             "check",
@@ -174,7 +174,7 @@ def test_check_file_latin1_semicolon(demo, demo_result, tmp_path):
     bad = tmp_path / "nocol.csv"
     bad.write_text("foo,bar\n1,2\n")
     r = run("check", "--file", bad, "-p", demo.perimeters_dir, "--cadastre", demo.data_dir)
-    assert r.exit_code == 1 and "no parcel id column" in r.output
+    assert r.exit_code == 1 and "pas de colonne d'identifiant de parcelle" in r.output
 
 
 def test_parcels_of_a_sector(demo, demo_result, tmp_path):
@@ -208,7 +208,7 @@ def test_parcels_of_a_sector(demo, demo_result, tmp_path):
         "-o",
         tmp_path / "x.csv",
     )
-    assert r.exit_code == 1 and "unknown sector 'Nulle part'" in r.output and "centre-ville" in r.output
+    assert r.exit_code == 1 and "secteur 'Nulle part' inconnu" in r.output and "centre-ville" in r.output
     assert not (tmp_path / "x.csv").exists()
 
 
@@ -238,7 +238,7 @@ def test_bad_input_one_line(demo, tmp_path):
         "--date",
         "2024-13-01",
     )
-    assert r.exit_code == 1 and "YYYY-MM-DD" in r.output
+    assert r.exit_code == 1 and "AAAA-MM-JJ" in r.output
     r = run(
         "check",
         "62999000AB0001",
@@ -249,7 +249,7 @@ def test_bad_input_one_line(demo, tmp_path):
         "--date",
         "2020-01-01",
     )
-    assert r.exit_code == 1 and "no perimeter version is in force on 2020-01-01" in r.output
+    assert r.exit_code == 1 and "aucune version des périmètres n'est en vigueur le 01/01/2020" in r.output
     gz = tmp_path / "cadastre-62999-parcelles.json.gz"
     gz.write_bytes(demo.layers["parcelles"].read_bytes()[:500])
     r = run("check", "62999000AB0001", "-p", demo.perimeters_dir, "--cadastre", gz)

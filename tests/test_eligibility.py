@@ -74,7 +74,7 @@ def test_libercourt_eligible_through_its_ort_row_from_signature_day(lists, rules
     assert yes.verdict == "oui"
     assert "ORT signée le 18/01/2023" in yes.reason and "ligne 113 « 62907 Libercourt »" in yes.reason
     assert yes.reference.startswith("CGI art. 199 novovicies") and yes.evaluated_on == D(2023, 6, 1)
-    assert any("ort-suivi-anct-national.csv" in d and "2024-09-18" in d for d in yes.data_used)
+    assert any("ort-suivi-anct-national.csv" in d and "18/09/2024" in d for d in yes.data_used)
     assert any("regles-eligibilite.toml, version" in d and "vérifié le" in d for d in yes.data_used)
     assert "31/12/2027" in yes.period and any(c.startswith("période d'acquisition") for c in yes.caveats)
     assert {r["voie"]: r["verdict"] for r in yes.routes} == {

@@ -60,7 +60,7 @@ def test_raised_errors_are_caught_by_their_builtin(tmp_path, monkeypatch):
     assert "dossier de convention introuvable" in str(err.value) and err.value.errno is None
     with pytest.raises(FileNotFoundError, match="convention.toml introuvable"):
         schema.read_toml(tmp_path / "convention.toml", what="convention.toml")
-    with pytest.raises(ValueError, match="11 characters"):
+    with pytest.raises(ValueError, match="11 caractères"):
         parse_idu("62907AB0685")
     (tmp_path / "out.txt").write_text("déjà là")
     with pytest.raises(FileExistsError):

@@ -282,7 +282,7 @@ def test_lambert_numbers_declared_wgs84(tmp_path):
 def test_unknown_format(tmp_path):
     path = tmp_path / "f.shp"
     path.write_bytes(b"x")
-    with pytest.raises(InputError, match="unsupported file type"):
+    with pytest.raises(InputError, match="non pris en charge"):
         read_friches(path)
 
 
@@ -303,4 +303,4 @@ def test_cli_friches(tmp_path, cartofriches):
     assert table.at["62907_12806", "perimetres"] == "terril | ort"
     assert pd.isna(table.at["62907_8399", "perimetres"])
     again = CliRunner().invoke(geo.cli.main, [*args, "-o", str(out)])
-    assert again.exit_code != 0 and "already exists" in again.output
+    assert again.exit_code != 0 and "existe déjà" in again.output

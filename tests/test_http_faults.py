@@ -93,17 +93,17 @@ def test_good_file_downloaded_once(server):
 @pytest.mark.parametrize(
     ("name", "message"),
     [
-        ("slow.json.gz", "timed out"),
-        ("truncated.json.gz", "truncated download"),
-        ("corrupt.json.gz", "broken gzip stream"),
-        ("notgzip.json.gz", "broken gzip stream"),
+        ("slow.json.gz", "délai dépassé"),
+        ("truncated.json.gz", "téléchargement tronqué"),
+        ("corrupt.json.gz", "gzip abîmé"),
+        ("notgzip.json.gz", "gzip abîmé"),
         ("loop.json.gz", "HTTP 302"),
     ],
 )
 def test_faults_retry_then_fail_cleanly(server, name, message):
     with pytest.raises(DownloadError, match=message) as err:
         cached_download(f"{server}/{name}")
-    assert "after 3 attempt(s)" in str(err.value) and "\n" not in str(err.value)
+    assert "après 3 essai(s)" in str(err.value) and "\n" not in str(err.value)
     assert _Faulty.hits[f"/data/{name}"] >= 3  # bounded: 3 attempts (redirects count per attempt)
     assert _cache_files() == [], "no partial or corrupt file may stay in the cache"
 
@@ -114,7 +114,7 @@ def test_500_then_200_succeeds(server):
 
 
 def test_404_is_not_retried(server):
-    with pytest.raises(DownloadError, match="not found \\(HTTP 404\\)"):
+    with pytest.raises(DownloadError, match="introuvable \\(HTTP 404\\)"):
         cached_download(f"{server}/missing.json.gz")
     assert _Faulty.hits["/data/missing.json.gz"] == 1 and _cache_files() == []
 

@@ -85,9 +85,9 @@ def test_parcel_id_fields_and_forms():
 
 def test_parcel_id_normalises_on_construction():
     assert ParcelId("62907", "0", "a", "12").idu == "629070000A0012"
-    with pytest.raises(ParcelIdError, match=r"numéro '0' is zero"):
+    with pytest.raises(ParcelIdError, match=r"numéro '0' nul"):
         ParcelId("62907", "000", "AB", "0")
-    with pytest.raises(ParcelIdError, match=r"numero must be a string, got int"):
+    with pytest.raises(ParcelIdError, match=r"numero doit être du texte, pas int"):
         ParcelId("62907", "000", "AB", 12)  # type: ignore[arg-type]
 
 
@@ -126,7 +126,7 @@ def test_error_is_an_input_error():
 
 @pytest.mark.parametrize("text", ["", "   ", None])
 def test_empty(text):
-    with pytest.raises(ParcelIdError, match=r"parcel id is empty — give a 14-character id"):
+    with pytest.raises(ParcelIdError, match=r"identifiant de parcelle vide — donnez un identifiant de 14 caractères"):
         parse_idu(text)  # type: ignore[arg-type]
 
 
@@ -134,19 +134,19 @@ def test_wrong_length_exact_message():
     with pytest.raises(ParcelIdError) as info:
         parse_idu("62907AB0685")
     assert info.value.message == (
-        "parcel id '62907AB0685' has 11 characters; expected 14 "
-        "(INSEE 5 + prefixe 3 + section 2 + numéro 4), e.g. 62907000AB0685"
+        "parcelle '62907AB0685' : 11 caractères au lieu de 14 "
+        "(INSEE 5 + prefixe 3 + section 2 + numéro 4), ex. 62907000AB0685"
     )
-    assert info.value.fix == "the prefixe seems missing: 62907000AB0685"
+    assert info.value.fix == "le préfixe semble manquer : 62907000AB0685"
 
 
 @pytest.mark.parametrize(
     "text, fragment",
     [
-        ("629070000AB0685", r"'629070000AB0685' has 15 characters; expected 14"),
-        ("62907 AB 06851", r"has 12 characters \(without separators\); expected 14"),
-        ("2A004AB0012", r"has 11 characters.*prefixe seems missing: 2A004000AB0012"),
-        ("bad", r"'bad' has 3 characters.*such as 'AB 685'"),
+        ("629070000AB0685", r"'629070000AB0685' : 15 caractères au lieu de 14"),
+        ("62907 AB 06851", r": 12 caractères \(sans séparateurs\) au lieu de 14"),
+        ("2A004AB0012", r": 11 caractères.*préfixe semble manquer : 2A004000AB0012"),
+        ("bad", r"'bad' : 3 caractères.*comme 'AB 685'"),
     ],
 )
 def test_wrong_length(text, fragment):
@@ -167,21 +167,21 @@ def test_wrong_length(text, fragment):
 def test_letter_o_for_digit_zero_in_full_idu(text, position, fixed):
     with pytest.raises(
         ParcelIdError,
-        match=rf"letter 'O' at position {position} where the digit '0' is expected — type the digit zero: "
+        match=rf"lettre 'O' en position {position}, à la place du chiffre '0' — tapez le chiffre zéro : "
         rf"{fixed}",
     ):
         parse_idu(text)
 
 
 def test_letter_o_in_short_numero():
-    with pytest.raises(ParcelIdError, match=r"numéro 'O685' has the letter 'O'.*type 0685"):
+    with pytest.raises(ParcelIdError, match=r"numéro 'O685' : lettre 'O'.*tapez 0685"):
         parse_idu("AB O685", code_insee=LIBERCOURT)
-    with pytest.raises(ParcelIdError, match=r"numéro '6O' has the letter 'O'"):
+    with pytest.raises(ParcelIdError, match=r"numéro '6O' : lettre 'O'"):
         parse_idu("ab6o", code_insee=LIBERCOURT)
 
 
 def test_letter_o_in_commune_option():
-    with pytest.raises(ParcelIdError, match=r"code_insee: INSEE code '629O7' has the letter 'O'.*type 62907"):
+    with pytest.raises(ParcelIdError, match=r"code_insee: code INSEE '629O7' : lettre 'O'.*tapez 62907"):
         parse_idu("AB 12", code_insee="629O7")
 
 
@@ -189,31 +189,31 @@ def test_letter_o_in_commune_option():
 def test_letter_o_section_when_cadastre_has_digit_zero(typed):
     with pytest.raises(
         ParcelIdError,
-        match=r"section 'OA' is not in the cadastre of 62907, which has section '0A' with the digit '0' "
-        r"— type 0A 12",
+        match=r"section 'OA' n'existe pas dans le cadastre de 62907, qui a une section '0A' avec le chiffre '0' "
+        r"— tapez 0A 12",
     ):
         parse_idu(typed, code_insee=LIBERCOURT, sections=["A", "AB"])
 
 
 def test_digit_zero_section_when_cadastre_has_letter_o():
-    with pytest.raises(ParcelIdError, match=r"which has section 'OA' with the letter 'O' — type OA 12"):
+    with pytest.raises(ParcelIdError, match=r"qui a une section 'OA' avec la lettre 'O' — tapez OA 12"):
         parse_idu("0A 12", code_insee=LIBERCOURT, sections=["OA"])
 
 
 def test_letter_o_section_in_full_idu():
-    with pytest.raises(ParcelIdError, match=r"section 'OA' .* which has section '0A'"):
+    with pytest.raises(ParcelIdError, match=r"section 'OA' .* qui a une section '0A'"):
         parse_idu("62907000OA0012", sections=["0A"])
 
 
 @pytest.mark.parametrize(
     "text, fragment",
     [
-        ("AB 68X5", r"parcel id 'AB 68X5': numéro '68X5' is not a number"),
-        ("AB 0000", r"numéro '0000' is zero; parcel numbers start at 1"),
-        ("AB 0", r"numéro '0' is zero"),
-        ("AB 12345", r"numéro '12345' has 5 digits; at most 4"),
-        ("62907000AB068X", r"numéro '068X' is not a number"),
-        ("62907000AB0000", r"numéro '0000' is zero"),
+        ("AB 68X5", r"parcelle 'AB 68X5' : numéro '68X5' : ce n'est pas un nombre"),
+        ("AB 0000", r"numéro '0000' nul : les numéros de parcelle commencent à 1"),
+        ("AB 0", r"numéro '0' nul"),
+        ("AB 12345", r"numéro '12345' : 5 chiffres, 4 au plus"),
+        ("62907000AB068X", r"numéro '068X' : ce n'est pas un nombre"),
+        ("62907000AB0000", r"numéro '0000' nul"),
     ],
 )
 def test_bad_numero(text, fragment):
@@ -224,11 +224,11 @@ def test_bad_numero(text, fragment):
 @pytest.mark.parametrize(
     "text, fragment",
     [
-        ("6290A000AB0685", r"INSEE code '6290A' is not valid — expected 5 digits, or 2A/2B"),
-        ("2C004000AB0012", r"INSEE code '2C004' is not valid"),
-        ("62907A00AB0685", r"prefixe 'A00' is not 3 digits — the prefixe is 000 unless"),
-        ("62907000000685", r"section '00' is empty"),
-        ("62907000-0685", r"has 12 characters"),
+        ("6290A000AB0685", r"code INSEE '6290A' invalide — attendu : 5 chiffres, ou 2A/2B"),
+        ("2C004000AB0012", r"code INSEE '2C004' invalide"),
+        ("62907A00AB0685", r"préfixe 'A00' : il faut 3 chiffres — le préfixe vaut 000, sauf"),
+        ("62907000000685", r"section '00' vide"),
+        ("62907000-0685", r": 12 caractères"),
     ],
 )
 def test_bad_parts_of_full_idu(text, fragment):
@@ -239,21 +239,21 @@ def test_bad_parts_of_full_idu(text, fragment):
 def test_short_form_without_commune():
     with pytest.raises(
         ParcelIdError,
-        match=r"parcel id 'AB 685' has a section and numéro but no commune "
-        r"— give the commune: --commune 62907",
+        match=r"parcelle 'AB 685' : section et numéro sans commune "
+        r"— donnez la commune : --commune 62907",
     ):
         parse_idu("AB 685")
 
 
 def test_short_form_with_bad_numero_reports_numero_before_missing_commune():
-    with pytest.raises(ParcelIdError, match=r"numéro '12345' has 5 digits"):
+    with pytest.raises(ParcelIdError, match=r"numéro '12345' : 5 chiffres"):
         parse_idu("AB 12345")
 
 
 def test_bad_commune_option():
-    with pytest.raises(ParcelIdError, match=r"code_insee: INSEE code '1004' is not valid.*lost.*: 01004"):
+    with pytest.raises(ParcelIdError, match=r"code_insee: code INSEE '1004' invalide.*perdu.*: 01004"):
         parse_idu("AB 12", code_insee="1004")
-    with pytest.raises(ParcelIdError, match=r"prefixe: prefixe '12x' is not 3 digits"):
+    with pytest.raises(ParcelIdError, match=r"prefixe: préfixe '12x' : il faut 3 chiffres"):
         parse_idu("AB 12", code_insee=LIBERCOURT, prefixe="12x")
 
 
@@ -261,11 +261,11 @@ def test_unknown_commune():
     communes = ["62907", "62215", "62637", "59123", "59462", "59630"]
     with pytest.raises(
         ParcelIdError,
-        match=r"commune 19028 is not one of the known communes "
-        r"\(59123, 59462, 59630, 62215, 62637, … \(\+1 more\)\)",
+        match=r"la commune 19028 n'est pas l'une des communes connues "
+        r"\(59123, 59462, 59630, 62215, 62637, … \(\+1 autres\)\)",
     ):
         parse_idu("19028000AB0012", communes=communes)
-    with pytest.raises(ParcelIdError, match=r"commune 62907 is not one of the known communes \(19028\)"):
+    with pytest.raises(ParcelIdError, match=r"la commune 62907 n'est pas l'une des communes connues \(19028\)"):
         parse_idu("AB 12", code_insee=LIBERCOURT, communes=["19028"])
 
 
@@ -273,8 +273,8 @@ def test_unknown_section_lists_known_ones():
     known = ["A", "B", "C", "AB", "AC", "AD", "AE", "AF", "AG", "AH"]
     with pytest.raises(
         ParcelIdError,
-        match=r"section 'ZZ' is not in the cadastre of 62907 "
-        r"\(known sections: 0A, 0B, 0C, AB, AC, AD, AE, AF, … \(\+2 more\)\)",
+        match=r"section 'ZZ' n'existe pas dans le cadastre de 62907 "
+        r"\(sections connues : 0A, 0B, 0C, AB, AC, AD, AE, AF, … \(\+2 autres\)\)",
     ):
         parse_idu("ZZ 12", code_insee=LIBERCOURT, sections=known)
 
@@ -289,15 +289,15 @@ def test_parse_many_splits_and_dedups():
     assert [p.idu for p in valid] == ["62907000AB0685", "629070000A0012"]
     assert [t for t, _ in rejected] == ["bad", "", "AB O685"]
     messages = dict(rejected)
-    assert "has 3 characters" in messages["bad"]
-    assert "empty" in messages[""]
-    assert "letter 'O'" in messages["AB O685"]
+    assert ": 3 caractères" in messages["bad"]
+    assert "vide" in messages[""]
+    assert "lettre 'O'" in messages["AB O685"]
 
 
 def test_parse_many_never_raises():
     valid, rejected = parse_many(["AB 12", "62907000AB0012"], code_insee="1004")
     assert valid == []
-    assert all("INSEE code '1004'" in msg for _, msg in rejected)
+    assert all("code INSEE '1004'" in msg for _, msg in rejected)
     valid, rejected = parse_many(["AB 12", None, 12.5, float("nan")])  # type: ignore[list-item]
     assert valid == [] and len(rejected) == 3  # None and NaN are both the empty text
 
@@ -416,9 +416,9 @@ def test_notary_forms(text, code, expected):
 
 
 def test_notary_forms_keep_precise_refusals():
-    with pytest.raises(ParcelIdError, match=r"numéro '1OO' has the letter 'O'.*type 100"):
+    with pytest.raises(ParcelIdError, match=r"numéro '1OO' : lettre 'O'.*tapez 100"):
         parse_idu("91216 AC 1OO")
-    with pytest.raises(ParcelIdError, match=r"prefixe seems missing: 91216000AC0100"):
+    with pytest.raises(ParcelIdError, match=r"préfixe semble manquer : 91216000AC0100"):
         parse_idu("91216AC0100")  # glued without prefixe: too ambiguous to guess silently
-    with pytest.raises(ParcelIdError, match="is not one of the known communes"):
+    with pytest.raises(ParcelIdError, match="n'est pas l'une des communes connues"):
         parse_idu("91216 AC 100", communes=["62907"])

@@ -110,5 +110,5 @@ def test_eligibility_of_a_commune_from_the_embedded_lists(installed):
     ort = next(x for x in doc["listes"] if x["nom"] == "ort")
     assert ort["date"] == "2024-09-18" and ort["copie"] == "intégrée"
     assert Path(ort["fichier"]).is_relative_to(installed["work"] / "venv")
-    assert any("dernière actualisation 2024-09-18 (copie intégrée)" in d for d in denormandie["donnees"])
+    assert any("dernière actualisation 18/09/2024 (copie intégrée)" in d for d in denormandie["donnees"])
     assert list(folder.iterdir()) == []  # an answer writes nothing where the user is

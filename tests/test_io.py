@@ -15,7 +15,7 @@ from geo.io import atomic_path, write_table, write_text
 def test_refuses_to_overwrite(tmp_path):
     out = tmp_path / "a.txt"
     write_text("one", out)
-    with pytest.raises(OutputExistsError, match="already exists — add --force"):
+    with pytest.raises(OutputExistsError, match="existe déjà — ajoutez --force"):
         write_text("two", out)
     assert out.read_text() == "one"
     write_text("two", out, force=True)
@@ -43,7 +43,7 @@ def test_tables_are_deterministic(tmp_path):
         write_table(df, out, force=True)
         assert out.read_bytes() == first, suffix
     assert read_excel_csv(tmp_path / "a.csv")["idu"].tolist() == ["62907000AB0001", "62907000AB0002"]
-    with pytest.raises(InputError, match="unknown output format '.txt'"):
+    with pytest.raises(InputError, match="format de sortie '.txt' inconnu"):
         write_table(df, tmp_path / "x.txt")
     assert not (tmp_path / "x.txt").exists()
 
@@ -65,17 +65,17 @@ def test_metric_crs_for(code, crs):
 
 
 def test_mixed_territories_refused():
-    with pytest.raises(CRSError, match="different metric CRSs"):
+    with pytest.raises(CRSError, match="CRS métriques différents"):
         projection.metric_crs_for(["62907", "97411"])
 
 
 def test_plausibility():
     l93 = gpd.GeoDataFrame(geometry=[box(700000, 7040000, 700100, 7040100)], crs="EPSG:2154")
-    with pytest.raises(CRSError, match="look like Lambert-93 metres"):
+    with pytest.raises(CRSError, match="ressemblent à des mètres Lambert-93"):
         projection.check_plausible(l93.set_crs(4326, allow_override=True), source="f.geojson")
-    with pytest.raises(CRSError, match="look like degrees"):
+    with pytest.raises(CRSError, match="ressemblent à des degrés"):
         projection.check_plausible(gpd.GeoDataFrame(geometry=[box(3, 50, 3.1, 50.1)], crs=2154), source="f")
-    with pytest.raises(CRSError, match="CC zone"):
+    with pytest.raises(CRSError, match="zone CC"):
         cc50 = gpd.GeoDataFrame(geometry=[box(1700000, 9200000, 1700100, 9200100)], crs=2154)
         projection.check_plausible(cc50, source="f")
     projection.check_plausible(l93, source="ok")  # no error

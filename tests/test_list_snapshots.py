@@ -55,7 +55,7 @@ def test_embedded_copies_are_the_default_and_say_their_vintage():
     info = lists.info
     assert info["ort"].date == "2024-09-18" and info["ort"].date_basis == "dernière actualisation"
     assert info["ort"].copy == "intégrée"
-    assert "(copie intégrée)" in info["ort"].label() and "2024-09-18" in info["ort"].label()
+    assert "(copie intégrée)" in info["ort"].label() and "18/09/2024" in info["ort"].label()
     assert info["communes"].date == "2026-01-01" and info["communes"].date_basis == "COG au"
     assert info["acv_arrete"].date == "2019-03-26"
     assert Path(info["ort"].path).parent == Path(embedded.lists_dir())
@@ -284,7 +284,7 @@ def test_update_downloads_checks_converts_and_is_used_from_then_on(datagouv, sha
     assert lists.rows("acv", "62498")[0]["id_acv"] == "ACV113"
     r = CliRunner().invoke(main, ["eligibility", "--commune", "62907", "--date", "2024-01-01"])
     assert r.exit_code == 0, r.output
-    assert "dernière actualisation 2024-09-18 (copie mise à jour le" in r.output
+    assert "dernière actualisation 18/09/2024 (copie mise à jour le" in r.output
     shown = CliRunner().invoke(main, ["listes"]).output
     assert "copie mise à jour le" in shown and "copie intégrée" in shown
 

@@ -214,7 +214,7 @@ def test_perimeter_popups_and_styles(epinay, epinay_map):
     assert titles == ["Centre-ville", "Gare", "OPAH-RU du centre"]  # the ort union is not drawn
     cv = dict(map(tuple, spec["features"][0][2]))
     assert cv["Type"] == "Secteur d'intervention ORT" and cv["Centre-ville"] == "oui"
-    assert cv["Version"] == "initiale (2023-01-18)"
+    assert cv["Version"] == "initiale (18/01/2023)"
     area_ha = perims.geometry.area[0] / 10_000
     assert cv["Surface"].startswith(f"{area_ha:.2f}".replace(".", ","))
     styles = spec["styles"]
@@ -255,7 +255,7 @@ def test_legend_counts_sources_and_mention(epinay, epinay_map):
     assert f"incluses ({maps._fmt_int(ort['inside'])})" in text
     assert f"à cheval ({maps._fmt_int(ort['straddling'])})" in text
     assert "Centre-ville (centre-ville)" in text and "OPAH-RU du centre (OPAH-RU)" in text
-    assert "version « Convention initiale » du 2023-01-18" in text
+    assert "version « Convention initiale » du 18/01/2023" in text
     assert f"millésime {parcels.attrs['millesime']}" in text
     assert maps.CADASTRE_MENTION in text
 
@@ -299,9 +299,9 @@ def test_classification_computed_when_missing(epinay):
 
 def test_refuses_degrees_and_missing_crs(epinay):
     parcels, perims, _ = epinay
-    with pytest.raises(CRSError, match="not a metric CRS"):
+    with pytest.raises(CRSError, match="pas un CRS métrique"):
         maps.convention_map(perims.to_crs(4326))
-    with pytest.raises(CRSError, match="no coordinate reference system"):
+    with pytest.raises(CRSError, match="pas de système de coordonnées"):
         maps.convention_map(perims, parcels=parcels.set_crs(None, allow_override=True))
     with pytest.raises(InputError, match="far_parcels"):
         maps.convention_map(perims, far_parcels="some")
@@ -360,7 +360,7 @@ def test_external_resources_finds_cdn_links_and_save_refuses_them(epinay, tmp_pa
     from folium.plugins import MeasureControl
 
     m.add_child(MeasureControl())
-    with pytest.raises(OrtError, match="would not work offline"):
+    with pytest.raises(OrtError, match="ne marcherait pas hors ligne"):
         maps.save_offline(m, tmp_path / "x.html")
     assert not (tmp_path / "x.html").exists()
 
@@ -468,7 +468,7 @@ def test_eligibility_layers_long_and_wide_forms(epinay):
     }
     wide = pd.DataFrame({"idu": touched["idu"], "diif": True})
     assert "eligibilite-diif" in _layers(maps.convention_map(perims, parcels=parcels, eligibility=wide))
-    with pytest.raises(InputError, match="not understood"):
+    with pytest.raises(InputError, match="non comprise"):
         maps.convention_map(perims, parcels=parcels, eligibility=wide.assign(diif="peut-être"))
 
 
@@ -564,7 +564,7 @@ def test_annex_pdf_text(epinay_annex):
     ):
         assert entry in flat, entry
     assert "version « Convention initiale » du 18/01/2023" in flat
-    assert "millésime données à jour au 2021-12-15" in flat
+    assert "millésime données à jour au 15/12/2021" in flat
     assert "Produit le 03/02/2025" in flat
     assert f"Parcelle {idu[8:10]} {int(idu[10:])}" in flat
     assert flat.count("Fond de plan : DGFiP") == len(doc.pages)  # one per page, tables included
@@ -607,13 +607,13 @@ def test_annex_a3_portrait_and_no_overwrite(epinay, tmp_path):
     with pytest.raises(OutputExistsError):
         annex.write_annex(doc, tmp_path)
     assert (tmp_path / "annexe.pdf").read_bytes() == before
-    with pytest.raises(InputError, match="A4 or A3"):
+    with pytest.raises(InputError, match="A4 ou A3"):
         annex.annex_pages(one, parcels, paper="A5")
 
 
 def test_annex_unknown_parcel(epinay):
     parcels, perims, result = epinay
-    with pytest.raises(InputError, match="not in the cadastre"):
+    with pytest.raises(InputError, match="absente du cadastre"):
         annex.annex_pages(perims, parcels, classification=result, parcel="91216000ZZ9999")
 
 
@@ -635,7 +635,7 @@ def test_cli_map_on_the_demo(demo, tmp_path):
     assert "aucune ressource réseau" in r.output and "COMMUNE FICTIVE" in r.output
     assert maps.external_resources(out.read_text(encoding="utf-8")) == []
     again = run("map", "-p", paths.perimeters_dir, "-o", out, "--date", "2024-09-01")
-    assert again.exit_code != 0 and "already exists" in again.output and "--force" in again.output
+    assert again.exit_code != 0 and "existe déjà" in again.output and "--force" in again.output
 
 
 def test_cli_annex_on_the_demo(demo, tmp_path):
@@ -660,4 +660,4 @@ def test_cli_annex_on_the_demo(demo, tmp_path):
     text = " ".join(_pdf_text(tmp_path / "annexe.pdf").split())
     assert "COMMUNE FICTIVE" in text and "impression A3 paysage" in text
     again = run("annex", "-p", paths.perimeters_dir, "-o", tmp_path, "--date", "2024-09-01")
-    assert again.exit_code != 0 and "already exists" in again.output
+    assert again.exit_code != 0 and "existe déjà" in again.output

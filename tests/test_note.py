@@ -68,7 +68,7 @@ def test_note_text_holds_the_parcel_sectors_verdicts_and_references(note_pdf):
         "CCH L303-1",
         "CGI art. 199 novovicies",
         "Code de commerce L752-1-1",
-        "millésime données à jour au 2021-12-15",
+        "millésime données à jour au 15/12/2021",
         "Établie le",
         DISCLAIMER,
         "Fond de plan : DGFiP cadastre (Etalab)",

@@ -91,7 +91,7 @@ def test_versions_by_date(conv_dir):
     assert conv.version_at("2023-01-18").id == "initiale"
     assert conv.version_at("2024-06-30").id == "initiale"
     assert conv.version_at("2024-07-01").id == "avenant-1"
-    with pytest.raises(PerimeterError, match="no perimeter version is in force on 2023-01-17"):
+    with pytest.raises(PerimeterError, match="aucune version des périmètres n'est en vigueur le 17/01/2023"):
         conv.version_at("2023-01-17")
 
 
@@ -140,7 +140,7 @@ def test_lambert93_numbers_read_as_degrees(tmp_path):
     folder = _write(tmp_path / "bad", v1=text)
     report = validate_convention(folder)
     crs = [p for p in report.errors if p.code == "crs"]
-    assert crs and "Lambert-93 metres" in crs[0].message and "EPSG:2154" in crs[0].message
+    assert crs and "mètres Lambert-93" in crs[0].message and "EPSG:2154" in crs[0].message
     with pytest.raises(ValidationFailed, match="Lambert-93"):
         read_convention(folder).perimeters("2023-02-01")
 
@@ -152,7 +152,7 @@ def test_swapped_axes(tmp_path):
         "geometry": mapping(box(50.48, 2.99, 50.49, 3.0)),
     }
     folder = _write(tmp_path / "swap", v1=json.dumps({"type": "FeatureCollection", "features": [feat]}))
-    assert any("swapped" in p.message for p in validate_convention(folder).errors)
+    assert any("inversées" in p.message for p in validate_convention(folder).errors)
 
 
 def test_gpkg_without_crs(tmp_path):
@@ -271,7 +271,7 @@ def test_parcels_cut_and_communes(tmp_path, conv_dir):
     communes = gpd.GeoDataFrame({"code_insee": ["62907"]}, geometry=[_b(-10, -10, 250, 110)], crs=L93)
     report = validate_convention(conv_dir, parcels=parcels, communes=communes)
     cut = [p for p in report.problems if p.code == "parcels-cut"]
-    assert cut and "62907000AB0001 (50%)" in cut[0].message
+    assert cut and "62907000AB0001 (50\u00a0%)" in cut[0].message
     outside = [p for p in report.problems if p.code == "outside-communes"]
     assert outside and outside[0].feature == "id=gare"  # v2's gare reaches x=400
     assert report.errors
@@ -308,5 +308,5 @@ def test_libercourt_convention_without_digitised_perimeters():
     assert conv.date_signature.isoformat() == "2023-01-18" and conv.date_fin.isoformat() == "2028-01-18"
     report = validate_convention(folder)
     assert report.ok and report.codes() == {"no-version"}
-    with pytest.raises(PerimeterError, match="no digitised perimeter yet"):
+    with pytest.raises(PerimeterError, match="pas encore de périmètre numérisé"):
         conv.perimeters("2024-01-01")

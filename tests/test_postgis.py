@@ -104,7 +104,7 @@ def test_cli_db_backend_writes_identical_verdicts(loaded, expected):
     # Perimeters stored in WGS84 and brought back to Lambert-93: shares to 1e-6.
     _assert_same(got, expected, tol=1e-6)
     again = CliRunner().invoke(geo.cli.main, [*args, "-o", "cadastre.verdicts"])
-    assert again.exit_code == 1 and "already exists" in again.output
+    assert again.exit_code == 1 and "existe déjà" in again.output
 
 
 def test_db_backend_with_perimeters_from_a_file(loaded, territory, expected, tmp_path):
@@ -148,7 +148,7 @@ def test_broken_parcel_in_the_database(loaded, territory):
 
 def test_existing_table_needs_force(loaded, territory):
     with postgis.connect(loaded.dsn) as conn:
-        with pytest.raises(OutputExistsError, match="perimetres already exists"):
+        with pytest.raises(OutputExistsError, match="perimetres existe déjà"):
             postgis.write_layer(conn, territory[1], "perimetres")
         conn.rollback()
     run = postgis.classify_db(loaded.dsn, "cadastre.parcelles", "perimetres", "verdicts_force")
@@ -197,7 +197,7 @@ def test_unreachable_database_is_one_line():
         ],
     )
     assert result.exit_code == 1
-    assert "cannot connect to the database" in result.output and "secret" not in result.output
+    assert "connexion à la base impossible" in result.output and "secret" not in result.output
     assert "Traceback" not in result.output
 
 

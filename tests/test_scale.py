@@ -213,7 +213,7 @@ def test_broken_partition_is_reported_and_the_others_done(epinay_parcelles, tmp_
     assert not (out / "_SUCCESS").exists() and not (out / "departement=62").exists()
     want = _sorted(classify_parcels(parcels, perims, only_intersecting=True, with_distance=False))
     _assert_same(scale.read_results(out, allow_partial=True), want)
-    with pytest.raises(Exception, match="partitions 62 failed"):
+    with pytest.raises(Exception, match="partitions 62 en échec"):
         scale.read_results(out)
     # With --fix the bow tie is repaired and both partitions are done.
     fixed = scale.classify_dataset(folder, perims, tmp_path / "fixed", workers=1, fix=True)
@@ -236,14 +236,14 @@ def test_broken_geometry_in_a_parquet_batch_names_the_rows(territory, expected, 
     assert [f["partition"] for f in report.failed] == ["59"]
     message = report.failed[0]["location"] + " " + report.failed[0]["error"]
     assert "france.parquet" in message and "lot des lignes" in message
-    assert broken["idu"].iloc[target] in message and "Self-intersection" in message
+    assert broken["idu"].iloc[target] in message and "se recoupe" in message
     assert sorted(report.partitions) == ["62"]
 
 
 def test_refuses_an_existing_output(parquet, territory, tmp_path):
     out = tmp_path / "verdicts"
     out.mkdir()
-    with pytest.raises(OutputExistsError, match="already exists"):
+    with pytest.raises(OutputExistsError, match="existe déjà"):
         scale.classify_dataset(parquet, territory[1], out, workers=1)
 
 
@@ -301,7 +301,7 @@ def test_a_killed_run_leaves_only_a_hidden_partial_folder(parquet, territory, tm
     assert len(leftovers) == 1
     assert len(list(leftovers[0].rglob("part-*.parquet"))) == 2
     assert not list(leftovers[0].rglob("_manifest.json")) and not list(leftovers[0].rglob("_SUCCESS"))
-    with pytest.raises(Exception, match="did not finish"):
+    with pytest.raises(Exception, match="pas allé au bout"):
         scale.read_results(leftovers[0])
 
 
@@ -336,7 +336,7 @@ def test_cli_classify_demo_commune(tmp_path):
     _assert_same(scale.read_results(out), want)
     assert json.loads((out / "_manifest.json").read_text())["provenance"]["version"] == "avenant-1"
     again = CliRunner().invoke(geo.cli.main, args)
-    assert again.exit_code == 1 and "already exists" in again.output and "--force" in again.output
+    assert again.exit_code == 1 and "existe déjà" in again.output and "--force" in again.output
 
 
 def test_cli_partial_result_exit_code(territory, tmp_path):

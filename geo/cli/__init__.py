@@ -22,10 +22,13 @@ import importlib
 import click
 
 from geo import settings
+from geo.cli import messages
 from geo.cli.options import Group, csv_international_option
 
+messages.install()  # click's own messages (usage errors, help headings) in French
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+
+@click.group("ort", cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="ort", prog_name="ort", help="Afficher la version et quitter.")
 @click.option("--offline", is_flag=True, help="N'utiliser que le cache de téléchargement, jamais le réseau.")
 @click.option("--quiet", "-q", is_flag=True, help="Pas de barres de progression.")
@@ -49,4 +52,5 @@ for _topic in TOPICS:
         writes = any(p.name in ("output", "output_dir", "out_dir") for p in _command.params)
         if writes and _command.name not in ("map", "classify", "note"):  # HTML, Parquet, PDF: no CSV
             _command.params.append(csv_international_option)
+        messages.translate_metavars(_command)
         main.add_command(_command)

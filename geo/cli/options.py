@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from geo import settings
-from geo.errors import InputError, OrtError, ValidationFailed
+from geo.errors import InputError, OrtError, OrtWarning, ValidationFailed
 
 if TYPE_CHECKING:  # pandas is imported where it is used: `ort --help` stays quick
     import pandas as pd
@@ -48,6 +49,16 @@ class Group(click.Group):
         return option
 
     def invoke(self, ctx: click.Context):
+        debug = bool(ctx.params.get("debug"))  # parsed already; ctx.obj is filled later
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_line
+            # Libraries' warnings (pyogrio, shapely, pandas) are English notes for developers:
+            # shown with --debug only. The project's own warnings are one French line each.
+            warnings.simplefilter("default" if debug else "ignore")
+            warnings.simplefilter("always", OrtWarning)
+            return self._invoke(ctx)
+
+    def _invoke(self, ctx: click.Context):
         from geo.io import Terminated, sigterm_as_interrupt
 
         try:
@@ -137,6 +148,14 @@ def _internal_error(err: BaseException) -> None:
         f"Erreur interne : {type(err).__name__}: {err} (relancez avec --debug et signalez-la)",
         err=True,
     )
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as the CLI's own line: ``Avertissement : …`` (never Python's source line)."""
+    if issubclass(category, OrtWarning):
+        click.echo(f"Avertissement : {message}", err=True)
+    else:  # only with --debug
+        click.echo(f"Avertissement (bibliothèque, {category.__name__}) : {message}", err=True)
 
 
 # --- shared options ------------------------------------------------------------------------
@@ -253,7 +272,7 @@ def parse_date(when: str | None) -> dt.date:
     except ValueError:
         raise InputError(
             f"--date {when!r} n'est pas une date",
-            fix="écrivez-la au format ISO YYYY-MM-DD (2024-06-01) ou JJ/MM/AAAA (01/06/2024)",
+            fix="écrivez-la AAAA-MM-JJ (2024-06-01) ou JJ/MM/AAAA (01/06/2024)",
         ) from None
 
 

@@ -231,7 +231,7 @@ def parcels(
     match = perims[(perims["perimeter_id"] == target) | (perims["nom"].str.casefold() == target.casefold())]
     if match.empty:
         known = ", ".join(f"{i} ({n})" for i, n in zip(perims["perimeter_id"], perims["nom"], strict=True))
-        raise InputError(f"unknown sector '{target}'", fix=f"use one of: {known}")
+        raise InputError(f"secteur '{target}' inconnu", fix=f"choisissez parmi : {known}")
     result = classify_with_progress(parcel_layer, match, tolerance_m2, tolerance_pct)
     rows = with_parcel_columns(
         parcels_in(result, match["perimeter_id"].iloc[0], include_straddling=not inside_only), parcel_layer
@@ -383,7 +383,9 @@ def perimeter_from_parcels_cmd(
         centre_ville=centre_ville,
     )
     write_text(perimeters_to_geojson(gdf), output, force=force)
-    click.echo(f"{nom} : {len(valid)} parcelle(s), {gdf.geometry.area.sum():,.0f} m² — écrit dans {output}")
+    click.echo(
+        f"{nom} : {len(valid)} parcelle(s), {fmt.area_m2(gdf.geometry.area.sum())} — écrit dans {output}"
+    )
 
 
 # --- ort demo --------------------------------------------------------------------------------

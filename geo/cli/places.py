@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from geo import fmt
+from geo import fmt
 from geo.cli.options import (
     EXIT_BAD_INPUT,
     Command,
@@ -48,7 +50,7 @@ def _perimeters_or_none(conv, day):
     if not conv.versions:
         click.echo(f"Convention : {conv.nom} — pas encore de périmètre numérisé : pas de calcul par secteur.")
         return None
-    click.echo(f"Convention : {conv.nom} — périmètres au {day.isoformat()}")
+    click.echo(f"Convention : {conv.nom} — périmètres au {fmt.date_fr(day)}")
     return conv.perimeters(day, in_force_only=True)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from geo import settings
+from geo import fmt, settings
 from geo.cli.options import (
     EXIT_BAD_INPUT,
     Command,
@@ -33,7 +33,7 @@ def _read_perimeters(folder: Path | None, file: Path | None, when: str | None):
         fict = " — COMMUNE FICTIVE (démonstration)" if conv.fictif else ""
         text = (
             f"Convention : {conv.nom}{fict} ; périmètres : version « {a.get('version_libelle')} » "
-            f"en vigueur depuis le {a.get('version_date')}, évalués au {day.isoformat()}"
+            f"en vigueur depuis le {fmt.date_fr(a.get('version_date'))}, évalués au {fmt.date_fr(day)}"
         )
         return perims, {"perimetres": str(folder), "date": day.isoformat(), **a}, text
     report = ValidationReport(str(file))

@@ -113,9 +113,9 @@ def _scale_label(metres: float) -> str:
 
 def _paper_size(paper: str, orientation: str) -> tuple[float, float]:
     if paper not in PAPER_MM:
-        raise InputError(f"unknown paper format {paper!r}", fix="use A4 or A3")
+        raise InputError(f"format de papier {paper!r} inconnu", fix="choisissez A4 ou A3")
     if orientation not in ORIENTATIONS:
-        raise InputError(f"unknown orientation {orientation!r}", fix="use portrait or landscape")
+        raise InputError(f"orientation {orientation!r} inconnue", fix="choisissez portrait ou landscape")
     w, h = PAPER_MM[paper]
     return (h, w) if orientation == "landscape" else (w, h)
 
@@ -1019,7 +1019,9 @@ def _annex_pages(
     day = production_date or dt.date.today()
     drawn = perimeters[perimeters["type"] != "ort"].reset_index(drop=True)
     if drawn.empty:
-        raise InputError("no perimeter to draw", fix="check the date: no perimeter is in force then")
+        raise InputError(
+            "aucun périmètre à dessiner", fix="vérifiez la date : aucun périmètre n'est alors en vigueur"
+        )
     if classification is None:
         classification = classify_parcels(parcels, perimeters, with_distance=False)
     if orient is None:
@@ -1135,10 +1137,9 @@ def _parcel_page(parcel, classification, drawn, status, counts, common, zone) ->
     match = parcels[parcels["idu"] == pid.idu]
     if match.empty:
         raise InputError(
-            f"parcel {pid.idu} is not in the cadastre "
-            f"(millésime {parcels.attrs.get('millesime', 'inconnu')})",
+            f"parcelle {pid.idu} absente du cadastre (millésime {parcels.attrs.get('millesime', 'inconnu')})",
             feature=pid.idu,
-            fix="check the id with `ort check`",
+            fix="vérifiez l'identifiant avec `ort check`",
         )
     geom = match.geometry.iloc[0]
     b = geom.bounds

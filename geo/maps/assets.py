@@ -29,8 +29,8 @@ def _leaflet_dir() -> Path:
         from xstatic.pkg import leaflet
     except ImportError:  # pragma: no cover - a dependency of the package
         raise OrtError(
-            f"the Python package {LEAFLET_PACKAGE} is not installed: offline maps need it "
-            f"— pip install {LEAFLET_PACKAGE} (or reinstall ort: pip install -e .)"
+            f"le paquet Python {LEAFLET_PACKAGE} n'est pas installé : les cartes hors ligne en ont besoin "
+            f"— pip install {LEAFLET_PACKAGE} (ou réinstallez ort : pip install -e .)"
         ) from None
     return Path(leaflet.BASE_DIR)
 
@@ -80,7 +80,7 @@ def leaflet_css() -> str:
     # IE's VML behaviour is the only other url(); it loads nothing in a modern browser.
     text = text.replace("behavior: url(#default#VML);", "")
     if re.search(r"url\((?!\"?data:)", text):
-        raise OrtError("leaflet.css refers to a file that could not be inlined")  # pragma: no cover
+        raise OrtError("leaflet.css renvoie à un fichier qui n'a pas pu être intégré")  # pragma: no cover
     return text.replace("</style", "<\\/style")
 
 

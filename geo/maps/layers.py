@@ -145,8 +145,8 @@ def _encode(geoms: np.ndarray) -> list:
     bad = ~np.isin(ptype, (0, 3))
     if bad.any():
         raise InputError(
-            f"cannot draw geometry type {parts[bad][0].geom_type} on the map",
-            fix="give points or polygons (buffer lines first)",
+            f"impossible de dessiner le type de géométrie {parts[bad][0].geom_type} sur la carte",
+            fix="donnez des points ou des polygones (tamponnez d'abord les lignes)",
         )
     rings, ring_part = shapely.get_rings(parts, return_index=True)
     point_parts = np.nonzero(ptype == 0)[0]
@@ -194,9 +194,18 @@ def _usable(gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int]:
     return gdf[ok], int((~ok).sum())
 
 
+def _day(text: str) -> str:
+    """An ISO date as people read it (18/01/2023); any other text as it is."""
+    import re
+
+    from geo import fmt
+
+    return fmt.date_fr(text) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text or "") else text
+
+
 def _to_crs_of(layer: gpd.GeoDataFrame, crs, *, name: str) -> gpd.GeoDataFrame:
     if not isinstance(layer, gpd.GeoDataFrame):
-        raise InputError(f"{name} must be a GeoDataFrame", fix="read it with geopandas.read_file")
+        raise InputError(f"{name} doit être un GeoDataFrame", fix="lisez-le avec geopandas.read_file")
     return projection.to_metric(layer, crs, source=name)
 
 
@@ -371,11 +380,11 @@ def _perimeter_layer(drawn, styles, *, outline, simplify_m, attrs):
             rows.append(["Commune", _text(row.get("commune"))])
         for key, label in (("date_debut", "Début"), ("date_fin", "Fin")):
             if _text(row.get(key)):
-                rows.append([label, _text(row.get(key))])
+                rows.append([label, _day(_text(row.get(key)))])
         version = _text(row.get("version")) or _text(attrs.get("version"))
         if version:
             day = _text(row.get("version_date")) or _text(attrs.get("version_date"))
-            rows.append(["Version", f"{version} ({day})" if day else version])
+            rows.append(["Version", f"{version} ({_day(day)})" if day else version])
         rows.append(["Surface", f"{areas[k] / 10_000:,.2f} ha".replace(",", "\u202f").replace(".", ",")])
         name = _text(row.get("nom")) or _text(row["perimeter_id"])
         features.append([k, name, rows, name, geom, 0])
@@ -525,7 +534,7 @@ def _actions_layer(actions, crs, simplify_m):
     title_col = _col(actions, "titre", "title", "intitule")
     if title_col is None:
         raise InputError(
-            "column 'titre' is missing", source="actions", fix="name the action title column 'titre'"
+            "colonne 'titre' absente", source="actions", fix="nommez 'titre' la colonne du titre des actions"
         )
     if isinstance(actions, gpd.GeoDataFrame) and actions.geometry.notna().any():
         gdf = _to_crs_of(actions, crs, name="actions")
@@ -578,9 +587,9 @@ def _answer_code(value) -> str:
     code = _ANSWER_CODES.get(str(value).strip().lower())
     if code is None:
         raise InputError(
-            f"eligibility answer {value!r} is not understood",
+            f"réponse d'éligibilité {value!r} non comprise",
             source="eligibility",
-            fix="use yes/oui, partly/partiel, no/non, unknown/inconnu or booleans",
+            fix="utilisez oui/yes, partiel/partly, non/no, inconnu/unknown ou des booléens",
         )
     return code
 
@@ -588,7 +597,7 @@ def _answer_code(value) -> str:
 def _eligibility_table(eligibility: pd.DataFrame) -> pd.DataFrame:
     if "idu" not in eligibility.columns:
         raise InputError(
-            "column 'idu' is missing", source="eligibility", fix="one row per parcel with its idu"
+            "colonne 'idu' absente", source="eligibility", fix="une ligne par parcelle avec son idu"
         )
     ans_col = _col(eligibility, "verdict", "answer", "result", "value")
     effect_col = _col(eligibility, "regle", "effect", "rule")

@@ -334,14 +334,14 @@ def convention_map(
         ``m.ort_bounds`` the fitted bounds ``[[south, west], [north, east]]`` in EPSG:4326.
     """
     if far_parcels not in ("light", "drop", "keep"):
-        raise InputError(f"far_parcels={far_parcels!r}", fix="use 'light', 'drop' or 'keep'")
+        raise InputError(f"far_parcels={far_parcels!r} inconnu", fix="choisissez 'light', 'drop' ou 'keep'")
     if simplify_m < 0 or far_m < 0:
-        raise InputError("simplify_m and far_m are distances in metres and must be ≥ 0")
+        raise InputError("simplify_m et far_m sont des distances en mètres, positives ou nulles")
     crs = projection.require_metric(perimeters, source="perimeters")
     perims, _ = _usable(perimeters)
     drawn = perims[perims["type"] != "ort"] if "type" in perims.columns else perims
     if "perimeter_id" not in drawn.columns:
-        raise InputError("column 'perimeter_id' is missing", source="perimeters")
+        raise InputError("colonne 'perimeter_id' absente", source="perimeters")
     info: dict = {}
 
     m = OfflineMap(location=None, tiles=None, zoom_start=15, control_scale=False)
@@ -378,7 +378,7 @@ def convention_map(
         parcel_layer = _to_crs_of(parcels, crs, name="parcels")
         if "idu" not in parcel_layer.columns:
             raise InputError(
-                "column 'idu' is missing", source="parcels", fix="read it with geo.sources.cadastre"
+                "colonne 'idu' absente", source="parcels", fix="lisez-les avec geo.sources.cadastre"
             )
     # Fit the view before any layer is added: the 20k parcels are then projected once, not twice.
     bounds = _bounds(drawn if len(drawn) else parcel_layer, crs)
@@ -756,12 +756,12 @@ def _legend_sources(perims, parcels, day: dt.date, info: dict) -> str:
     if a.get("version_libelle") or a.get("version"):
         lines.append(
             f"Périmètres : version « {a.get('version_libelle') or a.get('version')} »"
-            + (f" du {a.get('version_date')}" if a.get("version_date") else "")
+            + (f" du {fmt.date_fr(a.get('version_date'))}" if a.get("version_date") else "")
         )
     if parcels is not None:
         lines.append(f"Cadastre : millésime {parcels.attrs.get('millesime') or 'inconnu'}")
     lines.append(CADASTRE_MENTION)
-    lines.append(f"Carte produite le {day.isoformat()} (ort)")
+    lines.append(f"Carte produite le {fmt.date_fr(day)} (ort)")
     return "<h4>Sources</h4>" + "".join(_note(t) for t in lines)
 
 
@@ -866,8 +866,8 @@ def save_offline(m: folium.Map, path: str | os.PathLike, *, force: bool = False)
     remote = external_resources(page)
     if remote:
         raise OrtError(
-            f"the map would load {len(remote)} resource(s) from the network ({remote[0]}, ...): "
-            "it would not work offline — remove the folium plugins or elements that need a CDN"
+            f"la carte chargerait {len(remote)} ressource(s) depuis le réseau ({remote[0]}, ...) : "
+            "elle ne marcherait pas hors ligne — retirez les extensions folium qui demandent un CDN"
         )
     return write_text(page, path, force=force)
 

@@ -32,7 +32,7 @@ from pyproj import CRS
 
 from geo import projection, schema
 from geo.classify import INSIDE, OUTSIDE, STRADDLING, classify_parcels
-from geo.errors import InputError, ValidationReport
+from geo.errors import InputError, ValidationReport, cause
 from geo.idu import is_insee_code, parse_many
 from geo.places.common import (
     NULL_TEXTS,
@@ -219,7 +219,7 @@ def read_friches(
     report = report if report is not None else ValidationReport(src)
     if not path.is_file():
         raise InputError(
-            "file not found", source=src, fix="check the path (Cartofriches .geojson or CNIG .csv)"
+            "fichier introuvable", source=src, fix="vérifiez le chemin (Cartofriches .geojson ou CNIG .csv)"
         )
     suffix = "".join(path.suffixes[-2:]).lower() if path.suffix.lower() == ".gz" else path.suffix.lower()
     if suffix in (".geojson", ".json", ".geojson.gz", ".json.gz"):
@@ -230,9 +230,9 @@ def read_friches(
         file_crs, fmt = None, "cnig"
     else:
         raise InputError(
-            f"unsupported file type '{path.suffix}'",
+            f"type de fichier '{path.suffix}' non pris en charge",
             source=src,
-            fix="give the Cartofriches GeoJSON (.geojson) or a CNIG friches CSV (.csv)",
+            fix="donnez le GeoJSON Cartofriches (.geojson) ou un CSV de friches CNIG (.csv)",
         )
     columns = set().union(*(r.keys() for r in rows)) if rows else set()
     missing = [c for c in _REQUIRED if c not in columns]
@@ -278,7 +278,7 @@ def read_friches(
 
 def _read_geojson(path: Path) -> tuple[list[dict], list[tuple], str | None]:
     src = str(path)
-    fix = "re-export the file as GeoJSON (a FeatureCollection of Feature objects)"
+    fix = "réexportez le fichier en GeoJSON (une FeatureCollection d'objets Feature)"
     try:
         raw = read_limited(path)
         if path.suffix.lower() == ".gz":
@@ -286,34 +286,34 @@ def _read_geojson(path: Path) -> tuple[list[dict], list[tuple], str | None]:
     except InputError:
         raise
     except (OSError, ValueError) as err:  # gzip errors
-        raise InputError(f"not valid GeoJSON ({err})", source=src, fix=fix) from None
+        raise InputError(f"GeoJSON illisible ({cause(err)})", source=src, fix=fix) from None
     schema.check_json(raw, source=src, what="fichier de friches")  # size and depth, before parsing
     try:
         data = json.loads(raw.decode("utf-8-sig"))
     except ValueError as err:  # UnicodeDecodeError, JSONDecodeError
-        raise InputError(f"not valid GeoJSON ({err})", source=src, fix=fix) from None
+        raise InputError(f"GeoJSON illisible ({cause(err)})", source=src, fix=fix) from None
     except RecursionError:
         raise InputError(
-            "not valid GeoJSON (arrays or objects nested too deeply)", source=src, fix=fix
+            "GeoJSON illisible (tableaux ou objets trop imbriqués)", source=src, fix=fix
         ) from None
     if not isinstance(data, dict) or not isinstance(data.get("features"), list):
-        raise InputError("not a GeoJSON FeatureCollection", source=src, fix=fix)
+        raise InputError("ce n'est pas une FeatureCollection GeoJSON", source=src, fix=fix)
     file_crs = _crs_member(data.get("crs"), src)
     rows, geoms = [], []
     for i, feat in enumerate(data["features"]):
         if not isinstance(feat, dict):
             raise InputError(
-                f"feature {i} is not a GeoJSON Feature object ({_shown(feat)})",
+                f"l'objet {i} n'est pas un objet Feature GeoJSON ({_shown(feat)})",
                 source=src,
-                feature=f"feature {i}",
+                feature=f"objet {i}",
                 fix=fix,
             )
         props = feat.get("properties")
         if props is not None and not isinstance(props, dict):
             raise InputError(
-                f"properties of feature {i} is not an object ({_shown(props)})",
+                f"les properties de l'objet {i} ne sont pas un objet ({_shown(props)})",
                 source=src,
-                feature=f"feature {i}",
+                feature=f"objet {i}",
                 fix=fix,
             )
         props = dict(props or {})
@@ -321,9 +321,9 @@ def _read_geojson(path: Path) -> tuple[list[dict], list[tuple], str | None]:
             geom = shapely.geometry.shape(feat["geometry"]) if feat.get("geometry") else None
         except Exception as err:  # malformed coordinates
             raise InputError(
-                f"unreadable geometry ({str(err)[:80]})",
+                f"géométrie illisible ({cause(err)})",
                 source=src,
-                feature=str(props.get("site_id", f"feature {i}"))[:60],
+                feature=str(props.get("site_id", f"objet {i}"))[:60],
                 fix=fix,
             ) from None
         rows.append(props)
@@ -345,9 +345,9 @@ def _crs_member(member: object, src: str) -> str | None:
         return CRS.from_user_input(name).to_string()
     except Exception:  # pyproj's error text is long; ours names the fix
         raise InputError(
-            f"unreadable crs member {_shown(member, 80)}",
+            f"membre crs illisible {_shown(member, 80)}",
             source=src,
-            fix='remove it (WGS84) or write "crs": {"type": "name", "properties": {"name": "EPSG:2154"}}',
+            fix='retirez-le (WGS84) ou écrivez "crs": {"type": "name", "properties": {"name": "EPSG:2154"}}',
         ) from None
 
 
@@ -359,7 +359,7 @@ def _shown(value: object, limit: int = 40) -> str:
 
 def _read_csv(path: Path, report: ValidationReport) -> tuple[list[dict], list[tuple]]:
     src = str(path)
-    fix = "save it as CSV (UTF-8, ';') with a header row"
+    fix = "enregistrez-le en CSV (UTF-8, ';') avec une ligne d'en-tête"
     try:
         raw = read_limited(path)
     except ValueError as err:
@@ -369,7 +369,7 @@ def _read_csv(path: Path, report: ValidationReport) -> tuple[list[dict], list[tu
             raw = gunzip(raw)
         except ValueError as err:
             raise InputError(
-                f"unreadable CSV ({err})", source=src, fix="decompress it (gunzip) and check it, or " + fix
+                f"CSV illisible ({cause(err)})", source=src, fix="décompressez-le (gunzip) et vérifiez-le, ou " + fix
             ) from None
     text, fallback = decode_text(raw)
     if fallback:
@@ -377,14 +377,14 @@ def _read_csv(path: Path, report: ValidationReport) -> tuple[list[dict], list[tu
     try:
         df = csv_frame(text, guess_separator(text))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
-        raise InputError(f"unreadable CSV ({' '.join(str(err).split())})", source=src, fix=fix) from None
+        raise InputError(f"CSV illisible ({cause(err)})", source=src, fix=fix) from None
     df.columns = [str(c).strip().lower() for c in df.columns]
     twice = sorted({c for c in df.columns if list(df.columns).count(c) > 1})
     if twice:  # one of the two would be dropped silently
         raise InputError(
-            f"column(s) {', '.join(map(repr, twice))} appear twice in the header (case ignored)",
+            f"colonne(s) {', '.join(map(repr, twice))} en double dans l'en-tête (casse ignorée)",
             source=src,
-            fix="rename or remove the duplicate column",
+            fix="renommez ou supprimez la colonne en double",
         )
     rows = df.to_dict("records")
     geoms = []
@@ -403,7 +403,7 @@ def _read_csv(path: Path, report: ValidationReport) -> tuple[list[dict], list[tu
                 report.add(
                     "warning",
                     "bad-geometry",
-                    f"{col} is not valid WKT: {wkt[:60]!r}",
+                    f"{col} n'est pas un WKT valable : {wkt[:60]!r}",
                     source=src,
                     feature=label,
                 )
@@ -447,7 +447,7 @@ def _normalise_row(row: dict, i: int, fmt: str, report: ValidationReport, src: s
             report.add(
                 "warning",
                 "bad-insee",
-                f"comm_insee {out['code_insee']!r} is not an INSEE code",
+                f"comm_insee {out['code_insee']!r} n'est pas un code INSEE",
                 source=src,
                 feature=site_id,
             )
@@ -463,13 +463,13 @@ def _normalise_row(row: dict, i: int, fmt: str, report: ValidationReport, src: s
             report.add(
                 "warning",
                 "bad-surface",
-                f"{col} {row.get(col)!r} is not a number",
+                f"{col} {row.get(col)!r} n'est pas un nombre",
                 source=src,
                 feature=site_id,
             )
     if surface is not None and surface < 0:
         report.add(
-            "warning", "bad-surface", f"{surface_source} {surface} is negative", source=src, feature=site_id
+            "warning", "bad-surface", f"{surface_source} {surface} est négatif", source=src, feature=site_id
         )
         surface = None
     out["surface_m2"], out["surface_source"] = surface, surface_source
@@ -494,7 +494,7 @@ def _check_duplicates(gdf: gpd.GeoDataFrame, report: ValidationReport, src: str)
     ids = gdf["site_id"]
     for dup in sorted(set(ids[ids.duplicated()])):
         report.add(
-            "error", "duplicate-id", f"site_id {dup!r} is used by several rows", source=src, feature=dup
+            "error", "duplicate-id", f"site_id {dup!r} utilisé par plusieurs lignes", source=src, feature=dup
         )
     first_with: dict[str, str] = {}
     for sid, parcels in zip(gdf["site_id"], gdf["parcelles"], strict=True):

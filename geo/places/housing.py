@@ -31,7 +31,7 @@ from pyproj import Transformer
 
 from geo import projection
 from geo.classify import INSIDE, STRADDLING, classify_parcels
-from geo.errors import InputError, ValidationFailed, ValidationReport
+from geo.errors import InputError, ValidationFailed, ValidationReport, cause
 from geo.idu import is_insee_code, parse_many
 from geo.places.common import (
     OUTSIDE_ID,
@@ -190,7 +190,7 @@ def _read_xlsx(path: Path, sheet: str | int | None) -> pd.DataFrame:
         wb = openpyxl.load_workbook(path, read_only=False, data_only=True)
     except Exception as err:  # zip / XML errors of a damaged or mislabelled file
         raise InputError(
-            f"classeur XLSX illisible ({type(err).__name__}: {err})",
+            f"classeur XLSX illisible ({cause(err)})",
             source=src,
             fix="réenregistrez-le en XLSX ou CSV",
         ) from None

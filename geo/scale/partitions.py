@@ -32,7 +32,7 @@ import shapely
 from pyproj import CRS
 
 from geo import projection
-from geo.errors import InputError
+from geo.errors import InputError, OrtWarning, cause, geometry_problem
 
 #: How an input can be partitioned.
 PARTITION_BY = ("departement", "commune", "rows")
@@ -100,8 +100,8 @@ def _key_columns(names: Iterable[str]) -> list[str]:
             if name in lower:
                 return [lower[name]]
     raise InputError(
-        f"no commune or parcel id column (found: {', '.join(names)})",
-        fix="give parcels with an 'idu' (14 characters) or 'code_insee' column",
+        f"pas de colonne de commune ni d'identifiant de parcelle (colonnes : {', '.join(names)})",
+        fix="donnez des parcelles avec une colonne 'idu' (14 caractères) ou 'code_insee'",
     )
 
 
@@ -149,12 +149,14 @@ def plan(
     """
     if partition_by not in PARTITION_BY:
         raise InputError(
-            f"--partition-by {partition_by!r} is unknown", fix=f"use one of {', '.join(PARTITION_BY)}"
+            f"--partition-by {partition_by!r} inconnu", fix=f"choisissez parmi {', '.join(PARTITION_BY)}"
         )
     source = Path(source)
     if not source.exists():
         raise InputError(
-            "input not found", source=str(source), fix="give a file or a folder of cadastre files"
+            "entrée introuvable",
+            source=str(source),
+            fix="donnez un fichier ou un dossier de fichiers du cadastre",
         )
     files = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]
     etalab = [p for p in files if _ETALAB.search(p.name)]
@@ -166,9 +168,9 @@ def plan(
     ]
     if not etalab and not rows:
         raise InputError(
-            "no parcel file found",
+            "aucun fichier de parcelles trouvé",
             source=str(source),
-            fix="give cadastre-XXXXX-parcelles.json.gz files, a GeoParquet or a GeoPackage",
+            fix="donnez des fichiers cadastre-XXXXX-parcelles.json.gz, un GeoParquet ou un GeoPackage",
         )
     seq = 0
     if etalab:
@@ -195,14 +197,14 @@ def _geoparquet(path: Path) -> tuple[pq.ParquetFile, str, str | None]:
     try:
         pf = pq.ParquetFile(path)
     except (OSError, pa.ArrowInvalid) as err:
-        raise InputError(f"cannot read this Parquet file ({err})", source=str(path)) from None
+        raise InputError(f"fichier Parquet illisible ({cause(err)})", source=str(path)) from None
     meta = json.loads((pf.schema_arrow.metadata or {}).get(b"geo", b"{}"))
     column = meta.get("primary_column", "geometry")
     if column not in pf.schema_arrow.names:
         raise InputError(
-            "not a GeoParquet file (no geometry column)",
+            "ce n'est pas un GeoParquet (pas de colonne de géométrie)",
             source=str(path),
-            fix="write it with GeoDataFrame.to_parquet",
+            fix="écrivez-le avec GeoDataFrame.to_parquet",
         )
     info = meta.get("columns", {}).get(column, {})
     # GeoParquet: a column without "crs" is OGC:CRS84; "crs": null means unknown.
@@ -266,7 +268,7 @@ def _batches(path: Path, chunk_rows: int) -> Iterator[tuple[pa.Table, str, str |
     try:
         info = pyogrio.read_info(gdal_path)
     except Exception as err:  # noqa: BLE001 - GDAL raises many kinds; name the file
-        raise InputError(f"cannot read this file ({str(err).splitlines()[0]})", source=str(path)) from None
+        raise InputError(f"fichier illisible ({cause(err)})", source=str(path)) from None
     crs = info.get("crs")
     with open_arrow(gdal_path, use_pyarrow=True, batch_size=chunk_rows) as (meta, reader):
         column = meta.get("geometry_name") or "wkb_geometry"
@@ -383,9 +385,9 @@ def _ids(table: pa.Table, source: str) -> pa.Array:
     id_col = next((n for n in ("idu", "id", "id_par", "idpar") if n in names), None)
     if id_col is None and built is None:
         raise InputError(
-            f"no parcel id column (found: {', '.join(table.column_names)})",
+            f"pas de colonne d'identifiant de parcelle (colonnes : {', '.join(table.column_names)})",
             source=source,
-            fix="give an 'idu' column (14 characters) or commune, section and numero",
+            fix="donnez une colonne 'idu' (14 caractères) ou commune, section et numero",
         )
     ids = (
         pc.utf8_upper(pc.utf8_trim_whitespace(pc.cast(table[names[id_col]], pa.string())))
@@ -398,10 +400,11 @@ def _ids(table: pa.Table, source: str) -> pa.Array:
     if not pc.all(ok).as_py():
         bad = ids[int(np.flatnonzero(~ok.to_numpy(zero_copy_only=False))[0])].as_py()
         raise InputError(
-            f"{table.num_rows - pc.sum(ok).as_py()} parcel(s) with an id that is not a 14-character IDU",
+            f"{table.num_rows - pc.sum(ok).as_py()} parcelle(s) dont l'identifiant n'est pas un IDU "
+            "de 14 caractères",
             source=source,
             feature=f"id={bad!r}",
-            fix="check the file's idu (or commune/section/numero) columns",
+            fix="vérifiez les colonnes idu (ou commune/section/numero) du fichier",
         )
     return ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
 
@@ -412,7 +415,9 @@ def _from_table(unit: Unit, *, fix: bool) -> gpd.GeoDataFrame:
     last = unit.first_row + unit.batch_rows - 1
     source = f"{Path(unit.source).name} (partition {unit.key}, lot des lignes {unit.first_row}–{last})"
     if unit.crs is None:
-        raise projection.CRSError("the file declares no CRS", source=source, fix="re-export it with its CRS")
+        raise projection.CRSError(
+            "le fichier ne déclare pas de CRS", source=source, fix="réexportez-le avec son CRS"
+        )
     import pyarrow.compute as pc
 
     id_array = _ids(table, source)
@@ -423,14 +428,15 @@ def _from_table(unit: Unit, *, fix: bool) -> gpd.GeoDataFrame:
         geoms = shapely.from_wkb(table["geometry"].to_numpy(zero_copy_only=False), on_invalid="raise")
     except shapely.errors.GEOSException as err:
         raise InputError(
-            f"unreadable geometry ({err})", source=source, fix="re-export the file (ogr2ogr, QGIS)"
+            f"géométrie illisible ({cause(err)})", source=source, fix="réexportez le fichier (ogr2ogr, QGIS)"
         ) from None
     parcels = gpd.GeoDataFrame({"idu": ids, "code_insee": codes_array}, geometry=geoms, crs=unit.crs)
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     if missing.any():
         warnings.warn(
-            f"{source}: {int(missing.sum())} parcel(s) without geometry left out "
-            f"(first: idu={ids[missing][0]})",
+            f"{source} : {int(missing.sum())} parcelle(s) sans géométrie écartée(s) "
+            f"(première : idu={ids[missing][0]})",
+            OrtWarning,
             stacklevel=2,
         )
         parcels = parcels[~missing]
@@ -444,15 +450,17 @@ def _from_table(unit: Unit, *, fix: bool) -> gpd.GeoDataFrame:
         first = parcels["idu"].to_numpy()[invalid][0]
         if not fix:
             raise InputError(
-                f"{int(invalid.sum())} invalid geometr{'y' if invalid.sum() == 1 else 'ies'} "
-                f"({shapely.is_valid_reason(geoms[invalid][0])})",
+                f"{int(invalid.sum())} géométrie(s) invalide(s) "
+                f"({geometry_problem(shapely.is_valid_reason(geoms[invalid][0]))})",
                 source=source,
                 feature=f"idu={first}",
-                fix="repair them at the source, or run again with --fix (make_valid)",
+                fix="réparez-les à la source, ou relancez avec --fix (make_valid)",
             )
         parcels = parcels.copy()
         parcels.loc[invalid, "geometry"] = shapely.make_valid(geoms[invalid])
         warnings.warn(
-            f"{source}: {int(invalid.sum())} geometries repaired (first: idu={first})", stacklevel=2
+            f"{source} : {int(invalid.sum())} géométrie(s) réparée(s) (première : idu={first})",
+            OrtWarning,
+            stacklevel=2,
         )
     return parcels

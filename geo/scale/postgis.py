@@ -53,7 +53,7 @@ def _sql():
         import psycopg
         from psycopg import sql
     except ImportError:  # pragma: no cover - optional dependency
-        raise OrtError("the PostGIS backend needs psycopg 3 — pip install 'psycopg[binary]'") from None
+        raise OrtError("le moteur PostGIS a besoin de psycopg 3 — pip install 'psycopg[binary]'") from None
     return psycopg, sql
 
 
@@ -65,9 +65,9 @@ def connect(dsn: str):
     except psycopg.OperationalError as err:
         detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise InputError(
-            f"cannot connect to the database ({detail})",
+            f"connexion à la base impossible ({detail})",
             source=_redact(dsn),
-            fix="check --db postgresql://user@host:port/base and that the server is running",
+            fix="vérifiez --db postgresql://utilisateur@hôte:port/base et que le serveur tourne",
         ) from None
 
 
@@ -86,7 +86,7 @@ def _ident(name: str):
     parts = name.split(".")
     if not 1 <= len(parts) <= 2 or not all(parts):
         raise InputError(
-            f"table name {name!r} is not 'table' or 'schema.table'", fix="e.g. cadastre.parcelles"
+            f"nom de table {name!r} : ni 'table' ni 'schema.table'", fix="ex. cadastre.parcelles"
         )
     return sql.Identifier(*parts)
 
@@ -146,9 +146,9 @@ def geometry_column(conn, table: str) -> tuple[str, int]:
     ).fetchall()
     if not rows:
         raise InputError(
-            "no geometry column (is it a PostGIS table?)",
+            "pas de colonne de géométrie (est-ce une table PostGIS ?)",
             source=table,
-            fix="give a table with a geometry column, e.g. created by ogr2ogr or write_layer",
+            fix="donnez une table avec une colonne de géométrie, créée par exemple par ogr2ogr ou write_layer",
         )
     column, srid = rows[0]
     if not srid:
@@ -160,9 +160,9 @@ def geometry_column(conn, table: str) -> tuple[str, int]:
         srid = srid[0] if srid else 0
     if not srid:
         raise projection.CRSError(
-            "the geometry column has no SRID",
+            "la colonne de géométrie n'a pas de SRID",
             source=table,
-            fix="set it: SELECT UpdateGeometrySRID('schema', 'table', 'geom', 2154)",
+            fix="déclarez-le : SELECT UpdateGeometrySRID('schema', 'table', 'geom', 2154)",
         )
     return column, int(srid)
 
@@ -213,7 +213,9 @@ def read_parcels(
     id_col = _pick(cols, "idu", "id", "id_par", "idpar")
     if id_col is None:
         raise InputError(
-            f"no parcel id column (found: {', '.join(cols)})", source=table, fix="name the id column 'idu'"
+            f"pas de colonne d'identifiant de parcelle (colonnes : {', '.join(cols)})",
+            source=table,
+            fix="nommez la colonne d'identifiant 'idu'",
         )
     crs = CRS.from_epsg(srid)
     query = sql.SQL("SELECT {}::text, ST_AsBinary({}) FROM {} ORDER BY 1").format(
@@ -244,7 +246,9 @@ def read_perimeters(conn, table: str, *, metric_crs: str) -> gpd.GeoDataFrame:
     pid = _pick(cols, "perimeter_id", "id")
     if pid is None:
         raise InputError(
-            f"no perimeter id column (found: {', '.join(cols)})", source=table, fix="name it 'perimeter_id'"
+            f"pas de colonne d'identifiant de périmètre (colonnes : {', '.join(cols)})",
+            source=table,
+            fix="nommez-la 'perimeter_id'",
         )
     extra = [c for c in (_pick(cols, "type"), _pick(cols, "nom")) if c]
     fields = [sql.SQL("{}::text").format(sql.Identifier(c)) for c in [pid, *extra]]
@@ -253,7 +257,7 @@ def read_perimeters(conn, table: str, *, metric_crs: str) -> gpd.GeoDataFrame:
     )
     rows = conn.execute(query, binary=True).fetchall()
     if not rows:
-        raise InputError("the perimeter table is empty", source=table)
+        raise InputError("la table des périmètres est vide", source=table)
     names = ["perimeter_id", *[c.lower() for c in extra]]
     data = {name: [r[i] for r in rows] for i, name in enumerate(names)}
     geoms = shapely.from_wkb([bytes(r[-1]) for r in rows])
@@ -261,11 +265,11 @@ def read_perimeters(conn, table: str, *, metric_crs: str) -> gpd.GeoDataFrame:
     if bad.any():
         first = data["perimeter_id"][int(np.flatnonzero(bad)[0])]
         raise InputError(
-            f"{int(bad.sum())} invalid perimeter geometr{'y' if bad.sum() == 1 else 'ies'} "
-            f"({shapely.is_valid_reason(geoms[bad][0])})",
+            f"{int(bad.sum())} géométrie(s) de périmètre invalide(s) "
+            f"({geometry_problem(shapely.is_valid_reason(geoms[bad][0]))})",
             source=table,
             feature=f"perimeter_id={first}",
-            fix="repair them: UPDATE … SET geom = ST_MakeValid(geom)",
+            fix="réparez-les : UPDATE … SET geom = ST_MakeValid(geom)",
         )
     gdf = gpd.GeoDataFrame(data, geometry=geoms, crs=CRS.from_epsg(srid))
     return projection.to_metric(gdf, metric_crs, source=table)
@@ -287,7 +291,7 @@ def write_layer(conn, gdf: gpd.GeoDataFrame, table: str, *, force: bool = False,
     _, sql = _sql()
     srid = CRS.from_user_input(gdf.crs).to_epsg() if gdf.crs is not None else None
     if not srid:
-        raise projection.CRSError("the layer has no EPSG code", source=table, fix="to_crs('EPSG:2154') first")
+        raise projection.CRSError("la couche n'a pas de code EPSG", source=table, fix="faites d'abord to_crs('EPSG:2154')")
     attrs = [c for c in gdf.columns if c != gdf.geometry.name]
     types = {c: _pg_type(gdf[c]) for c in attrs}
     defs = [sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in types.items()]
@@ -319,7 +323,7 @@ def _create(conn, table: str, definition, *, force: bool) -> None:
     if table_exists(conn, table):
         if not force:
             raise OutputExistsError(
-                f"table {table} already exists — add --force to replace it (force=True from Python)"
+                f"la table {table} existe déjà — ajoutez --force pour la remplacer (force=True depuis Python)"
             )
         _refuse_foreign(conn, table)
         conn.execute(sql.SQL("DROP TABLE {}").format(_ident(table)))
@@ -354,7 +358,7 @@ def write_verdicts(conn, frames: Iterable[pd.DataFrame], table: str, *, force: b
     _, sql = _sql()
     if table_exists(conn, table) and not force:
         raise OutputExistsError(
-            f"table {table} already exists — add --force to replace it (force=True from Python)"
+            f"la table {table} existe déjà — ajoutez --force pour la remplacer (force=True depuis Python)"
         )
     _refuse_foreign(conn, table)
     staging = _staging_name(table)
@@ -431,7 +435,7 @@ def classify_db(
     run = DbRun(output_table)
     with connect(dsn) as conn, connect(dsn) as out:
         if table_exists(out, output_table) and not force:
-            raise OutputExistsError(f"table {output_table} already exists — add --force to replace it")
+            raise OutputExistsError(f"la table {output_table} existe déjà — ajoutez --force pour la remplacer")
         sources = [parcels_table] + ([perimeters] if isinstance(perimeters, str) else [])
         if any(_qualified_text(output_table) == _qualified_text(t) for t in sources):
             raise InputError(
@@ -453,10 +457,10 @@ def classify_db(
                 bad = ~shapely.is_valid(chunk.geometry.to_numpy())
                 if bad.any():
                     raise InputError(
-                        f"{int(bad.sum())} invalid parcel geometr{'y' if bad.sum() == 1 else 'ies'}",
+                        f"{int(bad.sum())} géométrie(s) de parcelle invalide(s)",
                         source=parcels_table,
                         feature=f"idu={chunk['idu'].to_numpy()[bad][0]}",
-                        fix="repair them: UPDATE … SET geom = ST_MakeValid(geom) WHERE NOT ST_IsValid(geom)",
+                        fix="réparez-les : UPDATE … SET geom = ST_MakeValid(geom) WHERE NOT ST_IsValid(geom)",
                     )
                 run.parcels += len(chunk)
                 yield classify.classify_parcels(

@@ -350,9 +350,9 @@ def _dask_executor(workers: int, scheduler: str | None, perimeters, options) -> 
             client = Client(scheduler, timeout="20s")
         except OSError as err:
             raise InputError(
-                f"cannot reach the Dask scheduler ({err})",
+                f"ordonnanceur Dask injoignable ({cause(err)})",
                 source=scheduler,
-                fix="check --scheduler tcp://host:8786",
+                fix="vérifiez --scheduler tcp://hôte:8786",
             ) from None
         cluster = None
     else:
@@ -430,9 +430,9 @@ def classify_dataset(
     start = time.perf_counter()
     output = check_output_folder(output, force=force)  # --force replaces only a previous run
     if engine not in ("local", "dask"):
-        raise InputError(f"--engine {engine!r} is unknown", fix="use local or dask")
+        raise InputError(f"--engine {engine!r} inconnu", fix="choisissez local ou dask")
     if perimeters.empty:
-        raise InputError("no perimeter to classify against", fix="check the convention's date and versions")
+        raise InputError("aucun périmètre contre lequel classer", fix="vérifiez la date et les versions de la convention")
     projection.require_crs(perimeters, source="perimeters")
     workers = workers or os.cpu_count() or 1
     options = {"tolerance_m2": tolerance_m2, "tolerance_pct": tolerance_pct, "fix": fix}
@@ -551,11 +551,11 @@ def read_results(output: str | Path, *, allow_partial: bool = False) -> pd.DataF
     output = Path(output)
     manifest = output / MANIFEST
     if not manifest.is_file():
-        raise InputError("no _manifest.json: this run did not finish", source=str(output), fix="run it again")
+        raise InputError("pas de _manifest.json : ce calcul n'est pas allé au bout", source=str(output), fix="relancez-le")
     meta = json.loads(manifest.read_text(encoding="utf-8"))
     if meta["failed"] and not allow_partial:
         keys = ", ".join(f["partition"] for f in meta["failed"])
-        raise InputError(f"partitions {keys} failed", source=str(output), fix="see _manifest.json")
+        raise InputError(f"partitions {keys} en échec", source=str(output), fix="voir _manifest.json")
     parts = sorted(output.rglob("part-*.parquet"))
     if not parts:
         return pd.DataFrame(columns=classify.RESULT_COLUMNS)

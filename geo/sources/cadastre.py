@@ -27,8 +27,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geo import settings
-from geo.errors import InputError, OrtError
+from geo import fmt, settings
+from geo.errors import InputError, OrtError, OrtWarning, cause
 from geo.idu import ParcelId
 from geo.projection import departement_of, metric_crs_for, to_metric
 from geo.sources.http import cached_download
@@ -64,10 +64,12 @@ def cadastre_url(
     """
     code = _check_insee(code_insee)
     if layer not in LAYERS:
-        raise InputError(f"unknown cadastre layer {layer!r}", fix=f"use one of {', '.join(LAYERS)}")
+        raise InputError(
+            f"couche du cadastre {layer!r} inconnue", fix=f"choisissez parmi {', '.join(LAYERS)}"
+        )
     mill = millesime or settings.cadastre_millesime
     if mill != "latest" and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", mill):
-        raise InputError(f"millésime {mill!r} is not 'latest' or a date", fix="e.g. --millesime 2024-01-01")
+        raise InputError(f"millésime {mill!r} : ni 'latest' ni une date", fix="ex. --millesime 2024-01-01")
     base = (base_url or settings.cadastre_base_url).rstrip("/")
     return f"{base}/{mill}/geojson/communes/{departement_of(code)}/{code}/cadastre-{code}-{layer}.json.gz"
 
@@ -85,8 +87,8 @@ def fetch_layer(
 def _check_insee(code: object) -> str:
     text = str(code).strip()
     if not re.fullmatch(r"[0-9][0-9AB][0-9]{3}", text, flags=re.IGNORECASE):
-        hint = f"write it as text with its leading zero, e.g. '0{text}'" if text.isdigit() else "e.g. 62907"
-        raise InputError(f"INSEE code {text!r} is not 5 characters (2 for the département + 3)", fix=hint)
+        hint = f"écrivez-le en texte avec son zéro initial, ex. '0{text}'" if text.isdigit() else "ex. 62907"
+        raise InputError(f"code INSEE {text!r} : il faut 5 caractères (2 pour le département + 3)", fix=hint)
     return text.upper()
 
 
@@ -110,7 +112,7 @@ def _gdal_path(path: Path) -> tuple[str, str | None]:
         with zipfile.ZipFile(path) as z:
             shps = [n for n in z.namelist() if n.lower().endswith(".shp")]
         if not shps:
-            raise InputError("the zip archive holds no shapefile (.shp)", source=str(path))
+            raise InputError("l'archive zip ne contient aucun shapefile (.shp)", source=str(path))
         return f"/vsizip/{path}/{shps[0]}", None
     return str(path), None
 
@@ -125,9 +127,9 @@ def _pick_gpkg_layer(path: Path, wanted: str | None) -> str | None:
         if wanted and (name.lower() == wanted or name.lower().endswith(f"-{wanted}")):
             return name
     raise InputError(
-        f"GeoPackage has layers {', '.join(names)}; which one is {wanted or 'wanted'}?",
+        f"le GeoPackage a plusieurs couches ({', '.join(names)}) : laquelle est {wanted or 'la bonne'} ?",
         source=str(path),
-        fix="name the layer after the Etalab layer (e.g. 'parcelles') or keep one layer per file",
+        fix="nommez la couche comme celle d'Etalab (ex. 'parcelles') ou gardez une couche par fichier",
     )
 
 
@@ -141,12 +143,11 @@ def _read_raw(path: Path, layer: str | None, engine: str) -> gpd.GeoDataFrame:
     except OrtError:
         raise
     except Exception as err:  # noqa: BLE001 - GDAL/fiona raise many kinds; name the file
-        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
-        fix = "download it again (delete the cached copy)" if path.name.endswith(".gz") else None
+        fix = "téléchargez-le à nouveau (supprimez la copie du cache)" if path.name.endswith(".gz") else None
         raise InputError(
-            f"cannot read this file as a cadastre layer ({detail})",
+            f"fichier illisible comme couche du cadastre ({cause(err)})",
             source=str(path),
-            fix=fix or "check that it is an Etalab GeoJSON, a GeoPackage or a zipped shapefile",
+            fix=fix or "vérifiez que c'est un GeoJSON Etalab, un GeoPackage ou un shapefile zippé",
         ) from None
 
 
@@ -186,7 +187,9 @@ def read_layer(
     """
     path = Path(path)
     if not path.exists():
-        raise InputError("file not found", source=str(path), fix="check the path (or use --cadastre DIR)")
+        raise InputError(
+            "fichier introuvable", source=str(path), fix="vérifiez le chemin (ou donnez --cadastre DOSSIER)"
+        )
     layer = layer or layer_name_of(path) or "parcelles"
     cached = _parsed_cache(path, layer, crs=crs, metric_crs=metric_crs, fix=fix)
     if cached is not None:
@@ -196,9 +199,14 @@ def read_layer(
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         gdf = _read_layer(path, layer, crs=crs, metric_crs=metric_crs, fix=fix, engine=engine)
-    told = [str(w.message) for w in seen]
-    for text in told:
-        warnings.warn(text, stacklevel=2)
+    # The project's own warnings are kept with the cached layer and said again on each read;
+    # a library's (pyogrio...) are passed on as they came, once.
+    told = [str(w.message) for w in seen if issubclass(w.category, OrtWarning)]
+    for w in seen:
+        if issubclass(w.category, OrtWarning):
+            warnings.warn(str(w.message), OrtWarning, stacklevel=2)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if cached is not None:
         _write_parsed(cached, gdf, told)
     return gdf
@@ -206,7 +214,7 @@ def read_layer(
 
 # --- the parsed-layer cache: a commune's second check reads GeoParquet, not GeoJSON ------------
 
-_PARSED_VERSION = 1
+_PARSED_VERSION = 2  # 2: French millésime text, warnings kept as OrtWarning
 
 
 def _parsed_cache(path: Path, layer: str, **options) -> Path | None:
@@ -242,7 +250,7 @@ def _read_parsed(cached: Path) -> gpd.GeoDataFrame | None:
     except Exception:  # noqa: BLE001 - a damaged cache entry is parsed again, never trusted
         return None
     for text in meta["warnings"]:
-        warnings.warn(text, stacklevel=3)
+        warnings.warn(text, OrtWarning, stacklevel=3)
     gdf.attrs.update(meta["attrs"])
     return gdf
 
@@ -270,7 +278,7 @@ def _read_layer(path: Path, layer: str, *, crs, metric_crs, fix, engine) -> gpd.
     gdf = _read_raw(path, layer, engine or settings.io_engine)
     source = path.name
     if gdf.empty:
-        raise InputError(f"the {layer} layer has no feature", source=source)
+        raise InputError(f"la couche {layer} ne contient aucun objet", source=source)
     if crs is not None:
         gdf = gdf.set_crs(crs, allow_override=True)
     millesime = _millesime_of(path, gdf)
@@ -298,7 +306,7 @@ def _millesime_of(path: Path, gdf: gpd.GeoDataFrame) -> str | None:
     if "updated" in gdf.columns:
         last = pd.to_datetime(gdf["updated"], errors="coerce").max()
         if pd.notna(last):
-            return f"données à jour au {last.date().isoformat()}"
+            return f"données à jour au {fmt.date_fr(last.date())}"
     return None
 
 
@@ -312,7 +320,9 @@ def _check_geometries(
     if missing.any():
         label = _label(gdf, missing[missing].index[0])
         warnings.warn(
-            f"{source}: {int(missing.sum())} feature(s) without geometry ignored ({label})", stacklevel=3
+            f"{source} : {int(missing.sum())} objet(s) sans géométrie ignoré(s) ({label})",
+            OrtWarning,
+            stacklevel=3,
         )
         gdf = gdf[~missing]
     if polygonal:
@@ -321,33 +331,36 @@ def _check_geometries(
         if wrong.any():
             first = wrong[wrong].index[0]
             raise InputError(
-                f"{int(wrong.sum())} feature(s) of type {kinds[first]} where polygons are expected",
+                f"{int(wrong.sum())} objet(s) de type {kinds[first]} là où des polygones sont attendus",
                 source=source,
                 feature=_label(gdf, first),
-                fix="keep only the Polygon/MultiPolygon features of this layer",
+                fix="ne gardez que les objets Polygon/MultiPolygon de cette couche",
             )
         # Degenerate rings (collinear points): no area, or far thinner than any real parcel.
         area, length = gdf.geometry.area, gdf.geometry.length
         flat = gdf.geometry.is_valid & ((area < 0.01) | (4 * np.pi * area < 1e-4 * length**2))
         if flat.any() and not fix:
             raise InputError(
-                f"{int(flat.sum())} polygon(s) of zero area (a flat ring of collinear points)",
+                f"{int(flat.sum())} polygone(s) de surface nulle (contour aplati de points alignés)",
                 source=source,
                 feature=_label(gdf, flat[flat].index[0]),
-                fix="remove them from the file, or run again with --fix to drop them",
+                fix="retirez-les du fichier, ou relancez avec --fix pour les écarter",
             )
         if flat.any():
-            warnings.warn(f"{source}: {int(flat.sum())} zero-area polygon(s) dropped", stacklevel=3)
+            warnings.warn(
+                f"{source} : {int(flat.sum())} polygone(s) de surface nulle écarté(s)",
+                OrtWarning,
+                stacklevel=3,
+            )
             gdf = gdf[~flat]
     invalid = ~gdf.geometry.is_valid
     if invalid.any():
         if not fix:
             raise InputError(
-                f"{int(invalid.sum())} invalid geometr{'y' if invalid.sum() == 1 else 'ies'} "
-                "(self-intersecting ring or similar)",
+                f"{int(invalid.sum())} géométrie(s) invalide(s) (contour qui se recoupe ou similaire)",
                 source=source,
                 feature=_label(gdf, invalid[invalid].index[0]),
-                fix="run again with --fix (or fix=True) to repair them with make_valid",
+                fix="relancez avec --fix (ou fix=True) pour les réparer avec make_valid",
             )
         gdf = gdf.copy()
         gdf.loc[invalid, "geometry"] = gdf.geometry[invalid].make_valid()
@@ -359,7 +372,7 @@ def _label(gdf: gpd.GeoDataFrame, index) -> str:
     for col in ("idu", "section_id", "id", "code_insee"):
         if col in gdf.columns:
             return f"{col}={gdf.at[index, col]}"
-    return f"feature {index}"
+    return f"objet {index}"
 
 
 def _column(gdf: pd.DataFrame, *names: str) -> str | None:
@@ -397,9 +410,9 @@ def _normalise_parcels(gdf: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame:
         out["numero"] = out["idu"].str[10:14]
     else:
         raise InputError(
-            "parcel layer has neither an id column (id/idu) nor commune/section/numero columns",
+            "couche de parcelles sans colonne d'identifiant (id/idu) ni colonnes commune/section/numero",
             source=source,
-            fix="use an Etalab cadastre file (cadastre-XXXXX-parcelles.json.gz)",
+            fix="utilisez un fichier du cadastre Etalab (cadastre-XXXXX-parcelles.json.gz)",
         )
     bad = out["idu"].isna() | ~out["idu"].fillna("").str.fullmatch(
         r"[0-9][0-9AB][0-9]{3}[0-9A-Z]{3}[0-9A-Z]{2}\d{4}"
@@ -407,17 +420,18 @@ def _normalise_parcels(gdf: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame:
     if bad.any():
         first = gdf.index[bad.to_numpy()][0]
         raise InputError(
-            f"{int(bad.sum())} parcel(s) with an id that is not a 14-character IDU "
-            f"(first: {out.at[first, 'idu']!r})",
+            f"{int(bad.sum())} parcelle(s) dont l'identifiant n'est pas un IDU de 14 caractères "
+            f"(premier : {out.at[first, 'idu']!r})",
             source=source,
-            feature=f"feature {first}",
-            fix="check the file's id/commune/section/numero columns",
+            feature=f"objet {first}",
+            fix="vérifiez les colonnes id/commune/section/numero du fichier",
         )
     dup = out["idu"].duplicated(keep=False)
     if dup.any():
         warnings.warn(
-            f"{source}: {int(dup.sum())} rows share an IDU (e.g. {out['idu'][dup].iloc[0]}); "
-            "they are kept as separate features",
+            f"{source} : {int(dup.sum())} lignes partagent un IDU (ex. {out['idu'][dup].iloc[0]}) ; "
+            "elles sont gardées comme objets distincts",
+            OrtWarning,
             stacklevel=3,
         )
     area = _column(gdf, "contenance", "surface", "supf")
@@ -430,7 +444,7 @@ def _normalise_sections(gdf: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame:
     commune = _column(gdf, "commune", "code_insee")
     prefixe = _column(gdf, "prefixe")
     if not code or not commune:
-        raise InputError("section layer needs 'commune' and 'code' columns", source=source)
+        raise InputError("la couche des sections doit avoir les colonnes 'commune' et 'code'", source=source)
     gdf = gdf.copy()
     gdf["code_insee"] = _text(gdf[commune]).str.zfill(5)
     gdf["section"] = _text(gdf[code]).str.upper().str.zfill(2)
@@ -442,7 +456,7 @@ def _normalise_sections(gdf: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame:
 def _normalise_communes(gdf: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame:
     code = _column(gdf, "id", "code_insee", "insee", "code")
     if not code:
-        raise InputError("commune layer needs an 'id' column (INSEE code)", source=source)
+        raise InputError("la couche des communes doit avoir une colonne 'id' (code INSEE)", source=source)
     gdf = gdf.copy()
     gdf["code_insee"] = _text(gdf[code]).str.zfill(5)
     name = _column(gdf, "nom", "name")
@@ -494,7 +508,7 @@ def read_parcels(
         paths = [paths]
     layers = [read_layer(p, layer="parcelles", metric_crs=metric_crs, fix=fix, engine=engine) for p in paths]
     if not layers:
-        raise InputError("no parcel file given")
+        raise InputError("aucun fichier de parcelles donné")
     return _concat(layers)
 
 
@@ -503,7 +517,9 @@ def _concat(layers: Sequence[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
         return layers[0]
     crss = {str(lyr.crs) for lyr in layers}
     if len(crss) > 1:
-        raise InputError(f"layers in different CRSs ({', '.join(sorted(crss))})", fix="pass metric_crs=")
+        raise InputError(
+            f"couches dans des CRS différents ({', '.join(sorted(crss))})", fix="donnez metric_crs="
+        )
     out = gpd.GeoDataFrame(pd.concat(layers, ignore_index=True), crs=layers[0].crs)
     out.attrs.update(
         source="; ".join(str(lyr.attrs.get("source")) for lyr in layers),
@@ -576,18 +592,25 @@ def _locate(code: str, layer: str, *, millesime: str | None, source_dir) -> Path
         if path is None:
             if required:
                 raise InputError(
-                    f"no {layer} file for commune {code} (looked for cadastre-{code}-{layer}.json.gz)",
+                    f"pas de fichier {layer} pour la commune {code} "
+                    f"(cherché : cadastre-{code}-{layer}.json.gz)",
                     source=str(source_dir),
-                    fix=f"download it with `ort fetch {code}` or point --cadastre at the right folder",
+                    fix=f"téléchargez-le avec `ort fetch {code}` ou donnez le bon dossier à --cadastre",
                 )
-            warnings.warn(f"{source_dir}: no {layer} layer for commune {code}; skipped", stacklevel=3)
+            warnings.warn(
+                f"{source_dir} : pas de couche {layer} pour la commune {code} ; ignorée",
+                OrtWarning,
+                stacklevel=3,
+            )
         return path
     try:
         return fetch_layer(code, layer, millesime=millesime)
     except OrtError as err:
         if required:
             raise
-        warnings.warn(f"{layer} layer of commune {code} unavailable ({err}); skipped", stacklevel=3)
+        warnings.warn(
+            f"couche {layer} de la commune {code} indisponible ({err}) ; ignorée", OrtWarning, stacklevel=3
+        )
         return None
 
 
@@ -605,8 +628,8 @@ def parcels_from_ids(parcels: gpd.GeoDataFrame, ids: Iterable[str | ParcelId]) -
     if missing:
         shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
         raise InputError(
-            f"{len(missing)} parcel id(s) not in the cadastre ({shown})",
+            f"{len(missing)} parcelle(s) absente(s) du cadastre ({shown})",
             source=str(parcels.attrs.get("source", "cadastre")),
-            fix="check the ids and the millésime (a parcel may have been divided or renumbered)",
+            fix="vérifiez les identifiants et le millésime (une parcelle a pu être divisée ou renumérotée)",
         )
     return found

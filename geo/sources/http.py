@@ -142,8 +142,8 @@ def cached_download(url: str, *, refresh: bool = False) -> Path:
                 "relancez sans --offline"
             )
         raise DownloadError(
-            f"{url} is not in the cache ({dest}) and offline mode is on — "
-            "run once without --offline (or `ort fetch`) to fill the cache"
+            f"{url} n'est pas dans le cache ({dest}) et le mode hors ligne est actif — "
+            "lancez une fois sans --offline (ou `ort fetch`) pour remplir le cache"
         )
     return download(url, dest)
 
@@ -172,19 +172,19 @@ def download(url: str, dest: str | os.PathLike) -> Path:
             except urllib.error.HTTPError as err:
                 if err.code in (404, 410):
                     raise DownloadError(
-                        f"{url} not found (HTTP {err.code}) — check the INSEE code and the millésime "
-                        "(the Etalab cadastre publishes 'latest' and dated millésimes such as 2024-01-01)"
+                        f"{url} introuvable (HTTP {err.code}) — vérifiez le code INSEE et le millésime "
+                        "(le cadastre Etalab publie 'latest' et des millésimes datés comme 2024-01-01)"
                     ) from None
                 last = (
-                    f"HTTP {err.code} redirect loop"
+                    f"HTTP {err.code}, redirections en boucle"
                     if 300 <= err.code < 400
-                    else f"HTTP {err.code} {err.reason}"
+                    else f"HTTP {err.code}"
                 )
             except _Deadline:
                 last = f"délai total de {settings.download_deadline:g} s dépassé"
                 break
             except (urllib.error.URLError, OSError, _Incomplete) as err:
-                last = " ".join(str(getattr(err, "reason", None) or err).split())
+                last = _reason(err)
             if attempt < attempts:
                 if time.monotonic() + delay >= deadline:
                     last += f" ; délai total de {settings.download_deadline:g} s atteint"
@@ -195,13 +195,32 @@ def download(url: str, dest: str | os.PathLike) -> Path:
                 time.sleep(delay)
                 delay *= 2
     raise DownloadError(
-        f"could not download {url} after {attempt} attempt(s): {last} — "
-        "check the network or the base URL (ORT_CADASTRE_URL), or work --offline from the cache"
+        f"téléchargement de {url} impossible après {attempt} essai(s) : {last} — "
+        "vérifiez le réseau ou l'URL de base (ORT_CADASTRE_URL), ou travaillez en --offline depuis le cache"
     )
 
 
 class _Incomplete(Exception):
     pass
+
+
+def _reason(err: BaseException) -> str:
+    """Why an attempt failed, in French (the network library's own words are English)."""
+    if isinstance(err, _Incomplete):
+        return str(err)
+    reason = getattr(err, "reason", None) or err
+    text = str(reason).lower()
+    if isinstance(reason, TimeoutError) or "timed out" in text:
+        return "délai dépassé"
+    if "refused" in text:
+        return "connexion refusée"
+    if "name or service" in text or "nodename" in text or "getaddrinfo" in text:
+        return "nom de serveur inconnu"
+    if "ssl" in text or "certificate" in text:
+        return "erreur de certificat TLS"
+    if "gzip" in text or "crc" in text or "end of" in text:
+        return "fichier gzip abîmé"
+    return f"erreur réseau ({type(reason).__name__})"
 
 
 class _Deadline(Exception):
@@ -241,7 +260,7 @@ def _fetch_once(url: str, dest: Path, *, limit: int, deadline: float) -> None:
                     if time.monotonic() > deadline:
                         raise _Deadline()
         if expected is not None and size != int(expected):
-            raise _Incomplete(f"truncated download: {size} of {expected} bytes")
+            raise _Incomplete(f"téléchargement tronqué : {size} octets sur {expected}")
         if dest.name.endswith(".gz"):
             _check_gzip(tmp, limit * settings.max_gzip_ratio)
         os.replace(tmp, dest)
@@ -261,4 +280,4 @@ def _check_gzip(path: Path, limit: float) -> None:
                         "vérifiez l'URL (ORT_CADASTRE_URL)"
                     )
     except (OSError, EOFError, zlib.error) as err:
-        raise _Incomplete(f"broken gzip stream ({err})") from None
+        raise _Incomplete("flux gzip abîmé") from None

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from geo import fmt
 from geo.errors import InputError, ValidationFailed, ValidationReport
 from geo.sources.list_readers import (
     derive_acv_arrete,
@@ -175,7 +176,10 @@ class ListInfo:
     def label(self) -> str:
         copy = f" (copie {self.copy})" if self.copy else ""
         name = self.origin or Path(self.path).name
-        return f"{self.title} — {name}, {self.date_basis} {self.date}".rstrip(", ") + copy
+        day = self.date or ""
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):  # prose: French order (JSON keeps ISO)
+            day = fmt.date_fr(day)
+        return f"{self.title} — {name}, {self.date_basis} {day}".rstrip(", ") + copy
 
     def to_dict(self) -> dict:
         """The provenance as printed in JSON answers (French keys)."""

@@ -154,7 +154,7 @@ def _refuse_extra_fields(text: str, sep: str, n_columns: int) -> None:
         for row in reader:
             if len(row) > n_columns and any(cell.strip() for cell in row[n_columns:]):
                 raise pd.errors.ParserError(
-                    f"Expected {n_columns} fields in line {reader.line_num}, saw {len(row)}"
+                    f"ligne {reader.line_num} : {len(row)} champs pour {n_columns} colonnes"
                 )
     except csv.Error as err:
         raise pd.errors.ParserError(str(err)) from None
@@ -169,11 +169,11 @@ def read_user_table(path) -> pd.DataFrame:
     whichever the header line uses most. Damaged workbooks, unparsable CSV and files over
     ``settings.max_table_bytes`` become one :class:`~geo.errors.InputError` naming the file.
     """
-    from geo.errors import InputError
+    from geo.errors import InputError, cause
 
     path = Path(path)
     if not path.is_file():
-        raise InputError("file not found", source=str(path), fix="check the path")
+        raise InputError("fichier introuvable", source=str(path), fix="vérifiez le chemin")
     try:
         raw = read_limited(path)
         if path.suffix.lower() == ".gz":
@@ -189,16 +189,16 @@ def read_user_table(path) -> pd.DataFrame:
             return pd.read_excel(io.BytesIO(raw), dtype=str).fillna("")
         except Exception as err:  # noqa: BLE001 - openpyxl/xlrd/zipfile raise many kinds
             raise InputError(
-                f"unreadable spreadsheet ({type(err).__name__}: {' '.join(str(err).split())[:160]})",
+                f"classeur illisible ({cause(err)})",
                 source=str(path),
-                fix="open it in a spreadsheet program and save it again as .xlsx or .csv (UTF-8)",
+                fix="ouvrez-le dans un tableur et enregistrez-le à nouveau en .xlsx ou .csv (UTF-8)",
             ) from None
     text, _ = decode_text(raw)
     try:
         return csv_frame(text, guess_separator(text))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
         raise InputError(
-            f"unreadable table ({' '.join(str(err).split())})",
+            f"tableau illisible ({cause(err)})",
             source=str(path),
-            fix="save it as CSV (UTF-8) with a header row",
+            fix="enregistrez-le en CSV (UTF-8) avec une ligne d'en-tête",
         ) from None
