@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 import click
 
 from geo import fmt
-from geo import fmt
 from geo.cli.options import (
     EXIT_BAD_INPUT,
     Command,

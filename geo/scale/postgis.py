@@ -31,7 +31,7 @@ import shapely
 from pyproj import CRS
 
 from geo import classify, projection, settings
-from geo.errors import InputError, OrtError, OutputExistsError, OutputNotOursError
+from geo.errors import InputError, OrtError, OutputExistsError, OutputNotOursError, geometry_problem
 
 #: Columns of a verdict table (those of :data:`geo.classify.RESULT_COLUMNS`).
 VERDICT_TYPES = {

@@ -44,7 +44,7 @@ import pyarrow as pa
 from pyproj import CRS
 
 from geo import classify, projection
-from geo.errors import InputError, OrtError
+from geo.errors import InputError, OrtError, cause
 from geo.io import PRODUCER, check_output_folder
 from geo.scale.partitions import CHUNK_ROWS, Unit, plan, read_unit
 

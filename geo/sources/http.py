@@ -279,5 +279,5 @@ def _check_gzip(path: Path, limit: float) -> None:
                         f"{path.name} : contenu décompressé de plus de {_mb(limit)} (bombe gzip ?) — "
                         "vérifiez l'URL (ORT_CADASTRE_URL)"
                     )
-    except (OSError, EOFError, zlib.error) as err:
+    except (OSError, EOFError, zlib.error):
         raise _Incomplete("flux gzip abîmé") from None
