@@ -219,8 +219,8 @@ def _check_perimeters(
                 report.add(
                     "warning",
                     "sliver",
-                    f"une partie de {fmt.area_m2(part.area, 2)} (moins de {fmt.area_m2(settings.sliver_m2)}) : "
-                    "un résidu à supprimer",
+                    f"une partie de {fmt.area_m2(part.area, 2)} "
+                    f"(moins de {fmt.area_m2(settings.sliver_m2)}) : un résidu à supprimer",
                     source=src,
                     feature=f"id={pid}",
                 )

@@ -221,7 +221,7 @@ def test_cli_check_address_through_the_ban_api(ban_server, epinay_ort):
     assert "parcelle AC 100 (91216000AC0100)" in res.output
     assert "91216000AC0100 — commune 91216, section AC, n° 100" in res.output
     res = run("check", "3 rue de la Paix", "--perimeters", epinay_ort["folder"], "--json")
-    data = json.loads(res.output)
+    data = json.loads(res.stdout)
     assert res.exit_code == 0 and data["adresses"][0]["statut"] == "ambiguë" and data["parcelles"] == []
 
 
@@ -232,7 +232,7 @@ def test_cli_every_id_form_and_an_offline_address(epinay_ort):
         "--perimeters", folder, "--adresses", addresses, "--date", "2025-03-01", "--json",
     )  # fmt: skip
     assert res.exit_code == 0, res.output
-    data = json.loads(res.output)
+    data = json.loads(res.stdout)
     assert [p["idu"] for p in data["parcelles"]] == ["91216000AC0100"]  # five entries, one parcel
     (found,) = data["adresses"]
     assert found["statut"] == "trouvée" and found["idu"] == "91216000AC0100" and found["score"] == 1.0
@@ -268,7 +268,7 @@ def test_cli_check_file_with_ids_and_addresses(epinay_ort, tmp_path):
         "--date", "2025-03-01", "--json",
     )  # fmt: skip
     assert res.exit_code == 0, res.output
-    data = json.loads(res.output)
+    data = json.loads(res.stdout)
     assert {p["idu"] for p in data["parcelles"]} == {"91216000AC0100", "91216000AC0011"}
     assert [a["statut"] for a in data["adresses"]] == ["trouvée", "introuvable"]
     only = tmp_path / "adresses.csv"

@@ -102,7 +102,7 @@ def test_check_warns_about_a_perimeter_far_from_the_commune(demo_copy):
     assert r.exit_code == 0
     assert "far-from-parcels [id=gare]" in r.output and "km des parcelles" in r.output
     r = run("check", "62999000AB0012", "--perimeters", demo_copy, "--date", "2024-09-01", "--json")
-    out = json.loads(r.output)  # warnings in the JSON, nothing else on the terminal
+    out = json.loads(r.stdout)  # warnings in the JSON, nothing else on the terminal
     assert any("far-from-parcels" in w for w in out["avertissements"])
 
 

@@ -67,7 +67,7 @@ def test_check_json_and_short_form(demo, demo_result):
         "--json",
     )
     assert r.exit_code == 0, r.output
-    data = json.loads(r.output)
+    data = json.loads(r.stdout)
     assert data["fictif"] is True and data["version"] == "avenant-1"
     (parcel,) = data["parcelles"]
     assert parcel["idu"] == strad.idu
@@ -100,7 +100,7 @@ def test_check_version_changes_with_date(demo, demo_result):
         "2024-06-30",
         "--json",
     )
-    gare = next(p for p in json.loads(r.output)["parcelles"][0]["perimetres"] if p["id"] == "gare")
+    gare = next(p for p in json.loads(r.stdout)["parcelles"][0]["perimetres"] if p["id"] == "gare")
     assert gare["statut"] == "hors périmètre" and gare["distance_m"] >= 0
 
 

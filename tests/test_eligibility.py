@@ -632,7 +632,7 @@ def test_cli_commune_text(lists, shared_data):
 def test_cli_commune_json(lists, shared_data):
     r = run("eligibility", "--commune", "62498", "--date", "2024-06-01", "--json", "--lists", shared_data)
     assert r.exit_code == 0, r.output
-    doc = json.loads(r.output)
+    doc = json.loads(r.stdout)
     assert doc["date"] == "2024-06-01" and doc["regles"]["denormandie_fin"] == "2027-12-31"
     assert doc["regles"]["verifie_le"] and len(doc["regles"]["denormandie_textes"]) == 3
     assert {x["nom"] for x in doc["listes"]} >= {"ort", "acv", "communes"}
@@ -688,7 +688,7 @@ def test_cli_libercourt_parcel_example_of_the_help(lists, shared_data):
         shared_data,
     )
     assert r.exit_code == 0, r.output
-    doc = json.loads(r.output)
+    doc = json.loads(r.stdout)
     (res,) = doc["resultats"]
     assert res["idu"] == "62907000AB0685"
     rep = {x["regle"]: x for x in res["reponses"]}
@@ -719,7 +719,7 @@ def test_cli_parcels_with_perimeters(test_convention, epinay_parcelles, lists, s
         shared_data,
     )
     assert r.exit_code == 0, r.output
-    doc = json.loads(r.output)
+    doc = json.loads(r.stdout)
     assert doc["convention"]["version"] == "initiale" and doc["convention"]["fictif"] is True
     verdicts = {(x["idu"], y["regle"]): y for x in doc["resultats"] for y in x["reponses"]}
     assert verdicts[(INSIDE_IDU, "dispense_aec")]["verdict"] == "oui"
@@ -764,7 +764,7 @@ def test_cli_denormandie_end_override(lists, shared_data):
         "--lists",
         shared_data,
     )
-    doc = json.loads(r.output)
+    doc = json.loads(r.stdout)
     rep = {x["regle"]: x for x in doc["resultats"][0]["reponses"]}
     assert (
         rep["denormandie"]["verdict"] == "non" and "option --denormandie-fin" in rep["denormandie"]["periode"]
@@ -786,7 +786,7 @@ def test_cli_communes_eligible_and_report(lists, shared_data):
         shared_data,
     )
     assert r.exit_code == 0, r.output
-    doc = json.loads(r.output)
+    doc = json.loads(r.stdout)
     codes = {c["code_insee"]: c for c in doc["communes"]}
     assert "62907" in codes and codes["62498"]["via"] == "arrêté ACV" and "62427" not in codes
     total = {c["departement"]: c["total"] for c in doc["comptes"]}["62"]

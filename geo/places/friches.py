@@ -369,7 +369,9 @@ def _read_csv(path: Path, report: ValidationReport) -> tuple[list[dict], list[tu
             raw = gunzip(raw)
         except ValueError as err:
             raise InputError(
-                f"CSV illisible ({cause(err)})", source=src, fix="décompressez-le (gunzip) et vérifiez-le, ou " + fix
+                f"CSV illisible ({cause(err)})",
+                source=src,
+                fix="décompressez-le (gunzip) et vérifiez-le, ou " + fix,
             ) from None
     text, fallback = decode_text(raw)
     if fallback:

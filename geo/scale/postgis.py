@@ -148,7 +148,7 @@ def geometry_column(conn, table: str) -> tuple[str, int]:
         raise InputError(
             "pas de colonne de géométrie (est-ce une table PostGIS ?)",
             source=table,
-            fix="donnez une table avec une colonne de géométrie, créée par exemple par ogr2ogr ou write_layer",
+            fix="donnez une table avec une colonne de géométrie (créée par ogr2ogr ou write_layer)",
         )
     column, srid = rows[0]
     if not srid:
@@ -291,7 +291,9 @@ def write_layer(conn, gdf: gpd.GeoDataFrame, table: str, *, force: bool = False,
     _, sql = _sql()
     srid = CRS.from_user_input(gdf.crs).to_epsg() if gdf.crs is not None else None
     if not srid:
-        raise projection.CRSError("la couche n'a pas de code EPSG", source=table, fix="faites d'abord to_crs('EPSG:2154')")
+        raise projection.CRSError(
+            "la couche n'a pas de code EPSG", source=table, fix="faites d'abord to_crs('EPSG:2154')"
+        )
     attrs = [c for c in gdf.columns if c != gdf.geometry.name]
     types = {c: _pg_type(gdf[c]) for c in attrs}
     defs = [sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in types.items()]
@@ -435,7 +437,9 @@ def classify_db(
     run = DbRun(output_table)
     with connect(dsn) as conn, connect(dsn) as out:
         if table_exists(out, output_table) and not force:
-            raise OutputExistsError(f"la table {output_table} existe déjà — ajoutez --force pour la remplacer")
+            raise OutputExistsError(
+                f"la table {output_table} existe déjà — ajoutez --force pour la remplacer"
+            )
         sources = [parcels_table] + ([perimeters] if isinstance(perimeters, str) else [])
         if any(_qualified_text(output_table) == _qualified_text(t) for t in sources):
             raise InputError(

@@ -432,7 +432,9 @@ def classify_dataset(
     if engine not in ("local", "dask"):
         raise InputError(f"--engine {engine!r} inconnu", fix="choisissez local ou dask")
     if perimeters.empty:
-        raise InputError("aucun périmètre contre lequel classer", fix="vérifiez la date et les versions de la convention")
+        raise InputError(
+            "aucun périmètre contre lequel classer", fix="vérifiez la date et les versions de la convention"
+        )
     projection.require_crs(perimeters, source="perimeters")
     workers = workers or os.cpu_count() or 1
     options = {"tolerance_m2": tolerance_m2, "tolerance_pct": tolerance_pct, "fix": fix}
@@ -551,7 +553,9 @@ def read_results(output: str | Path, *, allow_partial: bool = False) -> pd.DataF
     output = Path(output)
     manifest = output / MANIFEST
     if not manifest.is_file():
-        raise InputError("pas de _manifest.json : ce calcul n'est pas allé au bout", source=str(output), fix="relancez-le")
+        raise InputError(
+            "pas de _manifest.json : ce calcul n'est pas allé au bout", source=str(output), fix="relancez-le"
+        )
     meta = json.loads(manifest.read_text(encoding="utf-8"))
     if meta["failed"] and not allow_partial:
         keys = ", ".join(f["partition"] for f in meta["failed"])
