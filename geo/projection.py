@@ -286,7 +286,8 @@ def require_metric(gdf: gpd.GeoDataFrame, *, source: str) -> CRS:
     crs = require_crs(gdf, source=source)
     if not _is_metric(crs):
         raise CRSError(
-            f"{source} est en {crs.to_string()}, pas dans un CRS métrique : les surfaces seraient en degrés",
+            f"{source} est en {crs.to_string()}, qui n'est pas un CRS métrique : "
+            "les surfaces seraient en degrés",
             fix="reprojetez-la d'abord avec geo.projection.to_metric(layer, 'EPSG:2154', ...)",
         )
     return crs

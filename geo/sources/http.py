@@ -28,7 +28,7 @@ import zlib
 from pathlib import Path
 
 from geo import settings
-from geo.errors import DownloadError
+from geo.errors import DownloadError, OrtError
 
 log = logging.getLogger(__name__)
 
@@ -206,8 +206,8 @@ class _Incomplete(Exception):
 
 def _reason(err: BaseException) -> str:
     """Why an attempt failed, in French (the network library's own words are English)."""
-    if isinstance(err, _Incomplete):
-        return str(err)
+    if isinstance(err, (_Incomplete, OrtError)):  # our own words, already French
+        return " ".join(str(err).split())
     reason = getattr(err, "reason", None) or err
     text = str(reason).lower()
     if isinstance(reason, TimeoutError) or "timed out" in text:
