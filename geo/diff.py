@@ -108,7 +108,7 @@ def perimeter_diff(
         perimeter (after's order, then removed ones), change, idu.
     """
     if min_change < 0 or min_change > 1:
-        raise InputError(f"min_change={min_change} is not a share", fix="give a number in [0, 1]")
+        raise InputError(f"min_change={min_change} n'est pas une part", fix="donnez un nombre entre 0 et 1")
     projection.require_same_crs(("parcels", parcels), ("before", before), ("after", after))
     kw = dict(tolerance_m2=tolerance_m2, tolerance_pct=tolerance_pct, with_distance=False)
     old = _touching(classify_parcels(parcels, before, only_intersecting=True, **kw))
