@@ -98,7 +98,7 @@ def synthetic_buildings(parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     ok = ~shapely.is_empty(inner)
     env = shapely.oriented_envelope(inner[ok])
     geoms = [shapely.affinity.scale(g, 0.6, 0.6) for g in env]
-    return gpd.GeoDataFrame({"type": "01"}, geometry=geoms, crs=parcels.crs)
+    return gpd.GeoDataFrame({"type": ["01"] * len(geoms)}, geometry=geoms, crs=parcels.crs)
 
 
 def demo_case(root: Path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, str, bool]:
@@ -156,18 +156,35 @@ def main() -> None:
 
     cases = {}
     parcels, perims, title, fictif = demo_case(root)
-    cases["demo"] = (parcels, perims, title, fictif, "light")
+    from geo.sources import cadastre as cad
+
+    demo_layers = cad.load_cadastre(["62999"], ("sections", "batiments"), source_dir=root / "data" / "demo")
+    demo_orient = {"sections": demo_layers["sections"], "buildings": demo_layers["batiments"]}
+    cases["demo"] = (parcels, perims, title, fictif, "light", demo_orient)
     big, big_perims = replicated_commune()
-    cases["20k light"] = (big, big_perims, "Banc 20k parcelles", False, "light")
-    cases["20k keep"] = (big, big_perims, "Banc 20k parcelles", False, "keep")
+    t_b = time.perf_counter()
+    buildings = synthetic_buildings(big)
+    print(f"{len(buildings)} synthetic buildings ({time.perf_counter() - t_b:.1f} s)")
+    title = "Banc 20k parcelles"
+    cases["20k light, sans repères (base)"] = (big, big_perims, title, False, "light", None)
+    cases["20k light"] = (big, big_perims, title, False, "light", {})
+    cases["20k light + bâtiments"] = (big, big_perims, title, False, "light", {"buildings": buildings})
+    cases["20k keep + bâtiments"] = (big, big_perims, title, False, "keep", {"buildings": buildings})
 
     rows, pages = [], {}
-    for name, (parcels, perims, title, fictif, far) in cases.items():
+    for name, (parcels, perims, title, fictif, far, orient) in cases.items():
         t0 = time.perf_counter()
         result = classify_parcels(parcels, perims, with_distance=False)
         t1 = time.perf_counter()
         m = maps.convention_map(
-            perims, parcels=parcels, classification=result, title=title, fictif=fictif, far_parcels=far
+            perims,
+            parcels=parcels,
+            classification=result,
+            title=title,
+            fictif=fictif,
+            far_parcels=far,
+            orientation=orient is not None,
+            **(orient or {}),
         )
         path = maps.save_offline(m, root / f"{_slug(name)}.html", force=True)
         t2 = time.perf_counter()
