@@ -7,6 +7,8 @@ The parcel check, at the top (one job per module):
 - ``geo.validate``     validation of a convention folder, all problems at once
 - ``geo.classify``     the engine: inside / straddling (share) / outside each perimeter
 - ``geo.check``        the parcel check for ids as typed or a spreadsheet, with its provenance
+- ``geo.note``         the one-page "note de renseignement ORT" of a parcel (PDF/PNG)
+- ``geo.diff``         what an avenant changed: parcels entering, leaving, changing share
 
 Subpackages (each ``__init__`` lists its modules):
 
@@ -18,10 +20,18 @@ Subpackages (each ``__init__`` lists its modules):
 - ``geo.demo``         the embedded fictional demo commune (Ormeval-sur-Mer, 62999)
 - ``geo.cli``          the ``ort`` command, one module per topic
 
-Plumbing: ``geo.projection`` (metric CRS of a territory), ``geo.io`` (atomic writers),
-``geo.fmt`` (French numbers and dates), ``geo.embedded`` (data shipped in the package),
-``geo.settings`` (settings read at call time), ``geo.errors`` (errors a planner can act on),
-``geo.diagnostic`` (tables and charts of the diagnostic notebooks).
+Plumbing:
+
+- ``geo.projection``   metric CRS of a territory, refusing missing or wrong CRSs
+- ``geo.schema``       files people edit (TOML/JSON) read within bounds and checked by typed models
+- ``geo.io``           atomic writers, ``--force`` only over the tool's own outputs, formula-safe text
+- ``geo.columns``      the French schema of every table people open
+- ``geo.formats``      how those tables look: French CSV, XLSX annexes, styled GeoPackages
+- ``geo.fmt``          French numbers, areas, shares and dates in prose
+- ``geo.embedded``     data shipped in the package (rules, demo, list snapshots, conventions)
+- ``geo.settings``     settings read at call time (strict ``ORT_*`` variables)
+- ``geo.errors``       the errors a planner can act on (each also a built-in: ValueError...)
+- ``geo.diagnostic``   tables and charts of the diagnostic notebooks
 """
 
 from importlib.metadata import PackageNotFoundError, version

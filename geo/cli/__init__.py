@@ -9,6 +9,7 @@
 - :mod:`geo.cli.scale`        classify
 - :mod:`geo.cli.note`         note
 - :mod:`geo.cli.diff`         diff
+- :mod:`geo.cli.messages`     click's own messages in French
 
 Errors print as one French line (what, where, how to fix) with a non-zero exit code, never a
 traceback (``--debug`` shows it); outputs are written atomically and an existing file is only

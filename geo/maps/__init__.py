@@ -4,4 +4,5 @@
 - ``layers``  each layer of that map, built from GeoDataFrames
 - ``assets``  Leaflet and the map's runtime, inlined so the page works offline
 - ``annex``   the printed annex (PNG/PDF pages and parcel lists, matplotlib)
+- ``tiles``   background presets (Plan IGN, IGN orthophoto, OpenStreetMap), tiles cached for the annex
 """

@@ -1,6 +1,7 @@
 """Classifying a département or France.
 
 - ``partitions``  cutting a large input into bounded units of work, and reading one unit
+- ``wkb``         polygons read straight from GeoParquet WKB: boxes and areas without GEOS
 - ``run``         running the units on both cores or on a Dask cluster, writing the results
 - ``postgis``     PostGIS as a backend (tables in, verdict table out) and the SQL baseline
 """
