@@ -45,7 +45,7 @@ from geo.places.common import (
     perimeter_order,
     text_or_none,
 )
-from geo.sources.tables import csv_frame, decode_text, guess_separator, gunzip, read_limited
+from geo.sources.tables import gunzip, read_csv_file, read_limited
 
 #: Statuses of the CNIG géostandard Friches (``site_statut``), in the order of a project's life.
 FRICHE_STATUTS = (
@@ -360,26 +360,7 @@ def _shown(value: object, limit: int = 40) -> str:
 def _read_csv(path: Path, report: ValidationReport) -> tuple[list[dict], list[tuple]]:
     src = str(path)
     fix = "enregistrez-le en CSV (UTF-8, ';') avec une ligne d'en-tête"
-    try:
-        raw = read_limited(path)
-    except ValueError as err:
-        raise InputError(f"CSV trop volumineux ({err})", source=src, fix="découpez-le par commune") from None
-    if path.suffix.lower() == ".gz":
-        try:
-            raw = gunzip(raw)
-        except ValueError as err:
-            raise InputError(
-                f"CSV illisible ({cause(err)})",
-                source=src,
-                fix="décompressez-le (gunzip) et vérifiez-le, ou " + fix,
-            ) from None
-    text, fallback = decode_text(raw)
-    if fallback:
-        report.add("warning", "encoding", f"fichier non UTF-8 : lu en {fallback}", source=src)
-    try:
-        df = csv_frame(text, guess_separator(text))
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
-        raise InputError(f"CSV illisible ({cause(err)})", source=src, fix=fix) from None
+    df = read_csv_file(path, report, fix=fix)
     df.columns = [str(c).strip().lower() for c in df.columns]
     twice = sorted({c for c in df.columns if list(df.columns).count(c) > 1})
     if twice:  # one of the two would be dropped silently

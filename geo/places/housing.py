@@ -46,7 +46,7 @@ from geo.places.friches import split_list
 from geo.sources.addresses import find_address, index_addresses
 from geo.sources.addresses import read_addresses as read_addresses  # re-exported: housing's public API
 from geo.sources.addresses import voie_key as voie_key  # re-exported
-from geo.sources.tables import csv_frame, decode_text, guess_separator, gunzip, read_limited
+from geo.sources.tables import read_csv_file
 
 #: Accepted column names (compared after lower-casing, removing accents and non-alphanumerics).
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
@@ -238,28 +238,7 @@ def _read_xlsx(path: Path, sheet: str | int | None) -> pd.DataFrame:
 
 
 def _read_csv(path: Path, report: ValidationReport) -> pd.DataFrame:
-    src = str(path)
-    fix = "enregistrez-le en CSV UTF-8 avec une ligne d'en-tête"
-    try:
-        raw = read_limited(path)
-    except ValueError as err:
-        raise InputError(f"CSV trop volumineux ({err})", source=src, fix="découpez-le par commune") from None
-    if path.suffix.lower() == ".gz":
-        try:
-            raw = gunzip(raw)
-        except ValueError as err:
-            raise InputError(
-                f"CSV illisible ({err})",
-                source=src,
-                fix="décompressez-le (gunzip) pour le vérifier, ou " + fix,
-            ) from None
-    text, fallback = decode_text(raw)
-    if fallback:
-        report.add("warning", "encoding", f"fichier non UTF-8 : lu en {fallback}", source=src)
-    try:
-        return csv_frame(text, guess_separator(text))
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
-        raise InputError(f"CSV illisible ({' '.join(str(err).split())})", source=src, fix=fix) from None
+    return read_csv_file(path, report, fix="enregistrez-le en CSV UTF-8 avec une ligne d'en-tête")
 
 
 def _match_columns(columns) -> dict[str, str]:

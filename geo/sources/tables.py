@@ -162,6 +162,39 @@ def _refuse_extra_fields(text: str, sep: str, n_columns: int) -> None:
         csv.field_size_limit(limit)
 
 
+def read_csv_file(path: Path, report, *, fix: str) -> pd.DataFrame:
+    """A CSV file (``.csv`` or ``.csv.gz``) of places, bounded in size before and after gunzip.
+
+    Shared by the friches and social housing readers. The encoding fallback is reported as a
+    warning in ``report`` (a :class:`~geo.errors.ValidationReport`); a file too large, a
+    damaged gzip or an unparsable CSV raise one :class:`~geo.errors.InputError` whose fix ends
+    with ``fix``.
+    """
+    from geo.errors import InputError, cause
+
+    src = str(path)
+    try:
+        raw = read_limited(path)
+    except ValueError as err:
+        raise InputError(f"CSV trop volumineux ({err})", source=src, fix="découpez-le par commune") from None
+    if path.suffix.lower() == ".gz":
+        try:
+            raw = gunzip(raw)
+        except ValueError as err:
+            raise InputError(
+                f"CSV illisible ({cause(err)})",
+                source=src,
+                fix="décompressez-le (gunzip) et vérifiez-le, ou " + fix,
+            ) from None
+    text, fallback = decode_text(raw)
+    if fallback:
+        report.add("warning", "encoding", f"fichier non UTF-8 : lu en {fallback}", source=src)
+    try:
+        return csv_frame(text, guess_separator(text))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
+        raise InputError(f"CSV illisible ({cause(err)})", source=src, fix=fix) from None
+
+
 def read_user_table(path) -> pd.DataFrame:
     """A CSV or XLSX file typed by a person, as a table of strings (empty cells ``""``).
 
