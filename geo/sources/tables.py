@@ -181,8 +181,8 @@ def read_csv_file(path: Path, report, *, fix: str) -> pd.DataFrame:
         try:
             raw = gunzip(raw)
         except ValueError as err:
-            raise InputError(
-                f"CSV illisible ({cause(err)})",
+            raise InputError(  # gunzip's own message is French (size bound or damage)
+                f"CSV illisible ({' '.join(str(err).split())})",
                 source=src,
                 fix="décompressez-le (gunzip) et vérifiez-le, ou " + fix,
             ) from None
