@@ -369,13 +369,15 @@ class Ort(Engine):
     workers: int | None = None
 
     def load(self) -> None:
-        from geo import classify
+        from geo import classify, kernels
 
         self.parcels = gpd.read_parquet(self.data / "parcels.parquet", columns=["idu", "geometry"])
         self.perims = gpd.read_parquet(self.data / "perimeters.parquet")
-        # Perimeters prepared once, as the SQL engines get their pieces at load.
+        # Perimeters prepared once, as the SQL engines get their pieces at load; the compiled
+        # areas loaded once, as DuckDB loads its spatial extension.
         for geom in self.perims.geometry:
             classify.perimeter_grid(geom)
+        kernels.warm()
 
     def run(self) -> None:
         from geo.scale.run import classify_frame

@@ -62,6 +62,11 @@ _STATUS_NAMES = np.array([INSIDE, STRADDLING, OUTSIDE], dtype=object)
 #: GEOS clips the perimeter to the parcel's envelope itself, and cutting would cost more than
 #: it saves unless the same perimeters served many batches.
 SUBDIVIDE_ABOVE = 5000
+#: From this many boundary pairs in a batch, their areas are computed by :mod:`geo.kernels`
+#: (compiled, ~5× faster than GEOS, but numba's start-up costs about a second once per
+#: process). The large-scale engine (:mod:`geo.scale`) always uses it, so that a parcel gets
+#: the same area in any batch.
+COMPILED_MIN_PAIRS = 20_000
 _PIECE_VERTICES = 64
 
 
@@ -78,7 +83,7 @@ class Overlaps(NamedTuple):
     covered: np.ndarray
 
 
-def overlaps(parcel_geoms: np.ndarray, perimeter_geoms: np.ndarray) -> Overlaps:
+def overlaps(parcel_geoms: np.ndarray, perimeter_geoms: np.ndarray, *, compiled: bool | None = None) -> Overlaps:
     """Find the parcel × perimeter pairs that intersect and the area each parcel has inside.
 
     Parameters
@@ -87,6 +92,9 @@ def overlaps(parcel_geoms: np.ndarray, perimeter_geoms: np.ndarray) -> Overlaps:
         Polygons or points, in a metric CRS (metres).
     perimeter_geoms : array of shapely geometries
         Polygons or multipolygons, same CRS. They are prepared in place.
+    compiled : bool, optional
+        Areas of boundary pairs by :mod:`geo.kernels` (True) or GEOS (False); default: compiled
+        from :data:`COMPILED_MIN_PAIRS` boundary pairs on.
 
     Returns
     -------
@@ -100,6 +108,7 @@ def overlaps(parcel_geoms: np.ndarray, perimeter_geoms: np.ndarray) -> Overlaps:
         geoms=lambda idx: pgeom[idx],
         areas=lambda idx: shapely.area(pgeom[idx]),
         exact=shapely.get_type_id(pgeom) == 0,
+        compiled=compiled,
     )
 
 
@@ -110,6 +119,7 @@ def overlaps_of_bounds(
     geoms: Callable[[np.ndarray], np.ndarray],
     areas: Callable[[np.ndarray], np.ndarray],
     exact: np.ndarray | None = None,
+    compiled: bool | None = None,
 ) -> Overlaps:
     """:func:`overlaps` for parcels known by their bounding boxes, built as geometries on demand.
 
@@ -131,39 +141,19 @@ def overlaps_of_bounds(
         Sorted unique parcel indices → their areas (m², as ``shapely.area`` gives them).
     exact : bool array, optional
         Parcels the grid must not decide (points: a point on the boundary is inside).
+    compiled : bool, optional
+        See :func:`overlaps`.
     """
     mgeom = np.asarray(perimeter_geoms, dtype=object)
     shapely.prepare(mgeom)
     bounds = np.asarray(bounds, dtype=float).reshape(-1, 4)
-    minx, miny, maxx, maxy = (np.ascontiguousarray(bounds[:, k]) for k in range(4))
     free = np.ones(len(bounds), dtype=bool) if exact is None else ~np.asarray(exact, dtype=bool)
-    # Parcels sorted by their west edge: a perimeter looks at a strip of them, plus the wide ones.
-    order = np.argsort(minx, kind="stable")
-    west = minx[order]
-    wide = np.flatnonzero(~(maxx - minx <= _STRIP_M))
-    whole_q, whole_p, test_q, test_p = [], [], [], []
-    for j, (bx0, by0, bx1, by1) in enumerate(shapely.bounds(mgeom)):
-        strip = order[np.searchsorted(west, bx0 - _STRIP_M) : np.searchsorted(west, bx1, side="right")]
-        near = np.concatenate([strip, wide])
-        cand = near[(minx[near] <= bx1) & (maxx[near] >= bx0) & (miny[near] <= by1) & (maxy[near] >= by0)]
-        grid = perimeter_grid(mgeom[j])
-        if grid is None or len(cand) == 0:
-            test_q.append(cand)
-            test_p.append(np.full(len(cand), j))
-            continue
-        inside, outside = grid.decide(minx[cand], miny[cand], maxx[cand], maxy[cand])
-        inside &= free[cand]
-        outside &= free[cand]
-        rest = cand[~(inside | outside)]
-        whole_q.append(cand[inside])
-        whole_p.append(np.full(int(inside.sum()), j))
-        test_q.append(rest)
-        test_p.append(np.full(len(rest), j))
-    empty = np.zeros(0, dtype=np.intp)
-    wq = np.concatenate(whole_q) if whole_q else empty
-    wp = np.concatenate(whole_p) if whole_p else empty
-    tq = np.concatenate(test_q) if test_q else empty
-    tp = np.concatenate(test_p) if test_p else empty
+    kernels = _kernels() if compiled else None
+    if kernels is not None:
+        grids = [perimeter_grid(geom) for geom in mgeom]
+        wq, wp, tq, tp = kernels.grid_pairs(bounds, shapely.bounds(mgeom), grids, free, _MARGIN)
+    else:
+        wq, wp, tq, tp = _grid_pairs(bounds, mgeom, free)
 
     # Parcels decided by the grid: contained properly, their whole area inside.
     ids, inv = np.unique(wq, return_inverse=True)
@@ -188,7 +178,7 @@ def overlaps_of_bounds(
     rest = polys[~fast]
     edge = rest[shapely.intersects(perim[rest], cand[rest])]
     keep[edge] = True
-    area[edge] = _edge_areas(cand[edge], mgeom, tp[edge])
+    area[edge] = _edge_areas(cand[edge], mgeom, tp[edge], compiled=compiled)
 
     q = np.concatenate([wq, tq[keep]])
     p = np.concatenate([wp, tp[keep]])
@@ -196,6 +186,49 @@ def overlaps_of_bounds(
     c = np.concatenate([np.zeros(len(wq), dtype=bool), covered[keep]])
     order = np.lexsort((p, q))
     return Overlaps(q[order], p[order], a[order], c[order])
+
+
+def _grid_pairs(bounds, mgeom, free):
+    """:func:`geo.kernels.grid_pairs` in numpy, perimeter by perimeter."""
+    minx, miny, maxx, maxy = (np.ascontiguousarray(bounds[:, k]) for k in range(4))
+    # Parcels sorted by their west edge: a perimeter looks at a strip of them, plus the wide ones.
+    order = np.argsort(minx, kind="stable")
+    west = minx[order]
+    is_wide = ~(maxx - minx <= _STRIP_M)
+    wide = np.flatnonzero(is_wide)
+    whole_q, whole_p, test_q, test_p = [], [], [], []
+    for j, (bx0, by0, bx1, by1) in enumerate(shapely.bounds(mgeom)):
+        strip = order[np.searchsorted(west, bx0 - _STRIP_M) : np.searchsorted(west, bx1, side="right")]
+        near = np.concatenate([strip[~is_wide[strip]], wide])  # a wide parcel once, not twice
+        cand = near[(minx[near] <= bx1) & (maxx[near] >= bx0) & (miny[near] <= by1) & (maxy[near] >= by0)]
+        grid = perimeter_grid(mgeom[j])
+        if grid is None or len(cand) == 0:
+            test_q.append(cand)
+            test_p.append(np.full(len(cand), j))
+            continue
+        inside, outside = grid.decide(minx[cand], miny[cand], maxx[cand], maxy[cand])
+        inside &= free[cand]
+        outside &= free[cand]
+        rest = cand[~(inside | outside)]
+        whole_q.append(cand[inside])
+        whole_p.append(np.full(int(inside.sum()), j))
+        test_q.append(rest)
+        test_p.append(np.full(len(rest), j))
+    empty = np.zeros(0, dtype=np.intp)
+    wq = np.concatenate(whole_q) if whole_q else empty
+    wp = np.concatenate(whole_p) if whole_p else empty
+    tq = np.concatenate(test_q) if test_q else empty
+    tp = np.concatenate(test_p) if test_p else empty
+    return wq, wp, tq, tp
+
+
+def _kernels():
+    """:mod:`geo.kernels` (compiled with numba), or None where numba is missing."""
+    try:
+        from geo import kernels  # imports numba: only where it pays
+    except ImportError:  # an unusual platform: GEOS and numpy do the work
+        return None
+    return kernels
 
 
 #: Parcels wider than this (m) are checked against every perimeter's box, the others by strips.
@@ -288,7 +321,18 @@ def perimeter_grid(geom) -> PerimeterGrid | None:
     """The grid of a polygonal perimeter (cached by its WKB), or None for other geometries."""
     if geom is None or shapely.is_empty(geom) or shapely.get_type_id(geom) not in (3, 6):
         return None
-    return _grid(shapely.to_wkb(geom))
+    # The same object again (batch after batch of a large run): no WKB to make and hash.
+    seen = _GRID_OF.get(id(geom))
+    if seen is not None and seen[0] is geom:
+        return seen[1]
+    if len(_GRID_OF) >= 256:
+        _GRID_OF.clear()
+    grid = _grid(shapely.to_wkb(geom))
+    _GRID_OF[id(geom)] = (geom, grid)  # the geometry is kept: its id stays its own
+    return grid
+
+
+_GRID_OF: dict[int, tuple] = {}
 
 
 @functools.lru_cache(maxsize=256)
@@ -298,8 +342,15 @@ def _grid(wkb: bytes) -> PerimeterGrid:
     return PerimeterGrid(geom)
 
 
-def _edge_areas(parcels: np.ndarray, mgeom: np.ndarray, which: np.ndarray) -> np.ndarray:
+def _edge_areas(
+    parcels: np.ndarray, mgeom: np.ndarray, which: np.ndarray, *, compiled: bool | None = None
+) -> np.ndarray:
     """Area of each parcel inside perimeter ``mgeom[which]``, for parcels on its boundary."""
+    if compiled is None:
+        compiled = len(parcels) >= COMPILED_MIN_PAIRS
+    kernels = _kernels() if compiled else None
+    if kernels is not None:
+        return kernels.intersection_areas(parcels, mgeom, which)
     out = np.zeros(len(parcels))
     big = shapely.get_num_coordinates(mgeom) > SUBDIVIDE_ABOVE
     direct = ~big[which]
@@ -401,6 +452,7 @@ def classify_parcels(
     with_distance: bool = True,
     only_intersecting: bool = False,
     id_column: str = "idu",
+    compiled: bool | None = None,
 ) -> pd.DataFrame:
     """Classify parcels (or points) against perimeters.
 
@@ -417,6 +469,8 @@ def classify_parcels(
         Compute ``distance_m`` (metres) from outside parcels to the perimeter.
     only_intersecting : bool
         Return only the pairs whose status is not ``outside`` (for large runs).
+    compiled : bool, optional
+        How boundary areas are computed: see :func:`overlaps`.
 
     Returns
     -------
@@ -432,7 +486,7 @@ def classify_parcels(
     tol_m2, tol_pct = check_layers(
         parcels, perimeters, tolerance_m2=tolerance_m2, tolerance_pct=tolerance_pct, id_column=id_column
     )
-    found = overlaps(parcels.geometry.to_numpy(), perimeters.geometry.to_numpy())
+    found = overlaps(parcels.geometry.to_numpy(), perimeters.geometry.to_numpy(), compiled=compiled)
     return classify_overlaps(
         parcels,
         perimeters,
@@ -534,16 +588,14 @@ def classify_overlaps(
         elif not with_distance:
             distance[:] = np.nan
 
-    ptype = perimeters["type"].to_numpy() if "type" in perimeters.columns else np.full(m, None)
-    pnom = (
-        perimeters["nom"].to_numpy() if "nom" in perimeters.columns else perimeters["perimeter_id"].to_numpy()
-    )
+    ptype = perimeters["type"] if "type" in perimeters.columns else pd.Series(np.full(m, None))
+    pnom = perimeters["nom"] if "nom" in perimeters.columns else perimeters["perimeter_id"]
     result = pd.DataFrame(
         {
-            "idu": parcels[id_column].to_numpy()[rows],
-            "perimeter_id": perimeters["perimeter_id"].to_numpy()[cols],
-            "perimeter_type": ptype[cols],
-            "perimeter_nom": pnom[cols],
+            "idu": _take(parcels[id_column], rows),
+            "perimeter_id": _take(perimeters["perimeter_id"], cols),
+            "perimeter_type": _take(ptype, cols),
+            "perimeter_nom": _take(pnom, cols),
             "status": _STATUS_NAMES[status],
             "share": share,
             "area_inside_m2": inter,
@@ -555,6 +607,12 @@ def classify_overlaps(
     result.attrs["tolerance_m2"] = tol_m2
     result.attrs["tolerance_pct"] = tol_pct
     return result
+
+
+def _take(values: pd.Series, idx: np.ndarray):
+    """``values`` at positions ``idx``; text stored by Arrow stays there (no Python strings)."""
+    out = values.take(idx).reset_index(drop=True)
+    return out.to_numpy() if out.dtype == object else out
 
 
 def summarise(result: pd.DataFrame) -> pd.DataFrame:

@@ -264,7 +264,7 @@ def test_properties(layout):
 # --- The grid shortcut decides exactly what the exact tests decide ---------------------------
 
 
-def _exact_only(parcel_geoms, perimeter_geoms):
+def _exact_only(parcel_geoms, perimeter_geoms, compiled=False):
     """The pairs found by GEOS alone (the grid decides nothing), for comparison."""
     pgeom = np.asarray(parcel_geoms, dtype=object)
     return classify.overlaps_of_bounds(
@@ -273,6 +273,7 @@ def _exact_only(parcel_geoms, perimeter_geoms):
         geoms=lambda idx: pgeom[idx],
         areas=lambda idx: shapely.area(pgeom[idx]),
         exact=np.ones(len(pgeom), dtype=bool),
+        compiled=compiled,
     )
 
 
@@ -297,15 +298,20 @@ def blobs(draw):
 
 
 @hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(blobs(), st.lists(rectangles(), min_size=1, max_size=40), st.floats(0.2, 8))
-def test_grid_decides_like_the_exact_tests(perimeter, rects, size):
-    """Parcels of any size anywhere around a blob: same pairs, areas and flags with the grid."""
+@given(blobs(), st.lists(rectangles(), min_size=1, max_size=40), st.floats(0.2, 8), st.booleans())
+def test_grid_decides_like_the_exact_tests(perimeter, rects, size, compiled):
+    """Parcels of any size anywhere around a blob: same pairs, areas and flags with the grid
+    (the numpy grid, or the compiled one of geo.kernels)."""
     small = [shapely.affinity.scale(r, size / 20, size / 20, origin=(X0, Y0)) for r in rects]
     parcels = np.array(rects + small + [shapely.affinity.translate(r, 40, 40) for r in small], dtype=object)
-    _same_overlaps(classify.overlaps(parcels, np.array([perimeter])), _exact_only(parcels, [perimeter]))
+    _same_overlaps(
+        classify.overlaps(parcels, np.array([perimeter]), compiled=compiled),
+        _exact_only(parcels, [perimeter], compiled=compiled),
+    )
 
 
-def test_grid_on_cell_edges():
+@pytest.mark.parametrize("compiled", [False, True])
+def test_grid_on_cell_edges(compiled):
     """Every cell of the grid as a parcel (edges exactly on grid lines), and a dot in each."""
     sector = _b(0, 0, 100, 100).difference(_b(40, 40, 60, 60)).union(Point(X0 + 30, Y0 + 130).buffer(17))
     grid = classify.perimeter_grid(sector)
@@ -315,6 +321,20 @@ def test_grid_on_cell_edges():
     cells += list(shapely.box(x0 + i * s, y0 + j * s, x0 + (i + 2) * s, y0 + (j + 2) * s))
     cells += list(shapely.box(x0 + (i + 0.4) * s, y0 + (j + 0.4) * s, x0 + (i + 0.6) * s, y0 + (j + 0.6) * s))
     parcels = np.array(cells + [_b(10, 10, 30, 30), _b(40, 40, 60, 60), _b(-5, 50, 5, 60)], dtype=object)
-    found = classify.overlaps(parcels, np.array([sector]))
-    _same_overlaps(found, _exact_only(parcels, [sector]))
+    found = classify.overlaps(parcels, np.array([sector]), compiled=compiled)
+    _same_overlaps(found, _exact_only(parcels, [sector], compiled=compiled))
     assert len(found.parcel) > 100
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_a_parcel_wider_than_the_strips_is_listed_once(compiled):
+    """A parcel over a kilometre wide (a forest, an airfield) near a perimeter: one row per
+    perimeter, not one for its strip and one for being wide (a bug found at 1M parcels)."""
+    wide = _b(-600, 40, 900, 60)  # 1.5 km wide, straddling the sector
+    parcels = gpd.GeoDataFrame(
+        {"idu": ["62907000AB0001", "62907000AB0002"]}, geometry=[wide, _b(10, 10, 20, 20)], crs=L93
+    )
+    sector = gpd.GeoDataFrame({"perimeter_id": ["s"]}, geometry=[_b(0, 0, 100, 100)], crs=L93)
+    r = classify_parcels(parcels, sector, only_intersecting=True, with_distance=False, compiled=compiled)
+    assert sorted(r["idu"]) == ["62907000AB0001", "62907000AB0002"]
+    assert r.set_index("idu").loc["62907000AB0001", "status"] == STRADDLING

@@ -19,9 +19,13 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 import shapely
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from shapely.geometry import Polygon
 
 from geo.classify import INSIDE, STRADDLING, classify_parcels
@@ -58,9 +62,9 @@ def territory():
 
 @pytest.fixture(scope="module")
 def expected(territory):
-    """The in-memory result: inside and straddling pairs."""
+    """The in-memory result: inside and straddling pairs (compiled areas, like the scale engine)."""
     parcels, perims = territory
-    return _sorted(classify_parcels(parcels, perims, only_intersecting=True, with_distance=False))
+    return _sorted(classify_parcels(parcels, perims, only_intersecting=True, with_distance=False, compiled=True))
 
 
 @pytest.fixture(scope="module")
@@ -131,9 +135,9 @@ def test_two_processes_and_a_geopackage_in_wgs84(territory, expected, tmp_path):
     _assert_same(scale.read_results(out), expected, share_tol=1e-6)
 
 
-def test_classify_frame_on_two_processes(territory, expected, monkeypatch):
-    """The in-memory fast path forks two workers over slices: same result as one process."""
-    monkeypatch.setattr(scale, "FORK_MIN_PARCELS", 0)
+def test_classify_frame_on_two_threads(territory, expected, monkeypatch):
+    """The in-memory fast path runs two threads over slices: same result as one thread."""
+    monkeypatch.setattr(scale, "PARALLEL_MIN_PARCELS", 0)
     parcels, perims = territory
     got = scale.classify_frame(parcels, perims, workers=2)
     _assert_same(got, expected)
@@ -211,7 +215,7 @@ def test_broken_partition_is_reported_and_the_others_done(epinay_parcelles, tmp_
     assert "62998000AB0002" in failure["error"] and "--fix" in failure["error"]
     assert sorted(report.partitions) == ["91"] and report.parcels == len(parcels)
     assert not (out / "_SUCCESS").exists() and not (out / "departement=62").exists()
-    want = _sorted(classify_parcels(parcels, perims, only_intersecting=True, with_distance=False))
+    want = _sorted(classify_parcels(parcels, perims, only_intersecting=True, with_distance=False, compiled=True))
     _assert_same(scale.read_results(out, allow_partial=True), want)
     with pytest.raises(Exception, match="partitions 62 en échec"):
         scale.read_results(out)
@@ -332,7 +336,7 @@ def test_cli_classify_demo_commune(tmp_path):
     assert "COMMUNE FICTIVE" in result.output and "Résultat écrit" in result.output
     perims = read_convention(demo.perimeters_dir).perimeters("2024-09-01", in_force_only=True)
     parcels = read_parcels(demo.layers["parcelles"])
-    want = _sorted(classify_parcels(parcels, perims, only_intersecting=True, with_distance=False))
+    want = _sorted(classify_parcels(parcels, perims, only_intersecting=True, with_distance=False, compiled=True))
     _assert_same(scale.read_results(out), want)
     assert json.loads((out / "_manifest.json").read_text())["provenance"]["version"] == "avenant-1"
     again = CliRunner().invoke(geo.cli.main, args)
@@ -479,3 +483,17 @@ def test_cli_on_a_dask_cluster_over_tcp(dask_cluster, parquet, territory, tmp_pa
     got, want = scale.read_results(tmp_path / "dask"), scale.read_results(tmp_path / "local")
     assert len(want) > 100
     pd.testing.assert_frame_equal(_sorted(got), _sorted(want))
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet="0129ABZaz _-é", min_size=13, max_size=15), min_size=1, max_size=5))
+def test_canonical_ids_are_recognised_as_the_regex_does(texts):
+    """The byte check that spares the normalisation of IDUs says what the IDU regex says."""
+    import re
+
+    from geo.scale import partitions
+
+    want = all(re.fullmatch(partitions._IDU.strip("^$"), t) for t in texts)
+    assert partitions._canonical(pa.array(texts)) == want
+    assert partitions._canonical(pa.array(["62907000AB0685", *texts]).slice(1)) == want
+    assert partitions._canonical(pa.array(texts, type=pa.large_string())) == want

@@ -70,6 +70,8 @@ class Unit:
     row_groups: tuple[int, ...] = ()
     partition_by: str = "rows"
     column: str = "geometry"
+    #: Every row of the row groups is in this partition (the plan saw it): nothing to filter.
+    whole: bool = False
 
     @property
     def location(self) -> str:
@@ -110,8 +112,22 @@ def _keys(table: pa.Table, partition_by: str) -> pa.Array:
     import pyarrow.compute as pc
 
     (column,) = _key_columns(table.column_names)
-    text = pc.utf8_trim_whitespace(pc.cast(table[column], pa.string()))
-    if column.lower() in _COMMUNE_COLUMNS:
+    values = table[column]
+    if column.lower() not in _COMMUNE_COLUMNS:
+        return _keys_of(values, commune=False, partition_by=partition_by)
+    # A few communes per batch: the key of each distinct code, then one take.
+    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    coded = pc.dictionary_encode(values)
+    keys = _keys_of(coded.dictionary, commune=True, partition_by=partition_by)
+    unknown = "?????" if partition_by == "commune" else "??"  # as _keys_of names a missing code
+    return pc.fill_null(pc.take(keys, coded.indices), unknown)
+
+
+def _keys_of(values: pa.Array, *, commune: bool, partition_by: str) -> pa.Array:
+    import pyarrow.compute as pc
+
+    text = pc.utf8_trim_whitespace(pc.cast(values, pa.string()))
+    if commune:
         codes = pc.utf8_upper(pc.utf8_lpad(text, 5, padding="0"))
     else:
         codes = pc.utf8_upper(pc.utf8_slice_codeunits(text, 0, 5))
@@ -231,6 +247,8 @@ def _parquet_units(path: Path, *, partition_by: str, chunk_rows: int, seq: int) 
     key_columns = None if partition_by == "rows" else _key_columns(pf.schema_arrow.names)
 
     def units() -> Iterator[Unit]:
+        import pyarrow.compute as pc
+
         nonlocal seq
         first = 0
         for groups in chunks:
@@ -238,11 +256,12 @@ def _parquet_units(path: Path, *, partition_by: str, chunk_rows: int, seq: int) 
             if key_columns is None:
                 keys = [f"part-{seq:05d}"]
             else:
-                keys = sorted(
-                    set(_keys(pf.read_row_groups(groups, columns=key_columns), partition_by).to_pylist())
-                )
+                keys = _keys(pf.read_row_groups(groups, columns=key_columns, use_threads=False), partition_by)
+                keys = sorted(pc.unique(keys).to_pylist())
             for key in keys:
-                yield Unit(key, seq, str(path), (), None, first, n, crs, tuple(groups), partition_by, column)
+                yield Unit(
+                    key, seq, str(path), (), None, first, n, crs, tuple(groups), partition_by, column, len(keys) == 1
+                )
                 seq += 1
             first += n
 
@@ -317,9 +336,9 @@ def _table_of(unit: Unit) -> pa.Table:
     # Only what the ids, the partition keys and the geometry are made of: a wide file reads fast.
     wanted = {*_COMMUNE_COLUMNS, *_ID_COLUMNS, "prefixe", "section", "numero"}
     columns = [c for c in pf.schema_arrow.names if c.lower() in wanted or c == unit.column]
-    table = pf.read_row_groups(list(unit.row_groups), columns=columns)
+    table = pf.read_row_groups(list(unit.row_groups), columns=columns, use_threads=False)  # one core each
     table = table.rename_columns(["geometry" if c == unit.column else c for c in table.column_names])
-    if unit.partition_by != "rows":
+    if unit.partition_by != "rows" and not unit.whole:
         mine = pc.equal(_keys(table, unit.partition_by), unit.key)
         if not pc.all(mine).as_py():  # a batch of one partition is kept as it is (no copy)
             table = table.filter(mine)
@@ -365,11 +384,39 @@ def read_unit(unit: Unit, *, fix: bool = False) -> tuple[gpd.GeoDataFrame, list[
 _IDU = r"^[0-9][0-9AB][0-9]{3}[0-9A-Z]{3}[0-9A-Z]{2}[0-9]{4}$"
 
 
+#: Characters allowed at each of the 14 places of an IDU (what :data:`_IDU` says).
+_DIGITS = np.zeros(256, dtype=bool)
+_DIGITS[ord("0") : ord("9") + 1] = True
+_ALNUM = _DIGITS.copy()
+_ALNUM[ord("A") : ord("Z") + 1] = True
+_DIGIT_AB = _DIGITS.copy()
+_DIGIT_AB[[ord("A"), ord("B")]] = True
+_IDU_PLACES = [_DIGITS, _DIGIT_AB, _DIGITS, _DIGITS, _DIGITS] + [_ALNUM] * 5 + [_DIGITS] * 4
+
+
+def _canonical(ids: pa.Array) -> bool:
+    """True when every row is already a canonical IDU (checked on the bytes, without regex)."""
+    if ids.type not in (pa.string(), pa.large_string()) or ids.null_count or len(ids) == 0:
+        return False
+    width = np.int64 if ids.type == pa.large_string() else np.int32
+    offsets = np.frombuffer(ids.buffers()[1], dtype=width)[ids.offset : ids.offset + len(ids) + 1]
+    if not (np.diff(offsets) == 14).all():
+        return False
+    chars = np.frombuffer(ids.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]].reshape(-1, 14)
+    return all(allowed[chars[:, k]].all() for k, allowed in enumerate(_IDU_PLACES))
+
+
 def _ids(table: pa.Table, source: str) -> pa.Array:
     """14-character IDUs of a batch, as Etalab writes them or built from its columns (Arrow, fast)."""
     import pyarrow.compute as pc
 
     names = {c.lower(): c for c in table.column_names}
+    id_col = next((n for n in ("idu", "id", "id_par", "idpar") if n in names), None)
+    if id_col is not None:
+        raw = table[names[id_col]]
+        raw = raw.combine_chunks() if isinstance(raw, pa.ChunkedArray) else raw
+        if _canonical(raw):  # the usual case: nothing to normalise
+            return raw
 
     def text(name: str, width: int) -> pa.Array:
         col = pc.utf8_upper(pc.utf8_trim_whitespace(pc.cast(table[names[name]], pa.string())))
@@ -382,7 +429,6 @@ def _ids(table: pa.Table, source: str) -> pa.Array:
         built = pc.binary_join_element_wise(
             text(commune, 5), prefixe, text("section", 2), text("numero", 4), ""
         )
-    id_col = next((n for n in ("idu", "id", "id_par", "idpar") if n in names), None)
     if id_col is None and built is None:
         raise InputError(
             f"pas de colonne d'identifiant de parcelle (colonnes : {', '.join(table.column_names)})",

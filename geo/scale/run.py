@@ -26,14 +26,16 @@ from __future__ import annotations
 import atexit
 import datetime as dt
 import functools
+import hashlib
 import json
 import multiprocessing
 import os
+import pickle
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -41,6 +43,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
+import shapely
 from pyproj import CRS
 
 from geo import classify, projection
@@ -67,7 +71,7 @@ class UnitResult:
     seq: int
     location: str
     parcels: int = 0
-    frame: pd.DataFrame | None = None
+    table: pa.Table | None = None
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -78,6 +82,14 @@ _WORKER: dict[str, object] = {}
 def _init_worker(perimeters: gpd.GeoDataFrame, options: dict) -> None:
     _WORKER.clear()
     _WORKER.update(perimeters=perimeters, options=options, by_crs={})
+
+
+def _run_shared(unit: Unit, token: str, blob: bytes) -> UnitResult:
+    """:func:`run_unit` in a pool worker, the run's perimeters and options unpacked once."""
+    if _WORKER.get("token") != token:
+        _init_worker(*pickle.loads(blob))
+        _WORKER["token"] = token
+    return run_unit(unit)
 
 
 def _perimeters_in(perimeters: gpd.GeoDataFrame, crs, cache: dict) -> gpd.GeoDataFrame:
@@ -115,20 +127,23 @@ def run_unit(
         if not unit.paths and not options.get("fix", False):
             fast = _classify_wkb(unit, perimeters, options, cache)
             if fast is not None:
-                result.parcels, result.frame = fast
+                result.parcels, frame = fast
+                result.table = pa.Table.from_pandas(frame, preserve_index=False)
                 return result
         parcels, result.warnings = read_unit(unit, fix=options.get("fix", False))
         result.parcels = len(parcels)
         perims = _perimeters_in(perimeters, parcels.crs, cache)
-        result.frame = classify.classify_parcels(
+        frame = classify.classify_parcels(
             parcels,
             perims,
             tolerance_m2=options.get("tolerance_m2"),
             tolerance_pct=options.get("tolerance_pct"),
             with_distance=False,
             only_intersecting=True,
+            compiled=True,
         )
-        result.frame.attrs = {}
+        frame.attrs = {}
+        result.table = pa.Table.from_pandas(frame, preserve_index=False)
     except OrtError as err:
         result.error = str(err)
     return result
@@ -154,10 +169,13 @@ def _classify_wkb(unit: Unit, perimeters: gpd.GeoDataFrame, options: dict, cache
         reader (another CRS, missing or broken geometries, …), which then reports it.
     """
     import pyarrow.compute as pc
-    import shapely
 
-    from geo.scale import partitions, wkb
+    from geo.scale import partitions
 
+    try:
+        from geo.scale import wkb  # compiled with numba
+    except ImportError:  # numba missing: the full reader does it all
+        return None
     if unit.crs is None:
         return None
     table = partitions._table_of(unit)
@@ -169,13 +187,10 @@ def _classify_wkb(unit: Unit, perimeters: gpd.GeoDataFrame, options: dict, cache
     if not _same_crs(unit.crs, target):
         return None
     column = table["geometry"]
-    rings = wkb.decode(column)
+    scanned = wkb.scan(column)
     n = table.num_rows
-    bounds = np.full((n, 4), np.nan)
-    bounds[rings.rows] = rings.bounds()
-    where = np.full(n, -1, dtype=np.intp)  # row → its ring, or -1: built by GEOS
-    where[rings.rows] = np.arange(len(rings.rows))
-    others = np.flatnonzero(where < 0)
+    bounds, simple = scanned.bounds, scanned.simple
+    others = np.flatnonzero(~simple)  # built by GEOS
     other_geoms = None
     if len(others):
         try:
@@ -191,7 +206,8 @@ def _classify_wkb(unit: Unit, perimeters: gpd.GeoDataFrame, options: dict, cache
         bounds[others] = shapely.bounds(other_geoms)
     if not np.isfinite(bounds).all():
         return None
-    extent = shapely.box(*bounds[:, :2].min(axis=0), *bounds[:, 2:].max(axis=0))
+    # Column by column: numpy reduces a column of a row-major array far faster than axis=0.
+    extent = shapely.box(*(f(bounds[:, k]) for k, f in enumerate((np.min, np.min, np.max, np.max))))
     projection.check_plausible(
         gpd.GeoDataFrame(geometry=[extent], crs=unit.crs), source=source, code_insee=codes[0]
     )
@@ -200,41 +216,43 @@ def _classify_wkb(unit: Unit, perimeters: gpd.GeoDataFrame, options: dict, cache
 
     def geoms(idx: np.ndarray) -> np.ndarray:
         out = np.empty(len(idx), dtype=object)
-        simple = where[idx] >= 0
-        if simple.any():
-            built = shapely.from_wkb(column.take(pa.array(idx[simple])).to_numpy(zero_copy_only=False))
+        mine = simple[idx]
+        if mine.any():
+            built = shapely.from_wkb(column.take(pa.array(idx[mine])).to_numpy(zero_copy_only=False))
             if not shapely.is_valid(built).all():
                 raise _Exact
-            out[simple] = built
-        if (~simple).any():
-            out[~simple] = other_geoms[other_at[idx[~simple]]]
+            out[mine] = built
+        if (~mine).any():
+            out[~mine] = other_geoms[other_at[idx[~mine]]]
         return out
 
     def areas(idx: np.ndarray) -> np.ndarray:
-        out = np.empty(len(idx))
-        simple = where[idx] >= 0
-        out[simple] = rings.areas(where[idx[simple]])
-        if (~simple).any():
-            out[~simple] = shapely.area(other_geoms[other_at[idx[~simple]]])
+        out = scanned.area[idx]
+        mine = simple[idx]
+        if not mine.all():
+            out[~mine] = shapely.area(other_geoms[other_at[idx[~mine]]])
         return out
 
     perims = _perimeters_in(perimeters, unit.crs, cache)
-    tol_m2, tol_pct = classify.check_layers(
-        gpd.GeoDataFrame({"idu": []}, geometry=[], crs=unit.crs),
-        perims,
-        tolerance_m2=options.get("tolerance_m2"),
-        tolerance_pct=options.get("tolerance_pct"),
-    )
+    checked = ("tolerances", id(perims))
+    if checked not in cache:  # once per perimeters and CRS
+        cache[checked] = classify.check_layers(
+            gpd.GeoDataFrame({"idu": []}, geometry=[], crs=unit.crs),
+            perims,
+            tolerance_m2=options.get("tolerance_m2"),
+            tolerance_pct=options.get("tolerance_pct"),
+        )
+    tol_m2, tol_pct = cache[checked]
     try:
         exact = np.zeros(n, dtype=bool)
         if len(others):
             exact[others] = shapely.get_type_id(other_geoms) == 0  # points: covered or not
         found = classify.overlaps_of_bounds(
-            bounds, perims.geometry.to_numpy(), geoms=geoms, areas=areas, exact=exact
+            bounds, perims.geometry.to_numpy(), geoms=geoms, areas=areas, exact=exact, compiled=True
         )
     except _Exact:
         return None
-    parcel_ids = pd.DataFrame({"idu": ids.to_numpy(zero_copy_only=False)})
+    parcel_ids = pd.DataFrame({"idu": pd.array(ids, dtype="str")})  # stays in Arrow
     frame = classify.classify_overlaps(
         parcel_ids,
         perims,
@@ -297,8 +315,17 @@ def _pool(workers: int) -> ProcessPoolExecutor:
             ctx = multiprocessing.get_context("spawn")
         if not _POOLS:
             atexit.register(_close_pools)
-        pool = _POOLS[workers] = ProcessPoolExecutor(workers, mp_context=ctx)
+        pool = _POOLS[workers] = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_warm_compiled)
     return pool
+
+
+def _warm_compiled() -> None:
+    """Load the compiled areas (:mod:`geo.kernels`) once per process, before the first unit."""
+    try:
+        from geo import kernels
+    except ImportError:  # numba missing: GEOS computes the areas
+        return
+    kernels.warm()
 
 
 def _close_pools() -> None:
@@ -312,10 +339,13 @@ def _local_executor(workers: int, perimeters, options) -> tuple[Callable, Callab
         return (lambda unit: _Done(run_unit(unit))), (lambda: None)
     pool = _pool(workers)
     sent: list = []
+    # The perimeters travel with each unit (a few MB at most), so the pool serves any run; a
+    # worker unpacks them (and prepares their grids) once per run, by this token.
+    blob = pickle.dumps((perimeters, options), protocol=pickle.HIGHEST_PROTOCOL)
+    token = hashlib.sha256(blob).hexdigest()
 
     def submit(unit: Unit):
-        # The perimeters travel with each unit (a few MB at most): the pool serves any run.
-        sent.append(pool.submit(run_unit, unit, perimeters, options))
+        sent.append(pool.submit(_run_shared, unit, token, blob))
         return sent[-1]
 
     def close() -> None:
@@ -495,9 +525,9 @@ def _record(res: UnitResult, tmp: Path, report: RunReport) -> None:
         return
     folder = tmp / _partition_folder(report.partition_by, res.key)
     folder.mkdir(parents=True, exist_ok=True)
-    res.frame.to_parquet(folder / f"part-{res.seq:05d}.parquet", index=False)
+    pq.write_table(res.table, folder / f"part-{res.seq:05d}.parquet")
     part["parcels"] += res.parcels
-    part["rows"] += len(res.frame)
+    part["rows"] += res.table.num_rows
     part["parts"] += 1
 
 
@@ -568,15 +598,8 @@ def read_results(output: str | Path, *, allow_partial: bool = False) -> pd.DataF
 
 # --- in memory, both cores -------------------------------------------------------------------
 
-#: Below this many parcels, :func:`classify_frame` stays in one process (forking costs more).
-FORK_MIN_PARCELS = 200_000
-_FRAME: dict[str, np.ndarray] = {}
-
-
-def _overlaps_slice(bounds: tuple[int, int]) -> classify.Overlaps:
-    lo, hi = bounds
-    found = classify.overlaps(_FRAME["parcels"][lo:hi], _FRAME["perimeters"])
-    return found._replace(parcel=found.parcel + lo)
+#: Below this many parcels, :func:`classify_frame` stays in one thread (splitting costs more).
+PARALLEL_MIN_PARCELS = 100_000
 
 
 def classify_frame(
@@ -590,32 +613,42 @@ def classify_frame(
 ) -> pd.DataFrame:
     """:func:`geo.classify.classify_parcels` (inside and straddling pairs) on several cores.
 
-    The parcels are split in slices classified by forked processes that share the layer
-    (copy-on-write), and send back only the pairs found. Same result as
-    ``classify_parcels(parcels, perimeters, only_intersecting=True, with_distance=False)``.
+    The parcels are split in slices classified by threads that share the layer: the work is
+    done in GEOS, numpy and :mod:`geo.kernels`, which all release Python's lock, so the threads
+    run at once without copying anything. Same result as ``classify_parcels(parcels,
+    perimeters, only_intersecting=True, with_distance=False, compiled=True)``.
 
     Parameters
     ----------
     parcels, perimeters : GeoDataFrame
         Same metric CRS (metres).
     workers : int, optional
-        Processes; default the number of cores (1: no process at all).
+        Threads; default the number of cores (1: no thread at all).
     """
     tol_m2, tol_pct = classify.check_layers(
         parcels, perimeters, tolerance_m2=tolerance_m2, tolerance_pct=tolerance_pct, id_column=id_column
     )
     workers = workers or os.cpu_count() or 1
     pgeom, mgeom = parcels.geometry.to_numpy(), perimeters.geometry.to_numpy()
-    if workers <= 1 or len(pgeom) < FORK_MIN_PARCELS or "fork" not in multiprocessing.get_all_start_methods():
-        found = classify.overlaps(pgeom, mgeom)
+    if workers <= 1 or len(pgeom) < PARALLEL_MIN_PARCELS:
+        found = classify.overlaps(pgeom, mgeom, compiled=True)
     else:
-        _FRAME.update(parcels=pgeom, perimeters=mgeom)
-        cuts = np.linspace(0, len(pgeom), 4 * workers + 1).astype(int)
-        try:
-            with multiprocessing.get_context("fork").Pool(workers) as pool:
-                parts = pool.map(_overlaps_slice, list(zip(cuts[:-1], cuts[1:], strict=True)), chunksize=1)
-        finally:
-            _FRAME.clear()
+        # What the slices share is made once, here: the grids and the compiled code.
+        for geom in mgeom:
+            classify.perimeter_grid(geom)
+        _warm_compiled()
+        wkb = shapely.to_wkb(mgeom)
+
+        def one_slice(bounds: tuple[int, int]) -> classify.Overlaps:
+            lo, hi = bounds
+            # Each slice its own perimeters: GEOS builds a prepared geometry's indexes lazily,
+            # and two threads building them at once crash it.
+            part = classify.overlaps(pgeom[lo:hi], shapely.from_wkb(wkb), compiled=True)
+            return part._replace(parcel=part.parcel + lo)
+
+        cuts = np.linspace(0, len(pgeom), 2 * workers + 1).astype(int)
+        with ThreadPoolExecutor(workers) as pool:
+            parts = list(pool.map(one_slice, zip(cuts[:-1], cuts[1:], strict=True)))
         found = classify.Overlaps(*(np.concatenate(arrays) for arrays in zip(*parts, strict=True)))
     return classify.classify_overlaps(
         parcels,
@@ -678,6 +711,7 @@ def _classify_partition(part: gpd.GeoDataFrame, perimeters, tolerance_m2, tolera
         tolerance_pct=tolerance_pct,
         with_distance=False,
         only_intersecting=True,
+        compiled=True,
     )
     out.attrs = {}
     return out

@@ -2,158 +2,134 @@
 
 A GeoParquet column holds each parcel as WKB. Building a GEOS geometry for each of a million
 parcels costs more than classifying them, and most parcels are decided by their bounding box
-alone (:func:`geo.classify.overlaps_of_bounds`). :func:`decode` reads the one-ring polygons
-(nearly every parcel) from the Arrow buffers with numpy: their coordinates, bounding boxes,
-and — for those that need it — their areas, bit for bit those of GEOS. Anything else (holes,
-several parts, 3D, big-endian) is left to GEOS by the caller.
+alone (:func:`geo.classify.overlaps_of_bounds`). :func:`scan` reads the one-ring polygons
+(nearly every parcel) from the Arrow buffers in one compiled pass (numba), in place (the
+buffer is viewed as doubles from each of its first 8 bytes, so that no row is copied): their
+bounding boxes and their areas, bit for bit those of GEOS. Anything else (holes, several parts, 3D,
+big-endian, null, unclosed or non-finite ring) is left to GEOS by the caller.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
+import numba
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 _HEADER = 13  # byte order (1), type (4), rings (4), points (4)
 
 
-class Rings(NamedTuple):
-    """One-ring polygons of a WKB column.
+class Scan(NamedTuple):
+    """What :func:`scan` found in each row of a WKB column.
 
-    ``rows`` are their row numbers in the column; ring ``k`` has coordinates
-    ``x[start[k]:start[k + 1]]`` (closed: first point repeated last), metres.
+    ``simple`` rows are one-ring polygons, with their ``bounds`` (minx, miny, maxx, maxy) and
+    ``area`` (m², as GEOS computes it); the other rows hold NaN.
     """
 
-    rows: np.ndarray
-    start: np.ndarray
-    x: np.ndarray
-    y: np.ndarray
-
-    def bounds(self) -> np.ndarray:
-        """``minx, miny, maxx, maxy`` of each ring, shape (k, 4)."""
-        if len(self.rows) == 0:
-            return np.zeros((0, 4))
-        first = self.start[:-1]
-        return np.stack(
-            [
-                np.minimum.reduceat(self.x, first),
-                np.minimum.reduceat(self.y, first),
-                np.maximum.reduceat(self.x, first),
-                np.maximum.reduceat(self.y, first),
-            ],
-            axis=1,
-        )
-
-    def areas(self, which: np.ndarray) -> np.ndarray:
-        """Areas (m²) of rings ``which``, computed as GEOS does (same operations, same order).
-
-        GEOS ``Area::ofRingSigned``: with ``x0`` the first x, the sum over ``i = 1 … n-2``
-        of ``(x[i] - x0) * (y[i-1] - y[i+1])``, accumulated in order, halved. Summing in the
-        same order matters: numpy's own sums are pairwise and differ in the last bits.
-        """
-        which = np.asarray(which, dtype=np.intp)
-        first, count = self.start[which], self.start[which + 1] - self.start[which]
-        terms = count - 2
-        order = np.argsort(-terms, kind="stable")
-        first, terms = first[order], terms[order]
-        x0 = self.x[first]
-        acc = np.zeros(len(which))
-        longest = int(terms[0]) if len(terms) else 0
-        # How many rings have more than k terms (terms sorted in decreasing order).
-        alive = np.searchsorted(-terms, -np.arange(longest), side="left")
-        for k in range(longest):
-            c = alive[k]
-            i = first[:c] + k + 1
-            acc[:c] += (self.x[i] - x0[:c]) * (self.y[i - 1] - self.y[i + 1])
-        out = np.empty(len(which))
-        out[order] = np.abs(acc / 2.0)
-        return out
+    simple: np.ndarray
+    bounds: np.ndarray
+    area: np.ndarray
 
 
-def _headers(column: pa.Array, data: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """The first 13 bytes of each row, shape (n, 13) (rows too short: garbage, masked after)."""
-    head = pc.binary_slice(column, 0, _HEADER)
-    if head.null_count == 0 and len(head.buffers()[2] or b"") >= _HEADER * len(head):
-        offs = np.frombuffer(head.buffers()[1], dtype=np.int32)[head.offset : head.offset + len(head) + 1]
-        if offs[0] == 0 and (np.diff(offs) == _HEADER).all():
-            return np.frombuffer(head.buffers()[2], dtype=np.uint8, count=_HEADER * len(head)).reshape(
-                -1, _HEADER
-            )
-    at = np.minimum(at, len(data) - _HEADER)
-    return data[at[:, None] + np.arange(_HEADER)]
+@numba.njit(cache=True, nogil=True)
+def _u32(data, at):
+    return np.uint32(data[at]) | (np.uint32(data[at + 1]) << 8) | (np.uint32(data[at + 2]) << 16) | (
+        np.uint32(data[at + 3]) << 24
+    )
 
 
-def _u32(head: np.ndarray, at: int) -> np.ndarray:
-    return np.ascontiguousarray(head[:, at : at + 4]).view("<u4").ravel()
+@numba.njit(cache=True, nogil=True)
+def _ring(v, k, points, r, bounds, area):
+    """Row ``r``: a closed ring of ``points`` points from ``v[k]`` on; False if not closed or finite."""
+    x0, y0 = v[k], v[k + 1]
+    last = k + 2 * points - 2
+    if v[last] != x0 or v[last + 1] != y0:
+        return False
+    minx, miny, maxx, maxy = x0, y0, x0, y0
+    for i in range(points):
+        x, y = v[k + 2 * i], v[k + 2 * i + 1]
+        if not (np.isfinite(x) and np.isfinite(y)):
+            return False
+        minx, maxx = min(minx, x), max(maxx, x)
+        miny, maxy = min(miny, y), max(maxy, y)
+    # GEOS Area::ofRingSigned, same operations in the same order: the same bits.
+    total = 0.0
+    for i in range(1, points - 1):
+        total += (v[k + 2 * i] - x0) * (v[k + 2 * i - 1] - v[k + 2 * i + 3])
+    bounds[r, 0], bounds[r, 1], bounds[r, 2], bounds[r, 3] = minx, miny, maxx, maxy
+    area[r] = abs(total / 2.0)
+    return True
 
 
-def decode(column: pa.Array | pa.ChunkedArray) -> Rings:
-    """Read the one-ring, closed, finite 2D polygons of a WKB column (little-endian).
+@numba.njit(cache=True, nogil=True)
+def _scan(data, offsets, valid, simple, bounds, area, v0, v1, v2, v3, v4, v5, v6, v7):
+    # The doubles of a row start at any byte: ``va`` views the buffer as doubles from byte a.
+    for r in range(len(simple)):
+        simple[r] = False
+        s = offsets[r]
+        size = offsets[r + 1] - s
+        if not valid[r] or size < 13 or data[s] != 1:  # null, short, big-endian
+            continue
+        if _u32(data, s + 1) != 3 or _u32(data, s + 5) != 1:  # 2D polygon of one ring
+            continue
+        points = np.int64(_u32(data, s + 9))
+        if points < 4 or size != 13 + 16 * points:
+            continue
+        a = (s + 13) % 8
+        k = (s + 13 - a) // 8
+        if a == 0:
+            simple[r] = _ring(v0, k, points, r, bounds, area)
+        elif a == 1:
+            simple[r] = _ring(v1, k, points, r, bounds, area)
+        elif a == 2:
+            simple[r] = _ring(v2, k, points, r, bounds, area)
+        elif a == 3:
+            simple[r] = _ring(v3, k, points, r, bounds, area)
+        elif a == 4:
+            simple[r] = _ring(v4, k, points, r, bounds, area)
+        elif a == 5:
+            simple[r] = _ring(v5, k, points, r, bounds, area)
+        elif a == 6:
+            simple[r] = _ring(v6, k, points, r, bounds, area)
+        else:
+            simple[r] = _ring(v7, k, points, r, bounds, area)
+
+
+def scan(column: pa.Array | pa.ChunkedArray) -> Scan:
+    """Bounding boxes and areas of the one-ring, closed, finite 2D polygons of a WKB column.
 
     Parameters
     ----------
     column : pyarrow binary array
-        WKB, one geometry per row (nulls allowed).
+        WKB (little-endian for the rows read here), one geometry per row, nulls allowed.
 
     Returns
     -------
-    Rings
-        The rows it could read; every other row (null, empty, holes, several parts, 3D,
-        unclosed or non-finite ring) is left to the caller.
+    Scan
+        Every row; those not ``simple`` are left to the caller (GEOS).
     """
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
     if column.type == pa.large_binary():
         column = column.cast(pa.binary())
     n = len(column)
+    simple = np.zeros(n, dtype=bool)
+    bounds = np.full((n, 4), np.nan)
+    area = np.full(n, np.nan)
     if n == 0:
-        return Rings(np.zeros(0, np.intp), np.zeros(1, np.intp), np.zeros(0), np.zeros(0))
+        return Scan(simple, bounds, area)
     offsets = np.frombuffer(column.buffers()[1], dtype=np.int32)[column.offset : column.offset + n + 1]
-    data = (
-        np.frombuffer(column.buffers()[2], dtype=np.uint8) if column.buffers()[2] else np.zeros(0, np.uint8)
+    buffer = column.buffers()[2]
+    data = np.frombuffer(buffer, dtype=np.uint8) if buffer is not None else np.zeros(0, np.uint8)
+    valid = (
+        column.is_valid().to_numpy(zero_copy_only=False) if column.null_count else np.ones(n, dtype=bool)
     )
-    start, length = offsets[:-1].astype(np.int64), np.diff(offsets).astype(np.int64)
-    ok = length >= _HEADER
-    if column.null_count:
-        ok &= column.is_valid().to_numpy(zero_copy_only=False)
-    if len(data) < _HEADER:
-        ok[:] = False
-    else:
-        head = _headers(column, data, np.where(ok, start, 0))
-        ok &= head[:, 0] == 1  # little-endian
-        ok &= _u32(head, 1) == 3  # Polygon, 2D
-        ok &= _u32(head, 5) == 1  # one ring
-        points = _u32(head, 9).astype(np.int64)
-        ok &= (points >= 4) & (length == _HEADER + 16 * points)
-    rings = decode_subset(column, ok)
-    if len(rings.rows) == 0:
-        return rings
-    rows, ring_start, x, y = rings
-    first, last = ring_start[:-1], ring_start[1:] - 1
-    good = (x[first] == x[last]) & (y[first] == y[last])
-    good &= np.logical_and.reduceat(np.isfinite(x) & np.isfinite(y), first)
-    if not good.all():
-        keep = ok.copy()
-        keep[rows[~good]] = False
-        return decode_subset(column, keep)
-    return rings
-
-
-def decode_subset(column: pa.Array, keep: np.ndarray) -> Rings:
-    """:func:`decode` of the rows ``keep`` (already known to be one-ring polygons) only."""
-    rows = np.flatnonzero(keep)
-    if len(rows) == 0:
-        return Rings(rows, np.zeros(1, np.intp), np.zeros(0), np.zeros(0))
-    body = pc.binary_slice(
-        column if len(rows) == len(keep) else column.filter(pa.array(keep)), _HEADER, 1 << 30
-    )
-    offs = np.frombuffer(body.buffers()[1], dtype=np.int32)[body.offset : body.offset + len(body) + 1]
-    count = int(offs[-1] - offs[0]) // 8
-    xy = (
-        np.frombuffer(body.buffers()[2], dtype="<f8", count=count, offset=int(offs[0]))
-        if count
+    views = [
+        np.frombuffer(buffer, dtype="<f8", offset=a, count=(len(data) - a) // 8)
+        if len(data) >= a + 8
         else np.zeros(0)
-    )
-    return Rings(rows, ((offs - offs[0]) // 16).astype(np.intp), xy[0::2], xy[1::2])
+        for a in range(8)
+    ]
+    _scan(data, offsets.astype(np.int64), valid, simple, bounds, area, *views)
+    return Scan(simple, bounds, area)

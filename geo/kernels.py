@@ -1,0 +1,487 @@
+"""The engine's inner loops, compiled with numba: grid decisions and boundary areas.
+
+Two jobs of :mod:`geo.classify`, for batches of hundreds of thousands of parcels:
+
+- :func:`grid_pairs`: which parcel boxes meet which perimeter's box, and which of those the
+  perimeter's grid decides (:class:`geo.classify.PerimeterGrid`) — the same decisions as the
+  numpy version, parcel by parcel in one loop instead of array passes per perimeter;
+- :func:`intersection_areas`: the area of a parcel inside a perimeter, for the parcels on
+  its boundary.
+
+Most parcels are decided without any area computation (the grid, or containment); the ones
+a perimeter line crosses need the area of their intersection. GEOS builds the intersection
+polygon (an overlay, tens of µs a pair); only its area is wanted. It is computed directly:
+
+- a ring ``b`` of the perimeter, clipped to the parcel ring's bounding box, is clipped again
+  by each half-plane of a convex window (Sutherland–Hodgman). Clipping a ring by a half-plane
+  replaces each excursion outside it by a segment on its line, which does not change the
+  ring's winding number at any point inside: the signed area of what is left is the area of
+  ring ``b``'s region inside the window, *whatever the shape of ring b*;
+- the windows are the parcel ring itself when it is convex, else the clipped perimeter ring
+  when *that* is convex (then the parcel ring is the one clipped), else the fan of signed
+  triangles of the parcel ring from its first vertex — their winding numbers add up to the
+  ring's, so their signed areas inside ring ``b`` add up to the parcel ring's;
+- holes and parts: ring areas are added with a sign (exterior +, hole −).
+
+Coordinates are taken relative to the parcel's first vertex, so products of Lambert-93
+numbers (millions of metres) lose no precision. The result agrees with GEOS
+(``area(intersection)``) to about 1e-9 of the parcel's area; it is not bit for bit the same,
+so :mod:`geo.classify` uses one method or the other for a whole batch
+(:data:`geo.classify.COMPILED_MIN_PAIRS`): small checks stay with GEOS and do not pay
+numba's start-up (about a second per process, the code being compiled once per installation
+and kept in numba's cache). The large-scale engine (:mod:`geo.scale`) always uses it.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numba
+import numpy as np
+import shapely
+
+#: Segments per run of a perimeter ring: a run far from a parcel's box counts as its chord.
+_RUN = 32
+
+
+def _jit(fn):
+    # Compiled once per installation (numba's cache), loaded in about half a second after.
+    return numba.njit(cache=True, nogil=True)(fn)
+
+
+@_jit
+def _clip_into(ix, iy, n, ax, ay, bx, by, outx, outy):
+    """The part of ring ``(ix, iy)[:n]`` left of (or on) the line a→b, written to ``out``."""
+    if n == 0:
+        return 0
+    m = 0
+    ex, ey = bx - ax, by - ay
+    px, py = ix[n - 1], iy[n - 1]
+    sp = ex * (py - ay) - ey * (px - ax)
+    for k in range(n):
+        qx, qy = ix[k], iy[k]
+        sq = ex * (qy - ay) - ey * (qx - ax)
+        if sq >= 0.0:
+            if sp < 0.0:
+                t = sp / (sp - sq)
+                outx[m] = px + t * (qx - px)
+                outy[m] = py + t * (qy - py)
+                m += 1
+            outx[m] = qx
+            outy[m] = qy
+            m += 1
+        elif sp > 0.0:
+            t = sp / (sp - sq)
+            outx[m] = px + t * (qx - px)
+            outy[m] = py + t * (qy - py)
+            m += 1
+        px, py, sp = qx, qy, sq
+    return m
+
+
+@_jit
+def _twice_area(x, y, n):
+    """Twice the signed area of the open ring ``(x, y)[:n]`` (positive counter-clockwise)."""
+    if n < 3:
+        return 0.0
+    s = 0.0
+    x0 = x[0]
+    for i in range(1, n - 1):
+        s += (x[i] - x0) * (y[i + 1] - y[i - 1])
+    s += (x[n - 1] - x0) * (y[0] - y[n - 2])
+    return s
+
+
+@_jit
+def _inside_window(cx, cy, nc, sx, sy, ns, x1, y1, x2, y2):
+    """Twice the signed area of ring ``s`` within the convex counter-clockwise window ``c``.
+
+    ``x1 … y2``: scratch buffers (replaced by bigger ones when a ring could outgrow them).
+    """
+    x, y, n = sx, sy, ns
+    for i in range(nc):
+        j = i + 1 if i + 1 < nc else 0
+        if 2 * n + 2 > len(x1):
+            size = 4 * n + 8
+            x1, y1, x2, y2 = np.empty(size), np.empty(size), np.empty(size), np.empty(size)
+        if i % 2 == 0:
+            n = _clip_into(x, y, n, cx[i], cy[i], cx[j], cy[j], x1, y1)
+            x, y = x1, y1
+        else:
+            n = _clip_into(x, y, n, cx[i], cy[i], cx[j], cy[j], x2, y2)
+            x, y = x2, y2
+        if n < 3:
+            return 0.0
+    return _twice_area(x, y, n)
+
+
+@_jit
+def _is_convex(x, y, n, sign):
+    """Every turn of the open ring ``(x, y)[:n]`` goes the way of ``sign``, and it winds once."""
+    for i in range(n):
+        a = i - 1 if i > 0 else n - 1
+        b = i + 1 if i + 1 < n else 0
+        cross = (x[i] - x[a]) * (y[b] - y[i]) - (y[i] - y[a]) * (x[b] - x[i])
+        if cross * sign < 0.0:
+            return False
+    # Winding once: along each axis the steps change direction at most twice around the ring.
+    for axis in range(2):
+        v = x if axis == 0 else y
+        changes = 0
+        first = 0.0
+        last = 0.0
+        for i in range(n):
+            b = i + 1 if i + 1 < n else 0
+            d = v[b] - v[i]
+            if d != 0.0:
+                if last == 0.0:
+                    first = d
+                elif (d > 0.0) != (last > 0.0):
+                    changes += 1
+                last = d
+        if first != 0.0 and (first > 0.0) != (last > 0.0):
+            changes += 1
+        if changes > 2:
+            return False
+    return True
+
+
+@_jit
+def _pair_areas(which, ax, ay, a_start, a_ring, a_w, bx, by, b_start, b_w, b_box, b_run, run_start, run_box):
+    """Area of parcel ``which[k]`` inside the perimeter given by the ``b_*`` rings, for each k."""
+    out = np.zeros(len(which))
+    buf = 64
+    w1, w2, w3, w4 = np.empty(buf), np.empty(buf), np.empty(buf), np.empty(buf)
+    for k in range(len(which)):
+        i = which[k]
+        total = 0.0
+        for ra in range(a_ring[i], a_ring[i + 1]):
+            s = a_start[ra]
+            n = a_start[ra + 1] - s - 1  # the closing point repeats the first
+            if n < 3:
+                continue
+            ox, oy = ax[s], ay[s]
+            lx = np.empty(n)
+            ly = np.empty(n)
+            x0, y0, x1, y1 = np.inf, np.inf, -np.inf, -np.inf
+            for v in range(n):
+                lx[v] = ax[s + v] - ox
+                ly[v] = ay[s + v] - oy
+                x0 = min(x0, ax[s + v])
+                y0 = min(y0, ay[s + v])
+                x1 = max(x1, ax[s + v])
+                y1 = max(y1, ay[s + v])
+            twice = _twice_area(lx, ly, n)
+            if twice == 0.0:
+                continue
+            sign = 1.0 if twice > 0.0 else -1.0
+            convex = _is_convex(lx, ly, n, sign)
+            if convex and sign < 0.0:
+                lx, ly = lx[::-1].copy(), ly[::-1].copy()
+            qx = np.array([x0 - ox, x1 - ox, x1 - ox, x0 - ox])
+            qy = np.array([y0 - oy, y0 - oy, y1 - oy, y1 - oy])
+            for rb in range(len(b_w)):
+                if b_box[rb, 0] > x1 or b_box[rb, 2] < x0 or b_box[rb, 1] > y1 or b_box[rb, 3] < y0:
+                    continue
+                end = b_start[rb + 1] - 1
+                sx = np.empty(end - b_start[rb] + 1)
+                sy = np.empty(end - b_start[rb] + 1)
+                m = 0
+                # A run of ring b wholly on one side of the box becomes its chord: the chord
+                # stays on that side, so nothing changes over the box.
+                for c in range(b_run[rb], b_run[rb + 1]):
+                    cs = run_start[c]
+                    ce = run_start[c + 1] if c + 1 < b_run[rb + 1] else end
+                    if run_box[c, 0] > x1 or run_box[c, 2] < x0 or run_box[c, 1] > y1 or run_box[c, 3] < y0:
+                        sx[m] = bx[cs] - ox
+                        sy[m] = by[cs] - oy
+                        m += 1
+                    else:
+                        for v in range(cs, ce):
+                            sx[m] = bx[v] - ox
+                            sy[m] = by[v] - oy
+                            m += 1
+                if 16 * m + 64 > len(w1):  # four clips, each at most doubles a ring
+                    buf = 16 * m + 64
+                    w1, w2, w3, w4 = np.empty(buf), np.empty(buf), np.empty(buf), np.empty(buf)
+                # Ring b over the parcel ring's box (the only part that matters).
+                cn = _inside_window_ring(qx, qy, sx, sy, m, w1, w2, w3, w4)
+                if cn < 3:
+                    continue
+                cx, cy = w1[:cn].copy(), w2[:cn].copy()
+                twice_c = _twice_area(cx, cy, cn)
+                if twice_c == 0.0:
+                    continue
+                sc = 1.0 if twice_c > 0.0 else -1.0
+                if convex:
+                    # The parcel ring (counter-clockwise now) is the window.
+                    total += a_w[ra] * b_w[rb] * _inside_window(lx, ly, n, cx, cy, cn, w1, w2, w3, w4)
+                elif _is_convex(cx, cy, cn, sc):
+                    # Ring b over the box is convex: it is the window, the parcel ring is clipped.
+                    if sc < 0.0:
+                        cx, cy = cx[::-1].copy(), cy[::-1].copy()
+                    acc = sc * sign * _inside_window(cx, cy, cn, lx, ly, n, w1, w2, w3, w4)
+                    total += a_w[ra] * b_w[rb] * acc
+                else:
+                    # Fan of signed triangles from the first vertex (the local origin).
+                    acc = 0.0
+                    tx = np.zeros(3)
+                    ty = np.zeros(3)
+                    for v in range(1, n - 1):
+                        cross = lx[v] * ly[v + 1] - ly[v] * lx[v + 1]
+                        if cross == 0.0:
+                            continue
+                        if cross > 0.0:
+                            tx[1], ty[1], tx[2], ty[2] = lx[v], ly[v], lx[v + 1], ly[v + 1]
+                            acc += _inside_window(tx, ty, 3, cx, cy, cn, w1, w2, w3, w4)
+                        else:
+                            tx[1], ty[1], tx[2], ty[2] = lx[v + 1], ly[v + 1], lx[v], ly[v]
+                            acc -= _inside_window(tx, ty, 3, cx, cy, cn, w1, w2, w3, w4)
+                    total += a_w[ra] * b_w[rb] * sign * acc
+        out[k] = total / 2.0
+    return out
+
+
+@_jit
+def _inside_window_ring(qx, qy, sx, sy, m, x1, y1, x2, y2):
+    """Ring ``s`` clipped by the 4-sided window ``q``, left in ``x1, y1``; returns its length."""
+    x, y, n = sx, sy, m
+    for i in range(4):
+        j = i + 1 if i < 3 else 0
+        if i % 2 == 0:
+            n = _clip_into(x, y, n, qx[i], qy[i], qx[j], qy[j], x2, y2)
+            x, y = x2, y2
+        else:
+            n = _clip_into(x, y, n, qx[i], qy[i], qx[j], qy[j], x1, y1)
+            x, y = x1, y1
+        if n < 3:
+            return 0
+    return n
+
+
+def _rings(geoms: np.ndarray, *, oriented: bool):
+    """Flat rings of polygons and multipolygons (one closing point per ring).
+
+    Returns x, y, the first point of each ring (and one past the last), the first ring of each
+    geometry (and one past the last), and each ring's weight: +1 exterior, -1 hole — times
+    the ring's orientation (+1 counter-clockwise) when ``oriented``.
+    """
+    parts, owner = shapely.get_parts(geoms, return_index=True)
+    rings, part = shapely.get_rings(parts, return_index=True)
+    exterior = np.ones(len(rings), dtype=bool)
+    exterior[1:] = part[1:] != part[:-1]
+    weight = np.where(exterior, 1.0, -1.0)
+    if oriented:
+        weight *= np.where(shapely.is_ccw(rings), 1.0, -1.0)
+    xy, ring = shapely.get_coordinates(rings, return_index=True)
+    start = np.zeros(len(rings) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(ring, minlength=len(rings)), out=start[1:])
+    first = np.zeros(len(geoms) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(owner[part], minlength=len(geoms)), out=first[1:])
+    return np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1]), start, first, weight
+
+
+@functools.lru_cache(maxsize=256)
+def _perimeter(wkb: bytes):
+    """A perimeter's rings, ring boxes, and runs of :data:`_RUN` segments with their boxes."""
+    geom = shapely.from_wkb(wkb)
+    x, y, start, _, weight = _rings(np.array([geom], dtype=object), oriented=True)
+    run_start, run_of = [], np.zeros(len(start), dtype=np.int64)
+    for r in range(len(start) - 1):
+        firsts = np.arange(start[r], start[r + 1] - 1, _RUN)
+        run_start.append(firsts)
+        run_of[r + 1] = run_of[r] + len(firsts)
+    runs = np.concatenate(run_start).astype(np.int64)
+    # Each run's points, its end point (the next run's first, or the ring's closing point) included.
+    stop = np.append(runs[1:], 0)
+    last = run_of[1:] - 1
+    stop[last] = start[1:] - 1
+    seg = np.repeat(np.arange(len(runs)), stop - runs + 1)
+    idx = np.concatenate([np.arange(a, b + 1) for a, b in zip(runs, stop, strict=True)])
+    run_box = np.empty((len(runs), 4))
+    first = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])
+    run_box[:, 0] = np.minimum.reduceat(x[idx], first)
+    run_box[:, 1] = np.minimum.reduceat(y[idx], first)
+    run_box[:, 2] = np.maximum.reduceat(x[idx], first)
+    run_box[:, 3] = np.maximum.reduceat(y[idx], first)
+    ring_box = shapely.bounds(shapely.get_rings(shapely.get_parts(geom)))
+    return x, y, start, weight, np.ascontiguousarray(ring_box), run_of, runs, run_box
+
+
+_RINGS_OF: dict[int, tuple] = {}
+
+
+def _perimeter_of(geom) -> tuple:
+    """:func:`_perimeter` of a geometry; the same object again needs no WKB to make and hash."""
+    seen = _RINGS_OF.get(id(geom))
+    if seen is not None and seen[0] is geom:
+        return seen[1]
+    if len(_RINGS_OF) >= 256:
+        _RINGS_OF.clear()
+    rings = _perimeter(shapely.to_wkb(geom))
+    _RINGS_OF[id(geom)] = (geom, rings)  # the geometry is kept: its id stays its own
+    return rings
+
+
+def intersection_areas(parcels: np.ndarray, perimeters: np.ndarray, which: np.ndarray) -> np.ndarray:
+    """Area (m²) of each parcel inside perimeter ``perimeters[which[k]]``.
+
+    Parameters
+    ----------
+    parcels : array of shapely polygons or multipolygons
+        Valid, in a metric CRS (metres).
+    perimeters : array of shapely polygons or multipolygons
+        Same CRS.
+    which : int array
+        For each parcel, its perimeter.
+
+    Returns
+    -------
+    array of float
+        ``shapely.area(shapely.intersection(parcels, perimeters[which]))`` to about 1e-9 of
+        each parcel's area.
+    """
+    out = np.zeros(len(parcels))
+    if len(parcels) == 0:
+        return out
+    ax, ay, a_start, a_ring, a_w = _rings(parcels, oriented=False)
+    which = np.asarray(which, dtype=np.intp)
+    for j in np.unique(which):
+        geom = perimeters[j]
+        if shapely.is_empty(geom) or shapely.get_type_id(geom) not in (3, 6):
+            continue  # nothing of area in it
+        sel = np.flatnonzero(which == j)
+        rings = _perimeter_of(geom)
+        out[sel] = _pair_areas(sel, ax, ay, a_start, a_ring, a_w, *rings)
+    return out
+
+
+def warm() -> None:
+    """Load the compiled code now (from numba's cache, or compiling it the first time)."""
+    square = shapely.box(0.0, 0.0, 2.0, 2.0)
+    intersection_areas(np.array([shapely.box(1.0, 1.0, 3.0, 3.0)]), np.array([square]), np.zeros(1, dtype=np.intp))
+
+
+# --- which parcels a perimeter's grid decides ------------------------------------------------
+
+
+@_jit
+def _cell_range(lo, hi, origin, size, count, margin):
+    # The same operations as PerimeterGrid._cols / _rows: the same cells.
+    a = np.floor((lo - origin) / size - margin)
+    b = np.floor((hi - origin) / size + margin)
+    a = min(max(a, 0.0), count - 1.0)
+    b = min(max(b, 0.0), count - 1.0)
+    return int(a), int(b)
+
+
+@_jit
+def _decide(minx, miny, maxx, maxy, free, box, grid, x0, y0, size, nx, ny, at, inside, outside, margin):
+    """Pairs (parcel, perimeter) the grids decide inside, and those left to the exact tests."""
+    n, m = len(minx), len(box)
+    cap = max(16, n)
+    wq = np.empty(cap, dtype=np.intp)
+    wp = np.empty(cap, dtype=np.intp)
+    tq = np.empty(cap, dtype=np.intp)
+    tp = np.empty(cap, dtype=np.intp)
+    nw = 0
+    nt = 0
+    for j in range(m):
+        bx0, by0, bx1, by1 = box[j, 0], box[j, 1], box[j, 2], box[j, 3]
+        for r in range(n):
+            if not (minx[r] <= bx1 and maxx[r] >= bx0 and miny[r] <= by1 and maxy[r] >= by0):
+                continue
+            verdict = 0  # 1: inside cells only, -1: outside cells only, 0: to test
+            if grid[j] and free[r]:
+                i0, i1 = _cell_range(minx[r], maxx[r], x0[j], size[j], nx[j], margin)
+                j0, j1 = _cell_range(miny[r], maxy[r], y0[j], size[j], ny[j], margin)
+                cells = (i1 - i0 + 1) * (j1 - j0 + 1)
+                w = nx[j] + 1
+                base = at[j]
+                k00, k01 = base + j0 * w + i0, base + j0 * w + i1 + 1
+                k10, k11 = base + (j1 + 1) * w + i0, base + (j1 + 1) * w + i1 + 1
+                if inside[k11] - inside[k01] - inside[k10] + inside[k00] == cells:
+                    verdict = 1
+                elif outside[k11] - outside[k01] - outside[k10] + outside[k00] == cells:
+                    verdict = -1
+            if verdict == -1:
+                continue
+            if verdict == 1:
+                if nw == len(wq):
+                    wq = np.concatenate((wq, np.empty(len(wq), dtype=np.intp)))
+                    wp = np.concatenate((wp, np.empty(len(wp), dtype=np.intp)))
+                wq[nw] = r
+                wp[nw] = j
+                nw += 1
+            else:
+                if nt == len(tq):
+                    tq = np.concatenate((tq, np.empty(len(tq), dtype=np.intp)))
+                    tp = np.concatenate((tp, np.empty(len(tp), dtype=np.intp)))
+                tq[nt] = r
+                tp[nt] = j
+                nt += 1
+    return wq[:nw], wp[:nw], tq[:nt], tp[:nt]
+
+
+_PACKED: dict[tuple, tuple] = {}
+
+
+def _packed(grids: list) -> tuple:
+    """The grids as flat arrays for :func:`_decide` (kept for the same grids)."""
+    key = tuple(id(g) for g in grids)
+    if key not in _PACKED:
+        if len(_PACKED) > 8:
+            _PACKED.clear()
+        ok = np.array([g is not None for g in grids])
+        real = [g for g in grids if g is not None]
+        sizes = [g.inside.size for g in grids if g is not None]
+        at = np.zeros(len(grids), dtype=np.int64)
+        at[ok] = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if real else []
+
+        def field(name, dtype):
+            return np.array([getattr(g, name) if g is not None else 0 for g in grids], dtype=dtype)
+
+        flat = lambda name: (  # noqa: E731
+            np.concatenate([getattr(g, name).ravel() for g in real]) if real else np.zeros(1, np.int32)
+        )
+        # The grids are kept with their arrays: their ids stay theirs while the entry lives.
+        _PACKED[key] = (
+            grids,
+            ok,
+            field("x0", float),
+            field("y0", float),
+            field("size", float),
+            field("nx", np.int64),
+            field("ny", np.int64),
+            at,
+            flat("inside"),
+            flat("outside"),
+        )
+    return _PACKED[key][1:]
+
+
+def grid_pairs(bounds: np.ndarray, boxes: np.ndarray, grids: list, free: np.ndarray, margin: float):
+    """Parcel × perimeter pairs whose boxes meet: those decided inside by the grids, the others.
+
+    Parameters
+    ----------
+    bounds : array (n, 4)
+        Parcels' ``minx, miny, maxx, maxy`` (NaN: never a pair), metres.
+    boxes : array (m, 4)
+        Perimeters' bounding boxes.
+    grids : list of geo.classify.PerimeterGrid or None
+        One per perimeter (None: every pair is tested).
+    free : bool array (n,)
+        Parcels the grids may decide.
+
+    Returns
+    -------
+    (whole parcels, whole perimeters, tested parcels, tested perimeters)
+        Pairs decided inside (the parcel contained properly), and pairs left to the exact
+        tests; pairs decided outside are left out. Exactly the decisions of
+        :meth:`geo.classify.PerimeterGrid.decide`.
+    """
+    b = np.asarray(bounds, dtype=float)
+    cols = [np.ascontiguousarray(b[:, k]) for k in range(4)]
+    packed = _packed(grids)
+    return _decide(*cols, np.ascontiguousarray(free, dtype=np.bool_), np.ascontiguousarray(boxes, dtype=float), *packed, margin)

@@ -1,0 +1,176 @@
+"""The compiled intersection areas (geo.kernels) agree with GEOS, shape by shape.
+
+Each fixture is one topological situation, drawn by hand; then random blobs and rectangles
+(Hypothesis), then real Etalab parcels against perimeters drawn along real parcel boundaries
+(edges shared exactly: the case of every real ORT perimeter).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shapely
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+from shapely import Polygon, box
+
+from geo import classify, kernels
+
+X0, Y0 = 650_000.0, 6_860_000.0  # Lambert-93 numbers: products of them must not lose precision
+
+
+def _at(geom):
+    return shapely.affinity.translate(geom, X0, Y0)
+
+
+def _geos(parcels, perimeters, which):
+    return shapely.area(shapely.intersection(parcels, perimeters[which]))
+
+
+def _assert_agree(parcels, perimeters, which=None):
+    parcels = np.asarray(parcels, dtype=object)
+    perimeters = np.asarray(perimeters, dtype=object)
+    which = np.zeros(len(parcels), dtype=np.intp) if which is None else np.asarray(which, dtype=np.intp)
+    got = kernels.intersection_areas(parcels, perimeters, which)
+    want = _geos(parcels, perimeters, which)
+    bound = 1e-9 * np.maximum(shapely.area(parcels), 1.0)
+    assert (np.abs(got - want) <= bound).all(), np.c_[got, want][np.abs(got - want) > bound]
+    return got
+
+
+L_SHAPE = Polygon([(0, 0), (30, 0), (30, 10), (10, 10), (10, 30), (0, 30)])
+SECTOR = box(15, -50, 200, 200)
+
+
+@pytest.mark.parametrize(
+    ("parcel", "perimeter", "area"),
+    [
+        pytest.param(box(0, 0, 20, 10), SECTOR, 50.0, id="square-half-inside"),
+        pytest.param(box(20, 0, 40, 10), SECTOR, 200.0, id="wholly-inside"),
+        pytest.param(box(-20, 0, 0, 10), SECTOR, 0.0, id="outside"),
+        pytest.param(box(0, 0, 15, 10), SECTOR, 0.0, id="touching-the-line-only"),
+        pytest.param(box(15, 0, 30, 10), SECTOR, 150.0, id="edge-on-the-line-inside"),
+        pytest.param(L_SHAPE, SECTOR, 150.0, id="non-convex-parcel"),
+        pytest.param(L_SHAPE.reverse(), SECTOR.reverse(), 150.0, id="clockwise-rings"),
+        pytest.param(box(0, 0, 40, 40).difference(box(10, 10, 30, 30)), SECTOR, 700.0, id="parcel-with-hole"),
+        pytest.param(
+            shapely.union(box(0, 0, 20, 10), box(0, 20, 20, 30)), SECTOR, 100.0, id="parcel-in-two-parts"
+        ),
+        pytest.param(box(10, 0, 30, 20), SECTOR.difference(box(18, 5, 22, 15)), 260.0, id="perimeter-hole"),
+        pytest.param(box(-100, -100, 400, 400), box(0, 0, 10, 10), 100.0, id="perimeter-inside-parcel"),
+        pytest.param(
+            box(0, 0, 40, 10),
+            shapely.union(box(5, -5, 10, 20), box(30, -5, 35, 20)),
+            100.0,
+            id="perimeter-in-two-parts",
+        ),
+        pytest.param(
+            box(0, 0, 40, 40),
+            Polygon([(20, -10), (50, 20), (20, 50), (25, 20)]),
+            None,
+            id="non-convex-both",
+        ),
+    ],
+)
+def test_one_situation(parcel, perimeter, area):
+    """Each situation: the area GEOS gives, and the area worked out by hand."""
+    got = _assert_agree([_at(parcel)], [_at(perimeter)])
+    if area is not None:
+        assert got[0] == pytest.approx(area, abs=1e-6)
+
+
+def test_a_long_perimeter_line_with_excursions():
+    """A perimeter of thousands of vertices winding near and far from the parcels: the runs
+    that stay far become chords without changing the area."""
+    t = np.linspace(0, 2 * np.pi, 5001)[:-1]
+    r = 300 + 40 * np.sin(37 * t) + 15 * np.cos(101 * t)
+    blob = Polygon(np.c_[X0 + r * np.cos(t), Y0 + r * np.sin(t)])
+    xs, ys = np.meshgrid(np.arange(-400, 400, 23.0), np.arange(-400, 400, 17.0))
+    parcels = shapely.box(X0 + xs.ravel(), Y0 + ys.ravel(), X0 + xs.ravel() + 21, Y0 + ys.ravel() + 15)
+    edge = parcels[shapely.intersects(parcels, blob.boundary)]
+    assert len(edge) > 200 and shapely.get_num_coordinates(blob) > 4000
+    _assert_agree(edge, [blob])
+
+
+coords = st.floats(min_value=0, max_value=200, allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def blobs(draw):
+    """A few buffered points, unioned, maybe holed: a curvy non-convex perimeter."""
+    n = draw(st.integers(1, 4))
+    pts = shapely.points([draw(coords) for _ in range(n)], [draw(coords) for _ in range(n)])
+    geom = shapely.union_all(shapely.buffer(pts, [draw(st.floats(5, 80)) for _ in range(n)], quad_segs=3))
+    if draw(st.booleans()):
+        geom = geom.difference(shapely.Point(draw(coords), draw(coords)).buffer(draw(st.floats(1, 30))))
+    return _at(geom)
+
+
+@st.composite
+def parcels(draw):
+    """Rectangles, triangles and stars (convex and not), rotated."""
+    x, y = draw(coords), draw(coords)
+    size = draw(st.floats(0.5, 60))
+    kind = draw(st.sampled_from(["box", "star", "triangle"]))
+    if kind == "box":
+        geom = box(x, y, x + size, y + size * draw(st.floats(0.2, 3)))
+    elif kind == "star":
+        k = draw(st.integers(3, 9))
+        a = np.linspace(0, 2 * np.pi, 2 * k, endpoint=False)
+        rad = np.where(np.arange(2 * k) % 2 == 0, size, size * draw(st.floats(0.2, 1.0)))
+        geom = Polygon(np.c_[x + rad * np.cos(a), y + rad * np.sin(a)])
+    else:
+        geom = Polygon([(x, y), (x + size, y + draw(st.floats(-size, size))), (x, y + size)])
+    geom = shapely.affinity.rotate(geom, draw(st.floats(0, 360)), origin=(x, y))
+    return _at(geom)
+
+
+@hsettings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(blobs(), st.lists(parcels(), min_size=1, max_size=30))
+def test_random_shapes_agree_with_geos(perimeter, shapes):
+    """Random parcels around a random curvy perimeter: the areas GEOS finds."""
+    shapes = [s for s in shapes if s.is_valid and s.area > 0]
+    if shapes:
+        _assert_agree(shapes, [perimeter])
+
+
+def test_real_parcels_against_perimeters_drawn_along_them(epinay_parcelles, saint_marcel_dir):
+    """Real Etalab parcels (two communes) against perimeters made of real parcels — their
+    boundaries shared exactly, as in every real ORT — with a hole, a disc and a box cut."""
+    from geo.sources.cadastre import read_parcels
+
+    for path in (epinay_parcelles, saint_marcel_dir / "cadastre-73253-parcelles.json"):
+        layer = read_parcels(path)
+        geoms = layer.geometry.to_numpy()
+        centre = shapely.centroid(shapely.union_all(geoms[:: max(1, len(geoms) // 200)]))
+        near = geoms[shapely.distance(geoms, centre) < 400]
+        block = shapely.union_all(near)  # exactly along parcel boundaries
+        hole = shapely.union_all(geoms[shapely.distance(geoms, centre) < 60])
+        perims = np.array(
+            [block, block.difference(hole), centre.buffer(250), box(*centre.buffer(300).bounds)], dtype=object
+        )
+        pairs = shapely.STRtree(geoms).query(perims, predicate="intersects")
+        which, idx = pairs
+        got = _assert_agree(geoms[idx], perims, which)
+        assert len(idx) > 500 and (got > 0).sum() > 300
+
+
+def test_the_engine_uses_it_and_agrees(epinay_parcelles):
+    """classify_parcels with compiled areas and with GEOS: same statuses, shares within 1e-9."""
+    from geo.sources.cadastre import read_parcels
+
+    layer = read_parcels(epinay_parcelles)
+    centre = layer.geometry.union_all().centroid
+    import geopandas as gpd
+
+    perims = gpd.GeoDataFrame(
+        {"perimeter_id": ["disc", "block"]},
+        geometry=[centre.buffer(500), box(centre.x - 900, centre.y - 200, centre.x + 100, centre.y + 700)],
+        crs=layer.crs,
+    )
+    fast = classify.classify_parcels(layer, perims, compiled=True)
+    slow = classify.classify_parcels(layer, perims, compiled=False)
+    assert (fast["status"] == slow["status"]).all()
+    assert np.abs(fast["share"] - slow["share"]).max() <= 1e-9
+    assert (fast["status"] == classify.STRADDLING).sum() > 50
