@@ -360,6 +360,9 @@ def warm() -> None:
     """Load the compiled code now (from numba's cache, or compiling it the first time)."""
     square = shapely.box(0.0, 0.0, 2.0, 2.0)
     intersection_areas(np.array([shapely.box(1.0, 1.0, 3.0, 3.0)]), np.array([square]), np.zeros(1, dtype=np.intp))
+    from geo.classify import _MARGIN, perimeter_grid
+
+    grid_pairs(np.array([[1.0, 1.0, 3.0, 3.0]]), np.array([[0.0, 0.0, 2.0, 2.0]]), [perimeter_grid(square)], np.ones(1, bool), _MARGIN)
 
 
 # --- which parcels a perimeter's grid decides ------------------------------------------------

@@ -72,6 +72,8 @@ class UnitResult:
     location: str
     parcels: int = 0
     table: pa.Table | None = None
+    rows: int = 0
+    written: bool = False  # the worker wrote ``table`` itself (then dropped it)
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -84,12 +86,23 @@ def _init_worker(perimeters: gpd.GeoDataFrame, options: dict) -> None:
     _WORKER.update(perimeters=perimeters, options=options, by_crs={})
 
 
-def _run_shared(unit: Unit, token: str, blob: bytes) -> UnitResult:
-    """:func:`run_unit` in a pool worker, the run's perimeters and options unpacked once."""
+def _run_shared(unit: Unit, token: str, blob: bytes, tmp: str, partition_by: str) -> UnitResult:
+    """:func:`run_unit` in a pool worker, the run's perimeters and options unpacked once; the
+    verdicts are written by the worker into the run's temporary folder (``tmp``)."""
     if _WORKER.get("token") != token:
         _init_worker(*pickle.loads(blob))
         _WORKER["token"] = token
-    return run_unit(unit)
+    result = run_unit(unit)
+    if result.error is None:
+        _write_part(result, Path(tmp), partition_by)
+    return result
+
+
+def _write_part(res: UnitResult, tmp: Path, partition_by: str) -> None:
+    folder = tmp / _partition_folder(partition_by, res.key)
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(res.table, folder / f"part-{res.seq:05d}.parquet")
+    res.rows, res.written, res.table = res.table.num_rows, True, None
 
 
 def _perimeters_in(perimeters: gpd.GeoDataFrame, crs, cache: dict) -> gpd.GeoDataFrame:
@@ -333,7 +346,7 @@ def _close_pools() -> None:
         _POOLS.popitem()[1].shutdown(wait=True, cancel_futures=True)
 
 
-def _local_executor(workers: int, perimeters, options) -> tuple[Callable, Callable]:
+def _local_executor(workers: int, perimeters, options, tmp: Path, partition_by: str) -> tuple[Callable, Callable]:
     if workers <= 1:
         _init_worker(perimeters, options)
         return (lambda unit: _Done(run_unit(unit))), (lambda: None)
@@ -345,7 +358,7 @@ def _local_executor(workers: int, perimeters, options) -> tuple[Callable, Callab
     token = hashlib.sha256(blob).hexdigest()
 
     def submit(unit: Unit):
-        sent.append(pool.submit(_run_shared, unit, token, blob))
+        sent.append(pool.submit(_run_shared, unit, token, blob, str(tmp), partition_by))
         return sent[-1]
 
     def close() -> None:
@@ -477,7 +490,7 @@ def classify_dataset(
         if engine == "dask":  # may fail (scheduler unreachable): the temporary folder goes too
             submit, close = _dask_executor(workers, scheduler, perimeters, options)
         else:
-            submit, close = _local_executor(workers, perimeters, options)
+            submit, close = _local_executor(workers, perimeters, options, tmp, partition_by)
         for res in _run_all(units, submit, in_flight=2 * workers):
             _record(res, tmp, report)
             if progress:
@@ -522,12 +535,11 @@ def _record(res: UnitResult, tmp: Path, report: RunReport) -> None:
         report.failed.append({"partition": res.key, "location": res.location, "error": res.error})
         return
     if any(f["partition"] == res.key for f in report.failed):
-        return
-    folder = tmp / _partition_folder(report.partition_by, res.key)
-    folder.mkdir(parents=True, exist_ok=True)
-    pq.write_table(res.table, folder / f"part-{res.seq:05d}.parquet")
+        return  # (a part a worker wrote goes with its partition's folder at the end)
+    if not res.written:
+        _write_part(res, tmp, report.partition_by)
     part["parcels"] += res.parcels
-    part["rows"] += res.table.num_rows
+    part["rows"] += res.rows
     part["parts"] += 1
 
 
