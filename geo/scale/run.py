@@ -333,12 +333,14 @@ def _pool(workers: int) -> ProcessPoolExecutor:
 
 
 def _warm_compiled() -> None:
-    """Load the compiled areas (:mod:`geo.kernels`) once per process, before the first unit."""
+    """Load the compiled code (:mod:`geo.kernels`, :mod:`geo.scale.wkb`) once per process."""
     try:
         from geo import kernels
-    except ImportError:  # numba missing: GEOS computes the areas
+        from geo.scale import wkb
+    except ImportError:  # numba missing: GEOS and numpy do the work
         return
     kernels.warm()
+    wkb.scan(pa.array([shapely.to_wkb(shapely.box(0.0, 0.0, 1.0, 1.0))], type=pa.binary()))
 
 
 def _close_pools() -> None:
