@@ -730,6 +730,8 @@ class Running:
             done = self.ask("run")
         finally:
             self.sampler.active.clear()
+        # What it wrote goes to disk now, not during the next engine's turn.
+        os.sync()
         self.times.append(done["seconds"])
         self.windows.append((done["start"], done["end"]))
         return done["seconds"]
@@ -855,7 +857,8 @@ def markdown(results: list[dict], command: str, versions: dict, machine: dict) -
         "découpés : la préparation des périmètres n'est comptée pour aucun moteur (le premier essai d'ort "
         "la paie, la médiane de trois essais l'écarte). "
         "Chaque moteur tourne dans son propre processus, chargé une fois, puis les moteurs passent à tour de "
-        f"rôle (entrelacés) ; on donne la médiane. Tous les résultats sont comparés paire à paire "
+        f"rôle (entrelacés), ce qu'un moteur a écrit étant vidé sur disque (`sync`) avant le tour du suivant ; "
+        "on donne la médiane. Tous les résultats sont comparés paire à paire "
         f"à celui d'ort "
         f"en mémoire : mêmes paires, mêmes statuts, parts à {SHARE_TOL:.0e} près.",
         "",

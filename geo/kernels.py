@@ -379,7 +379,7 @@ def _cell_range(lo, hi, origin, size, count, margin):
 
 
 @_jit
-def _decide(minx, miny, maxx, maxy, free, box, grid, x0, y0, size, nx, ny, at, inside, outside, margin):
+def _decide(minx, miny, maxx, maxy, extent, free, box, grid, x0, y0, size, nx, ny, at, inside, outside, margin):
     """Pairs (parcel, perimeter) the grids decide inside, and those left to the exact tests."""
     n, m = len(minx), len(box)
     cap = max(16, n)
@@ -391,6 +391,8 @@ def _decide(minx, miny, maxx, maxy, free, box, grid, x0, y0, size, nx, ny, at, i
     nt = 0
     for j in range(m):
         bx0, by0, bx1, by1 = box[j, 0], box[j, 1], box[j, 2], box[j, 3]
+        if not (bx0 <= extent[2] and bx1 >= extent[0] and by0 <= extent[3] and by1 >= extent[1]):
+            continue  # no parcel of the batch near this perimeter
         for r in range(n):
             if not (minx[r] <= bx1 and maxx[r] >= bx0 and miny[r] <= by1 and maxy[r] >= by0):
                 continue
@@ -487,4 +489,15 @@ def grid_pairs(bounds: np.ndarray, boxes: np.ndarray, grids: list, free: np.ndar
     b = np.asarray(bounds, dtype=float)
     cols = [np.ascontiguousarray(b[:, k]) for k in range(4)]
     packed = _packed(grids)
-    return _decide(*cols, np.ascontiguousarray(free, dtype=np.bool_), np.ascontiguousarray(boxes, dtype=float), *packed, margin)
+    # The batch's extent (NaN boxes left out; all NaN or none: NaN, and no pair at all).
+    extent = np.full(4, np.nan)
+    if len(b):
+        extent = np.array([np.fmin.reduce(cols[0]), np.fmin.reduce(cols[1])] + [np.fmax.reduce(c) for c in cols[2:]])
+    return _decide(
+        *cols,
+        extent,
+        np.ascontiguousarray(free, dtype=np.bool_),
+        np.ascontiguousarray(boxes, dtype=float),
+        *packed,
+        margin,
+    )

@@ -323,7 +323,7 @@ def _pool(workers: int) -> ProcessPoolExecutor:
         # Not fork: the parent may run Arrow threads; forkserver starts clean workers quickly.
         if "forkserver" in multiprocessing.get_all_start_methods():
             ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["geo.scale.run"])
+            ctx.set_forkserver_preload(["geo.scale.run", "geo.scale._warm"])
         else:
             ctx = multiprocessing.get_context("spawn")
         if not _POOLS:
