@@ -505,8 +505,10 @@ class OrtFile(Engine):
         workers = os.cpu_count() or 1
         # Tasks that overlap make the pool start every worker (it starts them on demand).
         list(scale._pool(workers).map(time.sleep, [1.0] * workers))
-        sample = self.out / "ort-warm.parquet"
-        gpd.read_parquet(self.data / "parcels.parquet").head(1000).to_parquet(sample)
+        import pyarrow.parquet as pq
+
+        sample = self.out / "ort-warm.parquet"  # a thousand parcels, without loading the million
+        pq.write_table(pq.ParquetFile(self.data / "parcels.parquet").read_row_group(0).slice(0, 1000), sample)
         perims = gpd.read_parquet(self.data / "perimeters.parquet")
         scale.classify_dataset(sample, perims, self.out / "ort-warm", force=True, workers=workers)
 
@@ -852,12 +854,13 @@ def markdown(results: list[dict], command: str, versions: dict, machine: dict) -
         "est calculée par découpage de polygones compilé (`geo.kernels`, à 1e-9 près de GEOS) ; de bout en "
         "bout, le WKB est lu en place (rectangles et aires sans GEOS). Sa préparation (grilles, code compilé "
         "chargé du cache de numba) est faite au chargement en mémoire, comme DuckDB charge son extension "
-        "spatiale ; de bout en bout, ses processus de travail sont démarrés au chargement, et gardent d'un essai "
-        "à l'autre leurs grilles des périmètres, comme DuckDB et SedonaDB reçoivent leurs morceaux déjà "
+        "spatiale ; de bout en bout, ses processus de travail sont démarrés au chargement, et gardent "
+        "d'un essai à l'autre leurs grilles des périmètres, comme DuckDB et SedonaDB reçoivent leurs morceaux déjà "
         "découpés : la préparation des périmètres n'est comptée pour aucun moteur (le premier essai d'ort "
         "la paie, la médiane de trois essais l'écarte). "
         "Chaque moteur tourne dans son propre processus, chargé une fois, puis les moteurs passent à tour de "
-        f"rôle (entrelacés), ce qu'un moteur a écrit étant vidé sur disque (`sync`) avant le tour du suivant ; "
+        "rôle (entrelacés), ce qu'un moteur a écrit étant vidé sur disque (`sync`) avant le tour du "
+        "suivant ; "
         "on donne la médiane. Tous les résultats sont comparés paire à paire "
         f"à celui d'ort "
         f"en mémoire : mêmes paires, mêmes statuts, parts à {SHARE_TOL:.0e} près.",

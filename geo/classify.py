@@ -83,7 +83,9 @@ class Overlaps(NamedTuple):
     covered: np.ndarray
 
 
-def overlaps(parcel_geoms: np.ndarray, perimeter_geoms: np.ndarray, *, compiled: bool | None = None) -> Overlaps:
+def overlaps(
+    parcel_geoms: np.ndarray, perimeter_geoms: np.ndarray, *, compiled: bool | None = None
+) -> Overlaps:
     """Find the parcel × perimeter pairs that intersect and the area each parcel has inside.
 
     Parameters
@@ -151,7 +153,7 @@ def overlaps_of_bounds(
     kernels = _kernels() if compiled else None
     if kernels is not None:
         grids = [perimeter_grid(geom) for geom in mgeom]
-        wq, wp, tq, tp = kernels.grid_pairs(bounds, shapely.bounds(mgeom), grids, free, _MARGIN)
+        wq, wp, tq, tp = kernels.grid_pairs(bounds, shapely.bounds(mgeom), grids, free, GRID_MARGIN)
     else:
         wq, wp, tq, tp = _grid_pairs(bounds, mgeom, free)
 
@@ -236,7 +238,7 @@ _STRIP_M = 1000.0
 #: Cells along the longer side of a perimeter's grid.
 GRID_CELLS = 256
 #: Margin of every cell test, in cells: rounding can only make a cell 'boundary', never wrong.
-_MARGIN = 1e-6
+GRID_MARGIN = 1e-6
 
 
 class PerimeterGrid:
@@ -285,13 +287,13 @@ class PerimeterGrid:
         self.outside = self._table(outside)
 
     def _cols(self, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        i0 = np.floor((lo - self.x0) / self.size - _MARGIN)
-        i1 = np.floor((hi - self.x0) / self.size + _MARGIN)
+        i0 = np.floor((lo - self.x0) / self.size - GRID_MARGIN)
+        i1 = np.floor((hi - self.x0) / self.size + GRID_MARGIN)
         return np.clip(i0, 0, self.nx - 1).astype(np.intp), np.clip(i1, 0, self.nx - 1).astype(np.intp)
 
     def _rows(self, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        j0 = np.floor((lo - self.y0) / self.size - _MARGIN)
-        j1 = np.floor((hi - self.y0) / self.size + _MARGIN)
+        j0 = np.floor((lo - self.y0) / self.size - GRID_MARGIN)
+        j1 = np.floor((hi - self.y0) / self.size + GRID_MARGIN)
         return np.clip(j0, 0, self.ny - 1).astype(np.intp), np.clip(j1, 0, self.ny - 1).astype(np.intp)
 
     @staticmethod
@@ -321,18 +323,29 @@ def perimeter_grid(geom) -> PerimeterGrid | None:
     """The grid of a polygonal perimeter (cached by its WKB), or None for other geometries."""
     if geom is None or shapely.is_empty(geom) or shapely.get_type_id(geom) not in (3, 6):
         return None
-    # The same object again (batch after batch of a large run): no WKB to make and hash.
-    seen = _GRID_OF.get(id(geom))
-    if seen is not None and seen[0] is geom:
-        return seen[1]
-    if len(_GRID_OF) >= 256:
-        _GRID_OF.clear()
-    grid = _grid(shapely.to_wkb(geom))
-    _GRID_OF[id(geom)] = (geom, grid)  # the geometry is kept: its id stays its own
-    return grid
+    return _grid_of(geom)
 
 
-_GRID_OF: dict[int, tuple] = {}
+class ByIdentity:
+    """``fn(WKB of a geometry)``, remembered for the geometry object itself.
+
+    ``fn`` caches by WKB (equal geometries share a result); the same object again — batch
+    after batch of a large run — then needs no WKB made and hashed. The object is kept with
+    its result, so its ``id`` cannot be reused by another while the entry lives.
+    """
+
+    def __init__(self, fn: Callable[[bytes], object], size: int = 256) -> None:
+        self.fn, self.size, self.seen = fn, size, {}
+
+    def __call__(self, geom):
+        seen = self.seen.get(id(geom))
+        if seen is not None and seen[0] is geom:
+            return seen[1]
+        if len(self.seen) >= self.size:
+            self.seen.clear()
+        value = self.fn(shapely.to_wkb(geom))
+        self.seen[id(geom)] = (geom, value)
+        return value
 
 
 @functools.lru_cache(maxsize=256)
@@ -340,6 +353,9 @@ def _grid(wkb: bytes) -> PerimeterGrid:
     geom = shapely.from_wkb(wkb)
     shapely.prepare(geom)
     return PerimeterGrid(geom)
+
+
+_grid_of = ByIdentity(_grid)
 
 
 def _edge_areas(

@@ -40,6 +40,8 @@ import numba
 import numpy as np
 import shapely
 
+from geo import classify
+
 #: Segments per run of a perimeter ring: a run far from a parcel's box counts as its chord.
 _RUN = 32
 
@@ -93,10 +95,11 @@ def _twice_area(x, y, n):
 
 
 @_jit
-def _inside_window(cx, cy, nc, sx, sy, ns, x1, y1, x2, y2):
-    """Twice the signed area of ring ``s`` within the convex counter-clockwise window ``c``.
+def _clip_window(cx, cy, nc, sx, sy, ns, x1, y1, x2, y2):
+    """Ring ``s`` clipped by each edge of the convex counter-clockwise window ``c``.
 
     ``x1 … y2``: scratch buffers (replaced by bigger ones when a ring could outgrow them).
+    Returns the clipped ring ``(x, y, n)``, held in one of the buffers; ``n`` < 3: nothing left.
     """
     x, y, n = sx, sy, ns
     for i in range(nc):
@@ -111,7 +114,14 @@ def _inside_window(cx, cy, nc, sx, sy, ns, x1, y1, x2, y2):
             n = _clip_into(x, y, n, cx[i], cy[i], cx[j], cy[j], x2, y2)
             x, y = x2, y2
         if n < 3:
-            return 0.0
+            return x, y, 0
+    return x, y, n
+
+
+@_jit
+def _inside_window(cx, cy, nc, sx, sy, ns, x1, y1, x2, y2):
+    """Twice the signed area of ring ``s`` within the convex counter-clockwise window ``c``."""
+    x, y, n = _clip_window(cx, cy, nc, sx, sy, ns, x1, y1, x2, y2)
     return _twice_area(x, y, n)
 
 
@@ -201,14 +211,14 @@ def _pair_areas(which, ax, ay, a_start, a_ring, a_w, bx, by, b_start, b_w, b_box
                             sx[m] = bx[v] - ox
                             sy[m] = by[v] - oy
                             m += 1
-                if 16 * m + 64 > len(w1):  # four clips, each at most doubles a ring
-                    buf = 16 * m + 64
+                if 2 * m + 16 > len(w1):
+                    buf = 4 * m + 16
                     w1, w2, w3, w4 = np.empty(buf), np.empty(buf), np.empty(buf), np.empty(buf)
                 # Ring b over the parcel ring's box (the only part that matters).
-                cn = _inside_window_ring(qx, qy, sx, sy, m, w1, w2, w3, w4)
+                bx_, by_, cn = _clip_window(qx, qy, 4, sx, sy, m, w1, w2, w3, w4)
                 if cn < 3:
                     continue
-                cx, cy = w1[:cn].copy(), w2[:cn].copy()
+                cx, cy = bx_[:cn].copy(), by_[:cn].copy()
                 twice_c = _twice_area(cx, cy, cn)
                 if twice_c == 0.0:
                     continue
@@ -240,23 +250,6 @@ def _pair_areas(which, ax, ay, a_start, a_ring, a_w, bx, by, b_start, b_w, b_box
                     total += a_w[ra] * b_w[rb] * sign * acc
         out[k] = total / 2.0
     return out
-
-
-@_jit
-def _inside_window_ring(qx, qy, sx, sy, m, x1, y1, x2, y2):
-    """Ring ``s`` clipped by the 4-sided window ``q``, left in ``x1, y1``; returns its length."""
-    x, y, n = sx, sy, m
-    for i in range(4):
-        j = i + 1 if i < 3 else 0
-        if i % 2 == 0:
-            n = _clip_into(x, y, n, qx[i], qy[i], qx[j], qy[j], x2, y2)
-            x, y = x2, y2
-        else:
-            n = _clip_into(x, y, n, qx[i], qy[i], qx[j], qy[j], x1, y1)
-            x, y = x1, y1
-        if n < 3:
-            return 0
-    return n
 
 
 def _rings(geoms: np.ndarray, *, oriented: bool):
@@ -308,19 +301,8 @@ def _perimeter(wkb: bytes):
     return x, y, start, weight, np.ascontiguousarray(ring_box), run_of, runs, run_box
 
 
-_RINGS_OF: dict[int, tuple] = {}
-
-
-def _perimeter_of(geom) -> tuple:
-    """:func:`_perimeter` of a geometry; the same object again needs no WKB to make and hash."""
-    seen = _RINGS_OF.get(id(geom))
-    if seen is not None and seen[0] is geom:
-        return seen[1]
-    if len(_RINGS_OF) >= 256:
-        _RINGS_OF.clear()
-    rings = _perimeter(shapely.to_wkb(geom))
-    _RINGS_OF[id(geom)] = (geom, rings)  # the geometry is kept: its id stays its own
-    return rings
+#: :func:`_perimeter` of a geometry object: the same object again needs no WKB made and hashed.
+_perimeter_of = classify.ByIdentity(_perimeter)
 
 
 def intersection_areas(parcels: np.ndarray, perimeters: np.ndarray, which: np.ndarray) -> np.ndarray:
@@ -359,10 +341,16 @@ def intersection_areas(parcels: np.ndarray, perimeters: np.ndarray, which: np.nd
 def warm() -> None:
     """Load the compiled code now (from numba's cache, or compiling it the first time)."""
     square = shapely.box(0.0, 0.0, 2.0, 2.0)
-    intersection_areas(np.array([shapely.box(1.0, 1.0, 3.0, 3.0)]), np.array([square]), np.zeros(1, dtype=np.intp))
-    from geo.classify import _MARGIN, perimeter_grid
-
-    grid_pairs(np.array([[1.0, 1.0, 3.0, 3.0]]), np.array([[0.0, 0.0, 2.0, 2.0]]), [perimeter_grid(square)], np.ones(1, bool), _MARGIN)
+    intersection_areas(
+        np.array([shapely.box(1.0, 1.0, 3.0, 3.0)]), np.array([square]), np.zeros(1, dtype=np.intp)
+    )
+    grid_pairs(
+        np.array([[1.0, 1.0, 3.0, 3.0]]),
+        np.array([[0.0, 0.0, 2.0, 2.0]]),
+        [classify.perimeter_grid(square)],
+        np.ones(1, bool),
+        classify.GRID_MARGIN,
+    )
 
 
 # --- which parcels a perimeter's grid decides ------------------------------------------------
@@ -379,16 +367,16 @@ def _cell_range(lo, hi, origin, size, count, margin):
 
 
 @_jit
-def _decide(minx, miny, maxx, maxy, extent, free, box, grid, x0, y0, size, nx, ny, at, inside, outside, margin):
+def _decide(
+    minx, miny, maxx, maxy, extent, free, box, grid, x0, y0, size, nx, ny, at, inside, outside, margin
+):
     """Pairs (parcel, perimeter) the grids decide inside, and those left to the exact tests."""
     n, m = len(minx), len(box)
     cap = max(16, n)
-    wq = np.empty(cap, dtype=np.intp)
-    wp = np.empty(cap, dtype=np.intp)
-    tq = np.empty(cap, dtype=np.intp)
-    tp = np.empty(cap, dtype=np.intp)
-    nw = 0
-    nt = 0
+    pq = np.empty(cap, dtype=np.intp)  # pairs: parcel, perimeter, decided inside (else: to test)
+    pp = np.empty(cap, dtype=np.intp)
+    whole = np.empty(cap, dtype=np.bool_)
+    k = 0
     for j in range(m):
         bx0, by0, bx1, by1 = box[j, 0], box[j, 1], box[j, 2], box[j, 3]
         if not (bx0 <= extent[2] and bx1 >= extent[0] and by0 <= extent[3] and by1 >= extent[1]):
@@ -411,21 +399,14 @@ def _decide(minx, miny, maxx, maxy, extent, free, box, grid, x0, y0, size, nx, n
                     verdict = -1
             if verdict == -1:
                 continue
-            if verdict == 1:
-                if nw == len(wq):
-                    wq = np.concatenate((wq, np.empty(len(wq), dtype=np.intp)))
-                    wp = np.concatenate((wp, np.empty(len(wp), dtype=np.intp)))
-                wq[nw] = r
-                wp[nw] = j
-                nw += 1
-            else:
-                if nt == len(tq):
-                    tq = np.concatenate((tq, np.empty(len(tq), dtype=np.intp)))
-                    tp = np.concatenate((tp, np.empty(len(tp), dtype=np.intp)))
-                tq[nt] = r
-                tp[nt] = j
-                nt += 1
-    return wq[:nw], wp[:nw], tq[:nt], tp[:nt]
+            if k == len(pq):
+                pq = np.concatenate((pq, np.empty(len(pq), dtype=np.intp)))
+                pp = np.concatenate((pp, np.empty(len(pp), dtype=np.intp)))
+                whole = np.concatenate((whole, np.empty(len(whole), dtype=np.bool_)))
+            pq[k], pp[k], whole[k] = r, j, verdict == 1
+            k += 1
+    pq, pp, whole = pq[:k], pp[:k], whole[:k]
+    return pq[whole], pp[whole], pq[~whole], pp[~whole]
 
 
 _PACKED: dict[tuple, tuple] = {}
@@ -492,7 +473,9 @@ def grid_pairs(bounds: np.ndarray, boxes: np.ndarray, grids: list, free: np.ndar
     # The batch's extent (NaN boxes left out; all NaN or none: NaN, and no pair at all).
     extent = np.full(4, np.nan)
     if len(b):
-        extent = np.array([np.fmin.reduce(cols[0]), np.fmin.reduce(cols[1])] + [np.fmax.reduce(c) for c in cols[2:]])
+        extent = np.array(
+            [np.fmin.reduce(cols[0]), np.fmin.reduce(cols[1])] + [np.fmax.reduce(c) for c in cols[2:]]
+        )
     return _decide(
         *cols,
         extent,

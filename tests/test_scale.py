@@ -64,7 +64,9 @@ def territory():
 def expected(territory):
     """The in-memory result: inside and straddling pairs (compiled areas, like the scale engine)."""
     parcels, perims = territory
-    return _sorted(classify_parcels(parcels, perims, only_intersecting=True, with_distance=False, compiled=True))
+    return _sorted(
+        classify_parcels(parcels, perims, only_intersecting=True, with_distance=False, compiled=True)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -215,7 +217,9 @@ def test_broken_partition_is_reported_and_the_others_done(epinay_parcelles, tmp_
     assert "62998000AB0002" in failure["error"] and "--fix" in failure["error"]
     assert sorted(report.partitions) == ["91"] and report.parcels == len(parcels)
     assert not (out / "_SUCCESS").exists() and not (out / "departement=62").exists()
-    want = _sorted(classify_parcels(parcels, perims, only_intersecting=True, with_distance=False, compiled=True))
+    want = _sorted(
+        classify_parcels(parcels, perims, only_intersecting=True, with_distance=False, compiled=True)
+    )
     _assert_same(scale.read_results(out, allow_partial=True), want)
     with pytest.raises(Exception, match="partitions 62 en échec"):
         scale.read_results(out)
@@ -336,7 +340,9 @@ def test_cli_classify_demo_commune(tmp_path):
     assert "COMMUNE FICTIVE" in result.output and "Résultat écrit" in result.output
     perims = read_convention(demo.perimeters_dir).perimeters("2024-09-01", in_force_only=True)
     parcels = read_parcels(demo.layers["parcelles"])
-    want = _sorted(classify_parcels(parcels, perims, only_intersecting=True, with_distance=False, compiled=True))
+    want = _sorted(
+        classify_parcels(parcels, perims, only_intersecting=True, with_distance=False, compiled=True)
+    )
     _assert_same(scale.read_results(out), want)
     assert json.loads((out / "_manifest.json").read_text())["provenance"]["version"] == "avenant-1"
     again = CliRunner().invoke(geo.cli.main, args)

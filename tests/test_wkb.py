@@ -12,7 +12,9 @@ from geo.scale import wkb
 
 
 def _ring_wkb(coords, *, order: str = "<", kind: int = 3) -> bytes:
-    body = struct.pack(f"{order}I", len(coords)) + b"".join(struct.pack(f"{order}dd", x, y) for x, y in coords)
+    body = struct.pack(f"{order}I", len(coords)) + b"".join(
+        struct.pack(f"{order}dd", x, y) for x, y in coords
+    )
     return bytes([1 if order == "<" else 0]) + struct.pack(f"{order}II", kind, 1) + body
 
 
@@ -58,3 +60,4 @@ def test_rows_left_to_geos():
     sliced = wkb.scan(pa.chunked_array([pa.array(rows, type=pa.binary()).slice(5)]))
     assert sliced.simple.tolist() == got.simple[5:].tolist()
     assert wkb.scan(pa.array([], type=pa.binary())).simple.shape == (0,)
+    assert wkb.scan(pa.array([b"\x01", None, good[:20]], type=pa.binary())).simple.tolist() == [False] * 3

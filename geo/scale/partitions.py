@@ -260,7 +260,18 @@ def _parquet_units(path: Path, *, partition_by: str, chunk_rows: int, seq: int) 
                 keys = sorted(pc.unique(keys).to_pylist())
             for key in keys:
                 yield Unit(
-                    key, seq, str(path), (), None, first, n, crs, tuple(groups), partition_by, column, len(keys) == 1
+                    key,
+                    seq,
+                    str(path),
+                    (),
+                    None,
+                    first,
+                    n,
+                    crs,
+                    tuple(groups),
+                    partition_by,
+                    column,
+                    len(keys) == 1,
                 )
                 seq += 1
             first += n
@@ -332,7 +343,7 @@ def _table_of(unit: Unit) -> pa.Table:
         return unit.table
     import pyarrow.compute as pc
 
-    pf = pq.ParquetFile(unit.source)
+    pf = pq.ParquetFile(unit.source, pre_buffer=False)  # read as decoded: less copying
     # Only what the ids, the partition keys and the geometry are made of: a wide file reads fast.
     wanted = {*_COMMUNE_COLUMNS, *_ID_COLUMNS, "prefixe", "section", "numero"}
     columns = [c for c in pf.schema_arrow.names if c.lower() in wanted or c == unit.column]

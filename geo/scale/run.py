@@ -10,7 +10,9 @@ Units are classified with the project's engine (:mod:`geo.classify`) by a pool o
 (``engine="local"``, both cores by default) or by a Dask cluster (``engine="dask"``: a
 ``distributed.LocalCluster``, or an existing scheduler ``tcp://host:8786`` whose workers can
 read the input paths). Memory stays bounded: a unit at a time per worker, a few units in
-flight, and results written as they arrive. Only inside and straddling pairs are written
+flight, and results written as they are done — by the local workers themselves, into the run's
+hidden temporary folder; with Dask, by the process that runs ``classify_dataset``. The local
+workers are forked from a server that has loaded the compiled code once (:mod:`geo.scale._warm`). Only inside and straddling pairs are written
 (pairs not listed are outside), in the metric CRS of each partition (Lambert-93, or the
 overseas one).
 
@@ -348,7 +350,9 @@ def _close_pools() -> None:
         _POOLS.popitem()[1].shutdown(wait=True, cancel_futures=True)
 
 
-def _local_executor(workers: int, perimeters, options, tmp: Path, partition_by: str) -> tuple[Callable, Callable]:
+def _local_executor(
+    workers: int, perimeters, options, tmp: Path, partition_by: str
+) -> tuple[Callable, Callable]:
     if workers <= 1:
         _init_worker(perimeters, options)
         return (lambda unit: _Done(run_unit(unit))), (lambda: None)

@@ -34,8 +34,11 @@ class Scan(NamedTuple):
 
 @numba.njit(cache=True, nogil=True)
 def _u32(data, at):
-    return np.uint32(data[at]) | (np.uint32(data[at + 1]) << 8) | (np.uint32(data[at + 2]) << 16) | (
-        np.uint32(data[at + 3]) << 24
+    return (
+        np.uint32(data[at])
+        | (np.uint32(data[at + 1]) << 8)
+        | (np.uint32(data[at + 2]) << 16)
+        | (np.uint32(data[at + 3]) << 24)
     )
 
 
@@ -63,8 +66,9 @@ def _ring(v, k, points, r, bounds, area):
 
 
 @numba.njit(cache=True, nogil=True)
-def _scan(data, offsets, valid, simple, bounds, area, v0, v1, v2, v3, v4, v5, v6, v7):
-    # The doubles of a row start at any byte: ``va`` views the buffer as doubles from byte a.
+def _scan(data, offsets, valid, simple, bounds, area, aligned, unaligned):
+    # The doubles of a row start at any byte: ``aligned`` views the buffer as doubles from its
+    # first byte, ``unaligned[a - 1]`` from byte a (1 … 7), so no row is copied.
     for r in range(len(simple)):
         simple[r] = False
         s = offsets[r]
@@ -79,21 +83,9 @@ def _scan(data, offsets, valid, simple, bounds, area, v0, v1, v2, v3, v4, v5, v6
         a = (s + 13) % 8
         k = (s + 13 - a) // 8
         if a == 0:
-            simple[r] = _ring(v0, k, points, r, bounds, area)
-        elif a == 1:
-            simple[r] = _ring(v1, k, points, r, bounds, area)
-        elif a == 2:
-            simple[r] = _ring(v2, k, points, r, bounds, area)
-        elif a == 3:
-            simple[r] = _ring(v3, k, points, r, bounds, area)
-        elif a == 4:
-            simple[r] = _ring(v4, k, points, r, bounds, area)
-        elif a == 5:
-            simple[r] = _ring(v5, k, points, r, bounds, area)
-        elif a == 6:
-            simple[r] = _ring(v6, k, points, r, bounds, area)
+            simple[r] = _ring(aligned, k, points, r, bounds, area)
         else:
-            simple[r] = _ring(v7, k, points, r, bounds, area)
+            simple[r] = _ring(unaligned[a - 1], k, points, r, bounds, area)
 
 
 def scan(column: pa.Array | pa.ChunkedArray) -> Scan:
@@ -122,14 +114,9 @@ def scan(column: pa.Array | pa.ChunkedArray) -> Scan:
     offsets = np.frombuffer(column.buffers()[1], dtype=np.int32)[column.offset : column.offset + n + 1]
     buffer = column.buffers()[2]
     data = np.frombuffer(buffer, dtype=np.uint8) if buffer is not None else np.zeros(0, np.uint8)
-    valid = (
-        column.is_valid().to_numpy(zero_copy_only=False) if column.null_count else np.ones(n, dtype=bool)
-    )
-    views = [
-        np.frombuffer(buffer, dtype="<f8", offset=a, count=(len(data) - a) // 8)
-        if len(data) >= a + 8
-        else np.zeros(0)
-        for a in range(8)
-    ]
-    _scan(data, offsets.astype(np.int64), valid, simple, bounds, area, *views)
+    valid = column.is_valid().to_numpy(zero_copy_only=False) if column.null_count else np.ones(n, dtype=bool)
+    if len(data) < _HEADER + 4 * 16:  # not even one ring of 4 points: nothing to read here
+        return Scan(simple, bounds, area)
+    views = [np.frombuffer(buffer, dtype="<f8", offset=a, count=(len(data) - a) // 8) for a in range(8)]
+    _scan(data, offsets.astype(np.int64), valid, simple, bounds, area, views[0], tuple(views[1:]))
     return Scan(simple, bounds, area)
