@@ -9,12 +9,11 @@ real files of ../shared/data, including bad downloads that must leave the previo
 from __future__ import annotations
 
 import datetime as dt
-import http.server
 import json
-import threading
 from dataclasses import replace
 from pathlib import Path
 
+import fileserver
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -200,42 +199,18 @@ def test_update_is_refused_offline():
 # --- ort listes --mettre-a-jour against a local server ---------------------------------------
 
 
-class _Server(http.server.BaseHTTPRequestHandler):
-    root: Path
-    routes: dict[str, bytes]
-
-    def do_GET(self):  # noqa: N802 - http.server API
-        data = self.routes.get(self.path)
-        if data is None and self.path.startswith("/files/"):
-            target = self.root / self.path.removeprefix("/files/")
-            data = target.read_bytes() if target.is_file() else None
-        if data is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def datagouv(shared_data, monkeypatch):
     """127.0.0.1 serving the real files under /files/ and data.gouv.fr-like dataset documents;
     the lists' download addresses point there."""
-    handler = type("H", (_Server,), {"root": shared_data, "routes": {}})
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    base, routes, httpd = fileserver.serve(shared_data)
     monkeypatch.setattr(settings, "http_retries", 1)
     monkeypatch.setattr(settings, "http_backoff", 0.0)
 
     def dataset(slug: str, fmt: str, rel: str, modified: str) -> str:
         doc = {"resources": [{"format": "pdf", "url": f"{base}/files/none.pdf"}]}
         doc["resources"].append({"format": fmt, "url": f"{base}/files/{rel}", "last_modified": modified})
-        handler.routes[f"/api/1/datasets/{slug}/"] = json.dumps(doc).encode()
+        routes[f"/api/1/datasets/{slug}/"] = json.dumps(doc).encode()
         return f"{base}/api/1/datasets/{slug}/"
 
     urls = {
@@ -248,10 +223,10 @@ def datagouv(shared_data, monkeypatch):
     }
     # The same QPV data written differently (compact JSON): a file no embedded copy was made from.
     qpv = json.loads((shared_data / QPV_GEOJSON).read_text(encoding="utf-8"))
-    handler.routes["/qpv.geojson"] = json.dumps(qpv, ensure_ascii=False, separators=(",", ":")).encode()
+    routes["/qpv.geojson"] = json.dumps(qpv, ensure_ascii=False, separators=(",", ":")).encode()
     specs = {n: replace(s, url=urls.get(n, s.url)) for n, s in lists_mod.LISTS.items()}
     monkeypatch.setattr(lists_mod, "LISTS", specs)
-    yield base, handler.routes, httpd
+    yield base, routes, httpd
     httpd.shutdown()
     httpd.server_close()
 

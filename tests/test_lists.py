@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import http.server
 import json
-import threading
 from collections import Counter
 from pathlib import Path
 
+import fileserver
 import pytest
 
 from geo import settings
@@ -261,9 +260,8 @@ def test_acv_and_pvd_readers_on_other_formats(tmp_path, lists):
 # --- downloads against a local server --------------------------------------------------------
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    root: Path
-    routes: dict[str, bytes] = {}
+class _Handler(fileserver.FilesHandler):
+    """The real files, and a response cut short (announced longer than it is)."""
 
     def do_GET(self):  # noqa: N802 - http.server API
         if self.path == "/truncated.csv":
@@ -273,33 +271,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(body)
             return
-        data = self.routes.get(self.path)
-        if data is None and self.path.startswith("/files/"):
-            target = self.root / self.path.removeprefix("/files/")
-            data = target.read_bytes() if target.is_file() else None
-        if data is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+        super().do_GET()
 
 
 @pytest.fixture
 def server(shared_data, monkeypatch):
     """http.server on 127.0.0.1 serving the real files under /files/ (and an API document)."""
-    handler = type("H", (_Handler,), {"root": shared_data, "routes": {}})
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
+    base, routes, httpd = fileserver.serve(shared_data, _Handler)
     monkeypatch.setattr(settings, "http_retries", 2)
     monkeypatch.setattr(settings, "http_backoff", 0.0)
-    base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    yield base, handler.routes, httpd
+    yield base, routes, httpd
     httpd.shutdown()
     httpd.server_close()
 
