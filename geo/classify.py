@@ -19,7 +19,9 @@ no GEOS call; the others are tested exactly — parcels lying properly inside a 
 perimeter need no intersection, and only boundary pairs are intersected, each against the
 perimeter clipped to a box around the parcel (or against small pieces of it, like PostGIS
 ``ST_Subdivide``, for a perimeter of many thousand vertices), so the cost of a pair does not
-grow with the perimeter's length.
+grow with the perimeter's length. Large batches (the scale engine, or from
+:data:`COMPILED_MIN_PAIRS` boundary pairs on) run the grid and those areas in compiled loops
+(:mod:`geo.kernels`): the same decisions, areas within 1e-9 of GEOS's.
 Pairs that are not found are outside with nothing inside: :func:`overlaps` lists the others.
 """
 
