@@ -157,7 +157,9 @@ def _is_convex(x, y, n, sign):
 
 
 @_jit
-def _pair_areas(which, ax, ay, a_start, a_ring, a_w, bx, by, b_start, b_w, b_box, b_run, run_start, run_box):
+def _pair_areas(
+    which, ax, ay, a_start, a_lo, a_hi, a_w, bx, by, b_start, b_w, b_box, b_run, run_start, run_box
+):
     """Area of parcel ``which[k]`` inside the perimeter given by the ``b_*`` rings, for each k."""
     out = np.zeros(len(which))
     buf = 64
@@ -165,7 +167,7 @@ def _pair_areas(which, ax, ay, a_start, a_ring, a_w, bx, by, b_start, b_w, b_box
     for k in range(len(which)):
         i = which[k]
         total = 0.0
-        for ra in range(a_ring[i], a_ring[i + 1]):
+        for ra in range(a_lo[i], a_hi[i]):
             s = a_start[ra]
             n = a_start[ra + 1] - s - 1  # the closing point repeats the first
             if n < 3:
@@ -255,30 +257,55 @@ def _pair_areas(which, ax, ay, a_start, a_ring, a_w, bx, by, b_start, b_w, b_box
 def _rings(geoms: np.ndarray, *, oriented: bool):
     """Flat rings of polygons and multipolygons (one closing point per ring).
 
-    Returns x, y, the first point of each ring (and one past the last), the first ring of each
-    geometry (and one past the last), and each ring's weight: +1 exterior, -1 hole — times
+    Returns x, y, the first point of each ring (and one past the last), the rings of each
+    geometry (``lo[i]`` to ``hi[i]``), and each ring's weight: +1 exterior, -1 hole — times
     the ring's orientation (+1 counter-clockwise) when ``oriented``.
     """
-    parts, owner = shapely.get_parts(geoms, return_index=True)
-    rings, part = shapely.get_rings(parts, return_index=True)
-    exterior = np.ones(len(rings), dtype=bool)
-    exterior[1:] = part[1:] != part[:-1]
-    weight = np.where(exterior, 1.0, -1.0)
+    geoms = np.asarray(geoms, dtype=object)
+    # Polygons without holes (nearly every parcel): their ring read without making ring objects.
+    plain = (shapely.get_type_id(geoms) == 3) & (shapely.get_num_interior_rings(geoms) == 0)
     if oriented:
-        weight *= np.where(shapely.is_ccw(rings), 1.0, -1.0)
-    xy, ring = shapely.get_coordinates(rings, return_index=True)
-    start = np.zeros(len(rings) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(ring, minlength=len(rings)), out=start[1:])
-    first = np.zeros(len(geoms) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(owner[part], minlength=len(geoms)), out=first[1:])
-    return np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1]), start, first, weight
+        plain[:] = False
+    xy, owner = shapely.get_coordinates(geoms[plain], return_index=True)
+    counts = [np.bincount(owner, minlength=int(plain.sum()))]
+    weight = [np.ones(int(plain.sum()))]
+    lo = np.zeros(len(geoms), dtype=np.int64)
+    hi = np.zeros(len(geoms), dtype=np.int64)
+    lo[plain] = np.arange(int(plain.sum()))
+    hi[plain] = lo[plain] + 1
+    other = np.flatnonzero(~plain)
+    if len(other):
+        parts, part_of = shapely.get_parts(geoms[other], return_index=True)
+        rings, ring_of = shapely.get_rings(parts, return_index=True)
+        exterior = np.ones(len(rings), dtype=bool)
+        exterior[1:] = ring_of[1:] != ring_of[:-1]
+        w = np.where(exterior, 1.0, -1.0)
+        if oriented:
+            w *= np.where(shapely.is_ccw(rings), 1.0, -1.0)
+        more, ring = shapely.get_coordinates(rings, return_index=True)
+        xy = np.concatenate([xy, more])
+        counts.append(np.bincount(ring, minlength=len(rings)))
+        weight.append(w)
+        per_geom = np.bincount(part_of[ring_of], minlength=len(other))
+        first = int(plain.sum()) + np.concatenate([[0], np.cumsum(per_geom)[:-1]])
+        lo[other], hi[other] = first, first + per_geom
+    start = np.zeros(sum(len(c) for c in counts) + 1, dtype=np.int64)
+    np.cumsum(np.concatenate(counts), out=start[1:])
+    return (
+        np.ascontiguousarray(xy[:, 0]),
+        np.ascontiguousarray(xy[:, 1]),
+        start,
+        lo,
+        hi,
+        np.concatenate(weight),
+    )
 
 
 @functools.lru_cache(maxsize=256)
 def _perimeter(wkb: bytes):
     """A perimeter's rings, ring boxes, and runs of :data:`_RUN` segments with their boxes."""
     geom = shapely.from_wkb(wkb)
-    x, y, start, _, weight = _rings(np.array([geom], dtype=object), oriented=True)
+    x, y, start, _, _, weight = _rings(np.array([geom], dtype=object), oriented=True)
     run_start, run_of = [], np.zeros(len(start), dtype=np.int64)
     for r in range(len(start) - 1):
         firsts = np.arange(start[r], start[r + 1] - 1, _RUN)
@@ -326,7 +353,7 @@ def intersection_areas(parcels: np.ndarray, perimeters: np.ndarray, which: np.nd
     out = np.zeros(len(parcels))
     if len(parcels) == 0:
         return out
-    ax, ay, a_start, a_ring, a_w = _rings(parcels, oriented=False)
+    ax, ay, a_start, a_lo, a_hi, a_w = _rings(parcels, oriented=False)
     which = np.asarray(which, dtype=np.intp)
     for j in np.unique(which):
         geom = perimeters[j]
@@ -334,7 +361,7 @@ def intersection_areas(parcels: np.ndarray, perimeters: np.ndarray, which: np.nd
             continue  # nothing of area in it
         sel = np.flatnonzero(which == j)
         rings = _perimeter_of(geom)
-        out[sel] = _pair_areas(sel, ax, ay, a_start, a_ring, a_w, *rings)
+        out[sel] = _pair_areas(sel, ax, ay, a_start, a_lo, a_hi, a_w, *rings)
     return out
 
 

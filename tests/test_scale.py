@@ -228,16 +228,21 @@ def test_broken_partition_is_reported_and_the_others_done(epinay_parcelles, tmp_
     assert fixed.complete and sorted(fixed.partitions) == ["62", "91"]
 
 
-def test_broken_geometry_in_a_parquet_batch_names_the_rows(territory, expected, tmp_path):
-    """An invalid parcel across a perimeter line in the 59 of a GeoParquet: the 59 is left out,
-    named with rows and idu. (A parcel whose bounding box lies wholly inside or outside every
-    perimeter is decided without being built: its validity is not checked.)"""
+@pytest.mark.parametrize("hole", [False, True])
+def test_broken_geometry_in_a_parquet_batch_names_the_rows(territory, expected, tmp_path, hole):
+    """An invalid parcel across a perimeter line in the 59 of a GeoParquet — a bow tie, or a
+    bow tie with a hole (read by GEOS, not by the WKB scan) —: the 59 is left out, named with
+    rows and idu. (A parcel whose bounding box lies wholly inside or outside every perimeter is
+    decided without being built: its validity is not checked.)"""
     parcels, perims = territory
     broken = parcels.copy()
     across = expected.loc[(expected["status"] == STRADDLING) & expected["idu"].str.startswith("59"), "idu"]
     target = int(np.flatnonzero(broken["idu"] == across.iloc[5])[0])
     x0, y0, x1, y1 = broken.geometry.iloc[target].bounds  # a bow tie over the same box
-    broken.loc[broken.index[target], "geometry"] = Polygon([(x0, y0), (x1, y1), (x1, y0), (x0, y1)])
+    w, h = (x1 - x0) / 10, (y1 - y0) / 10
+    inner = [[(x0 + w, y0 + 4 * h), (x0 + 2 * w, y0 + 4 * h), (x0 + 2 * w, y0 + 6 * h), (x0 + w, y0 + 6 * h)]]
+    bowtie = [(x0, y0), (x1, y1), (x1, y0), (x0, y1)]
+    broken.loc[broken.index[target], "geometry"] = Polygon(bowtie, inner if hole else None)
     path = tmp_path / "france.parquet"
     broken.to_parquet(path, row_group_size=500)
     report = scale.classify_dataset(path, perims, tmp_path / "out", workers=1, chunk_rows=1000)

@@ -12,8 +12,9 @@ Units are classified with the project's engine (:mod:`geo.classify`) by a pool o
 read the input paths). Memory stays bounded: a unit at a time per worker, a few units in
 flight, and results written as they are done — by the local workers themselves, into the run's
 hidden temporary folder; with Dask, by the process that runs ``classify_dataset``. The local
-workers are forked from a server that has loaded the compiled code once (:mod:`geo.scale._warm`). Only inside and straddling pairs are written
-(pairs not listed are outside), in the metric CRS of each partition (Lambert-93, or the
+workers are forked from a server that has loaded the compiled code once
+(:mod:`geo.scale._warm`). Only inside and straddling pairs are written (pairs not listed are
+outside), in the metric CRS of each partition (Lambert-93, or the
 overseas one).
 
 The output is a folder (a Parquet dataset, ``departement=62/part-00000.parquet`` …) built in
@@ -175,7 +176,8 @@ def _classify_wkb(unit: Unit, perimeters: gpd.GeoDataFrame, options: dict, cache
     (:mod:`geo.scale.wkb`); the grid of :func:`geo.classify.overlaps_of_bounds` decides most of
     them, and only the others become GEOS geometries, checked valid. A parcel decided by its
     bounding box is never built, so its validity is not checked (its ring is closed and
-    finite). The verdicts are those of :func:`geo.classify.classify_parcels`, bit for bit.
+    finite; one with holes or parts is read by GEOS). The verdicts are those of
+    :func:`geo.classify.classify_parcels`, bit for bit.
 
     Returns
     -------
@@ -216,9 +218,7 @@ def _classify_wkb(unit: Unit, perimeters: gpd.GeoDataFrame, options: dict, cache
             return None
         if (shapely.is_missing(other_geoms) | shapely.is_empty(other_geoms)).any():
             return None
-        if not shapely.is_valid(other_geoms).all():
-            return None
-        bounds[others] = shapely.bounds(other_geoms)
+        bounds[others] = shapely.bounds(other_geoms)  # validity: checked if they are tested
     if not np.isfinite(bounds).all():
         return None
     # Column by column: numpy reduces a column of a row-major array far faster than axis=0.
@@ -233,12 +233,11 @@ def _classify_wkb(unit: Unit, perimeters: gpd.GeoDataFrame, options: dict, cache
         out = np.empty(len(idx), dtype=object)
         mine = simple[idx]
         if mine.any():
-            built = shapely.from_wkb(column.take(pa.array(idx[mine])).to_numpy(zero_copy_only=False))
-            if not shapely.is_valid(built).all():
-                raise _Exact
-            out[mine] = built
+            out[mine] = shapely.from_wkb(column.take(pa.array(idx[mine])).to_numpy(zero_copy_only=False))
         if (~mine).any():
             out[~mine] = other_geoms[other_at[idx[~mine]]]
+        if not shapely.is_valid(out).all():  # the parcels tested exactly must be valid
+            raise _Exact
         return out
 
     def areas(idx: np.ndarray) -> np.ndarray:
