@@ -366,6 +366,18 @@ def _stamp(
     )
 
 
+def _frame_map(ax, page: _Page, extent, denom: int, crs, day: dt.date, bg_text: str = "") -> None:
+    """Close a map page: its extent at the true scale, scale bar, north arrow and footer."""
+    ax.set_xlim(extent[0], extent[2])
+    ax.set_ylim(extent[1], extent[3])
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    length, _ = _draw_scale_bar(ax, extent, page.map_box[2], denom)
+    _draw_north(ax, extent, _north_angle(crs, (extent[0] + extent[2]) / 2, (extent[1] + extent[3]) / 2))
+    _footer(page, denom, length, day, _crs_label(crs), bg_text)
+
+
 def _footer(
     page: _Page, scale: int, length: float, day: dt.date, crs_label: str, background: str = ""
 ) -> None:
@@ -802,14 +814,7 @@ def _map_page(
         strad = status[status["status"] == STRADDLING]
         shares = dict(zip(strad.index, strad["share"], strict=True))
     _label_parcels(ax, parcels, extent, map_w_mm, only=label_only, shares=shares)
-    ax.set_xlim(extent[0], extent[2])
-    ax.set_ylim(extent[1], extent[3])
-    ax.set_aspect("equal", adjustable="box")
-    ax.set_xlabel("")
-    ax.set_ylabel("")
-    length, _ = _draw_scale_bar(ax, extent, page.map_box[2], denom)
-    _draw_north(ax, extent, _north_angle(crs, (extent[0] + extent[2]) / 2, (extent[1] + extent[3]) / 2))
-    _footer(page, denom, length, day, _crs_label(crs), bg_text)
+    _frame_map(ax, page, extent, denom, crs, day, bg_text)
     _panel(page, handles + _status_handles(counts, status_of) + orient_handles, sources, extra_lines)
     _inset(page, orient, drawn, styles, highlight, extent)
     return page.fig
@@ -1271,14 +1276,7 @@ def diff_annex(
         ph = _plot_perimeters(ax, drawn, styles, notes=notes)
         handles += [Line2D([], [], linestyle="none", label="Périmètres après l'avenant :")] + ph
         _label_parcels(ax, parcels, extent, page.map_box[2], only=set(d["idu"]))
-        ax.set_xlim(extent[0], extent[2])
-        ax.set_ylim(extent[1], extent[3])
-        ax.set_aspect("equal", adjustable="box")
-        ax.set_xlabel("")
-        ax.set_ylabel("")
-        length, _ = _draw_scale_bar(ax, extent, page.map_box[2], denom)
-        _draw_north(ax, extent, _north_angle(crs, (extent[0] + extent[2]) / 2, (extent[1] + extent[3]) / 2))
-        _footer(page, denom, length, day, _crs_label(crs))
+        _frame_map(ax, page, extent, denom, crs, day)
         counts = d.groupby(["perimeter_nom", "change"]).size()
         extra = [
             f"{nom} : " + ", ".join(f"{n} {CHANGE_LABELS[c]}" for (nm, c), n in counts.items() if nm == nom)
