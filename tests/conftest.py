@@ -7,11 +7,14 @@ folder is absent (a user's clone) and fail when ``CI=true`` (CI always has it).
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 from geo import settings
+
+_REPO = Path(__file__).resolve().parent.parent
 
 #: The real open data, read in place: ``ORT_SHARED_DATA``, else ``../shared/data`` beside the checkout.
 #: Only the tests know this folder; the product never defaults to it.
@@ -151,3 +154,11 @@ def epinay_ort(tmp_path_factory, epinay_parcelles: Path) -> dict:
     addresses = folder.parent / "adresses-91.csv"
     pd.DataFrame(rows).to_csv(addresses, sep=";", index=False)
     return {"folder": folder, "addresses": addresses, "parcels": parcels, "idu": EPINAY_PARCEL}
+
+
+@pytest.fixture
+def demo_copy(tmp_path) -> Path:
+    """The embedded demo convention and its cadastre, copied (the convention points at ../../data/demo)."""
+    shutil.copytree(_REPO / "perimeters" / "demo", tmp_path / "perimeters" / "demo")
+    shutil.copytree(_REPO / "data" / "demo", tmp_path / "data" / "demo")
+    return tmp_path / "perimeters" / "demo"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -32,14 +31,6 @@ def run(*args):
     result = CliRunner().invoke(main, [str(a) for a in args])
     assert "Traceback" not in result.output
     return result
-
-
-@pytest.fixture
-def demo_copy(tmp_path) -> Path:
-    """The embedded demo convention and its cadastre, copied (the convention points at ../../data/demo)."""
-    shutil.copytree(REPO / "perimeters" / "demo", tmp_path / "perimeters" / "demo")
-    shutil.copytree(REPO / "data" / "demo", tmp_path / "data" / "demo")
-    return tmp_path / "perimeters" / "demo"
 
 
 def _features(folder: Path, version: str = "avenant-1") -> tuple[Path, dict]:

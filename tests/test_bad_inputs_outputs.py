@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import json
-import shutil
 import zipfile
 from pathlib import Path
 
@@ -35,14 +34,6 @@ def run(*args):
     result = CliRunner().invoke(main, [str(a) for a in args])
     assert "Traceback" not in result.output
     return result
-
-
-@pytest.fixture
-def demo_copy(tmp_path) -> Path:
-    """The embedded demo convention and its cadastre, copied (the convention points at ../../data/demo)."""
-    shutil.copytree(REPO / "perimeters" / "demo", tmp_path / "perimeters" / "demo")
-    shutil.copytree(REPO / "data" / "demo", tmp_path / "data" / "demo")
-    return tmp_path / "perimeters" / "demo"
 
 
 def _rename_perimeter(folder: Path, old: str, new: str) -> None:
