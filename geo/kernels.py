@@ -157,13 +157,67 @@ def _is_convex(x, y, n, sign):
 
 
 @_jit
+def _reverse(x, y, n):
+    """Reverse the first ``n`` points in place (a clockwise ring made counter-clockwise)."""
+    for i in range(n // 2):
+        j = n - 1 - i
+        x[i], x[j] = x[j], x[i]
+        y[i], y[j] = y[j], y[i]
+
+
+@_jit
+def _fan(px, py, pn, rx, ry, rn, tx, ty, w1, w2, w3, w4):
+    """Twice the signed area of ring ``r`` within ring ``p``, by a fan of triangles of ``p``.
+
+    The triangles from ``p``'s first vertex, each counted with the sign of its turn, have
+    winding numbers that add up to ``p``'s: their windows over ring ``r`` add up to it. A
+    triangle away from ring ``r``'s box holds none of it.
+    """
+    x0, y0, x1, y1 = rx[0], ry[0], rx[0], ry[0]
+    for v in range(1, rn):
+        x0, x1 = min(x0, rx[v]), max(x1, rx[v])
+        y0, y1 = min(y0, ry[v]), max(y1, ry[v])
+    tx[0], ty[0] = px[0], py[0]
+    acc = 0.0
+    for v in range(1, pn - 1):
+        ax, ay, bx, by = px[v], py[v], px[v + 1], py[v + 1]
+        if max(tx[0], ax, bx) < x0 or min(tx[0], ax, bx) > x1:
+            continue
+        if max(ty[0], ay, by) < y0 or min(ty[0], ay, by) > y1:
+            continue
+        cross = (ax - tx[0]) * (by - ty[0]) - (ay - ty[0]) * (bx - tx[0])
+        if cross == 0.0:
+            continue
+        if cross > 0.0:
+            tx[1], ty[1], tx[2], ty[2] = ax, ay, bx, by
+            acc += _inside_window(tx, ty, 3, rx, ry, rn, w1, w2, w3, w4)
+        else:
+            tx[1], ty[1], tx[2], ty[2] = bx, by, ax, ay
+            acc -= _inside_window(tx, ty, 3, rx, ry, rn, w1, w2, w3, w4)
+    return acc
+
+
+@_jit
 def _pair_areas(
     which, ax, ay, a_start, a_lo, a_hi, a_w, bx, by, b_start, b_w, b_box, b_run, run_start, run_box
 ):
     """Area of parcel ``which[k]`` inside the perimeter given by the ``b_*`` rings, for each k."""
     out = np.zeros(len(which))
-    buf = 64
+    # Scratch arrays made once for all pairs (a pair costs a few µs: allocations would show).
+    longest_a = 3
+    for k in range(len(which)):
+        for ra in range(a_lo[which[k]], a_hi[which[k]]):
+            longest_a = max(longest_a, a_start[ra + 1] - a_start[ra])
+    longest_b = 3
+    for rb in range(len(b_w)):
+        longest_b = max(longest_b, b_start[rb + 1] - b_start[rb])
+    lx, ly = np.empty(longest_a), np.empty(longest_a)
+    sx, sy = np.empty(longest_b), np.empty(longest_b)
+    qx, qy = np.empty(4), np.empty(4)
+    tx, ty = np.zeros(3), np.zeros(3)
+    buf = 4 * max(longest_a, longest_b) + 16
     w1, w2, w3, w4 = np.empty(buf), np.empty(buf), np.empty(buf), np.empty(buf)
+    cx, cy = np.empty(buf), np.empty(buf)
     for k in range(len(which)):
         i = which[k]
         total = 0.0
@@ -173,8 +227,6 @@ def _pair_areas(
             if n < 3:
                 continue
             ox, oy = ax[s], ay[s]
-            lx = np.empty(n)
-            ly = np.empty(n)
             x0, y0, x1, y1 = np.inf, np.inf, -np.inf, -np.inf
             for v in range(n):
                 lx[v] = ax[s + v] - ox
@@ -189,15 +241,13 @@ def _pair_areas(
             sign = 1.0 if twice > 0.0 else -1.0
             convex = _is_convex(lx, ly, n, sign)
             if convex and sign < 0.0:
-                lx, ly = lx[::-1].copy(), ly[::-1].copy()
-            qx = np.array([x0 - ox, x1 - ox, x1 - ox, x0 - ox])
-            qy = np.array([y0 - oy, y0 - oy, y1 - oy, y1 - oy])
+                _reverse(lx, ly, n)
+            qx[0], qx[1], qx[2], qx[3] = x0 - ox, x1 - ox, x1 - ox, x0 - ox
+            qy[0], qy[1], qy[2], qy[3] = y0 - oy, y0 - oy, y1 - oy, y1 - oy
             for rb in range(len(b_w)):
                 if b_box[rb, 0] > x1 or b_box[rb, 2] < x0 or b_box[rb, 1] > y1 or b_box[rb, 3] < y0:
                     continue
                 end = b_start[rb + 1] - 1
-                sx = np.empty(end - b_start[rb] + 1)
-                sy = np.empty(end - b_start[rb] + 1)
                 m = 0
                 # A run of ring b wholly on one side of the box becomes its chord: the chord
                 # stays on that side, so nothing changes over the box.
@@ -213,14 +263,14 @@ def _pair_areas(
                             sx[m] = bx[v] - ox
                             sy[m] = by[v] - oy
                             m += 1
-                if 2 * m + 16 > len(w1):
-                    buf = 4 * m + 16
-                    w1, w2, w3, w4 = np.empty(buf), np.empty(buf), np.empty(buf), np.empty(buf)
                 # Ring b over the parcel ring's box (the only part that matters).
                 bx_, by_, cn = _clip_window(qx, qy, 4, sx, sy, m, w1, w2, w3, w4)
                 if cn < 3:
                     continue
-                cx, cy = bx_[:cn].copy(), by_[:cn].copy()
+                if cn > len(cx):
+                    cx, cy = np.empty(2 * cn), np.empty(2 * cn)
+                cx[:cn] = bx_[:cn]
+                cy[:cn] = by_[:cn]
                 twice_c = _twice_area(cx, cy, cn)
                 if twice_c == 0.0:
                     continue
@@ -231,24 +281,15 @@ def _pair_areas(
                 elif _is_convex(cx, cy, cn, sc):
                     # Ring b over the box is convex: it is the window, the parcel ring is clipped.
                     if sc < 0.0:
-                        cx, cy = cx[::-1].copy(), cy[::-1].copy()
+                        _reverse(cx, cy, cn)
                     acc = sc * sign * _inside_window(cx, cy, cn, lx, ly, n, w1, w2, w3, w4)
                     total += a_w[ra] * b_w[rb] * acc
                 else:
-                    # Fan of signed triangles from the first vertex (the local origin).
-                    acc = 0.0
-                    tx = np.zeros(3)
-                    ty = np.zeros(3)
-                    for v in range(1, n - 1):
-                        cross = lx[v] * ly[v + 1] - ly[v] * lx[v + 1]
-                        if cross == 0.0:
-                            continue
-                        if cross > 0.0:
-                            tx[1], ty[1], tx[2], ty[2] = lx[v], ly[v], lx[v + 1], ly[v + 1]
-                            acc += _inside_window(tx, ty, 3, cx, cy, cn, w1, w2, w3, w4)
-                        else:
-                            tx[1], ty[1], tx[2], ty[2] = lx[v + 1], ly[v + 1], lx[v], ly[v]
-                            acc -= _inside_window(tx, ty, 3, cx, cy, cn, w1, w2, w3, w4)
+                    # Neither is convex: a fan of signed triangles, of whichever ring has fewer.
+                    if cn < n:
+                        acc = _fan(cx, cy, cn, lx, ly, n, tx, ty, w1, w2, w3, w4)
+                    else:
+                        acc = _fan(lx, ly, n, cx, cy, cn, tx, ty, w1, w2, w3, w4)
                     total += a_w[ra] * b_w[rb] * sign * acc
         out[k] = total / 2.0
     return out

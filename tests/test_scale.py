@@ -124,6 +124,34 @@ def test_streamed_by_departement_is_identical(parquet, territory, expected, tmp_
     assert set(in_62["idu"].str[:2]) == {"62"}
 
 
+def test_a_file_sorted_by_commune_is_read_once(territory, expected, tmp_path):
+    """Sorted rows: row groups of one département are units that keep every row; only the row
+    group where 59 turns into 62 is read by two units, each keeping its own rows."""
+    from geo.scale import partitions
+
+    parcels = territory[0].sort_values("idu").reset_index(drop=True)
+    path = tmp_path / "tri.parquet"
+    parcels.to_parquet(path, row_group_size=300)  # 59 ends inside a row group: 3000 rows, 1 mixed
+    n59 = int((parcels["code_insee"].str[:2] == "59").sum())
+    assert n59 % 300 != 0
+    units = list(partitions.plan(path, chunk_rows=700))
+    mixed = n59 // 300
+    assert [u.row_groups for u in units if not u.whole] == [(mixed,), (mixed,)]
+    assert [u.key for u in units if not u.whole] == ["59", "62"]
+    whole = [u for u in units if u.whole]
+    assert all(max(u.row_groups) < mixed or min(u.row_groups) > mixed for u in whole)
+    assert sorted(g for u in whole for g in u.row_groups) == [g for g in range(10) if g != mixed]
+    assert all(len(u.row_groups) * 300 <= 700 for u in units)
+    assert [u.seq for u in units] == list(range(len(units)))
+    rows = {u.key: 0 for u in units}
+    for u in units:
+        rows[u.key] += partitions._table_of(u).num_rows
+    assert rows == {"59": n59, "62": 3000 - n59}
+    report = scale.classify_dataset(path, territory[1], tmp_path / "out", workers=1, chunk_rows=700)
+    assert report.complete and report.parcels == 3000
+    _assert_same(scale.read_results(tmp_path / "out"), expected)
+
+
 def test_two_processes_and_a_geopackage_in_wgs84(territory, expected, tmp_path):
     """A GeoPackage in WGS84, by commune, on two worker processes: same verdicts (shares 1e-6)."""
     gpkg = tmp_path / "parcelles.gpkg"

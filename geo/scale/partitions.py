@@ -230,35 +230,52 @@ def _geoparquet(path: Path) -> tuple[pq.ParquetFile, str, str | None]:
 
 
 def _parquet_units(path: Path, *, partition_by: str, chunk_rows: int, seq: int) -> Iterator[Unit] | None:
-    """Units of whole row groups, read by the workers themselves; None if row groups are too big."""
+    """Units of whole row groups, read by the workers themselves; None if row groups are too big.
+
+    Row groups of one partition are grouped (up to ``chunk_rows`` rows) into units that keep
+    every row; row groups holding several partitions are grouped apart, and each of their
+    partitions is a unit that reads them and keeps its rows. A file sorted by commune is thus
+    read once, only the row group at a change of partition twice.
+    """
     pf, column, crs = _geoparquet(path)
     sizes = [pf.metadata.row_group(i).num_rows for i in range(pf.num_row_groups)]
     if sizes and max(sizes) > 2 * chunk_rows:
         return None
-    chunks, current, rows = [], [], 0
-    for i, size in enumerate(sizes):
-        if current and rows + size > chunk_rows:
-            chunks.append(current)
-            current, rows = [], 0
-        current.append(i)
-        rows += size
-    if current:
-        chunks.append(current)
     key_columns = None if partition_by == "rows" else _key_columns(pf.schema_arrow.names)
+    starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
 
-    def units() -> Iterator[Unit]:
+    def keys_of(group: int) -> tuple[str, ...]:
         import pyarrow.compute as pc
 
+        if key_columns is None:
+            return ()
+        table = pf.read_row_group(group, columns=key_columns, use_threads=False)
+        return tuple(sorted(pc.unique(_keys(table, partition_by)).to_pylist()))
+
+    def chunks() -> Iterator[tuple[list[int], tuple[str, ...]]]:
+        """Consecutive row groups: all of one same partition, or all mixed (keys: their union)."""
+        current: list[int] = []
+        keys: set[str] = set()
+        single = None  # the key of a chunk of one partition; None for a mixed chunk
+        for i, size in enumerate(sizes):
+            mine = keys_of(i)
+            one = mine[0] if len(mine) == 1 else None
+            rows = sum(sizes[g] for g in current)
+            if current and (rows + size > chunk_rows or one != single):
+                yield current, tuple(sorted(keys))
+                current, keys = [], set()
+            if not current:
+                single = one
+            current.append(i)
+            keys.update(mine)
+        if current:
+            yield current, tuple(sorted(keys))
+
+    def units() -> Iterator[Unit]:
         nonlocal seq
-        first = 0
-        for groups in chunks:
-            n = sum(sizes[i] for i in groups)
-            if key_columns is None:
-                keys = [f"part-{seq:05d}"]
-            else:
-                keys = _keys(pf.read_row_groups(groups, columns=key_columns, use_threads=False), partition_by)
-                keys = sorted(pc.unique(keys).to_pylist())
-            for key in keys:
+        for groups, keys in chunks():
+            first, n = int(starts[groups[0]]), int(starts[groups[-1] + 1] - starts[groups[0]])
+            for key in keys or (f"part-{seq:05d}",):
                 yield Unit(
                     key,
                     seq,
@@ -271,10 +288,9 @@ def _parquet_units(path: Path, *, partition_by: str, chunk_rows: int, seq: int) 
                     tuple(groups),
                     partition_by,
                     column,
-                    len(keys) == 1,
+                    len(keys) <= 1,
                 )
                 seq += 1
-            first += n
 
     return units()
 
@@ -343,7 +359,8 @@ def _table_of(unit: Unit) -> pa.Table:
         return unit.table
     import pyarrow.compute as pc
 
-    pf = pq.ParquetFile(unit.source, pre_buffer=False)  # read as decoded: less copying
+    # Mapped, read as decoded: the pages are not copied into buffers first.
+    pf = pq.ParquetFile(unit.source, pre_buffer=False, memory_map=True)
     # Only what the ids, the partition keys and the geometry are made of: a wide file reads fast.
     wanted = {*_COMMUNE_COLUMNS, *_ID_COLUMNS, "prefixe", "section", "numero"}
     columns = [c for c in pf.schema_arrow.names if c.lower() in wanted or c == unit.column]
