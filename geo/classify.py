@@ -59,7 +59,7 @@ RESULT_COLUMNS = [
 ]
 
 _INSIDE, _STRADDLING, _OUTSIDE = 0, 1, 2
-_STATUS_NAMES = np.array([INSIDE, STRADDLING, OUTSIDE], dtype=object)
+_STATUS_NAMES = np.array(STATUSES, dtype=object)  # by status code
 #: Perimeters with more vertices than this are cut into pieces for the intersections. Below,
 #: GEOS clips the perimeter to the parcel's envelope itself, and cutting would cost more than
 #: it saves unless the same perimeters served many batches.
@@ -461,6 +461,32 @@ def _verdicts(
     return status, share, inter
 
 
+def sparse_verdicts(
+    found: Overlaps, pair_area: np.ndarray, tol_m2: float, tol_pct: float
+) -> tuple[np.ndarray, ...]:
+    """The inside and straddling pairs of ``found``, ordered by parcel then perimeter.
+
+    Every pair not listed is outside with nothing inside (the dense result agrees).
+    ``pair_area``: the area of the parcel of each pair (m²).
+
+    Returns
+    -------
+    (parcel, perimeter, status code, share, area inside m², parcel area m²)
+        Status codes index :data:`STATUSES`.
+    """
+    status, share, inter = _verdicts(found, pair_area, tol_m2, tol_pct)
+    keep = status != _OUTSIDE
+    order = np.lexsort((found.perimeter[keep], found.parcel[keep]))
+    return (
+        found.parcel[keep][order],
+        found.perimeter[keep][order],
+        status[keep][order],
+        share[keep][order],
+        inter[keep][order],
+        pair_area[keep][order],
+    )
+
+
 def classify_parcels(
     parcels: gpd.GeoDataFrame,
     perimeters: gpd.GeoDataFrame,
@@ -580,17 +606,11 @@ def classify_overlaps(
         parcel_area = None if only_intersecting else shapely.area(pgeom)
         pair_area = shapely.area(pgeom[found.parcel]) if only_intersecting else parcel_area[found.parcel]
     n = len(parcels)
-    status, share, inter = _verdicts(found, pair_area, tol_m2, tol_pct)
-
     if only_intersecting:
-        # Sparse: every pair not listed is outside with nothing inside (the dense path agrees).
-        keep = status != _OUTSIDE
-        order = np.lexsort((found.perimeter[keep], found.parcel[keep]))
-        rows, cols = found.parcel[keep][order], found.perimeter[keep][order]
-        status, share, inter = status[keep][order], share[keep][order], inter[keep][order]
-        areas = pair_area[keep][order]
+        rows, cols, status, share, inter, areas = sparse_verdicts(found, pair_area, tol_m2, tol_pct)
         distance = np.zeros(len(rows)) if with_distance else np.full(len(rows), np.nan)
     else:
+        status, share, inter = _verdicts(found, pair_area, tol_m2, tol_pct)
         rows = np.repeat(np.arange(n), m)
         cols = np.tile(np.arange(m), n)
         flat = found.parcel * m + found.perimeter

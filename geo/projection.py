@@ -124,7 +124,30 @@ def check_plausible(gdf: gpd.GeoDataFrame, *, source: str, code_insee: str | Non
             feature=_feature_label(gdf, geoms.index[bad]),
             fix="réparez ou retirez cet objet",
         )
-    crs = CRS.from_user_input(gdf.crs)
+    _check_bounds(
+        bounds,
+        CRS.from_user_input(gdf.crs),
+        source=source,
+        code_insee=code_insee,
+        label=lambda i: _feature_label(gdf, geoms.index[i]),
+    )
+
+
+def check_plausible_extent(
+    extent: tuple[float, float, float, float], crs, *, source: str, code_insee: str | None = None
+) -> None:
+    """:func:`check_plausible` of a layer known by its extent (``minx, miny, maxx, maxy``)."""
+    _check_bounds(
+        np.array([extent], dtype=float),
+        CRS.from_user_input(crs),
+        source=source,
+        code_insee=code_insee,
+        label=lambda i: None,
+    )
+
+
+def _check_bounds(bounds: np.ndarray, crs: CRS, *, source: str, code_insee: str | None, label) -> None:
+    """The checks of :func:`check_plausible` on finite feature boxes; ``label(i)`` names feature i."""
     name = crs.to_string()
     # Each feature on its own: one swapped or mislabelled feature among good ones is caught
     # (the layer's overall extent would hide it), and named.
@@ -136,7 +159,7 @@ def check_plausible(gdf: gpd.GeoDataFrame, *, source: str, code_insee: str | Non
         if mask.all():
             return None
         more = int(mask.sum()) - 1
-        first = _feature_label(gdf, geoms.index[int(np.flatnonzero(mask)[0])])
+        first = label(int(np.flatnonzero(mask)[0]))
         return first + (f" (+{more} autre(s))" if more else "")
 
     def extent(mask: np.ndarray, fmt) -> tuple[float, float, float, float]:

@@ -28,7 +28,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from shapely.geometry import Polygon
 
-from geo.classify import INSIDE, STRADDLING, classify_parcels
+from geo.classify import INSIDE, RESULT_COLUMNS, STRADDLING, classify_parcels
 from geo.errors import InputError, OutputExistsError
 from geo.scale import run as scale
 
@@ -122,6 +122,34 @@ def test_streamed_by_departement_is_identical(parquet, territory, expected, tmp_
     # Every row of a département's folder belongs to it.
     in_62 = pd.read_parquet(next((out / "departement=62").glob("part-*.parquet")))
     assert set(in_62["idu"].str[:2]) == {"62"}
+
+
+@pytest.mark.parametrize("columns", ["all", "one type missing", "no type nor nom"])
+def test_the_fast_path_writes_the_table_classify_parcels_gives(parquet, territory, expected, columns):
+    """The verdict table built in Arrow is the one pandas gives (``classify_parcels`` then
+    ``Table.from_pandas``), perimeter names and types included, also when they are missing."""
+    from geo.scale import partitions
+
+    perims = territory[1].copy()
+    if columns == "one type missing":
+        perims.loc[perims.index[3], "type"] = None
+    elif columns == "no type nor nom":
+        perims = perims.drop(columns=["type", "nom"])
+    got = [scale.run_unit(u, perims, {}) for u in partitions.plan(parquet, chunk_rows=700)]
+    assert all(r.error is None for r in got)
+    table = pa.concat_tables([r.table for r in got])
+    assert table.schema.names == RESULT_COLUMNS
+    want = classify_parcels(
+        territory[0], perims, only_intersecting=True, with_distance=False, compiled=True
+    ).sort_values(KEY)
+    got_frame = table.to_pandas().sort_values(KEY)
+    assert len(got_frame) == len(want) == len(expected)
+    for name in ("idu", "perimeter_id", "perimeter_type", "perimeter_nom", "status"):
+        text = [None if pd.isna(v) else v for v in got_frame[name]]
+        assert text == [None if pd.isna(v) else v for v in want[name]], name
+    assert table["perimeter_type"].type == pa.large_string() and table["status"].type == pa.large_string()
+    assert np.array_equal(got_frame["share"].to_numpy(), want["share"].to_numpy())
+    assert got_frame["distance_m"].isna().all()
 
 
 def test_a_file_sorted_by_commune_is_read_once(territory, expected, tmp_path):
@@ -279,6 +307,21 @@ def test_broken_geometry_in_a_parquet_batch_names_the_rows(territory, expected, 
     assert "france.parquet" in message and "lot des lignes" in message
     assert broken["idu"].iloc[target] in message and "se recoupe" in message
     assert sorted(report.partitions) == ["62"]
+
+
+def test_degrees_declared_as_lambert93_in_a_parquet_are_refused(territory, tmp_path):
+    """Parcels in degrees whose GeoParquet says Lambert-93: every partition fails with the
+    coordinates seen and the fix, nothing classified (the WKB fast path checks the extent)."""
+    parcels, perims = territory
+    wrong = parcels.to_crs(4326).set_crs(2154, allow_override=True)
+    path = tmp_path / "degres.parquet"
+    wrong.to_parquet(path, row_group_size=500)
+    report = scale.classify_dataset(path, perims, tmp_path / "out", workers=1, chunk_rows=1000)
+    assert {f["partition"] for f in report.failed} == {"59", "62"}
+    for failure in report.failed:
+        assert "degres.parquet" in failure["location"] + failure["error"]
+        assert "ressemblent à des degrés" in failure["error"] and "EPSG:4326" in failure["error"]
+    assert report.partitions == {} and report.rows == 0
 
 
 def test_refuses_an_existing_output(parquet, territory, tmp_path):

@@ -143,8 +143,7 @@ def run_unit(
         if not unit.paths and not options.get("fix", False):
             fast = _classify_wkb(unit, perimeters, options, cache)
             if fast is not None:
-                result.parcels, frame = fast
-                result.table = pa.Table.from_pandas(frame, preserve_index=False)
+                result.parcels, result.table = fast
                 return result
         parcels, result.warnings = read_unit(unit, fix=options.get("fix", False))
         result.parcels = len(parcels)
@@ -222,10 +221,8 @@ def _classify_wkb(unit: Unit, perimeters: gpd.GeoDataFrame, options: dict, cache
     if not np.isfinite(bounds).all():
         return None
     # Column by column: numpy reduces a column of a row-major array far faster than axis=0.
-    extent = shapely.box(*(f(bounds[:, k]) for k, f in enumerate((np.min, np.min, np.max, np.max))))
-    projection.check_plausible(
-        gpd.GeoDataFrame(geometry=[extent], crs=unit.crs), source=source, code_insee=codes[0]
-    )
+    extent = tuple(float(f(bounds[:, k])) for k, f in enumerate((np.min, np.min, np.max, np.max)))
+    projection.check_plausible_extent(extent, unit.crs, source=source, code_insee=codes[0])
     other_at = np.full(n, -1, dtype=np.intp)
     other_at[others] = np.arange(len(others))
 
@@ -266,19 +263,42 @@ def _classify_wkb(unit: Unit, perimeters: gpd.GeoDataFrame, options: dict, cache
         )
     except _Exact:
         return None
-    parcel_ids = pd.DataFrame({"idu": pd.array(ids, dtype="str")})  # stays in Arrow
-    frame = classify.classify_overlaps(
-        parcel_ids,
-        perims,
-        found,
-        tolerance_m2=tol_m2,
-        tolerance_pct=tol_pct,
-        with_distance=False,
-        only_intersecting=True,
-        pair_area=areas(found.parcel),
+    verdicts = classify.sparse_verdicts(found, areas(found.parcel), tol_m2, tol_pct)
+    return n, _verdict_table(ids, perims, *verdicts)
+
+
+_TEXT = pa.large_string()
+
+
+def _verdict_table(ids: pa.Array, perimeters: gpd.GeoDataFrame, rows, cols, status, share, inside, area):
+    """The result table (:data:`geo.classify.RESULT_COLUMNS`) built in Arrow: no Python strings.
+
+    The same table as ``pa.Table.from_pandas`` of :func:`geo.classify.classify_overlaps`'s
+    sparse result, without the distance (not computed at scale).
+    """
+    import pyarrow.compute as pc
+
+    def column(name: str, fallback: str | None = None) -> pa.Array:
+        if name not in perimeters.columns:
+            if fallback is None:
+                return pa.nulls(len(cols), _TEXT)
+            name = fallback
+        values = pa.array(perimeters[name].astype(object).where(perimeters[name].notna(), None), _TEXT)
+        return values.take(pa.array(cols))
+
+    return pa.table(
+        {
+            "idu": pc.cast(ids.take(pa.array(rows)), _TEXT),
+            "perimeter_id": column("perimeter_id"),
+            "perimeter_type": column("type"),
+            "perimeter_nom": column("nom", "perimeter_id"),
+            "status": pa.array(classify.STATUSES, _TEXT).take(pa.array(status)),
+            "share": share,
+            "area_inside_m2": inside,
+            "parcel_area_m2": area,
+            "distance_m": np.full(len(rows), np.nan),
+        }
     )
-    frame.attrs = {}
-    return n, frame
 
 
 def _same_crs(a, b) -> bool:
