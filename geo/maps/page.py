@@ -667,7 +667,7 @@ _DIFF_VERBS = {"enters": "entre", "leaves": "sort", "share_changed": "change de 
 
 def _legend_diff(counts: dict, with_before: bool) -> str:
     out = "<h4>Modifications de l'avenant</h4>"
-    for key, label in _layers.DIFF_LABELS.items():
+    for key in _layers.DIFF_LABELS:
         colour = _layers.DIFF_COLOURS[key]
         out += _item(
             "box",
