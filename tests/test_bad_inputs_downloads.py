@@ -120,6 +120,8 @@ def test_trickling_server_meets_the_overall_deadline(server, monkeypatch):
 def test_sigterm_removes_the_partial_file(server, tmp_path):
     script = textwrap.dedent(
         f"""
+        import faulthandler, signal
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
         from geo import settings
         from geo.cli import main
         settings.cache_dir = {str(tmp_path)!r}
@@ -137,7 +139,14 @@ def test_sigterm_removes_the_partial_file(server, tmp_path):
         proc.kill()
         pytest.fail("the download never started")
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=20)
+    try:
+        _, err = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:  # where it hangs: the stacks of its threads (seen once)
+        proc.send_signal(signal.SIGUSR1)
+        time.sleep(1)
+        proc.kill()
+        _, err = proc.communicate()
+        pytest.fail(f"no exit 20 s after SIGTERM; stacks:\n{err}")
     assert proc.returncode == 143, err
     assert "Interrompu" in err and "Traceback" not in err
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
