@@ -8,7 +8,9 @@ bounded size, each within one partition (département, commune, or fixed-size ba
   partition, read by the workers through :func:`geo.sources.cadastre.read_parcels`;
 - a GeoParquet file, a GeoPackage (or any file GDAL reads) or a folder of them: the file is
   streamed in batches of ``chunk_rows`` rows (Arrow) — whole Parquet row groups, read by the
-  workers themselves, when they are small enough — and each batch is split by partition.
+  workers themselves (memory-mapped), when they are small enough — and each batch is split by
+  partition; consecutive row groups of one partition make units that keep every row, so a
+  file sorted by commune is read once.
 
 :func:`read_unit` (run in a worker) returns a unit's parcels with checked 14-character IDUs
 and valid geometries, in the metric CRS of their communes, or raises an error naming the
