@@ -23,7 +23,9 @@ computed once per pair (``MATERIALIZED`` CTEs; PostGIS's EXPLAIN is printed), bo
 
 Engines run in their own processes, started once (loading timed apart) and then run in
 rounds, interleaved, ``--repeat`` times; the median is reported. Peak memory is the peak
-summed PSS of the engine's processes during its runs (PostGIS: the server's). Every output is
+summed PSS of the engine's processes (PostGIS: the server's) during one more run, not timed:
+reading PSS walks a process's pages, which takes CPU from the engine measured — more from one
+with several large processes (ort's workers) than from one process. Every output is
 compared with ort's in-memory result: same pairs, same statuses, shares within 1e-9. The load
 of the machine (load average, other processes' CPU) is recorded. Not a test. Run::
 
@@ -631,8 +633,9 @@ def _pss(pid: int) -> int:
 
 class _Sampler(threading.Thread):
     """Sum the PSS of a set of processes every 50 ms while ``active`` (PSS shares shared pages
-    fairly). Only the engine being timed is sampled: reading the memory maps of idle engines
-    would take CPU from the one that runs."""
+    fairly). Only during an engine's memory run (:meth:`Running.measure_memory`): reading PSS
+    walks every page of a process, tens of ms for ort's three processes, CPU taken from the
+    engine that runs — so never during a timed run."""
 
     def __init__(self, pids) -> None:
         super().__init__(daemon=True)
@@ -737,16 +740,21 @@ class Running:
         os.sync()
 
     def run_once(self) -> float:
+        done = self.ask("run")
+        # What it wrote goes to disk now, not during the next engine's turn.
+        os.sync()
+        self.times.append(done["seconds"])
+        return done["seconds"]
+
+    def measure_memory(self) -> None:
+        """One more run, not timed, its memory sampled (the sampler's reads cost CPU)."""
         self.sampler.active.set()
         try:
             done = self.ask("run")
         finally:
             self.sampler.active.clear()
-        # What it wrote goes to disk now, not during the next engine's turn.
         os.sync()
-        self.times.append(done["seconds"])
         self.windows.append((done["start"], done["end"]))
-        return done["seconds"]
 
     def finish(self) -> None:
         self.ask("result")
@@ -803,6 +811,8 @@ def bench_dataset(dataset: str, n: int, args, cluster, root: Path) -> dict:
                     f"   [{table}] round {r + 1} {eng.engine:22s} {seconds:7.2f} s  "
                     f"load {os.getloadavg()[0]:.1f}"
                 )
+        for eng in running:
+            eng.measure_memory()
         rows = {}
         for eng in running:
             eng.finish()
@@ -873,7 +883,10 @@ def markdown(results: list[dict], command: str, versions: dict, machine: dict) -
         "Chaque moteur tourne dans son propre processus, chargé une fois, puis les moteurs passent à tour de "
         "rôle (entrelacés), ce qu'un moteur a écrit étant vidé sur disque (`sync`) avant le tour du "
         "suivant ; chaque moteur fait d'abord un essai à blanc, non compté (caches, processus, mémoire "
-        "mis en route pour tous) ; on donne la médiane des essais suivants. Tous les résultats sont "
+        "mis en route pour tous) ; on donne la médiane des essais suivants. La mémoire (pic de la PSS "
+        "des processus du moteur) est mesurée pendant un essai de plus, non chronométré : lire la PSS "
+        "parcourt les pages de chaque processus et prend du calcul au moteur mesuré, d'autant plus "
+        "qu'il a de gros processus (les trois d'ort). Tous les résultats sont "
         "comparés paire à paire à celui d'ort en mémoire : mêmes paires, mêmes statuts, parts à "
         f"{SHARE_TOL:.0e} près.",
         "",

@@ -260,10 +260,12 @@ def _parquet_units(path: Path, *, partition_by: str, chunk_rows: int, seq: int) 
         keys: set[str] = set()
         single = None  # the key of a chunk of one partition; None for a mixed chunk
         for i, size in enumerate(sizes):
+            if current and sum(sizes[g] for g in current) + size > chunk_rows:
+                yield current, tuple(sorted(keys))  # full: sent before the next keys are read
+                current, keys = [], set()
             mine = keys_of(i)
             one = mine[0] if len(mine) == 1 else None
-            rows = sum(sizes[g] for g in current)
-            if current and (rows + size > chunk_rows or one != single):
+            if current and one != single:
                 yield current, tuple(sorted(keys))
                 current, keys = [], set()
             if not current:
