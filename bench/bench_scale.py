@@ -673,6 +673,28 @@ def _tree(pid: int):
     return pids
 
 
+#: CPU seconds of processes the engines started but do not wait for (ort's worker pool, forked
+#: by a fork server): the kernel adds them to no one's children times, so they are read while
+#: they live, before each engine quits.
+_DESCENDANTS_CPU: list[float] = []
+
+
+def _descendants_cpu(pid: int) -> float:
+    import psutil
+
+    total = 0.0
+    try:
+        for child in psutil.Process(pid).children(recursive=True):
+            try:
+                times = child.cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                pass
+    except psutil.NoSuchProcess:
+        pass
+    return total
+
+
 class _CpuMeter:
     """CPU used by the whole machine and by this benchmark (itself, its engines, the PostGIS server)."""
 
@@ -685,7 +707,7 @@ class _CpuMeter:
         import psutil
 
         t = os.times()  # this process and the engine processes it has waited for
-        total = t.user + t.system + t.children_user + t.children_system
+        total = t.user + t.system + t.children_user + t.children_system + sum(_DESCENDANTS_CPU)
         for pid in self.cluster.server_pids() if self.cluster is not None else []:
             try:
                 c = psutil.Process(pid).cpu_times()
@@ -758,6 +780,7 @@ class Running:
 
     def finish(self) -> None:
         self.ask("result")
+        _DESCENDANTS_CPU.append(_descendants_cpu(self.proc.pid))
         self.proc.stdin.write("quit\n")
         self.proc.stdin.flush()
         self.proc.wait(timeout=120)
