@@ -51,14 +51,24 @@ CADASTRE_CASES = {
         InputError,
         "fichier illisible",
     ),
-    "not-gzip": ("cadastre-91216-parcelles.json.gz", lambda: b"<html>503</html>", InputError, "fichier illisible"),
+    "not-gzip": (
+        "cadastre-91216-parcelles.json.gz",
+        lambda: b"<html>503</html>",
+        InputError,
+        "fichier illisible",
+    ),
     "invalid-json": (
         "cadastre-91216-parcelles.json",
         lambda: b'{"type": "FeatureCollection", "feat',
         InputError,
         "fichier illisible",
     ),
-    "empty-layer": ("cadastre-91216-parcelles.json", lambda: _fc().encode(), InputError, "ne contient aucun objet"),
+    "empty-layer": (
+        "cadastre-91216-parcelles.json",
+        lambda: _fc().encode(),
+        InputError,
+        "ne contient aucun objet",
+    ),
     "no-id-columns": (
         "p.geojson",
         lambda: _fc({"type": "Feature", "properties": {"x": 1}, "geometry": _parcel()["geometry"]}).encode(),

@@ -472,7 +472,8 @@ def test_housing_command_refuses(name, tmp_path):
     line = _assert_clean_failure(r, out, exit_code=1, one_line=one_line)
     assert re.search(case.pattern, line), line
     if not one_line:  # every problem is listed before the last line
-        assert all(re.match(r"(ERREUR|AVERTISSEMENT) ", x) for x in r.stderr.strip().splitlines()[:-1]), r.stderr
+        lines = r.stderr.strip().splitlines()[:-1]
+        assert all(re.match(r"(ERREUR|AVERTISSEMENT) ", x) for x in lines), r.stderr
 
 
 def test_housing_header_only_through_the_command(tmp_path):

@@ -157,7 +157,8 @@ def test_several_perimeters_and_summary():
 
 def test_refuses_degrees_and_mismatch(square_sector):
     parcel = _parcels(p=_b(10, 10, 20, 20))
-    with pytest.raises(CRSError, match="CRS différents : parcels est en EPSG:4326 mais perimeters en EPSG:2154"):
+    expected = "CRS différents : parcels est en EPSG:4326 mais perimeters en EPSG:2154"
+    with pytest.raises(CRSError, match=expected):
         classify_parcels(parcel.to_crs(4326), square_sector)
     with pytest.raises(CRSError, match="pas un CRS métrique"):
         classify_parcels(parcel.to_crs(4326), square_sector.to_crs(4326))

@@ -90,6 +90,7 @@ def test_repository_ships_the_generated_demo(demo):
     for f in demo.perimeters_dir.iterdir():
         if f.name == "convention.toml":
             continue  # cadastre_dir is relative to where it was built
-        assert (shipped / f.name).read_bytes() == f.read_bytes(), f"{f.name} differs: run `python -m geo.demo data/demo perimeters/demo --force`"
+        fix = "run `python -m geo.demo data/demo perimeters/demo --force`"
+        assert (shipped / f.name).read_bytes() == f.read_bytes(), f"{f.name} differs: {fix}"
     toml = (shipped / "convention.toml").read_text()
     assert 'cadastre_dir = "../../data/demo"' in toml and "fictif = true" in toml

@@ -45,7 +45,7 @@ def _bad_files(root: Path) -> dict[str, Path]:
     files = {
         "garbage.csv": b"\x00\x01\x02garbage\xff\xfe",
         "empty.csv": b"",
-        "nocol.csv": "foo;bar\n1;2\n".encode(),
+        "nocol.csv": b"foo;bar\n1;2\n",
         "garbage.json": b'{"type": "FeatureCollection", "feat',
         "garbage.geojson": b"<html>503</html>",
         "garbage.toml": b"[[actions]\nid = ",

@@ -126,7 +126,8 @@ def test_error_is_an_input_error():
 
 @pytest.mark.parametrize("text", ["", "   ", None])
 def test_empty(text):
-    with pytest.raises(ParcelIdError, match=r"identifiant de parcelle vide — donnez un identifiant de 14 caractères"):
+    expected = r"identifiant de parcelle vide — donnez un identifiant de 14 caractères"
+    with pytest.raises(ParcelIdError, match=expected):
         parse_idu(text)  # type: ignore[arg-type]
 
 
@@ -189,7 +190,8 @@ def test_letter_o_in_commune_option():
 def test_letter_o_section_when_cadastre_has_digit_zero(typed):
     with pytest.raises(
         ParcelIdError,
-        match=r"section 'OA' n'existe pas dans le cadastre de 62907, qui a une section '0A' avec le chiffre '0' "
+        match=r"section 'OA' n'existe pas dans le cadastre de 62907, "
+        r"qui a une section '0A' avec le chiffre '0' "
         r"— tapez 0A 12",
     ):
         parse_idu(typed, code_insee=LIBERCOURT, sections=["A", "AB"])
@@ -265,7 +267,8 @@ def test_unknown_commune():
         r"\(59123, 59462, 59630, 62215, 62637, … \(\+1 autres\)\)",
     ):
         parse_idu("19028000AB0012", communes=communes)
-    with pytest.raises(ParcelIdError, match=r"la commune 62907 n'est pas l'une des communes connues \(19028\)"):
+    expected = r"la commune 62907 n'est pas l'une des communes connues \(19028\)"
+    with pytest.raises(ParcelIdError, match=expected):
         parse_idu("AB 12", code_insee=LIBERCOURT, communes=["19028"])
 
 

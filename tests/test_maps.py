@@ -197,7 +197,8 @@ def test_parcel_coordinates_rounded_and_close_to_the_cadastre(epinay, epinay_map
 
 def test_layers_control_scale_and_search(epinay_map):
     layers = _layers(epinay_map)
-    assert list(layers) == ["parcelles", "parts-incluses", "sections", "sections-noms", "numeros", "perimetres"]
+    names = ["parcelles", "parts-incluses", "sections", "sections-noms", "numeros", "perimetres"]
+    assert list(layers) == names
     assert any(isinstance(c, folium.LayerControl) for c in epinay_map._children.values())
     assert layers["parcelles"].kind == "parcels" and layers["parcelles"].extra == ", true"  # searchable
     page = maps.map_html(epinay_map)
