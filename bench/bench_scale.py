@@ -708,10 +708,13 @@ class _CpuMeter:
 
         t = os.times()  # this process and the engine processes it has waited for
         total = t.user + t.system + t.children_user + t.children_system + sum(_DESCENDANTS_CPU)
-        for pid in self.cluster.server_pids() if self.cluster is not None else []:
+        pids = self.cluster.server_pids() if self.cluster is not None else []
+        for k, pid in enumerate(pids):
             try:
                 c = psutil.Process(pid).cpu_times()
                 total += c.user + c.system
+                if k == 0:  # the postmaster: with its exited backends and parallel workers
+                    total += c.children_user + c.children_system
             except psutil.NoSuchProcess:
                 pass
         return total
