@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import geopandas as gpd
@@ -423,6 +424,41 @@ def test_cli_classify_demo_commune(tmp_path):
     assert json.loads((out / "_manifest.json").read_text())["provenance"]["version"] == "avenant-1"
     again = CliRunner().invoke(geo.cli.main, args)
     assert again.exit_code == 1 and "existe déjà" in again.output and "--force" in again.output
+
+
+def test_cli_on_two_worker_processes(parquet, territory, expected, tmp_path):
+    """`ort classify` in its own process, two workers forked from the fork server it starts
+    first thing: the in-memory verdicts, and no process left behind."""
+    perims_file = tmp_path / "perimetres.gpkg"
+    territory[1].rename(columns={"perimeter_id": "id"}).to_file(perims_file)
+    out = tmp_path / "out"
+    args = ["classify", str(parquet), "--perimeters-file", str(perims_file), "-o", str(out)]
+    before = _forkservers()
+    run = subprocess.run(
+        [sys.executable, "-c", "import sys; from geo.cli import main; main(sys.argv[1:])", *args]
+        + ["--workers", "2", "--chunk-rows", "700"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "3000 parcelle(s) classée(s)" in run.stdout and "Traceback" not in run.stderr
+    _assert_same(scale.read_results(out), expected, share_tol=1e-12)
+    for _ in range(50):  # the fork server and its workers go with the command
+        if not _forkservers() - before:
+            break
+        time.sleep(0.1)
+    assert not _forkservers() - before
+
+
+def _forkservers() -> set[int]:
+    import psutil
+
+    found = set()
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        if "forkserver" in " ".join(proc.info["cmdline"] or []):
+            found.add(proc.info["pid"])
+    return found
 
 
 def test_cli_partial_result_exit_code(territory, tmp_path):

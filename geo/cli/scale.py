@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -152,6 +153,10 @@ def classify(
             force,
         )
         return
+    if engine == "local" and (workers or os.cpu_count() or 1) > 1:
+        from geo.scale import forkserver
+
+        forkserver.start()  # its imports load while the perimeters are read
     from geo.io import check_output_folder
     from geo.scale import run as scale
 

@@ -31,7 +31,6 @@ import datetime as dt
 import functools
 import hashlib
 import json
-import multiprocessing
 import os
 import pickle
 import shutil
@@ -53,6 +52,7 @@ from pyproj import CRS
 from geo import classify, projection
 from geo.errors import InputError, OrtError, cause
 from geo.io import PRODUCER, check_output_folder
+from geo.scale import forkserver
 from geo.scale.partitions import CHUNK_ROWS, Unit, plan, read_unit
 
 # Cutting and reading the input live in geo.scale.partitions; ``X as X`` keeps names read from here.
@@ -341,12 +341,7 @@ _POOLS: dict[int, ProcessPoolExecutor] = {}
 def _pool(workers: int) -> ProcessPoolExecutor:
     pool = _POOLS.get(workers)
     if pool is None or getattr(pool, "_broken", False):
-        # Not fork: the parent may run Arrow threads; forkserver starts clean workers quickly.
-        if "forkserver" in multiprocessing.get_all_start_methods():
-            ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["geo.scale.run", "geo.scale._warm"])
-        else:
-            ctx = multiprocessing.get_context("spawn")
+        ctx = forkserver.context()
         if not _POOLS:
             atexit.register(_close_pools)
         pool = _POOLS[workers] = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_warm_compiled)
