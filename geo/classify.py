@@ -476,15 +476,12 @@ def sparse_verdicts(
     """
     status, share, inter = _verdicts(found, pair_area, tol_m2, tol_pct)
     keep = status != _OUTSIDE
-    order = np.lexsort((found.perimeter[keep], found.parcel[keep]))
-    return (
-        found.parcel[keep][order],
-        found.perimeter[keep][order],
-        status[keep][order],
-        share[keep][order],
-        inter[keep][order],
-        pair_area[keep][order],
-    )
+    q, p = found.parcel[keep], found.perimeter[keep]
+    # overlaps() gives its pairs in this order already: sorted again only when they are not.
+    ordered = bool(np.all((q[1:] > q[:-1]) | ((q[1:] == q[:-1]) & (p[1:] > p[:-1]))))
+    order = slice(None) if ordered else np.lexsort((p, q))
+    rest = (status[keep][order], share[keep][order], inter[keep][order], pair_area[keep][order])
+    return (q[order], p[order], *rest)
 
 
 def classify_parcels(

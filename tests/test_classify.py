@@ -339,3 +339,19 @@ def test_a_parcel_wider_than_the_strips_is_listed_once(compiled):
     r = classify_parcels(parcels, sector, only_intersecting=True, with_distance=False, compiled=compiled)
     assert sorted(r["idu"]) == ["62907000AB0001", "62907000AB0002"]
     assert r.set_index("idu").loc["62907000AB0001", "status"] == STRADDLING
+
+
+def test_sparse_verdicts_order_pairs_given_in_any_order():
+    """Pairs from overlaps() come ordered; pairs computed elsewhere in any order give the same rows."""
+    rng = np.random.default_rng(3)
+    q = np.repeat(np.arange(40), 3)
+    p = np.tile(np.arange(3), 40)
+    area = rng.uniform(50, 500, len(q))
+    found = classify.Overlaps(q, p, area * rng.uniform(0, 1, len(q)), np.zeros(len(q), bool))
+    want = classify.sparse_verdicts(found, area, 1.0, 0.5)
+    assert len(want[0]) > 50
+    shuffle = rng.permutation(len(q))
+    mixed = classify.Overlaps(*(a[shuffle] for a in found))
+    got = classify.sparse_verdicts(mixed, area[shuffle], 1.0, 0.5)
+    for a, b in zip(got, want, strict=True):
+        assert np.array_equal(a, b)

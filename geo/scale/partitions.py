@@ -260,7 +260,7 @@ def _parquet_units(path: Path, *, partition_by: str, chunk_rows: int, seq: int) 
         keys: set[str] = set()
         single = None  # the key of a chunk of one partition; None for a mixed chunk
         for i, size in enumerate(sizes):
-            if current and sum(sizes[g] for g in current) + size > chunk_rows:
+            if current and starts[i] - starts[current[0]] + size > chunk_rows:
                 yield current, tuple(sorted(keys))  # full: sent before the next keys are read
                 current, keys = [], set()
             mine = keys_of(i)
@@ -443,7 +443,7 @@ def _ids(table: pa.Table, source: str) -> pa.Array:
     import pyarrow.compute as pc
 
     names = {c.lower(): c for c in table.column_names}
-    id_col = next((n for n in ("idu", "id", "id_par", "idpar") if n in names), None)
+    id_col = next((n for n in _ID_COLUMNS if n in names), None)
     if id_col is not None:
         raw = table[names[id_col]]
         raw = raw.combine_chunks() if isinstance(raw, pa.ChunkedArray) else raw
@@ -455,7 +455,7 @@ def _ids(table: pa.Table, source: str) -> pa.Array:
         return pc.utf8_lpad(col, width, padding="0")
 
     built = None
-    commune = next((n for n in ("code_insee", "commune", "insee", "code_com") if n in names), None)
+    commune = next((n for n in _COMMUNE_COLUMNS if n in names), None)
     if commune and "section" in names and "numero" in names:
         prefixe = text("prefixe", 3) if "prefixe" in names else pa.repeat("000", table.num_rows)
         built = pc.binary_join_element_wise(
