@@ -353,3 +353,40 @@ def test_bad_downloads_leave_the_previous_copy_in_use(datagouv, shared_data):
 def test_update_refuses_unknown_list_names():
     with pytest.raises(InputError, match="acv_arrete"):
         update_lists(("acv_arrete",))
+
+
+# --- layout: no import loop between the list modules, even through function-level imports -------
+
+
+def test_list_modules_import_each_other_without_loop_even_inside_functions():
+    """lists → snapshot → lists was hidden by a function-level import: every import counts here."""
+    import ast
+
+    import geo.sources
+
+    folder = Path(geo.sources.__file__).parent
+    mods = {p.stem for p in folder.glob("*.py") if p.stem != "__init__"}
+    graph: dict[str, set[str]] = {}
+    for m in mods:
+        found = set()
+        for node in ast.walk(ast.parse((folder / f"{m}.py").read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "geo.sources":
+                found |= {a.name for a in node.names if a.name in mods}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("geo.sources."):
+                found.add(node.module.split(".")[2])
+        graph[m] = found - {m}
+    assert {"list_model", "list_store"} <= graph["lists"] and "lists" in graph["snapshot"]
+    assert not graph["list_model"] & {"lists", "snapshot", "list_store", "list_update"}
+    assert not graph["list_store"] & {"lists", "snapshot", "list_update"}
+
+    def reach(start: str) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            for n in graph[todo.pop()] - seen:
+                seen.add(n)
+                todo.append(n)
+        return seen
+
+    lists_modules = ("lists", "snapshot", "list_model", "list_store", "list_readers", "list_update")
+    loops = [m for m in (*lists_modules, "denormandie", "arrete_report") if m in reach(m)]
+    assert not loops, f"import loop through {loops}"
