@@ -25,6 +25,7 @@ import datetime as dt
 import json
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pandas as pd
 
@@ -115,6 +116,7 @@ def download_list(name: str, *, url: str | None = None, refresh: bool = True) ->
             f"la liste « {spec.title} » n'a pas d'adresse de téléchargement documentée",
             fix=f"placez le fichier dans le dossier de --lists sous le nom {spec.files[-1]}",
         )
+    _check_scheme(spec, url)
     if "/api/1/datasets/" in url and "/r/" not in url:
         meta = _fetch(url, refresh=refresh)
         try:
@@ -131,6 +133,7 @@ def download_list(name: str, *, url: str | None = None, refresh: bool = True) ->
                         published = dt.date.fromisoformat(published).isoformat()
                     except ValueError:
                         published = ""
+                    _check_scheme(spec, str(res["url"]), api=url)
                     path = _fetch(str(res["url"]), refresh=refresh)
                     return path, {"url": str(res["url"]), "jeu_de_donnees": url, "publie_le": published}
         raise InputError(
@@ -139,6 +142,20 @@ def download_list(name: str, *, url: str | None = None, refresh: bool = True) ->
             fix="téléchargez la liste à la main et donnez son dossier avec --lists",
         )
     return _fetch(url, refresh=refresh), {"url": url, "jeu_de_donnees": "", "publie_le": ""}
+
+
+def _check_scheme(spec: ListSpec, url: str, *, api: str = "") -> None:
+    """Refuse an address that is not http(s): a list is downloaded, never read from a local
+    path (``file://``) or another scheme an API answer or a setting could slip in."""
+    if urlsplit(url).scheme.lower() in ("http", "https") and urlsplit(url).netloc:
+        return
+    shown = url if len(url) <= 120 else url[:117] + "…"
+    given = f", donnée par {api}" if api else ""
+    raise InputError(
+        f"adresse de la liste « {spec.title} » refusée : {shown!r}{given} n'est pas une adresse http(s)",
+        source=api or None,
+        fix="une liste se télécharge en http(s) ; un fichier local se donne avec --lists DOSSIER",
+    )
 
 
 def locate_lists(folder: str | Path) -> dict[str, Path]:
