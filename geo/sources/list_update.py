@@ -324,7 +324,7 @@ def restore_lists(names: tuple[str, ...] | None = None) -> list[Outcome]:
         )
     if not outcomes:
         raise InputError(
-            "aucune copie précédente à rétablir : aucune liste n'a été mise à jour depuis "
+            "aucune copie précédente à rétablir : aucune mise à jour n'a remplacé de copie "
             "(ou elle a déjà été rétablie)",
             source=str(folder / snapshot.MANIFEST),
             fix="« ort listes » montre les copies en service",
