@@ -428,6 +428,9 @@ def test_accepter_baisse_keeps_a_smaller_list_and_revenir_restores_the_previous_
     assert "ort listes --revenir" in ort["message"] and ort["pertes"]["lignes_perdues"] == len(cut)
     lists_mod._LOADED.clear()
     assert len(load_lists()["ort"]) == 2290 - len(cut) and load_lists().rows("ort", code) == []
+    shown = CliRunner().invoke(main, ["listes"]).output
+    assert "copie précédente gardée : copie mise à jour le 2026-12-01 (dernière actualisation" in shown
+    assert "2\u202f290 lignes) ; « ort listes --revenir » la rétablit" in shown
     manifest = snapshot.read_manifest(snapshot.cache_folder())
     previous = manifest["listes"]["ort"]["precedente"]
     assert (

@@ -67,7 +67,8 @@ def listes(update: bool, accept_drop: bool, restore: bool, as_json: bool) -> Non
         outcomes = restore_lists()
     chosen, notes = snapshot.in_use()
     rows = [
-        snapshot.info_of(use).to_dict() | {"remarque": use.entry.get("remarque", "")}
+        snapshot.info_of(use).to_dict()
+        | {"remarque": use.entry.get("remarque", ""), "copie_precedente": _previous(use)}
         for use in chosen.values()
     ]
     if as_json:
@@ -115,7 +116,29 @@ def _table(rows: list[dict]) -> str:
         )
         lines.append(f"    source : {r['source']}")
         lines.append(f"    fichier officiel : {r['fichier_officiel']} ; licence : {r['licence']}")
+        if r.get("copie_precedente"):
+            p = r["copie_precedente"]
+            lines.append(
+                f"    copie précédente gardée : copie {p['copie']} ({p['base_date']} {p['date']}, "
+                f"{fmt.number(p['lignes'])} lignes) ; « ort listes --revenir » la rétablit"
+            )
     return "\n".join(lines)
+
+
+def _previous(use) -> dict | None:
+    """The copy an updated list replaced, kept for « ort listes --revenir » (None if none)."""
+    from geo.sources.snapshot import EMBEDDED
+
+    before = use.entry.get("precedente") if use.copy != EMBEDDED else None
+    if not before:
+        return None
+    copy = before.get("copie") or f"mise à jour le {before.get('mise_a_jour', '?')}"
+    return {
+        "copie": copy,
+        "date": before.get("millesime"),
+        "base_date": before.get("base_millesime"),
+        "lignes": before.get("lignes"),
+    }
 
 
 COMMANDS = [listes]
