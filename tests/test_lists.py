@@ -461,3 +461,11 @@ def test_arrete_reader_refuses_a_file_of_another_form(tmp_path, text, said):
     with pytest.raises(InputError) as err:
         read_denormandie(path, report=ValidationReport("t"))
     assert said in str(err.value) and str(path) in str(err.value)
+
+
+@pytest.mark.parametrize("source", ["embedded", "folder"])
+def test_acv_label_written_in_utf8_read_as_windows_1252_is_repaired(source, lists):
+    used = load_lists() if source == "embedded" else lists
+    (row,) = used.rows("acv", "78440")
+    assert row["lib_acv"] == "Les Mureaux \u2013 Melan-en-Yvelines"
+    assert any(p.code == "texte_mal_encode" and p.feature == row["ligne"] for p in used.report.problems)

@@ -157,6 +157,28 @@ def _text(value: object) -> str:
     return str(value).strip()
 
 
+_MANGLED = ("\u00c3", "\u00e2\u20ac", "\u00c2")  # UTF-8 read as Windows-1252: "Ã©", "â€“", "Â "
+
+
+def _unmangled(text: str, label: str, src: str, report: ValidationReport) -> str:
+    """``text`` with UTF-8 read as Windows-1252 undone (« Les Mureaux â€“ … » → « Les Mureaux – … »),
+    reported; unchanged when it is not that."""
+    if not any(m in text for m in _MANGLED):
+        return text
+    try:
+        fixed = text.encode("cp1252").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return text
+    report.add(
+        "warning",
+        "texte_mal_encode",
+        f"« {text} » lu « {fixed} » (UTF-8 lu en Windows-1252)",
+        source=src,
+        feature=label,
+    )
+    return fixed
+
+
 def normalise_code(value: object) -> tuple[str | None, str]:
     """An INSEE commune code as a 5-character string, and a note when it had to be repaired.
 
@@ -513,6 +535,8 @@ def read_acv(path: Path, *, report: ValidationReport, resolve: Resolver | None =
     out = codes_column(df[col["code"]], labels, src, report, resolve)
     for name in ("commune", "id", "lib"):
         out[name if name == "commune" else f"{name}_acv"] = df[col[name]].map(_text) if col[name] else ""
+    for name in ("commune", "lib_acv"):
+        out[name] = [_unmangled(v, label, src, report) for v, label in zip(out[name], labels, strict=True)]
     dates = df[col["date"]] if col["date"] else [None] * len(df)
     out["date_signature"] = parse_dates(dates, labels, DMY + ISO, src, report, "date de signature ACV")
     return out
