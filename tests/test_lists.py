@@ -404,6 +404,9 @@ def test_comparison_lists_the_reconstruction_errors_commune_by_commune(shared_da
     text = "\n".join(c.lines())
     assert "3 commune(s) de la reconstruction absente(s) de la liste" in text
     assert "  59599 Tourcoing (59) — ligne 276 de communes-denormandie.yaml" in text
+    fixed = {"78335" if x == "77335" else x for x in raw}
+    n_deps = len({x[:3] if x.startswith("97") else x[:2] for x in fixed})
+    assert f"  total : 244 commune(s) dans {n_deps} département(s), dont " in text
 
 
 def test_ort_communes_report_shows_the_comparison(shared_data):
