@@ -1,5 +1,6 @@
-"""National lists behind commune-level eligibility: ORT follow-up, ACV (and the arrêté of 26 March
-2019), PVD, communes, QPV, Anah.
+"""National lists behind commune-level eligibility: ORT follow-up, ACV, the arrêté of 26 March 2019
+(Denormandie, :mod:`geo.sources.denormandie`), PVD, communes, QPV, Anah: reading a folder of official
+files, downloading one, loading the copies in use.
 
 Each reader validates and normalises one list into a DataFrame with the same leading columns:
 
@@ -13,7 +14,7 @@ Nothing is dropped: a row whose code is unreadable, unknown, a former commune's,
 stays in the table and is reported in :attr:`NationalLists.report`. A missing or renamed column
 stops the reading with a message that names the file, the column and the columns found.
 
-By default the lists are the dated copies shipped in the package (:mod:`geo.sources.snapshot`),
+By default the lists are the dated copies shipped in the package (:mod:`geo.sources.list_store`),
 each replaced by the copy ``ort listes --mettre-a-jour`` downloaded into the cache when that one
 is at least as recent. ``--lists DIR`` reads the official files of a folder laid out like
 ``../shared/data`` (or flat) instead. Nothing is downloaded while answering.
@@ -180,7 +181,7 @@ def load_lists(folder: str | Path | None = None, *, strict: bool = False) -> Nat
 
     Without ``folder``, each list is the copy shipped in the package, or the one
     ``ort listes --mettre-a-jour`` downloaded when it is at least as recent
-    (:func:`geo.sources.snapshot.read_snapshots`); nothing is downloaded here.
+    (:func:`geo.sources.list_store.read_snapshots`); nothing is downloaded here.
 
     Parameters
     ----------
