@@ -134,7 +134,7 @@ def _checked(name: str, df: pd.DataFrame, chosen: dict, accept_drop: bool) -> tu
     if drop.beyond_bound and not accept_drop:
         bound = fmt.percent(list_guard.MAX_DROP, 0)
         return (
-            f"« {_title(name)} » : le fichier téléchargé perd, par rapport à la copie en service, "
+            f"« {_title(name)} » : le fichier téléchargé compte, par rapport à la copie en service, "
             f"{drop.figures()} ; au-delà de {bound}, c'est un fichier tronqué ou une liste partielle. "
             "Si la baisse est réelle : ort listes --mettre-a-jour --accepter-baisse"
         ), drop
