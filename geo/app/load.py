@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -285,3 +286,8 @@ def read_rows(path: Path) -> list[str]:
         elif addr and addr.lower() != "nan":
             out.append(addr)
     return out
+
+
+#: Matplotlib keeps its settings (``rcParams``) and figures in globals: notes and annexes are
+#: drawn one at a time per process, whatever the number of threads asking.
+drawing_lock = threading.RLock()

@@ -151,6 +151,13 @@ class Notes(Result):
     rejetes: list[Rejet] = []
     avertissements: list[str] = []
 
+    _located: Any = PrivateAttr(default_factory=list)
+
+    @property
+    def located(self) -> list:
+        """The addresses asked (:class:`geo.sources.addresses.AddressParcel`), for their text."""
+        return self._located
+
 
 class Carte(Result):
     """The offline map of a convention (one HTML file)."""
