@@ -165,6 +165,7 @@ class Carte(Result):
     chemin: Path
     octets: int
     reseau: bool = Field(description="la page charge des tuiles depuis le réseau")
+    provenance: str = Field("", description="convention, version, date, millésime du cadastre")
     resume: list[str] = Field([], description="lignes du résumé (couches, comptes)")
     avertissements: list[str] = []
 
@@ -177,6 +178,7 @@ class Annexe(Result):
     papier: str
     orientation: str
     fichiers: list[Path]
+    provenance: str = ""
     avertissements: list[str] = []
 
 
