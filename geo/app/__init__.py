@@ -18,6 +18,10 @@ Jobs
 - :func:`write_map`        the offline map of a convention (HTML)
 - :func:`write_annex`      the printable annex (PNG + PDF, parcel lists)
 - :func:`diff_versions`    what an avenant changed (table, map, annex page)
+- :func:`sector_parcels`   the parcels of a sector (the convention's annex list)
+- :func:`perimeter_from_parcels`  a perimeter drawn as the union of parcels
+- :func:`validate_folder`  every problem of a convention folder at once
+- :func:`fetch_cadastre`   cadastre layers of communes downloaded into the cache, checked
 - :func:`parse_date`       the one date parser: ``2024-06-01`` or ``01/06/2024``
 """
 
@@ -34,6 +38,11 @@ _MODELS = (
     "Note",
     "Notes",
     "Parcelle",
+    "ParcellesSecteur",
+    "PerimetreDessine",
+    "Probleme",
+    "Telechargement",
+    "Validation",
     "PerimetreParcelle",
     "Rejet",
     "Validite",
@@ -56,6 +65,10 @@ _JOBS = {
     "write_map": "maps",
     "write_annex": "maps",
     "diff_versions": "diff",
+    "sector_parcels": "sector",
+    "perimeter_from_parcels": "sector",
+    "validate_folder": "convention",
+    "fetch_cadastre": "convention",
 }
 
 _OTHERS = {"Settings": "geo.settings", "parse_date": "geo.perimeters"}

@@ -124,6 +124,71 @@ class Verification(Result):
         return self._table
 
 
+class ParcellesSecteur(Result):
+    """The parcels of a sector on a date (``ort parcels``)."""
+
+    perimetre_id: str
+    nom: str
+    date: dt.date
+    parcelles: int = Field(ge=0)
+    incluses: int = Field(ge=0)
+    a_cheval: int = Field(ge=0)
+    fichier: Path | None = None
+    provenance: str = ""
+
+    _table: Any = PrivateAttr(default=None)
+
+    @property
+    def table(self):
+        """One row per parcel (``geo.columns.PARCELS``)."""
+        return self._table
+
+
+class PerimetreDessine(Result):
+    """A perimeter drawn as the union of parcels (``ort perimeter-from-parcels``)."""
+
+    perimetre_id: str
+    nom: str
+    parcelles: int
+    surface_m2: float
+    fichier: Path
+
+
+class Probleme(Result):
+    """One problem of a convention folder (``ort validate``)."""
+
+    gravite: Literal["error", "warning"]
+    code: str
+    message: str
+    source: str = ""
+    element: str = Field("", description="l'entité en cause (id du périmètre…)")
+
+
+class Validation(Result):
+    """Every problem of a convention folder, found at once."""
+
+    dossier: Path
+    ok: bool
+    erreurs: int
+    avertissements: int
+    problemes: list[Probleme] = []
+
+    _report: Any = PrivateAttr(default=None)
+
+    @property
+    def report(self):
+        """The :class:`geo.errors.ValidationReport` (its text is what ``ort validate`` prints)."""
+        return self._report
+
+
+class Telechargement(Result):
+    """A cadastre layer of a commune in the cache, checked."""
+
+    code_insee: str
+    couche: str
+    chemin: Path
+
+
 class Fichier(Result):
     """A file written by a job."""
 
