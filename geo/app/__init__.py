@@ -22,6 +22,7 @@ Jobs
 - :func:`perimeter_from_parcels`  a perimeter drawn as the union of parcels
 - :func:`validate_folder`  every problem of a convention folder at once
 - :func:`fetch_cadastre`   cadastre layers of communes downloaded into the cache, checked
+- :func:`action_dashboard`, :func:`locate_friches`, :func:`locate_housing`   places vs sectors
 - :func:`parse_date`       the one date parser: ``2024-06-01`` or ``01/06/2024``
 """
 
@@ -40,6 +41,7 @@ _MODELS = (
     "Parcelle",
     "ParcellesSecteur",
     "PerimetreDessine",
+    "Lieux",
     "Probleme",
     "Telechargement",
     "Validation",
@@ -69,6 +71,9 @@ _JOBS = {
     "perimeter_from_parcels": "sector",
     "validate_folder": "convention",
     "fetch_cadastre": "convention",
+    "action_dashboard": "places",
+    "locate_friches": "places",
+    "locate_housing": "places",
 }
 
 _OTHERS = {"Settings": "geo.settings", "parse_date": "geo.perimeters"}

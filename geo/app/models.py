@@ -189,6 +189,37 @@ class Telechargement(Result):
     chemin: Path
 
 
+class Lieux(Result):
+    """A file of places (action register, friches, social housing) placed against the sectors."""
+
+    type: Literal["actions", "friches", "logements"]
+    fichier: Path
+    convention: str | None = None
+    ok: bool = Field(True, description="faux : le fichier contient des erreurs (problemes), rien n'est écrit")
+    problemes: list[Probleme] = []
+    lignes: int = Field(0, description="actions, sites de friches ou de logements lus")
+    groupes: int | None = Field(None, description="axes du registre des actions")
+    logements: int | None = None
+    localises: int | None = None
+    communes: list[str] | None = None
+    source: str = ""
+    convention_ligne: str = Field("", description="la convention et la date des périmètres utilisés")
+    ecrit: Path | None = None
+
+    _report: Any = PrivateAttr(default=None)
+    _data: Any = PrivateAttr(default_factory=dict)
+
+    @property
+    def report(self):
+        """The :class:`geo.errors.ValidationReport` of the file (None for housing)."""
+        return self._report
+
+    @property
+    def data(self) -> dict:
+        """The tables behind the answer (data frames), by name."""
+        return self._data
+
+
 class Fichier(Result):
     """A file written by a job."""
 
