@@ -7,6 +7,15 @@ changes no global (per-call choices such as offline mode go in a frozen
 and returns a typed result (:mod:`geo.app.models`, pydantic, French keys) — the CLI's
 ``--json`` and the API's schemas.
 
+A server reads everything once at start and answers from memory::
+
+    from geo import app, settings
+
+    chosen = settings.current(offline=True)            # environment read once, frozen
+    ormeval = app.open_territory("demo", settings=chosen)
+    answer = app.answer_parcels(["AB 12"], territoire=ormeval, date="01/09/2024", settings=chosen)
+    answer.model_dump_json()                           # what `ort check --json` prints
+
 Jobs
 ----
 - :func:`open_territory`   read a convention and its cadastre once (:class:`Territoire`)

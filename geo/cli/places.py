@@ -87,6 +87,13 @@ def actions(perimeters, register, when, cadastre, output, force):
             err=True,
         )
         sys.exit(EXIT_BAD_INPUT)
+    _print_dashboard(done)
+    if done.ecrit:
+        click.echo(f"\nTableau de bord écrit : {done.ecrit}")
+
+
+def _print_dashboard(done) -> None:
+    """The register's line, the convention's, then the dashboard's tables."""
     reg, tables = done.data["register"], done.data["tables"]
     click.echo(f"Registre : {done.fichier} — {done.lignes} action(s), {done.groupes} axe(s)")
     if done.source:
@@ -112,8 +119,6 @@ def actions(perimeters, register, when, cadastre, output, force):
     click.echo(f"\nActions non localisées : {len(lost)} sur {len(reg.actions)}")
     for r in lost.itertuples():
         click.echo(f"  {r.id:8} axe {r.axe:3} {r.statut:13} {r.titre}")
-    if done.ecrit:
-        click.echo(f"\nTableau de bord écrit : {done.ecrit}")
 
 
 # --- ort friches -----------------------------------------------------------------------------
@@ -163,6 +168,16 @@ def friches(perimeters, friches_file, communes, cadastre, footprints, when, outp
             err=True,
         )
         sys.exit(EXIT_BAD_INPUT)
+    _print_friches(done)
+    if done.problemes:
+        click.echo(f"\n{len(done.problemes)} remarque(s) sur le fichier :", err=True)
+        _echo_problems(done.report)
+    if done.ecrit:
+        click.echo(f"\nÉcrit : {done.ecrit}")
+
+
+def _print_friches(done) -> None:
+    """How many sites, where, per perimeter and status, then the first 50 sites."""
     where = f"commune(s) {', '.join(done.communes)}" if done.communes else "toutes communes"
     click.echo(f"{done.lignes} friche(s) — {where}")
     if done.convention_ligne:
@@ -180,11 +195,6 @@ def friches(perimeters, friches_file, communes, cadastre, footprints, when, outp
     click.echo(_table(show.head(50).assign(site_nom=show["site_nom"].str.slice(0, 50))))
     if len(layer) > 50:
         click.echo(f"  … {len(layer) - 50} autre(s) : -o fichier.csv pour la liste complète")
-    if done.problemes:
-        click.echo(f"\n{len(done.problemes)} remarque(s) sur le fichier :", err=True)
-        _echo_problems(done.report)
-    if done.ecrit:
-        click.echo(f"\nÉcrit : {done.ecrit}")
 
 
 # --- ort logements ---------------------------------------------------------------------------
@@ -229,6 +239,11 @@ def logements(file, perimeters, adresses, communes_file, xy_crs, sheet, cadastre
         file, perimeters=perimeters, addresses=adresses, communes_file=communes_file, xy_crs=xy_crs,
         sheet=sheet, cadastre=cadastre, date=when, output=output, force=force,
     )  # fmt: skip
+    _print_housing(done)
+
+
+def _print_housing(done) -> None:
+    """Sites located and how, per perimeter and landlord, those not located or outside."""
     located = done.data["located"]
     s = located.sites
     click.echo(f"{done.lignes} site(s), {done.logements} logement(s) connus — {done.localises} localisé(s)")
