@@ -217,3 +217,12 @@ def test_map_and_diff(demo, tmp_path):
     gare = next(p for p in diff.perimetres if p.perimetre_id == "gare")
     assert gare.entrent > 0 and (tmp_path / "avenant.csv").is_file()
     assert len(diff.table) == sum(p.entrent + p.sortent + p.part_modifiee for p in diff.perimetres)
+
+
+def test_notes_of_two_dates_at_once(demo):
+    """Two notes drawn from two threads (matplotlib's settings are global: drawn in turn)."""
+    with ThreadPoolExecutor(2) as pool:
+        before, after = pool.map(
+            lambda day: app.note_pdf(DEMO_PARCEL, territoire=demo, date=day), ["2024-06-30", "2024-09-01"]
+        )
+    assert before.startswith(b"%PDF") and after.startswith(b"%PDF") and before != after
