@@ -226,3 +226,15 @@ def test_notes_of_two_dates_at_once(demo):
             lambda day: app.note_pdf(DEMO_PARCEL, territoire=demo, date=day), ["2024-06-30", "2024-09-01"]
         )
     assert before.startswith(b"%PDF") and after.startswith(b"%PDF") and before != after
+
+
+def test_perimeters_and_warnings_kept_per_date_never_shared_across_dates(demo_copy):
+    territory = app.open_territory(demo_copy)
+    june = territory.perimeters_at(dt.date(2024, 6, 30))
+    assert territory.perimeters_at(dt.date(2024, 6, 30)) is june  # computed once
+    september = territory.perimeters_at(dt.date(2024, 9, 1))
+    assert june.attrs["version"] == "initiale" and september.attrs["version"] == "avenant-1"
+    first = app.answer_parcels([DEMO_PARCEL], territoire=territory, date="2024-09-01")
+    again = app.answer_parcels([DEMO_PARCEL], territoire=territory, date="2024-09-01")
+    assert first.model_dump() == again.model_dump()
+    assert territory.perimeters_at(dt.date(2024, 9, 1)) is september
