@@ -110,9 +110,9 @@ class ParcelCheck:
             out["parcelles"].append(
                 {
                     "idu": idu,
-                    "code_insee": r.get("code_insee"),
-                    "section": r.get("section"),
-                    "numero": r.get("numero"),
+                    "code_insee": _text(r.get("code_insee")),
+                    "section": _text(r.get("section")),
+                    "numero": _text(r.get("numero")),
                     "contenance": None if pd.isna(r.get("contenance")) else float(r["contenance"]),
                     "perimetres": [
                         {
@@ -129,6 +129,13 @@ class ParcelCheck:
                 }
             )
         return out
+
+
+def _text(value: object) -> str | None:
+    """A cadastral field as text (a GeoPackage may hold the numéro as a number), None if empty."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return str(value)
 
 
 def provenance_text(

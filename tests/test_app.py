@@ -238,3 +238,11 @@ def test_perimeters_and_warnings_kept_per_date_never_shared_across_dates(demo_co
     again = app.answer_parcels([DEMO_PARCEL], territoire=territory, date="2024-09-01")
     assert first.model_dump() == again.model_dump()
     assert territory.perimeters_at(dt.date(2024, 9, 1)) is september
+
+
+def test_a_numeric_numero_is_text_in_the_answer(demo):
+    """A cadastre read from a GeoPackage may hold the numéro as a number: the answer stays valid."""
+    parcels = demo.parcels.assign(numero=demo.parcels["numero"].astype(int))
+    territory = app.Territoire(demo.convention, parcels)
+    answer = app.answer_parcels(["AB 12"], territoire=territory, date="2024-09-01")
+    assert answer.parcelles[0].numero == "12" and answer.parcelles[0].section == "AB"
