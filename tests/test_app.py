@@ -246,3 +246,20 @@ def test_a_numeric_numero_is_text_in_the_answer(demo):
     territory = app.Territoire(demo.convention, parcels)
     answer = app.answer_parcels(["AB 12"], territoire=territory, date="2024-09-01")
     assert answer.parcelles[0].numero == "12" and answer.parcelles[0].section == "AB"
+
+
+def test_two_csv_dialects_from_two_threads_at_once(demo):
+    answer = app.answer_parcels([DEMO_PARCEL], territoire=demo, date="2024-09-01")
+    chosen = [app.Settings(csv_format="fr"), app.Settings(csv_format="international")] * 4
+    barrier = threading.Barrier(len(chosen))
+
+    def table(s):
+        barrier.wait()
+        return app.verification_bytes(answer, settings=s)
+
+    with ThreadPoolExecutor(len(chosen)) as pool:
+        tables = list(pool.map(table, chosen))
+    for s, data in zip(chosen, tables, strict=True):
+        french = s.csv_format == "fr"
+        assert data.startswith(b"\xef\xbb\xbf") is french
+        assert (b";" in data.splitlines()[0]) is french
