@@ -47,6 +47,8 @@ class ParcelCheck:
         The parcels found (metric CRS).
     perimeters : GeoDataFrame
         The perimeters they were checked against (``attrs``: version and its date).
+    addresses : list of AddressParcel
+        The addresses asked (:func:`geo.app.check`), where they were found, their parcel.
     """
 
     convention: Convention
@@ -57,6 +59,7 @@ class ParcelCheck:
     perimeters: gpd.GeoDataFrame | None = None
     millesime: str | None = None
     warnings: list[str] = field(default_factory=list)
+    addresses: list = field(default_factory=list)  # AddressParcel: the addresses asked, located
 
     def summary(self) -> pd.DataFrame:
         """Counts per perimeter and status (French column labels)."""
@@ -80,7 +83,8 @@ class ParcelCheck:
         return validity(self.convention, self.perimeters, self.date)
 
     def to_json(self) -> dict:
-        """The answer as JSON-ready data (French keys, as printed by ``ort check --json``).
+        """The answer as JSON-ready data (French keys): what :class:`geo.app.Verification` reads,
+        and ``ort check --json`` prints.
 
         ``validite`` says whether the convention and the version used are in force on the date
         (an expired convention does not answer "inside" silently); ``avertissements`` lists the
@@ -106,18 +110,18 @@ class ParcelCheck:
             out["parcelles"].append(
                 {
                     "idu": idu,
-                    "code_insee": r.get("code_insee"),
-                    "section": r.get("section"),
-                    "numero": r.get("numero"),
+                    "code_insee": _text(r.get("code_insee")),
+                    "section": _text(r.get("section")),
+                    "numero": _text(r.get("numero")),
                     "contenance": None if pd.isna(r.get("contenance")) else float(r["contenance"]),
                     "perimetres": [
                         {
-                            "id": x.perimeter_id,
+                            "perimetre_id": x.perimeter_id,
                             "nom": x.perimeter_nom,
                             "type": x.perimeter_type,
                             "statut": STATUS_LABELS[x.status],
                             "part": round(float(x.share), 6),
-                            "surface_dedans_m2": round(float(x.area_inside_m2), 2),
+                            "surface_m2": round(float(x.area_inside_m2), 2),
                             "distance_m": None if pd.isna(x.distance_m) else round(float(x.distance_m), 2),
                         }
                         for x in rows.itertuples()
@@ -125,6 +129,13 @@ class ParcelCheck:
                 }
             )
         return out
+
+
+def _text(value: object) -> str | None:
+    """A cadastral field as text (a GeoPackage may hold the numéro as a number), None if empty."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return str(value)
 
 
 def provenance_text(
@@ -336,6 +347,7 @@ def check_parcels(
     tolerance_m2: float | None = None,
     tolerance_pct: float | None = None,
     classify=None,
+    perimeters: gpd.GeoDataFrame | None = None,
 ) -> ParcelCheck:
     """Check parcel ids against the perimeters of ``convention`` in force on ``when``.
 
@@ -354,6 +366,8 @@ def check_parcels(
         INSEE code for short ids; default the convention's commune when it has only one.
     classify : callable, optional
         Replacement for :func:`geo.classify.classify_parcels` (e.g. with a progress bar).
+    perimeters : GeoDataFrame, optional
+        The perimeters in force on ``when``, when the caller has them (read, never changed).
 
     Returns
     -------
@@ -361,7 +375,7 @@ def check_parcels(
         Unusable ids are in ``rejected``, never dropped silently.
     """
     day = as_date(when, what="--date") if when is not None else dt.date.today()
-    perims = convention.perimeters(day, in_force_only=True)
+    perims = convention.perimeters(day, in_force_only=True) if perimeters is None else perimeters
     default = commune or (convention.communes[0] if len(convention.communes) == 1 else None)
     entries = [e if isinstance(e, tuple) else (e, default) for e in ids]
     valid: list[ParcelId] = []

@@ -4,7 +4,6 @@ and the convention folder.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -16,23 +15,14 @@ from geo.cli.options import (
     Command,
     addresses_option,
     cadastre_option,
-    classify_with_progress,
     date_option,
     fix_option,
     force_option,
-    load_communes,
-    load_parcels,
-    locate_addresses,
     millesime_option,
     parse_date,
     perimeters_option,
-    provenance,
-    read_entries_file,
-    split_addresses,
     tolerance_options,
-    with_parcel_columns,
 )
-from geo.errors import InputError
 
 # --- ort check -------------------------------------------------------------------------------
 
@@ -89,91 +79,53 @@ def check(
     ort check "12 rue Jean Jaurès, 62820 Libercourt" --perimeters perimeters/libercourt
     ort check --file parcelles.csv --perimeters perimeters/demo -o resultat.csv
     """
-    from geo.check import check_parcels
-    from geo.columns import PARCELS
-    from geo.io import check_writable, write_table
-    from geo.perimeters import read_convention
+    from geo import app
+    from geo.io import check_writable
 
-    ids, addresses = split_addresses(ids)
-    if not ids and not addresses and not id_file:
+    if not ids and not id_file:
         raise click.UsageError("donnez des identifiants de parcelles, une adresse ou --file parcelles.csv")
     if output:
         check_writable(output, force=force)
     day = parse_date(when)
-    conv = read_convention(perimeters)
-    conv.version_at(day)  # refuse a date without perimeters before loading the cadastre
-    parcel_layer = load_parcels(conv, cadastre, millesime, fix)
-    default = commune or (conv.communes[0] if len(conv.communes) == 1 else None)
-    file_ids, file_addresses = read_entries_file(id_file) if id_file else ([], [])
-    addresses += file_addresses
-    located = locate_addresses(addresses, conv, parcel_layer, address_file) if addresses else []
-    entries = [(t, default) for t in ids] + [(a.idu, None) for a in located if a.idu] + file_ids
-    result = check_parcels(
-        entries,
-        conv,
-        parcel_layer,
-        when=day,
-        commune=commune,
-        classify=lambda p, q: classify_with_progress(p, q, tolerance_m2, tolerance_pct),
-    )
-    known, table = result.parcels, result.table
-    # The checks of `ort validate` on the version used, before answering (as warnings).
-    from geo.validate import validate_version
-
-    checked = validate_version(
-        conv, result.perimeters, parcels=parcel_layer, communes=load_communes(conv, cadastre)
-    )
-    result.warnings += [f"{p.code} [{p.feature}] : {p.message}" for p in checked.problems]
-    if id_file and file_ids and len(known):  # keep the planner's own columns beside the verdicts
-        from geo.check import input_columns
-
-        own = input_columns(id_file, code_insee=default)
-        for idu, lines in own.attrs.get("doublons", {}).items():  # every row kept, none dropped
-            result.warnings.append(
-                f"la parcelle {idu} figure sur les lignes {', '.join(map(str, lines))} du fichier : "
-                "chaque ligne garde ses colonnes dans le résultat"
-            )
-        taken = {*table.columns, *PARCELS.names}
-        clash = {c: f"{c} (fichier)" for c in own.columns if c != "idu" and c in taken}
-        table = table.merge(own.rename(columns=clash), on="idu", how="left")
-    if len(known) and output:
-        if output.suffix.lower() in (".gpkg", ".parquet", ".geojson"):
-            import geopandas as gpd
-
-            geo_table = gpd.GeoDataFrame(
-                table.merge(known[["idu", "geometry"]], on="idu"), geometry="geometry", crs=known.crs
-            )
-            write_table(geo_table, output, force=force, layout=PARCELS, source=result.source())
-        else:
-            write_table(table, output, force=force, layout=PARCELS, source=result.source())
-    for warning in [] if as_json else result.warnings:  # with --json: in "avertissements"
-        click.echo(f"Avertissement : {warning}", err=True)
-    if as_json:
-        out = result.to_json()
-        if located:
-            out["adresses"] = [a.to_dict() for a in located]
-        click.echo(json.dumps(out, ensure_ascii=False, indent=2))
+    territory = app.open_territory(perimeters, cadastre=cadastre, millesime=millesime, fix=fix, date=day)
+    result = app.check_entries(
+        ids, territoire=territory, date=day, commune=commune, file=id_file, address_file=address_file,
+        tolerance_m2=tolerance_m2, tolerance_pct=tolerance_pct,
+    )  # fmt: skip
+    if output:
+        app.write_verification(result, output, force=force)
+    if as_json:  # the warnings are in "avertissements"
+        click.echo(result.model_dump_json(indent=2))
     else:
-        for a in located:  # ambiguous or not found: an answer, not an error
-            click.echo(a.describe())
-        if len(known):
-            click.echo(result.provenance())
-            if id_file or len(known) > 20:
-                click.echo(
-                    f"{len(known)} parcelle(s) classée(s) contre "
-                    f"{table['perimeter_id'].nunique()} périmètre(s)"
-                )
-                click.echo(result.summary().to_string(index=False))
-                if output:
-                    click.echo(f"Résultat écrit : {output}")
-            else:
-                click.echo(result.describe())
-    if result.rejected:
-        click.echo(f"{len(result.rejected)} identifiant(s) non reconnu(s) :", err=True)
-        for text, message in result.rejected:
-            click.echo(f"  {text!s}: {message}", err=True)
-        if not id_file or not len(known):
+        _print_check(result, output, many=bool(id_file) or len(result.parcelles) > 20)
+    if result.rejetes:
+        click.echo(f"{len(result.rejetes)} identifiant(s) non reconnu(s) :", err=True)
+        for r in result.rejetes:
+            click.echo(f"  {r.entree}: {r.erreur}", err=True)
+        if not id_file or not result.parcelles:
             sys.exit(EXIT_BAD_INPUT)
+
+
+def _print_check(result, output: Path | None, *, many: bool) -> None:
+    """The answer in French: warnings, addresses, provenance, then each parcel or a summary."""
+    detail = result.detail
+    for warning in detail.warnings:
+        click.echo(f"Avertissement : {warning}", err=True)
+    for a in detail.addresses:  # ambiguous or not found: an answer, not an error
+        click.echo(a.describe())
+    if not result.parcelles:
+        return
+    click.echo(detail.provenance())
+    if not many:
+        click.echo(detail.describe())
+        return
+    click.echo(
+        f"{len(result.parcelles)} parcelle(s) classée(s) contre "
+        f"{detail.table['perimeter_id'].nunique()} périmètre(s)"
+    )
+    click.echo(detail.summary().to_string(index=False))
+    if output:
+        click.echo(f"Résultat écrit : {output}")
 
 
 # --- ort parcels -----------------------------------------------------------------------------
@@ -216,48 +168,20 @@ def parcels(
     fix,
 ):
     """Lister les parcelles d'un secteur, avec leur statut et leur part (annexe de la convention)."""
-    from geo.check import source_text
-    from geo.classify import parcels_in
-    from geo.columns import PARCELS
-    from geo.io import check_writable, write_table
-    from geo.perimeters import ORT_ID, read_convention
+    from geo import app
+    from geo.io import check_writable
 
     check_writable(output, force=force)
     day = parse_date(when)
-    conv = read_convention(perimeters)
-    perims = conv.perimeters(day, in_force_only=True)
-    parcel_layer = load_parcels(conv, cadastre, millesime, fix)
-    target = sector or ORT_ID
-    match = perims[(perims["perimeter_id"] == target) | (perims["nom"].str.casefold() == target.casefold())]
-    if match.empty:
-        known = ", ".join(f"{i} ({n})" for i, n in zip(perims["perimeter_id"], perims["nom"], strict=True))
-        raise InputError(f"secteur '{target}' inconnu", fix=f"choisissez parmi : {known}")
-    result = classify_with_progress(parcel_layer, match, tolerance_m2, tolerance_pct)
-    rows = with_parcel_columns(
-        parcels_in(result, match["perimeter_id"].iloc[0], include_straddling=not inside_only), parcel_layer
-    )
-    rows = rows.sort_values("idu").reset_index(drop=True)
-    if output.suffix.lower() in (".gpkg", ".parquet", ".geojson"):
-        import geopandas as gpd
-
-        rows = gpd.GeoDataFrame(
-            rows.merge(parcel_layer[["idu", "geometry"]], on="idu"), geometry="geometry", crs=parcel_layer.crs
-        )
-    nom = match["nom"].iloc[0]
-    kept = "incluses" if inside_only else "incluses ou à cheval"
-    write_table(
-        rows,
-        output,
-        force=force,
-        layout=PARCELS,
-        title=f"{nom} — parcelles {kept} au {fmt.date_fr(day)}",
-        source=source_text(conv, perims, parcel_layer.attrs.get("millesime"), day),
-    )
-    click.echo(provenance(conv, perims, parcel_layer, day))
-    counts = rows["status"].value_counts()
+    territory = app.open_territory(perimeters, cadastre=cadastre, millesime=millesime, fix=fix, date=day)
+    done = app.sector_parcels(
+        territoire=territory, sector=sector, date=day, inside_only=inside_only, output=output,
+        tolerance_m2=tolerance_m2, tolerance_pct=tolerance_pct, force=force,
+    )  # fmt: skip
+    click.echo(done.provenance)
     click.echo(
-        f"{match['nom'].iloc[0]} : {len(rows)} parcelle(s) — {counts.get('inside', 0)} incluse(s), "
-        f"{counts.get('straddling', 0)} à cheval — écrit dans {output}"
+        f"{done.nom} : {done.parcelles} parcelle(s) — {done.incluses} incluse(s), "
+        f"{done.a_cheval} à cheval — écrit dans {output}"
     )
 
 
@@ -275,17 +199,11 @@ def parcels(
 @millesime_option
 def validate(folder, cadastre, with_parcels, millesime):
     """Vérifier un dossier de convention et signaler tous les problèmes en une fois."""
-    from geo.perimeters import read_convention
-    from geo.validate import validate_convention
+    from geo import app
 
-    parcel_layer = communes = None
-    if cadastre or with_parcels:
-        conv = read_convention(folder)
-        parcel_layer = load_parcels(conv, cadastre, millesime, fix=False)
-        communes = load_communes(conv, cadastre)
-    report = validate_convention(folder, parcels=parcel_layer, communes=communes)
-    click.echo(str(report))
-    if not report.ok:
+    done = app.validate_folder(folder, cadastre=cadastre, with_parcels=with_parcels, millesime=millesime)
+    click.echo(str(done.report))
+    if not done.ok:
         sys.exit(1)
 
 
@@ -313,20 +231,10 @@ def fetch(communes, layers, millesime, refresh):
 
     Chaque fichier est vérifié (gzip complet, JSON lisible) avant d'être annoncé.
     """
-    from geo.errors import DownloadError
-    from geo.sources.cadastre import fetch_layer
-    from geo.sources.http import verify_cached
+    from geo import app
 
-    for code in communes:
-        for layer in layers:
-            path = fetch_layer(code, layer, millesime=millesime, refresh=refresh)
-            problem = verify_cached(path, deep=True)
-            if problem:
-                raise DownloadError(
-                    f"{path} : fichier en cache endommagé ({problem}) — relancez "
-                    f"`ort fetch --refresh {code} --layer {layer}` pour le télécharger à nouveau"
-                )
-            click.echo(f"{code} {layer}: {path} (vérifié)")
+    for done in app.fetch_cadastre(communes, layers=layers, millesime=millesime, refresh=refresh):
+        click.echo(f"{done.code_insee} {done.couche}: {done.chemin} (vérifié)")
 
 
 # --- ort perimeter-from-parcels --------------------------------------------------------------
@@ -359,33 +267,15 @@ def perimeter_from_parcels_cmd(
     ids, commune, perimeter_id, nom, ptype, centre_ville, output, cadastre, millesime, force
 ):
     """Construire un périmètre (GeoJSON) comme l'union de parcelles."""
-    from geo.idu import parse_many
-    from geo.io import check_writable, write_text
-    from geo.perimeters import perimeter_from_parcels, perimeters_to_geojson
-    from geo.sources import cadastre as cad
+    from geo import app
+    from geo.io import check_writable
 
     check_writable(output, force=force)
-    if cadastre is not None and cadastre.is_file():
-        layer = cad.read_parcels(cadastre)
-    else:
-        layer = cad.load_cadastre([commune], ("parcelles",), millesime=millesime, source_dir=cadastre)[
-            "parcelles"
-        ]
-    valid, rejected = parse_many(ids, code_insee=commune)
-    if rejected:
-        raise InputError(f"{rejected[0][1]}")
-    gdf = perimeter_from_parcels(
-        layer,
-        [p.idu for p in valid],
-        perimeter_id=perimeter_id,
-        nom=nom,
-        type=ptype,
-        centre_ville=centre_ville,
-    )
-    write_text(perimeters_to_geojson(gdf), output, force=force)
-    click.echo(
-        f"{nom} : {len(valid)} parcelle(s), {fmt.area_m2(gdf.geometry.area.sum())} — écrit dans {output}"
-    )
+    done = app.perimeter_from_parcels(
+        ids, commune=commune, perimeter_id=perimeter_id, nom=nom, output=output, type=ptype,
+        centre_ville=centre_ville, cadastre=cadastre, millesime=millesime, force=force,
+    )  # fmt: skip
+    click.echo(f"{nom} : {done.parcelles} parcelle(s), {fmt.area_m2(done.surface_m2)} — écrit dans {output}")
 
 
 # --- ort demo --------------------------------------------------------------------------------
