@@ -36,6 +36,8 @@ class Evidence:
     caveats: list[str] = field(default_factory=list)
     share: float | None = None
     routes: list[dict] = field(default_factory=list)
+    #: The verdict in the rule's own words when it is not plain (« partiellement (centre seulement) »).
+    label: str = ""
 
     def copy(self, **changes) -> Evidence:
         return replace(
