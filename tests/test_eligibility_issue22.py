@@ -11,7 +11,6 @@ import datetime as dt
 import pytest
 
 from geo.eligibility.answers import eligibility_for_commune
-from geo.eligibility.conditions import REGISTRY
 from geo.eligibility.rules import load_rules
 from geo.sources.lists import load_lists
 
@@ -142,5 +141,7 @@ def test_zrcv_and_service_answers(lists, rules):
 
 
 def test_every_rule_refers_to_a_registered_condition_at_its_level(rules):
+    from geo.eligibility.conditions import REGISTRY
+
     for rule in rules:
         assert REGISTRY[rule.condition].level == rule.level, rule.id
