@@ -398,7 +398,8 @@ def test_rules_file_is_checked(tmp_path):
         '[[regles]]\nid = "a"\nnom = "A"\neffet = "A"\nniveau = "commune"\ncondition = "inventee"\n'
         'reference = "r"\n[[regles]]\nid = "b"\nnom = "B"\nniveau = "secteur"\ncondition = "ort_conclue"\n'
         'reference = "r"\ndu = 2020-01-01\nau = 2019-01-01\n[[regles]]\nid = "a"\nnom = "A"\neffet = "A"\n'
-        'niveau = "commune"\ncondition = "arrete_denormandie_ou_ort"\nreference = "r"\nau_parametre = "absent"\n'
+        'niveau = "commune"\ncondition = "arrete_denormandie_ou_ort"\nreference = "r"\n'
+        'au_parametre = "absent"\n'
         'a_verifier = "oui"\n',
         encoding="utf-8",
     )
@@ -622,9 +623,10 @@ def test_cli_commune_text(lists, shared_data):
     assert "loi n° 2018-1317" in out and "loi n° 2023-1322" in out  # the dated chain of texts
     assert "référence : CGI art. 199 novovicies" in out and "QN06248M" in out
     # One line per dispositif at the top, the detail below, the disclaimer last.
-    summary = out[out.index("En bref :") : out.index("Détail :")]
+    summary = out[out.index("En bref :") : out.index("Mises en garde communes")]
     assert summary.count("\n    ") == len(load_rules().rules)
-    assert "Denormandie : OUI — ORT signée le 18/01/2023" in summary
+    # Each dispositif says the level of its verdict (issue 22, item 7).
+    assert "Denormandie : OUI [toute la commune] — ORT signée le 18/01/2023" in summary
     assert "Priorité Anah : OUI (priorité de programmation, non opposable)" in summary
     last = out.strip().splitlines()[-1]
     assert last.startswith("Information indicative : ni rescrit fiscal, ni décision de l'Anah ou de la CDAC")
