@@ -343,6 +343,12 @@ def communes_cmd(
             )
             text.append(f"Tableau écrit : {output}")
     if consistency:
+        from geo.sources.arrete_report import compare_arrete
+
+        comparison = compare_arrete(lists, departement=departement)
+        if comparison is not None:
+            out["liste_arrete"] = comparison.to_dict()
+            text += ["", *comparison.lines()]
         report = check_consistency(lists)
         out["coherence"] = [
             {
