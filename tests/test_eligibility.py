@@ -95,7 +95,7 @@ def test_lens_and_lievin_eligible_through_the_arrete_from_the_start_of_the_schem
         a = answer(commune(code, D(2019, 1, 1), lists, rules), "denormandie")
         # 2019 acquisitions: the centre only, never a plain "oui" (issue 22, item 3).
         assert a.verdict == "partiellement" and a.verdict_label == "partiellement (centre seulement)"
-        assert "liste de l'arrêté du 26 mars 2019" in a.reason and "acv-113" in a.reason
+        assert "liste de l'arrêté du 26 mars 2019" in a.reason and "communes-denormandie.yaml" in a.reason
         assert "centre de la commune" in a.reason
         assert answer(commune(code, D(2020, 1, 1), lists, rules), "denormandie").verdict == "oui"
         # ORT homologated 2019-08-04 only, but the 2018 ACV convention already carried the Anah priority.
@@ -645,7 +645,7 @@ def test_cli_commune_json(lists, shared_data):
     (res,) = doc["resultats"]
     assert res["code_insee"] == "62498" and res["contexte"]["programmes"] == ["ACV (acv-113)"]
     rep = {x["regle"]: x for x in res["reponses"]}
-    assert rep["denormandie"]["verdict"] == "oui" and "acv-113" in rep["denormandie"]["motif"]
+    assert rep["denormandie"]["verdict"] == "oui" and "communes-denormandie.yaml" in rep["denormandie"]["motif"]
     assert "arrêté du 26 mars 2019" in rep["denormandie"]["motif"]
     assert rep["anah_prioritaire"]["verdict_libelle"] == "oui (priorité de programmation, non opposable)"
     for key in (
