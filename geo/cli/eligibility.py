@@ -204,7 +204,7 @@ def _write_answers(result, output, day, force) -> None:
         force=force,
         layout=ELIGIBILITY,
         title=f"Éligibilité aux effets de l'ORT au {fmt.date_fr(day)}",
-        source=result._lines["source"],
+        source=result.source_line,
     )
 
 
@@ -214,8 +214,8 @@ def _print_text(result, located, day, lists, rules, *, brief: bool, output) -> N
     for a in located:  # ambiguous or not found: an answer, not an error
         click.echo(a.describe())
     click.echo(text.header(day, lists, rules))
-    if result._lines["perimetres"]:
-        click.echo(result._lines["perimetres"])
+    if result.perimeters_line:
+        click.echo(result.perimeters_line)
     click.echo(text.describe(result.answers, lists, rules, brief=brief and len(result.answers) > 40))
     if output and result.answers:
         click.echo(f"Réponses écrites : {output}")
@@ -258,7 +258,7 @@ def _source_line(day, lists, rules, conv, perims) -> str:
     "rule_id",
     default=None,
     help="Règle décidée à l'échelle de la commune : denormandie, anah_prioritaire, "
-    "information_fermeture_service, zrcv, autres_effets_ort.",
+    "information_fermeture_service, autres_effets_ort.",
 )
 @date_option
 @click.option("--dep", "departement", default=None, help="Code du département, ex. 62, 2A, 974.")

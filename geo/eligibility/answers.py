@@ -403,7 +403,7 @@ def eligibility_for_parcels(
             ctx = Context(rule, rules, code, when, lists, convention, ort)
             ev = _parcel_place(ctx, parcel.idu, areas, hits, touched, perimeters)
             if ended_on is not None and when > ended_on and rule.condition != "opah_ru":
-                if ev.verdict in (OUI, PARTIELLEMENT):
+                if ev.verdict != NON and "convention échue" not in ev.reason:
                     ev = ev.copy(verdict=INCONNU, reason=f"{ended(ended_on)} — {ev.reason}")
             ev.data += [version] if version else []
             ev.data.append(rules.label())
@@ -519,10 +519,10 @@ def _parcel_evidence(cond, hit, mine: list[tuple[str, str, float]]) -> Evidence:
     if hit.status == STRADDLING:
         inside = float(hit.share)
         share = 1.0 - inside if outside_wanted else inside
-        where = "hors de" if outside_wanted else "dans"
+        where = f"hors {_of(area)}" if outside_wanted else f"dans {area}"
         ev = Evidence(
             PARTIELLEMENT,
-            f"parcelle à cheval : {fmt.percent(share)} de sa surface {where} {area} ({names})",
+            f"parcelle à cheval : {fmt.percent(share)} de sa surface {where} ({names})",
         )
         ev.caveats.append(
             "aucune règle juridique ne tranche le cas d'une parcelle à cheval : c'est la localisation de "

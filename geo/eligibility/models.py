@@ -131,6 +131,16 @@ class ResultatEligibilite(_Out):
         """Warnings about the question itself (a code read as a former code…)."""
         return self._notices
 
+    @property
+    def perimeters_line(self) -> str:
+        """The convention and the version of its perimeters used ('' without a convention)."""
+        return self._lines.get("perimetres", "")
+
+    @property
+    def source_line(self) -> str:
+        """Rules, lists and perimeters used, on one line (source row of the tables written)."""
+        return self._lines.get("source", "")
+
     def to_json(self) -> str:
         """The JSON of ``ort eligibility --json`` (``adresses`` only when addresses were asked)."""
         data = self.model_dump(mode="json", exclude={"adresses"} if self.adresses is None else None)

@@ -106,23 +106,20 @@ def _parcel_answers(valid, when, lists, rules, conv, perims, parcel_layer, rejec
     if not valid:
         return answers
     if conv is None:  # no perimeters: the commune's answers, place effects said unknown
-        for p in valid:
-            try:
-                answers += _without_perimeters(p, when, lists, rules)
-            except InputError as err:
-                rejected.append((p.idu, str(err)))
-        return answers
+        return _without_perimeters(valid, when, lists, rules, rejected)
     outside = [p for p in valid if p.code_insee not in conv.communes]
     for p in outside:
         rejected.append((p.idu, f"commune {p.code_insee} hors de la convention ({', '.join(conv.communes)})"))
     inside = [p for p in valid if p.code_insee in conv.communes]
     if perims is None:
         # No perimeter version in force (sectors not digitised, not yet in force): no cadastre needed.
-        for p in inside:
-            answers += eligibility_for_commune(
+        return [
+            a
+            for p in inside
+            for a in eligibility_for_commune(
                 p.code_insee, when, lists=lists, rules=rules, convention=conv, idu=p.idu
             )
-        return answers
+        ]
     if not inside:
         return answers
     if parcel_layer is None:
@@ -137,11 +134,18 @@ def _parcel_answers(valid, when, lists, rules, conv, perims, parcel_layer, rejec
     return eligibility_for_parcels(known, perims, when, lists=lists, rules=rules, convention=conv)
 
 
-def _without_perimeters(p, when, lists, rules) -> list[Answer]:
-    out = eligibility_for_commune(p.code_insee, when, lists=lists, rules=rules, idu=p.idu)
-    for a in out:
-        if a.level in PLACE_LEVELS and a.verdict == "inconnu":
-            a.reason = "aucun dossier de périmètres donné (--perimeters) : " + a.reason.split(" : ")[0]
+def _without_perimeters(valid, when, lists, rules, rejected) -> list[Answer]:
+    out: list[Answer] = []
+    for p in valid:
+        try:
+            found = eligibility_for_commune(p.code_insee, when, lists=lists, rules=rules, idu=p.idu)
+        except InputError as err:
+            rejected.append((p.idu, str(err)))
+            continue
+        for a in found:
+            if a.level in PLACE_LEVELS and a.verdict == "inconnu":
+                a.reason = "aucun dossier de périmètres donné (--perimeters) : " + a.reason.split(" : ")[0]
+        out += found
     return out
 
 
