@@ -166,3 +166,18 @@ def test_parcel_effects_after_the_convention_end(shared_data):
         assert rep[effect]["verdict"] == "inconnu", effect
         assert "convention échue le 15/03/2028, vérifier un avenant de prolongation" in rep[effect]["motif"]
     assert rep["diif"]["part"] == pytest.approx(0.15, abs=0.01)  # the share is still said
+
+
+def test_rules_file_tables_checked_by_the_models(tmp_path):
+    """No hand checks left: missing tables and a wrong type are model errors, all at once."""
+    from geo.errors import ValidationFailed
+
+    bad = tmp_path / "regles.toml"
+    bad.write_text(
+        'version = "x"\nverifie_le = 2026-12-03\navertissement = "a"\nregles = 3\n', encoding="utf-8"
+    )
+    with pytest.raises(ValidationFailed) as err:
+        load_rules(bad)
+    found = {(p.code, p.feature) for p in err.value.report.problems}
+    assert ("missing-field", "en-tête") in found and ("bad-type", "en-tête") in found
+    assert all(" — " in p.message for p in err.value.report.problems)  # each with its fix
