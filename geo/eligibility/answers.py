@@ -565,7 +565,8 @@ def eligible_communes(
     -------
     DataFrame
         ``code_insee`` (current code), ``commune, departement, programme`` (ACV/PVD/autre),
-        ``verdict, motif, via`` (arrêté ACV / ORT), ``codes_listes`` (codes as written in the lists).
+        ``verdict, motif, via`` (« arrêté » : the list of the arrêté of 26 March 2019, or « ORT »),
+        ``codes_listes`` (codes as written in the lists).
     """
     from geo.projection import departement_of
 
@@ -603,7 +604,7 @@ def eligible_communes(
         routes = {r["voie"]: r["verdict"] for r in ans.routes}
         via = ""
         if ans.verdict == OUI:
-            via = "arrêté ACV" if routes.get(f"liste de l'{ARRETE}") == OUI else "ORT"
+            via = "arrêté" if routes.get(f"liste de l'{ARRETE}") == OUI else "ORT"
         rows.append(
             {
                 "code_insee": code,
