@@ -295,13 +295,15 @@ def _without_ort(ctx: Context, cond: Condition, data: list[str]) -> Evidence:
 
 def deliberation_reason(cond: Condition) -> str:
     """Where to look for a perimeter set by a municipal deliberation."""
-    where = "pas par la convention (voir délibérations, PLU)"
-    return f"{cond.area_name} : fixé par délibération municipale, {where}"
+    return (
+        f"fixé par délibération municipale, pas par la convention : {cond.area_name} à vérifier "
+        "(délibérations, annexes du PLU)"
+    )
 
 
 ZRCV_REASON = (
-    "ZRCV : secteurs centre-ville des communes de l'arrêté ZRCV, exonérations sur délibération : "
-    "vérifier l'arrêté et les délibérations"
+    "selon l'arrêté ZRCV et les délibérations : secteurs centre-ville des communes de l'arrêté, "
+    "exonérations sur délibération"
 )
 
 
