@@ -43,6 +43,8 @@ def test_delegated_commune_of_a_listed_commune_nouvelle(lists, rules):
     denorm = answer("50602", D(2024, 6, 1), "denormandie", lists, rules)
     assert denorm.verdict == "oui" and "50129" in denorm.reason
     assert any("commune déléguée de 50129" in c for c in denorm.caveats)
+    # The commune nouvelle may postdate the arrêté: what to check is said.
+    assert any("créée après le 26/03/2019" in c for c in denorm.caveats)
     service = answer("50602", D(2024, 6, 1), "information_fermeture_service", lists, rules)
     assert service.verdict == "oui" and "26/07/2019" in service.reason
     # The place rules are no longer "non" (no ORT) but depend on the place.
