@@ -603,7 +603,7 @@ def eligible_communes(
         )
         routes = {r["voie"]: r["verdict"] for r in ans.routes}
         via = ""
-        if ans.verdict == OUI:
+        if ans.verdict in (OUI, PARTIELLEMENT):
             via = "arrêté" if routes.get(f"liste de l'{ARRETE}") == OUI else "ORT"
         rows.append(
             {
@@ -623,8 +623,9 @@ def eligible_communes(
 
 
 def counts_by_departement(table: pd.DataFrame) -> pd.DataFrame:
-    """Eligible communes (verdict ``oui``, current codes) per département and programme, with a total row."""
-    yes = table[table["verdict"] == OUI]
+    """Eligible communes (verdict ``oui``, or ``partiellement`` — the centre only, for Denormandie
+    acquisitions of 2019), by current code, per département and programme, with a total row."""
+    yes = table[table["verdict"].isin([OUI, PARTIELLEMENT])]
     counts = pd.crosstab(yes["departement"], yes["programme"]).reindex(
         columns=["ACV", "PVD", "autre"], fill_value=0
     )

@@ -216,6 +216,8 @@ def eligible_communes_view(
     InputError
         A rule decided at the parcel, or a département without any commune in the lists.
     """
+    import pandas as pd
+
     from geo import fmt
     from geo.eligibility.answers import counts_by_departement, eligible_communes, signed_ort_communes
 
@@ -225,6 +227,7 @@ def eligible_communes_view(
             f"aucune commune des listes dans le département {departement!r}", fix="ex. --dep 62, 2A, 974"
         )
     yes, unknown = table[table["verdict"] == "oui"], table[table["verdict"] == "inconnu"]
+    partial = table[table["verdict"] == "partiellement"]
     counts = counts_by_departement(table)
     rule = rules.get(rule_id)
     signed = signed_ort_communes(lists)
@@ -232,6 +235,7 @@ def eligible_communes_view(
         "regle": rule_id,
         "periode": rule.period(),
         "communes": yes.to_dict("records"),
+        "partiellement": partial.to_dict("records"),
         "a_verifier": unknown.to_dict("records"),
         "comptes": counts.to_dict("records"),
         "ort_signees": signed,
@@ -243,11 +247,15 @@ def eligible_communes_view(
     lines += [
         f"  {r.code_insee} {r.commune} ({r.departement}, {r.programme}) — {r.motif}" for r in yes.itertuples()
     ]
+    if len(partial):
+        lines.append(f"\n{len(partial)} commune(s) éligible(s) en partie seulement (centre de la commune) :")
+        lines += [f"  {r.code_insee} {r.commune} — {r.motif}" for r in partial.itertuples()]
     if len(unknown):
         lines.append(f"\n{len(unknown)} commune(s) à vérifier (données incomplètes) :")
         lines += [f"  {r.code_insee} {r.commune} — {r.motif}" for r in unknown.itertuples()]
-    lines += ["\nPar département et programme (communes éligibles) :", counts.to_string(index=False)]
-    via = yes["via"].value_counts()
+    lines += ["\nPar département et programme (communes éligibles, en tout ou en partie) :"]
+    lines.append(counts.to_string(index=False))
+    via = pd.concat([yes["via"], partial["via"]]).value_counts()
     by_list, by_ort = via.get("arrêté", 0), via.get("ORT", 0)
     lines.append(f"Par motif : liste de l'arrêté du 26 mars 2019 {by_list}, ORT conclue {by_ort}")
     lines.append(signed["texte"])
