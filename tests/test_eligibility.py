@@ -76,7 +76,7 @@ def test_libercourt_eligible_through_its_ort_row_from_signature_day(lists, rules
     assert yes.reference.startswith("CGI art. 199 novovicies") and yes.evaluated_on == D(2023, 6, 1)
     assert any("ort-suivi-anct-national.csv" in d and "18/09/2024" in d for d in yes.data_used)
     assert any("regles-eligibilite.toml, version" in d and "vérifié le" in d for d in yes.data_used)
-    assert "31/12/2027" in yes.period and any(c.startswith("période d'acquisition") for c in yes.caveats)
+    assert "31/12/2027" in yes.period  # said once, as the rule's period (not again as a caveat)
     assert {r["voie"]: r["verdict"] for r in yes.routes} == {
         "liste de l'arrêté du 26 mars 2019": "non",
         "ORT conclue": "oui",
@@ -93,10 +93,11 @@ def test_libercourt_eligible_through_its_ort_row_from_signature_day(lists, rules
 def test_lens_and_lievin_eligible_through_the_arrete_from_the_start_of_the_scheme(lists, rules):
     for code in ("62498", "62510"):
         a = answer(commune(code, D(2019, 1, 1), lists, rules), "denormandie")
-        assert (
-            a.verdict == "oui" and "liste de l'arrêté du 26 mars 2019" in a.reason and "acv-113" in a.reason
-        )
-        assert any("centre de la commune" in c for c in a.caveats)  # 2019 acquisitions: centre only
+        # 2019 acquisitions: the centre only, never a plain "oui" (issue 22, item 3).
+        assert a.verdict == "partiellement" and a.verdict_label == "partiellement (centre seulement)"
+        assert "liste de l'arrêté du 26 mars 2019" in a.reason and "communes-denormandie.yaml" in a.reason
+        assert "centre de la commune" in a.reason
+        assert answer(commune(code, D(2020, 1, 1), lists, rules), "denormandie").verdict == "oui"
         # ORT homologated 2019-08-04 only, but the 2018 ACV convention already carried the Anah priority.
         prio = answer(commune(code, D(2019, 1, 1), lists, rules), "anah_prioritaire")
         assert (
@@ -117,7 +118,7 @@ def test_original_acv_commune_signed_in_2019_is_eligible_from_2019_01_01(lists, 
     (acv,) = lists.rows("acv", code)
     assert acv["id_acv"] == "acv-008" and acv["date_signature"] == D(2019, 9, 24)
     a = answer(commune(code, D(2019, 1, 1), lists, rules), "denormandie")
-    assert a.verdict == "oui" and "arrêté du 26 mars 2019" in a.reason
+    assert a.verdict == "partiellement" and "arrêté du 26 mars 2019" in a.reason  # centre only in 2019
     assert any("dès le 01/01/2019" in c for c in a.caveats)
     # The ACV programme date only matters for the Anah priority of its convention.
     assert answer(commune(code, D(2019, 3, 1), lists, rules), "anah_prioritaire").verdict == "non"
@@ -130,6 +131,7 @@ def test_later_acv_entrant_is_eligible_only_through_its_ort(lists, rules):
     assert acv["id_acv"] == "acv-223" and acv["date_signature"] == D(2024, 1, 18)
     assert not lists.rows("acv_arrete", code)
     before = answer(commune(code, D(2024, 3, 1), lists, rules), "denormandie")
+    # Its ORT row dates the ORT (10/06/2024): the data say "non" before it, unlike Hazebrouck's.
     assert before.verdict == "non"
     assert "après 2018" in before.reason and "seulement par une ORT conclue" in before.reason
     routes = {r["voie"]: r["verdict"] for r in before.routes}
@@ -144,7 +146,7 @@ def test_later_acv_entrant_is_eligible_only_through_its_ort(lists, rules):
     assert later.set_index("code_insee").loc["82033", "via"] == "ORT"
     # Hazebrouck (acv-225): ACV since 2024, no ORT row at all → never "oui via ACV".
     haz = answer(commune("59295", D(2025, 1, 1), lists, rules), "denormandie")
-    assert haz.verdict == "non" and "acv-225" in haz.reason
+    assert haz.verdict == "inconnu" and "acv-225" in haz.reason
 
 
 def test_copropriete_route_since_2024_04_11_in_any_commune(lists, rules):
@@ -180,12 +182,12 @@ def test_table_lists_communes_covered_not_concluded(lists, rules):
     (row,) = lists.rows("ort", "47001")
     assert row["date_fin_estimee"] == D(2024, 11, 14)
     agen = answer(commune("47001", D(2025, 3, 1), lists, rules), "denormandie")
-    assert agen.verdict == "oui"  # through the arrêté (acv-001), the ORT end is only a caveat there
-    assert any("date de fin estimée" in c and "14/11/2024" in c for c in agen.caveats)
-    assert not any(
-        "date de fin estimée" in c
-        for c in answer(commune("47001", D(2024, 1, 1), lists, rules), "denormandie").caveats
-    )
+    assert agen.verdict == "oui"  # through the arrêté (acv-001); the ORT route is unknown after its end
+    route = next(r for r in agen.routes if r["voie"] == "ORT conclue")
+    assert route["verdict"] == "inconnu" and "convention échue le 14/11/2024" in route["motif"]
+    assert "vérifier un avenant de prolongation" in route["motif"]
+    early = answer(commune("47001", D(2024, 1, 1), lists, rules), "denormandie")
+    assert next(r for r in early.routes if r["voie"] == "ORT conclue")["verdict"] == "oui"
 
 
 def test_pvd_commune_with_unsigned_ort_is_not_eligible(lists, rules):
@@ -273,7 +275,8 @@ def test_rules_text_and_flags_agree(rules):
     for r in (vir, diif):
         assert r.valid_from == D(2019, 5, 24) and "R321-12" in r.reference and "L303-2" not in r.reference
         assert "conseil d'administration de l'Anah" in r.reference
-    assert "L262-1" in vir.reference
+    # L262-1 is the civil contract of a VIR, not the Anah aid (issue 22, item 6).
+    assert "L262-1" not in vir.reference
     for r in rules:
         assert r.a_verifier == bool(r.to_verify)
     assert rules.verified_on is not None and rules.disclaimer.startswith("Information indicative")
@@ -361,7 +364,7 @@ def test_eligible_communes_of_a_departement_counted_by_current_code(lists, rules
         assert former not in set(table["code_insee"])
     yes = table[table["verdict"] == "oui"].set_index("code_insee")
     assert yes.loc["62907", "via"] == "ORT" and "18/01/2023" in yes.loc["62907", "motif"]
-    assert yes.loc["62498", "via"] == "arrêté ACV" and yes.loc["62498", "programme"] == "ACV"
+    assert yes.loc["62498", "via"] == "arrêté" and yes.loc["62498", "programme"] == "ACV"
     assert "62427" not in yes.index  # Hénin-Beaumont: « Non signée »
     # Independent count: current codes of the signed rows of dept 62 signed by the date, or ACV 2018.
     ort = lists["ort"]
@@ -395,7 +398,8 @@ def test_rules_file_is_checked(tmp_path):
         '[[regles]]\nid = "a"\nnom = "A"\neffet = "A"\nniveau = "commune"\ncondition = "inventee"\n'
         'reference = "r"\n[[regles]]\nid = "b"\nnom = "B"\nniveau = "secteur"\ncondition = "ort_conclue"\n'
         'reference = "r"\ndu = 2020-01-01\nau = 2019-01-01\n[[regles]]\nid = "a"\nnom = "A"\neffet = "A"\n'
-        'niveau = "commune"\ncondition = "arrete_acv_ou_ort"\nreference = "r"\nau_parametre = "absent"\n'
+        'niveau = "commune"\ncondition = "arrete_denormandie_ou_ort"\nreference = "r"\n'
+        'au_parametre = "absent"\n'
         'a_verifier = "oui"\n',
         encoding="utf-8",
     )
@@ -404,15 +408,15 @@ def test_rules_file_is_checked(tmp_path):
     problems = err.value.report.problems
     codes = {p.code for p in problems}
     assert codes >= {
-        "condition_inconnue",
+        "condition-inconnue",
         "missing-field",
         "unknown-field",
         "bad-date",
         "bad-type",
-        "niveau_condition",
-        "periode",
-        "id_double",
-        "parametre_inconnu",
+        "niveau-condition",
+        "periode-inversee",
+        "id-double",
+        "parametre-inconnu",
     }
     assert all(p.severity == "error" for p in problems)  # an unknown field would lose a caveat
     assert {p.feature for p in problems} >= {"règle 1 (a)", "règle 2 (b)", "règle 3 (a)", "en-tête"}
@@ -619,9 +623,10 @@ def test_cli_commune_text(lists, shared_data):
     assert "loi n° 2018-1317" in out and "loi n° 2023-1322" in out  # the dated chain of texts
     assert "référence : CGI art. 199 novovicies" in out and "QN06248M" in out
     # One line per dispositif at the top, the detail below, the disclaimer last.
-    summary = out[out.index("En bref :") : out.index("Détail :")]
+    summary = out[out.index("En bref :") : out.index("Mises en garde communes")]
     assert summary.count("\n    ") == len(load_rules().rules)
-    assert "Denormandie : OUI — ORT signée le 18/01/2023" in summary
+    # Each dispositif says the level of its verdict (issue 22, item 7).
+    assert "Denormandie : OUI [toute la commune] — ORT signée le 18/01/2023" in summary
     assert "Priorité Anah : OUI (priorité de programmation, non opposable)" in summary
     last = out.strip().splitlines()[-1]
     assert last.startswith("Information indicative : ni rescrit fiscal, ni décision de l'Anah ou de la CDAC")
@@ -634,13 +639,14 @@ def test_cli_commune_json(lists, shared_data):
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     assert doc["date"] == "2024-06-01" and doc["regles"]["denormandie_fin"] == "2027-12-31"
-    assert doc["regles"]["verifie_le"] and len(doc["regles"]["denormandie_textes"]) == 3
+    assert doc["regles"]["verifie_le"] and len(doc["regles"]["denormandie_textes"]) == 6
     assert {x["nom"] for x in doc["listes"]} >= {"ort", "acv", "communes"}
     assert doc["avertissement"].startswith("Information indicative")
     (res,) = doc["resultats"]
     assert res["code_insee"] == "62498" and res["contexte"]["programmes"] == ["ACV (acv-113)"]
     rep = {x["regle"]: x for x in res["reponses"]}
-    assert rep["denormandie"]["verdict"] == "oui" and "acv-113" in rep["denormandie"]["motif"]
+    assert rep["denormandie"]["verdict"] == "oui"
+    assert "communes-denormandie.yaml" in rep["denormandie"]["motif"]
     assert "arrêté du 26 mars 2019" in rep["denormandie"]["motif"]
     assert rep["anah_prioritaire"]["verdict_libelle"] == "oui (priorité de programmation, non opposable)"
     for key in (
@@ -788,7 +794,7 @@ def test_cli_communes_eligible_and_report(lists, shared_data):
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     codes = {c["code_insee"]: c for c in doc["communes"]}
-    assert "62907" in codes and codes["62498"]["via"] == "arrêté ACV" and "62427" not in codes
+    assert "62907" in codes and codes["62498"]["via"] == "arrêté" and "62427" not in codes
     total = {c["departement"]: c["total"] for c in doc["comptes"]}["62"]
     assert total == len(codes)
     assert doc["ort_signees"]["communes_actuelles"] <= doc["ort_signees"]["lignes"]
@@ -809,7 +815,7 @@ def test_cli_communes_eligible_and_report(lists, shared_data):
     assert "comptées au code officiel actuel" in text.output
     assert (
         "acv_sans_ort" in text.output
-        and "Par motif : liste de l'arrêté du 26 mars 2019 (ACV 2018) 8" in text.output
+        and "Par motif : liste de l'arrêté du 26 mars 2019 8" in text.output
     )
     assert "pas des conventions" in text.output
     assert run("communes", "--lists", shared_data).exit_code == 2

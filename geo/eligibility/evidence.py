@@ -36,11 +36,30 @@ class Evidence:
     caveats: list[str] = field(default_factory=list)
     share: float | None = None
     routes: list[dict] = field(default_factory=list)
+    #: The verdict in the rule's own words when it is not plain (« partiellement (centre seulement) »).
+    label: str = ""
 
     def copy(self, **changes) -> Evidence:
         return replace(
             self, data=list(self.data), caveats=list(self.caveats), routes=list(self.routes), **changes
         )
+
+
+def current_of(lists: NationalLists, code: str) -> str | None:
+    """The current commune (COG) of a former, delegated or associated commune ``code``; None when
+    ``code`` is itself current or unknown."""
+    current, _ = lists.resolve(code)
+    return current if current and current != code else None
+
+
+def own_rows(lists: NationalLists, name: str, code: str) -> list[dict]:
+    """Rows of list ``name`` for ``code`` as written, then, for a former or delegated commune, the
+    rows of its current commune: the commune nouvelle's listing covers its whole territory."""
+    rows = list(lists.rows(name, code))
+    current = current_of(lists, code)
+    if current:
+        rows += [r for r in lists.rows(name, current) if r not in rows]
+    return rows
 
 
 def combine(items: list[Evidence]) -> str:
@@ -57,11 +76,24 @@ def _fr(day) -> str:
 
 
 def ort_evidence(code: str, day: dt.date, lists: NationalLists, convention=None) -> Evidence:
-    """Has commune ``code`` concluded an ORT convention on or before ``day``? From its own row
-    of the ORT follow-up (named in the reason), else the convention folder given."""
+    """Has commune ``code`` concluded an ORT convention on or before ``day``, and is it still
+    running? From its own row of the ORT follow-up (or its current commune's, for a former or
+    delegated commune; named in the reason), then the convention folder given."""
+    ev, rows = _from_follow_up(code, day, lists)
+    real = lists.resolve(code)[0] is not None and "communes" in lists
+    if convention is not None and code in convention.communes and convention.fictif and real:
+        ev.caveats.append(
+            f"la convention « {convention.nom} » est fictive : ignorée pour cette commune réelle"
+        )
+    elif convention is not None and code in convention.communes:
+        ev = _from_folder(ev, rows, day, convention)
+    return ev
+
+
+def _from_follow_up(code: str, day: dt.date, lists: NationalLists) -> tuple[Evidence, list[dict]]:
     info = lists.info["ort"]
     ev = Evidence(NON, "", [info.label()])
-    rows = lists.rows("ort", code)
+    rows = own_rows(lists, "ort", code)
     found = [_ort_row(r, day, info.date) for r in rows]
     if found:
         ev.verdict = combine(found) if len({f.verdict for f in found}) == 1 else INCONNU
@@ -69,57 +101,93 @@ def ort_evidence(code: str, day: dt.date, lists: NationalLists, convention=None)
         ev.caveats = [c for f in found for c in f.caveats]
         if len(found) > 1:
             ev.caveats.append(f"commune présente {len(found)} fois dans le suivi des ORT")
-    else:
-        ev.reason = f"commune absente du suivi des ORT (actualisé au {_fr(info.date)})"
-        for r in lists.rows("ort", code, absorbed=True):
-            part = _ort_row(r, day, info.date)
-            if part.verdict == OUI:
-                ev.verdict = INCONNU
-                ev.caveats.append(
-                    f"l'ancienne commune {r['commune']} ({r['code_insee']}), aujourd'hui rattachée à {code}, "
-                    f"figure au suivi : {part.reason} — l'ORT couvre-t-elle toute la commune actuelle ?"
-                )
-        if day > dt.date.fromisoformat(info.date[:10]):
-            ev.caveats.append(f"une ORT signée après le {_fr(info.date)} ne figure pas dans cette liste")
-    real = lists.resolve(code)[0] is not None and "communes" in lists
-    if convention is not None and code in convention.communes and convention.fictif and real:
-        ev.caveats.append(
-            f"la convention « {convention.nom} » est fictive : ignorée pour cette commune réelle"
-        )
-    elif convention is not None and code in convention.communes:
-        signed = convention.date_signature
-        fict = " (commune fictive)" if convention.fictif else ""
-        ev.data.append(f"Convention « {convention.nom} » signée le {_fr(signed)}{fict}")
-        if signed <= day and ev.verdict != OUI:
-            ev.caveats.append(f"le suivi national dit : {ev.reason}")
-            ev.verdict, ev.reason = (
-                OUI,
-                f"convention d'ORT « {convention.nom} » signée le {_fr(signed)}{fict}",
+        return ev, rows
+    ev.reason = f"commune absente du suivi des ORT (actualisé au {_fr(info.date)})"
+    for r in lists.rows("ort", code, absorbed=True):
+        part = _ort_row(r, day, info.date)
+        if part.verdict == OUI:
+            ev.verdict = INCONNU
+            ev.caveats.append(
+                f"l'ancienne commune {r['commune']} ({r['code_insee']}), aujourd'hui rattachée à {code}, "
+                f"figure au suivi : {part.reason} — l'ORT couvre-t-elle toute la commune actuelle ?"
             )
-        elif ev.verdict == OUI and found and rows[0]["date_signature"] not in (None, signed):
-            ev.caveats.append(f"date de signature différente dans la convention ({_fr(signed)}) : à vérifier")
-        for note in getattr(convention, "divergences", ()) or ():
-            ev.caveats.append(f"sources divergentes ({convention.nom}) : {note}")
+    if day > dt.date.fromisoformat(info.date[:10]):
+        ev.caveats.append(f"une ORT signée après le {_fr(info.date)} ne figure pas dans cette liste")
+    if ev.verdict == NON:
+        ev = _later_acv_convention(code, day, lists, ev)
+    return ev, rows
+
+
+def _from_folder(ev: Evidence, rows: list[dict], day: dt.date, convention) -> Evidence:
+    """The convention folder given: its signature counts when the follow-up lacks it; after its
+    end (signature + duration, or a later version's end), the ORT effects are unknown."""
+    signed = convention.date_signature
+    fict = " (commune fictive)" if convention.fictif else ""
+    ev.data.append(f"Convention « {convention.nom} » signée le {_fr(signed)}{fict}")
+    end = convention_end(convention)
+    national = f"le suivi national dit : {ev.reason}" if ev.reason else ""
+    if signed <= day and end < day:
+        ev.caveats += [national] if national else []
+        ev.verdict = INCONNU
+        ev.reason = f"convention d'ORT « {convention.nom} » signée le {_fr(signed)}{fict}, {ended(end)}"
+    elif signed <= day and ev.verdict != OUI:
+        ev.caveats += [national] if national else []
+        ev.verdict, ev.reason = OUI, f"convention d'ORT « {convention.nom} » signée le {_fr(signed)}{fict}"
+    elif ev.verdict == OUI and rows and rows[0]["date_signature"] not in (None, signed):
+        ev.caveats.append(f"date de signature différente dans la convention ({_fr(signed)}) : à vérifier")
+    for note in getattr(convention, "divergences", ()) or ():
+        ev.caveats.append(f"sources divergentes ({convention.nom}) : {note}")
     return ev
+
+
+def ended(end: dt.date) -> str:
+    """The words of every ORT effect after the convention's end (issue 22, item 4)."""
+    return f"convention échue le {_fr(end)}, vérifier un avenant de prolongation"
+
+
+def convention_end(convention) -> dt.date:
+    """End of a convention folder: signature + duration, or later when a version of its
+    perimeters (an avenant) runs beyond it."""
+    end = convention.date_fin
+    for v in getattr(convention, "versions", ()) or ():
+        later = getattr(v, "date_fin", None)
+        if later is not None and later > end:
+            end = later
+    return end
+
+
+#: ACV conventions signed from this day (the programme's second phase) may be worth an ORT.
+ACV_LATER_FROM = dt.date(2023, 1, 1)
+
+
+def _later_acv_convention(code: str, day: dt.date, lists: NationalLists, ev: Evidence) -> Evidence:
+    """A commune absent from the ORT follow-up whose ACV convention was signed from 2023: the
+    convention may be worth an ORT, so "inconnu" with the reason, not "non" (issue 22, item 5)."""
+    acv = _programme_row(lists, code)
+    signed = (acv or {}).get("date_signature")
+    if not isinstance(signed, dt.date) or signed < ACV_LATER_FROM or signed > day:
+        return ev
+    return ev.copy(
+        verdict=INCONNU,
+        reason=(
+            f"{ev.reason} ; mais convention Action cœur de ville signée le {_fr(signed)} "
+            f"({_programme_text(acv)}) : une convention ACV signée depuis 2023 peut valoir convention d'ORT, "
+            "à vérifier dans la convention ou auprès de la préfecture"
+        ),
+    )
 
 
 def concluded_caveats(code: str, day: dt.date, lists: NationalLists) -> list[str]:
     """The tax text says a commune *having concluded* an ORT; the national table lists the communes
     *covered*: what to check when an answer rests on the table."""
     out = []
-    for r in lists.rows("ort", code):
+    for r in own_rows(lists, "ort", code):
         if r["signee"] != "signee":
             continue
         if r.get("programme") == "autre":
             out.append(
                 "le suivi national liste les communes couvertes par une ORT ; la loi vise la commune qui a "
                 "conclu la convention : commune ni ACV ni PVD, vérifier qu'elle en est signataire"
-            )
-        end = r.get("date_fin_estimee")
-        if isinstance(end, dt.date) and end < day:
-            out.append(
-                f"date de fin estimée de l'ORT dans le suivi national ({_fr(end)}) dépassée au {_fr(day)} : "
-                "vérifier la prorogation de la convention"
             )
     return list(dict.fromkeys(out))
 
@@ -129,6 +197,12 @@ def _ort_row(r: dict, day: dt.date, vintage: str) -> Evidence:
     signed, maj = r["date_signature"], r["derniere_actualisation"]
     status = r["signee"]
     if status == "signee" and signed is not None:
+        end = r.get("date_fin_estimee")
+        if signed <= day and isinstance(end, dt.date) and end < day:
+            return Evidence(
+                INCONNU,
+                f"ORT signée le {_fr(signed)}, {ended(end)} (date de fin estimée du suivi national, {where})",
+            )
         if signed <= day:
             return Evidence(OUI, f"ORT signée le {_fr(signed)} ({where})")
         return Evidence(NON, f"ORT signée le {_fr(signed)}, après le {_fr(day)} ({where})")
@@ -174,11 +248,11 @@ def _arrete_rows(lists: NationalLists, code: str) -> tuple[list[dict], list[dict
     """Rows of the arrêté for ``code`` as written, and rows of former communes now part of it."""
     if arrete_table(lists) is None:
         return [], []
-    return lists.rows(_ARRETE_NAME, code), lists.rows(_ARRETE_NAME, code, absorbed=True)
+    return own_rows(lists, _ARRETE_NAME, code), lists.rows(_ARRETE_NAME, code, absorbed=True)
 
 
 def _programme_row(lists: NationalLists, code: str) -> dict | None:
-    rows = lists.rows("acv", code) or lists.rows("acv", code, absorbed=True)
+    rows = own_rows(lists, "acv", code) or lists.rows("acv", code, absorbed=True)
     return rows[0] if rows else None
 
 
@@ -212,8 +286,17 @@ def arrete_evidence(code: str, day: dt.date, lists: NationalLists) -> Evidence:
     if same:
         r = same[0]
         conv = " ".join(x for x in (r.get("id_acv"), f"« {r['lib_acv']} »" if r.get("lib_acv") else "") if x)
-        where = f"convention ACV de 2018 {conv}, {r.get('ligne', '')} de {r.get('fichier') or 'la liste'}"
-        ev = Evidence(OUI, f"commune de la liste de l'{ARRETE} ({where})", data)
+        row = f"{r.get('ligne', '')} de {r.get('fichier') or 'la liste'}".strip()
+        where = ", ".join(x for x in (f"convention ACV de 2018 {conv}" if conv else "", row) if x)
+        listed = r.get("code_actuel") or r.get("code_insee")
+        whose = "commune" if listed == code else f"commune nouvelle {listed}, dont {code} fait partie,"
+        ev = Evidence(OUI, f"{whose} de la liste de l'{ARRETE} ({where})", data)
+        if listed != code:
+            ev.caveats.append(
+                f"{code} est une ancienne commune ou une commune déléguée de {listed} : si la commune "
+                "nouvelle a été créée après le 26/03/2019, vérifier que l'inscription couvre le "
+                f"territoire de {code}"
+            )
         if acv and acv.get("date_signature") and acv["date_signature"] > dt.date(2019, 1, 1):
             ev.caveats.append(
                 f"convention ACV signée le {_fr(acv['date_signature'])}, mais commune de l'arrêté : "
@@ -280,7 +363,7 @@ def anah_opah_ru(code: str, day: dt.date, lists: NationalLists) -> Evidence | No
     info = lists.info["anah"]
     ops = [
         r
-        for r in lists.rows("anah", code)
+        for r in own_rows(lists, "anah", code)
         if r["operation"] == "OPAH-RU"
         and (r["date_debut"] is None or r["date_debut"] <= day)
         and (r["date_fin"] is None or day <= r["date_fin"])
