@@ -1,0 +1,234 @@
+"""The answers the server gives, each from the library's functions over the loaded catalogue.
+
+A parcel's answer is the check (:func:`geo.check.check_parcels`, the JSON of ``ort check
+--json``) and its eligibility (:func:`geo.eligibility.answers.eligibility_for_parcels`, the
+answers of ``ort eligibility --json``) at one date; nothing here changes the catalogue.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import io
+import re
+import threading
+
+from geo.errors import InputError, ParcelIdError, PerimeterError
+from geo.server.catalogue import Catalogue, Loaded
+
+#: matplotlib's PDF backend and font cache are not made for threads: one note at a time per worker.
+_NOTE_LOCK = threading.Lock()
+_FRENCH_DATE = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})")
+
+
+def parse_day(text: str | None) -> dt.date:
+    """A date as a person types it: ``2024-09-01`` or ``01/09/2024``; today when empty."""
+    if text is None or not str(text).strip():
+        return dt.date.today()
+    value = str(text).strip()
+    french = _FRENCH_DATE.fullmatch(value)
+    try:
+        if french:
+            d, m, y = (int(g) for g in french.groups())
+            return dt.date(y, m, d)
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise InputError(
+            f"date {value[:40]!r} illisible",
+            fix="écrivez-la AAAA-MM-JJ (2024-09-01) ou JJ/MM/AAAA (01/09/2024)",
+        ) from None
+
+
+def locate_parcel(cat: Catalogue, text: str, commune: str | None) -> tuple[str, Loaded | None]:
+    """The IDU of ``text`` (any form a person types) and the convention covering its commune."""
+    from geo.idu import parse_idu
+
+    if len(text) > 64:
+        raise ParcelIdError("identifiant de parcelle trop long", fix="ex. 62999000AB0012 ou AB 12")
+    code = commune.strip().upper() if commune else cat.default_commune()
+    try:
+        parcel = parse_idu(text, code_insee=code)
+    except ParcelIdError as err:
+        if code is None and "sans commune" in str(err):
+            communes = sorted({c for item in cat.conventions.values() for c in item.communes})
+            raise ParcelIdError(
+                err.message,
+                fix=f"ajoutez la commune (paramètre commune=, l'une de {', '.join(communes)}) ou donnez "
+                "l'identifiant complet, ex. 62999000AB0012",
+            ) from None
+        raise
+    return parcel.idu, cat.for_commune(parcel.code_insee)
+
+
+def _perimeters(item: Loaded, day: dt.date):
+    try:
+        return item.convention.perimeters(day), ""
+    except PerimeterError as err:  # no version in force: place rules say "inconnu", never "non"
+        return None, str(err)
+
+
+def _eligibility_json(cat: Catalogue, answers, day: dt.date, item: Loaded | None, perims, no_version) -> dict:
+    from geo.eligibility.answers import NOT_DIGITISED
+
+    targets: dict = {}
+    for a in answers:
+        entry = targets.setdefault(
+            (a.idu, a.code_insee),
+            {
+                "code_insee": a.code_insee,
+                "commune": a.commune,
+                "idu": a.idu,
+                "contexte": cat.lists.profile(a.code_insee),
+                "reponses": [],
+            },
+        )
+        entry["reponses"].append(a.to_dict())
+    conv = item.convention if item is not None else None
+    return {
+        "date": day.isoformat(),
+        "regles": {"version": cat.rules.version, "libelle": cat.rules.label()},
+        "convention": None
+        if conv is None
+        else {
+            "nom": conv.nom,
+            "fictif": conv.fictif,
+            "version": perims.attrs.get("version") if perims is not None else None,
+            "version_date": perims.attrs.get("version_date") if perims is not None else None,
+            "remarque": (NOT_DIGITISED if not conv.versions else no_version) or None,
+        },
+        "resultats": list(targets.values()),
+    }
+
+
+def parcel_answer(cat: Catalogue, text: str, day: dt.date, commune: str | None = None) -> dict:
+    """The check and the eligibility of one parcel at ``day`` (cached: the catalogue never changes)."""
+    idu, item = locate_parcel(cat, text, commune)
+    return _parcel_answer(cat, idu, item.name if item else None, day)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached(cat_id: int, idu: str, name: str | None, day: dt.date) -> dict:
+    return _compute(_CATALOGUES[cat_id], idu, name, day)
+
+
+_CATALOGUES: dict[int, Catalogue] = {}
+
+
+def _parcel_answer(cat: Catalogue, idu: str, name: str | None, day: dt.date) -> dict:
+    _CATALOGUES.setdefault(id(cat), cat)
+    return _cached(id(cat), idu, name, day)
+
+
+def _compute(cat: Catalogue, idu: str, name: str | None, day: dt.date) -> dict:
+    from geo.check import check_parcels
+    from geo.eligibility.answers import eligibility_for_commune, eligibility_for_parcels
+
+    item = cat.conventions.get(name) if name else None
+    code = idu[:5]
+    out: dict = {"idu": idu, "date": day.isoformat(), "convention_id": name, "verification": None}
+    if item is None:  # no convention of this server covers the commune: commune-level answers only
+        answers = eligibility_for_commune(code, day, lists=cat.lists, rules=cat.rules, idu=idu)
+        out["eligibilite"] = _eligibility_json(cat, answers, day, None, None, "")
+        out["remarque"] = "aucune convention de ce serveur ne couvre cette commune"
+        return out
+    perims, no_version = _perimeters(item, day)
+    if perims is None or item.parcels is None:
+        if perims is not None and item.problem:
+            raise InputError(item.problem)
+        answers = eligibility_for_commune(
+            code, day, lists=cat.lists, rules=cat.rules, convention=item.convention, idu=idu
+        )
+        out["eligibilite"] = _eligibility_json(cat, answers, day, item, None, no_version)
+        out["remarque"] = no_version or "secteurs de l'ORT non numérisés : vérifier dans la convention"
+        return out
+    check = check_parcels([idu], item.convention, item.parcels, when=day)
+    if check.rejected:
+        _, message = check.rejected[0]
+        raise ParcelIdError(message, fix="vérifiez la section et le numéro sur le cadastre de la commune")
+    out["verification"] = check.to_json()
+    answers = eligibility_for_parcels(
+        check.parcels, perims, day, lists=cat.lists, rules=cat.rules, convention=item.convention
+    )
+    out["eligibilite"] = _eligibility_json(cat, answers, day, item, perims, no_version)
+    return out
+
+
+def commune_answer(cat: Catalogue, code: str, day: dt.date) -> dict:
+    """The eligibility of a commune at ``day`` (national lists, and its convention when loaded)."""
+    from geo.eligibility.answers import eligibility_for_commune
+    from geo.sources.lists import normalise_code
+
+    value, note = normalise_code(code)
+    if value is None or note:
+        raise InputError(f"code INSEE {code[:20]!r} refusé : {note}", fix="5 caractères, ex. 62907 ou 2A004")
+    item = cat.for_commune(value)
+    perims, no_version = _perimeters(item, day) if item is not None else (None, "")
+    answers = eligibility_for_commune(
+        value, day, lists=cat.lists, rules=cat.rules, convention=item.convention if item else None
+    )
+    return _eligibility_json(cat, answers, day, item, perims, no_version)
+
+
+def address_answer(cat: Catalogue, query: str, day: dt.date) -> dict:
+    """Geocode ``query`` (offline file or BAN), then answer the parcel holding its point."""
+    from geo.sources.addresses import parcels_for_addresses
+
+    if len(query) > 200:
+        raise InputError("adresse trop longue (plus de 200 caractères)", fix="ex. 12 rue de la Gare, Ormeval")
+    items = [i for i in cat.conventions.values() if i.parcels is not None]
+    if not items:
+        raise InputError("aucun cadastre chargé : ce serveur ne place pas d'adresse")
+    found = []
+    for item in items:
+        located = parcels_for_addresses([query], item.parcels, index=item.addresses, communes=item.communes)[
+            0
+        ]
+        found.append((item, located))
+        if located.idu:
+            break
+    item, located = next(((i, a) for i, a in found if a.idu), found[0])
+    out = {"requete": query, "adresse": located.to_dict()}  # ambiguity: its "candidats", no answer
+    out["reponse"] = parcel_answer(cat, located.idu, day, None) if located.idu else None
+    return out
+
+
+def note_pdf(cat: Catalogue, text: str, day: dt.date, commune: str | None = None) -> tuple[str, bytes]:
+    """The note of one parcel as PDF bytes (nothing written to disk)."""
+    from matplotlib import rc_context
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    from geo.classify import classify_parcels
+    from geo.eligibility.answers import eligibility_for_parcels
+    from geo.note import _RC, note_pages
+
+    idu, item = locate_parcel(cat, text, commune)
+    if item is None or item.parcels is None:
+        raise InputError(
+            f"pas de note pour {idu} : aucune convention avec périmètres et cadastre ne couvre sa commune",
+            fix="demandez l'éligibilité de la commune : /api/communes/{code}/eligibilite",
+        )
+    parcels = item.parcels
+    row = parcels[parcels["idu"] == idu]
+    if row.empty:
+        raise ParcelIdError(
+            f"parcelle {idu} absente du cadastre chargé "
+            f"(millésime {parcels.attrs.get('millesime', 'inconnu')})",
+            fix="vérifiez la section et le numéro",
+        )
+    perims, _ = _perimeters(item, day)
+    target = row.geometry.iloc[0]
+    near = parcels.iloc[parcels.sindex.query(target.buffer(250), predicate="intersects")]
+    classification = classify_parcels(near, perims, with_distance=False) if perims is not None else None
+    answers = eligibility_for_parcels(
+        row, perims, day, lists=cat.lists, rules=cat.rules, convention=item.convention
+    )
+    buf = io.BytesIO()
+    with _NOTE_LOCK:
+        note = note_pages(
+            idu, parcels=near, perimeters=perims, classification=classification, answers=answers,
+            convention=item.convention, sources=[cat.rules.label()], when=day,
+        )  # fmt: skip
+        with rc_context(_RC), PdfPages(buf, metadata={"Creator": "ort", "Title": f"Note ORT {idu}"}) as doc:
+            for fig in note.pages:
+                doc.savefig(fig)
+    return idu, buf.getvalue()
