@@ -80,7 +80,8 @@ class ParcelCheck:
         return validity(self.convention, self.perimeters, self.date)
 
     def to_json(self) -> dict:
-        """The answer as JSON-ready data (French keys, as printed by ``ort check --json``).
+        """The answer as JSON-ready data (French keys): what :class:`geo.app.Verification` reads,
+        and ``ort check --json`` prints.
 
         ``validite`` says whether the convention and the version used are in force on the date
         (an expired convention does not answer "inside" silently); ``avertissements`` lists the
@@ -112,12 +113,12 @@ class ParcelCheck:
                     "contenance": None if pd.isna(r.get("contenance")) else float(r["contenance"]),
                     "perimetres": [
                         {
-                            "id": x.perimeter_id,
+                            "perimetre_id": x.perimeter_id,
                             "nom": x.perimeter_nom,
                             "type": x.perimeter_type,
                             "statut": STATUS_LABELS[x.status],
                             "part": round(float(x.share), 6),
-                            "surface_dedans_m2": round(float(x.area_inside_m2), 2),
+                            "surface_m2": round(float(x.area_inside_m2), 2),
                             "distance_m": None if pd.isna(x.distance_m) else round(float(x.distance_m), 2),
                         }
                         for x in rows.itertuples()

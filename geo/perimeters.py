@@ -36,6 +36,7 @@ from geo.errors import (
     PerimeterError,
     ValidationFailed,
     ValidationReport,
+    one_line,
 )
 
 PROGRAMMES = ("ACV", "PVD", "autre")
@@ -64,22 +65,46 @@ PERIMETER_COLUMNS = [
 ]
 
 
+#: A date as typed in France: jj/mm/aaaa (also with "." or "-").
+_FRENCH_DATE = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})")
+
+
 def as_date(value: object, *, what: str = "date", source: str = "") -> dt.date:
-    """Turn a TOML date, ISO string or datetime into a ``datetime.date``."""
+    """The one parser of dates given by people and programs: a date, a datetime, ``2024-06-01``
+    (ISO) or ``01/06/2024`` (as typed in France, also ``1.6.2024``).
+
+    >>> as_date("01/06/2024") == as_date("2024-06-01") == dt.date(2024, 6, 1)
+    True
+
+    Raises
+    ------
+    PerimeterError
+        (an :class:`~geo.errors.InputError`) naming ``what`` and the two accepted forms.
+    """
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
         return value
     if isinstance(value, str):
+        text = value.strip()
+        french = _FRENCH_DATE.fullmatch(text)
         try:
-            return dt.date.fromisoformat(value.strip())
+            if french:
+                day, month, year = (int(g) for g in french.groups())
+                return dt.date(year, month, day)
+            return dt.date.fromisoformat(text)
         except ValueError:
             pass
     raise PerimeterError(
-        f"{what} {value!r} n'est pas une date",
+        f"{what} {one_line(repr(value))} n'est pas une date",
         source=source or None,
-        fix="écrivez-la AAAA-MM-JJ, ex. 2023-01-18",
+        fix="écrivez-la AAAA-MM-JJ (2024-06-01) ou JJ/MM/AAAA (01/06/2024)",
     )
+
+
+def parse_date(when: object = None, *, what: str = "--date") -> dt.date:
+    """A date of evaluation: ``None`` is today, anything else goes through :func:`as_date`."""
+    return dt.date.today() if when is None else as_date(when, what=what)
 
 
 class Version(schema.Model):

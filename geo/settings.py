@@ -4,6 +4,12 @@ Change them from code (``geo.settings.offline = True``) or from the environment 
 named below, which are read once at import. Functions read ``settings.X`` when they run, so a
 test or a notebook can override a value in one place.
 
+The choices a user makes per run (:data:`PER_CALL`: offline, progress bars, CSV dialect) are
+never changed globally by a front end: a frozen :class:`Settings` is taken once
+(:func:`current`, e.g. when a server starts) and handed to each call, which applies it with
+:func:`use` — for the calling thread (or task) only, restored at the end. Two calls with
+different settings in two threads each see their own.
+
 Environment variables are parsed strictly: ``ORT_OFFLINE=no`` means *off*, and a value that
 is not one of the accepted ones (``ORT_OFFLINE=peut-être``) is refused with a French message
 naming the variable and the accepted values, raised where the setting is first used (so the
@@ -12,9 +18,14 @@ CLI prints it on one line) or at once by :func:`check`.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import dataclasses
 import datetime as dt
 import os
-from collections.abc import Callable
+import sys
+import types
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -204,12 +215,106 @@ sliver_m2: float = 10.0
 #: ``--csv-international``. Env: ``ORT_CSV_FORMAT``.
 csv_format: str = _env("csv_format", "ORT_CSV_FORMAT", parse_choice("fr", "international"), "fr")
 
-#: Show progress bars on long runs (CLI sets it from ``--quiet``).
+#: Show progress bars on long runs (the CLI's ``--quiet`` turns them off for its run).
 progress: bool = True
+
+#: Settings a caller may choose per call (:func:`use`), without changing them for other threads.
+PER_CALL = ("offline", "progress", "csv_format")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The per-call settings of one run, frozen: what a front end passes to the library.
+
+    >>> Settings(offline=True, progress=False, csv_format="fr").offline
+    True
+    """
+
+    offline: bool = False
+    progress: bool = True
+    csv_format: str = "fr"
+
+    def __post_init__(self) -> None:
+        if self.csv_format not in ("fr", "international"):
+            raise InputError(
+                f"format CSV {one_line(repr(self.csv_format))} inconnu", fix="choisissez fr ou international"
+            )
+
+
+def current(**changes) -> Settings:
+    """The settings in effect now (environment, code, :func:`use`), frozen, with ``changes``."""
+    module = sys.modules[__name__]
+    return dataclasses.replace(Settings(**{name: getattr(module, name) for name in PER_CALL}), **changes)
+
+
+#: The values set by :func:`use` for the current thread or task (a dict, never mutated).
+_OVERRIDES: contextvars.ContextVar[dict] = contextvars.ContextVar("ort_settings", default={})
+
+
+@contextlib.contextmanager
+def use(chosen: Settings | None = None, /, **changes) -> Iterator[Settings]:
+    """Within the block, this thread (or asyncio task) reads ``chosen`` (and ``changes``).
+
+    Nothing global is changed: other threads keep their own values; the previous ones come back
+    at the end of the block, even on error.
+
+    >>> with use(offline=True):
+    ...     current().offline
+    True
+    """
+    values = dict(_OVERRIDES.get())
+    if chosen is not None:
+        values.update(dataclasses.asdict(chosen))
+    unknown = set(changes) - set(PER_CALL)
+    if unknown:
+        raise TypeError(f"réglage(s) inconnu(s) : {', '.join(sorted(unknown))}")
+    values.update(changes)
+    token = _OVERRIDES.set(values)
+    try:
+        yield current()
+    finally:
+        _OVERRIDES.reset(token)
+
+
+#: Values of :data:`PER_CALL` for the whole process (environment, or set from code).
+_BASE: dict = {}
+
+
+def _per_call(name: str) -> property:
+    def get(module):
+        overrides = _OVERRIDES.get()
+        if name in overrides:
+            return overrides[name]
+        if name in _BASE:
+            return _BASE[name]
+        if name in _INVALID:
+            raise _INVALID[name]
+        raise AttributeError(f"module 'geo.settings' has no attribute {name!r}")
+
+    def set_(module, value) -> None:  # a notebook or a test: for the whole process
+        _BASE[name] = value
+
+    def delete(module) -> None:
+        _BASE.pop(name, None)
+
+    return property(get, set_, delete)
+
+
+class _SettingsModule(types.ModuleType):
+    """This module, with :data:`PER_CALL` read through :func:`use`'s values first."""
+
+
+for _name in PER_CALL:
+    if _name not in _INVALID:
+        _BASE[_name] = globals()[_name]
+    setattr(_SettingsModule, _name, _per_call(_name))
+    globals().pop(_name, None)
 
 # A refused variable leaves no value behind: reading the setting raises its error.
 for _name in _INVALID:
     globals().pop(_name, None)
+
+sys.modules[__name__].__class__ = _SettingsModule
 
 
 def __getattr__(name: str):

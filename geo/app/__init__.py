@@ -1,0 +1,83 @@
+"""The application layer: one function per user job, called by every front end.
+
+The CLI (``ort``), the web server (``ort serve``) and notebooks only parse, call and present.
+Each job takes explicit keyword arguments (convention, date, commune, files, tolerances…),
+changes no global (per-call choices such as offline mode go in a frozen
+:class:`~geo.settings.Settings` passed as ``settings=``), is safe to call from several threads,
+and returns a typed result (:mod:`geo.app.models`, pydantic, French keys) — the CLI's
+``--json`` and the API's schemas.
+
+Jobs
+----
+- :func:`open_territory`   read a convention and its cadastre once (:class:`Territoire`)
+- :func:`answer_parcels`   parcels as typed (``62999000AB0012``, ``AB 12``, ``62999 AB 12``) at a date
+- :func:`answer_address`   an address located (file or BAN), then answered; ambiguity → candidates
+- :func:`check_file`       a CSV/XLSX of ids and/or addresses → the table (:func:`verification_bytes`)
+- :func:`check`            all of these at once, what ``ort check`` does
+- :func:`write_notes`, :func:`note_pdf`   the "note de renseignement ORT" (PDF path or bytes)
+- :func:`write_map`        the offline map of a convention (HTML)
+- :func:`write_annex`      the printable annex (PNG + PDF, parcel lists)
+- :func:`diff_versions`    what an avenant changed (table, map, annex page)
+- :func:`parse_date`       the one date parser: ``2024-06-01`` or ``01/06/2024``
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from geo.app.models import (
+    Adresse,
+    Annexe,
+    Carte,
+    Diff,
+    Note,
+    Notes,
+    Parcelle,
+    PerimetreParcelle,
+    Rejet,
+    Validite,
+    Verification,
+)
+from geo.perimeters import parse_date
+from geo.settings import Settings
+
+#: Job → module (imported at first use: `ort --help` and the models stay light).
+_JOBS = {
+    "Territoire": "load",
+    "open_territory": "load",
+    "convention_folder": "load",
+    "answer_parcels": "check",
+    "answer_address": "check",
+    "check_file": "check",
+    "check": "check",
+    "verification_bytes": "check",
+    "write_verification": "check",
+    "write_notes": "note",
+    "note_pdf": "note",
+    "write_map": "maps",
+    "write_annex": "maps",
+    "diff_versions": "diff",
+}
+
+__all__ = [
+    "Adresse",
+    "Annexe",
+    "Carte",
+    "Diff",
+    "Note",
+    "Notes",
+    "Parcelle",
+    "PerimetreParcelle",
+    "Rejet",
+    "Settings",
+    "Validite",
+    "Verification",
+    "parse_date",
+    *_JOBS,
+]
+
+
+def __getattr__(name: str):
+    if name in _JOBS:
+        return getattr(importlib.import_module(f"geo.app.{_JOBS[name]}"), name)
+    raise AttributeError(f"module 'geo.app' has no attribute {name!r}")
