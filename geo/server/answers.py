@@ -1,8 +1,11 @@
-"""The answers the server gives, each from the library's functions over the loaded catalogue.
+"""The answers the server gives, each from the application layer (:mod:`geo.app`) and the
+library over the loaded catalogue.
 
-A parcel's answer is the check (:func:`geo.check.check_parcels`, the JSON of ``ort check
---json``) and its eligibility (:func:`geo.eligibility.answers.eligibility_for_parcels`, the
-answers of ``ort eligibility --json``) at one date; nothing here changes the catalogue.
+A parcel's answer is its check (:func:`geo.app.answer_parcels`: the
+:class:`geo.app.Verification` that ``ort check --json`` prints) and its eligibility
+(:func:`geo.eligibility.answers.eligibility_for_parcels`, the answers of
+``ort eligibility --json``) at one date; nothing here changes the catalogue, and per-call
+choices go in a frozen :class:`geo.app.Settings`.
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import io
-import re
 import threading
 
 from geo.errors import InputError, ParcelIdError, PerimeterError
@@ -18,25 +20,23 @@ from geo.server.catalogue import Catalogue, Loaded
 
 #: matplotlib's PDF backend and font cache are not made for threads: one note at a time per worker.
 _NOTE_LOCK = threading.Lock()
-_FRENCH_DATE = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})")
+
+
+@functools.cache
+def _settings():
+    from geo.app import Settings
+
+    return Settings(progress=False)
 
 
 def parse_day(text: str | None) -> dt.date:
-    """A date as a person types it: ``2024-09-01`` or ``01/09/2024``; today when empty."""
+    """A date as a person types it (``2024-09-01`` or ``01/09/2024``), by the library's one parser;
+    today when empty."""
+    from geo.perimeters import parse_date
+
     if text is None or not str(text).strip():
         return dt.date.today()
-    value = str(text).strip()
-    french = _FRENCH_DATE.fullmatch(value)
-    try:
-        if french:
-            d, m, y = (int(g) for g in french.groups())
-            return dt.date(y, m, d)
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise InputError(
-            f"date {value[:40]!r} illisible",
-            fix="écrivez-la AAAA-MM-JJ (2024-09-01) ou JJ/MM/AAAA (01/09/2024)",
-        ) from None
+    return parse_date(str(text)[:40])
 
 
 def locate_parcel(cat: Catalogue, text: str, commune: str | None) -> tuple[str, Loaded | None]:
@@ -120,7 +120,6 @@ def _parcel_answer(cat: Catalogue, idu: str, name: str | None, day: dt.date) -> 
 
 
 def _compute(cat: Catalogue, idu: str, name: str | None, day: dt.date) -> dict:
-    from geo.check import check_parcels
     from geo.eligibility.answers import eligibility_for_commune, eligibility_for_parcels
 
     item = cat.conventions.get(name) if name else None
@@ -141,13 +140,16 @@ def _compute(cat: Catalogue, idu: str, name: str | None, day: dt.date) -> dict:
         out["eligibilite"] = _eligibility_json(cat, answers, day, item, None, no_version)
         out["remarque"] = no_version or "secteurs de l'ORT non numérisés : vérifier dans la convention"
         return out
-    check = check_parcels([idu], item.convention, item.parcels, when=day)
-    if check.rejected:
-        _, message = check.rejected[0]
-        raise ParcelIdError(message, fix="vérifiez la section et le numéro sur le cadastre de la commune")
-    out["verification"] = check.to_json()
+    from geo.app import answer_parcels
+
+    check = answer_parcels([idu], territoire=item.territoire, date=day, settings=_settings())
+    if check.rejetes:
+        raise ParcelIdError(
+            check.rejetes[0].erreur, fix="vérifiez la section et le numéro sur le cadastre de la commune"
+        )
+    out["verification"] = check.model_dump(mode="json")
     answers = eligibility_for_parcels(
-        check.parcels, perims, day, lists=cat.lists, rules=cat.rules, convention=item.convention
+        check.detail.parcels, perims, day, lists=cat.lists, rules=cat.rules, convention=item.convention
     )
     out["eligibilite"] = _eligibility_json(cat, answers, day, item, perims, no_version)
     return out
@@ -170,26 +172,29 @@ def commune_answer(cat: Catalogue, code: str, day: dt.date) -> dict:
 
 
 def address_answer(cat: Catalogue, query: str, day: dt.date) -> dict:
-    """Geocode ``query`` (offline file or BAN), then answer the parcel holding its point."""
-    from geo.sources.addresses import parcels_for_addresses
+    """Geocode ``query`` (the server's address file, else BAN), then answer the parcel holding its
+    point; an ambiguous address gives its candidates and no answer."""
+    from geo.app import answer_address
 
     if len(query) > 200:
         raise InputError("adresse trop longue (plus de 200 caractères)", fix="ex. 12 rue de la Gare, Ormeval")
-    items = [i for i in cat.conventions.values() if i.parcels is not None]
+    items = [i for i in cat.conventions.values() if i.territoire is not None]
     if not items:
         raise InputError("aucun cadastre chargé : ce serveur ne place pas d'adresse")
-    found = []
+    found = None
     for item in items:
-        located = parcels_for_addresses([query], item.parcels, index=item.addresses, communes=item.communes)[
-            0
-        ]
-        found.append((item, located))
-        if located.idu:
+        located = answer_address(query, territoire=item.territoire, date=day, settings=_settings())
+        found = found or located
+        if located.adresses and located.adresses[0].idu:
+            found = located
             break
-    item, located = next(((i, a) for i, a in found if a.idu), found[0])
-    out = {"requete": query, "adresse": located.to_dict()}  # ambiguity: its "candidats", no answer
-    out["reponse"] = parcel_answer(cat, located.idu, day, None) if located.idu else None
-    return out
+    adresse = found.adresses[0].model_dump(mode="json") if found.adresses else None
+    idu = adresse["idu"] if adresse else None
+    return {
+        "requete": query,
+        "adresse": adresse,
+        "reponse": parcel_answer(cat, idu, day, None) if idu else None,
+    }
 
 
 def note_pdf(cat: Catalogue, text: str, day: dt.date, commune: str | None = None) -> tuple[str, bytes]:

@@ -17,6 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from geo.server import answers
+from geo.server.limits import TooLarge
 from geo.server.problems import Problem
 
 router = APIRouter(prefix="/api", tags=["API"])
@@ -165,6 +166,8 @@ async def batch(
     day = answers.parse_day(when)
     try:
         form = await request.form(max_files=1, max_fields=4)
+    except TooLarge:
+        raise
     except Exception as err:  # noqa: BLE001 - a body that is not multipart
         raise Problem(
             400,
@@ -196,52 +199,42 @@ async def batch(
 
 
 def _batch_table(cat, data: bytes, suffix: str, day, fmt: str) -> tuple[bytes, str]:
-    import pandas as pd
+    """The uploaded file checked by :func:`geo.app.check_file` against the convention covering
+    most of its communes, as the bytes of a CSV (French Excel) or XLSX file."""
+    from collections import Counter
 
-    from geo.check import read_id_table
-    from geo.columns import PARCELS
-    from geo.io import write_table
+    from geo.app import check_file, verification_bytes
+    from geo.app.load import read_entries_file
 
     with tempfile.TemporaryDirectory(prefix="ort-serve-") as tmp:
         src = Path(tmp) / f"entree{suffix}"
         src.write_bytes(data)
-        entries = read_id_table(src)
-        if len(entries) > MAX_ROWS:
-            raise Problem(413, f"{len(entries)} lignes : au plus {MAX_ROWS}", fix="découpez le fichier")
+        ids, addresses = read_entries_file(src)
+        if len(ids) + len(addresses) > MAX_ROWS:
+            raise Problem(
+                413, f"{len(ids) + len(addresses)} lignes : au plus {MAX_ROWS}", fix="découpez le fichier"
+            )
+        items = [i for i in cat.conventions.values() if i.territoire is not None]
+        if not items:
+            raise Problem(422, "aucun cadastre chargé sur ce serveur : pas de vérification de fichier")
         default = cat.default_commune()
-        groups: dict = {}
-        rejected: list[tuple[str, str]] = []
-        from geo.idu import parse_idu
-
-        for text, code in entries:
-            try:
-                p = parse_idu(text, code_insee=code or default)
-            except ValueError as err:
-                rejected.append((text, getattr(err, "message", str(err))))
-                continue
-            item = cat.for_commune(p.code_insee)
-            if item is None or item.parcels is None:
-                rejected.append((text, f"commune {p.code_insee} sans convention numérisée sur ce serveur"))
-                continue
-            groups.setdefault(item.name, []).append(p.idu)
-        from geo.check import check_parcels
-
-        tables, sources = [], []
-        for name, ids in groups.items():
-            item = cat.conventions[name]
-            result = check_parcels(ids, item.convention, item.parcels, when=day)
-            tables.append(result.table)
-            sources.append(result.source())
-            rejected += result.rejected
-        table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["idu"])
-        if rejected:
-            extra = pd.DataFrame({"idu": [t for t, _ in rejected], "erreur": [m for _, m in rejected]})
-            table = pd.concat([table, extra], ignore_index=True)
-        out = Path(tmp) / f"resultat.{fmt}"
-        write_table(table, out, layout=PARCELS, source=" ; ".join(sources) or None)
-        media = (
-            "text/csv; charset=utf-8"
-            if fmt == "csv"
-            else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-        )
-        return out.read_bytes(), media
+        votes = Counter()
+        for text, code in ids:
+            code = (code or "").strip() or (text.strip()[:5] if text.strip()[:5].isdigit() else default)
+            item = cat.for_commune(code) if code else None
+            if item is not None and item.territoire is not None:
+                votes[item.name] += 1
+        item = cat.conventions[votes.most_common(1)[0][0]] if votes else items[0]
+        result = check_file(src, territoire=item.territoire, date=day, settings=answers._settings())
+        if not result.parcelles:
+            first = result.rejetes[0].erreur if result.rejetes else "aucune parcelle reconnue"
+            raise Problem(
+                422, f"aucune parcelle du fichier trouvée : {first}", fix="colonne idu, ex. 62999000AB0012"
+            )
+        body = verification_bytes(result, format=fmt, settings=answers._settings())
+    media = (
+        "text/csv; charset=utf-8"
+        if fmt == "csv"
+        else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    return body, media

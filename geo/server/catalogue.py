@@ -20,9 +20,9 @@ from geo.errors import InputError, OrtError
 if TYPE_CHECKING:
     import geopandas as gpd
 
+    from geo.app import Territoire
     from geo.eligibility.rules import Rules
     from geo.perimeters import Convention
-    from geo.sources.addresses import AddressIndex
     from geo.sources.lists import NationalLists
 
 #: A convention's name in a URL: lower-case letters, digits and dashes (a folder's own name).
@@ -47,9 +47,12 @@ class Loaded:
 
     name: str
     convention: Convention
-    parcels: gpd.GeoDataFrame | None = None
-    addresses: AddressIndex | None = None
+    territoire: Territoire | None = None  # None: no perimeters drawn, or the cadastre is missing
     problem: str | None = None  # why the cadastre is missing, said to whoever asks for a parcel
+
+    @property
+    def parcels(self) -> gpd.GeoDataFrame | None:
+        return self.territoire.parcels if self.territoire is not None else None
 
     @property
     def communes(self) -> tuple[str, ...]:
@@ -148,38 +151,29 @@ def load_catalogue(
     lists_dir, rules_path : optional
         As ``ort eligibility --lists`` and ``--rules``.
     """
+    from geo.app import Settings, open_territory
     from geo.eligibility.rules import load_rules
     from geo.perimeters import read_convention
-    from geo.sources import cadastre as cad
     from geo.sources.lists import load_lists
 
     loaded: dict[str, Loaded] = {}
     warnings: list[str] = []
+    offline = Settings(offline=True)  # a server never downloads a cadastre at start
     for folder in _folders(perimeters, conventions_dirs):
         conv = read_convention(folder)
         item = Loaded(_name_of(folder, loaded), conv)
         if conv.versions:  # perimeters drawn: their parcels are classified, so load the cadastre
             try:
-                source = conv.cadastre_dir
-                if source is not None and source.is_file():
-                    item.parcels = cad.read_parcels(source, metric_crs=conv.metric_crs)
-                else:
-                    layers = cad.load_cadastre(conv.communes, ("parcelles",), source_dir=source)
-                    item.parcels = layers["parcelles"].to_crs(conv.metric_crs)
+                item.territoire = open_territory(conv, address_file=address_file, settings=offline)
             except OrtError as err:
                 item.problem = (
                     f"cadastre de la convention « {conv.nom} » non chargé ({err}) — téléchargez-le avec "
                     f"`ort fetch {' '.join(conv.communes)}` puis relancez ort serve"
                 )
                 warnings.append(item.problem)
+            for ver in conv.versions:  # every version read now: requests only read them
+                conv.perimeters(version=ver.id)
         loaded[item.name] = item
-    if address_file is not None:
-        from geo.sources.addresses import index_addresses, read_addresses
-
-        codes = sorted({c for item in loaded.values() for c in item.communes})
-        index = index_addresses(read_addresses(address_file, communes=codes))
-        for item in loaded.values():
-            item.addresses = index
     return Catalogue(
         conventions=loaded,
         lists=load_lists(Path(lists_dir) if lists_dir else None),

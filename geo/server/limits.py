@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 
-class _TooLarge(Exception):
-    pass
+class TooLarge(Exception):
+    """Raised while a body is read past the limit (turned into a 413 by :class:`BodyLimit`)."""
 
 
 class BodyLimit:
@@ -30,7 +30,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise _TooLarge
+                    raise TooLarge
             return message
 
         async def tracked(message):
@@ -41,7 +41,7 @@ class BodyLimit:
 
         try:
             await self.app(scope, counted, tracked)
-        except _TooLarge:
+        except TooLarge:
             if not started:
                 await self._refuse(send)
 

@@ -60,7 +60,7 @@ def _status_of(err: OrtError) -> int:
     if isinstance(err, ParcelIdError) and "absente" in str(err):
         return 404
     if isinstance(err, InputError | PerimeterError):
-        return 400 if not isinstance(err, PerimeterError) else 422
+        return 400
     return 503  # a download or a file the server needs: not the request's fault
 
 
