@@ -47,6 +47,8 @@ class ParcelCheck:
         The parcels found (metric CRS).
     perimeters : GeoDataFrame
         The perimeters they were checked against (``attrs``: version and its date).
+    addresses : list of AddressParcel
+        The addresses asked (:func:`geo.app.check`), where they were found, their parcel.
     """
 
     convention: Convention
@@ -57,6 +59,7 @@ class ParcelCheck:
     perimeters: gpd.GeoDataFrame | None = None
     millesime: str | None = None
     warnings: list[str] = field(default_factory=list)
+    addresses: list = field(default_factory=list)  # AddressParcel: the addresses asked, located
 
     def summary(self) -> pd.DataFrame:
         """Counts per perimeter and status (French column labels)."""

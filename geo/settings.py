@@ -25,7 +25,7 @@ import datetime as dt
 import os
 import sys
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TypeVar
 
@@ -248,7 +248,9 @@ def current(**changes) -> Settings:
 
 
 #: The values set by :func:`use` for the current thread or task (a dict, never mutated).
-_OVERRIDES: contextvars.ContextVar[dict] = contextvars.ContextVar("ort_settings", default={})
+_OVERRIDES: contextvars.ContextVar[Mapping] = contextvars.ContextVar(
+    "ort_settings", default=types.MappingProxyType({})
+)
 
 
 @contextlib.contextmanager

@@ -71,7 +71,7 @@ def test_check_json_and_short_form(demo, demo_result):
     assert data["fictif"] is True and data["version"] == "avenant-1"
     (parcel,) = data["parcelles"]
     assert parcel["idu"] == strad.idu
-    cv = next(p for p in parcel["perimetres"] if p["id"] == "centre-ville")
+    cv = next(p for p in parcel["perimetres"] if p["perimetre_id"] == "centre-ville")
     assert cv["statut"] == "à cheval" and cv["part"] == pytest.approx(strad.share, abs=1e-6)
 
 
@@ -100,7 +100,7 @@ def test_check_version_changes_with_date(demo, demo_result):
         "2024-06-30",
         "--json",
     )
-    gare = next(p for p in json.loads(r.stdout)["parcelles"][0]["perimetres"] if p["id"] == "gare")
+    gare = next(p for p in json.loads(r.stdout)["parcelles"][0]["perimetres"] if p["perimetre_id"] == "gare")
     assert gare["statut"] == "hors périmètre" and gare["distance_m"] >= 0
 
 

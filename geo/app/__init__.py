@@ -13,7 +13,7 @@ Jobs
 - :func:`answer_parcels`   parcels as typed (``62999000AB0012``, ``AB 12``, ``62999 AB 12``) at a date
 - :func:`answer_address`   an address located (file or BAN), then answered; ambiguity → candidates
 - :func:`check_file`       a CSV/XLSX of ids and/or addresses → the table (:func:`verification_bytes`)
-- :func:`check`            all of these at once, what ``ort check`` does
+- :func:`check_entries`    all of these at once, what ``ort check`` does
 - :func:`write_notes`, :func:`note_pdf`   the "note de renseignement ORT" (PDF path or bytes)
 - :func:`write_map`        the offline map of a convention (HTML)
 - :func:`write_annex`      the printable annex (PNG + PDF, parcel lists)
@@ -25,41 +25,8 @@ from __future__ import annotations
 
 import importlib
 
-from geo.app.models import (
-    Adresse,
-    Annexe,
-    Carte,
-    Diff,
-    Note,
-    Notes,
-    Parcelle,
-    PerimetreParcelle,
-    Rejet,
-    Validite,
-    Verification,
-)
-from geo.perimeters import parse_date
-from geo.settings import Settings
-
-#: Job → module (imported at first use: `ort --help` and the models stay light).
-_JOBS = {
-    "Territoire": "load",
-    "open_territory": "load",
-    "convention_folder": "load",
-    "answer_parcels": "check",
-    "answer_address": "check",
-    "check_file": "check",
-    "check": "check",
-    "verification_bytes": "check",
-    "write_verification": "check",
-    "write_notes": "note",
-    "note_pdf": "note",
-    "write_map": "maps",
-    "write_annex": "maps",
-    "diff_versions": "diff",
-}
-
-__all__ = [
+#: Model → module.
+_MODELS = (
     "Adresse",
     "Annexe",
     "Carte",
@@ -69,15 +36,39 @@ __all__ = [
     "Parcelle",
     "PerimetreParcelle",
     "Rejet",
-    "Settings",
     "Validite",
     "Verification",
-    "parse_date",
-    *_JOBS,
-]
+)
+
+#: Job → module (imported at first use: `ort --help` and the models stay light).
+_JOBS = {
+    "Territoire": "load",
+    "open_territory": "load",
+    "convention_folder": "load",
+    "answer_parcels": "check",
+    "answer_address": "check",
+    "check_file": "check",
+    "check_entries": "check",
+    "verification_bytes": "check",
+    "write_verification": "check",
+    "write_notes": "note",
+    "note_pdf": "note",
+    "write_map": "maps",
+    "write_annex": "maps",
+    "diff_versions": "diff",
+}
+
+_OTHERS = {"Settings": "geo.settings", "parse_date": "geo.perimeters"}
+
+__all__ = [*_MODELS, *_JOBS, *_OTHERS]
 
 
 def __getattr__(name: str):
+    """Everything is imported at first use: ``ort --help`` stays quick."""
     if name in _JOBS:
         return getattr(importlib.import_module(f"geo.app.{_JOBS[name]}"), name)
+    if name in _MODELS:
+        return getattr(importlib.import_module("geo.app.models"), name)
+    if name in _OTHERS:
+        return getattr(importlib.import_module(_OTHERS[name]), name)
     raise AttributeError(f"module 'geo.app' has no attribute {name!r}")

@@ -26,7 +26,7 @@ from geo.app.load import (
 from geo.app.models import Adresse, Verification
 
 
-def check(
+def check_entries(
     entries: Iterable[str] = (),
     *,
     territoire: Territoire,
@@ -87,6 +87,7 @@ def check(
             commune=commune,
             classify=lambda p, q: classify_with_progress(p, q, tolerance_m2, tolerance_pct),
         )
+    result.addresses = located
     if validate:  # the checks of `ort validate` on the version used, before answering
         from geo.validate import validate_version
 
@@ -95,9 +96,7 @@ def check(
     table = result.table
     if file and file_ids and len(result.parcels):  # keep the planner's own columns beside the verdicts
         table = _with_own_columns(result, Path(file), default)
-    out = Verification.model_validate(
-        {**result.to_json(), "adresses": [_address(a) for a in located]}
-    )
+    out = Verification.model_validate({**result.to_json(), "adresses": [_address(a) for a in located]})
     out._detail, out._table = result, table
     return out
 
@@ -114,7 +113,7 @@ def answer_parcels(
 ) -> Verification:
     """Each parcel, as typed (``62999000AB0012``, ``AB 12`` + ``commune``, ``62999 AB 12``),
     in each perimeter in force on ``date``. Unusable ids are in ``rejetes``."""
-    return check(
+    return check_entries(
         list(ids), territoire=territoire, date=date, commune=commune, tolerance_m2=tolerance_m2,
         tolerance_pct=tolerance_pct, settings=settings,
     )  # fmt: skip
@@ -142,7 +141,7 @@ def answer_address(
         index = address_index(territoire, address_file)
         located = locate_addresses([text], territoire.convention, territoire.parcels, index=index)
         idus = [a.idu for a in located if a.idu]
-        out = check(idus, territoire=territoire, date=date, settings=settings)
+        out = check_entries(idus, territoire=territoire, date=date, settings=settings)
     answer = out.model_copy(update={"adresses": [_address(a) for a in located]})
     answer._detail, answer._table = out.detail, out.table
     return answer
@@ -160,7 +159,7 @@ def check_file(
     settings: ort_settings.Settings | None = None,
 ) -> Verification:
     """A spreadsheet of ids and/or addresses checked: the table keeps the planner's columns."""
-    return check(
+    return check_entries(
         (), territoire=territoire, date=date, commune=commune, file=path, address_file=address_file,
         tolerance_m2=tolerance_m2, tolerance_pct=tolerance_pct, settings=settings,
     )  # fmt: skip
@@ -188,7 +187,10 @@ def write_verification(result: Verification, output: str | Path, *, force: bool 
 
 
 def verification_bytes(
-    result: Verification, *, format: Literal["csv", "xlsx"] = "csv", settings: ort_settings.Settings | None = None
+    result: Verification,
+    *,
+    format: Literal["csv", "xlsx"] = "csv",
+    settings: ort_settings.Settings | None = None,
 ) -> bytes:
     """The table of a check as the bytes of a CSV (French Excel by default) or XLSX file."""
     from geo.errors import InputError
@@ -221,4 +223,11 @@ def _address(located) -> Adresse:
     return Adresse.model_validate(located.to_dict())
 
 
-__all__ = ["answer_address", "answer_parcels", "check", "check_file", "verification_bytes", "write_verification"]
+__all__ = [
+    "answer_address",
+    "answer_parcels",
+    "check_entries",
+    "check_file",
+    "verification_bytes",
+    "write_verification",
+]

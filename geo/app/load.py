@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -105,7 +106,11 @@ def open_territory(
     from geo.perimeters import Convention, parse_date, read_convention
 
     with ort_settings.use(settings):
-        conv = perimeters if isinstance(perimeters, Convention) else read_convention(convention_folder(perimeters))
+        conv = (
+            perimeters
+            if isinstance(perimeters, Convention)
+            else read_convention(convention_folder(perimeters))
+        )
         if date is not None:
             conv.version_at(parse_date(date))
         source = Path(cadastre) if cadastre is not None else None
@@ -120,7 +125,9 @@ def open_territory(
     return Territoire(conv, parcels, source, communes, index)
 
 
-def load_parcels(conv: Convention, cadastre: Path | None, millesime: str | None, fix: bool) -> gpd.GeoDataFrame:
+def load_parcels(
+    conv: Convention, cadastre: Path | None, millesime: str | None, fix: bool
+) -> gpd.GeoDataFrame:
     """The convention's parcels from ``cadastre`` (file or folder), its ``cadastre_dir`` or the
     cache, in its metric CRS."""
     from geo.sources import cadastre as cad
@@ -154,7 +161,12 @@ def provenance(conv: Convention, perimeters, parcels, day: dt.date) -> str:
 
 
 def classify_with_progress(
-    parcels, perimeters, tolerance_m2: float | None, tolerance_pct: float | None, *, progress: bool | None = None
+    parcels,
+    perimeters,
+    tolerance_m2: float | None,
+    tolerance_pct: float | None,
+    *,
+    progress: bool | None = None,
 ) -> pd.DataFrame:
     """:func:`geo.classify.classify_parcels`, with a progress bar on stderr for large layers
     (``progress``; default ``settings.progress``, which ``ort --quiet`` turns off)."""
@@ -274,3 +286,8 @@ def read_rows(path: Path) -> list[str]:
         elif addr and addr.lower() != "nan":
             out.append(addr)
     return out
+
+
+#: Matplotlib keeps its settings (``rcParams``) and figures in globals: notes and annexes are
+#: drawn one at a time per process, whatever the number of threads asking.
+drawing_lock = threading.RLock()

@@ -151,6 +151,13 @@ class Notes(Result):
     rejetes: list[Rejet] = []
     avertissements: list[str] = []
 
+    _located: Any = PrivateAttr(default_factory=list)
+
+    @property
+    def located(self) -> list:
+        """The addresses asked (:class:`geo.sources.addresses.AddressParcel`), for their text."""
+        return self._located
+
 
 class Carte(Result):
     """The offline map of a convention (one HTML file)."""
@@ -158,6 +165,7 @@ class Carte(Result):
     chemin: Path
     octets: int
     reseau: bool = Field(description="la page charge des tuiles depuis le réseau")
+    provenance: str = Field("", description="convention, version, date, millésime du cadastre")
     resume: list[str] = Field([], description="lignes du résumé (couches, comptes)")
     avertissements: list[str] = []
 
@@ -170,6 +178,7 @@ class Annexe(Result):
     papier: str
     orientation: str
     fichiers: list[Path]
+    provenance: str = ""
     avertissements: list[str] = []
 
 

@@ -40,10 +40,10 @@ def main(ctx: click.Context, offline: bool, quiet: bool, debug: bool) -> None:
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
     settings.check()  # an ORT_* variable with a refused value (ORT_OFFLINE=peut-être) stops every command
-    if offline:
-        settings.offline = True
+    chosen = {"offline": True} if offline else {}
     if quiet:
-        settings.progress = False
+        chosen["progress"] = False
+    ctx.with_resource(settings.use(**chosen))  # for this run only: no global changed
 
 
 TOPICS = ("parcels", "demo", "eligibility", "lists", "places", "maps", "scale", "note", "diff", "serve")

@@ -1,5 +1,6 @@
-"""Options and helpers shared by the ``ort`` commands: the command classes, the common options
-(perimeters, date, cadastre, tolerances, --force), date parsing and parcel loading.
+"""Options shared by the ``ort`` commands: the command classes, the common options
+(perimeters, date, cadastre, tolerances, --force) and their parsing. The jobs themselves are in
+:mod:`geo.app`.
 
 Every topic module of :mod:`geo.cli` builds its commands from these; nothing here imports a
 command module, so there is no import loop.
@@ -11,15 +12,11 @@ import datetime as dt
 import sys
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from geo import settings
-from geo.errors import InputError, OrtError, OrtWarning, ValidationFailed
-
-if TYPE_CHECKING:  # pandas is imported where it is used: `ort --help` stays quick
-    import pandas as pd
+from geo.errors import OrtError, OrtWarning, ValidationFailed
 
 EXIT_BAD_INPUT = 2
 
@@ -162,10 +159,8 @@ def _warning_line(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def _csv_international(ctx: click.Context, _param, value: bool) -> bool:
-    if value:  # for this command only: a notebook or test running several stays unaffected
-        previous = settings.csv_format
-        settings.csv_format = "international"
-        ctx.call_on_close(lambda: setattr(settings, "csv_format", previous))
+    if value:  # for this command's run only (settings.use): nothing global changes
+        ctx.with_resource(settings.use(csv_format="international"))
     return value
 
 
@@ -182,13 +177,11 @@ csv_international_option = click.Option(
 
 def _convention_folder(ctx, param, value: Path | None) -> Path | None:
     """A folder as given, or the name of a convention shipped with ort (``demo``, ``libercourt``)."""
-    if value is None or value.exists() or len(value.parts) != 1:
+    if value is None:
         return value
-    from geo import embedded
+    from geo.app.load import convention_folder
 
-    if value.name in embedded.convention_names():
-        return embedded.convention_dir(value.name)
-    return value
+    return convention_folder(value)
 
 
 def perimeters_option(required: bool = True):
@@ -258,86 +251,10 @@ def tolerance_options(f):
 
 
 def parse_date(when: str | None) -> dt.date:
-    if when is None:
-        return dt.date.today()
-    import re
+    """``--date``: ``2024-06-01`` or ``01/06/2024`` (:func:`geo.perimeters.parse_date`), default today."""
+    from geo.perimeters import parse_date as parse
 
-    text = when.strip()
-    french = re.fullmatch(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})", text)  # jj/mm/aaaa, as typed in France
-    try:
-        if french:
-            day, month, year = (int(g) for g in french.groups())
-            return dt.date(year, month, day)
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise InputError(
-            f"--date {when!r} n'est pas une date",
-            fix="écrivez-la AAAA-MM-JJ (2024-06-01) ou JJ/MM/AAAA (01/06/2024)",
-        ) from None
-
-
-def load_parcels(conv, cadastre: Path | None, millesime: str | None, fix: bool):
-    from geo.sources import cadastre as cad
-
-    source = cadastre or conv.cadastre_dir
-    if source is not None and source.is_file():
-        return cad.read_parcels(source, metric_crs=conv.metric_crs, fix=fix)
-    layers = cad.load_cadastre(conv.communes, ("parcelles",), millesime=millesime, source_dir=source, fix=fix)
-    return layers["parcelles"].to_crs(conv.metric_crs)
-
-
-def provenance(conv, perimeters, parcels, day: dt.date) -> str:
-    from geo.check import provenance_text
-
-    return provenance_text(conv, perimeters, parcels.attrs.get("millesime"), day)
-
-
-def classify_with_progress(parcels, perimeters, tolerance_m2, tolerance_pct):
-    from geo.classify import classify_parcels
-
-    chunk = 20_000
-    if len(parcels) <= chunk or not settings.progress:
-        return classify_parcels(parcels, perimeters, tolerance_m2=tolerance_m2, tolerance_pct=tolerance_pct)
-    from tqdm import tqdm
-
-    parts = []
-    with tqdm(total=len(parcels), unit=" parcelles", desc="Classement", file=sys.stderr) as bar:
-        for start in range(0, len(parcels), chunk):
-            part = parcels.iloc[start : start + chunk]
-            parts.append(
-                classify_parcels(part, perimeters, tolerance_m2=tolerance_m2, tolerance_pct=tolerance_pct)
-            )
-            bar.update(len(part))
-    import pandas as pd
-
-    out = pd.concat(parts, ignore_index=True)
-    out.attrs.update(parts[0].attrs)
-    return out
-
-
-def with_parcel_columns(result: pd.DataFrame, parcels) -> pd.DataFrame:
-    from geo.check import with_parcel_fields
-
-    return with_parcel_fields(result, parcels)
-
-
-def load_communes(conv, cadastre: Path | None):
-    from geo.sources import cadastre as cad
-
-    source = cadastre or conv.cadastre_dir
-    if source is None or not source.is_dir():
-        return None
-    try:
-        layers = cad.load_cadastre(conv.communes, ("communes",), source_dir=source)
-    except OrtError:
-        return None
-    return layers.get("communes")
-
-
-def read_id_file(path: Path) -> list[tuple[str, str | None]]:
-    from geo.check import read_id_table
-
-    return read_id_table(path)
+    return parse(when, what="--date")
 
 
 addresses_option = click.option(
@@ -350,50 +267,23 @@ addresses_option = click.option(
 )
 
 
-def split_addresses(texts) -> tuple[list[str], list[str]]:
-    """Typed entries split into parcel ids and addresses ("12 rue Jean Jaurès, 62820 Libercourt")."""
-    from geo.sources.addresses import looks_like_address
-
-    ids = [t for t in texts if not looks_like_address(t)]
-    return ids, [t for t in texts if looks_like_address(t)]
-
-
-def locate_addresses(addresses, conv, parcels, address_file: Path | None):
-    """Each address geocoded (file, cache or BAN API) and put on the parcel holding its point."""
-    from geo.sources.addresses import load_address_index, parcels_for_addresses
-
-    index = load_address_index(address_file, communes=conv.communes)
-    return parcels_for_addresses(list(addresses), parcels, index=index, communes=conv.communes)
+#: The job functions that lived here, now in :mod:`geo.app.load` (kept importable from here).
+_MOVED = (
+    "load_parcels",
+    "load_communes",
+    "provenance",
+    "classify_with_progress",
+    "with_parcel_columns",
+    "split_addresses",
+    "locate_addresses",
+    "read_entries_file",
+    "ADDRESS_COLUMNS",
+)
 
 
-#: Columns holding addresses in a spreadsheet of requests.
-ADDRESS_COLUMNS = ("adresse", "address", "adresse_postale")
+def __getattr__(name: str):
+    if name in _MOVED:
+        from geo.app import load
 
-
-def read_entries_file(path: Path) -> tuple[list[tuple[str, str | None]], list[str]]:
-    """A spreadsheet of requests: parcel ids ``(id, commune)`` and addresses (rows without an id).
-
-    The id column is read by :func:`geo.check.read_id_table`; a file with only an ``adresse``
-    column is a list of addresses.
-    """
-    from geo.check import ID_COLUMNS, read_id_table
-    from geo.sources.tables import read_user_table
-
-    df = read_user_table(path)
-    cols = {str(c).strip().lower(): c for c in df.columns}
-    id_col = next((cols[n] for n in ID_COLUMNS if n in cols), None)
-    addr_col = next((cols[n] for n in ADDRESS_COLUMNS if n in cols), None)
-    addresses = []
-    if addr_col is not None:
-        ids = df[id_col].fillna("").astype(str).str.strip() if id_col is not None else [""] * len(df)
-        for ident, addr in zip(ids, df[addr_col].fillna("").astype(str).str.strip(), strict=True):
-            if addr and not ident:
-                addresses.append(addr)
-    if id_col is None and addresses:
-        return [], addresses
-    try:
-        return read_id_table(path), addresses
-    except InputError:  # no id at all: fine when the rows are addresses
-        if addresses:
-            return [], addresses
-        raise
+        return getattr(load, name)
+    raise AttributeError(f"module 'geo.cli.options' has no attribute {name!r}")

@@ -4,7 +4,6 @@ and the convention folder.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -22,13 +21,10 @@ from geo.cli.options import (
     force_option,
     load_communes,
     load_parcels,
-    locate_addresses,
     millesime_option,
     parse_date,
     perimeters_option,
     provenance,
-    read_entries_file,
-    split_addresses,
     tolerance_options,
     with_parcel_columns,
 )
@@ -89,91 +85,53 @@ def check(
     ort check "12 rue Jean Jaurès, 62820 Libercourt" --perimeters perimeters/libercourt
     ort check --file parcelles.csv --perimeters perimeters/demo -o resultat.csv
     """
-    from geo.check import check_parcels
-    from geo.columns import PARCELS
-    from geo.io import check_writable, write_table
-    from geo.perimeters import read_convention
+    from geo import app
+    from geo.io import check_writable
 
-    ids, addresses = split_addresses(ids)
-    if not ids and not addresses and not id_file:
+    if not ids and not id_file:
         raise click.UsageError("donnez des identifiants de parcelles, une adresse ou --file parcelles.csv")
     if output:
         check_writable(output, force=force)
     day = parse_date(when)
-    conv = read_convention(perimeters)
-    conv.version_at(day)  # refuse a date without perimeters before loading the cadastre
-    parcel_layer = load_parcels(conv, cadastre, millesime, fix)
-    default = commune or (conv.communes[0] if len(conv.communes) == 1 else None)
-    file_ids, file_addresses = read_entries_file(id_file) if id_file else ([], [])
-    addresses += file_addresses
-    located = locate_addresses(addresses, conv, parcel_layer, address_file) if addresses else []
-    entries = [(t, default) for t in ids] + [(a.idu, None) for a in located if a.idu] + file_ids
-    result = check_parcels(
-        entries,
-        conv,
-        parcel_layer,
-        when=day,
-        commune=commune,
-        classify=lambda p, q: classify_with_progress(p, q, tolerance_m2, tolerance_pct),
-    )
-    known, table = result.parcels, result.table
-    # The checks of `ort validate` on the version used, before answering (as warnings).
-    from geo.validate import validate_version
-
-    checked = validate_version(
-        conv, result.perimeters, parcels=parcel_layer, communes=load_communes(conv, cadastre)
-    )
-    result.warnings += [f"{p.code} [{p.feature}] : {p.message}" for p in checked.problems]
-    if id_file and file_ids and len(known):  # keep the planner's own columns beside the verdicts
-        from geo.check import input_columns
-
-        own = input_columns(id_file, code_insee=default)
-        for idu, lines in own.attrs.get("doublons", {}).items():  # every row kept, none dropped
-            result.warnings.append(
-                f"la parcelle {idu} figure sur les lignes {', '.join(map(str, lines))} du fichier : "
-                "chaque ligne garde ses colonnes dans le résultat"
-            )
-        taken = {*table.columns, *PARCELS.names}
-        clash = {c: f"{c} (fichier)" for c in own.columns if c != "idu" and c in taken}
-        table = table.merge(own.rename(columns=clash), on="idu", how="left")
-    if len(known) and output:
-        if output.suffix.lower() in (".gpkg", ".parquet", ".geojson"):
-            import geopandas as gpd
-
-            geo_table = gpd.GeoDataFrame(
-                table.merge(known[["idu", "geometry"]], on="idu"), geometry="geometry", crs=known.crs
-            )
-            write_table(geo_table, output, force=force, layout=PARCELS, source=result.source())
-        else:
-            write_table(table, output, force=force, layout=PARCELS, source=result.source())
-    for warning in [] if as_json else result.warnings:  # with --json: in "avertissements"
-        click.echo(f"Avertissement : {warning}", err=True)
-    if as_json:
-        out = result.to_json()
-        if located:
-            out["adresses"] = [a.to_dict() for a in located]
-        click.echo(json.dumps(out, ensure_ascii=False, indent=2))
+    territory = app.open_territory(perimeters, cadastre=cadastre, millesime=millesime, fix=fix, date=day)
+    result = app.check_entries(
+        ids, territoire=territory, date=day, commune=commune, file=id_file, address_file=address_file,
+        tolerance_m2=tolerance_m2, tolerance_pct=tolerance_pct,
+    )  # fmt: skip
+    if output:
+        app.write_verification(result, output, force=force)
+    if as_json:  # the warnings are in "avertissements"
+        click.echo(result.model_dump_json(indent=2))
     else:
-        for a in located:  # ambiguous or not found: an answer, not an error
-            click.echo(a.describe())
-        if len(known):
-            click.echo(result.provenance())
-            if id_file or len(known) > 20:
-                click.echo(
-                    f"{len(known)} parcelle(s) classée(s) contre "
-                    f"{table['perimeter_id'].nunique()} périmètre(s)"
-                )
-                click.echo(result.summary().to_string(index=False))
-                if output:
-                    click.echo(f"Résultat écrit : {output}")
-            else:
-                click.echo(result.describe())
-    if result.rejected:
-        click.echo(f"{len(result.rejected)} identifiant(s) non reconnu(s) :", err=True)
-        for text, message in result.rejected:
-            click.echo(f"  {text!s}: {message}", err=True)
-        if not id_file or not len(known):
+        _print_check(result, output, many=bool(id_file) or len(result.parcelles) > 20)
+    if result.rejetes:
+        click.echo(f"{len(result.rejetes)} identifiant(s) non reconnu(s) :", err=True)
+        for r in result.rejetes:
+            click.echo(f"  {r.entree}: {r.erreur}", err=True)
+        if not id_file or not result.parcelles:
             sys.exit(EXIT_BAD_INPUT)
+
+
+def _print_check(result, output: Path | None, *, many: bool) -> None:
+    """The answer in French: warnings, addresses, provenance, then each parcel or a summary."""
+    detail = result.detail
+    for warning in detail.warnings:
+        click.echo(f"Avertissement : {warning}", err=True)
+    for a in detail.addresses:  # ambiguous or not found: an answer, not an error
+        click.echo(a.describe())
+    if not result.parcelles:
+        return
+    click.echo(detail.provenance())
+    if not many:
+        click.echo(detail.describe())
+        return
+    click.echo(
+        f"{len(result.parcelles)} parcelle(s) classée(s) contre "
+        f"{detail.table['perimeter_id'].nunique()} périmètre(s)"
+    )
+    click.echo(detail.summary().to_string(index=False))
+    if output:
+        click.echo(f"Résultat écrit : {output}")
 
 
 # --- ort parcels -----------------------------------------------------------------------------
