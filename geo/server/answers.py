@@ -12,14 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import io
-import threading
 
 from geo.errors import InputError, ParcelIdError, PerimeterError
 from geo.server.catalogue import Catalogue, Loaded
-
-#: matplotlib's PDF backend and font cache are not made for threads: one note at a time per worker.
-_NOTE_LOCK = threading.Lock()
 
 
 @functools.cache
@@ -198,42 +193,22 @@ def address_answer(cat: Catalogue, query: str, day: dt.date) -> dict:
 
 
 def note_pdf(cat: Catalogue, text: str, day: dt.date, commune: str | None = None) -> tuple[str, bytes]:
-    """The note of one parcel as PDF bytes (nothing written to disk)."""
-    from matplotlib import rc_context
-    from matplotlib.backends.backend_pdf import PdfPages
-
-    from geo.classify import classify_parcels
-    from geo.eligibility.answers import eligibility_for_parcels
-    from geo.note import _RC, note_pages
+    """The note of one parcel as PDF bytes (:func:`geo.app.note_pdf`; nothing left on disk)."""
+    from geo import app
 
     idu, item = locate_parcel(cat, text, commune)
-    if item is None or item.parcels is None:
+    if item is None or item.territoire is None:
         raise InputError(
             f"pas de note pour {idu} : aucune convention avec périmètres et cadastre ne couvre sa commune",
-            fix="demandez l'éligibilité de la commune : /api/communes/{code}/eligibilite",
+            fix=f"demandez l'éligibilité de la commune : /api/communes/{idu[:5]}/eligibilite",
         )
-    parcels = item.parcels
-    row = parcels[parcels["idu"] == idu]
-    if row.empty:
+    if not (item.parcels["idu"] == idu).any():
         raise ParcelIdError(
             f"parcelle {idu} absente du cadastre chargé "
-            f"(millésime {parcels.attrs.get('millesime', 'inconnu')})",
+            f"(millésime {item.parcels.attrs.get('millesime', 'inconnu')})",
             fix="vérifiez la section et le numéro",
         )
-    perims, _ = _perimeters(item, day)
-    target = row.geometry.iloc[0]
-    near = parcels.iloc[parcels.sindex.query(target.buffer(250), predicate="intersects")]
-    classification = classify_parcels(near, perims, with_distance=False) if perims is not None else None
-    answers = eligibility_for_parcels(
-        row, perims, day, lists=cat.lists, rules=cat.rules, convention=item.convention
+    pdf = app.note_pdf(
+        idu, territoire=item.territoire, date=day, lists=cat.lists, rules=cat.rules, settings=_settings()
     )
-    buf = io.BytesIO()
-    with _NOTE_LOCK:
-        note = note_pages(
-            idu, parcels=near, perimeters=perims, classification=classification, answers=answers,
-            convention=item.convention, sources=[cat.rules.label()], when=day,
-        )  # fmt: skip
-        with rc_context(_RC), PdfPages(buf, metadata={"Creator": "ort", "Title": f"Note ORT {idu}"}) as doc:
-            for fig in note.pages:
-                doc.savefig(fig)
-    return idu, buf.getvalue()
+    return idu, pdf
