@@ -93,10 +93,11 @@ def test_libercourt_eligible_through_its_ort_row_from_signature_day(lists, rules
 def test_lens_and_lievin_eligible_through_the_arrete_from_the_start_of_the_scheme(lists, rules):
     for code in ("62498", "62510"):
         a = answer(commune(code, D(2019, 1, 1), lists, rules), "denormandie")
-        assert (
-            a.verdict == "oui" and "liste de l'arrêté du 26 mars 2019" in a.reason and "acv-113" in a.reason
-        )
-        assert any("centre de la commune" in c for c in a.caveats)  # 2019 acquisitions: centre only
+        # 2019 acquisitions: the centre only, never a plain "oui" (issue 22, item 3).
+        assert a.verdict == "partiellement" and a.verdict_label == "partiellement (centre seulement)"
+        assert "liste de l'arrêté du 26 mars 2019" in a.reason and "acv-113" in a.reason
+        assert "centre de la commune" in a.reason
+        assert answer(commune(code, D(2020, 1, 1), lists, rules), "denormandie").verdict == "oui"
         # ORT homologated 2019-08-04 only, but the 2018 ACV convention already carried the Anah priority.
         prio = answer(commune(code, D(2019, 1, 1), lists, rules), "anah_prioritaire")
         assert (
@@ -117,7 +118,7 @@ def test_original_acv_commune_signed_in_2019_is_eligible_from_2019_01_01(lists, 
     (acv,) = lists.rows("acv", code)
     assert acv["id_acv"] == "acv-008" and acv["date_signature"] == D(2019, 9, 24)
     a = answer(commune(code, D(2019, 1, 1), lists, rules), "denormandie")
-    assert a.verdict == "oui" and "arrêté du 26 mars 2019" in a.reason
+    assert a.verdict == "partiellement" and "arrêté du 26 mars 2019" in a.reason  # centre only in 2019
     assert any("dès le 01/01/2019" in c for c in a.caveats)
     # The ACV programme date only matters for the Anah priority of its convention.
     assert answer(commune(code, D(2019, 3, 1), lists, rules), "anah_prioritaire").verdict == "non"
@@ -130,6 +131,7 @@ def test_later_acv_entrant_is_eligible_only_through_its_ort(lists, rules):
     assert acv["id_acv"] == "acv-223" and acv["date_signature"] == D(2024, 1, 18)
     assert not lists.rows("acv_arrete", code)
     before = answer(commune(code, D(2024, 3, 1), lists, rules), "denormandie")
+    # Its ORT row dates the ORT (10/06/2024): the data say "non" before it, unlike Hazebrouck's.
     assert before.verdict == "non"
     assert "après 2018" in before.reason and "seulement par une ORT conclue" in before.reason
     routes = {r["voie"]: r["verdict"] for r in before.routes}
@@ -144,7 +146,7 @@ def test_later_acv_entrant_is_eligible_only_through_its_ort(lists, rules):
     assert later.set_index("code_insee").loc["82033", "via"] == "ORT"
     # Hazebrouck (acv-225): ACV since 2024, no ORT row at all → never "oui via ACV".
     haz = answer(commune("59295", D(2025, 1, 1), lists, rules), "denormandie")
-    assert haz.verdict == "non" and "acv-225" in haz.reason
+    assert haz.verdict == "inconnu" and "acv-225" in haz.reason
 
 
 def test_copropriete_route_since_2024_04_11_in_any_commune(lists, rules):
@@ -180,12 +182,12 @@ def test_table_lists_communes_covered_not_concluded(lists, rules):
     (row,) = lists.rows("ort", "47001")
     assert row["date_fin_estimee"] == D(2024, 11, 14)
     agen = answer(commune("47001", D(2025, 3, 1), lists, rules), "denormandie")
-    assert agen.verdict == "oui"  # through the arrêté (acv-001), the ORT end is only a caveat there
-    assert any("date de fin estimée" in c and "14/11/2024" in c for c in agen.caveats)
-    assert not any(
-        "date de fin estimée" in c
-        for c in answer(commune("47001", D(2024, 1, 1), lists, rules), "denormandie").caveats
-    )
+    assert agen.verdict == "oui"  # through the arrêté (acv-001); the ORT route is unknown after its end
+    route = next(r for r in agen.routes if r["voie"] == "ORT conclue")
+    assert route["verdict"] == "inconnu" and "convention échue le 14/11/2024" in route["motif"]
+    assert "vérifier un avenant de prolongation" in route["motif"]
+    early = answer(commune("47001", D(2024, 1, 1), lists, rules), "denormandie")
+    assert next(r for r in early.routes if r["voie"] == "ORT conclue")["verdict"] == "oui"
 
 
 def test_pvd_commune_with_unsigned_ort_is_not_eligible(lists, rules):
@@ -273,7 +275,8 @@ def test_rules_text_and_flags_agree(rules):
     for r in (vir, diif):
         assert r.valid_from == D(2019, 5, 24) and "R321-12" in r.reference and "L303-2" not in r.reference
         assert "conseil d'administration de l'Anah" in r.reference
-    assert "L262-1" in vir.reference
+    # L262-1 is the civil contract of a VIR, not the Anah aid (issue 22, item 6).
+    assert "L262-1" not in vir.reference
     for r in rules:
         assert r.a_verifier == bool(r.to_verify)
     assert rules.verified_on is not None and rules.disclaimer.startswith("Information indicative")
@@ -395,7 +398,7 @@ def test_rules_file_is_checked(tmp_path):
         '[[regles]]\nid = "a"\nnom = "A"\neffet = "A"\nniveau = "commune"\ncondition = "inventee"\n'
         'reference = "r"\n[[regles]]\nid = "b"\nnom = "B"\nniveau = "secteur"\ncondition = "ort_conclue"\n'
         'reference = "r"\ndu = 2020-01-01\nau = 2019-01-01\n[[regles]]\nid = "a"\nnom = "A"\neffet = "A"\n'
-        'niveau = "commune"\ncondition = "arrete_acv_ou_ort"\nreference = "r"\nau_parametre = "absent"\n'
+        'niveau = "commune"\ncondition = "arrete_denormandie_ou_ort"\nreference = "r"\nau_parametre = "absent"\n'
         'a_verifier = "oui"\n',
         encoding="utf-8",
     )
@@ -404,15 +407,15 @@ def test_rules_file_is_checked(tmp_path):
     problems = err.value.report.problems
     codes = {p.code for p in problems}
     assert codes >= {
-        "condition_inconnue",
+        "condition-inconnue",
         "missing-field",
         "unknown-field",
         "bad-date",
         "bad-type",
-        "niveau_condition",
-        "periode",
-        "id_double",
-        "parametre_inconnu",
+        "niveau-condition",
+        "periode-inversee",
+        "id-double",
+        "parametre-inconnu",
     }
     assert all(p.severity == "error" for p in problems)  # an unknown field would lose a caveat
     assert {p.feature for p in problems} >= {"règle 1 (a)", "règle 2 (b)", "règle 3 (a)", "en-tête"}
@@ -634,7 +637,7 @@ def test_cli_commune_json(lists, shared_data):
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     assert doc["date"] == "2024-06-01" and doc["regles"]["denormandie_fin"] == "2027-12-31"
-    assert doc["regles"]["verifie_le"] and len(doc["regles"]["denormandie_textes"]) == 3
+    assert doc["regles"]["verifie_le"] and len(doc["regles"]["denormandie_textes"]) == 6
     assert {x["nom"] for x in doc["listes"]} >= {"ort", "acv", "communes"}
     assert doc["avertissement"].startswith("Information indicative")
     (res,) = doc["resultats"]

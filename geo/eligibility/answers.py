@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from geo import fmt
+from geo.eligibility.conditions import NOT_DIGITISED, REGISTRY, Context, evaluate
 from geo.eligibility.evidence import (
     ARRETE,
     INCONNU,
@@ -33,22 +34,22 @@ from geo.eligibility.evidence import (
     OUI,
     PARTIELLEMENT,
     Evidence,
-    acv_2018_evidence,
     anah_opah_ru,
     arrete_evidence,
     arrete_table,
-    combine,
-    concluded_caveats,
+    convention_end,
+    ended,
     ort_evidence,
 )
 from geo.eligibility.rules import PLACE_LEVELS, RULES_NAME, Rule, Rules, load_rules
-from geo.errors import InputError, PerimeterError
+from geo.errors import InputError
 from geo.sources.lists import NationalLists
 
 if TYPE_CHECKING:  # geopandas, shapely and classify load only for parcels: a commune answers faster
     import geopandas as gpd
 
 __all__ = [
+    "NOT_DIGITISED",
     "RULES_NAME",
     "VERDICTS",
     "Answer",
@@ -67,37 +68,6 @@ __all__ = [
 
 VERDICTS = (OUI, NON, PARTIELLEMENT, INCONNU)
 _fr = fmt.date_fr
-#: Reason given for every place-level effect when the convention's sectors are not drawn.
-NOT_DIGITISED = "secteurs de l'ORT non numérisés : vérifier dans la convention"
-_AREA_NAMES = {
-    "opah_ru": "un périmètre OPAH-RU en vigueur",
-    "secteurs_ort_ou_opah_ru": "un secteur d'intervention de l'ORT ou un périmètre OPAH-RU",
-    "secteurs_ort": "un secteur d'intervention de l'ORT",
-    "secteur_centre_ville": "un secteur d'intervention comprenant un centre-ville",
-    "hors_secteurs_centre_ville": "un secteur d'intervention comprenant un centre-ville",
-    "dpu_renforce": "un périmètre de DPU renforcé",
-    "preemption_commerciale": "un périmètre de préemption commerciale",
-}
-#: Area of the perimeters each place condition reads (see :func:`_areas`).
-_AREA_OF = {
-    "opah_ru": "__opah_ru__",
-    "secteurs_ort_ou_opah_ru": "__secteurs_ou_opah_ru__",
-    "secteurs_ort": "__secteurs__",
-    "secteur_centre_ville": "__centre_ville__",
-    "hors_secteurs_centre_ville": "__centre_ville__",
-    "dpu_renforce": "__dpu_renforce__",
-    "preemption_commerciale": "__preemption_commerciale__",
-}
-#: Place conditions that need the commune to have concluded an ORT.
-_NEEDS_ORT = {
-    "secteurs_ort",
-    "secteur_centre_ville",
-    "hors_secteurs_centre_ville",
-    "dpu_renforce",
-    "preemption_commerciale",
-}
-
-
 # --------------------------------------------------------------------------------------------
 # Answers
 
@@ -135,10 +105,10 @@ class Answer:
     def verdict_text(self) -> str:
         """The verdict as people read it: ``OUI``, ``PARTIELLEMENT``, ``non``, ``inconnu``, or the
         rule's own wording of a yes (``OUI (priorité de programmation, non opposable)``)."""
-        if self.verdict == OUI and self.verdict_label:
-            return (
-                "OUI" + self.verdict_label[3:] if self.verdict_label.startswith("oui") else self.verdict_label
-            )
+        if self.verdict in (OUI, PARTIELLEMENT) and self.verdict_label:
+            word = self.verdict.upper()
+            label = self.verdict_label
+            return word + label[len(self.verdict) :] if label.startswith(self.verdict) else label
         return self.verdict.upper() if self.verdict in (OUI, PARTIELLEMENT) else self.verdict
 
     def summary(self) -> str:
@@ -215,7 +185,7 @@ def answers_to_frame(answers: list[Answer]) -> pd.DataFrame:
 
 def _answer(rule: Rule, rules: Rules, code: str, commune: str, day: dt.date, ev: Evidence, **kw) -> Answer:
     caveats = list(dict.fromkeys([*ev.caveats, *rule.caveats]))
-    label = rule.yes_label if ev.verdict == OUI and rule.yes_label else ""
+    label = ev.label or (rule.yes_label if ev.verdict == OUI and rule.yes_label else "")
     return Answer(
         code,
         commune,
@@ -251,167 +221,6 @@ def _out_of_period(rule: Rule, day: dt.date) -> Evidence | None:
         NON,
         f"le {_fr(day)} est postérieur à la fin de la règle ({_fr(rule.valid_to)}, {rule.valid_to_source})",
     )
-
-
-def _denormandie(rule: Rule, code: str, day: dt.date, lists, rules: Rules, ort: Evidence) -> Evidence:
-    """Three routes: the arrêté of 26 March 2019, an ORT concluded, a copropriété in difficulty."""
-    arrete = arrete_evidence(code, day, lists)
-    ort_route = ort.copy()
-    if ort_route.verdict == OUI:
-        ort_route.caveats += concluded_caveats(code, day, lists)
-    parts = [arrete, ort_route]
-    ev = Evidence(combine(parts), "", [*arrete.data, *ort.data], [*arrete.caveats, *ort_route.caveats])
-    ev.reason = " ; ".join(e.reason for e in parts if e.verdict == ev.verdict) or ort.reason
-    ev.routes = [
-        {"voie": f"liste de l'{ARRETE}", "verdict": arrete.verdict, "motif": arrete.reason},
-        {"voie": "ORT conclue", "verdict": ort_route.verdict, "motif": ort_route.reason},
-    ]
-    p = rules.parameters
-    since = p.get("denormandie_tout_le_territoire_depuis")
-    if ev.verdict == OUI and since and day < since:
-        ev.caveats.append(
-            f"acquisitions avant le {_fr(since)} : seuls les logements du centre de la commune étaient visés"
-        )
-    copro = p.get("denormandie_coproprietes_depuis")
-    if copro and day >= copro:
-        ev.routes.append(
-            {
-                "voie": "copropriété en difficulté",
-                "verdict": INCONNU,
-                "motif": "dépend du logement : copropriété sous administration provisoire (loi n° 65-557, "
-                "art. 29-1) ou dans le périmètre d'une ORCOD (CCH L741-1, L741-2), dans toute commune",
-            }
-        )
-        if ev.verdict != OUI:
-            ev.reason += (
-                f" — sauf logement d'une copropriété sous administration provisoire ou en ORCOD, "
-                f"éligible dans toute commune depuis le {_fr(copro)} (loi n° 2024-322, art. 42)"
-            )
-    elif copro:
-        ev.routes.append(
-            {
-                "voie": "copropriété en difficulté",
-                "verdict": NON,
-                "motif": f"voie ouverte le {_fr(copro)} (loi n° 2024-322, art. 42), après le {_fr(day)}",
-            }
-        )
-    ev.caveats.insert(0, f"période d'acquisition : {rule.period()}")
-    return ev
-
-
-def _commune_evidence(
-    rule: Rule, code: str, day: dt.date, lists, rules: Rules, convention, ort: Evidence
-) -> Evidence:
-    if rule.condition == "arrete_acv_ou_ort":
-        return _denormandie(rule, code, day, lists, rules, ort)
-    if rule.condition == "ort_conclue":
-        return ort.copy()
-    if rule.condition == "ort_ou_acv_2018":
-        acv = acv_2018_evidence(code, day, lists)
-        ev = Evidence(combine([acv, ort]), "", [*ort.data, *acv.data], list(ort.caveats))
-        ev.reason = " ; ".join(e.reason for e in (ort, acv) if e.verdict == ev.verdict) or ort.reason
-        return ev
-    if rule.condition == "ort_information":
-        if ort.verdict == NON:
-            return ort.copy()
-        return ort.copy(
-            verdict=INCONNU, reason=ort.reason + " : effet à vérifier dans la convention et les délibérations"
-        )
-    return _place_without_geometry(rule, code, day, lists, convention, ort)
-
-
-def _sectors_state(convention, code: str, day: dt.date) -> str:
-    """Why a convention covering ``code`` has no perimeter to read at ``day`` ('' if it has)."""
-    if convention is None or code not in convention.communes:
-        return ""
-    if not convention.versions:
-        return NOT_DIGITISED
-    try:
-        convention.version_at(day)
-    except PerimeterError:
-        first = convention.versions[0].date_effet
-        return (
-            f"aucune version des périmètres en vigueur le {_fr(day)} (première le {_fr(first)}) : "
-            "secteurs à vérifier dans la convention"
-        )
-    return ""
-
-
-def _place_without_geometry(
-    rule: Rule, code: str, day: dt.date, lists, convention, ort: Evidence
-) -> Evidence:
-    """A place-level rule answered without the parcel's geometry: "non" only when no ORT (and,
-    for OPAH-RU, the Anah list) rules it out."""
-    cond = rule.condition
-    anah = anah_opah_ru(code, day, lists) if "opah_ru" in cond else None
-    state = _sectors_state(convention, code, day)
-    data = list(ort.data) + (anah.data if anah else [])
-    if cond == "opah_ru":
-        if anah is not None and anah.verdict == NON:
-            return anah
-        why = anah.reason if anah is not None else "périmètre OPAH-RU non fourni"
-        return Evidence(
-            INCONNU, f"{why} ({state or 'donnez une parcelle et le dossier de périmètres'})", data
-        )
-    if ort.verdict == NON and cond == "hors_secteurs_centre_ville":
-        partners = _epci_signatories(code, day, lists)
-        if partners:
-            return Evidence(
-                INCONNU,
-                f"commune non signataire, mais de l'EPCI de communes ayant conclu une ORT ({partners}) : "
-                "le préfet peut y suspendre aussi les projets (L752-1-2, 2e alinéa), selon leur zone de "
-                "chalandise",
-                data,
-                list(ort.caveats),
-            )
-    if ort.verdict == NON and (cond != "secteurs_ort_ou_opah_ru" or (anah and anah.verdict == NON)):
-        ev = Evidence(NON, f"pas d'ORT conclue au {_fr(day)} ({ort.reason})", data, list(ort.caveats))
-        if cond == "hors_secteurs_centre_ville":
-            ev.caveats.append(
-                "L752-1-2, 2e alinéa : une commune d'un EPCI limitrophe d'un EPCI signataire peut aussi être "
-                "visée par la suspension (non calculé)"
-            )
-        return ev
-    if state:
-        return Evidence(INCONNU, state, data, list(ort.caveats))
-    if cond in ("dpu_renforce", "preemption_commerciale"):
-        return Evidence(
-            INCONNU,
-            f"{_AREA_NAMES[cond]} est fixé par délibération locale : donnez une parcelle et le dossier de "
-            "périmètres, ou vérifiez les délibérations",
-            data,
-            list(ort.caveats),
-        )
-    return Evidence(
-        INCONNU,
-        f"dépend de la localisation par rapport à {_AREA_NAMES[cond]} : donnez une parcelle et le dossier "
-        "de périmètres (--perimeters)",
-        data,
-        list(ort.caveats),
-    )
-
-
-def _epci_signatories(code: str, day: dt.date, lists: NationalLists) -> str:
-    """Communes of ``code``'s EPCI whose ORT is signed on or before ``day`` ('' if none)."""
-    record = lists.commune(lists.resolve(code)[0] or code)
-    epci = (record or {}).get("epci_code")
-    if not isinstance(epci, str) or not epci or "communes" not in lists:
-        return ""
-    key = ("epci_ort", day)
-    if key not in lists._index:
-        ort, communes = lists["ort"], lists["communes"]
-        signed = ort[
-            (ort["signee"] == "signee")
-            & ort["date_signature"].map(lambda d: d is not None and d <= day)
-            & ort["code_actuel"].notna()
-        ]
-        index: dict[str, list[str]] = {}
-        for current, name in zip(signed["code_actuel"], signed["commune"], strict=True):
-            if current in communes.index:
-                index.setdefault(communes.at[current, "epci_code"], []).append(f"{current} {name}")
-        lists._index[key] = index
-    found = [c for c in lists._index[key].get(epci, []) if not c.startswith(code)]
-    return ", ".join(sorted(set(found))[:5]) + (" …" if len(set(found)) > 5 else "")
 
 
 def _commune_name(code: str, lists: NationalLists, convention) -> str:
@@ -476,8 +285,9 @@ def eligibility_for_commune(
     conflicts = [c for c in ort.caveats if c.startswith("sources divergentes")]
     answers = []
     for rule in rules:
-        ev = _out_of_period(rule, when) or _commune_evidence(rule, code, when, lists, rules, convention, ort)
-        if rule.condition == "arrete_acv_ou_ort" and ev.verdict == NON and not rule.in_period(when):
+        ctx = Context(rule, rules, code, when, lists, convention, ort)
+        ev = _out_of_period(rule, when) or evaluate(ctx)
+        if rule.id == "denormandie" and ev.verdict == NON and not rule.in_period(when):
             ev.caveats.insert(0, f"période d'acquisition : {rule.period()}")
         ev.caveats += [c for c in conflicts if c not in ev.caveats]
         ev.data.append(rules.label())
@@ -547,58 +357,56 @@ def eligibility_for_parcels(
             f"Périmètres : {a.get('convention', '')}, version « {a.get('version_libelle')} » "
             f"du {_fr(a.get('version_date'))}"
         )
-    by_commune: dict[str, list[Answer]] = {}
+    by_commune: dict[str, tuple[list[Answer], Evidence]] = {}
     answers = []
+    ended_on = convention_end(convention) if convention is not None else None
     for parcel in parcels.itertuples():
         code = getattr(parcel, "code_insee", None) or parcel.idu[:5]
         if code not in by_commune:
-            by_commune[code] = eligibility_for_commune(
-                code, when, lists=lists, rules=rules, convention=convention
+            by_commune[code] = (
+                eligibility_for_commune(code, when, lists=lists, rules=rules, convention=convention),
+                ort_evidence(code, when, lists, convention),
             )
-        ort_verdict = next(
-            (v["verdict"] for a in by_commune[code] for v in a.routes if v["voie"] == "ORT conclue"), None
-        )
-        for ans in by_commune[code]:
+        commune_answers, ort = by_commune[code]
+        for ans in commune_answers:
             rule = rules.get(ans.effect)
             if rule.level not in PLACE_LEVELS or not rule.in_period(when) or perimeters is None:
                 answers.append(
                     replace(ans, idu=parcel.idu, data_used=list(ans.data_used), caveats=list(ans.caveats))
                 )
                 continue
-            ev = _parcel_place(
-                rule, parcel.idu, code, when, areas, hits, touched, perimeters, lists, ort_verdict
-            )
+            ctx = Context(rule, rules, code, when, lists, convention, ort)
+            ev = _parcel_place(ctx, parcel.idu, areas, hits, touched, perimeters)
+            if ended_on is not None and when > ended_on and rule.condition != "opah_ru":
+                if ev.verdict in (OUI, PARTIELLEMENT):
+                    ev = ev.copy(verdict=INCONNU, reason=f"{ended(ended_on)} — {ev.reason}")
             ev.data += [version] if version else []
             ev.data.append(rules.label())
-            if convention is not None and when > convention.date_fin:
-                ev.caveats.append(
-                    f"la convention a pris fin le {_fr(convention.date_fin)} : vérifier sa prorogation"
-                )
             answers.append(
                 _answer(rule, rules, ans.code_insee, ans.commune, when, ev, idu=parcel.idu, share=ev.share)
             )
     return answers
 
 
-def _parcel_place(rule, idu, code, when, areas, hits, touched, perimeters, lists, ort_verdict) -> Evidence:
+def _parcel_place(ctx: Context, idu, areas, hits, touched, perimeters) -> Evidence:
     """A place rule for one parcel, from the perimeters of the version in force."""
-    cond = rule.condition
-    key = _AREA_OF[cond]
-    if key in areas:
-        members = areas[key][1]
+    cond = REGISTRY[ctx.rule.condition]
+    when, lists, code = ctx.day, ctx.lists, ctx.code
+    if cond.area in areas:
+        members = areas[cond.area][1]
         near = [t for t in touched.get(idu, []) if t[0] in members]
-        ev = _parcel_evidence(rule, hits[(idu, key)], near)
-        if cond == "hors_secteurs_centre_ville" and ort_verdict == INCONNU and ev.verdict != NON:
+        ev = _parcel_evidence(cond, hits[(idu, cond.area)], near)
+        if cond.outside and ctx.ort.verdict == INCONNU and ev.verdict != NON:
             ev = ev.copy(
                 verdict=INCONNU, reason=ev.reason + " ; signature de l'ORT par la commune à vérifier"
             )
-        return ev
+        return cond.parcel(ev, ctx) if cond.parcel else ev
     has_sectors = "__secteurs__" in areas
-    if cond == "opah_ru" or (cond == "secteurs_ort_ou_opah_ru" and not has_sectors):
+    if cond.name == "opah_ru" or (cond.name == "secteurs_ort_ou_opah_ru" and not has_sectors):
         expired = _expired_opah(perimeters, when)
         if expired:  # the folder knows the OPAH-RU and its dates: not in force at that date
             return Evidence(
-                NON, f"pas dans {_AREA_NAMES['opah_ru']} le {_fr(when)}", caveats=expired, share=0.0
+                NON, f"pas dans {REGISTRY['opah_ru'].area_name} le {_fr(when)}", caveats=expired, share=0.0
             )
         ev = Evidence(
             INCONNU,
@@ -613,7 +421,7 @@ def _parcel_place(rule, idu, code, when, areas, hits, touched, perimeters, lists
                 ev.caveats,
                 share=0.0 if anah.verdict == NON else None,
             )
-        if cond == "secteurs_ort_ou_opah_ru" and not has_sectors and ev.verdict == NON:
+        if cond.name == "secteurs_ort_ou_opah_ru" and not has_sectors and ev.verdict == NON:
             ev = Evidence(
                 INCONNU,
                 "aucun secteur d'intervention dans la version en vigueur : " + NOT_DIGITISED,
@@ -621,12 +429,10 @@ def _parcel_place(rule, idu, code, when, areas, hits, touched, perimeters, lists
                 ev.caveats,
             )
         return ev
-    if cond in ("dpu_renforce", "preemption_commerciale"):
-        return Evidence(
-            INCONNU,
-            f"{_AREA_NAMES[cond]} n'est pas dans le dossier de la convention : "
-            "il est fixé par délibération locale, à vérifier",
-        )
+    if cond.level == "deliberation":
+        from geo.eligibility.conditions import deliberation_reason
+
+        return Evidence(INCONNU, "pas dans le dossier de la convention ; " + deliberation_reason(cond))
     if not has_sectors:
         return Evidence(INCONNU, "aucun secteur d'intervention dans la version en vigueur : " + NOT_DIGITISED)
     # Sectors drawn, none marked as including a centre-ville: the convention must identify one.
@@ -678,13 +484,13 @@ def _of(area: str) -> str:
     return f"d'{area}" if area.startswith("un") else f"de {area}"
 
 
-def _parcel_evidence(rule: Rule, hit, mine: list[tuple[str, str, float]]) -> Evidence:
-    """Verdict from the parcel's status in the rule's area; ``mine``: the perimeters it touches."""
+def _parcel_evidence(cond, hit, mine: list[tuple[str, str, float]]) -> Evidence:
+    """Verdict from the parcel's status in the condition's area; ``mine``: the perimeters it touches."""
     from geo.classify import INSIDE, STRADDLING
 
-    area = _AREA_NAMES[rule.condition]
+    area = cond.area_name
     names = ", ".join(f"« {nom} » ({fmt.percent(share, 0)})" for _, nom, share in mine)
-    outside_wanted = rule.condition == "hors_secteurs_centre_ville"
+    outside_wanted = cond.outside
     if hit.status == STRADDLING:
         inside = float(hit.share)
         share = 1.0 - inside if outside_wanted else inside
@@ -744,9 +550,10 @@ def eligible_communes(
             f"la règle « {rule_id} » se décide à la parcelle, pas à la commune",
             fix="utilisez " + ", ".join(r.id for r in rules if r.level in ("commune", "ort")),
         )
-    tables = [lists["ort"]] + ([lists["acv"]] if rule.condition == "arrete_acv_ou_ort" else [])
+    denormandie = REGISTRY[rule.condition].name == "arrete_denormandie_ou_ort"
+    tables = [lists["ort"]] + ([lists["acv"]] if denormandie else [])
     arrete = arrete_table(lists)
-    if arrete is not None and rule.condition == "arrete_acv_ou_ort":
+    if arrete is not None and denormandie:
         tables.append(arrete)
     written: dict[str, list[str]] = {}
     for t in tables:

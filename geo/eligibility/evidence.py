@@ -36,11 +36,30 @@ class Evidence:
     caveats: list[str] = field(default_factory=list)
     share: float | None = None
     routes: list[dict] = field(default_factory=list)
+    #: The verdict in the rule's own words when it is not plain (« partiellement (centre seulement) »).
+    label: str = ""
 
     def copy(self, **changes) -> Evidence:
         return replace(
             self, data=list(self.data), caveats=list(self.caveats), routes=list(self.routes), **changes
         )
+
+
+def current_of(lists: NationalLists, code: str) -> str | None:
+    """The current commune (COG) of a former, delegated or associated commune ``code``; None when
+    ``code`` is itself current or unknown."""
+    current, _ = lists.resolve(code)
+    return current if current and current != code else None
+
+
+def own_rows(lists: NationalLists, name: str, code: str) -> list[dict]:
+    """Rows of list ``name`` for ``code`` as written, then, for a former or delegated commune, the
+    rows of its current commune: the commune nouvelle's listing covers its whole territory."""
+    rows = list(lists.rows(name, code))
+    current = current_of(lists, code)
+    if current:
+        rows += [r for r in lists.rows(name, current) if r not in rows]
+    return rows
 
 
 def combine(items: list[Evidence]) -> str:
@@ -61,7 +80,7 @@ def ort_evidence(code: str, day: dt.date, lists: NationalLists, convention=None)
     of the ORT follow-up (named in the reason), else the convention folder given."""
     info = lists.info["ort"]
     ev = Evidence(NON, "", [info.label()])
-    rows = lists.rows("ort", code)
+    rows = own_rows(lists, "ort", code)
     found = [_ort_row(r, day, info.date) for r in rows]
     if found:
         ev.verdict = combine(found) if len({f.verdict for f in found}) == 1 else INCONNU
@@ -81,6 +100,8 @@ def ort_evidence(code: str, day: dt.date, lists: NationalLists, convention=None)
                 )
         if day > dt.date.fromisoformat(info.date[:10]):
             ev.caveats.append(f"une ORT signée après le {_fr(info.date)} ne figure pas dans cette liste")
+        if ev.verdict == NON:
+            ev = _later_acv_convention(code, day, lists, ev)
     real = lists.resolve(code)[0] is not None and "communes" in lists
     if convention is not None and code in convention.communes and convention.fictif and real:
         ev.caveats.append(
@@ -90,8 +111,17 @@ def ort_evidence(code: str, day: dt.date, lists: NationalLists, convention=None)
         signed = convention.date_signature
         fict = " (commune fictive)" if convention.fictif else ""
         ev.data.append(f"Convention « {convention.nom} » signée le {_fr(signed)}{fict}")
-        if signed <= day and ev.verdict != OUI:
-            ev.caveats.append(f"le suivi national dit : {ev.reason}")
+        end = convention_end(convention)
+        if signed <= day and end < day:
+            if ev.reason:
+                ev.caveats.append(f"le suivi national dit : {ev.reason}")
+            ev.verdict, ev.reason = INCONNU, (
+                f"convention d'ORT « {convention.nom} » signée le {_fr(signed)}{fict}, "
+                f"{ended(end)}"
+            )
+        elif signed <= day and ev.verdict != OUI:
+            if ev.reason:
+                ev.caveats.append(f"le suivi national dit : {ev.reason}")
             ev.verdict, ev.reason = (
                 OUI,
                 f"convention d'ORT « {convention.nom} » signée le {_fr(signed)}{fict}",
@@ -103,23 +133,54 @@ def ort_evidence(code: str, day: dt.date, lists: NationalLists, convention=None)
     return ev
 
 
+def ended(end: dt.date) -> str:
+    """The words of every ORT effect after the convention's end (issue 22, item 4)."""
+    return f"convention échue le {_fr(end)}, vérifier un avenant de prolongation"
+
+
+def convention_end(convention) -> dt.date:
+    """End of a convention folder: signature + duration, or later when a version of its
+    perimeters (an avenant) runs beyond it."""
+    end = convention.date_fin
+    for v in getattr(convention, "versions", ()) or ():
+        later = getattr(v, "date_fin", None)
+        if later is not None and later > end:
+            end = later
+    return end
+
+
+#: ACV conventions signed from this day (the programme's second phase) may be worth an ORT.
+ACV_LATER_FROM = dt.date(2023, 1, 1)
+
+
+def _later_acv_convention(code: str, day: dt.date, lists: NationalLists, ev: Evidence) -> Evidence:
+    """A commune absent from the ORT follow-up whose ACV convention was signed from 2023: the
+    convention may be worth an ORT, so "inconnu" with the reason, not "non" (issue 22, item 5)."""
+    acv = _programme_row(lists, code)
+    signed = (acv or {}).get("date_signature")
+    if not isinstance(signed, dt.date) or signed < ACV_LATER_FROM or signed > day:
+        return ev
+    return ev.copy(
+        verdict=INCONNU,
+        reason=(
+            f"{ev.reason} ; mais convention Action cœur de ville signée le {_fr(signed)} "
+            f"({_programme_text(acv)}) : une convention ACV signée depuis 2023 peut valoir convention d'ORT, "
+            "à vérifier dans la convention ou auprès de la préfecture"
+        ),
+    )
+
+
 def concluded_caveats(code: str, day: dt.date, lists: NationalLists) -> list[str]:
     """The tax text says a commune *having concluded* an ORT; the national table lists the communes
     *covered*: what to check when an answer rests on the table."""
     out = []
-    for r in lists.rows("ort", code):
+    for r in own_rows(lists, "ort", code):
         if r["signee"] != "signee":
             continue
         if r.get("programme") == "autre":
             out.append(
                 "le suivi national liste les communes couvertes par une ORT ; la loi vise la commune qui a "
                 "conclu la convention : commune ni ACV ni PVD, vérifier qu'elle en est signataire"
-            )
-        end = r.get("date_fin_estimee")
-        if isinstance(end, dt.date) and end < day:
-            out.append(
-                f"date de fin estimée de l'ORT dans le suivi national ({_fr(end)}) dépassée au {_fr(day)} : "
-                "vérifier la prorogation de la convention"
             )
     return list(dict.fromkeys(out))
 
@@ -129,6 +190,12 @@ def _ort_row(r: dict, day: dt.date, vintage: str) -> Evidence:
     signed, maj = r["date_signature"], r["derniere_actualisation"]
     status = r["signee"]
     if status == "signee" and signed is not None:
+        end = r.get("date_fin_estimee")
+        if signed <= day and isinstance(end, dt.date) and end < day:
+            return Evidence(
+                INCONNU,
+                f"ORT signée le {_fr(signed)}, {ended(end)} (date de fin estimée du suivi national, {where})",
+            )
         if signed <= day:
             return Evidence(OUI, f"ORT signée le {_fr(signed)} ({where})")
         return Evidence(NON, f"ORT signée le {_fr(signed)}, après le {_fr(day)} ({where})")
@@ -174,11 +241,11 @@ def _arrete_rows(lists: NationalLists, code: str) -> tuple[list[dict], list[dict
     """Rows of the arrêté for ``code`` as written, and rows of former communes now part of it."""
     if arrete_table(lists) is None:
         return [], []
-    return lists.rows(_ARRETE_NAME, code), lists.rows(_ARRETE_NAME, code, absorbed=True)
+    return own_rows(lists, _ARRETE_NAME, code), lists.rows(_ARRETE_NAME, code, absorbed=True)
 
 
 def _programme_row(lists: NationalLists, code: str) -> dict | None:
-    rows = lists.rows("acv", code) or lists.rows("acv", code, absorbed=True)
+    rows = own_rows(lists, "acv", code) or lists.rows("acv", code, absorbed=True)
     return rows[0] if rows else None
 
 
@@ -212,8 +279,11 @@ def arrete_evidence(code: str, day: dt.date, lists: NationalLists) -> Evidence:
     if same:
         r = same[0]
         conv = " ".join(x for x in (r.get("id_acv"), f"« {r['lib_acv']} »" if r.get("lib_acv") else "") if x)
-        where = f"convention ACV de 2018 {conv}, {r.get('ligne', '')} de {r.get('fichier') or 'la liste'}"
-        ev = Evidence(OUI, f"commune de la liste de l'{ARRETE} ({where})", data)
+        row = f"{r.get('ligne', '')} de {r.get('fichier') or 'la liste'}".strip()
+        where = ", ".join(x for x in (f"convention ACV de 2018 {conv}" if conv else "", row) if x)
+        listed = r.get("code_actuel") or r.get("code_insee")
+        whose = "commune" if listed == code else f"commune nouvelle {listed}, dont {code} fait partie,"
+        ev = Evidence(OUI, f"{whose} de la liste de l'{ARRETE} ({where})", data)
         if acv and acv.get("date_signature") and acv["date_signature"] > dt.date(2019, 1, 1):
             ev.caveats.append(
                 f"convention ACV signée le {_fr(acv['date_signature'])}, mais commune de l'arrêté : "
@@ -280,7 +350,7 @@ def anah_opah_ru(code: str, day: dt.date, lists: NationalLists) -> Evidence | No
     info = lists.info["anah"]
     ops = [
         r
-        for r in lists.rows("anah", code)
+        for r in own_rows(lists, "anah", code)
         if r["operation"] == "OPAH-RU"
         and (r["date_debut"] is None or r["date_debut"] <= day)
         and (r["date_fin"] is None or day <= r["date_fin"])

@@ -1,18 +1,19 @@
 """Rules as data: reading and checking ``data/regles-eligibilite.toml``.
 
 Each rule names an effect, the level it applies at (the commune, the ORT, a perimeter, a sector,
-outside the sectors, a perimeter set by local deliberation), a condition from the fixed
-vocabulary :data:`CONDITIONS` evaluated by :mod:`geo.eligibility.answers`, its legal reference,
+outside the sectors, a perimeter set by local deliberation), a condition named in the registry
+of :mod:`geo.eligibility.conditions`, its legal reference,
 its period of validity, notes, caveats and the points still to verify. Dates that change by law
 (the end of Denormandie) are parameters of the file, overridable at run time, and printed with
 every answer.
 
 The file is read within bounds and validated by strict pydantic models through the project's
 shared helper (:mod:`geo.schema`: French messages, the fix with an example, close-match hints),
-one part at a time (header, ``[parametres]``, each rule) so that every problem names its rule;
-then the checks across fields (a condition at the wrong level, a duplicated id, a period that
-ends before it starts, an unknown parameter). Every problem is reported at once; an unknown
-field is an error here (a misspelt ``mises_en_garde`` would silently lose caveats).
+one part at a time (header, ``[parametres]``, each rule) so that every problem names its rule.
+The checks across fields are validators of the models (a condition unknown to the registry of
+:mod:`geo.eligibility.conditions` or at the wrong level, a duplicated id, a period that ends
+before it starts, an unknown parameter). Every problem is reported at once; an unknown field is
+an error here (a misspelt ``mises_en_garde`` would silently lose caveats).
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from geo import fmt, schema
+from geo.eligibility.conditions import REGISTRY, levels
 from geo.errors import InputError, ValidationFailed, ValidationReport
 
 #: The default rules file's name among the embedded data (:func:`geo.embedded.path`).
@@ -36,20 +38,8 @@ LEVELS: tuple[str, ...] = Level.__args__  # type: ignore[attr-defined]
 #: Levels decided by the parcel's place (geometry), not by the commune's lists.
 PLACE_LEVELS = ("perimetre", "secteur", "hors_secteurs", "deliberation")
 
-#: Conditions the code knows, with the level each applies at.
-CONDITIONS: dict[str, str] = {
-    "arrete_acv_ou_ort": "commune",
-    "ort_ou_acv_2018": "ort",
-    "ort_conclue": "ort",
-    "ort_information": "ort",
-    "opah_ru": "perimetre",
-    "secteurs_ort_ou_opah_ru": "perimetre",
-    "secteurs_ort": "secteur",
-    "secteur_centre_ville": "secteur",
-    "hors_secteurs_centre_ville": "hors_secteurs",
-    "dpu_renforce": "deliberation",
-    "preemption_commerciale": "deliberation",
-}
+#: Conditions the code knows (the registry of :mod:`geo.eligibility.conditions`), with their level.
+CONDITIONS: dict[str, str] = levels()
 
 _ID = r"^[a-z][a-z0-9_]*$"
 
@@ -89,6 +79,61 @@ class RuleModel(schema.Model):
     mises_en_garde: list[str] = Field([], examples=[["conditions fixées par l'Anah"]])
     a_verifier: list[str] = Field([], examples=[["date d'entrée en vigueur"]])
     sources: list[str] = Field([], examples=[["texte consolidé au 25/08/2021"]])
+
+    # Checks across fields. Each field validator sees the fields validated before it
+    # (``info.data``), so every problem of a rule is reported at once, even with other errors.
+
+    @field_validator("id")
+    @classmethod
+    def _unique(cls, value: str, info: ValidationInfo) -> str:
+        seen = (info.context or {}).get("ids")
+        if seen is not None:
+            if value in seen:
+                raise schema.problem("id-double", f"id « {value} » déjà utilisé", "donnez un id unique")
+            seen.add(value)
+        return value
+
+    @field_validator("condition")
+    @classmethod
+    def _known_condition(cls, value: str, info: ValidationInfo) -> str:
+        if value not in REGISTRY:
+            raise schema.problem(
+                "condition-inconnue",
+                f"condition « {value} » inconnue",
+                f"conditions connues : {', '.join(REGISTRY)}",
+            )
+        level, wanted = info.data.get("niveau"), REGISTRY[value].level
+        if level is not None and level != wanted:
+            raise schema.problem(
+                "niveau-condition",
+                f"la condition « {value} » se décide au niveau « {wanted} », pas « {level} »",
+                f'écrivez niveau = "{wanted}"',
+            )
+        return value
+
+    @field_validator("au")
+    @classmethod
+    def _after_start(cls, value: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        start = info.data.get("du")
+        if value is not None and start is not None and value < start:
+            raise schema.problem(
+                "periode-inversee", f"au = {value} est avant du = {start}", "corrigez les dates"
+            )
+        return value
+
+    @field_validator("au_parametre")
+    @classmethod
+    def _known_parameter(cls, value: str, info: ValidationInfo) -> str:
+        if value and info.data.get("au") is not None:
+            raise schema.problem("fin-double", "au et au_parametre donnés ensemble", "gardez l'un des deux")
+        params = (info.context or {}).get("parametres", {})
+        if value and not isinstance(params.get(value), dt.date):
+            raise schema.problem(
+                "parametre-inconnu",
+                f"au_parametre = « {value} » : pas de date de ce nom dans [parametres]",
+                f"ajoutez {value} = AAAA-MM-JJ",
+            )
+        return value
 
 
 class NonEffectModel(schema.Model):
@@ -139,6 +184,8 @@ def _validate_all(data: dict, report: ValidationReport, src: str):
             ParametersModel, data["parametres"], report=report, source=src, feature="[parametres]"
         )
     rules, others = [], []
+    raw_params = data.get("parametres") if isinstance(data.get("parametres"), dict) else {}
+    context = {"ids": set(), "parametres": raw_params}  # one per reading: no state shared between calls
     raw_rules = data.get("regles")
     if not isinstance(raw_rules, list) or not raw_rules:
         report.add(
@@ -151,7 +198,9 @@ def _validate_all(data: dict, report: ValidationReport, src: str):
         raw_rules = []
     for i, raw in enumerate(raw_rules, start=1):
         where = f"règle {i} ({raw.get('id', '?') if isinstance(raw, dict) else '?'})"
-        rules.append(schema.validate(RuleModel, raw, report=report, source=src, feature=where))
+        rules.append(
+            schema.validate(RuleModel, raw, report=report, source=src, feature=where, context=context)
+        )
     raw_others = data.get("non_effets", [])
     for i, raw in enumerate(raw_others if isinstance(raw_others, list) else [], start=1):
         others.append(
@@ -295,69 +344,6 @@ def load_rules(path: str | Path | None = None, *, denormandie_end: dt.date | Non
     data = schema.read_toml(path, what="fichier de règles", fix="corrigez la syntaxe")
     report = ValidationReport(src)
     head, model_params, models, others = _validate_all(data, report, src)
-    # Checks across fields, made even when the model failed elsewhere (everything at once).
-    raw_rules = data.get("regles") if isinstance(data.get("regles"), list) else []
-    params = data.get("parametres") if isinstance(data.get("parametres"), dict) else {}
-    seen: set[str] = set()
-    for i, raw in enumerate(raw_rules, start=1):
-        if not isinstance(raw, dict):
-            continue
-        where = f"règle {i} ({raw.get('id', '?')})"
-        rid, cond, level = raw.get("id"), raw.get("condition"), raw.get("niveau")
-        if isinstance(rid, str):
-            if rid in seen:
-                report.add(
-                    "error",
-                    "id_double",
-                    f"id « {rid} » déjà utilisé — donnez un id unique",
-                    source=src,
-                    feature=where,
-                )
-            seen.add(rid)
-        if isinstance(cond, str) and cond not in CONDITIONS:
-            report.add(
-                "error",
-                "condition_inconnue",
-                f"condition « {cond} » inconnue — conditions connues : {', '.join(CONDITIONS)}",
-                source=src,
-                feature=where,
-            )
-        elif isinstance(cond, str) and isinstance(level, str) and CONDITIONS[cond] != level:
-            report.add(
-                "error",
-                "niveau_condition",
-                f"la condition « {cond} » se décide au niveau « {CONDITIONS[cond]} », pas « {level} » — "
-                f'écrivez niveau = "{CONDITIONS[cond]}"',
-                source=src,
-                feature=where,
-            )
-        start, end = raw.get("du"), raw.get("au")
-        if isinstance(start, dt.date) and isinstance(end, dt.date) and end < start:
-            report.add(
-                "error",
-                "periode",
-                f"au = {end} est avant du = {start} — corrigez les dates",
-                source=src,
-                feature=where,
-            )
-        ref = raw.get("au_parametre")
-        if isinstance(ref, str) and ref and not isinstance(params.get(ref), dt.date):
-            report.add(
-                "error",
-                "parametre_inconnu",
-                f"au_parametre = « {ref} » : pas de date de ce nom dans [parametres] "
-                f"— ajoutez {ref} = AAAA-MM-JJ",
-                source=src,
-                feature=where,
-            )
-        if "au" in raw and ref:
-            report.add(
-                "error",
-                "fin_double",
-                "au et au_parametre donnés ensemble — gardez l'un des deux",
-                source=src,
-                feature=where,
-            )
     if not report.ok or head is None or model_params is None:
         raise ValidationFailed(report)
     p = model_params.model_dump()
