@@ -18,8 +18,10 @@
     if (cls) node.className = cls;
     return node;
   }
-  function pct(x) { return (Math.round(x * 1000) / 10).toLocaleString("fr-FR") + " %"; }
-  function m2(x) { return Math.round(x).toLocaleString("fr-FR") + " m²"; }
+  function pct(x) {
+    return (x * 100).toLocaleString("fr-FR", { minimumFractionDigits: 1, maximumFractionDigits: 1 }) + "\u00a0%";
+  }
+  function m2(x) { return Math.round(x).toLocaleString("fr-FR") + "\u00a0m²"; }
   function dateFr(iso) { if (!iso) return ""; var p = iso.split("-"); return p[2] + "/" + p[1] + "/" + p[0]; }
 
   /* --- map ------------------------------------------------------------------------------- */
@@ -51,7 +53,30 @@
       });
     })).then(function () { return bounds; });
   }
+  var around = L.layerGroup().addTo(map);
+  control.addOverlay(around, "Parcelles (statut dans l'ORT)");
+  var shownDay = null;
+  function drawAround() {
+    around.clearLayers();
+    if (map.getZoom() < 16 || !shownDay) return;
+    var b = map.getBounds();
+    var box = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(6); }).join(",");
+    config.conventions.filter(function (c) { return c.parcelles; }).forEach(function (conv) {
+      var url = "/ogc/collections/" + encodeURIComponent(conv.parcelles) + "/items?limit=1000&bbox=" + box +
+        "&datetime=" + encodeURIComponent(shownDay);
+      fetch(url).then(function (r) { return r.json(); }).then(function (fc) {
+        L.geoJSON(fc, {
+          style: function (f) {
+            return { color: "#777", weight: 0.6, fillColor: config.statuts[f.properties.statut] || "#eee", fillOpacity: 0.45 };
+          },
+          onEachFeature: function (f, lyr) { lyr.bindTooltip(el("span", f.properties.idu + " — " + f.properties.statut)); }
+        }).addTo(around);
+      });
+    });
+  }
+  map.on("moveend", drawAround);
   function drawParcel(conventionId, idu, day, statut) {
+    shownDay = day;
     parcelLayer.clearLayers();
     var conv = config.conventions.filter(function (c) { return c.id === conventionId; })[0];
     if (!conv || !conv.parcelles) return;
@@ -90,7 +115,7 @@
       var th = el("th", p.nom); th.scope = "row"; tr.appendChild(th);
       tr.appendChild(el("td", p.statut));
       tr.appendChild(el("td", pct(p.part)));
-      tr.appendChild(el("td", m2(p.surface_dedans_m2)));
+      tr.appendChild(el("td", m2(p.surface_m2)));
       tbody.appendChild(tr);
     });
     table.appendChild(tbody);
@@ -104,7 +129,7 @@
     var statut = null;
     if (verif && verif.parcelles && verif.parcelles.length) {
       var parcel = verif.parcelles[0];
-      var ort = parcel.perimetres.filter(function (p) { return p.id === "ort"; })[0];
+      var ort = parcel.perimetres.filter(function (p) { return p.perimetre_id === "ort"; })[0];
       statut = ort ? ort.statut : null;
       resultat.appendChild(el("p", verif.convention + (verif.fictif ? " (convention fictive)" : "") +
         " — contenance " + m2(parcel.contenance || 0) + (ort ? " — ORT : " + ort.statut + " (" + pct(ort.part) + ")" : "")));
