@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 
 from geo.errors import InputError, ParcelIdError, PerimeterError
 from geo.server.catalogue import Catalogue, Loaded
@@ -55,11 +56,16 @@ def locate_parcel(cat: Catalogue, text: str, commune: str | None) -> tuple[str, 
     return parcel.idu, cat.for_commune(parcel.code_insee)
 
 
-def _perimeters(item: Loaded, day: dt.date):
-    try:
-        return item.convention.perimeters(day), ""
-    except PerimeterError as err:  # no version in force: place rules say "inconnu", never "non"
-        return None, str(err)
+def _perimeters(cat: Catalogue, item: Loaded, day: dt.date):
+    """The perimeters in force on ``day`` (read once per convention and day, then shared)."""
+
+    def read():
+        try:
+            return item.convention.perimeters(day), ""
+        except PerimeterError as err:  # no version in force: place rules say "inconnu", never "non"
+            return None, str(err)
+
+    return cat.perimeters.get((item.name, day), read)
 
 
 def _eligibility_json(cat: Catalogue, answers, day: dt.date, item: Loaded | None, perims, no_version) -> dict:
@@ -95,23 +101,16 @@ def _eligibility_json(cat: Catalogue, answers, day: dt.date, item: Loaded | None
     }
 
 
-def parcel_answer(cat: Catalogue, text: str, day: dt.date, commune: str | None = None) -> dict:
-    """The check and the eligibility of one parcel at ``day`` (cached: the catalogue never changes)."""
+def parcel_answer(cat: Catalogue, text: str, day: dt.date, commune: str | None = None) -> bytes:
+    """The check and the eligibility of one parcel at ``day``, as JSON bytes (computed once per
+    parcel and day: the catalogue never changes)."""
     idu, item = locate_parcel(cat, text, commune)
-    return _parcel_answer(cat, idu, item.name if item else None, day)
+    name = item.name if item else None
+    return cat.answers.get(("parcelle", idu, name, day), lambda: _json(_compute(cat, idu, name, day)))
 
 
-@functools.lru_cache(maxsize=4096)
-def _cached(cat_id: int, idu: str, name: str | None, day: dt.date) -> dict:
-    return _compute(_CATALOGUES[cat_id], idu, name, day)
-
-
-_CATALOGUES: dict[int, Catalogue] = {}
-
-
-def _parcel_answer(cat: Catalogue, idu: str, name: str | None, day: dt.date) -> dict:
-    _CATALOGUES.setdefault(id(cat), cat)
-    return _cached(id(cat), idu, name, day)
+def _json(value) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def _compute(cat: Catalogue, idu: str, name: str | None, day: dt.date) -> dict:
@@ -125,7 +124,7 @@ def _compute(cat: Catalogue, idu: str, name: str | None, day: dt.date) -> dict:
         out["eligibilite"] = _eligibility_json(cat, answers, day, None, None, "")
         out["remarque"] = "aucune convention de ce serveur ne couvre cette commune"
         return out
-    perims, no_version = _perimeters(item, day)
+    perims, no_version = _perimeters(cat, item, day)
     if perims is None or item.parcels is None:
         if perims is not None and item.problem:
             raise InputError(item.problem)
@@ -150,8 +149,9 @@ def _compute(cat: Catalogue, idu: str, name: str | None, day: dt.date) -> dict:
     return out
 
 
-def commune_answer(cat: Catalogue, code: str, day: dt.date) -> dict:
-    """The eligibility of a commune at ``day`` (national lists, and its convention when loaded)."""
+def commune_answer(cat: Catalogue, code: str, day: dt.date) -> bytes:
+    """The eligibility of a commune at ``day`` (national lists, and its convention when loaded),
+    as JSON bytes (computed once per commune and day)."""
     from geo.eligibility.answers import eligibility_for_commune
     from geo.sources.lists import normalise_code
 
@@ -159,11 +159,15 @@ def commune_answer(cat: Catalogue, code: str, day: dt.date) -> dict:
     if value is None or note:
         raise InputError(f"code INSEE {code[:20]!r} refusé : {note}", fix="5 caractères, ex. 62907 ou 2A004")
     item = cat.for_commune(value)
-    perims, no_version = _perimeters(item, day) if item is not None else (None, "")
-    answers = eligibility_for_commune(
-        value, day, lists=cat.lists, rules=cat.rules, convention=item.convention if item else None
-    )
-    return _eligibility_json(cat, answers, day, item, perims, no_version)
+
+    def compute() -> bytes:
+        perims, no_version = _perimeters(cat, item, day) if item is not None else (None, "")
+        answers = eligibility_for_commune(
+            value, day, lists=cat.lists, rules=cat.rules, convention=item.convention if item else None
+        )
+        return _json(_eligibility_json(cat, answers, day, item, perims, no_version))
+
+    return cat.answers.get(("commune", value, day), compute)
 
 
 def address_answer(cat: Catalogue, query: str, day: dt.date) -> dict:
@@ -188,7 +192,7 @@ def address_answer(cat: Catalogue, query: str, day: dt.date) -> dict:
     return {
         "requete": query,
         "adresse": adresse,
-        "reponse": parcel_answer(cat, idu, day, None) if idu else None,
+        "reponse": json.loads(parcel_answer(cat, idu, day, None)) if idu else None,
     }
 
 

@@ -15,7 +15,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
+from pydantic import BaseModel, Field
 
+from geo.app import Adresse, Verification
 from geo.server import answers
 from geo.server.limits import TooLarge
 from geo.server.problems import Problem
@@ -41,6 +43,40 @@ _PROBLEMS = {
 }
 
 
+class Eligibilite(BaseModel):
+    """The answers of ``ort eligibility --json``: for each parcel or commune, each dispositif
+    (``regle``, ``verdict``, ``motif``, ``reference``, ``date_evaluee``, ``periode``,
+    ``mises_en_garde``, ``donnees``…)."""
+
+    date: str
+    regles: dict
+    convention: dict | None
+    resultats: list[dict]
+
+
+class ReponseParcelle(BaseModel):
+    """A parcel's answer: its check (``ort check --json``) and its eligibility."""
+
+    idu: str = Field(examples=["62999000AB0012"])
+    date: str = Field(examples=["2024-09-01"])
+    convention_id: str | None = Field(None, description="la convention du serveur qui couvre la commune")
+    verification: Verification | None = Field(None, description="None : aucun périmètre numérisé en vigueur")
+    eligibilite: Eligibilite
+    remarque: str | None = None
+
+
+class ReponseAdresse(BaseModel):
+    """An address located, and its parcel's answer (None when ambiguous or not found)."""
+
+    requete: str
+    adresse: Adresse | None
+    reponse: ReponseParcelle | None
+
+
+def _json(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
+
+
 def _catalogue(request: Request):
     return request.app.state.catalogue
 
@@ -48,7 +84,8 @@ def _catalogue(request: Request):
 @router.get(
     "/parcelles/{idu}",
     summary="Réponse pour une parcelle : périmètres en vigueur et éligibilité",
-    responses=_PROBLEMS,
+    responses={**_PROBLEMS, 200: {"model": ReponseParcelle, "description": "La réponse"}},
+    response_class=Response,
 )
 def parcel(
     request: Request,
@@ -67,7 +104,7 @@ def parcel(
     """Chaque périmètre en vigueur (statut, part, surfaces, version, validité) — ce que répond
     ``ort check --json`` — et chaque dispositif (verdict, motif, référence, dates, réserves) — ce
     que répond ``ort eligibility --json``."""
-    return answers.parcel_answer(_catalogue(request), idu, answers.parse_day(when), commune)
+    return _json(answers.parcel_answer(_catalogue(request), idu, answers.parse_day(when), commune))
 
 
 @router.get(
@@ -88,14 +125,19 @@ def address(
     return answers.address_answer(_catalogue(request), q, answers.parse_day(when))
 
 
-@router.get("/communes/{insee}/eligibilite", summary="Éligibilité d'une commune", responses=_PROBLEMS)
+@router.get(
+    "/communes/{insee}/eligibilite",
+    summary="Éligibilité d'une commune",
+    responses={**_PROBLEMS, 200: {"model": Eligibilite, "description": "Les dispositifs"}},
+    response_class=Response,
+)
 def commune(
     request: Request,
     insee: Annotated[str, PathParam(max_length=10, description="Code INSEE, ex. 62907 ou 2A004")],
     when: DateQuery = None,
-) -> dict:
+) -> Response:
     """Chaque dispositif pour la commune, d'après les listes nationales et sa convention."""
-    return answers.commune_answer(_catalogue(request), insee, answers.parse_day(when))
+    return _json(answers.commune_answer(_catalogue(request), insee, answers.parse_day(when)))
 
 
 @router.get(

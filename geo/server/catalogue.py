@@ -10,7 +10,9 @@ request's date, commune or file are arguments of the library's functions, never 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -59,14 +61,41 @@ class Loaded:
         return tuple(self.convention.communes)
 
 
+class Memo:
+    """Answers already computed, most recent kept (``size`` at most), safe across threads.
+
+    The catalogue never changes, so an answer for the same question is the same answer: a
+    counter asked about the same parcels all day answers them from here.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key, compute: Callable[[], object]):
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+                return self._data[key]
+        value = compute()  # outside the lock: two threads may compute the same answer once each
+        with self._lock:
+            self._data[key] = value
+            if len(self._data) > self.size:
+                self._data.popitem(last=False)
+        return value
+
+
 @dataclass
 class Catalogue:
-    """Everything the server answers from (read-only once built)."""
+    """Everything the server answers from (read-only once built), and the answers given."""
 
     conventions: dict[str, Loaded]
     lists: NationalLists
     rules: Rules
     warnings: list[str] = field(default_factory=list)
+    answers: Memo = field(default_factory=lambda: Memo(4096))
+    perimeters: Memo = field(default_factory=lambda: Memo(256))
 
     def get(self, name: str) -> Loaded:
         """The convention called ``name``; a path-like or unknown name is an :class:`InputError`."""
