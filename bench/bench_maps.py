@@ -102,7 +102,7 @@ def synthetic_buildings(parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 
 def demo_case(root: Path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, str, bool]:
-    from geo.cli.options import load_parcels as _load_parcels
+    from geo.app.load import load_parcels as _load_parcels
     from geo.demo.commune import build_demo
     from geo.perimeters import read_convention
 

@@ -52,7 +52,7 @@ def _require_browser():
 def demo_page(tmp_path_factory):
     """The demo convention's map, with a hostile action placed in the centre-ville, saved offline."""
     _require_browser()
-    from geo.cli.options import load_parcels as _load_parcels
+    from geo.app.load import load_parcels as _load_parcels
     from geo.demo.commune import build_demo
     from geo.perimeters import read_convention
 

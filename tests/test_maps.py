@@ -77,7 +77,7 @@ def epinay_map(epinay):
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    from geo.cli.options import load_parcels as _load_parcels
+    from geo.app.load import load_parcels as _load_parcels
     from geo.demo.commune import build_demo
     from geo.perimeters import read_convention
 

@@ -43,7 +43,7 @@ from geo.maps import page as maps
 def demo():
     """The embedded demo convention, its parcels and optional cadastre layers (Lambert-93)."""
     from geo import embedded
-    from geo.cli.options import load_parcels
+    from geo.app.load import load_parcels
     from geo.perimeters import read_convention
     from geo.sources import cadastre as cad
 

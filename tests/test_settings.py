@@ -99,3 +99,56 @@ def test_a_value_set_in_code_overrides_a_refused_variable(monkeypatch):
         settings.check()
     settings.io_engine = "fiona"  # restored by monkeypatch.delattr at teardown
     assert settings.io_engine == "fiona"
+
+
+# --- per-call settings: settings.use and the frozen Settings ----------------------------------
+
+
+def test_use_holds_for_the_block_and_the_thread_only():
+    import threading
+
+    assert settings.offline is False
+    seen = []
+    with settings.use(offline=True, csv_format="international") as now:
+        assert now == settings.Settings(offline=True, progress=False, csv_format="international")
+        assert settings.offline is True and settings.csv_format == "international"
+        other = threading.Thread(target=lambda: seen.append(settings.current()))
+        other.start()
+        other.join()
+        with settings.use(settings.Settings(offline=False)):  # nested: the inner one wins
+            assert settings.offline is False and settings.progress is True
+        assert settings.offline is True
+    assert settings.offline is False and settings.csv_format == "fr"
+    assert seen == [settings.Settings(offline=False, progress=False, csv_format="fr")]  # conftest's values
+
+
+def test_use_restores_after_an_error_and_refuses_unknown_names():
+    with pytest.raises(ZeroDivisionError), settings.use(offline=True):
+        1 / 0  # noqa: B018
+    assert settings.offline is False
+    with pytest.raises(TypeError, match="inconnu"), settings.use(io_engine="fiona"):
+        pass
+    with pytest.raises(InputError, match="format CSV"):
+        settings.Settings(csv_format="excel")
+
+
+def test_a_value_set_in_code_is_the_process_default_under_use(monkeypatch):
+    monkeypatch.setattr(settings, "offline", True)  # a notebook's choice for the whole process
+    assert settings.current().offline is True
+    with settings.use(offline=False):
+        assert settings.offline is False
+    assert settings.offline is True
+
+
+def test_refused_per_call_variable_is_refused_on_reading():
+    r = _settings_in_child(
+        {"ORT_CSV_FORMAT": "excel"},
+        "from geo import settings\n"
+        "with settings.use(csv_format='fr'):\n"
+        "    print(settings.csv_format)\n"
+        "try:\n"
+        "    settings.current()\n"
+        "except ValueError as err:\n"
+        "    print(type(err).__name__)\n",
+    )
+    assert r.stdout.split() == ["fr", "SettingsError"], r.stderr

@@ -7,6 +7,15 @@ changes no global (per-call choices such as offline mode go in a frozen
 and returns a typed result (:mod:`geo.app.models`, pydantic, French keys) — the CLI's
 ``--json`` and the API's schemas.
 
+A server reads everything once at start and answers from memory::
+
+    from geo import app, settings
+
+    chosen = settings.current(offline=True)            # environment read once, frozen
+    ormeval = app.open_territory("demo", settings=chosen)
+    answer = app.answer_parcels(["AB 12"], territoire=ormeval, date="01/09/2024", settings=chosen)
+    answer.model_dump_json()                           # what `ort check --json` prints
+
 Jobs
 ----
 - :func:`open_territory`   read a convention and its cadastre once (:class:`Territoire`)
@@ -18,6 +27,11 @@ Jobs
 - :func:`write_map`        the offline map of a convention (HTML)
 - :func:`write_annex`      the printable annex (PNG + PDF, parcel lists)
 - :func:`diff_versions`    what an avenant changed (table, map, annex page)
+- :func:`sector_parcels`   the parcels of a sector (the convention's annex list)
+- :func:`perimeter_from_parcels`  a perimeter drawn as the union of parcels
+- :func:`validate_folder`  every problem of a convention folder at once
+- :func:`fetch_cadastre`   cadastre layers of communes downloaded into the cache, checked
+- :func:`action_dashboard`, :func:`locate_friches`, :func:`locate_housing`   places vs sectors
 - :func:`parse_date`       the one date parser: ``2024-06-01`` or ``01/06/2024``
 """
 
@@ -34,6 +48,12 @@ _MODELS = (
     "Note",
     "Notes",
     "Parcelle",
+    "ParcellesSecteur",
+    "PerimetreDessine",
+    "Lieux",
+    "Probleme",
+    "Telechargement",
+    "Validation",
     "PerimetreParcelle",
     "Rejet",
     "Validite",
@@ -56,6 +76,13 @@ _JOBS = {
     "write_map": "maps",
     "write_annex": "maps",
     "diff_versions": "diff",
+    "sector_parcels": "sector",
+    "perimeter_from_parcels": "sector",
+    "validate_folder": "convention",
+    "fetch_cadastre": "convention",
+    "action_dashboard": "places",
+    "locate_friches": "places",
+    "locate_housing": "places",
 }
 
 _OTHERS = {"Settings": "geo.settings", "parse_date": "geo.perimeters"}

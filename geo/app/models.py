@@ -124,6 +124,102 @@ class Verification(Result):
         return self._table
 
 
+class ParcellesSecteur(Result):
+    """The parcels of a sector on a date (``ort parcels``)."""
+
+    perimetre_id: str
+    nom: str
+    date: dt.date
+    parcelles: int = Field(ge=0)
+    incluses: int = Field(ge=0)
+    a_cheval: int = Field(ge=0)
+    fichier: Path | None = None
+    provenance: str = ""
+
+    _table: Any = PrivateAttr(default=None)
+
+    @property
+    def table(self):
+        """One row per parcel (``geo.columns.PARCELS``)."""
+        return self._table
+
+
+class PerimetreDessine(Result):
+    """A perimeter drawn as the union of parcels (``ort perimeter-from-parcels``)."""
+
+    perimetre_id: str
+    nom: str
+    parcelles: int
+    surface_m2: float
+    fichier: Path
+
+
+class Probleme(Result):
+    """One problem of a convention folder (``ort validate``)."""
+
+    gravite: Literal["error", "warning"]
+    code: str
+    message: str
+    source: str = ""
+    element: str = Field("", description="l'entité en cause (id du périmètre…)")
+
+
+class Validation(Result):
+    """Every problem of a convention folder, found at once."""
+
+    dossier: Path
+    ok: bool
+    erreurs: int
+    avertissements: int
+    problemes: list[Probleme] = []
+
+    _report: Any = PrivateAttr(default=None)
+
+    @property
+    def report(self):
+        """The :class:`geo.errors.ValidationReport` (its text is what ``ort validate`` prints)."""
+        return self._report
+
+
+class Telechargement(Result):
+    """A cadastre layer of a commune in the cache, checked."""
+
+    code_insee: str
+    couche: str
+    chemin: Path
+
+
+class Lieux(Result):
+    """A file of places (action register, friches, social housing) placed against the sectors."""
+
+    type: Literal["actions", "friches", "logements"]
+    fichier: Path
+    convention: str | None = None
+    ok: bool = Field(True, description="faux : le fichier contient des erreurs (problemes), rien n'est écrit")
+    problemes: list[Probleme] = []
+    lignes: int = Field(0, description="actions, sites de friches ou de logements lus")
+    groupes: int | None = Field(None, description="axes du registre des actions")
+    logements: int | None = None
+    localises: int | None = None
+    communes: list[str] | None = None
+    source: str = ""
+    convention_ligne: str = Field("", description="la convention et la date des périmètres utilisés")
+    ecrit: Path | None = None
+
+    _report: Any = PrivateAttr(default=None)
+    _data: Any = PrivateAttr(default_factory=dict)
+
+    @property
+    def report(self):
+        """The :class:`geo.errors.ValidationReport` of the file (None for housing)."""
+        return self._report
+
+    @property
+    def data(self) -> dict:
+        """The tables behind the answer (data frames), by name."""
+        return self._data
+
+
 class Fichier(Result):
     """A file written by a job."""
 

@@ -1,5 +1,10 @@
 """The ``ort`` command: one module per topic, shared options in :mod:`geo.cli.options`.
 
+A command parses its options, calls the job's function in :mod:`geo.app` (the library's
+application layer, also called by ``ort serve`` and notebooks) and prints the typed result;
+``--json`` prints that result's model. ``--offline``, ``--quiet`` and ``--csv-international``
+hold for the run only (:func:`geo.settings.use`): no global is changed.
+
 - :mod:`geo.cli.parcels`      check, parcels, validate, fetch, perimeter-from-parcels
 - :mod:`geo.cli.demo`         demo
 - :mod:`geo.cli.eligibility`  eligibility, communes

@@ -104,6 +104,17 @@ def note(
         texts, territoire=territory, date=day, output=output, output_dir=output_dir or Path("maps"), png=png,
         address_file=address_file, lists=lists, rules=rules, force=force,
     )  # fmt: skip
+    _print_notes(done, started)
+    if done.rejetes:
+        click.echo(f"{len(done.rejetes)} entrée(s) sans note :", err=True)
+        for r in done.rejetes:
+            click.echo(f"  {r.entree}: {r.erreur}", err=True)
+        if not done.notes:
+            raise SystemExit(EXIT_BAD_INPUT)
+
+
+def _print_notes(done, started: float) -> None:
+    """Warnings, the addresses located, each note written, the time taken."""
     for warning in done.avertissements:
         click.echo(f"Avertissement : {warning}", err=True)
     for located in done.located:
@@ -114,12 +125,6 @@ def note(
     written = [f for n in done.notes for f in n.fichiers]
     if written:
         click.echo(f"{len(written)} fichier(s) en {time.perf_counter() - started:.1f} s")
-    if done.rejetes:
-        click.echo(f"{len(done.rejetes)} entrée(s) sans note :", err=True)
-        for r in done.rejetes:
-            click.echo(f"  {r.entree}: {r.erreur}", err=True)
-        if not written:
-            raise SystemExit(EXIT_BAD_INPUT)
 
 
 COMMANDS = [note]

@@ -79,24 +79,24 @@ class Group(click.Group):
             ctx.exit(143 if isinstance(err, Terminated) else 130)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
-        except OSError as err:  # disk full, read-only, permissions... met outside geo.io's writers
-            if ctx.obj and ctx.obj.get("debug"):
-                raise
-            if err.errno is None:
-                _internal_error(err)
-                ctx.exit(3)
-            from geo.errors import one_line
-            from geo.io import os_error_text
-
-            reason, fix = os_error_text(err)
-            where = f"{one_line(err.filename)} : " if err.filename else ""
-            click.echo(f"Erreur : {where}{reason} — {fix}", err=True)
-            ctx.exit(1)
         except Exception as err:  # noqa: BLE001 - last resort: no traceback for users
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            _internal_error(err)
-            ctx.exit(3)
+            ctx.exit(_unexpected_error(err))
+
+
+def _unexpected_error(err: Exception) -> int:
+    """Print an error met outside the project's own (disk full, read-only, a bug): the exit code."""
+    if not isinstance(err, OSError) or err.errno is None:
+        _internal_error(err)
+        return 3
+    from geo.errors import one_line  # disk full, read-only, permissions... met outside geo.io's writers
+    from geo.io import os_error_text
+
+    reason, fix = os_error_text(err)
+    where = f"{one_line(err.filename)} : " if err.filename else ""
+    click.echo(f"Erreur : {where}{reason} — {fix}", err=True)
+    return 1
 
 
 # Control characters that make a terminal act (ESC sequences, C1 controls such as CSI 0x9B,

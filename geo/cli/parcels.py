@@ -15,20 +15,14 @@ from geo.cli.options import (
     Command,
     addresses_option,
     cadastre_option,
-    classify_with_progress,
     date_option,
     fix_option,
     force_option,
-    load_communes,
-    load_parcels,
     millesime_option,
     parse_date,
     perimeters_option,
-    provenance,
     tolerance_options,
-    with_parcel_columns,
 )
-from geo.errors import InputError
 
 # --- ort check -------------------------------------------------------------------------------
 
@@ -174,48 +168,20 @@ def parcels(
     fix,
 ):
     """Lister les parcelles d'un secteur, avec leur statut et leur part (annexe de la convention)."""
-    from geo.check import source_text
-    from geo.classify import parcels_in
-    from geo.columns import PARCELS
-    from geo.io import check_writable, write_table
-    from geo.perimeters import ORT_ID, read_convention
+    from geo import app
+    from geo.io import check_writable
 
     check_writable(output, force=force)
     day = parse_date(when)
-    conv = read_convention(perimeters)
-    perims = conv.perimeters(day, in_force_only=True)
-    parcel_layer = load_parcels(conv, cadastre, millesime, fix)
-    target = sector or ORT_ID
-    match = perims[(perims["perimeter_id"] == target) | (perims["nom"].str.casefold() == target.casefold())]
-    if match.empty:
-        known = ", ".join(f"{i} ({n})" for i, n in zip(perims["perimeter_id"], perims["nom"], strict=True))
-        raise InputError(f"secteur '{target}' inconnu", fix=f"choisissez parmi : {known}")
-    result = classify_with_progress(parcel_layer, match, tolerance_m2, tolerance_pct)
-    rows = with_parcel_columns(
-        parcels_in(result, match["perimeter_id"].iloc[0], include_straddling=not inside_only), parcel_layer
-    )
-    rows = rows.sort_values("idu").reset_index(drop=True)
-    if output.suffix.lower() in (".gpkg", ".parquet", ".geojson"):
-        import geopandas as gpd
-
-        rows = gpd.GeoDataFrame(
-            rows.merge(parcel_layer[["idu", "geometry"]], on="idu"), geometry="geometry", crs=parcel_layer.crs
-        )
-    nom = match["nom"].iloc[0]
-    kept = "incluses" if inside_only else "incluses ou à cheval"
-    write_table(
-        rows,
-        output,
-        force=force,
-        layout=PARCELS,
-        title=f"{nom} — parcelles {kept} au {fmt.date_fr(day)}",
-        source=source_text(conv, perims, parcel_layer.attrs.get("millesime"), day),
-    )
-    click.echo(provenance(conv, perims, parcel_layer, day))
-    counts = rows["status"].value_counts()
+    territory = app.open_territory(perimeters, cadastre=cadastre, millesime=millesime, fix=fix, date=day)
+    done = app.sector_parcels(
+        territoire=territory, sector=sector, date=day, inside_only=inside_only, output=output,
+        tolerance_m2=tolerance_m2, tolerance_pct=tolerance_pct, force=force,
+    )  # fmt: skip
+    click.echo(done.provenance)
     click.echo(
-        f"{match['nom'].iloc[0]} : {len(rows)} parcelle(s) — {counts.get('inside', 0)} incluse(s), "
-        f"{counts.get('straddling', 0)} à cheval — écrit dans {output}"
+        f"{done.nom} : {done.parcelles} parcelle(s) — {done.incluses} incluse(s), "
+        f"{done.a_cheval} à cheval — écrit dans {output}"
     )
 
 
@@ -233,17 +199,11 @@ def parcels(
 @millesime_option
 def validate(folder, cadastre, with_parcels, millesime):
     """Vérifier un dossier de convention et signaler tous les problèmes en une fois."""
-    from geo.perimeters import read_convention
-    from geo.validate import validate_convention
+    from geo import app
 
-    parcel_layer = communes = None
-    if cadastre or with_parcels:
-        conv = read_convention(folder)
-        parcel_layer = load_parcels(conv, cadastre, millesime, fix=False)
-        communes = load_communes(conv, cadastre)
-    report = validate_convention(folder, parcels=parcel_layer, communes=communes)
-    click.echo(str(report))
-    if not report.ok:
+    done = app.validate_folder(folder, cadastre=cadastre, with_parcels=with_parcels, millesime=millesime)
+    click.echo(str(done.report))
+    if not done.ok:
         sys.exit(1)
 
 
@@ -271,20 +231,10 @@ def fetch(communes, layers, millesime, refresh):
 
     Chaque fichier est vérifié (gzip complet, JSON lisible) avant d'être annoncé.
     """
-    from geo.errors import DownloadError
-    from geo.sources.cadastre import fetch_layer
-    from geo.sources.http import verify_cached
+    from geo import app
 
-    for code in communes:
-        for layer in layers:
-            path = fetch_layer(code, layer, millesime=millesime, refresh=refresh)
-            problem = verify_cached(path, deep=True)
-            if problem:
-                raise DownloadError(
-                    f"{path} : fichier en cache endommagé ({problem}) — relancez "
-                    f"`ort fetch --refresh {code} --layer {layer}` pour le télécharger à nouveau"
-                )
-            click.echo(f"{code} {layer}: {path} (vérifié)")
+    for done in app.fetch_cadastre(communes, layers=layers, millesime=millesime, refresh=refresh):
+        click.echo(f"{done.code_insee} {done.couche}: {done.chemin} (vérifié)")
 
 
 # --- ort perimeter-from-parcels --------------------------------------------------------------
@@ -317,33 +267,15 @@ def perimeter_from_parcels_cmd(
     ids, commune, perimeter_id, nom, ptype, centre_ville, output, cadastre, millesime, force
 ):
     """Construire un périmètre (GeoJSON) comme l'union de parcelles."""
-    from geo.idu import parse_many
-    from geo.io import check_writable, write_text
-    from geo.perimeters import perimeter_from_parcels, perimeters_to_geojson
-    from geo.sources import cadastre as cad
+    from geo import app
+    from geo.io import check_writable
 
     check_writable(output, force=force)
-    if cadastre is not None and cadastre.is_file():
-        layer = cad.read_parcels(cadastre)
-    else:
-        layer = cad.load_cadastre([commune], ("parcelles",), millesime=millesime, source_dir=cadastre)[
-            "parcelles"
-        ]
-    valid, rejected = parse_many(ids, code_insee=commune)
-    if rejected:
-        raise InputError(f"{rejected[0][1]}")
-    gdf = perimeter_from_parcels(
-        layer,
-        [p.idu for p in valid],
-        perimeter_id=perimeter_id,
-        nom=nom,
-        type=ptype,
-        centre_ville=centre_ville,
-    )
-    write_text(perimeters_to_geojson(gdf), output, force=force)
-    click.echo(
-        f"{nom} : {len(valid)} parcelle(s), {fmt.area_m2(gdf.geometry.area.sum())} — écrit dans {output}"
-    )
+    done = app.perimeter_from_parcels(
+        ids, commune=commune, perimeter_id=perimeter_id, nom=nom, output=output, type=ptype,
+        centre_ville=centre_ville, cadastre=cadastre, millesime=millesime, force=force,
+    )  # fmt: skip
+    click.echo(f"{nom} : {done.parcelles} parcelle(s), {fmt.area_m2(done.surface_m2)} — écrit dans {output}")
 
 
 # --- ort demo --------------------------------------------------------------------------------
