@@ -95,7 +95,7 @@ def test_lens_and_lievin_eligible_through_the_arrete_from_the_start_of_the_schem
         a = answer(commune(code, D(2019, 1, 1), lists, rules), "denormandie")
         # 2019 acquisitions: the centre only, never a plain "oui" (issue 22, item 3).
         assert a.verdict == "partiellement" and a.verdict_label == "partiellement (centre seulement)"
-        assert "liste de l'arrêté du 26 mars 2019" in a.reason and "acv-113" in a.reason
+        assert "liste de l'arrêté du 26 mars 2019" in a.reason and "communes-denormandie.yaml" in a.reason
         assert "centre de la commune" in a.reason
         assert answer(commune(code, D(2020, 1, 1), lists, rules), "denormandie").verdict == "oui"
         # ORT homologated 2019-08-04 only, but the 2018 ACV convention already carried the Anah priority.
@@ -398,7 +398,8 @@ def test_rules_file_is_checked(tmp_path):
         '[[regles]]\nid = "a"\nnom = "A"\neffet = "A"\nniveau = "commune"\ncondition = "inventee"\n'
         'reference = "r"\n[[regles]]\nid = "b"\nnom = "B"\nniveau = "secteur"\ncondition = "ort_conclue"\n'
         'reference = "r"\ndu = 2020-01-01\nau = 2019-01-01\n[[regles]]\nid = "a"\nnom = "A"\neffet = "A"\n'
-        'niveau = "commune"\ncondition = "arrete_denormandie_ou_ort"\nreference = "r"\nau_parametre = "absent"\n'
+        'niveau = "commune"\ncondition = "arrete_denormandie_ou_ort"\nreference = "r"\n'
+        'au_parametre = "absent"\n'
         'a_verifier = "oui"\n',
         encoding="utf-8",
     )
@@ -622,9 +623,10 @@ def test_cli_commune_text(lists, shared_data):
     assert "loi n° 2018-1317" in out and "loi n° 2023-1322" in out  # the dated chain of texts
     assert "référence : CGI art. 199 novovicies" in out and "QN06248M" in out
     # One line per dispositif at the top, the detail below, the disclaimer last.
-    summary = out[out.index("En bref :") : out.index("Détail :")]
+    summary = out[out.index("En bref :") : out.index("Mises en garde communes")]
     assert summary.count("\n    ") == len(load_rules().rules)
-    assert "Denormandie : OUI — ORT signée le 18/01/2023" in summary
+    # Each dispositif says the level of its verdict (issue 22, item 7).
+    assert "Denormandie : OUI [toute la commune] — ORT signée le 18/01/2023" in summary
     assert "Priorité Anah : OUI (priorité de programmation, non opposable)" in summary
     last = out.strip().splitlines()[-1]
     assert last.startswith("Information indicative : ni rescrit fiscal, ni décision de l'Anah ou de la CDAC")
@@ -643,7 +645,7 @@ def test_cli_commune_json(lists, shared_data):
     (res,) = doc["resultats"]
     assert res["code_insee"] == "62498" and res["contexte"]["programmes"] == ["ACV (acv-113)"]
     rep = {x["regle"]: x for x in res["reponses"]}
-    assert rep["denormandie"]["verdict"] == "oui" and "acv-113" in rep["denormandie"]["motif"]
+    assert rep["denormandie"]["verdict"] == "oui" and "communes-denormandie.yaml" in rep["denormandie"]["motif"]
     assert "arrêté du 26 mars 2019" in rep["denormandie"]["motif"]
     assert rep["anah_prioritaire"]["verdict_libelle"] == "oui (priorité de programmation, non opposable)"
     for key in (

@@ -145,3 +145,23 @@ def test_every_rule_refers_to_a_registered_condition_at_its_level(rules):
 
     for rule in rules:
         assert REGISTRY[rule.condition].level == rule.level, rule.id
+
+
+def test_parcel_effects_after_the_convention_end(shared_data):
+    """The shipped demo convention (fictitious commune 62999, signed 15/03/2023 for 5 years, no
+    avenant extending it): parcel 62999000AB0012 straddles the centre-ville sector. Before, on
+    01/06/2029: DIIF, Dispense d'AEC, Suspension CDAC "partiellement", Fermeture "oui".
+    After: "inconnu — convention échue le 15/03/2028, vérifier un avenant de prolongation"."""
+    import json
+
+    from click.testing import CliRunner
+
+    from geo.cli import main
+
+    args = ["eligibility", "62999000AB0012", "--perimeters", "demo", "--date", "2029-06-01", "--json"]
+    doc = json.loads(CliRunner().invoke(main, args).stdout)
+    rep = {r["regle"]: r for r in doc["resultats"][0]["reponses"]}
+    for effect in ("diif", "dispense_aec", "suspension_cdac", "information_fermeture_service"):
+        assert rep[effect]["verdict"] == "inconnu", effect
+        assert "convention échue le 15/03/2028, vérifier un avenant de prolongation" in rep[effect]["motif"]
+    assert rep["diif"]["part"] == pytest.approx(0.15, abs=0.01)  # the share is still said

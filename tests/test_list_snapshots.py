@@ -31,6 +31,7 @@ ACV_GEOJSON = Path("action-coeur-de-ville/acv-communes-2024-09-with-signature-da
 ACV_LATER = Path("action-coeur-de-ville/acv-communes-2024.geojson")  # a later ANCT file (ids ACV001)
 QPV_GEOJSON = Path("qpv-2024-communes/qpv2024-communes-centroides-national.geojson")
 NGEO_CSV = Path("anct-programmes-communes/ngeo-anct-cog2023-national.csv")
+DENORMANDIE_YAML = Path("denormandie-zonage-sp/communes-denormandie.yaml")
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,7 @@ def test_embedded_copies_are_the_default_and_say_their_vintage():
     assert info["ort"].copy == "intégrée"
     assert "(copie intégrée)" in info["ort"].label() and "18/09/2024" in info["ort"].label()
     assert info["communes"].date == "2026-01-01" and info["communes"].date_basis == "COG au"
-    assert info["acv_arrete"].date == "2019-03-26"
+    assert info["acv_arrete"].date == "2024-09-10" and info["acv_arrete"].date_basis == "version du"
     assert Path(info["ort"].path).parent == Path(embedded.lists_dir())
     (row,) = lists.rows("ort", "62907")
     assert row["date_signature"] == dt.date(2023, 1, 18) and row["ligne"] == "ligne 113"
@@ -118,9 +119,64 @@ def test_embedded_manifest_matches_a_fresh_generation(shared_data, tmp_path):
 # --- the arrêté of 26 March 2019 -----------------------------------------------------------
 
 
-def test_acv_arrete_is_the_222_conventions_of_2018(shared_data):
-    """Checked against the raw ACV file and ngeo referential, read with the json/csv modules."""
+def _simulator_codes(shared_data) -> list[tuple[str, str]]:
+    """(code, name) of the simulator's YAML list, read with plain regular expressions."""
+    import re
+
+    text = (shared_data / DENORMANDIE_YAML).read_text(encoding="utf-8")
+    codes = re.findall(r"^- insee: '?([0-9AB]{5})'?$", text, flags=re.M)
+    names = re.findall(r"^  nom: (.+)$", text, flags=re.M)
+    return list(zip(codes, names, strict=True))
+
+
+def test_arrete_list_is_the_244_communes_of_the_simulator(shared_data):
+    """The embedded list is the simulator's file, row for row, with only Limay's code corrected."""
     arrete = load_lists().acv_arrete
+    written = _simulator_codes(shared_data)
+    assert len(written) == len(arrete) == 244
+    assert list(arrete["code_ecrit"]) == [c for c, _ in written]
+    assert list(arrete["commune"]) == [n.strip("'").replace("''", "'") for _, n in written]
+    changed = arrete[arrete["code_ecrit"] != arrete["code_insee"]]
+    assert changed[["code_ecrit", "code_insee", "commune"]].values.tolist() == [["77335", "78335", "Limay"]]
+    assert arrete["code_actuel"].notna().all()
+    (limay,) = load_lists().rows("acv_arrete", "78335")
+    assert limay["ligne"] == "ligne 394" and limay["fichier"] == DENORMANDIE_YAML.name
+    assert load_lists().rows("acv_arrete", "77335") == []  # Chauconin-Neufmontiers is not listed
+
+
+def test_arrete_list_says_what_it_is_in_the_manifest(shared_data):
+    entry = snapshot.read_manifest(Path(embedded.lists_dir()))["listes"]["acv_arrete"]
+    assert entry["titre"].startswith("Liste des 244 communes de l'arrêté du 26 mars 2019")
+    assert "simulateur service-public.fr (DILA)" in entry["titre"]
+    assert entry["millesime"] == "2024-09-10" and entry["lignes"] == 244
+    assert "77335 → 78335" in entry["origine"] and "betagouv/reno" in entry["origine"]
+    (f,) = entry["source"]["fichiers"]
+    assert f["sha256"] == snapshot.sha256(shared_data / DENORMANDIE_YAML)
+    assert "n'a pas été lu" in entry["remarque"]
+    label = load_lists().info["acv_arrete"].label()
+    assert label.startswith(
+        "Liste des 244 communes de l'arrêté du 26 mars 2019 (CGI ann. IV art. 18-0 bis D)"
+    )
+    assert "version du 10/09/2024" in label and "77335 → 78335" in label
+    assert not label.startswith("Arrêté")
+
+
+def test_arrete_list_reads_the_same_from_a_lists_folder(raw):
+    assert raw.info["acv_arrete"].date == "2024-09-10"  # the sha256 of the embedded copy's source
+    assert "77335 → 78335" in raw.info["acv_arrete"].label()
+    pd.testing.assert_frame_equal(raw.acv_arrete, load_lists().acv_arrete)
+
+
+def test_a_lists_folder_without_the_arrete_file_uses_the_embedded_copy(shared_data, tmp_path):
+    (tmp_path / "ort.csv").symlink_to(shared_data / "ort-anct/ort-suivi-anct-national.csv")
+    (tmp_path / "acv.geojson").symlink_to(shared_data / ACV_GEOJSON)
+    lists = load_lists(tmp_path)
+    assert len(lists.acv_arrete) == 244 and lists.info["acv_arrete"].copy == "intégrée"
+
+
+def test_derived_reconstruction_is_the_222_conventions_of_2018(shared_data):
+    """The former reconstruction, kept only as a cross-check (ort communes --report)."""
+    arrete = load_lists().derived_arrete()
     assert list(arrete.columns[:3]) == ["code_insee", "code_actuel", "ligne"]
     assert arrete["id_acv"].nunique() == 222
     assert sorted(arrete["id_acv"].unique()) == [f"acv-{i:03d}" for i in range(1, 223)]
@@ -131,17 +187,6 @@ def test_acv_arrete_is_the_222_conventions_of_2018(shared_data):
     assert early <= codes and not (late & codes)
     assert codes - early == {"78517"}  # Rambouillet acv-163, gone from the ACV file, kept by ngeo
     assert "82033" not in codes  # Castelsarrasin, acv-223, entered in 2024
-    lens = load_lists().rows("acv_arrete", "62498")
-    assert lens[0]["id_acv"] == "acv-113" and lens[0]["date_signature"] == dt.date(2018, 9, 20)
-    assert load_lists().rows("acv_arrete", "62510")[0]["id_acv"] == "acv-113"  # Liévin, same convention
-    (ramb,) = load_lists().rows("acv_arrete", "78517")
-    assert ramb["fichier"] == NGEO_CSV.name and ramb["ligne"].startswith("ligne ")
-
-
-def test_acv_arrete_is_derived_the_same_way_from_a_lists_folder(raw):
-    assert raw.info["acv_arrete"].date == "2019-03-26"
-    assert raw.info["acv_arrete"].origin.startswith("dérivée de ")
-    pd.testing.assert_frame_equal(raw.acv_arrete, load_lists().acv_arrete)
 
 
 # --- the cache: which copy is in use --------------------------------------------------------
@@ -184,7 +229,10 @@ def test_ort_listes_shows_each_list_vintage_source_and_copy():
     r = CliRunner().invoke(main, ["listes"])
     assert r.exit_code == 0, r.output
     assert "dernière actualisation 2024-09-18" in r.output and "copie intégrée" in r.output
-    assert "acv_arrete — Arrêté du 26 mars 2019" in r.output and "pas de mise à jour en ligne" in r.output
+    assert (
+        "acv_arrete — Liste des 244 communes de l'arrêté du 26 mars 2019" in r.output
+        and "pas de mise à jour en ligne" in r.output
+    )
     assert "data.gouv.fr" in r.output and "2\u202f290 lignes" in r.output
     doc = json.loads(CliRunner().invoke(main, ["listes", "--json"]).output)
     assert {x["nom"] for x in doc["listes"]} == set(snapshot.SNAPSHOT_LISTS)
@@ -305,3 +353,40 @@ def test_bad_downloads_leave_the_previous_copy_in_use(datagouv, shared_data):
 def test_update_refuses_unknown_list_names():
     with pytest.raises(InputError, match="acv_arrete"):
         update_lists(("acv_arrete",))
+
+
+# --- layout: no import loop between the list modules, even through function-level imports -------
+
+
+def test_list_modules_import_each_other_without_loop_even_inside_functions():
+    """lists → snapshot → lists was hidden by a function-level import: every import counts here."""
+    import ast
+
+    import geo.sources
+
+    folder = Path(geo.sources.__file__).parent
+    mods = {p.stem for p in folder.glob("*.py") if p.stem != "__init__"}
+    graph: dict[str, set[str]] = {}
+    for m in mods:
+        found = set()
+        for node in ast.walk(ast.parse((folder / f"{m}.py").read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "geo.sources":
+                found |= {a.name for a in node.names if a.name in mods}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("geo.sources."):
+                found.add(node.module.split(".")[2])
+        graph[m] = found - {m}
+    assert {"list_model", "list_store"} <= graph["lists"] and "lists" in graph["snapshot"]
+    assert not graph["list_model"] & {"lists", "snapshot", "list_store", "list_update"}
+    assert not graph["list_store"] & {"lists", "snapshot", "list_update"}
+
+    def reach(start: str) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            for n in graph[todo.pop()] - seen:
+                seen.add(n)
+                todo.append(n)
+        return seen
+
+    lists_modules = ("lists", "snapshot", "list_model", "list_store", "list_readers", "list_update")
+    loops = [m for m in (*lists_modules, "denormandie", "arrete_report") if m in reach(m)]
+    assert not loops, f"import loop through {loops}"

@@ -328,3 +328,95 @@ def test_datagouv_dataset_api_is_resolved_to_its_csv_resource(server, shared_dat
     ).encode()
     path = fetch_list("ort", url=f"{base}/api/1/datasets/ort-test/")
     assert path.read_bytes() == (shared_data / ORT_CSV).read_bytes()
+
+
+# --- the arrêté of 26 March 2019: the simulator's 244 communes, the reconstruction as a check ---
+
+ARRETE_YAML = Path("denormandie-zonage-sp/communes-denormandie.yaml")
+#: In the reconstruction from the ACV conventions acv-001…acv-222, not in the arrêté's list.
+EXTRA = {"15012": "Arpajon-sur-Cère", "78401": "Meulan-en-Yvelines", "26057": "Bourg-de-Péage"}
+#: In the arrêté's list, not in the reconstruction (ten of them in the Nord, outside ACV).
+MISSING = {
+    "30258": "Saint-Gilles",
+    "59599": "Tourcoing",
+    "59512": "Roubaix",
+    "59650": "Wattrelos",
+    "59017": "Armentières",
+    "59014": "Anzin",
+    "59616": "Vieux-Condé",
+    "59153": "Condé-sur-l'Escaut",
+    "59317": "Houplines",
+    "59253": "Fresnes-sur-Escaut",
+    "59365": "Louvroil",
+    "76231": "Elbeuf",
+}
+
+
+def _yaml_codes(shared_data) -> set[str]:
+    import re
+
+    text = (shared_data / ARRETE_YAML).read_text(encoding="utf-8")
+    return set(re.findall(r"^- insee: '?([0-9AB]{5})'?$", text, flags=re.M))
+
+
+@pytest.mark.parametrize("source", ["embedded", "folder"])
+def test_arpajon_sur_cere_is_not_on_the_arrete_list(source, lists, shared_data):
+    """Wrongly « oui » before: second commune of the ACV pair Aurillac–Arpajon (acv-017), which
+    the reconstruction put on the list; the simulator's list names Aurillac only."""
+    used = load_lists() if source == "embedded" else lists
+    assert "15012" not in _yaml_codes(shared_data) and "15014" in _yaml_codes(shared_data)
+    assert used.rows("acv_arrete", "15012") == [] and used.rows("acv_arrete", "15012", absorbed=True) == []
+    assert used.rows("acv_arrete", "15014")[0]["commune"] == "Aurillac"
+    assert "15012" in set(used.derived_arrete()["code_insee"])  # the reconstruction's error
+    label = used.info["acv_arrete"].label()
+    assert label.startswith("Liste des 244 communes de l'arrêté du 26 mars 2019")
+    assert "simulateur service-public.fr (DILA)" in label and "version du 10/09/2024" in label
+
+
+@pytest.mark.parametrize("source", ["embedded", "folder"])
+def test_tourcoing_is_on_the_arrete_list(source, lists, shared_data):
+    """Wrongly « non » before: Tourcoing is on the arrêté's list though outside the ACV programme."""
+    used = load_lists() if source == "embedded" else lists
+    assert "59599" in _yaml_codes(shared_data)
+    (row,) = used.rows("acv_arrete", "59599")
+    assert row["commune"] == "Tourcoing" and row["ligne"] == "ligne 276"
+    assert row["fichier"] == "communes-denormandie.yaml"
+    assert used.rows("acv", "59599") == [] and "59599" not in set(used.derived_arrete()["code_insee"])
+
+
+def test_comparison_lists_the_reconstruction_errors_commune_by_commune(shared_data):
+    from geo.sources.arrete_report import compare_arrete
+
+    c = compare_arrete(load_lists())
+    assert (c.rows, c.communes, c.derived_communes) == (244, 244, 235)
+    assert {r["code_insee"]: r["commune"] for r in c.extra} == EXTRA
+    assert {r["code_insee"]: r["commune"] for r in c.missing} == MISSING
+    assert next(r for r in c.extra if r["code_insee"] == "15012")["detail"].startswith("convention acv-017")
+    assert {r["code_insee"] for r in c.not_in_acv} == set(MISSING) | {"78517"}  # + Rambouillet (left ACV)
+    assert {"15012", "78401", "26057", "82033"} <= {r["code_insee"] for r in c.acv_not_listed}
+    assert "59599" in {r["code_insee"] for r in c.no_ort_row}
+    deps = c.par_departement.set_index("departement")["communes_liste"]
+    raw = _yaml_codes(shared_data)
+    assert deps.sum() == 244 and deps["59"] == sum(x.startswith("59") for x in raw) == 16
+    assert deps["976"] == sum(x.startswith("976") for x in raw) == 4
+    assert deps["78"] == sum(x.startswith("78") for x in raw) + 1  # Limay, written 77335
+    assert deps.get("77", 0) == sum(x.startswith("77") for x in raw) - 1
+    text = "\n".join(c.lines())
+    assert "3 commune(s) de la reconstruction absente(s) de la liste" in text
+    assert "  59599 Tourcoing (59) — ligne 276 de communes-denormandie.yaml" in text
+
+
+def test_ort_communes_report_shows_the_comparison(shared_data):
+    from click.testing import CliRunner
+
+    from geo.cli import main
+
+    r = CliRunner().invoke(main, ["communes", "--report", "--json", "--dep", "15"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)["liste_arrete"]
+    assert [x["code_insee"] for x in doc["en_trop_dans_la_reconstruction"]] == ["15012"]
+    assert doc["absentes_de_la_reconstruction"] == []
+    assert doc["par_departement"] == [{"departement": "15", "communes_liste": 1, "dont_ort_signee": 1}]
+    r = CliRunner().invoke(main, ["communes", "--report"])
+    assert r.exit_code == 0 and "12 commune(s) de la liste absente(s) de la reconstruction" in r.output
+    assert "76231 Elbeuf (76)" in r.output and "Traceback" not in r.output

@@ -30,7 +30,7 @@ from geo.cli.options import (
     perimeters_option,
     split_addresses,
 )
-from geo.errors import InputError, PerimeterError
+from geo.errors import InputError
 
 _VERDICT_LABELS = {"oui": "OUI", "non": "non", "partiellement": "PARTIELLEMENT", "inconnu": "inconnu"}
 
@@ -72,20 +72,6 @@ def _load(lists_dir, rules_path, denormandie_end):
                 f"--denormandie-fin {denormandie_end!r} n'est pas une date", fix="écrivez AAAA-MM-JJ"
             ) from None
     return load_lists(lists_dir), load_rules(rules_path, denormandie_end=end)
-
-
-def _header(day: dt.date, lists, rules) -> str:
-    from geo import fmt
-
-    rule = next((r for r in rules if r.id == "denormandie"), None)
-    lines = [f"Éligibilité évaluée au {fmt.date_fr(day)} — {rules.label()}"]
-    if rule is not None:
-        lines.append(f"Denormandie : acquisitions {rule.period()}")
-        history = rules.parameters.get("denormandie_historique") or []
-        if history:
-            lines.append("  textes successifs : " + " → ".join(history))
-    lines += [f"Liste : {info.label()}" for info in lists.info.values()]
-    return "\n".join(lines)
 
 
 # --- ort eligibility ------------------------------------------------------------------------
@@ -141,9 +127,7 @@ def eligibility(
     ort eligibility --file demandes.csv --date 2025-03-01 -o reponses.xlsx
     """
     # Imports stay lazy: a commune's answer needs neither geopandas nor the writers.
-    from geo.eligibility.answers import answers_to_frame, eligibility_for_commune, eligibility_for_parcels
-    from geo.idu import parse_many
-    from geo.sources.lists import normalise_code
+    from geo.eligibility.service import answer_eligibility, read_requests
 
     ids, addresses = split_addresses(ids) if ids else ((), [])
     if not ids and not addresses and not communes and not batch:
@@ -156,276 +140,113 @@ def eligibility(
         check_writable(output, force=force)
     day = parse_date(when)
     lists, rules = _load(lists_dir, rules_path, denormandie_end)
-    if perimeters:
-        from geo.perimeters import read_convention
-    conv = read_convention(perimeters) if perimeters else None
-    perims, no_version = None, ""
-    if conv is not None:
-        try:
-            perims = conv.perimeters(day)
-        except PerimeterError as err:  # no version in force at that date: place rules say "inconnu"
-            no_version = str(err)
-
-    parcel_texts = [(t, None) for t in ids]
-    commune_texts = [(c, "--commune") for c in communes] if not ids and not addresses else []
-    layer, located = None, []
-    if addresses:
-        layer = load_parcels(conv, cadastre, millesime, fix)
-        located = locate_addresses(addresses, conv, layer, address_file)
-        parcel_texts += [(a.idu, None) for a in located if a.idu]
+    conv = _convention(perimeters)
+    layer = _layer_loader(conv, cadastre, millesime, fix)
+    located = locate_addresses(addresses, conv, layer(), address_file) if addresses else []
+    parcels = [(t, None) for t in ids] + [(a.idu, None) for a in located if a.idu]
+    asked = [(c, "--commune") for c in communes] if not ids and not addresses else []
     if batch:
-        more_parcels, more_communes = _read_batch(batch)
-        parcel_texts += more_parcels
-        commune_texts += more_communes
+        more_parcels, more_communes = read_requests(batch)
+        parcels, asked = parcels + more_parcels, asked + more_communes
     default = (communes[0] if len(communes) == 1 else None) or (
         conv.communes[0] if conv is not None and len(conv.communes) == 1 else None
     )
-    rejected: list[tuple[str, str]] = []
-    answers = []
-    for text, where in commune_texts:
-        code, note = normalise_code(text)
-        if code is None or (note and where == "--commune"):
-            rejected.append((text, note + (" — écrivez-le sur 5 caractères, ex. 01004" if code else "")))
-            continue
-        if note:
-            click.echo(f"Avertissement : {where} : {note}", err=True)
-        try:
-            in_conv = conv if conv is not None and code in conv.communes else None
-            answers += eligibility_for_commune(code, day, lists=lists, rules=rules, convention=in_conv)
-        except InputError as err:
-            rejected.append((text, str(err)))
-    valid = []
-    for code in dict.fromkeys(c for _, c in parcel_texts):
-        texts = [t for t, c in parcel_texts if c == code]
-        ok, bad = parse_many(texts, code_insee=code or default)
-        valid += ok
-        rejected += bad
-    if valid and conv is None:
-        for p in valid:
-            try:
-                answers += _without_perimeters(p, day, lists, rules)
-            except InputError as err:
-                rejected.append((p.idu, str(err)))
-    elif valid and perims is None:
-        # No perimeter version in force at the date (sectors not digitised, or not yet in force):
-        # the place-level effects are "inconnu" (or "non" without an ORT); no cadastre is needed.
-        for p in valid:
-            if p.code_insee not in conv.communes:
-                rejected.append(
-                    (p.idu, f"commune {p.code_insee} hors de la convention ({', '.join(conv.communes)})")
-                )
-                continue
-            answers += eligibility_for_commune(
-                p.code_insee, day, lists=lists, rules=rules, convention=conv, idu=p.idu
-            )
-    elif valid:
-        layer = layer if layer is not None else load_parcels(conv, cadastre, millesime, fix)
-        known = layer[layer["idu"].isin([p.idu for p in valid])]
-        found = set(known["idu"])
-        for p in valid:
-            if p.code_insee not in conv.communes:
-                rejected.append(
-                    (p.idu, f"commune {p.code_insee} hors de la convention ({', '.join(conv.communes)})")
-                )
-            elif p.idu not in found:
-                mill = layer.attrs.get("millesime", "inconnu")
-                rejected.append((p.idu, f"parcelle absente du cadastre chargé (millésime {mill})"))
-        answers += eligibility_for_parcels(known, perims, day, lists=lists, rules=rules, convention=conv)
-
-    if output and answers:
-        from geo.columns import ELIGIBILITY
-        from geo.io import write_table
-
-        write_table(
-            answers_to_frame(answers),
-            output,
-            force=force,
-            layout=ELIGIBILITY,
-            title=f"Éligibilité aux effets de l'ORT au {fmt.date_fr(day)}",
-            source=_source_line(day, lists, rules, conv, perims),
-        )
+    result = answer_eligibility(
+        day,
+        lists=lists,
+        rules=rules,
+        parcels=parcels,
+        communes=asked,
+        convention=conv,
+        parcel_layer=layer,
+        default_commune=default,
+        located=located,
+    )
+    for notice in result.notices:
+        click.echo(f"Avertissement : {notice}", err=True)
+    if output and result.answers:
+        _write_answers(result, output, day, force)
     if as_json:
-        out = _as_json(answers, day, lists, rules, conv, perims, no_version, rejected)
-        if located:
-            out["adresses"] = [a.to_dict() for a in located]
-        click.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        click.echo(result.to_json())
     else:
-        for a in located:  # ambiguous or not found: an answer, not an error
-            click.echo(a.describe())
-        click.echo(_header(day, lists, rules))
-        if conv is not None:
-            click.echo(_perimeters_line(conv, perims, no_version))
-        click.echo(_describe(answers, lists, rules, brief=bool(batch) and len(answers) > 40))
-        if output and answers:
-            click.echo(f"Réponses écrites : {output}")
-    if rejected:
-        click.echo(f"{len(rejected)} entrée(s) non reconnue(s) :", err=True)
-        for text, message in rejected:
-            click.echo(f"  {text}: {message}", err=True)
-        if not batch or not answers:
-            sys.exit(EXIT_BAD_INPUT)
+        _print_text(result, located, day, lists, rules, brief=bool(batch), output=output)
+    _exit_on_rejected(result, batch)
 
 
-def _without_perimeters(p, day, lists, rules):
-    from geo.eligibility.answers import eligibility_for_commune
-    from geo.eligibility.rules import PLACE_LEVELS
+def _convention(perimeters):
+    if not perimeters:
+        return None
+    from geo.perimeters import read_convention
 
-    out = eligibility_for_commune(p.code_insee, day, lists=lists, rules=rules, idu=p.idu)
-    for a in out:
-        if a.level in PLACE_LEVELS and a.verdict == "inconnu":
-            a.reason = "aucun dossier de périmètres donné (--perimeters) : " + a.reason.split(" : ")[0]
-    return out
+    return read_convention(perimeters)
 
 
-def _source_line(day, lists, rules, conv, perims) -> str:
-    """Rules, lists and perimeters used, on one line (source row of the XLSX tables)."""
-    parts = [rules.label(), *(info.label() for info in lists.info.values())]
-    if conv is not None:
-        parts.append(_perimeters_line(conv, perims, ""))
-    return " ; ".join(parts)
+def _layer_loader(conv, cadastre, millesime, fix):
+    """The convention's parcels, loaded once on first use."""
+    loaded: list = []
+
+    def layer():
+        if not loaded:
+            loaded.append(load_parcels(conv, cadastre, millesime, fix))
+        return loaded[0]
+
+    return layer
 
 
-def _perimeters_line(conv, perims, no_version: str) -> str:
-    from geo import fmt
-    from geo.eligibility.answers import NOT_DIGITISED
+def _write_answers(result, output, day, force) -> None:
+    from geo.columns import ELIGIBILITY
+    from geo.eligibility.answers import answers_to_frame
+    from geo.io import write_table
 
-    fict = " — COMMUNE FICTIVE (démonstration)" if conv.fictif else ""
-    if perims is None:
-        why = NOT_DIGITISED if not conv.versions else no_version
-        return f"Convention : {conv.nom}{fict} — {why}"
-    a = perims.attrs
-    return (
-        f"Convention : {conv.nom}{fict} — périmètres, version « {a.get('version_libelle')} » "
-        f"en vigueur depuis le {fmt.date_fr(a.get('version_date'))}"
+    write_table(
+        answers_to_frame(result.answers),
+        output,
+        force=force,
+        layout=ELIGIBILITY,
+        title=f"Éligibilité aux effets de l'ORT au {fmt.date_fr(day)}",
+        source=result.source_line,
     )
 
 
-def _context(profile: dict) -> str:
-    parts = [
-        f"EPCI {profile['epci']}" if profile["epci"] else "",
-        f"{profile['population']} hab." if profile["population"] else "",
-        f"programmes : {', '.join(profile['programmes'])}" if profile["programmes"] else "",
-        f"QPV 2024 : {', '.join(profile['qpv_2024'])}" if profile["qpv_2024"] else "",
-        profile["remarque"],
-    ]
-    return "  " + " ; ".join(p for p in parts if p)
+def _print_text(result, located, day, lists, rules, *, brief: bool, output) -> None:
+    from geo.eligibility import text
+
+    for a in located:  # ambiguous or not found: an answer, not an error
+        click.echo(a.describe())
+    click.echo(text.header(day, lists, rules))
+    if result.perimeters_line:
+        click.echo(result.perimeters_line)
+    click.echo(text.describe(result.answers, lists, rules, brief=brief and len(result.answers) > 40))
+    if output and result.answers:
+        click.echo(f"Réponses écrites : {output}")
 
 
-def _describe(answers, lists, rules, *, brief: bool) -> str:
-    """Per target: one line per dispositif first, the detail below; the disclaimer closes it."""
-    from geo.eligibility.answers import answers_to_frame
+def _exit_on_rejected(result, batch) -> None:
+    if not result.rejetes:
+        return
+    click.echo(f"{len(result.rejetes)} entrée(s) non reconnue(s) :", err=True)
+    for r in result.rejetes:
+        click.echo(f"  {r.entree}: {r.erreur}", err=True)
+    if not batch or not result.answers:
+        sys.exit(EXIT_BAD_INPUT)
 
-    if not answers:
-        return "Aucune réponse."
-    if brief:
-        table = answers_to_frame(answers)
-        table["cible"] = table["idu"].fillna(table["code_insee"])
-        pivot = table.pivot_table(
-            index="cible", columns="regle", values="verdict", aggfunc="first", sort=False
-        )
-        return pivot.to_string() + "\n\n" + _closing(rules)
-    groups: dict = {}
-    for a in answers:
-        groups.setdefault((a.idu, a.code_insee), []).append(a)
-    lines = []
-    for (idu, code), group in groups.items():
-        first = group[0]
-        head = f"{idu} — commune {code} {first.commune}" if idu else f"{code} {first.commune}"
-        lines += [f"\n{head}", _context(lists.profile(code)), "  En bref :"]
-        lines += [f"    {a.summary()}" for a in group]
-        lines.append("  Détail :")
-        shared = set.intersection(*(set(a.data_used) for a in group))
-        for a in group:
-            lines.append(f"  {a.name} — {a.effect_label}")
-            lines.append(f"    → {a.verdict_text()} : {a.reason}")
-            lines.append(f"    référence : {a.reference} ; période : {a.period}")
-            own = [d for d in a.data_used if d not in shared]
-            if own:
-                lines.append(f"    données : {' ; '.join(own)}")
-            lines += [f"    ⚠ {c}" for c in a.caveats]
-            lines += [f"    à vérifier : {v}" for v in a.to_verify]
-        lines.append(f"  Données : {' ; '.join(d for d in first.data_used if d in shared)}")
-    lines.append("\n" + _closing(rules))
-    return "\n".join(lines)
+
+def _header(day: dt.date, lists, rules) -> str:
+    from geo.eligibility import text
+
+    return text.header(day, lists, rules)
 
 
 def _closing(rules) -> str:
-    """The one-line disclaimer that ends every answer."""
-    bofip = next((r.bofip for r in rules if r.bofip), "")
-    return rules.disclaimer + (f" Denormandie : {bofip}." if bofip else "")
+    from geo.eligibility import text
+
+    return text.closing(rules)
 
 
-def _as_json(answers, day, lists, rules, conv, perims, no_version, rejected) -> dict:
-    from geo.eligibility.answers import NOT_DIGITISED
+def _source_line(day, lists, rules, conv, perims) -> str:
+    from geo.eligibility import text
 
-    denorm = next((r for r in rules if r.id == "denormandie"), None)
-    targets: dict = {}
-    for a in answers:
-        entry = targets.setdefault(
-            (a.idu, a.code_insee),
-            {
-                "code_insee": a.code_insee,
-                "commune": a.commune,
-                "idu": a.idu,
-                "contexte": lists.profile(a.code_insee),
-                "reponses": [],
-            },
-        )
-        entry["reponses"].append(a.to_dict())
-    return {
-        "date": day.isoformat(),
-        "regles": {
-            "fichier": rules.source,
-            "version": rules.version,
-            "verifie_le": rules.verified_on.isoformat() if rules.verified_on else None,
-            "denormandie_textes": list(rules.parameters.get("denormandie_historique") or []),
-            "denormandie_fin": denorm.valid_to.isoformat() if denorm and denorm.valid_to else None,
-            "denormandie_fin_source": denorm.valid_to_source if denorm else None,
-        },
-        "listes": [i.to_dict() for i in lists.info.values()],
-        "convention": None
-        if conv is None
-        else {
-            "nom": conv.nom,
-            "fictif": conv.fictif,
-            "version": perims.attrs.get("version") if perims is not None else None,
-            "version_date": perims.attrs.get("version_date") if perims is not None else None,
-            "remarque": (NOT_DIGITISED if not conv.versions else no_version) or None,
-        },
-        "resultats": list(targets.values()),
-        "rejetes": [{"entree": t, "erreur": m} for t, m in rejected],
-        "avertissement": _closing(rules),
-    }
-
-
-def _read_batch(path: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """Parcel entries ``(id, commune or None)`` and commune entries ``(code, 'ligne N')`` of a file."""
-    from geo.sources.tables import read_user_table
-
-    df = read_user_table(path)
-    cols = {str(c).strip().lower(): c for c in df.columns}
-    id_col = next(
-        (cols[n] for n in ("idu", "id", "parcelle", "id_parcelle", "identifiant") if n in cols), None
-    )
-    code_col = next(
-        (cols[n] for n in ("code_insee", "commune", "insee", "code_commune", "insee_com") if n in cols), None
-    )
-    if id_col is None and code_col is None:
-        raise InputError(
-            f"ni colonne de parcelles ni colonne de communes (colonnes : {', '.join(map(str, df.columns))})",
-            source=str(path),
-            fix="nommez les colonnes 'idu' et/ou 'code_insee'",
-        )
-    parcels, communes = [], []
-    for i, rec in enumerate(df.to_dict("records"), start=2):
-        ident = str(rec.get(id_col, "") or "").strip() if id_col is not None else ""
-        code = str(rec.get(code_col, "") or "").strip() if code_col is not None else ""
-        if ident:
-            # A spreadsheet drops the leading zero of an INSEE code read as a number (1004 → 01004).
-            parcels.append((ident, (code.zfill(5) if code.isdigit() else code.upper()) or None))
-        elif code:
-            communes.append((code, f"{path.name} ligne {i}"))
-    return parcels, communes
+    return text.source_line(lists, rules, conv, perims)
 
 
 # --- ort communes ----------------------------------------------------------------------------
@@ -437,7 +258,7 @@ def _read_batch(path: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]
     "rule_id",
     default=None,
     help="Règle décidée à l'échelle de la commune : denormandie, anah_prioritaire, "
-    "information_fermeture_service, zrcv, autres_effets_ort.",
+    "information_fermeture_service, autres_effets_ort.",
 )
 @date_option
 @click.option("--dep", "departement", default=None, help="Code du département, ex. 62, 2A, 974.")
@@ -522,6 +343,12 @@ def communes_cmd(
             )
             text.append(f"Tableau écrit : {output}")
     if consistency:
+        from geo.sources.arrete_report import compare_arrete
+
+        comparison = compare_arrete(lists, departement=departement)
+        if comparison is not None:
+            out["liste_arrete"] = comparison.to_dict()
+            text += ["", *comparison.lines()]
         report = check_consistency(lists)
         out["coherence"] = [
             {

@@ -111,15 +111,39 @@ class Answer:
             return word + label[len(self.verdict) :] if label.startswith(self.verdict) else label
         return self.verdict.upper() if self.verdict in (OUI, PARTIELLEMENT) else self.verdict
 
+    def scope(self) -> str:
+        """At what level the verdict holds, in words: « toute la commune », « part dans les
+        secteurs », « hors secteurs »… ('' when nothing useful can be said)."""
+        if self.level == "commune":
+            if self.verdict == PARTIELLEMENT and "centre" in self.verdict_label:
+                return "centre de la commune seulement"
+            if self.verdict != OUI:
+                return ""
+            return "effet communal : toute la commune" if self.idu else "toute la commune"
+        if self.level == "ort":
+            return "commune ayant conclu l'ORT" if self.verdict == OUI else ""
+        if self.idu is None or self.share is None:
+            return ""
+        outside = self.level == "hors_secteurs"
+        where = "hors des secteurs" if outside else "dans les secteurs"
+        if self.level in ("perimetre", "deliberation"):
+            where = "dans le périmètre"
+        if self.verdict == PARTIELLEMENT:
+            return f"{fmt.percent(self.share)} de la parcelle {where}"
+        if self.share >= 1.0:
+            return f"parcelle {where}"
+        if self.share <= 0.0:
+            return "parcelle dans les secteurs" if outside else "parcelle hors secteurs"
+        return ""
+
     def summary(self) -> str:
-        """One line: the dispositif, its verdict and the first clause of the reason."""
-        share = ""
-        if self.verdict == PARTIELLEMENT and self.share is not None:
-            share = f" ({fmt.percent(self.share)})"
+        """One line: the dispositif, its verdict with its scope, and the first clause of the reason."""
+        scope = self.scope()
+        scope = f" [{scope}]" if scope else ""
         short = _first_clause(self.reason, (" (", " ; ", " — "))
         if len(short) > 80:  # the detail says the rest
             short = _first_clause(short, (" : ",))
-        return f"{self.name or self.effect} : {self.verdict_text()}{share} — {short}"
+        return f"{self.name or self.effect} : {self.verdict_text()}{scope} — {short}"
 
     def to_dict(self) -> dict:
         """JSON-ready, with the French keys of the CLI output."""
@@ -131,6 +155,7 @@ class Answer:
             "dispositif": self.name,
             "effet": self.effect_label,
             "niveau": LEVEL_LABELS.get(self.level, self.level),
+            "portee": self.scope(),
             "verdict": self.verdict,
             "verdict_libelle": self.verdict_label or self.verdict,
             "part": None if self.share is None else round(float(self.share), 6),
@@ -378,7 +403,7 @@ def eligibility_for_parcels(
             ctx = Context(rule, rules, code, when, lists, convention, ort)
             ev = _parcel_place(ctx, parcel.idu, areas, hits, touched, perimeters)
             if ended_on is not None and when > ended_on and rule.condition != "opah_ru":
-                if ev.verdict in (OUI, PARTIELLEMENT):
+                if ev.verdict != NON and "convention échue" not in ev.reason:
                     ev = ev.copy(verdict=INCONNU, reason=f"{ended(ended_on)} — {ev.reason}")
             ev.data += [version] if version else []
             ev.data.append(rules.label())
@@ -494,10 +519,10 @@ def _parcel_evidence(cond, hit, mine: list[tuple[str, str, float]]) -> Evidence:
     if hit.status == STRADDLING:
         inside = float(hit.share)
         share = 1.0 - inside if outside_wanted else inside
-        where = "hors de" if outside_wanted else "dans"
+        where = f"hors {_of(area)}" if outside_wanted else f"dans {area}"
         ev = Evidence(
             PARTIELLEMENT,
-            f"parcelle à cheval : {fmt.percent(share)} de sa surface {where} {area} ({names})",
+            f"parcelle à cheval : {fmt.percent(share)} de sa surface {where} ({names})",
         )
         ev.caveats.append(
             "aucune règle juridique ne tranche le cas d'une parcelle à cheval : c'est la localisation de "

@@ -237,8 +237,8 @@ def _place(ctx: Context) -> Evidence:
     cond = REGISTRY[ctx.rule.condition]
     ort, code, day, lists = ctx.ort, ctx.code, ctx.day, ctx.lists
     anah = anah_opah_ru(code, day, lists) if "opah_ru" in cond.name else None
-    state = sectors_state(ctx.convention, code, day)
     data = list(ort.data) + (anah.data if anah else [])
+    state = sectors_state(ctx.convention, code, day)
     if cond.name == "opah_ru":
         if anah is not None and anah.verdict == NON:
             return anah
@@ -246,52 +246,56 @@ def _place(ctx: Context) -> Evidence:
         return Evidence(
             INCONNU, f"{why} ({state or 'donnez une parcelle et le dossier de périmètres'})", data
         )
-    if cond.name == "secteurs_ort_ou_qpv" and ort.verdict == NON:
-        qpv = qpv_of(lists, code)
-        if qpv:
-            return Evidence(
-                INCONNU,
-                f"pas d'ORT conclue au {_fr(day)}, mais la commune a un quartier prioritaire "
-                f"({', '.join(qpv)}) : dépend de la localisation du projet dans le QPV",
-                data,
-                list(ort.caveats),
-            )
-    if ort.verdict == NON and cond.name == "hors_secteurs_centre_ville":
-        partners = epci_signatories(code, day, lists)
-        if partners:
-            return Evidence(
-                INCONNU,
-                f"commune non signataire, mais de l'EPCI de communes ayant conclu une ORT ({partners}) : "
-                "le préfet peut y suspendre aussi les projets (L752-1-2, 2e alinéa), selon leur zone de "
-                "chalandise",
-                data,
-                list(ort.caveats),
-            )
     if ort.verdict == NON and (cond.name != "secteurs_ort_ou_opah_ru" or (anah and anah.verdict == NON)):
-        ev = Evidence(NON, f"pas d'ORT conclue au {_fr(day)} ({ort.reason})", data, list(ort.caveats))
-        if cond.name == "secteurs_ort_ou_qpv":
-            ev.reason += " ; aucun quartier prioritaire dans la commune (liste QPV 2024)"
-        if cond.name == "hors_secteurs_centre_ville":
-            ev.caveats.append(
-                "L752-1-2, 2e alinéa : une commune d'un EPCI limitrophe d'un EPCI signataire peut aussi être "
-                "visée par la suspension (non calculé)"
-            )
-        return ev
+        return _without_ort(ctx, cond, data)
     if state:
-        return Evidence(INCONNU, state, data, list(ort.caveats))
-    if ort.verdict == INCONNU and ort.reason:
-        return Evidence(INCONNU, ort.reason, data, list(ort.caveats))
-    if cond.level == "deliberation":
-        return Evidence(INCONNU, deliberation_reason(cond), data, list(ort.caveats))
-    if cond.name == "zrcv_centre_ville":
-        return Evidence(INCONNU, ZRCV_REASON, data, list(ort.caveats))
-    return Evidence(
-        INCONNU,
-        f"dépend de la localisation par rapport à {cond.area_name} : donnez une parcelle et le dossier "
-        "de périmètres (--perimeters)",
-        data,
-        list(ort.caveats),
-    )
+        reason = state
+    elif ort.verdict == INCONNU and ort.reason:
+        reason = ort.reason
+    elif cond.level == "deliberation":
+        reason = deliberation_reason(cond)
+    elif cond.name == "zrcv_centre_ville":
+        reason = ZRCV_REASON
+    else:
+        reason = (
+            f"dépend de la localisation par rapport à {cond.area_name} : donnez une parcelle et le dossier "
+            "de périmètres (--perimeters)"
+        )
+    return Evidence(INCONNU, reason, data, list(ort.caveats))
+
+
+def _without_ort(ctx: Context, cond: Condition, data: list[str]) -> Evidence:
+    """No ORT concluded at the date: "non", unless another route stays open (a QPV for the
+    artificialisation derogation; the EPCI of signatory communes for the CDAC suspension)."""
+    ort, code, day, lists = ctx.ort, ctx.code, ctx.day, ctx.lists
+    qpv = qpv_of(lists, code) if cond.name == "secteurs_ort_ou_qpv" else []
+    if qpv:
+        return Evidence(
+            INCONNU,
+            f"pas d'ORT conclue au {_fr(day)}, mais la commune a un quartier prioritaire "
+            f"({', '.join(qpv)}) : dépend de la localisation du projet dans le QPV",
+            data,
+            list(ort.caveats),
+        )
+    partners = epci_signatories(code, day, lists) if cond.outside else ""
+    if partners:
+        return Evidence(
+            INCONNU,
+            f"commune non signataire, mais de l'EPCI de communes ayant conclu une ORT ({partners}) : "
+            "le préfet peut y suspendre aussi les projets (L752-1-2, 2e alinéa), selon leur zone de "
+            "chalandise",
+            data,
+            list(ort.caveats),
+        )
+    ev = Evidence(NON, f"pas d'ORT conclue au {_fr(day)} ({ort.reason})", data, list(ort.caveats))
+    if cond.name == "secteurs_ort_ou_qpv":
+        ev.reason += " ; aucun quartier prioritaire dans la commune (liste QPV 2024)"
+    if cond.outside:
+        ev.caveats.append(
+            "L752-1-2, 2e alinéa : une commune d'un EPCI limitrophe d'un EPCI signataire peut aussi être "
+            "visée par la suspension (non calculé)"
+        )
+    return ev
 
 
 def deliberation_reason(cond: Condition) -> str:

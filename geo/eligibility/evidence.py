@@ -76,8 +76,21 @@ def _fr(day) -> str:
 
 
 def ort_evidence(code: str, day: dt.date, lists: NationalLists, convention=None) -> Evidence:
-    """Has commune ``code`` concluded an ORT convention on or before ``day``? From its own row
-    of the ORT follow-up (named in the reason), else the convention folder given."""
+    """Has commune ``code`` concluded an ORT convention on or before ``day``, and is it still
+    running? From its own row of the ORT follow-up (or its current commune's, for a former or
+    delegated commune; named in the reason), then the convention folder given."""
+    ev, rows = _from_follow_up(code, day, lists)
+    real = lists.resolve(code)[0] is not None and "communes" in lists
+    if convention is not None and code in convention.communes and convention.fictif and real:
+        ev.caveats.append(
+            f"la convention « {convention.nom} » est fictive : ignorée pour cette commune réelle"
+        )
+    elif convention is not None and code in convention.communes:
+        ev = _from_folder(ev, rows, day, convention)
+    return ev
+
+
+def _from_follow_up(code: str, day: dt.date, lists: NationalLists) -> tuple[Evidence, list[dict]]:
     info = lists.info["ort"]
     ev = Evidence(NON, "", [info.label()])
     rows = own_rows(lists, "ort", code)
@@ -88,48 +101,42 @@ def ort_evidence(code: str, day: dt.date, lists: NationalLists, convention=None)
         ev.caveats = [c for f in found for c in f.caveats]
         if len(found) > 1:
             ev.caveats.append(f"commune présente {len(found)} fois dans le suivi des ORT")
-    else:
-        ev.reason = f"commune absente du suivi des ORT (actualisé au {_fr(info.date)})"
-        for r in lists.rows("ort", code, absorbed=True):
-            part = _ort_row(r, day, info.date)
-            if part.verdict == OUI:
-                ev.verdict = INCONNU
-                ev.caveats.append(
-                    f"l'ancienne commune {r['commune']} ({r['code_insee']}), aujourd'hui rattachée à {code}, "
-                    f"figure au suivi : {part.reason} — l'ORT couvre-t-elle toute la commune actuelle ?"
-                )
-        if day > dt.date.fromisoformat(info.date[:10]):
-            ev.caveats.append(f"une ORT signée après le {_fr(info.date)} ne figure pas dans cette liste")
-        if ev.verdict == NON:
-            ev = _later_acv_convention(code, day, lists, ev)
-    real = lists.resolve(code)[0] is not None and "communes" in lists
-    if convention is not None and code in convention.communes and convention.fictif and real:
-        ev.caveats.append(
-            f"la convention « {convention.nom} » est fictive : ignorée pour cette commune réelle"
-        )
-    elif convention is not None and code in convention.communes:
-        signed = convention.date_signature
-        fict = " (commune fictive)" if convention.fictif else ""
-        ev.data.append(f"Convention « {convention.nom} » signée le {_fr(signed)}{fict}")
-        end = convention_end(convention)
-        if signed <= day and end < day:
-            if ev.reason:
-                ev.caveats.append(f"le suivi national dit : {ev.reason}")
-            ev.verdict, ev.reason = INCONNU, (
-                f"convention d'ORT « {convention.nom} » signée le {_fr(signed)}{fict}, "
-                f"{ended(end)}"
+        return ev, rows
+    ev.reason = f"commune absente du suivi des ORT (actualisé au {_fr(info.date)})"
+    for r in lists.rows("ort", code, absorbed=True):
+        part = _ort_row(r, day, info.date)
+        if part.verdict == OUI:
+            ev.verdict = INCONNU
+            ev.caveats.append(
+                f"l'ancienne commune {r['commune']} ({r['code_insee']}), aujourd'hui rattachée à {code}, "
+                f"figure au suivi : {part.reason} — l'ORT couvre-t-elle toute la commune actuelle ?"
             )
-        elif signed <= day and ev.verdict != OUI:
-            if ev.reason:
-                ev.caveats.append(f"le suivi national dit : {ev.reason}")
-            ev.verdict, ev.reason = (
-                OUI,
-                f"convention d'ORT « {convention.nom} » signée le {_fr(signed)}{fict}",
-            )
-        elif ev.verdict == OUI and found and rows[0]["date_signature"] not in (None, signed):
-            ev.caveats.append(f"date de signature différente dans la convention ({_fr(signed)}) : à vérifier")
-        for note in getattr(convention, "divergences", ()) or ():
-            ev.caveats.append(f"sources divergentes ({convention.nom}) : {note}")
+    if day > dt.date.fromisoformat(info.date[:10]):
+        ev.caveats.append(f"une ORT signée après le {_fr(info.date)} ne figure pas dans cette liste")
+    if ev.verdict == NON:
+        ev = _later_acv_convention(code, day, lists, ev)
+    return ev, rows
+
+
+def _from_folder(ev: Evidence, rows: list[dict], day: dt.date, convention) -> Evidence:
+    """The convention folder given: its signature counts when the follow-up lacks it; after its
+    end (signature + duration, or a later version's end), the ORT effects are unknown."""
+    signed = convention.date_signature
+    fict = " (commune fictive)" if convention.fictif else ""
+    ev.data.append(f"Convention « {convention.nom} » signée le {_fr(signed)}{fict}")
+    end = convention_end(convention)
+    national = f"le suivi national dit : {ev.reason}" if ev.reason else ""
+    if signed <= day and end < day:
+        ev.caveats += [national] if national else []
+        ev.verdict = INCONNU
+        ev.reason = f"convention d'ORT « {convention.nom} » signée le {_fr(signed)}{fict}, {ended(end)}"
+    elif signed <= day and ev.verdict != OUI:
+        ev.caveats += [national] if national else []
+        ev.verdict, ev.reason = OUI, f"convention d'ORT « {convention.nom} » signée le {_fr(signed)}{fict}"
+    elif ev.verdict == OUI and rows and rows[0]["date_signature"] not in (None, signed):
+        ev.caveats.append(f"date de signature différente dans la convention ({_fr(signed)}) : à vérifier")
+    for note in getattr(convention, "divergences", ()) or ():
+        ev.caveats.append(f"sources divergentes ({convention.nom}) : {note}")
     return ev
 
 

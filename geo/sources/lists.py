@@ -24,13 +24,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from geo import fmt
 from geo.errors import InputError, ValidationFailed, ValidationReport
+from geo.sources import denormandie, list_store
+from geo.sources.denormandie import read_denormandie
+from geo.sources.list_model import ARRETE, LISTS, REQUIRED, ListInfo, ListSpec, NationalLists
 from geo.sources.list_readers import (
     derive_acv_arrete,
     normalise_code,
@@ -45,7 +46,9 @@ from geo.sources.list_readers import (
 )
 
 __all__ = [
+    "ARRETE",
     "LISTS",
+    "REQUIRED",
     "ListInfo",
     "ListSpec",
     "NationalLists",
@@ -59,245 +62,13 @@ __all__ = [
     "read_acv",
     "read_anah",
     "read_communes",
+    "read_denormandie",
     "read_lists",
     "read_ort",
     "read_programmes",
     "read_pvd",
     "read_qpv",
 ]
-
-_DATAGOUV_API = "https://www.data.gouv.fr/api/1/datasets/"
-#: The latest @etalab/decoupage-administratif (the embedded copy says which version it was made
-#: from): a new COG is published each year, and a format change is refused by the reader.
-_DECOUPAGE = "https://unpkg.com/@etalab/decoupage-administratif/data/"
-
-
-@dataclass(frozen=True)
-class ListSpec:
-    """Where a national list is found: candidate files in a lists folder and its download URL.
-
-    ``url`` is a direct file URL, or a data.gouv.fr dataset API URL (``…/api/1/datasets/<slug>/``)
-    whose first resource in ``formats`` is downloaded.
-    """
-
-    name: str
-    title: str
-    files: tuple[str, ...]
-    url: str | None
-    formats: tuple[str, ...] = ("csv",)
-
-
-LISTS: dict[str, ListSpec] = {
-    s.name: s
-    for s in (
-        ListSpec(
-            "communes",
-            "Communes (COG, @etalab/decoupage-administratif)",
-            ("decoupage-administratif/communes.json", "communes.json"),
-            _DECOUPAGE + "communes.json",
-        ),
-        ListSpec(
-            "epci",
-            "EPCI (@etalab/decoupage-administratif)",
-            ("decoupage-administratif/epci.json", "epci.json"),
-            _DECOUPAGE + "epci.json",
-        ),
-        ListSpec(
-            "ort",
-            "Suivi national des ORT (DGALN/ANCT)",
-            ("ort-anct/ort-suivi-anct-national.csv", "ort-suivi-anct-national.csv", "ort.csv"),
-            _DATAGOUV_API
-            + "liste-des-communes-couvertes-par-des-operations-de-revitalisation-de-territoire/",
-            ("csv", "xlsx"),
-        ),
-        ListSpec(
-            "acv",
-            "Programme Action cœur de ville (ANCT)",
-            (
-                "action-coeur-de-ville/acv-communes-2024-09-with-signature-dates.geojson",
-                "action-coeur-de-ville/acv-communes-2024.geojson",
-                "acv.csv",
-                "acv.geojson",
-            ),
-            _DATAGOUV_API + "programme-action-coeur-de-ville/",
-            ("csv", "geojson", "json"),
-        ),
-        ListSpec(
-            "pvd",
-            "Programme Petites villes de demain (ANCT)",
-            ("petites-villes-de-demain/pvd-communes-2021-01-22.csv", "pvd.csv"),
-            "https://www.data.gouv.fr/fr/datasets/r/1fa831ec-d912-4277-8b95-a8b998bf951e",
-        ),
-        ListSpec(
-            "qpv",
-            "Quartiers prioritaires 2024 par commune (ANCT)",
-            ("qpv-2024-communes/qpv2024-communes-centroides-national.geojson", "qpv.csv", "qpv.geojson"),
-            "https://www.data.gouv.fr/api/1/datasets/r/4c6bb7f3-97b6-4834-8a3a-f5f8b3e6735b",
-        ),
-        ListSpec(
-            "programmes",
-            "Programmes ANCT par commune (ngeo)",
-            ("anct-programmes-communes/ngeo-anct-cog2023-national.csv", "ngeo.csv"),
-            None,
-        ),
-        ListSpec(
-            "anah",
-            "Communes couvertes par une opération programmée (Anah)",
-            ("anah/operations-programmees.csv", "anah.csv"),
-            None,  # data.gouv dataset 66d87a775750052e4c80b6b6: read only when given (--lists DIR)
-        ),
-    )
-}
-#: Lists without which Denormandie cannot be answered.
-REQUIRED = ("ort", "acv")
-
-
-@dataclass(frozen=True)
-class ListInfo:
-    """Provenance of one list, quoted in every answer that used it.
-
-    ``date`` is the list's own vintage (ISO date) and ``date_basis`` what that date is
-    (« dernière actualisation », « arrêté du »…); ``copy`` says which copy was read
-    (« intégrée », « mise à jour le … », or empty for a folder given with ``--lists``) and
-    ``origin`` the official file it was read or converted from.
-    """
-
-    name: str
-    title: str
-    path: str
-    date: str
-    date_basis: str
-    rows: int
-    copy: str = ""
-    origin: str = ""
-    source: str = ""
-    licence: str = ""
-
-    def label(self) -> str:
-        copy = f" (copie {self.copy})" if self.copy else ""
-        name = self.origin or Path(self.path).name
-        day = self.date or ""
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):  # prose: French order (JSON keeps ISO)
-            day = fmt.date_fr(day)
-        return f"{self.title} — {name}, {self.date_basis} {day}".rstrip(", ") + copy
-
-    def to_dict(self) -> dict:
-        """The provenance as printed in JSON answers (French keys)."""
-        return {
-            "nom": self.name,
-            "titre": self.title,
-            "fichier": self.path,
-            "fichier_officiel": self.origin or Path(self.path).name,
-            "date": self.date,
-            "base_date": self.date_basis,
-            "copie": self.copy or "dossier --lists",
-            "source": self.source,
-            "licence": self.licence,
-            "lignes": self.rows,
-        }
-
-
-@dataclass
-class NationalLists:
-    """The lists read, their provenance and every problem found in them."""
-
-    tables: dict[str, pd.DataFrame]
-    info: dict[str, ListInfo]
-    report: ValidationReport
-    former: dict[str, tuple[str, str]] = field(default_factory=dict)
-    _index: dict = field(default_factory=dict, repr=False)
-
-    def __contains__(self, name: str) -> bool:
-        return name in self.tables
-
-    def __getitem__(self, name: str) -> pd.DataFrame:
-        return self.tables[name]
-
-    @property
-    def acv_arrete(self) -> pd.DataFrame:
-        """Communes of the arrêté of 26 March 2019 (the 222 ACV conventions of 2018), the list
-        behind Denormandie's ACV route: ``code_insee, code_actuel, ligne, commune, id_acv,
-        lib_acv, date_signature`` (of the ACV convention), ``fichier``. Its vintage is
-        ``info["acv_arrete"]``; :meth:`rows` works with ``"acv_arrete"`` as for any list."""
-        return self.tables["acv_arrete"]
-
-    def rows(self, name: str, code: str, *, absorbed: bool = False) -> list[dict]:
-        """Rows of list ``name`` for commune ``code`` (with ``absorbed``: rows of former communes
-        now part of ``code`` instead)."""
-        if name not in self.tables:
-            return []
-        key = (name, absorbed)
-        if key not in self._index:
-            # Index positions by code from the code columns only (plain Python strings); rows
-            # become dicts when asked for: a commune's answer touches a handful of rows.
-            table = self.tables[name]
-            codes = table["code_insee"].tolist()
-            keys = table["code_actuel"].tolist() if absorbed else codes
-            index: dict[str, list[int]] = {}
-            for i, (c, own) in enumerate(zip(keys, codes, strict=True)):
-                if isinstance(c, str) and (not absorbed or c != own):
-                    index.setdefault(c, []).append(i)
-            self._index[key] = (index, {})
-        positions, made = self._index[key]
-        if code not in made:
-            found = positions.get(code, [])
-            made[code] = self.tables[name].iloc[found].to_dict("records") if found else []
-        return made[code]
-
-    def commune(self, code: str) -> dict | None:
-        """The official record of a current commune (``nom``, ``departement``, ``epci_nom``…)."""
-        table = self.tables.get("communes")
-        if table is None or code not in table.index:
-            return None
-        return {"code_insee": code, **table.loc[code].to_dict()}
-
-    def profile(self, code: str) -> dict:
-        """What the lists say about a commune besides eligibility: name, EPCI, programmes, QPV 2024."""
-        current, how = self.resolve(code)
-        rec = self.commune(current) if current else None
-        found: dict[str, list[str]] = {}
-        for r in self.rows("acv", code):
-            found.setdefault("ACV", []).append(r["id_acv"])
-        for r in self.rows("pvd", code):
-            found.setdefault("PVD", []).append(r["id_pvd"])
-        for r in self.rows("programmes", code):
-            for col, name in (("id_pvd", "PVD"), ("id_acv", "ACV"), ("id_acv2", "ACV 2")):
-                if r.get(col):
-                    found.setdefault(name, []).append(r[col])
-        programmes = []
-        for name, ids in found.items():
-            ids = list(dict.fromkeys(i.lower() for i in ids if i))
-            programmes.append(f"{name} ({', '.join(ids)})" if ids else name)
-        qpv = [
-            f"{c} {n}".strip()
-            for r in self.rows("qpv", current or code)
-            for c, n in zip(r["codes_qp"], r["libs_qp"] + [""] * len(r["codes_qp"]), strict=False)
-        ]
-        return {
-            "code_insee": code,
-            "code_actuel": current,
-            "nom": rec["nom"] if rec else None,
-            "departement": rec["departement"] if rec else None,
-            "epci": rec["epci_nom"] if rec else None,
-            "population": None if not rec or pd.isna(rec["population"]) else int(rec["population"]),
-            "programmes": programmes,
-            "qpv_2024": qpv,
-            "remarque": how,
-        }
-
-    def resolve(self, code: str) -> tuple[str | None, str]:
-        """Current commune of ``code`` and how it was found ('' when ``code`` is current)."""
-        if "communes" not in self.tables:
-            return code, "liste officielle des communes absente : code non vérifié"
-        if "current" not in self._index:
-            self._index["current"] = set(self.tables["communes"].index.tolist())
-        if code in self._index["current"]:
-            return code, ""
-        if code in self.former:
-            current, kind = self.former[code]
-            return current, f"{code} est {kind} de {current}"
-        return None, f"code {code} absent de la liste officielle des communes"
-
 
 # --------------------------------------------------------------------------------------------
 # Locating, downloading, loading
@@ -402,13 +173,11 @@ def load_lists(folder: str | Path | None = None, *, strict: bool = False) -> Nat
         Raise :class:`~geo.errors.ValidationFailed` when any list holds an error-level problem.
     """
     if folder is None:
-        from geo.sources.snapshot import in_use, read_snapshots
-
-        chosen, _ = in_use()
+        chosen, _ = list_store.in_use()
         key = tuple(sorted((n, str(u.path), u.path.stat().st_mtime_ns) for n, u in chosen.items()))
         if key not in _LOADED:
             _LOADED.clear()
-            _LOADED[key] = read_snapshots()
+            _LOADED[key] = list_store.read_snapshots()
     else:
         paths = locate_lists(folder)
         missing = [n for n in REQUIRED if n not in paths]
@@ -427,16 +196,12 @@ def load_lists(folder: str | Path | None = None, *, strict: bool = False) -> Nat
     return lists
 
 
-#: The arrêté of 26 March 2019: its list does not change, whatever the date of the ACV file.
-ACV_ARRETE_TITLE = "Arrêté du 26 mars 2019 : communes ACV de 2018 (Denormandie)"
-ACV_ARRETE_DATE = "2019-03-26"
-
-
-def read_lists(paths: dict[str, Path]) -> NationalLists:
+def read_lists(paths: dict[str, Path], *, embedded_arrete: bool = True) -> NationalLists:
     """Read the lists at ``paths`` (name → file); the official communes first, to resolve codes.
 
-    The list of the arrêté of 26 March 2019 (``acv_arrete``) is derived from the ACV list
-    (and the ANCT programmes list when given): see :func:`derive_acv_arrete`.
+    The list of the arrêté of 26 March 2019 (``acv_arrete``, :mod:`geo.sources.denormandie`) is
+    read from its file when ``paths`` holds it; otherwise, with ``embedded_arrete``, from the
+    copy shipped in the package (the list does not change), said in its provenance.
     """
     report = ValidationReport("listes nationales")
     tables: dict[str, pd.DataFrame] = {}
@@ -450,29 +215,37 @@ def read_lists(paths: dict[str, Path]) -> NationalLists:
     for name, reader in readers.items():
         if name in paths:
             tables[name] = reader(paths[name], report=report, resolve=lists.resolve)
+    if ARRETE in paths:
+        names = tables["communes"]["nom"].to_dict() if "communes" in tables else None
+        tables[ARRETE] = read_denormandie(paths[ARRETE], report=report, resolve=lists.resolve, names=names)
     for name, path in paths.items():
         if name in tables:
             date, basis = _vintage(name, path, tables[name])
             info[name] = ListInfo(name, LISTS[name].title, str(path), date, basis, len(tables[name]))
-    if "acv" in tables:
-        tables["acv_arrete"] = derive_acv_arrete(
-            tables["acv"],
-            tables.get("programmes"),
-            report=report,
-            acv_source=str(paths["acv"]),
-            programmes_source=str(paths.get("programmes", "")),
+    if ARRETE in info:
+        found, table = info[ARRETE], tables[ARRETE]
+        fixed = (table["code_ecrit"] != table["code_insee"]).any()
+        origin = Path(found.path).name + (f" ({denormandie.CORRECTION_NOTE})" if fixed else "")
+        title = denormandie.title(found.rows)
+        info[ARRETE] = ListInfo(
+            ARRETE, title, found.path, found.date, found.date_basis, found.rows, origin=origin
         )
-        used = list(dict.fromkeys(tables["acv_arrete"]["fichier"]))
-        info["acv_arrete"] = ListInfo(
-            "acv_arrete",
-            ACV_ARRETE_TITLE,
-            str(paths["acv"]),
-            ACV_ARRETE_DATE,
-            "arrêté du",
-            len(tables["acv_arrete"]),
-            origin="dérivée de " + " et ".join(used),
-        )
+    elif embedded_arrete:
+        _embedded_arrete(lists)
     return lists
+
+
+def _embedded_arrete(lists: NationalLists) -> None:
+    """Add the embedded copy of the arrêté's list (a ``--lists`` folder without it)."""
+    chosen, _ = list_store.in_use()
+    use = chosen.get(ARRETE)
+    if use is None:
+        return
+    table = list_store.read_table(use.path, use.entry["colonnes"])
+    if "communes" in lists.tables:  # resolve again against the communes of the folder
+        table["code_actuel"] = [lists.resolve(c)[0] if c else None for c in table["code_insee"]]
+    lists.tables[ARRETE] = table
+    lists.info[ARRETE] = list_store.info_of(use)
 
 
 def _vintage(name: str, path: Path, table: pd.DataFrame) -> tuple[str, str]:
@@ -484,9 +257,7 @@ def _vintage(name: str, path: Path, table: pd.DataFrame) -> tuple[str, str]:
     """
     if name == "ort" and table["derniere_actualisation"].notna().any():
         return table["derniere_actualisation"].max().isoformat(), "dernière actualisation"
-    from geo.sources.snapshot import known_vintage
-
-    known = known_vintage(name, Path(path))
+    known = list_store.known_vintage(name, Path(path))
     if known:
         return known
     modified = dt.date.fromtimestamp(path.stat().st_mtime).isoformat()

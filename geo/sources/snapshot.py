@@ -1,17 +1,12 @@
-"""Compact dated copies of the national lists: Parquet files and a manifest.
+"""Converting the official files of the national lists into the dated copies the package ships.
 
 The package ships one copy of each list (``geo.data/listes``, reached through
 :func:`geo.embedded.lists_dir`), converted by this module from the official files: the
 tables the readers of :mod:`geo.sources.list_readers` return (same columns, same ``ligne``
 of the official file, same problems), one Parquet file per list, and ``manifeste.json``
 with each list's title, vintage (the list's own date, not a file date), source, licence,
-row count and the sha256 of the official file.
-
-``ort listes --mettre-a-jour`` (:func:`update_lists`) downloads the current official files
-into the cache, reads them with the same readers, refuses a file that does not read as the
-list it should be, and writes the accepted ones in the same form under
-``{settings.cache_dir}/listes``. :func:`read_snapshots` then uses, list by list, the
-downloaded copy when it is at least as recent as the embedded one.
+row count and the sha256 of the official file. Where they are kept and which copy is in use
+is :mod:`geo.sources.list_store` (its names are re-exported here).
 
 Regenerate the embedded copies from a folder laid out like ``../shared/data``::
 
@@ -20,23 +15,36 @@ Regenerate the embedded copies from a folder laid out like ``../shared/data``::
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
-import json
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from geo import settings
-from geo.errors import InputError, OrtError, Problem, ValidationReport
-from geo.sources.lists import ACV_ARRETE_TITLE, LISTS, ListInfo, NationalLists
+from geo.errors import InputError, OrtError, ValidationReport
+from geo.sources import denormandie
+from geo.sources.list_model import ARRETE, LISTS, NationalLists
+from geo.sources.list_store import (  # noqa: F401 - re-exported: the store's names, as before
+    EMBEDDED,
+    FORMAT,
+    MANIFEST,
+    UPDATED,
+    InUse,
+    cache_folder,
+    in_use,
+    info_of,
+    known_vintage,
+    read_manifest,
+    read_snapshots,
+    read_table,
+    sha256,
+    write_manifest,
+    write_table,
+)
+from geo.sources.lists import locate_lists, read_lists
 
-MANIFEST = "manifeste.json"
-FORMAT = 1
+_write_manifest = write_manifest  # former private name, still used by list updates and tests
+
 #: The lists kept as snapshots, in reading order (the communes first: they resolve the codes).
 SNAPSHOT_LISTS = ("communes", "ort", "acv", "acv_arrete", "pvd", "qpv", "programmes")
 #: Lists refreshed by ``ort listes --mettre-a-jour`` (the arrêté of 2019 does not change; the
@@ -47,9 +55,6 @@ _PROGRAMME_IDS = ("id_pvd", "id_acv", "id_acv2")
 #: A download with fewer rows than this share of the copy in use is refused (truncated or
 #: partial list published by mistake).
 MIN_ROW_SHARE = 0.5
-
-EMBEDDED = "intégrée"
-UPDATED = "mise à jour"
 
 
 @dataclass(frozen=True)
@@ -94,20 +99,18 @@ SOURCES: dict[str, Source] = {
         "mise à jour ANCT du",
         "carte ACV de l'ANCT (anct-carto/action_coeur_de_ville), avec les dates de signature",
     ),
-    "acv_arrete": Source(
-        (
-            "action-coeur-de-ville/acv-communes-2024-09-with-signature-dates.geojson",
-            "anct-programmes-communes/ngeo-anct-cog2023-national.csv",
-        ),
-        "arrêté du 26 mars 2019 (CGI art. 199 novovicies, décret n° 2019-232) : communes des 222 "
-        "conventions Action cœur de ville de 2018",
-        "Licence Ouverte 2.0 (listes ANCT)",
-        "2019-03-26",
-        "arrêté du",
-        "dérivée : communes des conventions acv-001 à acv-222 de la liste ACV de l'ANCT (numérotées "
-        "dans l'ordre de 2018 ; acv-223 et suivantes sont entrées ensuite), complétées par le "
-        "référentiel des programmes de l'ANCT pour une convention qui n'y figure plus (acv-163, "
-        "Rambouillet) ; texte de l'arrêté non consulté : à vérifier",
+    ARRETE: Source(
+        ("denormandie-zonage-sp/communes-denormandie.yaml",),
+        denormandie.DATASET,
+        denormandie.LICENCE,
+        denormandie.DATE,
+        denormandie.DATE_BASIS,
+        "liste des communes de l'arrêté du 26 mars 2019 (NOR LOGL1903826A, JO du 27/03/2019, "
+        "CGI annexe IV art. 18-0 bis D) telle que la donne le simulateur officiel service-public.fr "
+        "(données de référence de la DILA), copiée par betagouv/reno le 10/09/2024 ; le texte de "
+        "l'arrêté lui-même n'a pas été lu. Correction : " + denormandie.CORRECTION_NOTE + " (77335 "
+        "est Chauconin-Neufmontiers). Ne suit pas les conventions ACV : la reconstruction à partir "
+        "des conventions acv-001 à acv-222 ne sert plus que de contrôle (ort communes --report)",
     ),
     "pvd": Source(
         ("petites-villes-de-demain/pvd-communes-2021-01-22.csv",),
@@ -136,65 +139,14 @@ SOURCES: dict[str, Source] = {
 }
 
 
-def title(name: str) -> str:
-    return ACV_ARRETE_TITLE if name == "acv_arrete" else LISTS[name].title
+def title(name: str, rows: int | None = None) -> str:
+    if name == ARRETE and rows:
+        return denormandie.title(rows)
+    return LISTS[name].title
 
 
 # --------------------------------------------------------------------------------------------
 # Tables ↔ Parquet
-
-
-def _kinds(df: pd.DataFrame) -> dict[str, str]:
-    """How to restore each column after Parquet: object (None for missing), date, list, Int64…"""
-    kinds = {}
-    for col in df.columns:
-        values = df[col].dropna()
-        first = values.iloc[0] if len(values) else None
-        if isinstance(first, dt.date):
-            kinds[col] = "date"
-        elif isinstance(first, list):
-            kinds[col] = "list"
-        else:
-            kinds[col] = str(df[col].dtype)
-    return kinds
-
-
-def _restore(df: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
-    # The readers give some columns as Python objects with None for missing (codes, row
-    # labels, dates), others as pandas strings: each column gets its own type back.
-    for col, kind in kinds.items():
-        if kind == "object" and str(df[col].dtype) != "object":
-            values = df[col].astype(object)
-            df[col] = values.where(df[col].notna(), None)
-        elif kind == "list":
-            df[col] = pd.Series([list(v) for v in df[col]], index=df.index, dtype=object)
-        elif kind == "Int64":
-            df[col] = df[col].astype("Int64")
-        elif kind not in ("object", "date") and str(df[col].dtype) != kind:
-            df[col] = df[col].astype(kind)
-    return df
-
-
-def write_table(df: pd.DataFrame, path: Path) -> dict[str, str]:
-    """Write one list as Parquet (zstd); return the column kinds for the manifest."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    kinds = _kinds(df)
-    table = pa.Table.from_pandas(df, preserve_index=False)
-    table = table.replace_schema_metadata(None)  # no pandas/pyarrow version stamp: stable bytes
-    pq.write_table(table, path, compression="zstd", compression_level=19)
-    return kinds
-
-
-def read_table(path: Path, kinds: dict[str, str]) -> pd.DataFrame:
-    """Read one list written by :func:`write_table`, with its column types restored."""
-    import pyarrow.parquet as pq
-
-    # ParquetFile, not pq.read_table: the latter loads the dataset layer (twice the time here).
-    df = pq.ParquetFile(path).read().to_pandas(date_as_object=True)
-    df.columns = df.columns.astype("str")
-    return _restore(df, kinds)
 
 
 def _communes_frame(lists: NationalLists) -> pd.DataFrame:
@@ -212,18 +164,6 @@ def _communes_frame(lists: NationalLists) -> pd.DataFrame:
     return out
 
 
-def _split_communes(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, tuple[str, str]]]:
-    is_current = (df["nature"] == "commune actuelle").to_numpy()
-    current = df[is_current].drop(columns=["code_actuel", "nature"]).set_index("code_insee")
-    current.index = current.index.astype("str")
-    current.index.name = "code"
-    former_rows = df[~is_current]
-    # tolist() first: iterating a pandas string column element by element is slow.
-    codes, actuels, kinds = (former_rows[c].tolist() for c in ("code_insee", "code_actuel", "nature"))
-    former = dict(zip(codes, zip(actuels, kinds, strict=True), strict=True))
-    return current, former
-
-
 def _frame(lists: NationalLists, name: str) -> pd.DataFrame:
     if name == "communes":
         return _communes_frame(lists)
@@ -239,14 +179,6 @@ def _frame(lists: NationalLists, name: str) -> pd.DataFrame:
 # Manifest
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _problems_of(report: ValidationReport, sources: list[str]) -> list[list[str]]:
     names = {Path(s).name for s in sources}
     return [
@@ -254,41 +186,6 @@ def _problems_of(report: ValidationReport, sources: list[str]) -> list[list[str]
         for p in report.problems
         if Path(p.source).name in names
     ]
-
-
-def read_manifest(folder: Path) -> dict:
-    """The manifest of a snapshot folder (``{}`` when there is none).
-
-    Raises
-    ------
-    geo.errors.InputError
-        A manifest that is not the JSON this module writes.
-    """
-    path = Path(folder) / MANIFEST
-    if not path.is_file():
-        return {}
-    fix = (
-        "relancez « ort listes --mettre-a-jour » (ou supprimez ce dossier pour revenir aux copies intégrées)"
-    )
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise InputError(f"manifeste des listes illisible ({err})", source=str(path), fix=fix) from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("listes"), dict):
-        raise InputError("manifeste des listes d'un format inconnu", source=str(path), fix=fix)
-    return data
-
-
-def _write_manifest(data: dict, folder: Path) -> None:
-    text = json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=".manifeste.", suffix=".part", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the manifest is read by every user
-        os.replace(tmp, folder / MANIFEST)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def _entry(
@@ -305,12 +202,11 @@ def _entry(
     note: str = "",
 ) -> dict:
     files = [f["fichier"] for f in source.get("fichiers", [])]
-    if name == "acv_arrete":
-        origin = "dérivée de " + " et ".join(files)
-    else:
-        origin = files[0] + "".join(f" (+ {f})" for f in files[1:]) if files else ""
+    origin = files[0] + "".join(f" (+ {f})" for f in files[1:]) if files else ""
+    if name == ARRETE:
+        origin = f"{origin} ({denormandie.ORIGIN} ; {denormandie.CORRECTION_NOTE})"
     entry = {
-        "titre": title(name),
+        "titre": title(name, len(df)),
         "fichier": file,
         "origine": origin,
         "lignes": int(len(df)),
@@ -337,13 +233,11 @@ def generate(source_dir: str | Path, dest: str | Path) -> dict:
     Raises
     ------
     geo.errors.InputError
-        A list missing from ``source_dir``, or the arrêté list without its 222 conventions.
+        A list missing from ``source_dir``, or the arrêté's list without its 244 communes.
     """
-    from geo.sources.lists import locate_lists, read_lists
-
     source_dir, dest = Path(source_dir), Path(dest)
     paths = locate_lists(source_dir)
-    needed = {n for n in SNAPSHOT_LISTS if n != "acv_arrete"}
+    needed = set(SNAPSHOT_LISTS)
     for name in sorted(needed):
         expected = SOURCES[name].files[0]
         if name not in paths or paths[name] != source_dir / expected:
@@ -351,12 +245,13 @@ def generate(source_dir: str | Path, dest: str | Path) -> dict:
                 f"fichier officiel de la liste « {name} » absent", source=str(source_dir / expected)
             )
     paths = {n: p for n, p in paths.items() if n in needed or n == "epci"}
-    lists = read_lists(paths)
-    arrete = lists["acv_arrete"]
-    if arrete["id_acv"].nunique() != 222:
+    lists = read_lists(paths, embedded_arrete=False)
+    arrete = lists[ARRETE]
+    if len(arrete) != denormandie.COUNT or arrete["code_actuel"].isna().any():
         raise InputError(
-            f"liste de l'arrêté du 26 mars 2019 : {arrete['id_acv'].nunique()} conventions au lieu de 222",
-            source=str(source_dir),
+            f"liste de l'arrêté du 26 mars 2019 : {len(arrete)} communes lues "
+            f"({int(arrete['code_actuel'].isna().sum())} codes inconnus) au lieu de {denormandie.COUNT}",
+            source=str(paths[ARRETE]),
         )
     dest.mkdir(parents=True, exist_ok=True)
     manifest = {"format": FORMAT, "listes": {}}
@@ -373,10 +268,6 @@ def generate(source_dir: str | Path, dest: str | Path) -> dict:
             "fichiers": files,
         }
         problems = _problems_of(lists.report, [f["fichier"] for f in files])
-        if name == "acv_arrete":
-            problems = [p for p in problems if p[1].startswith("acv_arrete")]
-        elif name in ("acv", "programmes"):
-            problems = [p for p in problems if not p[1].startswith("acv_arrete")]
         manifest["listes"][name] = _entry(
             name,
             df,
@@ -391,124 +282,6 @@ def generate(source_dir: str | Path, dest: str | Path) -> dict:
         )
     _write_manifest(manifest, dest)
     return manifest
-
-
-# --------------------------------------------------------------------------------------------
-# Reading: the embedded copies, or the downloaded ones when at least as recent
-
-
-@dataclass(frozen=True)
-class InUse:
-    """One list as it will be read: its manifest entry, folder and copy (embedded or updated)."""
-
-    name: str
-    entry: dict
-    folder: Path
-    copy: str
-    note: str = ""
-
-    @property
-    def path(self) -> Path:
-        return self.folder / self.entry["fichier"]
-
-
-def in_use(embedded: Path | None = None, cache: Path | None = None) -> tuple[dict[str, InUse], list[str]]:
-    """Which copy of each list is in use, and notes about the cache (unreadable, older…)."""
-    from geo import embedded as embedded_data
-
-    embedded = Path(embedded) if embedded is not None else Path(embedded_data.lists_dir())
-    cache = Path(cache) if cache is not None else cache_folder()
-    base = read_manifest(embedded)
-    if not base:
-        raise InputError(
-            "copies intégrées des listes nationales absentes",
-            source=str(embedded),
-            fix="réinstallez le paquet ort, ou donnez un dossier de listes avec --lists",
-        )
-    notes: list[str] = []
-    try:
-        updated = read_manifest(cache).get("listes", {})
-    except InputError as err:
-        updated = {}
-        notes.append(f"{err} — copies intégrées utilisées")
-    out: dict[str, InUse] = {}
-    for name, entry in base["listes"].items():
-        new = updated.get(name)
-        if new and (cache / new["fichier"]).is_file():
-            if new["millesime"] >= entry["millesime"]:
-                out[name] = InUse(name, new, cache, UPDATED)
-                continue
-            notes.append(
-                f"{name} : copie téléchargée ({new['base_millesime']} {new['millesime']}) plus ancienne "
-                f"que la copie intégrée ({entry['base_millesime']} {entry['millesime']}) : ignorée"
-            )
-        out[name] = InUse(name, entry, embedded, EMBEDDED)
-    return out, notes
-
-
-def known_vintage(name: str, path: Path) -> tuple[str, str] | None:
-    """The vintage of an embedded copy made from a file identical to ``path`` (sha256), if any.
-
-    Lets ``--lists DIR`` date a file whose name and contents carry no date (``communes.json``)
-    by what is known of it, rather than by its modification date.
-    """
-    from geo import embedded
-
-    try:
-        entry = read_manifest(Path(embedded.lists_dir())).get("listes", {}).get(name)
-    except InputError:
-        return None
-    files = (entry or {}).get("source", {}).get("fichiers", [])
-    if not files or files[0]["fichier"] != Path(path).name:
-        return None
-    if sha256(Path(path)) != files[0]["sha256"]:
-        return None
-    return entry["millesime"], entry["base_millesime"]
-
-
-def cache_folder() -> Path:
-    """Where ``ort listes --mettre-a-jour`` keeps the converted lists."""
-    return Path(settings.cache_dir) / "listes"
-
-
-def read_snapshots(embedded: Path | None = None, cache: Path | None = None) -> NationalLists:
-    """The national lists from their snapshots: the embedded copies, each replaced by its
-    downloaded copy (``ort listes --mettre-a-jour``) when that one is at least as recent."""
-    chosen, notes = in_use(embedded, cache)
-    report = ValidationReport("listes nationales")
-    tables: dict[str, pd.DataFrame] = {}
-    info: dict[str, ListInfo] = {}
-    former: dict[str, tuple[str, str]] = {}
-    for name, use in chosen.items():
-        entry = use.entry
-        df = read_table(use.path, entry["colonnes"])
-        if name == "communes":
-            df, former = _split_communes(df)
-        tables[name] = df
-        info[name] = info_of(use)
-        report.problems += [Problem(*p) for p in entry.get("problemes", [])]
-    for note in notes:
-        report.add("warning", "copie_listes", note)
-    return NationalLists(tables, info, report, former)
-
-
-def info_of(use: InUse) -> ListInfo:
-    entry = use.entry
-    source = entry["source"]
-    origin = entry.get("origine") or entry["fichier"]
-    copy = use.copy if use.copy == EMBEDDED else f"{use.copy} le {entry.get('mise_a_jour', '?')}"
-    return ListInfo(
-        use.name,
-        entry["titre"],
-        str(use.path),
-        entry["millesime"],
-        entry["base_millesime"],
-        entry["lignes"],
-        copy=copy,
-        origin=origin,
-        source=source.get("jeu_de_donnees") or source.get("url") or "",
-        licence=entry.get("licence", ""),
-    )
 
 
 def main(argv: list[str] | None = None) -> int:
