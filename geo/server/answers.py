@@ -68,39 +68,6 @@ def _perimeters(cat: Catalogue, item: Loaded, day: dt.date):
     return cat.perimeters.get((item.name, day), read)
 
 
-def _eligibility_json(cat: Catalogue, answers, day: dt.date, item: Loaded | None, perims, no_version) -> dict:
-    from geo.eligibility.answers import NOT_DIGITISED
-
-    targets: dict = {}
-    for a in answers:
-        entry = targets.setdefault(
-            (a.idu, a.code_insee),
-            {
-                "code_insee": a.code_insee,
-                "commune": a.commune,
-                "idu": a.idu,
-                "contexte": cat.lists.profile(a.code_insee),
-                "reponses": [],
-            },
-        )
-        entry["reponses"].append(a.to_dict())
-    conv = item.convention if item is not None else None
-    return {
-        "date": day.isoformat(),
-        "regles": {"version": cat.rules.version, "libelle": cat.rules.label()},
-        "convention": None
-        if conv is None
-        else {
-            "nom": conv.nom,
-            "fictif": conv.fictif,
-            "version": perims.attrs.get("version") if perims is not None else None,
-            "version_date": perims.attrs.get("version_date") if perims is not None else None,
-            "remarque": (NOT_DIGITISED if not conv.versions else no_version) or None,
-        },
-        "resultats": list(targets.values()),
-    }
-
-
 def parcel_answer(cat: Catalogue, text: str, day: dt.date, commune: str | None = None) -> bytes:
     """The check and the eligibility of one parcel at ``day``, as JSON bytes (computed once per
     parcel and day: the catalogue never changes)."""
@@ -113,25 +80,38 @@ def _json(value) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def _compute(cat: Catalogue, idu: str, name: str | None, day: dt.date) -> dict:
-    from geo.eligibility.answers import eligibility_for_commune, eligibility_for_parcels
+def _eligibility(cat: Catalogue, day: dt.date, item: Loaded | None, **asked):
+    """:func:`geo.eligibility.service.answer_eligibility` over the catalogue: what
+    ``ort eligibility --json`` prints; a refused entry is a 4xx with the library's reason."""
+    from geo.eligibility.service import answer_eligibility
 
+    result = answer_eligibility(
+        day,
+        lists=cat.lists,
+        rules=cat.rules,
+        convention=item.convention if item is not None else None,
+        parcel_layer=(lambda: item.parcels) if item is not None and item.parcels is not None else None,
+        **asked,
+    )
+    if result.rejetes and not result.resultats:
+        message = result.rejetes[0].erreur
+        error = ParcelIdError if "absente" in message else InputError
+        raise error(message, fix="vérifiez l'identifiant ou le code INSEE")
+    return result.model_dump(mode="json", exclude_none=False)
+
+
+def _compute(cat: Catalogue, idu: str, name: str | None, day: dt.date) -> dict:
     item = cat.conventions.get(name) if name else None
-    code = idu[:5]
     out: dict = {"idu": idu, "date": day.isoformat(), "convention_id": name, "verification": None}
     if item is None:  # no convention of this server covers the commune: commune-level answers only
-        answers = eligibility_for_commune(code, day, lists=cat.lists, rules=cat.rules, idu=idu)
-        out["eligibilite"] = _eligibility_json(cat, answers, day, None, None, "")
+        out["eligibilite"] = _eligibility(cat, day, None, parcels=[(idu, None)])
         out["remarque"] = "aucune convention de ce serveur ne couvre cette commune"
         return out
     perims, no_version = _perimeters(cat, item, day)
-    if perims is None or item.parcels is None:
-        if perims is not None and item.problem:
-            raise InputError(item.problem)
-        answers = eligibility_for_commune(
-            code, day, lists=cat.lists, rules=cat.rules, convention=item.convention, idu=idu
-        )
-        out["eligibilite"] = _eligibility_json(cat, answers, day, item, None, no_version)
+    if perims is not None and item.territoire is None and item.problem:
+        raise InputError(item.problem)
+    if perims is None or item.territoire is None:
+        out["eligibilite"] = _eligibility(cat, day, item, parcels=[(idu, None)])
         out["remarque"] = no_version or "secteurs de l'ORT non numérisés : vérifier dans la convention"
         return out
     from geo.app import answer_parcels
@@ -142,31 +122,20 @@ def _compute(cat: Catalogue, idu: str, name: str | None, day: dt.date) -> dict:
             check.rejetes[0].erreur, fix="vérifiez la section et le numéro sur le cadastre de la commune"
         )
     out["verification"] = check.model_dump(mode="json")
-    answers = eligibility_for_parcels(
-        check.detail.parcels, perims, day, lists=cat.lists, rules=cat.rules, convention=item.convention
-    )
-    out["eligibilite"] = _eligibility_json(cat, answers, day, item, perims, no_version)
+    out["eligibilite"] = _eligibility(cat, day, item, parcels=[(idu, None)])
     return out
 
 
 def commune_answer(cat: Catalogue, code: str, day: dt.date) -> bytes:
     """The eligibility of a commune at ``day`` (national lists, and its convention when loaded),
     as JSON bytes (computed once per commune and day)."""
-    from geo.eligibility.answers import eligibility_for_commune
     from geo.sources.lists import normalise_code
 
     value, note = normalise_code(code)
     if value is None or note:
         raise InputError(f"code INSEE {code[:20]!r} refusé : {note}", fix="5 caractères, ex. 62907 ou 2A004")
     item = cat.for_commune(value)
-
-    def compute() -> bytes:
-        perims, no_version = _perimeters(cat, item, day) if item is not None else (None, "")
-        answers = eligibility_for_commune(
-            value, day, lists=cat.lists, rules=cat.rules, convention=item.convention if item else None
-        )
-        return _json(_eligibility_json(cat, answers, day, item, perims, no_version))
-
+    compute = lambda: _json(_eligibility(cat, day, item, communes=[(value, "--commune")]))  # noqa: E731
     return cat.answers.get(("commune", value, day), compute)
 
 

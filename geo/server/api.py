@@ -18,6 +18,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from geo.app import Adresse, Verification
+from geo.eligibility.models import ResultatEligibilite
 from geo.server import answers
 from geo.server.limits import TooLarge
 from geo.server.problems import Problem
@@ -43,17 +44,6 @@ _PROBLEMS = {
 }
 
 
-class Eligibilite(BaseModel):
-    """The answers of ``ort eligibility --json``: for each parcel or commune, each dispositif
-    (``regle``, ``verdict``, ``motif``, ``reference``, ``date_evaluee``, ``periode``,
-    ``mises_en_garde``, ``donnees``…)."""
-
-    date: str
-    regles: dict
-    convention: dict | None
-    resultats: list[dict]
-
-
 class ReponseParcelle(BaseModel):
     """A parcel's answer: its check (``ort check --json``) and its eligibility."""
 
@@ -61,7 +51,7 @@ class ReponseParcelle(BaseModel):
     date: str = Field(examples=["2024-09-01"])
     convention_id: str | None = Field(None, description="la convention du serveur qui couvre la commune")
     verification: Verification | None = Field(None, description="None : aucun périmètre numérisé en vigueur")
-    eligibilite: Eligibilite
+    eligibilite: ResultatEligibilite
     remarque: str | None = None
 
 
@@ -128,7 +118,7 @@ def address(
 @router.get(
     "/communes/{insee}/eligibilite",
     summary="Éligibilité d'une commune",
-    responses={**_PROBLEMS, 200: {"model": Eligibilite, "description": "Les dispositifs"}},
+    responses={**_PROBLEMS, 200: {"model": ResultatEligibilite, "description": "Les dispositifs"}},
     response_class=Response,
 )
 def commune(
