@@ -323,3 +323,56 @@ def test_gdal_oapif_driver_lists_and_reads_the_perimeters(ort_server):
 def test_unknown_collection_names_the_known_ones(client):
     body = _problem(client.get("/ogc/collections/autre/items"), 404)
     assert "demo-perimetres" in body["correction"]
+
+
+# --- ort serve's options ---------------------------------------------------------------------------
+
+
+def test_serve_refuses_a_folder_that_is_no_convention(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "geo", "serve", "--perimeters", str(tmp_path / "nulle-part"), "--port", "0"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode != 0
+    assert "convention" in out.stderr and "Traceback" not in out.stderr
+    assert out.stderr.strip().startswith("Erreur :")
+
+
+def test_conventions_folder_on_two_workers_then_sigterm(demo_copy, tmp_path):
+    """``--conventions`` (a folder of convention folders) served by 2 worker processes, each
+    answering from its own memory; SIGTERM stops them all."""
+    import signal
+    import time
+
+    import psutil
+    from conftest import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "geo", "serve", "--conventions", str(demo_copy.parent), "--workers", "2",
+         "--port", str(port)],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            try:
+                if httpx.get(f"{base}/ogc/collections", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "2 workers did not start"
+            time.sleep(0.5)
+        kids = psutil.Process(proc.pid).children(recursive=True)
+        assert len([k for k in kids if "resource_tracker" not in " ".join(k.cmdline())]) >= 2
+        ids = {c["id"] for c in httpx.get(f"{base}/ogc/collections", timeout=30).json()["collections"]}
+        assert ids == {"demo-perimetres", "demo-parcelles"}
+        r = httpx.get(f"{base}/api/parcelles/{PARCEL}", params={"date": DAY}, timeout=120)
+        assert r.status_code == 200 and r.json()["convention_id"] == "demo"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    _, alive = psutil.wait_procs(kids, timeout=20)
+    assert [" ".join(k.cmdline()) for k in alive if k.status() != psutil.STATUS_ZOMBIE] == []
