@@ -14,6 +14,7 @@ hold for the run only (:func:`geo.settings.use`): no global is changed.
 - :mod:`geo.cli.scale`        classify
 - :mod:`geo.cli.note`         note
 - :mod:`geo.cli.diff`         diff
+- :mod:`geo.cli.serve`        serve (the counter page, the HTTP API, OGC API – Features: geo.server)
 - :mod:`geo.cli.messages`     click's own messages in French
 
 Errors print as one French line (what, where, how to fix) with a non-zero exit code, never a
