@@ -119,6 +119,7 @@ def test_rules_table_fixes(rules):
     vir = rules.get("vir")
     assert "L262-1" not in vir.reference and "R321-12" in vir.reference
     assert vir.valid_from == D(2019, 5, 24) and "23/05/2019" in vir.reference
+    assert any("le lendemain de sa publication" in x for x in vir.sources)
     assert "2022-217" in rules.get("suspension_cdac").reference
     assert any("3DS" in v for v in rules.get("suspension_cdac").to_verify)
     service = rules.get("information_fermeture_service")
@@ -137,7 +138,7 @@ def test_zrcv_and_service_answers(lists, rules):
     zrcv = answer("62907", D(2024, 6, 1), "zrcv", lists, rules)
     assert zrcv.verdict == "inconnu" and "arrêté" in zrcv.reason and "délibération" in zrcv.reason
     service = answer("62907", D(2024, 6, 1), "information_fermeture_service", lists, rules)
-    assert service.verdict == "oui" and "pas une propriété de la parcelle" in service.reason
+    assert service.verdict == "oui" and "périmètre de l'opération, pas pour une parcelle" in service.reason
 
 
 def test_every_rule_refers_to_a_registered_condition_at_its_level(rules):

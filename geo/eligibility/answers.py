@@ -457,7 +457,7 @@ def _parcel_place(ctx: Context, idu, areas, hits, touched, perimeters) -> Eviden
     if cond.level == "deliberation":
         from geo.eligibility.conditions import deliberation_reason
 
-        return Evidence(INCONNU, "pas dans le dossier de la convention ; " + deliberation_reason(cond))
+        return Evidence(INCONNU, deliberation_reason(cond))
     if not has_sectors:
         return Evidence(INCONNU, "aucun secteur d'intervention dans la version en vigueur : " + NOT_DIGITISED)
     # Sectors drawn, none marked as including a centre-ville: the convention must identify one.

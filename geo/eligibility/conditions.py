@@ -127,8 +127,7 @@ def denormandie(ctx: Context) -> Evidence:
         ev.verdict, ev.label = PARTIELLEMENT, CENTRE_ONLY
         ev.reason = (
             f"acquisition avant le {_fr(since)} : seuls les logements du centre de la commune sont visés "
-            "(IV bis de l'art. 199 novovicies dans sa rédaction de la LF 2019 ; tout le territoire communal "
-            f"depuis la LF 2020) — {ev.reason}"
+            f"(IV bis, rédaction de la LF 2019 ; toute la commune depuis la LF 2020) — {ev.reason}"
         )
     copro = p.get("denormandie_coproprietes_depuis")
     if copro and day >= copro:
@@ -173,10 +172,7 @@ def ort_services(ctx: Context) -> Evidence:
     ev = ctx.ort.copy()
     if ev.verdict == NON:
         return ev
-    ev.reason += (
-        " : l'obligation vise les services publics situés dans le périmètre de l'opération "
-        "(ce n'est pas une propriété de la parcelle)"
-    )
+    ev.reason += " — vaut pour les services situés dans le périmètre de l'opération, pas pour une parcelle"
     return ev
 
 
@@ -300,16 +296,12 @@ def _without_ort(ctx: Context, cond: Condition, data: list[str]) -> Evidence:
 
 def deliberation_reason(cond: Condition) -> str:
     """Where to look for a perimeter set by a municipal deliberation."""
-    return (
-        f"{cond.area_name} est fixé par délibération du conseil municipal (ou de l'EPCI compétent), "
-        "pas par la convention : voir le registre des délibérations et les annexes du PLU, "
-        "ou demander un certificat d'urbanisme d'information"
-    )
+    where = "pas par la convention (voir délibérations, PLU)"
+    return f"{cond.area_name} : fixé par délibération municipale, {where}"
 
 
 ZRCV_REASON = (
-    "ZRCV : secteurs d'intervention comprenant un centre-ville des communes inscrites sur l'arrêté "
-    "fixant la liste des ZRCV, exonérations sur délibération de la commune et de l'EPCI : "
+    "ZRCV : secteurs centre-ville des communes de l'arrêté ZRCV, exonérations sur délibération : "
     "vérifier l'arrêté et les délibérations"
 )
 
@@ -340,7 +332,7 @@ def _zrcv_place(ev: Evidence, ctx: Context) -> Evidence:
     """ZRCV: inside a centre-ville sector, still subject to the arrêté's list and deliberations."""
     if ev.verdict == NON:
         return ev.copy(reason=ev.reason + " : hors ZRCV")
-    return ev.copy(verdict=INCONNU, reason=f"{ev.reason} ; {ZRCV_REASON}")
+    return ev.copy(verdict=INCONNU, reason=f"{ev.reason} ; selon l'arrêté ZRCV et délibération")
 
 
 _place_condition(
