@@ -376,3 +376,24 @@ def test_conventions_folder_on_two_workers_then_sigterm(demo_copy, tmp_path):
         assert proc.wait(timeout=60) == 0
     _, alive = psutil.wait_procs(kids, timeout=20)
     assert [" ".join(k.cmdline()) for k in alive if k.status() != psutil.STATUS_ZOMBIE] == []
+
+
+def test_every_subpackage_and_the_page_files_are_installed():
+    """``pip install .`` ships every geo subpackage (geo.app, geo.server…) and the server's page
+    files: pyproject lists its packages by name, so a new one must be added there."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    conf = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    subs = {f"geo.{p.name}" for p in (root / "geo").iterdir() if (p / "__init__.py").is_file()}
+    assert subs - set(conf["packages"]) == set()
+    data = conf["package-data"]["geo.server"]
+    assert "static/*" in data and "templates/*" in data
+    assert {"page.js", "page.css"} <= {p.name for p in (root / "geo" / "server" / "static").iterdir()}
+    deps = " ".join(
+        conf_deps
+        for conf_deps in tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
+    )
+    for name in ("fastapi", "uvicorn", "python-multipart", "swagger-ui-bundle-v2", "xstatic-leaflet"):
+        assert name in deps, name
