@@ -139,16 +139,21 @@ def commune_answer(cat: Catalogue, code: str, day: dt.date) -> bytes:
     return cat.answers.get(("commune", value, day), compute)
 
 
-def address_answer(cat: Catalogue, query: str, day: dt.date) -> dict:
+def address_answer(cat: Catalogue, query: str, day: dt.date) -> bytes:
     """Geocode ``query`` (the server's address file, else BAN), then answer the parcel holding its
-    point; an ambiguous address gives its candidates and no answer."""
-    from geo.app import answer_address
-
+    point; an ambiguous address gives its candidates and no answer. JSON bytes, kept once computed."""
     if len(query) > 200:
         raise InputError("adresse trop longue (plus de 200 caractères)", fix="ex. 12 rue de la Gare, Ormeval")
     items = [i for i in cat.conventions.values() if i.territoire is not None]
     if not items:
         raise InputError("aucun cadastre chargé : ce serveur ne place pas d'adresse")
+    key = ("adresse", " ".join(query.split()).casefold(), day)
+    return cat.answers.get(key, lambda: _address_answer(cat, items, query, day))
+
+
+def _address_answer(cat: Catalogue, items: list[Loaded], query: str, day: dt.date) -> bytes:
+    from geo.app import answer_address
+
     found = None
     for item in items:
         located = answer_address(query, territoire=item.territoire, date=day, settings=_settings())
@@ -158,11 +163,8 @@ def address_answer(cat: Catalogue, query: str, day: dt.date) -> dict:
             break
     adresse = found.adresses[0].model_dump(mode="json") if found.adresses else None
     idu = adresse["idu"] if adresse else None
-    return {
-        "requete": query,
-        "adresse": adresse,
-        "reponse": json.loads(parcel_answer(cat, idu, day, None)) if idu else None,
-    }
+    head = _json({"requete": query, "adresse": adresse})[:-1]  # the parcel's answer, as computed, inside
+    return head + b',"reponse":' + (parcel_answer(cat, idu, day, None) if idu else b"null") + b"}"
 
 
 def note_pdf(cat: Catalogue, text: str, day: dt.date, commune: str | None = None) -> tuple[str, bytes]:
@@ -181,7 +183,10 @@ def note_pdf(cat: Catalogue, text: str, day: dt.date, commune: str | None = None
             f"(millésime {item.parcels.attrs.get('millesime', 'inconnu')})",
             fix="vérifiez la section et le numéro",
         )
-    pdf = app.note_pdf(
-        idu, territoire=item.territoire, date=day, lists=cat.lists, rules=cat.rules, settings=_settings()
-    )
-    return idu, pdf
+
+    def draw() -> bytes:
+        return app.note_pdf(
+            idu, territoire=item.territoire, date=day, lists=cat.lists, rules=cat.rules, settings=_settings()
+        )
+
+    return idu, cat.notes.get((idu, day), draw)

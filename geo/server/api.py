@@ -108,11 +108,11 @@ def address(
         str, Query(min_length=3, max_length=200, description="Adresse, ex. 3 rue de la Gare, Ormeval")
     ],
     when: DateQuery = None,
-) -> dict:
+) -> Response:
     """L'adresse est cherchée dans le fichier d'adresses donné au serveur (sinon la Base Adresse
     Nationale), placée sur la parcelle qui contient son point, puis la parcelle reçoit la même
     réponse que ``/api/parcelles/{id}``. Une adresse ambiguë rend ses candidats, sans réponse."""
-    return answers.address_answer(_catalogue(request), q, answers.parse_day(when))
+    return _json(answers.address_answer(_catalogue(request), q, answers.parse_day(when)))
 
 
 @router.get(

@@ -96,6 +96,7 @@ class Catalogue:
     warnings: list[str] = field(default_factory=list)
     answers: Memo = field(default_factory=lambda: Memo(4096))
     perimeters: Memo = field(default_factory=lambda: Memo(256))
+    notes: Memo = field(default_factory=lambda: Memo(64))  # PDFs of ~80 kB
 
     def get(self, name: str) -> Loaded:
         """The convention called ``name``; a path-like or unknown name is an :class:`InputError`."""
