@@ -6,8 +6,8 @@ A parcel's answer is its check (:func:`geo.app.answer_parcels`: the
 (:func:`geo.eligibility.service.answer_eligibility`: the :class:`ResultatEligibilite` that
 ``ort eligibility --json`` prints) at one date; an address is :func:`geo.app.answer_address`,
 a note :func:`geo.app.note_pdf`. Nothing here changes the catalogue; per-call choices go in a
-frozen :class:`geo.app.Settings`. Answers are kept once computed (:class:`geo.server.catalogue.Memo`): the same
-question gets the same bytes.
+frozen :class:`geo.app.Settings`. Answers are kept once computed
+(:class:`geo.server.catalogue.Memo`): the same question gets the same bytes.
 """
 
 from __future__ import annotations
