@@ -110,9 +110,9 @@ class ParcelCheck:
             out["parcelles"].append(
                 {
                     "idu": idu,
-                    "code_insee": r.get("code_insee"),
-                    "section": r.get("section"),
-                    "numero": r.get("numero"),
+                    "code_insee": _text(r.get("code_insee")),
+                    "section": _text(r.get("section")),
+                    "numero": _text(r.get("numero")),
                     "contenance": None if pd.isna(r.get("contenance")) else float(r["contenance"]),
                     "perimetres": [
                         {
@@ -129,6 +129,13 @@ class ParcelCheck:
                 }
             )
         return out
+
+
+def _text(value: object) -> str | None:
+    """A cadastral field as text (a GeoPackage may hold the numéro as a number), None if empty."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return str(value)
 
 
 def provenance_text(
@@ -340,6 +347,7 @@ def check_parcels(
     tolerance_m2: float | None = None,
     tolerance_pct: float | None = None,
     classify=None,
+    perimeters: gpd.GeoDataFrame | None = None,
 ) -> ParcelCheck:
     """Check parcel ids against the perimeters of ``convention`` in force on ``when``.
 
@@ -358,6 +366,8 @@ def check_parcels(
         INSEE code for short ids; default the convention's commune when it has only one.
     classify : callable, optional
         Replacement for :func:`geo.classify.classify_parcels` (e.g. with a progress bar).
+    perimeters : GeoDataFrame, optional
+        The perimeters in force on ``when``, when the caller has them (read, never changed).
 
     Returns
     -------
@@ -365,7 +375,7 @@ def check_parcels(
         Unusable ids are in ``rejected``, never dropped silently.
     """
     day = as_date(when, what="--date") if when is not None else dt.date.today()
-    perims = convention.perimeters(day, in_force_only=True)
+    perims = convention.perimeters(day, in_force_only=True) if perimeters is None else perimeters
     default = commune or (convention.communes[0] if len(convention.communes) == 1 else None)
     entries = [e if isinstance(e, tuple) else (e, default) for e in ids]
     valid: list[ParcelId] = []

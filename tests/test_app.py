@@ -226,3 +226,40 @@ def test_notes_of_two_dates_at_once(demo):
             lambda day: app.note_pdf(DEMO_PARCEL, territoire=demo, date=day), ["2024-06-30", "2024-09-01"]
         )
     assert before.startswith(b"%PDF") and after.startswith(b"%PDF") and before != after
+
+
+def test_perimeters_and_warnings_kept_per_date_never_shared_across_dates(demo_copy):
+    territory = app.open_territory(demo_copy)
+    june = territory.perimeters_at(dt.date(2024, 6, 30))
+    assert territory.perimeters_at(dt.date(2024, 6, 30)) is june  # computed once
+    september = territory.perimeters_at(dt.date(2024, 9, 1))
+    assert june.attrs["version"] == "initiale" and september.attrs["version"] == "avenant-1"
+    first = app.answer_parcels([DEMO_PARCEL], territoire=territory, date="2024-09-01")
+    again = app.answer_parcels([DEMO_PARCEL], territoire=territory, date="2024-09-01")
+    assert first.model_dump() == again.model_dump()
+    assert territory.perimeters_at(dt.date(2024, 9, 1)) is september
+
+
+def test_a_numeric_numero_is_text_in_the_answer(demo):
+    """A cadastre read from a GeoPackage may hold the numéro as a number: the answer stays valid."""
+    parcels = demo.parcels.assign(numero=demo.parcels["numero"].astype(int))
+    territory = app.Territoire(demo.convention, parcels)
+    answer = app.answer_parcels(["AB 12"], territoire=territory, date="2024-09-01")
+    assert answer.parcelles[0].numero == "12" and answer.parcelles[0].section == "AB"
+
+
+def test_two_csv_dialects_from_two_threads_at_once(demo):
+    answer = app.answer_parcels([DEMO_PARCEL], territoire=demo, date="2024-09-01")
+    chosen = [app.Settings(csv_format="fr"), app.Settings(csv_format="international")] * 4
+    barrier = threading.Barrier(len(chosen))
+
+    def table(s):
+        barrier.wait()
+        return app.verification_bytes(answer, settings=s)
+
+    with ThreadPoolExecutor(len(chosen)) as pool:
+        tables = list(pool.map(table, chosen))
+    for s, data in zip(chosen, tables, strict=True):
+        french = s.csv_format == "fr"
+        assert data.startswith(b"\xef\xbb\xbf") is french
+        assert (b";" in data.splitlines()[0]) is french

@@ -33,6 +33,11 @@ Jobs
 - :func:`fetch_cadastre`   cadastre layers of communes downloaded into the cache, checked
 - :func:`action_dashboard`, :func:`locate_friches`, :func:`locate_housing`   places vs sectors
 - :func:`parse_date`       the one date parser: ``2024-06-01`` or ``01/06/2024``
+
+Modules: ``models`` (the typed results), ``load`` (a convention and its cadastre, the entries
+people give), ``check`` (parcels, addresses, spreadsheets), ``note``, ``maps`` (map and annex),
+``diff``, ``sector`` (a sector's parcels, a perimeter from parcels), ``convention`` (validate,
+fetch), ``places`` (actions, friches, social housing).
 """
 
 from __future__ import annotations

@@ -86,13 +86,11 @@ def check_entries(
             when=day,
             commune=commune,
             classify=lambda p, q: classify_with_progress(p, q, tolerance_m2, tolerance_pct),
+            perimeters=territoire.perimeters_at(day),
         )
     result.addresses = located
     if validate:  # the checks of `ort validate` on the version used, before answering
-        from geo.validate import validate_version
-
-        checked = validate_version(conv, result.perimeters, parcels=parcels, communes=territoire.communes)
-        result.warnings += [f"{p.code} [{p.feature}] : {p.message}" for p in checked.problems]
+        result.warnings += territoire.version_warnings(result.perimeters)
     table = result.table
     if file and file_ids and len(result.parcels):  # keep the planner's own columns beside the verdicts
         table = _with_own_columns(result, Path(file), default)

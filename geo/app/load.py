@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,6 +59,10 @@ class Territoire:
         Commune boundaries when the cadastre folder has them (checks of ``ort validate``).
     addresses : AddressIndex or None
         An address file, indexed, to locate addresses offline.
+
+    The perimeters in force on a date and the warnings of ``ort validate`` on a version are
+    computed once and kept (:meth:`perimeters_at`, :meth:`version_warnings`): a server answers
+    the next request on that date from memory. Nothing a call sends changes them.
     """
 
     convention: Convention
@@ -66,6 +70,42 @@ class Territoire:
     cadastre: Path | None = None
     communes: gpd.GeoDataFrame | None = None
     addresses: AddressIndex | None = None
+    _memo: dict = field(default_factory=dict, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    #: Most dates whose perimeters are kept (the oldest asked is dropped first).
+    MEMO_SIZE = 256
+
+    def perimeters_at(self, day: dt.date) -> gpd.GeoDataFrame:
+        """The perimeters in force on ``day`` (:meth:`Convention.perimeters`, ``in_force_only``),
+        shared between calls: read them, never change them."""
+        return self._remember(
+            ("perimetres", day), lambda: self.convention.perimeters(day, in_force_only=True)
+        )
+
+    def version_warnings(self, perimeters) -> list[str]:
+        """The problems :func:`geo.validate.validate_version` finds on these perimeters, as lines."""
+        key = ("validation", perimeters.attrs.get("version"), tuple(sorted(perimeters["perimeter_id"])))
+
+        def compute() -> list[str]:
+            from geo.validate import validate_version
+
+            checked = validate_version(
+                self.convention, perimeters, parcels=self.parcels, communes=self.communes
+            )
+            return [f"{p.code} [{p.feature}] : {p.message}" for p in checked.problems]
+
+        return list(self._remember(key, compute))
+
+    def _remember(self, key, compute):
+        with self._lock:
+            if key in self._memo:
+                return self._memo[key]
+        value = compute()  # outside the lock: two threads may compute the same value once each
+        with self._lock:
+            if len(self._memo) >= self.MEMO_SIZE:
+                self._memo.pop(next(iter(self._memo)))
+            return self._memo.setdefault(key, value)
 
     @property
     def default_commune(self) -> str | None:
