@@ -43,6 +43,8 @@ def test_delegated_commune_of_a_listed_commune_nouvelle(lists, rules):
     denorm = answer("50602", D(2024, 6, 1), "denormandie", lists, rules)
     assert denorm.verdict == "oui" and "50129" in denorm.reason
     assert any("commune déléguée de 50129" in c for c in denorm.caveats)
+    # The commune nouvelle may postdate the arrêté: what to check is said.
+    assert any("créée après le 26/03/2019" in c for c in denorm.caveats)
     service = answer("50602", D(2024, 6, 1), "information_fermeture_service", lists, rules)
     assert service.verdict == "oui" and "26/07/2019" in service.reason
     # The place rules are no longer "non" (no ORT) but depend on the place.
@@ -166,3 +168,18 @@ def test_parcel_effects_after_the_convention_end(shared_data):
         assert rep[effect]["verdict"] == "inconnu", effect
         assert "convention échue le 15/03/2028, vérifier un avenant de prolongation" in rep[effect]["motif"]
     assert rep["diif"]["part"] == pytest.approx(0.15, abs=0.01)  # the share is still said
+
+
+def test_rules_file_tables_checked_by_the_models(tmp_path):
+    """No hand checks left: missing tables and a wrong type are model errors, all at once."""
+    from geo.errors import ValidationFailed
+
+    bad = tmp_path / "regles.toml"
+    bad.write_text(
+        'version = "x"\nverifie_le = 2026-12-03\navertissement = "a"\nregles = 3\n', encoding="utf-8"
+    )
+    with pytest.raises(ValidationFailed) as err:
+        load_rules(bad)
+    found = {(p.code, p.feature) for p in err.value.report.problems}
+    assert ("missing-field", "en-tête") in found and ("bad-type", "en-tête") in found
+    assert all(" — " in p.message for p in err.value.report.problems)  # each with its fix

@@ -50,12 +50,30 @@ def test_parcel_text_says_scopes_and_warnings_once():
     """The demo parcel 62999000AB0012 on 01/09/2024 (straddling the centre-ville sector, 15 %):
     129 lines before; each shared warning once, CDAC's 85 % said outside the sectors,
     Denormandie's yes said commune-wide."""
-    out = CliRunner().invoke(
-        main, ["eligibility", "62999000AB0012", "--perimeters", "demo", "--date", "2024-09-01"]
-    ).output
+    out = (
+        CliRunner()
+        .invoke(main, ["eligibility", "62999000AB0012", "--perimeters", "demo", "--date", "2024-09-01"])
+        .output
+    )
     out = out.replace("\u202f", " ").replace("\xa0", " ")  # French number spacing
     assert len(out.splitlines()) < 129
     assert "Suspension CDAC : PARTIELLEMENT [85,0 % de la parcelle hors des secteurs]" in out
     assert "Denormandie : OUI [effet communal : toute la commune]" in out
     straddling = "aucune règle juridique ne tranche le cas d'une parcelle à cheval"
     assert out.count(straddling) == 1
+
+
+def test_communes_view_of_2019_lists_centre_only_communes(shared_data):
+    """Manche (50) on 01/06/2019: Cherbourg-en-Cotentin and Saint-Lô are on the arrêté's list, but
+    2019 acquisitions qualified in the centre only — neither « éligible » outright nor left out."""
+    from geo.eligibility.service import eligible_communes_view
+
+    lists, rules = load_lists(shared_data), load_rules()
+    view = eligible_communes_view(
+        "denormandie", dt.date(2019, 6, 1), lists=lists, rules=rules, departement="50"
+    )
+    assert view.data["communes"] == []
+    assert {r["code_insee"] for r in view.data["partiellement"]} >= {"50129", "50502"}
+    assert any("en partie seulement (centre de la commune)" in line for line in view.lines)
+    total = next(r for r in view.data["comptes"] if r["departement"] == "total")
+    assert total["total"] == len(view.data["partiellement"])

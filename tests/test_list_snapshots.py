@@ -18,13 +18,13 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from geo import embedded, settings
+from geo import embedded, fmt, settings
 from geo.cli import main
 from geo.errors import InputError, ValidationReport
 from geo.sources import lists as lists_mod
 from geo.sources import snapshot
 from geo.sources.list_readers import read_acv
-from geo.sources.list_update import update_lists
+from geo.sources.list_update import restore_lists, update_lists
 from geo.sources.lists import load_lists
 
 ACV_GEOJSON = Path("action-coeur-de-ville/acv-communes-2024-09-with-signature-dates.geojson")
@@ -345,9 +345,142 @@ def test_bad_downloads_leave_the_previous_copy_in_use(datagouv, shared_data):
     specs["ort"] = replace(specs["ort"], url=f"{base}/short/ort.csv")
     lists_mod.LISTS.update(specs)
     outcomes = {o.name: o for o in update_lists(("ort",))}
-    assert not outcomes["ort"].ok and "39 lignes seulement contre 2290" in outcomes["ort"].message
+    assert (
+        not outcomes["ort"].ok
+        and "2\u202f251 ligne(s) en moins sur 2\u202f290 (98,3\xa0%)" in outcomes["ort"].message
+    )
     lists_mod._LOADED.clear()
     assert load_lists().info["ort"].copy == "intégrée"
+
+
+def _truncated_ort(shared_data, keep: float) -> tuple[bytes, list[dict]]:
+    """The real ORT follow-up with only its first ``keep`` share of rows (csv module), and the
+    rows cut off."""
+    import csv
+    import io
+
+    text = (shared_data / "ort-anct/ort-suivi-anct-national.csv").read_text(encoding="utf-8")
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    # The row updated last stays: the cut copy speaks for the same date as the copy in use.
+    latest = max(rows, key=lambda r: dt.datetime.strptime(r["Dernière actualisation"], "%d-%m-%Y %H:%M"))
+    n = round(len(rows) * keep)
+    kept = rows[:n] if any(r is latest for r in rows[:n]) else [*rows[: n - 1], latest]
+    out = io.StringIO(newline="")
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(kept)
+    return out.getvalue().encode("utf-8"), [r for r in rows if not any(r is k for k in kept)]
+
+
+def _point_ort_to(datagouv, path: str) -> None:
+    base, _, _ = datagouv
+    lists_mod.LISTS["ort"] = replace(lists_mod.LISTS["ort"], url=f"{base}{path}")
+
+
+def _signed_cut(cut: list[dict]) -> str:
+    """A commune whose only row, « Signée », is in the part cut off."""
+    from collections import Counter
+
+    counts = Counter(r["Code commune"] for r in cut)
+    return next(
+        r["Code commune"] for r in cut if r["Signée ?"] == "Signée" and counts[r["Code commune"]] == 1
+    )
+
+
+@pytest.mark.network
+def test_a_truncated_ort_table_is_refused_and_the_copy_in_use_stays(datagouv, shared_data):
+    """45 % of the rows missing: refused (the old guard took anything above 50 %)."""
+    _, routes, _ = datagouv
+    routes["/cut/ort.csv"], cut = _truncated_ort(shared_data, 0.55)
+    _point_ort_to(datagouv, "/cut/ort.csv")
+    code = _signed_cut(cut)
+    before = (snapshot.cache_folder() / snapshot.MANIFEST).is_file()
+    (outcome,) = update_lists(("ort",))
+    assert outcome.status == "refusée" and not outcome.ok
+    msg = outcome.message
+    assert "« Suivi national des ORT (DGALN/ANCT) »" in msg
+    assert f"{fmt.number(len(cut))} ligne(s) en moins sur 2\u202f290 (45,0\xa0%)" in msg
+    assert "avec une ORT signée perdue(s)" in msg and "ort listes --mettre-a-jour --accepter-baisse" in msg
+    assert "la copie intégrée (dernière actualisation 2024-09-18) reste en service" in msg
+    assert outcome.drop.rows_lost == len(cut) and code in {c for c, _ in outcome.drop.signed_lost}
+    assert (snapshot.cache_folder() / snapshot.MANIFEST).is_file() == before  # nothing written
+    lists_mod._LOADED.clear()
+    lists = load_lists()
+    assert lists.info["ort"].copy == "intégrée" and len(lists["ort"]) == 2290
+    assert lists.rows("ort", code)[0]["signee"] == "signee"
+    r = CliRunner().invoke(main, ["listes", "--mettre-a-jour"])
+    assert r.exit_code == 1 and "ort : refusée" in r.output and "Traceback" not in r.output
+
+
+@pytest.mark.network
+def test_accepter_baisse_keeps_a_smaller_list_and_revenir_restores_the_previous_copy(datagouv, shared_data):
+    _, routes, _ = datagouv
+    routes["/cut/ort.csv"], cut = _truncated_ort(shared_data, 0.55)
+    code = _signed_cut(cut)
+    # First a full update (downloaded copy 1), then the truncated one, accepted (copy 2).
+    (first,) = update_lists(("ort",), today=dt.date(2026, 12, 1))
+    assert first.ok and first.drop is not None and not first.drop.anything_lost
+    _point_ort_to(datagouv, "/cut/ort.csv")
+    r = CliRunner().invoke(main, ["listes", "--mettre-a-jour", "--accepter-baisse", "--json"])
+    doc = json.loads(r.output)
+    (ort,) = [o for o in doc["mise_a_jour"] if o["liste"] == "ort"]
+    assert ort["statut"] == "mise à jour" and "baisse acceptée (--accepter-baisse)" in ort["message"]
+    assert "ort listes --revenir" in ort["message"] and ort["pertes"]["lignes_perdues"] == len(cut)
+    lists_mod._LOADED.clear()
+    assert len(load_lists()["ort"]) == 2290 - len(cut) and load_lists().rows("ort", code) == []
+    shown = CliRunner().invoke(main, ["listes"]).output
+    assert "copie précédente gardée : copie mise à jour le 2026-12-01 (dernière actualisation" in shown
+    assert "2\u202f290 lignes) ; « ort listes --revenir » la rétablit" in shown
+    manifest = snapshot.read_manifest(snapshot.cache_folder())
+    previous = manifest["listes"]["ort"]["precedente"]
+    assert (
+        previous["mise_a_jour"] == "2026-12-01" and (snapshot.cache_folder() / previous["fichier"]).is_file()
+    )
+    # --revenir: the full downloaded copy is back, then (its own previous) nothing more to undo.
+    r = CliRunner().invoke(main, ["listes", "--revenir"])
+    assert r.exit_code == 0, r.output
+    assert "ort : rétablie" in r.output and "copie mise à jour le 2026-12-01 rétablie" in r.output
+    lists_mod._LOADED.clear()
+    lists = load_lists()
+    assert len(lists["ort"]) == 2290 and lists.info["ort"].copy == "mise à jour le 2026-12-01"
+    assert lists.rows("ort", code)[0]["signee"] == "signee"
+    r = CliRunner().invoke(main, ["listes", "--revenir"])
+    assert (
+        r.exit_code != 0 and "aucune copie précédente à rétablir" in r.output and "Traceback" not in r.output
+    )
+
+
+@pytest.mark.network
+def test_revenir_after_a_first_update_goes_back_to_the_embedded_copy(datagouv, shared_data):
+    _, routes, _ = datagouv
+    routes["/cut/ort.csv"], _ = _truncated_ort(shared_data, 0.55)
+    _point_ort_to(datagouv, "/cut/ort.csv")
+    (o,) = update_lists(("ort",), accept_drop=True)
+    assert o.ok
+    (back,) = restore_lists()
+    assert back.status == "rétablie" and "copie intégrée rétablie" in back.message
+    lists_mod._LOADED.clear()
+    assert load_lists().info["ort"].copy == "intégrée" and len(load_lists()["ort"]) == 2290
+    assert not any(p.suffix == ".parquet" for p in snapshot.cache_folder().iterdir())
+
+
+@pytest.mark.network
+def test_a_list_address_that_is_not_http_is_refused(datagouv, shared_data):
+    """file:// from a data.gouv.fr-like API answer, or as the list's own address: refused."""
+    base, routes, _ = datagouv
+    local = (shared_data / "ort-anct/ort-suivi-anct-national.csv").resolve().as_uri()
+    doc = {"resources": [{"format": "csv", "url": local, "last_modified": "2030-01-01"}]}
+    routes["/api/1/datasets/piege/"] = json.dumps(doc).encode()
+    _point_ort_to(datagouv, "/api/1/datasets/piege/")
+    (o,) = update_lists(("ort",))
+    assert o.status == "refusée" and "n'est pas une adresse http(s)" in o.message and local in o.message
+    assert "Suivi national des ORT" in o.message and "--lists" in o.message
+    lists_mod.LISTS["ort"] = replace(lists_mod.LISTS["ort"], url=local)
+    (o,) = update_lists(("ort",))
+    assert o.status == "refusée" and "n'est pas une adresse http(s)" in o.message
+    with pytest.raises(InputError, match=r"n'est pas une adresse http\(s\)"):
+        lists_mod.fetch_list("ort", url="ftp://127.0.0.1/ort.csv")
+    assert not (snapshot.cache_folder() / snapshot.MANIFEST).is_file()
 
 
 def test_update_refuses_unknown_list_names():

@@ -404,6 +404,9 @@ def test_comparison_lists_the_reconstruction_errors_commune_by_commune(shared_da
     text = "\n".join(c.lines())
     assert "3 commune(s) de la reconstruction absente(s) de la liste" in text
     assert "  59599 Tourcoing (59) — ligne 276 de communes-denormandie.yaml" in text
+    fixed = {"78335" if x == "77335" else x for x in raw}
+    n_deps = len({x[:3] if x.startswith("97") else x[:2] for x in fixed})
+    assert f"  total : 244 commune(s) dans {n_deps} département(s), dont " in text
 
 
 def test_ort_communes_report_shows_the_comparison(shared_data):
@@ -420,3 +423,52 @@ def test_ort_communes_report_shows_the_comparison(shared_data):
     r = CliRunner().invoke(main, ["communes", "--report"])
     assert r.exit_code == 0 and "12 commune(s) de la liste absente(s) de la reconstruction" in r.output
     assert "76231 Elbeuf (76)" in r.output and "Traceback" not in r.output
+
+
+def test_arrete_reader_corrects_only_the_known_typo_and_reports_names(lists, tmp_path):
+    from geo.sources.denormandie import read_denormandie
+
+    names = lists["communes"]["nom"].to_dict()
+    path = tmp_path / "communes-denormandie.yaml"
+    path.write_text(
+        "# commentaire\n- insee: '77335'\n  nom: Limay\n- insee: 77335\n  nom: Chauconin-Neufmontiers\n"
+        "- insee: '59599'\n  nom: 'Roub''aix'\n",
+        encoding="utf-8",
+    )
+    report = ValidationReport("t")
+    df = read_denormandie(path, report=report, resolve=lists.resolve, names=names)
+    assert df[["code_ecrit", "code_insee", "commune", "ligne"]].values.tolist() == [
+        ["77335", "78335", "Limay", "ligne 2"],
+        ["77335", "77335", "Chauconin-Neufmontiers", "ligne 4"],
+        ["59599", "59599", "Roub'aix", "ligne 6"],
+    ]
+    codes = [(p.code, p.feature) for p in report.problems]
+    assert ("code_corrige", "ligne 2") in codes and ("nom_divergent", "ligne 6") in codes
+    assert "compte_arrete" in {c for c, _ in codes}  # 3 communes, not 244
+    assert ("nom_divergent", "ligne 4") not in codes  # 77335 is Chauconin-Neufmontiers: not corrected
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("- insee: '01004'\n  nom: Ambérieu\ninsee 01053\n", "ligne 3 inattendue"),
+        ("- insee: '01004'\n", "entrée sans « nom: » (ligne 1)"),
+        ("# rien\n", "aucune commune"),
+    ],
+)
+def test_arrete_reader_refuses_a_file_of_another_form(tmp_path, text, said):
+    from geo.sources.denormandie import read_denormandie
+
+    path = tmp_path / "communes-denormandie.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        read_denormandie(path, report=ValidationReport("t"))
+    assert said in str(err.value) and str(path) in str(err.value)
+
+
+@pytest.mark.parametrize("source", ["embedded", "folder"])
+def test_acv_label_written_in_utf8_read_as_windows_1252_is_repaired(source, lists):
+    used = load_lists() if source == "embedded" else lists
+    (row,) = used.rows("acv", "78440")
+    assert row["lib_acv"] == "Les Mureaux \u2013 Melan-en-Yvelines"
+    assert any(p.code == "texte_mal_encode" and p.feature == row["ligne"] for p in used.report.problems)

@@ -279,8 +279,7 @@ def communes_cmd(
     ort communes --eligible denormandie --date 2025-03-01 --dep 62
     ort communes --report
     """
-    from geo import fmt
-    from geo.eligibility.answers import counts_by_departement, eligible_communes, signed_ort_communes
+    from geo.eligibility.service import eligible_communes_view
     from geo.io import check_writable, write_table
     from geo.sources.lists import check_consistency
 
@@ -296,46 +295,13 @@ def communes_cmd(
     out: dict = {"date": day.isoformat()}
     text: list[str] = [_header(day, lists, rules)]
     if rule_id:
-        table = eligible_communes(rule_id, day, lists=lists, rules=rules, departement=departement)
-        if departement and table.empty:
-            raise InputError(
-                f"aucune commune des listes dans le département {departement!r}", fix="ex. --dep 62, 2A, 974"
-            )
-        yes, unknown = table[table["verdict"] == "oui"], table[table["verdict"] == "inconnu"]
-        counts = counts_by_departement(table)
-        rule = rules.get(rule_id)
-        out.update(
-            regle=rule_id,
-            periode=rule.period(),
-            communes=yes.to_dict("records"),
-            a_verifier=unknown.to_dict("records"),
-            comptes=counts.to_dict("records"),
-        )
-        text.append(
-            f"\n{rule.effect} — {fmt.number(len(yes))} commune(s) éligible(s) "
-            f"au {fmt.date_fr(day)}, comptées "
-            f"au code officiel actuel ; période : {rule.period()}"
-        )
-        text += [
-            f"  {r.code_insee} {r.commune} ({r.departement}, {r.programme}) — {r.motif}"
-            for r in yes.itertuples()
-        ]
-        if len(unknown):
-            text.append(f"\n{len(unknown)} commune(s) à vérifier (données incomplètes) :")
-            text += [f"  {r.code_insee} {r.commune} — {r.motif}" for r in unknown.itertuples()]
-        text.append("\nPar département et programme (communes éligibles) :")
-        text.append(counts.to_string(index=False))
-        via = yes["via"].value_counts()
-        text.append(
-            f"Par motif : liste de l'arrêté du 26 mars 2019 (ACV 2018) {via.get('arrêté ACV', 0)}, "
-            f"ORT conclue {via.get('ORT', 0)}"
-        )
-        signed = signed_ort_communes(lists)
-        out["ort_signees"] = signed
-        text.append(signed["texte"])
+        view = eligible_communes_view(rule_id, day, lists=lists, rules=rules, departement=departement)
+        out.update(view.data)
+        text += view.lines
         if output:
+            rule = rules.get(rule_id)
             write_table(
-                table,
+                view.table,
                 output,
                 force=force,
                 title=f"{rule.effect} — communes au {fmt.date_fr(day)}",

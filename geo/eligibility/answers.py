@@ -565,7 +565,8 @@ def eligible_communes(
     -------
     DataFrame
         ``code_insee`` (current code), ``commune, departement, programme`` (ACV/PVD/autre),
-        ``verdict, motif, via`` (arrêté ACV / ORT), ``codes_listes`` (codes as written in the lists).
+        ``verdict, motif, via`` (« arrêté » : the list of the arrêté of 26 March 2019, or « ORT »),
+        ``codes_listes`` (codes as written in the lists).
     """
     from geo.projection import departement_of
 
@@ -602,8 +603,8 @@ def eligible_communes(
         )
         routes = {r["voie"]: r["verdict"] for r in ans.routes}
         via = ""
-        if ans.verdict == OUI:
-            via = "arrêté ACV" if routes.get(f"liste de l'{ARRETE}") == OUI else "ORT"
+        if ans.verdict in (OUI, PARTIELLEMENT):
+            via = "arrêté" if routes.get(f"liste de l'{ARRETE}") == OUI else "ORT"
         rows.append(
             {
                 "code_insee": code,
@@ -622,8 +623,9 @@ def eligible_communes(
 
 
 def counts_by_departement(table: pd.DataFrame) -> pd.DataFrame:
-    """Eligible communes (verdict ``oui``, current codes) per département and programme, with a total row."""
-    yes = table[table["verdict"] == OUI]
+    """Eligible communes (verdict ``oui``, or ``partiellement`` — the centre only, for Denormandie
+    acquisitions of 2019), by current code, per département and programme, with a total row."""
+    yes = table[table["verdict"].isin([OUI, PARTIELLEMENT])]
     counts = pd.crosstab(yes["departement"], yes["programme"]).reindex(
         columns=["ACV", "PVD", "autre"], fill_value=0
     )

@@ -109,7 +109,7 @@ def levels() -> dict[str, str]:
 def denormandie(ctx: Context) -> Evidence:
     """Three routes: the arrêté's list, an ORT concluded, a copropriété in difficulty (since
     2024-04-11). Acquisitions of 2019: the centre of the commune only, never a plain "oui"."""
-    rule, day, lists, ort = ctx.rule, ctx.day, ctx.lists, ctx.ort
+    day, lists, ort = ctx.day, ctx.lists, ctx.ort
     arrete = arrete_evidence(ctx.code, day, lists)
     ort_route = ort.copy()
     if ort_route.verdict == OUI:
@@ -152,8 +152,7 @@ def denormandie(ctx: Context) -> Evidence:
                 "motif": f"voie ouverte le {_fr(copro)} (loi n° 2024-322, art. 42), après le {_fr(day)}",
             }
         )
-    ev.caveats.insert(0, f"période d'acquisition : {rule.period()}")
-    return ev
+    return ev  # the acquisition period is the rule's period, said with every answer (« période : »)
 
 
 @register("ort_conclue", "ort", "commune ayant conclu une ORT")
@@ -296,13 +295,15 @@ def _without_ort(ctx: Context, cond: Condition, data: list[str]) -> Evidence:
 
 def deliberation_reason(cond: Condition) -> str:
     """Where to look for a perimeter set by a municipal deliberation."""
-    where = "pas par la convention (voir délibérations, PLU)"
-    return f"{cond.area_name} : fixé par délibération municipale, {where}"
+    return (
+        f"fixé par délibération municipale, pas par la convention : {cond.area_name} à vérifier "
+        "(délibérations, annexes du PLU)"
+    )
 
 
 ZRCV_REASON = (
-    "ZRCV : secteurs centre-ville des communes de l'arrêté ZRCV, exonérations sur délibération : "
-    "vérifier l'arrêté et les délibérations"
+    "selon l'arrêté ZRCV et les délibérations : secteurs centre-ville des communes de l'arrêté, "
+    "exonérations sur délibération"
 )
 
 

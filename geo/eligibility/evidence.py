@@ -291,6 +291,12 @@ def arrete_evidence(code: str, day: dt.date, lists: NationalLists) -> Evidence:
         listed = r.get("code_actuel") or r.get("code_insee")
         whose = "commune" if listed == code else f"commune nouvelle {listed}, dont {code} fait partie,"
         ev = Evidence(OUI, f"{whose} de la liste de l'{ARRETE} ({where})", data)
+        if listed != code:
+            ev.caveats.append(
+                f"{code} est une ancienne commune ou une commune déléguée de {listed} : si la commune "
+                "nouvelle a été créée après le 26/03/2019, vérifier que l'inscription couvre le "
+                f"territoire de {code}"
+            )
         if acv and acv.get("date_signature") and acv["date_signature"] > dt.date(2019, 1, 1):
             ev.caveats.append(
                 f"convention ACV signée le {_fr(acv['date_signature'])}, mais commune de l'arrêté : "

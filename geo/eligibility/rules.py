@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 from geo import fmt, schema
 from geo.eligibility.conditions import REGISTRY, levels
@@ -166,6 +166,20 @@ class HeaderModel(schema.Model):
 _TABLES = {"parametres": "[parametres]", "regles": "[[regles]]", "non_effets": "[[non_effets]]"}
 
 
+class TablesModel(schema.Model):
+    """The tables of the file, each then validated by its own model (so problems name their rule)."""
+
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+    parametres: dict = Field(examples=[{"denormandie_date_fin": dt.date(2027, 12, 31)}])
+    regles: list[dict] = Field(min_length=1, examples=[[{"id": "vir"}]])
+    non_effets: list[dict] = []
+
+
+def _as_list(value) -> list:
+    return value if isinstance(value, list) else []
+
+
 def _validate_all(data: dict, report: ValidationReport, src: str):
     """Every part of the file through :func:`geo.schema.validate`, each problem naming its part.
 
@@ -174,38 +188,31 @@ def _validate_all(data: dict, report: ValidationReport, src: str):
     """
     header = {k: v for k, v in data.items() if k not in _TABLES}
     head = schema.validate(HeaderModel, header, report=report, source=src, feature="en-tête")
+    tables = schema.validate(TablesModel, data, report=report, source=src, feature="en-tête")
+    raw_params = tables.parametres if tables else data.get("parametres")
     params = None
-    if not isinstance(data.get("parametres"), dict):
-        report.add(
-            "error", "missing-field", "table [parametres] absente — ajoutez-la", source=src, feature="en-tête"
-        )
-    else:
+    if isinstance(raw_params, dict):
         params = schema.validate(
-            ParametersModel, data["parametres"], report=report, source=src, feature="[parametres]"
+            ParametersModel, raw_params, report=report, source=src, feature="[parametres]"
         )
-    rules, others = [], []
-    raw_params = data.get("parametres") if isinstance(data.get("parametres"), dict) else {}
-    context = {"ids": set(), "parametres": raw_params}  # one per reading: no state shared between calls
-    raw_rules = data.get("regles")
-    if not isinstance(raw_rules, list) or not raw_rules:
-        report.add(
-            "error",
-            "missing-field",
-            "aucune table [[regles]] — ajoutez-en une",
+    context = {"ids": set(), "parametres": raw_params if isinstance(raw_params, dict) else {}}  # per reading
+    raw_rules = tables.regles if tables else [r for r in _as_list(data.get("regles")) if isinstance(r, dict)]
+    rules = [
+        schema.validate(
+            RuleModel,
+            raw,
+            report=report,
             source=src,
-            feature="en-tête",
+            feature=f"règle {i} ({raw.get('id', '?')})",
+            context=context,
         )
-        raw_rules = []
-    for i, raw in enumerate(raw_rules, start=1):
-        where = f"règle {i} ({raw.get('id', '?') if isinstance(raw, dict) else '?'})"
-        rules.append(
-            schema.validate(RuleModel, raw, report=report, source=src, feature=where, context=context)
-        )
-    raw_others = data.get("non_effets", [])
-    for i, raw in enumerate(raw_others if isinstance(raw_others, list) else [], start=1):
-        others.append(
-            schema.validate(NonEffectModel, raw, report=report, source=src, feature=f"non-effet {i}")
-        )
+        for i, raw in enumerate(raw_rules, start=1)
+    ]
+    raw_others = tables.non_effets if tables else []
+    others = [
+        schema.validate(NonEffectModel, raw, report=report, source=src, feature=f"non-effet {i}")
+        for i, raw in enumerate(raw_others, start=1)
+    ]
     report.problems = [
         replace(p, severity="error", message=p.message.replace(" (ignoré)", ""))
         if p.code == "unknown-field"

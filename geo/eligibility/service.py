@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from geo.eligibility import text
@@ -193,6 +194,72 @@ def _result(answers, when, lists, rules, conv, perims, no_version, rejected) -> 
     result = ResultatEligibilite.model_validate(data)
     result._answers = list(answers)
     return result
+
+
+@dataclass(frozen=True)
+class CommunesView:
+    """The communes eligible to a commune-level rule at a date: JSON part, text lines, table."""
+
+    data: dict
+    lines: list[str]
+    table: object
+
+
+def eligible_communes_view(
+    rule_id: str, when: dt.date, *, lists, rules, departement: str | None = None
+) -> CommunesView:
+    """``ort communes --eligible RULE``: every commune of the lists by its current code, the
+    eligible ones with their reason, those to verify, counts per département and programme.
+
+    Raises
+    ------
+    InputError
+        A rule decided at the parcel, or a département without any commune in the lists.
+    """
+    import pandas as pd
+
+    from geo import fmt
+    from geo.eligibility.answers import counts_by_departement, eligible_communes, signed_ort_communes
+
+    table = eligible_communes(rule_id, when, lists=lists, rules=rules, departement=departement)
+    if departement and table.empty:
+        raise InputError(
+            f"aucune commune des listes dans le département {departement!r}", fix="ex. --dep 62, 2A, 974"
+        )
+    yes, unknown = table[table["verdict"] == "oui"], table[table["verdict"] == "inconnu"]
+    partial = table[table["verdict"] == "partiellement"]
+    counts = counts_by_departement(table)
+    rule = rules.get(rule_id)
+    signed = signed_ort_communes(lists)
+    data = {
+        "regle": rule_id,
+        "periode": rule.period(),
+        "communes": yes.to_dict("records"),
+        "partiellement": partial.to_dict("records"),
+        "a_verifier": unknown.to_dict("records"),
+        "comptes": counts.to_dict("records"),
+        "ort_signees": signed,
+    }
+    lines = [
+        f"\n{rule.effect} — {fmt.number(len(yes))} commune(s) éligible(s) au {fmt.date_fr(when)}, "
+        f"comptées au code officiel actuel ; période : {rule.period()}"
+    ]
+    lines += [
+        f"  {r.code_insee} {r.commune} ({r.departement}, {r.programme}) — {r.motif}" for r in yes.itertuples()
+    ]
+    if len(partial):
+        lines.append(f"\n{len(partial)} commune(s) éligible(s) en partie seulement (centre de la commune) :")
+        lines += [f"  {r.code_insee} {r.commune} — {r.motif}" for r in partial.itertuples()]
+    if len(unknown):
+        lines.append(f"\n{len(unknown)} commune(s) à vérifier (données incomplètes) :")
+        lines += [f"  {r.code_insee} {r.commune} — {r.motif}" for r in unknown.itertuples()]
+    lines += ["\nPar département et programme (communes éligibles, en tout ou en partie) :"]
+    lines.append(counts.to_string(index=False))
+    via = pd.concat([yes["via"], partial["via"]]).value_counts()
+    by_list, by_ort = via.get("arrêté", 0), via.get("ORT", 0)
+    lines.append(f"Par motif : liste de l'arrêté du 26 mars 2019 {by_list}, ORT conclue {by_ort}")
+    lines.append(signed["texte"])
+    return CommunesView(data, lines, table)
 
 
 def read_requests(path: Path) -> tuple[list[tuple[str, str | None]], list[tuple[str, str]]]:

@@ -64,6 +64,15 @@ def _context(profile: dict) -> str:
     return "  " + " ; ".join(p for p in parts if p)
 
 
+def _said_more_than_once(group, items) -> dict[str, list[str]]:
+    """Texts given by more than one answer of ``group``, with the names of those answers."""
+    said: dict[str, list[str]] = {}
+    for a in group:
+        for text_ in dict.fromkeys(items(a)):
+            said.setdefault(text_, []).append(a.name)
+    return {t: names for t, names in said.items() if len(names) > 1}
+
+
 def describe(answers, lists, rules, *, brief: bool) -> str:
     """Per target: one line per dispositif first, the warnings shared by several dispositifs
     once, the detail below; the disclaimer closes it."""
@@ -87,25 +96,28 @@ def describe(answers, lists, rules, *, brief: bool) -> str:
         head = f"{idu} — commune {code} {first.commune}" if idu else f"{code} {first.commune}"
         lines += [f"\n{head}", _context(lists.profile(code)), "  En bref :"]
         lines += [f"    {a.summary()}" for a in group]
-        shared_data = set.intersection(*(set(a.data_used) for a in group))
-        said: dict[str, list[str]] = {}
-        for a in group:
-            for c in [*a.caveats, *(f"à vérifier : {v}" for v in a.to_verify)]:
-                said.setdefault(c, []).append(a.name)
-        common = {c: names for c, names in said.items() if len(names) > 1}
+        common = _said_more_than_once(
+            group, lambda a: [*a.caveats, *(f"à vérifier : {v}" for v in a.to_verify)]
+        )
         if common:
             lines.append("  Mises en garde communes (dites une fois) :")
-            lines += [f"    ⚠ {c} ({', '.join(dict.fromkeys(n))})" for c, n in common.items()]
+            lines += [f"    ⚠ {c} ({', '.join(n)})" for c, n in common.items()]
+        used = _said_more_than_once(group, lambda a: a.data_used)
         lines.append("  Détail :")
         for a in group:
             lines.append(f"  {a.name} — {a.effect_label}")
             lines.append(f"    → {a.verdict_text()} : {a.reason}")
             lines.append(f"    référence : {a.reference} ; période : {a.period}")
-            own = [d for d in a.data_used if d not in shared_data]
+            own = [d for d in a.data_used if d not in used]
             if own:
                 lines.append(f"    données : {' ; '.join(own)}")
             lines += [f"    ⚠ {c}" for c in a.caveats if c not in common]
             lines += [f"    à vérifier : {v}" for v in a.to_verify if f"à vérifier : {v}" not in common]
-        lines.append(f"  Données : {' ; '.join(d for d in first.data_used if d in shared_data)}")
+        everyone = len(group)
+        lines.append("  Données :")
+        lines += [
+            f"    {d}" + ("" if len(names) == everyone else f" ({', '.join(names)})")
+            for d, names in used.items()
+        ]
     lines.append("\n" + closing(rules))
     return "\n".join(lines)

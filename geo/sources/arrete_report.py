@@ -109,6 +109,12 @@ class ArreteComparison:
                     f"  {r.departement:>3} : {fmt.number(r.communes_liste)} commune(s), "
                     f"dont {fmt.number(r.dont_ort_signee)} avec une ORT signée"
                 )
+            total = self.par_departement[["communes_liste", "dont_ort_signee"]].sum()
+            out.append(
+                f"  total : {fmt.number(int(total['communes_liste']))} commune(s) dans "
+                f"{fmt.number(len(self.par_departement))} département(s), dont "
+                f"{fmt.number(int(total['dont_ort_signee']))} avec une ORT signée"
+            )
         return out
 
 

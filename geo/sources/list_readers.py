@@ -157,6 +157,28 @@ def _text(value: object) -> str:
     return str(value).strip()
 
 
+_MANGLED = ("\u00c3", "\u00e2\u20ac", "\u00c2")  # UTF-8 read as Windows-1252: "Ã©", "â€“", "Â "
+
+
+def _unmangled(text: str, label: str, src: str, report: ValidationReport) -> str:
+    """``text`` with UTF-8 read as Windows-1252 undone (« Les Mureaux â€“ … » → « Les Mureaux – … »),
+    reported; unchanged when it is not that."""
+    if not any(m in text for m in _MANGLED):
+        return text
+    try:
+        fixed = text.encode("cp1252").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return text
+    report.add(
+        "warning",
+        "texte_mal_encode",
+        f"« {text} » lu « {fixed} » (UTF-8 lu en Windows-1252)",
+        source=src,
+        feature=label,
+    )
+    return fixed
+
+
 def normalise_code(value: object) -> tuple[str | None, str]:
     """An INSEE commune code as a 5-character string, and a note when it had to be repaired.
 
@@ -513,6 +535,8 @@ def read_acv(path: Path, *, report: ValidationReport, resolve: Resolver | None =
     out = codes_column(df[col["code"]], labels, src, report, resolve)
     for name in ("commune", "id", "lib"):
         out[name if name == "commune" else f"{name}_acv"] = df[col[name]].map(_text) if col[name] else ""
+    for name in ("commune", "lib_acv"):
+        out[name] = [_unmangled(v, label, src, report) for v, label in zip(out[name], labels, strict=True)]
     dates = df[col["date"]] if col["date"] else [None] * len(df)
     out["date_signature"] = parse_dates(dates, labels, DMY + ISO, src, report, "date de signature ACV")
     return out
@@ -661,9 +685,9 @@ def read_anah(path: Path, *, report: ValidationReport, resolve: Resolver | None 
 
 
 # --------------------------------------------------------------------------------------------
-# The list of the arrêté of 26 March 2019 (Denormandie's ACV route), derived from the ACV lists
+# A reconstruction of the arrêté of 26 March 2019's list from the ACV lists: a cross-check only
 
-#: Conventions ACV of 2018: the arrêté of 26 March 2019 lists the communes of these 222 conventions.
+#: Conventions ACV of 2018 (acv-001 … acv-222), from which the arrêté's list was once reconstructed.
 ACV_ARRETE_CONVENTIONS = 222
 _ACV_ID_RE = re.compile(r"^acv[-_ ]?0*([0-9]{1,4})$", re.IGNORECASE)
 
@@ -682,15 +706,16 @@ def derive_acv_arrete(
     acv_source: str = "",
     programmes_source: str = "",
 ) -> pd.DataFrame:
-    """Communes of the arrêté of 26 March 2019: those of the 222 ACV conventions of 2018.
+    """The communes of the 222 ACV conventions of 2018: the former reconstruction of the arrêté of
+    26 March 2019's list, kept only as a cross-check (``ort communes --report``).
 
-    The arrêté (Denormandie, CGI art. 199 novovicies) lists the communes of the ACV
-    programme as selected in 2018: 222 conventions, some of them for two communes
-    (Lens–Liévin). The ANCT numbers its ACV conventions in that order (``acv-001`` …
-    ``acv-222``); later entrants come after (``acv-223``: Castelsarrasin, 2024). So the list
-    is the rows of the ACV list whose id is at most 222, completed by the ANCT programmes
-    list (ngeo) for an id the ACV list no longer holds (``acv-163`` Rambouillet, left the
-    programme). An id found in neither is reported.
+    It is not the arrêté's list (:mod:`geo.sources.denormandie`, 244 communes): the arrêté holds
+    communes outside the ACV programme (Tourcoing, Roubaix…) and leaves out some second communes of
+    ACV pairs (Arpajon-sur-Cère, Meulan-en-Yvelines, Bourg-de-Péage). The ANCT numbers its ACV
+    conventions in the order of 2018 (``acv-001`` … ``acv-222``; ``acv-223``: Castelsarrasin,
+    2024), so the reconstruction is the rows of the ACV list whose id is at most 222, completed by
+    the ANCT programmes list (ngeo) for an id the ACV list no longer holds (``acv-163``
+    Rambouillet). An id found in neither is reported.
 
     Returns ``code_insee, code_actuel, ligne, commune, id_acv, lib_acv, date_signature``
     (of the ACV convention) and ``fichier`` (the list the row comes from).

@@ -1,5 +1,6 @@
-"""National lists behind commune-level eligibility: ORT follow-up, ACV (and the arrêté of 26 March
-2019), PVD, communes, QPV, Anah.
+"""National lists behind commune-level eligibility: ORT follow-up, ACV, the arrêté of 26 March 2019
+(Denormandie, :mod:`geo.sources.denormandie`), PVD, communes, QPV, Anah: reading a folder of official
+files, downloading one, loading the copies in use.
 
 Each reader validates and normalises one list into a DataFrame with the same leading columns:
 
@@ -13,7 +14,7 @@ Nothing is dropped: a row whose code is unreadable, unknown, a former commune's,
 stays in the table and is reported in :attr:`NationalLists.report`. A missing or renamed column
 stops the reading with a message that names the file, the column and the columns found.
 
-By default the lists are the dated copies shipped in the package (:mod:`geo.sources.snapshot`),
+By default the lists are the dated copies shipped in the package (:mod:`geo.sources.list_store`),
 each replaced by the copy ``ort listes --mettre-a-jour`` downloaded into the cache when that one
 is at least as recent. ``--lists DIR`` reads the official files of a folder laid out like
 ``../shared/data`` (or flat) instead. Nothing is downloaded while answering.
@@ -25,6 +26,7 @@ import datetime as dt
 import json
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pandas as pd
 
@@ -115,6 +117,7 @@ def download_list(name: str, *, url: str | None = None, refresh: bool = True) ->
             f"la liste « {spec.title} » n'a pas d'adresse de téléchargement documentée",
             fix=f"placez le fichier dans le dossier de --lists sous le nom {spec.files[-1]}",
         )
+    _check_scheme(spec, url)
     if "/api/1/datasets/" in url and "/r/" not in url:
         meta = _fetch(url, refresh=refresh)
         try:
@@ -131,6 +134,7 @@ def download_list(name: str, *, url: str | None = None, refresh: bool = True) ->
                         published = dt.date.fromisoformat(published).isoformat()
                     except ValueError:
                         published = ""
+                    _check_scheme(spec, str(res["url"]), api=url)
                     path = _fetch(str(res["url"]), refresh=refresh)
                     return path, {"url": str(res["url"]), "jeu_de_donnees": url, "publie_le": published}
         raise InputError(
@@ -139,6 +143,20 @@ def download_list(name: str, *, url: str | None = None, refresh: bool = True) ->
             fix="téléchargez la liste à la main et donnez son dossier avec --lists",
         )
     return _fetch(url, refresh=refresh), {"url": url, "jeu_de_donnees": "", "publie_le": ""}
+
+
+def _check_scheme(spec: ListSpec, url: str, *, api: str = "") -> None:
+    """Refuse an address that is not http(s): a list is downloaded, never read from a local
+    path (``file://``) or another scheme an API answer or a setting could slip in."""
+    if urlsplit(url).scheme.lower() in ("http", "https") and urlsplit(url).netloc:
+        return
+    shown = url if len(url) <= 120 else url[:117] + "…"
+    given = f", donnée par {api}" if api else ""
+    raise InputError(
+        f"adresse de la liste « {spec.title} » refusée : {shown!r}{given} n'est pas une adresse http(s)",
+        source=api or None,
+        fix="une liste se télécharge en http(s) ; un fichier local se donne avec --lists DOSSIER",
+    )
 
 
 def locate_lists(folder: str | Path) -> dict[str, Path]:
@@ -163,7 +181,7 @@ def load_lists(folder: str | Path | None = None, *, strict: bool = False) -> Nat
 
     Without ``folder``, each list is the copy shipped in the package, or the one
     ``ort listes --mettre-a-jour`` downloaded when it is at least as recent
-    (:func:`geo.sources.snapshot.read_snapshots`); nothing is downloaded here.
+    (:func:`geo.sources.list_store.read_snapshots`); nothing is downloaded here.
 
     Parameters
     ----------

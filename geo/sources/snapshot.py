@@ -52,9 +52,6 @@ SNAPSHOT_LISTS = ("communes", "ort", "acv", "acv_arrete", "pvd", "qpv", "program
 UPDATABLE = ("communes", "ort", "acv", "pvd", "qpv")
 #: Columns kept from the ANCT programmes referential (the others are not used by the tool).
 _PROGRAMME_IDS = ("id_pvd", "id_acv", "id_acv2")
-#: A download with fewer rows than this share of the copy in use is refused (truncated or
-#: partial list published by mistake).
-MIN_ROW_SHARE = 0.5
 
 
 @dataclass(frozen=True)
