@@ -397,3 +397,58 @@ def test_every_subpackage_and_the_page_files_are_installed():
     )
     for name in ("fastapi", "uvicorn", "python-multipart", "swagger-ui-bundle-v2", "xstatic-leaflet"):
         assert name in deps, name
+
+
+# --- real parcels ----------------------------------------------------------------------------------
+
+
+@pytest.mark.shared_data
+def test_real_parcels_of_epinay_served_as_the_cli_answers(epinay_ort, tmp_path):
+    """A convention drawn on the real Etalab parcels of Épinay-sur-Orge (91216) and a BAN address
+    file: the server's parcel and address answers are the CLI's, GDAL reads its perimeters."""
+    import signal
+    import time
+
+    from conftest import free_port
+
+    port = free_port()
+    folder, addresses, idu = epinay_ort["folder"], epinay_ort["addresses"], epinay_ort["idu"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "geo", "serve", "--perimeters", str(folder), "--adresses", str(addresses),
+         "--port", str(port)],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            try:
+                if httpx.get(f"{base}/ogc", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "ort serve did not start"
+            time.sleep(0.5)
+        api = httpx.get(f"{base}/api/parcelles/91216 AC 100", params={"date": DAY}, timeout=120).json()
+        cli = _cli_json(["check", idu, "--perimeters", str(folder), "--date", DAY], tmp_path)
+        assert api["idu"] == idu
+        assert api["verification"]["parcelles"] == cli["parcelles"]
+        statuts = {p["perimetre_id"]: p["statut"] for p in api["verification"]["parcelles"][0]["perimetres"]}
+        assert statuts["centre-ville"] == "incluse" and statuts["opah-ru"] == "à cheval"
+        found = httpx.get(
+            f"{base}/api/adresses",
+            params={"q": "12 Rue Jean Jaurès, Épinay-sur-Orge", "date": DAY},
+            timeout=120,
+        ).json()
+        assert found["adresse"]["idu"] == idu and found["reponse"]["idu"] == idu
+        import pyogrio
+
+        name = next(n for n, _ in pyogrio.list_layers(f"OAPIF:{base}/ogc") if n.endswith("-perimetres"))
+        gdf = pyogrio.read_dataframe(f"OAPIF:{base}/ogc", layer=name)
+        assert set(gdf["perimetre_id"]) == {"centre-ville", "gare", "opah-ru", "ort"}
+        minx, miny, maxx, maxy = gdf.total_bounds
+        assert 2.2 < minx < maxx < 2.4 and 48.6 < miny < maxy < 48.7  # Épinay-sur-Orge, lon/lat
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
