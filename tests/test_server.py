@@ -452,3 +452,49 @@ def test_real_parcels_of_epinay_served_as_the_cli_answers(epinay_ort, tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
+
+
+def test_sigterm_lets_requests_in_flight_finish(tmp_path):
+    """SIGTERM while notes are being drawn: they are all delivered, then the server exits (0) and
+    refuses new connections."""
+    import signal
+    import threading
+    import time
+
+    from conftest import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "geo", "serve", "--perimeters", "demo", "--port", str(port)],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 240
+    while True:
+        try:
+            if httpx.get(f"{base}/ogc", timeout=5).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, "ort serve did not start"
+        time.sleep(0.5)
+    results: list = []
+
+    def ask(idu: str) -> None:
+        try:
+            r = httpx.get(f"{base}/api/parcelles/{idu}/note.pdf", params={"date": DAY}, timeout=120)
+            results.append((r.status_code, r.content[:4]))
+        except httpx.HTTPError as err:
+            results.append((type(err).__name__, b""))
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in ("62999000AB0012", "62999000AB0013")]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)  # the requests are in flight
+    proc.send_signal(signal.SIGTERM)
+    for t in threads:
+        t.join(timeout=120)
+    assert proc.wait(timeout=60) == 0
+    assert results == [(200, b"%PDF"), (200, b"%PDF")]
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{base}/ogc", timeout=5)
