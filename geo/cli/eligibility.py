@@ -64,12 +64,13 @@ def _load(lists_dir, rules_path, denormandie_end):
     from geo.sources.lists import load_lists
 
     end = None
-    if denormandie_end:
+    if denormandie_end:  # the one date parser of the CLI, its message naming this option
         try:
-            end = dt.date.fromisoformat(denormandie_end)
-        except ValueError:
+            end = parse_date(denormandie_end)
+        except InputError:
             raise InputError(
-                f"--denormandie-fin {denormandie_end!r} n'est pas une date", fix="écrivez AAAA-MM-JJ"
+                f"--denormandie-fin {denormandie_end!r} n'est pas une date",
+                fix="écrivez-la AAAA-MM-JJ (2027-12-31) ou JJ/MM/AAAA (31/12/2027)",
             ) from None
     return load_lists(lists_dir), load_rules(rules_path, denormandie_end=end)
 
