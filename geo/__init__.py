@@ -17,6 +17,7 @@ Subpackages (each ``__init__`` lists its modules):
 - ``geo.places``       friches, social housing, the convention's action register
 - ``geo.maps``         the offline interactive map and the printed annex
 - ``geo.scale``        a département or France: partitions, local pool or Dask, PostGIS
+- ``geo.server``       ``ort serve``: the counter page, the HTTP API, OGC API – Features
 - ``geo.demo``         the embedded fictional demo commune (Ormeval-sur-Mer, 62999)
 - ``geo.app``          the application layer: one function per user job, typed results (CLI, server)
 - ``geo.cli``          the ``ort`` command, one module per topic

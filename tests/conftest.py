@@ -162,3 +162,89 @@ def demo_copy(tmp_path) -> Path:
     shutil.copytree(_REPO / "perimeters" / "demo", tmp_path / "perimeters" / "demo")
     shutil.copytree(_REPO / "data" / "demo", tmp_path / "data" / "demo")
     return tmp_path / "perimeters" / "demo"
+
+
+# --- ort serve as a real process (tests/test_server*.py) -------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def demo_addresses(tmp_path_factory) -> Path:
+    """A BAN-layout address file of the demo commune (62999), generated from its parcels:
+    ``12 Rue de la Gare`` on 62999000AB0012, and ``3 Rue de la Mairie`` / ``3 Place de la Mairie``
+    on two other parcels (``3 de la Mairie`` is ambiguous between them)."""
+    import pandas as pd
+
+    from geo import embedded
+    from geo.sources.cadastre import read_parcels
+
+    parcels = read_parcels(embedded.demo_dir() / "cadastre-62999-parcelles.json.gz").set_index("idu")
+    spots = [
+        ("62999000AB0012", 12, "Rue de la Gare"),
+        ("62999000AB0013", 3, "Rue de la Mairie"),
+        ("62999000AC0020", 3, "Place de la Mairie"),
+    ]
+    rows = []
+    for k, (idu, num, street) in enumerate(spots):
+        pt = parcels.geometry[[idu]].representative_point().to_crs(4326).iloc[0]
+        rows.append(
+            {
+                "id": f"62999_{k:04d}_{num:05d}", "numero": num, "rep": "", "nom_voie": street,
+                "code_postal": "62990", "code_insee": "62999", "nom_commune": "Ormeval-sur-Mer",
+                "lon": round(pt.x, 6), "lat": round(pt.y, 6), "type_position": "entrée", "cad_parcelles": idu,
+            }
+        )  # fmt: skip
+    path = tmp_path_factory.mktemp("adresses") / "adresses-62.csv"
+    pd.DataFrame(rows).to_csv(path, sep=";", index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def ort_server(tmp_path_factory, demo_addresses):
+    """``ort serve --perimeters demo --adresses …`` started as a process from an empty folder, on a
+    free port; yields its base URL and stops it (SIGTERM) at the end of the session."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    empty = tmp_path_factory.mktemp("empty")
+    port = free_port()
+    log = empty.parent / f"ort-serve-{port}.log"
+    env = {**os.environ, "ORT_CACHE_DIR": str(tmp_path_factory.mktemp("serve-cache"))}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "geo", "serve", "--perimeters", "demo", "--adresses", str(demo_addresses),
+             "--port", str(port)],
+            cwd=empty, stdout=out, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            if httpx.get(f"{base}/ogc", timeout=5).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"ort serve did not start: {log.read_text(errors='replace')[-2000:]}")
+        time.sleep(0.3)
+    try:
+        yield base
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -14,6 +14,7 @@ hold for the run only (:func:`geo.settings.use`): no global is changed.
 - :mod:`geo.cli.scale`        classify
 - :mod:`geo.cli.note`         note
 - :mod:`geo.cli.diff`         diff
+- :mod:`geo.cli.serve`        serve (the counter page, the HTTP API, OGC API – Features: geo.server)
 - :mod:`geo.cli.messages`     click's own messages in French
 
 Errors print as one French line (what, where, how to fix) with a non-zero exit code, never a
@@ -51,7 +52,7 @@ def main(ctx: click.Context, offline: bool, quiet: bool, debug: bool) -> None:
     ctx.with_resource(settings.use(**chosen))  # for this run only: no global changed
 
 
-TOPICS = ("parcels", "demo", "eligibility", "lists", "places", "maps", "scale", "note", "diff")
+TOPICS = ("parcels", "demo", "eligibility", "lists", "places", "maps", "scale", "note", "diff", "serve")
 
 for _topic in TOPICS:
     for _command in importlib.import_module(f"geo.cli.{_topic}").COMMANDS:
