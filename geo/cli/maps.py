@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from geo import embedded
 from geo.cli.options import (
     Command,
     addresses_option,
@@ -282,6 +283,7 @@ def write_map(
         notes.append(f"dispositifs non affichés dans les fenêtres des parcelles : {err}")
     if with_eligibility and answers is not None:
         layers["eligibility"] = _eligibility_table(answers, result)
+    address_file = address_file or embedded.address_file(conv.communes)  # the demo's, shipped
     if address_file is not None:
         from geo.sources.addresses import read_addresses
 
