@@ -160,3 +160,59 @@ def test_bal_columns_are_those_of_a_real_bal(shared_data):
     if not sample.is_file():
         pytest.skip(f"{sample} absent")
     assert tuple(pd.read_csv(sample, sep=";", nrows=0).columns) == BAL_COLUMNS
+
+
+def test_demo_files_copied_out_run_the_readme_paths(tmp_path, monkeypatch):
+    """``ort demo --fichiers DIR``: perimeters/demo and data/demo, usable as the README writes them."""
+    from click.testing import CliRunner
+
+    from geo.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    done = runner.invoke(main, ["demo", "--fichiers", "."])
+    assert done.exit_code == 0, done.output
+    shipped = embedded.convention_dir("demo")
+    for name in ("convention.toml", "parcelles-exemple.csv", "perimetres-avenant-1.geojson"):
+        assert (tmp_path / "perimeters" / "demo" / name).read_bytes() == (shipped / name).read_bytes()
+    assert (tmp_path / "data" / "demo" / "adresses-62999.csv.gz").is_file()
+    conv = read_convention(tmp_path / "perimeters" / "demo")
+    assert conv.cadastre_dir == (tmp_path / "data" / "demo").resolve()  # the copy reads its own data
+    check = runner.invoke(
+        main,
+        [
+            "-q",
+            "check",
+            "--file",
+            "perimeters/demo/parcelles-exemple.csv",
+            "-p",
+            "perimeters/demo",
+            "--date",
+            "2024-09-01",
+        ],
+    )
+    assert check.exit_code == 0, check.output
+    # a second copy refuses to replace; --force replaces what the first copy wrote, nothing else
+    again = runner.invoke(main, ["demo", "--fichiers", "."])
+    assert again.exit_code == 1 and "existe déjà" in again.output
+    assert runner.invoke(main, ["demo", "--fichiers", ".", "--force"]).exit_code == 0
+    (tmp_path / "perimeters" / "demo" / "_manifest.json").unlink()
+    mine = runner.invoke(main, ["demo", "--fichiers", ".", "--force"])
+    assert mine.exit_code == 1 and "ort ne l'a pas écrit" in mine.output
+
+
+def test_notebooks_copied_with_the_data_they_read(tmp_path):
+    from click.testing import CliRunner
+
+    from geo.cli import main
+
+    done = CliRunner().invoke(main, ["carnets", "--copier", str(tmp_path / "c")])
+    assert done.exit_code == 0, done.output
+    names = sorted(p.name for p in (tmp_path / "c" / "carnets").glob("*.ipynb"))
+    assert names[0] == "01_verifier_une_parcelle.ipynb" and len(names) >= 3
+    for relative in (
+        "perimeters/demo/convention.toml",
+        "data/demo/logements-sociaux-62999.csv",
+        "perimeters/libercourt/actions.toml",
+    ):
+        assert (tmp_path / "c" / relative).is_file(), relative
