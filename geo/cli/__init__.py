@@ -46,7 +46,7 @@ def main(ctx: click.Context, offline: bool, quiet: bool, debug: bool) -> None:
         settings.progress = False
 
 
-TOPICS = ("parcels", "demo", "eligibility", "lists", "places", "maps", "scale", "note", "diff")
+TOPICS = ("parcels", "demo", "eligibility", "lists", "places", "maps", "scale", "note", "diff", "export")
 
 for _topic in TOPICS:
     for _command in importlib.import_module(f"geo.cli.{_topic}").COMMANDS:
