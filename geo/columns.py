@@ -284,6 +284,33 @@ ACTIONS = Layout(
     ),
 )
 
+#: French names of the library's own columns that no layout above renames (tables shown as they
+#: are, in the notebooks).
+FRENCH_NAMES = {
+    "perimeter_id": "perimetre_id",
+    "perimeter_nom": "perimetre_nom",
+    "perimeter_type": "perimetre_type",
+    "area_outside_m2": "surface_hors_m2",
+    "parcel_area_m2": "surface_parcelle_m2",
+    "area_inside_m2": "surface_incluse_m2",
+}
+
+
+def french_table(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with French column names and values, to show to people as it is (a notebook).
+
+    The columns of :data:`PARCELS` are renamed and converted as in the files ``ort`` writes
+    (``statut`` in words, ``part_incluse_pct`` in %, ``reference`` as ``A 238``), then the
+    library's other English names (:data:`FRENCH_NAMES`); the other columns are kept as they are.
+    """
+    out = PARCELS.apply(df) if {"idu", "status", "share"} & set(df.columns) else df.copy()
+    out = out.rename(columns={k: v for k, v in FRENCH_NAMES.items() if v not in out.columns})
+    for col in out.columns:
+        if str(col).endswith("_m2") and pd.api.types.is_float_dtype(out[col]):
+            out[col] = out[col].round(1)
+    return out
+
+
 #: Every user-facing layout, by the command that writes it (documentation, tests).
 LAYOUTS = {
     "check": PARCELS,
