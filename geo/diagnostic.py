@@ -512,7 +512,7 @@ def bar_figure(
     if finite.size and (finite == np.round(finite)).all():
         # counts: whole ticks only (a locator's 0.5 steps printed without decimals repeated
         # each label twice: « 0 0 1 1 2 »)
-        values_axis.set_major_locator(MaxNLocator(integer=True))
+        values_axis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
     values_axis.set_major_formatter(FuncFormatter(lambda v, _: _tick_label(v)))
     (ax.set_xlabel if horizontal else ax.set_ylabel)(ylabel)
     (ax.set_ylabel if horizontal else ax.set_xlabel)("")
