@@ -1,10 +1,10 @@
 """Every example of the README and of ``ort COMMAND --help`` runs as written after a plain install.
 
-The wheel is built from the project's files and installed in a fresh virtual environment (as
-``tests/test_install.py`` does: no dependencies from the network, the system site-packages for
-them), with no network (``ORT_OFFLINE=1``, an unreachable proxy) and an empty cache. Each
-example runs through ``bash`` from a folder that holds nothing but what the README tells the
-reader to make first:
+The wheel is built from the project's files and installed in a fresh virtual environment (no
+dependencies from the network: those of the environment running the tests are appended to its
+path, so it works from a virtualenv made as the README says as well as in CI), with no network
+(``ORT_OFFLINE=1``, an unreachable proxy) and an empty cache. Each example runs through
+``bash`` from a folder that holds nothing but what the README tells the reader to make first:
 
 - README examples run one after the other in one folder where ``ort demo --fichiers .`` was run
   (the README's « Au quotidien » starts with it); ``ort demo`` itself runs in an empty folder;
@@ -28,6 +28,7 @@ import gzip
 import os
 import re
 import shutil
+import site
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -261,7 +262,14 @@ def installed(tmp_path_factory) -> dict:
     )
     (wheel,) = dist.glob("ort-*.whl")
     venv = work / "venv"
-    _ok(_run([sys.executable, "-m", "venv", "--system-site-packages", venv], cwd=work), "venv")
+    _ok(_run([sys.executable, "-m", "venv", venv], cwd=work), "venv")
+    # The dependencies come from the environment running the tests (a virtualenv made as the
+    # README says, or the system's): its site-packages are appended to the new venv's path, after
+    # the venv's own, so ort itself is the wheel's (an editable install's finder is not loaded:
+    # the .pth files of an appended folder are not read).
+    inner = next((venv / "lib").glob("python3*/site-packages"))
+    outer = [p for p in site.getsitepackages() if Path(p).is_dir()]
+    (inner / "_ort_test_dependencies.pth").write_text("\n".join(outer) + "\n", encoding="utf-8")
     _ok(
         _run(
             [venv / "bin" / "python", "-m", "pip", "install", "-q", "--no-deps", "--no-index", wheel],
@@ -269,6 +277,10 @@ def installed(tmp_path_factory) -> dict:
         ),
         "pip install",
     )
+    where = _ok(
+        _run([venv / "bin" / "python", "-c", "import geo; print(geo.__file__)"], cwd=work), "import geo"
+    )
+    assert Path(where.stdout.strip()).is_relative_to(venv), where.stdout
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ORT_", "PYTHON", "VIRTUAL_ENV"))}
     env.update(
         PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
@@ -338,9 +350,7 @@ def _fetch_server(request, installed) -> dict:
     url = cadastre_url("91216", "parcelles", millesime="latest", base_url=f"{base}/etalab")
     routes[url.removeprefix(base)] = gzip.compress(parcels.read_bytes(), mtime=0)
     env = {k: v for k, v in installed["env"].items() if k != "ORT_OFFLINE"}
-    env.update(
-        ORT_CADASTRE_URL=f"{base}/etalab", ORT_MILLESIME="latest", NO_PROXY="127.0.0.1,localhost"
-    )
+    env.update(ORT_CADASTRE_URL=f"{base}/etalab", ORT_MILLESIME="latest", NO_PROXY="127.0.0.1,localhost")
     return env
 
 
