@@ -1,7 +1,7 @@
 """The ``ort`` command: one module per topic, shared options in :mod:`geo.cli.options`.
 
 - :mod:`geo.cli.parcels`      check, parcels, validate, fetch, perimeter-from-parcels
-- :mod:`geo.cli.demo`         demo
+- :mod:`geo.cli.demo`         demo, carnets
 - :mod:`geo.cli.eligibility`  eligibility, communes
 - :mod:`geo.cli.lists`        listes (national lists in use, --mettre-a-jour)
 - :mod:`geo.cli.places`       friches, logements, actions
@@ -9,6 +9,7 @@
 - :mod:`geo.cli.scale`        classify
 - :mod:`geo.cli.note`         note
 - :mod:`geo.cli.diff`         diff
+- :mod:`geo.cli.export`       export (--zlv: perimeters for Zéro Logement Vacant)
 - :mod:`geo.cli.messages`     click's own messages in French
 
 Errors print as one French line (what, where, how to fix) with a non-zero exit code, never a
