@@ -196,7 +196,8 @@ def test_demo_files_copied_out_run_the_readme_paths(tmp_path, monkeypatch):
     again = runner.invoke(main, ["demo", "--fichiers", "."])
     assert again.exit_code == 1 and "existe déjà" in again.output
     assert runner.invoke(main, ["demo", "--fichiers", ".", "--force"]).exit_code == 0
-    (tmp_path / "perimeters" / "demo" / "_manifest.json").unlink()
+    assert not (tmp_path / "data" / "demo" / "_manifest.json").exists()  # ort classify data/demo reads it all
+    (tmp_path / "_manifest.json").unlink()
     mine = runner.invoke(main, ["demo", "--fichiers", ".", "--force"])
     assert mine.exit_code == 1 and "ort ne l'a pas écrit" in mine.output
 

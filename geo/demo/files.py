@@ -6,7 +6,7 @@ examples and the notebooks' relative paths (``../perimeters/demo``) work the sam
 in a checkout of the project.
 
 Nothing is ever replaced without ``force``, and with ``force`` only files that ort itself copied
-there (listed in each folder's ``_manifest.json``) are; a folder name never comes from data.
+there (listed in the destination's ``_manifest.json``) are; a folder name never comes from data.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from importlib.resources import as_file, files
 from pathlib import Path
 
 from geo import embedded
-from geo.errors import InputError
-from geo.io import check_folder_files, record_folder_files, write_bytes
+from geo.errors import InputError, OutputExistsError, OutputNotOursError
+from geo.io import MANIFEST, read_manifest, record_folder_files, write_bytes
 
 #: The notebooks shipped with ort (``notebooks/`` of the repository, package ``geo.notebooks``).
 NOTEBOOK_SUFFIX = ".ipynb"
@@ -49,12 +49,43 @@ def _shipped_files(folder: Path) -> list[Path]:
     )
 
 
-def _copy_folder(sources: list[Path], dest: Path, *, force: bool, command: str) -> list[Path]:
-    targets = check_folder_files(dest, [p.name for p in sources], force=force)  # all checked first
-    for src, target in zip(sources, targets, strict=True):
+def _copy(files_: list[tuple[Path, str]], dest: Path, *, force: bool, command: str) -> list[Path]:
+    """Copy ``(source, path relative to dest)`` pairs, every target checked before anything is written.
+
+    The list of what ort copied is kept in ``dest/_manifest.json`` (one for the whole copy: a
+    manifest inside ``data/demo`` would be one more file for the readers of that folder).
+    """
+    own = set((read_manifest(dest) or {}).get("fichiers") or [])
+    targets = []
+    for _, relative in files_:
+        target = dest / relative
+        if target.exists() or target.is_symlink():
+            if not force:
+                raise OutputExistsError(
+                    f"{target} existe déjà — ajoutez --force pour le remplacer (force=True depuis Python)"
+                )
+            if relative not in own or target.is_symlink() or not target.is_file():
+                raise OutputNotOursError(
+                    f"{target} existe et n'est pas listé dans {dest / MANIFEST} (ort ne l'a pas écrit) : "
+                    "--force ne remplace que ce qu'ort a lui-même copié",
+                    fix="choisissez un autre dossier, ou déplacez ce fichier vous-même",
+                )
+        targets.append(target)
+    for (src, _), target in zip(files_, targets, strict=True):
         write_bytes(src.read_bytes(), target, force=True)
-    record_folder_files(dest, [p.name for p in sources], command=command)
+    record_folder_files(dest, [relative for _, relative in files_], command=command)
     return targets
+
+
+def _convention_files(names) -> list[tuple[Path, str]]:
+    """The files of shipped conventions, at ``perimeters/<name>/``; the demo brings its data."""
+    pairs = []
+    for name in names:
+        folder = embedded.convention_dir(name)  # refuses a name that is not shipped
+        pairs += [(p, f"perimeters/{name}/{p.name}") for p in _shipped_files(folder)]
+        if name == "demo":
+            pairs += [(p, f"data/demo/{p.name}") for p in _shipped_files(embedded.demo_dir())]
+    return pairs
 
 
 def copy_conventions(dest: str | Path, names, *, force: bool = False, command: str = "demo") -> list[Path]:
@@ -63,17 +94,7 @@ def copy_conventions(dest: str | Path, names, *, force: bool = False, command: s
     The demo's cadastre, addresses and social housing list go to ``dest/data/demo/``, where its
     ``convention.toml`` looks for them (``cadastre_dir = "../../data/demo"``).
     """
-    dest = Path(dest)
-    written: list[Path] = []
-    for name in names:
-        folder = embedded.convention_dir(name)  # refuses a name that is not shipped
-        written += _copy_folder(
-            _shipped_files(folder), dest / "perimeters" / name, force=force, command=command
-        )
-        if name == "demo":
-            data = _shipped_files(embedded.demo_dir())
-            written += _copy_folder(data, dest / "data" / "demo", force=force, command=command)
-    return written
+    return _copy(_convention_files(names), Path(dest), force=force, command=command)
 
 
 def copy_demo_files(dest: str | Path, *, force: bool = False) -> CopiedFiles:
@@ -124,7 +145,6 @@ def copy_notebooks(dest: str | Path, *, force: bool = False) -> CopiedFiles:
     it the notebooks say so and use the copies shipped with ort where there are some.
     """
     dest = Path(dest)
-    notebooks = sorted(notebooks_dir().glob(f"*{NOTEBOOK_SUFFIX}"))
-    written = _copy_folder(notebooks, dest / "carnets", force=force, command="carnets --copier")
-    written += copy_conventions(dest, NOTEBOOK_CONVENTIONS, force=force, command="carnets --copier")
-    return CopiedFiles(dest, written)
+    notebooks = [(p, f"carnets/{p.name}") for p in sorted(notebooks_dir().glob(f"*{NOTEBOOK_SUFFIX}"))]
+    pairs = notebooks + _convention_files(NOTEBOOK_CONVENTIONS)
+    return CopiedFiles(dest, _copy(pairs, dest, force=force, command="carnets --copier"))
