@@ -9,6 +9,7 @@ The parcel check, at the top (one job per module):
 - ``geo.check``        the parcel check for ids as typed or a spreadsheet, with its provenance
 - ``geo.note``         the one-page "note de renseignement ORT" of a parcel (PDF/PNG)
 - ``geo.diff``         what an avenant changed: parcels entering, leaving, changing share
+- ``geo.export``       a convention's perimeters for other tools (Zéro Logement Vacant)
 
 Subpackages (each ``__init__`` lists its modules):
 
@@ -27,7 +28,8 @@ Plumbing:
 - ``geo.kernels``      the engine's inner loops compiled with numba (grid decisions, boundary areas)
 - ``geo.projection``   metric CRS of a territory, refusing missing or wrong CRSs
 - ``geo.schema``       files people edit (TOML/JSON) read within bounds and checked by typed models
-- ``geo.io``           atomic writers, ``--force`` only over the tool's own outputs, formula-safe text
+- ``geo.io``           atomic writers, ``--force`` only over the tool's own outputs
+- ``geo.cells``        text from inputs kept as text in spreadsheets and XML (no live formula)
 - ``geo.columns``      the French schema of every table people open
 - ``geo.formats``      how those tables look: French CSV, XLSX annexes, styled GeoPackages
 - ``geo.fmt``          French numbers, areas, shares and dates in prose

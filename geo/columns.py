@@ -26,7 +26,8 @@ class Column:
     ``name`` is the column in CSV, GeoPackage, Parquet and JSON; ``label`` the header of the
     XLSX annex; ``source`` the library's column it comes from (default ``name``); ``kind`` one
     of ``text``, ``int``, ``area`` (m²), ``percent`` (0–100, one decimal), ``metres``,
-    ``euros``, ``date``, ``bool``.
+    ``euros``, ``date``, ``bool``, or a parcel's parts as the annex writes them: ``reference``
+    (``A 238`` from the IDU), ``section`` (``A``), ``numero`` (``238``), all text.
     """
 
     name: str
@@ -81,7 +82,42 @@ class Layout:
         return frame.reset_index(drop=True)
 
 
+def section_label(value: object) -> object:
+    """A section as the annex, the CLI and the cadastre's plans write it: ``"0A"`` → ``"A"``."""
+    if not isinstance(value, str) or not value:
+        return value
+    return value.lstrip("0") or "0"
+
+
+def numero_label(value: object) -> object:
+    """A numéro as planners write it: ``"0238"`` → ``"238"`` (text; any other form unchanged)."""
+    if not isinstance(value, str) or not value.isascii() or not value.isdigit():
+        return value
+    return str(int(value))
+
+
+def reference_label(idu: object) -> object:
+    """The planner's form of a parcel within its commune: ``"A 238"``, ``"AB 12"``, ``"123 AB 12"``.
+
+    The prefixe of an absorbed former commune is written only when it is not ``000``, as on the
+    annex; anything that is not a 14-character IDU is left as it is.
+
+    >>> [reference_label(i) for i in ("62999000AB0012", "629990000A0238", "62999123AB0012")]
+    ['AB 12', 'A 238', '123 AB 12']
+    """
+    if not isinstance(idu, str) or len(idu) != 14:
+        return idu
+    head = "" if idu[5:8] == "000" else f"{idu[5:8]} "
+    return f"{head}{section_label(idu[8:10])} {numero_label(idu[10:])}"
+
+
 def _convert(values: pd.Series, kind: str, source: str) -> pd.Series:
+    if kind == "reference":
+        return values.map(reference_label)
+    if kind == "section":
+        return values.map(section_label)
+    if kind == "numero":
+        return values.map(numero_label)
     if source == "status":
         return values.map(lambda s: STATUS_LABELS.get(s, s))
     if kind == "percent" and source in ("share", "part"):
@@ -97,9 +133,16 @@ def _c(name, label, kind="text", source=None, doc=""):
 
 _PARCEL = (
     _c("idu", "Parcelle (IDU)", doc="identifiant de la parcelle, 14 caractères"),
+    _c(
+        "reference",
+        "Référence cadastrale",
+        "reference",
+        "idu",
+        "section et numéro comme sur l'annexe : A 238, AB 12 (préfixe devant s'il n'est pas 000)",
+    ),
     _c("code_insee", "Commune (INSEE)", doc="code INSEE de la commune, 5 caractères"),
-    _c("section", "Section"),
-    _c("numero", "Numéro", doc="numéro de la parcelle dans la section, 4 chiffres"),
+    _c("section", "Section", "section", doc="comme sur le plan cadastral : A, AB (sans zéro devant)"),
+    _c("numero", "Numéro", "numero", doc="numéro de la parcelle dans la section, sans zéros devant : 238"),
     _c("contenance_m2", "Contenance (m²)", "area", "contenance", "surface cadastrale déclarée"),
 )
 
@@ -240,6 +283,33 @@ ACTIONS = Layout(
         _c("commentaire", "Commentaire"),
     ),
 )
+
+#: French names of the library's own columns that no layout above renames (tables shown as they
+#: are, in the notebooks).
+FRENCH_NAMES = {
+    "perimeter_id": "perimetre_id",
+    "perimeter_nom": "perimetre_nom",
+    "perimeter_type": "perimetre_type",
+    "area_outside_m2": "surface_hors_m2",
+    "parcel_area_m2": "surface_parcelle_m2",
+    "area_inside_m2": "surface_incluse_m2",
+}
+
+
+def french_table(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with French column names and values, to show to people as it is (a notebook).
+
+    The columns of :data:`PARCELS` are renamed and converted as in the files ``ort`` writes
+    (``statut`` in words, ``part_incluse_pct`` in %, ``reference`` as ``A 238``), then the
+    library's other English names (:data:`FRENCH_NAMES`); the other columns are kept as they are.
+    """
+    out = PARCELS.apply(df) if {"idu", "status", "share"} & set(df.columns) else df.copy()
+    out = out.rename(columns={k: v for k, v in FRENCH_NAMES.items() if v not in out.columns})
+    for col in out.columns:
+        if str(col).endswith("_m2") and pd.api.types.is_float_dtype(out[col]):
+            out[col] = out[col].round(1)
+    return out
+
 
 #: Every user-facing layout, by the command that writes it (documentation, tests).
 LAYOUTS = {

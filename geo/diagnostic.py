@@ -26,10 +26,11 @@ import json
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from geo import projection
 from geo.classify import INSIDE, STRADDLING
@@ -505,8 +506,14 @@ def bar_figure(
         width=0.8,
     )
     ax.set_title(title)
-    thousands = FuncFormatter(lambda v, _: f"{v:,.0f}".replace(",", "\u202f"))
-    (ax.xaxis if horizontal else ax.yaxis).set_major_formatter(thousands)
+    values_axis = ax.xaxis if horizontal else ax.yaxis
+    values = data.to_numpy(dtype=float)
+    finite = values[np.isfinite(values)]
+    if finite.size and (finite == np.round(finite)).all():
+        # counts: whole ticks only (a locator's 0.5 steps printed without decimals repeated
+        # each label twice: « 0 0 1 1 2 »)
+        values_axis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
+    values_axis.set_major_formatter(FuncFormatter(lambda v, _: _tick_label(v)))
     (ax.set_xlabel if horizontal else ax.set_ylabel)(ylabel)
     (ax.set_ylabel if horizontal else ax.set_xlabel)("")
     if horizontal:
@@ -514,6 +521,12 @@ def bar_figure(
     else:
         ax.tick_params(axis="x", labelrotation=0)
     return fig
+
+
+def _tick_label(value: float) -> str:
+    """A tick in French: ``1 234``, ``0,5``, ``2,25`` (decimals only when the tick has some)."""
+    text = f"{value:,.2f}".rstrip("0").rstrip(".")
+    return text.replace(",", "\u202f").replace(".", ",") if text != "-0" else "0"
 
 
 def programme_map_figure(

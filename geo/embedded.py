@@ -46,6 +46,16 @@ def demo_dir() -> Path:
     return path("demo")
 
 
+def address_file(communes) -> Path | None:
+    """The address file (BAL) shipped for one of these communes, if any: the demo's
+    ``data/demo/adresses-62999.csv.gz``, so its address search works offline by default."""
+    for code in communes or ():
+        found = data_dir() / "demo" / f"adresses-{code}.csv.gz"
+        if found.is_file():
+            return found
+    return None
+
+
 def lists_dir() -> Path:
     """The dated snapshots of the national lists (``data/listes``)."""
     return data_dir() / "listes"

@@ -10,7 +10,8 @@
 - GeoPackage: every layer gets a row in ``layer_styles`` (the table QGIS reads when it
   opens the file), with the colours of the web map.
 
-:mod:`geo.io` calls these inside its atomic writers; nothing here checks for existing files.
+:mod:`geo.io` calls these inside its atomic writers; nothing here checks for existing files, and
+nothing here imports :mod:`geo.io` (the text guards both use live below, in :mod:`geo.cells`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from geo import fmt, settings
+from geo.cells import strings_not_formulas, xml_safe
 
 #: The two CSV dialects. ``fr``: French Excel by double-click; ``international``: the rest.
 CSV_FORMATS = {
@@ -217,8 +219,6 @@ def write_xlsx(
     for name, df, options in sheets:
         ws = wb.create_sheet(_sheet_name(name))
         fill_sheet(ws, df, source=source, **{"title": name, **options})
-    from geo.io import strings_not_formulas
-
     strings_not_formulas(wb)  # text from inputs (names, comments) is never a live formula
     wb.properties.creator = "ort"
     # A fixed creation time: the same table gives the same bytes.
@@ -283,7 +283,8 @@ def _symbol(name: str, geom: str, colour: str, outline: str = "#555555") -> str:
 def _xml(text: object) -> str:
     from xml.sax.saxutils import quoteattr
 
-    return quoteattr(str(text))
+    # A control character from an input (a friche's statut) would make the whole style invalid XML.
+    return quoteattr(str(xml_safe(str(text))))
 
 
 def qml(
@@ -346,7 +347,7 @@ def layer_style(df) -> tuple[str, str]:
     return "Style ort", qml(geom)
 
 
-def add_layer_style(path: Path, layer: str, df) -> None:
+def add_layer_style(path: Path, layer: str, df, *, title: str | None = None) -> None:
     """Add the QGIS default style of ``layer`` to the GeoPackage ``path`` (table ``layer_styles``).
 
     The table is the one QGIS writes and reads ("Save style in the database"); it is registered
@@ -355,6 +356,8 @@ def add_layer_style(path: Path, layer: str, df) -> None:
     import sqlite3
 
     description, style = layer_style(df)
+    if title:  # the perimeter a layer holds, shown by QGIS beside the style
+        description = f"{title} — {description}"
     con = sqlite3.connect(path)
     try:
         row = con.execute(
@@ -371,7 +374,7 @@ def add_layer_style(path: Path, layer: str, df) -> None:
             "INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, f_geometry_column,"
             " styleName, styleQML, styleSLD, useAsDefault, description, owner, ui, update_time)"
             " VALUES ('', '', ?, ?, ?, ?, '', 1, ?, 'ort', NULL, '2000-01-01T00:00:00.000Z')",
-            (layer, geom_col, layer[:30], style, description),
+            (layer, geom_col, layer[:30], style, xml_safe(description)),
         )
         con.commit()
     finally:

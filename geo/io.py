@@ -34,7 +34,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from geo import settings
+from geo import formats, settings
+from geo.cells import (  # noqa: F401  (re-exported: the writers' guards, one import for callers)
+    FORMULA_START,
+    escape_formula,
+    is_formula_like,
+    spreadsheet_safe,
+    strings_not_formulas,
+)
 from geo.errors import InputError, OrtError, OutputError, OutputExistsError, OutputNotOursError, one_line
 
 #: Output formats by file suffix.
@@ -364,99 +371,32 @@ def write_bytes(data: bytes, path: str | os.PathLike, *, force: bool = False) ->
 
 
 # --------------------------------------------------------------------------------------------
-# Spreadsheets: text stays text
-
-#: First characters that make a spreadsheet read a cell as a formula (OWASP "CSV injection"),
-#: with their full-width forms, which some spreadsheets fold to the ASCII ones.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
-# A plain number written as text ("-12", "+3,5", "-1 234.5", "1e-3"): not a formula, left as is.
-_NUMBER = re.compile(r"^[+-]?(\d[\d\u00a0\u202f ]*)?[.,]?\d+([eE][+-]?\d+)?$")
-# Characters XLSX (XML 1.0) cannot hold: openpyxl refuses them.
-_XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
-
-
-def is_formula_like(value: object) -> bool:
-    """True for text a spreadsheet would evaluate: starts with ``= + - @``, tab or CR, and is not
-    a plain number.
-
-    >>> is_formula_like("=HYPERLINK(\\"http://x\\")"), is_formula_like("-12,5"), is_formula_like("Mairie")
-    (True, False, False)
-    """
-    return isinstance(value, str) and value.startswith(FORMULA_START) and not _NUMBER.match(value)
-
-
-def escape_formula(value: object) -> object:
-    """``value`` with a leading ``'`` when :func:`is_formula_like` (for CSV), else unchanged.
-
-    A carriage return inside text becomes a line feed: the CSV writer quotes a field holding
-    ``\n`` but not one holding a lone ``\r``, which readers take as the end of the row.
-    """
-    if not isinstance(value, str):
-        return value
-    out = "'" + value if is_formula_like(value) else value
-    return out.replace("\r\n", "\n").replace("\r", "\n") if "\r" in out else out
-
-
-def _text_columns(df: pd.DataFrame) -> list:
-    return [
-        c
-        for c in df.columns
-        if pd.api.types.is_object_dtype(df[c].dtype) or pd.api.types.is_string_dtype(df[c].dtype)
-    ]
-
-
-def _xml_safe(value: object) -> object:
-    if isinstance(value, str) and _XML_ILLEGAL.search(value):
-        return _XML_ILLEGAL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), value)
-    return value
-
-
-def _needs_fix(value: object) -> bool:
-    return isinstance(value, str) and (
-        is_formula_like(value) or "\r" in value or _XML_ILLEGAL.search(value) is not None
-    )
-
-
-def spreadsheet_safe(df: pd.DataFrame, *, kind: str) -> pd.DataFrame:
-    """A copy of ``df`` whose text cells and column names cannot act as formulas.
-
-    ``kind="csv"``: text starting like a formula gets a leading ``'``. ``kind="xlsx"``: the
-    cells are kept as they are (written as string cells: :func:`strings_not_formulas`) but
-    characters XML cannot hold are shown escaped. Numeric columns are never touched.
-    """
-    out = df.copy(deep=False)
-    fix = escape_formula if kind == "csv" else _xml_safe
-    for col in _text_columns(out):
-        values = out[col]
-        if values.map(_needs_fix).any():
-            out[col] = values.map(fix).astype(object)
-    names = [fix(c) if isinstance(c, str) else c for c in out.columns]
-    if names != list(out.columns):
-        out.columns = names
-    return out
-
-
-def strings_not_formulas(workbook) -> None:
-    """Make every formula cell of an openpyxl ``workbook`` a string cell, before it is saved.
-
-    openpyxl stores any text starting with ``=`` as a formula (``<f>``); ort never writes
-    formulas, so such a cell always holds text from an input (a title, a comment, a name).
-    """
-    for ws in workbook.worksheets:
-        for row in ws.iter_rows():
-            for cell in row:
-                if cell.data_type == "f":
-                    cell.data_type = "s"
-
-
-# --------------------------------------------------------------------------------------------
 # Tables
+
+
+def gpkg_layers(df, stem: str) -> list[tuple[str, object, str | None]]:
+    """The GeoPackage layers of a table: ``(layer name, rows, perimeter name)``.
+
+    A table of parcels × perimeters (a ``perimetre_id`` column with several values) gives one
+    layer per perimeter, named ``<stem>-<perimetre_id>`` (characters other than ASCII letters,
+    digits, ``-`` and ``_`` become ``_``), each holding every parcel once; any other table is one
+    layer named ``stem``.
+    """
+    if "perimetre_id" not in df.columns or df["perimetre_id"].nunique(dropna=True) < 2:
+        return [(stem, df, None)]
+    out, seen = [], set()
+    for pid, part in df.groupby("perimetre_id", sort=False, dropna=True):
+        name = part["perimetre_nom"].iloc[0] if "perimetre_nom" in part.columns else None
+        layer = f"{stem}-{re.sub(r'[^A-Za-z0-9_-]', '_', str(pid))[:60]}"
+        while layer in seen:  # two ids that differ only by such characters
+            layer += "_"
+        seen.add(layer)
+        out.append((layer, part, None if name is None or pd.isna(name) else str(name)))
+    return out
 
 
 def _writer_for(path: Path, sheet: dict | None = None) -> Callable[[pd.DataFrame, Path], None]:
     """The writer for ``path``'s suffix; ``sheet`` holds the XLSX layout (title, source, labels)."""
-    from geo import formats  # CSV dialect, XLSX annex layout, GeoPackage styles
-
     sheet = sheet or {}
     suffix = path.suffix
     kind = TABLE_SUFFIXES.get(suffix.lower())
@@ -487,10 +427,21 @@ def _writer_for(path: Path, sheet: dict | None = None) -> Callable[[pd.DataFrame
 
             if not isinstance(df, gpd.GeoDataFrame):
                 raise InputError("ce tableau n'a pas de géométrie", fix="écrivez-le plutôt en .csv ou .xlsx")
+            if driver == "GPKG":
+                # One layer per perimeter: stacked in one layer, a parcel's identical polygons
+                # (one per perimeter) would show whichever QGIS draws last.
+                for layer, part, name in gpkg_layers(df, path.stem):
+                    part.to_file(
+                        tmp,
+                        driver=driver,
+                        layer=layer,
+                        engine=settings.io_engine,
+                        mode="a" if tmp.exists() and tmp.stat().st_size else "w",
+                    )
+                    formats.add_layer_style(tmp, layer, part, title=name)  # QGIS: web map colours
+                return
             # The layer is named after the final file, not the temporary one: same bytes every run.
             df.to_file(tmp, driver=driver, layer=path.stem, engine=settings.io_engine)
-            if driver == "GPKG":  # opens styled in QGIS, with the colours of the web map
-                formats.add_layer_style(tmp, path.stem, df)
 
         return write
 

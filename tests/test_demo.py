@@ -28,6 +28,7 @@ def test_two_builds_are_byte_identical(demo, tmp_path):
         assert path.read_bytes() == again.layers[name].read_bytes(), name
     for f in demo.perimeters_dir.iterdir():
         assert f.read_bytes() == (again.perimeters_dir / f.name).read_bytes(), f.name
+    assert demo.addresses.read_bytes() == again.addresses.read_bytes()
 
 
 def test_etalab_format(demo):
@@ -87,6 +88,7 @@ def test_repository_ships_the_generated_demo(demo):
     shipped = embedded.convention_dir("demo")
     for name, path in demo.layers.items():
         assert (embedded.demo_dir() / path.name).read_bytes() == path.read_bytes(), name
+    assert (embedded.demo_dir() / demo.addresses.name).read_bytes() == demo.addresses.read_bytes()
     for f in demo.perimeters_dir.iterdir():
         if f.name == "convention.toml":
             continue  # cadastre_dir is relative to where it was built
@@ -94,3 +96,124 @@ def test_repository_ships_the_generated_demo(demo):
         assert (shipped / f.name).read_bytes() == f.read_bytes(), f"{f.name} differs: {fix}"
     toml = (shipped / "convention.toml").read_text()
     assert 'cadastre_dir = "../../data/demo"' in toml and "fictif = true" in toml
+
+
+def test_addresses_are_a_bal_linked_to_the_parcels(demo):
+    """The demo's address file (issue 25, item 4): BAL 1.4 columns, every point on its parcel."""
+    import geopandas as gpd
+
+    from geo.demo.addresses import BAL_COLUMNS
+    from geo.sources.addresses import read_addresses
+
+    raw = pd.read_csv(demo.addresses, sep=";", dtype=str, keep_default_na=False)
+    assert tuple(raw.columns) == BAL_COLUMNS
+    assert raw["cle_interop"].is_unique and raw["cle_interop"].str.fullmatch(r"62999_\d{4}_\d{5}").all()
+    assert (raw["commune_insee"] == DEMO_INSEE).all() and (raw["position"] == "entrée").all()
+    parcels = read_parcels(demo.layers["parcelles"]).set_index("idu")
+    assert set(raw["cad_parcelles"]) == set(parcels.index)  # one address per parcel
+    # odd numbers on one side of a street, even on the other, each once
+    assert not raw.duplicated(["voie_nom", "numero"]).any()
+    points = gpd.GeoSeries.from_xy(raw["x"].astype(float), raw["y"].astype(float), crs=2154)
+    holders = parcels.geometry.loc[raw["cad_parcelles"]].to_crs(2154)
+    assert points.within(holders.reset_index(drop=True)).all()
+    wgs = gpd.GeoSeries.from_xy(raw["long"].astype(float), raw["lat"].astype(float), crs=4326).to_crs(2154)
+    assert (wgs.distance(points) < 0.5).all()  # the two coordinate pairs agree
+    table = read_addresses(demo.addresses)
+    assert table.attrs["format"] == "BAL" and table.attrs["date"] == "2024-01-15" and len(table) == len(raw)
+
+
+def test_address_search_works_offline_for_the_demo(monkeypatch, tmp_path):
+    """``ort check "64 rue Jean Jaurès, 62999 Ormeval-sur-Mer" --perimeters demo``: the shipped BAL."""
+    from click.testing import CliRunner
+
+    from geo import settings
+    from geo.cli import main
+
+    monkeypatch.setattr(settings, "offline", True)
+    monkeypatch.setattr(settings, "cache_dir", tmp_path / "cache")  # nothing cached: the file is shipped
+    result = CliRunner().invoke(
+        main,
+        [
+            "-q",
+            "check",
+            "64 rue Jean Jaurès, 62999 Ormeval-sur-Mer",
+            "--perimeters",
+            "demo",
+            "--date",
+            "2024-09-01",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        "« 64 Rue Jean Jaurès Ormeval-sur-Mer » (score 1,00 ; fichier BAL adresses-62999.csv.gz"
+        in result.output
+    )
+    assert "62999000AC0013" in result.output
+    centre = next(line for line in result.output.splitlines() if line.strip().startswith("Centre-ville"))
+    assert "incluse" in centre
+
+
+def test_bal_columns_are_those_of_a_real_bal(shared_data):
+    from geo.demo.addresses import BAL_COLUMNS
+
+    sample = shared_data / "ban-bal-sample" / "bal-meylan-38229-extrait.csv"
+    if not sample.is_file():
+        pytest.skip(f"{sample} absent")
+    assert tuple(pd.read_csv(sample, sep=";", nrows=0).columns) == BAL_COLUMNS
+
+
+def test_demo_files_copied_out_run_the_readme_paths(tmp_path, monkeypatch):
+    """``ort demo --fichiers DIR``: perimeters/demo and data/demo, usable as the README writes them."""
+    from click.testing import CliRunner
+
+    from geo.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    done = runner.invoke(main, ["demo", "--fichiers", "."])
+    assert done.exit_code == 0, done.output
+    shipped = embedded.convention_dir("demo")
+    for name in ("convention.toml", "parcelles-exemple.csv", "perimetres-avenant-1.geojson"):
+        assert (tmp_path / "perimeters" / "demo" / name).read_bytes() == (shipped / name).read_bytes()
+    assert (tmp_path / "data" / "demo" / "adresses-62999.csv.gz").is_file()
+    conv = read_convention(tmp_path / "perimeters" / "demo")
+    assert conv.cadastre_dir == (tmp_path / "data" / "demo").resolve()  # the copy reads its own data
+    check = runner.invoke(
+        main,
+        [
+            "-q",
+            "check",
+            "--file",
+            "perimeters/demo/parcelles-exemple.csv",
+            "-p",
+            "perimeters/demo",
+            "--date",
+            "2024-09-01",
+        ],
+    )
+    assert check.exit_code == 0, check.output
+    # a second copy refuses to replace; --force replaces what the first copy wrote, nothing else
+    again = runner.invoke(main, ["demo", "--fichiers", "."])
+    assert again.exit_code == 1 and "existe déjà" in again.output
+    assert runner.invoke(main, ["demo", "--fichiers", ".", "--force"]).exit_code == 0
+    assert not (tmp_path / "data" / "demo" / "_manifest.json").exists()  # ort classify data/demo reads it all
+    (tmp_path / "_manifest.json").unlink()
+    mine = runner.invoke(main, ["demo", "--fichiers", ".", "--force"])
+    assert mine.exit_code == 1 and "ort ne l'a pas écrit" in mine.output
+
+
+def test_notebooks_copied_with_the_data_they_read(tmp_path):
+    from click.testing import CliRunner
+
+    from geo.cli import main
+
+    done = CliRunner().invoke(main, ["carnets", "--copier", str(tmp_path / "c")])
+    assert done.exit_code == 0, done.output
+    names = sorted(p.name for p in (tmp_path / "c" / "carnets").glob("*.ipynb"))
+    assert names[0] == "01_verifier_une_parcelle.ipynb" and len(names) >= 3
+    for relative in (
+        "perimeters/demo/convention.toml",
+        "data/demo/logements-sociaux-62999.csv",
+        "perimeters/libercourt/actions.toml",
+    ):
+        assert (tmp_path / "c" / relative).is_file(), relative

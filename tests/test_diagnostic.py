@@ -340,6 +340,35 @@ def test_bar_figure():
     assert widths == [1.0, 2.0, 0.0]
 
 
+def test_bar_figure_ticks_never_repeat():
+    """Counts got ticks at 0, 0.5, 1... printed without decimals: « 0 0 1 1 2 » (issue 25, item 10)."""
+    counts = pd.DataFrame({"axe": ["1", "2", "3"], "en cours": [1, 2, 0], "projetée": [0, 1, 1]})
+    hectares = pd.DataFrame({"statut": ["a", "b"], "surface_ha": [0.3, 0.75]})
+    for fig, axis in (
+        (D.bar_figure(counts, index="axe", columns=["en cours", "projetée"], title="t"), "y"),
+        (D.bar_figure(hectares, index="statut", columns=["surface_ha"], title="t", horizontal=True), "x"),
+    ):
+        ax = fig.axes[0]
+        fig.canvas.draw()
+        ticks = (ax.yaxis if axis == "y" else ax.xaxis).get_ticklabels()
+        labels = [t.get_text() for t in ticks if t.get_text()]
+        assert len(labels) >= 3 and len(labels) == len(set(labels)), labels
+    ax = D.bar_figure(counts, index="axe", columns=["en cours"], title="t").axes[0]
+    assert all(float(v).is_integer() for v in ax.get_yticks())
+    assert D._tick_label(1234.0) == "1\u202f234" and D._tick_label(0.5) == "0,5"
+
+
+def test_french_table_for_notebooks(classification):
+    from geo.columns import french_table
+
+    cut = french_table(D.straddling_parcels(classification))
+    assert {"perimetre_id", "perimetre_nom", "part_incluse_pct", "surface_incluse_m2", "reference"} <= set(
+        cut.columns
+    )
+    assert not {"perimeter_id", "share", "area_inside_m2"} & set(cut.columns)
+    assert cut["part_incluse_pct"].between(0, 100).all()
+
+
 def test_sector_table_refuses_degrees(perimeters, classification):
     with pytest.raises(CRSError):
         D.sector_table(classification, gpd.GeoDataFrame(perimeters).to_crs("EPSG:4326"))

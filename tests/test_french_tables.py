@@ -122,35 +122,109 @@ def test_xlsx_number_formats_by_kind(tmp_path):
     assert ws["C5"].number_format == "DD/MM/YYYY" and ws["D5"].value == "oui"
 
 
-def test_geopackage_carries_its_qgis_style(outputs):
-    for name, layer in (("r.gpkg", "r"), ("cv.gpkg", "cv")):
-        con = sqlite3.connect(outputs / name)
-        try:
-            rows = con.execute(
-                "SELECT f_table_name, f_geometry_column, useAsDefault, styleQML FROM layer_styles"
-            ).fetchall()
-            layers = {
-                r[0] for r in con.execute("SELECT table_name FROM gpkg_contents WHERE data_type='features'")
-            }
-            registered = con.execute("SELECT data_type FROM gpkg_contents WHERE table_name='layer_styles'")
-            assert registered.fetchone() == ("attributes",)
-        finally:
-            con.close()
-        assert layers == {layer} and [r[0] for r in rows] == [layer]
-        _, geom, default, qml = rows[0]
-        assert geom == "geom" and default == 1
-        root = ET.fromstring(qml.split("\n", 1)[1])
-        renderer = root.find("renderer-v2")
-        assert renderer.get("type") == "categorizedSymbol" and renderer.get("attr") == "statut"
-        cats = {c.get("value"): c.get("symbol") for c in renderer.iter("category")}
-        assert set(cats) == {"incluse", "à cheval", "hors périmètre"}
-        colours = {
-            s.get("name"): next(p.get("v") for p in s.iter("prop") if p.get("k") == "color")
-            for s in renderer.iter("symbol")
+def _styles(path):
+    con = sqlite3.connect(path)
+    try:
+        rows = con.execute(
+            "SELECT f_table_name, f_geometry_column, useAsDefault, styleQML, description FROM layer_styles"
+        ).fetchall()
+        layers = {
+            r[0] for r in con.execute("SELECT table_name FROM gpkg_contents WHERE data_type='features'")
         }
-        green = STATUS_COLOURS["inside"].lstrip("#")
-        rgb = ",".join(str(int(green[i : i + 2], 16)) for i in (0, 2, 4))
-        assert colours[cats["incluse"]].startswith(rgb + ",")
+        registered = con.execute("SELECT data_type FROM gpkg_contents WHERE table_name='layer_styles'")
+        assert registered.fetchone() == ("attributes",)
+    finally:
+        con.close()
+    return layers, rows
+
+
+def test_geopackage_carries_its_qgis_style(outputs):
+    for name in ("r.gpkg", "cv.gpkg"):
+        layers, rows = _styles(outputs / name)
+        assert layers == {r[0] for r in rows} and len(rows) == len(layers)
+        for _, geom, default, qml, _ in rows:
+            assert geom == "geom" and default == 1
+            root = ET.fromstring(qml.split("\n", 1)[1])
+            renderer = root.find("renderer-v2")
+            assert renderer.get("type") == "categorizedSymbol" and renderer.get("attr") == "statut"
+            cats = {c.get("value"): c.get("symbol") for c in renderer.iter("category")}
+            assert set(cats) == {"incluse", "à cheval", "hors périmètre"}
+            colours = {
+                s.get("name"): next(p.get("v") for p in s.iter("prop") if p.get("k") == "color")
+                for s in renderer.iter("symbol")
+            }
+            green = STATUS_COLOURS["inside"].lstrip("#")
+            rgb = ",".join(str(int(green[i : i + 2], 16)) for i in (0, 2, 4))
+            assert colours[cats["incluse"]].startswith(rgb + ",")
+
+
+def test_geopackage_one_layer_per_perimeter(outputs):
+    """Parcels × perimeters: one layer per perimeter, each parcel once in each (issue 25, item 8).
+
+    Stacked in one layer, a parcel's identical polygons (one per perimeter) under one style
+    showed whichever QGIS drew last.
+    """
+    import pyogrio
+
+    table = read_excel_csv(outputs / "r.csv")
+    perimeters = sorted(set(table["perimetre_id"]))
+    assert len(perimeters) > 1
+    layers, rows = _styles(outputs / "r.gpkg")
+    assert layers == {f"r-{p}" for p in perimeters}
+    names = dict(zip(table["perimetre_id"], table["perimetre_nom"], strict=False))
+    for layer, *_, description in rows:
+        assert description.startswith(names[layer[2:]] + " — ")
+        part = pyogrio.read_dataframe(outputs / "r.gpkg", layer=layer)
+        assert part["idu"].is_unique and set(part["perimetre_id"]) == {layer[2:]}
+        assert len(part) == table["idu"].nunique()
+    assert _styles(outputs / "cv.gpkg")[0] == {"cv"}  # one perimeter: one layer, named after the file
+
+
+def test_tables_write_sections_as_the_annex_does(tmp_path):
+    """``A 238``, not ``0A`` and ``0238`` (issue 25, item 8), with the planner's form beside the IDU."""
+    import pandas as pd
+
+    from geo.io import write_table
+
+    frame = pd.DataFrame(
+        {
+            "idu": ["629990000A0238", "62999000AB0012", "62999123ZA0007"],
+            "section": ["0A", "AB", "ZA"],
+            "numero": ["0238", "0012", "0007"],
+            "perimeter_id": "centre",
+            "status": "inside",
+            "share": 1.0,
+        }
+    )
+    write_table(frame, tmp_path / "t.csv", layout=PARCELS)
+    table = read_excel_csv(tmp_path / "t.csv")
+    assert list(table.columns[:5]) == ["idu", "reference", "section", "numero", "perimetre_id"]
+    assert table["reference"].tolist() == ["A 238", "AB 12", "123 ZA 7"]
+    assert table["section"].tolist() == ["A", "AB", "ZA"] and table["numero"].tolist() == ["238", "12", "7"]
+    write_table(frame, tmp_path / "t.xlsx", layout=PARCELS)
+    ws = openpyxl.load_workbook(tmp_path / "t.xlsx")["Parcelles"]
+    assert [c.value for c in ws[4]][:4] == ["Parcelle (IDU)", "Référence cadastrale", "Section", "Numéro"]
+    assert [c.value for c in ws[5]][1:4] == ["A 238", "A", "238"]
+
+
+def test_control_character_in_friche_statut_keeps_the_style_valid_xml(tmp_path):
+    """A BEL in ``site_statut`` made the GeoPackage style invalid XML (issue 23, low)."""
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    from geo.io import write_table
+
+    friches = gpd.GeoDataFrame(
+        {"site_id": ["f1", "f2"], "site_statut": ["friche sans projet", "en \x07cours\x1b"]},
+        geometry=[Point(640000, 6900000), Point(640100, 6900100)],
+        crs="EPSG:2154",
+    )
+    write_table(friches, tmp_path / "f.gpkg")
+    (_, rows) = _styles(tmp_path / "f.gpkg")
+    (qml,) = [r[3] for r in rows]
+    root = ET.fromstring(qml.split("\n", 1)[1])
+    values = {c.get("value") for c in root.iter("category")}
+    assert {"friche sans projet", "en \\x07cours\\x1b"} <= values
 
 
 def test_csv_text_has_no_mojibake(outputs):

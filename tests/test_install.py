@@ -20,7 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 #: What the wheel is built from (copied, so the build leaves nothing in the checkout).
-SOURCES = ("pyproject.toml", "README.md", "geo", "data", "perimeters")
+SOURCES = ("pyproject.toml", "README.md", "geo", "data", "perimeters", "notebooks")
 
 
 def _run(args, *, cwd: Path, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:

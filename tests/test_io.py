@@ -80,3 +80,23 @@ def test_plausibility():
         projection.check_plausible(cc50, source="f")
     projection.check_plausible(l93, source="ok")  # no error
     projection.check_plausible(l93.to_crs(4326), source="ok")
+
+
+def test_formats_and_cells_never_import_io():
+    """geo.io → geo.formats → geo.io was a loop hidden in a function (issue 25): the text guards
+    both need live below them, in geo.cells, and neither imports geo.io, even inside a function."""
+    import ast
+    from pathlib import Path
+
+    import geo
+
+    root = Path(geo.__file__).parent
+    for name in ("formats.py", "cells.py"):
+        tree = ast.parse((root / name).read_text(encoding="utf-8"))
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert "geo.io" not in imported and not any(m and m.startswith("geo.io.") for m in imported), name
+        assert not any(
+            isinstance(n, ast.ImportFrom) and n.module == "geo" and any(a.name == "io" for a in n.names)
+            for n in ast.walk(tree)
+        ), name

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from geo import embedded
 from geo import settings as ort_settings
 from geo.app.load import Territoire, classify_with_progress, drawing_lock, provenance
 from geo.app.models import Annexe, Carte
@@ -68,6 +69,7 @@ def write_map(
         layers, notes = _map_layers(
             territoire, perims, result, day, friches_path, housing_path, with_eligibility
         )
+        address_file = address_file or embedded.address_file(conv.communes)  # the demo's, shipped
         if address_file is not None:
             from geo.sources.addresses import read_addresses
 

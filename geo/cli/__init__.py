@@ -6,7 +6,7 @@ application layer, also called by ``ort serve`` and notebooks) and prints the ty
 hold for the run only (:func:`geo.settings.use`): no global is changed.
 
 - :mod:`geo.cli.parcels`      check, parcels, validate, fetch, perimeter-from-parcels
-- :mod:`geo.cli.demo`         demo
+- :mod:`geo.cli.demo`         demo, carnets
 - :mod:`geo.cli.eligibility`  eligibility, communes
 - :mod:`geo.cli.lists`        listes (national lists in use, --mettre-a-jour)
 - :mod:`geo.cli.places`       friches, logements, actions
@@ -15,6 +15,7 @@ hold for the run only (:func:`geo.settings.use`): no global is changed.
 - :mod:`geo.cli.note`         note
 - :mod:`geo.cli.diff`         diff
 - :mod:`geo.cli.serve`        serve (the counter page, the HTTP API, OGC API – Features: geo.server)
+- :mod:`geo.cli.export`       export (--zlv: perimeters for Zéro Logement Vacant)
 - :mod:`geo.cli.messages`     click's own messages in French
 
 Errors print as one French line (what, where, how to fix) with a non-zero exit code, never a
@@ -52,7 +53,9 @@ def main(ctx: click.Context, offline: bool, quiet: bool, debug: bool) -> None:
     ctx.with_resource(settings.use(**chosen))  # for this run only: no global changed
 
 
-TOPICS = ("parcels", "demo", "eligibility", "lists", "places", "maps", "scale", "note", "diff", "serve")
+TOPICS = (
+    "parcels", "demo", "eligibility", "lists", "places", "maps", "scale", "note", "diff", "serve", "export",
+)
 
 for _topic in TOPICS:
     for _command in importlib.import_module(f"geo.cli.{_topic}").COMMANDS:

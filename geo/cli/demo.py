@@ -1,4 +1,8 @@
-"""``ort demo``: the main job on the embedded fictional commune."""
+"""``ort demo``: the main job on the embedded fictional commune; ``ort carnets``: the notebooks.
+
+``ort demo --fichiers DIR`` and ``ort carnets --copier DIR`` copy shipped files out where a
+planner can open them (:mod:`geo.demo.files`).
+"""
 
 from __future__ import annotations
 
@@ -25,9 +29,35 @@ from geo.cli.options import (
     help="Dossier des sorties (défaut : maps/ dans le dossier courant).",
 )
 @click.option("--date", "when", default="2024-09-01", show_default=True, help="Date d'évaluation.")
-def demo(force, output_dir, when):
-    """Lancer le traitement principal sur la commune fictive de démonstration, fournie avec ort."""
+@click.option(
+    "--fichiers",
+    "files_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Copier dans ce dossier la convention de démonstration (perimeters/demo/) et ses données "
+    "(data/demo/ : cadastre, adresses, logements sociaux), sans lancer le traitement.",
+)
+def demo(force, output_dir, when, files_dir):
+    """Lancer le traitement principal sur la commune fictive de démonstration, fournie avec ort.
+
+    \b
+    Exemples :
+    ort demo
+    ort demo --date 2023-06-01 --output-dir maps/avant-avenant
+    ort demo --fichiers .      # perimeters/demo/ et data/demo/ dans le dossier courant
+    """
     from geo import embedded
+
+    if files_dir is not None:
+        from geo.demo.files import copy_demo_files
+
+        copied = copy_demo_files(files_dir, force=force)
+        click.echo(copied.describe())
+        click.echo(
+            f"Convention de démonstration : {files_dir / 'perimeters' / 'demo'} "
+            f"(--perimeters {files_dir / 'perimeters' / 'demo'}, ou simplement --perimeters demo)"
+        )
+        return
     from geo.check import source_text, summary_table
     from geo.columns import PARCELS
     from geo.demo import commune as demo_mod
@@ -86,4 +116,27 @@ def demo(force, output_dir, when):
         click.echo(f"Conservé : {path} (existe déjà ; --force pour le réécrire)")
 
 
-COMMANDS = [demo]
+@click.command("carnets", cls=Command)
+@click.option(
+    "--copier",
+    "dest",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Dossier où copier les carnets (carnets/) et les données qu'ils lisent (perimeters/, data/).",
+)
+@click.option("--force", is_flag=True, help="Remplacer les fichiers d'une copie précédente.")
+def carnets(dest, force):
+    """Copier les carnets Jupyter d'ort et les données qu'ils lisent, prêts à ouvrir.
+
+    \b
+    Exemple :
+    ort carnets --copier mes-carnets   # puis : jupyter lab mes-carnets/carnets
+    """
+    from geo.demo.files import copy_notebooks
+
+    copied = copy_notebooks(dest, force=force)
+    click.echo(copied.describe())
+    click.echo(f"Ouvrez-les avec : jupyter lab {dest / 'carnets'}")
+
+
+COMMANDS = [demo, carnets]

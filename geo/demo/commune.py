@@ -4,7 +4,9 @@
 Côte d'Opale, so it can never be mistaken for a real place. :func:`build_demo` writes
 
 - ``data/demo/cadastre-62999-{parcelles,sections,communes,batiments}.json.gz`` in the Etalab
-  format (WGS84, 7 decimals, unpadded section and numéro, like the real files), and
+  format (WGS84, 7 decimals, unpadded section and numéro, like the real files),
+- ``data/demo/adresses-62999.csv.gz``: the commune's addresses in the BAL 1.4 format (one per
+  parcel, on the street it fronts, linked to it by ``cad_parcelles``), and
 - ``perimeters/demo/``: ``convention.toml`` (``fictif = true``), two versions of the
   perimeters (the initial convention and an avenant that enlarges the *Gare* sector) and a
   sample spreadsheet of parcel ids with deliberate mistakes.
@@ -31,6 +33,7 @@ import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon, Polygon, box
 
+from geo.demo.addresses import address_file_name, bal_csv, gzipped
 from geo.demo.places import build_demo_places
 from geo.io import write_bytes, write_text
 from geo.projection import LAMBERT93, WGS84
@@ -63,6 +66,7 @@ class DemoPaths:
     layers: dict[str, Path] = field(default_factory=dict)
     convention: Path = Path()
     sample_ids: Path = Path()
+    addresses: Path = Path()
 
 
 def build_demo(*, data_dir: str | Path, perimeters_dir: str | Path, force: bool = False) -> DemoPaths:
@@ -90,14 +94,17 @@ def build_demo(*, data_dir: str | Path, perimeters_dir: str | Path, force: bool 
         layers=layers,
         convention=perimeters_dir / "convention.toml",
         sample_ids=perimeters_dir / "parcelles-exemple.csv",
+        addresses=data_dir / address_file_name(DEMO_INSEE),
     )
-    wanted = [*layers.values(), paths.convention, paths.sample_ids]
+    addresses = paths.addresses
+    wanted = [*layers.values(), addresses, paths.convention, paths.sample_ids]
     if not force and all(p.exists() for p in wanted):
         build_demo_places(perimeters_dir, data_dir)
         return paths
     town = _Town.generate()
     for name, gdf in town.layers().items():
         write_bytes(_etalab_geojson_gz(gdf), layers[name], force=True)
+    write_bytes(gzipped(bal_csv(town.parcels, _warp, code_insee=DEMO_INSEE)), addresses, force=True)
     rel = Path(_relpath(data_dir, perimeters_dir))
     write_text(_convention_toml(rel), paths.convention, force=True)
     for version, sectors in _versions().items():
@@ -177,7 +184,7 @@ class _Town:
                 cells.append((_SECTIONS[zone], box(x0, y0, x1, y1)))
                 block = (x0 + _STREET, y0 + _STREET, x1 - _STREET, y1 - _STREET)
                 for geom, built in _subdivide(block, zone[0], rng):
-                    parcels.append((_SECTIONS[zone], geom))
+                    parcels.append((_SECTIONS[zone], geom, _front(geom, block, j)))
                     if built is not None:
                         buildings.append(built)
         # Number parcels per section from north-west to south-east, as a cadastre would.
@@ -188,9 +195,19 @@ class _Town:
         counters: dict[str, int] = {}
         rows = []
         for k in order:
-            section, geom = parcels[k]
+            section, geom, (street, side, door) = parcels[k]
             counters[section] = counters.get(section, 0) + 1
-            rows.append({"section": section, "numero": str(counters[section]), "geometry": _warp(geom)})
+            rows.append(
+                {
+                    "section": section,
+                    "numero": str(counters[section]),
+                    "geometry": _warp(geom),
+                    # where its address is: the street it fronts, which side, the door (local metres)
+                    "street": street,
+                    "side": side,
+                    "door": door,
+                }
+            )
         parcel_gdf = gpd.GeoDataFrame(rows, geometry="geometry", crs=LAMBERT93)
         cell_gdf = gpd.GeoDataFrame(
             {"section": [s for s, _ in cells]}, geometry=[_warp(g) for _, g in cells], crs=LAMBERT93
@@ -251,6 +268,20 @@ class _Town:
             crs=LAMBERT93,
         )
         return {"parcelles": parcelles, "sections": sections, "communes": communes, "batiments": batiments}
+
+
+def _front(geom, block, j: int) -> tuple[int, str, tuple[float, float]]:
+    """The street a parcel of the block between streets ``j`` and ``j + 1`` opens onto.
+
+    ``(street index, side, door)``: a parcel touching the block's south edge fronts street
+    ``j`` from the north (odd numbers), else street ``j + 1`` from the south (even numbers); the
+    door is 2 m inside the parcel, in the middle of its frontage (local metres).
+    """
+    x_min, y_min, x_max, y_max = geom.bounds
+    middle = (x_min + x_max) / 2
+    if abs(y_min - block[1]) < 1e-6:
+        return j, "odd", (middle, y_min + 2.0)
+    return j + 1, "even", (middle, y_max - 2.0)
 
 
 def _subdivide(block, ring: str, rng: np.random.Generator):

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from geo import settings
+from geo import embedded, settings
 from geo.errors import DownloadError, InputError
 from geo.places.friches import split_list
 
@@ -691,8 +691,11 @@ def cached_address_file(communes: list[str] | tuple[str, ...]) -> Path | None:
 def load_address_index(
     path: str | Path | None = None, *, communes: list[str] | tuple[str, ...] | None = None
 ) -> AddressIndex | None:
-    """The address index to geocode with offline: ``path`` (BAN or BAL CSV), else, when
-    ``settings.offline``, a file of the communes found in the cache; None to use the BAN API."""
+    """The address index to geocode with offline: ``path`` (BAN or BAL CSV), else the file
+    shipped with ort for these communes (the demo's), else, when ``settings.offline``, a file of
+    the communes found in the cache; None to use the BAN API."""
+    if path is None and communes:
+        path = embedded.address_file(communes)
     if path is None and settings.offline and communes:
         path = cached_address_file(communes)
     if path is None:
