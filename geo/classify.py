@@ -459,7 +459,7 @@ def classify_parcels(
     pgeom, mgeom = parcels.geometry.to_numpy(), perimeters.geometry.to_numpy()
     tracker = validity.Tracker(lambda idx: validity.valid_geoms(pgeom[idx]))
     found = overlaps(pgeom, mgeom, compiled=compiled, valid=tracker)
-    return _classified(
+    return classify_with_invalid(
         parcels,
         perimeters,
         found,
@@ -474,8 +474,11 @@ def classify_parcels(
     )
 
 
-def _classified(parcels, perimeters, found: Overlaps, invalid: np.ndarray, *, fix, compiled, **options):
-    """:func:`classify_overlaps`, the invalid parcels (indices) set aside or repaired and listed."""
+def classify_with_invalid(
+    parcels, perimeters, found: Overlaps, invalid: np.ndarray, *, fix: bool, compiled: bool | None, **options
+) -> pd.DataFrame:
+    """:func:`classify_overlaps`, the invalid parcels (indices, whose pairs ``found`` left out)
+    set aside or, with ``fix``, repaired and classified — and listed in ``attrs["invalides"]``."""
     if not len(invalid):
         return classify_overlaps(parcels, perimeters, found, **options)
     pgeom = parcels.geometry.to_numpy()

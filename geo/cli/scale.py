@@ -12,6 +12,7 @@ from geo import fmt, settings
 from geo.cli.options import (
     EXIT_BAD_INPUT,
     Command,
+    _convention_folder,
     date_option,
     fix_option,
     force_option,
@@ -51,7 +52,9 @@ def _read_perimeters(folder: Path | None, file: Path | None, when: str | None):
     "-p",
     "perimeters",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Dossier de la convention, ex. perimeters/demo (périmètres en vigueur à --date).",
+    callback=_convention_folder,
+    help="Dossier de la convention, ex. perimeters/demo (périmètres en vigueur à --date), ou le nom "
+    "d'une convention fournie avec ort : demo, libercourt, lens-lievin, haute-correze.",
 )
 @click.option(
     "--perimeters-file",
@@ -197,9 +200,26 @@ def classify(
         click.echo(f"Avertissement : {warning}", err=True)
     for failure in report.failed:
         click.echo(f"Partition en échec ({failure['partition']}) — {failure['error']}", err=True)
-    if report.failed:
+    invalid = report.invalides
+    if invalid["ecartees"] or invalid["reparees"]:
+        first = invalid["exemples"][0]
+        done = (
+            f"{invalid['ecartees']} écartée(s) sans verdict"
+            if invalid["ecartees"]
+            else f"{invalid['reparees']} réparée(s) (make_valid) et classée(s)"
+        )
+        listed = Path(output) / scale.INVALID_FILE
         click.echo(
-            f"Résultat partiel écrit : {output} ({len(report.failed)} partition(s) exclue(s), "
+            f"Avertissement : parcelle(s) à la géométrie invalide près d'un périmètre : {done} "
+            f"(première : idu={first['idu']}, {first['raison']}) ; liste : {listed}",
+            err=True,
+        )
+    if not report.complete:
+        parts = [f"{len(report.failed)} partition(s) exclue(s)"] if report.failed else []
+        if invalid["ecartees"]:
+            parts.append(f"{invalid['ecartees']} parcelle(s) invalide(s) sans verdict")
+        click.echo(
+            f"Résultat partiel écrit : {output} ({', '.join(parts)}, "
             "voir _manifest.json ; corrigez-les ou relancez avec --fix)",
             err=True,
         )

@@ -27,15 +27,18 @@ crash leaves only the hidden ``.<name>.partiel-*`` folder, never an output that 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import datetime as dt
 import functools
 import hashlib
 import json
 import os
 import pickle
+import re
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
@@ -49,9 +52,9 @@ import pyarrow.parquet as pq
 import shapely
 from pyproj import CRS
 
-from geo import classify, projection
-from geo.errors import InputError, OrtError, cause
-from geo.io import PRODUCER, check_output_folder
+from geo import classify, projection, validity
+from geo.errors import InputError, OrtError, OrtWarning, cause
+from geo.io import PRODUCER, check_output_folder, read_manifest
 from geo.scale import forkserver
 from geo.scale.partitions import CHUNK_ROWS, Unit, plan, read_unit
 
@@ -61,6 +64,14 @@ from geo.scale.partitions import PARTITION_BY as PARTITION_BY
 
 MANIFEST = "_manifest.json"
 SUCCESS = "_SUCCESS"
+#: Beside the verdicts: the invalid parcels set aside or repaired (:mod:`geo.validity`).
+INVALID_FILE = "invalides.parquet"
+_INVALID_PARTS = ".invalides"
+#: The names ort gives what it writes in an output folder: ``force`` never touches another.
+_OURS = re.compile(
+    r"^(_manifest\.json|_SUCCESS|invalides\.parquet|[a-z_]+=[0-9A-Z?]{2,5}/part-[0-9]{5}\.parquet"
+    r"|part-[0-9]{5}/part-[0-9]{5}\.parquet)$"
+)
 
 
 # --- reading and classifying one unit (in a worker) ------------------------------------------
@@ -79,6 +90,8 @@ class UnitResult:
     written: bool = False  # the worker wrote ``table`` itself (then dropped it)
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    #: Invalid parcels set aside or repaired (:data:`geo.validity.INVALID_COLUMNS`).
+    invalid: pd.DataFrame | None = None
 
 
 _WORKER: dict[str, object] = {}
@@ -103,7 +116,9 @@ def _run_shared(unit: Unit, token: str, blob: bytes, tmp: str, partition_by: str
 
 def _write_part(res: UnitResult, tmp: Path, partition_by: str) -> None:
     folder = tmp / _partition_folder(partition_by, res.key)
-    folder.mkdir(parents=True, exist_ok=True)
+    # Not parents=True: a run interrupted meanwhile has removed ``tmp``, and a worker still busy
+    # must not make it again (a hidden staging folder left behind).
+    folder.mkdir(exist_ok=True)
     pq.write_table(res.table, folder / f"part-{res.seq:05d}.parquet")
     res.rows, res.written, res.table = res.table.num_rows, True, None
 
@@ -139,24 +154,31 @@ def run_unit(
     options = _WORKER.get("options", {}) if options is None else options
     cache = _WORKER.setdefault("by_crs", {}) if perimeters is _WORKER.get("perimeters") else {}
     result = UnitResult(unit.key, unit.seq, unit.location)
+    fix = bool(options.get("fix", False))
     try:
-        if not unit.paths and not options.get("fix", False):
+        if not unit.paths:
             fast = _classify_wkb(unit, perimeters, options, cache)
             if fast is not None:
-                result.parcels, result.table = fast
+                result.parcels, result.table, result.invalid = fast
                 return result
-        parcels, result.warnings = read_unit(unit, fix=options.get("fix", False))
-        result.parcels = len(parcels)
+        parcels, result.warnings, unreadable = read_unit(unit, fix=fix, invalid=True)
+        result.parcels = len(parcels) + len(unreadable)
         perims = _perimeters_in(perimeters, parcels.crs, cache)
-        frame = classify.classify_parcels(
-            parcels,
-            perims,
-            tolerance_m2=options.get("tolerance_m2"),
-            tolerance_pct=options.get("tolerance_pct"),
-            with_distance=False,
-            only_intersecting=True,
-            compiled=True,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", OrtWarning)  # the invalid parcels are listed instead
+            frame = classify.classify_parcels(
+                parcels,
+                perims,
+                tolerance_m2=options.get("tolerance_m2"),
+                tolerance_pct=options.get("tolerance_pct"),
+                with_distance=False,
+                only_intersecting=True,
+                compiled=True,
+                fix=fix,
+            )
+        found = pd.DataFrame(frame.attrs.get("invalides") or [], columns=validity.INVALID_COLUMNS)
+        invalid = pd.concat([t for t in (unreadable, found) if len(t)], ignore_index=True)
+        result.invalid = invalid if len(invalid) else None
         frame.attrs = {}
         result.table = pa.Table.from_pandas(frame, preserve_index=False)
     except OrtError as err:
@@ -164,25 +186,22 @@ def run_unit(
     return result
 
 
-class _Exact(Exception):
-    """The fast path met something only the full reader reports well (broken geometry…)."""
-
-
 def _classify_wkb(unit: Unit, perimeters: gpd.GeoDataFrame, options: dict, cache: dict):
     """Classify an Arrow batch from its WKB, building geometries only near perimeter boundaries.
 
     The parcels of a GeoParquet batch already in their metric CRS are read as bounding boxes
     (:mod:`geo.scale.wkb`); the grid of :func:`geo.classify.overlaps_of_bounds` decides most of
-    them, and only the others become GEOS geometries, checked valid. A parcel decided by its
-    bounding box is never built, so its validity is not checked (its ring is closed and
-    finite; one with holes or parts is read by GEOS). The verdicts are those of
-    :func:`geo.classify.classify_parcels`, bit for bit.
+    them, and only the others become GEOS geometries. Every parcel in a pair — decided by the
+    grid or tested — is checked valid first (:func:`geo.scale.wkb.rings_valid`, GEOS for what
+    it cannot vouch for): an invalid one is set aside, or repaired with ``fix``, and listed
+    (:mod:`geo.validity`). The verdicts are those of :func:`geo.classify.classify_parcels`,
+    bit for bit.
 
     Returns
     -------
-    (int, DataFrame) or None
-        Parcels read and their inside and straddling pairs; None when the batch needs the full
-        reader (another CRS, missing or broken geometries, …), which then reports it.
+    (int, Table, DataFrame or None) or None
+        Parcels read, their inside and straddling pairs and the invalid parcels; None when the
+        batch needs the full reader (another CRS, missing or unreadable geometries, …).
     """
     import pyarrow.compute as pc
 
@@ -209,17 +228,15 @@ def _classify_wkb(unit: Unit, perimeters: gpd.GeoDataFrame, options: dict, cache
     others = np.flatnonzero(~simple)  # built by GEOS
     other_geoms = None
     if len(others):
-        try:
-            other_geoms = shapely.from_wkb(
-                column.take(pa.array(others)).to_numpy(zero_copy_only=False), on_invalid="raise"
-            )
-        except shapely.errors.GEOSException:
-            return None
+        other_geoms = shapely.from_wkb(
+            column.take(pa.array(others)).to_numpy(zero_copy_only=False), on_invalid="ignore"
+        )
         if (shapely.is_missing(other_geoms) | shapely.is_empty(other_geoms)).any():
-            return None
-        bounds[others] = shapely.bounds(other_geoms)  # validity: checked if they are tested
+            return None  # the full reader lists them
+        bounds[others] = shapely.bounds(other_geoms)
     if not np.isfinite(bounds).all():
         return None
+    partitions.check_kinds(other_geoms, ids.take(pa.array(others)), source=source)
     # Column by column: numpy reduces a column of a row-major array far faster than axis=0.
     extent = tuple(float(f(bounds[:, k])) for k, f in enumerate((np.min, np.min, np.max, np.max)))
     projection.check_plausible_extent(extent, unit.crs, source=source, code_insee=codes[0])
@@ -233,8 +250,6 @@ def _classify_wkb(unit: Unit, perimeters: gpd.GeoDataFrame, options: dict, cache
             out[mine] = shapely.from_wkb(column.take(pa.array(idx[mine])).to_numpy(zero_copy_only=False))
         if (~mine).any():
             out[~mine] = other_geoms[other_at[idx[~mine]]]
-        if not shapely.is_valid(out).all():  # the parcels tested exactly must be valid
-            raise _Exact
         return out
 
     def areas(idx: np.ndarray) -> np.ndarray:
@@ -243,6 +258,15 @@ def _classify_wkb(unit: Unit, perimeters: gpd.GeoDataFrame, options: dict, cache
         if not mine.all():
             out[~mine] = shapely.area(other_geoms[other_at[idx[~mine]]])
         return out
+
+    def valid(idx: np.ndarray) -> np.ndarray:
+        ok = np.zeros(len(idx), dtype=bool)
+        mine = np.flatnonzero(simple[idx])
+        ok[mine] = wkb.rings_valid(column, idx[mine])
+        unsure = np.flatnonzero(~ok)  # rings the compiled test cannot vouch for, and the others
+        if len(unsure):
+            ok[unsure] = validity.valid_geoms(geoms(idx[unsure]))
+        return ok
 
     perims = _perimeters_in(perimeters, unit.crs, cache)
     checked = ("tolerances", id(perims))
@@ -254,17 +278,29 @@ def _classify_wkb(unit: Unit, perimeters: gpd.GeoDataFrame, options: dict, cache
             tolerance_pct=options.get("tolerance_pct"),
         )
     tol_m2, tol_pct = cache[checked]
-    try:
-        exact = np.zeros(n, dtype=bool)
-        if len(others):
-            exact[others] = shapely.get_type_id(other_geoms) == 0  # points: covered or not
-        found = classify.overlaps_of_bounds(
-            bounds, perims.geometry.to_numpy(), geoms=geoms, areas=areas, exact=exact, compiled=True
-        )
-    except _Exact:
-        return None
-    verdicts = classify.sparse_verdicts(found, areas(found.parcel), tol_m2, tol_pct)
-    return n, _verdict_table(ids, perims, *verdicts)
+    exact = np.zeros(n, dtype=bool)
+    if len(others):
+        exact[others] = shapely.get_type_id(other_geoms) == 0  # points: covered or not
+    mgeom = perims.geometry.to_numpy()
+    tracker = validity.Tracker(valid)
+    found = classify.overlaps_of_bounds(
+        bounds, mgeom, geoms=geoms, areas=areas, exact=exact, compiled=True, valid=tracker
+    )
+    bad, invalid = tracker.invalid, None
+    pair_area = areas(found.parcel)
+    if len(bad):
+        fix = bool(options.get("fix", False))
+        invalid = validity.invalid_table(ids.take(pa.array(bad)).to_pylist(), geoms(bad), repaired=fix)
+        if fix:
+            repaired = validity.repair(geoms(bad))
+            more = classify.overlaps(repaired, mgeom, compiled=True, valid=False)
+            found = classify.merge_overlaps(found, more._replace(parcel=bad[more.parcel]))
+            area_of = dict(zip(bad.tolist(), shapely.area(repaired).tolist(), strict=True))
+            pair_area = areas(found.parcel)
+            fixed = np.isin(found.parcel, bad)
+            pair_area[fixed] = [area_of[i] for i in found.parcel[fixed].tolist()]
+    verdicts = classify.sparse_verdicts(found, pair_area, tol_m2, tol_pct)
+    return n, _verdict_table(ids, perims, *verdicts), invalid
 
 
 _TEXT = pa.large_string()
@@ -328,6 +364,11 @@ class RunReport:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     provenance: dict = field(default_factory=dict)
+    #: Invalid parcels (:mod:`geo.validity`): how many set aside (no verdict) and repaired,
+    #: the first few, and the file listing them all (:data:`INVALID_FILE`).
+    invalides: dict = field(default_factory=lambda: {"ecartees": 0, "reparees": 0, "exemples": []})
+    #: The files this run wrote (relative paths): all that a later ``force`` may replace.
+    fichiers: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -561,6 +602,11 @@ def _record(res: UnitResult, tmp: Path, report: RunReport) -> None:
     part["parcels"] += res.parcels
     part["rows"] += res.rows
     part["parts"] += 1
+    if res.invalid is not None and len(res.invalid):
+        folder = tmp / _INVALID_PARTS
+        folder.mkdir(exist_ok=True)
+        table = res.invalid.assign(partition=res.key, emplacement=res.location)
+        table.to_parquet(folder / f"{res.seq:05d}.parquet", index=False)
 
 
 def _partition_folder(partition_by: str, key: str) -> str:
@@ -573,23 +619,85 @@ def _finish(tmp: Path, output: Path, report: RunReport, *, force: bool, seconds:
         # A partition with a broken unit is left out whole: no half département in the output.
         shutil.rmtree(tmp / _partition_folder(report.partition_by, key), ignore_errors=True)
         report.partitions.pop(key, None)
+    _gather_invalid(tmp, report, failed_keys)
     report.parcels = sum(p["parcels"] for p in report.partitions.values())
     report.rows = sum(p["rows"] for p in report.partitions.values())
-    report.complete = not report.failed
+    # Complete: every parcel has its verdict (none in a failed partition, none set aside).
+    report.complete = not report.failed and not report.invalides["ecartees"]
     report.seconds = round(seconds, 3)
     report.provenance.setdefault("date_run", dt.datetime.now().isoformat(timespec="seconds"))
+    report.fichiers = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
+    report.fichiers = sorted([*report.fichiers, MANIFEST] + ([SUCCESS] if report.complete else []))
     manifest = {"producteur": PRODUCER, **asdict(report)}  # how --force knows the folder is ours
     (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     if report.complete:
         (tmp / SUCCESS).write_text("", encoding="utf-8")
     if output.exists():
         check_output_folder(output, force=force)  # it may have appeared during the run
+        _replace_ours(tmp, output)
+    else:
+        os.replace(tmp, output)
+
+
+def _gather_invalid(tmp: Path, report: RunReport, failed_keys: set[str]) -> None:
+    """The units' invalid parcels (not those of failed partitions) into :data:`INVALID_FILE`."""
+    folder = tmp / _INVALID_PARTS
+    if not folder.is_dir():
+        return
+    parts = [pd.read_parquet(p) for p in sorted(folder.glob("*.parquet"))]
+    shutil.rmtree(folder)
+    table = pd.concat(parts, ignore_index=True)
+    table = table[~table["partition"].isin(failed_keys)].reset_index(drop=True)
+    if table.empty:
+        return
+    table.to_parquet(tmp / INVALID_FILE, index=False)
+    aside = table["traitement"] == validity.SET_ASIDE
+    report.invalides = {
+        "ecartees": int(aside.sum()),
+        "reparees": int((~aside).sum()),
+        "fichier": INVALID_FILE,
+        "exemples": table.head(5)[validity.INVALID_COLUMNS].to_dict("records"),
+    }
+
+
+def _ours(output: Path) -> tuple[list[Path], list[Path]]:
+    """The files of an existing output that ort wrote (named as ort names them, and listed in
+    its manifest when it lists files), and all the others."""
+    manifest = read_manifest(output) or {}
+    listed = manifest.get("fichiers")
+    listed = set(listed) if isinstance(listed, list) else None
+    ours, others = [], []
+    for path in sorted(output.rglob("*")):
+        if path.is_dir() and not path.is_symlink():
+            continue
+        rel = path.relative_to(output).as_posix()
+        mine = bool(_OURS.match(rel)) and not path.is_symlink() and (listed is None or rel in listed)
+        (ours if mine else others).append(path)
+    return ours, others
+
+
+def _replace_ours(tmp: Path, output: Path) -> None:
+    """Put the new run (``tmp``) in place of the previous one in ``output``, replacing only the
+    files the previous run wrote: whatever else the folder holds stays (a user's notes)."""
+    ours, others = _ours(output)
+    if not others:  # only ort's files: the whole folder is swapped at once
         old = output.with_name(f".{output.name}.ancien-{os.getpid()}")
         os.replace(output, old)
         os.replace(tmp, output)
-        (shutil.rmtree if old.is_dir() else os.unlink)(old)
-    else:
-        os.replace(tmp, output)
+        shutil.rmtree(old) if old.is_dir() else os.unlink(old)
+        return
+    for path in ours:
+        path.unlink()
+    for folder in sorted({p.parent for p in ours if p.parent != output}, reverse=True):
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # emptied; one that holds a user's file stays
+    new = sorted(p for p in tmp.rglob("*") if p.is_file())
+    last = [tmp / MANIFEST, tmp / SUCCESS]  # the manifest and _SUCCESS last: a crash before
+    for path in [p for p in new if p not in last] + [p for p in last if p.exists()]:
+        target = output / path.relative_to(tmp)
+        target.parent.mkdir(exist_ok=True)
+        os.replace(path, target)
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def read_results(output: str | Path, *, allow_partial: bool = False) -> pd.DataFrame:
@@ -610,7 +718,8 @@ def read_results(output: str | Path, *, allow_partial: bool = False) -> pd.DataF
     Raises
     ------
     geo.errors.InputError
-        No manifest (the run did not finish), or failed partitions and not ``allow_partial``.
+        No manifest (the run did not finish), or failed partitions or invalid parcels set aside
+        (:data:`INVALID_FILE`), and not ``allow_partial``.
     """
     output = Path(output)
     manifest = output / MANIFEST
@@ -622,6 +731,13 @@ def read_results(output: str | Path, *, allow_partial: bool = False) -> pd.DataF
     if meta["failed"] and not allow_partial:
         keys = ", ".join(f["partition"] for f in meta["failed"])
         raise InputError(f"partitions {keys} en échec", source=str(output), fix="voir _manifest.json")
+    aside = (meta.get("invalides") or {}).get("ecartees", 0)
+    if aside and not allow_partial:
+        raise InputError(
+            f"{aside} parcelle(s) invalide(s) écartée(s), sans verdict (liste : {INVALID_FILE})",
+            source=str(output),
+            fix="réparez-les à la source ou relancez avec --fix ; allow_partial=True lit le reste",
+        )
     parts = sorted(output.rglob("part-*.parquet"))
     if not parts:
         return pd.DataFrame(columns=classify.RESULT_COLUMNS)
@@ -642,13 +758,15 @@ def classify_frame(
     tolerance_m2: float | None = None,
     tolerance_pct: float | None = None,
     id_column: str = "idu",
+    fix: bool = False,
 ) -> pd.DataFrame:
     """:func:`geo.classify.classify_parcels` (inside and straddling pairs) on several cores.
 
     The parcels are split in slices classified by threads that share the layer: the work is
     done in GEOS, numpy and :mod:`geo.kernels`, which all release Python's lock, so the threads
     run at once without copying anything. Same result as ``classify_parcels(parcels,
-    perimeters, only_intersecting=True, with_distance=False, compiled=True)``.
+    perimeters, only_intersecting=True, with_distance=False, compiled=True, fix=fix)``,
+    invalid parcels near a perimeter set aside or repaired and listed in ``attrs["invalides"]``.
 
     Parameters
     ----------
@@ -656,14 +774,23 @@ def classify_frame(
         Same metric CRS (metres).
     workers : int, optional
         Threads; default the number of cores (1: no thread at all).
+    fix : bool
+        Repair invalid parcels (``make_valid``) rather than set them aside.
     """
     tol_m2, tol_pct = classify.check_layers(
         parcels, perimeters, tolerance_m2=tolerance_m2, tolerance_pct=tolerance_pct, id_column=id_column
     )
     workers = workers or os.cpu_count() or 1
     pgeom, mgeom = parcels.geometry.to_numpy(), perimeters.geometry.to_numpy()
+    trackers: list[tuple[int, validity.Tracker]] = []
+
+    def tracker(lo: int, hi: int) -> validity.Tracker:
+        mine = pgeom[lo:hi]
+        trackers.append((lo, validity.Tracker(lambda idx: validity.valid_geoms(mine[idx]))))
+        return trackers[-1][1]
+
     if workers <= 1 or len(pgeom) < PARALLEL_MIN_PARCELS:
-        found = classify.overlaps(pgeom, mgeom, compiled=True)
+        found = classify.overlaps(pgeom, mgeom, compiled=True, valid=tracker(0, len(pgeom)))
     else:
         # What the slices share is made once, here: the grids and the compiled code.
         for geom in mgeom:
@@ -675,17 +802,23 @@ def classify_frame(
             lo, hi = bounds
             # Each slice its own perimeters: GEOS builds a prepared geometry's indexes lazily,
             # and two threads building them at once crash it.
-            part = classify.overlaps(pgeom[lo:hi], shapely.from_wkb(wkb), compiled=True)
+            part = classify.overlaps(
+                pgeom[lo:hi], shapely.from_wkb(wkb), compiled=True, valid=tracker(lo, hi)
+            )
             return part._replace(parcel=part.parcel + lo)
 
         cuts = np.linspace(0, len(pgeom), 2 * workers + 1).astype(int)
         with ThreadPoolExecutor(workers) as pool:
             parts = list(pool.map(one_slice, zip(cuts[:-1], cuts[1:], strict=True)))
         found = classify.Overlaps(*(np.concatenate(arrays) for arrays in zip(*parts, strict=True)))
-    return classify.classify_overlaps(
+    invalid = np.concatenate([t.invalid + lo for lo, t in trackers]) if trackers else np.zeros(0, np.intp)
+    return classify.classify_with_invalid(
         parcels,
         perimeters,
         found,
+        np.sort(invalid),
+        fix=fix,
+        compiled=True,
         tolerance_m2=tol_m2,
         tolerance_pct=tol_pct,
         with_distance=False,
