@@ -218,9 +218,9 @@ def classify(
         parts = [f"{len(report.failed)} partition(s) exclue(s)"] if report.failed else []
         if invalid["ecartees"]:
             parts.append(f"{invalid['ecartees']} parcelle(s) invalide(s) sans verdict")
+        hint = "réparez-les à la source ou relancez avec --fix" if invalid["ecartees"] else "corrigez-les"
         click.echo(
-            f"Résultat partiel écrit : {output} ({', '.join(parts)}, "
-            "voir _manifest.json ; corrigez-les ou relancez avec --fix)",
+            f"Résultat partiel écrit : {output} ({', '.join(parts)}, voir _manifest.json ; {hint})",
             err=True,
         )
         sys.exit(EXIT_BAD_INPUT)

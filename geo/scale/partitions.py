@@ -431,7 +431,9 @@ def _etalab(unit: Unit, *, fix: bool, keep_invalid: bool) -> tuple[gpd.GeoDataFr
 
     none = pd.DataFrame(columns=validity.INVALID_COLUMNS)
     if not keep_invalid:
-        return cadastre.read_parcels(list(unit.paths), fix=fix), none
+        gdf = cadastre.read_parcels(list(unit.paths), fix=fix)
+        check_unique(gdf["idu"].to_numpy(dtype=object), source=unit.location)
+        return gdf, none
     layers, listed = [], []
     for path in unit.paths:
         try:
@@ -453,6 +455,7 @@ def _etalab(unit: Unit, *, fix: bool, keep_invalid: bool) -> tuple[gpd.GeoDataFr
         if len(layers) == 1
         else gpd.GeoDataFrame(pd.concat(layers, ignore_index=True), crs=layers[0].crs)
     )
+    check_unique(gdf["idu"].to_numpy(dtype=object), source=unit.location)
     return gdf, pd.concat(listed, ignore_index=True) if listed else none
 
 
@@ -464,6 +467,25 @@ def _raw_geometries(path: Path, crs) -> gpd.GeoDataFrame:
     raw = pyogrio.read_dataframe(gdal_path, columns=["id"])
     raw = raw.rename(columns={"id": "idu"})
     return raw.to_crs(crs) if raw.crs is not None else raw.set_crs(crs)
+
+
+def check_unique(ids, *, source: str) -> None:
+    """Refuse a batch where one IDU names two parcels: their verdicts would contradict."""
+    import pyarrow.compute as pc
+
+    ids = pa.array(ids) if not isinstance(ids, (pa.Array, pa.ChunkedArray)) else ids
+    if pc.count_distinct(ids).as_py() == len(ids):
+        return
+    counts = pc.value_counts(ids)
+    twice = counts.filter(pc.greater(counts.field("counts"), 1))
+    first = twice.field("values")[0].as_py()
+    raise InputError(
+        f"{len(twice)} identifiant(s) de parcelle en double (ex. idu={first} "
+        f"× {twice.field('counts')[0].as_py()}) : leurs verdicts se contrediraient",
+        source=source,
+        feature=f"idu={first}",
+        fix="gardez une ligne par parcelle (dédoublonnez le fichier sur l'idu)",
+    )
 
 
 def check_kinds(geoms: np.ndarray | None, ids, *, source: str) -> None:
@@ -576,6 +598,7 @@ def _from_table(
     import pyarrow.compute as pc
 
     id_array = _ids(table, source)
+    check_unique(id_array, source=source)
     ids = id_array.to_numpy(zero_copy_only=False)
     code_arrow = pc.utf8_slice_codeunits(id_array, 0, 5)
     codes_array = code_arrow.to_numpy(zero_copy_only=False)

@@ -53,7 +53,7 @@ import shapely
 from pyproj import CRS
 
 from geo import classify, projection, validity
-from geo.errors import InputError, OrtError, OrtWarning, cause
+from geo.errors import InputError, OrtError, OrtWarning, OutputNotOursError, cause
 from geo.io import PRODUCER, check_output_folder, read_manifest
 from geo.scale import forkserver
 from geo.scale.partitions import CHUNK_ROWS, Unit, plan, read_unit
@@ -177,8 +177,8 @@ def run_unit(
                 fix=fix,
             )
         found = pd.DataFrame(frame.attrs.get("invalides") or [], columns=validity.INVALID_COLUMNS)
-        invalid = pd.concat([t for t in (unreadable, found) if len(t)], ignore_index=True)
-        result.invalid = invalid if len(invalid) else None
+        listed = [t for t in (unreadable, found) if len(t)]
+        result.invalid = pd.concat(listed, ignore_index=True) if listed else None
         frame.attrs = {}
         result.table = pa.Table.from_pandas(frame, preserve_index=False)
     except OrtError as err:
@@ -217,6 +217,7 @@ def _classify_wkb(unit: Unit, perimeters: gpd.GeoDataFrame, options: dict, cache
     last = unit.first_row + unit.batch_rows - 1
     source = f"{Path(unit.source).name} (partition {unit.key}, lot des lignes {unit.first_row}–{last})"
     ids = partitions._ids(table, source)
+    partitions.check_unique(ids, source=source)
     codes = sorted(pc.unique(pc.utf8_slice_codeunits(ids, 0, 5)).to_pylist())
     target = projection.metric_crs_for(codes)
     if not _same_crs(unit.crs, target):
@@ -680,6 +681,15 @@ def _replace_ours(tmp: Path, output: Path) -> None:
     """Put the new run (``tmp``) in place of the previous one in ``output``, replacing only the
     files the previous run wrote: whatever else the folder holds stays (a user's notes)."""
     ours, others = _ours(output)
+    new = sorted(p for p in tmp.rglob("*") if p.is_file())
+    theirs = {p.relative_to(output).as_posix() for p in others}
+    clash = [p for p in new if p.relative_to(tmp).as_posix() in theirs]
+    if clash:  # checked before anything is removed
+        raise OutputNotOursError(
+            f"{output / clash[0].relative_to(tmp)} existe et ort ne l'a pas écrit "
+            "(absent de son _manifest.json) : --force ne le remplace pas",
+            fix="choisissez un autre dossier de sortie (-o), ou déplacez ce fichier vous-même",
+        )
     if not others:  # only ort's files: the whole folder is swapped at once
         old = output.with_name(f".{output.name}.ancien-{os.getpid()}")
         os.replace(output, old)
@@ -691,7 +701,6 @@ def _replace_ours(tmp: Path, output: Path) -> None:
     for folder in sorted({p.parent for p in ours if p.parent != output}, reverse=True):
         with contextlib.suppress(OSError):
             folder.rmdir()  # emptied; one that holds a user's file stays
-    new = sorted(p for p in tmp.rglob("*") if p.is_file())
     last = [tmp / MANIFEST, tmp / SUCCESS]  # the manifest and _SUCCESS last: a crash before
     for path in [p for p in new if p not in last] + [p for p in last if p.exists()]:
         target = output / path.relative_to(tmp)
@@ -738,7 +747,11 @@ def read_results(output: str | Path, *, allow_partial: bool = False) -> pd.DataF
             source=str(output),
             fix="réparez-les à la source ou relancez avec --fix ; allow_partial=True lit le reste",
         )
-    parts = sorted(output.rglob("part-*.parquet"))
+    listed = meta.get("fichiers")
+    if isinstance(listed, list):  # only what the run wrote: never a user's file named alike
+        parts = sorted(output / f for f in listed if _OURS.match(f) and f.endswith(".parquet") and "/" in f)
+    else:
+        parts = sorted(output.rglob("part-*.parquet"))
     if not parts:
         return pd.DataFrame(columns=classify.RESULT_COLUMNS)
     return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
