@@ -154,6 +154,7 @@ def classify(
             tolerance_pct,
             chunk_rows,
             force,
+            fix,
         )
         return
     if engine == "local" and (workers or os.cpu_count() or 1) > 1:
@@ -239,6 +240,7 @@ def _classify_db(
     tolerance_pct,
     chunk_rows,
     force,
+    fix,
 ) -> None:
     from geo.scale import postgis
 
@@ -260,12 +262,24 @@ def _classify_db(
         tolerance_pct=tolerance_pct,
         chunk_rows=chunk_rows,
         force=force,
+        fix=fix,
     )
     click.echo(
         f"{run.parcels} parcelle(s) classée(s) en {run.seconds:.1f} s ; "
         f"{run.rows} couple(s) inclus ou à cheval "
         f"écrits dans la table {run.table}"
     )
+    if run.invalides:
+        first = run.invalides[0]
+        aside = sum(r["traitement"] == "écartée" for r in run.invalides)
+        click.echo(
+            f"Avertissement : {len(run.invalides)} parcelle(s) à la géométrie invalide près d'un périmètre, "
+            f"{'écartée(s) sans verdict' if aside else 'réparée(s) (make_valid) et classée(s)'} "
+            f"(première : idu={first['idu']}, {first['raison']})",
+            err=True,
+        )
+        if aside:
+            sys.exit(EXIT_BAD_INPUT)
 
 
 COMMANDS = [classify]
