@@ -31,6 +31,7 @@ from shapely.geometry import Polygon
 
 from geo.classify import INSIDE, RESULT_COLUMNS, STRADDLING, classify_parcels
 from geo.errors import InputError, OrtWarning, OutputExistsError
+from geo.scale import output
 from geo.scale import run as scale
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -784,7 +785,7 @@ def test_a_worker_never_makes_the_staging_folder_again(tmp_path):
     tmp = tmp_path / ".verdicts.partiel-x"
     res = scale.UnitResult("62", 3, "ici", table=pa.table({"idu": ["62001000AB0001"]}))
     with pytest.raises(FileNotFoundError):
-        scale._write_part(res, tmp, "departement")
+        output.write_part(res, tmp, "departement")
     assert list(tmp_path.iterdir()) == []
 
 

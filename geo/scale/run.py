@@ -3,8 +3,8 @@
 The input — a folder of Etalab files, a GeoParquet file, a GeoPackage or any file GDAL
 reads — is cut into *units* of work of bounded size, each within one partition and
 classified on its own; finding, cutting and reading the input is :mod:`geo.scale.partitions`'
-job (:func:`geo.scale.partitions.plan`, :func:`geo.scale.partitions.read_unit`), running the units and
-writing the results this module's.
+job (:func:`geo.scale.partitions.plan`, :func:`geo.scale.partitions.read_unit`), running the
+units this module's, the output folder :mod:`geo.scale.output`'s.
 
 Units are classified with the project's engine (:mod:`geo.classify`) by a pool of processes
 (``engine="local"``, both cores by default) or by a Dask cluster (``engine="dask"``: a
@@ -19,60 +19,51 @@ overseas one).
 
 The output is a folder (a Parquet dataset, ``departement=62/part-00000.parquet`` …) built in
 a hidden temporary folder and renamed into place at the end, with ``_manifest.json`` (what
-was done, what failed and where) and, when nothing failed, ``_SUCCESS``. A partition with
-broken geometries is reported with its location and left out whole; the others are done. A
-crash leaves only the hidden ``.<name>.partiel-*`` folder, never an output that looks complete.
+was done, what failed and where, the files written) and, when every parcel has its verdict,
+``_SUCCESS``. An invalid parcel near a perimeter is set aside (or repaired with ``fix``) and
+listed in ``invalides.parquet`` (:mod:`geo.validity`), never classified as it is nor its
+partition refused; a partition with unusable input (bad ids, a wrong CRS…) is reported with
+its location and left out whole; the others are done. A crash leaves only the hidden
+``.<name>.partiel-*`` folder, never an output that looks complete.
 """
 
 from __future__ import annotations
 
 import atexit
-import contextlib
-import datetime as dt
 import functools
 import hashlib
-import json
 import os
 import pickle
-import re
 import shutil
 import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import shapely
 from pyproj import CRS
 
 from geo import classify, projection, validity
-from geo.errors import InputError, OrtError, OrtWarning, OutputNotOursError, cause
-from geo.io import PRODUCER, check_output_folder, read_manifest
+from geo.errors import InputError, OrtError, OrtWarning, cause
+from geo.io import check_output_folder
 from geo.scale import forkserver
+from geo.scale.output import INVALID_FILE as INVALID_FILE
+from geo.scale.output import INVALID_PARTS, finish, write_part
+from geo.scale.output import MANIFEST as MANIFEST
+from geo.scale.output import SUCCESS as SUCCESS
+from geo.scale.output import read_results as read_results
 from geo.scale.partitions import CHUNK_ROWS, Unit, plan, read_unit
 
 # Cutting and reading the input live in geo.scale.partitions; ``X as X`` keeps names read from here.
 from geo.scale.partitions import FILES_PER_UNIT as FILES_PER_UNIT
 from geo.scale.partitions import PARTITION_BY as PARTITION_BY
-
-MANIFEST = "_manifest.json"
-SUCCESS = "_SUCCESS"
-#: Beside the verdicts: the invalid parcels set aside or repaired (:mod:`geo.validity`).
-INVALID_FILE = "invalides.parquet"
-_INVALID_PARTS = ".invalides"
-#: The names ort gives what it writes in an output folder: ``force`` never touches another.
-_OURS = re.compile(
-    r"^(_manifest\.json|_SUCCESS|invalides\.parquet|[a-z_]+=[0-9A-Z?]{2,5}/part-[0-9]{5}\.parquet"
-    r"|part-[0-9]{5}/part-[0-9]{5}\.parquet)$"
-)
-
 
 # --- reading and classifying one unit (in a worker) ------------------------------------------
 
@@ -110,17 +101,8 @@ def _run_shared(unit: Unit, token: str, blob: bytes, tmp: str, partition_by: str
         _WORKER["token"] = token
     result = run_unit(unit)
     if result.error is None:
-        _write_part(result, Path(tmp), partition_by)
+        write_part(result, Path(tmp), partition_by)
     return result
-
-
-def _write_part(res: UnitResult, tmp: Path, partition_by: str) -> None:
-    folder = tmp / _partition_folder(partition_by, res.key)
-    # Not parents=True: a run interrupted meanwhile has removed ``tmp``, and a worker still busy
-    # must not make it again (a hidden staging folder left behind).
-    folder.mkdir(exist_ok=True)
-    pq.write_table(res.table, folder / f"part-{res.seq:05d}.parquet")
-    res.rows, res.written, res.table = res.table.num_rows, True, None
 
 
 def _perimeters_in(perimeters: gpd.GeoDataFrame, crs, cache: dict) -> gpd.GeoDataFrame:
@@ -557,7 +539,7 @@ def classify_dataset(
             _record(res, tmp, report)
             if progress:
                 progress(res)
-        _finish(tmp, output, report, force=force, seconds=time.perf_counter() - start)
+        finish(tmp, output, report, force=force, seconds=time.perf_counter() - start)
     finally:
         close()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -599,162 +581,15 @@ def _record(res: UnitResult, tmp: Path, report: RunReport) -> None:
     if any(f["partition"] == res.key for f in report.failed):
         return  # (a part a worker wrote goes with its partition's folder at the end)
     if not res.written:
-        _write_part(res, tmp, report.partition_by)
+        write_part(res, tmp, report.partition_by)
     part["parcels"] += res.parcels
     part["rows"] += res.rows
     part["parts"] += 1
     if res.invalid is not None and len(res.invalid):
-        folder = tmp / _INVALID_PARTS
+        folder = tmp / INVALID_PARTS
         folder.mkdir(exist_ok=True)
         table = res.invalid.assign(partition=res.key, emplacement=res.location)
         table.to_parquet(folder / f"{res.seq:05d}.parquet", index=False)
-
-
-def _partition_folder(partition_by: str, key: str) -> str:
-    return key if partition_by == "rows" else f"{partition_by}={key}"
-
-
-def _finish(tmp: Path, output: Path, report: RunReport, *, force: bool, seconds: float) -> None:
-    failed_keys = {f["partition"] for f in report.failed}
-    for key in failed_keys:
-        # A partition with a broken unit is left out whole: no half département in the output.
-        shutil.rmtree(tmp / _partition_folder(report.partition_by, key), ignore_errors=True)
-        report.partitions.pop(key, None)
-    _gather_invalid(tmp, report, failed_keys)
-    report.parcels = sum(p["parcels"] for p in report.partitions.values())
-    report.rows = sum(p["rows"] for p in report.partitions.values())
-    # Complete: every parcel has its verdict (none in a failed partition, none set aside).
-    report.complete = not report.failed and not report.invalides["ecartees"]
-    report.seconds = round(seconds, 3)
-    report.provenance.setdefault("date_run", dt.datetime.now().isoformat(timespec="seconds"))
-    report.fichiers = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
-    report.fichiers = sorted([*report.fichiers, MANIFEST] + ([SUCCESS] if report.complete else []))
-    manifest = {"producteur": PRODUCER, **asdict(report)}  # how --force knows the folder is ours
-    (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
-    if report.complete:
-        (tmp / SUCCESS).write_text("", encoding="utf-8")
-    if output.exists():
-        check_output_folder(output, force=force)  # it may have appeared during the run
-        _replace_ours(tmp, output)
-    else:
-        os.replace(tmp, output)
-
-
-def _gather_invalid(tmp: Path, report: RunReport, failed_keys: set[str]) -> None:
-    """The units' invalid parcels (not those of failed partitions) into :data:`INVALID_FILE`."""
-    folder = tmp / _INVALID_PARTS
-    if not folder.is_dir():
-        return
-    parts = [pd.read_parquet(p) for p in sorted(folder.glob("*.parquet"))]
-    shutil.rmtree(folder)
-    table = pd.concat(parts, ignore_index=True)
-    table = table[~table["partition"].isin(failed_keys)].reset_index(drop=True)
-    if table.empty:
-        return
-    table.to_parquet(tmp / INVALID_FILE, index=False)
-    aside = table["traitement"] == validity.SET_ASIDE
-    report.invalides = {
-        "ecartees": int(aside.sum()),
-        "reparees": int((~aside).sum()),
-        "fichier": INVALID_FILE,
-        "exemples": table.head(5)[validity.INVALID_COLUMNS].to_dict("records"),
-    }
-
-
-def _ours(output: Path) -> tuple[list[Path], list[Path]]:
-    """The files of an existing output that ort wrote (named as ort names them, and listed in
-    its manifest when it lists files), and all the others."""
-    manifest = read_manifest(output) or {}
-    listed = manifest.get("fichiers")
-    listed = set(listed) if isinstance(listed, list) else None
-    ours, others = [], []
-    for path in sorted(output.rglob("*")):
-        if path.is_dir() and not path.is_symlink():
-            continue
-        rel = path.relative_to(output).as_posix()
-        mine = bool(_OURS.match(rel)) and not path.is_symlink() and (listed is None or rel in listed)
-        (ours if mine else others).append(path)
-    return ours, others
-
-
-def _replace_ours(tmp: Path, output: Path) -> None:
-    """Put the new run (``tmp``) in place of the previous one in ``output``, replacing only the
-    files the previous run wrote: whatever else the folder holds stays (a user's notes)."""
-    ours, others = _ours(output)
-    new = sorted(p for p in tmp.rglob("*") if p.is_file())
-    theirs = {p.relative_to(output).as_posix() for p in others}
-    clash = [p for p in new if p.relative_to(tmp).as_posix() in theirs]
-    if clash:  # checked before anything is removed
-        raise OutputNotOursError(
-            f"{output / clash[0].relative_to(tmp)} existe et ort ne l'a pas écrit "
-            "(absent de son _manifest.json) : --force ne le remplace pas",
-            fix="choisissez un autre dossier de sortie (-o), ou déplacez ce fichier vous-même",
-        )
-    if not others:  # only ort's files: the whole folder is swapped at once
-        old = output.with_name(f".{output.name}.ancien-{os.getpid()}")
-        os.replace(output, old)
-        os.replace(tmp, output)
-        shutil.rmtree(old) if old.is_dir() else os.unlink(old)
-        return
-    for path in ours:
-        path.unlink()
-    for folder in sorted({p.parent for p in ours if p.parent != output}, reverse=True):
-        with contextlib.suppress(OSError):
-            folder.rmdir()  # emptied; one that holds a user's file stays
-    last = [tmp / MANIFEST, tmp / SUCCESS]  # the manifest and _SUCCESS last: a crash before
-    for path in [p for p in new if p not in last] + [p for p in last if p.exists()]:
-        target = output / path.relative_to(tmp)
-        target.parent.mkdir(exist_ok=True)
-        os.replace(path, target)
-    shutil.rmtree(tmp, ignore_errors=True)
-
-
-def read_results(output: str | Path, *, allow_partial: bool = False) -> pd.DataFrame:
-    """Read the verdicts of a finished :func:`classify_dataset` run.
-
-    Parameters
-    ----------
-    output : path
-        The output folder of the run.
-    allow_partial : bool
-        Read the partitions that were done even when others failed.
-
-    Returns
-    -------
-    DataFrame
-        Inside and straddling pairs, columns :data:`geo.classify.RESULT_COLUMNS`.
-
-    Raises
-    ------
-    geo.errors.InputError
-        No manifest (the run did not finish), or failed partitions or invalid parcels set aside
-        (:data:`INVALID_FILE`), and not ``allow_partial``.
-    """
-    output = Path(output)
-    manifest = output / MANIFEST
-    if not manifest.is_file():
-        raise InputError(
-            "pas de _manifest.json : ce calcul n'est pas allé au bout", source=str(output), fix="relancez-le"
-        )
-    meta = json.loads(manifest.read_text(encoding="utf-8"))
-    if meta["failed"] and not allow_partial:
-        keys = ", ".join(f["partition"] for f in meta["failed"])
-        raise InputError(f"partitions {keys} en échec", source=str(output), fix="voir _manifest.json")
-    aside = (meta.get("invalides") or {}).get("ecartees", 0)
-    if aside and not allow_partial:
-        raise InputError(
-            f"{aside} parcelle(s) invalide(s) écartée(s), sans verdict (liste : {INVALID_FILE})",
-            source=str(output),
-            fix="réparez-les à la source ou relancez avec --fix ; allow_partial=True lit le reste",
-        )
-    listed = meta.get("fichiers")
-    if isinstance(listed, list):  # only what the run wrote: never a user's file named alike
-        parts = sorted(output / f for f in listed if _OURS.match(f) and f.endswith(".parquet") and "/" in f)
-    else:
-        parts = sorted(output.rglob("part-*.parquet"))
-    if not parts:
-        return pd.DataFrame(columns=classify.RESULT_COLUMNS)
-    return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
 
 
 # --- in memory, both cores -------------------------------------------------------------------
