@@ -408,6 +408,9 @@ def _local_executor(
     def close() -> None:
         for future in sent:
             future.cancel()  # a run that stopped early leaves no work behind
+        # The units already running end (a worker writes nothing once the staging folder is
+        # gone) before that folder is removed: none is left behind by a late write.
+        wait([f for f in sent if not f.cancelled()], timeout=30)
 
     return submit, close
 
@@ -684,8 +687,12 @@ def classify_dask(
     *,
     tolerance_m2: float | None = None,
     tolerance_pct: float | None = None,
+    fix: bool = False,
 ):
     """Classify a ``dask_geopandas.GeoDataFrame`` of parcels, lazily, partition by partition.
+
+    Invalid parcels near a perimeter are set aside with a warning (or repaired with ``fix``),
+    as :func:`geo.classify.classify_parcels` does.
 
     Parameters
     ----------
@@ -712,11 +719,13 @@ def classify_dask(
         }
     )
     return parcels.map_partitions(
-        _classify_partition, perimeters, tolerance_m2, tolerance_pct, meta=meta, align_dataframes=False
+        _classify_partition, perimeters, tolerance_m2, tolerance_pct, fix, meta=meta, align_dataframes=False
     )
 
 
-def _classify_partition(part: gpd.GeoDataFrame, perimeters, tolerance_m2, tolerance_pct) -> pd.DataFrame:
+def _classify_partition(
+    part: gpd.GeoDataFrame, perimeters, tolerance_m2, tolerance_pct, fix=False
+) -> pd.DataFrame:
     out = classify.classify_parcels(
         part,
         perimeters,
@@ -725,6 +734,7 @@ def _classify_partition(part: gpd.GeoDataFrame, perimeters, tolerance_m2, tolera
         with_distance=False,
         only_intersecting=True,
         compiled=True,
+        fix=fix,
     )
     out.attrs = {}
     return out
