@@ -825,3 +825,30 @@ def test_engine_modules_have_no_import_loop_even_inside_functions():
 
     assert not [m for m in graph if reaches(m, m)]
     assert "geo.classify" not in graph["geo.kernels"]
+
+
+def test_cli_names_the_invalid_parcels(territory, expected, tmp_path):
+    """`ort classify` on a file with a bow tie inside a sector: exit 2, one warning line naming
+    the parcel, the reason and invalides.parquet (before: exit 0, the parcel absent); with
+    --fix: exit 0, the parcel classified inside and listed as repaired."""
+    import geo.cli
+
+    parcels, perims = territory
+    broken = parcels.copy()
+    target_idu = expected.loc[(expected["status"] == INSIDE) & (expected["share"] == 1.0), "idu"].iloc[7]
+    target = int(np.flatnonzero(broken["idu"] == target_idu)[0])
+    broken.loc[broken.index[target], "geometry"] = _bowtie_over(broken.geometry.iloc[target])
+    path = tmp_path / "parcelles.parquet"
+    broken.to_parquet(path)
+    perims_file = tmp_path / "perimetres.gpkg"
+    perims.rename(columns={"perimeter_id": "id"}).to_file(perims_file)
+    args = ["classify", str(path), "--perimeters-file", str(perims_file), "--workers", "1"]
+    result = CliRunner().invoke(geo.cli.main, [*args, "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert f"idu={target_idu}" in result.output and "invalides.parquet" in result.output
+    assert "se recoupe" in result.output and "Traceback" not in result.output
+    fixed = CliRunner().invoke(geo.cli.main, [*args, "-o", str(tmp_path / "fixed"), "--fix"])
+    assert fixed.exit_code == 0, fixed.output
+    assert "réparée(s)" in fixed.output
+    got = scale.read_results(tmp_path / "fixed")
+    assert got.loc[got["idu"] == target_idu, "status"].tolist() == [INSIDE]
