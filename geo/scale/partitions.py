@@ -440,13 +440,29 @@ def _etalab(unit: Unit, *, fix: bool, keep_invalid: bool) -> tuple[gpd.GeoDataFr
             layers.append(cadastre.read_parcels(path))
             continue
         except InputError as err:
-            if "invalide" not in err.message:
+            if "invalide" not in err.message and "surface nulle" not in err.message:
                 raise
+        # Read again with the reader's repairs (invalid: make_valid; flat: left out), and list
+        # what it repaired or left out, from the geometries as written.
         layer = cadastre.read_parcels(path, fix=True)
         raw = _raw_geometries(Path(path), layer.crs)
-        bad = raw[~validity.valid_geoms(raw.geometry.to_numpy())]
-        table = validity.invalid_table(bad["idu"].to_numpy(), bad.geometry.to_numpy(), repaired=fix)
-        listed.append(table)
+        geoms = raw.geometry.to_numpy()
+        valid = validity.valid_geoms(geoms)
+        area, length = shapely.area(geoms), shapely.length(geoms)
+        flat = valid & ((area < 0.01) | (4 * np.pi * area < 1e-4 * length**2))
+        bad = raw[~valid]
+        listed.append(validity.invalid_table(bad["idu"].to_numpy(), bad.geometry.to_numpy(), repaired=fix))
+        if flat.any():
+            listed.append(
+                pd.DataFrame(
+                    {
+                        "idu": raw["idu"].to_numpy()[flat],
+                        "raison": "surface nulle (contour aplati)",
+                        "traitement": validity.SET_ASIDE,
+                    },
+                    columns=validity.INVALID_COLUMNS,
+                )
+            )
         if not fix:
             layer = layer[~layer["idu"].isin(set(bad["idu"]))]
         layers.append(layer)
@@ -456,6 +472,7 @@ def _etalab(unit: Unit, *, fix: bool, keep_invalid: bool) -> tuple[gpd.GeoDataFr
         else gpd.GeoDataFrame(pd.concat(layers, ignore_index=True), crs=layers[0].crs)
     )
     check_unique(gdf["idu"].to_numpy(dtype=object), source=unit.location)
+    listed = [t for t in listed if len(t)]
     return gdf, pd.concat(listed, ignore_index=True) if listed else none
 
 
