@@ -1116,6 +1116,200 @@ def run_sizes(data, work: Path) -> None:
         ort_settings.max_table_bytes = limit
 
 
+# ------------------------------------------------------------------------------------------------
+# Hardening III (issue 23): geometry validity at scale, CRS/territory mismatch
+
+
+def _broken_ring(draw, x: float, y: float, size: float):
+    """A parcel that is often invalid: bow tie, spike, self-touch, flat, repeated points, a hole
+    outside its shell, overlapping parts, random points in any order — or nothing."""
+    from shapely.geometry import MultiPolygon, Polygon, box
+
+    kind = draw(
+        st.sampled_from(["bowtie", "spike", "touch", "flat", "repeat", "hole", "parts", "random", "none"])
+    )
+    s = size
+    if kind == "bowtie":
+        return Polygon([(x, y), (x + s, y + s), (x + s, y), (x, y + s)])
+    if kind == "spike":
+        return Polygon(
+            [
+                (x, y),
+                (x + s, y),
+                (x + s, y + s / 2),
+                (x + 2 * s, y + s / 2),
+                (x + s, y + s / 2),
+                (x + s, y + s),
+                (x, y + s),
+            ]
+        )
+    if kind == "touch":
+        return Polygon(
+            [(x, y), (x + s, y), (x + s / 2, y + s / 2), (x + s, y + s), (x, y + s), (x + s / 2, y + s / 2)]
+        )
+    if kind == "flat":
+        return Polygon([(x, y), (x + s / 2, y), (x + s, y)])
+    if kind == "repeat":
+        return Polygon([(x, y), (x + s, y), (x + s, y), (x + s, y + s), (x, y + s)])
+    if kind == "hole":
+        return Polygon(
+            box(x, y, x + s / 2, y + s / 2).exterior.coords,
+            [box(x + s, y + s, x + 2 * s, y + 2 * s).exterior.coords],
+        )
+    if kind == "parts":
+        return MultiPolygon([box(x, y, x + s, y + s), box(x + s / 2, y, x + 1.5 * s, y + s)])
+    if kind == "random":
+        n = draw(st.integers(3, 9))
+        pts = draw(st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1)), min_size=n, max_size=n))
+        return Polygon([(x + a * s, y + b * s) for a, b in pts])
+    return None
+
+
+@st.composite
+def validity_data(draw):
+    """A 12 × 12 tiling of 20 m squares in Lambert-93, some replaced by broken parcels, and a
+    perimeter over part of it (boundary through the tiling, parcels well inside it too)."""
+    broken = draw(st.lists(st.integers(0, 143), max_size=12, unique=True))
+    rows = []
+    for k in range(144):
+        i, j = divmod(k, 12)
+        rows.append((650_000.0 + 20 * j, 6_900_000.0 + 20 * i))
+    shapes = {}
+    for k in broken:
+        x, y = rows[k]
+        shapes[k] = _broken_ring(draw, x, y, 20.0)
+    cut = draw(st.floats(40, 200))
+    return shapes, cut
+
+
+def run_validity(data, work: Path) -> None:
+    """ort's engine on parcels some of which are invalid: each invalid parcel near the perimeter
+    is listed in invalides.parquet and has no verdict (never silently absent, never called
+    outside), the others get the verdicts of the valid layer; in memory: the same list."""
+    import geopandas as gpd
+    import shapely
+    from shapely.geometry import box
+
+    from geo.classify import classify_parcels
+    from geo.scale import run as scale
+
+    shapes, cut = data
+    ids, geoms = [], []
+    for k in range(144):
+        i, j = divmod(k, 12)
+        x, y = 650_000.0 + 20 * j, 6_900_000.0 + 20 * i
+        ids.append(f"62001000AB{k + 1:04d}")
+        geoms.append(shapes[k] if k in shapes else box(x, y, x + 20, y + 20))
+    parcels = gpd.GeoDataFrame({"idu": ids}, geometry=geoms, crs="EPSG:2154")
+    perims = gpd.GeoDataFrame(
+        {"perimeter_id": ["p"], "type": ["secteur"], "nom": ["P"]},
+        geometry=[box(649_990.0, 6_899_990.0, 650_000.0 + cut, 6_900_000.0 + 150.0)],
+        crs="EPSG:2154",
+    )
+    work = _fresh(work)
+    path = work / "parcelles.parquet"
+    parcels.to_parquet(path)
+    report = scale.classify_dataset(path, perims, work / "out", workers=1)
+    if report.failed:  # refused whole: only for something else than an invalid polygon
+        _require(
+            not any("invalide" in f["error"] for f in report.failed),
+            "a partition refused for an invalid parcel",
+        )
+        return
+    got = scale.read_results(work / "out", allow_partial=True)
+    listed = set()
+    if (work / "out" / scale.INVALID_FILE).exists():
+        listed = set(pd.read_parquet(work / "out" / scale.INVALID_FILE)["idu"])
+    _require(not listed & set(got["idu"]), "an invalid parcel set aside has a verdict")
+    g = parcels.geometry.to_numpy()
+    bad = ~shapely.is_valid(g) | shapely.is_missing(g)
+    near = shapely.intersects(g, perims.geometry.iloc[0].buffer(0.5)) | (shapely.is_missing(g))
+    for idu, b, n in zip(ids, bad, near, strict=True):
+        if b and n:
+            _require(idu in listed, f"invalid parcel {idu} near the perimeter is not listed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        memory = classify_parcels(
+            parcels[~shapely.is_missing(g)],
+            perims,
+            only_intersecting=True,
+            with_distance=False,
+            compiled=True,
+        )
+    mem_listed = {r["idu"] for r in memory.attrs.get("invalides", [])}
+    _require(mem_listed <= listed, "in memory and end to end list different invalid parcels")
+    _require(set(memory["idu"]) == set(got["idu"]), "in memory and end to end give different verdicts")
+
+
+CRS_CANDIDATES = [
+    "EPSG:2154",
+    "EPSG:4326",
+    "EPSG:3857",
+    "EPSG:3944",
+    "EPSG:3949",
+    "EPSG:32631",
+    "EPSG:2975",
+    "EPSG:5490",
+]
+TERRITORIES = {"62001": (2.0, 50.3), "13055": (5.4, 43.3), "97411": (55.45, -20.9), "97105": (-61.5, 16.2)}
+
+
+@st.composite
+def crs_data(draw):
+    code = draw(st.sampled_from(sorted(TERRITORIES)))
+    lon, lat = TERRITORIES[code]
+    jitter = 0.03 if code.startswith("97") else 0.2  # an island is small: stay on land
+    dlon, dlat = draw(st.floats(-jitter, jitter)), draw(st.floats(-jitter, jitter))
+    true = draw(st.sampled_from(CRS_CANDIDATES))
+    declared = draw(st.one_of(st.just(true), st.sampled_from(CRS_CANDIDATES)))
+    return code, lon + dlon, lat + dlat, true, declared
+
+
+def run_crs(data, work: Path) -> None:
+    """Parcels of a commune written in one CRS and declared in another, through ort classify's
+    engine: when the run classifies them, their coordinates read in the declared CRS lie in the
+    commune's territory; the territory's own metric CRS and degrees, declared truly, pass."""
+    import geopandas as gpd
+    import numpy as np
+    from shapely.geometry import box
+
+    from geo import projection
+    from geo.errors import CRSError
+    from geo.scale import run as scale
+
+    code, lon, lat, true, declared = data
+    centre = gpd.GeoSeries.from_xy([lon], [lat], crs=4326).to_crs(projection.metric_crs_for(code))
+    x, y = float(centre.x.iloc[0]), float(centre.y.iloc[0])
+    parcels = gpd.GeoDataFrame(
+        {"idu": [f"{code}000AB{k:04d}" for k in range(1, 4)]},
+        geometry=[box(x + 30 * k, y, x + 30 * k + 25, y + 25) for k in range(3)],
+        crs=projection.metric_crs_for(code),
+    )
+    try:
+        written = parcels.to_crs(true)
+    except Exception:  # noqa: BLE001 - a CRS that cannot hold the place: not an input
+        return
+    if not np.isfinite(written.total_bounds).all():
+        return
+    lied = written.set_crs(declared, allow_override=True)
+    perims = gpd.GeoDataFrame(
+        {"perimeter_id": ["p"]}, geometry=[parcels.union_all().buffer(10)], crs=parcels.crs
+    )
+    work = _fresh(work)
+    path = work / "parcelles.parquet"
+    lied.to_parquet(path)
+    report = scale.classify_dataset(path, perims, work / "out", workers=1)
+    ext = projection.lonlat_extent(code)
+    if not report.failed:
+        back = gpd.GeoSeries(lied.geometry.to_numpy(), crs=declared).to_crs(4326).centroid
+        inside = ((back.x >= ext[0]) & (back.x <= ext[2]) & (back.y >= ext[1]) & (back.y <= ext[3])).all()
+        _require(bool(inside), f"{true} declared {declared} classified outside its territory")
+    elif declared == true and true in (projection.metric_crs_for(code), "EPSG:4326"):
+        raise InvariantViolation(f"true CRS {true} refused: {report.failed[0]['error'][:200]}")
+    else:
+        raise CRSError(report.failed[0]["error"])  # refused, as it should: counted as such
+
+
 TARGETS = {
     t.name: t
     for t in (
@@ -1174,6 +1368,18 @@ TARGETS = {
             sized_file(),
             run_sizes,
             _describe_file,
+        ),
+        Target(
+            "validity",
+            "geo.scale.run.classify_dataset + classify_parcels on invalid parcels (bow ties, spikes…)",
+            validity_data(),
+            run_validity,
+        ),
+        Target(
+            "crs",
+            "geo.scale.run.classify_dataset on coordinates declared in the wrong CRS, by territory",
+            crs_data(),
+            run_crs,
         ),
     )
 }

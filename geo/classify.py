@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -37,8 +38,15 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo import projection, settings
-from geo.errors import InputError
+from geo import projection, settings, validity
+from geo.errors import InputError, OrtWarning
+
+# The grids live a floor down (geo.grid), shared with geo.kernels; named here for callers.
+from geo.grid import GRID_CELLS as GRID_CELLS
+from geo.grid import GRID_MARGIN as GRID_MARGIN
+from geo.grid import ByIdentity as ByIdentity
+from geo.grid import PerimeterGrid as PerimeterGrid
+from geo.grid import perimeter_grid as perimeter_grid
 
 INSIDE, STRADDLING, OUTSIDE = "inside", "straddling", "outside"
 STATUSES = (INSIDE, STRADDLING, OUTSIDE)
@@ -86,7 +94,11 @@ class Overlaps(NamedTuple):
 
 
 def overlaps(
-    parcel_geoms: np.ndarray, perimeter_geoms: np.ndarray, *, compiled: bool | None = None
+    parcel_geoms: np.ndarray,
+    perimeter_geoms: np.ndarray,
+    *,
+    compiled: bool | None = None,
+    valid: Callable[[np.ndarray], np.ndarray] | bool | None = None,
 ) -> Overlaps:
     """Find the parcel × perimeter pairs that intersect and the area each parcel has inside.
 
@@ -99,21 +111,39 @@ def overlaps(
     compiled : bool, optional
         Areas of boundary pairs by :mod:`geo.kernels` (True) or GEOS (False); default: compiled
         from :data:`COMPILED_MIN_PAIRS` boundary pairs on.
+    valid : callable or bool, optional
+        The validity test of :func:`overlaps_of_bounds` (e.g. a :class:`geo.validity.Tracker`
+        that lists the parcels it sets aside); default :func:`geo.validity.valid_geoms`, the
+        invalid parcels set aside with a warning; False: the parcels are known valid.
 
     Returns
     -------
     Overlaps
-        Pairs ordered by parcel then perimeter; pairs not listed share no point.
+        Pairs ordered by parcel then perimeter; pairs not listed share no point (or belong to
+        an invalid parcel set aside).
     """
     pgeom = np.asarray(parcel_geoms, dtype=object)
-    return overlaps_of_bounds(
+    tracker = None
+    if valid is None:
+        valid = tracker = validity.Tracker(lambda idx: validity.valid_geoms(pgeom[idx]))
+    found = overlaps_of_bounds(
         shapely.bounds(pgeom),
         perimeter_geoms,
         geoms=lambda idx: pgeom[idx],
         areas=lambda idx: shapely.area(pgeom[idx]),
         exact=shapely.get_type_id(pgeom) == 0,
         compiled=compiled,
+        valid=valid or None,
     )
+    if tracker is not None and len(tracker.invalid):
+        bad = tracker.invalid
+        warnings.warn(
+            f"{len(bad)} parcelle(s) invalide(s) écartée(s), sans verdict (première : position {bad[0]}, "
+            f"{validity.reasons(pgeom[bad[:1]])[0]}) — classify_parcels(..., fix=True) les répare",
+            OrtWarning,
+            stacklevel=2,
+        )
+    return found
 
 
 def overlaps_of_bounds(
@@ -124,6 +154,7 @@ def overlaps_of_bounds(
     areas: Callable[[np.ndarray], np.ndarray],
     exact: np.ndarray | None = None,
     compiled: bool | None = None,
+    valid: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Overlaps:
     """:func:`overlaps` for parcels known by their bounding boxes, built as geometries on demand.
 
@@ -147,6 +178,11 @@ def overlaps_of_bounds(
         Parcels the grid must not decide (points: a point on the boundary is inside).
     compiled : bool, optional
         See :func:`overlaps`.
+    valid : callable, optional
+        Sorted unique parcel indices → whether each is a valid geometry. Asked, after the grid,
+        for every parcel in a pair — those the grid decides inside too, which are never built:
+        the pairs of an invalid parcel are left out (the callback knows which). An invalid
+        parcel in no pair is disjoint from every perimeter, whatever its repair.
     """
     mgeom = np.asarray(perimeter_geoms, dtype=object)
     shapely.prepare(mgeom)
@@ -158,6 +194,14 @@ def overlaps_of_bounds(
         wq, wp, tq, tp = kernels.grid_pairs(bounds, shapely.bounds(mgeom), grids, free, GRID_MARGIN)
     else:
         wq, wp, tq, tp = _grid_pairs(bounds, mgeom, free)
+    if valid is not None and (len(wq) or len(tq)):
+        near = np.union1d(wq, tq)
+        bad = near[~np.asarray(valid(near), dtype=bool)]
+        if len(bad):
+            keep = ~np.isin(wq, bad)
+            wq, wp = wq[keep], wp[keep]
+            keep = ~np.isin(tq, bad)
+            tq, tp = tq[keep], tp[keep]
 
     # Parcels decided by the grid: contained properly, their whole area inside.
     ids, inv = np.unique(wq, return_inverse=True)
@@ -237,127 +281,6 @@ def _kernels():
 
 #: Parcels wider than this (m) are checked against every perimeter's box, the others by strips.
 _STRIP_M = 1000.0
-#: Cells along the longer side of a perimeter's grid.
-GRID_CELLS = 256
-#: Margin of every cell test, in cells: rounding can only make a cell 'boundary', never wrong.
-GRID_MARGIN = 1e-6
-
-
-class PerimeterGrid:
-    """A coarse grid over one perimeter: cells wholly inside, wholly outside, or on the boundary.
-
-    A cell (closed square) that no boundary segment comes near is entirely in the
-    perimeter's interior or entirely outside it; its centre says which. Cells are marked
-    'boundary' conservatively (by the bounding boxes of boundary segments shorter than a
-    cell, with a margin), so 'inside' and 'outside' are exact. The grid has one cell of
-    margin around the perimeter's bounding box: its outer cells are outside.
-    """
-
-    def __init__(self, geom) -> None:
-        bx0, by0, bx1, by1 = shapely.bounds(geom)
-        size = max(bx1 - bx0, by1 - by0) / (GRID_CELLS - 2)
-        if not size > 0:
-            size = 1.0
-        self.size = size
-        self.x0, self.y0 = bx0 - size, by0 - size
-        self.nx = int(np.ceil((bx1 - self.x0) / size)) + 1
-        self.ny = int(np.ceil((by1 - self.y0) / size)) + 1
-        rings = shapely.get_parts(shapely.boundary(geom))
-        xy, ring = shapely.get_coordinates(shapely.segmentize(rings, size / 2), return_index=True)
-        same = ring[1:] == ring[:-1]
-        a, b = xy[:-1][same], xy[1:][same]
-        i0, i1 = self._cols(np.minimum(a[:, 0], b[:, 0]), np.maximum(a[:, 0], b[:, 0]))
-        j0, j1 = self._rows(np.minimum(a[:, 1], b[:, 1]), np.maximum(a[:, 1], b[:, 1]))
-        edge = np.zeros((self.ny, self.nx), dtype=bool)
-        span_i = int((i1 - i0).max(initial=0))
-        span_j = int((j1 - j0).max(initial=0))
-        for di in range(span_i + 1):
-            for dj in range(span_j + 1):
-                ok = (i0 + di <= i1) & (j0 + dj <= j1)
-                edge[j0[ok] + dj, i0[ok] + di] = True
-        # Runs of free cells along each row share one state: test the first cell of each run.
-        free = ~edge
-        start = free.copy()
-        start[:, 1:] &= edge[:, :-1]
-        run = np.cumsum(start.ravel()) - 1
-        first = np.flatnonzero(start.ravel())
-        rows, cols = np.divmod(first, self.nx)
-        state = shapely.contains_xy(geom, self.x0 + (cols + 0.5) * size, self.y0 + (rows + 0.5) * size)
-        inside = free & state[run].reshape(free.shape)
-        outside = free & ~inside
-        self.inside = self._table(inside)
-        self.outside = self._table(outside)
-
-    def _cols(self, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        i0 = np.floor((lo - self.x0) / self.size - GRID_MARGIN)
-        i1 = np.floor((hi - self.x0) / self.size + GRID_MARGIN)
-        return np.clip(i0, 0, self.nx - 1).astype(np.intp), np.clip(i1, 0, self.nx - 1).astype(np.intp)
-
-    def _rows(self, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        j0 = np.floor((lo - self.y0) / self.size - GRID_MARGIN)
-        j1 = np.floor((hi - self.y0) / self.size + GRID_MARGIN)
-        return np.clip(j0, 0, self.ny - 1).astype(np.intp), np.clip(j1, 0, self.ny - 1).astype(np.intp)
-
-    @staticmethod
-    def _table(cells: np.ndarray) -> np.ndarray:
-        out = np.zeros((cells.shape[0] + 1, cells.shape[1] + 1), dtype=np.int32)
-        out[1:, 1:] = cells.cumsum(0).cumsum(1)
-        return out
-
-    def decide(
-        self, minx: np.ndarray, miny: np.ndarray, maxx: np.ndarray, maxy: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Which boxes lie over inside cells only, and which over outside cells only.
-
-        Parts of a box beyond the grid are beyond the perimeter's bounding box: outside.
-        """
-        i0, i1 = self._cols(minx, maxx)
-        j0, j1 = self._rows(miny, maxy)
-        cells = (i1 - i0 + 1) * (j1 - j0 + 1)
-
-        def count(table: np.ndarray) -> np.ndarray:
-            return table[j1 + 1, i1 + 1] - table[j0, i1 + 1] - table[j1 + 1, i0] + table[j0, i0]
-
-        return count(self.inside) == cells, count(self.outside) == cells
-
-
-def perimeter_grid(geom) -> PerimeterGrid | None:
-    """The grid of a polygonal perimeter (cached by its WKB), or None for other geometries."""
-    if geom is None or shapely.is_empty(geom) or shapely.get_type_id(geom) not in (3, 6):
-        return None
-    return _grid_of(geom)
-
-
-class ByIdentity:
-    """``fn(WKB of a geometry)``, remembered for the geometry object itself.
-
-    ``fn`` caches by WKB (equal geometries share a result); the same object again — batch
-    after batch of a large run — then needs no WKB made and hashed. The object is kept with
-    its result, so its ``id`` cannot be reused by another while the entry lives.
-    """
-
-    def __init__(self, fn: Callable[[bytes], object], size: int = 256) -> None:
-        self.fn, self.size, self.seen = fn, size, {}
-
-    def __call__(self, geom):
-        seen = self.seen.get(id(geom))
-        if seen is not None and seen[0] is geom:
-            return seen[1]
-        if len(self.seen) >= self.size:
-            self.seen.clear()
-        value = self.fn(shapely.to_wkb(geom))
-        self.seen[id(geom)] = (geom, value)
-        return value
-
-
-@functools.lru_cache(maxsize=256)
-def _grid(wkb: bytes) -> PerimeterGrid:
-    geom = shapely.from_wkb(wkb)
-    shapely.prepare(geom)
-    return PerimeterGrid(geom)
-
-
-_grid_of = ByIdentity(_grid)
 
 
 def _edge_areas(
@@ -494,6 +417,7 @@ def classify_parcels(
     only_intersecting: bool = False,
     id_column: str = "idu",
     compiled: bool | None = None,
+    fix: bool = False,
 ) -> pd.DataFrame:
     """Classify parcels (or points) against perimeters.
 
@@ -512,12 +436,17 @@ def classify_parcels(
         Return only the pairs whose status is not ``outside`` (for large runs).
     compiled : bool, optional
         How boundary areas are computed: see :func:`overlaps`.
+    fix : bool
+        Repair invalid parcels near a perimeter with ``make_valid`` and classify them, rather
+        than set them aside (:mod:`geo.validity`).
 
     Returns
     -------
     DataFrame
         One row per parcel × perimeter (:data:`RESULT_COLUMNS`), ordered as the inputs;
-        ``share`` in [0, 1]; ``distance_m`` is 0 for inside and straddling parcels.
+        ``share`` in [0, 1]; ``distance_m`` is 0 for inside and straddling parcels. Invalid
+        parcels near a perimeter are listed in ``attrs["invalides"]`` (records of
+        :data:`geo.validity.INVALID_COLUMNS`, with a warning): set aside (no row) or repaired.
 
     Raises
     ------
@@ -527,17 +456,64 @@ def classify_parcels(
     tol_m2, tol_pct = check_layers(
         parcels, perimeters, tolerance_m2=tolerance_m2, tolerance_pct=tolerance_pct, id_column=id_column
     )
-    found = overlaps(parcels.geometry.to_numpy(), perimeters.geometry.to_numpy(), compiled=compiled)
-    return classify_overlaps(
+    pgeom, mgeom = parcels.geometry.to_numpy(), perimeters.geometry.to_numpy()
+    tracker = validity.Tracker(lambda idx: validity.valid_geoms(pgeom[idx]))
+    found = overlaps(pgeom, mgeom, compiled=compiled, valid=tracker)
+    return classify_with_invalid(
         parcels,
         perimeters,
         found,
+        tracker.invalid,
+        fix=fix,
+        compiled=compiled,
         tolerance_m2=tol_m2,
         tolerance_pct=tol_pct,
         with_distance=with_distance,
         only_intersecting=only_intersecting,
         id_column=id_column,
     )
+
+
+def classify_with_invalid(
+    parcels, perimeters, found: Overlaps, invalid: np.ndarray, *, fix: bool, compiled: bool | None, **options
+) -> pd.DataFrame:
+    """:func:`classify_overlaps`, the invalid parcels (indices, whose pairs ``found`` left out)
+    set aside or, with ``fix``, repaired and classified — and listed in ``attrs["invalides"]``."""
+    if not len(invalid):
+        return classify_overlaps(parcels, perimeters, found, **options)
+    pgeom = parcels.geometry.to_numpy()
+    table = validity.invalid_table(
+        parcels[options["id_column"]].to_numpy()[invalid], pgeom[invalid], repaired=fix
+    )
+    if fix:
+        repaired = validity.repair(pgeom[invalid])
+        more = overlaps(repaired, perimeters.geometry.to_numpy(), compiled=compiled, valid=False)
+        found = merge_overlaps(found, more._replace(parcel=invalid[more.parcel]))
+        geoms = pgeom.copy()
+        geoms[invalid] = repaired
+        parcels = parcels.set_geometry(gpd.GeoSeries(geoms, index=parcels.index, crs=parcels.crs))
+    result = classify_overlaps(parcels, perimeters, found, **options)
+    if not fix and not options["only_intersecting"]:
+        m = len(perimeters)
+        drop = (invalid[:, None] * m + np.arange(m)).ravel()  # the parcel's rows (parcel-major)
+        result = result.drop(index=result.index[drop]).reset_index(drop=True)
+    result.attrs["invalides"] = table.to_dict("records")
+    first = table.iloc[0]
+    done = "réparée(s) (make_valid)" if fix else "écartée(s), sans verdict"
+    warnings.warn(
+        f"{len(table)} parcelle(s) invalide(s) {done}"
+        f" (première : {options['id_column']}={first['idu']}, {first['raison']})",
+        OrtWarning,
+        stacklevel=3,
+    )
+    return result
+
+
+def merge_overlaps(a: Overlaps, b: Overlaps) -> Overlaps:
+    """The pairs of ``a`` and ``b`` (of other parcels), ordered by parcel then perimeter."""
+    merged = Overlaps(*(np.concatenate(pair) for pair in zip(a, b, strict=True)))
+    order = np.lexsort((merged.perimeter, merged.parcel))
+    return Overlaps(*(x[order] for x in merged))
 
 
 def check_layers(

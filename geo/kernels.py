@@ -3,7 +3,7 @@
 Two jobs of :mod:`geo.classify`, for batches of hundreds of thousands of parcels:
 
 - :func:`grid_pairs`: which parcel boxes meet which perimeter's box, and which of those the
-  perimeter's grid decides (:class:`geo.classify.PerimeterGrid`) — the same decisions as the
+  perimeter's grid decides (:class:`geo.grid.PerimeterGrid`) — the same decisions as the
   numpy version, parcel by parcel in one loop instead of array passes per perimeter;
 - :func:`intersection_areas`: the area of a parcel inside a perimeter, for the parcels on
   its boundary.
@@ -40,7 +40,7 @@ import numba
 import numpy as np
 import shapely
 
-from geo import classify
+from geo.grid import GRID_MARGIN, ByIdentity, perimeter_grid
 
 #: Segments per run of a perimeter ring: a run far from a parcel's box counts as its chord.
 _RUN = 32
@@ -370,7 +370,7 @@ def _perimeter(wkb: bytes):
 
 
 #: :func:`_perimeter` of a geometry object: the same object again needs no WKB made and hashed.
-_perimeter_of = classify.ByIdentity(_perimeter)
+_perimeter_of = ByIdentity(_perimeter)
 
 
 def intersection_areas(parcels: np.ndarray, perimeters: np.ndarray, which: np.ndarray) -> np.ndarray:
@@ -415,9 +415,9 @@ def warm() -> None:
     grid_pairs(
         np.array([[1.0, 1.0, 3.0, 3.0]]),
         np.array([[0.0, 0.0, 2.0, 2.0]]),
-        [classify.perimeter_grid(square)],
+        [perimeter_grid(square)],
         np.ones(1, bool),
-        classify.GRID_MARGIN,
+        GRID_MARGIN,
     )
 
 
@@ -523,7 +523,7 @@ def grid_pairs(bounds: np.ndarray, boxes: np.ndarray, grids: list, free: np.ndar
         Parcels' ``minx, miny, maxx, maxy`` (NaN: never a pair), metres.
     boxes : array (m, 4)
         Perimeters' bounding boxes.
-    grids : list of geo.classify.PerimeterGrid or None
+    grids : list of geo.grid.PerimeterGrid or None
         One per perimeter (None: every pair is tested).
     free : bool array (n,)
         Parcels the grids may decide.
@@ -533,7 +533,7 @@ def grid_pairs(bounds: np.ndarray, boxes: np.ndarray, grids: list, free: np.ndar
     (whole parcels, whole perimeters, tested parcels, tested perimeters)
         Pairs decided inside (the parcel contained properly), and pairs left to the exact
         tests; pairs decided outside are left out. Exactly the decisions of
-        :meth:`geo.classify.PerimeterGrid.decide`.
+        :meth:`geo.grid.PerimeterGrid.decide`.
     """
     b = np.asarray(bounds, dtype=float)
     cols = [np.ascontiguousarray(b[:, k]) for k in range(4)]
@@ -552,3 +552,144 @@ def grid_pairs(bounds: np.ndarray, boxes: np.ndarray, grids: list, free: np.ndar
         *packed,
         margin,
     )
+
+
+# --- is a ring simple? (the validity test of the WKB scan) -----------------------------------
+
+#: Relative bound on the rounding of an orientation test (Shewchuk's is 3.3e-16): a result
+#: within it of zero is not trusted, and the ring goes to GEOS.
+_ORIENT_TOL = 1e-12
+#: Rings of more segments than this are swept (segments sorted by x) rather than compared
+#: pairwise.
+_PAIRWISE_MAX = 64
+
+
+@_jit
+def _apart(v, a, b):
+    """Segments from ``v[a]`` and ``v[b]`` (x, y interleaved), whose boxes meet, certainly share
+    no point: the ends of one strictly on one side of the other's line."""
+    px, py, qx, qy = v[a], v[a + 1], v[a + 2], v[a + 3]
+    rx, ry, sx, sy = v[b], v[b + 1], v[b + 2], v[b + 3]
+    ux, uy = qx - px, qy - py
+    t1, t2 = ux * (ry - py), uy * (rx - px)
+    t3, t4 = ux * (sy - py), uy * (sx - px)
+    d1, d2 = t1 - t2, t3 - t4
+    e1 = _ORIENT_TOL * (abs(t1) + abs(t2))
+    e2 = _ORIENT_TOL * (abs(t3) + abs(t4))
+    if (d1 > e1 and d2 > e2) or (d1 < -e1 and d2 < -e2):
+        return True
+    wx, wy = sx - rx, sy - ry
+    t1, t2 = wx * (py - ry), wy * (px - rx)
+    t3, t4 = wx * (qy - ry), wy * (qx - rx)
+    d1, d2 = t1 - t2, t3 - t4
+    e1 = _ORIENT_TOL * (abs(t1) + abs(t2))
+    e2 = _ORIENT_TOL * (abs(t3) + abs(t4))
+    return (d1 > e1 and d2 > e2) or (d1 < -e1 and d2 < -e2)
+
+
+@_jit
+def ring_is_simple(v, k, points, order, seg, box):
+    """The closed ring of ``points`` points from ``v[k]`` (x, y interleaved) is certainly a
+    valid polygon shell: no two segments meet but consecutive ones, at their common point.
+
+    False means *not certain*: a crossing, a touch, a spike, too few distinct points — or a
+    test too close to call in floating point; GEOS then decides (``shapely.is_valid``).
+    Segments of zero length (a repeated point, valid for GEOS) are skipped. ``order``,
+    ``seg`` (int) and ``box`` (4 rows) are scratch arrays of at least ``points`` columns.
+
+    Each segment is compared with those whose box meets its own: pairwise (without branches)
+    for a parcel's ring of a few dozen segments, by a sweep over the segments sorted by their
+    west end for longer rings.
+    """
+    m = 0
+    for s in range(points - 1):
+        a = k + 2 * s
+        x0, y0, x1, y1 = v[a], v[a + 1], v[a + 2], v[a + 3]
+        if x0 == x1 and y0 == y1:
+            continue  # a repeated point
+        seg[m] = a
+        order[m] = m
+        box[0, m] = x0 if x0 < x1 else x1
+        box[1, m] = x1 if x0 < x1 else x0
+        box[2, m] = y0 if y0 < y1 else y1
+        box[3, m] = y1 if y0 < y1 else y0
+        m += 1
+    if m < 3:
+        return False  # "too few points" for GEOS, or a degenerate ring
+    # Consecutive segments meet at their common point only, unless the ring turns back on
+    # itself along one line (a spike).
+    for i in range(m):
+        a = seg[i]
+        b = seg[i + 1] if i + 1 < m else seg[0]
+        ux, uy = v[a + 2] - v[a], v[a + 3] - v[a + 1]
+        wx, wy = v[b + 2] - v[b], v[b + 3] - v[b + 1]
+        c1, c2 = ux * wy, uy * wx
+        if abs(c1 - c2) <= _ORIENT_TOL * (abs(c1) + abs(c2)):
+            if not ux * wx + uy * wy > _ORIENT_TOL * (abs(ux * wx) + abs(uy * wy)):
+                return False
+    if m > _PAIRWISE_MAX:
+        return _sweep(v, m, order, seg, box)
+    # Each segment against all, in a loop without branches (vectorised): its box meets its own
+    # and its two neighbours' boxes, and in a parcel's ring rarely any other.
+    for i in range(m):
+        x0, x1, y0, y1 = box[0, i], box[1, i], box[2, i], box[3, i]
+        meets = 0
+        for j in range(m):
+            meets += (box[0, j] <= x1) & (box[1, j] >= x0) & (box[2, j] <= y1) & (box[3, j] >= y0)
+        if meets <= 3:
+            continue
+        for j in range(m):
+            d = i - j
+            if d == 0 or d == 1 or d == -1 or d == m - 1 or d == 1 - m:
+                continue  # itself, or consecutive: checked above
+            if box[0, j] <= x1 and box[1, j] >= x0 and box[2, j] <= y1 and box[3, j] >= y0:
+                if not _apart(v, seg[i], seg[j]):
+                    return False
+    return True
+
+
+@_jit
+def _sweep(v, m, order, seg, box):
+    """The pairwise test of :func:`ring_is_simple` for long rings: each segment against those
+    whose box meets its own, found by a sweep over the segments sorted by their west end."""
+    order[:m] = np.argsort(box[0, :m], kind="mergesort")
+    for i in range(m):
+        r = order[i]
+        east, south, north = box[1, r], box[2, r], box[3, r]
+        for j in range(i + 1, m):
+            q = order[j]
+            if box[0, q] > east:
+                break
+            if box[2, q] > north or box[3, q] < south:
+                continue
+            d = r - q
+            if d == 1 or d == -1 or d == m - 1 or d == 1 - m:
+                continue  # consecutive: checked already
+            if not _apart(v, seg[r], seg[q]):
+                return False
+    return True
+
+
+@_jit
+def scratch(points):
+    """Scratch arrays of :func:`ring_is_simple` for rings of up to ``points`` points."""
+    return np.empty(points, dtype=np.int64), np.empty(points, dtype=np.int64), np.empty((4, points))
+
+
+@_jit
+def _rings_simple(v, starts, out):
+    longest = 4
+    for r in range(len(out)):
+        longest = max(longest, starts[r + 1] - starts[r])
+    order, seg, box = scratch(longest)
+    for r in range(len(out)):
+        points = starts[r + 1] - starts[r]
+        out[r] = points >= 4 and ring_is_simple(v, 2 * starts[r], points, order, seg, box)
+
+
+def rings_simple(xy: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """:func:`ring_is_simple` of each closed ring ``xy[starts[r]:starts[r + 1]]`` (points, x y)."""
+    out = np.zeros(len(starts) - 1, dtype=bool)
+    if len(out):
+        _rings_simple(np.ascontiguousarray(xy, dtype=float).ravel(), np.asarray(starts, np.int64), out)
+    return out

@@ -8,6 +8,7 @@ EPSG:4326 is used only at the map boundary.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 import geopandas as gpd
@@ -44,6 +45,16 @@ _OVERSEAS_LONLAT = {
     "976": (44.9, -13.1, 45.4, -12.5),
     "977": (-63.0, 17.8, -62.7, 18.0),
     "978": (-63.2, 18.0, -62.9, 18.2),
+}
+_TERRITORY_NAMES = {
+    "971": "la Guadeloupe",
+    "972": "la Martinique",
+    "973": "la Guyane",
+    "974": "La Réunion",
+    "975": "Saint-Pierre-et-Miquelon",
+    "976": "Mayotte",
+    "977": "Saint-Barthélemy",
+    "978": "Saint-Martin",
 }
 # Lambert-93 extent of metropolitan France (with a margin).
 _L93_EXTENT = (50_000.0, 6_000_000.0, 1_300_000.0, 7_200_000.0)
@@ -99,11 +110,21 @@ def lonlat_extent(code_insee: str | None) -> tuple[float, float, float, float]:
     return _OVERSEAS_LONLAT.get(departement_of(code_insee), _FRANCE_LONLAT)
 
 
+def territory_name(code_insee: str | None) -> str:
+    """The territory of a commune, for messages (``"la France métropolitaine"``, ``"La Réunion"``)."""
+    if code_insee is None:
+        return "la France métropolitaine"
+    return _TERRITORY_NAMES.get(departement_of(code_insee), "la France métropolitaine")
+
+
 def check_plausible(gdf: gpd.GeoDataFrame, *, source: str, code_insee: str | None = None) -> None:
     """Refuse coordinates that are clearly in another CRS than the one declared.
 
     Recognises Lambert-93 (or any projected) numbers in a layer declared as degrees, swapped
-    latitude/longitude, and degrees in a layer declared as Lambert-93.
+    latitude/longitude, degrees in a layer declared as Lambert-93 — and, for every CRS, a
+    layer whose coordinates, read in the CRS declared, fall outside the territory of its
+    communes (metropolitan France by default): Lambert-93 numbers declared as Web Mercator
+    (EPSG:3857), a CC zone declared as another, UTM of the wrong zone…
 
     Raises
     ------
@@ -148,6 +169,95 @@ def check_plausible_extent(
 
 def _check_bounds(bounds: np.ndarray, crs: CRS, *, source: str, code_insee: str | None, label) -> None:
     """The checks of :func:`check_plausible` on finite feature boxes; ``label(i)`` names feature i."""
+    _check_numbers(bounds, crs, source=source, code_insee=code_insee, label=label)
+    _check_territory(bounds, crs, source=source, code_insee=code_insee, label=label)
+
+
+#: Candidate CRSs named when coordinates fall outside the territory in the CRS declared.
+_CANDIDATES = ("EPSG:2154", "EPSG:4326", "EPSG:3857", *(f"EPSG:{c}" for c in range(3942, 3951)))
+
+
+def _lonlat(crs: CRS, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    with np.errstate(all="ignore"):
+        lon, lat = _transformer(crs.to_wkt()).transform(x, y, errcheck=False)
+    return np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+
+
+@functools.lru_cache(maxsize=32)
+def _transformer(wkt: str):
+    from pyproj import Transformer
+
+    return Transformer.from_crs(CRS.from_wkt(wkt), WGS84, always_xy=True)
+
+
+def _in_box(lon: np.ndarray, lat: np.ndarray, ext) -> np.ndarray:
+    return (
+        np.isfinite(lon)
+        & np.isfinite(lat)
+        & (lon >= ext[0])
+        & (lon <= ext[2])
+        & (lat >= ext[1])
+        & (lat <= ext[3])
+    )
+
+
+def _check_territory(bounds: np.ndarray, crs: CRS, *, source: str, code_insee: str | None, label) -> None:
+    """Refuse boxes that, read in ``crs``, fall outside the territory of ``code_insee``."""
+    ext = lonlat_extent(code_insee)
+    # The corners and edge midpoints of the whole extent first: one transformation.
+    x0, y0 = np.nanmin(bounds[:, 0]), np.nanmin(bounds[:, 1])
+    x1, y1 = np.nanmax(bounds[:, 2]), np.nanmax(bounds[:, 3])
+    xs = np.array([x0, x1, x1, x0, (x0 + x1) / 2, x1, (x0 + x1) / 2, x0])
+    ys = np.array([y0, y0, y1, y1, y0, (y0 + y1) / 2, y1, (y0 + y1) / 2])
+    lon, lat = (xs, ys) if crs.is_geographic else _lonlat(crs, xs, ys)
+    if _in_box(lon, lat, ext).all():
+        return
+    # Which features: their centres (only on the way to an error).
+    cx, cy = (bounds[:, 0] + bounds[:, 2]) / 2, (bounds[:, 1] + bounds[:, 3]) / 2
+    lon, lat = (cx, cy) if crs.is_geographic else _lonlat(crs, cx, cy)
+    out = ~_in_box(lon, lat, ext)
+    if not out.any():
+        return
+    n = len(bounds)
+    first = int(np.flatnonzero(out)[0])
+    feature = None if out.all() else label(first)
+    if feature is not None and int(out.sum()) > 1:
+        feature += f" (+{int(out.sum()) - 1} autre(s))"
+    sel = np.arange(n) if out.all() else np.array([first])
+    fmt = _d if crs.is_geographic else _m
+    where = (
+        f"x {fmt(bounds[sel, 0].min())}…{fmt(bounds[sel, 2].max())}, "
+        f"y {fmt(bounds[sel, 1].min())}…{fmt(bounds[sel, 3].max())}"
+    )
+    at = (
+        f"lon {lon[first]:.2f}, lat {lat[first]:.2f}"
+        if np.isfinite(lon[first]) and np.isfinite(lat[first])
+        else "hors du domaine de cette projection"
+    )
+    name = crs.to_string()
+    guesses = [
+        c
+        for c in _CANDIDATES
+        if not CRS.from_user_input(c).equals(crs)
+        and _in_box(*_lonlat(CRS.from_user_input(c), cx[sel][:100], cy[sel][:100]), ext).all()
+    ]
+    fix = (
+        f"déclarez le vrai CRS du fichier (les coordonnées tombent dans {territory_name(code_insee)} "
+        f"en {' ou '.join(guesses[:3])})"
+        if guesses
+        else "déclarez le vrai CRS du fichier, ou vérifiez les codes INSEE des objets"
+    )
+    raise CRSError(
+        f"coordonnées ({where}) déclarées en {name} : elles tombent à {at}, "
+        f"hors de {territory_name(code_insee)}",
+        source=source,
+        feature=feature,
+        fix=fix,
+    )
+
+
+def _check_numbers(bounds: np.ndarray, crs: CRS, *, source: str, code_insee: str | None, label) -> None:
+    """Numbers of the wrong kind for the CRS: metres in degrees, swapped axes, degrees in metres."""
     name = crs.to_string()
     # Each feature on its own: one swapped or mislabelled feature among good ones is caught
     # (the layer's overall extent would hide it), and named.

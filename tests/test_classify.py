@@ -355,3 +355,42 @@ def test_sparse_verdicts_order_pairs_given_in_any_order():
     got = classify.sparse_verdicts(mixed, area[shuffle], 1.0, 0.5)
     for a, b in zip(got, want, strict=True):
         assert np.array_equal(a, b)
+
+
+# --- CRS and territory (geo.projection.check_plausible, which every reader goes through) ----------
+
+_METRO = ("EPSG:2154", "EPSG:4326", "EPSG:3857", "EPSG:3944", "EPSG:3949", "EPSG:32631")
+
+
+@hsettings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.floats(-1.0, 7.0),
+    st.floats(43.5, 50.5),
+    st.sampled_from(_METRO),
+    st.sampled_from(_METRO),
+)
+def test_crs_and_territory(lon, lat, true_crs, declared):
+    """Points of metropolitan France written in one CRS and declared in another: the true CRS
+    is always accepted; a wrong one is accepted only when the numbers, read in it, fall in
+    France, and degrees declared as metres or metres as degrees never are; the
+    same coordinates with an overseas commune code are refused."""
+    import geopandas as gpd
+
+    from geo import projection
+    from geo.errors import CRSError
+
+    pts = gpd.GeoSeries.from_xy([lon, lon + 0.01], [lat, lat + 0.01], crs=4326).to_crs(true_crs)
+    layer = gpd.GeoDataFrame({"id": ["a", "b"]}, geometry=pts)
+    projection.check_plausible(layer, source="vrai.gpkg", code_insee="62001")
+    with pytest.raises(CRSError):
+        projection.check_plausible(layer, source="outre-mer.gpkg", code_insee="97411")
+    lied = layer.set_crs(declared, allow_override=True)
+    back = gpd.GeoSeries(lied.geometry.to_numpy(), crs=declared).to_crs(4326)
+    in_france = bool(((back.x >= -6) & (back.x <= 10) & (back.y >= 41) & (back.y <= 51.6)).all())
+    kinds = {projection.CRS.from_user_input(c).is_geographic for c in (true_crs, declared)}
+    try:
+        projection.check_plausible(lied, source="faux.gpkg", code_insee="62001")
+    except CRSError as err:
+        assert "faux.gpkg" in str(err)
+    else:
+        assert in_france and len(kinds) == 1

@@ -174,3 +174,65 @@ def test_the_engine_uses_it_and_agrees(epinay_parcelles):
     assert (fast["status"] == slow["status"]).all()
     assert np.abs(fast["share"] - slow["share"]).max() <= 1e-9
     assert (fast["status"] == classify.STRADDLING).sum() > 50
+
+
+# --- the ring test of the WKB scan (ring_is_simple) ----------------------------------------------
+
+
+@st.composite
+def rings(draw):
+    """Closed rings likely to be invalid: few points on a small integer grid (repeated points,
+    spikes, touches, bow ties), or points in any order around a centre, at Lambert-93 numbers."""
+    n = draw(st.integers(3, 14))
+    if draw(st.booleans()):
+        pts = draw(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), min_size=n, max_size=n))
+        xy = np.array(pts, dtype=float) * draw(st.sampled_from([1.0, 0.1, 1e-6]))
+    else:
+        ang = np.sort(np.array(draw(st.lists(st.floats(0, 2 * np.pi), min_size=n, max_size=n))))
+        rad = np.array(draw(st.lists(st.floats(0.05, 30.0), min_size=n, max_size=n)))
+        xy = np.c_[rad * np.cos(ang), rad * np.sin(ang)]
+        if draw(st.booleans()):  # two points swapped: often a crossing
+            i, j = draw(st.integers(0, n - 1)), draw(st.integers(0, n - 1))
+            xy[[i, j]] = xy[[j, i]]
+    xy = xy + (X0, Y0)
+    return np.vstack([xy, xy[:1]])
+
+
+@hsettings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rings())
+def test_the_ring_test_never_vouches_for_an_invalid_ring(ring):
+    """ring_is_simple says True only for rings GEOS finds valid (False: GEOS decides)."""
+    simple = kernels.rings_simple(ring, np.array([0, len(ring)]))[0]
+    if simple:
+        assert shapely.is_valid(Polygon(ring)), shapely.is_valid_reason(Polygon(ring))
+
+
+@pytest.mark.parametrize(
+    "ring, valid",
+    [
+        ([(0, 0), (2, 0), (2, 2), (0, 2)], True),
+        ([(0, 0), (2, 2), (2, 0), (0, 2)], False),  # bow tie
+        ([(0, 0), (2, 0), (2, 1), (3, 1), (2, 1), (2, 2), (0, 2)], False),  # spike
+        ([(0, 0), (2, 0), (1, 1), (2, 2), (0, 2), (1, 1)], False),  # touches itself at (1, 1)
+        ([(0, 0), (1, 0), (2, 0)], False),  # flat
+        ([(0, 0), (2, 0), (2, 0), (2, 2), (0, 2)], True),  # a repeated point is valid
+        ([(0, 0), (1, 0), (2, 0), (2, 2), (0, 2)], True),  # collinear points on an edge
+    ],
+)
+def test_the_ring_test_by_situation(ring, valid):
+    xy = np.array(ring + ring[:1], dtype=float) + (X0, Y0)
+    assert bool(shapely.is_valid(Polygon(xy))) == valid
+    assert bool(kernels.rings_simple(xy, np.array([0, len(xy)]))[0]) == valid
+
+
+def test_the_ring_test_vouches_for_real_parcels(epinay_parcelles, saint_marcel_dir):
+    """On real Etalab parcels (all valid) it vouches for every one-ring parcel: GEOS is asked
+    about none of them, so the test stays cheap."""
+    from geo.sources.cadastre import read_parcels
+
+    for path in (epinay_parcelles, saint_marcel_dir / "cadastre-73253-parcelles.json"):
+        geoms = read_parcels(path).geometry.to_numpy()
+        one = geoms[(shapely.get_type_id(geoms) == 3) & (shapely.get_num_interior_rings(geoms) == 0)]
+        xy, owner = shapely.get_coordinates(one, return_index=True)
+        starts = np.r_[0, np.cumsum(np.bincount(owner))]
+        assert kernels.rings_simple(xy, starts).all() and len(one) > 1000

@@ -14,12 +14,11 @@ import numpy as np
 import pandas as pd
 import pgserver
 import pytest
-import shapely
 from click.testing import CliRunner
 from shapely.geometry import Polygon
 
 from geo.classify import classify_parcels
-from geo.errors import InputError, OutputExistsError, OutputNotOursError
+from geo.errors import OutputExistsError, OutputNotOursError
 from geo.scale import postgis
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,20 +129,32 @@ def test_plain_postgis_sql_agrees(loaded, expected):
     _assert_same(got, expected, tol=1e-6)
 
 
-def test_broken_parcel_in_the_database(loaded, territory):
-    """An invalid parcel: one line naming the table and the idu; no output table is left behind."""
-    parcels = territory[0].head(50).copy()
-    x, y = shapely.get_coordinates(parcels.geometry.iloc[3])[0]
-    parcels.loc[parcels.index[3], "geometry"] = Polygon([(x, y), (x + 9, y + 9), (x + 9, y), (x, y + 9)])
+def test_broken_parcel_in_the_database(loaded, territory, expected):
+    """An invalid parcel well inside a perimeter: before, the whole table refused; now it is set
+    aside and listed (``DbRun.invalides``), the others classified; repaired with ``fix``."""
+    parcels = territory[0].copy()
+    target_idu = expected.loc[(expected["status"] == "inside") & (expected["share"] == 1.0), "idu"].iloc[0]
+    i = int(np.flatnonzero(parcels["idu"] == target_idu)[0])
+    x0, y0, x1, y1 = parcels.geometry.iloc[i].bounds
+    parcels.loc[parcels.index[i], "geometry"] = Polygon([(x0, y0), (x1, y1), (x1, y0), (x0, y1)])
     with postgis.connect(loaded.dsn) as conn:
         postgis.write_layer(conn, parcels, "parcelles_cassees")
         conn.commit()
-    with pytest.raises(InputError, match="parcelles_cassees") as err:
-        postgis.classify_db(loaded.dsn, "parcelles_cassees", "perimetres", "verdicts_casses", chunk_rows=20)
-    assert parcels["idu"].iloc[3] in str(err.value) and "ST_MakeValid" in str(err.value)
+    run = postgis.classify_db(
+        loaded.dsn, "parcelles_cassees", "perimetres", "verdicts_casses", chunk_rows=700
+    )
+    assert [r["idu"] for r in run.invalides] == [target_idu]
+    assert run.invalides[0]["traitement"] == "écartée" and "se recoupe" in run.invalides[0]["raison"]
     with postgis.connect(loaded.dsn) as conn:
-        assert not postgis.table_exists(conn, "verdicts_casses")
-        assert not postgis.table_exists(conn, "verdicts_casses__ort_partiel")
+        got = postgis.read_verdicts(conn, "verdicts_casses")
+    assert target_idu not in set(got["idu"]) and len(got) == len(expected) - 1
+    fixed = postgis.classify_db(
+        loaded.dsn, "parcelles_cassees", "perimetres", "verdicts_repares", chunk_rows=700, fix=True
+    )
+    assert [r["traitement"] for r in fixed.invalides] == ["réparée (make_valid)"]
+    with postgis.connect(loaded.dsn) as conn:
+        got = postgis.read_verdicts(conn, "verdicts_repares")
+    assert got.loc[got["idu"] == target_idu, "status"].tolist() == ["inside"]
 
 
 def test_existing_table_needs_force(loaded, territory):

@@ -30,7 +30,8 @@ from hypothesis import strategies as st
 from shapely.geometry import Polygon
 
 from geo.classify import INSIDE, RESULT_COLUMNS, STRADDLING, classify_parcels
-from geo.errors import InputError, OutputExistsError
+from geo.errors import InputError, OrtWarning, OutputExistsError
+from geo.scale import output
 from geo.scale import run as scale
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -243,8 +244,10 @@ def _etalab_feature(idu: str, ring) -> dict:
     }
 
 
-def test_broken_partition_is_reported_and_the_others_done(epinay_parcelles, tmp_path):
-    """Real parcels of Épinay-sur-Orge (91) beside a commune of the 62 with a self-crossing parcel."""
+def test_an_invalid_parcel_is_listed_and_its_partition_done(epinay_parcelles, tmp_path):
+    """Real parcels of Épinay-sur-Orge (91) beside a commune of the 62 with a self-crossing parcel:
+    both partitions done, the bow tie listed in invalides.parquet (set aside: no _SUCCESS,
+    read_results refuses but with allow_partial), repaired and classified with --fix."""
     folder = tmp_path / "cadastre"
     (folder / "91").mkdir(parents=True)
     (folder / "62").mkdir()
@@ -267,47 +270,81 @@ def test_broken_partition_is_reported_and_the_others_done(epinay_parcelles, tmp_
     )
     out = tmp_path / "verdicts"
     report = scale.classify_dataset(folder, perims, out, workers=1)
-    assert not report.complete
-    assert [f["partition"] for f in report.failed] == ["62"]
-    failure = report.failed[0]
-    assert "cadastre-62998-parcelles.json" in failure["location"] + failure["error"]
-    assert "62998000AB0002" in failure["error"] and "--fix" in failure["error"]
-    assert sorted(report.partitions) == ["91"] and report.parcels == len(parcels)
-    assert not (out / "_SUCCESS").exists() and not (out / "departement=62").exists()
+    assert report.failed == [] and sorted(report.partitions) == ["62", "91"]
+    assert not report.complete and not (out / "_SUCCESS").exists()
+    assert report.invalides["ecartees"] == 1 and report.invalides["reparees"] == 0
+    listed = pd.read_parquet(out / scale.INVALID_FILE)
+    assert list(listed["idu"]) == ["62998000AB0002"] and list(listed["traitement"]) == ["écartée"]
+    assert "se recoupe" in listed["raison"].iloc[0] and "cadastre-62998" in listed["emplacement"].iloc[0]
     want = _sorted(
         classify_parcels(parcels, perims, only_intersecting=True, with_distance=False, compiled=True)
     )
     _assert_same(scale.read_results(out, allow_partial=True), want)
-    with pytest.raises(Exception, match="partitions 62 en échec"):
+    with pytest.raises(InputError, match="écartée"):
         scale.read_results(out)
-    # With --fix the bow tie is repaired and both partitions are done.
+    # With --fix the bow tie is repaired, classified and listed as such; the run is complete.
     fixed = scale.classify_dataset(folder, perims, tmp_path / "fixed", workers=1, fix=True)
     assert fixed.complete and sorted(fixed.partitions) == ["62", "91"]
+    assert fixed.invalides["reparees"] == 1 and fixed.invalides["ecartees"] == 0
+    assert list(pd.read_parquet(tmp_path / "fixed" / scale.INVALID_FILE)["traitement"]) == [
+        "réparée (make_valid)"
+    ]
 
 
-@pytest.mark.parametrize("hole", [False, True])
-def test_broken_geometry_in_a_parquet_batch_names_the_rows(territory, expected, tmp_path, hole):
-    """An invalid parcel across a perimeter line in the 59 of a GeoParquet — a bow tie, or a
-    bow tie with a hole (read by GEOS, not by the WKB scan) —: the 59 is left out, named with
-    rows and idu. (A parcel whose bounding box lies wholly inside or outside every perimeter is
-    decided without being built: its validity is not checked.)"""
-    parcels, perims = territory
-    broken = parcels.copy()
-    across = expected.loc[(expected["status"] == STRADDLING) & expected["idu"].str.startswith("59"), "idu"]
-    target = int(np.flatnonzero(broken["idu"] == across.iloc[5])[0])
-    x0, y0, x1, y1 = broken.geometry.iloc[target].bounds  # a bow tie over the same box
+def _bowtie_over(geom, hole: bool = False) -> Polygon:
+    """A bow tie over the bounding box of ``geom`` (optionally with a hole: read by GEOS, not by
+    the WKB scan)."""
+    x0, y0, x1, y1 = geom.bounds
     w, h = (x1 - x0) / 10, (y1 - y0) / 10
     inner = [[(x0 + w, y0 + 4 * h), (x0 + 2 * w, y0 + 4 * h), (x0 + 2 * w, y0 + 6 * h), (x0 + w, y0 + 6 * h)]]
-    bowtie = [(x0, y0), (x1, y1), (x1, y0), (x0, y1)]
-    broken.loc[broken.index[target], "geometry"] = Polygon(bowtie, inner if hole else None)
+    return Polygon([(x0, y0), (x1, y1), (x1, y0), (x0, y1)], inner if hole else None)
+
+
+@pytest.mark.parametrize("where", ["inside", "across"])
+@pytest.mark.parametrize("hole", [False, True])
+def test_an_invalid_parcel_never_vanishes(territory, expected, tmp_path, hole, where):
+    """A bow tie well inside a perimeter (decided by the grid from its box alone) or across a
+    perimeter line, in the 59 of a GeoParquet: before, the first vanished (exit 0, outside)
+    and the second failed the whole 59. Now both partitions are done and the parcel is listed;
+    with fix it is repaired (its two triangles) and classified: inside, or straddling."""
+    parcels, perims = territory
+    broken = parcels.copy()
+    wanted = (
+        (expected["status"] == INSIDE) & (expected["share"] == 1.0)
+        if where == "inside"
+        else expected["status"] == STRADDLING
+    )
+    target_idu = expected.loc[wanted & expected["idu"].str.startswith("59"), "idu"].iloc[5]
+    target = int(np.flatnonzero(broken["idu"] == target_idu)[0])
+    broken.loc[broken.index[target], "geometry"] = _bowtie_over(broken.geometry.iloc[target], hole)
     path = tmp_path / "france.parquet"
     broken.to_parquet(path, row_group_size=500)
     report = scale.classify_dataset(path, perims, tmp_path / "out", workers=1, chunk_rows=1000)
-    assert [f["partition"] for f in report.failed] == ["59"]
-    message = report.failed[0]["location"] + " " + report.failed[0]["error"]
-    assert "france.parquet" in message and "lot des lignes" in message
-    assert broken["idu"].iloc[target] in message and "se recoupe" in message
-    assert sorted(report.partitions) == ["62"]
+    assert report.failed == [] and sorted(report.partitions) == ["59", "62"]
+    assert report.invalides["ecartees"] == 1 and not report.complete
+    listed = pd.read_parquet(tmp_path / "out" / scale.INVALID_FILE)
+    assert list(listed["idu"]) == [target_idu] and listed["partition"].tolist() == ["59"]
+    assert (
+        "france.parquet" in listed["emplacement"].iloc[0]
+        and "lot des lignes" in listed["emplacement"].iloc[0]
+    )
+    assert "se recoupe" in listed["raison"].iloc[0]
+    got = scale.read_results(tmp_path / "out", allow_partial=True)
+    assert target_idu not in set(got["idu"])  # no verdict, rather than "outside"
+    _assert_same(got, expected[expected["idu"] != target_idu].reset_index(drop=True))
+    # In memory: the same parcel set aside, listed, with a warning.
+    with pytest.warns(OrtWarning, match="invalide"):
+        memory = classify_parcels(broken, perims, only_intersecting=True, with_distance=False, compiled=True)
+    assert [r["idu"] for r in memory.attrs["invalides"]] == [target_idu]
+    _assert_same(memory, expected[expected["idu"] != target_idu].reset_index(drop=True))
+    # Repaired: classified, and flagged.
+    fixed = scale.classify_dataset(path, perims, tmp_path / "fixed", workers=1, chunk_rows=1000, fix=True)
+    assert fixed.complete and fixed.invalides["reparees"] == 1
+    mine = scale.read_results(tmp_path / "fixed")
+    mine = mine[mine["idu"] == target_idu]
+    assert len(mine) >= 1 and set(mine["status"]) <= {INSIDE, STRADDLING}
+    if where == "inside":
+        assert mine["share"].tolist() == [1.0]
 
 
 def test_degrees_declared_as_lambert93_in_a_parquet_are_refused(territory, tmp_path):
@@ -615,3 +652,203 @@ def test_canonical_ids_are_recognised_as_the_regex_does(texts):
     assert partitions._canonical(pa.array(texts)) == want
     assert partitions._canonical(pa.array(["62907000AB0685", *texts]).slice(1)) == want
     assert partitions._canonical(pa.array(texts, type=pa.large_string())) == want
+
+
+# --- hardening III (issue 23) ---------------------------------------------------------------------
+
+
+def test_lambert93_declared_web_mercator_is_refused(territory, tmp_path):
+    """Lambert-93 numbers whose GeoParquet says EPSG:3857: before, classified (0 pairs,
+    _SUCCESS, exit 0); now every partition fails, the place they would fall named and the CRS
+    where they fit suggested. The same layer in memory is refused by ``to_metric``."""
+    from geo import projection
+
+    parcels, perims = territory
+    wrong = parcels.set_crs(3857, allow_override=True)
+    path = tmp_path / "mercator.parquet"
+    wrong.to_parquet(path, row_group_size=500)
+    report = scale.classify_dataset(path, perims, tmp_path / "out", workers=1, chunk_rows=1000)
+    assert {f["partition"] for f in report.failed} == {"59", "62"} and report.rows == 0
+    assert not (tmp_path / "out" / "_SUCCESS").exists()
+    for failure in report.failed:
+        assert "EPSG:3857" in failure["error"] and "hors de la France métropolitaine" in failure["error"]
+        assert "EPSG:2154" in failure["error"]
+    with pytest.raises(projection.CRSError, match="EPSG:3857.*hors de la France"):
+        projection.to_metric(wrong, "EPSG:2154", source="mercator.parquet", code_insee="62001")
+
+
+def test_a_territory_is_checked_in_any_crs(territory):
+    """Overseas codes with metropolitan coordinates, in the overseas CRS or in degrees, are
+    refused; true coordinates in any CRS are accepted."""
+    from geo import projection
+
+    parcels = territory[0].iloc[:50]
+    for crs in ("EPSG:2154", "EPSG:4326", "EPSG:3857", "EPSG:3949"):
+        projection.check_plausible(parcels.to_crs(crs), source="ok", code_insee="62001")
+    with pytest.raises(projection.CRSError, match="hors de La Réunion"):
+        projection.check_plausible(parcels.to_crs(4326), source="x", code_insee="97411")
+    wrong = parcels.set_crs("EPSG:2975", allow_override=True)  # RGR92 / UTM 40S, of La Réunion
+    with pytest.raises(projection.CRSError, match="hors de La Réunion"):
+        projection.check_plausible(wrong, source="x", code_insee="97411")
+
+
+def _run_into(parquet, perims, out, **kwargs):
+    return scale.classify_dataset(parquet, perims, out, workers=1, chunk_rows=700, **kwargs)
+
+
+def test_force_replaces_only_what_ort_wrote(parquet, territory, expected, tmp_path):
+    """A notes.docx the user put beside the parts survives --force (before: gone); a forged
+    _manifest.json lets --force replace only files named and listed as ort's own."""
+    out = tmp_path / "verdicts"
+    _run_into(parquet, territory[1], out)
+    (out / "notes.docx").write_bytes(b"PK notes")
+    (out / "departement=62" / "lisez-moi.txt").write_text("mes remarques")
+    report = _run_into(parquet, territory[1], out, force=True)
+    assert report.complete
+    assert (out / "notes.docx").read_bytes() == b"PK notes"
+    assert (out / "departement=62" / "lisez-moi.txt").read_text() == "mes remarques"
+    _assert_same(scale.read_results(out), expected)
+    manifest = json.loads((out / "_manifest.json").read_text())
+    assert "notes.docx" not in manifest["fichiers"] and "_SUCCESS" in manifest["fichiers"]
+    # A user's folder with a forged manifest that lists the user's files.
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "these.docx").write_bytes(b"five years")
+    (home / "departement=62").mkdir()
+    ours = {p.relative_to(out).as_posix() for p in out.rglob("part-*.parquet")}
+    mine = sorted(ours)[0]  # a name the new run writes: named like ort's, not listed as ort's
+    (home / mine).parent.mkdir()
+    (home / mine).write_bytes(b"user data named like ours")
+    forged = {"producteur": "ort", "fichiers": ["these.docx", "_manifest.json"]}
+    (home / "_manifest.json").write_text(json.dumps(forged))
+    with pytest.raises(OutputExistsError, match="ort ne l'a pas écrit"):
+        _run_into(parquet, territory[1], home, force=True)
+    assert (home / "these.docx").read_bytes() == b"five years"
+    assert (home / mine).read_bytes() == b"user data named like ours"
+    assert json.loads((home / "_manifest.json").read_text()) == forged
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    # Without the clash: the run goes in beside the user's files, which stay.
+    (home / mine).unlink()
+    (home / mine).parent.rmdir()
+    _run_into(parquet, territory[1], home, force=True)
+    assert (home / "these.docx").read_bytes() == b"five years"
+    _assert_same(scale.read_results(home), expected)
+
+
+def test_duplicate_ids_are_refused_with_the_id(territory, tmp_path):
+    """Two rows with one IDU (different shapes): before, two contradictory verdicts and exit
+    0; now the partition is refused, the IDU named."""
+    parcels, perims = territory
+    twice = pd.concat([parcels, parcels.iloc[[10]].assign(geometry=parcels.geometry.iloc[[2000]].values)])
+    path = tmp_path / "doublons.parquet"
+    twice.to_parquet(path)
+    report = scale.classify_dataset(path, perims, tmp_path / "out", workers=1)
+    dup = parcels["idu"].iloc[10]
+    assert [f["partition"] for f in report.failed] == [dup[:2]]
+    assert "en double" in report.failed[0]["error"] and dup in report.failed[0]["error"]
+
+
+def test_points_given_as_parcels_are_refused(territory, tmp_path):
+    """Points in place of parcels: before, classified inside; now refused in French, naming
+    the file and the feature."""
+    parcels, perims = territory
+    points = parcels.iloc[:300].copy()
+    points["geometry"] = points.geometry.representative_point()
+    path = tmp_path / "points.parquet"
+    points.to_parquet(path)
+    report = scale.classify_dataset(path, perims, tmp_path / "out", workers=1)
+    assert report.failed and report.rows == 0
+    message = report.failed[0]["location"] + report.failed[0]["error"]
+    assert "points.parquet" in message and "Point" in message and "idu=" in message
+    assert "parcelles (polygones)" in message
+
+
+def test_cli_classify_takes_the_shipped_convention_name(tmp_path, monkeypatch):
+    """`--perimeters demo`, as every other command takes it (before: refused)."""
+    import geo.cli
+    from geo import embedded
+
+    monkeypatch.chdir(tmp_path)
+    parcels = tmp_path / "cadastre-62999-parcelles.json.gz"
+    parcels.write_bytes((embedded.demo_dir() / "cadastre-62999-parcelles.json.gz").read_bytes())
+    result = CliRunner().invoke(
+        geo.cli.main,
+        ["classify", str(parcels), "--perimeters", "demo", "-o", "out", "--workers", "1"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "COMMUNE FICTIVE" in result.output and scale.read_results(tmp_path / "out").shape[0] > 0
+
+
+def test_a_worker_never_makes_the_staging_folder_again(tmp_path):
+    """A run interrupted while a worker is busy: the run removes its hidden staging folder; the
+    worker's late write must not create it again (before: it did, and stayed)."""
+    tmp = tmp_path / ".verdicts.partiel-x"
+    res = scale.UnitResult("62", 3, "ici", table=pa.table({"idu": ["62001000AB0001"]}))
+    with pytest.raises(FileNotFoundError):
+        output.write_part(res, tmp, "departement")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_engine_modules_have_no_import_loop_even_inside_functions():
+    """geo.classify → geo.kernels → geo.classify was a loop hidden by a function-level import;
+    the shared grids now live a floor down (geo.grid)."""
+    import ast
+
+    import geo
+
+    root = Path(geo.__file__).parent
+    names = [
+        "classify",
+        "kernels",
+        "grid",
+        "validity",
+        "projection",
+        "scale/run",
+        "scale/wkb",
+        "scale/partitions",
+    ]
+    graph = {}
+    for name in names:
+        tree = ast.parse((root / f"{name}.py").read_text(encoding="utf-8"))
+        found = set()
+        for node in ast.walk(tree):  # every import, at any level
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("geo"):
+                found |= {f"{node.module}.{a.name}" for a in node.names} | {node.module}
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names}
+        graph["geo." + name.replace("/", ".")] = {
+            m for m in found if m in {"geo." + n.replace("/", ".") for n in names}
+        }
+
+    def reaches(a: str, b: str, seen=()) -> bool:
+        return any(n == b or (n not in seen and reaches(n, b, (*seen, n))) for n in graph[a])
+
+    assert not [m for m in graph if reaches(m, m)]
+    assert "geo.classify" not in graph["geo.kernels"]
+
+
+def test_cli_names_the_invalid_parcels(territory, expected, tmp_path):
+    """`ort classify` on a file with a bow tie inside a sector: exit 2, one warning line naming
+    the parcel, the reason and invalides.parquet (before: exit 0, the parcel absent); with
+    --fix: exit 0, the parcel classified inside and listed as repaired."""
+    import geo.cli
+
+    parcels, perims = territory
+    broken = parcels.copy()
+    target_idu = expected.loc[(expected["status"] == INSIDE) & (expected["share"] == 1.0), "idu"].iloc[7]
+    target = int(np.flatnonzero(broken["idu"] == target_idu)[0])
+    broken.loc[broken.index[target], "geometry"] = _bowtie_over(broken.geometry.iloc[target])
+    path = tmp_path / "parcelles.parquet"
+    broken.to_parquet(path)
+    perims_file = tmp_path / "perimetres.gpkg"
+    perims.rename(columns={"perimeter_id": "id"}).to_file(perims_file)
+    args = ["classify", str(path), "--perimeters-file", str(perims_file), "--workers", "1"]
+    result = CliRunner().invoke(geo.cli.main, [*args, "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert f"idu={target_idu}" in result.output and "invalides.parquet" in result.output
+    assert "se recoupe" in result.output and "Traceback" not in result.output
+    fixed = CliRunner().invoke(geo.cli.main, [*args, "-o", str(tmp_path / "fixed"), "--fix"])
+    assert fixed.exit_code == 0, fixed.output
+    assert "réparée(s)" in fixed.output
+    got = scale.read_results(tmp_path / "fixed")
+    assert got.loc[got["idu"] == target_idu, "status"].tolist() == [INSIDE]

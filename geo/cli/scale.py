@@ -12,6 +12,7 @@ from geo import fmt, settings
 from geo.cli.options import (
     EXIT_BAD_INPUT,
     Command,
+    _convention_folder,
     date_option,
     fix_option,
     force_option,
@@ -51,7 +52,9 @@ def _read_perimeters(folder: Path | None, file: Path | None, when: str | None):
     "-p",
     "perimeters",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Dossier de la convention, ex. perimeters/demo (périmètres en vigueur à --date).",
+    callback=_convention_folder,
+    help="Dossier de la convention, ex. perimeters/demo (périmètres en vigueur à --date), ou le nom "
+    "d'une convention fournie avec ort : demo, libercourt, lens-lievin, haute-correze.",
 )
 @click.option(
     "--perimeters-file",
@@ -151,6 +154,7 @@ def classify(
             tolerance_pct,
             chunk_rows,
             force,
+            fix,
         )
         return
     if engine == "local" and (workers or os.cpu_count() or 1) > 1:
@@ -197,10 +201,27 @@ def classify(
         click.echo(f"Avertissement : {warning}", err=True)
     for failure in report.failed:
         click.echo(f"Partition en échec ({failure['partition']}) — {failure['error']}", err=True)
-    if report.failed:
+    invalid = report.invalides
+    if invalid["ecartees"] or invalid["reparees"]:
+        first = invalid["exemples"][0]
+        done = (
+            f"{invalid['ecartees']} écartée(s) sans verdict"
+            if invalid["ecartees"]
+            else f"{invalid['reparees']} réparée(s) (make_valid) et classée(s)"
+        )
+        listed = Path(output) / scale.INVALID_FILE
         click.echo(
-            f"Résultat partiel écrit : {output} ({len(report.failed)} partition(s) exclue(s), "
-            "voir _manifest.json ; corrigez-les ou relancez avec --fix)",
+            f"Avertissement : parcelle(s) à la géométrie invalide près d'un périmètre : {done} "
+            f"(première : idu={first['idu']}, {first['raison']}) ; liste : {listed}",
+            err=True,
+        )
+    if not report.complete:
+        parts = [f"{len(report.failed)} partition(s) exclue(s)"] if report.failed else []
+        if invalid["ecartees"]:
+            parts.append(f"{invalid['ecartees']} parcelle(s) invalide(s) sans verdict")
+        hint = "réparez-les à la source ou relancez avec --fix" if invalid["ecartees"] else "corrigez-les"
+        click.echo(
+            f"Résultat partiel écrit : {output} ({', '.join(parts)}, voir _manifest.json ; {hint})",
             err=True,
         )
         sys.exit(EXIT_BAD_INPUT)
@@ -219,6 +240,7 @@ def _classify_db(
     tolerance_pct,
     chunk_rows,
     force,
+    fix,
 ) -> None:
     from geo.scale import postgis
 
@@ -240,12 +262,24 @@ def _classify_db(
         tolerance_pct=tolerance_pct,
         chunk_rows=chunk_rows,
         force=force,
+        fix=fix,
     )
     click.echo(
         f"{run.parcels} parcelle(s) classée(s) en {run.seconds:.1f} s ; "
         f"{run.rows} couple(s) inclus ou à cheval "
         f"écrits dans la table {run.table}"
     )
+    if run.invalides:
+        first = run.invalides[0]
+        aside = sum(r["traitement"] == "écartée" for r in run.invalides)
+        click.echo(
+            f"Avertissement : {len(run.invalides)} parcelle(s) à la géométrie invalide près d'un périmètre, "
+            f"{'écartée(s) sans verdict' if aside else 'réparée(s) (make_valid) et classée(s)'} "
+            f"(première : idu={first['idu']}, {first['raison']})",
+            err=True,
+        )
+        if aside:
+            sys.exit(EXIT_BAD_INPUT)
 
 
 COMMANDS = [classify]

@@ -2,7 +2,8 @@
 
 - ``partitions``  cutting a large input into bounded units of work, and reading one unit
 - ``wkb``         polygons read straight from GeoParquet WKB: boxes and areas without GEOS
-- ``run``         running the units on both cores or on a Dask cluster, writing the results
+- ``run``         running the units on both cores or on a Dask cluster
+- ``output``      the output folder: parts, manifest, invalid parcels, ``--force``, reading back
 - ``forkserver``  the worker pool's fork server, started early by ``ort classify``
 - ``_warm``       loads the compiled code in the worker pool's fork server (shared by workers)
 - ``postgis``     PostGIS as a backend (tables in, verdict table out) and the SQL baseline

@@ -28,12 +28,13 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import shapely
 from pyproj import CRS
 
-from geo import projection
+from geo import projection, validity
 from geo.errors import InputError, OrtWarning, cause, geometry_problem
 
 #: How an input can be partitioned.
@@ -380,7 +381,9 @@ def _table_of(unit: Unit) -> pa.Table:
 # --- reading one unit (in a worker) ---------------------------------------------------------
 
 
-def read_unit(unit: Unit, *, fix: bool = False) -> tuple[gpd.GeoDataFrame, list[str]]:
+def read_unit(
+    unit: Unit, *, fix: bool = False, invalid: bool = False
+) -> tuple[gpd.GeoDataFrame, list[str]] | tuple[gpd.GeoDataFrame, list[str], pd.DataFrame]:
     """The parcels of a unit, normalised, checked and in the metric CRS of their communes.
 
     Parameters
@@ -389,28 +392,147 @@ def read_unit(unit: Unit, *, fix: bool = False) -> tuple[gpd.GeoDataFrame, list[
         From :func:`plan`.
     fix : bool
         Repair invalid geometries with ``make_valid`` (and warn) instead of failing.
+    invalid : bool
+        Keep invalid parcels in the layer, for the engine to set aside or repair and list
+        (:mod:`geo.validity`); parcels without a readable geometry are then returned apart.
 
     Returns
     -------
-    (GeoDataFrame, list of str)
-        Parcels (columns of :data:`geo.sources.cadastre.PARCEL_COLUMNS`) and warnings to report.
+    (GeoDataFrame, list of str[, DataFrame])
+        Parcels (columns of :data:`geo.sources.cadastre.PARCEL_COLUMNS`), warnings to report,
+        and with ``invalid`` the parcels set aside for want of a geometry
+        (:data:`geo.validity.INVALID_COLUMNS`).
 
     Raises
     ------
     geo.errors.InputError
-        Broken geometries (unless ``fix``), bad ids, missing CRS — naming the unit's location.
+        Broken geometries (unless ``fix`` or ``invalid``), bad ids, missing CRS, points or
+        lines given as parcels — naming the unit's location.
     """
-    from geo.sources import cadastre
 
     caught: list[str] = []
+    unreadable = pd.DataFrame(columns=validity.INVALID_COLUMNS)
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         if unit.paths:
-            gdf = cadastre.read_parcels(list(unit.paths), fix=fix)
+            gdf, unreadable = _etalab(unit, fix=fix, keep_invalid=invalid)
         else:
-            gdf = _from_table(unit, fix=fix)
+            gdf, unreadable = _from_table(unit, fix=fix, keep_invalid=invalid)
     caught += [str(w.message) for w in seen]
+    if invalid:
+        return gdf, caught, unreadable
     return gdf, caught
+
+
+def _etalab(unit: Unit, *, fix: bool, keep_invalid: bool) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """The parcels of a unit's Etalab files; with ``keep_invalid``, a file holding invalid
+    parcels is read again, repaired, and its invalid parcels listed (set aside unless ``fix``)."""
+    from geo.sources import cadastre
+
+    none = pd.DataFrame(columns=validity.INVALID_COLUMNS)
+    if not keep_invalid:
+        gdf = cadastre.read_parcels(list(unit.paths), fix=fix)
+        check_unique(gdf["idu"].to_numpy(dtype=object), source=unit.location)
+        return gdf, none
+    layers, listed = [], []
+    for path in unit.paths:
+        try:
+            layers.append(cadastre.read_parcels(path))
+            continue
+        except InputError as err:
+            if "invalide" not in err.message and "surface nulle" not in err.message:
+                raise
+        # Read again with the reader's repairs (invalid: make_valid; flat: left out), and list
+        # what it repaired or left out, from the geometries as written.
+        layer = cadastre.read_parcels(path, fix=True)
+        raw = _raw_geometries(Path(path), layer.crs)
+        geoms = raw.geometry.to_numpy()
+        valid = validity.valid_geoms(geoms)
+        area, length = shapely.area(geoms), shapely.length(geoms)
+        flat = valid & ((area < 0.01) | (4 * np.pi * area < 1e-4 * length**2))
+        bad = raw[~valid]
+        listed.append(validity.invalid_table(bad["idu"].to_numpy(), bad.geometry.to_numpy(), repaired=fix))
+        if flat.any():
+            listed.append(
+                pd.DataFrame(
+                    {
+                        "idu": raw["idu"].to_numpy()[flat],
+                        "raison": "surface nulle (contour aplati)",
+                        "traitement": validity.SET_ASIDE,
+                    },
+                    columns=validity.INVALID_COLUMNS,
+                )
+            )
+        if not fix:
+            layer = layer[~layer["idu"].isin(set(bad["idu"]))]
+        layers.append(layer)
+    gdf = (
+        layers[0]
+        if len(layers) == 1
+        else gpd.GeoDataFrame(pd.concat(layers, ignore_index=True), crs=layers[0].crs)
+    )
+    check_unique(gdf["idu"].to_numpy(dtype=object), source=unit.location)
+    listed = [t for t in listed if len(t)]
+    return gdf, pd.concat(listed, ignore_index=True) if listed else none
+
+
+def _raw_geometries(path: Path, crs) -> gpd.GeoDataFrame:
+    """A parcel file's ids and geometries as written (not repaired), in ``crs``."""
+    import pyogrio
+
+    gdal_path = f"/vsigzip/{path}" if path.name.lower().endswith(".gz") else str(path)
+    raw = pyogrio.read_dataframe(gdal_path, columns=["id"])
+    raw = raw.rename(columns={"id": "idu"})
+    return raw.to_crs(crs) if raw.crs is not None else raw.set_crs(crs)
+
+
+def check_unique(ids, *, source: str) -> None:
+    """Refuse a batch where one IDU names two parcels: their verdicts would contradict."""
+    import pyarrow.compute as pc
+
+    ids = pa.array(ids) if not isinstance(ids, (pa.Array, pa.ChunkedArray)) else ids
+    ids = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+    width = {pa.string(): np.int32, pa.large_string(): np.int64}.get(ids.type)
+    offsets = None
+    if width is not None and not ids.null_count and len(ids):
+        offsets = np.frombuffer(ids.buffers()[1], dtype=width)[ids.offset : ids.offset + len(ids) + 1]
+    if offsets is not None and offsets[-1] - offsets[0] == 14 * len(ids) and (np.diff(offsets) == 14).all():
+        # IDUs of 14 bytes, viewed in place as fixed-width strings: no hashing of strings.
+        fixed = np.frombuffer(ids.buffers()[2], dtype="S14", count=len(ids), offset=int(offsets[0]))
+        if not (fixed[1:] > fixed[:-1]).all():  # not sorted (Etalab files are): sorted here
+            fixed = np.sort(fixed)
+        if not (fixed[1:] == fixed[:-1]).any():
+            return
+    elif pc.count_distinct(ids).as_py() == len(ids):
+        return
+    counts = pc.value_counts(ids)
+    twice = counts.filter(pc.greater(counts.field("counts"), 1))
+    first = twice.field("values")[0].as_py()
+    raise InputError(
+        f"{len(twice)} identifiant(s) de parcelle en double (ex. idu={first} "
+        f"× {twice.field('counts')[0].as_py()}) : leurs verdicts se contrediraient",
+        source=source,
+        feature=f"idu={first}",
+        fix="gardez une ligne par parcelle (dédoublonnez le fichier sur l'idu)",
+    )
+
+
+def check_kinds(geoms: np.ndarray | None, ids, *, source: str) -> None:
+    """Refuse points or lines given as parcels (only polygons have an area to share out)."""
+    if geoms is None or len(geoms) == 0:
+        return
+    kind = shapely.get_type_id(np.asarray(geoms, dtype=object))
+    wrong = np.flatnonzero(~np.isin(kind, (3, 6)) & (kind >= 0))
+    if len(wrong):
+        first = wrong[0]
+        name = geoms[first].geom_type
+        ident = ids[first] if not hasattr(ids[first], "as_py") else ids[first].as_py()
+        raise InputError(
+            f"{len(wrong)} objet(s) de type {name} là où des parcelles (polygones) sont attendues",
+            source=source,
+            feature=f"idu={ident}",
+            fix="donnez la couche des parcelles (Polygon/MultiPolygon), pas des points ou des lignes",
+        )
 
 
 _IDU = r"^[0-9][0-9AB][0-9]{3}[0-9A-Z]{3}[0-9A-Z]{2}[0-9]{4}$"
@@ -487,8 +609,14 @@ def _ids(table: pa.Table, source: str) -> pa.Array:
     return ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
 
 
-def _from_table(unit: Unit, *, fix: bool) -> gpd.GeoDataFrame:
-    """Parcels of an Arrow batch: ids checked, geometries checked, in the metric CRS."""
+def _from_table(
+    unit: Unit, *, fix: bool, keep_invalid: bool = False
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Parcels of an Arrow batch: ids checked, geometries checked, in the metric CRS.
+
+    With ``keep_invalid``, invalid parcels stay in the layer (the engine sets them aside or
+    repairs them, and lists them) and those without a readable geometry are returned apart.
+    """
     table = _table_of(unit)
     last = unit.first_row + unit.batch_rows - 1
     source = f"{Path(unit.source).name} (partition {unit.key}, lot des lignes {unit.first_row}–{last})"
@@ -499,29 +627,61 @@ def _from_table(unit: Unit, *, fix: bool) -> gpd.GeoDataFrame:
     import pyarrow.compute as pc
 
     id_array = _ids(table, source)
+    check_unique(id_array, source=source)
     ids = id_array.to_numpy(zero_copy_only=False)
     code_arrow = pc.utf8_slice_codeunits(id_array, 0, 5)
     codes_array = code_arrow.to_numpy(zero_copy_only=False)
+    raw = table["geometry"].to_numpy(zero_copy_only=False)
+    unreadable = pd.DataFrame(columns=validity.INVALID_COLUMNS)
     try:
-        geoms = shapely.from_wkb(table["geometry"].to_numpy(zero_copy_only=False), on_invalid="raise")
+        geoms = shapely.from_wkb(raw, on_invalid="raise")
     except shapely.errors.GEOSException as err:
-        raise InputError(
-            f"géométrie illisible ({cause(err)})", source=source, fix="réexportez le fichier (ogr2ogr, QGIS)"
-        ) from None
+        if not keep_invalid:
+            raise InputError(
+                f"géométrie illisible ({cause(err)})",
+                source=source,
+                fix="réexportez le fichier (ogr2ogr, QGIS)",
+            ) from None
+        geoms = shapely.from_wkb(raw, on_invalid="ignore")
+        broken = shapely.is_missing(geoms) & np.array([w is not None for w in raw], dtype=bool)
+        unreadable = pd.DataFrame(
+            {"idu": ids[broken], "raison": "géométrie illisible (WKB)", "traitement": validity.SET_ASIDE},
+            columns=validity.INVALID_COLUMNS,
+        )
+    check_kinds(geoms, ids, source=source)
     parcels = gpd.GeoDataFrame({"idu": ids, "code_insee": codes_array}, geometry=geoms, crs=unit.crs)
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     if missing.any():
-        warnings.warn(
-            f"{source} : {int(missing.sum())} parcelle(s) sans géométrie écartée(s) "
-            f"(première : idu={ids[missing][0]})",
-            OrtWarning,
-            stacklevel=2,
-        )
+        if keep_invalid:
+            lost = missing & ~np.isin(ids, unreadable["idu"].to_numpy())
+            unreadable = pd.concat(
+                [
+                    t
+                    for t in (
+                        unreadable,
+                        pd.DataFrame(
+                            {"idu": ids[lost], "raison": "sans géométrie", "traitement": validity.SET_ASIDE},
+                            columns=validity.INVALID_COLUMNS,
+                        ),
+                    )
+                    if len(t)
+                ],
+                ignore_index=True,
+            )
+        else:
+            warnings.warn(
+                f"{source} : {int(missing.sum())} parcelle(s) sans géométrie écartée(s) "
+                f"(première : idu={ids[missing][0]})",
+                OrtWarning,
+                stacklevel=2,
+            )
         parcels = parcels[~missing]
     codes = sorted(pc.unique(code_arrow).to_pylist())
     parcels = projection.to_metric(
         parcels, projection.metric_crs_for(codes), source=source, code_insee=codes[0] if codes else None
     )
+    if keep_invalid:
+        return parcels, unreadable
     geoms = parcels.geometry.to_numpy()
     invalid = ~shapely.is_valid(geoms)
     if invalid.any():
@@ -541,4 +701,4 @@ def _from_table(unit: Unit, *, fix: bool) -> gpd.GeoDataFrame:
             OrtWarning,
             stacklevel=2,
         )
-    return parcels
+    return parcels, unreadable

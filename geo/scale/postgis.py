@@ -21,8 +21,9 @@ from __future__ import annotations
 import contextlib
 import io
 import time
+import warnings
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
@@ -31,7 +32,14 @@ import shapely
 from pyproj import CRS
 
 from geo import classify, projection, settings
-from geo.errors import InputError, OrtError, OutputExistsError, OutputNotOursError, geometry_problem
+from geo.errors import (
+    InputError,
+    OrtError,
+    OrtWarning,
+    OutputExistsError,
+    OutputNotOursError,
+    geometry_problem,
+)
 
 #: Columns of a verdict table (those of :data:`geo.classify.RESULT_COLUMNS`).
 VERDICT_TYPES = {
@@ -403,6 +411,9 @@ class DbRun:
     parcels: int = 0
     rows: int = 0
     seconds: float = 0.0
+    #: Invalid parcels near a perimeter, set aside or repaired (:mod:`geo.validity`): records
+    #: of :data:`geo.validity.INVALID_COLUMNS`.
+    invalides: list = field(default_factory=list)
 
 
 def classify_db(
@@ -415,6 +426,7 @@ def classify_db(
     tolerance_pct: float | None = None,
     chunk_rows: int = 200_000,
     force: bool = False,
+    fix: bool = False,
 ) -> DbRun:
     """Classify the parcels of a PostGIS table and write the verdicts to a new table.
 
@@ -428,6 +440,9 @@ def classify_db(
         Perimeters (any CRS; reprojected to the parcels' metric CRS) or a table name.
     output_table : str
         New table for the verdicts (inside and straddling pairs; pairs not listed are outside).
+    fix : bool
+        Repair invalid parcels near a perimeter (``make_valid``) rather than set them aside;
+        either way they are listed in ``DbRun.invalides``.
 
     Returns
     -------
@@ -458,23 +473,22 @@ def classify_db(
                         if isinstance(perimeters, str)
                         else projection.to_metric(perimeters, key, source="perimeters")
                     )
-                bad = ~shapely.is_valid(chunk.geometry.to_numpy())
-                if bad.any():
-                    raise InputError(
-                        f"{int(bad.sum())} géométrie(s) de parcelle invalide(s)",
-                        source=parcels_table,
-                        feature=f"idu={chunk['idu'].to_numpy()[bad][0]}",
-                        fix="réparez-les : UPDATE … SET geom = ST_MakeValid(geom) WHERE NOT ST_IsValid(geom)",
-                    )
                 run.parcels += len(chunk)
-                yield classify.classify_parcels(
-                    chunk,
-                    cache[key],
-                    tolerance_m2=tolerance_m2,
-                    tolerance_pct=tolerance_pct,
-                    with_distance=False,
-                    only_intersecting=True,
-                )
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", OrtWarning)  # listed in run.invalides instead
+                    frame = classify.classify_parcels(
+                        chunk,
+                        cache[key],
+                        tolerance_m2=tolerance_m2,
+                        tolerance_pct=tolerance_pct,
+                        with_distance=False,
+                        only_intersecting=True,
+                        fix=fix,
+                    )
+                # An invalid parcel is set aside (or repaired with fix) and listed, never
+                # classified as it is, nor the whole table refused for it.
+                run.invalides += frame.attrs.pop("invalides", [])
+                yield frame
 
         run.rows = write_verdicts(out, frames(), output_table, force=force)
     run.seconds = time.perf_counter() - start

@@ -3,8 +3,8 @@
 The input — a folder of Etalab files, a GeoParquet file, a GeoPackage or any file GDAL
 reads — is cut into *units* of work of bounded size, each within one partition and
 classified on its own; finding, cutting and reading the input is :mod:`geo.scale.partitions`'
-job (:func:`geo.scale.partitions.plan`, :func:`geo.scale.partitions.read_unit`), running the units and
-writing the results this module's.
+job (:func:`geo.scale.partitions.plan`, :func:`geo.scale.partitions.read_unit`), running the
+units this module's, the output folder :mod:`geo.scale.output`'s.
 
 Units are classified with the project's engine (:mod:`geo.classify`) by a pool of processes
 (``engine="local"``, both cores by default) or by a Dask cluster (``engine="dask"``: a
@@ -19,49 +19,51 @@ overseas one).
 
 The output is a folder (a Parquet dataset, ``departement=62/part-00000.parquet`` …) built in
 a hidden temporary folder and renamed into place at the end, with ``_manifest.json`` (what
-was done, what failed and where) and, when nothing failed, ``_SUCCESS``. A partition with
-broken geometries is reported with its location and left out whole; the others are done. A
-crash leaves only the hidden ``.<name>.partiel-*`` folder, never an output that looks complete.
+was done, what failed and where, the files written) and, when every parcel has its verdict,
+``_SUCCESS``. An invalid parcel near a perimeter is set aside (or repaired with ``fix``) and
+listed in ``invalides.parquet`` (:mod:`geo.validity`), never classified as it is nor its
+partition refused; a partition with unusable input (bad ids, a wrong CRS…) is reported with
+its location and left out whole; the others are done. A crash leaves only the hidden
+``.<name>.partiel-*`` folder, never an output that looks complete.
 """
 
 from __future__ import annotations
 
 import atexit
-import datetime as dt
 import functools
 import hashlib
-import json
 import os
 import pickle
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import shapely
 from pyproj import CRS
 
-from geo import classify, projection
-from geo.errors import InputError, OrtError, cause
-from geo.io import PRODUCER, check_output_folder
+from geo import classify, projection, validity
+from geo.errors import InputError, OrtError, OrtWarning, cause
+from geo.io import check_output_folder
 from geo.scale import forkserver
+from geo.scale.output import INVALID_FILE as INVALID_FILE
+from geo.scale.output import INVALID_PARTS, finish, write_part
+from geo.scale.output import MANIFEST as MANIFEST
+from geo.scale.output import SUCCESS as SUCCESS
+from geo.scale.output import read_results as read_results
 from geo.scale.partitions import CHUNK_ROWS, Unit, plan, read_unit
 
 # Cutting and reading the input live in geo.scale.partitions; ``X as X`` keeps names read from here.
 from geo.scale.partitions import FILES_PER_UNIT as FILES_PER_UNIT
 from geo.scale.partitions import PARTITION_BY as PARTITION_BY
-
-MANIFEST = "_manifest.json"
-SUCCESS = "_SUCCESS"
-
 
 # --- reading and classifying one unit (in a worker) ------------------------------------------
 
@@ -79,6 +81,8 @@ class UnitResult:
     written: bool = False  # the worker wrote ``table`` itself (then dropped it)
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    #: Invalid parcels set aside or repaired (:data:`geo.validity.INVALID_COLUMNS`).
+    invalid: pd.DataFrame | None = None
 
 
 _WORKER: dict[str, object] = {}
@@ -97,15 +101,8 @@ def _run_shared(unit: Unit, token: str, blob: bytes, tmp: str, partition_by: str
         _WORKER["token"] = token
     result = run_unit(unit)
     if result.error is None:
-        _write_part(result, Path(tmp), partition_by)
+        write_part(result, Path(tmp), partition_by)
     return result
-
-
-def _write_part(res: UnitResult, tmp: Path, partition_by: str) -> None:
-    folder = tmp / _partition_folder(partition_by, res.key)
-    folder.mkdir(parents=True, exist_ok=True)
-    pq.write_table(res.table, folder / f"part-{res.seq:05d}.parquet")
-    res.rows, res.written, res.table = res.table.num_rows, True, None
 
 
 def _perimeters_in(perimeters: gpd.GeoDataFrame, crs, cache: dict) -> gpd.GeoDataFrame:
@@ -139,24 +136,31 @@ def run_unit(
     options = _WORKER.get("options", {}) if options is None else options
     cache = _WORKER.setdefault("by_crs", {}) if perimeters is _WORKER.get("perimeters") else {}
     result = UnitResult(unit.key, unit.seq, unit.location)
+    fix = bool(options.get("fix", False))
     try:
-        if not unit.paths and not options.get("fix", False):
+        if not unit.paths:
             fast = _classify_wkb(unit, perimeters, options, cache)
             if fast is not None:
-                result.parcels, result.table = fast
+                result.parcels, result.table, result.invalid = fast
                 return result
-        parcels, result.warnings = read_unit(unit, fix=options.get("fix", False))
-        result.parcels = len(parcels)
+        parcels, result.warnings, unreadable = read_unit(unit, fix=fix, invalid=True)
+        result.parcels = len(parcels) + len(unreadable)
         perims = _perimeters_in(perimeters, parcels.crs, cache)
-        frame = classify.classify_parcels(
-            parcels,
-            perims,
-            tolerance_m2=options.get("tolerance_m2"),
-            tolerance_pct=options.get("tolerance_pct"),
-            with_distance=False,
-            only_intersecting=True,
-            compiled=True,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", OrtWarning)  # the invalid parcels are listed instead
+            frame = classify.classify_parcels(
+                parcels,
+                perims,
+                tolerance_m2=options.get("tolerance_m2"),
+                tolerance_pct=options.get("tolerance_pct"),
+                with_distance=False,
+                only_intersecting=True,
+                compiled=True,
+                fix=fix,
+            )
+        found = pd.DataFrame(frame.attrs.get("invalides") or [], columns=validity.INVALID_COLUMNS)
+        listed = [t for t in (unreadable, found) if len(t)]
+        result.invalid = pd.concat(listed, ignore_index=True) if listed else None
         frame.attrs = {}
         result.table = pa.Table.from_pandas(frame, preserve_index=False)
     except OrtError as err:
@@ -164,25 +168,22 @@ def run_unit(
     return result
 
 
-class _Exact(Exception):
-    """The fast path met something only the full reader reports well (broken geometry…)."""
-
-
 def _classify_wkb(unit: Unit, perimeters: gpd.GeoDataFrame, options: dict, cache: dict):
     """Classify an Arrow batch from its WKB, building geometries only near perimeter boundaries.
 
     The parcels of a GeoParquet batch already in their metric CRS are read as bounding boxes
     (:mod:`geo.scale.wkb`); the grid of :func:`geo.classify.overlaps_of_bounds` decides most of
-    them, and only the others become GEOS geometries, checked valid. A parcel decided by its
-    bounding box is never built, so its validity is not checked (its ring is closed and
-    finite; one with holes or parts is read by GEOS). The verdicts are those of
-    :func:`geo.classify.classify_parcels`, bit for bit.
+    them, and only the others become GEOS geometries. Every parcel in a pair — decided by the
+    grid or tested — is checked valid first (:func:`geo.scale.wkb.rings_valid`, GEOS for what
+    it cannot vouch for): an invalid one is set aside, or repaired with ``fix``, and listed
+    (:mod:`geo.validity`). The verdicts are those of :func:`geo.classify.classify_parcels`,
+    bit for bit.
 
     Returns
     -------
-    (int, DataFrame) or None
-        Parcels read and their inside and straddling pairs; None when the batch needs the full
-        reader (another CRS, missing or broken geometries, …), which then reports it.
+    (int, Table, DataFrame or None) or None
+        Parcels read, their inside and straddling pairs and the invalid parcels; None when the
+        batch needs the full reader (another CRS, missing or unreadable geometries, …).
     """
     import pyarrow.compute as pc
 
@@ -198,6 +199,7 @@ def _classify_wkb(unit: Unit, perimeters: gpd.GeoDataFrame, options: dict, cache
     last = unit.first_row + unit.batch_rows - 1
     source = f"{Path(unit.source).name} (partition {unit.key}, lot des lignes {unit.first_row}–{last})"
     ids = partitions._ids(table, source)
+    partitions.check_unique(ids, source=source)
     codes = sorted(pc.unique(pc.utf8_slice_codeunits(ids, 0, 5)).to_pylist())
     target = projection.metric_crs_for(codes)
     if not _same_crs(unit.crs, target):
@@ -209,17 +211,15 @@ def _classify_wkb(unit: Unit, perimeters: gpd.GeoDataFrame, options: dict, cache
     others = np.flatnonzero(~simple)  # built by GEOS
     other_geoms = None
     if len(others):
-        try:
-            other_geoms = shapely.from_wkb(
-                column.take(pa.array(others)).to_numpy(zero_copy_only=False), on_invalid="raise"
-            )
-        except shapely.errors.GEOSException:
-            return None
+        other_geoms = shapely.from_wkb(
+            column.take(pa.array(others)).to_numpy(zero_copy_only=False), on_invalid="ignore"
+        )
         if (shapely.is_missing(other_geoms) | shapely.is_empty(other_geoms)).any():
-            return None
-        bounds[others] = shapely.bounds(other_geoms)  # validity: checked if they are tested
+            return None  # the full reader lists them
+        bounds[others] = shapely.bounds(other_geoms)
     if not np.isfinite(bounds).all():
         return None
+    partitions.check_kinds(other_geoms, ids.take(pa.array(others)), source=source)
     # Column by column: numpy reduces a column of a row-major array far faster than axis=0.
     extent = tuple(float(f(bounds[:, k])) for k, f in enumerate((np.min, np.min, np.max, np.max)))
     projection.check_plausible_extent(extent, unit.crs, source=source, code_insee=codes[0])
@@ -233,8 +233,6 @@ def _classify_wkb(unit: Unit, perimeters: gpd.GeoDataFrame, options: dict, cache
             out[mine] = shapely.from_wkb(column.take(pa.array(idx[mine])).to_numpy(zero_copy_only=False))
         if (~mine).any():
             out[~mine] = other_geoms[other_at[idx[~mine]]]
-        if not shapely.is_valid(out).all():  # the parcels tested exactly must be valid
-            raise _Exact
         return out
 
     def areas(idx: np.ndarray) -> np.ndarray:
@@ -243,6 +241,15 @@ def _classify_wkb(unit: Unit, perimeters: gpd.GeoDataFrame, options: dict, cache
         if not mine.all():
             out[~mine] = shapely.area(other_geoms[other_at[idx[~mine]]])
         return out
+
+    def valid(idx: np.ndarray) -> np.ndarray:
+        ok = np.zeros(len(idx), dtype=bool)
+        mine = np.flatnonzero(simple[idx])
+        ok[mine] = wkb.rings_valid(column, idx[mine])
+        unsure = np.flatnonzero(~ok)  # rings the compiled test cannot vouch for, and the others
+        if len(unsure):
+            ok[unsure] = validity.valid_geoms(geoms(idx[unsure]))
+        return ok
 
     perims = _perimeters_in(perimeters, unit.crs, cache)
     checked = ("tolerances", id(perims))
@@ -254,17 +261,29 @@ def _classify_wkb(unit: Unit, perimeters: gpd.GeoDataFrame, options: dict, cache
             tolerance_pct=options.get("tolerance_pct"),
         )
     tol_m2, tol_pct = cache[checked]
-    try:
-        exact = np.zeros(n, dtype=bool)
-        if len(others):
-            exact[others] = shapely.get_type_id(other_geoms) == 0  # points: covered or not
-        found = classify.overlaps_of_bounds(
-            bounds, perims.geometry.to_numpy(), geoms=geoms, areas=areas, exact=exact, compiled=True
-        )
-    except _Exact:
-        return None
-    verdicts = classify.sparse_verdicts(found, areas(found.parcel), tol_m2, tol_pct)
-    return n, _verdict_table(ids, perims, *verdicts)
+    exact = np.zeros(n, dtype=bool)
+    if len(others):
+        exact[others] = shapely.get_type_id(other_geoms) == 0  # points: covered or not
+    mgeom = perims.geometry.to_numpy()
+    tracker = validity.Tracker(valid)
+    found = classify.overlaps_of_bounds(
+        bounds, mgeom, geoms=geoms, areas=areas, exact=exact, compiled=True, valid=tracker
+    )
+    bad, invalid = tracker.invalid, None
+    pair_area = areas(found.parcel)
+    if len(bad):
+        fix = bool(options.get("fix", False))
+        invalid = validity.invalid_table(ids.take(pa.array(bad)).to_pylist(), geoms(bad), repaired=fix)
+        if fix:
+            repaired = validity.repair(geoms(bad))
+            more = classify.overlaps(repaired, mgeom, compiled=True, valid=False)
+            found = classify.merge_overlaps(found, more._replace(parcel=bad[more.parcel]))
+            area_of = dict(zip(bad.tolist(), shapely.area(repaired).tolist(), strict=True))
+            pair_area = areas(found.parcel)
+            fixed = np.isin(found.parcel, bad)
+            pair_area[fixed] = [area_of[i] for i in found.parcel[fixed].tolist()]
+    verdicts = classify.sparse_verdicts(found, pair_area, tol_m2, tol_pct)
+    return n, _verdict_table(ids, perims, *verdicts), invalid
 
 
 _TEXT = pa.large_string()
@@ -328,6 +347,11 @@ class RunReport:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     provenance: dict = field(default_factory=dict)
+    #: Invalid parcels (:mod:`geo.validity`): how many set aside (no verdict) and repaired,
+    #: the first few, and the file listing them all (:data:`INVALID_FILE`).
+    invalides: dict = field(default_factory=lambda: {"ecartees": 0, "reparees": 0, "exemples": []})
+    #: The files this run wrote (relative paths): all that a later ``force`` may replace.
+    fichiers: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -384,6 +408,9 @@ def _local_executor(
     def close() -> None:
         for future in sent:
             future.cancel()  # a run that stopped early leaves no work behind
+        # The units already running end (a worker writes nothing once the staging folder is
+        # gone) before that folder is removed: none is left behind by a late write.
+        wait([f for f in sent if not f.cancelled()], timeout=30)
 
     return submit, close
 
@@ -515,7 +542,7 @@ def classify_dataset(
             _record(res, tmp, report)
             if progress:
                 progress(res)
-        _finish(tmp, output, report, force=force, seconds=time.perf_counter() - start)
+        finish(tmp, output, report, force=force, seconds=time.perf_counter() - start)
     finally:
         close()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -557,75 +584,15 @@ def _record(res: UnitResult, tmp: Path, report: RunReport) -> None:
     if any(f["partition"] == res.key for f in report.failed):
         return  # (a part a worker wrote goes with its partition's folder at the end)
     if not res.written:
-        _write_part(res, tmp, report.partition_by)
+        write_part(res, tmp, report.partition_by)
     part["parcels"] += res.parcels
     part["rows"] += res.rows
     part["parts"] += 1
-
-
-def _partition_folder(partition_by: str, key: str) -> str:
-    return key if partition_by == "rows" else f"{partition_by}={key}"
-
-
-def _finish(tmp: Path, output: Path, report: RunReport, *, force: bool, seconds: float) -> None:
-    failed_keys = {f["partition"] for f in report.failed}
-    for key in failed_keys:
-        # A partition with a broken unit is left out whole: no half département in the output.
-        shutil.rmtree(tmp / _partition_folder(report.partition_by, key), ignore_errors=True)
-        report.partitions.pop(key, None)
-    report.parcels = sum(p["parcels"] for p in report.partitions.values())
-    report.rows = sum(p["rows"] for p in report.partitions.values())
-    report.complete = not report.failed
-    report.seconds = round(seconds, 3)
-    report.provenance.setdefault("date_run", dt.datetime.now().isoformat(timespec="seconds"))
-    manifest = {"producteur": PRODUCER, **asdict(report)}  # how --force knows the folder is ours
-    (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
-    if report.complete:
-        (tmp / SUCCESS).write_text("", encoding="utf-8")
-    if output.exists():
-        check_output_folder(output, force=force)  # it may have appeared during the run
-        old = output.with_name(f".{output.name}.ancien-{os.getpid()}")
-        os.replace(output, old)
-        os.replace(tmp, output)
-        (shutil.rmtree if old.is_dir() else os.unlink)(old)
-    else:
-        os.replace(tmp, output)
-
-
-def read_results(output: str | Path, *, allow_partial: bool = False) -> pd.DataFrame:
-    """Read the verdicts of a finished :func:`classify_dataset` run.
-
-    Parameters
-    ----------
-    output : path
-        The output folder of the run.
-    allow_partial : bool
-        Read the partitions that were done even when others failed.
-
-    Returns
-    -------
-    DataFrame
-        Inside and straddling pairs, columns :data:`geo.classify.RESULT_COLUMNS`.
-
-    Raises
-    ------
-    geo.errors.InputError
-        No manifest (the run did not finish), or failed partitions and not ``allow_partial``.
-    """
-    output = Path(output)
-    manifest = output / MANIFEST
-    if not manifest.is_file():
-        raise InputError(
-            "pas de _manifest.json : ce calcul n'est pas allé au bout", source=str(output), fix="relancez-le"
-        )
-    meta = json.loads(manifest.read_text(encoding="utf-8"))
-    if meta["failed"] and not allow_partial:
-        keys = ", ".join(f["partition"] for f in meta["failed"])
-        raise InputError(f"partitions {keys} en échec", source=str(output), fix="voir _manifest.json")
-    parts = sorted(output.rglob("part-*.parquet"))
-    if not parts:
-        return pd.DataFrame(columns=classify.RESULT_COLUMNS)
-    return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+    if res.invalid is not None and len(res.invalid):
+        folder = tmp / INVALID_PARTS
+        folder.mkdir(exist_ok=True)
+        table = res.invalid.assign(partition=res.key, emplacement=res.location)
+        table.to_parquet(folder / f"{res.seq:05d}.parquet", index=False)
 
 
 # --- in memory, both cores -------------------------------------------------------------------
@@ -642,13 +609,15 @@ def classify_frame(
     tolerance_m2: float | None = None,
     tolerance_pct: float | None = None,
     id_column: str = "idu",
+    fix: bool = False,
 ) -> pd.DataFrame:
     """:func:`geo.classify.classify_parcels` (inside and straddling pairs) on several cores.
 
     The parcels are split in slices classified by threads that share the layer: the work is
     done in GEOS, numpy and :mod:`geo.kernels`, which all release Python's lock, so the threads
     run at once without copying anything. Same result as ``classify_parcels(parcels,
-    perimeters, only_intersecting=True, with_distance=False, compiled=True)``.
+    perimeters, only_intersecting=True, with_distance=False, compiled=True, fix=fix)``,
+    invalid parcels near a perimeter set aside or repaired and listed in ``attrs["invalides"]``.
 
     Parameters
     ----------
@@ -656,14 +625,23 @@ def classify_frame(
         Same metric CRS (metres).
     workers : int, optional
         Threads; default the number of cores (1: no thread at all).
+    fix : bool
+        Repair invalid parcels (``make_valid``) rather than set them aside.
     """
     tol_m2, tol_pct = classify.check_layers(
         parcels, perimeters, tolerance_m2=tolerance_m2, tolerance_pct=tolerance_pct, id_column=id_column
     )
     workers = workers or os.cpu_count() or 1
     pgeom, mgeom = parcels.geometry.to_numpy(), perimeters.geometry.to_numpy()
+    trackers: list[tuple[int, validity.Tracker]] = []
+
+    def tracker(lo: int, hi: int) -> validity.Tracker:
+        mine = pgeom[lo:hi]
+        trackers.append((lo, validity.Tracker(lambda idx: validity.valid_geoms(mine[idx]))))
+        return trackers[-1][1]
+
     if workers <= 1 or len(pgeom) < PARALLEL_MIN_PARCELS:
-        found = classify.overlaps(pgeom, mgeom, compiled=True)
+        found = classify.overlaps(pgeom, mgeom, compiled=True, valid=tracker(0, len(pgeom)))
     else:
         # What the slices share is made once, here: the grids and the compiled code.
         for geom in mgeom:
@@ -675,17 +653,23 @@ def classify_frame(
             lo, hi = bounds
             # Each slice its own perimeters: GEOS builds a prepared geometry's indexes lazily,
             # and two threads building them at once crash it.
-            part = classify.overlaps(pgeom[lo:hi], shapely.from_wkb(wkb), compiled=True)
+            part = classify.overlaps(
+                pgeom[lo:hi], shapely.from_wkb(wkb), compiled=True, valid=tracker(lo, hi)
+            )
             return part._replace(parcel=part.parcel + lo)
 
         cuts = np.linspace(0, len(pgeom), 2 * workers + 1).astype(int)
         with ThreadPoolExecutor(workers) as pool:
             parts = list(pool.map(one_slice, zip(cuts[:-1], cuts[1:], strict=True)))
         found = classify.Overlaps(*(np.concatenate(arrays) for arrays in zip(*parts, strict=True)))
-    return classify.classify_overlaps(
+    invalid = np.concatenate([t.invalid + lo for lo, t in trackers]) if trackers else np.zeros(0, np.intp)
+    return classify.classify_with_invalid(
         parcels,
         perimeters,
         found,
+        np.sort(invalid),
+        fix=fix,
+        compiled=True,
         tolerance_m2=tol_m2,
         tolerance_pct=tol_pct,
         with_distance=False,
@@ -703,8 +687,12 @@ def classify_dask(
     *,
     tolerance_m2: float | None = None,
     tolerance_pct: float | None = None,
+    fix: bool = False,
 ):
     """Classify a ``dask_geopandas.GeoDataFrame`` of parcels, lazily, partition by partition.
+
+    Invalid parcels near a perimeter are set aside with a warning (or repaired with ``fix``),
+    as :func:`geo.classify.classify_parcels` does.
 
     Parameters
     ----------
@@ -731,11 +719,13 @@ def classify_dask(
         }
     )
     return parcels.map_partitions(
-        _classify_partition, perimeters, tolerance_m2, tolerance_pct, meta=meta, align_dataframes=False
+        _classify_partition, perimeters, tolerance_m2, tolerance_pct, fix, meta=meta, align_dataframes=False
     )
 
 
-def _classify_partition(part: gpd.GeoDataFrame, perimeters, tolerance_m2, tolerance_pct) -> pd.DataFrame:
+def _classify_partition(
+    part: gpd.GeoDataFrame, perimeters, tolerance_m2, tolerance_pct, fix=False
+) -> pd.DataFrame:
     out = classify.classify_parcels(
         part,
         perimeters,
@@ -744,6 +734,7 @@ def _classify_partition(part: gpd.GeoDataFrame, perimeters, tolerance_m2, tolera
         with_distance=False,
         only_intersecting=True,
         compiled=True,
+        fix=fix,
     )
     out.attrs = {}
     return out

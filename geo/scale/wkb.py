@@ -7,6 +7,11 @@ alone (:func:`geo.classify.overlaps_of_bounds`). :func:`scan` reads the one-ring
 buffer is viewed as doubles from each of its first 8 bytes, so that no row is copied): their
 bounding boxes and their areas, bit for bit those of GEOS. Anything else (holes, several parts, 3D,
 big-endian, null, unclosed or non-finite ring) is left to GEOS by the caller.
+
+:func:`rings_valid` is the validity test of those polygons, run on the rows the caller asks
+for (the parcels near a perimeter, whether its grid decides them or not): whether each ring is
+certainly a valid polygon (:func:`geo.kernels.ring_is_simple`), read in place too; the others
+go to GEOS.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from typing import NamedTuple
 import numba
 import numpy as np
 import pyarrow as pa
+
+from geo.kernels import ring_is_simple, scratch
 
 _HEADER = 13  # byte order (1), type (4), rings (4), points (4)
 
@@ -86,6 +93,48 @@ def _scan(data, offsets, valid, simple, bounds, area, aligned, unaligned):
             simple[r] = _ring(aligned, k, points, r, bounds, area)
         else:
             simple[r] = _ring(unaligned[a - 1], k, points, r, bounds, area)
+
+
+@numba.njit(cache=True, nogil=True)
+def _rings_valid(data, offsets, rows, out, aligned, unaligned):
+    order, seg, box = scratch(64)  # grown for long rings
+    for i in range(len(rows)):
+        s = offsets[rows[i]]
+        points = np.int64(_u32(data, s + 9))
+        if points > len(order):
+            order, seg, box = scratch(2 * points)
+        a = (s + 13) % 8
+        k = (s + 13 - a) // 8
+        if a == 0:
+            out[i] = ring_is_simple(aligned, k, points, order, seg, box)
+        else:
+            out[i] = ring_is_simple(unaligned[a - 1], k, points, order, seg, box)
+
+
+def _buffers(column: pa.Array | pa.ChunkedArray):
+    """The column as one binary array, its offsets, bytes and views as doubles from each byte."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    if column.type == pa.large_binary():
+        column = column.cast(pa.binary())
+    n = len(column)
+    offsets = np.frombuffer(column.buffers()[1], dtype=np.int32)[column.offset : column.offset + n + 1]
+    buffer = column.buffers()[2]
+    data = np.frombuffer(buffer, dtype=np.uint8) if buffer is not None else np.zeros(0, np.uint8)
+    views = [np.frombuffer(buffer, dtype="<f8", offset=a, count=(len(data) - a) // 8) for a in range(8)]
+    return column, offsets.astype(np.int64), data, views
+
+
+def rings_valid(column: pa.Array | pa.ChunkedArray, rows: np.ndarray) -> np.ndarray:
+    """Whether the ring of each row in ``rows`` — rows :func:`scan` found ``simple`` — is
+    certainly a valid polygon: False means *not certain*, and GEOS decides
+    (:func:`geo.kernels.ring_is_simple`)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    out = np.zeros(len(rows), dtype=bool)
+    if len(rows):
+        _, offsets, data, views = _buffers(column)
+        _rings_valid(data, offsets, rows, out, views[0], tuple(views[1:]))
+    return out
 
 
 def scan(column: pa.Array | pa.ChunkedArray) -> Scan:
