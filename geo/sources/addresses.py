@@ -159,7 +159,7 @@ def _coordinates(lons, lats) -> tuple[list[float], list[float]]:
     """Longitudes and latitudes (WGS84 degrees) of an address file; a point with a missing,
     infinite or out-of-globe coordinate has neither (NaN, NaN): half a point is no point."""
     out_lon, out_lat = [], []
-    for a, b in zip(lons, lats):
+    for a, b in zip(lons, lats, strict=True):
         x, y = _float(a), _float(b)
         if x is None or y is None or not (-180 <= x <= 180 and -90 <= y <= 90):  # NaN fails too
             x = y = math.nan
@@ -639,7 +639,6 @@ def geocode_online(query: str, *, citycode: str | None = None, limit: int = 5) -
         The API answered something that is not its GeoJSON.
     """
     import hashlib
-    import json
 
     from geo.sources import http
 
