@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
@@ -341,7 +342,7 @@ def _parse(text: object, opts: _Options) -> ParcelId:
             "identifiant de parcelle vide",
             fix=f"donnez un identifiant de 14 caractères comme {_EXAMPLE}, ou 'AB 685' avec la commune",
         )
-    upper = shown.upper()
+    upper = _latin_upper(shown, shown)
     compact = _SEP_RE.sub("", upper)
     spaced = _SPACED_RE.fullmatch(upper) if len(compact) != IDU_LENGTH else None
     if spaced:  # "62907 000 A 12": the separators make the padding unambiguous
@@ -451,8 +452,30 @@ def _fail(raw: str | None, detail: str, fix: str | None = None) -> ParcelIdError
     return ParcelIdError(f"parcelle '{raw}' : {detail}" if raw is not None else detail, fix=fix)
 
 
+def _latin_upper(value: str, raw: str | None) -> str:
+    """``value`` in NFKC form and upper case, refused if it holds a letter outside A–Z.
+
+    Upper-casing folds other letters into Latin ones (``"ß"`` → ``"SS"``, ``"ı"`` → ``"I"``,
+    ``"é"`` would stay ``"É"``): a typed id would silently name another section. NFKC first, so
+    that full-width ``"ＡＢ"`` (what some Japanese or Chinese keyboards type) is ``"AB"``.
+
+    >>> _latin_upper("ＡＢ 12", None)
+    'AB 12'
+    """
+    text = unicodedata.normalize("NFKC", value)
+    for ch in text:
+        if ch.isalpha() and not ch.isascii():
+            raise _fail(
+                raw,
+                f"lettre '{ch}' (U+{ord(ch):04X}) hors de A–Z",
+                "un identifiant de parcelle ne s'écrit qu'avec les lettres A à Z, sans accent, et des "
+                "chiffres : retapez la section (ex. AB)",
+            )
+    return text.upper()
+
+
 def _norm_insee(value: str, raw: str | None) -> str:
-    code = value.strip().upper()
+    code = _latin_upper(value.strip(), raw)
     if INSEE_RE.fullmatch(code):
         return code
     if "O" in code and INSEE_RE.fullmatch(code.replace("O", "0")):
@@ -485,7 +508,7 @@ def _norm_prefixe(value: str, raw: str | None) -> str:
 
 
 def _norm_section(value: str, raw: str | None) -> str:
-    s = value.strip().upper()
+    s = _latin_upper(value.strip(), raw)
     if not re.fullmatch(r"[0-9A-Z]{1,2}", s):
         raise _fail(raw, f"section '{s}' : il faut 1 ou 2 lettres ou chiffres", "ex. AB, 0A ou A")
     s = s.zfill(2)
@@ -495,7 +518,7 @@ def _norm_section(value: str, raw: str | None) -> str:
 
 
 def _norm_numero(value: str, raw: str | None) -> str:
-    n = value.strip().upper()
+    n = _latin_upper(value.strip(), raw)
     if not re.fullmatch(r"[0-9]+", n):
         if re.fullmatch(r"[0-9O]+", n):
             raise _fail(
