@@ -31,7 +31,7 @@ import zlib
 from pathlib import Path
 
 from geo import settings
-from geo.errors import DownloadError, OrtError, cause
+from geo.errors import DownloadError, OrtError
 
 log = logging.getLogger(__name__)
 
@@ -174,8 +174,11 @@ def url_setting(url: str, dest: str | os.PathLike | None = None) -> str:
 
 
 def _cache_dir_error(dest: Path, err: OSError) -> DownloadError:
+    """The cache folder is the setting's, not the output's (``-o``): say which to change."""
+    from geo.io import os_error_text
+
     return DownloadError(
-        f"dossier du cache de téléchargement inutilisable : {dest.parent} ({cause(err)}) — "
+        f"dossier du cache de téléchargement inutilisable : {dest.parent} ({os_error_text(err)[0]}) — "
         f"choisissez un dossier où vous pouvez écrire : ORT_CACHE_DIR (actuellement {settings.cache_dir})"
     )
 
