@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from geo.errors import ParcelIdError
+from geo.errors import ParcelIdError, one_line
 
 __all__ = [
     "INSEE_RE",
@@ -272,7 +272,8 @@ def parse_many(
             valid.setdefault(_parse(text, opts), None)
         except ParcelIdError as err:
             rejected.setdefault(key, str(err))
-    return list(valid), list(rejected.items())
+    # The entry as shown again to the user: one line, bounded (a pasted file is not echoed whole).
+    return list(valid), [(one_line(k, limit=120), m) for k, m in rejected.items()]
 
 
 def is_insee_code(text: object) -> bool:

@@ -451,3 +451,11 @@ def test_letters_outside_a_to_z_refused(text, letter):
 def test_full_width_letters_are_the_same_section():
     """NFKC first: full-width letters and digits are the ASCII ones."""
     assert parse_idu("６２９０７ ＡＢ １２").idu == "62907000AB0012"
+
+
+def test_rejected_entries_are_echoed_bounded():
+    """A pasted 20 000-character entry is shown back on one bounded line, never whole."""
+    _, rejected = parse_many(["9" * 20_000, "62907\nAB 12", "62907000AB0012"])
+    assert [len(text) <= 120 for text, _ in rejected] == [True, True]
+    assert "caractères omis" in rejected[0][0] and rejected[1][0] == "62907\\nAB 12"
+    assert all(len(message) <= 900 and "\n" not in message for _, message in rejected)
