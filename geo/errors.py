@@ -131,10 +131,15 @@ class PerimeterError(InputError):
 
 
 class DownloadError(OrtError, OSError):
-    """A download failed, or the file is not in the cache in offline mode (also an :class:`OSError`)."""
+    """A download failed, or the file is not in the cache in offline mode (also an :class:`OSError`).
 
-    def __init__(self, message: str) -> None:
+    ``reason`` is the short cause alone (``"délai total de 20 s dépassé"``), for a caller that
+    words its own message.
+    """
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
         super().__init__(one_line(message))
+        self.reason = one_line(reason, limit=200) if reason else None
 
 
 class OutputExistsError(OrtError, FileExistsError):

@@ -246,3 +246,26 @@ def test_unusable_cache_folder_names_ort_cache_dir(tmp_path, monkeypatch, server
     assert "ORT_CACHE_DIR" in text and "(-o)" not in text and "pas un dossier" in text, text
     res = CliRunner().invoke(main, ["fetch", "62907"])
     assert res.exit_code != 0 and "ORT_CACHE_DIR" in res.output and "(-o)" not in res.output, res.output
+
+
+def test_not_found_names_its_own_setting(server, monkeypatch, tmp_path):
+    """A 404 from the BAN or a tile server does not send the user to the cadastre's INSEE code."""
+    from fileserver import serve
+
+    from geo.sources.http import download
+
+    base, _, httpd = serve(tmp_path)
+    try:
+        monkeypatch.setattr(settings, "ban_api_url", f"{base}/ban")
+        monkeypatch.setattr(settings, "cadastre_base_url", f"{base}/cadastre")
+        with pytest.raises(DownloadError, match="introuvable \\(HTTP 404\\)") as err:
+            download(f"{base}/ban/search/x", cache_path(f"{base}/ban/search/x"))
+        assert "ORT_BAN_URL" in str(err.value) and "INSEE" not in str(err.value)
+        with pytest.raises(DownloadError) as err:
+            download(f"{base}/t/1/2/3.png", Path(settings.cache_dir, "tuiles", "f", "3.png"))
+        assert "--fond" in str(err.value) and "INSEE" not in str(err.value)
+        with pytest.raises(DownloadError) as err:
+            cached_download(f"{base}/cadastre/latest/x/cadastre-62907-parcelles.json.gz")
+        assert "code INSEE et le millésime" in str(err.value)
+    finally:
+        httpd.shutdown()

@@ -663,9 +663,10 @@ def geocode_online(query: str, *, citycode: str | None = None, limit: int = 5) -
             )
         except DownloadError as err:
             raise DownloadError(
-                f"adresse « {query} » : l'API BAN n'a pas donné de réponse utilisable ({err}) ; "
-                "donnez aussi le fichier d'adresses de la commune (--adresses adresses-62.csv.gz "
-                "ou export BAL) pour chercher hors ligne"
+                f"adresse « {query} » : l'API BAN ({base}) n'a pas donné de réponse utilisable : "
+                f"{err.reason or err} — réessayez plus tard, vérifiez son adresse (ORT_BAN_URL), ou "
+                "donnez le fichier d'adresses de la commune (--adresses adresses-62.csv.gz ou export BAL) "
+                "pour chercher hors ligne"
             ) from None
     try:
         cands = _ban_candidates(dest.read_bytes())

@@ -232,9 +232,15 @@ def download(
                 raise
             except urllib.error.HTTPError as err:
                 if err.code in (404, 410):
+                    hint = (
+                        "vérifiez le code INSEE et le millésime (le cadastre Etalab publie 'latest' et "
+                        "des millésimes datés comme 2024-01-01)"
+                        if "ORT_CADASTRE_URL" in setting
+                        else f"vérifiez {setting}"
+                    )
                     raise DownloadError(
-                        f"{url} introuvable (HTTP {err.code}) — vérifiez le code INSEE et le millésime "
-                        "(le cadastre Etalab publie 'latest' et des millésimes datés comme 2024-01-01)"
+                        f"{url} introuvable (HTTP {err.code}) — {hint}",
+                        reason=f"introuvable (HTTP {err.code})",
                     ) from None
                 last = (
                     f"HTTP {err.code}, redirections en boucle"
@@ -260,7 +266,8 @@ def download(
                 delay *= 2
     raise DownloadError(
         f"téléchargement de {url} impossible après {attempt} essai(s) : {last} — "
-        f"vérifiez le réseau ou {setting}, ou travaillez en --offline depuis le cache"
+        f"vérifiez le réseau ou {setting}, ou travaillez en --offline depuis le cache",
+        reason=f"{last} ({attempt} essai(s))",
     )
 
 
@@ -295,7 +302,8 @@ def _too_large(url: str, limit: int, size: str, setting: str) -> DownloadError:
     return DownloadError(
         f"{url} : {size}, au-delà de la limite de {_mb(limit)} pour ce fichier — "
         f"vérifiez {setting} ; pour un fichier vraiment plus gros, augmentez "
-        "geo.settings.download_max_bytes"
+        "geo.settings.download_max_bytes",
+        reason=f"{size}, au-delà de la limite de {_mb(limit)}",
     )
 
 
