@@ -8,7 +8,9 @@ Two real layouts are read (see ``../shared/data/ban-bal-sample/``):
   ``suffixe``, ``voie_nom``, ``long``, ``lat``, ``position``, ``cad_parcelles``), whose
   ``cad_parcelles`` links each address to its parcels.
 
-:func:`read_addresses` gives one table for both; :func:`index_addresses` and
+:func:`read_addresses` gives one table for both, read as a stream bounded by
+``settings.max_table_bytes`` whatever the compression (:func:`open_address_file`: a
+decompression bomb is refused before it fills the memory); :func:`index_addresses` and
 :func:`find_address` match an address written by hand (a landlord's file: number, suffix,
 street type and name, or one free-text ``adresse``) and, when it is not found, say why in
 French (unknown street with the closest names, number absent with the known ones…).

@@ -6,10 +6,14 @@ final place, is checked (length announced by the server, complete gzip stream), 
 With ``settings.offline`` the cache is the only source.
 
 Every download is bounded: at most ``settings.download_max_bytes`` bytes for its layer (an
-endless body is cut and refused), at most ``settings.download_deadline`` seconds for all its
-attempts together (a server that trickles bytes cannot hang a run), and the temporary file is
-removed on SIGTERM as on Ctrl-C. A cache entry is checked before it is used; a damaged one is
-downloaded again (``ort fetch --refresh`` forces it), or refused offline.
+endless body is cut and refused, at once and never retried), at most
+``settings.download_deadline`` seconds for all its attempts together (a caller may ask for
+less: the BAN API's ``settings.ban_deadline``); a watchdog shuts the connection at the deadline,
+so a server that trickles its headers or body a byte at a time cannot hang a run. The
+temporary file is removed on SIGTERM as on Ctrl-C. Errors name the setting the URL comes from
+(:func:`url_setting`), and ``ORT_CACHE_DIR`` when the cache folder cannot be written. A cache
+entry is checked before it is used; a damaged one is downloaded again (``ort fetch --refresh``
+forces it), or refused offline.
 """
 
 from __future__ import annotations
