@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from geo.errors import ParcelIdError, one_line
+from geo.errors import shown as shown_value
 
 __all__ = [
     "INSEE_RE",
@@ -368,7 +369,7 @@ def _parse(text: object, opts: _Options) -> ParcelId:
         numero = _norm_numero(short["numero"], shown)
         if opts.code_insee is None:
             raise ParcelIdError(
-                f"parcelle '{shown}' : section et numéro sans commune",
+                f"parcelle {shown_value(shown)} : section et numéro sans commune",
                 fix="donnez la commune : --commune 62907, ou l'identifiant complet de 14 caractères "
                 f"comme {_EXAMPLE}",
             )
@@ -387,7 +388,7 @@ def _parse(text: object, opts: _Options) -> ParcelId:
     pid = ParcelId(code, prefixe, section, numero)
     if opts.communes is not None and code not in opts.communes:
         raise ParcelIdError(
-            f"parcelle '{shown}' : la commune {code} n'est pas l'une des communes connues "
+            f"parcelle {shown_value(shown)} : la commune {code} n'est pas l'une des communes connues "
             f"({_listing(opts.communes, 5)})",
             fix="vérifiez le code INSEE de l'identifiant",
         )
@@ -403,7 +404,7 @@ def _wrong_length(shown: str, upper: str, compact: str) -> ParcelIdError:
     else:
         fix = "ou, pour une commune connue, une section et un numéro comme 'AB 685'"
     return ParcelIdError(
-        f"parcelle '{shown}' : {len(compact)} caractères{without} au lieu de {IDU_LENGTH} "
+        f"parcelle {shown_value(shown)} : {len(compact)} caractères{without} au lieu de {IDU_LENGTH} "
         f"({_LAYOUT}), ex. {_EXAMPLE}",
         fix=fix,
     )
@@ -421,7 +422,8 @@ def _refuse_letter_o(shown: str, upper: str, compact: str) -> None:
     typed = [i for i, ch in enumerate(upper) if not _SEP_RE.fullmatch(ch)]
     fixed = "".join("0" if i in bad else ch for i, ch in enumerate(compact))
     raise ParcelIdError(
-        f"parcelle '{shown}' : lettre 'O' en position {typed[bad[0]] + 1}, à la place du chiffre '0'",
+        f"parcelle {shown_value(shown)} : lettre 'O' en position {typed[bad[0]] + 1}, "
+        "à la place du chiffre '0'",
         fix=f"tapez le chiffre zéro : {fixed}",
     )
 
@@ -434,12 +436,12 @@ def _unknown_section(shown: str, pid: ParcelId, typed: str, known: frozenset[str
         if candidate != pid.section and candidate in known:
             kind = "le chiffre '0'" if "O" in typed else "la lettre 'O'"
             return ParcelIdError(
-                f"parcelle '{shown}' : la section '{pid.section}' n'existe pas dans {where}, qui a "
-                f"une section '{candidate}' avec {kind}",
+                f"parcelle {shown_value(shown)} : la section '{pid.section}' n'existe pas dans {where}, "
+                f"qui a une section '{candidate}' avec {kind}",
                 fix=f"tapez {candidate} {int(pid.numero)}",
             )
     return ParcelIdError(
-        f"parcelle '{shown}' : la section '{pid.section}' n'existe pas dans {where} "
+        f"parcelle {shown_value(shown)} : la section '{pid.section}' n'existe pas dans {where} "
         f"(sections connues : {_listing(known, 8)})",
         fix="vérifiez la section sur le plan cadastral",
     )
@@ -450,7 +452,7 @@ def _unknown_section(shown: str, pid: ParcelId, typed: str, known: frozenset[str
 
 
 def _fail(raw: str | None, detail: str, fix: str | None = None) -> ParcelIdError:
-    return ParcelIdError(f"parcelle '{raw}' : {detail}" if raw is not None else detail, fix=fix)
+    return ParcelIdError(f"parcelle {shown_value(raw)} : {detail}" if raw is not None else detail, fix=fix)
 
 
 def _latin_upper(value: str, raw: str | None) -> str:
