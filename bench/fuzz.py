@@ -1383,6 +1383,10 @@ TARGETS = {
         ),
     )
 }
+# Address files and BAN servers (issue 23): bench/fuzz_inputs.py.
+from fuzz_inputs import targets as _input_targets  # noqa: E402 - bench/ is the script's folder
+
+TARGETS.update({t.name: t for t in _input_targets(Target, _require, _write)})
 
 
 # ------------------------------------------------------------------------------------------------

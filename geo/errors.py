@@ -12,28 +12,65 @@ a missing input file a :class:`FileNotFoundError`, an output that exists a
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 
+#: Longest message shown, in characters: a value echoed from an input (a 10 000-character name, a
+#: binary file read as text) is cut in its middle, so the message keeps its start (what and
+#: where) and its end (the fix).
+MAX_MESSAGE_CHARS = 400
 
-def one_line(text: object) -> str:
-    r"""``text`` on one line: newlines, tabs and other control characters shown escaped.
 
-    Data reaches messages (an id, a column name, a file name); a newline in it must not break
-    the "one clear line" promise of the CLI.
+def one_line(text: object, *, limit: int | None = MAX_MESSAGE_CHARS) -> str:
+    r"""``text`` on one line and of bounded length: the one place where values echoed from
+    inputs are made safe to show.
+
+    Newlines, tabs and other control or format characters (bidi overrides included) are shown
+    escaped; spaces of every kind stay as they are (the no-break spaces of French numbers,
+    ``5 635 m²``). Beyond ``limit`` characters the middle is replaced by ``…[N caractères
+    omis]…``.
 
     >>> one_line("a\nb")
     'a\\nb'
+    >>> one_line("5\u202f635\u00a0m²") == "5\u202f635\u00a0m²"
+    True
+    >>> one_line("x" * 1000, limit=40)
+    'xxxxxxxxxx…[984 caractères omis]…xxxxxx'
     """
     value = str(text)
-    if value.isprintable():
-        return value
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in value)
+    if not value.isprintable():
+        value = "".join(
+            ch if ch.isprintable() or unicodedata.category(ch) == "Zs" else _escaped(ch) for ch in value
+        )
+    if limit is not None and len(value) > limit:
+        room = max(0, limit - len(f"…[{len(value)} caractères omis]…"))
+        head, tail = room * 2 // 3, room - room * 2 // 3
+        omitted = len(value) - head - tail
+        value = value[:head] + f"…[{omitted} caractères omis]…" + value[len(value) - tail :]
+    return value
+
+
+def _escaped(ch: str) -> str:
+    return ch.encode("unicode_escape").decode("ascii")
+
+
+def shown(value: object, limit: int = 80) -> str:
+    """A value from an input, quoted for a message: one line, at most ``limit`` characters.
+
+    >>> shown("AB" * 100, limit=30)
+    "'ABAB…[193 caractères omis]…BAB'"
+    """
+    return "'" + one_line(value, limit=limit) + "'"
 
 
 class OrtError(Exception):
-    """Base class of the project's errors. ``str(err)`` is a complete, one-line message."""
+    """Base class of the project's errors. ``str(err)`` is a complete, one-line message,
+    bounded (:func:`one_line`) however the error was built."""
 
     exit_code = 1
+
+    def __str__(self) -> str:
+        return one_line(super().__str__(), limit=2 * MAX_MESSAGE_CHARS + 100)
 
 
 class InputError(OrtError, ValueError):
@@ -60,9 +97,9 @@ class InputError(OrtError, ValueError):
         fix: str | None = None,
     ) -> None:
         self.message = one_line(message)
-        self.source = one_line(source) if source else source
-        self.feature = one_line(feature) if feature else feature
-        self.fix = one_line(fix) if fix else fix
+        self.source = one_line(source, limit=200) if source else source
+        self.feature = one_line(feature, limit=100) if feature else feature
+        self.fix = one_line(fix, limit=300) if fix else fix
         super().__init__(self._format())
 
     def _format(self) -> str:
@@ -94,10 +131,15 @@ class PerimeterError(InputError):
 
 
 class DownloadError(OrtError, OSError):
-    """A download failed, or the file is not in the cache in offline mode (also an :class:`OSError`)."""
+    """A download failed, or the file is not in the cache in offline mode (also an :class:`OSError`).
 
-    def __init__(self, message: str) -> None:
+    ``reason`` is the short cause alone (``"délai total de 20 s dépassé"``), for a caller that
+    words its own message.
+    """
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
         super().__init__(one_line(message))
+        self.reason = one_line(reason, limit=200) if reason else None
 
 
 class OutputExistsError(OrtError, FileExistsError):
@@ -117,12 +159,14 @@ class OutputError(OrtError, OSError):
 
     def __init__(self, message: str, *, fix: str | None = None) -> None:
         self.message = one_line(message)
-        self.fix = one_line(fix) if fix else None
+        self.fix = one_line(fix, limit=300) if fix else None
         text = self.message + (f" — {self.fix}" if self.fix else "")
         Exception.__init__(self, text)
 
     def __str__(self) -> str:
-        return self.message + (f" — {self.fix}" if self.fix else "")
+        return one_line(
+            self.message + (f" — {self.fix}" if self.fix else ""), limit=2 * MAX_MESSAGE_CHARS + 100
+        )
 
 
 class OrtWarning(UserWarning):

@@ -29,12 +29,14 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 import pandas as pd
 
-from geo.errors import ParcelIdError
+from geo.errors import ParcelIdError, one_line
+from geo.errors import shown as shown_value
 
 __all__ = [
     "INSEE_RE",
@@ -271,7 +273,8 @@ def parse_many(
             valid.setdefault(_parse(text, opts), None)
         except ParcelIdError as err:
             rejected.setdefault(key, str(err))
-    return list(valid), list(rejected.items())
+    # The entry as shown again to the user: one line, bounded (a pasted file is not echoed whole).
+    return list(valid), [(one_line(k, limit=120), m) for k, m in rejected.items()]
 
 
 def is_insee_code(text: object) -> bool:
@@ -341,7 +344,7 @@ def _parse(text: object, opts: _Options) -> ParcelId:
             "identifiant de parcelle vide",
             fix=f"donnez un identifiant de 14 caractères comme {_EXAMPLE}, ou 'AB 685' avec la commune",
         )
-    upper = shown.upper()
+    upper = _latin_upper(shown, shown)
     compact = _SEP_RE.sub("", upper)
     spaced = _SPACED_RE.fullmatch(upper) if len(compact) != IDU_LENGTH else None
     if spaced:  # "62907 000 A 12": the separators make the padding unambiguous
@@ -366,7 +369,7 @@ def _parse(text: object, opts: _Options) -> ParcelId:
         numero = _norm_numero(short["numero"], shown)
         if opts.code_insee is None:
             raise ParcelIdError(
-                f"parcelle '{shown}' : section et numéro sans commune",
+                f"parcelle {shown_value(shown)} : section et numéro sans commune",
                 fix="donnez la commune : --commune 62907, ou l'identifiant complet de 14 caractères "
                 f"comme {_EXAMPLE}",
             )
@@ -385,7 +388,7 @@ def _parse(text: object, opts: _Options) -> ParcelId:
     pid = ParcelId(code, prefixe, section, numero)
     if opts.communes is not None and code not in opts.communes:
         raise ParcelIdError(
-            f"parcelle '{shown}' : la commune {code} n'est pas l'une des communes connues "
+            f"parcelle {shown_value(shown)} : la commune {code} n'est pas l'une des communes connues "
             f"({_listing(opts.communes, 5)})",
             fix="vérifiez le code INSEE de l'identifiant",
         )
@@ -401,7 +404,7 @@ def _wrong_length(shown: str, upper: str, compact: str) -> ParcelIdError:
     else:
         fix = "ou, pour une commune connue, une section et un numéro comme 'AB 685'"
     return ParcelIdError(
-        f"parcelle '{shown}' : {len(compact)} caractères{without} au lieu de {IDU_LENGTH} "
+        f"parcelle {shown_value(shown)} : {len(compact)} caractères{without} au lieu de {IDU_LENGTH} "
         f"({_LAYOUT}), ex. {_EXAMPLE}",
         fix=fix,
     )
@@ -419,7 +422,8 @@ def _refuse_letter_o(shown: str, upper: str, compact: str) -> None:
     typed = [i for i, ch in enumerate(upper) if not _SEP_RE.fullmatch(ch)]
     fixed = "".join("0" if i in bad else ch for i, ch in enumerate(compact))
     raise ParcelIdError(
-        f"parcelle '{shown}' : lettre 'O' en position {typed[bad[0]] + 1}, à la place du chiffre '0'",
+        f"parcelle {shown_value(shown)} : lettre 'O' en position {typed[bad[0]] + 1}, "
+        "à la place du chiffre '0'",
         fix=f"tapez le chiffre zéro : {fixed}",
     )
 
@@ -432,12 +436,12 @@ def _unknown_section(shown: str, pid: ParcelId, typed: str, known: frozenset[str
         if candidate != pid.section and candidate in known:
             kind = "le chiffre '0'" if "O" in typed else "la lettre 'O'"
             return ParcelIdError(
-                f"parcelle '{shown}' : la section '{pid.section}' n'existe pas dans {where}, qui a "
-                f"une section '{candidate}' avec {kind}",
+                f"parcelle {shown_value(shown)} : la section '{pid.section}' n'existe pas dans {where}, "
+                f"qui a une section '{candidate}' avec {kind}",
                 fix=f"tapez {candidate} {int(pid.numero)}",
             )
     return ParcelIdError(
-        f"parcelle '{shown}' : la section '{pid.section}' n'existe pas dans {where} "
+        f"parcelle {shown_value(shown)} : la section '{pid.section}' n'existe pas dans {where} "
         f"(sections connues : {_listing(known, 8)})",
         fix="vérifiez la section sur le plan cadastral",
     )
@@ -448,11 +452,33 @@ def _unknown_section(shown: str, pid: ParcelId, typed: str, known: frozenset[str
 
 
 def _fail(raw: str | None, detail: str, fix: str | None = None) -> ParcelIdError:
-    return ParcelIdError(f"parcelle '{raw}' : {detail}" if raw is not None else detail, fix=fix)
+    return ParcelIdError(f"parcelle {shown_value(raw)} : {detail}" if raw is not None else detail, fix=fix)
+
+
+def _latin_upper(value: str, raw: str | None) -> str:
+    """``value`` in NFKC form and upper case, refused if it holds a letter outside A–Z.
+
+    Upper-casing folds other letters into Latin ones (``"ß"`` → ``"SS"``, ``"ı"`` → ``"I"``,
+    ``"é"`` would stay ``"É"``): a typed id would silently name another section. NFKC first, so
+    that full-width ``"ＡＢ"`` (what some Japanese or Chinese keyboards type) is ``"AB"``.
+
+    >>> _latin_upper("ＡＢ 12", None)
+    'AB 12'
+    """
+    text = unicodedata.normalize("NFKC", value)
+    for ch in text:
+        if ch.isalpha() and not ch.isascii():
+            raise _fail(
+                raw,
+                f"lettre '{ch}' (U+{ord(ch):04X}) hors de A–Z",
+                "un identifiant de parcelle ne s'écrit qu'avec les lettres A à Z, sans accent, et des "
+                "chiffres : retapez la section (ex. AB)",
+            )
+    return text.upper()
 
 
 def _norm_insee(value: str, raw: str | None) -> str:
-    code = value.strip().upper()
+    code = _latin_upper(value.strip(), raw)
     if INSEE_RE.fullmatch(code):
         return code
     if "O" in code and INSEE_RE.fullmatch(code.replace("O", "0")):
@@ -485,7 +511,7 @@ def _norm_prefixe(value: str, raw: str | None) -> str:
 
 
 def _norm_section(value: str, raw: str | None) -> str:
-    s = value.strip().upper()
+    s = _latin_upper(value.strip(), raw)
     if not re.fullmatch(r"[0-9A-Z]{1,2}", s):
         raise _fail(raw, f"section '{s}' : il faut 1 ou 2 lettres ou chiffres", "ex. AB, 0A ou A")
     s = s.zfill(2)
@@ -495,7 +521,7 @@ def _norm_section(value: str, raw: str | None) -> str:
 
 
 def _norm_numero(value: str, raw: str | None) -> str:
-    n = value.strip().upper()
+    n = _latin_upper(value.strip(), raw)
     if not re.fullmatch(r"[0-9]+", n):
         if re.fullmatch(r"[0-9O]+", n):
             raise _fail(

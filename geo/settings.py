@@ -148,6 +148,10 @@ cadastre_base_url: str = _env(
 #: Base URL of the BAN geocoding API (``{ban_api_url}/search/?q=...``). Env: ``ORT_BAN_URL``
 #: (an http(s) address).
 ban_api_url: str = _env("ban_api_url", "ORT_BAN_URL", parse_url, "https://api-adresse.data.gouv.fr")
+#: Longest wait for one answer of the BAN API, all attempts together (seconds), and its
+#: largest size (bytes; a real answer of 5 candidates holds a few kilobytes).
+ban_deadline: float = 20.0
+ban_max_bytes: int = 2**20
 
 #: Cadastre millésime: ``"latest"`` or a date ``"YYYY-MM-DD"``. Env: ``ORT_MILLESIME``.
 cadastre_millesime: str = _env("cadastre_millesime", "ORT_MILLESIME", parse_millesime, "latest")

@@ -9,6 +9,7 @@ slivers, and — when parcels are given — the parcels cut by a perimeter line,
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import geopandas as gpd
@@ -137,6 +138,38 @@ def _check_far(src: str, gdf: gpd.GeoDataFrame, parcels: gpd.GeoDataFrame, repor
             )
 
 
+def _check_territory(conv: Convention, src: str, gdf: gpd.GeoDataFrame, report: ValidationReport) -> None:
+    """Perimeters outside the départements of the convention's communes (embedded extents, no
+    commune outlines needed): a La Réunion code with perimeters in the Nord, another town's file."""
+    from geo.territory import departement_extent
+
+    if conv.fictif:  # a fictional commune (the demo) lies where its author put it
+        return
+    boxes = [e for e in (departement_extent(c) for c in conv.communes) if e is not None]
+    if not boxes or gdf.empty:
+        return
+    lonlat = gdf.geometry.to_crs("EPSG:4326").bounds.to_numpy()
+    deps = ", ".join(dict.fromkeys(d for d, _ in boxes))
+    for pid, (x0, y0, x1, y1) in zip(gdf["perimeter_id"], lonlat, strict=True):
+        if not all(map(math.isfinite, (x0, y0, x1, y1))):
+            continue
+        if any(x0 <= b[2] and x1 >= b[0] and y0 <= b[3] and y1 >= b[1] for _, b in boxes):
+            continue
+        report.add(
+            "error",
+            "outside-territory",
+            f"le périmètre (lon {_deg(x0)}…{_deg(x1)}, lat {_deg(y0)}…{_deg(y1)}) est hors du "
+            f"département {deps} des communes de la convention ({', '.join(conv.communes)}) : "
+            "fichier d'une autre commune, code INSEE faux, ou coordonnées fausses",
+            source=src,
+            feature=f"id={pid}",
+        )
+
+
+def _deg(value: float) -> str:
+    return f"{value:.2f}".replace(".", ",")
+
+
 def _check_perimeters(
     conv: Convention,
     src: str,
@@ -235,6 +268,8 @@ def _check_perimeters(
                         source=src,
                         feature=f"id={pid}",
                     )
+
+    _check_territory(conv, src, gdf, report)
 
     if communes is not None and not communes.empty:
         own = communes[communes["code_insee"].isin(conv.communes)] if conv.communes else communes

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import shutil
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
@@ -277,3 +279,210 @@ def test_cli_check_file_with_ids_and_addresses(epinay_ort, tmp_path):
         "check", "--file", only, "--perimeters", epinay_ort["folder"], "--adresses", epinay_ort["addresses"]
     )
     assert res.exit_code == 0 and "parcelle AC 100 (91216000AC0100)" in res.output
+
+
+# --------------------------------------------------------------------------------------------
+# Hostile address files: decompression bombs, rows without a usable point (issue 23)
+
+_BAN_HEADER = b"id;numero;rep;nom_voie;code_postal;code_insee;nom_commune;lon;lat\n"
+_BAN_ROW = b"91216_0010_00012;12;;Rue Jean Jaures;91360;91216;Epinay-sur-Orge;2.31;48.67\n"
+
+
+def _bomb(path, size: int, opener=gzip.open) -> None:
+    """An address file whose content is ``size`` bytes of valid BAN rows, compressed by ``opener``."""
+    with opener(path, "wb") as f:
+        f.write(_BAN_HEADER)
+        block = _BAN_ROW * (2**20 // len(_BAN_ROW))
+        for _ in range(size // len(block) + 1):
+            f.write(block)
+
+
+def test_address_bomb_refused_while_streaming(tmp_path, monkeypatch):
+    """A few hundred kilobytes that expand to 24 Mo, under a 1 Mo bound: refused in French,
+    whatever the compression and the file's name, and read no further than the bound."""
+    import bz2
+    import lzma
+
+    monkeypatch.setattr(settings, "max_table_bytes", 2**20)
+    for name, opener in (
+        ("adresses-91.csv.gz", gzip.open),
+        ("adresses-91.csv", gzip.open),  # gzip named .csv: told by its bytes
+        ("adresses-91.csv.bz2", bz2.open),
+        ("adresses-91.csv.xz", lzma.open),
+    ):
+        bomb = tmp_path / name
+        _bomb(bomb, 24 * 2**20, opener)
+        assert bomb.stat().st_size < 2**20
+        for communes in (["91216"], None):
+            with pytest.raises(InputError, match="trop volumineux : plus de 1 Mo une fois décomp") as err:
+                adr.read_addresses(bomb, communes=communes)
+            assert name in str(err.value) and "adresses-{dep}.csv.gz" in str(err.value)
+    stream = adr.open_address_file(tmp_path / "adresses-91.csv.gz")
+    with pytest.raises(adr.AddressFileTooLarge):
+        stream.read()
+    assert stream.raw.count <= 2**20 + 2**20  # stopped within one chunk of the bound
+    small = tmp_path / "petit.csv.gz"
+    with gzip.open(small, "wb") as f:
+        f.write(_BAN_HEADER + _BAN_ROW * 10)
+    assert len(adr.read_addresses(small)) == 10  # under the bound: read as before
+
+
+def test_address_bomb_refused_by_every_front_end(epinay_ort, tmp_path, monkeypatch):
+    """``ort check``, ``ort map``, ``ort note`` given the bomb: one French line, no internal error."""
+    monkeypatch.setattr(settings, "max_table_bytes", 2**20)
+    bomb = tmp_path / "adresses-91.csv.gz"
+    _bomb(bomb, 24 * 2**20)
+    folder = epinay_ort["folder"]
+    for args in (
+        ("check", "12 rue Jean Jaurès", "--perimeters", folder, "--adresses", bomb),
+        ("map", "--perimeters", folder, "-o", tmp_path / "carte.html", "--adresses", bomb),
+        ("note", "12 rue Jean Jaurès", "--perimeters", folder, "--adresses", bomb,
+         "--output-dir", tmp_path / "notes"),
+    ):  # fmt: skip
+        res = run(*args)
+        assert res.exit_code != 0, (args[0], res.output)
+        assert "trop volumineux" in res.output and "Erreur interne" not in res.output, res.output
+    assert not (tmp_path / "carte.html").exists() and not (tmp_path / "notes").exists()
+
+
+def test_address_row_with_nan_and_inf_has_no_point(tmp_path):
+    """``nan;inf`` coordinates: the number is known, without a point — said so, not "absent"."""
+    path = tmp_path / "adresses.csv"
+    path.write_text(
+        "code_insee;numero;rep;nom_voie;lon;lat\n"
+        "91216;12;;Rue Jean Jaurès;nan;inf\n91216;13;;Rue Jean Jaurès;2.31;1e308\n"
+        "91216;14;;Rue Jean Jaurès;2.31;48.67\n",
+        encoding="utf-8",
+    )
+    table = adr.read_addresses(path)
+    assert table[["lon", "lat"]].iloc[:2].isna().all().all()  # neither half of a broken point
+    index = adr.index_addresses(table)
+    for number in ("12", "13"):
+        g = adr.geocode_in_table(f"{number} rue Jean Jaurès", index)
+        assert g.status == adr.INTROUVABLE and "absent" not in g.message, g.message
+        assert f"n° {number} de la voie « Rue Jean Jaurès » est dans le fichier" in g.message
+        assert "coordonnées manquent ou sont invalides" in g.message
+        _, why = adr.find_address(index, code_insee="91216", adresse=f"{number} rue Jean Jaurès")
+        assert "sans coordonnées valables" in why
+    assert adr.geocode_in_table("14 rue Jean Jaurès", index).best.lat == 48.67
+
+
+# --------------------------------------------------------------------------------------------
+# Hostile BAN servers: slow, trickling, huge, malformed (issue 23)
+
+
+class _HostileBan(BaseHTTPRequestHandler):
+    """Each query ``q`` names a fault."""
+
+    protocol_version = "HTTP/1.1"
+    hits: list = []
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, body: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):  # noqa: N802
+        import time
+
+        q = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query).get("q", [""])[0]
+        self.hits.append(q)
+        good = {"type": "FeatureCollection", "features": [_feature("1 Rue A 91360 X", 0.9, 2.3, 48.6)]}
+        try:
+            if q == "lent":  # answers after 6 s
+                time.sleep(6)
+                self._send(json.dumps(good).encode())
+            elif q == "goutte":  # the status line a byte every 0.2 s (each wait under any timeout)
+                for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}":
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            elif q == "corps-goutte":  # headers at once, then the body a byte every 0.2 s
+                body = json.dumps(good).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                for byte in body:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            elif q == "nan":
+                good["features"][0]["geometry"]["coordinates"] = [math.nan, 48.6]
+                self._send(json.dumps(good).encode())  # NaN: what Python's json writes
+            elif q == "hors-globe":
+                bad = _feature("1 Rue A", 0.9, 2.3, 1e300)
+                self._send(json.dumps({"type": "FeatureCollection", "features": [bad]}).encode())
+            elif q == "score":
+                bad = _feature("1 Rue A", 1e308, 2.3, 48.6)
+                self._send(json.dumps({"type": "FeatureCollection", "features": [bad]}).encode())
+            elif q == "profond":
+                deep = b"[" * 100_000 + b"]" * 100_000
+                self._send(b'{"type": "FeatureCollection", "features": ' + deep + b"}")
+            elif q == "enorme":  # 3 Mo of valid JSON, over the 1 Mo bound
+                pad = "x" * (3 * 2**20)
+                self._send(json.dumps({"type": "FeatureCollection", "features": [], "pad": pad}).encode())
+            else:
+                self._send(json.dumps(good).encode())
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+@pytest.fixture
+def hostile_ban(monkeypatch):
+    _HostileBan.hits.clear()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _HostileBan)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(settings, "ban_api_url", f"http://127.0.0.1:{server.server_port}")
+    monkeypatch.setattr(settings, "ban_deadline", 1.5)
+    monkeypatch.setattr(settings, "http_timeout", 30.0)  # the default: only the deadline bounds a call
+    monkeypatch.setattr(settings, "http_retries", 3)
+    monkeypatch.setattr(settings, "http_backoff", 0.05)
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("query", ["lent", "goutte", "corps-goutte"])
+def test_slow_ban_server_cut_at_the_deadline(hostile_ban, query):
+    import time
+
+    start = time.monotonic()
+    with pytest.raises(DownloadError) as err:
+        adr.geocode_online(query)
+    elapsed = time.monotonic() - start
+    assert elapsed < 4, f"{query}: {elapsed:.1f} s"
+    text = str(err.value)
+    assert f"adresse « {query} »" in text and "délai total de 1.5 s dépassé" in text, text
+    assert "ORT_BAN_URL" in text and "ORT_CADASTRE_URL" not in text and "--adresses" in text
+    assert not [p for p in Path(settings.cache_dir).rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize(
+    ("query", "why"),
+    [
+        ("nan", "valeur NaN"),
+        ("hors-globe", "coordonnées hors du globe"),
+        ("score", "score 1e+308 hors de 0…1"),
+        ("profond", "JSON imbriqué sur 100001 niveaux"),
+    ],
+)
+def test_malformed_ban_answer_refused_in_french(hostile_ban, query, why):
+    with pytest.raises(InputError, match="réponse de l'API BAN illisible") as err:
+        adr.geocode_online(query)
+    assert why in str(err.value) and "ORT_BAN_URL" in str(err.value)
+    assert not [p for p in Path(settings.cache_dir).rglob("*.json")]  # never kept
+
+
+def test_huge_ban_answer_refused_once(hostile_ban):
+    with pytest.raises(DownloadError, match="au-delà de la limite de 1 Mo") as err:
+        adr.geocode_online("enorme")
+    assert "ORT_BAN_URL" in str(err.value) and _HostileBan.hits.count("enorme") == 1  # not retried
+    assert adr.geocode_online("bonne").best.label == "1 Rue A 91360 X"  # the server itself works

@@ -447,3 +447,47 @@ def test_id_table_with_trailing_separators(tmp_path):
     f = tmp_path / "ids.csv"
     f.write_text("idu;commune;\n62999000AB0001;62999;\nAB 2;62999;\n")
     assert read_id_table(f) == [("62999000AB0001", "62999"), ("AB 2", "62999")]
+
+
+# --- perimeters far from the convention's communes (issue 23) ---------------------------------
+
+
+def _moved(src: Path, dest: Path, communes: str, *, fictif: bool = False) -> Path:
+    """A copy of a convention folder naming other communes (its perimeters stay where they are)."""
+    import re
+
+    shutil.copytree(src, dest)
+    toml = dest / "convention.toml"
+    text = re.sub(r"(?m)^communes = .*$", f"communes = {communes}", toml.read_text(encoding="utf-8"))
+    text = re.sub(r"(?m)^fictif = .*$", f"fictif = {str(fictif).lower()}", text)
+    text = re.sub(r"(?m)^cadastre_dir = .*$", "", text)
+    toml.write_text(text, encoding="utf-8")
+    return dest
+
+
+@pytest.mark.parametrize(
+    ("communes", "departement"),
+    [('["97411"]', "974"), ('["01001"]', "01"), ('["2A004"]', "2A")],
+)
+def test_validate_refuses_perimeters_outside_the_communes_departement(tmp_path, communes, departement):
+    """The demo's perimeters (off the Pas-de-Calais coast) under a La Réunion, Ain or Corse-du-Sud
+    code: `ort validate` says where they are and which département they should be in (was: 0 error)."""
+    from geo.validate import validate_convention
+
+    folder = _moved(Path(__file__).resolve().parents[1] / "perimeters" / "demo", tmp_path / "x", communes)
+    report = validate_convention(folder)
+    far = [p for p in report.errors if p.code == "outside-territory"]
+    assert far and len(far) == len(report.errors), str(report)
+    assert f"hors du département {departement} " in far[0].message and "lat 50,8" in far[0].message
+    res = CliRunner().invoke(main, ["validate", str(folder)])
+    assert res.exit_code != 0 and "outside-territory" in res.output
+
+
+def test_validate_accepts_real_perimeters_in_their_departement(epinay_ort, tmp_path):
+    """Real perimeters drawn on Épinay-sur-Orge's cadastre (91): within their département; the
+    same files under a Nord code are refused."""
+    from geo.validate import validate_convention
+
+    assert "outside-territory" not in validate_convention(epinay_ort["folder"]).codes()
+    moved = _moved(epinay_ort["folder"], tmp_path / "nord", '["59350"]')
+    assert "outside-territory" in validate_convention(moved).codes()

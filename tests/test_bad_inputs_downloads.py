@@ -33,12 +33,14 @@ GOOD = gzip.compress(FC, mtime=0)
 
 class _Hostile(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"
+    hits: list = []
 
     def log_message(self, *args):
         pass
 
     def do_GET(self):  # noqa: N802
         name = self.path  # the fault is named anywhere in the path
+        self.hits.append(name)
         try:
             if "endless" in name:  # no Content-Length, never ends
                 self.send_response(200)
@@ -191,3 +193,79 @@ def test_sigterm_handler_is_restored():
         assert signal.getsignal(signal.SIGTERM) is not before
     assert signal.getsignal(signal.SIGTERM) is before
     assert os.getpid()
+
+
+# --- each refusal said once, naming the setting to change (issue 23) ----------------------------
+
+
+def test_size_refusal_is_not_retried(server, monkeypatch):
+    """An over-size file is refused at its first attempt, not fetched again (was: 3 times)."""
+    monkeypatch.setattr(settings, "http_retries", 3)
+    monkeypatch.setitem(settings.download_max_bytes, "parcelles", 2**20)
+    for fault in ("announced", "endless"):
+        _Hostile.hits.clear()
+        with pytest.raises(DownloadError, match="au-delà de la limite de 1 Mo"):
+            cached_download(f"{server}/{fault}/cadastre-62907-parcelles.json.gz")
+        assert len(_Hostile.hits) == 1, (fault, _Hostile.hits)
+    assert _cache_files() == []
+
+
+def test_each_download_names_its_own_setting(server, monkeypatch):
+    """The cadastre names ORT_CADASTRE_URL, the BAN ORT_BAN_URL, tiles --fond, other files their
+    own address — never ORT_CADASTRE_URL for a download that does not come from it."""
+    from geo.sources.http import download, url_setting
+
+    monkeypatch.setattr(settings, "cadastre_base_url", f"{server}/cadastre")
+    monkeypatch.setattr(settings, "ban_api_url", f"{server}/ban")
+    monkeypatch.setattr(settings, "download_deadline", 1.0)
+    cases = [
+        (f"{server}/cadastre/trickle/cadastre-62907-parcelles.json.gz", None, "ORT_CADASTRE_URL"),
+        (f"{server}/ban/search/trickle", None, "ORT_BAN_URL"),
+        (f"{server}/trickle/tuile.png", Path(settings.cache_dir, "tuiles", "x", "1.png"), "--fond"),
+        (f"{server}/trickle/liste.csv", None, "l'adresse du fichier"),
+    ]
+    for url, dest, name in cases:
+        with pytest.raises(DownloadError, match="délai total") as err:
+            download(url, dest or cache_path(url))
+        text = str(err.value)
+        assert name in text, text
+        assert name == "ORT_CADASTRE_URL" or "ORT_CADASTRE_URL" not in text, text
+        assert url_setting(url, dest).endswith(name) or name in url_setting(url, dest)
+    assert "data.gouv.fr" in url_setting("https://www.data.gouv.fr/api/1/datasets/x/")
+
+
+def test_unusable_cache_folder_names_ort_cache_dir(tmp_path, monkeypatch, server):
+    """A cache folder that is a file: the error names ORT_CACHE_DIR, not the output (-o)."""
+    blocker = tmp_path / "fichier"
+    blocker.write_text("x")
+    monkeypatch.setattr(settings, "cache_dir", blocker)
+    monkeypatch.setattr(settings, "cadastre_base_url", f"{server}/cadastre")
+    with pytest.raises(DownloadError) as err:
+        cached_download(f"{server}/cadastre/latest/cadastre-62907-parcelles.json.gz")
+    text = str(err.value)
+    assert "ORT_CACHE_DIR" in text and "(-o)" not in text and "pas un dossier" in text, text
+    res = CliRunner().invoke(main, ["fetch", "62907"])
+    assert res.exit_code != 0 and "ORT_CACHE_DIR" in res.output and "(-o)" not in res.output, res.output
+
+
+def test_not_found_names_its_own_setting(server, monkeypatch, tmp_path):
+    """A 404 from the BAN or a tile server does not send the user to the cadastre's INSEE code."""
+    from fileserver import serve
+
+    from geo.sources.http import download
+
+    base, _, httpd = serve(tmp_path)
+    try:
+        monkeypatch.setattr(settings, "ban_api_url", f"{base}/ban")
+        monkeypatch.setattr(settings, "cadastre_base_url", f"{base}/cadastre")
+        with pytest.raises(DownloadError, match="introuvable \\(HTTP 404\\)") as err:
+            download(f"{base}/ban/search/x", cache_path(f"{base}/ban/search/x"))
+        assert "ORT_BAN_URL" in str(err.value) and "INSEE" not in str(err.value)
+        with pytest.raises(DownloadError) as err:
+            download(f"{base}/t/1/2/3.png", Path(settings.cache_dir, "tuiles", "f", "3.png"))
+        assert "--fond" in str(err.value) and "INSEE" not in str(err.value)
+        with pytest.raises(DownloadError) as err:
+            cached_download(f"{base}/cadastre/latest/x/cadastre-62907-parcelles.json.gz")
+        assert "code INSEE et le millésime" in str(err.value)
+    finally:
+        httpd.shutdown()

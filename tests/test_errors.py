@@ -82,3 +82,44 @@ def test_message_is_the_whole_line_for_oserror_subclasses():
     )
     assert str(DownloadError("hors ligne")) == "hors ligne"
     assert str(OutputExistsError("existe déjà")) == "existe déjà"
+
+
+# --- values echoed from inputs: bounded and sanitised in one place (issue 23) ---------------------
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda v: InputError(f"parcelle '{v}' invalide", source=v, feature=v, fix=f"retapez '{v}'"),
+        lambda v: DownloadError(f"téléchargement de {v} impossible"),
+        lambda v: OutputExistsError(f"{v} existe déjà"),
+        lambda v: errors.OutputError(f"impossible d'écrire {v}", fix=v),
+    ],
+)
+def test_long_and_binary_values_are_bounded(make):
+    """A 100 000-character or binary value echoed by any project error: one line, bounded,
+    with its start and its end kept."""
+    binary = "\x00\x1b[31m\xff\ufeff\u202e" * 20_000
+    for value in ("A" * 100_000, binary, "début " + "x y " * 30_000 + " fin"):
+        text = str(make(value))
+        assert len(text) <= 2 * errors.MAX_MESSAGE_CHARS + 100, len(text)
+        assert "\n" not in text and "\x00" not in text and "\x1b" not in text and "\u202e" not in text
+        assert "caractères omis" in text
+
+
+def test_french_spaces_are_not_escaped():
+    """The no-break spaces of French numbers stay spaces (was: a literal ``\\u202f``)."""
+    err = InputError("fichier trop gros : plus de 1\u202f000\u202f000 octets (5\u00a0635 m²)")
+    assert "\\u202f" not in str(err) and "\\xa0" not in str(err)
+    assert "1\u202f000\u202f000 octets" in str(err)
+    assert errors.one_line("a\tb\u2028c") == "a\\tb\\u2028c"  # separators that break lines: escaped
+
+
+def test_literal_escape_sequences_never_reach_a_message(tmp_path, monkeypatch):
+    """The TOML size refusal, which had ``\\u202f`` written out in full."""
+    monkeypatch.setattr(settings, "max_toml_bytes", 1000)
+    path = tmp_path / "convention.toml"
+    path.write_text("# " + "x" * 2000 + "\n", encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        schema.read_toml(path)
+    assert "1\u202f000 octets" in str(err.value) and "\\u" not in str(err.value)

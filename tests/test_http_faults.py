@@ -154,3 +154,20 @@ def test_damaged_entry_is_downloaded_again(server):
     path = cached_download(url)
     path.write_bytes(b"stale")  # not gzip any more: never reported as a cache hit
     assert cached_download(url).read_bytes() == GOOD
+
+
+def test_fuzz_targets_of_addresses_and_ban_servers_run_clean(tmp_path):
+    """bench/fuzz.py's address-file and BAN-server targets, a few seconds each: no crash."""
+    import subprocess
+    import sys
+
+    bench = Path(__file__).resolve().parents[1] / "bench"
+    out = tmp_path / "FUZZ.md"
+    done = subprocess.run(
+        [sys.executable, "fuzz.py", "--budget", "4", "--targets", "addresses,ban", "--out", out],
+        cwd=bench, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = out.read_text(encoding="utf-8")
+    assert "| addresses |" in report and "| ban |" in report
+    assert "0 distinct crash(es)" in report, report

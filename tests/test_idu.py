@@ -425,3 +425,37 @@ def test_notary_forms_keep_precise_refusals():
         parse_idu("91216AC0100")  # glued without prefixe: too ambiguous to guess silently
     with pytest.raises(ParcelIdError, match="n'est pas l'une des communes connues"):
         parse_idu("91216 AC 100", communes=["62907"])
+
+
+@pytest.mark.parametrize(
+    ("text", "letter"),
+    [
+        ("62907 ß 12", "ß"),  # upper() gives "SS": another section
+        ("62907 ı 12", "ı"),  # dotless i: upper() gives "I"
+        ("62907000ıA0012", "ı"),
+        ("62907 İB 12", "İ"),
+        ("62907 AÉ 12", "É"),
+        ("62907 Аb 12", "А"),  # Cyrillic A
+        ("ß 12", "ß"),
+    ],
+)
+def test_letters_outside_a_to_z_refused(text, letter):
+    """Letters outside A–Z after NFKC are refused in French, never folded into another section."""
+    with pytest.raises(ParcelIdError, match=f"lettre '{letter}' \\(U\\+[0-9A-F]{{4}}\\) hors de A–Z") as err:
+        parse_idu(text, code_insee="62907")
+    assert "lettres A à Z, sans accent" in str(err.value)
+    with pytest.raises(ParcelIdError, match="hors de A–Z"):
+        ParcelId("62907", "000", letter, "12")
+
+
+def test_full_width_letters_are_the_same_section():
+    """NFKC first: full-width letters and digits are the ASCII ones."""
+    assert parse_idu("６２９０７ ＡＢ １２").idu == "62907000AB0012"
+
+
+def test_rejected_entries_are_echoed_bounded():
+    """A pasted 20 000-character entry is shown back on one bounded line, never whole."""
+    _, rejected = parse_many(["9" * 20_000, "62907\x00AB 12", "62907000AB0012"])
+    assert [len(text) <= 120 for text, _ in rejected] == [True, True]
+    assert "caractères omis" in rejected[0][0] and rejected[1][0] == "62907\\x00AB 12"
+    assert all(len(message) <= 900 and "\n" not in message for _, message in rejected)

@@ -1,14 +1,20 @@
 """The product as a new user gets it: a wheel installed in a fresh virtual environment.
 
-The wheel is built from the project's files, installed (without its dependencies, which the
-fresh environment sees from the system site-packages) and run from an empty folder with no
-../shared beside it, no network (ORT_OFFLINE=1 and an unreachable proxy) and an empty cache:
-the demo and a commune's eligibility must work from the data shipped inside the package.
-Runs in CI like every test (about 30 s).
+The wheel is built from the project's files, installed (without its dependencies) and run from
+an empty folder with no ../shared beside it, no network (ORT_OFFLINE=1 and an unreachable proxy)
+and an empty cache: the demo and a commune's eligibility must work from the data shipped inside
+the package. Runs in CI like every test (about 30 s).
+
+The dependencies come from the environment running the tests, whatever it is: a virtualenv
+made as the README says (without the system's packages), or CI's system Python. Its
+site-packages folders are listed in a ``.pth`` file of the fresh environment, after the
+environment's own folder, so the wheel's ``geo`` is the one imported and the checkout never is
+(a plain path in a ``.pth`` file does not run the editable install's hooks of that folder).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -43,15 +49,24 @@ def installed(tmp_path_factory) -> dict:
         else:
             shutil.copy2(path, src / name)
     dist = work / "dist"
+    # Offline with the running environment's setuptools when it has one (CI, the README's venv
+    # on Python 3.11); else pip fetches the build backend (Python ≥ 3.12 venvs have none).
+    isolation = ["--no-build-isolation"] if importlib.util.find_spec("setuptools") else []
     _run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", dist, src],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", *isolation, "-w", dist, src],
         cwd=work,
         timeout=300,
     )
     (wheel,) = dist.glob("ort-*.whl")
     venv = work / "venv"
-    _run([sys.executable, "-m", "venv", "--system-site-packages", venv], cwd=work)
+    _run([sys.executable, "-m", "venv", venv], cwd=work)
     python = venv / "bin" / "python"
+    purelib = _run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=work
+    ).stdout.strip()
+    (Path(purelib) / "ort-test-dependances.pth").write_text(
+        "".join(f"{p}\n" for p in _dependency_folders()), encoding="utf-8"
+    )
     _run(
         [python, "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", "--no-index", wheel],
         cwd=work,
@@ -66,6 +81,20 @@ def installed(tmp_path_factory) -> dict:
         NO_PROXY="",
     )
     return {"work": work, "wheel": wheel, "python": python, "ort": venv / "bin" / "ort", "env": env}
+
+
+def _dependency_folders() -> list[str]:
+    """The site-packages folders of the running interpreter (its venv's, the system's, the
+    user's), never the checkout: where the fresh environment finds numpy, geopandas…"""
+    folders = []
+    for entry in sys.path:
+        path = Path(entry or ".").resolve()
+        if path.name not in ("site-packages", "dist-packages") or not path.is_dir():
+            continue
+        if path.is_relative_to(ROOT) or str(path) in folders:
+            continue
+        folders.append(str(path))
+    return folders
 
 
 def _empty_folder(installed, name: str) -> Path:
@@ -88,6 +117,8 @@ def test_wheel_ships_the_data_and_runs_from_the_venv(installed):
         "geo/conventions/demo/convention.toml",
     ):
         assert needed in names, needed
+    cfg = (installed["work"] / "venv" / "pyvenv.cfg").read_text(encoding="utf-8")
+    assert "include-system-site-packages = false" in cfg  # as the README's venv: no system packages
     where = _run([installed["python"], "-c", "import geo; print(geo.__file__)"], cwd=installed["work"])
     assert Path(where.stdout.strip()).is_relative_to(installed["work"] / "venv")
 

@@ -8,7 +8,9 @@ Two real layouts are read (see ``../shared/data/ban-bal-sample/``):
   ``suffixe``, ``voie_nom``, ``long``, ``lat``, ``position``, ``cad_parcelles``), whose
   ``cad_parcelles`` links each address to its parcels.
 
-:func:`read_addresses` gives one table for both; :func:`index_addresses` and
+:func:`read_addresses` gives one table for both, read as a stream bounded by
+``settings.max_table_bytes`` whatever the compression (:func:`open_address_file`: a
+decompression bomb is refused before it fills the memory); :func:`index_addresses` and
 :func:`find_address` match an address written by hand (a landlord's file: number, suffix,
 street type and name, or one free-text ``adresse``) and, when it is not found, say why in
 French (unknown street with the closest names, number absent with the known ones…).
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import io
 import math
 import re
 import unicodedata
@@ -64,6 +67,8 @@ _ADDRESS = re.compile(
     r"^\s*(?P<num>\d+)\s*(?P<suf>bis|ter|quater|[a-z])?\b[\s,]*(?P<voie>.+)$", re.IGNORECASE
 )
 _NULLS = ("", "nan", "na", "none", "null")
+# The magic bytes of the compressions read (as a stream, bounded) whatever the file's name.
+_MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bz2", b"\xfd7zXZ\x00": "xz", b"PK\x03\x04": "zip"}
 # A damaged .gz raises OSError, EOFError or zlib.error; a non-UTF-8 file UnicodeDecodeError (a ValueError).
 _READ_ERRORS = (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError, EOFError, zlib.error)
 
@@ -152,8 +157,107 @@ def _float(value: object) -> float | None:
         return None
 
 
+def _coordinates(lons, lats) -> tuple[list[float], list[float]]:
+    """Longitudes and latitudes (WGS84 degrees) of an address file; a point with a missing,
+    infinite or out-of-globe coordinate has neither (NaN, NaN): half a point is no point."""
+    out_lon, out_lat = [], []
+    for a, b in zip(lons, lats, strict=True):
+        x, y = _float(a), _float(b)
+        if x is None or y is None or not (-180 <= x <= 180 and -90 <= y <= 90):  # NaN fails too
+            x = y = math.nan
+        out_lon.append(x)
+        out_lat.append(y)
+    return out_lon, out_lat
+
+
+def _has_point(rec: dict) -> bool:
+    return all(isinstance(rec[k], float) and math.isfinite(rec[k]) for k in ("lon", "lat"))
+
+
 # --------------------------------------------------------------------------------------------
 # Reading
+
+
+class AddressFileTooLarge(Exception):
+    """The content of an address file passed ``settings.max_table_bytes`` while being read."""
+
+
+class _Bounded(io.RawIOBase):
+    """A binary stream that refuses to give more than ``limit`` bytes (:class:`AddressFileTooLarge`).
+
+    A few megabytes of gzip can expand to gigabytes: counting what is read, chunk by chunk,
+    stops a decompression bomb before it is in memory.
+    """
+
+    def __init__(self, raw, limit: int) -> None:
+        super().__init__()
+        self._raw, self._limit, self.count = raw, limit, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._raw.read(min(len(buffer), 1 << 20))
+        self.count += len(data)
+        if self.count > self._limit:
+            raise AddressFileTooLarge(self.count)
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        try:
+            self._raw.close()
+        finally:
+            super().close()
+
+
+def open_address_file(path: str | Path) -> io.BufferedReader:
+    """The content of an address file as a bounded binary stream, decompressed when it is
+    gzip, bzip2, xz or a zip of one CSV (told by its first bytes, not by its name).
+
+    Every reader of addresses goes through here: reading more than ``settings.max_table_bytes``
+    bytes of content (a département's BAN file holds less than 200 Mo; a decompression bomb
+    much more) raises :class:`AddressFileTooLarge` as soon as the bound is passed.
+    """
+    import bz2
+    import gzip
+    import lzma
+    import zipfile
+
+    path = Path(path)
+    with path.open("rb") as f:
+        head = f.read(8)
+    kind = next((k for magic, k in _MAGIC.items() if head.startswith(magic)), None)
+    if kind == "gzip":
+        raw = gzip.open(path, "rb")
+    elif kind == "bz2":
+        raw = bz2.open(path, "rb")
+    elif kind == "xz":
+        raw = lzma.open(path, "rb")
+    elif kind == "zip":
+        try:
+            archive = zipfile.ZipFile(path)
+        except zipfile.BadZipFile:
+            raise ValueError("archive zip abîmée") from None
+        names = [n for n in archive.namelist() if not n.endswith("/")]
+        if len(names) != 1:
+            archive.close()
+            raise ValueError(f"archive zip de {len(names)} fichiers, un seul CSV attendu")
+        raw = archive.open(names[0])
+    else:
+        raw = path.open("rb")
+    return io.BufferedReader(_Bounded(raw, int(settings.max_table_bytes)), buffer_size=1 << 20)
+
+
+def _too_large(src: str) -> InputError:
+    limit = int(settings.max_table_bytes)
+    return InputError(
+        f"fichier d'adresses trop volumineux : plus de {limit // 2**20} Mo une fois décompressé "
+        "(limite geo.settings.max_table_bytes ; une archive piégée, « bombe » de compression, "
+        "ou le fichier national)",
+        source=src,
+        fix="donnez le fichier du département (adresses-{dep}.csv.gz) ou l'export BAL de la commune",
+    )
 
 
 def read_addresses(path: str | Path, *, communes: list[str] | tuple[str, ...] | None = None) -> pd.DataFrame:
@@ -186,7 +290,10 @@ def read_addresses(path: str | Path, *, communes: list[str] | tuple[str, ...] | 
     if not path.is_file():
         raise InputError("fichier d'adresses introuvable", source=src, fix="vérifiez le chemin")
     try:
-        head = pd.read_csv(path, sep=";", dtype=str, nrows=0)
+        with open_address_file(path) as stream:
+            head = pd.read_csv(stream, sep=";", dtype=str, nrows=0)
+    except AddressFileTooLarge:
+        raise _too_large(src) from None
     except _READ_ERRORS as err:
         raise InputError(
             f"fichier d'adresses illisible ({' '.join(str(err).split())[:200]})",
@@ -233,14 +340,17 @@ def read_addresses(path: str | Path, *, communes: list[str] | tuple[str, ...] | 
     wanted = {str(c) for c in communes} if communes else None
     parts = []
     try:
-        chunks = pd.read_csv(
-            path, sep=";", dtype=str, keep_default_na=False, index_col=False, chunksize=200_000
-        )
-        for chunk in chunks:
-            chunk = chunk.rename(columns=names)
-            if wanted is not None:
-                chunk = chunk[chunk["code_insee"].isin(wanted)]
-            parts.append(chunk)
+        with open_address_file(path) as stream:
+            chunks = pd.read_csv(
+                stream, sep=";", dtype=str, keep_default_na=False, index_col=False, chunksize=50_000
+            )
+            for chunk in chunks:
+                chunk = chunk.rename(columns=names)
+                if wanted is not None:
+                    chunk = chunk[chunk["code_insee"].isin(wanted)]
+                parts.append(chunk)
+    except AddressFileTooLarge:
+        raise _too_large(src) from None
     except _READ_ERRORS as err:
         raise InputError(
             f"fichier d'adresses illisible ({' '.join(str(err).split())[:200]})",
@@ -249,6 +359,7 @@ def read_addresses(path: str | Path, *, communes: list[str] | tuple[str, ...] | 
         ) from None
     df = pd.concat(parts, ignore_index=True) if parts else head.rename(columns=names)
     empty = pd.Series([""] * len(df), index=df.index)
+    lon, lat = _coordinates(df["lon"], df["lat"])
     out = pd.DataFrame(
         {
             "code_insee": df["code_insee"].astype(str),
@@ -256,8 +367,8 @@ def read_addresses(path: str | Path, *, communes: list[str] | tuple[str, ...] | 
             "suffixe": [suffix_key(v) for v in df.get("suffixe", empty)],
             "voie": df["voie"].astype(str),
             "voie_key": [voie_key(v) for v in df["voie"]],
-            "lon": [_float(v) for v in df["lon"]],
-            "lat": [_float(v) for v in df["lat"]],
+            "lon": lon,
+            "lat": lat,
             "parcelles": ["|".join(split_list(v)) for v in df.get("cad_parcelles", empty)],
             "position": df.get("position", empty).astype(str),
             "commune": df.get("commune", empty).astype(str),
@@ -376,10 +487,11 @@ def find_address(
     for c in codes:
         hit = index.addresses.get((c, key, num, suf))
         if hit is not None:
-            if not all(isinstance(hit[k], float) and math.isfinite(hit[k]) for k in ("lon", "lat")):
+            if not _has_point(hit):
                 return (
                     None,
-                    f"n° {num} de la voie « {voie.strip()} » sans coordonnées dans le fichier d'adresses",
+                    f"n° {num} de la voie « {voie.strip()} » sans coordonnées valables (lon/lat) "
+                    "dans le fichier d'adresses",
                 )
             return hit, None
     if not code_insee and len(codes) != 1:
@@ -529,7 +641,6 @@ def geocode_online(query: str, *, citycode: str | None = None, limit: int = 5) -
         The API answered something that is not its GeoJSON.
     """
     import hashlib
-    import json
 
     from geo.sources import http
 
@@ -544,37 +655,96 @@ def geocode_online(query: str, *, citycode: str | None = None, limit: int = 5) -
                 "dans le cache — donnez le fichier d'adresses de la commune (--adresses adresses-62.csv.gz "
                 "ou export BAL)"
             )
-        http.download(url, dest)
+        try:
+            http.download(
+                url,
+                dest,
+                max_bytes=int(settings.ban_max_bytes),
+                deadline_s=float(settings.ban_deadline),
+                setting="l'adresse de l'API BAN (ORT_BAN_URL)",
+            )
+        except DownloadError as err:
+            raise DownloadError(
+                f"adresse « {query} » : l'API BAN ({base}) n'a pas donné de réponse utilisable : "
+                f"{err.reason or err} — réessayez plus tard, vérifiez son adresse (ORT_BAN_URL), ou "
+                "donnez le fichier d'adresses de la commune (--adresses adresses-62.csv.gz ou export BAL) "
+                "pour chercher hors ligne"
+            ) from None
     try:
-        data = json.loads(dest.read_text(encoding="utf-8"))
-        features = data["features"]
-    except (ValueError, KeyError, TypeError, OSError):
-        dest.unlink(missing_ok=True)
+        cands = _ban_candidates(dest.read_bytes())
+    except ValueError as err:
+        dest.unlink(missing_ok=True)  # a bad answer is not kept
         raise InputError(
-            "réponse de l'API BAN illisible (pas un GeoJSON FeatureCollection)",
+            f"réponse de l'API BAN illisible ({err})",
             source=url,
             fix="vérifiez l'adresse de l'API (ORT_BAN_URL) ou travaillez avec --adresses",
         ) from None
-    cands = []
-    for f in features if isinstance(features, list) else []:
-        try:
-            props = f.get("properties") or {}
-            lon, lat = (float(v) for v in f["geometry"]["coordinates"][:2])
-            cands.append(
-                Candidate(
-                    label=str(props.get("label", "")),
-                    score=float(props.get("score", 0.0)),
-                    lon=lon,
-                    lat=lat,
-                    code_insee=str(props.get("citycode", "")),
-                    kind=str(props.get("type", "housenumber")),
-                )
-            )
-        except (KeyError, TypeError, ValueError, AttributeError):
-            continue
+    except OSError:
+        raise InputError(
+            "réponse de l'API BAN illisible dans le cache",
+            source=str(dest),
+            fix="supprimez ce fichier, ou travaillez avec --adresses",
+        ) from None
     stamp = dt.datetime.fromtimestamp(dest.stat().st_mtime).date().isoformat()
     source = f"API Adresse (BAN) {base.rsplit('/search', 1)[0]}, réponse du {stamp}"
     return _decide(query, cands, source)
+
+
+def _ban_candidates(raw: bytes) -> list[Candidate]:
+    """The candidates of one BAN API answer, every field checked.
+
+    The answer must be a GeoJSON FeatureCollection of at most ``settings.ban_max_bytes``,
+    nested no deeper than ``settings.max_nesting``, without NaN or Infinity; each feature a point
+    in longitude −180…180 and latitude −90…90 with a score in 0…1. A server that answers
+    otherwise is broken (or not the BAN): its whole answer is refused, never half used.
+
+    Raises
+    ------
+    ValueError
+        What is wrong, in French.
+    """
+    import json
+
+    from geo.schema import json_depth
+
+    if len(raw) > int(settings.ban_max_bytes):
+        raise ValueError(f"réponse de {len(raw)} octets, au-delà de {int(settings.ban_max_bytes)}")
+    depth = json_depth(raw)
+    if depth > settings.max_nesting:
+        raise ValueError(f"JSON imbriqué sur {depth} niveaux")
+
+    def no_constant(name: str):
+        raise ValueError(f"valeur {name} dans le JSON")
+
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_constant=no_constant)
+    except UnicodeDecodeError:
+        raise ValueError("pas du texte UTF-8") from None
+    except RecursionError:
+        raise ValueError("JSON trop imbriqué") from None
+    except json.JSONDecodeError:
+        raise ValueError("pas un GeoJSON FeatureCollection") from None
+    features = data.get("features") if isinstance(data, dict) else None
+    if not isinstance(features, list):
+        raise ValueError("pas un GeoJSON FeatureCollection")
+    cands = []
+    for i, f in enumerate(features[:100]):
+        try:
+            props = f.get("properties") or {}
+            lon, lat = (float(v) for v in f["geometry"]["coordinates"][:2])
+            score = float(props.get("score", 0.0))
+            label, code = props.get("label", ""), props.get("citycode", "")
+            kind = props.get("type", "housenumber")
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise ValueError(f"proposition {i + 1} sans point ni propriétés lisibles") from None
+        if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
+            raise ValueError(f"proposition {i + 1} : coordonnées hors du globe ({lon!r}, {lat!r})")
+        if not (math.isfinite(score) and 0 <= score <= 1):
+            raise ValueError(f"proposition {i + 1} : score {score!r} hors de 0…1")
+        if not all(isinstance(v, str) and len(v) <= 500 for v in (label, code, kind)):
+            raise ValueError(f"proposition {i + 1} : libellé, code ou type qui n'est pas un texte court")
+        cands.append(Candidate(label=label, score=score, lon=lon, lat=lat, code_insee=code, kind=kind))
+    return cands
 
 
 def _split_query(text: str) -> tuple[str, str | None, str | None]:
@@ -616,6 +786,7 @@ def geocode_in_table(
         return Geocoded(query, INTROUVABLE, [], f"aucune adresse de la commune dans le {source}", source)
     cands = []
     street_only = []
+    pointless = []
     for c in codes:
         for k, name in index.streets[c].items():
             score = street_score(key, k)
@@ -623,7 +794,9 @@ def geocode_in_table(
                 continue
             hit = index.addresses.get((c, k, num, suf))
             place = index.names.get(c, c)
-            if hit is not None and isinstance(hit["lon"], float) and math.isfinite(hit["lon"]):
+            if hit is not None and not _has_point(hit):
+                pointless.append((score, name))
+            elif hit is not None:
                 label = f"{num}{suf.lower()} {name} {place}".strip()
                 cands.append(
                     Candidate(
@@ -640,6 +813,13 @@ def geocode_in_table(
                 street_only.append((score, c, k, name))
     if any(c.score >= MIN_SCORE for c in cands):
         return _decide(query, cands, source)
+    pointless = [x for x in pointless if x[0] >= MIN_SCORE]
+    if pointless:
+        why = (
+            f"adresse « {query} » sans point : le n° {num}{suf.lower()} de la voie « {max(pointless)[1]} » "
+            "est dans le fichier d'adresses mais ses coordonnées manquent ou sont invalides (lon/lat)"
+        )
+        return Geocoded(query, INTROUVABLE, [], why, source)
     street_only = [x for x in street_only if x[0] >= MIN_SCORE]
     if street_only:
         score, c, k, name = max(street_only)

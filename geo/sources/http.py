@@ -6,20 +6,27 @@ final place, is checked (length announced by the server, complete gzip stream), 
 With ``settings.offline`` the cache is the only source.
 
 Every download is bounded: at most ``settings.download_max_bytes`` bytes for its layer (an
-endless body is cut and refused), at most ``settings.download_deadline`` seconds for all its
-attempts together (a server that trickles bytes cannot hang a run), and the temporary file is
-removed on SIGTERM as on Ctrl-C. A cache entry is checked before it is used; a damaged one is
-downloaded again (``ort fetch --refresh`` forces it), or refused offline.
+endless body is cut and refused, at once and never retried), at most
+``settings.download_deadline`` seconds for all its attempts together (a caller may ask for
+less: the BAN API's ``settings.ban_deadline``); a watchdog shuts the connection at the deadline,
+so a server that trickles its headers or body a byte at a time cannot hang a run. The
+temporary file is removed on SIGTERM as on Ctrl-C. Errors name the setting the URL comes from
+(:func:`url_setting`), and ``ORT_CACHE_DIR`` when the cache folder cannot be written. A cache
+entry is checked before it is used; a damaged one is downloaded again (``ort fetch --refresh``
+forces it), or refused offline.
 """
 
 from __future__ import annotations
 
 import gzip
+import http.client
 import json
 import logging
 import os
 import re
+import socket
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -104,7 +111,7 @@ def verify_cached(path: Path, *, deep: bool = False, max_bytes: int | None = Non
     return None
 
 
-def cached_download(url: str, *, refresh: bool = False) -> Path:
+def cached_download(url: str, *, refresh: bool = False, setting: str | None = None) -> Path:
     """Return a local copy of ``url``, downloading it only when it is not in the cache.
 
     A cached copy is checked first (:func:`verify_cached`): a damaged one is downloaded again,
@@ -116,6 +123,9 @@ def cached_download(url: str, *, refresh: bool = False) -> Path:
         http(s) URL of the file.
     refresh : bool
         Download again even when cached (refused offline).
+    setting : str, optional
+        What the user changes when the URL is wrong, named in the errors (default
+        :func:`url_setting`).
 
     Raises
     ------
@@ -145,35 +155,96 @@ def cached_download(url: str, *, refresh: bool = False) -> Path:
             f"{url} n'est pas dans le cache ({dest}) et le mode hors ligne est actif — "
             "lancez une fois sans --offline (ou `ort fetch`) pour remplir le cache"
         )
-    return download(url, dest)
+    return download(url, dest, setting=setting)
 
 
-def download(url: str, dest: str | os.PathLike) -> Path:
+def url_setting(url: str, dest: str | os.PathLike | None = None) -> str:
+    """What the user changes when ``url`` is wrong, for the error messages: the setting or
+    option the URL comes from (``ORT_CADASTRE_URL``, ``ORT_BAN_URL``, ``--fond``…).
+
+    >>> from geo import settings
+    >>> url_setting(settings.ban_api_url + "/search/?q=1")
+    "l'adresse de l'API BAN (ORT_BAN_URL)"
+    """
+    if url.startswith(settings.cadastre_base_url.rstrip("/") + "/"):
+        return "l'URL de base du cadastre (ORT_CADASTRE_URL)"
+    if url.startswith(settings.ban_api_url.rstrip("/") + "/"):
+        return "l'adresse de l'API BAN (ORT_BAN_URL)"
+    if dest is not None and Path(dest).is_relative_to(Path(settings.cache_dir, "tuiles")):
+        return "l'adresse du fond de carte (--fond)"
+    if urllib.parse.urlsplit(url).hostname in ("www.data.gouv.fr", "data.gouv.fr", "static.data.gouv.fr"):
+        return "la ressource publiée sur data.gouv.fr (relancez plus tard)"
+    return "l'adresse du fichier"
+
+
+def _cache_dir_error(dest: Path, err: OSError) -> DownloadError:
+    """The cache folder is the setting's, not the output's (``-o``): say which to change."""
+    from geo.io import os_error_text
+
+    return DownloadError(
+        f"dossier du cache de téléchargement inutilisable : {dest.parent} ({os_error_text(err)[0]}) — "
+        f"choisissez un dossier où vous pouvez écrire : ORT_CACHE_DIR (actuellement {settings.cache_dir})"
+    )
+
+
+def download(
+    url: str,
+    dest: str | os.PathLike,
+    *,
+    max_bytes: int | None = None,
+    deadline_s: float | None = None,
+    setting: str | None = None,
+) -> Path:
     """Download ``url`` to ``dest`` atomically, with retries and back-off, within bounds.
 
     A truncated body (fewer bytes than ``Content-Length``) or a broken gzip stream (for
     ``.gz`` files) counts as a failed attempt; a body over the size limit or a run over the
-    deadline stops at once. No partial file is ever left at ``dest``, even on SIGTERM.
+    deadline stops at once, never retried. No partial file is ever left at ``dest``, even on
+    SIGTERM.
+
+    Parameters
+    ----------
+    max_bytes : int, optional
+        Largest body accepted (default :func:`max_bytes_for`).
+    deadline_s : float, optional
+        Longest time for all attempts together, in seconds (default
+        ``settings.download_deadline``); a server that answers slowly or trickles its headers or
+        body is cut at this deadline.
+    setting : str, optional
+        What the user changes when the URL is wrong (default :func:`url_setting`).
     """
     from geo.io import sigterm_as_interrupt
 
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    setting = setting or url_setting(url, dest)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise _cache_dir_error(dest, err) from None
     attempts = max(1, int(settings.http_retries))
     delay = float(settings.http_backoff)
-    deadline = time.monotonic() + float(settings.download_deadline)
-    limit = max_bytes_for(url)
+    total = float(settings.download_deadline if deadline_s is None else deadline_s)
+    deadline = time.monotonic() + total
+    limit = max_bytes_for(url) if max_bytes is None else int(max_bytes)
     last = ""
     with sigterm_as_interrupt():
         for attempt in range(1, attempts + 1):
             try:
-                _fetch_once(url, dest, limit=limit, deadline=deadline)
+                _fetch_once(url, dest, limit=limit, deadline=deadline, setting=setting)
                 return dest
+            except DownloadError:  # too large, a gzip bomb, a cache folder we cannot use: final
+                raise
             except urllib.error.HTTPError as err:
                 if err.code in (404, 410):
+                    hint = (
+                        "vérifiez le code INSEE et le millésime (le cadastre Etalab publie 'latest' et "
+                        "des millésimes datés comme 2024-01-01)"
+                        if "ORT_CADASTRE_URL" in setting
+                        else f"vérifiez {setting}"
+                    )
                     raise DownloadError(
-                        f"{url} introuvable (HTTP {err.code}) — vérifiez le code INSEE et le millésime "
-                        "(le cadastre Etalab publie 'latest' et des millésimes datés comme 2024-01-01)"
+                        f"{url} introuvable (HTTP {err.code}) — {hint}",
+                        reason=f"introuvable (HTTP {err.code})",
                     ) from None
                 last = (
                     f"HTTP {err.code}, redirections en boucle"
@@ -181,13 +252,16 @@ def download(url: str, dest: str | os.PathLike) -> Path:
                     else f"HTTP {err.code}"
                 )
             except _Deadline:
-                last = f"délai total de {settings.download_deadline:g} s dépassé"
+                last = f"délai total de {total:g} s dépassé"
                 break
-            except (urllib.error.URLError, OSError, _Incomplete) as err:
+            except (urllib.error.URLError, OSError, _Incomplete, http.client.HTTPException) as err:
+                if time.monotonic() >= deadline:
+                    last = f"délai total de {total:g} s dépassé"
+                    break
                 last = _reason(err)
             if attempt < attempts:
                 if time.monotonic() + delay >= deadline:
-                    last += f" ; délai total de {settings.download_deadline:g} s atteint"
+                    last += f" ; délai total de {total:g} s atteint"
                     break
                 log.info(
                     "download of %s failed (%s); retry %d/%d in %.1fs", url, last, attempt, attempts, delay
@@ -196,7 +270,8 @@ def download(url: str, dest: str | os.PathLike) -> Path:
                 delay *= 2
     raise DownloadError(
         f"téléchargement de {url} impossible après {attempt} essai(s) : {last} — "
-        "vérifiez le réseau ou l'URL de base (ORT_CADASTRE_URL), ou travaillez en --offline depuis le cache"
+        f"vérifiez le réseau ou {setting}, ou travaillez en --offline depuis le cache",
+        reason=f"{last} ({attempt} essai(s))",
     )
 
 
@@ -227,28 +302,77 @@ class _Deadline(Exception):
     pass
 
 
-def _too_large(url: str, limit: int, size: str) -> DownloadError:
+def _too_large(url: str, limit: int, size: str, setting: str) -> DownloadError:
     return DownloadError(
         f"{url} : {size}, au-delà de la limite de {_mb(limit)} pour ce fichier — "
-        "vérifiez l'URL (ORT_CADASTRE_URL) ; pour un fichier vraiment plus gros, augmentez "
-        "geo.settings.download_max_bytes"
+        f"vérifiez {setting} ; pour un fichier vraiment plus gros, augmentez "
+        "geo.settings.download_max_bytes",
+        reason=f"{size}, au-delà de la limite de {_mb(limit)}",
     )
 
 
-def _fetch_once(url: str, dest: Path, *, limit: int, deadline: float) -> None:
+class _Watchdog(urllib.request.HTTPHandler, urllib.request.HTTPSHandler):
+    """Opens connections whose socket is shut down at the deadline: a server that trickles its
+    status line, headers or body a byte at a time cannot hold a download past it (a socket
+    timeout only bounds each wait, not their sum)."""
+
+    def __init__(self, deadline: float) -> None:
+        urllib.request.HTTPHandler.__init__(self)
+        urllib.request.HTTPSHandler.__init__(self)
+        self.deadline = deadline
+        self.timers: list[threading.Timer] = []
+
+    def _guard(self, connection_class):
+        handler = self
+
+        class Guarded(connection_class):
+            def connect(self) -> None:
+                super().connect()
+                sock = self.sock
+                timer = threading.Timer(max(0.0, handler.deadline - time.monotonic()), _shut, (sock,))
+                timer.daemon = True
+                timer.start()
+                handler.timers.append(timer)
+
+        return Guarded
+
+    def http_open(self, req):
+        return self.do_open(self._guard(http.client.HTTPConnection), req)
+
+    def https_open(self, req):
+        return self.do_open(self._guard(http.client.HTTPSConnection), req, context=self._context)
+
+    def cancel(self) -> None:
+        for timer in self.timers:
+            timer.cancel()
+
+
+def _shut(sock) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _fetch_once(url: str, dest: Path, *, limit: int, deadline: float, setting: str) -> None:
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise _Deadline()
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    except OSError as err:
+        raise _cache_dir_error(dest, err) from None
     tmp = Path(tmp_name)
+    watchdog = _Watchdog(deadline)
+    opener = urllib.request.build_opener(watchdog)
     try:
         with os.fdopen(fd, "wb") as out:
             timeout = max(0.05, min(float(settings.http_timeout), remaining))
-            with urllib.request.urlopen(request, timeout=timeout) as response:
+            with opener.open(request, timeout=timeout) as response:
                 expected = response.headers.get("Content-Length")
                 if expected is not None and expected.isdigit() and int(expected) > limit:
-                    raise _too_large(url, limit, f"{_mb(int(expected))} annoncés")
+                    raise _too_large(url, limit, f"{_mb(int(expected))} annoncés", setting)
                 size = 0
                 # read1: at most one read from the socket, so the deadline is checked even when
                 # the server trickles a few bytes at a time.
@@ -256,19 +380,22 @@ def _fetch_once(url: str, dest: Path, *, limit: int, deadline: float) -> None:
                     out.write(chunk)
                     size += len(chunk)
                     if size > limit:
-                        raise _too_large(url, limit, f"plus de {_mb(limit)} reçus")
+                        raise _too_large(url, limit, f"plus de {_mb(limit)} reçus", setting)
                     if time.monotonic() > deadline:
                         raise _Deadline()
+        if time.monotonic() > deadline:  # the watchdog cut the body: not a short answer
+            raise _Deadline()
         if expected is not None and size != int(expected):
             raise _Incomplete(f"téléchargement tronqué : {size} octets sur {expected}")
         if dest.name.endswith(".gz"):
-            _check_gzip(tmp, limit * settings.max_gzip_ratio)
+            _check_gzip(tmp, limit * settings.max_gzip_ratio, setting)
         os.replace(tmp, dest)
     finally:
+        watchdog.cancel()
         tmp.unlink(missing_ok=True)
 
 
-def _check_gzip(path: Path, limit: float) -> None:
+def _check_gzip(path: Path, limit: float, setting: str) -> None:
     size = 0
     try:
         with gzip.open(path, "rb") as stream:
@@ -277,7 +404,9 @@ def _check_gzip(path: Path, limit: float) -> None:
                 if size > limit:
                     raise DownloadError(
                         f"{path.name} : contenu décompressé de plus de {_mb(limit)} (bombe gzip ?) — "
-                        "vérifiez l'URL (ORT_CADASTRE_URL)"
+                        f"vérifiez {setting}"
                     )
+    except DownloadError:
+        raise
     except (OSError, EOFError, zlib.error):
         raise _Incomplete("flux gzip abîmé") from None
