@@ -30,6 +30,7 @@ from geo import projection
 from geo.classify import INSIDE, OUTSIDE, STATUS_LABELS, STRADDLING
 from geo.errors import InputError
 from geo.maps import assets as _assets
+from geo.maps.safe import SafeMacro
 
 #: Fill colour of parcels by status against the ORT.
 STATUS_COLOURS = {INSIDE: "#4daf4a", STRADDLING: "#ffd92f", OUTSIDE: "#e8e8e8"}
@@ -94,7 +95,7 @@ PERIMETER_TYPE_LABELS = {"secteur": "Secteur d'intervention ORT", "opah_ru": "PÃ
 # The layer element
 
 
-class DataLayer(folium.map.Layer):
+class DataLayer(folium.map.Layer, SafeMacro):
     """One layer of the map, drawn by the inlined runtime from a compact JSON ``spec``.
 
     ``kind`` is ``"parcels"`` (canvas, searchable) or ``"vector"`` (SVG); ``spec`` is the
