@@ -762,6 +762,7 @@ def _map_page(
     extra_lines=None,
     orient=None,
     background=None,
+    tile_budget=None,
     notices=None,
 ):
     page = _Page(paper, orientation)
@@ -780,7 +781,9 @@ def _map_page(
     if background is not None:
         from geo.maps.tiles import background_image
 
-        image, why = background_image(background, extent, crs, width_px=int(map_w_mm / 25.4 * 200))
+        image, why = background_image(
+            background, extent, crs, width_px=int(map_w_mm / 25.4 * 200), budget=tile_budget
+        )
         if image is not None:
             ax.imshow(
                 image, extent=(extent[0], extent[2], extent[1], extent[3]), zorder=0, interpolation="bilinear"
@@ -952,7 +955,9 @@ def annex_pages(
         parcels (outlines, names and the situation inset).
     background : str, optional
         A background preset (:data:`geo.maps.tiles.BACKGROUNDS`) or URL template: tiles are
-        fetched once into the cache; unreachable, the pages say so and are drawn without it.
+        fetched once into the cache, all pages within :data:`geo.maps.tiles.TILE_DEADLINE_S`
+        seconds; unreachable, late or refused (an oversized tile), the pages say so and are
+        drawn without it.
     tables_in_pdf : bool
         Add each perimeter's parcel list as table pages in the PDF.
 
@@ -1031,11 +1036,13 @@ def _annex_pages(
         classification = classify_parcels(parcels, perimeters, with_distance=False)
     if orient is None:
         orient = orientation_layers(parcels)
-    bg = None
+    bg = budget = None
     if background is not None:
+        from geo.maps.tiles import TileBudget
         from geo.maps.tiles import background as _background
 
         bg = _background(background)
+        budget = TileBudget()  # every page's tiles together: a hanging server costs one wait
     styles = perimeter_colours(drawn)
     convention = title or perimeters.attrs.get("convention") or "Convention ORT"
     a = perimeters.attrs
@@ -1060,6 +1067,7 @@ def _annex_pages(
         crs=crs,
         orient=orient,
         background=bg,
+        tile_budget=budget,
         notices=notices,
     )
     ort_id = "ort" if (perimeters["perimeter_id"] == "ort").any() else None
