@@ -42,6 +42,7 @@ from geo import fmt, projection
 from geo.classify import INSIDE, OUTSIDE, STATUS_LABELS, STRADDLING, classify_parcels
 from geo.errors import InputError
 from geo.maps.page import CADASTRE_MENTION, STATUS_COLOURS, perimeter_colours
+from geo.maps.text import mpl_text, short_name
 
 #: Paper sizes in millimetres (portrait width, height).
 PAPER_MM = {"A4": (210.0, 297.0), "A3": (297.0, 420.0)}
@@ -89,9 +90,7 @@ class Annex:
     pdf_name: str = "annexe.pdf"
 
 
-def _plain(text: object) -> str:
-    # "$" would switch matplotlib to mathtext: show data text as it is.
-    return str(text).replace("$", r"\$")
+_plain = mpl_text  # text from data: cleaned, and "$" shown as it is (not mathtext)
 
 
 def _fmt_int(value: float) -> str:
@@ -524,7 +523,7 @@ def _plot_perimeters(ax, drawn, styles, *, highlight: str | None = None, notes: 
         gpd.GeoSeries([row.geometry], crs=drawn.crs).boundary.plot(
             ax=ax, color=s["color"], linewidth=lw, linestyle=(0, (5, 3)) if dashed else "-", zorder=5
         )
-        label = str(row.get("nom") or row["perimeter_id"])
+        label = short_name(row.get("nom") or row["perimeter_id"])
         if row.get("type") == "secteur" and bool(row.get("centre_ville")):
             label += " (centre-ville)"
         elif row.get("type") == "opah_ru":
@@ -539,7 +538,7 @@ def _plot_perimeters(ax, drawn, styles, *, highlight: str | None = None, notes: 
             gpd.GeoSeries(holes, crs=drawn.crs).plot(
                 ax=ax, facecolor="none", edgecolor=s["color"], hatch="xx", linewidth=0.6, zorder=4.5
             )
-            name = str(row.get("nom") or row["perimeter_id"])
+            name = short_name(row.get("nom") or row["perimeter_id"])
             handles.append(
                 Patch(
                     facecolor="white",
@@ -673,7 +672,8 @@ def _plot_orientation(ax, orient: Orientation | None, extent, map_w_mm: float) -
         pts = shapely.point_on_surface(view.geometry.to_numpy())
         angles = view["angle"] if "angle" in view.columns else [0.0] * len(view)
         for text, pt, angle in zip(view[name], pts, angles, strict=True):
-            w = len(str(text)) * style["fontsize"] * 0.5 * 25.4 / 72 / mm_per_m
+            text = short_name(text)
+            w = len(text) * style["fontsize"] * 0.5 * 25.4 / 72 / mm_per_m
             if not (minx + w / 2 < pt.x < maxx - w / 2 and miny + w / 2 < pt.y < maxy - w / 2):
                 continue
             ax.text(
@@ -1340,7 +1340,7 @@ _CHANGE_VERB = {"enters": "entre", "leaves": "sort", "share_changed": "change de
 
 
 def _short(text: str, n: int) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
+    return short_name(text, n)
 
 
 # --------------------------------------------------------------------------------------------
