@@ -42,7 +42,7 @@ from geo import fmt, projection
 from geo.classify import INSIDE, OUTSIDE, STATUS_LABELS, STRADDLING, classify_parcels
 from geo.errors import InputError
 from geo.maps.page import CADASTRE_MENTION, STATUS_COLOURS, perimeter_colours
-from geo.maps.text import mpl_text, short_name
+from geo.maps.text import clean_text, mpl_text, short_name
 
 #: Paper sizes in millimetres (portrait width, height).
 PAPER_MM = {"A4": (210.0, 297.0), "A3": (297.0, 420.0)}
@@ -1414,7 +1414,7 @@ def write_annex(annex: Annex, out_dir: str | Path, *, force: bool = False) -> li
             written.append(path)
         pdf = out / annex.pdf_name
         with atomic_path(pdf, force=force) as tmp:
-            with PdfPages(tmp, metadata={"Creator": "ort", "Title": annex.pages[0].title}) as doc:
+            with PdfPages(tmp, metadata={"Creator": "ort", "Title": clean_text(annex.pages[0].title)}) as doc:
                 for page in annex.pages:
                     doc.savefig(page.figure)
         written.append(pdf)
@@ -1422,11 +1422,16 @@ def write_annex(annex: Annex, out_dir: str | Path, *, force: bool = False) -> li
 
     for pid, table in annex.tables.items():
         nom = table["perimeter_nom"].iloc[0] if len(table) and "perimeter_nom" in table else pid
-        title = f"{nom} — parcelles incluses ou à cheval"
+        title = f"{short_name(nom)} — parcelles incluses ou à cheval"
+        if "perimeter_nom" in table:
+            # Control characters cannot be written in an XLSX cell: names as printed on the pages.
+            table = table.assign(perimeter_nom=table["perimeter_nom"].map(clean_text))
         for suffix in ("csv", "xlsx"):
             path = out / f"parcelles-{pid}.{suffix}"
             written.append(
-                write_table(table, path, force=force, layout=PARCELS, title=title, source=annex.source)
+                write_table(
+                    table, path, force=force, layout=PARCELS, title=title, source=clean_text(annex.source)
+                )
             )
     record_folder_files(out, [p.name for p in written], command="annex")
     return written

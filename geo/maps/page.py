@@ -89,6 +89,7 @@ from geo.maps.layers import PERIMETER_TYPE_LABELS as PERIMETER_TYPE_LABELS
 from geo.maps.layers import DataLayer as DataLayer
 from geo.maps.layers import _encode as _encode
 from geo.maps.safe import Literal, SafeFigure, SafeFitBounds, SafeLayerControl, SafeMacro, SafeTileLayer
+from geo.maps.text import html_text, no_surrogates
 
 #: Mention required on every map drawn over the cadastre.
 CADASTRE_MENTION = "Fond de plan : DGFiP cadastre (Etalab) — mesures données à titre indicatif"
@@ -355,7 +356,7 @@ def convention_map(
 
     m = OfflineMap(location=None, tiles=None, zoom_start=15, control_scale=False)
     m.options["max_zoom"] = 21
-    m.get_root().title = html.escape(title or "Carte de la convention")
+    m.get_root().title = html_text(title) or "Carte de la convention"
     m.add_child(
         _Script("ORT.init({map}, " + _assets.to_js_json({"icons": _assets.icon_uris()}) + ");"),
         name="ort_init",
@@ -368,7 +369,7 @@ def convention_map(
         tile_layer = SafeTileLayer(
             tiles=bg.url,
             attr=bg.attribution_html,
-            name=html.escape(bg.label),
+            name=html_text(bg.label),
             max_zoom=21,
             max_native_zoom=bg.max_native_zoom,
             overlay=False,
@@ -512,7 +513,7 @@ def convention_map(
 
 def _section(layers: str, part: str) -> str:
     """A legend part tied to its layers (space-separated keys): hidden when they are switched off."""
-    return f'<div data-ort-layer="{html.escape(layers, quote=True)}">{part}</div>'
+    return f'<div data-ort-layer="{html_text(layers)}">{part}</div>'
 
 
 def _fold_answers(spec: dict, answers: pd.DataFrame) -> dict:
@@ -701,7 +702,7 @@ def _bounds(gdf: gpd.GeoDataFrame | None, crs) -> list[list[float]] | None:
 
 
 def _title_html(title: str, fictif: bool) -> str:
-    out = html.escape(title or "Convention ORT")
+    out = html_text(title) or "Convention ORT"
     if fictif:
         out += '<span class="ort-fictif">COMMUNE FICTIVE — données de démonstration</span>'
     return out
@@ -719,7 +720,7 @@ def _legend_perimeters(drawn, styles) -> str:
         elif row.get("type") == "opah_ru":
             label += " (OPAH-RU)"
         item = _item("line", style["color"], label, dash="dashArray" in style)
-        pid = html.escape(str(row["perimeter_id"]), quote=True)
+        pid = html.escape(no_surrogates(row["perimeter_id"]), quote=True)
         out += item.replace('<div class="ort-item">', f'<div class="ort-item" data-ort-perimeter="{pid}">', 1)
     return out
 

@@ -1,30 +1,56 @@
 """Text from data as the printed documents show it (annex, note): clean, bounded, literal.
 
 A name comes from a data file (a perimeter, a friche, a street, a commune, a convention). On
-paper it must read as written, left to right, whatever it holds: bidirectional controls (an
-U+202E would reverse the document's own text after it) and control characters become spaces,
-a name longer than :data:`NAME_MAX` characters ends with "…" (a 10 000-character name cannot
-run a note to 15 pages), and "$" stays a dollar sign (matplotlib would read mathtext).
+paper it must read as written, left to right, whatever it holds: format characters go
+(bidirectional controls — an U+202E would reverse the document's own text after it —,
+zero-width characters, which also broke matplotlib's PDF writer), control characters become
+spaces, a name longer than :data:`NAME_MAX` characters ends with "…" (a 10 000-character name
+cannot run a note to 15 pages), and "$" stays a dollar sign (matplotlib would read mathtext).
+The map's markup (title, legend) uses the same cleaning before HTML escaping
+(:func:`html_text`).
 """
 
 from __future__ import annotations
 
-__all__ = ["NAME_MAX", "clean_text", "mpl_text", "short_name"]
+import html
+import re
+import unicodedata
+
+__all__ = ["NAME_MAX", "clean_text", "html_text", "mpl_text", "no_surrogates", "short_name"]
 
 #: Longest name printed; longer ones end with "…".
 NAME_MAX = 90
 
-#: Bidirectional embeddings, overrides, isolates and marks, and the C0/C1 control characters.
-_UNSAFE = dict.fromkeys(
-    [*range(0x00, 0x20), *range(0x7F, 0xA0), 0x061C, 0x200E, 0x200F]
-    + [*range(0x202A, 0x202F), *range(0x2066, 0x206A)],
-    " ",
-)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def no_surrogates(text: object) -> str:
+    """``text`` with each lone surrogate (it cannot be written in UTF-8) replaced by U+FFFD."""
+    return _SURROGATE.sub("\ufffd", str(text))
+
+
+def _printable(ch: str) -> str:
+    cat = unicodedata.category(ch)
+    if cat == "Cc":  # control characters (tab, new line, escape…): a space
+        return " "
+    if cat == "Cf":  # format characters (bidi controls, zero-width, soft hyphen): nothing
+        return ""
+    return ch
 
 
 def clean_text(text: object) -> str:
-    """Text as printed: bidi and control characters become spaces, runs of spaces one space."""
-    return " ".join(str(text).translate(_UNSAFE).split())
+    """Text as printed: control characters become spaces and format characters (bidi controls
+    such as U+202E, zero-width characters) go, runs of spaces become one space, a lone surrogate
+    becomes U+FFFD."""
+    s = no_surrogates(text)
+    if not s.isprintable():
+        s = "".join(map(_printable, s))
+    return " ".join(s.split())
+
+
+def html_text(text: object) -> str:
+    """Text from data as HTML: cleaned (:func:`clean_text`), then escaped (quotes too)."""
+    return html.escape(clean_text(text), quote=True)
 
 
 def short_name(text: object, limit: int = NAME_MAX) -> str:

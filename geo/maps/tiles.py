@@ -93,7 +93,9 @@ def background(name: str, attribution: str | None = None) -> Background:
     if name.startswith(("http://", "https://")) and all(k in name for k in ("{z}", "{x}", "{y}")):
         from urllib.parse import urlparse
 
-        text = attribution or urlparse(name).netloc or "tuiles"
+        from geo.maps.text import short_name
+
+        text = short_name(attribution or "", 200) or urlparse(name).netloc or "tuiles"
         return Background("personnalise", "Fond de carte", name, text, _escape(text), 19, "png")
     raise InputError(
         f"fond de carte inconnu : {name!r}",
@@ -102,9 +104,9 @@ def background(name: str, attribution: str | None = None) -> Background:
 
 
 def _escape(text: str) -> str:
-    import html
+    from geo.maps.text import html_text
 
-    return html.escape(text)
+    return html_text(text)
 
 
 # --------------------------------------------------------------------------------------------
