@@ -565,8 +565,8 @@ function showParcel(map, layer, extra) {
     opts = {paddingTopLeft: [Math.round(r.width + 36), Math.min(top, size.y / 3)],
             paddingBottomRight: [8, Math.min(bottom, size.y / 4)], maxZoom: 19, animate: false};
   } else {
-    opts.paddingTopLeft[1] = Math.max(opts.paddingTopLeft[1],
-                                      Math.min(top + r.height + 24, size.y - opts.paddingBottomRight[1] - 100));
+    var below = Math.min(top + r.height + 24, size.y - opts.paddingBottomRight[1] - 100);
+    opts.paddingTopLeft[1] = Math.max(opts.paddingTopLeft[1], below);
   }
   map.fitBounds(frame, opts);
   popup.update();
