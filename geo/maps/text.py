@@ -22,6 +22,7 @@ __all__ = ["NAME_MAX", "clean_text", "html_text", "mpl_text", "no_surrogates", "
 NAME_MAX = 90
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_SPACES = re.compile(" {2,}")
 
 
 def no_surrogates(text: object) -> str:
@@ -40,12 +41,13 @@ def _printable(ch: str) -> str:
 
 def clean_text(text: object) -> str:
     """Text as printed: control characters become spaces and format characters (bidi controls
-    such as U+202E, zero-width characters) go, runs of spaces become one space, a lone surrogate
-    becomes U+FFFD."""
+    such as U+202E, zero-width characters) go, runs of spaces become one space (no-break spaces
+    stay), a lone surrogate becomes U+FFFD."""
     s = no_surrogates(text)
     if not s.isprintable():
         s = "".join(map(_printable, s))
-    return " ".join(s.split())
+    # Runs of spaces become one; no-break spaces (French numbers: 1 171, 15,0 %) are kept.
+    return _SPACES.sub(" ", s).strip(" ")
 
 
 def html_text(text: object) -> str:
