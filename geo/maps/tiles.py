@@ -256,7 +256,7 @@ def fetch_tile(bg: Background, z: int, x: int, y: int, *, budget: TileBudget | N
             dest.unlink(missing_ok=True)
             raise
     if settings.offline:
-        raise OrtError(f"tuile {where} absente du cache ({dest}) et mode hors ligne")
+        raise OrtError(f"tuile {where} absente du cache des tuiles, mode hors ligne")
     if budget.down:
         raise _Unreachable(budget.down)
     url = bg.url.replace("{z}", str(z)).replace("{x}", str(x)).replace("{y}", str(y))
