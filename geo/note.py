@@ -30,6 +30,7 @@ from geo import fmt, projection
 from geo.classify import OUTSIDE, STATUS_LABELS
 from geo.errors import InputError
 from geo.maps.page import CADASTRE_MENTION, STATUS_COLOURS, perimeter_colours
+from geo.maps.text import NAME_MAX, clean_text, mpl_text, short_name
 
 __all__ = ["DISCLAIMER", "Note", "note_pages", "write_note"]
 
@@ -60,8 +61,22 @@ class Note:
     lines: list[str] = field(default_factory=list)  # the note's text, for the CLI and tests
 
 
-def _plain(text: object) -> str:
-    return str(text).replace("$", r"\$")
+#: Most lines of one paragraph: the last guard when text from data (a name inside an answer's
+#: reason) is still long; the note's own paragraphs take at most 5.
+PARA_MAX_LINES = 10
+
+
+def _shorten_names(text: str, names) -> str:
+    """``text`` with each long name of ``names`` it quotes cut as :func:`short_name` cuts it."""
+    text = clean_text(text)
+    for name in names:
+        full = clean_text(name)
+        if len(full) > NAME_MAX and full in text:
+            text = text.replace(full, short_name(full))
+    return text
+
+
+_plain = mpl_text
 
 
 def _type_label(ptype: str, centre: bool) -> str:
@@ -103,6 +118,7 @@ class _Writer:
             self.new_page()
 
     def title(self, s: str, *, x: float = _M) -> None:
+        s = clean_text(s)
         self.need(4 * _LINE)
         self.y -= 1.5
         self.text(x, self.y, s, size=9, weight="bold", color="#0b3c5d")
@@ -117,11 +133,14 @@ class _Writer:
         width_mm: float = _W - 2 * _M,
         size: float = 6.8,
         indent: str = "",
+        max_lines: int = PARA_MAX_LINES,
         **kw,
     ):
+        s = clean_text(s)
         per_char = 0.6 if kw.get("weight") == "bold" else 0.545  # DejaVu Sans, average French text
         chars = max(int(width_mm / (size * per_char * 25.4 / 72)), 20)
-        wrapped = textwrap.wrap(s, chars, subsequent_indent=indent) or [""]
+        wrapped = textwrap.wrap(s, chars, subsequent_indent=indent, max_lines=max_lines, placeholder=" …")
+        wrapped = wrapped or [""]
         step = _LINE * size / 6.8
         for line in wrapped:
             self.need(step)
@@ -248,7 +267,16 @@ def _note_pages(
     target = row.geometry
     today = production_date or dt.date.today()
     mine = [a for a in answers if getattr(a, "idu", None) in (idu, None)]
-    commune = commune_name or next((a.commune for a in mine if a.commune), "")
+    # Names from data the answers quote (perimeters, convention, commune): cut where they appear.
+    known = [*(perimeters["nom"].astype(str) if perimeters is not None and "nom" in perimeters else [])]
+    known += [convention.nom] if convention is not None else []
+    known += [commune_name] + [a.commune for a in mine if a.commune]
+    known = sorted({clean_text(n) for n in known if n}, key=len, reverse=True)
+
+    def said(s: object) -> str:
+        return _shorten_names(s, known)
+
+    commune = short_name(commune_name or next((a.commune for a in mine if a.commune), ""))
     section = str(row.get("section", idu[8:10])).lstrip("0") or "0"
     numero = int(str(row.get("numero", idu[10:])))
     fict = convention is not None and convention.fictif
@@ -308,12 +336,12 @@ def _note_pages(
         f"Surface calculée (Lambert) : {fmt.area_m2(target.area)}",
     ]
     if query:
-        lines.append(f"Adresse demandée : {query}")
+        lines.append(f"Adresse demandée : {short_name(query, 160)}")
     if match_line:
-        lines.append(match_line)
+        lines.append(short_name(match_line, 200))
     if on_parcel:
         lines.append(
-            f"Points d'adresse sur la parcelle : {', '.join(on_parcel[:6])}"
+            f"Points d'adresse sur la parcelle : {', '.join(short_name(a, 60) for a in on_parcel[:6])}"
             + ("…" if len(on_parcel) > 6 else "")
         )
     elif addresses is not None:
@@ -332,7 +360,7 @@ def _note_pages(
             name = (
                 "ORT (ensemble des secteurs)"
                 if p.type == "ort"
-                else f"{p.nom} — {_type_label(p.type, bool(getattr(p, 'centre_ville', False)))}"
+                else f"{short_name(p.nom)} — {_type_label(p.type, bool(getattr(p, 'centre_ville', False)))}"
             )
             if r is None:
                 verdict = "non évalué"
@@ -346,20 +374,20 @@ def _note_pages(
     if convention is not None:
         a = perimeters.attrs if perimeters is not None else {}
         conv_lines = [
-            f"{convention.nom} ({convention.programme})",
+            f"{short_name(convention.nom)} ({short_name(convention.programme, 30)})",
             f"Signée le {fmt.date_fr(convention.date_signature)} pour {fmt.number(convention.duree_ans)} ans "
             f"(fin prévue le {fmt.date_fr(convention.date_fin)})",
         ]
         if a.get("version_libelle"):
             conv_lines.append(
-                f"Version en vigueur : « {a['version_libelle']} », depuis le "
+                f"Version en vigueur : « {short_name(a['version_libelle'])} », depuis le "
                 f"{fmt.date_fr(dt.date.fromisoformat(a['version_date']))}"
             )
         else:
             conv_lines.append("Aucune version des périmètres en vigueur à cette date")
         for v in convention.versions:
             end = f" au {fmt.date_fr(v.date_fin)}" if getattr(v, "date_fin", None) else ""
-            conv_lines.append(f"• {v.libelle} : à compter du {fmt.date_fr(v.date_effet)}{end}")
+            conv_lines.append(f"• {short_name(v.libelle)} : à compter du {fmt.date_fr(v.date_effet)}{end}")
         for line in conv_lines:
             w.para(line, width_mm=col, size=6.4)
     else:
@@ -372,12 +400,13 @@ def _note_pages(
     ]
     if a.get("version_libelle"):
         vintages.append(
-            f"Périmètres : {a.get('convention', '')}, version « {a['version_libelle']} » "
+            f"Périmètres : {short_name(a.get('convention', ''))}, "
+            f"version « {short_name(a['version_libelle'])} » "
             f"du {a['version_date']}"
         )
-    used = [d for ans in mine for d in ans.data_used if not d.startswith("Périmètres :")]
-    lines = list(dict.fromkeys([*vintages, *used, *sources]))
-    w.para(" ; ".join(lines) + ".", size=5.9, width_mm=col)
+    used = [said(d) for ans in mine for d in ans.data_used if not d.startswith("Périmètres :")]
+    lines = list(dict.fromkeys(short_name(s, 240) for s in [*vintages, *used, *sources]))
+    w.para(" ; ".join(lines) + ".", size=5.9, width_mm=col, max_lines=14)
     w.y = min(w.y, map_box[1] - 1 - 3.2 * ((len(handles) + 1) // 2) - 5)
 
     # --- full width: the dispositifs
@@ -395,9 +424,9 @@ def _note_pages(
             else ""
         )
         w.need(3 * _LINE)
-        w.para(f"{ans.effect_label}", weight="bold", size=6.8)
+        w.para(said(ans.effect_label), weight="bold", size=6.8)
         w.para(
-            f"→ {VERDICT_LABELS.get(ans.verdict, ans.verdict)}{share} : {ans.reason}",
+            f"→ {VERDICT_LABELS.get(ans.verdict, ans.verdict)}{share} : {said(ans.reason)}",
             x=_M + 3,
             width_mm=_W - 2 * _M - 3,
             size=6.3,
@@ -406,8 +435,8 @@ def _note_pages(
         own = [c for c in ans.caveats if c not in shared]
         # Reference, period and caveats in one paragraph: short caveats would each waste a line.
         w.para(
-            f"Référence : {ans.reference} — période : {ans.period}"
-            + ("".join(f" ⚠ {c.rstrip(' .;')}" + " ;" for c in own).rstrip(" ;") if own else ""),
+            f"Référence : {said(ans.reference)} — période : {said(ans.period)}"
+            + ("".join(f" ⚠ {said(c).rstrip(' .;')}" + " ;" for c in own).rstrip(" ;") if own else ""),
             x=_M + 3,
             width_mm=_W - 2 * _M - 3,
             size=5.9,
@@ -417,7 +446,7 @@ def _note_pages(
     if shared:
         w.para(
             "Réserves communes à plusieurs dispositifs : ⚠ "
-            + " ⚠ ".join(c.rstrip(" .;") + " ;" for c in shared).rstrip(" ;"),
+            + " ⚠ ".join(said(c).rstrip(" .;") + " ;" for c in shared).rstrip(" ;"),
             size=6.0,
             color="#444444",
         )

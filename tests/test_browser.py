@@ -406,3 +406,83 @@ def test_printing_hides_the_controls(browser_context, counter_page):
     finally:
         page.emulate_media(media="screen")
         page.close()
+
+
+def _menu_and_legend(page) -> dict:
+    return page.evaluate(
+        """() => {
+        const r = (e) => { const q = e.getBoundingClientRect(); return [q.left, q.top, q.right, q.bottom]; };
+        const menu = document.querySelector('.leaflet-control-layers');
+        const list = menu.querySelector('.leaflet-control-layers-list');
+        return {menu: r(menu), legend: r(document.querySelector('.ort-legend')),
+                open: menu.classList.contains('leaflet-control-layers-expanded'),
+                legendOpen: document.querySelector('.ort-legend details').open,
+                shown: list.clientHeight, full: list.scrollHeight,
+                boxes: menu.querySelectorAll('input').length};
+    }"""
+    )
+
+
+@pytest.mark.parametrize("size", list(SIZES.values()), ids=list(SIZES))
+def test_layer_menu_and_legend_never_overlap(browser_context, counter_page, size):
+    page = _open(browser_context, counter_page, size)
+    try:
+        summary = page.locator(".ort-legend summary")
+        if not page.evaluate("document.querySelector('.ort-legend details').open"):
+            summary.click()
+        page.hover(".leaflet-control-layers")
+        page.wait_for_timeout(100)
+        r = _menu_and_legend(page)
+        assert r["open"] and r["boxes"] >= 5, r
+        assert _overlap(r["menu"], r["legend"]) < 1, r
+        # Every checkbox can be reached: the list shows all, or at least 150 px of it and scrolls.
+        assert r["shown"] >= min(r["full"], 150) - 1, r
+        # Opening the legend while the menu is open: still no overlap.
+        summary.click()
+        page.wait_for_timeout(100)
+        r = _menu_and_legend(page)
+        assert not r["open"] or _overlap(r["menu"], r["legend"]) < 1, r
+        # The menu closed, the legend is open again (when it folded for the menu).
+        page.mouse.move(5, size[1] // 2)
+        page.wait_for_timeout(100)
+        r = _menu_and_legend(page)
+        assert not r["open"] and _overlap(r["menu"], r["legend"]) < 1, r
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("size", list(SIZES.values()), ids=list(SIZES))
+def test_search_frames_the_parcel_its_neighbours_and_the_nearest_boundary(
+    browser_context, counter_page, size
+):
+    page = _open(browser_context, counter_page, size)
+    try:
+        page.fill(".ort-search input", "91216 AC 100")
+        page.click(".ort-search button")
+        page.locator(".leaflet-popup-content").wait_for(timeout=5_000)
+        page.wait_for_timeout(700)  # the popup's pan is animated
+        r = page.evaluate(
+            """() => {
+            const m = ORT.map, s = m.getSize(), layer = ORT.index['91216000AC0100'];
+            const b = layer.getBounds(), px = (ll) => m.latLngToContainerPoint(ll);
+            const nw = px(b.getNorthWest()), se = px(b.getSouthEast());
+            const edge = ORT.nearestBoundary(b.getCenter()), e = px(edge.ll);
+            const box = m.getContainer().getBoundingClientRect();
+            const p = document.querySelector('.leaflet-popup-content-wrapper').getBoundingClientRect();
+            return {w: s.x, h: s.y, parcel: [nw.x, nw.y, se.x, se.y], edge: [e.x, e.y], d: edge.d,
+                    popup: [p.left - box.left, p.top - box.top, p.right - box.left, p.bottom - box.top],
+                    zoom: m.getZoom(), frame: ORT.lastFrame};
+        }"""
+        )
+        p = r["parcel"]
+        assert 0 <= p[0] < p[2] <= r["w"] and 0 <= p[1] < p[3] <= r["h"], r  # the whole parcel
+        # Its neighbours: a margin of at least 15 m (half its size) is in view around it.
+        assert (p[2] - p[0]) < 0.8 * r["w"] and (p[3] - p[1]) < 0.8 * r["h"], r
+        # The nearest sector boundary (within 250 m) is in view.
+        if r["d"] <= 250:
+            assert 0 <= r["edge"][0] <= r["w"] and 0 <= r["edge"][1] <= r["h"], r
+        # The popup covers less than half of the parcel.
+        assert _overlap(r["popup"], p) < 0.5 * _area(p), r
+        assert (p[2] - p[0]) >= 24 and (p[3] - p[1]) >= 24, r  # large enough to be seen
+    finally:
+        page.close()

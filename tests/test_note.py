@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import subprocess
 
@@ -109,3 +110,44 @@ def test_note_library_refuses_an_unknown_parcel(epinay_ort):
             "91216000ZZ9999", parcels=parcels, perimeters=None, classification=None, answers=[],
             when=dt.date(2025, 3, 1),
         )  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# Names from data: bounded, and never reversing the note's text (issue 23). The embedded demo.
+
+
+def test_clean_text_and_short_name():
+    from geo.maps.text import NAME_MAX, clean_text, short_name
+
+    assert clean_text("Centre \u202eelliv\u202c\u2066x\u2069\u200f\x07\n  gare") == "Centre ellivx gare"
+    assert short_name("a" * 10_000) == "a" * (NAME_MAX - 1) + "…"
+    assert short_name("Gare") == "Gare" and short_name(None) == ""
+
+
+def _demo_note(folder, out):
+    res = run("note", "62999000AB0049", "--perimeters", folder, "--date", "2024-09-01", "--output-dir", out)
+    assert res.exit_code == 0, res.output
+    return res.output, next(out.glob("*.pdf"))
+
+
+def test_long_and_right_to_left_names_keep_the_note_short_and_in_order(demo_copy, tmp_path):
+    import json
+
+    _, clean_pdf = _demo_note(demo_copy, tmp_path / "propre")
+    clean_pages = _pdf_text(clean_pdf).count("Note de renseignement ORT")
+    long_name = ("Très long nom " * 800)[:10_000]
+    for path in demo_copy.glob("perimetres-*.geojson"):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for k, f in enumerate(data["features"]):
+            f["properties"]["nom"] = ("Secteur \u202egare " if k == 0 else "") + long_name
+        path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    output, pdf = _demo_note(demo_copy, tmp_path / "hostile")
+    text = _pdf_text(pdf)
+    # Same number of pages as with short names (it ran to 10 pages), every name cut with "…".
+    assert text.count("Note de renseignement ORT") == clean_pages <= 2
+    assert long_name not in text and "Très long nom Très… —" in text.replace("\n", " ")
+    # The override is gone: the name and the note's own words after it read left to right.
+    assert "\u202e" not in text and "sèrT" not in text and "erag" not in text
+    assert re.search(
+        r"Secteur gare Très long nom .*?… — secteur d'intervention \(centre-ville\) : incluse", text
+    )

@@ -42,6 +42,7 @@ from geo import fmt, projection
 from geo.classify import INSIDE, OUTSIDE, STATUS_LABELS, STRADDLING, classify_parcels
 from geo.errors import InputError
 from geo.maps.page import CADASTRE_MENTION, STATUS_COLOURS, perimeter_colours
+from geo.maps.text import clean_text, mpl_text, short_name
 
 #: Paper sizes in millimetres (portrait width, height).
 PAPER_MM = {"A4": (210.0, 297.0), "A3": (297.0, 420.0)}
@@ -89,9 +90,7 @@ class Annex:
     pdf_name: str = "annexe.pdf"
 
 
-def _plain(text: object) -> str:
-    # "$" would switch matplotlib to mathtext: show data text as it is.
-    return str(text).replace("$", r"\$")
+_plain = mpl_text  # text from data: cleaned, and "$" shown as it is (not mathtext)
 
 
 def _fmt_int(value: float) -> str:
@@ -524,7 +523,7 @@ def _plot_perimeters(ax, drawn, styles, *, highlight: str | None = None, notes: 
         gpd.GeoSeries([row.geometry], crs=drawn.crs).boundary.plot(
             ax=ax, color=s["color"], linewidth=lw, linestyle=(0, (5, 3)) if dashed else "-", zorder=5
         )
-        label = str(row.get("nom") or row["perimeter_id"])
+        label = short_name(row.get("nom") or row["perimeter_id"])
         if row.get("type") == "secteur" and bool(row.get("centre_ville")):
             label += " (centre-ville)"
         elif row.get("type") == "opah_ru":
@@ -539,7 +538,7 @@ def _plot_perimeters(ax, drawn, styles, *, highlight: str | None = None, notes: 
             gpd.GeoSeries(holes, crs=drawn.crs).plot(
                 ax=ax, facecolor="none", edgecolor=s["color"], hatch="xx", linewidth=0.6, zorder=4.5
             )
-            name = str(row.get("nom") or row["perimeter_id"])
+            name = short_name(row.get("nom") or row["perimeter_id"])
             handles.append(
                 Patch(
                     facecolor="white",
@@ -673,7 +672,8 @@ def _plot_orientation(ax, orient: Orientation | None, extent, map_w_mm: float) -
         pts = shapely.point_on_surface(view.geometry.to_numpy())
         angles = view["angle"] if "angle" in view.columns else [0.0] * len(view)
         for text, pt, angle in zip(view[name], pts, angles, strict=True):
-            w = len(str(text)) * style["fontsize"] * 0.5 * 25.4 / 72 / mm_per_m
+            text = short_name(text)
+            w = len(text) * style["fontsize"] * 0.5 * 25.4 / 72 / mm_per_m
             if not (minx + w / 2 < pt.x < maxx - w / 2 and miny + w / 2 < pt.y < maxy - w / 2):
                 continue
             ax.text(
@@ -762,6 +762,7 @@ def _map_page(
     extra_lines=None,
     orient=None,
     background=None,
+    tile_budget=None,
     notices=None,
 ):
     page = _Page(paper, orientation)
@@ -780,7 +781,9 @@ def _map_page(
     if background is not None:
         from geo.maps.tiles import background_image
 
-        image, why = background_image(background, extent, crs, width_px=int(map_w_mm / 25.4 * 200))
+        image, why = background_image(
+            background, extent, crs, width_px=int(map_w_mm / 25.4 * 200), budget=tile_budget
+        )
         if image is not None:
             ax.imshow(
                 image, extent=(extent[0], extent[2], extent[1], extent[3]), zorder=0, interpolation="bilinear"
@@ -952,7 +955,9 @@ def annex_pages(
         parcels (outlines, names and the situation inset).
     background : str, optional
         A background preset (:data:`geo.maps.tiles.BACKGROUNDS`) or URL template: tiles are
-        fetched once into the cache; unreachable, the pages say so and are drawn without it.
+        fetched once into the cache, all pages within :data:`geo.maps.tiles.TILE_DEADLINE_S`
+        seconds; unreachable, late or refused (an oversized tile), the pages say so and are
+        drawn without it.
     tables_in_pdf : bool
         Add each perimeter's parcel list as table pages in the PDF.
 
@@ -1031,11 +1036,13 @@ def _annex_pages(
         classification = classify_parcels(parcels, perimeters, with_distance=False)
     if orient is None:
         orient = orientation_layers(parcels)
-    bg = None
+    bg = budget = None
     if background is not None:
+        from geo.maps.tiles import TileBudget
         from geo.maps.tiles import background as _background
 
         bg = _background(background)
+        budget = TileBudget()  # every page's tiles together: a hanging server costs one wait
     styles = perimeter_colours(drawn)
     convention = title or perimeters.attrs.get("convention") or "Convention ORT"
     a = perimeters.attrs
@@ -1060,6 +1067,7 @@ def _annex_pages(
         crs=crs,
         orient=orient,
         background=bg,
+        tile_budget=budget,
         notices=notices,
     )
     ort_id = "ort" if (perimeters["perimeter_id"] == "ort").any() else None
@@ -1332,7 +1340,7 @@ _CHANGE_VERB = {"enters": "entre", "leaves": "sort", "share_changed": "change de
 
 
 def _short(text: str, n: int) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
+    return short_name(text, n)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1406,7 +1414,7 @@ def write_annex(annex: Annex, out_dir: str | Path, *, force: bool = False) -> li
             written.append(path)
         pdf = out / annex.pdf_name
         with atomic_path(pdf, force=force) as tmp:
-            with PdfPages(tmp, metadata={"Creator": "ort", "Title": annex.pages[0].title}) as doc:
+            with PdfPages(tmp, metadata={"Creator": "ort", "Title": clean_text(annex.pages[0].title)}) as doc:
                 for page in annex.pages:
                     doc.savefig(page.figure)
         written.append(pdf)
@@ -1414,11 +1422,16 @@ def write_annex(annex: Annex, out_dir: str | Path, *, force: bool = False) -> li
 
     for pid, table in annex.tables.items():
         nom = table["perimeter_nom"].iloc[0] if len(table) and "perimeter_nom" in table else pid
-        title = f"{nom} — parcelles incluses ou à cheval"
+        title = f"{short_name(nom)} — parcelles incluses ou à cheval"
+        if "perimeter_nom" in table:
+            # Control characters cannot be written in an XLSX cell: names as printed on the pages.
+            table = table.assign(perimeter_nom=table["perimeter_nom"].map(clean_text))
         for suffix in ("csv", "xlsx"):
             path = out / f"parcelles-{pid}.{suffix}"
             written.append(
-                write_table(table, path, force=force, layout=PARCELS, title=title, source=annex.source)
+                write_table(
+                    table, path, force=force, layout=PARCELS, title=title, source=clean_text(annex.source)
+                )
             )
     record_folder_files(out, [p.name for p in written], command="annex")
     return written

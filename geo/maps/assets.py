@@ -20,6 +20,7 @@ import re
 from pathlib import Path
 
 from geo.errors import OrtError
+from geo.maps.text import no_surrogates
 
 LEAFLET_PACKAGE = "xstatic-leaflet"
 
@@ -92,7 +93,7 @@ def _script_safe(js: str) -> str:
 def to_js_json(value: object) -> str:
     """JSON for a ``<script>`` element: ``<``, ``>``, ``&`` and quotes cannot end it or open a tag."""
     return (
-        json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        no_surrogates(json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False))
         .replace("<", "\\u003c")
         .replace(">", "\\u003e")
         .replace("&", "\\u0026")
@@ -132,6 +133,7 @@ table.ort-popup tr.ort-sep th{padding-top:6px;color:#0b3c5d;font-weight:700}
 .ort-ref{display:block;color:#555;font-size:11px}
 .ort-v-oui{color:#1b7837;font-weight:600}.ort-v-non{color:#b2182b;font-weight:600}
 .ort-v-partiellement{color:#b35806;font-weight:600}.ort-v-inconnu{color:#555;font-weight:600}
+.ort-beside .leaflet-popup-tip-container{display:none}
 .ort-popup-title{font-weight:700;margin-bottom:4px;font:600 13px system-ui,sans-serif}
 @media (max-width:899px){
   .ort-title{font-size:12px;max-width:36vw;padding:4px 6px}
@@ -292,10 +294,16 @@ ORT.parcels = function (spec, register) {
     });
   });
   // One popup for the whole layer, made on click: 20k parcels need no 20k popup objects.
-  group.ortOpen = function (layer, latlng, extra) {
+  group.ortOpen = function (layer, latlng, extra, noPan) {
     ORT.highlight(layer);
     var b = layer.getBounds();  // from the search: at the parcel's north edge, the parcel below it
-    L.popup(popupOptions(layer._map || ORT.map))
+    var options = popupOptions(layer._map || ORT.map);
+    if (noPan) {  // the search places the view itself; on a narrow map the popup stays short
+      var mapSize = (layer._map || ORT.map).getSize();
+      options.autoPan = false;
+      if (mapSize.x < 700) options.maxHeight = Math.max(140, Math.min(options.maxHeight, mapSize.y * 0.33));
+    }
+    return L.popup(options)
       .setLatLng(latlng || L.latLng(b.getNorth(), b.getCenter().lng))
       .setContent(parcelPopup(layer.ortIdu, layer.ortData, spec, extra))
       .openOn(layer._map || ORT.map);
@@ -473,6 +481,54 @@ ORT.findAddress = function (text) {
   return {status: "trouvée", message: "", address: [label, p[2], p[4] / ADDR.q, p[3] / ADDR.q, h[0][0]]};
 };
 
+// ---- framing a parcel found by the search -------------------------------------------------
+// The nearest point of a perimeter's outline to a point: {ll, d (metres), id}, or null.
+var M_PER_DEG = 111320;
+function nearestBoundary(c) {
+  var k = Math.cos(c.lat * Math.PI / 180), best = null;
+  function xy(ll) { return [(ll.lng - c.lng) * M_PER_DEG * k, (ll.lat - c.lat) * M_PER_DEG]; }
+  function ring(pts, id) {
+    for (var i = 0; i < pts.length; i++) {
+      var a = xy(pts[i]), b = xy(pts[(i + 1) % pts.length]);
+      var dx = b[0] - a[0], dy = b[1] - a[1], len = dx * dx + dy * dy;
+      var t = len ? Math.max(0, Math.min(1, -(a[0] * dx + a[1] * dy) / len)) : 0;
+      var x = a[0] + t * dx, y = a[1] + t * dy, d = Math.sqrt(x * x + y * y);
+      if (!best || d < best.d) {
+        best = {d: d, id: id, ll: L.latLng(c.lat + y / M_PER_DEG, c.lng + x / (M_PER_DEG * k))};
+      }
+    }
+  }
+  function walk(list, id) {
+    if (!list.length) return;
+    if (list[0] instanceof L.LatLng) ring(list, id);
+    else list.forEach(function (sub) { walk(sub, id); });
+  }
+  for (var id in ORT.perimeters) {
+    var layer = ORT.perimeters[id];
+    if (layer.getLatLngs) walk(layer.getLatLngs(), id);
+  }
+  return best;
+}
+ORT.nearestBoundary = nearestBoundary;
+// What the search shows: the whole parcel, its neighbours (half its size around it, 15 m at
+// least) and the nearest sector boundary when it is within 250 m (or four times the parcel).
+function searchFrame(layer) {
+  var b = layer.getBounds(), c = b.getCenter(), k = Math.cos(c.lat * Math.PI / 180);
+  var w = (b.getEast() - b.getWest()) * M_PER_DEG * k, h = (b.getNorth() - b.getSouth()) * M_PER_DEG;
+  var m = Math.max(15, 0.5 * Math.max(w, h));
+  var frame = L.latLngBounds(
+    [b.getSouth() - m / M_PER_DEG, b.getWest() - m / (M_PER_DEG * k)],
+    [b.getNorth() + m / M_PER_DEG, b.getEast() + m / (M_PER_DEG * k)]);
+  var edge = nearestBoundary(c);
+  if (edge && edge.d <= Math.max(250, 4 * Math.max(w, h))) {
+    var e = 10;  // the line itself, not at the very edge of the view
+    frame.extend([edge.ll.lat - e / M_PER_DEG, edge.ll.lng - e / (M_PER_DEG * k)]);
+    frame.extend([edge.ll.lat + e / M_PER_DEG, edge.ll.lng + e / (M_PER_DEG * k)]);
+  }
+  return frame;
+}
+ORT.searchFrame = searchFrame;
+
 function showParcel(map, layer, extra) {
   if (!map.hasLayer(layer)) {
     for (var name in ORT.layers) {
@@ -480,15 +536,41 @@ function showParcel(map, layer, extra) {
     }
     if (ORT.syncLegend) ORT.syncLegend();
   }
-  var opts = fitOptions(map, 19);
-  opts.animate = false;  // the popup's pan, just below, needs the map settled
-  map.fitBounds(layer.getBounds(), opts);
-  var main = ORT.layers.parcelles;
-  if (main && main.ortOpen && main.hasLayer(layer)) { main.ortOpen(layer, null, extra); return; }
-  for (var key in ORT.layers) {
-    var group = ORT.layers[key];
-    if (group.ortOpen && group.hasLayer(layer)) { group.ortOpen(layer, null, extra); break; }
+  if (ORT.foldLegend) ORT.foldLegend();
+  var frame = searchFrame(layer), size = map.getSize();
+  var opts = fitOptions(map, 19, frame);
+  opts.animate = false;  // settled at once: the popup is measured and placed just below
+  map.fitBounds(frame, opts);
+  var main = ORT.layers.parcelles, popup = null;
+  if (main && main.ortOpen && main.hasLayer(layer)) popup = main.ortOpen(layer, null, extra, true);
+  else {
+    for (var key in ORT.layers) {
+      var group = ORT.layers[key];
+      if (group.ortOpen && group.hasLayer(layer)) { popup = group.ortOpen(layer, null, extra, true); break; }
+    }
   }
+  if (!popup || !popup.getElement()) return;
+  // Then the view is placed around the popup so that it covers none of the parcel: on a wide
+  // map the popup stands beside the parcel (to its left, the frame in the room on the right);
+  // on a narrow one above it (anchored at its north edge), the frame below it.
+  var node = popup.getElement(), r = node.getBoundingClientRect();
+  var top = popupOptions(map).autoPanPaddingTopLeft[1];
+  var bottom = popupOptions(map).autoPanPaddingBottomRight[1];
+  if (size.x - r.width - 44 >= 260) {
+    var b = layer.getBounds();
+    popup.setLatLng(L.latLng(b.getCenter().lat, b.getWest()));
+    popup.options.offset = L.point(-(r.width / 2 + 14), Math.round(r.height / 2) + 7);
+    L.DomUtil.addClass(node, "ort-beside");
+    // The frame in the band right of the popup, below the top controls, above the bottom ones.
+    opts = {paddingTopLeft: [Math.round(r.width + 36), Math.min(top, size.y / 3)],
+            paddingBottomRight: [8, Math.min(bottom, size.y / 4)], maxZoom: 19, animate: false};
+  } else {
+    var below = Math.min(top + r.height + 24, size.y - opts.paddingBottomRight[1] - 100);
+    opts.paddingTopLeft[1] = Math.max(opts.paddingTopLeft[1], below);
+  }
+  map.fitBounds(frame, opts);
+  popup.update();
+  ORT.lastFrame = {padding: [opts.paddingTopLeft, opts.paddingBottomRight], popup: [r.width, r.height]};
 }
 
 ORT.search = function (map) {
@@ -692,6 +774,49 @@ function legendSetup(map) {
     if (folded && details && window.innerWidth >= 900) details.open = true;
     folded = false;
   });
+  // The search folds the legend before it frames a parcel (the popup needs the room).
+  ORT.foldLegend = function () {
+    if (details && details.open) { details.open = false; folded = true; }
+  };
+  menuBesideLegend(map, legend, details);
+}
+
+// The layer menu and the legend never overlap, at any size: the open menu's list scrolls in
+// the room left above the legend; with less than 150 px there, the legend folds while the menu
+// is open (and opens again after); opening the legend closes the menu.
+function menuBesideLegend(map, legend, details) {
+  var menu = map.getContainer().querySelector(".leaflet-control-layers");
+  if (!menu || !details) return;
+  var list = menu.querySelector(".leaflet-control-layers-list");
+  var folded = false, GAP = 8;
+  function opened() { return menu.classList.contains("leaflet-control-layers-expanded"); }
+  function room() {
+    var l = legend.getBoundingClientRect(), m = menu.getBoundingClientRect();
+    var s = list.getBoundingClientRect(), box = map.getContainer().getBoundingClientRect();
+    var below = (l.width > 0 && l.left < m.right && m.left < l.right) ? l.top : box.bottom;
+    return below - GAP - s.top - (m.bottom - s.bottom);
+  }
+  function fit() {
+    if (!opened()) {
+      list.style.maxHeight = "";
+      if (folded) { folded = false; details.open = true; }
+      return;
+    }
+    list.style.height = "";  // Leaflet's own height ignores the legend
+    list.style.maxHeight = "none";
+    var need = list.scrollHeight;
+    if (room() < Math.min(need, 150) && details.open) { details.open = false; folded = true; }
+    list.style.maxHeight = Math.max(40, Math.min(need, room())) + "px";
+    list.style.overflowY = "auto";
+  }
+  new MutationObserver(fit).observe(menu, {attributes: true, attributeFilter: ["class"]});
+  details.addEventListener("toggle", function () {
+    if (details.open && opened() && !folded) {
+      menu.classList.remove("leaflet-control-layers-expanded");
+    }
+  });
+  window.addEventListener("resize", fit);
+  ORT.fitMenu = fit;
 }
 
 ORT.finish = function (map, order, options) {

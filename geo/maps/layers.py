@@ -30,6 +30,8 @@ from geo import projection
 from geo.classify import INSIDE, OUTSIDE, STATUS_LABELS, STRADDLING
 from geo.errors import InputError
 from geo.maps import assets as _assets
+from geo.maps.safe import SafeMacro
+from geo.maps.text import html_text
 
 #: Fill colour of parcels by status against the ORT.
 STATUS_COLOURS = {INSIDE: "#4daf4a", STRADDLING: "#ffd92f", OUTSIDE: "#e8e8e8"}
@@ -94,7 +96,7 @@ PERIMETER_TYPE_LABELS = {"secteur": "Secteur d'intervention ORT", "opah_ru": "PÃ
 # The layer element
 
 
-class DataLayer(folium.map.Layer):
+class DataLayer(folium.map.Layer, SafeMacro):
     """One layer of the map, drawn by the inlined runtime from a compact JSON ``spec``.
 
     ``kind`` is ``"parcels"`` (canvas, searchable) or ``"vector"`` (SVG); ``spec`` is the
@@ -111,7 +113,7 @@ class DataLayer(folium.map.Layer):
     )
 
     def __init__(self, key: str, name: str, kind: str, spec: dict, *, show: bool = True, search=False):
-        super().__init__(name=html.escape(name), overlay=True, control=True, show=show)
+        super().__init__(name=html_text(name), overlay=True, control=True, show=show)
         self._name = "DataLayer"
         self.key = key
         self.title = name
@@ -241,11 +243,11 @@ def _item(kind: str, colour: str, label: str, *, dash: bool = False, fill: str |
         sw = f'<span class="ort-dot" style="background:{c}"></span>'
     else:
         sw = f'<span class="ort-sw" style="background:{html.escape(fill or colour)};border-color:{c}"></span>'
-    return f'<div class="ort-item">{sw}<span>{html.escape(label)}</span></div>'
+    return f'<div class="ort-item">{sw}<span>{html_text(label)}</span></div>'
 
 
 def _note(text: str) -> str:
-    return f'<div class="ort-note">{html.escape(text)}</div>'
+    return f'<div class="ort-note">{html_text(text)}</div>'
 
 
 # --------------------------------------------------------------------------------------------

@@ -53,7 +53,6 @@ from pathlib import Path
 import folium
 import geopandas as gpd
 import pandas as pd
-from branca.element import Element, MacroElement
 from folium.template import Template
 
 from geo import fmt, projection
@@ -89,6 +88,8 @@ from geo.maps.layers import HOUSING_COLOUR as HOUSING_COLOUR
 from geo.maps.layers import PERIMETER_TYPE_LABELS as PERIMETER_TYPE_LABELS
 from geo.maps.layers import DataLayer as DataLayer
 from geo.maps.layers import _encode as _encode
+from geo.maps.safe import Literal, SafeFigure, SafeFitBounds, SafeLayerControl, SafeMacro, SafeTileLayer
+from geo.maps.text import html_text, no_surrogates
 
 #: Mention required on every map drawn over the cadastre.
 CADASTRE_MENTION = "Fond de plan : DGFiP cadastre (Etalab) — mesures données à titre indicatif"
@@ -104,16 +105,25 @@ OTHER_PERIMETER_COLOUR = "#666666"
 # Folium elements
 
 
-class OfflineMap(folium.Map):
-    """A :class:`folium.Map` whose page inlines Leaflet and links to no CDN (also in Jupyter)."""
+class OfflineMap(folium.Map, SafeMacro):
+    """A :class:`folium.Map` whose page inlines Leaflet and links to no CDN (also in Jupyter).
+
+    Its page is a :class:`geo.maps.safe.SafeFigure`: nothing from data is ever rendered as
+    template source (:mod:`geo.maps.safe`).
+    """
 
     default_js: list[tuple[str, str]] = []
     default_css: list[tuple[str, str]] = []
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        SafeFigure().add_child(self)
+
     def render(self, **kwargs):
-        self.get_root().header.add_child(Element(_assets.inline_head()), name="ort_inline_assets", index=0)
-        self.get_root().header.add_child(
-            Element(
+        header = self.get_root().header
+        header.add_child(Literal(_assets.inline_head()), name="ort_inline_assets", index=0)
+        header.add_child(
+            Literal(
                 f"<style>{_layers.ORIENT_CSS}</style>\n"
                 f"<script>{_assets._script_safe(_layers.ORIENT_JS)}</script>\n"
             ),
@@ -123,7 +133,7 @@ class OfflineMap(folium.Map):
         super().render(**kwargs)
 
 
-class _Script(MacroElement):
+class _Script(SafeMacro):
     """A piece of script that refers to its map (``{map}`` is replaced by the map's variable)."""
 
     _template = Template(
@@ -143,7 +153,7 @@ class _Script(MacroElement):
         return self._code.replace("{map}", self._parent.get_name())
 
 
-class HtmlControl(MacroElement):
+class HtmlControl(SafeMacro):
     """A Leaflet control holding HTML built in Python from escaped text (title, legend)."""
 
     _template = Template(
@@ -346,7 +356,7 @@ def convention_map(
 
     m = OfflineMap(location=None, tiles=None, zoom_start=15, control_scale=False)
     m.options["max_zoom"] = 21
-    m.get_root().title = html.escape(title or "Carte de la convention")
+    m.get_root().title = html_text(title) or "Carte de la convention"
     m.add_child(
         _Script("ORT.init({map}, " + _assets.to_js_json({"icons": _assets.icon_uris()}) + ");"),
         name="ort_init",
@@ -356,10 +366,10 @@ def convention_map(
         from geo.maps.tiles import background
 
         bg = background(tiles, tiles_attribution)
-        tile_layer = folium.TileLayer(
+        tile_layer = SafeTileLayer(
             tiles=bg.url,
             attr=bg.attribution_html,
-            name=html.escape(bg.label),
+            name=html_text(bg.label),
             max_zoom=21,
             max_native_zoom=bg.max_native_zoom,
             overlay=False,
@@ -385,7 +395,7 @@ def convention_map(
     if bounds is not None:
         m.location = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
         # A first view; the runtime fits the sectors again clear of the controls, whatever the screen.
-        m.fit_bounds(bounds)
+        m.add_child(SafeFitBounds(bounds))
     m.ort_bounds = bounds
     if parcel_layer is not None:
         if classification is None and len(drawn):
@@ -475,7 +485,7 @@ def convention_map(
     if orient_legend:
         legend.append(orient_legend)
     m.add_child(HtmlControl(_title_html(title, fictif), position="topright", css_class="ort-box ort-title"))
-    folium.LayerControl(position="topright", collapsed=True).add_to(m)
+    SafeLayerControl(position="topright", collapsed=True).add_to(m)
     if addresses is not None and parcel_layer is not None:
         spec, info["addresses"] = _address_spec(addresses, parcel_layer)
         m.add_child(_Script("ORT.addresses(" + _assets.to_js_json(spec) + ");"), name="ort_addresses")
@@ -503,7 +513,7 @@ def convention_map(
 
 def _section(layers: str, part: str) -> str:
     """A legend part tied to its layers (space-separated keys): hidden when they are switched off."""
-    return f'<div data-ort-layer="{html.escape(layers, quote=True)}">{part}</div>'
+    return f'<div data-ort-layer="{html_text(layers)}">{part}</div>'
 
 
 def _fold_answers(spec: dict, answers: pd.DataFrame) -> dict:
@@ -692,7 +702,7 @@ def _bounds(gdf: gpd.GeoDataFrame | None, crs) -> list[list[float]] | None:
 
 
 def _title_html(title: str, fictif: bool) -> str:
-    out = html.escape(title or "Convention ORT")
+    out = html_text(title) or "Convention ORT"
     if fictif:
         out += '<span class="ort-fictif">COMMUNE FICTIVE — données de démonstration</span>'
     return out
@@ -710,7 +720,7 @@ def _legend_perimeters(drawn, styles) -> str:
         elif row.get("type") == "opah_ru":
             label += " (OPAH-RU)"
         item = _item("line", style["color"], label, dash="dashArray" in style)
-        pid = html.escape(str(row["perimeter_id"]), quote=True)
+        pid = html.escape(no_surrogates(row["perimeter_id"]), quote=True)
         out += item.replace('<div class="ort-item">', f'<div class="ort-item" data-ort-perimeter="{pid}">', 1)
     return out
 
