@@ -158,7 +158,9 @@ def test_profile_of_a_delegated_commune_goes_through_its_current_commune(lists):
     row is written under 50602. Before: no programme. After: those of 50129, saying so."""
     profile = lists.profile("50602")
     assert profile["code_actuel"] == "50129"
-    assert profile["programmes"] == lists.profile("50129")["programmes"] == ["ACV (acv-060)", "ACV 2 (acv-060)"]
+    assert (
+        profile["programmes"] == lists.profile("50129")["programmes"] == ["ACV (acv-060)", "ACV 2 (acv-060)"]
+    )
     assert "programmes de la commune actuelle 50129" in profile["remarque"]
     assert "commune déléguée de 50129" in profile["remarque"]
 
