@@ -815,7 +815,7 @@ def test_cli_communes_eligible_and_report(lists, shared_data):
     assert "comptées au code officiel actuel" in text.output
     assert (
         "acv_sans_ort" in text.output
-        and "Par motif : liste de l'arrêté du 26 mars 2019 8" in text.output
+        and "Par motif : commune de la liste de l'arrêté du 26 mars 2019 8" in text.output
     )
     assert "pas des conventions" in text.output
     assert run("communes", "--lists", shared_data).exit_code == 2

@@ -197,9 +197,9 @@ def ort_services(ctx: Context) -> Evidence:
         return ev.copy(
             verdict=INCONNU,
             reason=(
-                f"{ev.reason} ; mais depuis le {_fr(since)} (loi n° 2022-217, art. 156) l'article L2255-1 "
-                "du CGCT ne vise plus les seules communes signataires d'une ORT (il garde « situé dans le "
-                "périmètre de l'opération ») : portée hors ORT à vérifier"
+                f"portée hors ORT à vérifier : depuis le {_fr(since)} (loi n° 2022-217, art. 156), l'article "
+                "L2255-1 du CGCT ne vise plus les seules communes signataires d'une ORT (il garde « situé "
+                f"dans le périmètre de l'opération ») — {ev.reason}"
             ),
         )
     if ev.verdict == NON:
