@@ -131,6 +131,7 @@ def test_denormandie_2019_reason_cites_the_finance_law_article(lists, rules):
     assert a.verdict == "partiellement" and "art. 115" in a.reason
     history = " ".join(rules.parameters["denormandie_historique"])
     assert "art. 115" in history and "art. 162" in history and "LOGL1936828A" in history
+    assert "2021-1900 du 30/12/2021), art. 75 : prorogation d'un an, au 31/12/2023" in history
     assert any("12499-PGP" in s for s in rules.get("denormandie").sources)
 
 
