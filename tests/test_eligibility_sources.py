@@ -113,8 +113,8 @@ def test_service_closing_without_ort_after_the_loi_3ds(lists, rules):
         return a
 
     late, early = service(D(2024, 6, 1)), service(D(2021, 6, 1))
-    assert late.verdict == "inconnu" and "2022-217, art. 156" in late.reason
-    assert "L2255-1" in late.reason
+    assert late.verdict == "inconnu" and "L2255-1 n'exige plus d'ORT depuis le 23/02/2022" in late.reason
+    assert "2022-217, art. 156" in late.reference
     assert early.verdict == "non"
     assert rules.get("information_fermeture_service").reference.startswith("CGCT L2255-1")
 

@@ -197,9 +197,8 @@ def ort_services(ctx: Context) -> Evidence:
         return ev.copy(
             verdict=INCONNU,
             reason=(
-                f"portée hors ORT à vérifier : depuis le {_fr(since)} (loi n° 2022-217, art. 156), l'article "
-                "L2255-1 du CGCT ne vise plus les seules communes signataires d'une ORT (il garde « situé "
-                f"dans le périmètre de l'opération ») — {ev.reason}"
+                f"L2255-1 n'exige plus d'ORT depuis le {_fr(since)} (loi 3DS) : portée à vérifier "
+                f"— {ev.reason}"
             ),
         )
     if ev.verdict == NON:
