@@ -94,7 +94,8 @@ def test_cdac_suspension_scope_before_and_after_the_loi_3ds(two_sectors, epinay_
     assert rules.parameters["cdac_centre_ville_depuis"] == D(2022, 2, 23)
     rule = rules.get("suspension_cdac")
     assert "art. 96" in rule.reference and "2019-795" in rule.reference
-    assert not rule.to_verify  # scope and decree date now sourced
+    # The 3DS wording is read; the ELAN wording only through paraphrases: said, not hidden.
+    assert len(rule.to_verify) == 1 and "paraphrases" in rule.to_verify[0]
     assert any("ECOI1915595D" in s and "29/07/2019" in s for s in rule.sources)
     assert "1° à 5° et 7°" in rule.notes
 
