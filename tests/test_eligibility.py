@@ -639,7 +639,7 @@ def test_cli_commune_json(lists, shared_data):
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     assert doc["date"] == "2024-06-01" and doc["regles"]["denormandie_fin"] == "2027-12-31"
-    assert doc["regles"]["verifie_le"] and len(doc["regles"]["denormandie_textes"]) == 6
+    assert doc["regles"]["verifie_le"] and len(doc["regles"]["denormandie_textes"]) == 7
     assert {x["nom"] for x in doc["listes"]} >= {"ort", "acv", "communes"}
     assert doc["avertissement"].startswith("Information indicative")
     (res,) = doc["resultats"]
@@ -815,7 +815,7 @@ def test_cli_communes_eligible_and_report(lists, shared_data):
     assert "comptées au code officiel actuel" in text.output
     assert (
         "acv_sans_ort" in text.output
-        and "Par motif : liste de l'arrêté du 26 mars 2019 8" in text.output
+        and "Par motif : commune de la liste de l'arrêté du 26 mars 2019 8" in text.output
     )
     assert "pas des conventions" in text.output
     assert run("communes", "--lists", shared_data).exit_code == 2

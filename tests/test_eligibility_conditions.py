@@ -24,7 +24,7 @@ CASES = [
     ("ort_conclue", "62907", "oui"),
     ("ort_conclue", "01001", "non"),
     ("ort_services_perimetre", "62907", "oui"),
-    ("ort_services_perimetre", "01001", "non"),
+    ("ort_services_perimetre", "01001", "inconnu"),  # CGCT L2255-1 after the loi 3DS (2022-217, art. 156)
     ("ort_ou_acv_2018", "62498", "oui"),
     ("ort_ou_acv_2018", "01001", "non"),
     ("ort_information", "62907", "inconnu"),

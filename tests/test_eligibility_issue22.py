@@ -123,7 +123,7 @@ def test_rules_table_fixes(rules):
     assert vir.valid_from == D(2019, 5, 24) and "23/05/2019" in vir.reference
     assert any("le lendemain de sa publication" in x for x in vir.sources)
     assert "2022-217" in rules.get("suspension_cdac").reference
-    assert any("3DS" in v for v in rules.get("suspension_cdac").to_verify)
+    assert "art. 96" in rules.get("suspension_cdac").reference  # the 3DS scope, sourced
     service = rules.get("information_fermeture_service")
     assert "périmètre de l'opération" in service.yes_label
     for rid in ("dpu_renforce", "preemption_commerciale"):

@@ -77,3 +77,7 @@ def test_communes_view_of_2019_lists_centre_only_communes(shared_data):
     assert any("en partie seulement (centre de la commune)" in line for line in view.lines)
     total = next(r for r in view.data["comptes"] if r["departement"] == "total")
     assert total["total"] == len(view.data["partiellement"])
+    # The motive line names the list read (the simulator's data), not "ACV 2018".
+    (motive,) = [line for line in view.lines if line.startswith("Par motif")]
+    assert "ACV 2018" not in motive and "ORT conclue hors de cette liste" in motive
+    assert "244 communes" in motive and "simulateur service-public.fr" in motive

@@ -153,6 +153,18 @@ def test_qpv_and_programmes_per_commune(lists):
     assert len(lists.profile("62427")["qpv_2024"]) == 3  # Hénin-Beaumont: QN06241M, QN06242M, QN06244M
 
 
+def test_profile_of_a_delegated_commune_goes_through_its_current_commune(lists):
+    """Tourlaville 50602, commune déléguée of Cherbourg-en-Cotentin 50129 (COG 2026): no list
+    row is written under 50602. Before: no programme. After: those of 50129, saying so."""
+    profile = lists.profile("50602")
+    assert profile["code_actuel"] == "50129"
+    assert (
+        profile["programmes"] == lists.profile("50129")["programmes"] == ["ACV (acv-060)", "ACV 2 (acv-060)"]
+    )
+    assert "programmes de la commune actuelle 50129" in profile["remarque"]
+    assert "commune déléguée de 50129" in profile["remarque"]
+
+
 def test_consistency_report_between_lists(lists):
     report = check_consistency(lists)
     by_code = Counter(p.code for p in report.problems)

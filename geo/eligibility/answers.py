@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from geo import fmt
-from geo.eligibility.conditions import NOT_DIGITISED, REGISTRY, Context, evaluate
+from geo.eligibility.conditions import NOT_DIGITISED, REGISTRY, Context, condition_at, evaluate
 from geo.eligibility.evidence import (
     ARRETE,
     INCONNU,
@@ -415,7 +415,7 @@ def eligibility_for_parcels(
 
 def _parcel_place(ctx: Context, idu, areas, hits, touched, perimeters) -> Evidence:
     """A place rule for one parcel, from the perimeters of the version in force."""
-    cond = REGISTRY[ctx.rule.condition]
+    cond = condition_at(ctx)
     when, lists, code = ctx.day, ctx.lists, ctx.code
     if cond.area in areas:
         members = areas[cond.area][1]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from geo import fmt
@@ -92,6 +92,26 @@ def register(name: str, level: str, text: str, **place) -> Callable:
     return wrap
 
 
+def condition_at(ctx: Context) -> Condition:
+    """The condition of ``ctx.rule`` in its wording at ``ctx.day``.
+
+    The CDAC suspension (C. com. L752-1-2) reached, in the loi ELAN's wording, projects outside
+    the operation's intervention sectors; since the loi 3DS (n° 2022-217, art. 96, in force on
+    the date of the parameter ``cdac_centre_ville_depuis``), outside the sectors that include a
+    centre-ville. Before that date the area tested is every intervention sector.
+    """
+    cond = REGISTRY[ctx.rule.condition]
+    since = ctx.rules.parameters.get("cdac_centre_ville_depuis")
+    if cond.name == "hors_secteurs_centre_ville" and since and ctx.day < since:
+        return replace(
+            cond,
+            text="commune signataire, HORS des secteurs d'intervention de l'ORT (rédaction de la loi ELAN)",
+            area="__secteurs__",
+            area_name="un secteur d'intervention de l'ORT",
+        )
+    return cond
+
+
 def levels() -> dict[str, str]:
     """``condition name -> level`` (what the rules file is checked against)."""
     return {name: c.level for name, c in REGISTRY.items()}
@@ -127,7 +147,8 @@ def denormandie(ctx: Context) -> Evidence:
         ev.verdict, ev.label = PARTIELLEMENT, CENTRE_ONLY
         ev.reason = (
             f"acquisition avant le {_fr(since)} : seuls les logements du centre de la commune sont visés "
-            f"(IV bis, rédaction de la LF 2019 ; toute la commune depuis la LF 2020) — {ev.reason}"
+            f"(IV bis, rédaction de la LF 2019 ; toute la commune pour les acquisitions depuis le "
+            f"01/01/2020 : LF 2020, loi n° 2019-1479, art. 115) — {ev.reason}"
         )
     copro = p.get("denormandie_coproprietes_depuis")
     if copro and day >= copro:
@@ -167,8 +188,19 @@ def ort_concluded(ctx: Context) -> Evidence:
 )
 def ort_services(ctx: Context) -> Evidence:
     """Information before a public service closes: an obligation about the services inside the
-    operation's perimeter, not a property of a parcel."""
+    operation's perimeter, not a property of a parcel. Since the loi 3DS (n° 2022-217, art. 156)
+    CGCT L2255-1 no longer names the communes signatory of an ORT: without an ORT the answer is
+    "inconnu" (the article still speaks of « le périmètre de l'opération »), never "non"."""
     ev = ctx.ort.copy()
+    since = ctx.rules.parameters.get("fermeture_service_toutes_communes_depuis")
+    if ev.verdict == NON and since and ctx.day >= since:
+        return ev.copy(
+            verdict=INCONNU,
+            reason=(
+                f"L2255-1 n'exige plus d'ORT depuis le {_fr(since)} (loi 3DS) : portée à vérifier "
+                f"— {ev.reason}"
+            ),
+        )
     if ev.verdict == NON:
         return ev
     ev.reason += " — vaut pour les services situés dans le périmètre de l'opération, pas pour une parcelle"
@@ -229,7 +261,7 @@ def _place(ctx: Context) -> Evidence:
     """A place-level condition for a commune, without the parcel's geometry: "non" only when no
     ORT (and, for OPAH-RU, the Anah list; for the artificialisation derogation, no QPV) rules
     it out."""
-    cond = REGISTRY[ctx.rule.condition]
+    cond = condition_at(ctx)
     ort, code, day, lists = ctx.ort, ctx.code, ctx.day, ctx.lists
     anah = anah_opah_ru(code, day, lists) if "opah_ru" in cond.name else None
     data = list(ort.data) + (anah.data if anah else [])

@@ -152,6 +152,10 @@ class ParametersModel(schema.Model):
     denormandie_historique: list[str] = []
     denormandie_tout_le_territoire_depuis: dt.date = Field(examples=[dt.date(2020, 1, 1)])
     denormandie_coproprietes_depuis: dt.date = Field(examples=[dt.date(2024, 4, 11)])
+    #: C. com. L752-1-2 in the loi 3DS's wording (outside the sectors including a centre-ville).
+    cdac_centre_ville_depuis: dt.date | None = Field(None, examples=[dt.date(2022, 2, 23)])
+    #: CGCT L2255-1 no longer limited to the communes signatory of an ORT (loi 3DS, art. 156).
+    fermeture_service_toutes_communes_depuis: dt.date | None = Field(None, examples=[dt.date(2022, 2, 23)])
 
 
 class HeaderModel(schema.Model):

@@ -220,6 +220,7 @@ def eligible_communes_view(
 
     from geo import fmt
     from geo.eligibility.answers import counts_by_departement, eligible_communes, signed_ort_communes
+    from geo.eligibility.evidence import arrete_label
 
     table = eligible_communes(rule_id, when, lists=lists, rules=rules, departement=departement)
     if departement and table.empty:
@@ -255,9 +256,13 @@ def eligible_communes_view(
         lines += [f"  {r.code_insee} {r.commune} — {r.motif}" for r in unknown.itertuples()]
     lines += ["\nPar département et programme (communes éligibles, en tout ou en partie) :"]
     lines.append(counts.to_string(index=False))
-    via = pd.concat([yes["via"], partial["via"]]).value_counts()
-    by_list, by_ort = via.get("arrêté", 0), via.get("ORT", 0)
-    lines.append(f"Par motif : liste de l'arrêté du 26 mars 2019 {by_list}, ORT conclue {by_ort}")
+    if rule.condition == "arrete_denormandie_ou_ort":  # the other rules have one route: the ORT
+        via = pd.concat([yes["via"], partial["via"]]).value_counts()
+        by_list, by_ort = via.get("arrêté", 0), via.get("ORT", 0)
+        lines.append(
+            f"Par motif : commune de la liste de l'arrêté du 26 mars 2019 {fmt.number(by_list)}, "
+            f"ORT conclue hors de cette liste {fmt.number(by_ort)} — liste lue : {arrete_label(lists)}"
+        )
     lines.append(signed["texte"])
     return CommunesView(data, lines, table)
 

@@ -242,15 +242,12 @@ class NationalLists:
         """What the lists say about a commune besides eligibility: name, EPCI, programmes, QPV 2024."""
         current, how = self.resolve(code)
         rec = self.commune(current) if current else None
-        found: dict[str, list[str]] = {}
-        for r in self.rows("acv", code):
-            found.setdefault("ACV", []).append(r["id_acv"])
-        for r in self.rows("pvd", code):
-            found.setdefault("PVD", []).append(r["id_pvd"])
-        for r in self.rows("programmes", code):
-            for col, name in (("id_pvd", "PVD"), ("id_acv", "ACV"), ("id_acv2", "ACV 2")):
-                if r.get(col):
-                    found.setdefault(name, []).append(r[col])
+        found = self._programmes(code)
+        if not found and current and current != code:
+            # A delegated or former commune: the programmes are those of its current commune.
+            found = self._programmes(current)
+            if found:
+                how = f"{how} ; programmes de la commune actuelle {current}".lstrip(" ;")
         programmes = []
         for name, ids in found.items():
             ids = list(dict.fromkeys(i.lower() for i in ids if i))
@@ -271,6 +268,19 @@ class NationalLists:
             "qpv_2024": qpv,
             "remarque": how,
         }
+
+    def _programmes(self, code: str) -> dict[str, list[str]]:
+        """Programme ids (ACV, PVD, ACV 2) written under ``code`` in the lists."""
+        found: dict[str, list[str]] = {}
+        for r in self.rows("acv", code):
+            found.setdefault("ACV", []).append(r["id_acv"])
+        for r in self.rows("pvd", code):
+            found.setdefault("PVD", []).append(r["id_pvd"])
+        for r in self.rows("programmes", code):
+            for col, name in (("id_pvd", "PVD"), ("id_acv", "ACV"), ("id_acv2", "ACV 2")):
+                if r.get(col):
+                    found.setdefault(name, []).append(r[col])
+        return found
 
     def resolve(self, code: str) -> tuple[str | None, str]:
         """Current commune of ``code`` and how it was found ('' when ``code`` is current)."""
