@@ -125,6 +125,7 @@ HELP = help_examples()
 README_NOT_RUN = {
     "python3 -m pytest": "la suite de tests elle-même",
     'pip install -e ".[scale]"': "installation d'un extra (le test installe la roue, hors ligne)",
+    "ort serve": "un serveur qui tourne jusqu'à Ctrl+C : tests/test_server.py le démarre et l'interroge",
 }
 
 
