@@ -41,9 +41,14 @@ Plumbing:
 - ``geo.diagnostic``   tables and charts of the diagnostic notebooks
 """
 
-from importlib.metadata import PackageNotFoundError, version
 
-try:
-    __version__ = version("ort")
-except PackageNotFoundError:  # running from a source tree without installation
-    __version__ = "0.0.0"
+def __getattr__(name: str) -> str:
+    """``geo.__version__``, read from the installed metadata at first use (not at every ``ort`` start)."""
+    if name != "__version__":
+        raise AttributeError(f"module 'geo' has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ort")
+    except PackageNotFoundError:  # running from a source tree without installation
+        return "0.0.0"

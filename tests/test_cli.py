@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -289,3 +292,59 @@ def test_demo_command(demo, tmp_path, monkeypatch):
     assert table["idu"].nunique() > 2000
     again = run("demo", "--output-dir", tmp_path)
     assert again.exit_code == 0 and "Conservé" in again.output
+
+
+# --- the light path: what a fresh `ort` process imports (issue 26) ----------------------------
+
+#: Libraries a parcel check never needs: the web map (folium, branca, jinja2, requests), the
+#: printed pages (matplotlib, fontTools), the compiled engine (numba), spreadsheets, fiona.
+NOT_FOR_CHECK = (
+    "matplotlib", "fontTools", "folium", "branca", "jinja2", "requests",
+    "numba", "llvmlite", "openpyxl", "fiona", "duckdb", "dask",
+)  # fmt: skip
+#: ``ort --help`` (and ``import geo.cli``) needs none of the scientific stack either.
+NOT_FOR_HELP = (*NOT_FOR_CHECK, "numpy", "pandas", "geopandas", "shapely", "pyproj", "pyarrow", "pydantic")
+
+
+def _imported_by(args: list[str], tmp_path) -> set[str]:
+    """Top-level packages held by a fresh interpreter after ``ort ARGS`` (run in-process there)."""
+    code = (
+        "import json, sys\n"
+        "from geo.cli import main\n"
+        f"main({args!r}, standalone_mode=False)\n"
+        "print('\\nMODULES', json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    env = {**os.environ, "ORT_CACHE_DIR": str(tmp_path / "cache"), "ORT_OFFLINE": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return set(json.loads(done.stdout.rsplit("MODULES ", 1)[1]))
+
+
+def test_help_imports_no_heavy_library(tmp_path):
+    """`ort --help` / `ort check --help` stay light: a command module imports what it needs
+    when it runs (an eager `import geopandas` or `folium` at the top of a geo.cli module fails here)."""
+    for args in (["--help"], ["check", "--help"], ["note", "--help"]):
+        heavy = _imported_by(args, tmp_path) & set(NOT_FOR_HELP)
+        assert not heavy, f"`ort {' '.join(args)}` imports {sorted(heavy)}"
+
+
+def test_check_imports_no_map_print_or_compiled_engine(tmp_path):
+    """One parcel's check (the cadastre read twice: parsed, then from the parsed cache) imports
+    neither the map, nor the printed note, nor numba: they cost seconds at each `ort check`."""
+    args = ["check", "62999000AB0012", "--perimeters", "demo", "--date", "2024-09-01"]
+    for _ in range(2):
+        loaded = _imported_by(args, tmp_path)
+        assert "geopandas" in loaded  # the check did run
+        heavy = loaded & set(NOT_FOR_CHECK)
+        assert not heavy, f"`ort check` imports {sorted(heavy)}"
+
+
+def test_every_command_turns_sigterm_into_an_interrupt():
+    """SIGTERM is caught by :class:`geo.cli.options.Command` when a command runs (not at start,
+    so that `--help` stays light): every command must be one."""
+    from geo.cli.options import Command
+
+    plain = [name for name, cmd in main.commands.items() if not isinstance(cmd, Command)]
+    assert not plain, f"commandes sans cls=Command : {plain}"

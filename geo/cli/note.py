@@ -98,7 +98,9 @@ def note(
         check_writable(output, force=force)
     day = parse_date(when)
     started = time.perf_counter()
-    territory = app.open_territory(perimeters, cadastre=cadastre, millesime=millesime, fix=fix)
+    territory = app.open_territory(  # a note checks no convention: the communes layer is not read
+        perimeters, cadastre=cadastre, millesime=millesime, fix=fix, with_communes=False
+    )
     lists, rules = _load(lists_dir, rules_path, denormandie_end)
     done = app.write_notes(
         texts, territoire=territory, date=day, output=output, output_dir=output_dir or Path("maps"), png=png,

@@ -22,13 +22,21 @@ EXIT_BAD_INPUT = 2
 
 
 class Command(click.Command):
-    """A command whose ``--help`` option is described in French, like the rest of its help."""
+    """A command whose ``--help`` option is described in French, like the rest of its help, and
+    whose run turns SIGTERM into an interrupt (partial files cleaned up, exit code 143)."""
 
     def get_help_option(self, ctx: click.Context) -> click.Option | None:
         option = super().get_help_option(ctx)
         if option is not None:
             option.help = HELP_OPTION_TEXT
         return option
+
+    def invoke(self, ctx: click.Context):
+        # Imported here, once the options are parsed: `ort check --help` never loads geo.io's pandas.
+        from geo.io import sigterm_as_interrupt
+
+        with sigterm_as_interrupt():
+            return super().invoke(ctx)
 
 
 HELP_OPTION_TEXT = "Afficher cette aide et quitter."
@@ -56,10 +64,8 @@ class Group(click.Group):
             return self._invoke(ctx)
 
     def _invoke(self, ctx: click.Context):
-        from geo.io import Terminated, sigterm_as_interrupt
-
         try:
-            with sigterm_as_interrupt(), _safe_terminal():  # partial files cleaned up on SIGTERM
+            with _safe_terminal():  # SIGTERM is an interrupt while a command runs (Command.invoke)
                 return super().invoke(ctx)
         except ValidationFailed as err:
             for problem in err.report.problems:
@@ -76,7 +82,8 @@ class Group(click.Group):
             ctx.exit(0)
         except KeyboardInterrupt as err:
             click.echo("Interrompu : aucun fichier partiel n'a été laissé.", err=True)
-            ctx.exit(143 if isinstance(err, Terminated) else 130)
+            io = sys.modules.get("geo.io")  # not imported: not a SIGTERM (see Command.invoke)
+            ctx.exit(143 if io is not None and isinstance(err, io.Terminated) else 130)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as err:  # noqa: BLE001 - last resort: no traceback for users
