@@ -382,13 +382,16 @@ def read_convention(path: str | Path, *, report: ValidationReport | None = None)
         raise MissingFileError(
             "dossier de convention introuvable",
             source=str(folder),
-            fix="donnez un dossier perimeters/<slug> contenant convention.toml (voir perimeters/README.md)",
+            fix=(
+                "donnez le nom d'une convention livrée (demo, libercourt…) ou un dossier contenant "
+                "convention.toml (ort demo --fichiers . copie celui de la démonstration et son README)"
+            ),
         )
     if not meta.is_file():
         raise MissingFileError(
             f"pas de {METADATA_FILE} dans le dossier",
             source=str(folder),
-            fix="créez-le comme décrit dans perimeters/README.md",
+            fix="créez-le comme celui de la démo (ort demo --fichiers . le copie dans perimeters/demo/)",
         )
     data = schema.read_toml(meta, what=METADATA_FILE, fix="corrigez la syntaxe")
 

@@ -153,30 +153,12 @@ HELP_FILES = {
     "ort logements patrimoine.xlsx": _patrimoine,
 }
 
-_LIBERCOURT_PATH = (
-    "--perimeters perimeters/libercourt n'existe qu'en checkout : écrire --perimeters libercourt"
-)
 #: --help examples that cannot run as written, with whose code or help text it is and the fix;
 #: ("skip", why) for examples that need the network or the user's own data by nature.
 HELP_KNOWN = {
-    "ort actions --perimeters perimeters/libercourt": (
-        "xfail",
-        f"app (geo/cli/places.py) : {_LIBERCOURT_PATH}",
-    ),
-    "ort actions --register perimeters/libercourt/actions.toml": (
-        "xfail",
-        "app (geo/cli/places.py) : fichier du dépôt ; écrire par ex. ort actions --perimeters libercourt "
-        "-o tableau-de-bord.xlsx, ou le copier d'abord (ort carnets --copier .)",
-    ),
-    "ort eligibility 62907000AB0685 --perimeters perimeters/libercourt": (
-        "xfail",
-        f"rules (geo/cli/eligibility.py) : {_LIBERCOURT_PATH}",
-    ),
-    "ort friches --perimeters perimeters/libercourt --commune 62907": (
-        "xfail",
-        "app (geo/cli/places.py) : sans --file la commande refuse (« donnez --file cartofriches.geojson ») ; "
-        "et " + _LIBERCOURT_PATH,
-    ),
+    "ort serve": ("skip", "un serveur qui tourne jusqu'à Ctrl+C : tests/test_server.py le démarre et l'interroge"),
+    "ort listes --revenir": ("skip", "[réseau] rétablit la copie qu'une mise à jour a remplacée"),
+    "ort friches --file cartofriches-62.geojson": ("skip", "[vos fichiers] un export Cartofriches"),
     "ort friches --file friches.csv": ("skip", "[vos fichiers] un CSV de friches au standard CNIG"),
     'ort check "12 rue Jean Jaurès, 62820 Libercourt"': ("skip", "[réseau] BAN et cadastre de Libercourt"),
     'ort eligibility "12 rue Jean Jaurès, 62820 Libercourt"': (
@@ -184,7 +166,7 @@ HELP_KNOWN = {
         "[réseau] BAN et cadastre de Libercourt",
     ),
     'ort note "12 rue Jean Jaurès, 62820 Libercourt"': ("skip", "[réseau] BAN et cadastre de Libercourt"),
-    "ort map --perimeters perimeters/libercourt": (
+    "ort map --perimeters libercourt": (
         "skip",
         "[réseau] cadastre de Libercourt, [vos fichiers] BAN 62",
     ),
@@ -203,10 +185,7 @@ SHIPPED_NAME = [
     Example("issue 25", "ort validate demo"),
     Example("issue 25", "ort classify data/demo --perimeters demo -o maps/verdicts-nom"),
 ]
-SHIPPED_NAME_KNOWN = {
-    "ort validate demo": "app (geo/cli/parcels.py) : ort validate ne résout pas le nom d'une convention",
-    "ort classify data/demo --perimeters demo": "scale (geo/cli/scale.py) : --perimeters refuse un nom",
-}
+SHIPPED_NAME_KNOWN: dict[str, str] = {}
 
 
 def _known(table: dict, command: str):

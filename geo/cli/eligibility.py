@@ -122,8 +122,8 @@ def eligibility(
     """Qu'apporte l'ORT à une parcelle, une adresse ou une commune, à une date — et pourquoi ?
 
     \b
-    ort eligibility 62907000AB0685 --perimeters perimeters/libercourt --date 2025-03-01
-    ort eligibility "12 rue Jean Jaurès, 62820 Libercourt" --perimeters perimeters/libercourt
+    ort eligibility 62907000AB0685 --perimeters libercourt --date 2025-03-01
+    ort eligibility "12 rue Jean Jaurès, 62820 Libercourt" --perimeters libercourt
     ort eligibility --commune 62907 --date 2023-06-01
     ort eligibility --file demandes.csv --date 2025-03-01 -o reponses.xlsx
     """

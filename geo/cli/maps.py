@@ -108,7 +108,7 @@ def map_cmd(
 
     \b
     ort map --perimeters perimeters/demo -o maps/demo.html
-    ort map --perimeters perimeters/libercourt -o maps/libercourt.html --adresses adresses-62.csv.gz
+    ort map --perimeters libercourt -o maps/libercourt.html --adresses adresses-62.csv.gz
     ort map --perimeters perimeters/demo -o maps/demo.html --date 2024-09-01 --force
     """
     from geo import app

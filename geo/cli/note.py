@@ -81,7 +81,7 @@ def note(
     réserves, les millésimes des données, la date et la mention de non-valeur juridique.
 
     \b
-    ort note "91216 AC 100" --perimeters perimeters/epinay --date 2025-03-01
+    ort note "AB 12" --perimeters demo --date 2024-09-01
     ort note "12 rue Jean Jaurès, 62820 Libercourt" --perimeters libercourt --png
     ort note --file demandes.csv --perimeters perimeters/demo --output-dir maps/notes
     """

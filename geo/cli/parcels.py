@@ -13,6 +13,7 @@ from geo import fmt
 from geo.cli.options import (
     EXIT_BAD_INPUT,
     Command,
+    _convention_folder,
     addresses_option,
     cadastre_option,
     date_option,
@@ -76,7 +77,7 @@ def check(
 
     \b
     ort check 62999000AB0012 --perimeters perimeters/demo --date 2024-06-01
-    ort check "12 rue Jean Jaurès, 62820 Libercourt" --perimeters perimeters/libercourt
+    ort check "12 rue Jean Jaurès, 62820 Libercourt" --perimeters libercourt
     ort check --file parcelles.csv --perimeters perimeters/demo -o resultat.csv
     """
     from geo import app
@@ -189,7 +190,7 @@ def parcels(
 
 
 @click.command(cls=Command)
-@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("folder", type=click.Path(path_type=Path), callback=_convention_folder)
 @cadastre_option
 @click.option(
     "--with-parcels",

@@ -66,8 +66,8 @@ def actions(perimeters, register, when, cadastre, output, force):
     """Tableau de bord du registre des actions : axe × statut, budgets, secteurs, actions non localisées.
 
     \b
-    ort actions --perimeters perimeters/libercourt
-    ort actions --register perimeters/libercourt/actions.toml -o tableau-de-bord.xlsx
+    ort actions --perimeters libercourt
+    ort actions --perimeters libercourt -o tableau-de-bord.xlsx
     """
     from geo import app
     from geo.io import check_writable
@@ -146,7 +146,7 @@ def friches(perimeters, friches_file, communes, cadastre, footprints, when, outp
     """Friches (Cartofriches, CNIG) des communes, situées par rapport aux secteurs.
 
     \b
-    ort friches --perimeters perimeters/libercourt --commune 62907
+    ort friches --file cartofriches-62.geojson --perimeters libercourt --commune 62907
     ort friches --file friches.csv --perimeters perimeters/demo --cadastre data/demo -o friches.gpkg
     """
     from geo import app
@@ -228,7 +228,7 @@ def logements(file, perimeters, adresses, communes_file, xy_crs, sheet, cadastre
 
     \b
     ort logements patrimoine.xlsx --perimeters perimeters/demo --cadastre data/demo
-    ort logements rpls.csv --adresses adresses-62.csv.gz --perimeters perimeters/libercourt -o sites.gpkg
+    ort logements rpls.csv --adresses adresses-62.csv.gz --perimeters libercourt -o sites.gpkg
     """
     from geo import app
     from geo.io import check_writable

@@ -129,7 +129,7 @@ def classify(
     sont traitées, et le code de sortie vaut 2.
 
     \b
-    ort classify data/62/ --perimeters perimeters/libercourt -o verdicts-62
+    ort classify data/62/ --perimeters libercourt -o verdicts-62
     ort classify france.parquet --perimeters-file ort-france.gpkg -o verdicts --engine dask
     ort classify cadastre.parcelles --db postgresql://sig@localhost/sig \\
         --perimeters-table ort.perimetres -o ort.verdicts

@@ -53,7 +53,7 @@ def serve(perimeters, conventions_dirs, address_file, host, port, workers):
 
     \b
     ort serve
-    ort serve --perimeters demo --perimeters perimeters/libercourt --port 8080
+    ort serve --perimeters demo --perimeters libercourt --port 8080
     ort serve --conventions /srv/ort/conventions --host 0.0.0.0 --workers 4
     """
     try:
