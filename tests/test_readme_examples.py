@@ -156,7 +156,7 @@ HELP_FILES = {
 #: --help examples that cannot run as written, with whose code or help text it is and the fix;
 #: ("skip", why) for examples that need the network or the user's own data by nature.
 HELP_KNOWN = {
-    "ort serve": ("skip", "un serveur qui tourne jusqu'à Ctrl+C : tests/test_server.py le démarre et l'interroge"),
+    "ort serve": ("skip", "un serveur qui tourne jusqu'à Ctrl+C : tests/test_server.py le démarre"),
     "ort listes --revenir": ("skip", "[réseau] rétablit la copie qu'une mise à jour a remplacée"),
     "ort friches --file cartofriches-62.geojson": ("skip", "[vos fichiers] un export Cartofriches"),
     "ort friches --file friches.csv": ("skip", "[vos fichiers] un CSV de friches au standard CNIG"),
