@@ -333,7 +333,8 @@ def test_text_from_data_is_escaped(epinay, tmp_path):
     # Popups and tooltips get the raw text, turned into DOM text nodes by the runtime.
     assert _layers(m)["actions"].spec["features"][0][1] == XSS
     assert "\\u003cimg src=x onerror=alert(1)\\u003e" in page
-    assert "innerHTML" not in maps._assets.RUNTIME_JS  # popups never parse HTML
+    for name in ("ort-map.js", "ort-orient.js"):  # popups and labels never parse HTML
+        assert "innerHTML" not in maps._assets.static_text(name), name
     saved = maps.save_offline(m, tmp_path / "evil.html").read_text(encoding="utf-8")
     assert "<img src=x" not in saved and "<script>alert" not in saved
 
@@ -662,3 +663,33 @@ def test_cli_annex_on_the_demo(demo, tmp_path):
     assert "COMMUNE FICTIVE" in text and "impression A3 paysage" in text
     again = run("annex", "-p", paths.perimeters_dir, "-o", tmp_path, "--date", "2024-09-01")
     assert again.exit_code != 0 and "existe déjà" in again.output
+
+
+# --------------------------------------------------------------------------------------------
+# The map's own JavaScript and CSS: real package files, inlined whole, holding no data
+
+
+def test_map_runtime_is_package_files_inlined_whole(epinay_map):
+    import tomllib
+    from importlib import resources
+    from pathlib import Path
+
+    from geo.maps import assets
+
+    folder = resources.files("geo.maps") / "static"
+    page = maps.map_html(epinay_map)
+    for name in assets.STATIC_FILES:
+        text = (folder / name).read_text(encoding="utf-8")
+        assert len(text) > 2_000 and text == assets.static_text(name), name
+        assert text.strip() in page, name  # inlined as it is: one file, no network request
+        # No data in the files: no IDU, no coordinates, no commune name.
+        assert not re.search(r"\b\d{5}000[A-Z0-9]{2}\d{4}\b|\b4[89]\.\d{4,}|\bÉpinay", text), name
+    assert maps.external_resources(page) == []
+    # Shipped in the wheel (package data) and valid JavaScript.
+    pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "static/*" in pyproject["tool"]["setuptools"]["package-data"]["geo.maps"]
+    node = shutil.which("node")
+    if node:
+        for name in ("ort-map.js", "ort-orient.js"):
+            res = subprocess.run([node, "--check", str(folder / name)], capture_output=True, text=True)
+            assert res.returncode == 0, res.stderr

@@ -122,14 +122,6 @@ class OfflineMap(folium.Map, SafeMacro):
     def render(self, **kwargs):
         header = self.get_root().header
         header.add_child(Literal(_assets.inline_head()), name="ort_inline_assets", index=0)
-        header.add_child(
-            Literal(
-                f"<style>{_layers.ORIENT_CSS}</style>\n"
-                f"<script>{_assets._script_safe(_layers.ORIENT_JS)}</script>\n"
-            ),
-            name="ort_orient_assets",
-            index=1,
-        )
         super().render(**kwargs)
 
 
