@@ -9,7 +9,7 @@ returns a :class:`DataLayer` — a JSON ``spec`` drawn in the page by the inline
 are listed in :mod:`geo.maps.page`.
 
 Geometries are simplified in the metric CRS, reprojected to EPSG:4326 only at the end
-(:func:`_prepare`), rounded to 6 decimals (≈ 0.1 m) and delta-encoded (:func:`_encode`).
+(:func:`_prepare`), rounded to 6 decimals (≈ 0.1 m) and delta-encoded (:func:`encode_geometries`).
 Every text from data goes into the spec as plain text (the runtime builds DOM text nodes)
 or, in legend parts, HTML-escaped.
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 
 import folium
 import geopandas as gpd
@@ -26,7 +27,7 @@ import pandas as pd
 import shapely
 from folium.template import Template
 
-from geo import projection
+from geo import fmt, projection
 from geo.classify import INSIDE, OUTSIDE, STATUS_LABELS, STRADDLING
 from geo.errors import InputError
 from geo.maps import assets as _assets
@@ -132,7 +133,7 @@ class DataLayer(folium.map.Layer, SafeMacro):
 # Geometry encoding
 
 
-def _encode(geoms: np.ndarray) -> list:
+def encode_geometries(geoms: np.ndarray) -> list:
     """Encode EPSG:4326 points and (multi)polygons as delta-coded integer rings.
 
     Returns one entry per geometry: ``[dx, dy]`` for a point, else a list of polygons, each a
@@ -190,7 +191,7 @@ def _prepare(gdf: gpd.GeoDataFrame, *, tolerance_m: float) -> np.ndarray:
     return gpd.GeoSeries(geoms, crs=gdf.crs).to_crs(projection.WGS84).to_numpy()
 
 
-def _usable(gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int]:
+def usable_rows(gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int]:
     """Rows with a non-empty geometry, and how many were left out."""
     ok = ~(gdf.geometry.isna() | gdf.geometry.is_empty)
     return gdf[ok], int((~ok).sum())
@@ -198,14 +199,10 @@ def _usable(gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int]:
 
 def _day(text: str) -> str:
     """An ISO date as people read it (18/01/2023); any other text as it is."""
-    import re
-
-    from geo import fmt
-
     return fmt.date_fr(text) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text or "") else text
 
 
-def _to_crs_of(layer: gpd.GeoDataFrame, crs, *, name: str) -> gpd.GeoDataFrame:
+def to_layer_crs(layer: gpd.GeoDataFrame, crs, *, name: str) -> gpd.GeoDataFrame:
     if not isinstance(layer, gpd.GeoDataFrame):
         raise InputError(f"{name} doit être un GeoDataFrame", fix="lisez-le avec geopandas.read_file")
     return projection.to_metric(layer, crs, source=name)
@@ -218,7 +215,7 @@ def _col(df: pd.DataFrame, *names: str) -> str | None:
     return None
 
 
-def _text(value) -> str:
+def cell_text(value) -> str:
     if value is None or (not isinstance(value, (list, tuple, dict)) and pd.isna(value)):
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -234,7 +231,7 @@ def _fmt_int(value: float) -> str:
 # Legend items (HTML built from escaped text)
 
 
-def _item(kind: str, colour: str, label: str, *, dash: bool = False, fill: str | None = None) -> str:
+def legend_item(kind: str, colour: str, label: str, *, dash: bool = False, fill: str | None = None) -> str:
     c = html.escape(colour)
     if kind == "line":
         style = f"border-top:3px {'dashed' if dash else 'solid'} {c}"
@@ -246,7 +243,7 @@ def _item(kind: str, colour: str, label: str, *, dash: bool = False, fill: str |
     return f'<div class="ort-item">{sw}<span>{html_text(label)}</span></div>'
 
 
-def _note(text: str) -> str:
+def legend_note(text: str) -> str:
     return f'<div class="ort-note">{html_text(text)}</div>'
 
 
@@ -292,8 +289,8 @@ def _status_per_parcel(
     return status, rows, names
 
 
-def _parcel_layer(parcels, classification, perims, *, simplify_m, far_parcels, far_m):
-    usable, no_geom = _usable(parcels)
+def parcels_layer(parcels, classification, perims, *, simplify_m, far_parcels, far_m):
+    usable, no_geom = usable_rows(parcels)
     drawn_perims = perims[perims["type"] != "ort"] if "type" in perims.columns else perims
     near = np.ones(len(usable), dtype=bool)
     if far_parcels != "keep" and len(drawn_perims):
@@ -315,7 +312,7 @@ def _parcel_layer(parcels, classification, perims, *, simplify_m, far_parcels, f
     geoms = kept.geometry.to_numpy()
     simplified = shapely.simplify(geoms, tol, preserve_topology=True) if simplify_m > 0 else geoms
     wgs = gpd.GeoSeries(simplified, crs=kept.crs).to_crs(projection.WGS84).to_numpy()
-    encoded = _encode(wgs)
+    encoded = encode_geometries(wgs)
     cont = kept["contenance"] if "contenance" in kept.columns else pd.Series([None] * len(kept))
     groups: dict[str, list] = {}
     for idu, c, st, geom in zip(idus, cont, status, encoded, strict=True):
@@ -363,9 +360,9 @@ def _parcel_layer(parcels, classification, perims, *, simplify_m, far_parcels, f
     return DataLayer("parcelles", "Parcelles (statut / ORT)", "parcels", spec, search=True), counts
 
 
-def _perimeter_layer(drawn, styles, *, outline, simplify_m, attrs):
+def perimeter_layer(drawn, styles, *, outline, simplify_m, attrs):
     wgs = _prepare(drawn, tolerance_m=simplify_m)
-    encoded = _encode(wgs)
+    encoded = encode_geometries(wgs)
     features, style_list = [], []
     areas = drawn.geometry.area.to_numpy()
     for k, (row, geom) in enumerate(zip(drawn.to_dict("records"), encoded, strict=True)):
@@ -373,22 +370,22 @@ def _perimeter_layer(drawn, styles, *, outline, simplify_m, attrs):
         style.update(fill=not outline, fillOpacity=0.08, opacity=1)
         style_list.append(style)
         rows = [
-            ["Type", PERIMETER_TYPE_LABELS.get(row.get("type"), _text(row.get("type")))],
-            ["Identifiant", _text(row["perimeter_id"])],
+            ["Type", PERIMETER_TYPE_LABELS.get(row.get("type"), cell_text(row.get("type")))],
+            ["Identifiant", cell_text(row["perimeter_id"])],
         ]
         if row.get("type") == "secteur":
             rows.append(["Centre-ville", "oui" if bool(row.get("centre_ville")) else "non"])
-        if _text(row.get("commune")):
-            rows.append(["Commune", _text(row.get("commune"))])
+        if cell_text(row.get("commune")):
+            rows.append(["Commune", cell_text(row.get("commune"))])
         for key, label in (("date_debut", "Début"), ("date_fin", "Fin")):
-            if _text(row.get(key)):
-                rows.append([label, _day(_text(row.get(key)))])
-        version = _text(row.get("version")) or _text(attrs.get("version"))
+            if cell_text(row.get(key)):
+                rows.append([label, _day(cell_text(row.get(key)))])
+        version = cell_text(row.get("version")) or cell_text(attrs.get("version"))
         if version:
-            day = _text(row.get("version_date")) or _text(attrs.get("version_date"))
+            day = cell_text(row.get("version_date")) or cell_text(attrs.get("version_date"))
             rows.append(["Version", f"{version} ({_day(day)})" if day else version])
         rows.append(["Surface", f"{areas[k] / 10_000:,.2f} ha".replace(",", "\u202f").replace(".", ",")])
-        name = _text(row.get("nom")) or _text(row["perimeter_id"])
+        name = cell_text(row.get("nom")) or cell_text(row["perimeter_id"])
         features.append([k, name, rows, name, geom, 0])
     spec = {
         "q": _Q,
@@ -400,9 +397,9 @@ def _perimeter_layer(drawn, styles, *, outline, simplify_m, attrs):
     return DataLayer("perimetres", "Périmètres (secteurs ORT, OPAH-RU)", "vector", spec)
 
 
-def _communes_layer(communes, simplify_m):
-    usable, _ = _usable(communes)
-    encoded = _encode(_prepare(usable, tolerance_m=simplify_m))
+def communes_layer(communes, simplify_m):
+    usable, _ = usable_rows(communes)
+    encoded = encode_geometries(_prepare(usable, tolerance_m=simplify_m))
     name_col = _col(usable, "nom", "name", "libelle")
     code_col = _col(usable, "code_insee", "code", "insee", "commune")
     features = []
@@ -410,7 +407,10 @@ def _communes_layer(communes, simplify_m):
         row = usable.iloc[k]
         name = " ".join(
             x
-            for x in (_text(row[name_col]) if name_col else "", _text(row[code_col]) if code_col else "")
+            for x in (
+                cell_text(row[name_col]) if name_col else "",
+                cell_text(row[code_col]) if code_col else "",
+            )
             if x
         )
         features.append([0, name, [], name, geom, 0])
@@ -429,8 +429,8 @@ def _communes_layer(communes, simplify_m):
 
 
 def _point_layer_spec(gdf, *, styles, rows_of, tooltip_of, style_of, radius_of, simplify_m):
-    usable, missing = _usable(gdf)
-    encoded = _encode(_prepare(usable, tolerance_m=simplify_m)) if len(usable) else []
+    usable, missing = usable_rows(gdf)
+    encoded = encode_geometries(_prepare(usable, tolerance_m=simplify_m)) if len(usable) else []
     features = []
     for geom, (_, row) in zip(encoded, usable.iterrows(), strict=True):
         title, rows = rows_of(row)
@@ -441,16 +441,16 @@ def _point_layer_spec(gdf, *, styles, rows_of, tooltip_of, style_of, radius_of, 
 def _field_rows(row, fields) -> list[list[str]]:
     out = []
     for col, label in fields:
-        if col in row.index and _text(row[col]):
-            out.append([label, _text(row[col])])
+        if col in row.index and cell_text(row[col]):
+            out.append([label, cell_text(row[col])])
     return out
 
 
-def _friches_layer(friches, crs, simplify_m):
-    gdf = _to_crs_of(friches, crs, name="friches")
+def friches_layer(friches, crs, simplify_m):
+    gdf = to_layer_crs(friches, crs, name="friches")
     status_col = _col(gdf, "site_statut", "statut", "status")
     name_col = _col(gdf, "site_nom", "nom", "name")
-    statuses = [_text(s) for s in gdf[status_col]] if status_col else [""] * len(gdf)
+    statuses = [cell_text(s) for s in gdf[status_col]] if status_col else [""] * len(gdf)
     known = list(dict.fromkeys(s for s in statuses))
     palette = {s: FRICHE_COLOURS.get(s.lower(), FRICHE_OTHER_COLOUR) for s in known}
     styles = [
@@ -469,17 +469,17 @@ def _friches_layer(friches, crs, simplify_m):
     spec, missing = _point_layer_spec(
         gdf,
         styles=styles,
-        rows_of=lambda r: (_text(r[name_col]) if name_col else "Friche", _field_rows(r, fields)),
-        tooltip_of=lambda r: _text(r[name_col]) if name_col else "",
-        style_of=lambda r: known.index(_text(r[status_col]) if status_col else ""),
+        rows_of=lambda r: (cell_text(r[name_col]) if name_col else "Friche", _field_rows(r, fields)),
+        tooltip_of=lambda r: cell_text(r[name_col]) if name_col else "",
+        style_of=lambda r: known.index(cell_text(r[status_col]) if status_col else ""),
         radius_of=lambda r: 0,
         simplify_m=simplify_m,
     )
     part = "<h4>Friches (statut)</h4>" + "".join(
-        _item("dot", palette[s], f"{s or 'statut inconnu'} ({statuses.count(s)})") for s in known
+        legend_item("dot", palette[s], f"{s or 'statut inconnu'} ({statuses.count(s)})") for s in known
     )
     if missing:
-        part += _note(f"{missing} friche(s) sans géométrie non affichée(s)")
+        part += legend_note(f"{missing} friche(s) sans géométrie non affichée(s)")
     return (
         DataLayer("friches", "Friches", "vector", spec),
         part,
@@ -487,8 +487,8 @@ def _friches_layer(friches, crs, simplify_m):
     )
 
 
-def _housing_layer(housing, crs, simplify_m):
-    gdf = _to_crs_of(housing, crs, name="housing").copy()
+def housing_layer(housing, crs, simplify_m):
+    gdf = to_layer_crs(housing, crs, name="housing").copy()
     poly = gdf.geometry.notna() & ~gdf.geometry.is_empty & (gdf.geometry.geom_type != "Point")
     gdf.loc[poly, gdf.geometry.name] = gdf.geometry[poly].representative_point()
     n_col = _col(gdf, "logements", "nb_logements", "dwellings", "nombre_logements")
@@ -507,21 +507,24 @@ def _housing_layer(housing, crs, simplify_m):
     spec, missing = _point_layer_spec(
         gdf,
         styles=[{"color": "#ffffff", "weight": 1.5, "fillColor": HOUSING_COLOUR, "fillOpacity": 0.75}],
-        rows_of=lambda r: (_text(r[name_col]) if name_col else "Logements sociaux", _field_rows(r, fields)),
-        tooltip_of=lambda r: _text(r[name_col]) if name_col else "",
+        rows_of=lambda r: (
+            cell_text(r[name_col]) if name_col else "Logements sociaux",
+            _field_rows(r, fields),
+        ),
+        tooltip_of=lambda r: cell_text(r[name_col]) if name_col else "",
         style_of=lambda r: 0,
         radius_of=radius,
         simplify_m=simplify_m,
     )
     total = pd.to_numeric(gdf[n_col], errors="coerce").sum() if n_col else 0
-    part = "<h4>Logements sociaux</h4>" + _item(
+    part = "<h4>Logements sociaux</h4>" + legend_item(
         "dot",
         HOUSING_COLOUR,
         f"site (taille selon le nombre de logements) — {len(spec['features'])} site(s)"
         + (f", {_fmt_int(total)} logements" if n_col else ""),
     )
     if missing:
-        part += _note(f"{missing} site(s) non localisé(s), non affiché(s)")
+        part += legend_note(f"{missing} site(s) non localisé(s), non affiché(s)")
     return (
         DataLayer("logements", "Logements sociaux", "vector", spec),
         part,
@@ -532,18 +535,18 @@ def _housing_layer(housing, crs, simplify_m):
     )
 
 
-def _actions_layer(actions, crs, simplify_m):
+def actions_layer(actions, crs, simplify_m):
     title_col = _col(actions, "titre", "title", "intitule")
     if title_col is None:
         raise InputError(
             "colonne 'titre' absente", source="actions", fix="nommez 'titre' la colonne du titre des actions"
         )
     if isinstance(actions, gpd.GeoDataFrame) and actions.geometry.notna().any():
-        gdf = _to_crs_of(actions, crs, name="actions")
+        gdf = to_layer_crs(actions, crs, name="actions")
     else:
         gdf = gpd.GeoDataFrame(pd.DataFrame(actions), geometry=[None] * len(actions), crs=crs)
     axe_col = _col(gdf, "axe_libelle", "axe", "axe_nom")
-    axes = list(dict.fromkeys(_text(a) for a in gdf[axe_col])) if axe_col else [""]
+    axes = list(dict.fromkeys(cell_text(a) for a in gdf[axe_col])) if axe_col else [""]
     palette = {a: AXE_COLOURS[i % len(AXE_COLOURS)] for i, a in enumerate(axes)}
     styles = [
         {"color": "#222222", "weight": 1.5, "fillColor": palette[a], "fillOpacity": 0.85, "radius": 8}
@@ -559,18 +562,18 @@ def _actions_layer(actions, crs, simplify_m):
     spec, missing = _point_layer_spec(
         gdf,
         styles=styles,
-        rows_of=lambda r: (_text(r[title_col]), _field_rows(r, fields)),
-        tooltip_of=lambda r: _text(r[title_col]),
-        style_of=lambda r: axes.index(_text(r[axe_col]) if axe_col else ""),
+        rows_of=lambda r: (cell_text(r[title_col]), _field_rows(r, fields)),
+        tooltip_of=lambda r: cell_text(r[title_col]),
+        style_of=lambda r: axes.index(cell_text(r[axe_col]) if axe_col else ""),
         radius_of=lambda r: 0,
         simplify_m=simplify_m,
     )
-    counts = gdf[axe_col].map(_text).value_counts() if axe_col else pd.Series({"": len(gdf)})
+    counts = gdf[axe_col].map(cell_text).value_counts() if axe_col else pd.Series({"": len(gdf)})
     part = "<h4>Actions (par axe)</h4>" + "".join(
-        _item("dot", palette[a], f"{a or 'axe non renseigné'} ({int(counts.get(a, 0))})") for a in axes
+        legend_item("dot", palette[a], f"{a or 'axe non renseigné'} ({int(counts.get(a, 0))})") for a in axes
     )
     if missing:
-        part += _note(f"{missing} action(s) sans localisation (non affichées)")
+        part += legend_note(f"{missing} action(s) sans localisation (non affichées)")
     return (
         DataLayer("actions", "Actions de la convention", "vector", spec),
         part,
@@ -610,7 +613,7 @@ def _eligibility_table(eligibility: pd.DataFrame) -> pd.DataFrame:
     return eligibility
 
 
-def _eligibility_layers(eligibility, parcels, crs, *, simplify_m):
+def eligibility_layers(eligibility, parcels, crs, *, simplify_m):
     table = _eligibility_table(eligibility)
     effects = [e for e in ELIGIBILITY_EFFECTS if e in table.columns]
     if not effects:
@@ -620,7 +623,7 @@ def _eligibility_layers(eligibility, parcels, crs, *, simplify_m):
             fix=f"add one of {', '.join(ELIGIBILITY_EFFECTS)} (or the columns effect and answer)",
         )
     if isinstance(table, gpd.GeoDataFrame) and table.geometry.notna().any():
-        geo_rows = _to_crs_of(table, crs, name="eligibility")
+        geo_rows = to_layer_crs(table, crs, name="eligibility")
     elif parcels is not None:
         keep = [c for c in ("idu", "contenance") if c in parcels.columns] + [parcels.geometry.name]
         geo_rows = parcels[keep].merge(
@@ -631,7 +634,7 @@ def _eligibility_layers(eligibility, parcels, crs, *, simplify_m):
         raise InputError(
             "eligibility has no geometry and no parcels were given", fix="pass parcels= or a GeoDataFrame"
         )
-    geo_rows, _ = _usable(geo_rows)
+    geo_rows, _ = usable_rows(geo_rows)
     codes = pd.DataFrame({e: [_answer_code(v) for v in geo_rows[e]] for e in effects}, index=geo_rows.index)
     layers, counts = [], {}
     for effect in effects:
@@ -642,7 +645,7 @@ def _eligibility_layers(eligibility, parcels, crs, *, simplify_m):
             "partly": int((codes[effect] == "p").sum()),
         }
         colour = ELIGIBILITY_COLOURS.get(effect, "#888888")
-        encoded = _encode(_prepare(sub, tolerance_m=simplify_m)) if len(sub) else []
+        encoded = encode_geometries(_prepare(sub, tolerance_m=simplify_m)) if len(sub) else []
         groups: dict[str, list] = {}
         for (_, row), geom, code in zip(sub.iterrows(), encoded, codes.loc[sel, effect], strict=True):
             idu = str(row["idu"])
@@ -683,6 +686,53 @@ def _eligibility_layers(eligibility, parcels, crs, *, simplify_m):
     return layers, counts
 
 
+def fold_answers(spec: dict, answers: pd.DataFrame) -> dict:
+    """Put each parcel's eligibility answers into the parcel layer, for its one popup.
+
+    Every parcel gets one character per dispositif (``y``/``p``/``n``/``u``, ``-`` when not
+    answered) in slot 4 and, for ``partiellement``, the share in per mille in slot 6; the spec
+    gets the dispositifs' names, references and the date evaluated.
+    """
+    if answers.empty or "idu" not in answers.columns:
+        return {"parcels": 0, "effects": 0}
+    rule_col = next(c for c in ("regle", "effect", "rule") if c in answers.columns)
+    name_col = next((c for c in ("dispositif", "effet", "effect_label") if c in answers.columns), rule_col)
+    rules = list(dict.fromkeys(answers[rule_col]))
+    first = answers.drop_duplicates(rule_col).set_index(rule_col)
+    pos = {r: k for k, r in enumerate(rules)}
+    shares = answers["part"] if "part" in answers.columns else pd.Series(None, index=answers.index)
+    codes: dict[str, list[str]] = {}
+    parts: dict[str, dict[int, int]] = {}
+    for idu, rule, verdict, share in zip(
+        answers["idu"].astype(str), answers[rule_col], answers["verdict"], shares, strict=True
+    ):
+        row = codes.setdefault(idu, ["-"] * len(rules))
+        code = _answer_code(verdict)
+        row[pos[rule]] = code
+        if code == "p" and share is not None and not pd.isna(share):
+            parts.setdefault(idu, {})[pos[rule]] = int(round(float(share) * 1000))
+    n = 0
+    for prefix, entries in spec["groups"]:
+        for p in entries:
+            got = codes.get(prefix + p[0])
+            if got is None:
+                continue
+            n += 1
+            p[4] = "".join(got)
+            while len(p) < 7:
+                p.append(0)
+            p[6] = parts.get(prefix + p[0], 0)
+    spec["effects"] = [cell_text(first.at[r, name_col]) or cell_text(r) for r in rules]
+    spec["references"] = [
+        cell_text(first.at[r, "reference"]) if "reference" in first.columns else "" for r in rules
+    ]
+    spec["answers"] = _ANSWERS
+    day = cell_text(first["date_evaluee"].iloc[0]) if "date_evaluee" in first.columns else ""
+    spec["rulesDate"] = fmt.date_fr(day) if day else ""
+    spec["rulesNote"] = "indicatif : ni rescrit fiscal, ni décision de l'Anah ou de la CDAC"
+    return {"parcels": n, "effects": len(rules)}
+
+
 # --------------------------------------------------------------------------------------------
 # Orientation layers (offline): sections, buildings, lieux-dits, street names, parcel numbers
 
@@ -720,7 +770,7 @@ def sections_from_parcels(parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     Returns a GeoDataFrame (same metric CRS) with ``section_id`` (commune + prefixe + section)
     and ``section``.
     """
-    usable, _ = _usable(parcels)
+    usable, _ = usable_rows(parcels)
     if "idu" not in usable.columns or usable.empty:
         return gpd.GeoDataFrame({"section_id": [], "section": []}, geometry=[], crs=parcels.crs)
     key = usable["idu"].astype(str).str[:10]
@@ -739,11 +789,11 @@ def _section_text(value: str) -> str:
     return str(value).lstrip("0") or "0"
 
 
-def _sections_layers(sections, crs, simplify_m):
-    gdf = _to_crs_of(sections, crs, name="sections")
-    gdf, _ = _usable(gdf)
+def sections_layers(sections, crs, simplify_m):
+    gdf = to_layer_crs(sections, crs, name="sections")
+    gdf, _ = usable_rows(gdf)
     code = _col(gdf, "section", "code")
-    encoded = _encode(_prepare(gdf, tolerance_m=max(simplify_m, 0.5)))
+    encoded = encode_geometries(_prepare(gdf, tolerance_m=max(simplify_m, 0.5)))
     spec = {
         "q": _Q,
         "kind": "outline",
@@ -761,26 +811,26 @@ def _sections_layers(sections, crs, simplify_m):
     )
 
 
-def _buildings_layer(buildings, crs, simplify_m):
-    gdf = _to_crs_of(buildings, crs, name="batiments")
-    gdf, _ = _usable(gdf)
+def buildings_layer(buildings, crs, simplify_m):
+    gdf = to_layer_crs(buildings, crs, name="batiments")
+    gdf, _ = usable_rows(gdf)
     gdf = gdf[gdf.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
     # Buildings are small: a coarser tolerance keeps a commune's buildings within the map budget.
     spec = {
         "q": _Q,
         "style": {"color": "#6f655c", "weight": 0.4, "fillColor": BUILDING_COLOUR, "fillOpacity": 0.55},
-        "geoms": _encode(_prepare(gdf, tolerance_m=max(simplify_m, 0.6))),
+        "geoms": encode_geometries(_prepare(gdf, tolerance_m=max(simplify_m, 0.6))),
     }
     return DataLayer("batiments", "Bâtiments", "fills", spec, show=False), len(gdf)
 
 
-def _lieux_dits_layer(lieux_dits, crs):
-    gdf = _to_crs_of(lieux_dits, crs, name="lieux_dits")
-    gdf, _ = _usable(gdf)
+def lieux_dits_layer(lieux_dits, crs):
+    gdf = to_layer_crs(lieux_dits, crs, name="lieux_dits")
+    gdf, _ = usable_rows(gdf)
     name = _col(gdf, "nom", "name", "libelle")
-    gdf = gdf[gdf[name].map(_text) != ""] if name else gdf.iloc[0:0]
+    gdf = gdf[gdf[name].map(cell_text) != ""] if name else gdf.iloc[0:0]
     pts = gpd.GeoSeries(gdf.geometry.representative_point(), crs=gdf.crs).to_crs(projection.WGS84).to_numpy()
-    texts = [_text(v) for v in gdf[name]] if name else []
+    texts = [cell_text(v) for v in gdf[name]] if name else []
     spec = {"q": _Q, "items": _label_items(pts, texts, LABEL_ZOOM["lieu_dit"], cls="ort-lieu-dit")}
     return DataLayer("lieux-dits", "Lieux-dits", "labels", spec), len(gdf)
 
@@ -814,7 +864,7 @@ def street_labels(addresses: pd.DataFrame, crs) -> gpd.GeoDataFrame:
     rows = []
     for _, idx in df.groupby("_k", sort=False).indices.items():
         p = xy[idx]
-        name = _text(df["voie"].iloc[idx[0]])
+        name = cell_text(df["voie"].iloc[idx[0]])
         if not name:
             continue
         mid = p.mean(axis=0)
@@ -841,7 +891,7 @@ def street_labels(addresses: pd.DataFrame, crs) -> gpd.GeoDataFrame:
     )
 
 
-def _streets_layer(addresses, crs):
+def streets_layer(addresses, crs):
     streets = street_labels(addresses, crs)
     pts = streets.to_crs(projection.WGS84).geometry.to_numpy()
     # Screen angles go clockwise (CSS rotate): the map's y axis points down.
@@ -854,7 +904,7 @@ def _streets_layer(addresses, crs):
     return DataLayer("voies", "Noms des voies (adresses)", "labels", spec), len(streets)
 
 
-def _straddling_parts_layer(parcels, classification, perims, simplify_m):
+def straddling_parts_layer(parcels, classification, perims, simplify_m):
     """The part inside the ORT of each straddling parcel, filled (the parcel itself is pale)."""
     if classification is None:
         return None, 0
@@ -889,15 +939,13 @@ def _straddling_parts_layer(parcels, classification, perims, simplify_m):
                 "interactive": False,
             }
         ],
-        "features": [[0, "", [], "", g, 0] for g in _encode(_prepare(gdf, tolerance_m=simplify_m))],
+        "features": [[0, "", [], "", g, 0] for g in encode_geometries(_prepare(gdf, tolerance_m=simplify_m))],
     }
     return DataLayer("parts-incluses", "Parts incluses (à cheval)", "vector", spec), len(sub)
 
 
-def _diff_layers(diff, parcels, before, crs, simplify_m):
+def diff_layers(diff, parcels, before, crs, simplify_m):
     """Parcels that enter, leave or change share (:func:`geo.diff.perimeter_diff`), and the old outlines."""
-    from geo import fmt
-
     d = diff[diff["perimeter_id"] != "ort"] if (diff["perimeter_id"] != "ort").any() else diff
     geo_rows = parcels[["idu", parcels.geometry.name]].merge(d, on="idu")
     geo_rows = gpd.GeoDataFrame(geo_rows, geometry=parcels.geometry.name, crs=parcels.crs)
@@ -907,10 +955,10 @@ def _diff_layers(diff, parcels, before, crs, simplify_m):
         for k in order
     ]
     features = []
-    encoded = _encode(_prepare(geo_rows, tolerance_m=simplify_m)) if len(geo_rows) else []
+    encoded = encode_geometries(_prepare(geo_rows, tolerance_m=simplify_m)) if len(geo_rows) else []
     for row, geom in zip(geo_rows.to_dict("records"), encoded, strict=True):
         rows = [
-            ["Périmètre", _text(row["perimeter_nom"])],
+            ["Périmètre", cell_text(row["perimeter_nom"])],
             ["Changement", DIFF_LABELS[row["change"]]],
             ["Part incluse avant", fmt.percent(row["share_before"])],
             ["Part incluse après", fmt.percent(row["share_after"])],
@@ -923,14 +971,16 @@ def _diff_layers(diff, parcels, before, crs, simplify_m):
     layers = [DataLayer("modifications", "Modifications de l'avenant", "vector", spec)]
     counts = d["change"].value_counts().to_dict()
     if before is not None:
-        old = _to_crs_of(before, crs, name="before")
+        old = to_layer_crs(before, crs, name="before")
         old = old[old["type"] != "ort"] if "type" in old.columns else old
         ospec = {
             "q": _Q,
             "kind": "outline",
             "pane": "ortperimetres",
             "styles": [{"color": "#555555", "weight": 2.5, "dashArray": "4 6", "interactive": False}],
-            "features": [[0, "", [], "", g, 0] for g in _encode(_prepare(old, tolerance_m=simplify_m))],
+            "features": [
+                [0, "", [], "", g, 0] for g in encode_geometries(_prepare(old, tolerance_m=simplify_m))
+            ],
         }
         layers.append(DataLayer("perimetres-avant", "Périmètres avant l'avenant", "vector", ospec))
     return layers, counts

@@ -201,7 +201,7 @@ var INSEE = /^(\d{5}|2[AB]\d{3})$/;
 // {insee (or null for a short form), prefixe (or null), section, numero} or null.
 ORT.parseId = function (text) {
   var up = String(text || "").trim().toUpperCase();
-  var parts = up.split(/[\s\-\/._]+/).filter(function (x) { return x; });
+  var parts = up.split(/[\s\-/._]+/).filter(function (x) { return x; });
   var c = parts.join(""), m;
   function id(insee, pre, sec, num) {
     if (!/^\d{1,4}$/.test(num) || !parseInt(num, 10)) return null;
