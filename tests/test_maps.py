@@ -712,3 +712,31 @@ def test_page_uses_only_public_names_of_layers():
             if node.value.id == "_layers" and node.attr.startswith("_"):
                 private.add(node.attr)
     assert private == set()
+
+
+def test_background_presets_come_from_xyzservices():
+    import xyzservices.providers as xyz
+
+    from geo.maps import tiles
+
+    for key, provider in (
+        ("plan-ign", xyz.GeoportailFrance.plan),
+        ("ortho-ign", xyz.GeoportailFrance.orthos),
+        ("osm", xyz.OpenStreetMap.Mapnik),
+    ):
+        bg = tiles.background(key)
+        assert bg.url == provider.build_url() and bg.max_native_zoom == provider["max_zoom"], key
+        assert all(k in bg.url for k in ("{z}", "{x}", "{y}")) and "apikey" not in bg.url, key
+    # French attributions naming the producer and the licence.
+    assert (
+        "© IGN" in tiles.background("plan-ign").attribution
+        and "Etalab" in tiles.background("ortho-ign").attribution
+    )
+    assert "contributeurs d'OpenStreetMap" in tiles.background("osm").attribution
+    # A custom {z}/{x}/{y} template still works, with its own cache folder per URL.
+    a = tiles.background("https://a.example.org/{z}/{x}/{y}.png", "Serveur A")
+    b = tiles.background("https://b.example.org/{z}/{x}/{y}.png")
+    assert a.attribution == "Serveur A" and b.attribution == "b.example.org"
+    assert (
+        tiles.tile_path(a, 1, 2, 3).parent.parent.parent != tiles.tile_path(b, 1, 2, 3).parent.parent.parent
+    )
