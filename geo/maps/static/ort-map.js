@@ -140,8 +140,17 @@ ORT.parcels = function (spec, register) {
     });
   });
   // One popup for the whole layer, made on click: 20k parcels need no 20k popup objects.
+  group.ortContent = function (layer, extra) {
+    return parcelPopup(layer.ortIdu, layer.ortData, spec, extra);
+  };
   group.ortOpen = function (layer, latlng, extra, noPan) {
     ORT.highlight(layer);
+    var map = layer._map || ORT.map;
+    if (useSheet(map)) {  // a phone: the answer in the bottom sheet, the parcel kept above it
+      openSheet(map, group.ortContent(layer, extra), "Parcelle " + layer.ortIdu);
+      if (!noPan && latlng) map.panInside(latlng, sheetPadding(map));
+      return null;
+    }
     var b = layer.getBounds();  // from the search: at the parcel's north edge, the parcel below it
     var options = popupOptions(layer._map || ORT.map);
     if (noPan) {  // the search places the view itself; on a narrow map the popup stays short
@@ -151,7 +160,7 @@ ORT.parcels = function (spec, register) {
     }
     return L.popup(options)
       .setLatLng(latlng || L.latLng(b.getNorth(), b.getCenter().lng))
-      .setContent(parcelPopup(layer.ortIdu, layer.ortData, spec, extra))
+      .setContent(group.ortContent(layer, extra))
       .openOn(layer._map || ORT.map);
   };
   group.on("click", function (e) {
@@ -383,18 +392,27 @@ function showParcel(map, layer, extra) {
     if (ORT.syncLegend) ORT.syncLegend();
   }
   if (ORT.foldLegend) ORT.foldLegend();
-  var frame = searchFrame(layer), size = map.getSize();
+  var frame = searchFrame(layer), size = map.getSize(), group = null;
+  var main = ORT.layers.parcelles, popup = null;
+  if (main && main.ortOpen && main.hasLayer(layer)) group = main;
+  else {
+    for (var key in ORT.layers) {
+      if (ORT.layers[key].ortOpen && ORT.layers[key].hasLayer(layer)) { group = ORT.layers[key]; break; }
+    }
+  }
+  if (group && useSheet(map)) {
+    // A phone: the answer in the bottom sheet, the frame in the room left above it.
+    group.ortOpen(layer, null, extra, true);
+    var sp = sheetPadding(map);
+    map.fitBounds(frame, {paddingTopLeft: sp.paddingTopLeft, paddingBottomRight: sp.paddingBottomRight,
+                          maxZoom: 19, animate: false});
+    ORT.lastFrame = {padding: [sp.paddingTopLeft, sp.paddingBottomRight], sheet: true};
+    return;
+  }
   var opts = fitOptions(map, 19, frame);
   opts.animate = false;  // settled at once: the popup is measured and placed just below
   map.fitBounds(frame, opts);
-  var main = ORT.layers.parcelles, popup = null;
-  if (main && main.ortOpen && main.hasLayer(layer)) popup = main.ortOpen(layer, null, extra, true);
-  else {
-    for (var key in ORT.layers) {
-      var group = ORT.layers[key];
-      if (group.ortOpen && group.hasLayer(layer)) { popup = group.ortOpen(layer, null, extra, true); break; }
-    }
-  }
+  if (group) popup = group.ortOpen(layer, null, extra, true);
   if (!popup || !popup.getElement()) return;
   // Then the view is placed around the popup so that it covers none of the parcel: on a wide
   // map the popup stands beside the parcel (to its left, the frame in the room on the right);
@@ -418,6 +436,75 @@ function showParcel(map, layer, extra) {
   popup.update();
   ORT.lastFrame = {padding: [opts.paddingTopLeft, opts.paddingBottomRight], popup: [r.width, r.height]};
 }
+
+// ---- the bottom sheet (phones) -------------------------------------------------------------
+// On a map narrower than 600 px a parcel's answer is not a popup over the parcel but a sheet
+// fixed at the bottom (45 % of the height at most, scrolling), closed by its button, Escape or
+// a click on the map; the bottom controls move up above it.
+var SHEET_WIDTH = 600, sheet = null;
+function useSheet(map) { return map.getSize().x < SHEET_WIDTH; }
+ORT.useSheet = useSheet;
+function closeSheet(refocus) {
+  if (!sheet || sheet.hidden) return;
+  sheet.hidden = true;
+  var bottom = ORT.map.getContainer().querySelectorAll(".leaflet-bottom");
+  for (var i = 0; i < bottom.length; i++) bottom[i].style.bottom = "";
+  if (refocus) {
+    var input = ORT.map.getContainer().querySelector(".ort-search input");
+    if (input) input.focus();
+  }
+}
+ORT.closeSheet = closeSheet;
+function openSheet(map, content, label) {
+  map.closePopup();
+  if (!sheet) {
+    sheet = el("section", "ort-sheet");
+    sheet.setAttribute("role", "dialog");
+    sheet.tabIndex = -1;
+    var close = el("button", "ort-sheet-close", "\u00d7");
+    close.type = "button";
+    close.title = "Fermer";
+    close.setAttribute("aria-label", "Fermer la fiche");
+    close.addEventListener("click", function () { closeSheet(true); });
+    sheet.appendChild(close);
+    sheet.appendChild(el("div", "ort-sheet-body"));
+    sheet.addEventListener("keydown", function (e) {
+      if (e.key === "Escape" || e.key === "Esc") { e.preventDefault(); closeSheet(true); }
+    });
+    L.DomEvent.disableClickPropagation(sheet);
+    L.DomEvent.disableScrollPropagation(sheet);
+    map.getContainer().appendChild(sheet);
+  }
+  var body = sheet.querySelector(".ort-sheet-body");
+  while (body.firstChild) body.removeChild(body.firstChild);
+  body.appendChild(content);
+  sheet.setAttribute("aria-label", label || "Fiche");
+  sheet.hidden = false;
+  sheet.scrollTop = 0;
+  if (ORT.foldLegend) ORT.foldLegend();
+  var h = sheet.getBoundingClientRect().height;
+  var bottom = map.getContainer().querySelectorAll(".leaflet-bottom");
+  for (var i = 0; i < bottom.length; i++) bottom[i].style.bottom = Math.round(h) + "px";
+  sheet.focus({preventScroll: true});  // the keyboard scrolls it, Escape closes it
+  return sheet;
+}
+ORT.openSheet = openSheet;
+// The room above the sheet (and the bottom controls moved onto it), below the top controls.
+function sheetPadding(map) {
+  var size = map.getSize(), box = map.getContainer().getBoundingClientRect(), top = 8, bottom = 8;
+  var nodes = map.getContainer().querySelectorAll(".leaflet-control, .ort-sheet");
+  for (var i = 0; i < nodes.length; i++) {
+    if (nodes[i].hidden) continue;
+    var r = nodes[i].getBoundingClientRect();
+    if (r.width < 1 || r.height < 1) continue;
+    var y0 = r.top - box.top, y1 = r.bottom - box.top;
+    // by the corner it stands in: the bottom controls now stand above the middle of the map
+    if (nodes[i] === sheet || nodes[i].closest(".leaflet-bottom")) bottom = Math.max(bottom, size.y - y0 + 8);
+    else top = Math.max(top, y1 + 8);
+  }
+  return {paddingTopLeft: [8, top], paddingBottomRight: [8, bottom]};
+}
+ORT.sheetPadding = sheetPadding;
 
 ORT.search = function (map) {
   var Search = L.Control.extend({
@@ -553,7 +640,9 @@ ORT.whole = function (map) {
   var box = el("div", "ort-box ort-whole leaflet-bar");
   var b = el("button", null, "Toute l'ORT");
   b.type = "button"; b.title = "Revenir à l'ensemble des secteurs";
-  b.addEventListener("click", function () { map.closePopup(); ORT.highlight(null); ORT.fitSectors(true); });
+  b.addEventListener("click", function () {
+    map.closePopup(); closeSheet(false); ORT.highlight(null); ORT.fitSectors(true);
+  });
   box.appendChild(b);
   return ORT.control(map, "topleft", box);
 };
@@ -677,7 +766,7 @@ ORT.finish = function (map, order, options) {
   front();
   legendSetup(map);
   ORT.whole(map);
-  map.on("click", function () { ORT.highlight(null); });
+  map.on("click", function () { ORT.highlight(null); closeSheet(false); });
   ORT.fitSectors();
   requestAnimationFrame(function () {
     requestAnimationFrame(function () {
