@@ -561,3 +561,65 @@ def test_phone_sheet_scrolls_closes_and_answers_the_keyboard(browser_context, co
         assert page.locator(".leaflet-popup").count() == 0
     finally:
         page.close()
+
+
+@pytest.fixture(scope="module")
+def diff_page(tmp_path_factory, epinay_ort):
+    """``ort diff --carte`` between the two versions of the test convention of 91216."""
+    _require_browser()
+    from click.testing import CliRunner
+
+    from geo.cli import main
+
+    out = tmp_path_factory.mktemp("diff") / "avenant.html"
+    res = CliRunner().invoke(main, ["diff", "--perimeters", str(epinay_ort["folder"]), "--carte", str(out)])
+    assert res.exit_code == 0, res.output
+    return out
+
+
+@pytest.mark.parametrize("size", [SIZES["phone"], SIZES["desktop"]], ids=["phone", "desktop"])
+def test_diff_map_says_before_and_after(browser_context, diff_page, size, tmp_path):
+    from PIL import Image
+
+    from geo.maps import layers
+
+    page = _open(browser_context, diff_page, size)
+    try:
+        # The perimeters before the avenant: a dashed magenta line, clearly visible at load.
+        shot = tmp_path / "avant.png"
+        page.screenshot(path=str(shot))
+        pixels = np.asarray(Image.open(shot).convert("RGB")).reshape(-1, 3).astype(int)
+        before = int((np.abs(pixels - _hex(layers.BEFORE_COLOUR)).max(axis=1) <= 12).sum())
+        assert before > 400, before
+        page.fill(".ort-search input", "91216 AC 100")
+        page.click(".ort-search button")
+        answer = page.locator(ANSWER)
+        answer.wait_for(timeout=5_000)
+        text = answer.inner_text().replace("\xa0", " ")
+        assert "Changements : Convention initiale → Avenant n° 1" in text, text
+        assert "OPAH-RU du centre" in text and "entre dans le périmètre" in text, text
+        assert "avant : hors périmètre (0,0 %)" in text and "après : à cheval (49,8 %)" in text, text
+        # A click on a changed parcel (drawn above the parcels) opens that same full answer.
+        page.click(".ort-whole button")
+        page.wait_for_timeout(300)
+        spot = page.evaluate(
+            """() => { const m = ORT.map, box = m.getContainer().getBoundingClientRect();
+            const ids = Object.keys(ORT.index);
+            for (const idu of ids) {
+                const l = ORT.index[idu];
+                const p = m.latLngToContainerPoint(l.getBounds().getCenter());
+                if (p.x < 60 || p.y < 200 || p.x > m.getSize().x - 60 || p.y > m.getSize().y - 120) continue;
+                const e = document.elementFromPoint(box.left + p.x, box.top + p.y);
+                if (e && e.tagName === 'path' && e.closest('.leaflet-ortpoints-pane')) {
+                    return [idu, box.left + p.x, box.top + p.y];
+                }
+            } return null; }"""
+        )
+        assert spot, "no changed parcel in view"
+        page.mouse.click(spot[1], spot[2])
+        answer.wait_for(timeout=5_000)
+        text = answer.inner_text().replace("\xa0", " ")
+        assert "Changements :" in text and "avant : " in text and "après : " in text, text
+        assert "Contenance" in text  # the parcel's full answer, not a second, shorter one
+    finally:
+        page.close()

@@ -743,6 +743,9 @@ SECTION_COLOUR = "#3d3d3d"
 #: Fill of the part of a straddling parcel inside the ORT (the rest stays pale).
 STRADDLING_INSIDE_COLOUR = "#f0b400"
 DIFF_COLOURS = {"enters": "#2166ac", "leaves": "#d73027", "share_changed": "#8c510a"}
+#: The perimeters before an avenant on the diff map (dashed): a magenta no perimeter, status or
+#: change uses.
+BEFORE_COLOUR = "#c51b7d"
 DIFF_LABELS = {
     "enters": "entre dans le périmètre",
     "leaves": "sort du périmètre",
@@ -944,11 +947,34 @@ def straddling_parts_layer(parcels, classification, perims, simplify_m):
     return DataLayer("parts-incluses", "Parts incluses (à cheval)", "vector", spec), len(sub)
 
 
-def diff_layers(diff, parcels, before, crs, simplify_m):
-    """Parcels that enter, leave or change share (:func:`geo.diff.perimeter_diff`), and the old outlines."""
+def _status(row: dict, side: str) -> str:
+    """A diff row's status in one version (``status_before``…), else read from its share."""
+    status = row.get(f"status_{side}")
+    if status in _STATUS_CODE:
+        return status
+    share = float(row.get(f"share_{side}") or 0.0)
+    return OUTSIDE if share <= 0 else INSIDE if share >= 1 else STRADDLING
+
+
+def _versions(before, after) -> tuple[str, str]:
+    """The names of the two versions compared (their ``version_libelle``), else avant / après."""
+    name = lambda g: cell_text(getattr(g, "attrs", {}).get("version_libelle")) if g is not None else ""  # noqa: E731
+    return name(before) or "version précédente", name(after) or "version en vigueur"
+
+
+def diff_layers(diff, parcels, before, crs, simplify_m, *, after=None):
+    """Parcels that enter, leave or change share (:func:`geo.diff.perimeter_diff`), and the old outlines.
+
+    Each changed parcel × perimeter is drawn in the colour of its change; its popup gives the
+    status and the share in each version. Where the map has the parcel layer, a click opens the
+    parcel's full popup instead, whose "Changements" part (:func:`fold_diff`) lists every
+    perimeter. The perimeters before the avenant are a dashed :data:`BEFORE_COLOUR` line above
+    the changed parcels and the current outlines.
+    """
     d = diff[diff["perimeter_id"] != "ort"] if (diff["perimeter_id"] != "ort").any() else diff
     geo_rows = parcels[["idu", parcels.geometry.name]].merge(d, on="idu")
     geo_rows = gpd.GeoDataFrame(geo_rows, geometry=parcels.geometry.name, crs=parcels.crs)
+    was, now = _versions(before, after)
     order = list(DIFF_COLOURS)
     styles = [
         {"color": DIFF_COLOURS[k], "weight": 2.5, "fillColor": DIFF_COLOURS[k], "fillOpacity": 0.35}
@@ -960,27 +986,72 @@ def diff_layers(diff, parcels, before, crs, simplify_m):
         rows = [
             ["Périmètre", cell_text(row["perimeter_nom"])],
             ["Changement", DIFF_LABELS[row["change"]]],
+            [f"Avant ({was})", STATUS_LABELS[_status(row, "before")]],
             ["Part incluse avant", fmt.percent(row["share_before"])],
+            [f"Après ({now})", STATUS_LABELS[_status(row, "after")]],
             ["Part incluse après", fmt.percent(row["share_after"])],
         ]
         title = f"Parcelle {row['idu']}"
         features.append(
             [order.index(row["change"]), title, rows, f"{title} : {DIFF_LABELS[row['change']]}", geom, 0]
         )
-    spec = {"q": _Q, "kind": "polygon", "pane": "ortpoints", "styles": styles, "features": features}
+    spec = {
+        "q": _Q,
+        "kind": "polygon",
+        "pane": "ortpoints",
+        "styles": styles,
+        "features": features,
+        # A click opens the parcel's full popup when the map has it (with every perimeter's change).
+        "parcelIds": [str(i) for i in geo_rows["idu"]],
+    }
     layers = [DataLayer("modifications", "Modifications de l'avenant", "vector", spec)]
     counts = d["change"].value_counts().to_dict()
     if before is not None:
         old = to_layer_crs(before, crs, name="before")
         old = old[old["type"] != "ort"] if "type" in old.columns else old
+        # Dashed over the current outlines: where a boundary did not move, both colours alternate.
+        line = {
+            "color": BEFORE_COLOUR,
+            "weight": 3.5,
+            "dashArray": "10 8",
+            "opacity": 1,
+            "interactive": False,
+        }
         ospec = {
             "q": _Q,
             "kind": "outline",
-            "pane": "ortperimetres",
-            "styles": [{"color": "#555555", "weight": 2.5, "dashArray": "4 6", "interactive": False}],
+            "pane": "ortavant",  # above the changed parcels, below the popups
+            "styles": [line],
             "features": [
                 [0, "", [], "", g, 0] for g in encode_geometries(_prepare(old, tolerance_m=simplify_m))
             ],
         }
-        layers.append(DataLayer("perimetres-avant", "Périmètres avant l'avenant", "vector", ospec))
+        layers.append(DataLayer("perimetres-avant", f"Périmètres avant l'avenant ({was})", "vector", ospec))
     return layers, counts
+
+
+def fold_diff(spec: dict, diff: pd.DataFrame, before=None, after=None) -> int:
+    """Put each changed parcel's before/after into the parcel layer, for its one popup.
+
+    ``spec["changes"]`` maps an IDU to ``[perimeter, change, status before, share before ‰,
+    status after, share after ‰]`` rows (status codes as the parcel layer's); returns how many
+    parcels changed.
+    """
+    was, now = _versions(before, after)
+    changes: dict[str, list] = {}
+    ordered = diff.assign(_ort=diff["perimeter_id"] != "ort").sort_values("_ort", kind="stable")
+    for row in ordered.to_dict("records"):
+        changes.setdefault(str(row["idu"]), []).append(
+            [
+                cell_text(row["perimeter_nom"]),
+                row["change"],
+                _STATUS_CODE[_status(row, "before")],
+                int(round(float(row["share_before"]) * 1000)),
+                _STATUS_CODE[_status(row, "after")],
+                int(round(float(row["share_after"]) * 1000)),
+            ]
+        )
+    spec["changes"] = changes
+    spec["changeHead"] = f"Changements : {was} → {now}"
+    spec["changeLabels"] = dict(DIFF_LABELS)
+    return len(changes)

@@ -374,7 +374,7 @@ def convention_map(
 
     legend: list[str] = []
     order: list[str] = []
-    parcel_layer = None
+    parcel_layer = parcels_data = None
     if parcels is not None:
         parcel_layer = to_layer_crs(parcels, crs, name="parcels")
         if "idu" not in parcel_layer.columns:
@@ -399,6 +399,7 @@ def convention_map(
         info.update(counts)
         if answers is not None:
             info["answers"] = fold_answers(layer.spec, answers)
+        parcels_data = layer
         m.add_child(layer)
         legend.append(_section("parcelles", _legend_parcels(counts, far_parcels, far_m)))
         order.append("parcelles")
@@ -448,11 +449,15 @@ def convention_map(
     if diff is not None:
         if parcel_layer is None:
             raise InputError("a diff layer needs the parcels", fix="pass parcels=")
-        diff_layers, diff_counts = _layers.diff_layers(diff, parcel_layer, diff_before, crs, simplify_m)
+        diff_layers, diff_counts = _layers.diff_layers(
+            diff, parcel_layer, diff_before, crs, simplify_m, after=perims
+        )
         for layer in diff_layers:
             m.add_child(layer)
             order.append(layer.key)
         info["diff"] = diff_counts
+        if parcels_data is not None:  # the parcel's own popup says before / after as well
+            _layers.fold_diff(parcels_data.spec, diff, diff_before, perims)
         legend.append(
             _section(
                 " ".join(lay.key for lay in diff_layers), _legend_diff(diff_counts, diff_before is not None)
@@ -632,7 +637,7 @@ def _legend_diff(counts: dict, with_before: bool) -> str:
             fill=colour,
         )
     if with_before:
-        out += legend_item("line", "#555555", "Périmètre avant l'avenant", dash=True)
+        out += legend_item("line", _layers.BEFORE_COLOUR, "Périmètre avant l'avenant (tirets)", dash=True)
     return out
 
 

@@ -89,6 +89,20 @@ function parcelPopup(idu, p, spec, extra) {
       rows.push([per, s ? spec.statusLabels[s[1]] + " (" + fmtPct(s[2]) + ")" : spec.statusLabels[0]]);
     });
   }
+  var changes = spec.changes && spec.changes[idu];
+  if (changes) {  // a diff map: each perimeter's status and share before and after the avenant
+    rows.push([spec.changeHead]);
+    changes.forEach(function (c) {
+      var node = el("span");
+      node.appendChild(el("span", "ort-change ort-change-" + c[1], spec.changeLabels[c[1]]));
+      var side = function (word, status, share) {
+        return el("span", "ort-side", word + " : " + spec.statusLabels[status] + " (" + fmtPct(share) + ")");
+      };
+      node.appendChild(side("avant", c[2], c[3]));
+      node.appendChild(side("après", c[4], c[5]));
+      rows.push([c[0], node]);
+    });
+  }
   if (spec.effects && p[4]) {
     var shares = p[6] || {};
     var head = spec.rulesDate ? "Dispositifs au " + spec.rulesDate : "Éligibilité";
@@ -193,7 +207,14 @@ ORT.vector = function (spec) {
     } else {
       layer = L.polygon(g, opts);
     }
-    if (f[2] && f[2].length || f[1]) {
+    var pid = spec.parcelIds ? spec.parcelIds[i] : null;
+    if (pid && ORT.index[pid] && ORT.layers.parcelles) {
+      // The parcel's full popup (every perimeter, before and after), as a click on the parcel.
+      layer.on("click", function (e) {
+        L.DomEvent.stopPropagation(e);
+        ORT.layers.parcelles.ortOpen(ORT.index[pid], e.latlng);
+      });
+    } else if (f[2] && f[2].length || f[1]) {
       layer.bindPopup(function () { return popupContent(f[1], f[2] || []); },
                       {maxWidth: Math.min(380, window.innerWidth - 40), autoPanPaddingTopLeft: [10, 180]});
     }
@@ -653,6 +674,7 @@ ORT.init = function (map, options) {
   map.createPane("ortperimetres").style.zIndex = 450;
   map.createPane("orthighlight").style.zIndex = 455;
   map.createPane("ortpoints").style.zIndex = 460;
+  map.createPane("ortavant").style.zIndex = 465;  // a diff map's perimeters before the avenant
   L.Icon.Default.mergeOptions(options.icons);
   L.Icon.Default.prototype._getIconUrl = L.Icon.prototype._getIconUrl;
   if (map.attributionControl) map.attributionControl.setPrefix("Leaflet");
