@@ -126,9 +126,13 @@ ORT.highlight = function (layer) {
   if (outline) { map.removeLayer(outline); outline = null; }
   ORT.highlighted = null;
   if (!layer || !layer.getLatLngs) return;
-  outline = L.polygon(layer.getLatLngs(), {pane: "orthighlight", color: "#0033cc", weight: 4,
-    fill: false, interactive: false, className: "ort-highlight"}).addTo(map);
-  outline.ortIdu = layer.ortIdu;
+  // On a white casing: it reads on every fill (a diff map's blue parcels too).
+  var ll = layer.getLatLngs(), common = {pane: "orthighlight", fill: false, interactive: false};
+  outline = L.layerGroup([
+    L.polygon(ll, L.extend({color: "#ffffff", weight: 8, opacity: 0.9, className: "ort-highlight-casing"},
+                           common)),
+    L.polygon(ll, L.extend({color: "#0033cc", weight: 4, className: "ort-highlight"}, common))
+  ]).addTo(map);
   ORT.highlighted = layer.ortIdu;
 };
 
@@ -672,7 +676,7 @@ ORT.init = function (map, options) {
   ORT.map = map;
   ORT.bounds = options.bounds || null;
   map.createPane("ortperimetres").style.zIndex = 450;
-  map.createPane("orthighlight").style.zIndex = 455;
+  map.createPane("orthighlight").style.zIndex = 462;  // above the parcels, perimeters and changes
   map.createPane("ortpoints").style.zIndex = 460;
   map.createPane("ortavant").style.zIndex = 465;  // a diff map's perimeters before the avenant
   L.Icon.Default.mergeOptions(options.icons);
