@@ -15,6 +15,12 @@ EPSG:4326 only at the end, rounded to 6 decimals (≈ 0.1 m) and delta-encoded; 
 from every perimeter can be lightened or dropped (``far_parcels``), and the legend says how
 many.
 
+The search frames the parcel found with its neighbours and the nearest sector boundary, its
+popup beside it; on a screen narrower than 600 px (a phone) the answer is a bottom sheet instead
+(45 % of the height at most, scrolling, closed by its button or Escape), the parcel framed above
+it. On a diff map (``diff=``), a changed parcel's popup gives its status and share in both
+versions, and the perimeters before the avenant are a dashed magenta line.
+
 Every text from data reaches the page either HTML-escaped (legend, title, layer names) or as
 DOM text nodes built by the runtime (popups, tooltips, search messages): it cannot run a
 script.
