@@ -220,6 +220,8 @@ def test_hostile_action_title_shows_as_text(opened, demo_page):
 # The map for the counter: real parcels of Épinay-sur-Orge, addresses embedded, three screens
 
 SIZES = {"phone": (390, 844), "laptop": (1024, 640), "desktop": (1300, 850)}
+#: Where a parcel's answer shows: a popup, or on a phone (< 600 px) the bottom sheet.
+ANSWER = ".leaflet-popup-content, .ort-sheet:not([hidden]) .ort-sheet-body"
 
 
 @pytest.fixture(scope="module")
@@ -313,7 +315,7 @@ def test_searched_address_outlines_its_parcel_with_the_dispositifs(browser_conte
     try:
         page.fill(".ort-search input", "12 rue Jean Jaurès, 91360 Épinay-sur-Orge")
         page.click(".ort-search button")
-        popup = page.locator(".leaflet-popup-content")
+        popup = page.locator(ANSWER)
         popup.wait_for(timeout=5_000)
         assert page.evaluate("ORT.highlighted") == "91216000AC0100"
         assert page.locator("path.ort-highlight").count() == 1
@@ -326,11 +328,17 @@ def test_searched_address_outlines_its_parcel_with_the_dispositifs(browser_conte
             assert fragment in text, fragment
         assert "Adresse trouvée" in page.locator(".ort-search .ort-msg").inner_text()
         page.wait_for_timeout(600)  # the map's pan to the popup is animated
-        # The outlined parcel and its popup are on screen, and no control lies over the popup.
-        box = page.locator(".leaflet-popup-content-wrapper").bounding_box()
+        # The outlined parcel and its popup (the sheet on a phone) are on screen, and no control
+        # lies over it.
+        phone = size[0] < 600
+        box = page.locator(".ort-sheet" if phone else ".leaflet-popup-content-wrapper").bounding_box()
+        if phone:  # the bottom sheet: at the bottom, across the screen, 45 % of the height at most
+            assert page.locator(".leaflet-popup").count() == 0
+            assert abs(box["y"] + box["height"] - size[1]) <= 1 and box["width"] >= size[0] - 1, box
+            assert box["height"] <= 0.45 * size[1] + 1, box
         cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
         inside = page.evaluate(
-            "([x, y]) => !!document.elementFromPoint(x, y).closest('.leaflet-popup')", [cx, cy]
+            "([x, y]) => !!document.elementFromPoint(x, y).closest('.leaflet-popup, .ort-sheet')", [cx, cy]
         )
         assert inside
         legend = page.locator(".ort-legend").bounding_box()
@@ -347,9 +355,9 @@ def test_searched_notary_id_outlines_the_parcel(browser_context, counter_page, t
     try:
         page.fill(".ort-search input", text)
         page.click(".ort-search button")
-        page.locator(".leaflet-popup-content").wait_for(timeout=5_000)
+        page.locator(ANSWER).wait_for(timeout=5_000)
         assert page.evaluate("ORT.highlighted") == "91216000AC0100"
-        assert "Parcelle 91216000AC0100" in page.locator(".leaflet-popup-content").inner_text()
+        assert "Parcelle 91216000AC0100" in page.locator(ANSWER).inner_text()
     finally:
         page.close()
 
@@ -459,7 +467,7 @@ def test_search_frames_the_parcel_its_neighbours_and_the_nearest_boundary(
     try:
         page.fill(".ort-search input", "91216 AC 100")
         page.click(".ort-search button")
-        page.locator(".leaflet-popup-content").wait_for(timeout=5_000)
+        page.locator(ANSWER).wait_for(timeout=5_000)
         page.wait_for_timeout(700)  # the popup's pan is animated
         r = page.evaluate(
             """() => {
@@ -468,10 +476,15 @@ def test_search_frames_the_parcel_its_neighbours_and_the_nearest_boundary(
             const nw = px(b.getNorthWest()), se = px(b.getSouthEast());
             const edge = ORT.nearestBoundary(b.getCenter()), e = px(edge.ll);
             const box = m.getContainer().getBoundingClientRect();
-            const p = document.querySelector('.leaflet-popup-content-wrapper').getBoundingClientRect();
+            const p = document.querySelector('.leaflet-popup-content-wrapper, .ort-sheet:not([hidden])')
+                .getBoundingClientRect();
+            const covers = [...document.querySelectorAll('.leaflet-control')]
+                .map((e) => e.getBoundingClientRect()).filter((q) => q.width > 0)
+                .map((q) => [q.left - box.left, q.top - box.top, q.right - box.left, q.bottom - box.top]);
             return {w: s.x, h: s.y, parcel: [nw.x, nw.y, se.x, se.y], edge: [e.x, e.y], d: edge.d,
                     popup: [p.left - box.left, p.top - box.top, p.right - box.left, p.bottom - box.top],
-                    zoom: m.getZoom(), frame: ORT.lastFrame};
+                    zoom: m.getZoom(), frame: ORT.lastFrame, controls: covers,
+                    sheet: !!document.querySelector('.ort-sheet:not([hidden])')};
         }"""
         )
         p = r["parcel"]
@@ -481,8 +494,132 @@ def test_search_frames_the_parcel_its_neighbours_and_the_nearest_boundary(
         # The nearest sector boundary (within 250 m) is in view.
         if r["d"] <= 250:
             assert 0 <= r["edge"][0] <= r["w"] and 0 <= r["edge"][1] <= r["h"], r
-        # The popup covers less than half of the parcel.
+        # The popup covers less than half of the parcel; on a phone the sheet none of it.
         assert _overlap(r["popup"], p) < 0.5 * _area(p), r
+        assert r["sheet"] == (size[0] < 600), r
+        if r["sheet"]:
+            assert p[3] <= r["popup"][1] + 1, r  # the whole parcel above the sheet
+            assert r["popup"][3] - r["popup"][1] <= 0.45 * r["h"] + 1, r
+        for c in r["controls"]:  # nor does any control (search, title, legend, scale)
+            assert _overlap(c, p) < 0.5 * _area(p), (c, r)
         assert (p[2] - p[0]) >= 24 and (p[3] - p[1]) >= 24, r  # large enough to be seen
+    finally:
+        page.close()
+
+
+def test_phone_sheet_scrolls_closes_and_answers_the_keyboard(browser_context, counter_page):
+    page = _open(browser_context, counter_page, SIZES["phone"])
+    try:
+        page.fill(".ort-search input", "91216 AC 100")
+        page.press(".ort-search input", "Enter")
+        sheet = page.locator(".ort-sheet")
+        sheet.wait_for(timeout=5_000)
+        state = page.evaluate(
+            """() => { const s = document.querySelector('.ort-sheet'), cs = getComputedStyle(s);
+            return {focused: document.activeElement === s, role: s.getAttribute('role'),
+                    label: s.getAttribute('aria-label'), overflow: cs.overflowY, position: cs.position,
+                    scroll: s.scrollHeight, client: s.clientHeight}; }"""
+        )
+        assert state["focused"] and state["role"] == "dialog", state
+        assert state["label"] == "Parcelle 91216000AC0100" and state["overflow"] == "auto", state
+        assert state["position"] == "absolute" and state["client"] <= 0.45 * 844 + 1, state
+        if state["scroll"] > state["client"]:  # a long answer scrolls with the keyboard
+            page.keyboard.press("End")
+            page.wait_for_timeout(200)
+            assert page.evaluate("document.querySelector('.ort-sheet').scrollTop") > 0
+        # The bottom controls (legend, scale) moved up above the sheet, not under it.
+        legend = page.locator(".ort-legend").bounding_box()
+        box = sheet.bounding_box()
+        assert legend["y"] + legend["height"] <= box["y"] + 1, (legend, box)
+        page.keyboard.press("Escape")
+        assert not sheet.is_visible()
+        assert page.evaluate("document.activeElement === document.querySelector('.ort-search input')")
+        # The close button, reached with Tab from the sheet, closes it too.
+        page.press(".ort-search input", "Enter")
+        sheet.wait_for(timeout=5_000)
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.className") == "ort-sheet-close"
+        page.keyboard.press("Enter")
+        assert not sheet.is_visible()
+        # A tap on a parcel answers in the sheet as well, never in a popup over the map.
+        spot = page.evaluate(
+            """() => { const m = ORT.map, box = m.getContainer().getBoundingClientRect();
+            for (const idu in ORT.index) {
+                if (idu === ORT.highlighted) continue;
+                const p = m.latLngToContainerPoint(ORT.index[idu].getBounds().getCenter());
+                if (p.x < 40 || p.x > 350 || p.y < 200 || p.y > 420) continue;
+                const e = document.elementFromPoint(box.left + p.x, box.top + p.y);
+                if (e && e.tagName === 'CANVAS') return [idu, box.left + p.x, box.top + p.y];
+            } return null; }"""
+        )
+        assert spot, "no parcel to tap in view"
+        page.mouse.click(spot[1], spot[2])
+        page.wait_for_timeout(300)
+        if page.evaluate("ORT.highlighted") == spot[0]:  # the tap hit that parcel (not a neighbour)
+            assert sheet.is_visible() and page.locator(".leaflet-popup").count() == 0
+            assert f"Parcelle {spot[0]}" in sheet.inner_text()
+        assert page.locator(".leaflet-popup").count() == 0
+    finally:
+        page.close()
+
+
+@pytest.fixture(scope="module")
+def diff_page(tmp_path_factory, epinay_ort):
+    """``ort diff --carte`` between the two versions of the test convention of 91216."""
+    _require_browser()
+    from click.testing import CliRunner
+
+    from geo.cli import main
+
+    out = tmp_path_factory.mktemp("diff") / "avenant.html"
+    res = CliRunner().invoke(main, ["diff", "--perimeters", str(epinay_ort["folder"]), "--carte", str(out)])
+    assert res.exit_code == 0, res.output
+    return out
+
+
+@pytest.mark.parametrize("size", [SIZES["phone"], SIZES["desktop"]], ids=["phone", "desktop"])
+def test_diff_map_says_before_and_after(browser_context, diff_page, size, tmp_path):
+    from PIL import Image
+
+    from geo.maps import layers
+
+    page = _open(browser_context, diff_page, size)
+    try:
+        # The perimeters before the avenant: a dashed magenta line, clearly visible at load.
+        shot = tmp_path / "avant.png"
+        page.screenshot(path=str(shot))
+        pixels = np.asarray(Image.open(shot).convert("RGB")).reshape(-1, 3).astype(int)
+        before = int((np.abs(pixels - _hex(layers.BEFORE_COLOUR)).max(axis=1) <= 12).sum())
+        assert before > 400, before
+        page.fill(".ort-search input", "91216 AC 100")
+        page.click(".ort-search button")
+        answer = page.locator(ANSWER)
+        answer.wait_for(timeout=5_000)
+        text = answer.inner_text().replace("\xa0", " ")
+        assert "Changements : Convention initiale → Avenant n° 1" in text, text
+        assert "OPAH-RU du centre" in text and "entre dans le périmètre" in text, text
+        assert "avant : hors périmètre (0,0 %)" in text and "après : à cheval (49,8 %)" in text, text
+        # A click on a changed parcel (drawn above the parcels) opens that same full answer.
+        page.click(".ort-whole button")
+        page.wait_for_timeout(300)
+        spot = page.evaluate(
+            """() => { const m = ORT.map, box = m.getContainer().getBoundingClientRect();
+            const ids = Object.keys(ORT.index);
+            for (const idu of ids) {
+                const l = ORT.index[idu];
+                const p = m.latLngToContainerPoint(l.getBounds().getCenter());
+                if (p.x < 60 || p.y < 200 || p.x > m.getSize().x - 60 || p.y > m.getSize().y - 120) continue;
+                const e = document.elementFromPoint(box.left + p.x, box.top + p.y);
+                if (e && e.tagName === 'path' && e.closest('.leaflet-ortpoints-pane')) {
+                    return [idu, box.left + p.x, box.top + p.y];
+                }
+            } return null; }"""
+        )
+        assert spot, "no changed parcel in view"
+        page.mouse.click(spot[1], spot[2])
+        answer.wait_for(timeout=5_000)
+        text = answer.inner_text().replace("\xa0", " ")
+        assert "Changements :" in text and "avant : " in text and "après : " in text, text
+        assert "Contenance" in text  # the parcel's full answer, not a second, shorter one
     finally:
         page.close()

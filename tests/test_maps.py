@@ -25,10 +25,12 @@ from excel import excel_number, read_excel_csv
 from PIL import Image
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
+from geo import fmt
 from geo.classify import classify_parcels
 from geo.cli import main
 from geo.errors import CRSError, InputError, OrtError, OutputExistsError
 from geo.maps import annex
+from geo.maps import layers as maps_layers
 from geo.maps import page as maps
 from geo.perimeters import add_ort_union
 
@@ -154,7 +156,7 @@ def test_encode_round_trip_polygon_hole_multipolygon_point():
     multi = MultiPolygon([box(2.01, 48.01, 2.0101234567, 48.0101), box(2.02, 48.02, 2.0201, 48.0201)])
     point = Point(2.1234567, 48.7654321)
     geoms = np.array([hole, point, multi], dtype=object)
-    decoded = _decode(maps._encode(geoms))
+    decoded = _decode(maps_layers.encode_geometries(geoms))
     assert decoded[1] == pytest.approx((2.123457, 48.765432), abs=1e-9)
     for shape, polys in ((hole, decoded[0]), (multi, decoded[2])):
         parts = list(shape.geoms) if hasattr(shape, "geoms") else [shape]
@@ -169,7 +171,7 @@ def test_encode_round_trip_polygon_hole_multipolygon_point():
 
 def test_encode_refuses_lines():
     with pytest.raises(InputError, match="LineString"):
-        maps._encode(np.array([shapely.LineString([(0, 0), (1, 1)])], dtype=object))
+        maps_layers.encode_geometries(np.array([shapely.LineString([(0, 0), (1, 1)])], dtype=object))
 
 
 def test_parcel_coordinates_rounded_and_close_to_the_cadastre(epinay, epinay_map):
@@ -253,8 +255,8 @@ def test_legend_counts_sources_and_mention(epinay, epinay_map):
     legend = _legend(epinay_map)
     ort = result[result["perimeter_id"] == "ort"]["status"].value_counts()
     text = html.unescape(re.sub(r"<[^>]+>", "|", legend))
-    assert f"incluses ({maps._fmt_int(ort['inside'])})" in text
-    assert f"à cheval ({maps._fmt_int(ort['straddling'])})" in text
+    assert f"incluses ({fmt.number(ort['inside'])})" in text
+    assert f"à cheval ({fmt.number(ort['straddling'])})" in text
     assert "Centre-ville (centre-ville)" in text and "OPAH-RU du centre (OPAH-RU)" in text
     assert "version « Convention initiale » du 18/01/2023" in text
     assert f"millésime {parcels.attrs['millesime']}" in text
@@ -281,7 +283,7 @@ def test_far_parcels_light_drop_keep(epinay):
     assert light.ort_info["parcels_drawn"] == keep.ort_info["parcels_drawn"] == len(parcels)
     assert drop.ort_info["parcels_dropped"] == n_far == light.ort_info["parcels_far"]
     assert drop.ort_info["parcels_drawn"] == len(parcels) - n_far
-    assert f"{maps._fmt_int(n_far)} parcelles à plus de 200 m des périmètres non affichées" in html.unescape(
+    assert f"{fmt.number(n_far)} parcelles à plus de 200 m des périmètres non affichées" in html.unescape(
         _legend(drop)
     )
     light_codes = [p[2] for p in _parcel_entries(_layers(light)["parcelles"]).values()]
@@ -333,7 +335,8 @@ def test_text_from_data_is_escaped(epinay, tmp_path):
     # Popups and tooltips get the raw text, turned into DOM text nodes by the runtime.
     assert _layers(m)["actions"].spec["features"][0][1] == XSS
     assert "\\u003cimg src=x onerror=alert(1)\\u003e" in page
-    assert "innerHTML" not in maps._assets.RUNTIME_JS  # popups never parse HTML
+    for name in ("ort-map.js", "ort-orient.js"):  # popups and labels never parse HTML
+        assert "innerHTML" not in maps._assets.static_text(name), name
     saved = maps.save_offline(m, tmp_path / "evil.html").read_text(encoding="utf-8")
     assert "<img src=x" not in saved and "<script>alert" not in saved
 
@@ -662,3 +665,78 @@ def test_cli_annex_on_the_demo(demo, tmp_path):
     assert "COMMUNE FICTIVE" in text and "impression A3 paysage" in text
     again = run("annex", "-p", paths.perimeters_dir, "-o", tmp_path, "--date", "2024-09-01")
     assert again.exit_code != 0 and "existe déjà" in again.output
+
+
+# --------------------------------------------------------------------------------------------
+# The map's own JavaScript and CSS: real package files, inlined whole, holding no data
+
+
+def test_map_runtime_is_package_files_inlined_whole(epinay_map):
+    import tomllib
+    from importlib import resources
+    from pathlib import Path
+
+    from geo.maps import assets
+
+    folder = resources.files("geo.maps") / "static"
+    page = maps.map_html(epinay_map)
+    for name in assets.STATIC_FILES:
+        text = (folder / name).read_text(encoding="utf-8")
+        assert len(text) > 2_000 and text == assets.static_text(name), name
+        assert text.strip() in page, name  # inlined as it is: one file, no network request
+        # No data in the files: no IDU, no coordinates, no commune name.
+        assert not re.search(r"\b\d{5}000[A-Z0-9]{2}\d{4}\b|\b4[89]\.\d{4,}|\bÉpinay", text), name
+    assert maps.external_resources(page) == []
+    # Shipped in the wheel (package data) and valid JavaScript.
+    pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "static/*" in pyproject["tool"]["setuptools"]["package-data"]["geo.maps"]
+    node = shutil.which("node")
+    if node:
+        for name in ("ort-map.js", "ort-orient.js"):
+            res = subprocess.run([node, "--check", str(folder / name)], capture_output=True, text=True)
+            assert res.returncode == 0, res.stderr
+
+
+def test_page_uses_only_public_names_of_layers():
+    import ast
+    from pathlib import Path
+
+    import geo.maps.page
+
+    tree = ast.parse(Path(geo.maps.page.__file__).read_text(encoding="utf-8"))
+    private = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "geo.maps.layers":
+            private |= {a.name for a in node.names if a.name.startswith("_")}
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            if node.value.id == "_layers" and node.attr.startswith("_"):
+                private.add(node.attr)
+    assert private == set()
+
+
+def test_background_presets_come_from_xyzservices():
+    import xyzservices.providers as xyz
+
+    from geo.maps import tiles
+
+    for key, provider in (
+        ("plan-ign", xyz.GeoportailFrance.plan),
+        ("ortho-ign", xyz.GeoportailFrance.orthos),
+        ("osm", xyz.OpenStreetMap.Mapnik),
+    ):
+        bg = tiles.background(key)
+        assert bg.url == provider.build_url() and bg.max_native_zoom == provider["max_zoom"], key
+        assert all(k in bg.url for k in ("{z}", "{x}", "{y}")) and "apikey" not in bg.url, key
+    # French attributions naming the producer and the licence.
+    assert (
+        "© IGN" in tiles.background("plan-ign").attribution
+        and "Etalab" in tiles.background("ortho-ign").attribution
+    )
+    assert "contributeurs d'OpenStreetMap" in tiles.background("osm").attribution
+    # A custom {z}/{x}/{y} template still works, with its own cache folder per URL.
+    a = tiles.background("https://a.example.org/{z}/{x}/{y}.png", "Serveur A")
+    b = tiles.background("https://b.example.org/{z}/{x}/{y}.png")
+    assert a.attribution == "Serveur A" and b.attribution == "b.example.org"
+    assert (
+        tiles.tile_path(a, 1, 2, 3).parent.parent.parent != tiles.tile_path(b, 1, 2, 3).parent.parent.parent
+    )

@@ -9,7 +9,7 @@ returns a :class:`DataLayer` — a JSON ``spec`` drawn in the page by the inline
 are listed in :mod:`geo.maps.page`.
 
 Geometries are simplified in the metric CRS, reprojected to EPSG:4326 only at the end
-(:func:`_prepare`), rounded to 6 decimals (≈ 0.1 m) and delta-encoded (:func:`_encode`).
+(:func:`_prepare`), rounded to 6 decimals (≈ 0.1 m) and delta-encoded (:func:`encode_geometries`).
 Every text from data goes into the spec as plain text (the runtime builds DOM text nodes)
 or, in legend parts, HTML-escaped.
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 
 import folium
 import geopandas as gpd
@@ -26,7 +27,7 @@ import pandas as pd
 import shapely
 from folium.template import Template
 
-from geo import projection
+from geo import fmt, projection
 from geo.classify import INSIDE, OUTSIDE, STATUS_LABELS, STRADDLING
 from geo.errors import InputError
 from geo.maps import assets as _assets
@@ -132,7 +133,7 @@ class DataLayer(folium.map.Layer, SafeMacro):
 # Geometry encoding
 
 
-def _encode(geoms: np.ndarray) -> list:
+def encode_geometries(geoms: np.ndarray) -> list:
     """Encode EPSG:4326 points and (multi)polygons as delta-coded integer rings.
 
     Returns one entry per geometry: ``[dx, dy]`` for a point, else a list of polygons, each a
@@ -190,7 +191,7 @@ def _prepare(gdf: gpd.GeoDataFrame, *, tolerance_m: float) -> np.ndarray:
     return gpd.GeoSeries(geoms, crs=gdf.crs).to_crs(projection.WGS84).to_numpy()
 
 
-def _usable(gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int]:
+def usable_rows(gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int]:
     """Rows with a non-empty geometry, and how many were left out."""
     ok = ~(gdf.geometry.isna() | gdf.geometry.is_empty)
     return gdf[ok], int((~ok).sum())
@@ -198,14 +199,10 @@ def _usable(gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int]:
 
 def _day(text: str) -> str:
     """An ISO date as people read it (18/01/2023); any other text as it is."""
-    import re
-
-    from geo import fmt
-
     return fmt.date_fr(text) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text or "") else text
 
 
-def _to_crs_of(layer: gpd.GeoDataFrame, crs, *, name: str) -> gpd.GeoDataFrame:
+def to_layer_crs(layer: gpd.GeoDataFrame, crs, *, name: str) -> gpd.GeoDataFrame:
     if not isinstance(layer, gpd.GeoDataFrame):
         raise InputError(f"{name} doit être un GeoDataFrame", fix="lisez-le avec geopandas.read_file")
     return projection.to_metric(layer, crs, source=name)
@@ -218,7 +215,7 @@ def _col(df: pd.DataFrame, *names: str) -> str | None:
     return None
 
 
-def _text(value) -> str:
+def cell_text(value) -> str:
     if value is None or (not isinstance(value, (list, tuple, dict)) and pd.isna(value)):
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -234,7 +231,7 @@ def _fmt_int(value: float) -> str:
 # Legend items (HTML built from escaped text)
 
 
-def _item(kind: str, colour: str, label: str, *, dash: bool = False, fill: str | None = None) -> str:
+def legend_item(kind: str, colour: str, label: str, *, dash: bool = False, fill: str | None = None) -> str:
     c = html.escape(colour)
     if kind == "line":
         style = f"border-top:3px {'dashed' if dash else 'solid'} {c}"
@@ -246,7 +243,7 @@ def _item(kind: str, colour: str, label: str, *, dash: bool = False, fill: str |
     return f'<div class="ort-item">{sw}<span>{html_text(label)}</span></div>'
 
 
-def _note(text: str) -> str:
+def legend_note(text: str) -> str:
     return f'<div class="ort-note">{html_text(text)}</div>'
 
 
@@ -292,8 +289,8 @@ def _status_per_parcel(
     return status, rows, names
 
 
-def _parcel_layer(parcels, classification, perims, *, simplify_m, far_parcels, far_m):
-    usable, no_geom = _usable(parcels)
+def parcels_layer(parcels, classification, perims, *, simplify_m, far_parcels, far_m):
+    usable, no_geom = usable_rows(parcels)
     drawn_perims = perims[perims["type"] != "ort"] if "type" in perims.columns else perims
     near = np.ones(len(usable), dtype=bool)
     if far_parcels != "keep" and len(drawn_perims):
@@ -315,7 +312,7 @@ def _parcel_layer(parcels, classification, perims, *, simplify_m, far_parcels, f
     geoms = kept.geometry.to_numpy()
     simplified = shapely.simplify(geoms, tol, preserve_topology=True) if simplify_m > 0 else geoms
     wgs = gpd.GeoSeries(simplified, crs=kept.crs).to_crs(projection.WGS84).to_numpy()
-    encoded = _encode(wgs)
+    encoded = encode_geometries(wgs)
     cont = kept["contenance"] if "contenance" in kept.columns else pd.Series([None] * len(kept))
     groups: dict[str, list] = {}
     for idu, c, st, geom in zip(idus, cont, status, encoded, strict=True):
@@ -363,9 +360,9 @@ def _parcel_layer(parcels, classification, perims, *, simplify_m, far_parcels, f
     return DataLayer("parcelles", "Parcelles (statut / ORT)", "parcels", spec, search=True), counts
 
 
-def _perimeter_layer(drawn, styles, *, outline, simplify_m, attrs):
+def perimeter_layer(drawn, styles, *, outline, simplify_m, attrs):
     wgs = _prepare(drawn, tolerance_m=simplify_m)
-    encoded = _encode(wgs)
+    encoded = encode_geometries(wgs)
     features, style_list = [], []
     areas = drawn.geometry.area.to_numpy()
     for k, (row, geom) in enumerate(zip(drawn.to_dict("records"), encoded, strict=True)):
@@ -373,22 +370,22 @@ def _perimeter_layer(drawn, styles, *, outline, simplify_m, attrs):
         style.update(fill=not outline, fillOpacity=0.08, opacity=1)
         style_list.append(style)
         rows = [
-            ["Type", PERIMETER_TYPE_LABELS.get(row.get("type"), _text(row.get("type")))],
-            ["Identifiant", _text(row["perimeter_id"])],
+            ["Type", PERIMETER_TYPE_LABELS.get(row.get("type"), cell_text(row.get("type")))],
+            ["Identifiant", cell_text(row["perimeter_id"])],
         ]
         if row.get("type") == "secteur":
             rows.append(["Centre-ville", "oui" if bool(row.get("centre_ville")) else "non"])
-        if _text(row.get("commune")):
-            rows.append(["Commune", _text(row.get("commune"))])
+        if cell_text(row.get("commune")):
+            rows.append(["Commune", cell_text(row.get("commune"))])
         for key, label in (("date_debut", "Début"), ("date_fin", "Fin")):
-            if _text(row.get(key)):
-                rows.append([label, _day(_text(row.get(key)))])
-        version = _text(row.get("version")) or _text(attrs.get("version"))
+            if cell_text(row.get(key)):
+                rows.append([label, _day(cell_text(row.get(key)))])
+        version = cell_text(row.get("version")) or cell_text(attrs.get("version"))
         if version:
-            day = _text(row.get("version_date")) or _text(attrs.get("version_date"))
+            day = cell_text(row.get("version_date")) or cell_text(attrs.get("version_date"))
             rows.append(["Version", f"{version} ({_day(day)})" if day else version])
         rows.append(["Surface", f"{areas[k] / 10_000:,.2f} ha".replace(",", "\u202f").replace(".", ",")])
-        name = _text(row.get("nom")) or _text(row["perimeter_id"])
+        name = cell_text(row.get("nom")) or cell_text(row["perimeter_id"])
         features.append([k, name, rows, name, geom, 0])
     spec = {
         "q": _Q,
@@ -400,9 +397,9 @@ def _perimeter_layer(drawn, styles, *, outline, simplify_m, attrs):
     return DataLayer("perimetres", "Périmètres (secteurs ORT, OPAH-RU)", "vector", spec)
 
 
-def _communes_layer(communes, simplify_m):
-    usable, _ = _usable(communes)
-    encoded = _encode(_prepare(usable, tolerance_m=simplify_m))
+def communes_layer(communes, simplify_m):
+    usable, _ = usable_rows(communes)
+    encoded = encode_geometries(_prepare(usable, tolerance_m=simplify_m))
     name_col = _col(usable, "nom", "name", "libelle")
     code_col = _col(usable, "code_insee", "code", "insee", "commune")
     features = []
@@ -410,7 +407,10 @@ def _communes_layer(communes, simplify_m):
         row = usable.iloc[k]
         name = " ".join(
             x
-            for x in (_text(row[name_col]) if name_col else "", _text(row[code_col]) if code_col else "")
+            for x in (
+                cell_text(row[name_col]) if name_col else "",
+                cell_text(row[code_col]) if code_col else "",
+            )
             if x
         )
         features.append([0, name, [], name, geom, 0])
@@ -429,8 +429,8 @@ def _communes_layer(communes, simplify_m):
 
 
 def _point_layer_spec(gdf, *, styles, rows_of, tooltip_of, style_of, radius_of, simplify_m):
-    usable, missing = _usable(gdf)
-    encoded = _encode(_prepare(usable, tolerance_m=simplify_m)) if len(usable) else []
+    usable, missing = usable_rows(gdf)
+    encoded = encode_geometries(_prepare(usable, tolerance_m=simplify_m)) if len(usable) else []
     features = []
     for geom, (_, row) in zip(encoded, usable.iterrows(), strict=True):
         title, rows = rows_of(row)
@@ -441,16 +441,16 @@ def _point_layer_spec(gdf, *, styles, rows_of, tooltip_of, style_of, radius_of, 
 def _field_rows(row, fields) -> list[list[str]]:
     out = []
     for col, label in fields:
-        if col in row.index and _text(row[col]):
-            out.append([label, _text(row[col])])
+        if col in row.index and cell_text(row[col]):
+            out.append([label, cell_text(row[col])])
     return out
 
 
-def _friches_layer(friches, crs, simplify_m):
-    gdf = _to_crs_of(friches, crs, name="friches")
+def friches_layer(friches, crs, simplify_m):
+    gdf = to_layer_crs(friches, crs, name="friches")
     status_col = _col(gdf, "site_statut", "statut", "status")
     name_col = _col(gdf, "site_nom", "nom", "name")
-    statuses = [_text(s) for s in gdf[status_col]] if status_col else [""] * len(gdf)
+    statuses = [cell_text(s) for s in gdf[status_col]] if status_col else [""] * len(gdf)
     known = list(dict.fromkeys(s for s in statuses))
     palette = {s: FRICHE_COLOURS.get(s.lower(), FRICHE_OTHER_COLOUR) for s in known}
     styles = [
@@ -469,17 +469,17 @@ def _friches_layer(friches, crs, simplify_m):
     spec, missing = _point_layer_spec(
         gdf,
         styles=styles,
-        rows_of=lambda r: (_text(r[name_col]) if name_col else "Friche", _field_rows(r, fields)),
-        tooltip_of=lambda r: _text(r[name_col]) if name_col else "",
-        style_of=lambda r: known.index(_text(r[status_col]) if status_col else ""),
+        rows_of=lambda r: (cell_text(r[name_col]) if name_col else "Friche", _field_rows(r, fields)),
+        tooltip_of=lambda r: cell_text(r[name_col]) if name_col else "",
+        style_of=lambda r: known.index(cell_text(r[status_col]) if status_col else ""),
         radius_of=lambda r: 0,
         simplify_m=simplify_m,
     )
     part = "<h4>Friches (statut)</h4>" + "".join(
-        _item("dot", palette[s], f"{s or 'statut inconnu'} ({statuses.count(s)})") for s in known
+        legend_item("dot", palette[s], f"{s or 'statut inconnu'} ({statuses.count(s)})") for s in known
     )
     if missing:
-        part += _note(f"{missing} friche(s) sans géométrie non affichée(s)")
+        part += legend_note(f"{missing} friche(s) sans géométrie non affichée(s)")
     return (
         DataLayer("friches", "Friches", "vector", spec),
         part,
@@ -487,8 +487,8 @@ def _friches_layer(friches, crs, simplify_m):
     )
 
 
-def _housing_layer(housing, crs, simplify_m):
-    gdf = _to_crs_of(housing, crs, name="housing").copy()
+def housing_layer(housing, crs, simplify_m):
+    gdf = to_layer_crs(housing, crs, name="housing").copy()
     poly = gdf.geometry.notna() & ~gdf.geometry.is_empty & (gdf.geometry.geom_type != "Point")
     gdf.loc[poly, gdf.geometry.name] = gdf.geometry[poly].representative_point()
     n_col = _col(gdf, "logements", "nb_logements", "dwellings", "nombre_logements")
@@ -507,21 +507,24 @@ def _housing_layer(housing, crs, simplify_m):
     spec, missing = _point_layer_spec(
         gdf,
         styles=[{"color": "#ffffff", "weight": 1.5, "fillColor": HOUSING_COLOUR, "fillOpacity": 0.75}],
-        rows_of=lambda r: (_text(r[name_col]) if name_col else "Logements sociaux", _field_rows(r, fields)),
-        tooltip_of=lambda r: _text(r[name_col]) if name_col else "",
+        rows_of=lambda r: (
+            cell_text(r[name_col]) if name_col else "Logements sociaux",
+            _field_rows(r, fields),
+        ),
+        tooltip_of=lambda r: cell_text(r[name_col]) if name_col else "",
         style_of=lambda r: 0,
         radius_of=radius,
         simplify_m=simplify_m,
     )
     total = pd.to_numeric(gdf[n_col], errors="coerce").sum() if n_col else 0
-    part = "<h4>Logements sociaux</h4>" + _item(
+    part = "<h4>Logements sociaux</h4>" + legend_item(
         "dot",
         HOUSING_COLOUR,
         f"site (taille selon le nombre de logements) — {len(spec['features'])} site(s)"
         + (f", {_fmt_int(total)} logements" if n_col else ""),
     )
     if missing:
-        part += _note(f"{missing} site(s) non localisé(s), non affiché(s)")
+        part += legend_note(f"{missing} site(s) non localisé(s), non affiché(s)")
     return (
         DataLayer("logements", "Logements sociaux", "vector", spec),
         part,
@@ -532,18 +535,18 @@ def _housing_layer(housing, crs, simplify_m):
     )
 
 
-def _actions_layer(actions, crs, simplify_m):
+def actions_layer(actions, crs, simplify_m):
     title_col = _col(actions, "titre", "title", "intitule")
     if title_col is None:
         raise InputError(
             "colonne 'titre' absente", source="actions", fix="nommez 'titre' la colonne du titre des actions"
         )
     if isinstance(actions, gpd.GeoDataFrame) and actions.geometry.notna().any():
-        gdf = _to_crs_of(actions, crs, name="actions")
+        gdf = to_layer_crs(actions, crs, name="actions")
     else:
         gdf = gpd.GeoDataFrame(pd.DataFrame(actions), geometry=[None] * len(actions), crs=crs)
     axe_col = _col(gdf, "axe_libelle", "axe", "axe_nom")
-    axes = list(dict.fromkeys(_text(a) for a in gdf[axe_col])) if axe_col else [""]
+    axes = list(dict.fromkeys(cell_text(a) for a in gdf[axe_col])) if axe_col else [""]
     palette = {a: AXE_COLOURS[i % len(AXE_COLOURS)] for i, a in enumerate(axes)}
     styles = [
         {"color": "#222222", "weight": 1.5, "fillColor": palette[a], "fillOpacity": 0.85, "radius": 8}
@@ -559,18 +562,18 @@ def _actions_layer(actions, crs, simplify_m):
     spec, missing = _point_layer_spec(
         gdf,
         styles=styles,
-        rows_of=lambda r: (_text(r[title_col]), _field_rows(r, fields)),
-        tooltip_of=lambda r: _text(r[title_col]),
-        style_of=lambda r: axes.index(_text(r[axe_col]) if axe_col else ""),
+        rows_of=lambda r: (cell_text(r[title_col]), _field_rows(r, fields)),
+        tooltip_of=lambda r: cell_text(r[title_col]),
+        style_of=lambda r: axes.index(cell_text(r[axe_col]) if axe_col else ""),
         radius_of=lambda r: 0,
         simplify_m=simplify_m,
     )
-    counts = gdf[axe_col].map(_text).value_counts() if axe_col else pd.Series({"": len(gdf)})
+    counts = gdf[axe_col].map(cell_text).value_counts() if axe_col else pd.Series({"": len(gdf)})
     part = "<h4>Actions (par axe)</h4>" + "".join(
-        _item("dot", palette[a], f"{a or 'axe non renseigné'} ({int(counts.get(a, 0))})") for a in axes
+        legend_item("dot", palette[a], f"{a or 'axe non renseigné'} ({int(counts.get(a, 0))})") for a in axes
     )
     if missing:
-        part += _note(f"{missing} action(s) sans localisation (non affichées)")
+        part += legend_note(f"{missing} action(s) sans localisation (non affichées)")
     return (
         DataLayer("actions", "Actions de la convention", "vector", spec),
         part,
@@ -610,7 +613,7 @@ def _eligibility_table(eligibility: pd.DataFrame) -> pd.DataFrame:
     return eligibility
 
 
-def _eligibility_layers(eligibility, parcels, crs, *, simplify_m):
+def eligibility_layers(eligibility, parcels, crs, *, simplify_m):
     table = _eligibility_table(eligibility)
     effects = [e for e in ELIGIBILITY_EFFECTS if e in table.columns]
     if not effects:
@@ -620,7 +623,7 @@ def _eligibility_layers(eligibility, parcels, crs, *, simplify_m):
             fix=f"add one of {', '.join(ELIGIBILITY_EFFECTS)} (or the columns effect and answer)",
         )
     if isinstance(table, gpd.GeoDataFrame) and table.geometry.notna().any():
-        geo_rows = _to_crs_of(table, crs, name="eligibility")
+        geo_rows = to_layer_crs(table, crs, name="eligibility")
     elif parcels is not None:
         keep = [c for c in ("idu", "contenance") if c in parcels.columns] + [parcels.geometry.name]
         geo_rows = parcels[keep].merge(
@@ -631,7 +634,7 @@ def _eligibility_layers(eligibility, parcels, crs, *, simplify_m):
         raise InputError(
             "eligibility has no geometry and no parcels were given", fix="pass parcels= or a GeoDataFrame"
         )
-    geo_rows, _ = _usable(geo_rows)
+    geo_rows, _ = usable_rows(geo_rows)
     codes = pd.DataFrame({e: [_answer_code(v) for v in geo_rows[e]] for e in effects}, index=geo_rows.index)
     layers, counts = [], {}
     for effect in effects:
@@ -642,7 +645,7 @@ def _eligibility_layers(eligibility, parcels, crs, *, simplify_m):
             "partly": int((codes[effect] == "p").sum()),
         }
         colour = ELIGIBILITY_COLOURS.get(effect, "#888888")
-        encoded = _encode(_prepare(sub, tolerance_m=simplify_m)) if len(sub) else []
+        encoded = encode_geometries(_prepare(sub, tolerance_m=simplify_m)) if len(sub) else []
         groups: dict[str, list] = {}
         for (_, row), geom, code in zip(sub.iterrows(), encoded, codes.loc[sel, effect], strict=True):
             idu = str(row["idu"])
@@ -683,6 +686,53 @@ def _eligibility_layers(eligibility, parcels, crs, *, simplify_m):
     return layers, counts
 
 
+def fold_answers(spec: dict, answers: pd.DataFrame) -> dict:
+    """Put each parcel's eligibility answers into the parcel layer, for its one popup.
+
+    Every parcel gets one character per dispositif (``y``/``p``/``n``/``u``, ``-`` when not
+    answered) in slot 4 and, for ``partiellement``, the share in per mille in slot 6; the spec
+    gets the dispositifs' names, references and the date evaluated.
+    """
+    if answers.empty or "idu" not in answers.columns:
+        return {"parcels": 0, "effects": 0}
+    rule_col = next(c for c in ("regle", "effect", "rule") if c in answers.columns)
+    name_col = next((c for c in ("dispositif", "effet", "effect_label") if c in answers.columns), rule_col)
+    rules = list(dict.fromkeys(answers[rule_col]))
+    first = answers.drop_duplicates(rule_col).set_index(rule_col)
+    pos = {r: k for k, r in enumerate(rules)}
+    shares = answers["part"] if "part" in answers.columns else pd.Series(None, index=answers.index)
+    codes: dict[str, list[str]] = {}
+    parts: dict[str, dict[int, int]] = {}
+    for idu, rule, verdict, share in zip(
+        answers["idu"].astype(str), answers[rule_col], answers["verdict"], shares, strict=True
+    ):
+        row = codes.setdefault(idu, ["-"] * len(rules))
+        code = _answer_code(verdict)
+        row[pos[rule]] = code
+        if code == "p" and share is not None and not pd.isna(share):
+            parts.setdefault(idu, {})[pos[rule]] = int(round(float(share) * 1000))
+    n = 0
+    for prefix, entries in spec["groups"]:
+        for p in entries:
+            got = codes.get(prefix + p[0])
+            if got is None:
+                continue
+            n += 1
+            p[4] = "".join(got)
+            while len(p) < 7:
+                p.append(0)
+            p[6] = parts.get(prefix + p[0], 0)
+    spec["effects"] = [cell_text(first.at[r, name_col]) or cell_text(r) for r in rules]
+    spec["references"] = [
+        cell_text(first.at[r, "reference"]) if "reference" in first.columns else "" for r in rules
+    ]
+    spec["answers"] = _ANSWERS
+    day = cell_text(first["date_evaluee"].iloc[0]) if "date_evaluee" in first.columns else ""
+    spec["rulesDate"] = fmt.date_fr(day) if day else ""
+    spec["rulesNote"] = "indicatif : ni rescrit fiscal, ni décision de l'Anah ou de la CDAC"
+    return {"parcels": n, "effects": len(rules)}
+
+
 # --------------------------------------------------------------------------------------------
 # Orientation layers (offline): sections, buildings, lieux-dits, street names, parcel numbers
 
@@ -693,115 +743,14 @@ SECTION_COLOUR = "#3d3d3d"
 #: Fill of the part of a straddling parcel inside the ORT (the rest stays pale).
 STRADDLING_INSIDE_COLOUR = "#f0b400"
 DIFF_COLOURS = {"enters": "#2166ac", "leaves": "#d73027", "share_changed": "#8c510a"}
+#: The perimeters before an avenant on the diff map (dashed): a magenta no perimeter, status or
+#: change uses.
+BEFORE_COLOUR = "#c51b7d"
 DIFF_LABELS = {
     "enters": "entre dans le périmètre",
     "leaves": "sort du périmètre",
     "share_changed": "part modifiée",
 }
-
-#: Runtime of the orientation layers (added once to the page after the main runtime).
-ORIENT_JS = r"""
-(function () {
-"use strict";
-var ORT = window.ORT;
-function decode(g, cur, q) {
-  if (typeof g[0] === "number") { cur[0] += g[0]; cur[1] += g[1]; return [cur[1] / q, cur[0] / q]; }
-  return g.map(function (poly) { return poly.map(function (ring) {
-    var out = new Array(ring.length / 2);
-    for (var i = 0; i < ring.length; i += 2) {
-      cur[0] += ring[i]; cur[1] += ring[i + 1]; out[i / 2] = [cur[1] / q, cur[0] / q];
-    }
-    return out; }); });
-}
-var fillCanvas = null;
-// Non-interactive filled polygons on one canvas (buildings): {q, style, geoms: [geom]}.
-ORT.fills = function (spec) {
-  if (!fillCanvas) fillCanvas = L.canvas({padding: 0.3});
-  var group = L.featureGroup(), cur = [0, 0], opts = {renderer: fillCanvas, interactive: false};
-  for (var k in spec.style) opts[k] = spec.style[k];
-  spec.geoms.forEach(function (g) { group.addLayer(L.polygon(decode(g, cur, spec.q), opts)); });
-  return group;
-};
-// Labels drawn only in view and from their zoom on: {q, items: [[text, dx, dy, minZoom, angle, cls]]}
-// (coordinates delta-coded like the geometries). Text goes in as a text node.
-var MAX_LABELS = 900;
-function labelLayer(collect) {
-  var layer = L.layerGroup(), map = null;
-  function draw() {
-    layer.clearLayers();
-    if (!map) return;
-    var z = map.getZoom(), b = map.getBounds().pad(0.05), n = 0;
-    collect(z, b, function (text, ll, angle, cls) {
-      if (n >= MAX_LABELS) return;
-      n += 1;
-      var span = ORT.el("span", "ort-label-text", text);
-      if (angle) span.style.transform = "translate(-50%,-50%) rotate(" + angle + "deg)";
-      var icon = L.divIcon({className: "ort-label " + (cls || ""), html: span, iconSize: [0, 0]});
-      layer.addLayer(L.marker(ll, {icon: icon, interactive: false, keyboard: false, pane: "ortlabels"}));
-    });
-  }
-  layer.on("add", function (e) { map = e.target._map; map.on("zoomend moveend", draw); draw(); });
-  layer.on("remove", function () { if (map) map.off("zoomend moveend", draw); map = null; });
-  return layer;
-}
-ORT.labels = function (spec) {
-  var cur = [0, 0], items = spec.items.map(function (it) {
-    return [it[0], decode([it[1], it[2]], cur, spec.q), it[3], it[4], it[5]];
-  });
-  return labelLayer(function (z, b, add) {
-    items.forEach(function (it) { if (z >= it[2] && b.contains(it[1])) add(it[0], it[1], it[3], it[4]); });
-  });
-};
-function pct(permille) { return (permille / 10).toFixed(1).replace(".", ",") + "\u00a0%"; }
-// Parcel numbers from the parcel layer itself (no extra bytes): the numéro, and the share of a
-// straddling parcel ("12 · 15,0 %").
-ORT.parcelNumbers = function (spec) {
-  return labelLayer(function (z, b, add) {
-    var parcels = ORT.layers[spec.layer];
-    if (z < spec.minZoom || !parcels) return;
-    parcels.eachLayer(function (p) {
-      var pb = p.getBounds();
-      if (!b.intersects(pb)) return;
-      var idu = p.ortIdu, text = idu.length === 14 ? String(parseInt(idu.slice(10), 10)) : idu;
-      if (p.ortData[2] === 1 && p.ortData[3] && p.ortData[3].length) {
-        text += " \u00b7 " + pct(p.ortData[3][0][2]);
-      }
-      add(text, pb.getCenter(), 0, p.ortData[2] === 1 ? "ort-label-share" : "ort-label-num");
-    });
-  });
-};
-ORT.orientInit = function (map) {
-  map.createPane("ortparts").style.zIndex = 420;
-  var labels = map.createPane("ortlabels");
-  labels.style.zIndex = 640; labels.style.pointerEvents = "none";
-};
-// A notice on the map when the background tiles fail (offline, server down).
-ORT.tileNotice = function (map, tiles, label) {
-  var shown = false;
-  tiles.on("tileerror", function () {
-    if (shown) return;
-    shown = true;
-    var box = ORT.el("div", "ort-box ort-tile-notice",
-      "Fond « " + label + " » indisponible (pas de réseau ?) : la carte reste lisible sans lui.");
-    box.setAttribute("role", "status");
-    ORT.control(map, "bottomleft", box);
-  });
-};
-})();
-"""
-
-#: CSS of the orientation labels.
-ORIENT_CSS = """
-.ort-label{pointer-events:none}
-.ort-label-text{position:absolute;transform:translate(-50%,-50%);white-space:nowrap;
-  font:11px/1.1 system-ui,sans-serif;color:#333;text-shadow:0 0 2px #fff,0 0 2px #fff,0 0 3px #fff}
-.ort-section .ort-label-text{font-weight:700;font-size:14px;color:#222}
-.ort-lieu-dit .ort-label-text{font-style:italic;font-size:12px;color:#5b3a1a}
-.ort-voie .ort-label-text{font-size:11px;color:#1d3557;letter-spacing:.02em}
-.ort-label-num .ort-label-text{font-size:10px;color:#444}
-.ort-label-share .ort-label-text{font-size:10px;color:#6b4e00;font-weight:600}
-.ort-tile-notice{color:#8a1c00;max-width:300px}
-"""
 
 
 def _label_items(points: np.ndarray, texts, min_zoom: int, *, angles=None, cls: str = "") -> list:
@@ -824,7 +773,7 @@ def sections_from_parcels(parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     Returns a GeoDataFrame (same metric CRS) with ``section_id`` (commune + prefixe + section)
     and ``section``.
     """
-    usable, _ = _usable(parcels)
+    usable, _ = usable_rows(parcels)
     if "idu" not in usable.columns or usable.empty:
         return gpd.GeoDataFrame({"section_id": [], "section": []}, geometry=[], crs=parcels.crs)
     key = usable["idu"].astype(str).str[:10]
@@ -843,11 +792,11 @@ def _section_text(value: str) -> str:
     return str(value).lstrip("0") or "0"
 
 
-def _sections_layers(sections, crs, simplify_m):
-    gdf = _to_crs_of(sections, crs, name="sections")
-    gdf, _ = _usable(gdf)
+def sections_layers(sections, crs, simplify_m):
+    gdf = to_layer_crs(sections, crs, name="sections")
+    gdf, _ = usable_rows(gdf)
     code = _col(gdf, "section", "code")
-    encoded = _encode(_prepare(gdf, tolerance_m=max(simplify_m, 0.5)))
+    encoded = encode_geometries(_prepare(gdf, tolerance_m=max(simplify_m, 0.5)))
     spec = {
         "q": _Q,
         "kind": "outline",
@@ -865,26 +814,26 @@ def _sections_layers(sections, crs, simplify_m):
     )
 
 
-def _buildings_layer(buildings, crs, simplify_m):
-    gdf = _to_crs_of(buildings, crs, name="batiments")
-    gdf, _ = _usable(gdf)
+def buildings_layer(buildings, crs, simplify_m):
+    gdf = to_layer_crs(buildings, crs, name="batiments")
+    gdf, _ = usable_rows(gdf)
     gdf = gdf[gdf.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
     # Buildings are small: a coarser tolerance keeps a commune's buildings within the map budget.
     spec = {
         "q": _Q,
         "style": {"color": "#6f655c", "weight": 0.4, "fillColor": BUILDING_COLOUR, "fillOpacity": 0.55},
-        "geoms": _encode(_prepare(gdf, tolerance_m=max(simplify_m, 0.6))),
+        "geoms": encode_geometries(_prepare(gdf, tolerance_m=max(simplify_m, 0.6))),
     }
     return DataLayer("batiments", "Bâtiments", "fills", spec, show=False), len(gdf)
 
 
-def _lieux_dits_layer(lieux_dits, crs):
-    gdf = _to_crs_of(lieux_dits, crs, name="lieux_dits")
-    gdf, _ = _usable(gdf)
+def lieux_dits_layer(lieux_dits, crs):
+    gdf = to_layer_crs(lieux_dits, crs, name="lieux_dits")
+    gdf, _ = usable_rows(gdf)
     name = _col(gdf, "nom", "name", "libelle")
-    gdf = gdf[gdf[name].map(_text) != ""] if name else gdf.iloc[0:0]
+    gdf = gdf[gdf[name].map(cell_text) != ""] if name else gdf.iloc[0:0]
     pts = gpd.GeoSeries(gdf.geometry.representative_point(), crs=gdf.crs).to_crs(projection.WGS84).to_numpy()
-    texts = [_text(v) for v in gdf[name]] if name else []
+    texts = [cell_text(v) for v in gdf[name]] if name else []
     spec = {"q": _Q, "items": _label_items(pts, texts, LABEL_ZOOM["lieu_dit"], cls="ort-lieu-dit")}
     return DataLayer("lieux-dits", "Lieux-dits", "labels", spec), len(gdf)
 
@@ -918,7 +867,7 @@ def street_labels(addresses: pd.DataFrame, crs) -> gpd.GeoDataFrame:
     rows = []
     for _, idx in df.groupby("_k", sort=False).indices.items():
         p = xy[idx]
-        name = _text(df["voie"].iloc[idx[0]])
+        name = cell_text(df["voie"].iloc[idx[0]])
         if not name:
             continue
         mid = p.mean(axis=0)
@@ -945,7 +894,7 @@ def street_labels(addresses: pd.DataFrame, crs) -> gpd.GeoDataFrame:
     )
 
 
-def _streets_layer(addresses, crs):
+def streets_layer(addresses, crs):
     streets = street_labels(addresses, crs)
     pts = streets.to_crs(projection.WGS84).geometry.to_numpy()
     # Screen angles go clockwise (CSS rotate): the map's y axis points down.
@@ -958,7 +907,7 @@ def _streets_layer(addresses, crs):
     return DataLayer("voies", "Noms des voies (adresses)", "labels", spec), len(streets)
 
 
-def _straddling_parts_layer(parcels, classification, perims, simplify_m):
+def straddling_parts_layer(parcels, classification, perims, simplify_m):
     """The part inside the ORT of each straddling parcel, filled (the parcel itself is pale)."""
     if classification is None:
         return None, 0
@@ -993,48 +942,116 @@ def _straddling_parts_layer(parcels, classification, perims, simplify_m):
                 "interactive": False,
             }
         ],
-        "features": [[0, "", [], "", g, 0] for g in _encode(_prepare(gdf, tolerance_m=simplify_m))],
+        "features": [[0, "", [], "", g, 0] for g in encode_geometries(_prepare(gdf, tolerance_m=simplify_m))],
     }
     return DataLayer("parts-incluses", "Parts incluses (à cheval)", "vector", spec), len(sub)
 
 
-def _diff_layers(diff, parcels, before, crs, simplify_m):
-    """Parcels that enter, leave or change share (:func:`geo.diff.perimeter_diff`), and the old outlines."""
-    from geo import fmt
+def _status(row: dict, side: str) -> str:
+    """A diff row's status in one version (``status_before``…), else read from its share."""
+    status = row.get(f"status_{side}")
+    if status in _STATUS_CODE:
+        return status
+    share = float(row.get(f"share_{side}") or 0.0)
+    return OUTSIDE if share <= 0 else INSIDE if share >= 1 else STRADDLING
 
+
+def _versions(before, after) -> tuple[str, str]:
+    """The names of the two versions compared (their ``version_libelle``), else avant / après."""
+    name = lambda g: cell_text(getattr(g, "attrs", {}).get("version_libelle")) if g is not None else ""  # noqa: E731
+    return name(before) or "version précédente", name(after) or "version en vigueur"
+
+
+def diff_layers(diff, parcels, before, crs, simplify_m, *, after=None):
+    """Parcels that enter, leave or change share (:func:`geo.diff.perimeter_diff`), and the old outlines.
+
+    Each changed parcel × perimeter is drawn in the colour of its change; its popup gives the
+    status and the share in each version. Where the map has the parcel layer, a click opens the
+    parcel's full popup instead, whose "Changements" part (:func:`fold_diff`) lists every
+    perimeter. The perimeters before the avenant are a dashed :data:`BEFORE_COLOUR` line above
+    the changed parcels and the current outlines.
+    """
     d = diff[diff["perimeter_id"] != "ort"] if (diff["perimeter_id"] != "ort").any() else diff
     geo_rows = parcels[["idu", parcels.geometry.name]].merge(d, on="idu")
     geo_rows = gpd.GeoDataFrame(geo_rows, geometry=parcels.geometry.name, crs=parcels.crs)
+    was, now = _versions(before, after)
     order = list(DIFF_COLOURS)
     styles = [
         {"color": DIFF_COLOURS[k], "weight": 2.5, "fillColor": DIFF_COLOURS[k], "fillOpacity": 0.35}
         for k in order
     ]
     features = []
-    encoded = _encode(_prepare(geo_rows, tolerance_m=simplify_m)) if len(geo_rows) else []
+    encoded = encode_geometries(_prepare(geo_rows, tolerance_m=simplify_m)) if len(geo_rows) else []
     for row, geom in zip(geo_rows.to_dict("records"), encoded, strict=True):
         rows = [
-            ["Périmètre", _text(row["perimeter_nom"])],
+            ["Périmètre", cell_text(row["perimeter_nom"])],
             ["Changement", DIFF_LABELS[row["change"]]],
+            [f"Avant ({was})", STATUS_LABELS[_status(row, "before")]],
             ["Part incluse avant", fmt.percent(row["share_before"])],
+            [f"Après ({now})", STATUS_LABELS[_status(row, "after")]],
             ["Part incluse après", fmt.percent(row["share_after"])],
         ]
         title = f"Parcelle {row['idu']}"
         features.append(
             [order.index(row["change"]), title, rows, f"{title} : {DIFF_LABELS[row['change']]}", geom, 0]
         )
-    spec = {"q": _Q, "kind": "polygon", "pane": "ortpoints", "styles": styles, "features": features}
+    spec = {
+        "q": _Q,
+        "kind": "polygon",
+        "pane": "ortpoints",
+        "styles": styles,
+        "features": features,
+        # A click opens the parcel's full popup when the map has it (with every perimeter's change).
+        "parcelIds": [str(i) for i in geo_rows["idu"]],
+    }
     layers = [DataLayer("modifications", "Modifications de l'avenant", "vector", spec)]
     counts = d["change"].value_counts().to_dict()
     if before is not None:
-        old = _to_crs_of(before, crs, name="before")
+        old = to_layer_crs(before, crs, name="before")
         old = old[old["type"] != "ort"] if "type" in old.columns else old
+        # Dashed over the current outlines: where a boundary did not move, both colours alternate.
+        line = {
+            "color": BEFORE_COLOUR,
+            "weight": 3.5,
+            "dashArray": "10 8",
+            "opacity": 1,
+            "interactive": False,
+        }
         ospec = {
             "q": _Q,
             "kind": "outline",
-            "pane": "ortperimetres",
-            "styles": [{"color": "#555555", "weight": 2.5, "dashArray": "4 6", "interactive": False}],
-            "features": [[0, "", [], "", g, 0] for g in _encode(_prepare(old, tolerance_m=simplify_m))],
+            "pane": "ortavant",  # above the changed parcels, below the popups
+            "styles": [line],
+            "features": [
+                [0, "", [], "", g, 0] for g in encode_geometries(_prepare(old, tolerance_m=simplify_m))
+            ],
         }
-        layers.append(DataLayer("perimetres-avant", "Périmètres avant l'avenant", "vector", ospec))
+        layers.append(DataLayer("perimetres-avant", f"Périmètres avant l'avenant ({was})", "vector", ospec))
     return layers, counts
+
+
+def fold_diff(spec: dict, diff: pd.DataFrame, before=None, after=None) -> int:
+    """Put each changed parcel's before/after into the parcel layer, for its one popup.
+
+    ``spec["changes"]`` maps an IDU to ``[perimeter, change, status before, share before ‰,
+    status after, share after ‰]`` rows (status codes as the parcel layer's); returns how many
+    parcels changed.
+    """
+    was, now = _versions(before, after)
+    changes: dict[str, list] = {}
+    ordered = diff.assign(_ort=diff["perimeter_id"] != "ort").sort_values("_ort", kind="stable")
+    for row in ordered.to_dict("records"):
+        changes.setdefault(str(row["idu"]), []).append(
+            [
+                cell_text(row["perimeter_nom"]),
+                row["change"],
+                _STATUS_CODE[_status(row, "before")],
+                int(round(float(row["share_before"]) * 1000)),
+                _STATUS_CODE[_status(row, "after")],
+                int(round(float(row["share_after"]) * 1000)),
+            ]
+        )
+    spec["changes"] = changes
+    spec["changeHead"] = f"Changements : {was} → {now}"
+    spec["changeLabels"] = dict(DIFF_LABELS)
+    return len(changes)

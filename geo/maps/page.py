@@ -15,6 +15,12 @@ EPSG:4326 only at the end, rounded to 6 decimals (≈ 0.1 m) and delta-encoded; 
 from every perimeter can be lightened or dropped (``far_parcels``), and the legend says how
 many.
 
+The search frames the parcel found with its neighbours and the nearest sector boundary, its
+popup beside it; on a screen narrower than 600 px (a phone) the answer is a bottom sheet instead
+(45 % of the height at most, scrolling, closed by its button or Escape), the parcel framed above
+it. On a diff map (``diff=``), a changed parcel's popup gives its status and share in both
+versions, and the perimeters before the avenant are a dashed magenta line.
+
 Every text from data reaches the page either HTML-escaped (legend, title, layer names) or as
 DOM text nodes built by the runtime (popups, tooltips, search messages): it cannot run a
 script.
@@ -67,19 +73,19 @@ from geo.maps.layers import (
     ELIGIBILITY_COLOURS,
     ELIGIBILITY_EFFECTS,
     STATUS_COLOURS,
-    _actions_layer,
-    _communes_layer,
-    _eligibility_layers,
-    _fmt_int,
-    _friches_layer,
-    _housing_layer,
-    _item,
-    _note,
-    _parcel_layer,
-    _perimeter_layer,
-    _text,
-    _to_crs_of,
-    _usable,
+    actions_layer,
+    cell_text,
+    communes_layer,
+    eligibility_layers,
+    fold_answers,
+    friches_layer,
+    housing_layer,
+    legend_item,
+    legend_note,
+    parcels_layer,
+    perimeter_layer,
+    to_layer_crs,
+    usable_rows,
 )
 from geo.maps.layers import FAR_COLOUR as FAR_COLOUR
 from geo.maps.layers import FRICHE_COLOURS as FRICHE_COLOURS
@@ -87,7 +93,6 @@ from geo.maps.layers import FRICHE_OTHER_COLOUR as FRICHE_OTHER_COLOUR
 from geo.maps.layers import HOUSING_COLOUR as HOUSING_COLOUR
 from geo.maps.layers import PERIMETER_TYPE_LABELS as PERIMETER_TYPE_LABELS
 from geo.maps.layers import DataLayer as DataLayer
-from geo.maps.layers import _encode as _encode
 from geo.maps.safe import Literal, SafeFigure, SafeFitBounds, SafeLayerControl, SafeMacro, SafeTileLayer
 from geo.maps.text import html_text, no_surrogates
 
@@ -122,14 +127,6 @@ class OfflineMap(folium.Map, SafeMacro):
     def render(self, **kwargs):
         header = self.get_root().header
         header.add_child(Literal(_assets.inline_head()), name="ort_inline_assets", index=0)
-        header.add_child(
-            Literal(
-                f"<style>{_layers.ORIENT_CSS}</style>\n"
-                f"<script>{_assets._script_safe(_layers.ORIENT_JS)}</script>\n"
-            ),
-            name="ort_orient_assets",
-            index=1,
-        )
         super().render(**kwargs)
 
 
@@ -348,7 +345,7 @@ def convention_map(
     if simplify_m < 0 or far_m < 0:
         raise InputError("simplify_m et far_m sont des distances en mètres, positives ou nulles")
     crs = projection.require_metric(perimeters, source="perimeters")
-    perims, _ = _usable(perimeters)
+    perims, _ = usable_rows(perimeters)
     drawn = perims[perims["type"] != "ort"] if "type" in perims.columns else perims
     if "perimeter_id" not in drawn.columns:
         raise InputError("colonne 'perimeter_id' absente", source="perimeters")
@@ -383,9 +380,9 @@ def convention_map(
 
     legend: list[str] = []
     order: list[str] = []
-    parcel_layer = None
+    parcel_layer = parcels_data = None
     if parcels is not None:
-        parcel_layer = _to_crs_of(parcels, crs, name="parcels")
+        parcel_layer = to_layer_crs(parcels, crs, name="parcels")
         if "idu" not in parcel_layer.columns:
             raise InputError(
                 "colonne 'idu' absente", source="parcels", fix="lisez-les avec geo.sources.cadastre"
@@ -402,18 +399,17 @@ def convention_map(
             from geo.classify import classify_parcels
 
             classification = classify_parcels(parcel_layer, perims, only_intersecting=True)
-        layer, counts = _parcel_layer(
+        layer, counts = parcels_layer(
             parcel_layer, classification, perims, simplify_m=simplify_m, far_parcels=far_parcels, far_m=far_m
         )
         info.update(counts)
         if answers is not None:
-            info["answers"] = _fold_answers(layer.spec, answers)
+            info["answers"] = fold_answers(layer.spec, answers)
+        parcels_data = layer
         m.add_child(layer)
         legend.append(_section("parcelles", _legend_parcels(counts, far_parcels, far_m)))
         order.append("parcelles")
-        parts, n_straddling = _layers._straddling_parts_layer(
-            parcel_layer, classification, perims, simplify_m
-        )
+        parts, n_straddling = _layers.straddling_parts_layer(parcel_layer, classification, perims, simplify_m)
         if parts is not None:
             m.add_child(parts)
             order.append(parts.key)
@@ -428,7 +424,7 @@ def convention_map(
     order += orient_order
 
     if eligibility is not None:
-        layers, counts = _eligibility_layers(eligibility, parcel_layer, crs, simplify_m=simplify_m)
+        layers, counts = eligibility_layers(eligibility, parcel_layer, crs, simplify_m=simplify_m)
         for layer in layers:
             layer.spec["delegate"] = parcel_layer is not None  # the parcel's full popup, not a second one
             m.add_child(layer)
@@ -437,16 +433,18 @@ def convention_map(
         legend.append(_section(" ".join(lay.key for lay in layers), _legend_eligibility(counts)))
 
     if communes is not None:
-        layer = _communes_layer(_to_crs_of(communes, crs, name="communes"), simplify_m)
+        layer = communes_layer(to_layer_crs(communes, crs, name="communes"), simplify_m)
         m.add_child(layer)
         order.append("communes")
         legend.append(
-            _section("communes", "<h4>Limites</h4>" + _item("line", "#333333", "Limite communale", dash=True))
+            _section(
+                "communes", "<h4>Limites</h4>" + legend_item("line", "#333333", "Limite communale", dash=True)
+            )
         )
 
     styles = perimeter_colours(drawn)
     if len(drawn):
-        layer = _perimeter_layer(
+        layer = perimeter_layer(
             drawn, styles, outline=parcels is not None, simplify_m=simplify_m / 3, attrs=perims.attrs
         )
         _sector_popups(layer.spec, drawn, perims.attrs, convention)
@@ -457,11 +455,15 @@ def convention_map(
     if diff is not None:
         if parcel_layer is None:
             raise InputError("a diff layer needs the parcels", fix="pass parcels=")
-        diff_layers, diff_counts = _layers._diff_layers(diff, parcel_layer, diff_before, crs, simplify_m)
+        diff_layers, diff_counts = _layers.diff_layers(
+            diff, parcel_layer, diff_before, crs, simplify_m, after=perims
+        )
         for layer in diff_layers:
             m.add_child(layer)
             order.append(layer.key)
         info["diff"] = diff_counts
+        if parcels_data is not None:  # the parcel's own popup says before / after as well
+            _layers.fold_diff(parcels_data.spec, diff, diff_before, perims)
         legend.append(
             _section(
                 " ".join(lay.key for lay in diff_layers), _legend_diff(diff_counts, diff_before is not None)
@@ -469,9 +471,9 @@ def convention_map(
         )
 
     for key, gdf, builder in (
-        ("friches", friches, _friches_layer),
-        ("logements", housing, _housing_layer),
-        ("actions", actions, _actions_layer),
+        ("friches", friches, friches_layer),
+        ("logements", housing, housing_layer),
+        ("actions", actions, actions_layer),
     ):
         if gdf is None:
             continue
@@ -514,55 +516,6 @@ def convention_map(
 def _section(layers: str, part: str) -> str:
     """A legend part tied to its layers (space-separated keys): hidden when they are switched off."""
     return f'<div data-ort-layer="{html_text(layers)}">{part}</div>'
-
-
-def _fold_answers(spec: dict, answers: pd.DataFrame) -> dict:
-    """Put each parcel's eligibility answers into the parcel layer, for its one popup.
-
-    Every parcel gets one character per dispositif (``y``/``p``/``n``/``u``, ``-`` when not
-    answered) in slot 4 and, for ``partiellement``, the share in per mille in slot 6; the spec
-    gets the dispositifs' names, references and the date evaluated.
-    """
-    from geo.maps.layers import _ANSWERS, _answer_code
-
-    if answers.empty or "idu" not in answers.columns:
-        return {"parcels": 0, "effects": 0}
-    rule_col = next(c for c in ("regle", "effect", "rule") if c in answers.columns)
-    name_col = next((c for c in ("dispositif", "effet", "effect_label") if c in answers.columns), rule_col)
-    rules = list(dict.fromkeys(answers[rule_col]))
-    first = answers.drop_duplicates(rule_col).set_index(rule_col)
-    pos = {r: k for k, r in enumerate(rules)}
-    shares = answers["part"] if "part" in answers.columns else pd.Series(None, index=answers.index)
-    codes: dict[str, list[str]] = {}
-    parts: dict[str, dict[int, int]] = {}
-    for idu, rule, verdict, share in zip(
-        answers["idu"].astype(str), answers[rule_col], answers["verdict"], shares, strict=True
-    ):
-        row = codes.setdefault(idu, ["-"] * len(rules))
-        code = _answer_code(verdict)
-        row[pos[rule]] = code
-        if code == "p" and share is not None and not pd.isna(share):
-            parts.setdefault(idu, {})[pos[rule]] = int(round(float(share) * 1000))
-    n = 0
-    for prefix, entries in spec["groups"]:
-        for p in entries:
-            got = codes.get(prefix + p[0])
-            if got is None:
-                continue
-            n += 1
-            p[4] = "".join(got)
-            while len(p) < 7:
-                p.append(0)
-            p[6] = parts.get(prefix + p[0], 0)
-    spec["effects"] = [_text(first.at[r, name_col]) or _text(r) for r in rules]
-    spec["references"] = [
-        _text(first.at[r, "reference"]) if "reference" in first.columns else "" for r in rules
-    ]
-    spec["answers"] = _ANSWERS
-    day = _text(first["date_evaluee"].iloc[0]) if "date_evaluee" in first.columns else ""
-    spec["rulesDate"] = fmt.date_fr(day) if day else ""
-    spec["rulesNote"] = "indicatif : ni rescrit fiscal, ni décision de l'Anah ou de la CDAC"
-    return {"parcels": n, "effects": len(rules)}
 
 
 def _sector_popups(spec: dict, drawn: gpd.GeoDataFrame, attrs: dict, convention) -> None:
@@ -638,17 +591,19 @@ def _orientation_layers(m, info, crs, parcels, sections, buildings, lieux_dits, 
     """Sections (outlines and names), buildings, lieux-dits, street names, parcel numbers."""
     legend, order, counts = [], [], {}
     if buildings is not None:
-        layer, counts["batiments"] = _layers._buildings_layer(buildings, crs, simplify_m)
+        layer, counts["batiments"] = _layers.buildings_layer(buildings, crs, simplify_m)
         m.add_child(layer)
-        legend.append(_item("box", "#6f655c", "Bâtiments (couche à activer)", fill=_layers.BUILDING_COLOUR))
+        legend.append(
+            legend_item("box", "#6f655c", "Bâtiments (couche à activer)", fill=_layers.BUILDING_COLOUR)
+        )
     if sections is None and parcels is not None:
         sections = _layers.sections_from_parcels(parcels)
     if sections is not None and len(sections):
-        outline, names, counts["sections"] = _layers._sections_layers(sections, crs, simplify_m)
+        outline, names, counts["sections"] = _layers.sections_layers(sections, crs, simplify_m)
         m.add_child(outline)
         m.add_child(names)
         order.append(outline.key)
-        legend.append(_item("line", _layers.SECTION_COLOUR, "Limite de section cadastrale"))
+        legend.append(legend_item("line", _layers.SECTION_COLOUR, "Limite de section cadastrale"))
     if parcels is not None:
         m.add_child(
             DataLayer(
@@ -658,15 +613,17 @@ def _orientation_layers(m, info, crs, parcels, sections, buildings, lieux_dits, 
                 {"layer": "parcelles", "minZoom": _layers.LABEL_ZOOM["parcelle"]},
             )
         )
-        legend.append(_note("Numéros de parcelles affichés à partir du 1:2 000 environ (zoom 18)"))
+        legend.append(legend_note("Numéros de parcelles affichés à partir du 1:2 000 environ (zoom 18)"))
     if lieux_dits is not None:
-        layer, counts["lieux_dits"] = _layers._lieux_dits_layer(lieux_dits, crs)
+        layer, counts["lieux_dits"] = _layers.lieux_dits_layer(lieux_dits, crs)
         m.add_child(layer)
     if addresses is not None:
-        layer, counts["voies"] = _layers._streets_layer(addresses, crs)
+        layer, counts["voies"] = _layers.streets_layer(addresses, crs)
         m.add_child(layer)
         legend.append(
-            _note(f"Noms de voies placés le long de leurs adresses ({_fmt_int(counts['voies'])} voies)")
+            legend_note(
+                f"Noms de voies placés le long de leurs adresses ({fmt.number(counts['voies'])} voies)"
+            )
         )
     info["orientation"] = counts
     return ("<h4>Repères</h4>" + "".join(legend)) if legend else "", order
@@ -679,14 +636,14 @@ def _legend_diff(counts: dict, with_before: bool) -> str:
     out = "<h4>Modifications de l'avenant</h4>"
     for key in _layers.DIFF_LABELS:
         colour = _layers.DIFF_COLOURS[key]
-        out += _item(
+        out += legend_item(
             "box",
             colour,
-            f"Parcelle qui {_DIFF_VERBS[key]} ({_fmt_int(counts.get(key, 0))})",
+            f"Parcelle qui {_DIFF_VERBS[key]} ({fmt.number(counts.get(key, 0))})",
             fill=colour,
         )
     if with_before:
-        out += _item("line", "#555555", "Périmètre avant l'avenant", dash=True)
+        out += legend_item("line", _layers.BEFORE_COLOUR, "Périmètre avant l'avenant (tirets)", dash=True)
     return out
 
 
@@ -711,15 +668,15 @@ def _title_html(title: str, fictif: bool) -> str:
 def _legend_perimeters(drawn, styles) -> str:
     out = "<h4>Périmètres</h4>"
     if drawn.empty:
-        return out + _note("aucun périmètre en vigueur")
+        return out + legend_note("aucun périmètre en vigueur")
     for _, row in drawn.iterrows():
         style = styles[row["perimeter_id"]]
-        label = _text(row.get("nom")) or _text(row["perimeter_id"])
+        label = cell_text(row.get("nom")) or cell_text(row["perimeter_id"])
         if row.get("type") == "secteur" and bool(row.get("centre_ville")):
             label += " (centre-ville)"
         elif row.get("type") == "opah_ru":
             label += " (OPAH-RU)"
-        item = _item("line", style["color"], label, dash="dashArray" in style)
+        item = legend_item("line", style["color"], label, dash="dashArray" in style)
         pid = html.escape(no_surrogates(row["perimeter_id"]), quote=True)
         out += item.replace('<div class="ort-item">', f'<div class="ort-item" data-ort-perimeter="{pid}">', 1)
     return out
@@ -728,26 +685,26 @@ def _legend_perimeters(drawn, styles) -> str:
 def _legend_parcels(counts: dict, far_parcels: str, far_m: float) -> str:
     out = "<h4>Parcelles (statut par rapport à l'ORT)</h4>"
     for key, label in ((INSIDE, "incluses"), (STRADDLING, "à cheval"), (OUTSIDE, "hors périmètre")):
-        out += _item("box", "#555555", f"{label} ({_fmt_int(counts[key])})", fill=STATUS_COLOURS[key])
+        out += legend_item("box", "#555555", f"{label} ({fmt.number(counts[key])})", fill=STATUS_COLOURS[key])
         if key == STRADDLING:
-            out += _item(
+            out += legend_item(
                 "box",
                 "#555555",
                 "partie incluse d'une parcelle à cheval (le reste pâle ; part en %)",
                 fill=_layers.STRADDLING_INSIDE_COLOUR,
             )
     if far_parcels == "light" and counts["parcels_far"]:
-        out += _note(
-            f"{_fmt_int(counts['parcels_far'])} parcelles à plus de {far_m:.0f} m des périmètres : "
+        out += legend_note(
+            f"{fmt.number(counts['parcels_far'])} parcelles à plus de {far_m:.0f} m des périmètres : "
             "dessin allégé"
         )
     if counts["parcels_dropped"]:
-        out += _note(
-            f"{_fmt_int(counts['parcels_dropped'])} parcelles à plus de {far_m:.0f} m des périmètres "
+        out += legend_note(
+            f"{fmt.number(counts['parcels_dropped'])} parcelles à plus de {far_m:.0f} m des périmètres "
             "non affichées"
         )
     if counts["parcels_without_geometry"]:
-        out += _note(f"{counts['parcels_without_geometry']} parcelle(s) sans géométrie non affichée(s)")
+        out += legend_note(f"{counts['parcels_without_geometry']} parcelle(s) sans géométrie non affichée(s)")
     return out
 
 
@@ -756,7 +713,7 @@ def _legend_eligibility(counts: dict) -> str:
     for effect, c in counts.items():
         colour = ELIGIBILITY_COLOURS.get(effect, "#888888")
         label = f"{ELIGIBILITY_EFFECTS[effect]} : {c['yes']} oui, {c['partly']} partiellement"
-        out += _item("box", colour, label, fill=colour)
+        out += legend_item("box", colour, label, fill=colour)
     return out
 
 
@@ -772,7 +729,7 @@ def _legend_sources(perims, parcels, day: dt.date, info: dict) -> str:
         lines.append(f"Cadastre : millésime {parcels.attrs.get('millesime') or 'inconnu'}")
     lines.append(CADASTRE_MENTION)
     lines.append(f"Carte produite le {fmt.date_fr(day)} (ort)")
-    return "<h4>Sources</h4>" + "".join(_note(t) for t in lines)
+    return "<h4>Sources</h4>" + "".join(legend_note(t) for t in lines)
 
 
 # --------------------------------------------------------------------------------------------
@@ -898,17 +855,18 @@ def summary_lines(m: folium.Map) -> Iterable[str]:
     info = getattr(m, "ort_info", {})
     if "parcels" in info:
         yield (
-            f"{_fmt_int(info['parcels_drawn'])} parcelle(s) dessinée(s) sur {_fmt_int(info['parcels'])} — "
-            f"{_fmt_int(info['inside'])} incluse(s), {_fmt_int(info['straddling'])} à cheval"
+            f"{fmt.number(info['parcels_drawn'])} parcelle(s) dessinée(s) "
+            f"sur {fmt.number(info['parcels'])} — "
+            f"{fmt.number(info['inside'])} incluse(s), {fmt.number(info['straddling'])} à cheval"
         )
         if info["parcels_dropped"]:
-            yield f"{_fmt_int(info['parcels_dropped'])} parcelle(s) éloignée(s) non affichée(s)"
+            yield f"{fmt.number(info['parcels_dropped'])} parcelle(s) éloignée(s) non affichée(s)"
     if "answers" in info:
         a = info["answers"]
-        yield f"{a['effects']} dispositif(s) dans la fenêtre de {_fmt_int(a['parcels'])} parcelle(s)"
+        yield f"{a['effects']} dispositif(s) dans la fenêtre de {fmt.number(a['parcels'])} parcelle(s)"
     if "addresses" in info:
         a = info["addresses"]
         yield (
-            f"{_fmt_int(a['points'])} point(s) d'adresse embarqué(s) pour la recherche, "
-            f"{_fmt_int(a['on_parcels'])} sur une parcelle"
+            f"{fmt.number(a['points'])} point(s) d'adresse embarqué(s) pour la recherche, "
+            f"{fmt.number(a['on_parcels'])} sur une parcelle"
         )

@@ -1,9 +1,10 @@
 """Background tiles: named presets (Plan IGN, IGN orthophoto, OpenStreetMap) for the map and the annex.
 
-The IGN layers come from the Géoplateforme WMTS (``https://data.geopf.fr/wmts``, KVP
-``GetTile`` in the Web Mercator matrix set ``PM``, documented by IGN "Service Géoplateforme
-d'images tuilées WMTS"), open licence (Licence Ouverte Etalab 2.0); OpenStreetMap tiles come
-from ``tile.openstreetmap.org`` (data ODbL, "© les contributeurs d'OpenStreetMap").
+The presets' URLs and zoom ranges come from ``xyzservices`` (installed with folium), not kept
+by hand: the IGN layers ``GeoportailFrance.plan`` and ``GeoportailFrance.orthos`` (Géoplateforme
+WMTS ``https://data.geopf.fr/wmts``, KVP ``GetTile``, Web Mercator matrix set), open licence
+(Licence Ouverte Etalab 2.0), and ``OpenStreetMap.Mapnik`` (``tile.openstreetmap.org``, data
+ODbL). Their attributions are written here in French, naming the licence.
 
 The interactive map loads them in the browser (and says so on the map when they fail);
 the annex fetches the few tiles of each page once into the cache
@@ -26,14 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import xyzservices.providers as xyz
 
 from geo import settings
 from geo.errors import InputError, OrtError
-
-_WMTS = (
-    "https://data.geopf.fr/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER={layer}&STYLE=normal"
-    "&FORMAT={fmt}&TILEMATRIXSET=PM&TILEMATRIX={{z}}&TILEROW={{y}}&TILECOL={{x}}"
-)
 
 
 @dataclass(frozen=True)
@@ -49,32 +46,43 @@ class Background:
     extension: str = "png"
 
 
+def _preset(provider, key: str, label: str, attribution: str, attribution_html: str, extension: str):
+    """A preset whose URL and zoom range come from its ``xyzservices`` provider.
+
+    The attribution stays ours, in French and naming the licence (the provider's is English
+    and, for the IGN layers, names only the portal).
+    """
+    url = provider.build_url()  # {z}/{x}/{y} left as placeholders; no API key in these URLs
+    if "{apikey}" in url or not all(k in url for k in ("{z}", "{x}", "{y}")):  # pragma: no cover
+        raise OrtError(f"le fond {key} de xyzservices n'est pas un modèle d'URL de tuiles utilisable")
+    return Background(
+        key, label, url, attribution, attribution_html, int(provider.get("max_zoom", 19)), extension
+    )
+
+
 BACKGROUNDS: dict[str, Background] = {
-    "plan-ign": Background(
+    "plan-ign": _preset(
+        xyz.GeoportailFrance.plan,
         "plan-ign",
         "Plan IGN",
-        _WMTS.format(layer="GEOGRAPHICALGRIDSYSTEMS.PLANIGNV2", fmt="image/png"),
         "Plan IGN © IGN – Géoplateforme (Licence Ouverte Etalab 2.0)",
         '<a href="https://www.ign.fr/">Plan IGN © IGN</a> – Géoplateforme',
-        19,
         "png",
     ),
-    "ortho-ign": Background(
+    "ortho-ign": _preset(
+        xyz.GeoportailFrance.orthos,
         "ortho-ign",
         "Photographies aériennes IGN",
-        _WMTS.format(layer="ORTHOIMAGERY.ORTHOPHOTOS", fmt="image/jpeg"),
         "Orthophotographies © IGN – Géoplateforme (Licence Ouverte Etalab 2.0)",
         '<a href="https://www.ign.fr/">Orthophotographies © IGN</a> – Géoplateforme',
-        19,
         "jpg",
     ),
-    "osm": Background(
+    "osm": _preset(
+        xyz.OpenStreetMap.Mapnik,
         "osm",
         "OpenStreetMap",
-        "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
         "© les contributeurs d'OpenStreetMap (ODbL)",
         '© <a href="https://www.openstreetmap.org/copyright">les contributeurs d\'OpenStreetMap</a>',
-        19,
         "png",
     ),
 }
