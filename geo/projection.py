@@ -230,7 +230,7 @@ def _check_territory(bounds: np.ndarray, crs: CRS, *, source: str, code_insee: s
         f"y {fmt(bounds[sel, 1].min())}…{fmt(bounds[sel, 3].max())}"
     )
     at = (
-        f"lon {lon[first]:.2f}, lat {lat[first]:.2f}"
+        f"lon {lon[first]:.2f}, lat {lat[first]:.2f}".replace(".", ",")
         if np.isfinite(lon[first]) and np.isfinite(lat[first])
         else "hors du domaine de cette projection"
     )
@@ -339,7 +339,7 @@ def _m(value: float) -> str:
 
 def _d(value: float) -> str:
     """A coordinate in degrees for a message."""
-    return f"{value:.4f}" if abs(value) < 1e6 else f"{value:.3g}"
+    return (f"{value:.4f}" if abs(value) < 1e6 else f"{value:.3g}").replace(".", ",")  # French decimals
 
 
 def _inside(box: tuple[float, float, float, float], extent: tuple[float, float, float, float]) -> bool:

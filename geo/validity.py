@@ -45,11 +45,16 @@ def _kernels():
     return kernels
 
 
+#: Below this many one-ring polygons GEOS tests them all: loading the compiled code (numba, about
+#: a second per process) costs more than it saves, and ``ort check`` of a few parcels stays light.
+COMPILED_MIN_RINGS = 5_000
+
+
 def valid_geoms(geoms: np.ndarray) -> np.ndarray:
     """Whether each geometry is valid (as ``shapely.is_valid`` says), cheaply.
 
-    One-ring polygons are tested on their coordinates by :func:`geo.kernels.ring_is_simple`;
-    GEOS decides the rings it cannot vouch for and every other polygon. Points are valid;
+    One-ring polygons are tested on their coordinates by :func:`geo.kernels.ring_is_simple`
+    (from :data:`COMPILED_MIN_RINGS` of them); GEOS decides the rings it cannot vouch for and every other polygon. Points are valid;
     missing geometries are not.
     """
     geoms = np.asarray(geoms, dtype=object)
@@ -59,8 +64,8 @@ def valid_geoms(geoms: np.ndarray) -> np.ndarray:
     kind = shapely.get_type_id(geoms)
     out[kind == 0] = True
     ring = (kind == 3) & (shapely.get_num_interior_rings(geoms) == 0)
-    kernels = _kernels()
-    if kernels is not None and ring.any():
+    kernels = _kernels() if np.count_nonzero(ring) >= COMPILED_MIN_RINGS else None
+    if kernels is not None:
         which = np.flatnonzero(ring)
         xy, owner = shapely.get_coordinates(geoms[which], return_index=True)
         starts = np.zeros(len(which) + 1, dtype=np.int64)

@@ -681,7 +681,7 @@ def test_cli_bad_codes_exit_with_a_message(lists, shared_data):
 def test_cli_libercourt_parcel_example_of_the_help(lists, shared_data):
     """The example of `ort eligibility --help`: signed ORT, sectors not drawn → "inconnu"."""
     help_text = run("eligibility", "--help").output
-    assert "ort eligibility 62907000AB0685 --perimeters perimeters/libercourt --date 2025-03-01" in help_text
+    assert "ort eligibility 62907000AB0685 --perimeters libercourt --date 2025-03-01" in help_text
     r = run(
         "eligibility",
         "62907000AB0685",

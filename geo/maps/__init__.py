@@ -4,5 +4,7 @@
 - ``layers``  each layer of that map, built from GeoDataFrames
 - ``assets``  Leaflet and the map's runtime, inlined so the page works offline
 - ``annex``   the printed annex (PNG/PDF pages and parcel lists, matplotlib)
+- ``safe``    the page builder that writes data as text, never as template source (no Jinja pass)
+- ``text``    names from the data made printable: bidi and control characters out, long names cut
 - ``tiles``   background presets (Plan IGN, IGN orthophoto, OpenStreetMap), tiles cached for the annex
 """
