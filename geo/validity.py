@@ -54,8 +54,8 @@ def valid_geoms(geoms: np.ndarray) -> np.ndarray:
     """Whether each geometry is valid (as ``shapely.is_valid`` says), cheaply.
 
     One-ring polygons are tested on their coordinates by :func:`geo.kernels.ring_is_simple`
-    (from :data:`COMPILED_MIN_RINGS` of them); GEOS decides the rings it cannot vouch for and every other polygon. Points are valid;
-    missing geometries are not.
+    (from :data:`COMPILED_MIN_RINGS` of them); GEOS decides the rings it cannot vouch for and
+    every other polygon. Points are valid; missing geometries are not.
     """
     geoms = np.asarray(geoms, dtype=object)
     out = np.zeros(len(geoms), dtype=bool)

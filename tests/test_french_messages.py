@@ -37,7 +37,8 @@ NUMBERS = re.compile(r"\d\.\d+\s?%|\b\d{1,3},\d{3}\b|\b(le|au|du|depuis le) \d{4
 #: What is not prose: option names (--file), problem codes and command names (missing-field,
 #: perimeter-from-parcels), file names, quoted values the user typed, a text's NOR identifier.
 NOT_PROSE = re.compile(
-    r"\bNOR [A-Z]{4}\d{7}[A-Z]\b|--?[a-z][\w-]*|\b[a-z0-9]+(?:[-_][a-z0-9]+)+\b|\S+\.(csv|xlsx|toml|geojson|json|gpkg|html)\b|'[^']*'"
+    r"\bNOR [A-Z]{4}\d{7}[A-Z]\b|"
+    r"--?[a-z][\w-]*|\b[a-z0-9]+(?:[-_][a-z0-9]+)+\b|\S+\.(csv|xlsx|toml|geojson|json|gpkg|html)\b|'[^']*'"
 )
 
 
