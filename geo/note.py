@@ -29,6 +29,7 @@ from matplotlib.patches import Patch
 from geo import fmt, projection
 from geo.classify import OUTSIDE, STATUS_LABELS
 from geo.errors import InputError
+from geo.maps import drawing
 from geo.maps.page import CADASTRE_MENTION, STATUS_COLOURS, perimeter_colours
 from geo.maps.text import NAME_MAX, clean_text, mpl_text, short_name
 
@@ -151,21 +152,19 @@ class _Writer:
 
 def _map(fig, box_mm, parcels, drawn, styles, target, status, points, crs):
     """The map extract: the parcel outlined, its neighbours numbered, sectors, address points."""
-    from geo.maps import annex
-
     x, y, w, h = box_mm
     ax = fig.add_axes((x / _W, y / _H, w / _W, h / _H))
     b = target.bounds
     size = max(b[2] - b[0], b[3] - b[1])
-    margin = max(annex.PARCEL_MARGIN_M, 0.9 * size)
-    extent = annex._fit_extent(b, w, h, margin)
+    margin = max(drawing.PARCEL_MARGIN_M, 0.9 * size)
+    extent = drawing.fit_extent(b, w, h, margin)
     ax.set_xlim(extent[0], extent[2])
     ax.set_ylim(extent[1], extent[3])
     ax.set_aspect("equal", adjustable="box")
     ax.set_xticks([])
     ax.set_yticks([])
-    annex._plot_parcels(ax, parcels, status, extent, lw=0.35)
-    handles = annex._plot_perimeters(ax, drawn, styles) if len(drawn) else []
+    drawing.plot_parcels(ax, parcels, status, extent, lw=0.35)
+    handles = drawing.plot_perimeters(ax, drawn, styles) if len(drawn) else []
     gpd.GeoSeries([target], crs=crs).boundary.plot(ax=ax, color=TARGET_COLOUR, linewidth=2.4, zorder=8)
     handles.append(Line2D([], [], color=TARGET_COLOUR, linewidth=2.4, label="Parcelle objet de la note"))
     if points is not None and len(points):
@@ -173,14 +172,14 @@ def _map(fig, box_mm, parcels, drawn, styles, target, status, points, crs):
         handles.append(
             Line2D([], [], marker="o", linestyle="none", color=ADDRESS_COLOUR, label="Point d'adresse")
         )
-    annex._label_parcels(ax, parcels, extent, w)
+    drawing.label_parcels(ax, parcels, extent, w)
     ax.set_xlim(extent[0], extent[2])
     ax.set_ylim(extent[1], extent[3])
     ax.set_xlabel("")
     ax.set_ylabel("")
-    length, scale = annex._draw_scale_bar(ax, extent, w)
-    annex._draw_north(
-        ax, extent, annex._north_angle(crs, (extent[0] + extent[2]) / 2, (extent[1] + extent[3]) / 2)
+    length, scale = drawing.draw_scale_bar(ax, extent, w)
+    drawing.draw_north(
+        ax, extent, drawing.north_angle(crs, (extent[0] + extent[2]) / 2, (extent[1] + extent[3]) / 2)
     )
     handles += [
         Patch(facecolor=STATUS_COLOURS[k], edgecolor="#6b6b6b", label=f"Parcelle {label} (ORT)")

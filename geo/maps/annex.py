@@ -30,17 +30,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import shapely
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import FancyArrow, FancyBboxPatch, Patch, Rectangle
-from pyproj import Transformer
+from matplotlib.patches import Patch
 
 from geo import fmt, projection
 from geo.classify import INSIDE, OUTSIDE, STATUS_LABELS, STRADDLING, classify_parcels
 from geo.errors import InputError
+from geo.maps.drawing import (
+    PARCEL_MARGIN_M,
+    SCALES,  # noqa: F401 - re-exported: the scales an annex page may use
+    STRADDLING_PALE,
+    draw_inset,
+    draw_north,
+    draw_scale_bar,
+    fmt_int,
+    in_view,
+    label_parcels,
+    north_angle,
+    plot_parcels,
+    plot_perimeters,
+    round_scale,
+    scale_label,
+)
 from geo.maps.page import CADASTRE_MENTION, STATUS_COLOURS, perimeter_colours
 from geo.maps.text import clean_text, mpl_text, short_name
 
@@ -49,12 +63,6 @@ PAPER_MM = {"A4": (210.0, 297.0), "A3": (297.0, 420.0)}
 ORIENTATIONS = ("portrait", "landscape")
 DPI = 300
 _ORIENTATION_FR = {"portrait": "portrait", "landscape": "paysage"}
-#: Minimum margin around a single parcel, in metres.
-PARCEL_MARGIN_M = 20.0
-#: Paper scales offered (denominators): the smallest that holds the page's extent is used.
-SCALES = (500, 1000, 2000, 2500, 5000, 10_000, 20_000, 25_000, 50_000, 100_000, 200_000, 250_000, 500_000)
-#: Pale fill and hatch of a straddling parcel; its part inside takes the straddling colour.
-STRADDLING_PALE = "#fff4c2"
 _MM = 1 / 25.4
 _RC = {
     "pdf.fonttype": 42,  # TrueType: the PDF's text can be searched and extracted
@@ -93,23 +101,6 @@ class Annex:
 _plain = mpl_text  # text from data: cleaned, and "$" shown as it is (not mathtext)
 
 
-def _fmt_int(value: float) -> str:
-    return f"{value:,.0f}".replace(",", "\u202f")
-
-
-def _nice_length(target_m: float) -> float:
-    """The largest 1, 2 or 5 × 10^k metres not above ``target_m``."""
-    exp = math.floor(math.log10(max(target_m, 1e-9)))
-    for mult in (5, 2, 1):
-        if mult * 10**exp <= target_m:
-            return float(mult * 10**exp)
-    return float(10**exp)
-
-
-def _scale_label(metres: float) -> str:
-    return f"{metres / 1000:g} km" if metres >= 1000 else f"{metres:g} m"
-
-
 def _paper_size(paper: str, orientation: str) -> tuple[float, float]:
     if paper not in PAPER_MM:
         raise InputError(f"format de papier {paper!r} inconnu", fix="choisissez A4 ou A3")
@@ -117,46 +108,6 @@ def _paper_size(paper: str, orientation: str) -> tuple[float, float]:
         raise InputError(f"orientation {orientation!r} inconnue", fix="choisissez portrait ou landscape")
     w, h = PAPER_MM[paper]
     return (h, w) if orientation == "landscape" else (w, h)
-
-
-def _fit_extent(bounds, ax_w_mm: float, ax_h_mm: float, margin_m: float) -> tuple[float, float, float, float]:
-    """Expand ``bounds`` (metres) by ``margin_m`` and to the axes' aspect ratio."""
-    minx, miny, maxx, maxy = bounds
-    minx, miny, maxx, maxy = minx - margin_m, miny - margin_m, maxx + margin_m, maxy + margin_m
-    w, h = maxx - minx, maxy - miny
-    ratio = ax_w_mm / ax_h_mm
-    if w / h < ratio:
-        extra = (h * ratio - w) / 2
-        minx, maxx = minx - extra, maxx + extra
-    else:
-        extra = (w / ratio - h) / 2
-        miny, maxy = miny - extra, maxy + extra
-    return minx, miny, maxx, maxy
-
-
-def round_scale(bounds, ax_w_mm: float, ax_h_mm: float, margin_m: float) -> tuple[tuple, int]:
-    """The extent at the smallest round paper scale of :data:`SCALES` holding ``bounds`` + margin.
-
-    Returns ``((minx, miny, maxx, maxy), denominator)``: the extent (metres) is centred on
-    ``bounds`` and exactly ``ax_w_mm × denominator / 1000`` metres wide.
-    """
-    minx, miny, maxx, maxy = bounds
-    need = max((maxx - minx + 2 * margin_m) / ax_w_mm, (maxy - miny + 2 * margin_m) / ax_h_mm) * 1000
-    denom = next((d for d in SCALES if d >= need * (1 - 1e-9)), None)
-    if denom is None:
-        denom = int(math.ceil(need / 100_000) * 100_000)
-    cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
-    half_w, half_h = ax_w_mm * denom / 2000, ax_h_mm * denom / 2000
-    return (cx - half_w, cy - half_h, cx + half_w, cy + half_h), int(denom)
-
-
-def _north_angle(crs, x: float, y: float) -> float:
-    """Angle (radians, counter-clockwise from the page's up) of true north at ``(x, y)`` metres."""
-    to_ll = Transformer.from_crs(crs, projection.WGS84, always_xy=True)
-    to_xy = Transformer.from_crs(projection.WGS84, crs, always_xy=True)
-    lon, lat = to_ll.transform(x, y)
-    x2, y2 = to_xy.transform(lon, lat + 0.01)
-    return math.atan2(-(x2 - x), y2 - y)
 
 
 class _Page:
@@ -195,90 +146,6 @@ class _Page:
 
     def text(self, x_mm: float, y_mm: float, s: str, **kw):
         return self.fig.text(x_mm / self.w, y_mm / self.h, s, **kw)
-
-
-def _draw_scale_bar(ax, extent, map_w_mm: float, denom: int | None = None) -> tuple[float, int]:
-    """Graphic scale bar in the lower left of the map, on a white backing.
-
-    Returns the bar's length (m) and the paper scale 1:N (``denom``, or computed from the frame
-    width ``map_w_mm`` when not given). Also used by :mod:`geo.note`.
-    """
-    minx, miny, maxx, maxy = extent
-    width_m = maxx - minx
-    length = _nice_length(width_m / 4)
-    x0, y0 = minx + width_m * 0.03, miny + (maxy - miny) * 0.04
-    hgt = (maxy - miny) * 0.012
-    ax.add_patch(
-        Rectangle(
-            (x0 - width_m * 0.012, y0 - hgt * 1.4),
-            length + width_m * 0.024,
-            hgt * 5.2,
-            facecolor="white",
-            alpha=0.9,
-            edgecolor="#999999",
-            linewidth=0.4,
-            zorder=20,
-        )
-    )
-    for k in range(4):
-        ax.add_patch(
-            Rectangle(
-                (x0 + k * length / 4, y0),
-                length / 4,
-                hgt,
-                facecolor="black" if k % 2 == 0 else "white",
-                edgecolor="black",
-                linewidth=0.6,
-                zorder=21,
-            )
-        )
-    for frac, label in ((0, "0"), (0.5, _scale_label(length / 2).split()[0]), (1, _scale_label(length))):
-        ax.text(x0 + frac * length, y0 + hgt * 1.6, label, ha="center", va="bottom", fontsize=6.5, zorder=22)
-    if denom is None:
-        denom = int(_round_scale(width_m * 1000 / map_w_mm))
-    return length, int(denom)
-
-
-def _round_scale(denom: float) -> float:
-    exp = 10 ** math.floor(math.log10(denom))
-    return round(denom / exp * 4) / 4 * exp if denom >= 100 else round(denom)
-
-
-def _draw_north(ax, extent, angle: float) -> None:
-    """North arrow in the upper right of the map, on a white rounded backing."""
-    minx, miny, maxx, maxy = extent
-    size = (maxy - miny) * 0.07
-    cx, cy = maxx - (maxx - minx) * 0.045, maxy - (maxy - miny) * 0.05 - size * 0.75
-    pad = size * 0.25
-    ax.add_patch(
-        FancyBboxPatch(
-            (cx - size * 0.45, cy - size * 0.6),
-            size * 0.9,
-            size * 1.45,
-            boxstyle=f"round,pad={pad * 0.3},rounding_size={pad}",
-            facecolor="white",
-            edgecolor="#777777",
-            linewidth=0.5,
-            alpha=0.95,
-            zorder=21,
-        )
-    )
-    dx, dy = -math.sin(angle) * size * 0.8, math.cos(angle) * size * 0.8
-    ax.add_patch(
-        FancyArrow(
-            cx - dx / 2,
-            cy - dy / 2 - size * 0.1,
-            dx,
-            dy,
-            width=size * 0.1,
-            head_width=size * 0.34,
-            head_length=size * 0.34,
-            length_includes_head=True,
-            color="black",
-            zorder=22,
-        )
-    )
-    ax.text(cx, cy + size * 0.55, "N", ha="center", va="center", fontsize=9, weight="bold", zorder=22)
 
 
 def _sources_lines(perims, parcels, day: dt.date, convention: str, fictif: bool) -> list[str]:
@@ -372,8 +239,8 @@ def _frame_map(ax, page: _Page, extent, denom: int, crs, day: dt.date, bg_text: 
     ax.set_aspect("equal", adjustable="box")
     ax.set_xlabel("")
     ax.set_ylabel("")
-    length, _ = _draw_scale_bar(ax, extent, page.map_box[2], denom)
-    _draw_north(ax, extent, _north_angle(crs, (extent[0] + extent[2]) / 2, (extent[1] + extent[3]) / 2))
+    length, _ = draw_scale_bar(ax, extent, page.map_box[2], denom)
+    draw_north(ax, extent, north_angle(crs, (extent[0] + extent[2]) / 2, (extent[1] + extent[3]) / 2))
     _footer(page, denom, length, day, _crs_label(crs), bg_text)
 
 
@@ -392,8 +259,8 @@ def _footer(
     page.text(
         m,
         m + 7.5,
-        f"Échelle 1:{_fmt_int(scale)} (impression {page.paper} {_ORIENTATION_FR[page.orientation]}) — "
-        f"barre d'échelle {_scale_label(length)} — projection {crs_label}",
+        f"Échelle 1:{fmt_int(scale)} (impression {page.paper} {_ORIENTATION_FR[page.orientation]}) — "
+        f"barre d'échelle {scale_label(length)} — projection {crs_label}",
         fontsize=7,
         va="top",
         ha="left",
@@ -422,142 +289,10 @@ def _status_for(classification: pd.DataFrame, perimeter_id: str) -> pd.DataFrame
     return rows.set_index("idu")[["status", "share"]]
 
 
-def _in_view(gdf, extent):
-    minx, miny, maxx, maxy = extent
-    idx = gdf.sindex.query(shapely.box(minx, miny, maxx, maxy), predicate="intersects")
-    return gdf.iloc[np.sort(idx)]
-
-
-def _plot_parcels(ax, parcels, status, extent, *, lw: float, zone=None, alpha: float = 1.0) -> None:
-    """Parcels by status; straddling ones pale and hatched, their part inside ``zone`` filled.
-
-    ``status``: DataFrame (``status``, ``share``) or Series of statuses indexed by idu (as
-    :mod:`geo.note` gives it).
-    """
-    if isinstance(status, pd.Series):
-        status = status.to_frame("status")
-    view = _in_view(parcels, extent)
-    if view.empty:
-        return
-    st = (
-        status["status"].reindex(view["idu"]).fillna(OUTSIDE).to_numpy()
-        if status is not None
-        else np.full(len(view), OUTSIDE, dtype=object)
-    )
-    colours = np.array([STATUS_COLOURS.get(s, STATUS_COLOURS[OUTSIDE]) for s in st], dtype=object)
-    strad = st == STRADDLING
-    colours[strad] = STRADDLING_PALE
-    view.plot(ax=ax, color=list(colours), edgecolor="#6b6b6b", linewidth=lw, zorder=1, alpha=alpha)
-    if strad.any():
-        sv = view[strad]
-        sv.plot(ax=ax, facecolor="none", edgecolor="#c9a400", hatch="////", linewidth=0, zorder=1.5)
-        if zone is not None:
-            inside = shapely.intersection(sv.geometry.to_numpy(), zone)
-            gpd.GeoSeries(inside, crs=parcels.crs).plot(
-                ax=ax, color=STATUS_COLOURS[STRADDLING], edgecolor="none", zorder=1.6, alpha=max(alpha, 0.85)
-            )
-        sv.boundary.plot(ax=ax, color="#6b6b6b", linewidth=lw, zorder=1.7)
-
-
-def _label_parcels(ax, parcels, extent, map_w_mm: float, *, only=None, shares=None) -> None:
-    """Write "section numéro" (and the share of a straddling parcel) on parcels wide enough to hold it."""
-    minx, miny, maxx, maxy = extent
-    mm_per_m = map_w_mm / (maxx - minx)
-    view = _in_view(parcels, extent)
-    if only is not None:
-        view = view[view["idu"].isin(only)]
-    view = view[np.sqrt(view.geometry.area.to_numpy()) * mm_per_m >= 4.0]
-    if view.empty:
-        return
-    geoms = view.geometry.to_numpy()
-    pts = shapely.point_on_surface(geoms)
-    # Width available around the label point: twice its distance to the parcel's boundary.
-    room_mm = 2 * shapely.distance(pts, shapely.boundary(geoms)) * mm_per_m
-    font = 4.5
-    for idu, pt, room in zip(view["idu"].astype(str), pts, room_mm, strict=True):
-        label = f"{idu[8:10].lstrip('0') or '0'} {int(idu[10:])}" if len(idu) == 14 else idu
-        share = shares.get(idu) if shares is not None else None
-        width_mm = len(label) * font * 0.55 * 25.4 / 72
-        if room < 0.7 * width_mm:
-            continue
-        # Keep the whole label inside the frame (nothing crosses the map's border).
-        half_w, half_h = width_mm / 2 / mm_per_m, (3.2 if share else 1.6) / mm_per_m
-        if not (minx + half_w <= pt.x <= maxx - half_w and miny + half_h <= pt.y <= maxy - half_h):
-            continue
-        if share is not None:
-            label += "\n" + fmt.percent(share)
-        ax.text(
-            pt.x,
-            pt.y,
-            label,
-            fontsize=font,
-            ha="center",
-            va="center",
-            color="#222222",
-            zorder=6,
-            clip_on=True,
-            linespacing=1.1,
-        )
-
-
-def _hole_polygons(geom) -> list:
-    """The holes of a (multi)polygon, as polygons."""
-    holes = []
-    for poly in shapely.get_parts(geom):
-        n = shapely.get_num_interior_rings(poly)
-        holes += [shapely.Polygon(shapely.get_interior_ring(poly, i)) for i in range(n)]
-    return holes
-
-
-def _plot_perimeters(ax, drawn, styles, *, highlight: str | None = None, notes: list | None = None) -> list:
-    """Perimeter outlines, their holes hatched; returns the legend handles.
-
-    The lines explaining the holes are appended to ``notes`` when given.
-    """
-    handles = []
-    notes = notes if notes is not None else []
-    for _, row in drawn.iterrows():
-        s = styles[row["perimeter_id"]]
-        dashed = "dashArray" in s
-        lw = (2.4 if row["perimeter_id"] == highlight else 1.4) * (1.3 if s["weight"] >= 4 else 1.0)
-        gpd.GeoSeries([row.geometry], crs=drawn.crs).boundary.plot(
-            ax=ax, color=s["color"], linewidth=lw, linestyle=(0, (5, 3)) if dashed else "-", zorder=5
-        )
-        label = short_name(row.get("nom") or row["perimeter_id"])
-        if row.get("type") == "secteur" and bool(row.get("centre_ville")):
-            label += " (centre-ville)"
-        elif row.get("type") == "opah_ru":
-            label += " (OPAH-RU)"
-        handles.append(
-            Line2D(
-                [], [], color=s["color"], linewidth=lw, linestyle="--" if dashed else "-", label=_plain(label)
-            )
-        )
-        holes = _hole_polygons(row.geometry)
-        if holes:
-            gpd.GeoSeries(holes, crs=drawn.crs).plot(
-                ax=ax, facecolor="none", edgecolor=s["color"], hatch="xx", linewidth=0.6, zorder=4.5
-            )
-            name = short_name(row.get("nom") or row["perimeter_id"])
-            handles.append(
-                Patch(
-                    facecolor="white",
-                    edgecolor=s["color"],
-                    hatch="xxx",
-                    label=_plain(f"Enclave exclue de « {name} » ({len(holes)})"),
-                )
-            )
-            notes.append(
-                f"« {name} » a {len(holes)} enclave(s) exclue(s) (trou(s), hachuré(s) en croix) : "
-                "les parcelles qui s'y trouvent ne sont pas dans le périmètre."
-            )
-    return handles
-
-
 def _status_handles(counts: dict[str, int] | None, what: str) -> list:
     out = [Line2D([], [], linestyle="none", label=f"Statut des parcelles / {_plain(what)} :")]
     for key, label in ((INSIDE, "incluse"), (STRADDLING, "à cheval"), (OUTSIDE, "hors périmètre")):
-        n = f" ({_fmt_int(counts.get(key, 0))})" if counts is not None else ""
+        n = f" ({fmt_int(counts.get(key, 0))})" if counts is not None else ""
         if key == STRADDLING:
             out.append(
                 Patch(
@@ -632,12 +367,12 @@ def _plot_orientation(ax, orient: Orientation | None, extent, map_w_mm: float) -
     frame = shapely.box(minx, miny, maxx, maxy)
     handles = []
     if orient.buildings is not None and len(orient.buildings):
-        view = _in_view(orient.buildings, extent)
+        view = in_view(orient.buildings, extent)
         if len(view) and mm_per_m > 0.05:  # from about 1:20 000 on
             view.plot(ax=ax, color="#b9b0a7", edgecolor="#8a8178", linewidth=0.15, zorder=2)
             handles.append(Patch(facecolor="#b9b0a7", edgecolor="#8a8178", label="Bâtiment"))
     if orient.sections is not None and len(orient.sections):
-        view = _in_view(orient.sections, extent)
+        view = in_view(orient.sections, extent)
         if len(view):
             view.boundary.plot(ax=ax, color="#3d3d3d", linewidth=0.9, zorder=3)
             handles.append(Line2D([], [], color="#3d3d3d", linewidth=0.9, label="Limite de section"))
@@ -665,7 +400,7 @@ def _plot_orientation(ax, orient: Orientation | None, extent, map_w_mm: float) -
     ):
         if gdf is None or not len(gdf):
             continue
-        view = _in_view(gdf, extent)
+        view = in_view(gdf, extent)
         name = "voie" if "voie" in view.columns else ("nom" if "nom" in view.columns else None)
         if name is None:
             continue
@@ -696,45 +431,7 @@ def _inset(page: _Page, orient: Orientation | None, drawn, styles, focus, extent
     territory = orient.territory if orient is not None else None
     if territory is None or territory.is_empty:
         return
-    ax = page.axes(page.inset_box)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    for spine in ax.spines.values():
-        spine.set_linewidth(0.6)
-    gpd.GeoSeries([territory], crs=drawn.crs).plot(
-        ax=ax, facecolor="#f2f2f2", edgecolor="#444444", linewidth=0.6
-    )
-    for _, row in drawn.iterrows():
-        s = styles[row["perimeter_id"]]
-        filled = focus is None or row["perimeter_id"] == focus
-        gpd.GeoSeries([row.geometry], crs=drawn.crs).plot(
-            ax=ax,
-            facecolor=s["color"] if filled else "none",
-            edgecolor=s["color"],
-            linewidth=0.5,
-            alpha=0.8 if filled else 1.0,
-        )
-    minx, miny, maxx, maxy = extent
-    ax.add_patch(
-        Rectangle(
-            (minx, miny),
-            maxx - minx,
-            maxy - miny,
-            fill=False,
-            edgecolor="black",
-            linewidth=0.8,
-            linestyle=(0, (3, 2)),
-        )
-    )
-    b = shapely.union_all([territory, shapely.box(*extent)]).bounds
-    ib = page.inset_box
-    (x0, y0, x1, y1) = _fit_extent(b, ib[2], ib[3] - 5, max(b[2] - b[0], b[3] - b[1]) * 0.03)
-    ax.set_xlim(x0, x1)
-    ax.set_ylim(y0, y1)
-    ax.set_aspect("equal", adjustable="box")
-    ax.set_xlabel("")
-    ax.set_ylabel("")
-    ax.set_title("Situation dans la commune", fontsize=7, pad=2)
+    draw_inset(page.axes(page.inset_box), territory, drawn, styles, focus, extent)
 
 
 def _map_page(
@@ -802,10 +499,10 @@ def _map_page(
             )
             if notices is not None and why not in notices:
                 notices.append(why)
-    _plot_parcels(ax, parcels, status, extent, lw=lw, zone=zone, alpha=alpha)
+    plot_parcels(ax, parcels, status, extent, lw=lw, zone=zone, alpha=alpha)
     orient_handles = _plot_orientation(ax, orient, extent, map_w_mm)
     hole_notes: list[str] = []
-    handles = _plot_perimeters(ax, drawn, styles, highlight=highlight, notes=hole_notes)
+    handles = plot_perimeters(ax, drawn, styles, highlight=highlight, notes=hole_notes)
     extra_lines += hole_notes
     if target is not None:
         gpd.GeoSeries([target], crs=parcels.crs).boundary.plot(
@@ -816,7 +513,7 @@ def _map_page(
     if status is not None:
         strad = status[status["status"] == STRADDLING]
         shares = dict(zip(strad.index, strad["share"], strict=True))
-    _label_parcels(ax, parcels, extent, map_w_mm, only=label_only, shares=shares)
+    label_parcels(ax, parcels, extent, map_w_mm, only=label_only, shares=shares)
     _frame_map(ax, page, extent, denom, crs, day, bg_text)
     _panel(page, handles + _status_handles(counts, status_of) + orient_handles, sources, extra_lines)
     _inset(page, orient, drawn, styles, highlight, extent)
@@ -1163,7 +860,7 @@ def _parcel_page(parcel, classification, drawn, status, counts, common, zone) ->
     extra = [f"Parcelle {pid.idu} — section {pid.label}"]
     cont = match["contenance"].iloc[0] if "contenance" in match.columns else None
     if cont is not None and not pd.isna(cont):
-        extra.append(f"Contenance cadastrale : {_fmt_int(cont)} m²")
+        extra.append(f"Contenance cadastrale : {fmt_int(cont)} m²")
     for r in rows.itertuples(index=False):
         if r.perimeter_id == "ort" or r.perimeter_id in names:
             label = "ORT (ensemble)" if r.perimeter_id == "ort" else names[r.perimeter_id]
@@ -1256,7 +953,7 @@ def diff_annex(
         extent, denom = round_scale(b, page.map_box[2], page.map_box[3], margin)
         ax.set_xticks([])
         ax.set_yticks([])
-        view = _in_view(parcels, extent)
+        view = in_view(parcels, extent)
         view.plot(ax=ax, color=STATUS_COLOURS[OUTSIDE], edgecolor="#8a8a8a", linewidth=0.2, zorder=1)
         handles = []
         first = d.drop_duplicates("idu", keep="first")
@@ -1281,9 +978,9 @@ def diff_annex(
             Line2D([], [], color="#555555", linewidth=1.6, linestyle=":", label="Périmètres avant l'avenant")
         )
         notes: list[str] = []
-        ph = _plot_perimeters(ax, drawn, styles, notes=notes)
+        ph = plot_perimeters(ax, drawn, styles, notes=notes)
         handles += [Line2D([], [], linestyle="none", label="Périmètres après l'avenant :")] + ph
-        _label_parcels(ax, parcels, extent, page.map_box[2], only=set(d["idu"]))
+        label_parcels(ax, parcels, extent, page.map_box[2], only=set(d["idu"]))
         _frame_map(ax, page, extent, denom, crs, day)
         counts = d.groupby(["perimeter_nom", "change"]).size()
         extra = [
