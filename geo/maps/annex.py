@@ -49,6 +49,7 @@ from geo.maps.drawing import (
     fmt_int,
     in_view,
     label_parcels,
+    label_places,
     north_angle,
     plot_parcels,
     plot_perimeters,
@@ -398,31 +399,7 @@ def _plot_orientation(ax, orient: Orientation | None, extent, map_w_mm: float) -
         (orient.lieux_dits, dict(fontsize=6.5, style="italic", color="#5b3a1a")),
         (orient.streets, dict(fontsize=5.5, color="#1d3557")),
     ):
-        if gdf is None or not len(gdf):
-            continue
-        view = in_view(gdf, extent)
-        name = "voie" if "voie" in view.columns else ("nom" if "nom" in view.columns else None)
-        if name is None:
-            continue
-        pts = shapely.point_on_surface(view.geometry.to_numpy())
-        angles = view["angle"] if "angle" in view.columns else [0.0] * len(view)
-        for text, pt, angle in zip(view[name], pts, angles, strict=True):
-            text = short_name(text)
-            w = len(text) * style["fontsize"] * 0.5 * 25.4 / 72 / mm_per_m
-            if not (minx + w / 2 < pt.x < maxx - w / 2 and miny + w / 2 < pt.y < maxy - w / 2):
-                continue
-            ax.text(
-                pt.x,
-                pt.y,
-                _plain(text),
-                rotation=float(angle),
-                rotation_mode="anchor",
-                ha="center",
-                va="center",
-                zorder=6.5,
-                clip_on=True,
-                **style,
-            )
+        label_places(ax, gdf, extent, map_w_mm, **style)
     return handles
 
 

@@ -27,8 +27,8 @@ from geo.maps.text import mpl_text, short_name
 
 __all__ = [
     "PARCEL_MARGIN_M", "SCALES", "STRADDLING_PALE", "draw_inset", "draw_north", "draw_scale_bar",
-    "fit_extent", "fmt_int", "in_view", "label_parcels", "nice_length", "north_angle", "plot_parcels",
-    "plot_perimeters", "round_scale", "scale_label", "section_key",
+    "fit_extent", "fmt_int", "in_view", "label_parcels", "label_places", "nice_length", "north_angle",
+    "plot_parcels", "plot_perimeters", "round_scale", "scale_label", "section_key",
 ]  # fmt: skip
 
 #: Minimum margin around a single parcel, in metres.
@@ -107,14 +107,17 @@ def draw_scale_bar(ax, extent, map_w_mm: float, denom: int | None = None) -> tup
     """
     minx, miny, maxx, maxy = extent
     width_m = maxx - minx
-    length = nice_length(width_m / 4)
     mm_per_m = map_w_mm / width_m
+    font = 6.5
+    char_mm = font * 0.6 * 25.4 / 72  # DejaVu Sans digits
+    length = nice_length(width_m / 4)
+    # Long enough for "0" and the end label to stand apart (a narrow frame: the next round length).
+    while length * mm_per_m < (len(scale_label(length)) / 2 + 2.5) * char_mm and length < width_m / 2:
+        length = nice_length(length * 2.5)
     x0, y0 = minx + width_m * 0.03, miny + (maxy - miny) * 0.04
     hgt = (maxy - miny) * 0.012
     end = scale_label(length)
     half = scale_label(length / 2).split()[0]
-    font = 6.5
-    char_mm = font * 0.6 * 25.4 / 72  # DejaVu Sans digits
     # Centred labels at 0, L/2 and L: the middle one fits when half the bar holds half of
     # each neighbour plus a gap of two characters.
     with_half = length / 2 * mm_per_m >= (len(half) / 2 + len(end) / 2 + 2) * char_mm
@@ -386,3 +389,31 @@ def section_key(section: object, numero: object = 0) -> tuple:
     s = str(section).strip().lstrip("0") or "0"
     digits = re.sub(r"\D", "", str(numero))
     return (len(s), s, int(digits) if digits else 0, str(numero))
+
+
+def label_places(ax, gdf, extent, map_w_mm: float, **style) -> int:
+    """Names of streets or lieux-dits (``voie`` or ``nom``, optional ``angle`` in degrees) at their
+    points, those whose whole label fits inside the frame; returns how many were written."""
+    if gdf is None or not len(gdf):
+        return 0
+    minx, miny, maxx, maxy = extent
+    mm_per_m = map_w_mm / (maxx - minx)
+    view = in_view(gdf, extent)
+    name = "voie" if "voie" in view.columns else ("nom" if "nom" in view.columns else None)
+    if name is None or view.empty:
+        return 0
+    size = style.setdefault("fontsize", 5.5)
+    pts = shapely.point_on_surface(view.geometry.to_numpy())
+    angles = view["angle"] if "angle" in view.columns else [0.0] * len(view)
+    n = 0
+    for text, pt, angle in zip(view[name], pts, angles, strict=True):
+        text = short_name(text)
+        w = len(text) * size * 0.5 * 25.4 / 72 / mm_per_m
+        if not (minx + w / 2 < pt.x < maxx - w / 2 and miny + w / 2 < pt.y < maxy - w / 2):
+            continue
+        ax.text(
+            pt.x, pt.y, _plain(text), rotation=float(angle), rotation_mode="anchor", ha="center",
+            va="center", zorder=6.5, clip_on=True, **style,
+        )  # fmt: skip
+        n += 1
+    return n
