@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +35,7 @@ import pandas as pd
 import shapely
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
+from matplotlib.patches import Patch, Rectangle
 
 from geo import fmt, projection
 from geo.classify import INSIDE, OUTSIDE, STATUS_LABELS, STRADDLING, classify_parcels
@@ -55,6 +56,7 @@ from geo.maps.drawing import (
     plot_perimeters,
     round_scale,
     scale_label,
+    section_key,
 )
 from geo.maps.page import CADASTRE_MENTION, STATUS_COLOURS, perimeter_colours
 from geo.maps.text import clean_text, mpl_text, short_name
@@ -124,7 +126,7 @@ class _Page:
         if orientation == "landscape":
             panel_w = 78.0
             self.map_box = (m, m + foot, self.w - 3 * m / 2 - panel_w - m / 2, self.h - 2 * m - head - foot)
-            inset_h = 40.0
+            inset_h = 36.0
             self.inset_box = (self.w - m - panel_w, m + foot, panel_w, inset_h)
             self.panel_box = (
                 self.w - m - panel_w,
@@ -162,44 +164,117 @@ def _sources_lines(perims, parcels, day: dt.date, convention: str, fictif: bool)
     return lines
 
 
-def _panel(page: _Page, handles, lines: list[str], extra: list[str] | None = None) -> None:
-    ax = page.axes(page.panel_box)
-    ax.set_axis_off()
+#: Signature boxes of an annex page when the convention names none (``[edition] visas``).
+DEFAULT_VISAS = ("Pour la commune", "Pour l'État")
+_PT_MM = 25.4 / 72
+
+
+def visa_line(convention: str, day: dt.date | None) -> str:
+    """ "Vu pour être annexé à la convention « … » du …" (dots to fill in without a date)."""
+    when = fmt.date_fr(day) if day is not None else "……………………"
+    return f"Vu pour être annexé à la convention « {short_name(convention, 80)} » du {when}"
+
+
+def _measure_mm(page: _Page, artist) -> tuple[float, float, float, float]:
+    """Bounding box of a drawn artist in page millimetres (x0, y0, x1, y1)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = page.fig.canvas if hasattr(page.fig.canvas, "get_renderer") else FigureCanvasAgg(page.fig)
+    b = artist.get_window_extent(canvas.get_renderer())
+    k = 25.4 / page.fig.dpi
+    return b.x0 * k, b.y0 * k, b.x1 * k, b.y1 * k
+
+
+def _panel(
+    page: _Page, handles, lines: list[str], extra: list[str] | None = None, visa: tuple | None = None
+) -> None:
+    """The side (landscape) or bottom (portrait) panel: legend, notes and sources, and the visa
+    line with its signature boxes at the bottom, laid out so that nothing overlaps: the legend is
+    measured, the text below it gets smaller (down to 5 pt) then is cut with "…" to fit above
+    the visa, itself above the situation inset."""
     x, y, w, h = page.panel_box
     landscape = page.orientation == "landscape"
-    chars = max(int((w if landscape else w * 0.47) / 1.75), 30)
-    if landscape:
-        # Below the legend: about 4.3 mm per 7-point entry, plus the title.
-        text_top = max(1.0 - (len(handles) + 2) * 4.3 / h, 0.25)
-    else:
-        text_top = 1.0
+    ax = page.axes(page.panel_box)
+    ax.set_axis_off()
     leg = ax.legend(
         handles=handles,
         loc="upper left",
-        bbox_to_anchor=(0, 1),
+        bbox_to_anchor=(2.5 / w, 1),
         frameon=False,
-        fontsize=7,
+        fontsize=6.6,
         title="Légende",
-        title_fontsize=8.5,
+        title_fontsize=8,
         alignment="left",
         ncol=1,
         handlelength=2.2,
+        borderaxespad=0.0,
+        borderpad=0.0,
     )
     leg._legend_box.align = "left"
-    text = []
-    for line in (extra or []) + ["", "Sources :"] + lines:
-        text += textwrap.wrap(_plain(line), chars) or [""]
-    tx = 0.0 if landscape else 0.52
-    ax.text(
-        tx,
-        text_top,
-        "\n".join(text),
-        va="top",
-        ha="left",
-        fontsize=6.5,
-        transform=ax.transAxes,
-        linespacing=1.35,
+    leg.set_gid("panel-legend")
+    # Text column: below the legend (landscape) or in the right half (portrait).
+    if landscape:
+        x, w = x + 2.5, w - 2.5
+        tx, tw = x, w
+        top = _measure_mm(page, leg)[1] - 2.5
+    else:
+        tx, tw = x + w * 0.52, w * 0.48
+        top = y + h
+    bottom = y
+    if visa is not None:
+        bottom = _visa(page, visa, tx if not landscape else x, y, tw if not landscape else w)
+    # The sources go in one line at the foot of the page, full width: never covered (the
+    # convention is named by the reference line above).
+    shown = [line for line in lines if not line.startswith("Convention :")] or lines
+    room = int((page.w - 2 * page.margin) / (6.5 * 0.53 * _PT_MM))
+    src = page.text(
+        page.margin, page.margin + 2.8, _plain(short_name("Sources : " + " ; ".join(shown), room)),
+        fontsize=6.5, va="top", ha="left", color="#333333",
+    )  # fmt: skip
+    src.set_gid("page-sources")
+    body = list(extra or [])
+    size, text = 6.5, []
+    while True:
+        chars = max(int(tw / (size * 0.56 * _PT_MM)), 20)
+        text = []
+        for line in body:
+            text += textwrap.wrap(_plain(line), chars) or [""]
+        need = len(text) * size * 1.3 * _PT_MM
+        if need <= top - bottom - 1 or size <= 5.5:
+            break
+        size -= 0.25
+    fit = max(int((top - bottom - 1) / (size * 1.3 * _PT_MM)), 1)
+    if len(text) > fit:
+        text = text[: fit - 1] + ["…"]
+    t = page.text(
+        tx, top, "\n".join(text), va="top", ha="left", fontsize=size, linespacing=1.3, color="#111111"
     )
+    t.set_gid("panel-text")
+
+
+def _visa(page: _Page, visa: tuple, x: float, y: float, w: float) -> float:
+    """The "Vu pour être annexé…" line and one box per signatory at the bottom of the panel;
+    returns the height (mm) above which the panel's text may go."""
+    line, names = visa
+    names = list(names)[:3] or list(DEFAULT_VISAS)
+    box_h, gap = 13.0, 2.0
+    bw = (w - gap * (len(names) - 1)) / len(names)
+    for k, name in enumerate(names):
+        bx = x + k * (bw + gap)
+        r = Rectangle(
+            (bx / page.w, y / page.h), bw / page.w, box_h / page.h, transform=page.fig.transFigure,
+            fill=False, edgecolor="#555555", linewidth=0.6,
+        )  # fmt: skip
+        r.set_gid("panel-visa-box")
+        page.fig.add_artist(r)
+        t = page.text(bx + 1.2, y + box_h - 1.0, _plain(short_name(name, 40)), fontsize=6, va="top")
+        t.set_gid("panel-visa-name")
+    wrapped = textwrap.wrap(_plain(line), max(int(w / (6.8 * 0.64 * _PT_MM)), 20))[:3]
+    t = page.text(
+        x, y + box_h + 1.2, "\n".join(wrapped), fontsize=6.8, weight="bold", va="bottom", linespacing=1.25
+    )
+    t.set_gid("panel-visa")
+    return y + box_h + 1.2 + len(wrapped) * 6.8 * 1.25 * _PT_MM + 2.0
 
 
 def _header(page: _Page, title: str, subtitle: str, fictif: bool, mark: str = "") -> None:
@@ -438,6 +513,7 @@ def _map_page(
     background=None,
     tile_budget=None,
     notices=None,
+    visa=None,
 ):
     page = _Page(paper, orientation)
     _header(page, title, subtitle, fictif)
@@ -492,7 +568,7 @@ def _map_page(
         shares = dict(zip(strad.index, strad["share"], strict=True))
     label_parcels(ax, parcels, extent, map_w_mm, only=label_only, shares=shares)
     _frame_map(ax, page, extent, denom, crs, day, bg_text)
-    _panel(page, handles + _status_handles(counts, status_of) + orient_handles, sources, extra_lines)
+    _panel(page, handles + _status_handles(counts, status_of) + orient_handles, sources, extra_lines, visa)
     _inset(page, orient, drawn, styles, highlight, extent)
     return page.fig
 
@@ -502,18 +578,27 @@ def _map_page(
 
 
 def _table_pages(
-    *, paper, orientation, title, subtitle, fictif, header, rows, name, widths, aligns
+    *, paper, orientation, title, subtitle, fictif, header, rows, name, widths, aligns, total=None
 ) -> list[AnnexPage]:
-    """Pages of a table drawn as text (several column blocks per page), repeated header."""
+    """Pages of a table drawn as text, repeated header: as many column blocks side by side as
+    the page holds, spread over its whole width (columns widened in proportion, 2 mm of padding
+    so that a right-aligned column never runs into the next); ``total`` is the last line, bold,
+    under a rule."""
     pages = []
     w, h = _paper_size(paper, orientation)
     m, head, foot = 10.0, 26.0, 24.0
     line_mm = 3.6
+    gap = 8.0
     per_col = max(int((h - 2 * m - head - foot) / line_mm) - 1, 5)
-    block_w = sum(widths) + 8
-    blocks = max(int((w - 2 * m) // block_w), 1)
+    blocks = max(int((w - 2 * m + gap) // (sum(widths) + gap)), 1)
+    block_w = (w - 2 * m + gap) / blocks - gap
+    widths = [cw * block_w / sum(widths) for cw in widths]
+    body = list(rows) + ([None, total] if total is not None else [])
     per_page = per_col * blocks
-    chunks = [rows[k : k + per_page] for k in range(0, len(rows), per_page)] or [[]]
+    chunks = [body[k : k + per_page] for k in range(0, len(body), per_page)] or [[]]
+    if len(chunks) > 1 and chunks[-1] and chunks[-1][0] is not None and chunks[-1] == [total]:
+        chunks[-2].pop()  # never the totals alone under their rule on a page of their own
+        chunks[-1].insert(0, None)
     for n, chunk in enumerate(chunks, start=1):
         page = _Page(paper, orientation)
         more = f" (suite {n}/{len(chunks)})" if len(chunks) > 1 else ""
@@ -523,30 +608,36 @@ def _table_pages(
             part = chunk[b * per_col : (b + 1) * per_col]
             if not part and b:
                 break
-            x = m + b * block_w
-            cx = x
-            for label, cw, al in zip(header, widths, aligns, strict=True):
-                tx = cx + (cw - 1 if al == "right" else 0)
-                page.text(tx, top, label, fontsize=7.5, weight="bold", va="top", ha=al)
-                cx += cw
-            page.fig.add_artist(
-                Line2D(
-                    [x / w, (x + sum(widths)) / w],
-                    [(top - 4.2) / h] * 2,
-                    color="black",
-                    linewidth=0.6,
-                    transform=page.fig.transFigure,
-                )
-            )
-            for r, row in enumerate(part, start=1):
+            x = m + b * (block_w + gap)
+
+            def cells(values, y, x=x, page=page, **kw):
                 cx = x
-                y = top - r * line_mm - 1.0
-                for value, cw, al in zip(row, widths, aligns, strict=True):
-                    tx = cx + (cw - 1 if al == "right" else 0)
-                    page.text(tx, y, _plain(value), fontsize=7, va="top", ha=al)
+                for value, cw, al in zip(values, widths, aligns, strict=True):
+                    tx = cx + cw - 2 if al == "right" else cx + (0 if cx == x else 2)
+                    page.text(tx, y, _plain(value), va="top", ha=al, **kw)
                     cx += cw
-        if not chunk:
-            page.text(m, top, "Aucune parcelle.", fontsize=8, va="top", ha="left")
+
+            cells(header, top, fontsize=7.5, weight="bold")
+            rule = [(x / w, (x + block_w) / w), [(top - 4.2) / h] * 2]
+            page.fig.add_artist(Line2D(*rule, color="black", linewidth=0.6, transform=page.fig.transFigure))
+            bold = False
+            for r, row in enumerate(part, start=1):
+                y = top - r * line_mm - 1.0
+                if row is None:  # the rule above the totals
+                    yy = (y - line_mm / 2 + 0.3) / h
+                    page.fig.add_artist(
+                        Line2D([x / w, (x + block_w) / w], [yy, yy], color="black", linewidth=0.6,
+                               transform=page.fig.transFigure)
+                    )  # fmt: skip
+                    bold = True
+                    continue
+                if bold and total is not None and row is total:
+                    page.text(x, y, _plain(row[0]), va="top", ha="left", fontsize=7.5, weight="bold")
+                    cells(["", *row[1:]], y, fontsize=7.5, weight="bold")
+                else:
+                    cells(row, y, fontsize=7)
+        if not rows:
+            page.text(m, top - 8, "Aucune parcelle.", fontsize=8, va="top", ha="left")
         page.text(m, m + 12.5, CADASTRE_MENTION, fontsize=7.5, va="top", ha="left")
         pages.append(AnnexPage(f"{name}-liste-{n}", subtitle, page.fig, png=False))
     return pages
@@ -560,8 +651,24 @@ def _parcel_rows(table: pd.DataFrame) -> list[list[str]]:
         numero = str(int(idu[10:])) if len(idu) == 14 else idu
         cont = getattr(r, "contenance", None)
         cont = "—" if cont is None or pd.isna(cont) else fmt.area_m2(float(cont))
-        rows.append([section, numero, cont, fmt.percent(float(r.share))])
+        inside = getattr(r, "area_inside_m2", None)
+        inside = "—" if inside is None or pd.isna(inside) else fmt.area_m2(float(inside))
+        rows.append([section, numero, cont, inside, fmt.percent(float(r.share))])
     return rows
+
+
+def _parcel_total(table: pd.DataFrame) -> list[str]:
+    """The totals line of a parcel list: count, contenance, surface inside."""
+    n = len(table)
+    cont = table["contenance"].dropna().astype(float).sum() if "contenance" in table else float("nan")
+    inside = table["area_inside_m2"].astype(float).sum() if "area_inside_m2" in table else float("nan")
+    return [
+        f"Total : {fmt_int(n)} parcelle{'s' if n > 1 else ''}",
+        "",
+        fmt.area_m2(cont) if n else "0 m²",
+        fmt.area_m2(inside) if n and not math.isnan(inside) else "—",
+        "",
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -576,7 +683,14 @@ def _parcel_table(classification: pd.DataFrame, parcels: gpd.GeoDataFrame, perim
     out = pd.DataFrame(parcels[cols]).merge(rows, on="idu", how="inner")
     out.insert(out.columns.get_loc("status") + 1, "statut", out["status"].map(STATUS_LABELS))
     keep = [c for c in out.columns if c not in ("distance_m",)]
-    return out[keep].sort_values("idu").reset_index(drop=True)
+    out = out[keep]
+    # Sections as planners list them (A…Z, then AA…ZZ), numbers numerically.
+    order = sorted(range(len(out)), key=lambda k: _idu_key(str(out["idu"].iloc[k])))
+    return out.iloc[order].reset_index(drop=True)
+
+
+def _idu_key(idu: str) -> tuple:
+    return (idu[:8], *section_key(idu[8:10], idu[10:])) if len(idu) == 14 else ("", 0, idu, 0, idu)
 
 
 def annex_pages(
@@ -595,6 +709,8 @@ def annex_pages(
     orient: Orientation | None = None,
     background: str | None = None,
     tables_in_pdf: bool = True,
+    convention_date: dt.date | None = None,
+    visas: Sequence[str] = (),
 ) -> Annex:
     """Compute the annex of a convention: overview, one page per perimeter, an optional parcel page.
 
@@ -634,6 +750,11 @@ def annex_pages(
         drawn without it.
     tables_in_pdf : bool
         Add each perimeter's parcel list as table pages in the PDF.
+    convention_date : date, optional
+        Date of the convention (or avenant) the annex goes with, printed in the line "Vu pour
+        être annexé à la convention … du …" (dotted when not given).
+    visas : sequence of str
+        One signature box per signatory on every map page (default :data:`DEFAULT_VISAS`).
 
     Returns
     -------
@@ -658,6 +779,8 @@ def annex_pages(
             orient=orient,
             background=background,
             tables_in_pdf=tables_in_pdf,
+            convention_date=convention_date,
+            visas=visas,
         )
 
 
@@ -675,7 +798,7 @@ def _period(row) -> str:
 
 def _finish(pages: list[AnnexPage], annex_number: str | None, reference: str, paper: str, orientation: str):
     w, h = _paper_size(paper, orientation)
-    mark = f"Annexe n° {annex_number}" if annex_number else ""
+    mark = f"Annexe n° {annex_number}" if annex_number else "Annexe"
     for k, page in enumerate(pages, start=1):
         _stamp(page.figure, w, h, mark, k, len(pages), reference)
 
@@ -696,6 +819,8 @@ def _annex_pages(
     orient,
     background,
     tables_in_pdf,
+    convention_date=None,
+    visas=(),
 ):
     _paper_size(paper, orientation)
     crs = projection.require_metric(perimeters, source="perimeters")
@@ -729,6 +854,7 @@ def _annex_pages(
     sources = _sources_lines(perimeters, parcels, day, convention, fictif)
     notices: list[str] = []
     common = dict(
+        visa=(visa_line(convention, convention_date), tuple(visas) or DEFAULT_VISAS),
         paper=paper,
         orientation=orientation,
         title=convention,
@@ -804,11 +930,12 @@ def _annex_pages(
                 title=convention,
                 subtitle=f"Liste des parcelles — {subtitle}",
                 fictif=fictif,
-                header=["Section", "N°", "Contenance", "Part incluse %"],
+                header=["Section", "N°", "Contenance", "Surface incluse", "Part incluse"],
                 rows=_parcel_rows(table),
                 name=f"{k:02d}-{pid}",
-                widths=[14, 12, 22, 24],
-                aligns=["left", "right", "right", "right"],
+                widths=[11, 10, 19, 21, 17],
+                aligns=["left", "right", "right", "right", "right"],
+                total=_parcel_total(table),
             )
     if parcel is not None:
         pages.append(_parcel_page(parcel, classification, drawn, status, counts, common, ort_zone))
