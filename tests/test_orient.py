@@ -586,6 +586,10 @@ def test_cli_diff_table_map_and_annex_page(tmp_path):
     assert "Modifications des périmètres" in text and "Liste des changements" in text
     assert re.search(r"Annexe n° 4 — page 1/\d+", text) and "Échelle 1:" in text
     assert (folder / "avenant-carte.png").exists()
+    # Before dashed, after solid; a zoomed page per changed area; the 123 changes on 2 table pages.
+    assert "Périmètres avant l'avenant (tirets)" in text and "Zone modifiée 1/1 : 123 parcelle(s)" in text
+    assert "Liste des changements — Modifications des périmètres par l'avenant (suite 2/2)" in text
+    assert re.search(r"Annexe n° 4 — page 4/4", text)
     again = CliRunner().invoke(main, ["diff", "-p", "demo", "-o", csv])
     assert again.exit_code != 0 and "--force" in again.output
     bad = CliRunner().invoke(main, ["diff", "-p", "demo", "--apres", "avenant-9", "-o", tmp_path / "x.csv"])

@@ -1025,12 +1025,13 @@ def diff_annex(
     Returns
     -------
     Annex
-        The map page (``avenant-carte``) and table pages (PDF only); written as ``avenant.pdf``.
+        The map page (``avenant-carte``), one zoomed page per changed area (before dashed,
+        after solid) and the change table over the page's width (PDF only); written as
+        ``avenant.pdf``.
     """
     from matplotlib import rc_context
 
     from geo.diff import CHANGE_LABELS
-    from geo.maps.layers import DIFF_COLOURS
 
     with rc_context(_RC):
         crs = projection.require_metric(after, source="after")
@@ -1046,46 +1047,10 @@ def diff_annex(
         drawn = after[after["type"] != "ort"].reset_index(drop=True)
         old = before[before["type"] != "ort"].reset_index(drop=True)
         styles = perimeter_colours(drawn)
-        page = _Page(paper, orientation)
         subtitle = "Modifications des périmètres par l'avenant"
-        _header(page, convention, subtitle, fictif)
         changed = parcels[parcels["idu"].isin(set(d["idu"]))]
         geoms = [*changed.geometry, *drawn.geometry]
         b = shapely.union_all(geoms).bounds if geoms else drawn.total_bounds
-        margin = max(0.04 * max(b[2] - b[0], b[3] - b[1]), PARCEL_MARGIN_M)
-        ax = page.axes(page.map_box)
-        extent, denom = round_scale(b, page.map_box[2], page.map_box[3], margin)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        view = in_view(parcels, extent)
-        view.plot(ax=ax, color=STATUS_COLOURS[OUTSIDE], edgecolor="#8a8a8a", linewidth=0.2, zorder=1)
-        handles = []
-        first = d.drop_duplicates("idu", keep="first")
-        for change, colour in DIFF_COLOURS.items():
-            ids = set(first.loc[first["change"] == change, "idu"])
-            sub = parcels[parcels["idu"].isin(ids)]
-            if len(sub):
-                sub.plot(ax=ax, color=colour, alpha=0.55, edgecolor=colour, linewidth=0.5, zorder=2)
-            handles.append(
-                Patch(
-                    facecolor=colour,
-                    alpha=0.55,
-                    edgecolor=colour,
-                    label=f"Parcelle qui {_CHANGE_VERB[change]} ({len(ids)})",
-                )
-            )
-        for _, row in old.iterrows():
-            gpd.GeoSeries([row.geometry], crs=crs).boundary.plot(
-                ax=ax, color="#555555", linewidth=1.6, linestyle=(0, (2, 2)), zorder=4
-            )
-        handles.append(
-            Line2D([], [], color="#555555", linewidth=1.6, linestyle=":", label="Périmètres avant l'avenant")
-        )
-        notes: list[str] = []
-        ph = plot_perimeters(ax, drawn, styles, notes=notes)
-        handles += [Line2D([], [], linestyle="none", label="Périmètres après l'avenant :")] + ph
-        label_parcels(ax, parcels, extent, page.map_box[2], only=set(d["idu"]))
-        _frame_map(ax, page, extent, denom, crs, day)
         counts = d.groupby(["perimeter_nom", "change"]).size()
         extra = [
             f"{nom} : " + ", ".join(f"{n} {CHANGE_LABELS[c]}" for (nm, c), n in counts.items() if nm == nom)
@@ -1098,10 +1063,25 @@ def diff_annex(
             f"Cadastre : DGFiP, édition Etalab, millésime {parcels.attrs.get('millesime') or 'inconnu'}",
             f"Production : {fmt.date_fr(day)} (ort)",
         ]
-        _panel(page, handles, sources, extra + notes)
         orient = orientation_layers(parcels)
-        _inset(page, orient, drawn, styles, None, extent)
-        pages = [AnnexPage(DIFF_PAGE, subtitle, page.fig)]
+        draw = dict(
+            paper=paper, orientation=orientation, convention=convention, fictif=fictif, d=d, parcels=parcels,
+            drawn=drawn, old=old, styles=styles, crs=crs, day=day, sources=sources, orient=orient,
+            visa=(visa_line(convention, new_d and dt.date.fromisoformat(str(new_d))), DEFAULT_VISAS),
+        )  # fmt: skip
+        margin = max(0.04 * max(b[2] - b[0], b[3] - b[1]), PARCEL_MARGIN_M)
+        pages = [AnnexPage(DIFF_PAGE, subtitle, _diff_page(subtitle, b, margin, extra, **draw))]
+        # One zoomed page per changed area (parcels within 60 m of each other), largest first.
+        areas = shapely.get_parts(shapely.union_all(shapely.buffer(changed.geometry.to_numpy(), 30.0)))
+        areas = sorted(areas, key=lambda g: -g.area)[:MAX_ZOOM_PAGES]
+        for n, area in enumerate(areas, start=1):
+            inside = changed[changed.intersects(area)]
+            zb = shapely.union_all(inside.geometry.to_numpy()).bounds
+            zsub = f"Zone modifiée {n}/{len(areas)} : {len(inside)} parcelle(s)"
+            zmargin = max(0.08 * max(zb[2] - zb[0], zb[3] - zb[1]), PARCEL_MARGIN_M)
+            zextra = [zsub, *extra]
+            fig = _diff_page(f"{subtitle} — {zsub.lower()}", zb, zmargin, zextra, zoom=True, **draw)
+            pages.append(AnnexPage(f"{DIFF_PAGE}-zone-{n}", zsub, fig, png=False))
         rows = []
         for r in d.merge(
             pd.DataFrame(parcels[[c for c in ("idu", "contenance") if c in parcels.columns]]),
@@ -1112,7 +1092,7 @@ def diff_annex(
             cont = getattr(r, "contenance", None)
             rows.append(
                 [
-                    _short(str(r.perimeter_nom), 26),
+                    _short(str(r.perimeter_nom), 20),
                     idu[8:10].lstrip("0") or "0",
                     str(int(idu[10:])),
                     "—" if cont is None or pd.isna(cont) else fmt.area_m2(float(cont)),
@@ -1130,11 +1110,75 @@ def diff_annex(
             header=["Périmètre", "Section", "N°", "Contenance", "Changement", "Part avant", "Part après"],
             rows=rows,
             name="avenant",
-            widths=[46, 14, 12, 22, 24, 20, 20],
+            widths=[27, 12, 9, 18, 21, 15, 15],
             aligns=["left", "left", "right", "right", "left", "right", "right"],
         )
         _finish(pages, annex_number, reference, paper, orientation)
         return Annex(pages, {}, source=reference, pdf_name="avenant.pdf")
+
+
+#: Most zoomed pages of an avenant's annex (one per changed area, largest first).
+MAX_ZOOM_PAGES = 6
+#: The perimeters before the avenant: dashed, in a colour no perimeter takes.
+BEFORE_COLOUR = "#111111"
+
+
+def _diff_page(
+    subtitle, bounds, margin, extra, *, paper, orientation, convention, fictif, d, parcels, drawn, old,
+    styles, crs, day, sources, orient, visa, zoom=False,
+):  # fmt: skip
+    """One map page of an avenant: changed parcels filled by change, the perimeters before dashed
+    (dark) over the perimeters after (solid, their colours)."""
+    from geo.maps.layers import DIFF_COLOURS
+
+    page = _Page(paper, orientation)
+    _header(page, convention, subtitle, fictif)
+    ax = page.axes(page.map_box)
+    extent, denom = round_scale(bounds, page.map_box[2], page.map_box[3], margin)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    view = in_view(parcels, extent)
+    view.plot(
+        ax=ax, color=STATUS_COLOURS[OUTSIDE], edgecolor="#8a8a8a", linewidth=0.3 if zoom else 0.2, zorder=1
+    )
+    handles = []
+    first = d.drop_duplicates("idu", keep="first")
+    for change, colour in DIFF_COLOURS.items():
+        ids = set(first.loc[first["change"] == change, "idu"])
+        sub = parcels[parcels["idu"].isin(ids)]
+        if len(sub):
+            sub.plot(ax=ax, color=colour, alpha=0.55, edgecolor=colour, linewidth=0.5, zorder=2)
+        handles.append(
+            Patch(
+                facecolor=colour,
+                alpha=0.55,
+                edgecolor=colour,
+                label=f"Parcelle qui {_CHANGE_VERB[change]} ({len(ids)})",
+            )
+        )
+    notes: list[str] = []
+    ph = plot_perimeters(ax, drawn, styles, notes=notes)
+    lw = 2.0 if zoom else 1.7
+    for _, row in old.iterrows():
+        gpd.GeoSeries([row.geometry], crs=crs).boundary.plot(
+            ax=ax, color=BEFORE_COLOUR, linewidth=lw, linestyle=(0, (4, 2.5)), zorder=6
+        )
+    handles.append(
+        Line2D(
+            [],
+            [],
+            color=BEFORE_COLOUR,
+            linewidth=lw,
+            linestyle=(0, (4, 2.5)),
+            label="Périmètres avant l'avenant (tirets)",
+        )
+    )
+    handles += [Line2D([], [], linestyle="none", label="Périmètres après l'avenant (trait plein) :")] + ph
+    label_parcels(ax, parcels, extent, page.map_box[2], only=set(d["idu"]))
+    _frame_map(ax, page, extent, denom, crs, day)
+    _panel(page, handles, sources, extra + notes, visa)
+    _inset(page, orient, drawn, styles, None, extent)
+    return page.fig
 
 
 _CHANGE_VERB = {"enters": "entre", "leaves": "sort", "share_changed": "change de part"}
