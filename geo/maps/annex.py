@@ -593,12 +593,13 @@ def _table_pages(
     blocks = max(int((w - 2 * m + gap) // (sum(widths) + gap)), 1)
     block_w = (w - 2 * m + gap) / blocks - gap
     widths = [cw * block_w / sum(widths) for cw in widths]
-    body = list(rows) + ([None, total] if total is not None else [])
+    # The totals: a rule, their label on a line of its own, then the sums under their columns.
+    totals = [[total[0], *[""] * (len(total) - 1)], ["", *total[1:]]] if total is not None else []
+    body = list(rows) + ([None, *totals] if totals else [])
     per_page = per_col * blocks
     chunks = [body[k : k + per_page] for k in range(0, len(body), per_page)] or [[]]
-    if len(chunks) > 1 and chunks[-1] and chunks[-1][0] is not None and chunks[-1] == [total]:
-        chunks[-2].pop()  # never the totals alone under their rule on a page of their own
-        chunks[-1].insert(0, None)
+    while totals and len(chunks) > 1 and len(chunks[-1]) < 3 and chunks[-2]:
+        chunks[-1].insert(0, chunks[-2].pop())  # the rule and both totals lines together
     for n, chunk in enumerate(chunks, start=1):
         page = _Page(paper, orientation)
         more = f" (suite {n}/{len(chunks)})" if len(chunks) > 1 else ""
@@ -617,7 +618,7 @@ def _table_pages(
                     page.text(tx, y, _plain(value), va="top", ha=al, **kw)
                     cx += cw
 
-            cells(header, top, fontsize=7.5, weight="bold")
+            cells(header, top, fontsize=7, weight="bold")
             rule = [(x / w, (x + block_w) / w), [(top - 4.2) / h] * 2]
             page.fig.add_artist(Line2D(*rule, color="black", linewidth=0.6, transform=page.fig.transFigure))
             bold = False
@@ -631,11 +632,10 @@ def _table_pages(
                     )  # fmt: skip
                     bold = True
                     continue
-                if bold and total is not None and row is total:
+                if bold and row is totals[0]:
                     page.text(x, y, _plain(row[0]), va="top", ha="left", fontsize=7.5, weight="bold")
-                    cells(["", *row[1:]], y, fontsize=7.5, weight="bold")
                 else:
-                    cells(row, y, fontsize=7)
+                    cells(row, y, fontsize=7.2 if bold else 7, weight="bold" if bold else "normal")
         if not rows:
             page.text(m, top - 8, "Aucune parcelle.", fontsize=8, va="top", ha="left")
         page.text(m, m + 12.5, CADASTRE_MENTION, fontsize=7.5, va="top", ha="left")
@@ -933,7 +933,7 @@ def _annex_pages(
                 header=["Section", "N°", "Contenance", "Surface incluse", "Part incluse"],
                 rows=_parcel_rows(table),
                 name=f"{k:02d}-{pid}",
-                widths=[11, 10, 19, 21, 17],
+                widths=[9, 8, 17, 24, 19],
                 aligns=["left", "right", "right", "right", "right"],
                 total=_parcel_total(table),
             )
