@@ -736,7 +736,8 @@ def annex_pages(
     production_date : date, optional
         Printed date (default: today).
     annex_number : str, optional
-        Printed on every page as "Annexe n° …" with the page number.
+        Printed on every page as "Annexe n° …" with the page number ("Annexe" alone without it;
+        the application passes the convention's ``[edition] annexe`` by default).
     reference : str, optional
         The convention's reference and date, printed at the bottom of every page (default:
         the title and the perimeter version's date).
