@@ -162,6 +162,19 @@ Duration = Annotated[float, AfterValidator(_duration)]
 CrsText = Annotated[str, AfterValidator(_crs_text)]
 
 
+class Edition(schema.Model):
+    """What the printed documents say of who issues them (``[edition]`` of ``convention.toml``,
+    all optional): the note's reference, service, contact and signature block, the annex's
+    default number and its signature boxes."""
+
+    reference: str = Field("", examples=["ORT-2023-014"])  # printed on notes and annexes
+    service: str = Field("", examples=["Service urbanisme — mairie de Libercourt"])
+    contact: str = Field("", examples=["urbanisme@mairie-libercourt.fr — 03 21 00 00 00"])
+    signataire: str = Field("", examples=["Pour le maire, l'adjoint à l'urbanisme"])
+    annexe: str = Field("", examples=["2"])  # number of the perimeters' annex of the convention
+    visas: list[str] = Field([], examples=[["Le maire", "Le président de l'EPCI", "Le préfet"]])
+
+
 class ConventionFile(schema.Model):
     """The typed content of ``convention.toml`` (format: ``perimeters/README.md``)."""
 
@@ -175,6 +188,9 @@ class ConventionFile(schema.Model):
     source: str = Field("", examples=["Convention cadre ORT signée le 18/01/2023"])
     cadastre_dir: str | None = Field(None, examples=["cadastre"])
     divergences: list[str] = Field([], examples=[["la délibération et la convention diffèrent sur …"]])
+    #: Names of the communes as printed (when the national lists do not know them, e.g. the demo).
+    communes_noms: dict[schema.InseeCode, str] = Field({}, examples=[{"62907": "Libercourt"}])
+    edition: Edition = Field(Edition(), examples=[{"reference": "ORT-2023-014"}])
     versions: list[Version] = Field(examples=[[]])
 
 
@@ -200,6 +216,10 @@ class Convention:
     #: (quoted in every eligibility answer for its communes).
     divergences: tuple[str, ...] = ()
     cadastre_dir: Path | None = None
+    #: Names of the communes given by ``convention.toml`` (``communes_noms``), by INSEE code.
+    communes_noms: dict[str, str] = field(default_factory=dict)
+    #: Mentions of the printed documents (``[edition]``).
+    edition: Edition = field(default_factory=Edition)
     _cache: dict[str, gpd.GeoDataFrame] = field(default_factory=dict, repr=False)
 
     @property
@@ -447,6 +467,8 @@ def read_convention(path: str | Path, *, report: ValidationReport | None = None)
         source=meta_ok.source,
         divergences=tuple(meta_ok.divergences),
         cadastre_dir=(folder / cadastre_dir).resolve() if cadastre_dir else None,
+        communes_noms=dict(meta_ok.communes_noms),
+        edition=meta_ok.edition,
     )
     if conv.communes:
         try:

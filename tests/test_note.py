@@ -51,9 +51,12 @@ def note_pdf(epinay_ort, tmp_path_factory):
 def test_note_text_holds_the_parcel_sectors_verdicts_and_references(note_pdf):
     out, output = note_pdf
     pdf = out / "note-91216000AC0100.pdf"
-    assert pdf.exists() and (out / "note-91216000AC0100.png").exists()  # one page: one PNG
-    assert "Note écrite" in output and "1 page" in output
+    pages = int(re.search(r"\((\d+) pages?,", output).group(1))
+    assert pdf.exists() and pages in (1, 2)
+    pngs = ["note-91216000AC0100.png"] if pages == 1 else [f"note-91216000AC0100-{k}.png" for k in (1, 2)]
+    assert all((out / name).exists() for name in pngs)
     text = _pdf_text(pdf)
+    assert all(f"page {k}/{pages}" in text for k in range(1, pages + 1))
     for fragment in (
         "Note de renseignement ORT",
         "91216000AC0100",
@@ -151,3 +154,118 @@ def test_long_and_right_to_left_names_keep_the_note_short_and_in_order(demo_copy
     assert re.search(
         r"Secteur gare Très long nom .*?… — secteur d'intervention \(centre-ville\) : incluse", text
     )
+
+
+# --------------------------------------------------------------------------------------------
+# The note as a document to send (issue 25, item 5): the embedded demo, straddling and outside.
+
+
+@pytest.fixture(scope="module")
+def demo_notes(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo-notes")
+    for entry in ("62999000AB0012", "629990000C0273", "78 Avenue de la Gare, 62999 Ormeval-sur-Mer"):
+        sub = out / ("adresse" if " " in entry else entry)
+        res = run("note", entry, "--perimeters", "demo", "--date", "2025-03-01", "--output-dir", sub)
+        assert res.exit_code == 0, res.output
+    return out
+
+
+def test_demo_note_is_a_document_to_send(demo_notes):
+    """Commune named, "page 1/2", human data names and French dates only, the Denormandie
+    period once, reference, service, contact and a box to sign, street names on the extract."""
+    raw = subprocess.run(
+        ["pdftotext", "-layout", str(demo_notes / "62999000AB0012" / "note-62999000AB0012.pdf"), "-"],
+        capture_output=True, check=True,
+    ).stdout.decode()  # fmt: skip
+    pages = raw.split("\f")
+    assert len([p for p in pages if p.strip()]) == 2
+    assert "page 1/2" in pages[0] and "page 2/2" in pages[1]
+    text = " ".join(raw.split())
+    assert "Commune : Ormeval-sur-Mer (INSEE 62999)" in text
+    assert "Parcelle AB 12 — Ormeval-sur-Mer (62999)" in text
+    assert not re.search(r"\b\d{4}-\d{2}-\d{2}\b", text), re.findall(r"\b\d{4}-\d{2}-\d{2}\b", text)
+    assert not re.search(r"\.(toml|yaml|csv|gz)\b", text), re.findall(r"\S+\.(?:toml|yaml|csv|gz)\b", text)
+    assert "Règles d'éligibilité d'ort" in text and "Suivi national des ORT (DGALN/ANCT), dernière" in text
+    assert "du 01/07/2024" in text  # the version date, French
+    assert "période : du 01/01/2019 au 31/12/2027 ⚠" in text  # the law is in the reference, once
+    for fragment in (
+        "Réf. ORT-DEMO-2023-01/000AB0012",
+        "Délivrance de la note",
+        "Service : Service urbanisme — mairie d'Ormeval-sur-Mer (fictive)",
+        "Contact : urbanisme@ormeval-sur-mer.example",
+        "Pour le maire, l'adjoint délégué à l'urbanisme",
+        "Signature et cachet",
+        "Avenue de la Gare",  # a street name on the map extract
+        "Points d'adresse sur la parcelle : 78 Avenue de la Gare",
+        "Parcelle à cheval : partie dans l'ORT",
+    ):
+        assert fragment in text, fragment
+
+
+def test_demo_note_outside_says_the_nearest_sector_and_address_titles(demo_notes):
+    text = _pdf_text(demo_notes / "629990000C0273" / "note-629990000C0273.pdf")
+    assert "le plus proche, « Faubourg », est à 61 m de la parcelle" in text
+    assert "Distance au secteur le plus proche" in text and "61 m" in text
+    text = _pdf_text(demo_notes / "adresse" / "note-62999000AB0012.pdf")
+    assert "78 Avenue de la Gare, 62999 Ormeval-sur-Mer — parcelle AB 12, Ormeval-sur-Mer (62999)" in text
+
+
+def test_demo_note_dispositifs_readable_and_map_texts_apart(demo_territory_note):
+    """Dispositifs at 8 pt at least; the scale bar's labels, the inset and the legend apart."""
+    note = demo_territory_note
+    sizes = [
+        t.get_fontsize()
+        for fig in note.pages
+        for t in fig.texts
+        if t.get_text().lstrip().startswith(("→", "Référence :", "Réserves communes"))
+    ]
+    assert sizes and min(sizes) >= 8.0
+    assert any(t.get_text() == "0" for t in note.pages[0].axes[0].texts)  # the scale bar is drawn
+
+
+@pytest.mark.parametrize("frame_mm", [25, 40, 60, 86, 120, 277])
+@pytest.mark.parametrize("width_m", [37, 80, 110, 260, 900, 4100])
+def test_scale_bar_labels_never_touch(frame_mm, width_m):
+    """At any frame width and extent, the scale bar's labels ("0", middle, end) keep at least
+    1 mm apart on paper (the note's "1020 m")."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from geo.maps.drawing import draw_scale_bar
+
+    fig = Figure(figsize=(frame_mm / 25.4, frame_mm / 25.4 * 0.8), dpi=200)
+    ax = fig.add_axes((0, 0, 1, 1))
+    extent = (0.0, 0.0, float(width_m), width_m * 0.8)
+    ax.set_xlim(0, width_m)
+    ax.set_ylim(0, width_m * 0.8)
+    draw_scale_bar(ax, extent, frame_mm)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    boxes = sorted((t.get_window_extent(canvas.get_renderer()) for t in ax.texts), key=lambda b: b.x0)
+    assert len(boxes) >= 2
+    px_per_mm = 200 / 25.4
+    for a, b in zip(boxes, boxes[1:], strict=False):
+        assert b.x0 - a.x1 >= 1.0 * px_per_mm, [t.get_text() for t in ax.texts]
+
+
+@pytest.fixture(scope="module")
+def demo_territory_note():
+    from geo.app import open_territory
+    from geo.app.note import _Job
+
+    t = open_territory("demo")
+    job = _Job(t, dt.date(2025, 3, 1), None, None, None, ["62999000AB0012"])
+    return job.draw("62999000AB0012", None)
+
+
+def test_human_source_and_period():
+    from geo.note import _period, human_source
+
+    assert human_source("Adresses : fichier BAL adresses-62999.csv.gz, mis à jour le 2023-01-15") == (
+        "Adresses : fichier BAL, mis à jour le 15/01/2023"
+    )
+    ref = "CGI art. 199 novovicies ; loi n° 2024-322, art. 42"
+    assert _period("du 01/01/2019 au 31/12/2027 (loi n° 2024-322 du 9 avril 2024, art. 42)", ref) == (
+        "du 01/01/2019 au 31/12/2027"
+    )
+    assert _period("depuis le 25/11/2018 (loi ELAN)", ref) == "depuis le 25/11/2018 (loi ELAN)"

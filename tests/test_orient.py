@@ -354,16 +354,75 @@ def test_annex_pdf_holds_scale_reference_pages_tables_and_period(demo_annex, dem
     # (split() also splits on the narrow no-break space of French thousands)
     assert re.search(r"Échelle 1:(1 000|2 000|2 500|5 000|10 000|20 000) \(impression A4 paysage\)", flat)
     # The parcel list as a table, with French numbers.
-    assert "Section N° Contenance Part incluse %" in flat
+    assert "Section N° Contenance Surface incluse Part incluse" in flat
     table = doc.tables["faubourg"]
     strad = table[table["status"] == "straddling"].iloc[0]
     share = " ".join(fmt_pct(strad.share).split())
-    assert re.search(rf"\b{int(strad.idu[10:])} [\d ]+ m² {re.escape(share)}", flat)
+    assert re.search(rf"\b{int(strad.idu[10:])} [\d ]+ m² [\d ]+ m² {re.escape(share)}", flat)
     # OPAH-RU page with its period; the hole of the Faubourg explained in the legend.
     assert "Périmètre OPAH-RU : OPAH-RU du centre ancien — du 01/01/2024 au 31/12/2028" in flat
     assert "Enclave exclue de « Faubourg » (1)" in flat
     assert "ne sont pas dans le périmètre" in flat
     assert "Parcelle à cheval : partie incluse (part en %)" in flat
+    # Signed: the visa line (dotted without a date) and the default signature boxes.
+    maps_n = sum(p.png for p in doc.pages)
+    assert flat.count("Vu pour être annexé à la convention") == maps_n and "» du ……" in flat
+    assert "Pour la commune" in flat and "Pour l'État" in flat
+    # Totals under each list: count, contenance, surface inside.
+    from geo import fmt
+
+    n = len(table)
+    total = fmt.area_m2(float(table["contenance"].sum()))
+    inside = fmt.area_m2(float(table["area_inside_m2"].sum()))
+    assert f"Total : {n} parcelles" in flat
+    assert " ".join(total.split()) in flat and " ".join(inside.split()) in flat
+
+
+def test_annex_panel_boxes_never_overlap(demo_annex):
+    """Legend, panel text, visa line and boxes, situation inset, map and the sources line: the
+    bounding boxes of what is drawn are apart on every map page (issue 25: the inset covered the
+    sources)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    doc, _, _ = demo_annex
+    for page in (p for p in doc.pages if p.png):
+        fig = page.figure
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        fig.draw(renderer)
+        named = {}
+        for artist in fig.findobj(lambda a: (a.get_gid() or "").startswith(("panel-", "page-"))):
+            named.setdefault(artist.get_gid(), []).append(artist.get_window_extent(renderer))
+        assert {"panel-legend", "panel-text", "panel-visa", "panel-visa-box", "page-sources"} <= set(named)
+        inset = next(a for a in fig.axes if a.get_title() == "Situation dans la commune")
+        named["inset"] = [inset.get_tightbbox(renderer)]
+        named["map"] = [fig.axes[0].get_window_extent(renderer)]
+        boxes = [(k, b) for k, bs in named.items() for b in bs if k != "panel-visa-name"]
+        for i, (ka, a) in enumerate(boxes):
+            for kb, b in boxes[i + 1 :]:
+                assert not a.overlaps(b), (page.name, ka, kb)
+        text = next(t for t in fig.texts if t.get_gid() == "panel-text")
+        assert text.get_fontsize() >= 5.5 and text.get_text().strip()
+
+
+def test_annex_number_default_and_sections_in_planners_order(demo, demo_versions):
+    from geo.maps.drawing import section_key
+
+    assert sorted(["AB", "D", "0A", "B", "ZA", "AA"], key=section_key) == ["0A", "B", "D", "AA", "AB", "ZA"]
+    assert sorted([("A", "10"), ("A", "9"), ("A", "0100")], key=lambda r: section_key(*r)) == [
+        ("A", "9"), ("A", "10"), ("A", "0100"),
+    ]  # fmt: skip
+    conv, parcels, _ = demo
+    _, perims = demo_versions
+    keep = perims[perims["perimeter_id"].isin(["centre-ville", "ort"])].copy()
+    keep.attrs.update(perims.attrs)
+    doc = annex.annex_pages(
+        keep, parcels, title=conv.nom, tables_in_pdf=False, production_date=dt.date(2025, 2, 3)
+    )
+    marks = [t.get_text() for p in doc.pages for t in p.figure.texts if "page 1/" in t.get_text()]
+    assert marks == [f"Annexe — page 1/{len(doc.pages)}"]
+    table = doc.tables["centre-ville"]
+    keys = [section_key(i[8:10], i[10:]) for i in table["idu"]]
+    assert keys == sorted(keys) and len({k[1] for k in keys}) > 1
 
 
 def fmt_pct(share: float) -> str:
@@ -528,6 +587,10 @@ def test_cli_diff_table_map_and_annex_page(tmp_path):
     assert "Modifications des périmètres" in text and "Liste des changements" in text
     assert re.search(r"Annexe n° 4 — page 1/\d+", text) and "Échelle 1:" in text
     assert (folder / "avenant-carte.png").exists()
+    # Before dashed, after solid; a zoomed page per changed area; the 123 changes on 2 table pages.
+    assert "Périmètres avant l'avenant (tirets)" in text and "Zone modifiée 1/1 : 123 parcelle(s)" in text
+    assert "Liste des changements — Modifications des périmètres par l'avenant (suite 2/2)" in text
+    assert re.search(r"Annexe n° 4 — page 4/4", text)
     again = CliRunner().invoke(main, ["diff", "-p", "demo", "-o", csv])
     assert again.exit_code != 0 and "--force" in again.output
     bad = CliRunner().invoke(main, ["diff", "-p", "demo", "--apres", "avenant-9", "-o", tmp_path / "x.csv"])

@@ -299,8 +299,9 @@ def write_annex(
         with drawing_lock:
             doc = annex_mod.annex_pages(
                 perims, parcels, classification=result, title=conv.nom, fictif=conv.fictif, paper=paper,
-                orientation=orientation, parcel=idu, annex_number=annex_number, reference=reference,
-                orient=orient, background=background,
+                orientation=orientation, parcel=idu, annex_number=annex_number or conv.edition.annexe or None,
+                reference=reference, orient=orient, background=background,
+                convention_date=conv.date_signature, visas=conv.edition.visas,
             )  # fmt: skip
             written = annex_mod.write_annex(doc, output, force=force)
     return Annexe(

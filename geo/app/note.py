@@ -145,7 +145,10 @@ class _Job:
         wanted = [(p.idu, None) for p in ok]
         self.index = None
         self.located = []
-        if addresses or address_file is not None or territoire.addresses is not None:
+        from geo import embedded
+
+        shipped = embedded.address_file(conv.communes)  # the demo's BAL: street names on the extract
+        if addresses or address_file is not None or territoire.addresses is not None or shipped is not None:
             self.index = address_index(territoire, address_file)
         if addresses:
             self.located = locate_addresses(addresses, conv, parcels, index=self.index)
@@ -223,11 +226,16 @@ def _index_points(index):
     import pandas as pd
 
     recs = [
-        {"label": f"{r['numero']}{r['suffixe'].lower()} {r['voie']}", "lon": r["lon"], "lat": r["lat"]}
+        {
+            "label": f"{r['numero']}{r['suffixe'].lower()} {r['voie']}",
+            "voie": r["voie"],
+            "lon": r["lon"],
+            "lat": r["lat"],
+        }
         for r in index.addresses.values()
         if isinstance(r["lon"], float)
     ]
-    return pd.DataFrame(recs, columns=["label", "lon", "lat"])
+    return pd.DataFrame(recs, columns=["label", "voie", "lon", "lat"])
 
 
 __all__ = ["note_pdf", "write_notes"]

@@ -388,6 +388,15 @@ fictif = true
 crs = "EPSG:4326"
 source = "Données fictives générées par geo/demo.py"
 cadastre_dir = "{cadastre_dir.as_posix()}"
+communes_noms = {{ "{DEMO_INSEE}" = "Ormeval-sur-Mer" }}
+
+[edition]
+reference = "ORT-DEMO-2023-01"
+service = "Service urbanisme — mairie d'Ormeval-sur-Mer (fictive)"
+contact = "urbanisme@ormeval-sur-mer.example — 03 21 00 00 00"
+signataire = "Pour le maire, l'adjoint délégué à l'urbanisme"
+annexe = "1"
+visas = ["Le maire d'Ormeval-sur-Mer", "Le préfet du Pas-de-Calais"]
 
 [[versions]]
 id = "initiale"

@@ -26,21 +26,38 @@ from __future__ import annotations
 import datetime as dt
 import math
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import shapely
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import FancyArrow, FancyBboxPatch, Patch, Rectangle
-from pyproj import Transformer
+from matplotlib.patches import Patch, Rectangle
 
 from geo import fmt, projection
 from geo.classify import INSIDE, OUTSIDE, STATUS_LABELS, STRADDLING, classify_parcels
 from geo.errors import InputError
+from geo.maps.drawing import (
+    PARCEL_MARGIN_M,
+    SCALES,  # noqa: F401 - re-exported: the scales an annex page may use
+    STRADDLING_PALE,
+    draw_inset,
+    draw_north,
+    draw_scale_bar,
+    fmt_int,
+    in_view,
+    label_parcels,
+    label_places,
+    north_angle,
+    plot_parcels,
+    plot_perimeters,
+    round_scale,
+    scale_label,
+    section_key,
+)
 from geo.maps.page import CADASTRE_MENTION, STATUS_COLOURS, perimeter_colours
 from geo.maps.text import clean_text, mpl_text, short_name
 
@@ -49,12 +66,6 @@ PAPER_MM = {"A4": (210.0, 297.0), "A3": (297.0, 420.0)}
 ORIENTATIONS = ("portrait", "landscape")
 DPI = 300
 _ORIENTATION_FR = {"portrait": "portrait", "landscape": "paysage"}
-#: Minimum margin around a single parcel, in metres.
-PARCEL_MARGIN_M = 20.0
-#: Paper scales offered (denominators): the smallest that holds the page's extent is used.
-SCALES = (500, 1000, 2000, 2500, 5000, 10_000, 20_000, 25_000, 50_000, 100_000, 200_000, 250_000, 500_000)
-#: Pale fill and hatch of a straddling parcel; its part inside takes the straddling colour.
-STRADDLING_PALE = "#fff4c2"
 _MM = 1 / 25.4
 _RC = {
     "pdf.fonttype": 42,  # TrueType: the PDF's text can be searched and extracted
@@ -93,23 +104,6 @@ class Annex:
 _plain = mpl_text  # text from data: cleaned, and "$" shown as it is (not mathtext)
 
 
-def _fmt_int(value: float) -> str:
-    return f"{value:,.0f}".replace(",", "\u202f")
-
-
-def _nice_length(target_m: float) -> float:
-    """The largest 1, 2 or 5 × 10^k metres not above ``target_m``."""
-    exp = math.floor(math.log10(max(target_m, 1e-9)))
-    for mult in (5, 2, 1):
-        if mult * 10**exp <= target_m:
-            return float(mult * 10**exp)
-    return float(10**exp)
-
-
-def _scale_label(metres: float) -> str:
-    return f"{metres / 1000:g} km" if metres >= 1000 else f"{metres:g} m"
-
-
 def _paper_size(paper: str, orientation: str) -> tuple[float, float]:
     if paper not in PAPER_MM:
         raise InputError(f"format de papier {paper!r} inconnu", fix="choisissez A4 ou A3")
@@ -117,46 +111,6 @@ def _paper_size(paper: str, orientation: str) -> tuple[float, float]:
         raise InputError(f"orientation {orientation!r} inconnue", fix="choisissez portrait ou landscape")
     w, h = PAPER_MM[paper]
     return (h, w) if orientation == "landscape" else (w, h)
-
-
-def _fit_extent(bounds, ax_w_mm: float, ax_h_mm: float, margin_m: float) -> tuple[float, float, float, float]:
-    """Expand ``bounds`` (metres) by ``margin_m`` and to the axes' aspect ratio."""
-    minx, miny, maxx, maxy = bounds
-    minx, miny, maxx, maxy = minx - margin_m, miny - margin_m, maxx + margin_m, maxy + margin_m
-    w, h = maxx - minx, maxy - miny
-    ratio = ax_w_mm / ax_h_mm
-    if w / h < ratio:
-        extra = (h * ratio - w) / 2
-        minx, maxx = minx - extra, maxx + extra
-    else:
-        extra = (w / ratio - h) / 2
-        miny, maxy = miny - extra, maxy + extra
-    return minx, miny, maxx, maxy
-
-
-def round_scale(bounds, ax_w_mm: float, ax_h_mm: float, margin_m: float) -> tuple[tuple, int]:
-    """The extent at the smallest round paper scale of :data:`SCALES` holding ``bounds`` + margin.
-
-    Returns ``((minx, miny, maxx, maxy), denominator)``: the extent (metres) is centred on
-    ``bounds`` and exactly ``ax_w_mm × denominator / 1000`` metres wide.
-    """
-    minx, miny, maxx, maxy = bounds
-    need = max((maxx - minx + 2 * margin_m) / ax_w_mm, (maxy - miny + 2 * margin_m) / ax_h_mm) * 1000
-    denom = next((d for d in SCALES if d >= need * (1 - 1e-9)), None)
-    if denom is None:
-        denom = int(math.ceil(need / 100_000) * 100_000)
-    cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
-    half_w, half_h = ax_w_mm * denom / 2000, ax_h_mm * denom / 2000
-    return (cx - half_w, cy - half_h, cx + half_w, cy + half_h), int(denom)
-
-
-def _north_angle(crs, x: float, y: float) -> float:
-    """Angle (radians, counter-clockwise from the page's up) of true north at ``(x, y)`` metres."""
-    to_ll = Transformer.from_crs(crs, projection.WGS84, always_xy=True)
-    to_xy = Transformer.from_crs(projection.WGS84, crs, always_xy=True)
-    lon, lat = to_ll.transform(x, y)
-    x2, y2 = to_xy.transform(lon, lat + 0.01)
-    return math.atan2(-(x2 - x), y2 - y)
 
 
 class _Page:
@@ -172,7 +126,7 @@ class _Page:
         if orientation == "landscape":
             panel_w = 78.0
             self.map_box = (m, m + foot, self.w - 3 * m / 2 - panel_w - m / 2, self.h - 2 * m - head - foot)
-            inset_h = 40.0
+            inset_h = 36.0
             self.inset_box = (self.w - m - panel_w, m + foot, panel_w, inset_h)
             self.panel_box = (
                 self.w - m - panel_w,
@@ -197,90 +151,6 @@ class _Page:
         return self.fig.text(x_mm / self.w, y_mm / self.h, s, **kw)
 
 
-def _draw_scale_bar(ax, extent, map_w_mm: float, denom: int | None = None) -> tuple[float, int]:
-    """Graphic scale bar in the lower left of the map, on a white backing.
-
-    Returns the bar's length (m) and the paper scale 1:N (``denom``, or computed from the frame
-    width ``map_w_mm`` when not given). Also used by :mod:`geo.note`.
-    """
-    minx, miny, maxx, maxy = extent
-    width_m = maxx - minx
-    length = _nice_length(width_m / 4)
-    x0, y0 = minx + width_m * 0.03, miny + (maxy - miny) * 0.04
-    hgt = (maxy - miny) * 0.012
-    ax.add_patch(
-        Rectangle(
-            (x0 - width_m * 0.012, y0 - hgt * 1.4),
-            length + width_m * 0.024,
-            hgt * 5.2,
-            facecolor="white",
-            alpha=0.9,
-            edgecolor="#999999",
-            linewidth=0.4,
-            zorder=20,
-        )
-    )
-    for k in range(4):
-        ax.add_patch(
-            Rectangle(
-                (x0 + k * length / 4, y0),
-                length / 4,
-                hgt,
-                facecolor="black" if k % 2 == 0 else "white",
-                edgecolor="black",
-                linewidth=0.6,
-                zorder=21,
-            )
-        )
-    for frac, label in ((0, "0"), (0.5, _scale_label(length / 2).split()[0]), (1, _scale_label(length))):
-        ax.text(x0 + frac * length, y0 + hgt * 1.6, label, ha="center", va="bottom", fontsize=6.5, zorder=22)
-    if denom is None:
-        denom = int(_round_scale(width_m * 1000 / map_w_mm))
-    return length, int(denom)
-
-
-def _round_scale(denom: float) -> float:
-    exp = 10 ** math.floor(math.log10(denom))
-    return round(denom / exp * 4) / 4 * exp if denom >= 100 else round(denom)
-
-
-def _draw_north(ax, extent, angle: float) -> None:
-    """North arrow in the upper right of the map, on a white rounded backing."""
-    minx, miny, maxx, maxy = extent
-    size = (maxy - miny) * 0.07
-    cx, cy = maxx - (maxx - minx) * 0.045, maxy - (maxy - miny) * 0.05 - size * 0.75
-    pad = size * 0.25
-    ax.add_patch(
-        FancyBboxPatch(
-            (cx - size * 0.45, cy - size * 0.6),
-            size * 0.9,
-            size * 1.45,
-            boxstyle=f"round,pad={pad * 0.3},rounding_size={pad}",
-            facecolor="white",
-            edgecolor="#777777",
-            linewidth=0.5,
-            alpha=0.95,
-            zorder=21,
-        )
-    )
-    dx, dy = -math.sin(angle) * size * 0.8, math.cos(angle) * size * 0.8
-    ax.add_patch(
-        FancyArrow(
-            cx - dx / 2,
-            cy - dy / 2 - size * 0.1,
-            dx,
-            dy,
-            width=size * 0.1,
-            head_width=size * 0.34,
-            head_length=size * 0.34,
-            length_includes_head=True,
-            color="black",
-            zorder=22,
-        )
-    )
-    ax.text(cx, cy + size * 0.55, "N", ha="center", va="center", fontsize=9, weight="bold", zorder=22)
-
-
 def _sources_lines(perims, parcels, day: dt.date, convention: str, fictif: bool) -> list[str]:
     a = perims.attrs
     version = a.get("version_libelle") or a.get("version") or "non précisée"
@@ -294,44 +164,117 @@ def _sources_lines(perims, parcels, day: dt.date, convention: str, fictif: bool)
     return lines
 
 
-def _panel(page: _Page, handles, lines: list[str], extra: list[str] | None = None) -> None:
-    ax = page.axes(page.panel_box)
-    ax.set_axis_off()
+#: Signature boxes of an annex page when the convention names none (``[edition] visas``).
+DEFAULT_VISAS = ("Pour la commune", "Pour l'État")
+_PT_MM = 25.4 / 72
+
+
+def visa_line(convention: str, day: dt.date | None) -> str:
+    """ "Vu pour être annexé à la convention « … » du …" (dots to fill in without a date)."""
+    when = fmt.date_fr(day) if day is not None else "……………………"
+    return f"Vu pour être annexé à la convention « {short_name(convention, 80)} » du {when}"
+
+
+def _measure_mm(page: _Page, artist) -> tuple[float, float, float, float]:
+    """Bounding box of a drawn artist in page millimetres (x0, y0, x1, y1)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = page.fig.canvas if hasattr(page.fig.canvas, "get_renderer") else FigureCanvasAgg(page.fig)
+    b = artist.get_window_extent(canvas.get_renderer())
+    k = 25.4 / page.fig.dpi
+    return b.x0 * k, b.y0 * k, b.x1 * k, b.y1 * k
+
+
+def _panel(
+    page: _Page, handles, lines: list[str], extra: list[str] | None = None, visa: tuple | None = None
+) -> None:
+    """The side (landscape) or bottom (portrait) panel: legend, notes and sources, and the visa
+    line with its signature boxes at the bottom, laid out so that nothing overlaps: the legend is
+    measured, the text below it gets smaller (down to 5 pt) then is cut with "…" to fit above
+    the visa, itself above the situation inset."""
     x, y, w, h = page.panel_box
     landscape = page.orientation == "landscape"
-    chars = max(int((w if landscape else w * 0.47) / 1.75), 30)
-    if landscape:
-        # Below the legend: about 4.3 mm per 7-point entry, plus the title.
-        text_top = max(1.0 - (len(handles) + 2) * 4.3 / h, 0.25)
-    else:
-        text_top = 1.0
+    ax = page.axes(page.panel_box)
+    ax.set_axis_off()
     leg = ax.legend(
         handles=handles,
         loc="upper left",
-        bbox_to_anchor=(0, 1),
+        bbox_to_anchor=(2.5 / w, 1),
         frameon=False,
-        fontsize=7,
+        fontsize=6.6,
         title="Légende",
-        title_fontsize=8.5,
+        title_fontsize=8,
         alignment="left",
         ncol=1,
         handlelength=2.2,
+        borderaxespad=0.0,
+        borderpad=0.0,
     )
     leg._legend_box.align = "left"
-    text = []
-    for line in (extra or []) + ["", "Sources :"] + lines:
-        text += textwrap.wrap(_plain(line), chars) or [""]
-    tx = 0.0 if landscape else 0.52
-    ax.text(
-        tx,
-        text_top,
-        "\n".join(text),
-        va="top",
-        ha="left",
-        fontsize=6.5,
-        transform=ax.transAxes,
-        linespacing=1.35,
+    leg.set_gid("panel-legend")
+    # Text column: below the legend (landscape) or in the right half (portrait).
+    if landscape:
+        x, w = x + 2.5, w - 2.5
+        tx, tw = x, w
+        top = _measure_mm(page, leg)[1] - 2.5
+    else:
+        tx, tw = x + w * 0.52, w * 0.48
+        top = y + h
+    bottom = y
+    if visa is not None:
+        bottom = _visa(page, visa, tx if not landscape else x, y, tw if not landscape else w)
+    # The sources go in one line at the foot of the page, full width: never covered (the
+    # convention is named by the reference line above).
+    shown = [line for line in lines if not line.startswith("Convention :")] or lines
+    room = int((page.w - 2 * page.margin) / (6.5 * 0.53 * _PT_MM))
+    src = page.text(
+        page.margin, page.margin + 2.8, _plain(short_name("Sources : " + " ; ".join(shown), room)),
+        fontsize=6.5, va="top", ha="left", color="#333333",
+    )  # fmt: skip
+    src.set_gid("page-sources")
+    body = list(extra or [])
+    size, text = 6.5, []
+    while True:
+        chars = max(int(tw / (size * 0.56 * _PT_MM)), 20)
+        text = []
+        for line in body:
+            text += textwrap.wrap(_plain(line), chars) or [""]
+        need = len(text) * size * 1.3 * _PT_MM
+        if need <= top - bottom - 1 or size <= 5.5:
+            break
+        size -= 0.25
+    fit = max(int((top - bottom - 1) / (size * 1.3 * _PT_MM)), 1)
+    if len(text) > fit:
+        text = text[: fit - 1] + ["…"]
+    t = page.text(
+        tx, top, "\n".join(text), va="top", ha="left", fontsize=size, linespacing=1.3, color="#111111"
     )
+    t.set_gid("panel-text")
+
+
+def _visa(page: _Page, visa: tuple, x: float, y: float, w: float) -> float:
+    """The "Vu pour être annexé…" line and one box per signatory at the bottom of the panel;
+    returns the height (mm) above which the panel's text may go."""
+    line, names = visa
+    names = list(names)[:3] or list(DEFAULT_VISAS)
+    box_h, gap = 13.0, 2.0
+    bw = (w - gap * (len(names) - 1)) / len(names)
+    for k, name in enumerate(names):
+        bx = x + k * (bw + gap)
+        r = Rectangle(
+            (bx / page.w, y / page.h), bw / page.w, box_h / page.h, transform=page.fig.transFigure,
+            fill=False, edgecolor="#555555", linewidth=0.6,
+        )  # fmt: skip
+        r.set_gid("panel-visa-box")
+        page.fig.add_artist(r)
+        t = page.text(bx + 1.2, y + box_h - 1.0, _plain(short_name(name, 40)), fontsize=6, va="top")
+        t.set_gid("panel-visa-name")
+    wrapped = textwrap.wrap(_plain(line), max(int(w / (6.8 * 0.64 * _PT_MM)), 20))[:3]
+    t = page.text(
+        x, y + box_h + 1.2, "\n".join(wrapped), fontsize=6.8, weight="bold", va="bottom", linespacing=1.25
+    )
+    t.set_gid("panel-visa")
+    return y + box_h + 1.2 + len(wrapped) * 6.8 * 1.25 * _PT_MM + 2.0
 
 
 def _header(page: _Page, title: str, subtitle: str, fictif: bool, mark: str = "") -> None:
@@ -372,8 +315,8 @@ def _frame_map(ax, page: _Page, extent, denom: int, crs, day: dt.date, bg_text: 
     ax.set_aspect("equal", adjustable="box")
     ax.set_xlabel("")
     ax.set_ylabel("")
-    length, _ = _draw_scale_bar(ax, extent, page.map_box[2], denom)
-    _draw_north(ax, extent, _north_angle(crs, (extent[0] + extent[2]) / 2, (extent[1] + extent[3]) / 2))
+    length, _ = draw_scale_bar(ax, extent, page.map_box[2], denom)
+    draw_north(ax, extent, north_angle(crs, (extent[0] + extent[2]) / 2, (extent[1] + extent[3]) / 2))
     _footer(page, denom, length, day, _crs_label(crs), bg_text)
 
 
@@ -392,8 +335,8 @@ def _footer(
     page.text(
         m,
         m + 7.5,
-        f"Échelle 1:{_fmt_int(scale)} (impression {page.paper} {_ORIENTATION_FR[page.orientation]}) — "
-        f"barre d'échelle {_scale_label(length)} — projection {crs_label}",
+        f"Échelle 1:{fmt_int(scale)} (impression {page.paper} {_ORIENTATION_FR[page.orientation]}) — "
+        f"barre d'échelle {scale_label(length)} — projection {crs_label}",
         fontsize=7,
         va="top",
         ha="left",
@@ -422,142 +365,10 @@ def _status_for(classification: pd.DataFrame, perimeter_id: str) -> pd.DataFrame
     return rows.set_index("idu")[["status", "share"]]
 
 
-def _in_view(gdf, extent):
-    minx, miny, maxx, maxy = extent
-    idx = gdf.sindex.query(shapely.box(minx, miny, maxx, maxy), predicate="intersects")
-    return gdf.iloc[np.sort(idx)]
-
-
-def _plot_parcels(ax, parcels, status, extent, *, lw: float, zone=None, alpha: float = 1.0) -> None:
-    """Parcels by status; straddling ones pale and hatched, their part inside ``zone`` filled.
-
-    ``status``: DataFrame (``status``, ``share``) or Series of statuses indexed by idu (as
-    :mod:`geo.note` gives it).
-    """
-    if isinstance(status, pd.Series):
-        status = status.to_frame("status")
-    view = _in_view(parcels, extent)
-    if view.empty:
-        return
-    st = (
-        status["status"].reindex(view["idu"]).fillna(OUTSIDE).to_numpy()
-        if status is not None
-        else np.full(len(view), OUTSIDE, dtype=object)
-    )
-    colours = np.array([STATUS_COLOURS.get(s, STATUS_COLOURS[OUTSIDE]) for s in st], dtype=object)
-    strad = st == STRADDLING
-    colours[strad] = STRADDLING_PALE
-    view.plot(ax=ax, color=list(colours), edgecolor="#6b6b6b", linewidth=lw, zorder=1, alpha=alpha)
-    if strad.any():
-        sv = view[strad]
-        sv.plot(ax=ax, facecolor="none", edgecolor="#c9a400", hatch="////", linewidth=0, zorder=1.5)
-        if zone is not None:
-            inside = shapely.intersection(sv.geometry.to_numpy(), zone)
-            gpd.GeoSeries(inside, crs=parcels.crs).plot(
-                ax=ax, color=STATUS_COLOURS[STRADDLING], edgecolor="none", zorder=1.6, alpha=max(alpha, 0.85)
-            )
-        sv.boundary.plot(ax=ax, color="#6b6b6b", linewidth=lw, zorder=1.7)
-
-
-def _label_parcels(ax, parcels, extent, map_w_mm: float, *, only=None, shares=None) -> None:
-    """Write "section numéro" (and the share of a straddling parcel) on parcels wide enough to hold it."""
-    minx, miny, maxx, maxy = extent
-    mm_per_m = map_w_mm / (maxx - minx)
-    view = _in_view(parcels, extent)
-    if only is not None:
-        view = view[view["idu"].isin(only)]
-    view = view[np.sqrt(view.geometry.area.to_numpy()) * mm_per_m >= 4.0]
-    if view.empty:
-        return
-    geoms = view.geometry.to_numpy()
-    pts = shapely.point_on_surface(geoms)
-    # Width available around the label point: twice its distance to the parcel's boundary.
-    room_mm = 2 * shapely.distance(pts, shapely.boundary(geoms)) * mm_per_m
-    font = 4.5
-    for idu, pt, room in zip(view["idu"].astype(str), pts, room_mm, strict=True):
-        label = f"{idu[8:10].lstrip('0') or '0'} {int(idu[10:])}" if len(idu) == 14 else idu
-        share = shares.get(idu) if shares is not None else None
-        width_mm = len(label) * font * 0.55 * 25.4 / 72
-        if room < 0.7 * width_mm:
-            continue
-        # Keep the whole label inside the frame (nothing crosses the map's border).
-        half_w, half_h = width_mm / 2 / mm_per_m, (3.2 if share else 1.6) / mm_per_m
-        if not (minx + half_w <= pt.x <= maxx - half_w and miny + half_h <= pt.y <= maxy - half_h):
-            continue
-        if share is not None:
-            label += "\n" + fmt.percent(share)
-        ax.text(
-            pt.x,
-            pt.y,
-            label,
-            fontsize=font,
-            ha="center",
-            va="center",
-            color="#222222",
-            zorder=6,
-            clip_on=True,
-            linespacing=1.1,
-        )
-
-
-def _hole_polygons(geom) -> list:
-    """The holes of a (multi)polygon, as polygons."""
-    holes = []
-    for poly in shapely.get_parts(geom):
-        n = shapely.get_num_interior_rings(poly)
-        holes += [shapely.Polygon(shapely.get_interior_ring(poly, i)) for i in range(n)]
-    return holes
-
-
-def _plot_perimeters(ax, drawn, styles, *, highlight: str | None = None, notes: list | None = None) -> list:
-    """Perimeter outlines, their holes hatched; returns the legend handles.
-
-    The lines explaining the holes are appended to ``notes`` when given.
-    """
-    handles = []
-    notes = notes if notes is not None else []
-    for _, row in drawn.iterrows():
-        s = styles[row["perimeter_id"]]
-        dashed = "dashArray" in s
-        lw = (2.4 if row["perimeter_id"] == highlight else 1.4) * (1.3 if s["weight"] >= 4 else 1.0)
-        gpd.GeoSeries([row.geometry], crs=drawn.crs).boundary.plot(
-            ax=ax, color=s["color"], linewidth=lw, linestyle=(0, (5, 3)) if dashed else "-", zorder=5
-        )
-        label = short_name(row.get("nom") or row["perimeter_id"])
-        if row.get("type") == "secteur" and bool(row.get("centre_ville")):
-            label += " (centre-ville)"
-        elif row.get("type") == "opah_ru":
-            label += " (OPAH-RU)"
-        handles.append(
-            Line2D(
-                [], [], color=s["color"], linewidth=lw, linestyle="--" if dashed else "-", label=_plain(label)
-            )
-        )
-        holes = _hole_polygons(row.geometry)
-        if holes:
-            gpd.GeoSeries(holes, crs=drawn.crs).plot(
-                ax=ax, facecolor="none", edgecolor=s["color"], hatch="xx", linewidth=0.6, zorder=4.5
-            )
-            name = short_name(row.get("nom") or row["perimeter_id"])
-            handles.append(
-                Patch(
-                    facecolor="white",
-                    edgecolor=s["color"],
-                    hatch="xxx",
-                    label=_plain(f"Enclave exclue de « {name} » ({len(holes)})"),
-                )
-            )
-            notes.append(
-                f"« {name} » a {len(holes)} enclave(s) exclue(s) (trou(s), hachuré(s) en croix) : "
-                "les parcelles qui s'y trouvent ne sont pas dans le périmètre."
-            )
-    return handles
-
-
 def _status_handles(counts: dict[str, int] | None, what: str) -> list:
     out = [Line2D([], [], linestyle="none", label=f"Statut des parcelles / {_plain(what)} :")]
     for key, label in ((INSIDE, "incluse"), (STRADDLING, "à cheval"), (OUTSIDE, "hors périmètre")):
-        n = f" ({_fmt_int(counts.get(key, 0))})" if counts is not None else ""
+        n = f" ({fmt_int(counts.get(key, 0))})" if counts is not None else ""
         if key == STRADDLING:
             out.append(
                 Patch(
@@ -632,12 +443,12 @@ def _plot_orientation(ax, orient: Orientation | None, extent, map_w_mm: float) -
     frame = shapely.box(minx, miny, maxx, maxy)
     handles = []
     if orient.buildings is not None and len(orient.buildings):
-        view = _in_view(orient.buildings, extent)
+        view = in_view(orient.buildings, extent)
         if len(view) and mm_per_m > 0.05:  # from about 1:20 000 on
             view.plot(ax=ax, color="#b9b0a7", edgecolor="#8a8178", linewidth=0.15, zorder=2)
             handles.append(Patch(facecolor="#b9b0a7", edgecolor="#8a8178", label="Bâtiment"))
     if orient.sections is not None and len(orient.sections):
-        view = _in_view(orient.sections, extent)
+        view = in_view(orient.sections, extent)
         if len(view):
             view.boundary.plot(ax=ax, color="#3d3d3d", linewidth=0.9, zorder=3)
             handles.append(Line2D([], [], color="#3d3d3d", linewidth=0.9, label="Limite de section"))
@@ -663,31 +474,7 @@ def _plot_orientation(ax, orient: Orientation | None, extent, map_w_mm: float) -
         (orient.lieux_dits, dict(fontsize=6.5, style="italic", color="#5b3a1a")),
         (orient.streets, dict(fontsize=5.5, color="#1d3557")),
     ):
-        if gdf is None or not len(gdf):
-            continue
-        view = _in_view(gdf, extent)
-        name = "voie" if "voie" in view.columns else ("nom" if "nom" in view.columns else None)
-        if name is None:
-            continue
-        pts = shapely.point_on_surface(view.geometry.to_numpy())
-        angles = view["angle"] if "angle" in view.columns else [0.0] * len(view)
-        for text, pt, angle in zip(view[name], pts, angles, strict=True):
-            text = short_name(text)
-            w = len(text) * style["fontsize"] * 0.5 * 25.4 / 72 / mm_per_m
-            if not (minx + w / 2 < pt.x < maxx - w / 2 and miny + w / 2 < pt.y < maxy - w / 2):
-                continue
-            ax.text(
-                pt.x,
-                pt.y,
-                _plain(text),
-                rotation=float(angle),
-                rotation_mode="anchor",
-                ha="center",
-                va="center",
-                zorder=6.5,
-                clip_on=True,
-                **style,
-            )
+        label_places(ax, gdf, extent, map_w_mm, **style)
     return handles
 
 
@@ -696,45 +483,7 @@ def _inset(page: _Page, orient: Orientation | None, drawn, styles, focus, extent
     territory = orient.territory if orient is not None else None
     if territory is None or territory.is_empty:
         return
-    ax = page.axes(page.inset_box)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    for spine in ax.spines.values():
-        spine.set_linewidth(0.6)
-    gpd.GeoSeries([territory], crs=drawn.crs).plot(
-        ax=ax, facecolor="#f2f2f2", edgecolor="#444444", linewidth=0.6
-    )
-    for _, row in drawn.iterrows():
-        s = styles[row["perimeter_id"]]
-        filled = focus is None or row["perimeter_id"] == focus
-        gpd.GeoSeries([row.geometry], crs=drawn.crs).plot(
-            ax=ax,
-            facecolor=s["color"] if filled else "none",
-            edgecolor=s["color"],
-            linewidth=0.5,
-            alpha=0.8 if filled else 1.0,
-        )
-    minx, miny, maxx, maxy = extent
-    ax.add_patch(
-        Rectangle(
-            (minx, miny),
-            maxx - minx,
-            maxy - miny,
-            fill=False,
-            edgecolor="black",
-            linewidth=0.8,
-            linestyle=(0, (3, 2)),
-        )
-    )
-    b = shapely.union_all([territory, shapely.box(*extent)]).bounds
-    ib = page.inset_box
-    (x0, y0, x1, y1) = _fit_extent(b, ib[2], ib[3] - 5, max(b[2] - b[0], b[3] - b[1]) * 0.03)
-    ax.set_xlim(x0, x1)
-    ax.set_ylim(y0, y1)
-    ax.set_aspect("equal", adjustable="box")
-    ax.set_xlabel("")
-    ax.set_ylabel("")
-    ax.set_title("Situation dans la commune", fontsize=7, pad=2)
+    draw_inset(page.axes(page.inset_box), territory, drawn, styles, focus, extent)
 
 
 def _map_page(
@@ -764,6 +513,7 @@ def _map_page(
     background=None,
     tile_budget=None,
     notices=None,
+    visa=None,
 ):
     page = _Page(paper, orientation)
     _header(page, title, subtitle, fictif)
@@ -802,10 +552,10 @@ def _map_page(
             )
             if notices is not None and why not in notices:
                 notices.append(why)
-    _plot_parcels(ax, parcels, status, extent, lw=lw, zone=zone, alpha=alpha)
+    plot_parcels(ax, parcels, status, extent, lw=lw, zone=zone, alpha=alpha)
     orient_handles = _plot_orientation(ax, orient, extent, map_w_mm)
     hole_notes: list[str] = []
-    handles = _plot_perimeters(ax, drawn, styles, highlight=highlight, notes=hole_notes)
+    handles = plot_perimeters(ax, drawn, styles, highlight=highlight, notes=hole_notes)
     extra_lines += hole_notes
     if target is not None:
         gpd.GeoSeries([target], crs=parcels.crs).boundary.plot(
@@ -816,9 +566,9 @@ def _map_page(
     if status is not None:
         strad = status[status["status"] == STRADDLING]
         shares = dict(zip(strad.index, strad["share"], strict=True))
-    _label_parcels(ax, parcels, extent, map_w_mm, only=label_only, shares=shares)
+    label_parcels(ax, parcels, extent, map_w_mm, only=label_only, shares=shares)
     _frame_map(ax, page, extent, denom, crs, day, bg_text)
-    _panel(page, handles + _status_handles(counts, status_of) + orient_handles, sources, extra_lines)
+    _panel(page, handles + _status_handles(counts, status_of) + orient_handles, sources, extra_lines, visa)
     _inset(page, orient, drawn, styles, highlight, extent)
     return page.fig
 
@@ -828,18 +578,28 @@ def _map_page(
 
 
 def _table_pages(
-    *, paper, orientation, title, subtitle, fictif, header, rows, name, widths, aligns
+    *, paper, orientation, title, subtitle, fictif, header, rows, name, widths, aligns, total=None
 ) -> list[AnnexPage]:
-    """Pages of a table drawn as text (several column blocks per page), repeated header."""
+    """Pages of a table drawn as text, repeated header: as many column blocks side by side as
+    the page holds, spread over its whole width (columns widened in proportion, 2 mm of padding
+    so that a right-aligned column never runs into the next); ``total`` is the last line, bold,
+    under a rule."""
     pages = []
     w, h = _paper_size(paper, orientation)
     m, head, foot = 10.0, 26.0, 24.0
     line_mm = 3.6
+    gap = 8.0
     per_col = max(int((h - 2 * m - head - foot) / line_mm) - 1, 5)
-    block_w = sum(widths) + 8
-    blocks = max(int((w - 2 * m) // block_w), 1)
+    blocks = max(int((w - 2 * m + gap) // (sum(widths) + gap)), 1)
+    block_w = (w - 2 * m + gap) / blocks - gap
+    widths = [cw * block_w / sum(widths) for cw in widths]
+    # The totals: a rule, their label on a line of its own, then the sums under their columns.
+    totals = [[total[0], *[""] * (len(total) - 1)], ["", *total[1:]]] if total is not None else []
+    body = list(rows) + ([None, *totals] if totals else [])
     per_page = per_col * blocks
-    chunks = [rows[k : k + per_page] for k in range(0, len(rows), per_page)] or [[]]
+    chunks = [body[k : k + per_page] for k in range(0, len(body), per_page)] or [[]]
+    while totals and len(chunks) > 1 and len(chunks[-1]) < 3 and chunks[-2]:
+        chunks[-1].insert(0, chunks[-2].pop())  # the rule and both totals lines together
     for n, chunk in enumerate(chunks, start=1):
         page = _Page(paper, orientation)
         more = f" (suite {n}/{len(chunks)})" if len(chunks) > 1 else ""
@@ -849,30 +609,35 @@ def _table_pages(
             part = chunk[b * per_col : (b + 1) * per_col]
             if not part and b:
                 break
-            x = m + b * block_w
-            cx = x
-            for label, cw, al in zip(header, widths, aligns, strict=True):
-                tx = cx + (cw - 1 if al == "right" else 0)
-                page.text(tx, top, label, fontsize=7.5, weight="bold", va="top", ha=al)
-                cx += cw
-            page.fig.add_artist(
-                Line2D(
-                    [x / w, (x + sum(widths)) / w],
-                    [(top - 4.2) / h] * 2,
-                    color="black",
-                    linewidth=0.6,
-                    transform=page.fig.transFigure,
-                )
-            )
-            for r, row in enumerate(part, start=1):
+            x = m + b * (block_w + gap)
+
+            def cells(values, y, x=x, page=page, **kw):
                 cx = x
-                y = top - r * line_mm - 1.0
-                for value, cw, al in zip(row, widths, aligns, strict=True):
-                    tx = cx + (cw - 1 if al == "right" else 0)
-                    page.text(tx, y, _plain(value), fontsize=7, va="top", ha=al)
+                for value, cw, al in zip(values, widths, aligns, strict=True):
+                    tx = cx + cw - 2 if al == "right" else cx + (0 if cx == x else 2)
+                    page.text(tx, y, _plain(value), va="top", ha=al, **kw)
                     cx += cw
-        if not chunk:
-            page.text(m, top, "Aucune parcelle.", fontsize=8, va="top", ha="left")
+
+            cells(header, top, fontsize=7, weight="bold")
+            rule = [(x / w, (x + block_w) / w), [(top - 4.2) / h] * 2]
+            page.fig.add_artist(Line2D(*rule, color="black", linewidth=0.6, transform=page.fig.transFigure))
+            bold = False
+            for r, row in enumerate(part, start=1):
+                y = top - r * line_mm - 1.0
+                if row is None:  # the rule above the totals
+                    yy = (y - line_mm / 2 + 0.3) / h
+                    page.fig.add_artist(
+                        Line2D([x / w, (x + block_w) / w], [yy, yy], color="black", linewidth=0.6,
+                               transform=page.fig.transFigure)
+                    )  # fmt: skip
+                    bold = True
+                    continue
+                if bold and row is totals[0]:
+                    page.text(x, y, _plain(row[0]), va="top", ha="left", fontsize=7.5, weight="bold")
+                else:
+                    cells(row, y, fontsize=7.2 if bold else 7, weight="bold" if bold else "normal")
+        if not rows:
+            page.text(m, top - 8, "Aucune parcelle.", fontsize=8, va="top", ha="left")
         page.text(m, m + 12.5, CADASTRE_MENTION, fontsize=7.5, va="top", ha="left")
         pages.append(AnnexPage(f"{name}-liste-{n}", subtitle, page.fig, png=False))
     return pages
@@ -886,8 +651,24 @@ def _parcel_rows(table: pd.DataFrame) -> list[list[str]]:
         numero = str(int(idu[10:])) if len(idu) == 14 else idu
         cont = getattr(r, "contenance", None)
         cont = "—" if cont is None or pd.isna(cont) else fmt.area_m2(float(cont))
-        rows.append([section, numero, cont, fmt.percent(float(r.share))])
+        inside = getattr(r, "area_inside_m2", None)
+        inside = "—" if inside is None or pd.isna(inside) else fmt.area_m2(float(inside))
+        rows.append([section, numero, cont, inside, fmt.percent(float(r.share))])
     return rows
+
+
+def _parcel_total(table: pd.DataFrame) -> list[str]:
+    """The totals line of a parcel list: count, contenance, surface inside."""
+    n = len(table)
+    cont = table["contenance"].dropna().astype(float).sum() if "contenance" in table else float("nan")
+    inside = table["area_inside_m2"].astype(float).sum() if "area_inside_m2" in table else float("nan")
+    return [
+        f"Total : {fmt_int(n)} parcelle{'s' if n > 1 else ''}",
+        "",
+        fmt.area_m2(cont) if n else "0 m²",
+        fmt.area_m2(inside) if n and not math.isnan(inside) else "—",
+        "",
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -902,7 +683,14 @@ def _parcel_table(classification: pd.DataFrame, parcels: gpd.GeoDataFrame, perim
     out = pd.DataFrame(parcels[cols]).merge(rows, on="idu", how="inner")
     out.insert(out.columns.get_loc("status") + 1, "statut", out["status"].map(STATUS_LABELS))
     keep = [c for c in out.columns if c not in ("distance_m",)]
-    return out[keep].sort_values("idu").reset_index(drop=True)
+    out = out[keep]
+    # Sections as planners list them (A…Z, then AA…ZZ), numbers numerically.
+    order = sorted(range(len(out)), key=lambda k: _idu_key(str(out["idu"].iloc[k])))
+    return out.iloc[order].reset_index(drop=True)
+
+
+def _idu_key(idu: str) -> tuple:
+    return (idu[:8], *section_key(idu[8:10], idu[10:])) if len(idu) == 14 else ("", 0, idu, 0, idu)
 
 
 def annex_pages(
@@ -921,6 +709,8 @@ def annex_pages(
     orient: Orientation | None = None,
     background: str | None = None,
     tables_in_pdf: bool = True,
+    convention_date: dt.date | None = None,
+    visas: Sequence[str] = (),
 ) -> Annex:
     """Compute the annex of a convention: overview, one page per perimeter, an optional parcel page.
 
@@ -946,7 +736,8 @@ def annex_pages(
     production_date : date, optional
         Printed date (default: today).
     annex_number : str, optional
-        Printed on every page as "Annexe n° …" with the page number.
+        Printed on every page as "Annexe n° …" with the page number ("Annexe" alone without it;
+        the application passes the convention's ``[edition] annexe`` by default).
     reference : str, optional
         The convention's reference and date, printed at the bottom of every page (default:
         the title and the perimeter version's date).
@@ -960,6 +751,11 @@ def annex_pages(
         drawn without it.
     tables_in_pdf : bool
         Add each perimeter's parcel list as table pages in the PDF.
+    convention_date : date, optional
+        Date of the convention (or avenant) the annex goes with, printed in the line "Vu pour
+        être annexé à la convention … du …" (dotted when not given).
+    visas : sequence of str
+        One signature box per signatory on every map page (default :data:`DEFAULT_VISAS`).
 
     Returns
     -------
@@ -984,6 +780,8 @@ def annex_pages(
             orient=orient,
             background=background,
             tables_in_pdf=tables_in_pdf,
+            convention_date=convention_date,
+            visas=visas,
         )
 
 
@@ -1001,7 +799,7 @@ def _period(row) -> str:
 
 def _finish(pages: list[AnnexPage], annex_number: str | None, reference: str, paper: str, orientation: str):
     w, h = _paper_size(paper, orientation)
-    mark = f"Annexe n° {annex_number}" if annex_number else ""
+    mark = f"Annexe n° {annex_number}" if annex_number else "Annexe"
     for k, page in enumerate(pages, start=1):
         _stamp(page.figure, w, h, mark, k, len(pages), reference)
 
@@ -1022,6 +820,8 @@ def _annex_pages(
     orient,
     background,
     tables_in_pdf,
+    convention_date=None,
+    visas=(),
 ):
     _paper_size(paper, orientation)
     crs = projection.require_metric(perimeters, source="perimeters")
@@ -1055,6 +855,7 @@ def _annex_pages(
     sources = _sources_lines(perimeters, parcels, day, convention, fictif)
     notices: list[str] = []
     common = dict(
+        visa=(visa_line(convention, convention_date), tuple(visas) or DEFAULT_VISAS),
         paper=paper,
         orientation=orientation,
         title=convention,
@@ -1130,11 +931,12 @@ def _annex_pages(
                 title=convention,
                 subtitle=f"Liste des parcelles — {subtitle}",
                 fictif=fictif,
-                header=["Section", "N°", "Contenance", "Part incluse %"],
+                header=["Section", "N°", "Contenance", "Surface incluse", "Part incluse"],
                 rows=_parcel_rows(table),
                 name=f"{k:02d}-{pid}",
-                widths=[14, 12, 22, 24],
-                aligns=["left", "right", "right", "right"],
+                widths=[9, 8, 17, 24, 19],
+                aligns=["left", "right", "right", "right", "right"],
+                total=_parcel_total(table),
             )
     if parcel is not None:
         pages.append(_parcel_page(parcel, classification, drawn, status, counts, common, ort_zone))
@@ -1163,7 +965,7 @@ def _parcel_page(parcel, classification, drawn, status, counts, common, zone) ->
     extra = [f"Parcelle {pid.idu} — section {pid.label}"]
     cont = match["contenance"].iloc[0] if "contenance" in match.columns else None
     if cont is not None and not pd.isna(cont):
-        extra.append(f"Contenance cadastrale : {_fmt_int(cont)} m²")
+        extra.append(f"Contenance cadastrale : {fmt_int(cont)} m²")
     for r in rows.itertuples(index=False):
         if r.perimeter_id == "ort" or r.perimeter_id in names:
             label = "ORT (ensemble)" if r.perimeter_id == "ort" else names[r.perimeter_id]
@@ -1224,12 +1026,13 @@ def diff_annex(
     Returns
     -------
     Annex
-        The map page (``avenant-carte``) and table pages (PDF only); written as ``avenant.pdf``.
+        The map page (``avenant-carte``), one zoomed page per changed area (before dashed,
+        after solid) and the change table over the page's width (PDF only); written as
+        ``avenant.pdf``.
     """
     from matplotlib import rc_context
 
     from geo.diff import CHANGE_LABELS
-    from geo.maps.layers import DIFF_COLOURS
 
     with rc_context(_RC):
         crs = projection.require_metric(after, source="after")
@@ -1245,46 +1048,10 @@ def diff_annex(
         drawn = after[after["type"] != "ort"].reset_index(drop=True)
         old = before[before["type"] != "ort"].reset_index(drop=True)
         styles = perimeter_colours(drawn)
-        page = _Page(paper, orientation)
         subtitle = "Modifications des périmètres par l'avenant"
-        _header(page, convention, subtitle, fictif)
         changed = parcels[parcels["idu"].isin(set(d["idu"]))]
         geoms = [*changed.geometry, *drawn.geometry]
         b = shapely.union_all(geoms).bounds if geoms else drawn.total_bounds
-        margin = max(0.04 * max(b[2] - b[0], b[3] - b[1]), PARCEL_MARGIN_M)
-        ax = page.axes(page.map_box)
-        extent, denom = round_scale(b, page.map_box[2], page.map_box[3], margin)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        view = _in_view(parcels, extent)
-        view.plot(ax=ax, color=STATUS_COLOURS[OUTSIDE], edgecolor="#8a8a8a", linewidth=0.2, zorder=1)
-        handles = []
-        first = d.drop_duplicates("idu", keep="first")
-        for change, colour in DIFF_COLOURS.items():
-            ids = set(first.loc[first["change"] == change, "idu"])
-            sub = parcels[parcels["idu"].isin(ids)]
-            if len(sub):
-                sub.plot(ax=ax, color=colour, alpha=0.55, edgecolor=colour, linewidth=0.5, zorder=2)
-            handles.append(
-                Patch(
-                    facecolor=colour,
-                    alpha=0.55,
-                    edgecolor=colour,
-                    label=f"Parcelle qui {_CHANGE_VERB[change]} ({len(ids)})",
-                )
-            )
-        for _, row in old.iterrows():
-            gpd.GeoSeries([row.geometry], crs=crs).boundary.plot(
-                ax=ax, color="#555555", linewidth=1.6, linestyle=(0, (2, 2)), zorder=4
-            )
-        handles.append(
-            Line2D([], [], color="#555555", linewidth=1.6, linestyle=":", label="Périmètres avant l'avenant")
-        )
-        notes: list[str] = []
-        ph = _plot_perimeters(ax, drawn, styles, notes=notes)
-        handles += [Line2D([], [], linestyle="none", label="Périmètres après l'avenant :")] + ph
-        _label_parcels(ax, parcels, extent, page.map_box[2], only=set(d["idu"]))
-        _frame_map(ax, page, extent, denom, crs, day)
         counts = d.groupby(["perimeter_nom", "change"]).size()
         extra = [
             f"{nom} : " + ", ".join(f"{n} {CHANGE_LABELS[c]}" for (nm, c), n in counts.items() if nm == nom)
@@ -1297,10 +1064,25 @@ def diff_annex(
             f"Cadastre : DGFiP, édition Etalab, millésime {parcels.attrs.get('millesime') or 'inconnu'}",
             f"Production : {fmt.date_fr(day)} (ort)",
         ]
-        _panel(page, handles, sources, extra + notes)
         orient = orientation_layers(parcels)
-        _inset(page, orient, drawn, styles, None, extent)
-        pages = [AnnexPage(DIFF_PAGE, subtitle, page.fig)]
+        draw = dict(
+            paper=paper, orientation=orientation, convention=convention, fictif=fictif, d=d, parcels=parcels,
+            drawn=drawn, old=old, styles=styles, crs=crs, day=day, sources=sources, orient=orient,
+            visa=(visa_line(convention, new_d and dt.date.fromisoformat(str(new_d))), DEFAULT_VISAS),
+        )  # fmt: skip
+        margin = max(0.04 * max(b[2] - b[0], b[3] - b[1]), PARCEL_MARGIN_M)
+        pages = [AnnexPage(DIFF_PAGE, subtitle, _diff_page(subtitle, b, margin, extra, **draw))]
+        # One zoomed page per changed area (parcels within 60 m of each other), largest first.
+        areas = shapely.get_parts(shapely.union_all(shapely.buffer(changed.geometry.to_numpy(), 30.0)))
+        areas = sorted(areas, key=lambda g: -g.area)[:MAX_ZOOM_PAGES]
+        for n, area in enumerate(areas, start=1):
+            inside = changed[changed.intersects(area)]
+            zb = shapely.union_all(inside.geometry.to_numpy()).bounds
+            zsub = f"Zone modifiée {n}/{len(areas)} : {len(inside)} parcelle(s)"
+            zmargin = max(0.08 * max(zb[2] - zb[0], zb[3] - zb[1]), PARCEL_MARGIN_M)
+            zextra = [zsub, *extra]
+            fig = _diff_page(f"{subtitle} — {zsub.lower()}", zb, zmargin, zextra, zoom=True, **draw)
+            pages.append(AnnexPage(f"{DIFF_PAGE}-zone-{n}", zsub, fig, png=False))
         rows = []
         for r in d.merge(
             pd.DataFrame(parcels[[c for c in ("idu", "contenance") if c in parcels.columns]]),
@@ -1311,7 +1093,7 @@ def diff_annex(
             cont = getattr(r, "contenance", None)
             rows.append(
                 [
-                    _short(str(r.perimeter_nom), 26),
+                    _short(str(r.perimeter_nom), 20),
                     idu[8:10].lstrip("0") or "0",
                     str(int(idu[10:])),
                     "—" if cont is None or pd.isna(cont) else fmt.area_m2(float(cont)),
@@ -1329,11 +1111,75 @@ def diff_annex(
             header=["Périmètre", "Section", "N°", "Contenance", "Changement", "Part avant", "Part après"],
             rows=rows,
             name="avenant",
-            widths=[46, 14, 12, 22, 24, 20, 20],
+            widths=[27, 12, 9, 18, 21, 15, 15],
             aligns=["left", "left", "right", "right", "left", "right", "right"],
         )
         _finish(pages, annex_number, reference, paper, orientation)
         return Annex(pages, {}, source=reference, pdf_name="avenant.pdf")
+
+
+#: Most zoomed pages of an avenant's annex (one per changed area, largest first).
+MAX_ZOOM_PAGES = 6
+#: The perimeters before the avenant: dashed, in a colour no perimeter takes.
+BEFORE_COLOUR = "#111111"
+
+
+def _diff_page(
+    subtitle, bounds, margin, extra, *, paper, orientation, convention, fictif, d, parcels, drawn, old,
+    styles, crs, day, sources, orient, visa, zoom=False,
+):  # fmt: skip
+    """One map page of an avenant: changed parcels filled by change, the perimeters before dashed
+    (dark) over the perimeters after (solid, their colours)."""
+    from geo.maps.layers import DIFF_COLOURS
+
+    page = _Page(paper, orientation)
+    _header(page, convention, subtitle, fictif)
+    ax = page.axes(page.map_box)
+    extent, denom = round_scale(bounds, page.map_box[2], page.map_box[3], margin)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    view = in_view(parcels, extent)
+    view.plot(
+        ax=ax, color=STATUS_COLOURS[OUTSIDE], edgecolor="#8a8a8a", linewidth=0.3 if zoom else 0.2, zorder=1
+    )
+    handles = []
+    first = d.drop_duplicates("idu", keep="first")
+    for change, colour in DIFF_COLOURS.items():
+        ids = set(first.loc[first["change"] == change, "idu"])
+        sub = parcels[parcels["idu"].isin(ids)]
+        if len(sub):
+            sub.plot(ax=ax, color=colour, alpha=0.55, edgecolor=colour, linewidth=0.5, zorder=2)
+        handles.append(
+            Patch(
+                facecolor=colour,
+                alpha=0.55,
+                edgecolor=colour,
+                label=f"Parcelle qui {_CHANGE_VERB[change]} ({len(ids)})",
+            )
+        )
+    notes: list[str] = []
+    ph = plot_perimeters(ax, drawn, styles, notes=notes)
+    lw = 2.0 if zoom else 1.7
+    for _, row in old.iterrows():
+        gpd.GeoSeries([row.geometry], crs=crs).boundary.plot(
+            ax=ax, color=BEFORE_COLOUR, linewidth=lw, linestyle=(0, (4, 2.5)), zorder=6
+        )
+    handles.append(
+        Line2D(
+            [],
+            [],
+            color=BEFORE_COLOUR,
+            linewidth=lw,
+            linestyle=(0, (4, 2.5)),
+            label="Périmètres avant l'avenant (tirets)",
+        )
+    )
+    handles += [Line2D([], [], linestyle="none", label="Périmètres après l'avenant (trait plein) :")] + ph
+    label_parcels(ax, parcels, extent, page.map_box[2], only=set(d["idu"]))
+    _frame_map(ax, page, extent, denom, crs, day)
+    _panel(page, handles, sources, extra + notes, visa)
+    _inset(page, orient, drawn, styles, None, extent)
+    return page.fig
 
 
 _CHANGE_VERB = {"enters": "entre", "leaves": "sort", "share_changed": "change de part"}
