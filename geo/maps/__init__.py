@@ -3,6 +3,7 @@
 - ``page``    the interactive offline map (a ``folium.Map``) and its saving as one HTML file
 - ``layers``  each layer of that map, built from GeoDataFrames
 - ``assets``  Leaflet and the map's runtime, inlined so the page works offline
+- ``drawing`` the drawing pieces the note and the annex share (scale bar, north arrow, inset, labels)
 - ``annex``   the printed annex (PNG/PDF pages and parcel lists, matplotlib)
 - ``safe``    the page builder that writes data as text, never as template source (no Jinja pass)
 - ``text``    names from the data made printable: bidi and control characters out, long names cut
