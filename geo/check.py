@@ -19,7 +19,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from geo import fmt
+from geo import fmt, prepared
 from geo.classify import STATUS_LABELS, classify_parcels, summarise
 from geo.errors import InputError, ParcelIdError
 from geo.idu import ParcelId, parse_idu, parse_many
@@ -382,15 +382,14 @@ def check_parcels(
     rejected: list[tuple[str, str]] = []
     for code in dict.fromkeys(c for _, c in entries):
         texts = [t for t, c in entries if c == code]
-        in_commune = parcels[parcels["code_insee"] == code] if code else parcels
-        sections = set(in_commune["section"]) if code else None
+        sections = prepared.sections_of(parcels, code) if code else None
         ok, bad = parse_many(
             texts, code_insee=code or default, communes=convention.communes, sections=sections
         )
         valid += ok
         rejected += bad
     wanted = list(dict.fromkeys(p.idu for p in valid))
-    known = parcels[parcels["idu"].isin(wanted)]
+    known = prepared.rows_with_idu(parcels, wanted)
     twice = known["idu"][known["idu"].duplicated()]
     if len(twice):
         # Two features for one id would give two verdicts, possibly contradictory: no answer.

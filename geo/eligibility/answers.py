@@ -43,6 +43,7 @@ from geo.eligibility.evidence import (
 )
 from geo.eligibility.rules import PLACE_LEVELS, RULES_NAME, Rule, Rules, load_rules
 from geo.errors import InputError
+from geo.prepared import derived
 from geo.sources.lists import NationalLists
 
 if TYPE_CHECKING:  # geopandas, shapely and classify load only for parcels: a commune answers faster
@@ -358,21 +359,22 @@ def eligibility_for_parcels(
         For each parcel, one answer per rule; ``share`` is the share of the parcel's area inside
         the area a place rule asks for (outside it, for "hors secteurs").
     """
-    import geopandas as gpd
 
     from geo.classify import OUTSIDE, classify_parcels
 
-    areas = _areas(perimeters) if perimeters is not None else {}
+    # The areas, their layer and the perimeters' columns: derived once per perimeters frame.
+    areas, layer, named = (
+        _area_layers(None)
+        if perimeters is None
+        else derived(perimeters, "eligibility-areas", lambda: _area_layers(perimeters))
+    )
     hits: dict[tuple[str, str], object] = {}
     touched: dict[str, list[tuple[str, str, float]]] = {}
     if areas and len(parcels):
-        layer = gpd.GeoDataFrame(
-            {"perimeter_id": list(areas)}, geometry=[a[0] for a in areas.values()], crs=perimeters.crs
-        )
         tol = {"tolerance_m2": tolerance_m2, "tolerance_pct": tolerance_pct, "with_distance": False}
         result = classify_parcels(parcels, layer, **tol)
         hits = {(r.idu, r.perimeter_id): r for r in result.itertuples()}
-        detail = classify_parcels(parcels, perimeters[["perimeter_id", "nom", "geometry"]], **tol)
+        detail = classify_parcels(parcels, named, **tol)
         for r in detail[detail["status"] != OUTSIDE].itertuples():
             touched.setdefault(r.idu, []).append((r.perimeter_id, r.perimeter_nom, r.share))
     version = ""
@@ -466,6 +468,19 @@ def _parcel_place(ctx: Context, idu, areas, hits, touched, perimeters) -> Eviden
         "aucun secteur marqué comme comprenant un centre-ville (propriété centre_ville) : "
         "vérifier dans la convention",
     )
+
+
+def _area_layers(perimeters: gpd.GeoDataFrame | None) -> tuple[dict, object, object]:
+    """:func:`_areas`, the layer of their geometries and the perimeters' id, name and geometry."""
+    import geopandas as gpd
+
+    if perimeters is None:
+        return {}, None, None
+    areas = _areas(perimeters)
+    layer = gpd.GeoDataFrame(
+        {"perimeter_id": list(areas)}, geometry=[a[0] for a in areas.values()], crs=perimeters.crs
+    )
+    return areas, layer, perimeters[["perimeter_id", "nom", "geometry"]]
 
 
 def _areas(perimeters: gpd.GeoDataFrame) -> dict[str, tuple]:
