@@ -105,8 +105,11 @@ class ParcelCheck:
             "parcelles": [],
             "rejetes": [{"entree": t, "erreur": m} for t, m in self.rejected],
         }
-        for idu, rows in self.table.groupby("idu", sort=False):
-            r = rows.iloc[0]
+        by_parcel: dict = {}  # the rows of each parcel, parcels in the table's order
+        for rec in self.table.to_dict("records"):
+            by_parcel.setdefault(rec["idu"], []).append(rec)
+        for idu, rows in by_parcel.items():
+            r = rows[0]
             out["parcelles"].append(
                 {
                     "idu": idu,
@@ -116,15 +119,17 @@ class ParcelCheck:
                     "contenance": None if pd.isna(r.get("contenance")) else float(r["contenance"]),
                     "perimetres": [
                         {
-                            "perimetre_id": x.perimeter_id,
-                            "nom": x.perimeter_nom,
-                            "type": x.perimeter_type,
-                            "statut": STATUS_LABELS[x.status],
-                            "part": round(float(x.share), 6),
-                            "surface_m2": round(float(x.area_inside_m2), 2),
-                            "distance_m": None if pd.isna(x.distance_m) else round(float(x.distance_m), 2),
+                            "perimetre_id": x["perimeter_id"],
+                            "nom": x["perimeter_nom"],
+                            "type": x["perimeter_type"],
+                            "statut": STATUS_LABELS[x["status"]],
+                            "part": round(float(x["share"]), 6),
+                            "surface_m2": round(float(x["area_inside_m2"]), 2),
+                            "distance_m": None
+                            if pd.isna(x["distance_m"])
+                            else round(float(x["distance_m"]), 2),
                         }
-                        for x in rows.itertuples()
+                        for x in rows
                     ],
                 }
             )

@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 _lock = threading.Lock()
 _by_frame: dict[int, tuple[weakref.ref, dict]] = {}
@@ -45,11 +45,11 @@ def derived(frame, key: str, compute: Callable[[], Any]) -> Any:
         return slot[1].setdefault(full, value)
 
 
-def _forget(fid: int, ref: weakref.ref) -> None:
-    with _lock:
-        slot = _by_frame.get(fid)
+def _forget(fid: int, ref: weakref.ref, lock=_lock, by_frame=_by_frame) -> None:
+    with lock:  # the module's own objects, still there while the interpreter exits
+        slot = by_frame.get(fid)
         if slot is not None and slot[0] is ref:
-            del _by_frame[fid]
+            del by_frame[fid]
 
 
 def idu_positions(parcels, column: str = "idu") -> dict[str, list[int]]:
@@ -87,3 +87,106 @@ def sections_of(parcels, code_insee: str) -> set:
         return out
 
     return set(derived(parcels, "sections", build).get(code_insee, ()))
+
+
+# --- a few parcels classified without building tables --------------------------------------
+
+#: Above this many parcels, :func:`classify_rows` leaves the work to the table engine.
+FEW_PARCELS = 64
+
+
+class Row(NamedTuple):
+    """One parcel × perimeter of :func:`geo.classify.classify_parcels`, as ``itertuples`` gives it."""
+
+    Index: int
+    idu: str
+    perimeter_id: str
+    perimeter_type: str | None
+    perimeter_nom: str
+    status: str
+    share: float
+    area_inside_m2: float
+    parcel_area_m2: float
+    distance_m: float
+
+
+def _perimeter_columns(perimeters) -> tuple:
+    """The geometries, ids, types and names of ``perimeters``, as :func:`classify_overlaps` takes them."""
+    m = len(perimeters)
+    ids = perimeters["perimeter_id"].tolist()
+    types = perimeters["type"].tolist() if "type" in perimeters.columns else [None] * m
+    noms = perimeters["nom"].tolist() if "nom" in perimeters.columns else list(ids)
+    return perimeters.geometry.to_numpy(), ids, types, noms
+
+
+def classify_rows(
+    parcels,
+    perimeters,
+    *,
+    tolerance_m2: float | None = None,
+    tolerance_pct: float | None = None,
+    with_distance: bool = True,
+) -> list[Row] | None:
+    """The rows of :func:`geo.classify.classify_parcels` for a few parcels (at most
+    :data:`FEW_PARCELS`), by the same kernels (:func:`geo.classify.overlaps` and its verdicts),
+    without the tables around them: what a request for one parcel needs.
+
+    Returns None when the table engine must answer: more parcels, or an invalid parcel near a
+    perimeter (set aside with a warning there).
+    """
+    import numpy as np
+    import shapely
+
+    from geo import classify, validity
+
+    if len(parcels) > FEW_PARCELS:
+        return None
+    tol_m2, tol_pct = classify.check_layers(
+        parcels, perimeters, tolerance_m2=tolerance_m2, tolerance_pct=tolerance_pct
+    )
+    mgeom, ids, types, noms = derived(perimeters, "classify-columns", lambda: _perimeter_columns(perimeters))
+    pgeom = parcels.geometry.to_numpy()
+    tracker = validity.Tracker(lambda idx: validity.valid_geoms(pgeom[idx]))
+    found = classify.overlaps(pgeom, mgeom, valid=tracker)
+    if len(tracker.invalid):
+        return None
+    n, m = len(pgeom), len(mgeom)
+    parcel_area = shapely.area(pgeom)
+    status, share, inter = classify._verdicts(found, parcel_area[found.parcel], tol_m2, tol_pct)
+    rows, cols = np.repeat(np.arange(n), m), np.tile(np.arange(m), n)
+    flat = found.parcel * m + found.perimeter
+    dense_status = np.full(n * m, classify._OUTSIDE, dtype=np.int8)
+    dense_share, dense_inter = np.zeros(n * m), np.zeros(n * m)
+    dense_status[flat], dense_share[flat], dense_inter[flat] = status, share, inter
+    distance = np.zeros(n * m)
+    outside = np.flatnonzero(dense_status == classify._OUTSIDE)
+    if with_distance and len(outside):
+        distance[outside] = shapely.distance(pgeom[rows[outside]], mgeom[cols[outside]])
+    elif not with_distance:
+        distance[:] = np.nan
+    idus = parcels["idu"].tolist()
+    names, areas = classify._STATUS_NAMES[dense_status], parcel_area.tolist()
+    return [
+        Row(k, idus[r], ids[c], types[c], noms[c], names[k], s, a, areas[r], d)
+        for k, (r, c, s, a, d) in enumerate(
+            zip(
+                rows.tolist(),
+                cols.tolist(),
+                dense_share.tolist(),
+                dense_inter.tolist(),
+                distance.tolist(),
+                strict=True,
+            )
+        )
+    ]
+
+
+def classified(parcels, perimeters, **options) -> list:
+    """The rows of :func:`geo.classify.classify_parcels` (``itertuples``): by :func:`classify_rows`
+    for a few parcels, else by the table engine."""
+    rows = classify_rows(parcels, perimeters, **options)
+    if rows is None:
+        from geo.classify import classify_parcels
+
+        rows = list(classify_parcels(parcels, perimeters, **options).itertuples())
+    return rows

@@ -43,7 +43,7 @@ from geo.eligibility.evidence import (
 )
 from geo.eligibility.rules import PLACE_LEVELS, RULES_NAME, Rule, Rules, load_rules
 from geo.errors import InputError
-from geo.prepared import derived
+from geo.prepared import classified, derived
 from geo.sources.lists import NationalLists
 
 if TYPE_CHECKING:  # geopandas, shapely and classify load only for parcels: a commune answers faster
@@ -360,7 +360,7 @@ def eligibility_for_parcels(
         the area a place rule asks for (outside it, for "hors secteurs").
     """
 
-    from geo.classify import OUTSIDE, classify_parcels
+    from geo.classify import OUTSIDE
 
     # The areas, their layer and the perimeters' columns: derived once per perimeters frame.
     areas, layer, named = (
@@ -372,11 +372,10 @@ def eligibility_for_parcels(
     touched: dict[str, list[tuple[str, str, float]]] = {}
     if areas and len(parcels):
         tol = {"tolerance_m2": tolerance_m2, "tolerance_pct": tolerance_pct, "with_distance": False}
-        result = classify_parcels(parcels, layer, **tol)
-        hits = {(r.idu, r.perimeter_id): r for r in result.itertuples()}
-        detail = classify_parcels(parcels, named, **tol)
-        for r in detail[detail["status"] != OUTSIDE].itertuples():
-            touched.setdefault(r.idu, []).append((r.perimeter_id, r.perimeter_nom, r.share))
+        hits = {(r.idu, r.perimeter_id): r for r in classified(parcels, layer, **tol)}
+        for r in classified(parcels, named, **tol):
+            if r.status != OUTSIDE:
+                touched.setdefault(r.idu, []).append((r.perimeter_id, r.perimeter_nom, r.share))
     version = ""
     if perimeters is not None:
         a = perimeters.attrs
