@@ -39,7 +39,7 @@ def derived(frame, key: str, compute: Callable[[], Any]) -> Any:
     with _lock:
         slot = _by_frame.get(fid)
         if slot is None or slot[0]() is not frame:
-            ref = weakref.ref(frame, lambda _r, fid=fid: _forget(fid, _r))
+            ref = weakref.ref(frame, lambda _r, fid=fid, forget=_forget: forget(fid, _r))
             slot = (ref, {})
             _by_frame[fid] = slot
         return slot[1].setdefault(full, value)
@@ -190,3 +190,24 @@ def classified(parcels, perimeters, **options) -> list:
 
         rows = list(classify_parcels(parcels, perimeters, **options).itertuples())
     return rows
+
+
+def classify_frame(
+    parcels, perimeters, *, tolerance_m2: float | None = None, tolerance_pct: float | None = None
+):
+    """:func:`geo.classify.classify_parcels` (with distances) for a few parcels, from
+    :func:`classify_rows`: the same table, built once from rows; None when the engine must answer."""
+    import pandas as pd
+
+    from geo import classify
+
+    rows = classify_rows(parcels, perimeters, tolerance_m2=tolerance_m2, tolerance_pct=tolerance_pct)
+    if rows is None:
+        return None
+    tol_m2, tol_pct = classify.check_layers(
+        parcels, perimeters, tolerance_m2=tolerance_m2, tolerance_pct=tolerance_pct
+    )
+    out = pd.DataFrame.from_records([r[1:] for r in rows], columns=list(Row._fields[1:]))
+    out.attrs.update(perimeters.attrs)
+    out.attrs["tolerance_m2"], out.attrs["tolerance_pct"] = tol_m2, tol_pct
+    return out
