@@ -106,7 +106,7 @@ class ParcelCheck:
             "rejetes": [{"entree": t, "erreur": m} for t, m in self.rejected],
         }
         by_parcel: dict = {}  # the rows of each parcel, parcels in the table's order
-        for rec in self.table.to_dict("records"):
+        for rec in _records(self.table, _JSON_COLUMNS):
             by_parcel.setdefault(rec["idu"], []).append(rec)
         for idu, rows in by_parcel.items():
             r = rows[0]
@@ -134,6 +134,19 @@ class ParcelCheck:
                 }
             )
         return out
+
+
+#: The columns of a check's table that :meth:`ParcelCheck.to_json` reads.
+_JSON_COLUMNS = (
+    "idu", "code_insee", "section", "numero", "contenance", "perimeter_id", "perimeter_nom",
+    "perimeter_type", "status", "share", "area_inside_m2", "distance_m",
+)  # fmt: skip
+
+
+def _records(table: pd.DataFrame, columns) -> list[dict]:
+    """The rows of ``table`` as dicts of these ``columns`` (those it has; the others None)."""
+    values = [table[c].tolist() if c in table.columns else [None] * len(table) for c in columns]
+    return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
 
 
 def _text(value: object) -> str | None:
@@ -418,7 +431,10 @@ def check_parcels(
         rejected += bad
     wanted = list(dict.fromkeys(p.idu for p in valid))
     known = prepared.rows_with_idu(parcels, wanted)
-    twice = known["idu"][known["idu"].duplicated()]
+    known_ids = known["idu"].tolist()
+    twice = [i for k, i in enumerate(known_ids) if i in known_ids[:k]] if len(known_ids) < 64 else []
+    if len(known_ids) >= 64:
+        twice = known["idu"][known["idu"].duplicated()].tolist()
     if len(twice):
         # Two features for one id would give two verdicts, possibly contradictory: no answer.
         ids = sorted(set(twice))
@@ -427,10 +443,10 @@ def check_parcels(
             f"parcelle(s) présente(s) plusieurs fois dans le cadastre : {shown} — "
             "les verdicts pourraient se contredire",
             source=str(parcels.attrs.get("source") or "cadastre"),
-            feature=str(twice.iloc[0]),
+            feature=str(twice[0]),
             fix="corrigez le fichier du cadastre, ou retéléchargez-le (ort fetch --refresh)",
         )
-    found = set(known["idu"])
+    found = set(known_ids)
     millesime = parcels.attrs.get("millesime")
     for idu in wanted:
         if idu not in found:

@@ -71,7 +71,7 @@ def rows_with_idu(parcels, ids: Iterable[str], column: str = "idu"):
     wanted = set(ids)
     found = sorted(k for idu in wanted for k in index.get(idu, ()))
     rows = parcels.iloc[found]
-    if len(rows) and not rows[column].isin(wanted).all():  # the layer changed since: scan it
+    if not all(idu in wanted for idu in rows[column].tolist()):  # the layer changed since: scan it
         return parcels[parcels[column].isin(list(wanted))]
     return rows
 

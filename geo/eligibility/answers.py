@@ -386,8 +386,10 @@ def eligibility_for_parcels(
     by_commune: dict[str, tuple[list[Answer], Evidence]] = {}
     answers = []
     ended_on = convention_end(convention) if convention is not None else None
-    for parcel in parcels.itertuples():
-        code = getattr(parcel, "code_insee", None) or parcel.idu[:5]
+    idus = parcels["idu"].tolist()
+    codes = parcels["code_insee"].tolist() if "code_insee" in parcels.columns else [None] * len(idus)
+    for idu, code in zip(idus, codes, strict=True):
+        code = code or idu[:5]
         if code not in by_commune:
             by_commune[code] = (
                 eligibility_for_commune(code, when, lists=lists, rules=rules, convention=convention),
@@ -398,18 +400,18 @@ def eligibility_for_parcels(
             rule = rules.get(ans.effect)
             if rule.level not in PLACE_LEVELS or not rule.in_period(when) or perimeters is None:
                 answers.append(
-                    replace(ans, idu=parcel.idu, data_used=list(ans.data_used), caveats=list(ans.caveats))
+                    replace(ans, idu=idu, data_used=list(ans.data_used), caveats=list(ans.caveats))
                 )
                 continue
             ctx = Context(rule, rules, code, when, lists, convention, ort)
-            ev = _parcel_place(ctx, parcel.idu, areas, hits, touched, perimeters)
+            ev = _parcel_place(ctx, idu, areas, hits, touched, perimeters)
             if ended_on is not None and when > ended_on and rule.condition != "opah_ru":
                 if ev.verdict != NON and "convention échue" not in ev.reason:
                     ev = ev.copy(verdict=INCONNU, reason=f"{ended(ended_on)} — {ev.reason}")
             ev.data += [version] if version else []
             ev.data.append(rules.label())
             answers.append(
-                _answer(rule, rules, ans.code_insee, ans.commune, when, ev, idu=parcel.idu, share=ev.share)
+                _answer(rule, rules, ans.code_insee, ans.commune, when, ev, idu=idu, share=ev.share)
             )
     return answers
 
