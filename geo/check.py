@@ -274,20 +274,26 @@ def describe_parcel(rows: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def with_parcel_fields(result: pd.DataFrame, parcels: pd.DataFrame) -> pd.DataFrame:
-    """Put the parcel's commune, section, numéro and contenance in front, and a French ``statut``."""
+def with_parcel_fields(
+    result: pd.DataFrame, parcels: pd.DataFrame, constants: dict | None = None
+) -> pd.DataFrame:
+    """Put the parcel's commune, section, numéro and contenance in front, and a French ``statut``
+    (then the ``constants``: columns of one value, as ``assign`` adds them)."""
     cols = [c for c in PARCEL_FIELDS if c in parcels.columns]
     if len(parcels) <= prepared.FEW_PARCELS and parcels["idu"].is_unique and not set(cols[1:]) & {*result}:
-        return _few_with_parcel_fields(result, parcels, cols)
+        return _few_with_parcel_fields(result, parcels, cols, constants or {})
     out = result.merge(pd.DataFrame(parcels[cols]), on="idu", how="left")
     if "status" in out.columns and "statut" not in out.columns:  # the French label, for people
         out.insert(out.columns.get_loc("status") + 1, "statut", out["status"].map(STATUS_LABELS))
-    return out[
+    out = out[
         [c for c in PARCEL_FIELDS if c in out.columns] + [c for c in out.columns if c not in PARCEL_FIELDS]
     ]
+    return out.assign(**constants) if constants else out
 
 
-def _few_with_parcel_fields(result: pd.DataFrame, parcels: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
+def _few_with_parcel_fields(
+    result: pd.DataFrame, parcels: pd.DataFrame, cols: list[str], constants: dict
+) -> pd.DataFrame:
     """:func:`with_parcel_fields` for a request's few parcels: the same table, built at once
     (their fields looked up by id, as the merge would) rather than by a merge and inserts."""
     idus = result["idu"].tolist()
@@ -303,6 +309,8 @@ def _few_with_parcel_fields(result: pd.DataFrame, parcels: pd.DataFrame, cols: l
         data[c] = result[c].tolist()
         if c == "status" and "statut" not in result.columns:  # the French label, for people
             data["statut"] = [STATUS_LABELS.get(s, float("nan")) for s in data[c]]
+    for c, value in constants.items():
+        data[c] = [value] * len(idus)
     out = pd.DataFrame(data)
     out.attrs.update(result.attrs)
     return out
@@ -454,13 +462,13 @@ def check_parcels(
     run = classify or (
         lambda p, q: classify_parcels(p, q, tolerance_m2=tolerance_m2, tolerance_pct=tolerance_pct)
     )
-    if len(known):
-        table = with_parcel_fields(run(known, perims), known)
-    else:
-        table = pd.DataFrame(columns=PARCEL_FIELDS)
     valid_on = validity(convention, perims, day)
     # machine outputs carry what the verdicts rest on
-    table = table.assign(**{col: valid_on[key] for col, key in VALIDITY_COLUMNS.items()})
+    resting = {col: valid_on[key] for col, key in VALIDITY_COLUMNS.items()}
+    if len(known):
+        table = with_parcel_fields(run(known, perims), known, resting)
+    else:
+        table = pd.DataFrame(columns=PARCEL_FIELDS).assign(**resting)
     return ParcelCheck(
         convention=convention,
         date=day,

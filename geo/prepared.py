@@ -126,13 +126,15 @@ def classify_rows(
     tolerance_m2: float | None = None,
     tolerance_pct: float | None = None,
     with_distance: bool = True,
+    tolerances: list | None = None,
 ) -> list[Row] | None:
     """The rows of :func:`geo.classify.classify_parcels` for a few parcels (at most
     :data:`FEW_PARCELS`), by the same kernels (:func:`geo.classify.overlaps` and its verdicts),
     without the tables around them: what a request for one parcel needs.
 
     Returns None when the table engine must answer: more parcels, or an invalid parcel near a
-    perimeter (set aside with a warning there).
+    perimeter (set aside with a warning there). ``tolerances``, a list, receives the tolerances
+    used (m², %).
     """
     import numpy as np
     import shapely
@@ -144,6 +146,8 @@ def classify_rows(
     tol_m2, tol_pct = classify.check_layers(
         parcels, perimeters, tolerance_m2=tolerance_m2, tolerance_pct=tolerance_pct
     )
+    if tolerances is not None:
+        tolerances[:] = [tol_m2, tol_pct]
     mgeom, ids, types, noms = derived(perimeters, "classify-columns", lambda: _perimeter_columns(perimeters))
     pgeom = parcels.geometry.to_numpy()
     tracker = validity.Tracker(lambda idx: validity.valid_geoms(pgeom[idx]))
@@ -199,14 +203,13 @@ def classify_frame(
     :func:`classify_rows`: the same table, built once from rows; None when the engine must answer."""
     import pandas as pd
 
-    from geo import classify
-
-    rows = classify_rows(parcels, perimeters, tolerance_m2=tolerance_m2, tolerance_pct=tolerance_pct)
+    tolerances: list = []
+    rows = classify_rows(
+        parcels, perimeters, tolerance_m2=tolerance_m2, tolerance_pct=tolerance_pct, tolerances=tolerances
+    )
     if rows is None:
         return None
-    tol_m2, tol_pct = classify.check_layers(
-        parcels, perimeters, tolerance_m2=tolerance_m2, tolerance_pct=tolerance_pct
-    )
+    tol_m2, tol_pct = tolerances
     out = pd.DataFrame.from_records([r[1:] for r in rows], columns=list(Row._fields[1:]))
     out.attrs.update(perimeters.attrs)
     out.attrs["tolerance_m2"], out.attrs["tolerance_pct"] = tol_m2, tol_pct
