@@ -20,7 +20,8 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
-_lock = threading.Lock()
+# Re-entrant: a frame collected while the lock is held calls _forget in the same thread.
+_lock = threading.RLock()
 _by_frame: dict[int, tuple[weakref.ref, dict]] = {}
 
 
