@@ -299,16 +299,16 @@ def _few_with_parcel_fields(
     idus = result["idu"].tolist()
     where = {idu: k for k, idu in enumerate(parcels["idu"].tolist())}
     at = [where.get(idu) for idu in idus]
-    data: dict = {"idu": idus}
+    data: dict = {"idu": pd.array(idus, dtype=parcels["idu"].dtype)}  # the merge's key: the parcels'
     for c in cols[1:]:
         values = parcels[c].tolist()
-        data[c] = [None if k is None else values[k] for k in at]
+        data[c] = pd.array([None if k is None else values[k] for k in at], dtype=parcels[c].dtype)
     for c in result.columns:
         if c in data:
             continue
-        data[c] = result[c].tolist()
+        data[c] = result[c].array
         if c == "status" and "statut" not in result.columns:  # the French label, for people
-            data["statut"] = [STATUS_LABELS.get(s, float("nan")) for s in data[c]]
+            data["statut"] = [STATUS_LABELS.get(s, float("nan")) for s in result[c].tolist()]
     for c, value in constants.items():
         data[c] = [value] * len(idus)
     out = pd.DataFrame(data)
