@@ -16,6 +16,7 @@ The machine's load average is printed with the figures: on a shared machine they
 bound of the latency.
 
     python bench/bench_serve.py [--seconds 8] [--clients 1,16,64]
+    python bench/bench_serve.py --in-process 150   # single answers in this process, no HTTP
 """
 
 from __future__ import annotations
@@ -397,6 +398,57 @@ def sigterm_drain(folder: Path, addresses: Path, parcels: list[str]) -> dict:
     }
 
 
+# --- in process ----------------------------------------------------------------------------------
+
+
+def in_process(n: int, notes: int) -> dict:
+    """Single answers computed as a worker computes them (``geo.server.answers``, no answer kept,
+    no HTTP): the cost of the library per request, which the load figures divide among clients."""
+    import datetime as dt
+
+    from geo import app
+    from geo.server import answers
+    from geo.server.catalogue import load_catalogue
+
+    t0 = time.perf_counter()
+    cat = load_catalogue(["demo"])
+    out: dict = {"catalogue_s": round(time.perf_counter() - t0, 2)}
+    item = cat.conventions["demo"]
+    idus = sorted(item.parcels["idu"])
+    days = [dt.date.fromisoformat(d) for d in DAY_CHOICES]
+    for day in days:  # the perimeters of each date, read once as a worker does at its first request
+        answers._compute(cat, idus[0], "demo", day)
+    rng = random.Random(5)
+
+    def timed(calls) -> list[float]:
+        spent = []
+        for call in calls:
+            t = time.perf_counter()
+            call()
+            spent.append(time.perf_counter() - t)
+        return spent
+
+    asked = [(idu, rng.choice(days)) for idu in rng.sample(idus, n)]
+    parcel = timed(lambda i=i, d=d: answers._json(answers._compute(cat, i, "demo", d)) for i, d in asked)
+    communes = [(c, rng.choice(days)) for c in ["62999", "62907", "62498", "19275", "59350", "75056"] * 5]
+    commune = timed(
+        lambda c=c, d=d: answers._json(
+            answers._eligibility(cat, d, cat.for_commune(c), communes=[(c, "--commune")])
+        )
+        for c, d in communes
+    )
+    note = timed(
+        lambda i=i: app.note_pdf(
+            i, territoire=item.territoire, date=days[1], lists=cat.lists, rules=cat.rules
+        )
+        for i in rng.sample(idus, notes)
+    )
+    out["parcelle_premiere_fois"] = {"n": len(parcel), **percentiles(parcel)}
+    out["commune"] = {"n": len(commune), **percentiles(commune)}
+    out["note"] = {"n": len(note), "secondes": [round(x, 2) for x in note]}
+    return out
+
+
 # --- main ------------------------------------------------------------------------------------------
 
 
@@ -405,7 +457,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="durée de chaque mesure de charge")
     parser.add_argument("--clients", default="1,16,64")
     parser.add_argument("--json", type=Path, default=None, help="écrire aussi les résultats en JSON")
+    parser.add_argument(
+        "--in-process",
+        type=int,
+        metavar="N",
+        default=0,
+        help="seulement N réponses de parcelle (et 6 notes) calculées dans ce processus, sans HTTP",
+    )
     args = parser.parse_args()
+    if args.in_process:
+        before = os.getloadavg()
+        figures = in_process(args.in_process, 6)
+        print(json.dumps({"charge_avant": before, **figures, "charge_apres": os.getloadavg()}, indent=2))
+        return
     levels = [int(c) for c in args.clients.split(",")]
     report: dict = {"charge_machine_avant": os.getloadavg(), "coeurs": os.cpu_count()}
     parcels = demo_parcels()

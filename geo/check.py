@@ -19,7 +19,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from geo import fmt
+from geo import fmt, prepared
 from geo.classify import STATUS_LABELS, classify_parcels, summarise
 from geo.errors import InputError, ParcelIdError
 from geo.idu import ParcelId, parse_idu, parse_many
@@ -105,8 +105,11 @@ class ParcelCheck:
             "parcelles": [],
             "rejetes": [{"entree": t, "erreur": m} for t, m in self.rejected],
         }
-        for idu, rows in self.table.groupby("idu", sort=False):
-            r = rows.iloc[0]
+        by_parcel: dict = {}  # the rows of each parcel, parcels in the table's order
+        for rec in _records(self.table, _JSON_COLUMNS):
+            by_parcel.setdefault(rec["idu"], []).append(rec)
+        for idu, rows in by_parcel.items():
+            r = rows[0]
             out["parcelles"].append(
                 {
                     "idu": idu,
@@ -116,19 +119,34 @@ class ParcelCheck:
                     "contenance": None if pd.isna(r.get("contenance")) else float(r["contenance"]),
                     "perimetres": [
                         {
-                            "perimetre_id": x.perimeter_id,
-                            "nom": x.perimeter_nom,
-                            "type": x.perimeter_type,
-                            "statut": STATUS_LABELS[x.status],
-                            "part": round(float(x.share), 6),
-                            "surface_m2": round(float(x.area_inside_m2), 2),
-                            "distance_m": None if pd.isna(x.distance_m) else round(float(x.distance_m), 2),
+                            "perimetre_id": x["perimeter_id"],
+                            "nom": x["perimeter_nom"],
+                            "type": x["perimeter_type"],
+                            "statut": STATUS_LABELS[x["status"]],
+                            "part": round(float(x["share"]), 6),
+                            "surface_m2": round(float(x["area_inside_m2"]), 2),
+                            "distance_m": None
+                            if pd.isna(x["distance_m"])
+                            else round(float(x["distance_m"]), 2),
                         }
-                        for x in rows.itertuples()
+                        for x in rows
                     ],
                 }
             )
         return out
+
+
+#: The columns of a check's table that :meth:`ParcelCheck.to_json` reads.
+_JSON_COLUMNS = (
+    "idu", "code_insee", "section", "numero", "contenance", "perimeter_id", "perimeter_nom",
+    "perimeter_type", "status", "share", "area_inside_m2", "distance_m",
+)  # fmt: skip
+
+
+def _records(table: pd.DataFrame, columns) -> list[dict]:
+    """The rows of ``table`` as dicts of these ``columns`` (those it has; the others None)."""
+    values = [table[c].tolist() if c in table.columns else [None] * len(table) for c in columns]
+    return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
 
 
 def _text(value: object) -> str | None:
@@ -256,15 +274,46 @@ def describe_parcel(rows: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def with_parcel_fields(result: pd.DataFrame, parcels: pd.DataFrame) -> pd.DataFrame:
-    """Put the parcel's commune, section, numéro and contenance in front, and a French ``statut``."""
+def with_parcel_fields(
+    result: pd.DataFrame, parcels: pd.DataFrame, constants: dict | None = None
+) -> pd.DataFrame:
+    """Put the parcel's commune, section, numéro and contenance in front, and a French ``statut``
+    (then the ``constants``: columns of one value, as ``assign`` adds them)."""
     cols = [c for c in PARCEL_FIELDS if c in parcels.columns]
+    if len(parcels) <= prepared.FEW_PARCELS and parcels["idu"].is_unique and not set(cols[1:]) & {*result}:
+        return _few_with_parcel_fields(result, parcels, cols, constants or {})
     out = result.merge(pd.DataFrame(parcels[cols]), on="idu", how="left")
     if "status" in out.columns and "statut" not in out.columns:  # the French label, for people
         out.insert(out.columns.get_loc("status") + 1, "statut", out["status"].map(STATUS_LABELS))
-    return out[
+    out = out[
         [c for c in PARCEL_FIELDS if c in out.columns] + [c for c in out.columns if c not in PARCEL_FIELDS]
     ]
+    return out.assign(**constants) if constants else out
+
+
+def _few_with_parcel_fields(
+    result: pd.DataFrame, parcels: pd.DataFrame, cols: list[str], constants: dict
+) -> pd.DataFrame:
+    """:func:`with_parcel_fields` for a request's few parcels: the same table, built at once
+    (their fields looked up by id, as the merge would) rather than by a merge and inserts."""
+    idus = result["idu"].tolist()
+    where = {idu: k for k, idu in enumerate(parcels["idu"].tolist())}
+    at = [where.get(idu) for idu in idus]
+    data: dict = {"idu": pd.array(idus, dtype=parcels["idu"].dtype)}  # the merge's key: the parcels'
+    for c in cols[1:]:
+        values = parcels[c].tolist()
+        data[c] = pd.array([None if k is None else values[k] for k in at], dtype=parcels[c].dtype)
+    for c in result.columns:
+        if c in data:
+            continue
+        data[c] = result[c].array
+        if c == "status" and "statut" not in result.columns:  # the French label, for people
+            data["statut"] = [STATUS_LABELS.get(s, float("nan")) for s in result[c].tolist()]
+    for c, value in constants.items():
+        data[c] = [value] * len(idus)
+    out = pd.DataFrame(data)
+    out.attrs.update(result.attrs)
+    return out
 
 
 def _id_frame(path: Path) -> tuple[pd.DataFrame, str, pd.Series]:
@@ -382,16 +431,18 @@ def check_parcels(
     rejected: list[tuple[str, str]] = []
     for code in dict.fromkeys(c for _, c in entries):
         texts = [t for t, c in entries if c == code]
-        in_commune = parcels[parcels["code_insee"] == code] if code else parcels
-        sections = set(in_commune["section"]) if code else None
+        sections = prepared.sections_of(parcels, code) if code else None
         ok, bad = parse_many(
             texts, code_insee=code or default, communes=convention.communes, sections=sections
         )
         valid += ok
         rejected += bad
     wanted = list(dict.fromkeys(p.idu for p in valid))
-    known = parcels[parcels["idu"].isin(wanted)]
-    twice = known["idu"][known["idu"].duplicated()]
+    known = prepared.rows_with_idu(parcels, wanted)
+    known_ids = known["idu"].tolist()
+    twice = [i for k, i in enumerate(known_ids) if i in known_ids[:k]] if len(known_ids) < 64 else []
+    if len(known_ids) >= 64:
+        twice = known["idu"][known["idu"].duplicated()].tolist()
     if len(twice):
         # Two features for one id would give two verdicts, possibly contradictory: no answer.
         ids = sorted(set(twice))
@@ -400,10 +451,10 @@ def check_parcels(
             f"parcelle(s) présente(s) plusieurs fois dans le cadastre : {shown} — "
             "les verdicts pourraient se contredire",
             source=str(parcels.attrs.get("source") or "cadastre"),
-            feature=str(twice.iloc[0]),
+            feature=str(twice[0]),
             fix="corrigez le fichier du cadastre, ou retéléchargez-le (ort fetch --refresh)",
         )
-    found = set(known["idu"])
+    found = set(known_ids)
     millesime = parcels.attrs.get("millesime")
     for idu in wanted:
         if idu not in found:
@@ -411,13 +462,13 @@ def check_parcels(
     run = classify or (
         lambda p, q: classify_parcels(p, q, tolerance_m2=tolerance_m2, tolerance_pct=tolerance_pct)
     )
-    if len(known):
-        table = with_parcel_fields(run(known, perims), known)
-    else:
-        table = pd.DataFrame(columns=PARCEL_FIELDS)
     valid_on = validity(convention, perims, day)
-    for col, key in VALIDITY_COLUMNS.items():  # machine outputs carry what the verdicts rest on
-        table[col] = valid_on[key]
+    # machine outputs carry what the verdicts rest on
+    resting = {col: valid_on[key] for col, key in VALIDITY_COLUMNS.items()}
+    if len(known):
+        table = with_parcel_fields(run(known, perims), known, resting)
+    else:
+        table = pd.DataFrame(columns=PARCEL_FIELDS).assign(**resting)
     return ParcelCheck(
         convention=convention,
         date=day,

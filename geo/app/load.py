@@ -211,7 +211,11 @@ def classify_with_progress(
     """:func:`geo.classify.classify_parcels`, with a progress bar on stderr for large layers
     (``progress``; default ``settings.progress``, which ``ort --quiet`` turns off)."""
     from geo.classify import classify_parcels
+    from geo.prepared import classify_frame
 
+    few = classify_frame(parcels, perimeters, tolerance_m2=tolerance_m2, tolerance_pct=tolerance_pct)
+    if few is not None:  # a request's few parcels: the engine's kernels, without its tables
+        return few
     chunk = 20_000
     show = ort_settings.progress if progress is None else progress
     if len(parcels) <= chunk or not show:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from geo import pdf_fonts
 from geo import settings as ort_settings
 from geo.app.load import Territoire, address_index, drawing_lock, locate_addresses, split_addresses
 from geo.app.models import Adresse, Note, Notes, Rejet
@@ -71,6 +72,7 @@ def write_notes(
             doc = job.draw(idu, located)
             path = Path(output) if output is not None else Path(output_dir) / f"note-{idu}.pdf"
             with drawing_lock:
+                pdf_fonts.install()  # each font subset made once per set of glyphs, not once per note
                 files = write_note(doc, path, png=png, force=force)
             notes.append(
                 Note(

@@ -43,6 +43,7 @@ from geo.eligibility.evidence import (
 )
 from geo.eligibility.rules import PLACE_LEVELS, RULES_NAME, Rule, Rules, load_rules
 from geo.errors import InputError
+from geo.prepared import classified, derived
 from geo.sources.lists import NationalLists
 
 if TYPE_CHECKING:  # geopandas, shapely and classify load only for parcels: a commune answers faster
@@ -358,23 +359,23 @@ def eligibility_for_parcels(
         For each parcel, one answer per rule; ``share`` is the share of the parcel's area inside
         the area a place rule asks for (outside it, for "hors secteurs").
     """
-    import geopandas as gpd
 
-    from geo.classify import OUTSIDE, classify_parcels
+    from geo.classify import OUTSIDE
 
-    areas = _areas(perimeters) if perimeters is not None else {}
+    # The areas, their layer and the perimeters' columns: derived once per perimeters frame.
+    areas, layer, named = (
+        _area_layers(None)
+        if perimeters is None
+        else derived(perimeters, "eligibility-areas", lambda: _area_layers(perimeters))
+    )
     hits: dict[tuple[str, str], object] = {}
     touched: dict[str, list[tuple[str, str, float]]] = {}
     if areas and len(parcels):
-        layer = gpd.GeoDataFrame(
-            {"perimeter_id": list(areas)}, geometry=[a[0] for a in areas.values()], crs=perimeters.crs
-        )
         tol = {"tolerance_m2": tolerance_m2, "tolerance_pct": tolerance_pct, "with_distance": False}
-        result = classify_parcels(parcels, layer, **tol)
-        hits = {(r.idu, r.perimeter_id): r for r in result.itertuples()}
-        detail = classify_parcels(parcels, perimeters[["perimeter_id", "nom", "geometry"]], **tol)
-        for r in detail[detail["status"] != OUTSIDE].itertuples():
-            touched.setdefault(r.idu, []).append((r.perimeter_id, r.perimeter_nom, r.share))
+        hits = {(r.idu, r.perimeter_id): r for r in classified(parcels, layer, **tol)}
+        for r in classified(parcels, named, **tol):
+            if r.status != OUTSIDE:
+                touched.setdefault(r.idu, []).append((r.perimeter_id, r.perimeter_nom, r.share))
     version = ""
     if perimeters is not None:
         a = perimeters.attrs
@@ -385,8 +386,10 @@ def eligibility_for_parcels(
     by_commune: dict[str, tuple[list[Answer], Evidence]] = {}
     answers = []
     ended_on = convention_end(convention) if convention is not None else None
-    for parcel in parcels.itertuples():
-        code = getattr(parcel, "code_insee", None) or parcel.idu[:5]
+    idus = parcels["idu"].tolist()
+    codes = parcels["code_insee"].tolist() if "code_insee" in parcels.columns else [None] * len(idus)
+    for idu, code in zip(idus, codes, strict=True):
+        code = code or idu[:5]
         if code not in by_commune:
             by_commune[code] = (
                 eligibility_for_commune(code, when, lists=lists, rules=rules, convention=convention),
@@ -397,18 +400,18 @@ def eligibility_for_parcels(
             rule = rules.get(ans.effect)
             if rule.level not in PLACE_LEVELS or not rule.in_period(when) or perimeters is None:
                 answers.append(
-                    replace(ans, idu=parcel.idu, data_used=list(ans.data_used), caveats=list(ans.caveats))
+                    replace(ans, idu=idu, data_used=list(ans.data_used), caveats=list(ans.caveats))
                 )
                 continue
             ctx = Context(rule, rules, code, when, lists, convention, ort)
-            ev = _parcel_place(ctx, parcel.idu, areas, hits, touched, perimeters)
+            ev = _parcel_place(ctx, idu, areas, hits, touched, perimeters)
             if ended_on is not None and when > ended_on and rule.condition != "opah_ru":
                 if ev.verdict != NON and "convention échue" not in ev.reason:
                     ev = ev.copy(verdict=INCONNU, reason=f"{ended(ended_on)} — {ev.reason}")
             ev.data += [version] if version else []
             ev.data.append(rules.label())
             answers.append(
-                _answer(rule, rules, ans.code_insee, ans.commune, when, ev, idu=parcel.idu, share=ev.share)
+                _answer(rule, rules, ans.code_insee, ans.commune, when, ev, idu=idu, share=ev.share)
             )
     return answers
 
@@ -466,6 +469,19 @@ def _parcel_place(ctx: Context, idu, areas, hits, touched, perimeters) -> Eviden
         "aucun secteur marqué comme comprenant un centre-ville (propriété centre_ville) : "
         "vérifier dans la convention",
     )
+
+
+def _area_layers(perimeters: gpd.GeoDataFrame | None) -> tuple[dict, object, object]:
+    """:func:`_areas`, the layer of their geometries and the perimeters' id, name and geometry."""
+    import geopandas as gpd
+
+    if perimeters is None:
+        return {}, None, None
+    areas = _areas(perimeters)
+    layer = gpd.GeoDataFrame(
+        {"perimeter_id": list(areas)}, geometry=[a[0] for a in areas.values()], crs=perimeters.crs
+    )
+    return areas, layer, perimeters[["perimeter_id", "nom", "geometry"]]
 
 
 def _areas(perimeters: gpd.GeoDataFrame) -> dict[str, tuple]:

@@ -20,6 +20,7 @@ from geo.eligibility.conditions import NOT_DIGITISED
 from geo.eligibility.models import ResultatEligibilite
 from geo.eligibility.rules import PLACE_LEVELS
 from geo.errors import InputError, PerimeterError
+from geo.prepared import rows_with_idu
 
 
 def answer_eligibility(
@@ -33,6 +34,7 @@ def answer_eligibility(
     parcel_layer: Callable[[], object] | None = None,
     default_commune: str | None = None,
     located: Sequence = (),
+    perimeters_at: Callable[[dt.date], object] | None = None,
 ) -> ResultatEligibilite:
     """Every dispositif for each parcel and commune asked, at ``when``.
 
@@ -54,6 +56,9 @@ def answer_eligibility(
         Commune of parcel ids written without one (``AB 12``).
     located : sequence
         Addresses geocoded by the caller (returned in ``adresses``).
+    perimeters_at : callable, optional
+        ``convention.perimeters`` kept by the caller for each date (a server's, read once per
+        date): the same perimeters, or the same :class:`PerimeterError`, without reading them again.
 
     Returns
     -------
@@ -67,7 +72,7 @@ def answer_eligibility(
     perims, no_version = None, ""
     if convention is not None:
         try:
-            perims = convention.perimeters(when)
+            perims = (perimeters_at or convention.perimeters)(when)
         except PerimeterError as err:  # no version in force at that date: place rules say "inconnu"
             no_version = str(err)
     rejected: list[tuple[str, str]] = []
@@ -126,7 +131,7 @@ def _parcel_answers(valid, when, lists, rules, conv, perims, parcel_layer, rejec
     if parcel_layer is None:
         raise InputError("aucun cadastre pour placer les parcelles", fix="donnez --cadastre DOSSIER")
     layer = parcel_layer()
-    known = layer[layer["idu"].isin([p.idu for p in inside])]
+    known = rows_with_idu(layer, [p.idu for p in inside])
     found = set(known["idu"])
     for p in inside:
         if p.idu not in found:

@@ -12,6 +12,7 @@ frozen :class:`geo.app.Settings`. Answers are kept once computed
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import functools
 import json
@@ -59,15 +60,28 @@ def locate_parcel(cat: Catalogue, text: str, commune: str | None) -> tuple[str, 
 
 
 def _perimeters(cat: Catalogue, item: Loaded, day: dt.date):
-    """The perimeters in force on ``day`` (read once per convention and day, then shared)."""
+    """The perimeters in force on ``day`` (read once per convention and day, then shared), or
+    None and the :class:`PerimeterError` saying why there are none."""
 
     def read():
         try:
-            return item.convention.perimeters(day), ""
+            return item.convention.perimeters(day), None
         except PerimeterError as err:  # no version in force: place rules say "inconnu", never "non"
-            return None, str(err)
+            return None, err
 
     return cat.perimeters.get((item.name, day), read)
+
+
+def _perimeters_at(cat: Catalogue, item: Loaded):
+    """``item.convention.perimeters`` answered from the catalogue's perimeters of each date."""
+
+    def at(day: dt.date):
+        perims, error = _perimeters(cat, item, day)
+        if error is not None:  # a copy: the kept error's traceback never grows
+            raise copy.copy(error).with_traceback(None)
+        return perims
+
+    return at
 
 
 def parcel_answer(cat: Catalogue, text: str, day: dt.date, commune: str | None = None) -> bytes:
@@ -93,6 +107,7 @@ def _eligibility(cat: Catalogue, day: dt.date, item: Loaded | None, **asked):
         rules=cat.rules,
         convention=item.convention if item is not None else None,
         parcel_layer=(lambda: item.parcels) if item is not None and item.parcels is not None else None,
+        perimeters_at=_perimeters_at(cat, item) if item is not None else None,
         **asked,
     )
     if result.rejetes and not result.resultats:
@@ -110,6 +125,7 @@ def _compute(cat: Catalogue, idu: str, name: str | None, day: dt.date) -> dict:
         out["remarque"] = "aucune convention de ce serveur ne couvre cette commune"
         return out
     perims, no_version = _perimeters(cat, item, day)
+    no_version = str(no_version) if no_version is not None else ""
     if perims is not None and item.territoire is None and item.problem:
         raise InputError(item.problem)
     if perims is None or item.territoire is None:

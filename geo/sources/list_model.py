@@ -234,9 +234,12 @@ class NationalLists:
     def commune(self, code: str) -> dict | None:
         """The official record of a current commune (``nom``, ``departement``, ``epci_nom``…)."""
         table = self.tables.get("communes")
-        if table is None or code not in table.index:
+        if table is None:
             return None
-        return {"code_insee": code, **table.loc[code].to_dict()}
+        made = self._index.setdefault("commune_records", {})  # read once per commune, then copied
+        if code not in made:
+            made[code] = {"code_insee": code, **table.loc[code].to_dict()} if code in table.index else None
+        return dict(made[code]) if made[code] is not None else None
 
     def profile(self, code: str) -> dict:
         """What the lists say about a commune besides eligibility: name, EPCI, programmes, QPV 2024."""
