@@ -133,3 +133,31 @@ def test_note_with_kept_font_subsets_is_the_same_pdf(territoire):
     assert note() == reference  # first: subsets made and kept
     assert note() == reference  # then: the kept subsets embedded
     assert pdf_fonts._subsets
+
+
+def test_a_note_past_the_queue_is_a_503_with_retry_after(monkeypatch):
+    """Notes drawn at once are bounded per worker: past the queue the answer is a French problem
+    document with Retry-After (before, a worker busy drawing missed its health check and was killed
+    with every request in flight)."""
+    from fastapi.testclient import TestClient
+
+    from geo.server import answers
+    from geo.server.app import create_app
+
+    monkeypatch.setattr(answers, "NOTE_WAIT_S", 0.05)
+    gate = answers._notes_gate
+    taken = 0
+    while gate.acquire(blocking=False):
+        taken += 1
+    try:
+        assert taken == answers.NOTES_IN_FLIGHT
+        client = TestClient(create_app(["demo"]))
+        r = client.get("/api/parcelles/62999000AB0012/note.pdf", params={"date": "2024-09-01"})
+        assert r.status_code == 503 and r.headers["retry-after"] == "5"
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert "trop de notes" in r.json()["detail"] and "réessayez" in r.json()["correction"]
+    finally:
+        for _ in range(taken):
+            gate.release()
+    r = client.get("/api/parcelles/62999000AB0012/note.pdf", params={"date": "2024-09-01"})
+    assert r.status_code == 200 and r.content.startswith(b"%PDF")

@@ -92,7 +92,13 @@ def serve(perimeters, conventions_dirs, address_file, host, port, workers):
     else:  # each worker process builds its own app from the same options (stateless)
         os.environ[OPTIONS_VARIABLE] = json.dumps(options)
         uvicorn.run(
-            "geo.server.app:from_environment", factory=True, host=host, port=port, workers=workers, **log
+            "geo.server.app:from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            timeout_worker_healthcheck=30,  # a worker drawing notes answers its ping late, not never
+            **log,
         )
 
 

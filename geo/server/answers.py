@@ -16,9 +16,11 @@ import copy
 import datetime as dt
 import functools
 import json
+import threading
 
 from geo.errors import InputError, ParcelIdError, PerimeterError
 from geo.server.catalogue import Catalogue, Loaded
+from geo.server.problems import Problem
 
 
 @functools.cache
@@ -185,6 +187,14 @@ def _address_answer(cat: Catalogue, items: list[Loaded], query: str, day: dt.dat
     return head + b',"reponse":' + (parcel_answer(cat, idu, day, None) if idu else b"null") + b"}"
 
 
+#: Notes drawn at once by one worker process, and how long a request waits for its turn. Drawing
+#: holds the interpreter: beyond this a busy worker would miss its health check (uvicorn then
+#: kills it with every request in flight), so a note past the queue is a 503 with Retry-After.
+NOTES_IN_FLIGHT = 4
+NOTE_WAIT_S = 20.0
+_notes_gate = threading.BoundedSemaphore(NOTES_IN_FLIGHT)
+
+
 def note_pdf(cat: Catalogue, text: str, day: dt.date, commune: str | None = None) -> tuple[str, bytes]:
     """The note of one parcel as PDF bytes (:func:`geo.app.note_pdf`; nothing left on disk)."""
     from geo import app
@@ -207,4 +217,17 @@ def note_pdf(cat: Catalogue, text: str, day: dt.date, commune: str | None = None
             idu, territoire=item.territoire, date=day, lists=cat.lists, rules=cat.rules, settings=_settings()
         )
 
-    return idu, cat.notes.get((idu, day), draw)
+    def drawn_in_turn() -> bytes:
+        if not _notes_gate.acquire(timeout=NOTE_WAIT_S):
+            raise Problem(
+                503,
+                f"trop de notes en cours de dessin sur ce serveur : la note de {idu} n'a pas pu être faite",
+                fix="réessayez dans quelques secondes",
+                headers={"Retry-After": "5"},
+            )
+        try:
+            return draw()
+        finally:
+            _notes_gate.release()
+
+    return idu, cat.notes.get((idu, day), drawn_in_turn)

@@ -36,12 +36,23 @@ _TITLES = {
 class Problem(Exception):
     """An HTTP error with a French message (``detail``) and what to do (``fix``)."""
 
-    def __init__(self, status: int, detail: str, *, fix: str | None = None, **extra) -> None:
+    def __init__(
+        self, status: int, detail: str, *, fix: str | None = None, headers: dict | None = None, **extra
+    ) -> None:
         super().__init__(detail)
         self.status, self.detail, self.fix, self.extra = status, detail, fix, extra
+        self.headers = headers or {}
 
 
-def problem_response(status: int, detail: str, *, fix: str | None = None, instance: str = "", **extra):
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    fix: str | None = None,
+    instance: str = "",
+    headers: dict | None = None,
+    **extra,
+):
     body = {
         "type": "about:blank",
         "title": _TITLES.get(status, "Erreur"),
@@ -53,7 +64,7 @@ def problem_response(status: int, detail: str, *, fix: str | None = None, instan
     if instance:
         body["instance"] = instance
     body.update({k: v for k, v in extra.items() if v is not None})
-    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE)
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
 def _status_of(err: OrtError) -> int:
@@ -87,7 +98,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, err: Problem):
-        return problem_response(err.status, err.detail, fix=err.fix, instance=request.url.path, **err.extra)
+        return problem_response(
+            err.status, err.detail, fix=err.fix, instance=request.url.path, headers=err.headers, **err.extra
+        )
 
     @app.exception_handler(OrtError)
     async def _ort(request: Request, err: OrtError):
