@@ -248,3 +248,11 @@ def ort_server(tmp_path_factory, demo_addresses):
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="session")
+def ort_wheel(tmp_path_factory) -> dict:
+    """The wheel installed in a fresh venv, once per run (:func:`fresh_install.install_wheel`)."""
+    from fresh_install import install_wheel
+
+    return install_wheel(tmp_path_factory.mktemp("wheel"))

@@ -25,20 +25,17 @@ Slow (about 60 commands, each starting Python): a few minutes on a 2-core machin
 from __future__ import annotations
 
 import gzip
-import os
 import re
 import shutil
-import site
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from fresh_install import offline_env
 
 ROOT = Path(__file__).resolve().parents[1]
-#: What the wheel is built from (copied, so the build leaves nothing in the checkout).
-SOURCES = ("pyproject.toml", "README.md", "geo", "data", "perimeters", "notebooks")
 TIMEOUT = 600
 
 
@@ -209,70 +206,12 @@ def _ok(done: subprocess.CompletedProcess, what: str) -> subprocess.CompletedPro
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory) -> dict:
-    """A fresh venv holding only the wheel, and the environment of a machine without network."""
+def installed(ort_wheel, tmp_path_factory) -> dict:
+    """A fresh venv holding only the wheel (built once per run: ``ort_wheel``), and the
+    environment of a machine without network."""
     work = tmp_path_factory.mktemp("readme")
-    src = work / "src"
-    src.mkdir()
-    skip = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", ".*")
-    for name in SOURCES:
-        path = ROOT / name
-        if path.is_dir():
-            shutil.copytree(path, src / name, ignore=skip)
-        else:
-            shutil.copy2(path, src / name)
-    dist = work / "dist"
-    _ok(
-        _run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "wheel",
-                "-q",
-                "--no-deps",
-                "--no-build-isolation",
-                "-w",
-                dist,
-                src,
-            ],
-            cwd=work,
-        ),
-        "pip wheel",
-    )
-    (wheel,) = dist.glob("ort-*.whl")
-    venv = work / "venv"
-    _ok(_run([sys.executable, "-m", "venv", venv], cwd=work), "venv")
-    # The dependencies come from the environment running the tests (a virtualenv made as the
-    # README says, or the system's): its site-packages are appended to the new venv's path, after
-    # the venv's own, so ort itself is the wheel's (an editable install's finder is not loaded:
-    # the .pth files of an appended folder are not read).
-    inner = next((venv / "lib").glob("python3*/site-packages"))
-    outer = [p for p in site.getsitepackages() if Path(p).is_dir()]
-    (inner / "_ort_test_dependencies.pth").write_text("\n".join(outer) + "\n", encoding="utf-8")
-    _ok(
-        _run(
-            [venv / "bin" / "python", "-m", "pip", "install", "-q", "--no-deps", "--no-index", wheel],
-            cwd=work,
-        ),
-        "pip install",
-    )
-    where = _ok(
-        _run([venv / "bin" / "python", "-c", "import geo; print(geo.__file__)"], cwd=work), "import geo"
-    )
-    assert Path(where.stdout.strip()).is_relative_to(venv), where.stdout
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ORT_", "PYTHON", "VIRTUAL_ENV"))}
-    env.update(
-        PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
-        VIRTUAL_ENV=str(venv),
-        ORT_OFFLINE="1",
-        ORT_CACHE_DIR=str(work / "cache"),
-        MPLBACKEND="Agg",
-        http_proxy="http://127.0.0.1:9",  # nothing listens there: any request would fail
-        https_proxy="http://127.0.0.1:9",
-        NO_PROXY="",
-    )
-    return {"work": work, "python": venv / "bin" / "python", "env": env}
+    env = offline_env(ort_wheel["venv"], work / "cache")
+    return {"work": work, "python": ort_wheel["python"], "env": env}
 
 
 def _folder(installed, *parts: str) -> Path:
