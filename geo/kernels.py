@@ -36,19 +36,19 @@ from __future__ import annotations
 
 import functools
 
-import numba
 import numpy as np
 import shapely
 
 from geo.grid import GRID_MARGIN, ByIdentity, perimeter_grid
+from geo.scale.jit import jit
 
 #: Segments per run of a perimeter ring: a run far from a parcel's box counts as its chord.
 _RUN = 32
 
 
 def _jit(fn):
-    # Compiled once per installation (numba's cache), loaded in about half a second after.
-    return numba.njit(cache=True, nogil=True)(fn)
+    # Compiled when the wheel is built (geo.scale.jit), else once at first use (numba's cache).
+    return jit(fn)
 
 
 @_jit
