@@ -302,7 +302,8 @@ def test_the_first_run_after_install_compiles_nothing(epinay_parcelles, tmp_path
         return _files(cache)
 
     assert first_classify("shipped") == []
-    site = run([venv / "bin" / "python", "-c", "import geo.scale.jit as j; print(j.SHIPPED)"], env=env)
+    where = "import geo.scale.jit as j; print(j.SHIPPED)"
+    site = run([venv / "bin" / "python", "-c", where], env=env, cwd=tmp_path)
     shipped = Path(site.stdout.strip())
     assert any(p.suffix == ".nbc" for p in shipped.iterdir())
     shutil.rmtree(shipped)

@@ -37,7 +37,8 @@ def compile_all() -> None:
 
     kernels.warm()
     square, bow = shapely.box(0.0, 0.0, 1.0, 1.0), shapely.from_wkt("POLYGON ((0 0, 2 2, 2 0, 0 2, 0 0))")
-    wkb.scan(pa.array([shapely.to_wkb(square), shapely.to_wkb(bow)], type=pa.binary()))
+    column = pa.array([shapely.to_wkb(square), shapely.to_wkb(bow)], type=pa.binary())
+    wkb.rings_valid(column, np.flatnonzero(wkb.scan(column).simple))
     # The validity test's loop (geo.validity), on a square and a bow tie.
     xy = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0], [0, 0], [2, 2], [2, 0], [0, 2], [0, 0]])
     kernels.rings_simple(xy, np.array([0, 4, 9]))

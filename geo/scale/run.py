@@ -375,12 +375,10 @@ def _pool(workers: int) -> ProcessPoolExecutor:
 def _warm_compiled() -> None:
     """Load the compiled code (:mod:`geo.kernels`, :mod:`geo.scale.wkb`) once per process."""
     try:
-        from geo import kernels
-        from geo.scale import wkb
+        from geo.scale import compiled
     except ImportError:  # numba missing: GEOS and numpy do the work
         return
-    kernels.warm()
-    wkb.scan(pa.array([shapely.to_wkb(shapely.box(0.0, 0.0, 1.0, 1.0))], type=pa.binary()))
+    compiled.compile_all()
 
 
 def _close_pools() -> None:
