@@ -192,11 +192,18 @@ def run_fresh(cmd: list[str]) -> tuple[float, float, dict]:
 def bench_size(n: int, args, root: Path) -> dict:
     b = _bench_scale()
     data = root / f"real-{n}"
-    facts = b.make_data("real", n, data, args)
     import geopandas as gpd
 
-    perims = gpd.read_parquet(data / "perimeters.parquet").rename(columns={"perimeter_id": "id"})
-    perims[["id", "type", "nom", "geometry"]].to_file(data / "perimetres.gpkg")
+    facts_file = data / "facts.json"
+    if facts_file.exists():  # made before (--data-dir): the same seed gives the same data
+        facts = json.loads(facts_file.read_text(encoding="utf-8"))
+    else:
+        facts = b.make_data("real", n, data, args)
+        perims = gpd.read_parquet(data / "perimeters.parquet").rename(columns={"perimeter_id": "id"})
+        perims[["id", "type", "nom", "geometry"]].to_file(data / "perimetres.gpkg")
+        facts_file.write_text(json.dumps(facts), encoding="utf-8")
+    if args.make_only:
+        return {"n": n, "facts": facts, "rows": {}}
     print(f"\n== real {n:,} parcels × {facts['perimeters']} perimeters", flush=True)
     rows: dict = {}
     jobs = [("file", name) for name in args.file_engines] + [("first", name) for name in args.first_engines]
@@ -319,6 +326,8 @@ def main() -> None:
     ap.add_argument("--warm", action="store_true", help="add bench_scale.py's warm rows (and PostGIS)")
     ap.add_argument("--etalab", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--data-dir", type=Path, default=None, help="keep (and reuse) the data here")
+    ap.add_argument("--make-only", action="store_true", help="make the data (--data-dir) and stop")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--work", type=Path, help=argparse.SUPPRESS)
@@ -345,7 +354,7 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="ort-fresh-") as tmp:
             for n in args.sizes:
-                results.append(bench_size(n, args, Path(tmp)))
+                results.append(bench_size(n, args, args.data_dir or Path(tmp)))
     finally:
         if args.cluster is not None:
             args.cluster.stop()
