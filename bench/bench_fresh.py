@@ -128,17 +128,19 @@ def child(name: str, data: Path, out: Path) -> None:
 
 
 def _command(name: str, data: Path, out: Path) -> list[str]:
-    if name == "ort classify":
+    if name.startswith("ort classify"):
         ort = shutil.which("ort") or "ort"
+        extra = name.split()[2:]  # e.g. --processes
         return [ort, "classify", str(data / "parcels.parquet"), "--perimeters-file",
-                str(data / "perimetres.gpkg"), "-o", str(out / "ort-cli"), "--force"]  # fmt: skip
+                str(data / "perimetres.gpkg"), "-o", str(out / "-".join(["ort-cli", *extra])), "--force",
+                *extra]  # fmt: skip
     kid = {"duckdb COPY": "duckdb-copy", "sedonadb": "sedona-file", "geopandas read+write": "floor"}.get(
         name, name
     )
     return [sys.executable, __file__, "--child", kid, "--data", str(data), "--work", str(out)]
 
 
-END_TO_END = ["ort classify", "duckdb COPY", "sedonadb", "geopandas read+write"]
+END_TO_END = ["ort classify", "ort classify --processes", "duckdb COPY", "sedonadb", "geopandas read+write"]
 FIRST_CALL = {"ort": "ort-first", "duckdb": "duckdb-first", "sedonadb": "sedona-first"}
 
 
@@ -228,6 +230,9 @@ def bench_size(n: int, args, root: Path) -> dict:
     )
     outputs = {
         ("file", "ort classify"): lambda: b._verdict_frame(_ort_results(data / "ort-cli")),
+        ("file", "ort classify --processes"): lambda: b._verdict_frame(
+            _ort_results(data / "ort-cli---processes")
+        ),
         ("file", "duckdb COPY"): lambda: b._verdict_frame(
             __import__("pandas").read_parquet(data / "duckdb-copy.parquet")
         ),
@@ -248,7 +253,9 @@ def bench_size(n: int, args, root: Path) -> dict:
             row["agree"] = "sans objet"
     result = {"n": n, "facts": facts, "rows": rows}
     if args.warm:
-        result["warm"] = b.bench_dataset("real", n, args, args.cluster, root)
+        warm = argparse.Namespace(**vars(args))
+        warm.file_engines = [name for name in args.file_engines if name in b.END_TO_END]
+        result["warm"] = b.bench_dataset("real", n, warm, args.cluster, root)
     return result
 
 
