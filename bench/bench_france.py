@@ -166,12 +166,12 @@ def _free_port() -> int:
 
 def _dask_cluster(workdir: Path, workers: int):
     port = _free_port()
-    bindir = Path(sys.executable).parent
-    dask = str(bindir / "dask") if (bindir / "dask").exists() else shutil.which("dask")
+    # This interpreter's dask (python -m dask): the workers import this checkout's geo.
+    dask = [sys.executable, "-m", "dask"]
     address = f"tcp://127.0.0.1:{port}"
     procs = [
         subprocess.Popen(
-            [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            [*dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             cwd=workdir,
