@@ -182,7 +182,7 @@ def _dask_cluster(workdir: Path, workers: int):
         procs.append(
             subprocess.Popen(
                 [
-                    dask,
+                    *dask,
                     "worker",
                     address,
                     "--nthreads",
