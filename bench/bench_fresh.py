@@ -25,6 +25,7 @@ every 50 ms; RSS counts pages shared by ort's fork server and workers more than 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import os
@@ -200,7 +201,13 @@ def bench_size(n: int, args, root: Path) -> dict:
     if facts_file.exists():  # made before (--data-dir): the same seed gives the same data
         facts = json.loads(facts_file.read_text(encoding="utf-8"))
     else:
+        # More départements as n grows: a tile's two communes are numbered within a band of
+        # départements, 1 000 communes per département at most (ids stay unique).
+        band = ("62", "59", "80", "02", "60", "76", "27", "14", "50", "61", "72", "28")
+        real = b.real_parcels
+        b.real_parcels = functools.partial(real, departements=band[: max(2, -(-n // 1_000_000))])
         facts = b.make_data("real", n, data, args)
+        b.real_parcels = real
         perims = gpd.read_parquet(data / "perimeters.parquet").rename(columns={"perimeter_id": "id"})
         perims[["id", "type", "nom", "geometry"]].to_file(data / "perimetres.gpkg")
         facts_file.write_text(json.dumps(facts), encoding="utf-8")
