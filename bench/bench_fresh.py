@@ -230,11 +230,9 @@ def bench_size(n: int, args, root: Path) -> dict:
             row["loads"].append(load)
             print(f"   [{table}] round {r + 1} {name:22s} {seconds:7.2f} s (process {wall:.2f} s, "
                   f"{peak:,.0f} MB)  load {load:.1f}", flush=True)  # fmt: skip
-    reference = (
-        b._verdict_frame(__import__("pandas").read_parquet(data / "first-ort.parquet"))
-        if "ort" in args.first_engines
-        else None
-    )
+    # ort's in-memory result, else (no in-memory row) what `ort classify` wrote
+    ref_key = ("first", "ort") if "ort" in args.first_engines else ("file", "ort classify")
+    reference = None
     outputs = {
         ("file", "ort classify"): lambda: b._verdict_frame(_ort_results(data / "ort-cli")),
         ("file", "ort classify --processes"): lambda: b._verdict_frame(
@@ -249,10 +247,14 @@ def bench_size(n: int, args, root: Path) -> dict:
         ("first", "duckdb"): lambda: __import__("pandas").read_parquet(data / "first-duckdb.parquet"),
         ("first", "sedonadb"): lambda: __import__("pandas").read_parquet(data / "first-sedona.parquet"),
     }
+    if ref_key == ("first", "ort"):
+        reference = b._verdict_frame(__import__("pandas").read_parquet(data / "first-ort.parquet"))
+    elif ref_key in rows:
+        reference = outputs[ref_key]()
     for key, row in rows.items():
         row["seconds"] = statistics.median(row["times"])
         row["peak_mb"] = max(row["peaks"])
-        if key == ("first", "ort"):
+        if key == ref_key:
             row["agree"] = "référence"
         elif key in outputs and reference is not None:
             row["agree"] = b.compare(reference, outputs[key]())
