@@ -473,7 +473,7 @@ def test_cli_on_two_worker_processes(parquet, territory, expected, tmp_path):
     before = _forkservers()
     run = subprocess.run(
         [sys.executable, "-c", "import sys; from geo.cli import main; main(sys.argv[1:])", *args]
-        + ["--workers", "2", "--chunk-rows", "700", "--processes"],
+        + ["--workers", "2", "--chunk-rows", "700"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -486,34 +486,6 @@ def test_cli_on_two_worker_processes(parquet, territory, expected, tmp_path):
             break
         time.sleep(0.1)
     assert not _forkservers() - before
-
-
-def test_cli_on_two_threads_starts_no_process(parquet, territory, expected, tmp_path):
-    """`ort classify` by default: the units on two threads of the command's process (nothing
-    to start), its verdicts the in-memory ones; no fork server, no worker process; numba's
-    look for a BLAS (scipy.linalg) skipped while the compiled code loads."""
-    perims_file = tmp_path / "perimetres.gpkg"
-    territory[1].rename(columns={"perimeter_id": "id"}).to_file(perims_file)
-    out = tmp_path / "out"
-    code = (
-        "import sys, multiprocessing.forkserver as fs\n"
-        "from geo.cli import main\n"
-        "try:\n"
-        "    main(sys.argv[1:])\n"
-        "finally:\n"
-        "    pid, blas = fs._forkserver._forkserver_pid, 'scipy.linalg' in sys.modules\n"
-        "    print('forkserver:', pid, 'scipy.linalg:', blas)\n"
-    )
-    args = ["classify", str(parquet), "--perimeters-file", str(perims_file), "-o", str(out)]
-    run = subprocess.run(
-        [sys.executable, "-c", code, *args, "--workers", "2", "--chunk-rows", "700"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert "forkserver: None scipy.linalg: False" in run.stdout, run.stdout + run.stderr
-    assert "3000 parcelle(s) classée(s)" in run.stdout and "Traceback" not in run.stderr
-    _assert_same(scale.read_results(out), expected, share_tol=1e-12)
 
 
 def test_classify_dataset_on_threads_is_identical(parquet, territory, expected, tmp_path):

@@ -45,25 +45,6 @@ def _read_perimeters(folder: Path | None, file: Path | None, when: str | None):
     return perims, {"perimetres": str(file)}, f"Périmètres : {file} ({len(perims)})"
 
 
-def _load_compiled_code(scale) -> None:
-    """Load the engine's compiled code in this process, without numba's look for a BLAS.
-
-    When numba sets up its first compiled function, it imports ``scipy.linalg`` to find a BLAS
-    (half a second) for ``np.dot`` and the like; the engine's loops use none. In the command's
-    own process only, and only if nothing imported them yet, that import is refused while the
-    code loads (numba then goes without BLAS in this process), and allowed again after.
-    """
-    blas = "scipy.linalg.cython_blas"
-    block = not any(m in sys.modules for m in ("numba.np.linalg", "scipy.linalg", blas))
-    if block:
-        sys.modules[blas] = None  # an import of it raises ImportError
-    try:
-        scale._warm_compiled()
-    finally:
-        if block and sys.modules.get(blas, 0) is None:
-            del sys.modules[blas]
-
-
 @click.command("classify", cls=Command)
 @click.argument("source", metavar="SOURCE")
 @click.option(
@@ -112,13 +93,7 @@ def _load_compiled_code(scale) -> None:
     help="Adresse de l'ordonnanceur Dask, ex. tcp://host:8786 (défaut : un ordonnanceur local).",
 )
 @click.option(
-    "--workers", type=int, default=None, help="Nombre de calculs en parallèle (défaut : un par cœur)."
-)
-@click.option(
-    "--processes",
-    is_flag=True,
-    help="Moteur local : calculer dans des processus séparés (défaut : des fils d'exécution de ce "
-    "processus, rien à démarrer).",
+    "--workers", type=int, default=None, help="Nombre de processus de calcul (défaut : un par cœur)."
 )
 @click.option(
     "--chunk-rows", type=int, default=200_000, show_default=True, help="Lignes par lot pour un gros fichier."
@@ -140,7 +115,6 @@ def classify(
     engine,
     scheduler,
     workers,
-    processes,
     chunk_rows,
     db,
     tolerance_m2,
@@ -183,15 +157,12 @@ def classify(
             fix,
         )
         return
-    if engine == "local" and processes and (workers or os.cpu_count() or 1) > 1:
+    if engine == "local" and (workers or os.cpu_count() or 1) > 1:
         from geo.scale import forkserver
 
         forkserver.start()  # its imports load while the perimeters are read
     from geo.io import check_output_folder
     from geo.scale import run as scale
-
-    if engine == "local" and not processes:
-        _load_compiled_code(scale)
 
     check_output_folder(output, force=force)
     perims, provenance, text = _read_perimeters(perimeters, perimeters_file, when)
@@ -219,7 +190,6 @@ def classify(
         chunk_rows=chunk_rows,
         provenance=provenance,
         progress=progress,
-        processes=processes,
     )
     rate = report.parcels / report.seconds if report.seconds else 0
     click.echo(

@@ -6,7 +6,7 @@
 - ``output``      the output folder: parts, manifest, invalid parcels, ``--force``, reading back
 - ``jit``         numba's ``njit`` for the engine's loops, their compiled code looked up in the wheel first
 - ``compiled``    building that compiled code with the wheel (``setup.py``), checking nothing compiled
-- ``forkserver``  the worker pool's fork server (``ort classify --processes``)
+- ``forkserver``  the worker pool's fork server, started early by ``ort classify``
 - ``_warm``       loads the compiled code in the worker pool's fork server (shared by workers)
 - ``postgis``     PostGIS as a backend (tables in, verdict table out) and the SQL baseline
 """

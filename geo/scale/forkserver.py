@@ -1,6 +1,6 @@
 """The fork server of the worker pool: how it is made, and starting it early.
 
-Light on purpose (no geopandas): ``ort classify --processes`` starts the server first thing, so that its
+Light on purpose (no geopandas): ``ort classify`` starts the server first thing, so that its
 imports and compiled code load (about a second) while the command reads the perimeters and
 plans the work; :func:`geo.scale.run._pool` then forks the workers from it.
 """

@@ -403,6 +403,11 @@ def _thread_executor(
     interpreter importing geopandas and numba, nor each worker preparing its own perimeters.
     Each thread has its own perimeter geometries (GEOS builds a prepared geometry's indexes
     lazily, and two threads building them at once crash it); their grids are shared.
+
+    Not used by ``ort classify``: measured on 4 million real parcels in 4 files against 200
+    perimeters, this process grew to 13.7 GB (worker processes: under 1 GB) and ran 2.5 times
+    slower; on one file against 50 perimeters it stayed under 1 GB and started faster. Until
+    that growth is understood, worker processes stay the default.
     """
     _warm_compiled()
     blob = shapely.to_wkb(perimeters.geometry.to_numpy())
@@ -562,7 +567,7 @@ def classify_dataset(
         Called with each :class:`UnitResult` as it arrives.
     processes : bool
         ``local`` engine: worker processes (default), or threads of this process
-        (:func:`_thread_executor`: nothing to start, for a command run once).
+        (:func:`_thread_executor`: nothing to start; its memory grows with many perimeters).
 
     Returns
     -------
