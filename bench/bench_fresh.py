@@ -141,7 +141,7 @@ def _command(name: str, data: Path, out: Path) -> list[str]:
     return [sys.executable, __file__, "--child", kid, "--data", str(data), "--work", str(out)]
 
 
-END_TO_END = ["ort classify", "ort classify --processes", "duckdb COPY", "sedonadb", "geopandas read+write"]
+END_TO_END = ["ort classify", "duckdb COPY", "sedonadb", "geopandas read+write"]
 FIRST_CALL = {"ort": "ort-first", "duckdb": "duckdb-first", "sedonadb": "sedona-first"}
 
 
