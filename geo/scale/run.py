@@ -405,9 +405,10 @@ def _thread_executor(
     lazily, and two threads building them at once crash it); their grids are shared.
 
     Not used by ``ort classify``: measured on 4 million real parcels in 4 files against 200
-    perimeters, this process grew to 13.7 GB (worker processes: under 1 GB) and ran 2.5 times
-    slower; on one file against 50 perimeters it stayed under 1 GB and started faster. Until
-    that growth is understood, worker processes stay the default.
+    perimeters, this process grew to 13.7 GB and ran 2.5 times slower than worker processes
+    (which grow too with many perimeters: a 30M run against 1,500 lost a worker); on one file
+    against 50 perimeters it stayed under 1 GB and started faster. Until that growth is
+    understood, worker processes stay the default.
     """
     _warm_compiled()
     blob = shapely.to_wkb(perimeters.geometry.to_numpy())
