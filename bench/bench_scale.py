@@ -13,7 +13,10 @@ Every engine gets the same advantages: the perimeters cut into pieces of at most
 function, the pieces ort's own cutter makes, loaded beside the parcels), a containment
 shortcut (``ST_ContainsProperly``; SedonaDB has only ``ST_Contains``), the intersection
 computed once per pair (``MATERIALIZED`` CTEs; PostGIS's EXPLAIN is printed), both cores
-(PostGIS: 2 parallel workers; DuckDB and SedonaDB: 2 threads). Two tables:
+allowed (PostGIS: ``max_parallel_workers_per_gather = 2``, but its plan has no ``Gather``: the
+report says what the EXPLAIN shows; DuckDB and SedonaDB: 2 threads). PostGIS's ``ST_Subdivide``
+runs inside its timed query. These are warm figures (2nd call and after, engines loaded):
+``bench/bench_fresh.py`` measures fresh processes, preparation counted. Two tables:
 
 - in memory: the classification alone, data already loaded (ort: :func:`geo.scale.run.
   classify_frame`; its perimeters prepared at load, like the others' pieces);
@@ -895,17 +898,21 @@ def markdown(results: list[dict], command: str, versions: dict, machine: dict) -
         "morceaux du découpage d'ort, chargés avec les parcelles), raccourci d'inclusion "
         "(`ST_ContainsProperly`, `ST_Contains` pour SedonaDB), intersection calculée une seule fois "
         "par paire "
-        "(CTE `MATERIALIZED`, voir l'EXPLAIN plus bas), les deux cœurs (PostGIS : 2 workers parallèles ; "
-        "ses tables passées à `VACUUM (ANALYZE)` au chargement). "
+        "(CTE `MATERIALIZED`, voir l'EXPLAIN plus bas), les deux cœurs autorisés (PostGIS : "
+        "`max_parallel_workers_per_gather = 2` ; " + _postgis_workers(results) + " ; "
+        "ses tables passées à `VACUUM (ANALYZE)` au chargement ; son `ST_Subdivide` est dans sa requête, "
+        "donc dans son temps, à chaque essai). "
         "ort, lui, n'utilise pas ces morceaux : une grille grossière par périmètre décide la plupart des "
         "parcelles par leur rectangle englobant (boucle compilée, numba), les parcelles proches d'une limite "
         "sont testées par GEOS (`contains_properly`, `intersects`), et l'aire de chaque parcelle en bordure "
         "est calculée par découpage de polygones compilé (`geo.kernels`, à 1e-9 près de GEOS) ; de bout en "
-        "bout, le WKB est lu en place (rectangles et aires sans GEOS). Sa préparation (grilles, code compilé "
-        "chargé du cache de numba) est faite au chargement en mémoire, comme DuckDB charge son extension "
-        "spatiale ; de bout en bout, ses processus de travail sont démarrés au chargement, et gardent "
-        "d'un essai à l'autre leurs grilles des périmètres, comme DuckDB et SedonaDB reçoivent leurs "
-        "morceaux déjà découpés : la préparation des périmètres n'est comptée pour aucun moteur. "
+        "bout, le WKB est lu en place (rectangles et aires sans GEOS). **Chiffres à chaud** : sa "
+        "préparation (grilles, code compilé chargé) est faite au chargement en mémoire, comme DuckDB charge "
+        "son extension spatiale ; de bout en bout, ses processus de travail sont démarrés au chargement, "
+        "et gardent d'un essai à l'autre leurs grilles des périmètres, comme DuckDB et SedonaDB reçoivent "
+        "leurs morceaux déjà découpés : la préparation des périmètres n'est comptée ici pour aucun moteur "
+        "sauf PostGIS — `bench/bench_fresh.py` donne les chiffres tels qu'un utilisateur les vit "
+        "(processus neufs, préparation comptée pour tous). "
         "Chaque moteur tourne dans son propre processus, chargé une fois, puis les moteurs passent à tour de "
         "rôle (entrelacés), ce qu'un moteur a écrit étant vidé sur disque (`sync`) avant le tour du "
         "suivant ; chaque moteur fait d'abord un essai à blanc, non compté (caches, processus, mémoire "
@@ -967,6 +974,17 @@ def markdown(results: list[dict], command: str, versions: dict, machine: dict) -
             "",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _postgis_workers(results: list[dict]) -> str:
+    """What PostGIS's EXPLAIN says of its parallel workers (a ``Gather`` node, or none)."""
+    explain = next((r["explain"] for r in results if r.get("explain")), "")
+    if not explain:
+        return "PostGIS non mesuré"
+    planned = [line.strip() for line in explain.splitlines() if "Workers Planned" in line]
+    if "Gather" in explain:
+        return "son EXPLAIN a un nœud `Gather` (" + ("; ".join(planned) or "workers") + ")"
+    return "mais son EXPLAIN n'a aucun nœud `Gather` : sa requête tourne sur un seul cœur"
 
 
 def _targets(res: dict) -> list[str]:

@@ -28,27 +28,28 @@ numbers (millions of metres) lose no precision. The result agrees with GEOS
 (``area(intersection)``) to about 1e-9 of the parcel's area; it is not bit for bit the same,
 so :mod:`geo.classify` uses one method or the other for a whole batch
 (:data:`geo.classify.COMPILED_MIN_PAIRS`): small checks stay with GEOS and do not pay
-numba's start-up (about a second per process, the code being compiled once per installation
-and kept in numba's cache). The large-scale engine (:mod:`geo.scale`) always uses it.
+numba's start-up (about half a second per process to load the compiled code, built with the
+wheel — :mod:`geo.scale.jit` — or else compiled once at first use and kept in numba's cache).
+The large-scale engine (:mod:`geo.scale`) always uses it.
 """
 
 from __future__ import annotations
 
 import functools
 
-import numba
 import numpy as np
 import shapely
 
 from geo.grid import GRID_MARGIN, ByIdentity, perimeter_grid
+from geo.scale.jit import jit
 
 #: Segments per run of a perimeter ring: a run far from a parcel's box counts as its chord.
 _RUN = 32
 
 
 def _jit(fn):
-    # Compiled once per installation (numba's cache), loaded in about half a second after.
-    return numba.njit(cache=True, nogil=True)(fn)
+    # Compiled when the wheel is built (geo.scale.jit), else once at first use (numba's cache).
+    return jit(fn)
 
 
 @_jit
@@ -407,7 +408,7 @@ def intersection_areas(parcels: np.ndarray, perimeters: np.ndarray, which: np.nd
 
 
 def warm() -> None:
-    """Load the compiled code now (from numba's cache, or compiling it the first time)."""
+    """Load the compiled code now (shipped in the wheel, or numba's cache, or compiling it)."""
     square = shapely.box(0.0, 0.0, 2.0, 2.0)
     intersection_areas(
         np.array([shapely.box(1.0, 1.0, 3.0, 3.0)]), np.array([square]), np.zeros(1, dtype=np.intp)

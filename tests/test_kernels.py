@@ -236,3 +236,76 @@ def test_the_ring_test_vouches_for_real_parcels(epinay_parcelles, saint_marcel_d
         xy, owner = shapely.get_coordinates(one, return_index=True)
         starts = np.r_[0, np.cumsum(np.bincount(owner))]
         assert kernels.rings_simple(xy, starts).all() and len(one) > 1000
+
+
+# --- the compiled code shipped in the wheel (geo.scale.jit, setup.py) ----------------------------
+
+#: What the wheel is built from (as tests/test_install.py, with setup.py: the build step).
+_SOURCES = ("pyproject.toml", "setup.py", "README.md", "geo", "data", "perimeters", "notebooks")
+
+
+def _files(folder) -> list:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+def test_the_first_run_after_install_compiles_nothing(epinay_parcelles, tmp_path):
+    """A wheel built by ``pip wheel`` carries the compiled loops: the first ``ort classify`` of
+    a fresh install, on real parcels, with an empty numba cache, compiles nothing (numba
+    writes every compile to its cache: the cache folder stays without a file). Removing the
+    shipped code from the install, the same run compiles: the check sees compiles."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import geopandas as gpd
+
+    root = Path(__file__).resolve().parents[1]
+    src = tmp_path / "src"
+    src.mkdir()
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", ".*", "numba_cache")
+    for name in _SOURCES:
+        path = root / name
+        if path.is_dir():
+            shutil.copytree(path, src / name, ignore=skip)
+        else:
+            shutil.copy2(path, src / name)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ORT_", "PYTHON", "NUMBA_"))}
+
+    def run(args, **kwargs):
+        done = subprocess.run(args, capture_output=True, text=True, timeout=600, **kwargs)
+        assert done.returncode == 0, f"{args}\n{done.stdout}\n{done.stderr}"
+        return done
+
+    run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
+         tmp_path / "dist", f"{src}/"], env=env)  # fmt: skip
+    (wheel,) = (tmp_path / "dist").glob("ort-*.whl")
+    venv = tmp_path / "venv"
+    run([sys.executable, "-m", "venv", "--system-site-packages", venv])
+    run([venv / "bin" / "python", "-m", "pip", "install", "-q", "--no-deps", "--no-index", wheel], env=env)
+
+    parcels = gpd.read_file(epinay_parcelles).to_crs(2154)[["id", "geometry"]].rename(columns={"id": "idu"})
+    parcels.to_parquet(tmp_path / "parcelles.parquet")
+    perimeter = parcels.geometry.iloc[: len(parcels) // 3].union_all().buffer(15.0)
+    perims = gpd.GeoDataFrame({"id": ["p1"], "type": ["secteur"], "nom": ["essai"]},
+                              geometry=[perimeter], crs=2154)  # fmt: skip
+    perims.to_file(tmp_path / "perimetres.gpkg")
+
+    def first_classify(name: str) -> list:
+        cache = tmp_path / f"numba-{name}"
+        cache.mkdir()
+        args = [venv / "bin" / "ort", "classify", tmp_path / "parcelles.parquet", "--perimeters-file",
+                tmp_path / "perimetres.gpkg", "-o", tmp_path / f"out-{name}", "--workers", "2"]  # fmt: skip
+        done = run(args, env=dict(env, NUMBA_CACHE_DIR=str(cache)), cwd=tmp_path)
+        assert "Résultat écrit" in done.stdout
+        return _files(cache)
+
+    assert first_classify("shipped") == []
+    where = "import geo.scale.jit as j; print(j.SHIPPED)"
+    site = run([venv / "bin" / "python", "-c", where], env=env, cwd=tmp_path)
+    shipped = Path(site.stdout.strip())
+    assert any(p.suffix == ".nbc" for p in shipped.iterdir())
+    shutil.rmtree(shipped)
+    compiled_here = first_classify("without")
+    assert any(name.endswith(".nbc") for name in compiled_here), compiled_here

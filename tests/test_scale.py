@@ -488,6 +488,14 @@ def test_cli_on_two_worker_processes(parquet, territory, expected, tmp_path):
     assert not _forkservers() - before
 
 
+def test_classify_dataset_on_threads_is_identical(parquet, territory, expected, tmp_path):
+    report = scale.classify_dataset(
+        parquet, territory[1], tmp_path / "out", workers=2, chunk_rows=500, processes=False
+    )
+    assert report.complete and report.parcels == 3000
+    _assert_same(scale.read_results(tmp_path / "out"), expected, share_tol=1e-12)
+
+
 def _forkservers() -> set[int]:
     import psutil
 
@@ -805,6 +813,8 @@ def test_engine_modules_have_no_import_loop_even_inside_functions():
         "projection",
         "scale/run",
         "scale/wkb",
+        "scale/jit",
+        "scale/compiled",
         "scale/partitions",
     ]
     graph = {}

@@ -4,6 +4,8 @@
 - ``wkb``         polygons read straight from GeoParquet WKB: boxes and areas without GEOS
 - ``run``         running the units on both cores or on a Dask cluster
 - ``output``      the output folder: parts, manifest, invalid parcels, ``--force``, reading back
+- ``jit``         numba's ``njit`` for the engine's loops, their compiled code looked up in the wheel first
+- ``compiled``    building that compiled code with the wheel (``setup.py``), checking nothing compiled
 - ``forkserver``  the worker pool's fork server, started early by ``ort classify``
 - ``_warm``       loads the compiled code in the worker pool's fork server (shared by workers)
 - ``postgis``     PostGIS as a backend (tables in, verdict table out) and the SQL baseline

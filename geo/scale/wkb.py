@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import numba
 import numpy as np
 import pyarrow as pa
 
 from geo.kernels import ring_is_simple, scratch
+from geo.scale.jit import jit
 
 _HEADER = 13  # byte order (1), type (4), rings (4), points (4)
 
@@ -39,7 +39,7 @@ class Scan(NamedTuple):
     area: np.ndarray
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _u32(data, at):
     return (
         np.uint32(data[at])
@@ -49,7 +49,7 @@ def _u32(data, at):
     )
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _ring(v, k, points, r, bounds, area):
     """Row ``r``: a closed ring of ``points`` points from ``v[k]`` on; False if not closed or finite."""
     x0, y0 = v[k], v[k + 1]
@@ -72,7 +72,7 @@ def _ring(v, k, points, r, bounds, area):
     return True
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _scan(data, offsets, valid, simple, bounds, area, aligned, unaligned):
     # The doubles of a row start at any byte: ``aligned`` views the buffer as doubles from its
     # first byte, ``unaligned[a - 1]`` from byte a (1 … 7), so no row is copied.
@@ -95,7 +95,7 @@ def _scan(data, offsets, valid, simple, bounds, area, aligned, unaligned):
             simple[r] = _ring(unaligned[a - 1], k, points, r, bounds, area)
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _rings_valid(data, offsets, rows, out, aligned, unaligned):
     order, seg, box = scratch(64)  # grown for long rings
     for i in range(len(rows)):
