@@ -96,9 +96,14 @@ def build(source: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        raise SystemExit("usage : python -m geo.territory departements-france-anct-generalised-2025.geojson")
-    target = Path(__file__).resolve().parent.parent / "data" / "territoires" / "departements.json"
+    if len(args) not in (1, 2):
+        raise SystemExit(
+            "usage : python -m geo.territory departements-france-anct-generalised-2025.geojson "
+            "[data/territoires/departements.json]"
+        )
+    # A developers' command, run from the repository's root like python -m geo.demo.
+    target = Path(args[1] if len(args) == 2 else "data/territoires/departements.json")
+    target.parent.mkdir(parents=True, exist_ok=True)
     doc = build(Path(args[0]))
     lines = [f'  "{code}": {json.dumps(box)}' for code, box in doc["departements"].items()]
     text = (

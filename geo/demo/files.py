@@ -124,8 +124,11 @@ def notebooks_dir() -> Path:
     try:
         with as_file(files("geo.notebooks")) as path:
             found = Path(path)
-    except ModuleNotFoundError:  # an editable install made before the notebooks were packaged
-        found = Path(__file__).resolve().parents[2] / "notebooks"
+    except ModuleNotFoundError:  # an install made before the notebooks were packaged
+        raise InputError(
+            "carnets introuvables dans l'installation d'ort",
+            fix="réinstallez ort (pip install --force-reinstall ort, ou pip install -e . dans le dépôt)",
+        ) from None
     if not found.is_dir() or not any(found.glob(f"*{NOTEBOOK_SUFFIX}")):
         raise InputError(
             "carnets introuvables dans l'installation d'ort",

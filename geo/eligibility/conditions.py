@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from geo import fmt
 from geo.eligibility.evidence import (
@@ -36,7 +36,6 @@ from geo.eligibility.evidence import (
 )
 
 if TYPE_CHECKING:
-    from geo.eligibility.rules import Rule, Rules
     from geo.sources.lists import NationalLists
 
 _fr = fmt.date_fr
@@ -51,8 +50,9 @@ class Context:
     """What a condition reads: the rule, the commune (code as given), the date, the lists, the
     convention folder (if any) and the evidence of an ORT concluded by the commune."""
 
-    rule: Rule
-    rules: Rules
+    # geo.eligibility.rules.Rule and Rules: that module imports this registry, not the reverse
+    rule: Any
+    rules: Any
     code: str
     day: dt.date
     lists: NationalLists
