@@ -176,6 +176,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for_server(proc, base: str, *, seconds: float, log=None) -> None:
+    """Wait until the ``ort serve`` process ``proc`` answers ``base/ogc``; fail (and kill it) if it
+    exits or ``seconds`` pass, showing the end of its ``log`` file when there is one."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(f"{base}/ogc", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            tail = log.read_text(errors="replace")[-2000:] if log is not None else ""
+            pytest.fail(f"ort serve did not start: {tail}")
+        time.sleep(0.3)
+
+
 @pytest.fixture(scope="session")
 def demo_addresses(tmp_path_factory) -> Path:
     """A BAN-layout address file of the demo commune (62999), generated from its parcels:
@@ -214,9 +235,7 @@ def ort_server(tmp_path_factory, demo_addresses):
     import signal
     import subprocess
     import sys
-    import time
 
-    import httpx
 
     empty = tmp_path_factory.mktemp("empty")
     port = free_port()
@@ -229,17 +248,7 @@ def ort_server(tmp_path_factory, demo_addresses):
             cwd=empty, stdout=out, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            if httpx.get(f"{base}/ogc", timeout=5).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"ort serve did not start: {log.read_text(errors='replace')[-2000:]}")
-        time.sleep(0.3)
+    wait_for_server(proc, base, seconds=180, log=log)
     try:
         yield base
     finally:

@@ -461,7 +461,7 @@ def test_sigterm_lets_requests_in_flight_finish(tmp_path):
     import threading
     import time
 
-    from conftest import free_port
+    from conftest import free_port, wait_for_server
 
     port = free_port()
     proc = subprocess.Popen(
@@ -469,15 +469,7 @@ def test_sigterm_lets_requests_in_flight_finish(tmp_path):
         cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 240
-    while True:
-        try:
-            if httpx.get(f"{base}/ogc", timeout=5).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None and time.monotonic() < deadline, "ort serve did not start"
-        time.sleep(0.5)
+    wait_for_server(proc, base, seconds=240)
     results: list = []
 
     def ask(idu: str) -> None:
