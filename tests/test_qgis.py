@@ -18,9 +18,9 @@ CLIENT = Path(__file__).with_name("qgis_client.py")
 
 
 def _require_qgis() -> None:
-    found = Path(QGIS_PYTHON).exists() and subprocess.run(
-        [QGIS_PYTHON, "-c", "import qgis.core"], capture_output=True, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    ).returncode == 0  # fmt: skip
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    probe = [QGIS_PYTHON, "-c", "import qgis.core"]
+    found = Path(QGIS_PYTHON).exists() and subprocess.run(probe, capture_output=True, env=env).returncode == 0
     if not found:
         reason = "QGIS (python3-qgis) is not installed: bash .ci/install-qgis"
         if os.environ.get("CI", "").lower() == "true":
