@@ -22,7 +22,7 @@ from pyproj import Transformer
 
 from geo import fmt, projection
 from geo.classify import OUTSIDE, STRADDLING
-from geo.maps.page import STATUS_COLOURS
+from geo.maps.style import STATUS_COLOURS
 from geo.maps.text import mpl_text, short_name
 
 __all__ = [
