@@ -55,6 +55,8 @@ _lock = threading.Lock()
 _subsets: OrderedDict = OrderedDict()
 _repertoires: dict[tuple, tuple[bytes, dict[int, int]] | None] = {}
 _installed = False
+#: matplotlib's own subsetting, once :func:`install` has replaced it.
+_original = None
 
 
 class _SavedFont:
@@ -180,7 +182,7 @@ def repertoire(fontfile) -> tuple[bytes, dict[int, int]] | None:
 
 def install() -> None:
     """Embed the repertoire subsets in matplotlib's PDF and PS files (once per process)."""
-    global _installed
+    global _installed, _original
     with _lock:
         if _installed:
             return
@@ -220,5 +222,6 @@ def install() -> None:
                     _subsets.popitem(last=False)
             return results(_SavedFont(kept[0]), dict(kept[1]))._as_cm()
 
+        _original = original
         pdf_ps.get_glyphs_subset = get_glyphs_subset
         _installed = True
