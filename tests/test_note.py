@@ -356,3 +356,31 @@ def test_fonts_from_the_repertoire_give_the_same_text_embedded(tmp_path, monkeyp
         rows = [r.split() for r in fonts.splitlines()[2:]]
         assert rows and all(r[-5:-3] == ["yes", "yes"] for r in rows), fonts  # embedded, subset
     assert made.stat().st_size < 150_000
+
+
+def test_pdf_text_laid_out_without_outlines_is_the_same_file(tmp_path, monkeypatch):
+    """The PDF writer's text layout without glyph outlines (geo.pdf_fonts) writes the same
+    bytes as matplotlib's own."""
+    import matplotlib._text_helpers
+    from matplotlib import rc_context
+    from matplotlib.backends import backend_pdf
+    from matplotlib.backends.backend_pdf import PdfPages
+    from matplotlib.figure import Figure
+
+    from geo import pdf_fonts
+    from geo.note import _RC
+
+    pdf_fonts.install()
+    assert isinstance(backend_pdf._text_helpers, pdf_fonts._PdfTextLayout)
+    fig = Figure(figsize=(8.27, 11.69))
+    fig.text(0.05, 0.9, "Référence : CGI art. 199 novovicies → OUI ⚠ 5 635 m² « efficacité »", fontsize=8)
+    fig.text(0.05, 0.8, "Délivrance de la note", fontsize=9, weight="bold", rotation=12)
+
+    def written(path):
+        with rc_context(_RC), PdfPages(path, metadata={"CreationDate": None}) as doc:
+            doc.savefig(fig)
+        return path.read_bytes()
+
+    light = written(tmp_path / "light.pdf")
+    monkeypatch.setattr(backend_pdf, "_text_helpers", matplotlib._text_helpers)
+    assert written(tmp_path / "matplotlib.pdf") == light

@@ -136,8 +136,8 @@ class _Job:
         self.territoire, self.day = territoire, day
         conv, parcels = territoire.convention, territoire.parcels
         self.warnings: list[str] = []
-        try:
-            self.perims = conv.perimeters(day)
+        try:  # kept by the territory: a server draws the next note of that date from memory
+            self.perims = territoire._remember(("note", "perimetres", day), lambda: conv.perimeters(day))
         except PerimeterError as err:  # no version in force: the note says so, rules answer "non"
             self.perims = None
             self.warnings.append(str(err))
@@ -150,13 +150,17 @@ class _Job:
         from geo import embedded
 
         shipped = embedded.address_file(conv.communes)  # the demo's BAL: street names on the extract
-        if addresses or address_file is not None or territoire.addresses is not None or shipped is not None:
+        if address_file is None and (addresses or territoire.addresses is not None or shipped is not None):
+            # the territory's, the shipped or the cached file: read once per territory
+            self.index = territoire._remember(("note", "adresses"), lambda: address_index(territoire))
+        elif address_file is not None:
             self.index = address_index(territoire, address_file)
         if addresses:
             self.located = locate_addresses(addresses, conv, parcels, index=self.index)
             wanted += [(a.idu, a) for a in self.located if a.idu]
         self.wanted: dict[str, object] = {}
-        known = set(parcels["idu"])
+        asked = parcels["idu"]
+        known = set(asked[asked.isin([idu for idu, _ in wanted])])
         for idu, located in wanted:  # the same parcel asked twice: one note, with its address if any
             if idu not in known:
                 mill = parcels.attrs.get("millesime", "inconnu")
@@ -165,7 +169,10 @@ class _Job:
                 continue
             self.wanted[idu] = self.wanted.get(idu) or located
         self.rejected = list(dict.fromkeys(self.rejected))
-        self.points = _index_points(self.index)
+        if self.index is not None and address_file is None:
+            self.points = territoire._remember(("note", "points"), lambda: _index_points(self.index))
+        else:
+            self.points = _index_points(self.index)
 
     def draw(self, idu: str, located):
         """The note of one parcel (matplotlib figures)."""
