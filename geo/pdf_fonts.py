@@ -18,10 +18,6 @@ own subsetting, kept in memory by set of glyphs; the small sets (up to :data:`SM
 the ligatures "fi", "ff", "ffi" matplotlib embeds as a second font of a few glyphs) are kept in
 the cache folder too.
 
-:func:`install` also lightens matplotlib's PDF text writer: for each character it lays out, it
-loads the glyph's outline (what a raster backend draws), which the PDF writer never reads — it
-writes the glyph's index and position. A third of the time of writing a note went there; the
-PDF written is byte for byte the same (``tests/test_note.py``).
 """
 
 from __future__ import annotations
@@ -185,39 +181,8 @@ def repertoire(fontfile) -> tuple[bytes, dict[int, int]] | None:
         return made
 
 
-class _PdfTextLayout:
-    """matplotlib's ``_text_helpers`` as its PDF writer uses it, without loading each glyph's
-    outline: ``layout`` yields the same items (font, glyph index, position, kerning)."""
-
-    def __init__(self, helpers, load_flags) -> None:
-        self._helpers = helpers
-        self._flags = load_flags
-
-    def layout(self, string, font, *, features=None, language=None):
-        return font._layout(string, self._flags, features=features, language=language)
-
-    def __getattr__(self, name):
-        return getattr(self._helpers, name)
-
-
-def _lighten_pdf_text() -> None:
-    """Let matplotlib's PDF writer lay text out without loading outlines (see the module's doc)."""
-    try:
-        from matplotlib.backends import backend_pdf
-        from matplotlib.ft2font import FT2Font, LoadFlags
-    except ImportError:
-        return
-    helpers = getattr(backend_pdf, "_text_helpers", None)
-    if helpers is None or isinstance(helpers, _PdfTextLayout) or not hasattr(helpers, "layout"):
-        return
-    if not hasattr(FT2Font, "_layout"):  # another matplotlib: its own layout, unchanged
-        return
-    backend_pdf._text_helpers = _PdfTextLayout(helpers, LoadFlags.NO_HINTING)
-
-
 def install() -> None:
-    """Embed the repertoire subsets in matplotlib's PDF and PS files, and lay PDF text out
-    without loading outlines (once per process)."""
+    """Embed the repertoire subsets in matplotlib's PDF and PS files (once per process)."""
     global _installed, _original
     with _lock:
         if _installed:
@@ -260,5 +225,4 @@ def install() -> None:
 
         _original = original
         pdf_ps.get_glyphs_subset = get_glyphs_subset
-        _lighten_pdf_text()
         _installed = True

@@ -359,19 +359,19 @@ def test_fonts_from_the_repertoire_give_the_same_text_embedded(tmp_path, monkeyp
 
 
 def test_pdf_text_laid_out_without_outlines_is_the_same_file(tmp_path, monkeypatch):
-    """The PDF writer's text layout without glyph outlines (geo.pdf_fonts) writes the same
-    bytes as matplotlib's own."""
+    """The PDF writer's text laid out without glyph outlines and kept between files
+    (geo.pdf_text) writes the same bytes as matplotlib's own, the first time and the next."""
     import matplotlib._text_helpers
     from matplotlib import rc_context
     from matplotlib.backends import backend_pdf
     from matplotlib.backends.backend_pdf import PdfPages
     from matplotlib.figure import Figure
 
-    from geo import pdf_fonts
+    from geo import pdf_text
     from geo.note import _RC
 
-    pdf_fonts.install()
-    assert isinstance(backend_pdf._text_helpers, pdf_fonts._PdfTextLayout)
+    pdf_text.install()
+    assert isinstance(backend_pdf._text_helpers, pdf_text._PdfTextLayout)
     fig = Figure(figsize=(8.27, 11.69))
     fig.text(0.05, 0.9, "Référence : CGI art. 199 novovicies → OUI ⚠ 5 635 m² « efficacité »", fontsize=8)
     fig.text(0.05, 0.8, "Délivrance de la note", fontsize=9, weight="bold", rotation=12)
@@ -382,5 +382,9 @@ def test_pdf_text_laid_out_without_outlines_is_the_same_file(tmp_path, monkeypat
         return path.read_bytes()
 
     light = written(tmp_path / "light.pdf")
-    monkeypatch.setattr(backend_pdf, "_text_helpers", matplotlib._text_helpers)
+    assert written(tmp_path / "again.pdf") == light  # from the layouts and measures kept
+    assert pdf_text._layouts and pdf_text._measures
+    monkeypatch.setattr(backend_pdf, "_text_helpers", matplotlib._text_helpers)  # matplotlib's own
+    for name in ("draw_text", "get_text_width_height_descent"):
+        monkeypatch.setattr(backend_pdf.RendererPdf, name, pdf_text.originals[name])
     assert written(tmp_path / "matplotlib.pdf") == light

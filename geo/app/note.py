@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from geo import pdf_fonts
+from geo import pdf_fonts, pdf_text
 from geo import settings as ort_settings
 from geo.app.load import Territoire, address_index, drawing_lock, locate_addresses, split_addresses
 from geo.app.models import Adresse, Note, Notes, Rejet
@@ -72,7 +72,8 @@ def write_notes(
             doc = job.draw(idu, located)
             path = Path(output) if output is not None else Path(output_dir) / f"note-{idu}.pdf"
             with drawing_lock:
-                pdf_fonts.install()  # each font subset made once per set of glyphs, not once per note
+                pdf_fonts.install()  # fonts subset once per machine, not once per note
+                pdf_text.install()  # each text laid out once per process, not once per note
                 files = write_note(doc, path, png=png, force=force)
             notes.append(
                 Note(
