@@ -33,6 +33,7 @@ from geo import fmt, projection
 from geo.classify import INSIDE, OUTSIDE, STATUS_LABELS, STRADDLING
 from geo.errors import InputError
 from geo.maps import drawing
+from geo.maps.plotting import plot_geometries
 from geo.maps.style import CADASTRE_MENTION, STATUS_COLOURS, perimeter_colours
 from geo.maps.text import NAME_MAX, clean_text, mpl_text, short_name
 
@@ -195,7 +196,7 @@ def _map(
     ax.set_yticks([])
     drawing.plot_parcels(ax, parcels, status, extent, lw=0.35, zone=zone)
     handles = drawing.plot_perimeters(ax, drawn, styles) if len(drawn) else []
-    gpd.GeoSeries([target], crs=crs).boundary.plot(ax=ax, color=TARGET_COLOUR, linewidth=2.4, zorder=8)
+    plot_geometries(ax, shapely.boundary([target]), color=TARGET_COLOUR, linewidth=2.4, zorder=8)
     handles.append(Line2D([], [], color=TARGET_COLOUR, linewidth=2.4, label="Parcelle objet de la note"))
     if nearest is not None and nearest[2] <= NEAREST_SHOWN_M:
         ax.plot(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import re
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
@@ -22,6 +21,7 @@ from pyproj import Transformer
 
 from geo import fmt, projection
 from geo.classify import OUTSIDE, STRADDLING
+from geo.maps.plotting import plot_geometries
 from geo.maps.style import STATUS_COLOURS
 from geo.maps.text import mpl_text, short_name
 
@@ -221,16 +221,25 @@ def plot_parcels(ax, parcels, status, extent, *, lw: float, zone=None, alpha: fl
     colours = np.array([STATUS_COLOURS.get(s, STATUS_COLOURS[OUTSIDE]) for s in st], dtype=object)
     strad = st == STRADDLING
     colours[strad] = STRADDLING_PALE
-    view.plot(ax=ax, color=list(colours), edgecolor="#6b6b6b", linewidth=lw, zorder=1, alpha=alpha)
+    plot_geometries(
+        ax, view.geometry, color=list(colours), edgecolor="#6b6b6b", linewidth=lw, zorder=1, alpha=alpha
+    )
     if strad.any():
         sv = view[strad]
-        sv.plot(ax=ax, facecolor="none", edgecolor="#c9a400", hatch="////", linewidth=0, zorder=1.5)
+        plot_geometries(
+            ax, sv.geometry, facecolor="none", edgecolor="#c9a400", hatch="////", linewidth=0, zorder=1.5
+        )
         if zone is not None:
             inside = shapely.intersection(sv.geometry.to_numpy(), zone)
-            gpd.GeoSeries(inside, crs=parcels.crs).plot(
-                ax=ax, color=STATUS_COLOURS[STRADDLING], edgecolor="none", zorder=1.6, alpha=max(alpha, 0.85)
+            plot_geometries(
+                ax,
+                inside,
+                color=STATUS_COLOURS[STRADDLING],
+                edgecolor="none",
+                zorder=1.6,
+                alpha=max(alpha, 0.85),
             )
-        sv.boundary.plot(ax=ax, color="#6b6b6b", linewidth=lw, zorder=1.7)
+        plot_geometries(ax, sv.boundary, color="#6b6b6b", linewidth=lw, zorder=1.7)
 
 
 def label_parcels(ax, parcels, extent, map_w_mm: float, *, only=None, shares=None) -> None:
@@ -294,9 +303,10 @@ def plot_perimeters(ax, drawn, styles, *, highlight: str | None = None, notes: l
         s = styles[row["perimeter_id"]]
         dashed = "dashArray" in s
         lw = (2.4 if row["perimeter_id"] == highlight else 1.4) * (1.3 if s["weight"] >= 4 else 1.0)
-        gpd.GeoSeries([row.geometry], crs=drawn.crs).boundary.plot(
-            ax=ax, color=s["color"], linewidth=lw, linestyle=(0, (5, 3)) if dashed else "-", zorder=5
-        )
+        plot_geometries(
+            ax, shapely.boundary([row.geometry]), color=s["color"], linewidth=lw,
+            linestyle=(0, (5, 3)) if dashed else "-", zorder=5,
+        )  # fmt: skip
         label = short_name(row.get("nom") or row["perimeter_id"])
         if row.get("type") == "secteur" and bool(row.get("centre_ville")):
             label += " (centre-ville)"
@@ -309,8 +319,8 @@ def plot_perimeters(ax, drawn, styles, *, highlight: str | None = None, notes: l
         )
         holes = hole_polygons(row.geometry)
         if holes:
-            gpd.GeoSeries(holes, crs=drawn.crs).plot(
-                ax=ax, facecolor="none", edgecolor=s["color"], hatch="xx", linewidth=0.6, zorder=4.5
+            plot_geometries(
+                ax, holes, facecolor="none", edgecolor=s["color"], hatch="xx", linewidth=0.6, zorder=4.5
             )
             name = short_name(row.get("nom") or row["perimeter_id"])
             handles.append(
@@ -340,15 +350,14 @@ def draw_inset(
         spine.set_linewidth(0.6)
     parts = [shapely.box(*extent), *drawn.geometry]
     if territory is not None and not territory.is_empty:
-        gpd.GeoSeries([territory], crs=drawn.crs).plot(
-            ax=ax, facecolor="#f2f2f2", edgecolor="#444444", linewidth=0.6
-        )
+        plot_geometries(ax, [territory], facecolor="#f2f2f2", edgecolor="#444444", linewidth=0.6)
         parts.append(territory)
     for _, row in drawn.iterrows():
         s = styles[row["perimeter_id"]]
         filled = focus is None or row["perimeter_id"] == focus
-        gpd.GeoSeries([row.geometry], crs=drawn.crs).plot(
-            ax=ax,
+        plot_geometries(
+            ax,
+            [row.geometry],
             facecolor=s["color"] if filled else "none",
             edgecolor=s["color"],
             linewidth=0.5,
