@@ -367,7 +367,7 @@ def test_pdf_text_laid_out_without_outlines_is_the_same_file(tmp_path, monkeypat
     from matplotlib.backends.backend_pdf import PdfPages
     from matplotlib.figure import Figure
 
-    from geo import pdf_text
+    from geo import pdf_text, settings
     from geo.note import _RC
 
     pdf_text.install()
@@ -384,6 +384,19 @@ def test_pdf_text_laid_out_without_outlines_is_the_same_file(tmp_path, monkeypat
     light = written(tmp_path / "light.pdf")
     assert written(tmp_path / "again.pdf") == light  # from the layouts and measures kept
     assert pdf_text._layouts and pdf_text._measures
+    # saved for the next process, read back there: the same bytes again
+    monkeypatch.setattr(settings, "cache_dir", tmp_path / "cache")
+    monkeypatch.setitem(pdf_text._state, "saved", False)
+    monkeypatch.setitem(pdf_text._state, "dirty", True)
+    pdf_text.save()
+    assert pdf_text._cache_file().exists()
+    monkeypatch.setattr(pdf_text, "_layouts", pdf_text.OrderedDict())
+    monkeypatch.setattr(pdf_text, "_measures", pdf_text.OrderedDict())
+    monkeypatch.setitem(pdf_text._state, "loaded", False)
+    pdf_text._load()
+    assert pdf_text._layouts and all(isinstance(v, list) for v in pdf_text._layouts.values())
+    assert written(tmp_path / "next-process.pdf") == light
+    assert any(v and isinstance(v[0], pdf_text._Item) for v in pdf_text._layouts.values())  # used
     monkeypatch.setattr(backend_pdf, "_text_helpers", matplotlib._text_helpers)  # matplotlib's own
     for name in ("draw_text", "get_text_width_height_descent"):
         monkeypatch.setattr(backend_pdf.RendererPdf, name, pdf_text.originals[name])

@@ -84,6 +84,8 @@ def write_notes(
                     secondes=round(time.perf_counter() - t0, 2),
                 )
             )
+    if notes:
+        pdf_text.save()  # the texts laid out, for the next process (once per process)
     out = Notes(
         date=day,
         convention=territoire.convention.nom,
