@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import threading
 from collections import OrderedDict
 from io import BytesIO
@@ -181,12 +182,36 @@ def repertoire(fontfile) -> tuple[bytes, dict[int, int]] | None:
         return made
 
 
+def _defer_subsetter() -> None:
+    """fontTools' subsetter, which matplotlib imports with its PDF writer (70 ms of a fresh
+    ``ort note``), loaded when first used: with the repertoire read from the cache folder, a
+    note never uses it (``importlib.util.LazyLoader``)."""
+    import importlib.util
+
+    name = "fontTools.subset"
+    if name in sys.modules:
+        return
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return
+    if spec is None or spec.loader is None:
+        return
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    sys.modules["fontTools"].subset = module
+
+
 def install() -> None:
     """Embed the repertoire subsets in matplotlib's PDF and PS files (once per process)."""
     global _installed, _original
     with _lock:
         if _installed:
             return
+        if "matplotlib.backends._backend_pdf_ps" not in sys.modules:
+            _defer_subsetter()
         try:
             from matplotlib.backends import _backend_pdf_ps as pdf_ps
         except ImportError:  # another matplotlib: its own subsetting, unchanged

@@ -9,6 +9,7 @@ cadastral sections in.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
@@ -88,10 +89,21 @@ def round_scale(bounds, ax_w_mm: float, ax_h_mm: float, margin_m: float) -> tupl
     return (cx - half_w, cy - half_h, cx + half_w, cy + half_h), int(denom)
 
 
+@functools.lru_cache(maxsize=16)
+def _to_and_from_degrees(crs) -> tuple[Transformer, Transformer]:
+    """The transformations between ``crs`` and WGS84, made once per CRS (a note asks each time)."""
+    return (
+        Transformer.from_crs(crs, projection.WGS84, always_xy=True),
+        Transformer.from_crs(projection.WGS84, crs, always_xy=True),
+    )
+
+
 def north_angle(crs, x: float, y: float) -> float:
     """Angle (radians, counter-clockwise from the page's up) of true north at ``(x, y)`` metres."""
-    to_ll = Transformer.from_crs(crs, projection.WGS84, always_xy=True)
-    to_xy = Transformer.from_crs(projection.WGS84, crs, always_xy=True)
+    try:
+        to_ll, to_xy = _to_and_from_degrees(crs)
+    except TypeError:  # a CRS given in an unhashable form
+        to_ll, to_xy = _to_and_from_degrees.__wrapped__(crs)
     lon, lat = to_ll.transform(x, y)
     x2, y2 = to_xy.transform(lon, lat + 0.01)
     return math.atan2(-(x2 - x), y2 - y)
