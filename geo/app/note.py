@@ -98,6 +98,16 @@ def write_notes(
     return out
 
 
+def load_drawing() -> None:
+    """Import what drawing and writing a note needs (matplotlib, the fonts and texts kept):
+    done by the first note anyway; a front end may do it first, e.g. while it pauses the
+    cyclic garbage collector during its start (``ort note``)."""
+    import geo.note  # noqa: F401 - matplotlib's figures
+
+    pdf_fonts.install()
+    pdf_text.install()
+
+
 def note_pdf(
     entry: str,
     *,
@@ -250,4 +260,4 @@ def _index_points(index):
     return pd.DataFrame(recs, columns=["label", "voie", "lon", "lat"])
 
 
-__all__ = ["note_pdf", "write_notes"]
+__all__ = ["load_drawing", "note_pdf", "write_notes"]
