@@ -277,27 +277,35 @@ def test_human_source_and_period():
 
 def test_cold_note_imports_no_web_map_library(tmp_path):
     """A fresh `ort note` draws its extract with matplotlib: folium, branca, jinja2 and requests
-    (the web map's libraries, half a second of imports) stay out of the process."""
+    (the web map's libraries, half a second of imports) stay out of the process, and so does
+    pyplot (its style sheets); the next note, fonts kept, runs no font subsetting at all."""
     import json
     import sys
 
-    code = (
-        "import json, sys\n"
-        "from geo.cli import main\n"
-        "main(['note', '62999000AB0012', '--perimeters', 'demo', '--date', '2025-03-01',"
-        " '-o', 'n.pdf'], standalone_mode=False)\n"
-        "print('\\nMODULES', json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
-    )
-    env = {**os.environ, "ORT_CACHE_DIR": str(tmp_path / "cache"), "ORT_OFFLINE": "1"}
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert (tmp_path / "n.pdf").stat().st_size > 10_000  # the note was written
-    loaded = set(json.loads(done.stdout.rsplit("MODULES ", 1)[1]))
-    assert "matplotlib" in loaded and "geopandas" in loaded
-    heavy = loaded & {"folium", "branca", "jinja2", "requests", "numba", "openpyxl", "fiona"}
+    def modules(parcel):
+        code = (
+            "import json, sys\n"
+            "from geo.cli import main\n"
+            f"main(['note', {parcel!r}, '--perimeters', 'demo', '--date', '2025-03-01',"
+            " '-o', 'n.pdf', '--force'], standalone_mode=False)\n"
+            "print('\\nMODULES', json.dumps(sorted(sys.modules)))\n"
+        )
+        env = {**os.environ, "ORT_CACHE_DIR": str(tmp_path / "cache"), "ORT_OFFLINE": "1"}
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert (tmp_path / "n.pdf").stat().st_size > 10_000  # the note was written
+        return set(json.loads(done.stdout.rsplit("MODULES ", 1)[1]))
+
+    loaded = modules("62999000AB0012")
+    packages = {m.split(".")[0] for m in loaded}
+    assert "matplotlib" in packages and "geopandas" in packages
+    heavy = packages & {"folium", "branca", "jinja2", "requests", "numba", "openpyxl", "fiona"}
     assert not heavy, f"`ort note` imports {sorted(heavy)}"
+    assert "matplotlib.pyplot" not in loaded
+    again = modules("629990000C0273")  # another parcel: fonts read from the cache folder
+    assert not [m for m in again if m.startswith("fontTools.subset.")], "the subsetter ran"
 
 
 def _french_page(path, *, extra: str = "") -> str:
