@@ -54,8 +54,12 @@ class _Face(NamedTuple):
     face_index: int
 
 
+def _face(font) -> _Face:
+    return _Face(font.fname, int(getattr(font, "face_index", 0) or 0))
+
+
 class _Item(NamedTuple):
-    """A laid-out glyph read back from the cache: what matplotlib's ``LayoutItem`` gives."""
+    """A laid-out glyph as kept: what matplotlib's ``LayoutItem`` gives the PDF writer."""
 
     ft_object: _Face
     char: str
@@ -152,7 +156,8 @@ class _PdfTextLayout:
             if items is not None:
                 return items
         items = font._layout(string, self._flags, features=features, language=language)
-        if key is not None:
+        if key is not None:  # kept as plain values: no font object of this thread outlives the call
+            items = [_Item(_face(i.ft_object), i.char, i.glyph_index, i.x, i.y, i.prev_kern) for i in items]
             _remember(_layouts, key, items, LAYOUTS)
         return items
 
