@@ -16,6 +16,11 @@ children and ``PYTHONPYCACHEPREFIX`` points to a temporary folder, warmed by one
 nothing is written in the source tree). The parsed-cadastre cache (``ORT_CACHE_DIR``) is a
 temporary folder too, filled by that untimed round: the rows are "a planner's second question
 of the day"; the row ``first check, empty cache`` times the very first one (GeoJSON parsed).
+
+``ort note`` keeps in that cache folder what any note reuses (the font subsets, the texts laid
+out: :mod:`geo.pdf_fonts`, :mod:`geo.pdf_text`): so that a round does not time the note of the
+round before, each round asks the note of another parcel (the same for every code), and the
+row ``first note, empty cache`` times the very first note (nothing kept, cadastre parsed).
 """
 
 from __future__ import annotations
@@ -34,6 +39,19 @@ import time
 from pathlib import Path
 
 PARCEL = "62999000AB0012"
+#: Stands for the parcel of the round in the note's arguments.
+ROUND_PARCEL = "{parcelle}"
+
+
+def note_parcels(n: int, seed: int = 26) -> list[str]:
+    """``n`` distinct parcels of the demo commune (fixed seed): one note per round."""
+    import random
+
+    from geo import embedded
+    from geo.sources.cadastre import read_parcels
+
+    idus = sorted(read_parcels(embedded.demo_dir() / "cadastre-62999-parcelles.json.gz")["idu"])
+    return random.Random(seed).sample(idus, n)
 
 
 def commands(out: Path, against: tuple[str, Path] | None = None) -> dict[str, tuple[list[str], dict]]:
@@ -45,7 +63,7 @@ def commands(out: Path, against: tuple[str, Path] | None = None) -> dict[str, tu
     if ort is None:
         raise SystemExit("bench_cold: la commande `ort` est introuvable (pip install -e .)")
     check = ["check", PARCEL, "--perimeters", "demo"]
-    note = ["note", PARCEL, "--perimeters", "demo", "-o", str(out / "note.pdf"), "--force"]
+    note = ["note", ROUND_PARCEL, "--perimeters", "demo", "-o", str(out / "note.pdf"), "--force"]
     cmds = {
         "python -c pass": ([py, "-c", "pass"], {}),
         'python -c "import pandas"': ([py, "-c", "import pandas"], {}),
@@ -70,9 +88,10 @@ def extract(rev: str, into: Path) -> Path:
     return into
 
 
-def run(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
+def run(argv: list[str], env: dict[str, str], cwd: Path, parcel: str = PARCEL) -> tuple[float, float]:
     """Wall time and CPU time (user + system) of one fresh process: CPU time suffers less from
     other developers' load than wall time (the process waits for a core, it does not burn it)."""
+    argv = [parcel if a == ROUND_PARCEL else a for a in argv]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True)
@@ -89,7 +108,7 @@ def imported(argv: list[str], env: dict[str, str], cwd: Path) -> int:
     """Modules imported by the command (``-X importtime`` lines), the interpreter's own included."""
     if Path(argv[0]).name == "ort":  # the console script is `from geo.cli import main; main()`
         argv = [sys.executable, "-m", "geo", *argv[1:]]
-    argv = [argv[0], "-X", "importtime", *argv[1:]]
+    argv = [argv[0], "-X", "importtime", *(PARCEL if a == ROUND_PARCEL else a for a in argv[1:])]
     done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True)
     return sum(1 for line in done.stderr.splitlines() if line.startswith("import time:") and "|" in line) - 1
 
@@ -114,25 +133,32 @@ def main() -> None:
         against = (args.against, extract(args.against, tmp / "rev")) if args.against else None
         cmds = commands(tmp, against)
         check = cmds[f"ort check {PARCEL} --perimeters demo"][0]
+        note = cmds[f"ort note {ROUND_PARCEL} --perimeters demo"][0]
+        parcels = note_parcels(args.rounds + 4)
 
         load_before = os.getloadavg()
-        for argv, extra in cmds.values():  # untimed: bytecode and parsed cadastre written
-            run(argv, {**env, **extra}, tmp)
-        first = []  # the very first check of a commune: empty parsed-cadastre cache
+        for argv, extra in cmds.values():  # untimed: bytecode, parsed cadastre, fonts, texts kept
+            run(argv, {**env, **extra}, tmp, parcels[-1])
+        first, first_note = [], []  # the very first check and note of a commune: empty cache
         for i in range(3):
             first.append(run(check, dict(env, ORT_CACHE_DIR=str(tmp / f"cache-first-{i}")), tmp))
+            empty = dict(env, ORT_CACHE_DIR=str(tmp / f"cache-first-note-{i}"))
+            first_note.append(run(note, empty, tmp, parcels[-2 - i]))
         times: dict[str, list[tuple[float, float]]] = {label: [] for label in cmds}
         labels = list(cmds)
         for r in range(args.rounds):
             for label in labels[r % len(labels) :] + labels[: r % len(labels)]:
                 argv, extra = cmds[label]
-                times[label].append(run(argv, {**env, **extra}, tmp))
+                times[label].append(run(argv, {**env, **extra}, tmp, parcels[r]))
         load_after = os.getloadavg()
         counts = {label: imported(argv, {**env, **extra}, tmp) for label, (argv, extra) in cmds.items()}
 
     check_label = f"ort check {PARCEL} --perimeters demo"
     times[f"{check_label} (first check, empty cache)"] = first
     counts[f"{check_label} (first check, empty cache)"] = counts[check_label]
+    note_label = f"ort note {ROUND_PARCEL} --perimeters demo"
+    times[f"{note_label} (first note, empty cache)"] = first_note
+    counts[f"{note_label} (first note, empty cache)"] = counts[note_label]
     wall = {label: statistics.median(t for t, _ in ts) for label, ts in times.items()}
     cpu = {label: statistics.median(c for _, c in ts) for label, ts in times.items()}
     gpd = 'python -c "import geopandas"'

@@ -30,6 +30,7 @@ Plumbing:
 - ``geo.validity``     parcels' validity at scale: a cheap ring test; invalid ones set aside or repaired
 - ``geo.prepared``     per-layer indexes kept while a layer lives (a server's answers without rescans)
 - ``geo.pdf_fonts``    PDF font subsets kept between documents (a note drawn in a fraction of the time)
+- ``geo.pdf_text``     PDF texts laid out once, kept between documents and processes (notes)
 - ``geo.territory``    the départements' embedded extents: a perimeter far from its communes
 - ``geo.projection``   metric CRS of a territory, refusing missing or wrong CRSs
 - ``geo.schema``       files people edit (TOML/JSON) read within bounds and checked by typed models

@@ -33,7 +33,8 @@ from geo import fmt, projection
 from geo.classify import INSIDE, OUTSIDE, STATUS_LABELS, STRADDLING
 from geo.errors import InputError
 from geo.maps import drawing
-from geo.maps.page import CADASTRE_MENTION, STATUS_COLOURS, perimeter_colours
+from geo.maps.plotting import plot_geometries
+from geo.maps.style import CADASTRE_MENTION, STATUS_COLOURS, perimeter_colours
 from geo.maps.text import NAME_MAX, clean_text, mpl_text, short_name
 
 __all__ = ["DISCLAIMER", "Note", "human_source", "note_pages", "write_note"]
@@ -56,7 +57,9 @@ _LINE = 2.62  # mm per 6.8-pt line
 _SMALL = 6.8  # left column
 _BODY = 8.0  # the dispositifs
 _MM = 1 / 25.4
-_RC = {"pdf.fonttype": 42, "font.family": "DejaVu Sans", "text.usetex": False}
+# ``ps.fonttype`` too: matplotlib's PDF writer reads it to split a font's characters into subsets
+# of 256 (Type 3's limit): with 42, each font is embedded once (not twice, once for "→", "⚠", "…").
+_RC = {"pdf.fonttype": 42, "ps.fonttype": 42, "font.family": "DejaVu Sans", "text.usetex": False}
 
 
 @dataclass
@@ -193,7 +196,7 @@ def _map(
     ax.set_yticks([])
     drawing.plot_parcels(ax, parcels, status, extent, lw=0.35, zone=zone)
     handles = drawing.plot_perimeters(ax, drawn, styles) if len(drawn) else []
-    gpd.GeoSeries([target], crs=crs).boundary.plot(ax=ax, color=TARGET_COLOUR, linewidth=2.4, zorder=8)
+    plot_geometries(ax, shapely.boundary([target]), color=TARGET_COLOUR, linewidth=2.4, zorder=8)
     handles.append(Line2D([], [], color=TARGET_COLOUR, linewidth=2.4, label="Parcelle objet de la note"))
     if nearest is not None and nearest[2] <= NEAREST_SHOWN_M:
         ax.plot(
@@ -403,7 +406,7 @@ def _note_pages(
         points = pts[inside]
         on_parcel = list(dict.fromkeys(addresses.loc[inside, "label"].astype(str)))
         if "voie" in addresses.columns:
-            from geo.maps.layers import street_labels
+            from geo.maps.streets import street_labels
 
             near_pts = pts.distance(target).to_numpy() <= 400
             if near_pts.any():

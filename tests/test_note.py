@@ -269,3 +269,143 @@ def test_human_source_and_period():
         "du 01/01/2019 au 31/12/2027"
     )
     assert _period("depuis le 25/11/2018 (loi ELAN)", ref) == "depuis le 25/11/2018 (loi ELAN)"
+
+
+# --------------------------------------------------------------------------------------------
+# Fast from the shell and in a server (issue 26): no web map library, fonts subset once.
+
+
+def test_cold_note_imports_no_web_map_library(tmp_path):
+    """A fresh `ort note` draws its extract with matplotlib: folium, branca, jinja2 and requests
+    (the web map's libraries, half a second of imports) stay out of the process, and so does
+    pyplot (its style sheets); the next note, fonts kept, runs no font subsetting at all."""
+    import json
+    import sys
+
+    def modules(parcel):
+        code = (
+            "import json, sys\n"
+            "from geo.cli import main\n"
+            f"main(['note', {parcel!r}, '--perimeters', 'demo', '--date', '2025-03-01',"
+            " '-o', 'n.pdf', '--force'], standalone_mode=False)\n"
+            "print('\\nMODULES', json.dumps(sorted(sys.modules)))\n"
+        )
+        env = {**os.environ, "ORT_CACHE_DIR": str(tmp_path / "cache"), "ORT_OFFLINE": "1"}
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert (tmp_path / "n.pdf").stat().st_size > 10_000  # the note was written
+        return set(json.loads(done.stdout.rsplit("MODULES ", 1)[1]))
+
+    loaded = modules("62999000AB0012")
+    packages = {m.split(".")[0] for m in loaded}
+    assert "matplotlib" in packages and "geopandas" in packages
+    heavy = packages & {"folium", "branca", "jinja2", "requests", "numba", "openpyxl", "fiona"}
+    assert not heavy, f"`ort note` imports {sorted(heavy)}"
+    assert "matplotlib.pyplot" not in loaded
+    again = modules("629990000C0273")  # another parcel: fonts read from the cache folder
+    assert not [m for m in again if m.startswith("fontTools.subset.")], "the subsetter ran"
+
+
+def _french_page(path, *, extra: str = "") -> str:
+    """A PDF page of French text in regular and bold (ligatures "fi", "ff" included)."""
+    from matplotlib import rc_context
+    from matplotlib.backends.backend_pdf import PdfPages
+    from matplotlib.figure import Figure
+
+    from geo.note import _RC
+
+    fig = Figure(figsize=(8.27, 11.69))
+    lines = [
+        "Référence : CGI art. 199 novovicies — période : du 01/01/2019 au 31/12/2027 ⚠ réserve ;",
+        "Contenance cadastrale : 5 635 m² — 15,0 % de la parcelle → OUI « Œuvre » … • efficacité",
+        "Surface calculée : 1 020 m — Sœur, Ÿ, ç, ñ, ß, Ł, 2 € ‘a’ “b” ‰" + extra,
+    ]
+    for k, line in enumerate(lines):
+        fig.text(0.05, 0.9 - 0.05 * k, line, fontsize=8, weight="bold" if k == 1 else "normal")
+    with rc_context(_RC), PdfPages(path) as doc:
+        doc.savefig(fig)
+    return " ".join(lines)
+
+
+def test_fonts_from_the_repertoire_give_the_same_text_embedded(tmp_path, monkeypatch):
+    """The repertoire subset (made once, then read from the cache folder) gives the same text as
+    matplotlib's own subsetting, every font embedded; a character outside the repertoire (Greek)
+    falls back to matplotlib's subsetting, still right."""
+    from matplotlib.backends import _backend_pdf_ps
+
+    from geo import pdf_fonts, settings
+
+    if not shutil.which("pdffonts"):
+        pytest.skip("pdffonts (poppler-utils) is not installed")
+    pdf_fonts.install()  # maybe done by an earlier test: start again from matplotlib's own
+    monkeypatch.setattr(_backend_pdf_ps, "get_glyphs_subset", pdf_fonts._original)
+    monkeypatch.setattr(pdf_fonts, "_installed", False)
+    monkeypatch.setattr(pdf_fonts, "_repertoires", {})
+    monkeypatch.setattr(settings, "cache_dir", tmp_path / "cache")
+    # matplotlib's own subsetting, for reference
+    reference_pdf = tmp_path / "reference.pdf"
+    wanted = _french_page(reference_pdf)
+    pdf_fonts.install()
+    made = tmp_path / "made.pdf"
+    _french_page(made)
+    saved = sorted((tmp_path / "cache" / "polices").glob("*.ttf"))
+    assert len(saved) >= 2  # regular and bold, kept for the next process
+    monkeypatch.setattr(pdf_fonts, "_repertoires", {})
+    monkeypatch.setattr(pdf_fonts, "_make_repertoire", lambda *a: pytest.fail("read from the cache"))
+    again = tmp_path / "again.pdf"
+    _french_page(again)
+    greek = tmp_path / "greek.pdf"
+    wanted_greek = _french_page(greek, extra=" Αθήνα")
+    for pdf, text in ((reference_pdf, wanted), (made, wanted), (again, wanted), (greek, wanted_greek)):
+        assert _pdf_text(pdf) == " ".join(text.split()), pdf.name
+        fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout
+        rows = [r.split() for r in fonts.splitlines()[2:]]
+        assert rows and all(r[-5:-3] == ["yes", "yes"] for r in rows), fonts  # embedded, subset
+    assert made.stat().st_size < 150_000
+
+
+def test_pdf_text_laid_out_without_outlines_is_the_same_file(tmp_path, monkeypatch):
+    """The PDF writer's text laid out without glyph outlines and kept between files
+    (geo.pdf_text) writes the same bytes as matplotlib's own, the first time and the next."""
+    import matplotlib._text_helpers
+    from matplotlib import rc_context
+    from matplotlib.backends import backend_pdf
+    from matplotlib.backends.backend_pdf import PdfPages
+    from matplotlib.figure import Figure
+
+    from geo import pdf_text, settings
+    from geo.note import _RC
+
+    pdf_text.install()
+    assert isinstance(backend_pdf._text_helpers, pdf_text._PdfTextLayout)
+    fig = Figure(figsize=(8.27, 11.69))
+    fig.text(0.05, 0.9, "Référence : CGI art. 199 novovicies → OUI ⚠ 5 635 m² « efficacité »", fontsize=8)
+    fig.text(0.05, 0.8, "Délivrance de la note", fontsize=9, weight="bold", rotation=12)
+
+    def written(path):
+        with rc_context(_RC), PdfPages(path, metadata={"CreationDate": None}) as doc:
+            doc.savefig(fig)
+        return path.read_bytes()
+
+    light = written(tmp_path / "light.pdf")
+    assert written(tmp_path / "again.pdf") == light  # from the layouts and measures kept
+    assert pdf_text._layouts and pdf_text._measures
+    # saved for the next process, read back there: the same bytes again
+    monkeypatch.setattr(settings, "cache_dir", tmp_path / "cache")
+    monkeypatch.setitem(pdf_text._state, "saved", False)
+    monkeypatch.setitem(pdf_text._state, "dirty", True)
+    pdf_text.save()
+    assert pdf_text._cache_file().exists()
+    monkeypatch.setattr(pdf_text, "_layouts", pdf_text.OrderedDict())
+    monkeypatch.setattr(pdf_text, "_measures", pdf_text.OrderedDict())
+    monkeypatch.setitem(pdf_text._state, "loaded", False)
+    pdf_text._load()
+    assert pdf_text._layouts and all(isinstance(v, list) for v in pdf_text._layouts.values())
+    assert written(tmp_path / "next-process.pdf") == light
+    assert any(v and isinstance(v[0], pdf_text._Item) for v in pdf_text._layouts.values())  # used
+    monkeypatch.setattr(backend_pdf, "_text_helpers", matplotlib._text_helpers)  # matplotlib's own
+    for name in ("draw_text", "get_text_width_height_descent"):
+        monkeypatch.setattr(backend_pdf.RendererPdf, name, pdf_text.originals[name])
+    assert written(tmp_path / "matplotlib.pdf") == light

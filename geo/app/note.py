@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from geo import pdf_fonts
+from geo import pdf_fonts, pdf_text
 from geo import settings as ort_settings
 from geo.app.load import Territoire, address_index, drawing_lock, locate_addresses, split_addresses
 from geo.app.models import Adresse, Note, Notes, Rejet
@@ -72,7 +72,8 @@ def write_notes(
             doc = job.draw(idu, located)
             path = Path(output) if output is not None else Path(output_dir) / f"note-{idu}.pdf"
             with drawing_lock:
-                pdf_fonts.install()  # each font subset made once per set of glyphs, not once per note
+                pdf_fonts.install()  # fonts subset once per machine, not once per note
+                pdf_text.install()  # each text laid out once per process, not once per note
                 files = write_note(doc, path, png=png, force=force)
             notes.append(
                 Note(
@@ -83,6 +84,8 @@ def write_notes(
                     secondes=round(time.perf_counter() - t0, 2),
                 )
             )
+    if notes:
+        pdf_text.save()  # the texts laid out, for the next process (once per process)
     out = Notes(
         date=day,
         convention=territoire.convention.nom,
@@ -93,6 +96,16 @@ def write_notes(
     )
     out._located = job.located
     return out
+
+
+def load_drawing() -> None:
+    """Import what drawing and writing a note needs (matplotlib, the fonts and texts kept):
+    done by the first note anyway; a front end may do it first, e.g. while it pauses the
+    cyclic garbage collector during its start (``ort note``)."""
+    import geo.note  # noqa: F401 - matplotlib's figures
+
+    pdf_fonts.install()
+    pdf_text.install()
 
 
 def note_pdf(
@@ -136,8 +149,8 @@ class _Job:
         self.territoire, self.day = territoire, day
         conv, parcels = territoire.convention, territoire.parcels
         self.warnings: list[str] = []
-        try:
-            self.perims = conv.perimeters(day)
+        try:  # kept by the territory: a server draws the next note of that date from memory
+            self.perims = territoire._remember(("note", "perimetres", day), lambda: conv.perimeters(day))
         except PerimeterError as err:  # no version in force: the note says so, rules answer "non"
             self.perims = None
             self.warnings.append(str(err))
@@ -150,13 +163,17 @@ class _Job:
         from geo import embedded
 
         shipped = embedded.address_file(conv.communes)  # the demo's BAL: street names on the extract
-        if addresses or address_file is not None or territoire.addresses is not None or shipped is not None:
+        if address_file is None and (addresses or territoire.addresses is not None or shipped is not None):
+            # the territory's, the shipped or the cached file: read once per territory
+            self.index = territoire._remember(("note", "adresses"), lambda: address_index(territoire))
+        elif address_file is not None:
             self.index = address_index(territoire, address_file)
         if addresses:
             self.located = locate_addresses(addresses, conv, parcels, index=self.index)
             wanted += [(a.idu, a) for a in self.located if a.idu]
         self.wanted: dict[str, object] = {}
-        known = set(parcels["idu"])
+        asked = parcels["idu"]
+        known = set(asked[asked.isin([idu for idu, _ in wanted])])
         for idu, located in wanted:  # the same parcel asked twice: one note, with its address if any
             if idu not in known:
                 mill = parcels.attrs.get("millesime", "inconnu")
@@ -165,7 +182,10 @@ class _Job:
                 continue
             self.wanted[idu] = self.wanted.get(idu) or located
         self.rejected = list(dict.fromkeys(self.rejected))
-        self.points = _index_points(self.index)
+        if self.index is not None and address_file is None:
+            self.points = territoire._remember(("note", "points"), lambda: _index_points(self.index))
+        else:
+            self.points = _index_points(self.index)
 
     def draw(self, idu: str, located):
         """The note of one parcel (matplotlib figures)."""
@@ -240,4 +260,4 @@ def _index_points(index):
     return pd.DataFrame(recs, columns=["label", "voie", "lon", "lat"])
 
 
-__all__ = ["note_pdf", "write_notes"]
+__all__ = ["load_drawing", "note_pdf", "write_notes"]

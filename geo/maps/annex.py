@@ -58,7 +58,7 @@ from geo.maps.drawing import (
     scale_label,
     section_key,
 )
-from geo.maps.page import CADASTRE_MENTION, STATUS_COLOURS, perimeter_colours
+from geo.maps.style import CADASTRE_MENTION, STATUS_COLOURS, perimeter_colours
 from geo.maps.text import clean_text, mpl_text, short_name
 
 #: Paper sizes in millimetres (portrait width, height).

@@ -9,10 +9,10 @@ cadastral sections in.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
@@ -22,7 +22,8 @@ from pyproj import Transformer
 
 from geo import fmt, projection
 from geo.classify import OUTSIDE, STRADDLING
-from geo.maps.page import STATUS_COLOURS
+from geo.maps.plotting import plot_geometries
+from geo.maps.style import STATUS_COLOURS
 from geo.maps.text import mpl_text, short_name
 
 __all__ = [
@@ -88,10 +89,21 @@ def round_scale(bounds, ax_w_mm: float, ax_h_mm: float, margin_m: float) -> tupl
     return (cx - half_w, cy - half_h, cx + half_w, cy + half_h), int(denom)
 
 
+@functools.lru_cache(maxsize=16)
+def _to_and_from_degrees(crs) -> tuple[Transformer, Transformer]:
+    """The transformations between ``crs`` and WGS84, made once per CRS (a note asks each time)."""
+    return (
+        Transformer.from_crs(crs, projection.WGS84, always_xy=True),
+        Transformer.from_crs(projection.WGS84, crs, always_xy=True),
+    )
+
+
 def north_angle(crs, x: float, y: float) -> float:
     """Angle (radians, counter-clockwise from the page's up) of true north at ``(x, y)`` metres."""
-    to_ll = Transformer.from_crs(crs, projection.WGS84, always_xy=True)
-    to_xy = Transformer.from_crs(projection.WGS84, crs, always_xy=True)
+    try:
+        to_ll, to_xy = _to_and_from_degrees(crs)
+    except TypeError:  # a CRS given in an unhashable form
+        to_ll, to_xy = _to_and_from_degrees.__wrapped__(crs)
     lon, lat = to_ll.transform(x, y)
     x2, y2 = to_xy.transform(lon, lat + 0.01)
     return math.atan2(-(x2 - x), y2 - y)
@@ -221,16 +233,25 @@ def plot_parcels(ax, parcels, status, extent, *, lw: float, zone=None, alpha: fl
     colours = np.array([STATUS_COLOURS.get(s, STATUS_COLOURS[OUTSIDE]) for s in st], dtype=object)
     strad = st == STRADDLING
     colours[strad] = STRADDLING_PALE
-    view.plot(ax=ax, color=list(colours), edgecolor="#6b6b6b", linewidth=lw, zorder=1, alpha=alpha)
+    plot_geometries(
+        ax, view.geometry, color=list(colours), edgecolor="#6b6b6b", linewidth=lw, zorder=1, alpha=alpha
+    )
     if strad.any():
         sv = view[strad]
-        sv.plot(ax=ax, facecolor="none", edgecolor="#c9a400", hatch="////", linewidth=0, zorder=1.5)
+        plot_geometries(
+            ax, sv.geometry, facecolor="none", edgecolor="#c9a400", hatch="////", linewidth=0, zorder=1.5
+        )
         if zone is not None:
             inside = shapely.intersection(sv.geometry.to_numpy(), zone)
-            gpd.GeoSeries(inside, crs=parcels.crs).plot(
-                ax=ax, color=STATUS_COLOURS[STRADDLING], edgecolor="none", zorder=1.6, alpha=max(alpha, 0.85)
+            plot_geometries(
+                ax,
+                inside,
+                color=STATUS_COLOURS[STRADDLING],
+                edgecolor="none",
+                zorder=1.6,
+                alpha=max(alpha, 0.85),
             )
-        sv.boundary.plot(ax=ax, color="#6b6b6b", linewidth=lw, zorder=1.7)
+        plot_geometries(ax, sv.boundary, color="#6b6b6b", linewidth=lw, zorder=1.7)
 
 
 def label_parcels(ax, parcels, extent, map_w_mm: float, *, only=None, shares=None) -> None:
@@ -294,9 +315,10 @@ def plot_perimeters(ax, drawn, styles, *, highlight: str | None = None, notes: l
         s = styles[row["perimeter_id"]]
         dashed = "dashArray" in s
         lw = (2.4 if row["perimeter_id"] == highlight else 1.4) * (1.3 if s["weight"] >= 4 else 1.0)
-        gpd.GeoSeries([row.geometry], crs=drawn.crs).boundary.plot(
-            ax=ax, color=s["color"], linewidth=lw, linestyle=(0, (5, 3)) if dashed else "-", zorder=5
-        )
+        plot_geometries(
+            ax, shapely.boundary([row.geometry]), color=s["color"], linewidth=lw,
+            linestyle=(0, (5, 3)) if dashed else "-", zorder=5,
+        )  # fmt: skip
         label = short_name(row.get("nom") or row["perimeter_id"])
         if row.get("type") == "secteur" and bool(row.get("centre_ville")):
             label += " (centre-ville)"
@@ -309,8 +331,8 @@ def plot_perimeters(ax, drawn, styles, *, highlight: str | None = None, notes: l
         )
         holes = hole_polygons(row.geometry)
         if holes:
-            gpd.GeoSeries(holes, crs=drawn.crs).plot(
-                ax=ax, facecolor="none", edgecolor=s["color"], hatch="xx", linewidth=0.6, zorder=4.5
+            plot_geometries(
+                ax, holes, facecolor="none", edgecolor=s["color"], hatch="xx", linewidth=0.6, zorder=4.5
             )
             name = short_name(row.get("nom") or row["perimeter_id"])
             handles.append(
@@ -340,15 +362,14 @@ def draw_inset(
         spine.set_linewidth(0.6)
     parts = [shapely.box(*extent), *drawn.geometry]
     if territory is not None and not territory.is_empty:
-        gpd.GeoSeries([territory], crs=drawn.crs).plot(
-            ax=ax, facecolor="#f2f2f2", edgecolor="#444444", linewidth=0.6
-        )
+        plot_geometries(ax, [territory], facecolor="#f2f2f2", edgecolor="#444444", linewidth=0.6)
         parts.append(territory)
     for _, row in drawn.iterrows():
         s = styles[row["perimeter_id"]]
         filled = focus is None or row["perimeter_id"] == focus
-        gpd.GeoSeries([row.geometry], crs=drawn.crs).plot(
-            ax=ax,
+        plot_geometries(
+            ax,
+            [row.geometry],
             facecolor=s["color"] if filled else "none",
             edgecolor=s["color"],
             linewidth=0.5,

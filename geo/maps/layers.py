@@ -17,7 +17,6 @@ or, in legend parts, HTML-escaped.
 from __future__ import annotations
 
 import html
-import math
 import re
 
 import folium
@@ -32,10 +31,11 @@ from geo.classify import INSIDE, OUTSIDE, STATUS_LABELS, STRADDLING
 from geo.errors import InputError
 from geo.maps import assets as _assets
 from geo.maps.safe import SafeMacro
+from geo.maps.streets import street_labels as street_labels
+from geo.maps.style import STATUS_COLOURS as STATUS_COLOURS
+from geo.maps.text import cell_text as cell_text
 from geo.maps.text import html_text
 
-#: Fill colour of parcels by status against the ORT.
-STATUS_COLOURS = {INSIDE: "#4daf4a", STRADDLING: "#ffd92f", OUTSIDE: "#e8e8e8"}
 FAR_COLOUR = "#f2f2f2"
 #: Friches by CNIG ``site_statut``.
 FRICHE_COLOURS = {
@@ -213,14 +213,6 @@ def _col(df: pd.DataFrame, *names: str) -> str | None:
         if name in df.columns:
             return name
     return None
-
-
-def cell_text(value) -> str:
-    if value is None or (not isinstance(value, (list, tuple, dict)) and pd.isna(value)):
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return f"{int(value)}"
-    return str(value)
 
 
 def _fmt_int(value: float) -> str:
@@ -836,62 +828,6 @@ def lieux_dits_layer(lieux_dits, crs):
     texts = [cell_text(v) for v in gdf[name]] if name else []
     spec = {"q": _Q, "items": _label_items(pts, texts, LABEL_ZOOM["lieu_dit"], cls="ort-lieu-dit")}
     return DataLayer("lieux-dits", "Lieux-dits", "labels", spec), len(gdf)
-
-
-def street_labels(addresses: pd.DataFrame, crs) -> gpd.GeoDataFrame:
-    """One label per street, placed along its addresses (BAN/BAL points grouped by voie).
-
-    Parameters
-    ----------
-    addresses : DataFrame
-        :func:`geo.sources.addresses.read_addresses` result (``voie``, ``voie_key``, ``lon``,
-        ``lat`` in WGS84 degrees, ``code_insee``).
-    crs : CRS-like
-        Metric CRS in which the street axes are fitted.
-
-    Returns
-    -------
-    GeoDataFrame
-        ``voie`` (as written), ``angle`` (degrees, counter-clockwise from east, in [-90, 90]),
-        ``n`` (addresses), point geometry in ``crs``: the address nearest the street's middle,
-        moved onto its axis (first principal direction of its addresses).
-    """
-    df = pd.DataFrame(addresses).dropna(subset=["lon", "lat"])
-    key = "voie_key" if "voie_key" in df.columns else "voie"
-    if "code_insee" in df.columns:
-        df = df.assign(_k=df["code_insee"].astype(str) + "|" + df[key].astype(str))
-    else:
-        df = df.assign(_k=df[key].astype(str))
-    pts = gpd.GeoSeries(gpd.points_from_xy(df["lon"], df["lat"]), crs=projection.WGS84).to_crs(crs)
-    xy = shapely.get_coordinates(pts.to_numpy())
-    rows = []
-    for _, idx in df.groupby("_k", sort=False).indices.items():
-        p = xy[idx]
-        name = cell_text(df["voie"].iloc[idx[0]])
-        if not name:
-            continue
-        mid = p.mean(axis=0)
-        angle = 0.0
-        if len(p) >= 2:
-            cov = np.cov((p - mid).T)
-            w, v = np.linalg.eigh(cov)
-            d = v[:, int(np.argmax(w))]
-            t = (p - mid) @ d
-            pos = mid + d * np.median(t)
-            angle = math.degrees(math.atan2(d[1], d[0]))
-            if angle > 90:
-                angle -= 180
-            elif angle < -90:
-                angle += 180
-        else:
-            pos = mid
-        rows.append((name, round(angle, 1), len(p), shapely.Point(pos)))
-    return gpd.GeoDataFrame(
-        rows and [r[:3] for r in rows] or None,
-        columns=["voie", "angle", "n"],
-        geometry=[r[3] for r in rows],
-        crs=crs,
-    )
 
 
 def streets_layer(addresses, crs):

@@ -72,7 +72,6 @@ from geo.maps.layers import AXE_COLOURS as AXE_COLOURS
 from geo.maps.layers import (
     ELIGIBILITY_COLOURS,
     ELIGIBILITY_EFFECTS,
-    STATUS_COLOURS,
     actions_layer,
     cell_text,
     communes_layer,
@@ -94,17 +93,15 @@ from geo.maps.layers import HOUSING_COLOUR as HOUSING_COLOUR
 from geo.maps.layers import PERIMETER_TYPE_LABELS as PERIMETER_TYPE_LABELS
 from geo.maps.layers import DataLayer as DataLayer
 from geo.maps.safe import Literal, SafeFigure, SafeFitBounds, SafeLayerControl, SafeMacro, SafeTileLayer
+from geo.maps.style import CADASTRE_MENTION as CADASTRE_MENTION
+from geo.maps.style import CENTRE_VILLE_COLOUR as CENTRE_VILLE_COLOUR
+from geo.maps.style import OPAH_RU_COLOUR as OPAH_RU_COLOUR
+from geo.maps.style import OTHER_PERIMETER_COLOUR as OTHER_PERIMETER_COLOUR
+from geo.maps.style import SECTOR_COLOURS as SECTOR_COLOURS
+from geo.maps.style import STATUS_COLOURS as STATUS_COLOURS
+from geo.maps.style import perimeter_colours as perimeter_colours
+from geo.maps.style import perimeter_style as perimeter_style
 from geo.maps.text import html_text, no_surrogates
-
-#: Mention required on every map drawn over the cadastre.
-CADASTRE_MENTION = "Fond de plan : DGFiP cadastre (Etalab) — mesures données à titre indicatif"
-
-#: Stroke colour of the centre-ville sector, of the other sectors in turn, of OPAH-RU and others.
-CENTRE_VILLE_COLOUR = "#e41a1c"
-SECTOR_COLOURS = ("#377eb8", "#984ea3", "#a65628", "#f781bf", "#17becf", "#4d4d4d")
-OPAH_RU_COLOUR = "#ff7f00"
-OTHER_PERIMETER_COLOUR = "#666666"
-
 
 # --------------------------------------------------------------------------------------------
 # Folium elements
@@ -185,61 +182,6 @@ class HtmlControl(SafeMacro):
 
 # --------------------------------------------------------------------------------------------
 # The map
-
-
-def perimeter_style(row, index_among_sectors: int) -> dict:
-    """Leaflet path options of a perimeter row (also the annex's colours).
-
-    Parameters
-    ----------
-    row : mapping
-        A perimeter row with ``type`` and optional ``centre_ville``.
-    index_among_sectors : int
-        Rank of this sector among the sectors that are not the centre-ville one (picks its
-        colour in :data:`SECTOR_COLOURS`).
-
-    Returns
-    -------
-    dict
-        ``color``, ``weight``, ``fillColor`` and, for dashed outlines, ``dashArray``.
-    """
-    ptype = row.get("type")
-    if ptype == "opah_ru":
-        return {"color": OPAH_RU_COLOUR, "weight": 3, "dashArray": "8 5", "fillColor": OPAH_RU_COLOUR}
-    if ptype == "secteur" and bool(row.get("centre_ville")):
-        return {"color": CENTRE_VILLE_COLOUR, "weight": 4, "fillColor": CENTRE_VILLE_COLOUR}
-    if ptype == "secteur":
-        c = SECTOR_COLOURS[index_among_sectors % len(SECTOR_COLOURS)]
-        return {"color": c, "weight": 3, "fillColor": c}
-    return {
-        "color": OTHER_PERIMETER_COLOUR,
-        "weight": 2,
-        "dashArray": "2 4",
-        "fillColor": OTHER_PERIMETER_COLOUR,
-    }
-
-
-def perimeter_colours(perimeters: pd.DataFrame) -> dict[str, dict]:
-    """Style of each perimeter id (the ``ort`` union row excluded).
-
-    Parameters
-    ----------
-    perimeters : DataFrame
-        Perimeter rows with ``perimeter_id``, ``type`` and optional ``centre_ville``, in order.
-
-    Returns
-    -------
-    dict
-        ``perimeter_id`` → :func:`perimeter_style` options.
-    """
-    out, n = {}, 0
-    for _, row in perimeters.iterrows():
-        if row.get("type") == "ort":
-            continue
-        out[row["perimeter_id"]] = perimeter_style(row, n)
-        if row.get("type") == "secteur" and not bool(row.get("centre_ville")):
-            n += 1
-    return out
 
 
 def convention_map(

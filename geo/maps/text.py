@@ -16,7 +16,7 @@ import html
 import re
 import unicodedata
 
-__all__ = ["NAME_MAX", "clean_text", "html_text", "mpl_text", "no_surrogates", "short_name"]
+__all__ = ["NAME_MAX", "cell_text", "clean_text", "html_text", "mpl_text", "no_surrogates", "short_name"]
 
 #: Longest name printed; longer ones end with "…".
 NAME_MAX = 90
@@ -64,3 +64,17 @@ def short_name(text: object, limit: int = NAME_MAX) -> str:
 def mpl_text(text: object) -> str:
     """Cleaned text for matplotlib, shown as it is ("$" does not start mathtext)."""
     return clean_text(text).replace("$", r"\$")
+
+
+def cell_text(value) -> str:
+    """A table cell as text: missing values (None, NaN, NA) empty, ``3.0`` as ``3``."""
+    if value is None:
+        return ""
+    if not isinstance(value, (list, tuple, dict)):
+        import pandas as pd  # only for its idea of a missing value; loaded by every caller
+
+        if pd.isna(value):
+            return ""
+    if isinstance(value, float) and value.is_integer():
+        return f"{int(value)}"
+    return str(value)
