@@ -188,11 +188,11 @@ def overlaps_of_bounds(
     bounds = np.asarray(bounds, dtype=float).reshape(-1, 4)
     # Only the perimeters near the batch are prepared and get a grid: what a batch holds does
     # not grow with the number of perimeters (a national layer against one département).
-    near = near_perimeters(bounds, perimeter_geoms)
-    if len(near) == 0:
+    used = near_perimeters(bounds, perimeter_geoms)
+    if len(used) == 0:
         empty = np.zeros(0, dtype=np.intp)
         return Overlaps(empty, empty.copy(), np.zeros(0), np.zeros(0, dtype=bool))
-    mgeom = np.asarray(perimeter_geoms, dtype=object)[near]
+    mgeom = np.asarray(perimeter_geoms, dtype=object)[used]
     shapely.prepare(mgeom)
     free = np.ones(len(bounds), dtype=bool) if exact is None else ~np.asarray(exact, dtype=bool)
     kernels = _kernels() if compiled else None
@@ -235,7 +235,7 @@ def overlaps_of_bounds(
     area[edge] = _edge_areas(cand[edge], mgeom, tp[edge], compiled=compiled)
 
     q = np.concatenate([wq, tq[keep]])
-    p = near[np.concatenate([wp, tp[keep]])]  # the caller's perimeter indices (same order)
+    p = used[np.concatenate([wp, tp[keep]])]  # the caller's perimeter indices (same order)
     a = np.concatenate([w_area, area[keep]])
     c = np.concatenate([np.zeros(len(wq), dtype=bool), covered[keep]])
     order = np.lexsort((p, q))

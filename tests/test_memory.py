@@ -19,7 +19,7 @@ import sys
 SCRIPT = r"""
 import gc, json, sys
 import numpy as np, shapely
-from geo import classify, grid, kernels
+from geo import classify, grid, kernels, validity
 from geo.sources import cadastre
 
 REGIONS, PER_REGION = 5, 80
@@ -44,6 +44,7 @@ def run(parcels, perimeters):
     return classify.overlaps_of_bounds(
         shapely.bounds(parcels), perimeters, geoms=lambda i: parcels[i],
         areas=lambda i: shapely.area(parcels[i]), compiled=True,
+        valid=validity.Tracker(lambda i: validity.valid_geoms(parcels[i])),
     )
 
 pairs, same = 0, True
