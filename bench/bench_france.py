@@ -113,6 +113,9 @@ class _Peak(threading.Thread):
     def __init__(self, pids: list[int]) -> None:
         super().__init__(daemon=True)
         self.pids, self.peak, self.stop = pids, 0, threading.Event()
+        #: Bytes each process of the trees read from and wrote to storage (/proc/PID/io), last seen.
+        self.io: dict[int, tuple[int, int]] = {}
+        self.start_io: dict[int, tuple[int, int]] = {}
 
     def run(self) -> None:
         import psutil
@@ -125,12 +128,21 @@ class _Peak(threading.Thread):
                     for p in [root, *root.children(recursive=True)]:
                         try:
                             total += p.memory_info().rss
-                        except psutil.NoSuchProcess:
+                            io = p.io_counters()
+                            self.start_io.setdefault(p.pid, (io.read_bytes, io.write_bytes))
+                            self.io[p.pid] = (io.read_bytes, io.write_bytes)
+                        except (psutil.NoSuchProcess, psutil.AccessDenied):
                             pass
                 except psutil.NoSuchProcess:
                     pass
             self.peak = max(self.peak, total)
             self.stop.wait(0.2)
+
+    def disk(self) -> tuple[int, int]:
+        """Bytes read from and written to storage by the trees during the run (as last seen)."""
+        read = sum(self.io[p][0] - self.start_io[p][0] for p in self.io)
+        written = sum(self.io[p][1] - self.start_io[p][1] for p in self.io)
+        return read, written
 
 
 def _du(path: Path) -> int:
@@ -149,13 +161,32 @@ def _timed(cmd: list[str], also: list[int] = ()) -> dict:
     peak.join()
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{out[-2000:]}\n{err[-4000:]}")
+    read, written = peak.disk()
     return {
         "seconds": seconds,
         "peak_mb": peak.peak / 2**20,
+        "disk_read_bytes": read,
+        "disk_written_bytes": written,
         "load_start": load,
         "load_end": os.getloadavg(),
         "stdout_tail": out.strip().splitlines()[-3:],
     }
+
+
+def verdicts_checksum(folder: Path) -> dict:
+    """Rows and an order-free checksum of a verdicts folder: the sum (mod 2**64) of a hash of
+    each row's id, perimeter, status and the bits of its share and areas."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    columns = ["idu", "perimeter_id", "status", "share", "area_inside_m2", "parcel_area_m2"]
+    rows, total = 0, 0
+    for part in sorted(folder.rglob("part-*.parquet")):
+        frame = pq.read_table(part, columns=columns).to_pandas()
+        rows += len(frame)
+        hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+        total = (total + int(hashed.sum(dtype="uint64"))) % 2**64
+    return {"rows": rows, "checksum": f"{total:016x}"}
 
 
 def _free_port() -> int:
@@ -218,6 +249,7 @@ def run(args) -> None:
         res = _timed(cmd)
         res["output_bytes"] = _du(out)
         res["command"] = "ort classify " + " ".join(cmd[2:])
+        res["verdicts"] = verdicts_checksum(out)
         results["runs"]["local"] = res
         print("local", json.dumps(res), flush=True)
     if "dask" in args.engines:
@@ -231,6 +263,7 @@ def run(args) -> None:
             res = _timed(cmd, also=[p.pid for p in procs])
             res["output_bytes"] = _du(out)
             res["command"] = "ort classify " + " ".join(cmd[2:])
+            res["verdicts"] = verdicts_checksum(out)
             results["runs"]["dask"] = res
             print("dask", json.dumps(res), flush=True)
         finally:
@@ -258,19 +291,27 @@ def markdown(results: dict) -> str:
         "",
         f"Entrée : {_fr(results['input_bytes'] / 1e9, 2)} Go de GeoParquet.",
         "",
-        "| moteur | secondes | parcelles/s | pic RSS Go | sortie Mo | charge (début → fin, 1 min) | "
+        "| moteur | secondes | parcelles/s | pic RSS Go (somme des processus) | lu / écrit sur disque Mo | "
+        "sortie Mo | verdicts (lignes, somme de contrôle) | charge (début → fin, 1 min) | "
         "France (100 M), extrapolé |",
-        "|---|---:|---:|---:|---:|---|---:|",
+        "|---|---:|---:|---:|---:|---:|---|---|---:|",
     ]
     for name, r in results["runs"].items():
         rate = n / r["seconds"]
+        v = r.get("verdicts", {})
         lines.append(
             f"| {name} | {_fr(r['seconds'])} | {_fr(rate, 0)} | {_fr(r['peak_mb'] / 1024, 2)} | "
-            f"{_fr(r['output_bytes'] / 1e6, 0)} | "
+            f"{_fr(r.get('disk_read_bytes', 0) / 1e6, 0)} / {_fr(r.get('disk_written_bytes', 0) / 1e6, 0)} | "
+            f"{_fr(r['output_bytes'] / 1e6, 0)} | {_fr(v.get('rows', 0), 0)}, `{v.get('checksum', '')}` | "
             f"{_fr(r['load_start'][0], 2)} → {_fr(r['load_end'][0], 2)} | "
             f"{_fr(100e6 / rate / 60, 1)} min |"
         )
     lines.append("")
+    sums = {r.get("verdicts", {}).get("checksum") for r in results["runs"].values()}
+    if len(results["runs"]) > 1:
+        same = "oui" if len(sums) == 1 else "NON"
+        lines.append(f"Sorties identiques (lignes et somme de contrôle) : {same}")
+        lines.append("")
     for name, r in results["runs"].items():
         lines.append(f"- {name} : `{r['command']}`")
     return "\n".join(lines) + "\n"

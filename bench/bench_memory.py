@@ -25,7 +25,9 @@ import time
 from pathlib import Path
 
 
-def _tree_rss(pid: int) -> int:
+def _tree_rss(pid: int, kind: str = "rss") -> int:
+    """Summed RSS of a process tree (pages shared by forked workers counted in each), or PSS
+    (each shared page divided among the processes that share it: what the tree really holds)."""
     import psutil
 
     total = 0
@@ -33,8 +35,8 @@ def _tree_rss(pid: int) -> int:
         root = psutil.Process(pid)
         for p in [root, *root.children(recursive=True)]:
             try:
-                total += p.memory_info().rss
-            except psutil.NoSuchProcess:
+                total += p.memory_info().rss if kind == "rss" else p.memory_full_info().pss
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
                 pass
     except psutil.NoSuchProcess:
         pass
@@ -44,7 +46,7 @@ def _tree_rss(pid: int) -> int:
 def one_run(cmd: list[str], env: dict, limit: float) -> dict:
     load = os.getloadavg()
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd="/")
     done = [0]
     samples: list[tuple[float, int, int]] = []  # seconds, parcels done, RSS bytes
     err_lines: list[str] = []
@@ -61,9 +63,12 @@ def one_run(cmd: list[str], env: dict, limit: float) -> dict:
     reader = threading.Thread(target=read_progress, daemon=True)
     reader.start()
     killed = False
+    pss = 0
     while proc.poll() is None:
         rss = _tree_rss(proc.pid)
         samples.append((time.perf_counter() - t0, done[0], rss))
+        if len(samples) % 5 == 0:  # reading smaps costs: every half second
+            pss = max(pss, _tree_rss(proc.pid, "pss"))
         if rss > limit:
             killed = True
             import psutil
@@ -85,6 +90,7 @@ def one_run(cmd: list[str], env: dict, limit: float) -> dict:
         "killed": killed,
         "parcels_done": done[0],
         "peak_rss": max((s[2] for s in samples), default=0),
+        "peak_pss": pss,
         "samples": samples,
         "load_start": load,
         "load_end": os.getloadavg(),
@@ -125,23 +131,32 @@ def main() -> None:
                 link.symlink_to(f)
         for name, path in variants.items():
             env = dict(os.environ)
-            if path is not None:
-                env["PYTHONPATH"] = str(path) + os.pathsep + env.get("PYTHONPATH", "")
+            if path is not None:  # its geo first (no empty entry: that would be the current folder)
+                env["PYTHONPATH"] = os.pathsep.join([str(path), *filter(None, [env.get("PYTHONPATH")])])
+            used = subprocess.run(
+                [sys.executable, "-c", "import geo; print(geo.__file__)"],
+                env=env, cwd="/", capture_output=True, text=True, check=True,
+            ).stdout.strip()  # fmt: skip
             out = args.folder / f"verdicts-memoire-{k}"
             cmd = [ort, "classify", str(sub), "--perimeters-file", str(perims), "-o", str(out), "--force"]
             if args.workers:
                 cmd += ["--workers", str(args.workers)]
             res = one_run(cmd, env, args.limit_gb * 2**30)
-            res.update(files=k, variant=name)
+            res.update(files=k, variant=name, geo=used)
             rows.append(res)
-            at = {m: rss_at(res["samples"], m * 1_000_000) for m in (1, 2, 4, 8)}
+            at = {m: rss_at(res["samples"], m * 1_000_000) for m in (1, 2, 4, 8, 16)}
             print(
                 json.dumps(
                     {
                         key: res[key]
                         for key in ("variant", "files", "seconds", "killed", "parcels_done", "returncode")
                     }
-                    | {"peak_gb": res["peak_rss"] / 2**30, "gb_at_millions": at, "load": res["load_start"][0]}
+                    | {
+                        "peak_gb": res["peak_rss"] / 2**30,
+                        "pss_gb": res["peak_pss"] / 2**30,
+                        "gb_at_millions": at,
+                        "load": res["load_start"][0],
+                    }
                 ),
                 flush=True,
             )
@@ -160,18 +175,19 @@ def _fr(x: float, digits: int = 2) -> str:
 def markdown(rows: list[dict]) -> str:
     lines = [
         "| code | fichiers (1 M parcelles chacun) | secondes | parcelles faites | pic RSS Go (arbre) | "
-        "RSS Go à 1 / 2 / 4 / 8 M | charge 1 min (début → fin) |",
-        "|---|---:|---:|---:|---:|---|---|",
+        "pic PSS Go (arbre) | RSS Go à 1 / 2 / 4 / 8 / 16 M | charge 1 min (début → fin) |",
+        "|---|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in rows:
         at = " / ".join(
-            "—" if (v := rss_at(r["samples"], m * 1_000_000)) is None else _fr(v) for m in (1, 2, 4, 8)
+            "—" if (v := rss_at(r["samples"], m * 1_000_000)) is None else _fr(v) for m in (1, 2, 4, 8, 16)
         )
         state = " (arrêté : limite de RSS)" if r["killed"] else ("" if r["returncode"] == 0 else " (échec)")
         lines.append(
             f"| {r['variant']} | {r['files']} | {_fr(r['seconds'], 1)}{state} | "
             f"{_fr(r['parcels_done'], 0)} | "
-            f"{_fr(r['peak_rss'] / 2**30)} | {at} | {_fr(r['load_start'][0])} → {_fr(r['load_end'][0])} |"
+            f"{_fr(r['peak_rss'] / 2**30)} | {_fr(r.get('peak_pss', 0) / 2**30)} | {at} | "
+            f"{_fr(r['load_start'][0])} → {_fr(r['load_end'][0])} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -344,7 +344,7 @@ def _rings(geoms: np.ndarray, *, oriented: bool):
     )
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=128)
 def _perimeter(wkb: bytes):
     """A perimeter's rings, ring boxes, and runs of :data:`_RUN` segments with their boxes."""
     geom = shapely.from_wkb(wkb)
@@ -372,7 +372,7 @@ def _perimeter(wkb: bytes):
 
 
 #: :func:`_perimeter` of a geometry object: the same object again needs no WKB made and hashed.
-_perimeter_of = ByIdentity(_perimeter)
+_perimeter_of = ByIdentity(_perimeter, 128)
 
 
 def intersection_areas(parcels: np.ndarray, perimeters: np.ndarray, which: np.ndarray) -> np.ndarray:
@@ -481,7 +481,7 @@ def _decide(
 
 #: Packed grids kept for the next batch (the same perimeters, batch after batch of a file), up
 #: to this many bytes: a run against many perimeters does not keep the grids of every batch.
-PACKED_BYTES = 64 * 2**20
+PACKED_BYTES = 32 * 2**20
 _PACKED: dict[tuple, tuple] = {}  # insertion order: the oldest first
 _PACKED_LOCK = threading.Lock()
 
