@@ -107,7 +107,7 @@ def overlaps(
     parcel_geoms : array of shapely geometries
         Polygons or points, in a metric CRS (metres).
     perimeter_geoms : array of shapely geometries
-        Polygons or multipolygons, same CRS. Those near the parcels are prepared in place.
+        Polygons or multipolygons, same CRS (left as they are: see :func:`overlaps_of_bounds`).
     compiled : bool, optional
         Areas of boundary pairs by :mod:`geo.kernels` (True) or GEOS (False); default: compiled
         from :data:`COMPILED_MIN_PAIRS` boundary pairs on.
@@ -170,7 +170,8 @@ def overlaps_of_bounds(
         ``minx, miny, maxx, maxy`` of each parcel (NaN for an empty one), metres.
     perimeter_geoms : array of shapely geometries
         Polygons or multipolygons, same CRS. Those whose box meets the parcels' extent
-        (:func:`near_perimeters`) are prepared in place and get a grid; the others cost nothing.
+        (:func:`near_perimeters`) get a grid and are prepared for this call (copies, unless
+        the caller prepared them: they are not changed); the others cost nothing.
     geoms : callable
         Sorted unique parcel indices → their shapely geometries.
     areas : callable
@@ -186,20 +187,20 @@ def overlaps_of_bounds(
         parcel in no pair is disjoint from every perimeter, whatever its repair.
     """
     bounds = np.asarray(bounds, dtype=float).reshape(-1, 4)
-    # Only the perimeters near the batch are prepared and get a grid: what a batch holds does
+    # Only the perimeters near the batch get a grid and are prepared: what a batch holds does
     # not grow with the number of perimeters (a national layer against one département).
     used = near_perimeters(bounds, perimeter_geoms)
     if len(used) == 0:
         empty = np.zeros(0, dtype=np.intp)
         return Overlaps(empty, empty.copy(), np.zeros(0), np.zeros(0, dtype=bool))
-    mgeom = np.asarray(perimeter_geoms, dtype=object)[used]
-    shapely.prepare(mgeom)
+    near_geoms = np.asarray(perimeter_geoms, dtype=object)[used]
+    mgeom = _prepared_copies(near_geoms)
     free = np.ones(len(bounds), dtype=bool) if exact is None else ~np.asarray(exact, dtype=bool)
     kernels = _kernels() if compiled else None
     if kernels is not None:
-        wq, wp, tq, tp = _grouped_pairs(kernels, bounds, mgeom, free)
+        wq, wp, tq, tp = _grouped_pairs(kernels, bounds, near_geoms, free)
     else:
-        wq, wp, tq, tp = _grid_pairs(bounds, mgeom, free)
+        wq, wp, tq, tp = _grid_pairs(bounds, near_geoms, free)
     if valid is not None and (len(wq) or len(tq)):
         near = np.union1d(wq, tq)
         bad = near[~np.asarray(valid(near), dtype=bool)]
@@ -232,7 +233,7 @@ def overlaps_of_bounds(
     rest = polys[~fast]
     edge = rest[shapely.intersects(perim[rest], cand[rest])]
     keep[edge] = True
-    area[edge] = _edge_areas(cand[edge], mgeom, tp[edge], compiled=compiled)
+    area[edge] = _edge_areas(cand[edge], near_geoms, tp[edge], compiled=compiled)
 
     q = np.concatenate([wq, tq[keep]])
     p = used[np.concatenate([wp, tp[keep]])]  # the caller's perimeter indices (same order)
@@ -240,6 +241,23 @@ def overlaps_of_bounds(
     c = np.concatenate([np.zeros(len(wq), dtype=bool), covered[keep]])
     order = np.lexsort((p, q))
     return Overlaps(q[order], p[order], a[order], c[order])
+
+
+def _prepared_copies(geoms: np.ndarray) -> np.ndarray:
+    """The perimeters prepared (GEOS indexes) for one batch: copies, freed with it.
+
+    Preparing the caller's geometries in place would keep the indexes of every perimeter a
+    run ever came near (about 0.1 MB for a thousand vertices) as long as the perimeters live —
+    a national layer's, in each worker — and threads sharing them would build the same
+    indexes at once (GEOS does not allow it). Perimeters the caller prepared are used as they
+    are. A copy is exact (WKB) and cheap beside the batch's work.
+    """
+    out = geoms.copy()
+    fresh = ~shapely.is_prepared(out)
+    if fresh.any():
+        out[fresh] = shapely.from_wkb(shapely.to_wkb(out[fresh]))
+        shapely.prepare(out[fresh])
+    return out
 
 
 #: Perimeters whose grids go together to the compiled loop: a batch near many perimeters holds
