@@ -116,18 +116,24 @@ class _Peak(threading.Thread):
         #: Bytes each process of the trees read from and wrote to storage (/proc/PID/io), last seen.
         self.io: dict[int, tuple[int, int]] = {}
         self.start_io: dict[int, tuple[int, int]] = {}
+        #: CPU seconds (user + system) of each process, last seen, by the tree it belongs to.
+        self.cpu: dict[int, tuple[int, float]] = {}
 
     def run(self) -> None:
         import psutil
 
         while not self.stop.is_set():
             total = 0
-            for pid in self.pids:
+            for tree, pid in enumerate(self.pids):
                 try:
                     root = psutil.Process(pid)
                     for p in [root, *root.children(recursive=True)]:
                         try:
                             total += p.memory_info().rss
+                            times = p.cpu_times()
+                            # The command's own process apart (-1): the client, the writer with Dask.
+                            mine = -1 if p.pid == self.pids[0] else tree
+                            self.cpu[p.pid] = (mine, times.user + times.system)
                             io = p.io_counters()
                             self.start_io.setdefault(p.pid, (io.read_bytes, io.write_bytes))
                             self.io[p.pid] = (io.read_bytes, io.write_bytes)
@@ -149,7 +155,7 @@ def _du(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
 
 
-def _timed(cmd: list[str], also: list[int] = ()) -> dict:
+def _timed(cmd: list[str], also: list[int] = (), roles: list[str] | None = None) -> dict:
     load = os.getloadavg()
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -162,7 +168,16 @@ def _timed(cmd: list[str], also: list[int] = ()) -> dict:
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{out[-2000:]}\n{err[-4000:]}")
     read, written = peak.disk()
+    cpu: dict[str, float] = {}
+    names = [
+        "ort classify",
+        "ses processus fils",
+        *(roles or [f"arbre {k}" for k in range(1, len(peak.pids))]),
+    ]
+    for tree, used in peak.cpu.values():
+        cpu[names[tree + 1]] = cpu.get(names[tree + 1], 0.0) + used
     return {
+        "cpu_seconds": cpu,
         "seconds": seconds,
         "peak_mb": peak.peak / 2**20,
         "disk_read_bytes": read,
@@ -260,7 +275,8 @@ def run(args) -> None:
             out = folder / "verdicts-dask"
             cmd = [ort, "classify", str(source), "--perimeters-file", str(perims), "-o", str(out), "--force",
                    "--engine", "dask", "--scheduler", address]  # fmt: skip
-            res = _timed(cmd, also=[p.pid for p in procs])
+            roles = ["ordonnanceur Dask", *(f"travailleur Dask {k}" for k in range(1, len(procs)))]
+            res = _timed(cmd, also=[p.pid for p in procs], roles=roles)
             res["output_bytes"] = _du(out)
             res["command"] = "ort classify " + " ".join(cmd[2:])
             res["verdicts"] = verdicts_checksum(out)
@@ -314,6 +330,8 @@ def markdown(results: dict) -> str:
         lines.append("")
     for name, r in results["runs"].items():
         lines.append(f"- {name} : `{r['command']}`")
+        cpu = ", ".join(f"{role} {_fr(sec)} s" for role, sec in r.get("cpu_seconds", {}).items())
+        lines.append(f"  - temps CPU (utilisateur + système) : {cpu}")
     return "\n".join(lines) + "\n"
 
 
