@@ -13,7 +13,10 @@ one GeoPackage — 1 500 perimeters for 30 files, about the number of ORT perime
 
 ``run`` times, each as a fresh process and with the machine's load noted:
 
-- ``ort classify FOLDER --perimeters-file perimetres.gpkg -o OUT`` (threads of one process);
+- ``ort classify FOLDER --perimeters-file perimetres.gpkg -o OUT`` (``local``: as the command
+  runs, worker processes or threads of its own process, whichever it uses);
+- ``threads``: the library's thread executor (``classify_dataset(..., processes=False)``) in a
+  fresh process, the perimeters read by geopandas;
 - the same with ``--engine dask --scheduler tcp://127.0.0.1:PORT``: a ``dask scheduler`` and two
   ``dask worker`` processes (one thread each) started beforehand on 127.0.0.1, over TCP.
 
@@ -267,6 +270,22 @@ def run(args) -> None:
         res["verdicts"] = verdicts_checksum(out)
         results["runs"]["local"] = res
         print("local", json.dumps(res), flush=True)
+    if "threads" in args.engines:
+        # The library's thread executor (classify_dataset(processes=False)) in a fresh process.
+        out = folder / "verdicts-threads"
+        code = (
+            "import sys, geopandas as gpd; from geo.scale import run; "
+            "p = gpd.read_file(sys.argv[2]).rename(columns={'id': 'perimeter_id'}); "
+            "r = run.classify_dataset(sys.argv[1], p, sys.argv[3], force=True, processes=False); "
+            "print(r.parcels, 'parcelles', r.rows, 'couples')"
+        )
+        cmd = [sys.executable, "-c", code, str(source), str(perims), str(out)]
+        res = _timed(cmd)
+        res["output_bytes"] = _du(out)
+        res["command"] = f'python -c "{code}" {source} {perims} {out}'
+        res["verdicts"] = verdicts_checksum(out)
+        results["runs"]["threads"] = res
+        print("threads", json.dumps(res), flush=True)
     if "dask" in args.engines:
         work = folder / "dask-work"
         work.mkdir(exist_ok=True)
@@ -343,7 +362,9 @@ def main() -> None:
     ap.add_argument("--per-file", type=int, default=1_000_000)
     ap.add_argument("--perimeters", type=int, default=50, help="perimeters per file")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--engines", nargs="+", default=["local", "dask"], choices=["local", "dask"])
+    ap.add_argument(
+        "--engines", nargs="+", default=["local", "threads", "dask"], choices=["local", "threads", "dask"]
+    )
     ap.add_argument("--dask-workers", type=int, default=2)
     ap.add_argument("--etalab", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=None)
