@@ -173,7 +173,7 @@ def _timed(cmd: list[str], also: list[int] = (), roles: list[str] | None = None)
     read, written = peak.disk()
     cpu: dict[str, float] = {}
     names = [
-        "ort classify",
+        "la commande",
         "ses processus fils",
         *(roles or [f"arbre {k}" for k in range(1, len(peak.pids))]),
     ]
