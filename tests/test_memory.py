@@ -5,7 +5,7 @@ worker, out of memory).
 Counted, not timed: in a fresh process, real Etalab parcels (Épinay-sur-Orge) laid out as
 several "départements" far apart, each with its own perimeters, all classified batch by batch
 against *all* the perimeters, as ``ort classify`` does file after file. Before the fix every
-batch built a grid for every perimeter (the grid cache holds 256: 400 perimeters made it
+batch built a grid for every perimeter (the grid cache held 256: 400 perimeters made it
 build them all again each batch) and the compiled loop kept the packed grids of up to nine
 batches — thousands of grids (0.4 MB each) alive, growing with files × perimeters.
 """
@@ -47,25 +47,24 @@ def run(parcels, perimeters):
         valid=validity.Tracker(lambda i: validity.valid_geoms(parcels[i])),
     )
 
-pairs, same = 0, True
-for k, parcels in enumerate(regions):
-    for half in np.array_split(np.arange(len(parcels)), 2):  # two batches per file
-        got = run(parcels[half], perims)
-        pairs += len(got.parcel)
-        mine = run(parcels[half], perims[k * PER_REGION:(k + 1) * PER_REGION])
-        same &= np.array_equal(got.parcel, mine.parcel)
-        same &= np.array_equal(got.perimeter, mine.perimeter + k * PER_REGION)
-        same &= np.array_equal(got.area, mine.area)
+batches = [(k, parcels[half]) for k, parcels in enumerate(regions)
+           for half in np.array_split(np.arange(len(parcels)), 2)]  # two batches per file
+found = [run(parcels, perims) for k, parcels in batches]  # file after file, as ort classify does
 gc.collect()
-print(json.dumps({
+counts = {
     "perimeters": len(perims),
-    "pairs": pairs,
-    "same": bool(same),
+    "pairs": sum(len(f.parcel) for f in found),
     "built": built[0],
     "alive": sum(isinstance(o, grid.PerimeterGrid) for o in gc.get_objects()),
-    "packed_grids": sum(len(e[0]) for e in kernels._PACKED.values()),
     "packed_bytes": sum(e[-1].nbytes + e[-2].nbytes for e in kernels._PACKED.values()),
-}))
+}
+same = True
+for (k, parcels), got in zip(batches, found):
+    mine = run(parcels, perims[k * PER_REGION:(k + 1) * PER_REGION])
+    same &= np.array_equal(got.parcel, mine.parcel)
+    same &= np.array_equal(got.perimeter, mine.perimeter + k * PER_REGION)
+    same &= np.array_equal(got.area, mine.area)
+print(json.dumps({**counts, "same": bool(same)}))
 """
 
 
@@ -79,12 +78,14 @@ def test_many_perimeters_keep_a_bounded_number_of_grids(epinay_parcelles):
     # Against all 400 perimeters, a batch finds what its own 80 give it, bit for bit.
     assert got["same"]
     # Each perimeter's grid is built once in the whole run, by the batches near it (before:
-    # every perimeter, for every batch: 10 × 400).
+    # every perimeter, for every batch: 4 000).
     assert got["built"] <= got["perimeters"], got
-    # Alive at the end: at most the grid caches' 256 (+ the 256 remembered by object),
-    # whatever the number of batches and perimeters (before: the grids of up to nine batches).
-    assert got["alive"] <= 2 * 256, got
-    from geo import kernels
+    # Alive at the end: at most what the grid caches keep (by WKB, and by object), whatever the
+    # number of batches and perimeters (before: all 400, the last batch's).
+    from geo import grid, kernels
 
+    assert got["alive"] <= 2 * grid.GRIDS_KEPT, got
+
+    # The packed grids kept for the next batch: within their budget (before: 212 MB here).
     largest_group = 64 * 2 * 258 * 258 * 4  # a group's packed grids (the newest is always kept)
     assert got["packed_bytes"] <= kernels.PACKED_BYTES + largest_group, got
