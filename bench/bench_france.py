@@ -13,7 +13,10 @@ one GeoPackage — 1 500 perimeters for 30 files, about the number of ORT perime
 
 ``run`` times, each as a fresh process and with the machine's load noted:
 
-- ``ort classify FOLDER --perimeters-file perimetres.gpkg -o OUT`` (threads of one process);
+- ``ort classify FOLDER --perimeters-file perimetres.gpkg -o OUT`` (``local``: as the command
+  runs, worker processes or threads of its own process, whichever it uses);
+- ``threads``: the library's thread executor (``classify_dataset(..., processes=False)``) in a
+  fresh process, the perimeters read by geopandas;
 - the same with ``--engine dask --scheduler tcp://127.0.0.1:PORT``: a ``dask scheduler`` and two
   ``dask worker`` processes (one thread each) started beforehand on 127.0.0.1, over TCP.
 
@@ -113,31 +116,49 @@ class _Peak(threading.Thread):
     def __init__(self, pids: list[int]) -> None:
         super().__init__(daemon=True)
         self.pids, self.peak, self.stop = pids, 0, threading.Event()
+        #: Bytes each process of the trees read from and wrote to storage (/proc/PID/io), last seen.
+        self.io: dict[int, tuple[int, int]] = {}
+        self.start_io: dict[int, tuple[int, int]] = {}
+        #: CPU seconds (user + system) of each process, last seen, by the tree it belongs to.
+        self.cpu: dict[int, tuple[int, float]] = {}
 
     def run(self) -> None:
         import psutil
 
         while not self.stop.is_set():
             total = 0
-            for pid in self.pids:
+            for tree, pid in enumerate(self.pids):
                 try:
                     root = psutil.Process(pid)
                     for p in [root, *root.children(recursive=True)]:
                         try:
                             total += p.memory_info().rss
-                        except psutil.NoSuchProcess:
+                            times = p.cpu_times()
+                            # The command's own process apart (-1): the client, the writer with Dask.
+                            mine = -1 if p.pid == self.pids[0] else tree
+                            self.cpu[p.pid] = (mine, times.user + times.system)
+                            io = p.io_counters()
+                            self.start_io.setdefault(p.pid, (io.read_bytes, io.write_bytes))
+                            self.io[p.pid] = (io.read_bytes, io.write_bytes)
+                        except (psutil.NoSuchProcess, psutil.AccessDenied):
                             pass
                 except psutil.NoSuchProcess:
                     pass
             self.peak = max(self.peak, total)
             self.stop.wait(0.2)
 
+    def disk(self) -> tuple[int, int]:
+        """Bytes read from and written to storage by the trees during the run (as last seen)."""
+        read = sum(self.io[p][0] - self.start_io[p][0] for p in self.io)
+        written = sum(self.io[p][1] - self.start_io[p][1] for p in self.io)
+        return read, written
+
 
 def _du(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
 
 
-def _timed(cmd: list[str], also: list[int] = ()) -> dict:
+def _timed(cmd: list[str], also: list[int] = (), roles: list[str] | None = None) -> dict:
     load = os.getloadavg()
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -149,13 +170,41 @@ def _timed(cmd: list[str], also: list[int] = ()) -> dict:
     peak.join()
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{out[-2000:]}\n{err[-4000:]}")
+    read, written = peak.disk()
+    cpu: dict[str, float] = {}
+    names = [
+        "la commande",
+        "ses processus fils",
+        *(roles or [f"arbre {k}" for k in range(1, len(peak.pids))]),
+    ]
+    for tree, used in peak.cpu.values():
+        cpu[names[tree + 1]] = cpu.get(names[tree + 1], 0.0) + used
     return {
+        "cpu_seconds": cpu,
         "seconds": seconds,
         "peak_mb": peak.peak / 2**20,
+        "disk_read_bytes": read,
+        "disk_written_bytes": written,
         "load_start": load,
         "load_end": os.getloadavg(),
         "stdout_tail": out.strip().splitlines()[-3:],
     }
+
+
+def verdicts_checksum(folder: Path) -> dict:
+    """Rows and an order-free checksum of a verdicts folder: the sum (mod 2**64) of a hash of
+    each row's id, perimeter, status and the bits of its share and areas."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    columns = ["idu", "perimeter_id", "status", "share", "area_inside_m2", "parcel_area_m2"]
+    rows, total = 0, 0
+    for part in sorted(folder.rglob("part-*.parquet")):
+        frame = pq.read_table(part, columns=columns).to_pandas()
+        rows += len(frame)
+        hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+        total = (total + int(hashed.sum(dtype="uint64"))) % 2**64
+    return {"rows": rows, "checksum": f"{total:016x}"}
 
 
 def _free_port() -> int:
@@ -218,8 +267,25 @@ def run(args) -> None:
         res = _timed(cmd)
         res["output_bytes"] = _du(out)
         res["command"] = "ort classify " + " ".join(cmd[2:])
+        res["verdicts"] = verdicts_checksum(out)
         results["runs"]["local"] = res
         print("local", json.dumps(res), flush=True)
+    if "threads" in args.engines:
+        # The library's thread executor (classify_dataset(processes=False)) in a fresh process.
+        out = folder / "verdicts-threads"
+        code = (
+            "import sys, geopandas as gpd; from geo.scale import run; "
+            "p = gpd.read_file(sys.argv[2]).rename(columns={'id': 'perimeter_id'}); "
+            "r = run.classify_dataset(sys.argv[1], p, sys.argv[3], force=True, processes=False); "
+            "print(r.parcels, 'parcelles', r.rows, 'couples')"
+        )
+        cmd = [sys.executable, "-c", code, str(source), str(perims), str(out)]
+        res = _timed(cmd)
+        res["output_bytes"] = _du(out)
+        res["command"] = f'python -c "{code}" {source} {perims} {out}'
+        res["verdicts"] = verdicts_checksum(out)
+        results["runs"]["threads"] = res
+        print("threads", json.dumps(res), flush=True)
     if "dask" in args.engines:
         work = folder / "dask-work"
         work.mkdir(exist_ok=True)
@@ -228,9 +294,11 @@ def run(args) -> None:
             out = folder / "verdicts-dask"
             cmd = [ort, "classify", str(source), "--perimeters-file", str(perims), "-o", str(out), "--force",
                    "--engine", "dask", "--scheduler", address]  # fmt: skip
-            res = _timed(cmd, also=[p.pid for p in procs])
+            roles = ["ordonnanceur Dask", *(f"travailleur Dask {k}" for k in range(1, len(procs)))]
+            res = _timed(cmd, also=[p.pid for p in procs], roles=roles)
             res["output_bytes"] = _du(out)
             res["command"] = "ort classify " + " ".join(cmd[2:])
+            res["verdicts"] = verdicts_checksum(out)
             results["runs"]["dask"] = res
             print("dask", json.dumps(res), flush=True)
         finally:
@@ -258,21 +326,31 @@ def markdown(results: dict) -> str:
         "",
         f"Entrée : {_fr(results['input_bytes'] / 1e9, 2)} Go de GeoParquet.",
         "",
-        "| moteur | secondes | parcelles/s | pic RSS Go | sortie Mo | charge (début → fin, 1 min) | "
+        "| moteur | secondes | parcelles/s | pic RSS Go (somme des processus) | lu / écrit sur disque Mo | "
+        "sortie Mo | verdicts (lignes, somme de contrôle) | charge (début → fin, 1 min) | "
         "France (100 M), extrapolé |",
-        "|---|---:|---:|---:|---:|---|---:|",
+        "|---|---:|---:|---:|---:|---:|---|---|---:|",
     ]
     for name, r in results["runs"].items():
         rate = n / r["seconds"]
+        v = r.get("verdicts", {})
         lines.append(
             f"| {name} | {_fr(r['seconds'])} | {_fr(rate, 0)} | {_fr(r['peak_mb'] / 1024, 2)} | "
-            f"{_fr(r['output_bytes'] / 1e6, 0)} | "
+            f"{_fr(r.get('disk_read_bytes', 0) / 1e6, 0)} / {_fr(r.get('disk_written_bytes', 0) / 1e6, 0)} | "
+            f"{_fr(r['output_bytes'] / 1e6, 0)} | {_fr(v.get('rows', 0), 0)}, `{v.get('checksum', '')}` | "
             f"{_fr(r['load_start'][0], 2)} → {_fr(r['load_end'][0], 2)} | "
             f"{_fr(100e6 / rate / 60, 1)} min |"
         )
     lines.append("")
+    sums = {r.get("verdicts", {}).get("checksum") for r in results["runs"].values()}
+    if len(results["runs"]) > 1:
+        same = "oui" if len(sums) == 1 else "NON"
+        lines.append(f"Sorties identiques (lignes et somme de contrôle) : {same}")
+        lines.append("")
     for name, r in results["runs"].items():
         lines.append(f"- {name} : `{r['command']}`")
+        cpu = ", ".join(f"{role} {_fr(sec)} s" for role, sec in r.get("cpu_seconds", {}).items())
+        lines.append(f"  - temps CPU (utilisateur + système) : {cpu}")
     return "\n".join(lines) + "\n"
 
 
@@ -284,7 +362,9 @@ def main() -> None:
     ap.add_argument("--per-file", type=int, default=1_000_000)
     ap.add_argument("--perimeters", type=int, default=50, help="perimeters per file")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--engines", nargs="+", default=["local", "dask"], choices=["local", "dask"])
+    ap.add_argument(
+        "--engines", nargs="+", default=["local", "threads", "dask"], choices=["local", "threads", "dask"]
+    )
     ap.add_argument("--dask-workers", type=int, default=2)
     ap.add_argument("--etalab", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=None)

@@ -107,7 +107,7 @@ def overlaps(
     parcel_geoms : array of shapely geometries
         Polygons or points, in a metric CRS (metres).
     perimeter_geoms : array of shapely geometries
-        Polygons or multipolygons, same CRS. They are prepared in place.
+        Polygons or multipolygons, same CRS (left as they are: see :func:`overlaps_of_bounds`).
     compiled : bool, optional
         Areas of boundary pairs by :mod:`geo.kernels` (True) or GEOS (False); default: compiled
         from :data:`COMPILED_MIN_PAIRS` boundary pairs on.
@@ -169,7 +169,9 @@ def overlaps_of_bounds(
     bounds : array (n, 4)
         ``minx, miny, maxx, maxy`` of each parcel (NaN for an empty one), metres.
     perimeter_geoms : array of shapely geometries
-        Polygons or multipolygons, same CRS. They are prepared in place.
+        Polygons or multipolygons, same CRS. Those whose box meets the parcels' extent
+        (:func:`near_perimeters`) get a grid and are prepared for this call (copies, unless
+        the caller prepared them: they are not changed); the others cost nothing.
     geoms : callable
         Sorted unique parcel indices → their shapely geometries.
     areas : callable
@@ -184,16 +186,21 @@ def overlaps_of_bounds(
         the pairs of an invalid parcel are left out (the callback knows which). An invalid
         parcel in no pair is disjoint from every perimeter, whatever its repair.
     """
-    mgeom = np.asarray(perimeter_geoms, dtype=object)
-    shapely.prepare(mgeom)
     bounds = np.asarray(bounds, dtype=float).reshape(-1, 4)
+    # Only the perimeters near the batch get a grid and are prepared: what a batch holds does
+    # not grow with the number of perimeters (a national layer against one département).
+    used = near_perimeters(bounds, perimeter_geoms)
+    if len(used) == 0:
+        empty = np.zeros(0, dtype=np.intp)
+        return Overlaps(empty, empty.copy(), np.zeros(0), np.zeros(0, dtype=bool))
+    near_geoms = np.asarray(perimeter_geoms, dtype=object)[used]
+    mgeom = _prepared_copies(near_geoms)
     free = np.ones(len(bounds), dtype=bool) if exact is None else ~np.asarray(exact, dtype=bool)
     kernels = _kernels() if compiled else None
     if kernels is not None:
-        grids = [perimeter_grid(geom) for geom in mgeom]
-        wq, wp, tq, tp = kernels.grid_pairs(bounds, shapely.bounds(mgeom), grids, free, GRID_MARGIN)
+        wq, wp, tq, tp = _grouped_pairs(kernels, bounds, near_geoms, free)
     else:
-        wq, wp, tq, tp = _grid_pairs(bounds, mgeom, free)
+        wq, wp, tq, tp = _grid_pairs(bounds, near_geoms, free)
     if valid is not None and (len(wq) or len(tq)):
         near = np.union1d(wq, tq)
         bad = near[~np.asarray(valid(near), dtype=bool)]
@@ -226,14 +233,65 @@ def overlaps_of_bounds(
     rest = polys[~fast]
     edge = rest[shapely.intersects(perim[rest], cand[rest])]
     keep[edge] = True
-    area[edge] = _edge_areas(cand[edge], mgeom, tp[edge], compiled=compiled)
+    area[edge] = _edge_areas(cand[edge], near_geoms, tp[edge], compiled=compiled)
 
     q = np.concatenate([wq, tq[keep]])
-    p = np.concatenate([wp, tp[keep]])
+    p = used[np.concatenate([wp, tp[keep]])]  # the caller's perimeter indices (same order)
     a = np.concatenate([w_area, area[keep]])
     c = np.concatenate([np.zeros(len(wq), dtype=bool), covered[keep]])
     order = np.lexsort((p, q))
     return Overlaps(q[order], p[order], a[order], c[order])
+
+
+def _prepared_copies(geoms: np.ndarray) -> np.ndarray:
+    """The perimeters prepared (GEOS indexes) for one batch: copies, freed with it.
+
+    Preparing the caller's geometries in place would keep the indexes of every perimeter a
+    run ever came near (about 0.1 MB for a thousand vertices) as long as the perimeters live —
+    a national layer's, in each worker — and threads sharing them would build the same
+    indexes at once (GEOS does not allow it). Perimeters the caller prepared are used as they
+    are. A copy is exact (WKB) and cheap beside the batch's work.
+    """
+    out = geoms.copy()
+    fresh = ~shapely.is_prepared(out)
+    if fresh.any():
+        out[fresh] = shapely.from_wkb(shapely.to_wkb(out[fresh]))
+        shapely.prepare(out[fresh])
+    return out
+
+
+#: Perimeters whose grids go together to the compiled loop: a batch near many perimeters holds
+#: the grids (about 0.4 MB each) of this many at a time, not of all of them.
+PERIMETER_GROUP = 64
+
+
+def near_perimeters(bounds: np.ndarray, perimeter_geoms: np.ndarray) -> np.ndarray:
+    """Indices (ascending) of the perimeters whose bounding box meets the extent of ``bounds``.
+
+    Only they can meet a parcel of the batch. NaN boxes (empty parcels) count for nothing.
+    """
+    bounds = np.asarray(bounds, dtype=float).reshape(-1, 4)
+    if len(bounds) == 0:
+        return np.zeros(0, dtype=np.intp)
+    x0, y0 = np.fmin.reduce(bounds[:, 0]), np.fmin.reduce(bounds[:, 1])
+    x1, y1 = np.fmax.reduce(bounds[:, 2]), np.fmax.reduce(bounds[:, 3])
+    box = shapely.bounds(np.asarray(perimeter_geoms, dtype=object)).reshape(-1, 4)
+    meets = (box[:, 0] <= x1) & (box[:, 2] >= x0) & (box[:, 1] <= y1) & (box[:, 3] >= y0)
+    return np.flatnonzero(meets)
+
+
+def _grouped_pairs(kernels, bounds, mgeom, free):
+    """:func:`geo.kernels.grid_pairs` by groups of :data:`PERIMETER_GROUP` perimeters."""
+    boxes = shapely.bounds(mgeom)
+    parts = []
+    for lo in range(0, len(mgeom), PERIMETER_GROUP):
+        hi = lo + PERIMETER_GROUP
+        grids = [perimeter_grid(geom) for geom in mgeom[lo:hi]]
+        wq, wp, tq, tp = kernels.grid_pairs(bounds, boxes[lo:hi], grids, free, GRID_MARGIN)
+        parts.append((wq, wp + lo, tq, tp + lo))
+    if len(parts) == 1:
+        return parts[0]
+    return tuple(np.concatenate(arrays) for arrays in zip(*parts, strict=True))
 
 
 def _grid_pairs(bounds, mgeom, free):
@@ -249,7 +307,7 @@ def _grid_pairs(bounds, mgeom, free):
         strip = order[np.searchsorted(west, bx0 - _STRIP_M) : np.searchsorted(west, bx1, side="right")]
         near = np.concatenate([strip[~is_wide[strip]], wide])  # a wide parcel once, not twice
         cand = near[(minx[near] <= bx1) & (maxx[near] >= bx0) & (miny[near] <= by1) & (maxy[near] >= by0)]
-        grid = perimeter_grid(mgeom[j])
+        grid = perimeter_grid(mgeom[j]) if len(cand) else None  # a grid only where it serves
         if grid is None or len(cand) == 0:
             test_q.append(cand)
             test_p.append(np.full(len(cand), j))

@@ -126,11 +126,16 @@ class ByIdentity:
         return value
 
 
-@functools.lru_cache(maxsize=256)
+#: Grids kept (about 0.4 MB each): enough for the perimeters near a few batches (a département
+#: has a few dozen), not all of a national layer — a batch builds those near it again.
+GRIDS_KEPT = 128
+
+
+@functools.lru_cache(maxsize=GRIDS_KEPT)
 def _grid(wkb: bytes) -> PerimeterGrid:
     geom = shapely.from_wkb(wkb)
     shapely.prepare(geom)
     return PerimeterGrid(geom)
 
 
-_grid_of = ByIdentity(_grid)
+_grid_of = ByIdentity(_grid, GRIDS_KEPT)

@@ -36,6 +36,7 @@ The large-scale engine (:mod:`geo.scale`) always uses it.
 from __future__ import annotations
 
 import functools
+import threading
 
 import numpy as np
 import shapely
@@ -343,7 +344,7 @@ def _rings(geoms: np.ndarray, *, oriented: bool):
     )
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=128)
 def _perimeter(wkb: bytes):
     """A perimeter's rings, ring boxes, and runs of :data:`_RUN` segments with their boxes."""
     geom = shapely.from_wkb(wkb)
@@ -371,7 +372,7 @@ def _perimeter(wkb: bytes):
 
 
 #: :func:`_perimeter` of a geometry object: the same object again needs no WKB made and hashed.
-_perimeter_of = ByIdentity(_perimeter)
+_perimeter_of = ByIdentity(_perimeter, 128)
 
 
 def intersection_areas(parcels: np.ndarray, perimeters: np.ndarray, which: np.ndarray) -> np.ndarray:
@@ -478,41 +479,42 @@ def _decide(
     return pq[whole], pp[whole], pq[~whole], pp[~whole]
 
 
-_PACKED: dict[tuple, tuple] = {}
+#: Packed grids kept for the next batch (the same perimeters, batch after batch of a file), up
+#: to this many bytes: a run against many perimeters does not keep the grids of every batch.
+PACKED_BYTES = 32 * 2**20
+_PACKED: dict[tuple, tuple] = {}  # insertion order: the oldest first
+_PACKED_LOCK = threading.Lock()
 
 
 def _packed(grids: list) -> tuple:
-    """The grids as flat arrays for :func:`_decide` (kept for the same grids)."""
+    """The grids as flat arrays for :func:`_decide` (kept for the same grids, within
+    :data:`PACKED_BYTES`)."""
     key = tuple(id(g) for g in grids)
-    if key not in _PACKED:
-        if len(_PACKED) > 8:
-            _PACKED.clear()
-        ok = np.array([g is not None for g in grids])
-        real = [g for g in grids if g is not None]
-        sizes = [g.inside.size for g in grids if g is not None]
-        at = np.zeros(len(grids), dtype=np.int64)
-        at[ok] = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if real else []
+    with _PACKED_LOCK:
+        entry = _PACKED.pop(key, None)
+        if entry is not None:
+            _PACKED[key] = entry  # the newest now
+            return entry[1:]
+    ok = np.array([g is not None for g in grids], dtype=bool)
+    real = [g for g in grids if g is not None]
+    sizes = [g.inside.size for g in real]
+    at = np.zeros(len(grids), dtype=np.int64)
+    at[ok] = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if real else []
 
-        def field(name, dtype):
-            return np.array([getattr(g, name) if g is not None else 0 for g in grids], dtype=dtype)
+    def field(name, dtype):
+        return np.array([getattr(g, name) if g is not None else 0 for g in grids], dtype=dtype)
 
-        flat = lambda name: (  # noqa: E731
-            np.concatenate([getattr(g, name).ravel() for g in real]) if real else np.zeros(1, np.int32)
-        )
-        # The grids are kept with their arrays: their ids stay theirs while the entry lives.
-        _PACKED[key] = (
-            grids,
-            ok,
-            field("x0", float),
-            field("y0", float),
-            field("size", float),
-            field("nx", np.int64),
-            field("ny", np.int64),
-            at,
-            flat("inside"),
-            flat("outside"),
-        )
-    return _PACKED[key][1:]
+    def flat(name):
+        return np.concatenate([getattr(g, name).ravel() for g in real]) if real else np.zeros(1, np.int32)
+
+    # The grids are kept with their arrays: their ids stay theirs while the entry lives.
+    entry = (grids, ok, field("x0", float), field("y0", float), field("size", float),
+             field("nx", np.int64), field("ny", np.int64), at, flat("inside"), flat("outside"))  # fmt: skip
+    with _PACKED_LOCK:
+        _PACKED[key] = entry
+        while len(_PACKED) > 1 and sum(e[-1].nbytes + e[-2].nbytes for e in _PACKED.values()) > PACKED_BYTES:
+            del _PACKED[next(iter(_PACKED))]
+    return entry[1:]
 
 
 def grid_pairs(bounds: np.ndarray, boxes: np.ndarray, grids: list, free: np.ndarray, margin: float):
