@@ -21,6 +21,9 @@ build, falls back to compiling once at first use, as before — never to wrong c
 from __future__ import annotations
 
 import os
+import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import numba
@@ -63,6 +66,33 @@ class _NoCache:
         pass
 
 
+#: numba imports SciPy's BLAS when its CPU target first loads its registries, to decide
+#: whether ``np.dot`` on 1-D arrays may call BLAS: about 0.3 s of a fresh ``ort classify``
+#: (SciPy, then NumPy's f2py), for loops that never call it. Held while that happens.
+_REGISTRIES = threading.RLock()
+_BLAS = "scipy.linalg.cython_blas"
+
+
+@contextmanager
+def _without_scipy_blas():
+    """numba's registries loaded without importing SciPy (only the first time, in this process).
+
+    numba's ``np.dot``-style inner products then use its own loop instead of BLAS (same
+    results); ``np.linalg`` and ``np.dot`` on matrices still import SciPy when a caller compiles
+    them. Nothing changes if SciPy's BLAS is already imported or the registries loaded.
+    """
+    with _REGISTRIES:
+        if "numba.np.arraymath" in sys.modules or _BLAS in sys.modules:
+            yield
+            return
+        sys.modules[_BLAS] = None  # an import of it fails at once, its parents not imported
+        try:
+            yield
+        finally:
+            if sys.modules.get(_BLAS, 0) is None:
+                del sys.modules[_BLAS]
+
+
 class _Cache:
     """The shipped code first (read-only), then numba's usual cache (where compiles are saved)."""
 
@@ -80,9 +110,10 @@ class _Cache:
             self.usual = _NoCache()
 
     def load_overload(self, sig, target_context):
-        found = self.shipped.load_overload(sig, target_context)
-        if found is None and self.usual is not self.shipped:
-            found = self.usual.load_overload(sig, target_context)
+        with _without_scipy_blas():
+            found = self.shipped.load_overload(sig, target_context)
+            if found is None and self.usual is not self.shipped:
+                found = self.usual.load_overload(sig, target_context)
         return found
 
     def save_overload(self, sig, data):

@@ -379,13 +379,34 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     return pool
 
 
+_WARMED = threading.Event()
+_WARMING = threading.Lock()
+
+
 def _warm_compiled() -> None:
     """Load the compiled code (:mod:`geo.kernels`, :mod:`geo.scale.wkb`) once per process."""
-    try:
-        from geo.scale import compiled
-    except ImportError:  # numba missing: GEOS and numpy do the work
-        return
-    compiled.compile_all()
+    with _WARMING:
+        if _WARMED.is_set():
+            return
+        try:
+            from geo.scale import compiled
+        except ImportError:  # numba missing: GEOS and numpy do the work
+            pass
+        else:
+            compiled.compile_all()
+        _WARMED.set()
+
+
+def warm_in_background() -> None:
+    """Start loading the compiled code in a thread of this process, and return at once.
+
+    About half a second of a fresh process (numba's registries, then the machine code of each
+    loop): ``ort classify`` starts it before reading the perimeters, so that the two overlap
+    where either waits on files or native code. A thread that calls a loop meanwhile waits for
+    it (numba compiles and loads under one lock); :func:`_warm_compiled` waits for it too.
+    """
+    if not _WARMED.is_set():
+        threading.Thread(target=_warm_compiled, name="ort-warm", daemon=True).start()
 
 
 def _close_pools() -> None:
@@ -410,7 +431,7 @@ def _thread_executor(
     against 50 perimeters it stayed under 1 GB and started faster. Until that growth is
     understood, worker processes stay the default.
     """
-    _warm_compiled()
+    warm_in_background()  # the first units are read meanwhile; their loops wait for it
     blob = shapely.to_wkb(perimeters.geometry.to_numpy())
     local = threading.local()
 
