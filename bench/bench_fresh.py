@@ -64,29 +64,51 @@ _DUCKDB_CUT = """(SELECT perimeter_id, geom AS geometry FROM (
 # --- the child processes (one per run) ---------------------------------------------------------
 
 
-def child(name: str, data: Path, out: Path) -> None:
-    """One engine's run in this fresh process; in-memory ones print their first call's time."""
+def statements(data: Path, out: Path) -> None:
+    """Write the SQL of the end-to-end DuckDB and SedonaDB runs beside the data: their fresh
+    processes then import nothing but their engine (not this benchmark's geopandas)."""
     b = _bench_scale()
     q = b._quoted
+    cut = _DUCKDB_CUT.format(perimeters=f"read_parquet({q(data / 'perimeters.parquet')})")
+    select = b._pairs_sql(f"read_parquet({q(data / 'parcels.parquet')})", cut)
+    copy = f"COPY ({select}) TO {q(out / 'duckdb-copy.parquet')} (FORMAT parquet)"
+    (out / "duckdb-copy.sql").write_text(copy, encoding="utf-8")
+    sedona = b._pairs_sql("parcels", "pieces", "ST_Contains", materialized=False)
+    (out / "sedona-file.sql").write_text(sedona, encoding="utf-8")
+
+
+def _leave() -> None:
+    """End a child at once (what ``ort classify`` does): no interpreter teardown for anyone."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def child(name: str, data: Path, out: Path) -> None:
+    """One engine's run in this fresh process; in-memory ones print their first call's time."""
     if name == "duckdb-copy":
-        conn = b._duckdb_connect()
-        cut = _DUCKDB_CUT.format(perimeters=f"read_parquet({q(data / 'perimeters.parquet')})")
-        select = b._pairs_sql(f"read_parquet({q(data / 'parcels.parquet')})", cut)
-        conn.execute(f"COPY ({select}) TO {q(out / 'duckdb-copy.parquet')} (FORMAT parquet)")
+        import _connect  # bench/, beside this file: duckdb only
+
+        _connect.duckdb_connect().execute((out / "duckdb-copy.sql").read_text(encoding="utf-8"))
+        _leave()
     elif name == "sedona-file":
         import sedonadb
 
         ctx = sedonadb.connect()
         ctx.read_parquet(str(data / "parcels.parquet")).to_view("parcels")
         ctx.read_parquet(str(data / "pieces.parquet")).to_view("pieces")
-        ctx.sql(b._pairs_sql("parcels", "pieces", "ST_Contains", materialized=False)).to_parquet(
+        ctx.sql((out / "sedona-file.sql").read_text(encoding="utf-8")).to_parquet(
             str(out / "sedona-file.parquet")
         )
+        _leave()
     elif name == "floor":
         import geopandas as gpd
 
         gpd.read_parquet(data / "parcels.parquet").to_parquet(out / "floor.parquet")
-    elif name == "ort-first":
+        _leave()
+    b = _bench_scale()
+    q = b._quoted
+    if name == "ort-first":
         import geopandas as gpd
 
         parcels = gpd.read_parquet(data / "parcels.parquet", columns=["idu", "geometry"])
@@ -214,6 +236,7 @@ def bench_size(n: int, args, root: Path) -> dict:
     if args.make_only:
         return {"n": n, "facts": facts, "rows": {}}
     print(f"\n== real {n:,} parcels × {facts['perimeters']} perimeters", flush=True)
+    statements(data, data)
     rows: dict = {}
     jobs = [("file", name) for name in args.file_engines] + [("first", name) for name in args.first_engines]
     for r in range(args.repeat):

@@ -327,30 +327,20 @@ def _pairs_sql(
     )
 
 
-def _quoted(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
+def _connect_module():
+    """``bench/_connect.py`` (DuckDB's connection, shared with bench_fresh.py), by its path:
+    this file is also loaded by the tests, from elsewhere."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_connect", Path(__file__).with_name("_connect.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def _duckdb_connect():
-    import duckdb
-    import duckdb_extension_spatial
-
-    # The wheel ships the binary as extensions/v<duckdb version>/spatial.duckdb_extension: load
-    # it by path, never from the network. Its version must be DuckDB's own (pin both).
-    ext = Path(duckdb_extension_spatial.__file__).parent / "extensions" / f"v{duckdb.__version__}"
-    binary = ext / "spatial.duckdb_extension"
-    if not binary.is_file():
-        shipped = sorted(p.parent.name for p in ext.parent.glob("*/spatial.duckdb_extension"))
-        raise SystemExit(
-            f"duckdb-extension-spatial ships {shipped} but DuckDB is v{duckdb.__version__}: "
-            "install the same version of both (pip install duckdb==X duckdb-extension-spatial==X)"
-        )
-    conn = duckdb.connect(
-        config={"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
-    )
-    conn.execute(f"LOAD {_quoted(binary)}")
-    conn.execute(f"SET threads = {os.cpu_count()}")
-    return conn
+_connect = _connect_module()
+_quoted = _connect.quoted
+_duckdb_connect = _connect.duckdb_connect
 
 
 class Engine:

@@ -93,7 +93,10 @@ def _read_perimeters(folder: Path | None, file: Path | None, when: str | None):
     help="Adresse de l'ordonnanceur Dask, ex. tcp://host:8786 (défaut : un ordonnanceur local).",
 )
 @click.option(
-    "--workers", type=int, default=None, help="Nombre de processus de calcul (défaut : un par cœur)."
+    "--workers",
+    type=int,
+    default=None,
+    help="Nombre de fils de calcul, ou de processus avec --engine dask (défaut : un par cœur).",
 )
 @click.option(
     "--chunk-rows", type=int, default=200_000, show_default=True, help="Lignes par lot pour un gros fichier."

@@ -6,8 +6,9 @@ classified on its own; finding, cutting and reading the input is :mod:`geo.scale
 job (:func:`geo.scale.partitions.plan`, :func:`geo.scale.partitions.read_unit`), running the
 units this module's, the output folder :mod:`geo.scale.output`'s.
 
-Units are classified with the project's engine (:mod:`geo.classify`) by a pool of processes
-(``engine="local"``, both cores by default) or by a Dask cluster (``engine="dask"``: a
+Units are classified with the project's engine (:mod:`geo.classify`) by threads of this
+process or a pool of processes (``engine="local"``, both cores by default; ``ort classify``
+uses the threads: nothing to start) or by a Dask cluster (``engine="dask"``: a
 ``distributed.LocalCluster``, or an existing scheduler ``tcp://host:8786`` whose workers can
 read the input paths). Memory stays bounded: a unit at a time per worker, a few units in
 flight, and results written as they are done — by the local workers themselves, into the run's
@@ -425,11 +426,12 @@ def _thread_executor(
     Each thread has its own perimeter geometries (GEOS builds a prepared geometry's indexes
     lazily, and two threads building them at once crash it); their grids are shared.
 
-    Not used by ``ort classify``: measured on 4 million real parcels in 4 files against 200
-    perimeters, this process grew to 13.7 GB and ran 2.5 times slower than worker processes
-    (which grow too with many perimeters: a 30M run against 1,500 lost a worker); on one file
-    against 50 perimeters it stayed under 1 GB and started faster. Until that growth is
-    understood, worker processes stay the default.
+    What ``ort classify`` uses: a fresh process starts no interpreter, imports geopandas and
+    numba once, loads the compiled code in a thread while the first units are read
+    (:func:`warm_in_background`), and prepares each perimeter once. Its memory stays bounded
+    against many perimeters now that a batch prepares and grids only the perimeters near it
+    (:func:`geo.classify.overlaps_of_bounds`): 4 million real parcels in 4 files against 1,500
+    perimeters peaked at 1.1 GB (it grew to 13.7 GB before that change).
     """
     warm_in_background()  # the first units are read meanwhile; their loops wait for it
     blob = shapely.to_wkb(perimeters.geometry.to_numpy())
@@ -588,8 +590,9 @@ def classify_dataset(
     progress : callable, optional
         Called with each :class:`UnitResult` as it arrives.
     processes : bool
-        ``local`` engine: worker processes (default), or threads of this process
-        (:func:`_thread_executor`: nothing to start; its memory grows with many perimeters).
+        ``local`` engine: worker processes forked from a fork server (default; kept for the
+        next run of this process), or threads of this process (:func:`_thread_executor`:
+        nothing to start, what ``ort classify`` uses).
 
     Returns
     -------
