@@ -150,13 +150,16 @@ def child(name: str, data: Path, out: Path) -> None:
         raise SystemExit(f"unknown child {name}")
 
 
+#: ``--against DIR``: the engine row of that checkout (its ``geo`` first on ``PYTHONPATH``).
+AGAINST = "ort classify (--against)"
+
+
 def _command(name: str, data: Path, out: Path) -> list[str]:
-    if name.startswith("ort classify"):
-        ort = shutil.which("ort") or "ort"
-        extra = name.split()[2:]  # e.g. --processes
-        return [ort, "classify", str(data / "parcels.parquet"), "--perimeters-file",
-                str(data / "perimetres.gpkg"), "-o", str(out / "-".join(["ort-cli", *extra])), "--force",
-                *extra]  # fmt: skip
+    args = ["classify", str(data / "parcels.parquet"), "--perimeters-file", str(data / "perimetres.gpkg")]
+    if name == "ort classify":
+        return [shutil.which("ort") or "ort", *args, "-o", str(out / "ort-cli"), "--force"]
+    if name == AGAINST:  # as a user runs it there too: the command in its own process
+        return [sys.executable, "-m", "geo", *args, "-o", str(out / "ort-against"), "--force"]
     kid = {"duckdb COPY": "duckdb-copy", "sedonadb": "sedona-file", "geopandas read+write": "floor"}.get(
         name, name
     )
@@ -193,10 +196,10 @@ class _Peak(threading.Thread):
             self.stop.wait(0.05)
 
 
-def run_fresh(cmd: list[str]) -> tuple[float, float, dict]:
+def run_fresh(cmd: list[str], env: dict | None = None) -> tuple[float, float, dict]:
     """Wall seconds of a fresh process, its peak RSS (MB), and the JSON it printed (if any)."""
     t = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     peak = _Peak(proc.pid)
     peak.start()
     stdout, stderr = proc.communicate()
@@ -244,7 +247,10 @@ def bench_size(n: int, args, root: Path) -> dict:
         for table, name in jobs[shift:] + jobs[:shift]:
             cmd = _command(name, data, data) if table == "file" else _command(FIRST_CALL[name], data, data)
             load = os.getloadavg()[0]
-            wall, peak, printed = run_fresh(cmd)
+            env = None
+            if name == AGAINST:
+                env = dict(os.environ, PYTHONPATH=str(args.against))
+            wall, peak, printed = run_fresh(cmd, env)
             seconds = printed.get("seconds", wall)
             row = rows.setdefault((table, name), {"times": [], "walls": [], "peaks": [], "loads": []})
             row["times"].append(seconds)
@@ -258,9 +264,7 @@ def bench_size(n: int, args, root: Path) -> dict:
     reference = None
     outputs = {
         ("file", "ort classify"): lambda: b._verdict_frame(_ort_results(data / "ort-cli")),
-        ("file", "ort classify --processes"): lambda: b._verdict_frame(
-            _ort_results(data / "ort-cli---processes")
-        ),
+        ("file", AGAINST): lambda: b._verdict_frame(_ort_results(data / "ort-against")),
         ("file", "duckdb COPY"): lambda: b._verdict_frame(
             __import__("pandas").read_parquet(data / "duckdb-copy.parquet")
         ),
@@ -337,6 +341,13 @@ def markdown(results: list[dict], command: str, load: tuple[str, str]) -> str:
                     f"- {labels[table]} : {a} {_fr(ratio)} × plus rapide que {b_} "
                     f"(objectif ≥ {_fr(goal, 0)} × : {'atteint' if ratio >= goal else 'non atteint'})."
                 )
+        if ("file", "ort classify") in res["rows"] and ("file", AGAINST) in res["rows"]:
+            rows = res["rows"]
+            ratio = rows[("file", AGAINST)]["seconds"] / rows[("file", "ort classify")]["seconds"]
+            lines.append(
+                f"- {labels['file']} : ort classify {_fr(ratio)} × plus rapide que la version "
+                f"de référence (`--against`, même exécution, entrelacée)."
+            )
         lines.append("")
         if "warm" in res:
             lines += ["### Processus chaud (2e appel et suivants) — `bench_scale.py`, même exécution", ""]
@@ -367,10 +378,18 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--data-dir", type=Path, default=None, help="keep (and reuse) the data here")
     ap.add_argument("--make-only", action="store_true", help="make the data (--data-dir) and stop")
+    ap.add_argument(
+        "--against",
+        type=Path,
+        default=None,
+        help="a checkout (e.g. a git worktree of main): its `ort classify` runs too, interleaved",
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.against is not None and AGAINST not in args.file_engines:
+        args.file_engines = [*args.file_engines, AGAINST]
     if args.child:
         child(args.child, args.data, args.work)
         return
