@@ -11,7 +11,10 @@ rotates), and waits for it to end (what it wrote is ``sync``-ed before the next)
   of 8 × 8 cells over each perimeter, ``ST_Intersection`` + ``ST_Dump``) and writes Parquet;
   SedonaDB reading the files (its pieces cut beforehand by ort: it has no ``ST_Subdivide``, and
   the cut is not timed — an advantage to SedonaDB); geopandas reading and writing the parcels
-  (the floor: no classification). Timed from outside: interpreter, imports, everything.
+  (the floor: no classification). Timed from outside: interpreter, imports, everything. The
+  DuckDB and SedonaDB processes import their engine only (their SQL is written beforehand),
+  and every child, like ``ort classify``, ends without the interpreter's teardown.
+  ``--against DIR`` adds the ``ort classify`` of another checkout (e.g. a worktree of main).
 - in memory, first call in a fresh process: the data loaded untimed in each engine's form
   (GeoDataFrame; DuckDB tables, its spatial extension loaded; SedonaDB memtables), then the first
   classification timed, its preparation counted (ort: importing the engine, loading the compiled
@@ -19,7 +22,8 @@ rotates), and waits for it to end (what it wrote is ``sync``-ed before the next)
 
 ``--warm`` adds the warm rows of ``bench/bench_scale.py`` (2nd call in a warm process; PostGIS)
 on the same data, in the same run. Memory: peak of the summed RSS of the process tree (sampled
-every 50 ms; RSS counts pages shared by ort's fork server and workers more than once).
+every 50 ms; RSS counts pages shared by several processes more than once: the fork server
+and workers of ``--against`` main).
 """
 
 from __future__ import annotations

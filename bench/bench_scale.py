@@ -21,14 +21,13 @@ runs inside its timed query. These are warm figures (2nd call and after, engines
 - in memory: the classification alone, data already loaded (ort: :func:`geo.scale.run.
   classify_frame`; its perimeters prepared at load, like the others' pieces);
 - end to end: GeoParquet file in → verdicts Parquet out (ort: :func:`geo.scale.run.
-  classify_dataset`, i.e. ``ort classify``; DuckDB: one ``COPY`` statement; SedonaDB: SQL
+  classify_dataset` on threads, as ``ort classify`` runs it; DuckDB: one ``COPY`` statement; SedonaDB: SQL
   to Parquet; the geopandas read + write of the parcels as the I/O floor).
 
 Engines run in their own processes, started once (loading timed apart) and then run in
 rounds, interleaved, ``--repeat`` times; the median is reported. Peak memory is the peak
 summed PSS of the engine's processes (PostGIS: the server's) during one more run, not timed:
-reading PSS walks a process's pages, which takes CPU from the engine measured — more from one
-with several large processes (ort's workers) than from one process. Every output is
+reading PSS walks a process's pages, which takes CPU from the engine measured. Every output is
 compared with ort's in-memory result: same pairs, same statuses, shares within 1e-9. The load
 of the machine (load average, other processes' CPU) is recorded. Not a test. Run::
 
@@ -499,25 +498,27 @@ class Overlay(Engine):
 
 class OrtFile(Engine):
     def load(self) -> None:
-        # The pool of worker processes is started (and the compiled code loaded in them) once,
-        # on a thousand parcels, as DuckDB loads its extension: the runs then reuse it.
+        # As `ort classify` runs (threads of its process): the compiled code is loaded once, on
+        # a thousand parcels, as DuckDB loads its extension; the runs then reuse it.
         from geo.scale import run as scale
 
         workers = os.cpu_count() or 1
-        # Tasks that overlap make the pool start every worker (it starts them on demand).
-        list(scale._pool(workers).map(time.sleep, [1.0] * workers))
         import pyarrow.parquet as pq
 
         sample = self.out / "ort-warm.parquet"  # a thousand parcels, without loading the million
         pq.write_table(pq.ParquetFile(self.data / "parcels.parquet").read_row_group(0).slice(0, 1000), sample)
         perims = gpd.read_parquet(self.data / "perimeters.parquet")
-        scale.classify_dataset(sample, perims, self.out / "ort-warm", force=True, workers=workers)
+        scale.classify_dataset(
+            sample, perims, self.out / "ort-warm", force=True, workers=workers, processes=False
+        )
 
     def run(self) -> None:
         from geo.scale import run as scale
 
         perims = gpd.read_parquet(self.data / "perimeters.parquet")
-        scale.classify_dataset(self.data / "parcels.parquet", perims, self.out / "ort-file", force=True)
+        scale.classify_dataset(
+            self.data / "parcels.parquet", perims, self.out / "ort-file", force=True, processes=False
+        )
 
     def result(self) -> pd.DataFrame:
         from geo.scale import run as scale
