@@ -33,6 +33,7 @@ import functools
 import importlib.util
 import json
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -400,7 +401,7 @@ def main() -> None:
     if args.etalab is None:
         shared = os.environ.get("ORT_SHARED_DATA", HERE.parents[1] / "shared" / "data")
         args.etalab = Path(shared) / "cadastre-etalab-sample"
-    command = "python3 bench/bench_fresh.py " + " ".join(sys.argv[1:])
+    command = "python3 bench/bench_fresh.py " + shlex.join(sys.argv[1:])
     start = " / ".join(_fr(x) for x in os.getloadavg())
     args.cluster = None
     b = _bench_scale()
