@@ -407,7 +407,14 @@ def warm_in_background() -> None:
     it (numba compiles and loads under one lock); :func:`_warm_compiled` waits for it too.
     """
     if not _WARMED.is_set():
-        threading.Thread(target=_warm_compiled, name="ort-warm", daemon=True).start()
+        threading.Thread(target=_warm_quietly, name="ort-warm", daemon=True).start()
+
+
+def _warm_quietly() -> None:
+    try:
+        _warm_compiled()
+    except Exception:  # noqa: BLE001 - the units' own calls meet it again and report it properly
+        pass
 
 
 def _close_pools() -> None:
