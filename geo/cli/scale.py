@@ -239,13 +239,13 @@ def _leave(code: int) -> None:
     classifying a million parcels). The ``ort`` process skips it (``os._exit``, after
     flushing its output); a caller's process (``CliRunner``, a notebook) is left alone.
     """
-    sys.stdout.flush()
-    sys.stderr.flush()
-    main = sys.modules.get("__main__")
-    shell = Path(sys.argv[0]).stem == "ort" or getattr(getattr(main, "__spec__", None), "name", "") in (
-        "geo.__main__",
-    )
-    if shell:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`ort classify … | head`): nothing to show
+            pass
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)  # `python -m geo`: geo.__main__
+    if Path(sys.argv[0]).stem == "ort" or getattr(spec, "name", "") == "geo.__main__":
         os._exit(code)
     if code:
         sys.exit(code)
