@@ -237,7 +237,8 @@ def _leave(code: int) -> None:
     Everything is written, closed and renamed into place; what is left is the interpreter's
     teardown, which frees numba's and LLVM's objects one by one (0.5 s measured, as long as
     classifying a million parcels). The ``ort`` process skips it (``os._exit``, after
-    flushing its output); a caller's process (``CliRunner``, a notebook) is left alone.
+    flushing its output) when it started no worker process (``ort classify`` computes in
+    threads); a caller's process (``CliRunner``, a notebook) is left alone.
     """
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -245,10 +246,21 @@ def _leave(code: int) -> None:
         except (OSError, ValueError):  # a closed pipe (`ort classify … | head`): nothing to show
             pass
     spec = getattr(sys.modules.get("__main__"), "__spec__", None)  # `python -m geo`: geo.__main__
-    if Path(sys.argv[0]).stem == "ort" or getattr(spec, "name", "") == "geo.__main__":
+    shell = Path(sys.argv[0]).stem == "ort" or getattr(spec, "name", "") == "geo.__main__"
+    # Never with worker processes alive: without the teardown they would outlive the command.
+    if shell and not _worker_pools():
         os._exit(code)
     if code:
         sys.exit(code)
+
+
+def _worker_pools() -> bool:
+    """Whether this process started worker processes (a pool of geo.scale.run, multiprocessing)."""
+    scale = sys.modules.get("geo.scale.run")
+    if getattr(scale, "_POOLS", None):
+        return True
+    mp = sys.modules.get("multiprocessing")
+    return bool(mp is not None and mp.active_children())
 
 
 def _classify_db(
