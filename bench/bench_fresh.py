@@ -376,7 +376,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--perimeters", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--file-engines", nargs="+", default=END_TO_END)
+    ap.add_argument("--file-engines", nargs="*", default=END_TO_END)
     ap.add_argument("--first-engines", nargs="*", default=list(FIRST_CALL))
     ap.add_argument("--warm", action="store_true", help="add bench_scale.py's warm rows (and PostGIS)")
     ap.add_argument("--etalab", type=Path, default=None)
