@@ -11,7 +11,10 @@ rotates), and waits for it to end (what it wrote is ``sync``-ed before the next)
   of 8 × 8 cells over each perimeter, ``ST_Intersection`` + ``ST_Dump``) and writes Parquet;
   SedonaDB reading the files (its pieces cut beforehand by ort: it has no ``ST_Subdivide``, and
   the cut is not timed — an advantage to SedonaDB); geopandas reading and writing the parcels
-  (the floor: no classification). Timed from outside: interpreter, imports, everything.
+  (the floor: no classification). Timed from outside: interpreter, imports, everything. The
+  DuckDB and SedonaDB processes import their engine only (their SQL is written beforehand),
+  and every child, like ``ort classify``, ends without the interpreter's teardown.
+  ``--against DIR`` adds the ``ort classify`` of another checkout (e.g. a worktree of main).
 - in memory, first call in a fresh process: the data loaded untimed in each engine's form
   (GeoDataFrame; DuckDB tables, its spatial extension loaded; SedonaDB memtables), then the first
   classification timed, its preparation counted (ort: importing the engine, loading the compiled
@@ -19,7 +22,8 @@ rotates), and waits for it to end (what it wrote is ``sync``-ed before the next)
 
 ``--warm`` adds the warm rows of ``bench/bench_scale.py`` (2nd call in a warm process; PostGIS)
 on the same data, in the same run. Memory: peak of the summed RSS of the process tree (sampled
-every 50 ms; RSS counts pages shared by ort's fork server and workers more than once).
+every 50 ms; RSS counts pages shared by several processes more than once: the fork server
+and workers of ``--against`` main).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import functools
 import importlib.util
 import json
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -64,29 +69,51 @@ _DUCKDB_CUT = """(SELECT perimeter_id, geom AS geometry FROM (
 # --- the child processes (one per run) ---------------------------------------------------------
 
 
-def child(name: str, data: Path, out: Path) -> None:
-    """One engine's run in this fresh process; in-memory ones print their first call's time."""
+def statements(data: Path, out: Path) -> None:
+    """Write the SQL of the end-to-end DuckDB and SedonaDB runs beside the data: their fresh
+    processes then import nothing but their engine (not this benchmark's geopandas)."""
     b = _bench_scale()
     q = b._quoted
+    cut = _DUCKDB_CUT.format(perimeters=f"read_parquet({q(data / 'perimeters.parquet')})")
+    select = b._pairs_sql(f"read_parquet({q(data / 'parcels.parquet')})", cut)
+    copy = f"COPY ({select}) TO {q(out / 'duckdb-copy.parquet')} (FORMAT parquet)"
+    (out / "duckdb-copy.sql").write_text(copy, encoding="utf-8")
+    sedona = b._pairs_sql("parcels", "pieces", "ST_Contains", materialized=False)
+    (out / "sedona-file.sql").write_text(sedona, encoding="utf-8")
+
+
+def _leave() -> None:
+    """End a child at once (what ``ort classify`` does): no interpreter teardown for anyone."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def child(name: str, data: Path, out: Path) -> None:
+    """One engine's run in this fresh process; in-memory ones print their first call's time."""
     if name == "duckdb-copy":
-        conn = b._duckdb_connect()
-        cut = _DUCKDB_CUT.format(perimeters=f"read_parquet({q(data / 'perimeters.parquet')})")
-        select = b._pairs_sql(f"read_parquet({q(data / 'parcels.parquet')})", cut)
-        conn.execute(f"COPY ({select}) TO {q(out / 'duckdb-copy.parquet')} (FORMAT parquet)")
+        import _connect  # bench/, beside this file: duckdb only
+
+        _connect.duckdb_connect().execute((out / "duckdb-copy.sql").read_text(encoding="utf-8"))
+        _leave()
     elif name == "sedona-file":
         import sedonadb
 
         ctx = sedonadb.connect()
         ctx.read_parquet(str(data / "parcels.parquet")).to_view("parcels")
         ctx.read_parquet(str(data / "pieces.parquet")).to_view("pieces")
-        ctx.sql(b._pairs_sql("parcels", "pieces", "ST_Contains", materialized=False)).to_parquet(
+        ctx.sql((out / "sedona-file.sql").read_text(encoding="utf-8")).to_parquet(
             str(out / "sedona-file.parquet")
         )
+        _leave()
     elif name == "floor":
         import geopandas as gpd
 
         gpd.read_parquet(data / "parcels.parquet").to_parquet(out / "floor.parquet")
-    elif name == "ort-first":
+        _leave()
+    b = _bench_scale()
+    q = b._quoted
+    if name == "ort-first":
         import geopandas as gpd
 
         parcels = gpd.read_parquet(data / "parcels.parquet", columns=["idu", "geometry"])
@@ -128,13 +155,16 @@ def child(name: str, data: Path, out: Path) -> None:
         raise SystemExit(f"unknown child {name}")
 
 
+#: ``--against DIR``: the engine row of that checkout (its ``geo`` first on ``PYTHONPATH``).
+AGAINST = "ort classify (--against)"
+
+
 def _command(name: str, data: Path, out: Path) -> list[str]:
-    if name.startswith("ort classify"):
-        ort = shutil.which("ort") or "ort"
-        extra = name.split()[2:]  # e.g. --processes
-        return [ort, "classify", str(data / "parcels.parquet"), "--perimeters-file",
-                str(data / "perimetres.gpkg"), "-o", str(out / "-".join(["ort-cli", *extra])), "--force",
-                *extra]  # fmt: skip
+    args = ["classify", str(data / "parcels.parquet"), "--perimeters-file", str(data / "perimetres.gpkg")]
+    if name == "ort classify":
+        return [shutil.which("ort") or "ort", *args, "-o", str(out / "ort-cli"), "--force"]
+    if name == AGAINST:  # as a user runs it there too: the command in its own process
+        return [sys.executable, "-m", "geo", *args, "-o", str(out / "ort-against"), "--force"]
     kid = {"duckdb COPY": "duckdb-copy", "sedonadb": "sedona-file", "geopandas read+write": "floor"}.get(
         name, name
     )
@@ -171,10 +201,10 @@ class _Peak(threading.Thread):
             self.stop.wait(0.05)
 
 
-def run_fresh(cmd: list[str]) -> tuple[float, float, dict]:
+def run_fresh(cmd: list[str], env: dict | None = None) -> tuple[float, float, dict]:
     """Wall seconds of a fresh process, its peak RSS (MB), and the JSON it printed (if any)."""
     t = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     peak = _Peak(proc.pid)
     peak.start()
     stdout, stderr = proc.communicate()
@@ -214,6 +244,7 @@ def bench_size(n: int, args, root: Path) -> dict:
     if args.make_only:
         return {"n": n, "facts": facts, "rows": {}}
     print(f"\n== real {n:,} parcels × {facts['perimeters']} perimeters", flush=True)
+    statements(data, data)
     rows: dict = {}
     jobs = [("file", name) for name in args.file_engines] + [("first", name) for name in args.first_engines]
     for r in range(args.repeat):
@@ -221,7 +252,10 @@ def bench_size(n: int, args, root: Path) -> dict:
         for table, name in jobs[shift:] + jobs[:shift]:
             cmd = _command(name, data, data) if table == "file" else _command(FIRST_CALL[name], data, data)
             load = os.getloadavg()[0]
-            wall, peak, printed = run_fresh(cmd)
+            env = None
+            if name == AGAINST:
+                env = dict(os.environ, PYTHONPATH=str(args.against))
+            wall, peak, printed = run_fresh(cmd, env)
             seconds = printed.get("seconds", wall)
             row = rows.setdefault((table, name), {"times": [], "walls": [], "peaks": [], "loads": []})
             row["times"].append(seconds)
@@ -235,9 +269,7 @@ def bench_size(n: int, args, root: Path) -> dict:
     reference = None
     outputs = {
         ("file", "ort classify"): lambda: b._verdict_frame(_ort_results(data / "ort-cli")),
-        ("file", "ort classify --processes"): lambda: b._verdict_frame(
-            _ort_results(data / "ort-cli---processes")
-        ),
+        ("file", AGAINST): lambda: b._verdict_frame(_ort_results(data / "ort-against")),
         ("file", "duckdb COPY"): lambda: b._verdict_frame(
             __import__("pandas").read_parquet(data / "duckdb-copy.parquet")
         ),
@@ -314,6 +346,13 @@ def markdown(results: list[dict], command: str, load: tuple[str, str]) -> str:
                     f"- {labels[table]} : {a} {_fr(ratio)} × plus rapide que {b_} "
                     f"(objectif ≥ {_fr(goal, 0)} × : {'atteint' if ratio >= goal else 'non atteint'})."
                 )
+        if ("file", "ort classify") in res["rows"] and ("file", AGAINST) in res["rows"]:
+            rows = res["rows"]
+            ratio = rows[("file", AGAINST)]["seconds"] / rows[("file", "ort classify")]["seconds"]
+            lines.append(
+                f"- {labels['file']} : ort classify {_fr(ratio)} × plus rapide que la version "
+                f"de référence (`--against`, même exécution, entrelacée)."
+            )
         lines.append("")
         if "warm" in res:
             lines += ["### Processus chaud (2e appel et suivants) — `bench_scale.py`, même exécution", ""]
@@ -337,24 +376,32 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--perimeters", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--file-engines", nargs="+", default=END_TO_END)
+    ap.add_argument("--file-engines", nargs="*", default=END_TO_END)
     ap.add_argument("--first-engines", nargs="*", default=list(FIRST_CALL))
     ap.add_argument("--warm", action="store_true", help="add bench_scale.py's warm rows (and PostGIS)")
     ap.add_argument("--etalab", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--data-dir", type=Path, default=None, help="keep (and reuse) the data here")
     ap.add_argument("--make-only", action="store_true", help="make the data (--data-dir) and stop")
+    ap.add_argument(
+        "--against",
+        type=Path,
+        default=None,
+        help="a checkout (e.g. a git worktree of main): its `ort classify` runs too, interleaved",
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.against is not None and AGAINST not in args.file_engines:
+        args.file_engines = [*args.file_engines, AGAINST]
     if args.child:
         child(args.child, args.data, args.work)
         return
     if args.etalab is None:
         shared = os.environ.get("ORT_SHARED_DATA", HERE.parents[1] / "shared" / "data")
         args.etalab = Path(shared) / "cadastre-etalab-sample"
-    command = "python3 bench/bench_fresh.py " + " ".join(sys.argv[1:])
+    command = "python3 bench/bench_fresh.py " + shlex.join(sys.argv[1:])
     start = " / ".join(_fr(x) for x in os.getloadavg())
     args.cluster = None
     b = _bench_scale()

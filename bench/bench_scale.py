@@ -21,14 +21,13 @@ runs inside its timed query. These are warm figures (2nd call and after, engines
 - in memory: the classification alone, data already loaded (ort: :func:`geo.scale.run.
   classify_frame`; its perimeters prepared at load, like the others' pieces);
 - end to end: GeoParquet file in → verdicts Parquet out (ort: :func:`geo.scale.run.
-  classify_dataset`, i.e. ``ort classify``; DuckDB: one ``COPY`` statement; SedonaDB: SQL
+  classify_dataset` on threads, as ``ort classify`` runs it; DuckDB: one ``COPY`` statement; SedonaDB: SQL
   to Parquet; the geopandas read + write of the parcels as the I/O floor).
 
 Engines run in their own processes, started once (loading timed apart) and then run in
 rounds, interleaved, ``--repeat`` times; the median is reported. Peak memory is the peak
 summed PSS of the engine's processes (PostGIS: the server's) during one more run, not timed:
-reading PSS walks a process's pages, which takes CPU from the engine measured — more from one
-with several large processes (ort's workers) than from one process. Every output is
+reading PSS walks a process's pages, which takes CPU from the engine measured. Every output is
 compared with ort's in-memory result: same pairs, same statuses, shares within 1e-9. The load
 of the machine (load average, other processes' CPU) is recorded. Not a test. Run::
 
@@ -327,30 +326,20 @@ def _pairs_sql(
     )
 
 
-def _quoted(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
+def _connect_module():
+    """``bench/_connect.py`` (DuckDB's connection, shared with bench_fresh.py), by its path:
+    this file is also loaded by the tests, from elsewhere."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_connect", Path(__file__).with_name("_connect.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def _duckdb_connect():
-    import duckdb
-    import duckdb_extension_spatial
-
-    # The wheel ships the binary as extensions/v<duckdb version>/spatial.duckdb_extension: load
-    # it by path, never from the network. Its version must be DuckDB's own (pin both).
-    ext = Path(duckdb_extension_spatial.__file__).parent / "extensions" / f"v{duckdb.__version__}"
-    binary = ext / "spatial.duckdb_extension"
-    if not binary.is_file():
-        shipped = sorted(p.parent.name for p in ext.parent.glob("*/spatial.duckdb_extension"))
-        raise SystemExit(
-            f"duckdb-extension-spatial ships {shipped} but DuckDB is v{duckdb.__version__}: "
-            "install the same version of both (pip install duckdb==X duckdb-extension-spatial==X)"
-        )
-    conn = duckdb.connect(
-        config={"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
-    )
-    conn.execute(f"LOAD {_quoted(binary)}")
-    conn.execute(f"SET threads = {os.cpu_count()}")
-    return conn
+_connect = _connect_module()
+_quoted = _connect.quoted
+_duckdb_connect = _connect.duckdb_connect
 
 
 class Engine:
@@ -509,25 +498,27 @@ class Overlay(Engine):
 
 class OrtFile(Engine):
     def load(self) -> None:
-        # The pool of worker processes is started (and the compiled code loaded in them) once,
-        # on a thousand parcels, as DuckDB loads its extension: the runs then reuse it.
+        # As `ort classify` runs (threads of its process): the compiled code is loaded once, on
+        # a thousand parcels, as DuckDB loads its extension; the runs then reuse it.
         from geo.scale import run as scale
 
         workers = os.cpu_count() or 1
-        # Tasks that overlap make the pool start every worker (it starts them on demand).
-        list(scale._pool(workers).map(time.sleep, [1.0] * workers))
         import pyarrow.parquet as pq
 
         sample = self.out / "ort-warm.parquet"  # a thousand parcels, without loading the million
         pq.write_table(pq.ParquetFile(self.data / "parcels.parquet").read_row_group(0).slice(0, 1000), sample)
         perims = gpd.read_parquet(self.data / "perimeters.parquet")
-        scale.classify_dataset(sample, perims, self.out / "ort-warm", force=True, workers=workers)
+        scale.classify_dataset(
+            sample, perims, self.out / "ort-warm", force=True, workers=workers, processes=False
+        )
 
     def run(self) -> None:
         from geo.scale import run as scale
 
         perims = gpd.read_parquet(self.data / "perimeters.parquet")
-        scale.classify_dataset(self.data / "parcels.parquet", perims, self.out / "ort-file", force=True)
+        scale.classify_dataset(
+            self.data / "parcels.parquet", perims, self.out / "ort-file", force=True, processes=False
+        )
 
     def result(self) -> pd.DataFrame:
         from geo.scale import run as scale

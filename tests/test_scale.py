@@ -463,29 +463,67 @@ def test_cli_classify_demo_commune(tmp_path):
     assert again.exit_code == 1 and "existe déjà" in again.output and "--force" in again.output
 
 
-def test_cli_on_two_worker_processes(parquet, territory, expected, tmp_path):
-    """`ort classify` in its own process, two workers forked from the fork server it starts
-    first thing: the in-memory verdicts, and no process left behind."""
+def test_cli_in_its_own_process_on_threads(parquet, territory, expected, tmp_path):
+    """`ort classify` as a user runs it (``python -m geo``, its own process): two threads of
+    that process, no worker process started, the in-memory verdicts, its whole output printed
+    although it ends without the interpreter's teardown."""
     perims_file = tmp_path / "perimetres.gpkg"
     territory[1].rename(columns={"perimeter_id": "id"}).to_file(perims_file)
     out = tmp_path / "out"
     args = ["classify", str(parquet), "--perimeters-file", str(perims_file), "-o", str(out)]
-    before = _forkservers()
-    run = subprocess.run(
-        [sys.executable, "-c", "import sys; from geo.cli import main; main(sys.argv[1:])", *args]
-        + ["--workers", "2", "--chunk-rows", "700"],
-        capture_output=True,
+    run = subprocess.Popen(
+        [sys.executable, "-m", "geo", *args, "--workers", "2", "--chunk-rows", "700"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=300,
     )
-    assert run.returncode == 0, run.stderr
-    assert "3000 parcelle(s) classée(s)" in run.stdout and "Traceback" not in run.stderr
-    _assert_same(scale.read_results(out), expected, share_tol=1e-12)
-    for _ in range(50):  # the fork server and its workers go with the command
-        if not _forkservers() - before:
+    import psutil
+
+    children = set()
+    while run.poll() is None:
+        try:
+            children |= {p.pid for p in psutil.Process(run.pid).children(recursive=True)}
+        except psutil.NoSuchProcess:
             break
-        time.sleep(0.1)
-    assert not _forkservers() - before
+        time.sleep(0.02)
+    stdout, stderr = run.communicate(timeout=300)
+    assert run.returncode == 0, stderr
+    assert "3000 parcelle(s) classée(s)" in stdout and stdout.rstrip().endswith(f"Résultat écrit : {out}")
+    assert "Traceback" not in stderr
+    assert not children  # (no fork server: it would be a child)
+    _assert_same(scale.read_results(out), expected, share_tol=1e-12)
+    assert (out / "_SUCCESS").exists()
+
+
+def test_the_compiled_code_loads_without_numba_registries():
+    """A fresh process loads the engine's compiled code (in a background thread) without
+    numba's compiler registries nor SciPy's linear algebra (a third of that load); the loaded
+    loops give their results, and numba still compiles afterwards (``np.dot`` on matrices,
+    which loads the registries and SciPy then)."""
+    script = textwrap.dedent(
+        """
+        import sys
+        import numpy as np
+        from geo.scale import run
+        run.warm_in_background()
+        run._warm_compiled()  # waits for the background thread
+        assert run._WARMED.is_set()
+        print("registries", "numba.np.arraymath" in sys.modules, "scipy.linalg" in sys.modules)
+        import shapely
+        from geo import kernels
+        area = kernels.intersection_areas(
+            np.array([shapely.box(0, 0, 2, 2)]), np.array([shapely.box(1, 1, 3, 3)]), np.zeros(1, np.intp)
+        )
+        print("area", float(area[0]))
+        import numba
+        dot = numba.njit(lambda a, b: np.dot(a, b))
+        print("dot", float(dot(np.eye(2), np.ones((2, 2))).sum()))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "registries False False" in done.stdout
+    assert "area 1.0" in done.stdout and "dot 4.0" in done.stdout
 
 
 def test_classify_dataset_on_threads_is_identical(parquet, territory, expected, tmp_path):
@@ -527,6 +565,17 @@ def test_cli_partial_result_exit_code(territory, tmp_path):
     assert result.exit_code == 2, result.output
     assert "Partition en échec (62) — parcelles.parquet" in result.output and "12X" in result.output
     assert sorted(json.loads((out / "_manifest.json").read_text())["partitions"]) == ["59"]
+    # The same from the shell (``python -m geo``, which ends without the interpreter's
+    # teardown): the exit code and the messages are kept.
+    shell = [sys.executable, "-m", "geo", "classify", str(path), "--perimeters-file", str(perims_file)]
+    again = subprocess.run(
+        [*shell, "-o", str(out), "--force"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert again.returncode == 2, again.stderr
+    assert "Partition en échec (62)" in again.stderr and "Résultat partiel écrit" in again.stderr
 
 
 def test_unreachable_scheduler_leaves_nothing(parquet, territory, tmp_path, monkeypatch):

@@ -1,8 +1,9 @@
 """The fork server of the worker pool: how it is made, and starting it early.
 
-Light on purpose (no geopandas): ``ort classify`` starts the server first thing, so that its
-imports and compiled code load (about a second) while the command reads the perimeters and
-plans the work; :func:`geo.scale.run._pool` then forks the workers from it.
+Light on purpose (no geopandas): a caller of :func:`geo.scale.run.classify_dataset` with
+worker processes may start the server first thing (:func:`start`), so that its imports and
+compiled code load while it reads the perimeters; :func:`geo.scale.run._pool` then forks the
+workers from it. (``ort classify`` itself runs threads of its own process: nothing to start.)
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@ classified on its own; finding, cutting and reading the input is :mod:`geo.scale
 job (:func:`geo.scale.partitions.plan`, :func:`geo.scale.partitions.read_unit`), running the
 units this module's, the output folder :mod:`geo.scale.output`'s.
 
-Units are classified with the project's engine (:mod:`geo.classify`) by a pool of processes
-(``engine="local"``, both cores by default) or by a Dask cluster (``engine="dask"``: a
+Units are classified with the project's engine (:mod:`geo.classify`) by threads of this
+process or a pool of processes (``engine="local"``, both cores by default; ``ort classify``
+uses the threads: nothing to start) or by a Dask cluster (``engine="dask"``: a
 ``distributed.LocalCluster``, or an existing scheduler ``tcp://host:8786`` whose workers can
 read the input paths). Memory stays bounded: a unit at a time per worker, a few units in
 flight, and results written as they are done — by the local workers themselves, into the run's
@@ -379,13 +380,41 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     return pool
 
 
+_WARMED = threading.Event()
+_WARMING = threading.Lock()
+
+
 def _warm_compiled() -> None:
     """Load the compiled code (:mod:`geo.kernels`, :mod:`geo.scale.wkb`) once per process."""
+    with _WARMING:
+        if _WARMED.is_set():
+            return
+        try:
+            from geo.scale import compiled
+        except ImportError:  # numba missing: GEOS and numpy do the work
+            pass
+        else:
+            compiled.compile_all()
+        _WARMED.set()
+
+
+def warm_in_background() -> None:
+    """Start loading the compiled code in a thread of this process, and return at once.
+
+    About half a second of a fresh process (numba's registries, then the machine code of each
+    loop): ``ort classify`` starts it before reading the perimeters, so that the two overlap
+    where either waits on files or native code. A thread that calls a loop meanwhile waits for
+    it (numba compiles and loads under one lock); :func:`_warm_compiled` waits for it too.
+    """
+    if not _WARMED.is_set():
+        threading.Thread(target=_warm_quietly, name="ort-warm", daemon=True).start()
+
+
+def _warm_quietly() -> None:
     try:
-        from geo.scale import compiled
-    except ImportError:  # numba missing: GEOS and numpy do the work
-        return
-    compiled.compile_all()
+        _warm_compiled()
+    except Exception:  # noqa: BLE001 - the units' own calls meet it again and report it properly
+        pass
 
 
 def _close_pools() -> None:
@@ -404,13 +433,14 @@ def _thread_executor(
     Each thread has its own perimeter geometries (GEOS builds a prepared geometry's indexes
     lazily, and two threads building them at once crash it); their grids are shared.
 
-    Not used by ``ort classify``: measured on 4 million real parcels in 4 files against 200
-    perimeters, this process grew to 13.7 GB and ran 2.5 times slower than worker processes
-    (which grow too with many perimeters: a 30M run against 1,500 lost a worker); on one file
-    against 50 perimeters it stayed under 1 GB and started faster. Until that growth is
-    understood, worker processes stay the default.
+    What ``ort classify`` uses: a fresh process starts no interpreter, imports geopandas and
+    numba once, loads the compiled code in a thread while the first units are read
+    (:func:`warm_in_background`), and prepares each perimeter once. Its memory stays bounded
+    against many perimeters now that a batch prepares and grids only the perimeters near it
+    (:func:`geo.classify.overlaps_of_bounds`): 4 million real parcels in 4 files against 1,500
+    perimeters peaked at 1.1 GB (it grew to 13.7 GB before that change).
     """
-    _warm_compiled()
+    warm_in_background()  # the first units are read meanwhile; their loops wait for it
     blob = shapely.to_wkb(perimeters.geometry.to_numpy())
     local = threading.local()
 
@@ -567,8 +597,9 @@ def classify_dataset(
     progress : callable, optional
         Called with each :class:`UnitResult` as it arrives.
     processes : bool
-        ``local`` engine: worker processes (default), or threads of this process
-        (:func:`_thread_executor`: nothing to start; its memory grows with many perimeters).
+        ``local`` engine: worker processes forked from a fork server (default; kept for the
+        next run of this process), or threads of this process (:func:`_thread_executor`:
+        nothing to start, what ``ort classify`` uses).
 
     Returns
     -------
