@@ -91,7 +91,51 @@ def parcel_answer(cat: Catalogue, text: str, day: dt.date, commune: str | None =
     parcel and day: the catalogue never changes)."""
     idu, item = locate_parcel(cat, text, commune)
     name = item.name if item else None
-    return cat.answers.get(("parcelle", idu, name, day), lambda: _json(_compute(cat, idu, name, day)))
+    return cat.answers.get(("parcelle", idu, name, day), lambda: _parcel_bytes(cat, idu, item, day))
+
+
+def ready_parcel_answer(cat: Catalogue, text: str, day: dt.date, commune: str | None = None) -> bytes | None:
+    """:func:`parcel_answer` when it needs no computing (kept, or put together from the prepared
+    structures), else None: cheap enough for the event loop; a bad id raises as there."""
+    idu, item = locate_parcel(cat, text, commune)
+    name = item.name if item else None
+    key = ("parcelle", idu, name, day)
+    found = cat.answers.peek(key)
+    if found is None and item is not None:
+        fast = cat.fast_for(item)
+        found = fast.answer(cat, idu, day, None) if fast is not None else None
+    return found
+
+
+def _parcel_bytes(cat: Catalogue, idu: str, item: Loaded | None, day: dt.date) -> bytes:
+    """The answer's bytes: from the structures prepared once (:mod:`geo.server.fast`) when they
+    answer it exactly, else computed by :func:`_compute`."""
+    name = item.name if item else None
+
+    def general(ident: str) -> bytes:
+        return _json(_compute(cat, ident, name, day))
+
+    def eligibility(ident: str) -> dict:
+        return _eligibility(cat, day, item, parcels=[(ident, None)])
+
+    fast = cat.fast_for(item) if item is not None else None
+    found = fast.answer(cat, idu, day, general, eligibility) if fast is not None else None
+    return found if found is not None else general(idu)
+
+
+def prepare(cat: Catalogue, days=()) -> None:
+    """Prepare the fast parcel answers (:mod:`geo.server.fast`) of every convention with a
+    cadastre for ``days``, its versions' first days and today: done at start, not by a request."""
+    for item in cat.conventions.values():
+        fast = cat.fast_for(item)
+        if fast is None:
+            continue
+        wanted = [*days, *(v.date_effet for v in item.convention.versions), dt.date.today()]
+
+        def general_at(day, item=item):
+            return lambda ident: _json(_compute(cat, ident, item.name, day))
+
+        fast.warm(cat, list(dict.fromkeys(wanted)), general_at)
 
 
 def _json(value) -> bytes:

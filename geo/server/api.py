@@ -77,7 +77,7 @@ def _catalogue(request: Request):
     responses={**_PROBLEMS, 200: {"model": ReponseParcelle, "description": "La réponse"}},
     response_class=Response,
 )
-def parcel(
+async def parcel(
     request: Request,
     idu: Annotated[
         str,
@@ -94,7 +94,11 @@ def parcel(
     """Chaque périmètre en vigueur (statut, part, surfaces, version, validité) — ce que répond
     ``ort check --json`` — et chaque dispositif (verdict, motif, référence, dates, réserves) — ce
     que répond ``ort eligibility --json``."""
-    return _json(answers.parcel_answer(_catalogue(request), idu, answers.parse_day(when), commune))
+    cat, day = _catalogue(request), answers.parse_day(when)
+    ready = answers.ready_parcel_answer(cat, idu, day, commune)  # kept or prepared: no thread needed
+    if ready is not None:
+        return _json(ready)
+    return _json(await run_in_threadpool(answers.parcel_answer, cat, idu, day, commune))
 
 
 @router.get(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from geo.server import api, ogc, page, problems
+from geo.server import answers, api, ogc, page, problems
 from geo.server.catalogue import load_catalogue
 from geo.server.limits import BodyLimit
 
@@ -66,6 +66,7 @@ def create_app(
     for item in catalogue.conventions.values():
         if item.parcels is not None:
             item.parcels.sindex  # noqa: B018 - built now, never concurrently by two requests
+    answers.prepare(catalogue)  # every parcel's rows per version in force: requests look them up
     app = FastAPI(
         title="ort — ORT, parcelles et éligibilité",
         version=geo.__version__,

@@ -73,6 +73,14 @@ class Memo:
         self._data: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
 
+    def peek(self, key):
+        """The answer kept for ``key``, else None (nothing computed)."""
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+                return self._data[key]
+        return None
+
     def get(self, key, compute: Callable[[], object]):
         with self._lock:
             if key in self._data:
@@ -97,6 +105,20 @@ class Catalogue:
     answers: Memo = field(default_factory=lambda: Memo(4096))
     perimeters: Memo = field(default_factory=lambda: Memo(256))
     notes: Memo = field(default_factory=lambda: Memo(64))  # PDFs of ~80 kB
+    _fast: dict = field(default_factory=dict, repr=False)
+    _fast_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def fast_for(self, item: Loaded):
+        """The parcel answers of ``item`` prepared once (:class:`geo.server.fast.FastParcels`),
+        or None when it has no cadastre."""
+        if item.territoire is None:
+            return None
+        with self._fast_lock:
+            if item.name not in self._fast:
+                from geo.server.fast import FastParcels
+
+                self._fast[item.name] = FastParcels(item)
+            return self._fast[item.name]
 
     def get(self, name: str) -> Loaded:
         """The convention called ``name``; a path-like or unknown name is an :class:`InputError`."""

@@ -1,0 +1,122 @@
+"""The server's fast parcel answers (:mod:`geo.server.fast`) are the general answers, byte for byte.
+
+A parcel's answer put together from the rows prepared once per regime, the check's parcel-free
+part kept per date and the eligibility kept per situation must be the bytes that
+:func:`geo.server.answers._compute` gives: on the demo's real shapes, at a date before the ORT
+(no version in force: left to the general answer), under the initial version, on the day the
+amendment takes effect, after it, and after the convention's end; on Libercourt (a convention
+without digitised sectors: general answers only).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from geo.server import answers
+from geo.server.catalogue import load_catalogue
+
+BEFORE_ORT = dt.date(2023, 1, 2)
+DAYS = [dt.date(2023, 6, 1), dt.date(2024, 7, 1), dt.date(2024, 9, 1), dt.date(2028, 6, 1)]
+
+
+@pytest.fixture(scope="module")
+def cat():
+    return load_catalogue(["demo", "libercourt"])
+
+
+def _general(cat, idu, name, day) -> bytes:
+    return answers._json(answers._compute(cat, idu, name, day))
+
+
+def _fast(cat, idu, item, day) -> bytes | None:
+    fast = cat.fast_for(item)
+    return fast.answer(
+        cat,
+        idu,
+        day,
+        lambda i: _general(cat, i, item.name, day),
+        lambda i: answers._eligibility(cat, day, item, parcels=[(i, None)]),
+    )
+
+
+@pytest.mark.parametrize("day", DAYS)
+def test_every_parcels_check_rows_are_the_general_check(cat, day):
+    """The rows prepared for every parcel of the demo are those of ``ort check`` on all of them."""
+    from geo.app import Settings, answer_parcels
+
+    item = cat.conventions["demo"]
+    fast = cat.fast_for(item)
+    idus = item.parcels["idu"].tolist()
+    d = fast._day(cat, day, lambda i: _general(cat, i, item.name, day))
+    assert d  # prepared
+    check = answer_parcels(idus, territoire=item.territoire, date=day, settings=Settings(progress=False))
+    expected = {p.idu: p.model_dump(mode="json") for p in check.parcelles}
+    assert len(expected) == len(idus) > 2000
+    straddling = 0
+    for idu in idus:
+        got = fast._parcel(fast.positions[idu], idu, d.check)
+        assert got == expected[idu], idu
+        straddling += any(p["statut"] == "à cheval" for p in got["perimetres"])
+    assert straddling > 50  # parcels on a perimeter's edge, not only easy cases
+
+
+@pytest.mark.parametrize("day", DAYS)
+def test_fast_answers_are_the_general_answers(cat, day):
+    item = cat.conventions["demo"]
+    idus = sorted(item.parcels["idu"])[::9]
+    fast = cat.fast_for(item)
+    answered = 0
+    for idu in idus:
+        got = _fast(cat, idu, item, day)
+        assert got is not None, idu
+        assert got == _general(cat, idu, "demo", day), idu
+        answered += 1
+    d = fast._days[day]
+    kept = [s for s in d.situations.values() if s is not None]
+    # most parcels share their situation with others: the kept eligibility served many of them
+    assert answered > 250 and 0 < len(kept) < answered / 2
+
+
+def test_no_version_in_force_is_left_to_the_general_answer(cat):
+    item = cat.conventions["demo"]
+    for idu in sorted(item.parcels["idu"])[:20]:
+        assert _fast(cat, idu, item, BEFORE_ORT) is None
+    body = answers.parcel_answer(cat, "62999000AB0012", BEFORE_ORT)
+    assert body == _general(cat, "62999000AB0012", "demo", BEFORE_ORT)
+    assert b'"verification":null' in body
+
+
+def test_server_answers_through_the_fast_path_are_the_general_ones(cat):
+    """``parcel_answer`` (what the route calls) gives the general bytes, and the answer is then
+    ready without computing (what the route sends from the event loop)."""
+    day = dt.date(2024, 9, 1)
+    for text, commune in (("62999000AB0012", None), ("AB 12", "62999"), ("62999 AB 35", None)):
+        body = answers.parcel_answer(cat, text, day, commune)
+        idu, _ = answers.locate_parcel(cat, text, commune)
+        assert body == _general(cat, idu, "demo", day)
+        assert answers.ready_parcel_answer(cat, text, day, commune) == body
+
+
+def test_libercourt_has_general_answers_only(cat):
+    item = cat.conventions["libercourt"]
+    assert item.territoire is None and cat.fast_for(item) is None
+    day = dt.date(2024, 9, 1)
+    for idu in ("62907000AB0685", "62907000AC0012"):
+        body = answers.parcel_answer(cat, idu, day)
+        assert body == _general(cat, idu, "libercourt", day)
+        assert b'"remarque"' in body
+
+
+def test_an_answer_naming_its_parcel_elsewhere_is_never_kept():
+    from geo.server.fast import BLANK, _blanked
+
+    idu = "62999000AB0012"
+    reply = {"idu": idu, "motif": "dans le secteur"}
+    plain = {"resultats": [{"idu": idu, "reponses": [reply]}], "rejetes": []}
+    kept = _blanked(plain, idu)
+    assert kept is not None and kept.count(BLANK.encode()) == 2 and idu.encode() not in kept
+    reply = {"idu": idu, "motif": f"la parcelle {idu}"}
+    named = {"resultats": [{"idu": idu, "reponses": [reply]}], "rejetes": []}
+    assert _blanked(named, idu) is None
