@@ -27,8 +27,45 @@ from geo.cli.options import (
 
 # --- ort check -------------------------------------------------------------------------------
 
+#: Options of ``ort check`` that the digest of a convention answers (the others: general path).
+_QUICK_DEFAULTS = {"id_file": None, "output": None, "address_file": None, "cadastre": None, "millesime": None,
+                   "tolerance_m2": None, "tolerance_pct": None, "fix": False}  # fmt: skip
 
-@click.command(cls=Command)
+
+class QuickCheck(Command):
+    """``ort check ID --perimeters NAME`` answered from the convention's digest
+    (:mod:`geo.check_digest`: no pandas, no geopandas) when it can, else as any command."""
+
+    def invoke(self, ctx: click.Context):
+        p = ctx.params
+        if p.get("perimeters") is not None and all(p.get(k) == v for k, v in _QUICK_DEFAULTS.items()):
+            try:
+                from geo import check_digest
+
+                found = check_digest.answer(p["perimeters"], p["ids"], p["when"], p["commune"])
+            except Exception:  # noqa: BLE001 - any doubt: the general path answers (and says why)
+                found = None
+            if found is not None:
+                _print_quick(found, as_json=p["as_json"])
+                return None
+        return super().invoke(ctx)
+
+
+def _print_quick(found, *, as_json: bool) -> None:
+    """What :func:`check` prints, from the digest's answer."""
+    data, warnings, provenance, lines = found
+    if as_json:
+        from geo.app.models import Verification
+
+        click.echo(Verification.model_validate(data).model_dump_json(indent=2))
+        return
+    for warning in warnings:
+        click.echo(f"Avertissement : {warning}", err=True)
+    click.echo(provenance)
+    click.echo(lines)
+
+
+@click.command(cls=QuickCheck)
 @click.argument("ids", nargs=-1)
 @perimeters_option()
 @date_option
@@ -99,6 +136,11 @@ def check(
         click.echo(result.model_dump_json(indent=2))
     else:
         _print_check(result, output, many=bool(id_file) or len(result.parcelles) > 20)
+    if not id_file and not output and not address_file and not cadastre and not millesime and not fix:
+        if tolerance_m2 is None and tolerance_pct is None:  # the next `ort check ID` reads the digest
+            from geo import check_digest
+
+            check_digest.record(territory, day)
     if result.rejetes:
         click.echo(f"{len(result.rejetes)} identifiant(s) non reconnu(s) :", err=True)
         for r in result.rejetes:
