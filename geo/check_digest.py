@@ -392,7 +392,11 @@ def _present(conv, index, regime, day, found):
         )
         lines.append(
             parcel_lines(
-                idu, code, section, numero, contenance,
+                idu,
+                code,
+                section,
+                numero,
+                contenance,
                 [(nom, _NAMES[st], share, distance) for _, nom, _, (st, share, _, distance) in named],
             )  # fmt: skip
         )

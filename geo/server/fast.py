@@ -274,8 +274,14 @@ class FastParcels:
                     "distance_m": None if d != d else round(float(d), 2),
                 }
                 for pid, nom, typ, st, sh, a, d in zip(
-                    rows.ids, rows.noms, rows.types, rows.status[k], rows.share[k], rows.inside[k],
-                    rows.distance[k], strict=True,
+                    rows.ids,
+                    rows.noms,
+                    rows.types,
+                    rows.status[k],
+                    rows.share[k],
+                    rows.inside[k],
+                    rows.distance[k],
+                    strict=True,
                 )  # fmt: skip
             ],
         }
@@ -291,8 +297,9 @@ class FastParcels:
             hits = tuple(zip(d.areas.ids, d.areas.status[k], d.areas.share[k], strict=True))
             touched = tuple(
                 (pid, nom, sh)
-                for pid, nom, st, sh in zip(d.named.ids, d.named.noms, d.named.status[k], d.named.share[k],
-                                            strict=True)  # fmt: skip
+                for pid, nom, st, sh in zip(
+                    d.named.ids, d.named.noms, d.named.status[k], d.named.share[k], strict=True
+                )  # fmt: skip
                 if st != OUTSIDE
             )
             situation = (code, hits, touched)
