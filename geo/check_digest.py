@@ -97,7 +97,7 @@ def _regime_key(perims) -> str:
     return json.dumps([perims.attrs.get("version"), perims["perimeter_id"].tolist()])
 
 
-def _intervals(conv) -> list:
+def regime_intervals(conv) -> list:
     """``[start, end or None, regime key or None]`` covering every day from the first date the
     convention names on (before: no regime). The regime only changes on those dates."""
     from geo.errors import PerimeterError
@@ -173,7 +173,7 @@ def _record(territoire, day: dt.date) -> None:
             "parcelles": rows,
             "doublons": sorted(twice),
             "sections": {str(c): sorted(s) for c, s in sections.items() if isinstance(c, str)},
-            "intervalles": _intervals(conv),
+            "intervalles": regime_intervals(conv),
             "regimes": {},
         }
     perims = territoire.perimeters_at(day)

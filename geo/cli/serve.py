@@ -86,6 +86,7 @@ def serve(perimeters, conventions_dirs, address_file, host, port, workers, root_
         options["perimeters"],
         conventions_dirs=options["conventions_dirs"],
         address_file=options["address_file"],
+        prepare=workers == 1,  # with workers, each prepares its own answers: here, only the check
     )
     cat = app.state.catalogue
     for warning in cat.warnings:

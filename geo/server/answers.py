@@ -18,7 +18,7 @@ import functools
 import json
 import threading
 
-from geo.errors import InputError, ParcelIdError, PerimeterError
+from geo.errors import InputError, OrtError, ParcelIdError, PerimeterError
 from geo.server.catalogue import Catalogue, Loaded
 from geo.server.problems import Problem
 
@@ -123,14 +123,31 @@ def _parcel_bytes(cat: Catalogue, idu: str, item: Loaded | None, day: dt.date) -
     return found if found is not None else general(idu)
 
 
+def _regime_days(conv) -> list[dt.date]:
+    """The first day of each set of perimeters in force the convention knows (its versions and
+    the periods of its OPAH-RU), by :func:`geo.check_digest.regime_intervals`."""
+    from geo.check_digest import regime_intervals
+
+    try:
+        intervals = regime_intervals(conv)
+    except (ValueError, OrtError):  # a date the digest cannot read: each date prepared when asked
+        return [v.date_effet for v in conv.versions]
+    firsts: dict = {}
+    for start, _end, key in intervals:
+        if key is not None:
+            firsts.setdefault(key, dt.date.fromisoformat(start))
+    return list(firsts.values())
+
+
 def prepare(cat: Catalogue, days=()) -> None:
     """Prepare the fast parcel answers (:mod:`geo.server.fast`) of every convention with a
-    cadastre for ``days``, its versions' first days and today: done at start, not by a request."""
+    cadastre for ``days``, the first day of each of its regimes and today: done at start, not by
+    a request (a new date then costs one general answer, a new regime none)."""
     for item in cat.conventions.values():
         fast = cat.fast_for(item)
         if fast is None:
             continue
-        wanted = [*days, *(v.date_effet for v in item.convention.versions), dt.date.today()]
+        wanted = [*days, *_regime_days(item.convention), dt.date.today()]
 
         def general_at(day, item=item):
             return lambda ident: _json(_compute(cat, ident, item.name, day))
