@@ -107,6 +107,7 @@ class Server:
             except httpx.HTTPError:
                 ok = False
             if ok and len(self.workers()) >= workers:
+                self.first_pids = {w.pid for w in self.workers()}
                 # every worker ready: a few answers each
                 for _ in range(4 * workers):
                     httpx.get(f"{self.base}/ogc/collections", timeout=30)
@@ -133,6 +134,10 @@ class Server:
             except psutil.Error:
                 pass
         return out
+
+    def replaced_workers(self) -> int:
+        """Workers started since the server was ready (one that died or was killed is replaced)."""
+        return len({w.pid for w in self.workers()} - self.first_pids)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -653,6 +658,7 @@ def main() -> None:
                         report["charge"][label].setdefault(name, []).append(row)
                         print(label, name, json.dumps(row, ensure_ascii=False), flush=True)
             for label, server in servers.items():
+                report[f"workers_remplaces[{label}]"] = server.replaced_workers()
                 report[f"memoire_workers_apres_charge[{label}]"] = server.memory()
                 print(label, "memoire", report[f"memoire_workers_apres_charge[{label}]"], flush=True)
             server = servers["branche"]

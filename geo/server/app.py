@@ -72,6 +72,10 @@ def create_app(
             item.parcels.sindex  # noqa: B018 - built now, never concurrently by two requests
     if prepare:  # every parcel's rows per set of perimeters in force: requests look them up
         answers.prepare(catalogue)
+        import gc
+
+        gc.collect()
+        gc.freeze()  # what was loaded stays: the collector no longer walks it at each request
     app = FastAPI(
         title="ort — ORT, parcelles et éligibilité",
         version=geo.__version__,

@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+from array import array
 from dataclasses import dataclass
 
 from geo import prepared
@@ -57,17 +58,38 @@ def _text(value) -> str | None:
     return str(value)
 
 
+_CODES = {"inside": 0, "straddling": 1, "outside": 2}
+_NAMES = ("inside", "straddling", "outside")
+_NONE = 255
+
+
 @dataclass
 class _Rows:
-    """A regime's rows: for parcel ``k`` and perimeter ``j``, its status, share, surface, distance."""
+    """A regime's rows, flat (parcel ``k``, perimeter ``j`` at ``k * m + j``): status codes
+    (255: no row, the general answer), shares, surfaces inside, distances. Flat arrays rather
+    than a list per parcel: a few objects for the collector to walk, whatever the cadastre."""
 
     ids: list[str]
     noms: list[str]
     types: list
-    status: list[list[str]]  # per parcel, per perimeter (None: left to the general answer)
-    share: list[list[float]]
-    inside: list[list[float]]
-    distance: list[list[float]]
+    status: bytearray
+    share: array
+    inside: array
+    distance: array
+
+    def has(self, k: int) -> bool:
+        m = len(self.ids)
+        return _NONE not in self.status[k * m : (k + 1) * m]
+
+    def of(self, k: int):
+        """Parcel ``k``'s rows: ``(id, nom, type, status, share, inside, distance)``."""
+        m = len(self.ids)
+        at = slice(k * m, (k + 1) * m)
+        codes = (_NAMES[c] for c in self.status[at])
+        return zip(
+            self.ids, self.noms, self.types, codes, self.share[at], self.inside[at], self.distance[at],
+            strict=True,
+        )  # fmt: skip
 
 
 def _rows_of(parcels, perimeters, *, with_distance: bool) -> _Rows:
@@ -75,20 +97,14 @@ def _rows_of(parcels, perimeters, *, with_distance: bool) -> _Rows:
     kernel of one parcel's check) on chunks of parcels; a parcel it cannot classify alone (invalid
     near a perimeter) has no rows."""
     n, m = len(parcels), len(perimeters)
-    status: list = [None] * n
-    share: list = [None] * n
-    inside: list = [None] * n
-    distance: list = [None] * n
+    status = bytearray([_NONE]) * (n * m)
+    share, inside, distance = (array("d", bytes(8 * n * m)) for _ in range(3))
 
     def put(positions, rows) -> None:
         for r in rows:
-            k = positions[r.Index // m]
-            if status[k] is None:
-                status[k], share[k], inside[k], distance[k] = [], [], [], []
-            status[k].append(r.status)
-            share[k].append(r.share)
-            inside[k].append(r.area_inside_m2)
-            distance[k].append(r.distance_m)
+            slot = positions[r.Index // m] * m + r.Index % m
+            status[slot] = _CODES[r.status]
+            share[slot], inside[slot], distance[slot] = r.share, r.area_inside_m2, r.distance_m
 
     for start in range(0, n, CHUNK):
         positions = list(range(start, min(n, start + CHUNK)))
@@ -210,8 +226,8 @@ class FastParcels:
         code = self.fields["code_insee"][k]
         idu_code = code or None
         return (
-            check.status[k] is not None
-            and (areas is None or (areas.status[k] is not None and named.status[k] is not None))
+            check.has(k)
+            and (areas is None or (areas.has(k) and named.has(k)))
             and (idu_code is None or idu_code in self.communes)
         )
 
@@ -273,16 +289,7 @@ class FastParcels:
                     "surface_m2": round(float(a), 2),
                     "distance_m": None if d != d else round(float(d), 2),
                 }
-                for pid, nom, typ, st, sh, a, d in zip(
-                    rows.ids,
-                    rows.noms,
-                    rows.types,
-                    rows.status[k],
-                    rows.share[k],
-                    rows.inside[k],
-                    rows.distance[k],
-                    strict=True,
-                )  # fmt: skip
+                for pid, nom, typ, st, sh, a, d in rows.of(k)
             ],
         }
 
@@ -294,14 +301,8 @@ class FastParcels:
         if d.areas is None:
             situation = (code,)
         else:
-            hits = tuple(zip(d.areas.ids, d.areas.status[k], d.areas.share[k], strict=True))
-            touched = tuple(
-                (pid, nom, sh)
-                for pid, nom, st, sh in zip(
-                    d.named.ids, d.named.noms, d.named.status[k], d.named.share[k], strict=True
-                )  # fmt: skip
-                if st != OUTSIDE
-            )
+            hits = tuple((pid, st, sh) for pid, _, _, st, sh, _, _ in d.areas.of(k))
+            touched = tuple((pid, nom, sh) for pid, nom, _, st, sh, _, _ in d.named.of(k) if st != OUTSIDE)
             situation = (code, hits, touched)
         with self._lock:
             if situation in d.situations:
