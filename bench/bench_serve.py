@@ -188,18 +188,11 @@ class RawClient:
 
         target = quote(url, safe="/%:@") + (("?" + urlencode(params)) if params else "")
         head = f"{method} {target} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n\r\n".encode()
-        for attempt in (0, 1):  # a keep-alive connection the server closed: open a new one once
-            if self.writer is None:
-                self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-            try:
-                self.writer.write(head)
-                await self.writer.drain()
-                raw = await self.reader.readuntil(b"\r\n\r\n")
-                break
-            except (ConnectionError, asyncio.IncompleteReadError):
-                await self.close()
-                if attempt:
-                    raise
+        if self.writer is None:  # no retry: a request cut (a worker killed) is an error
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.writer.write(head)
+        await self.writer.drain()
+        raw = await self.reader.readuntil(b"\r\n\r\n")
         lines = raw.decode("latin-1").split("\r\n")
         status = int(lines[0].split(" ", 2)[1])
         headers = {}
@@ -653,8 +646,10 @@ def main() -> None:
                     turn += 1
                     for label in order:
                         seconds = args.seconds if name != "note" else max(args.seconds, 10)
+                        before = {w.pid for w in servers[label].workers()}
                         row = asyncio.run(load(servers[label].base, make, check, n, seconds, raw))
                         row["load_1min"] = round(os.getloadavg()[0], 1)
+                        row["workers_replaced"] = len({w.pid for w in servers[label].workers()} - before)
                         report["charge"][label].setdefault(name, []).append(row)
                         print(label, name, json.dumps(row, ensure_ascii=False), flush=True)
             for label, server in servers.items():

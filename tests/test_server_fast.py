@@ -120,3 +120,27 @@ def test_an_answer_naming_its_parcel_elsewhere_is_never_kept():
     reply = {"idu": idu, "motif": f"la parcelle {idu}"}
     named = {"resultats": [{"idu": idu, "reponses": [reply]}], "rejetes": []}
     assert _blanked(named, idu) is None
+
+
+def test_kept_answers_are_bounded(cat, monkeypatch):
+    """Past the budget of kept eligibility answers, the oldest dates' are dropped; answers stay
+    the general ones."""
+    from geo.server.fast import FastParcels
+
+    item = cat.conventions["demo"]
+    fast = FastParcels(item)
+    monkeypatch.setattr(FastParcels, "KEPT_BYTES", 200_000)
+    idus = sorted(item.parcels["idu"])[::60]
+    for day in (dt.date(2024, 9, 1), dt.date(2024, 9, 2), dt.date(2024, 9, 3)):
+        for idu in idus:
+            got = fast.answer(
+                cat,
+                idu,
+                day,
+                lambda i, day=day: _general(cat, i, item.name, day),
+                lambda i, day=day: answers._eligibility(cat, day, item, parcels=[(i, None)]),
+            )
+            assert got == _general(cat, idu, "demo", day)
+    kept = sum(len(t or b"") for d in fast._days.values() if d for t in d.situations.values())
+    assert kept == fast._kept <= 200_000 + 40_000  # one answer over the budget at most
+    assert not fast._days[dt.date(2024, 9, 1)].situations  # the oldest date's dropped

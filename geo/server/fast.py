@@ -141,6 +141,9 @@ class FastParcels:
 
     #: Most dates prepared (each holds a few small dicts; the regimes are shared between dates).
     DAYS = 512
+    #: Bytes of kept eligibility answers (~28 kB each for the demo); past it, the oldest dates'
+    #: are dropped (computed again when asked).
+    KEPT_BYTES = 48 * 2**20
 
     def __init__(self, item) -> None:
         self.item = item
@@ -157,6 +160,7 @@ class FastParcels:
         self.communes = set(item.convention.communes)
         self._regimes: dict = {}
         self._days: dict = {}
+        self._kept = 0  # bytes of the eligibility answers kept in the days' situations
         self._lock = threading.Lock()
 
     # --- regimes --------------------------------------------------------------------------
@@ -180,7 +184,9 @@ class FastParcels:
         built = self._build_day(cat, day, general)
         with self._lock:
             if len(self._days) >= self.DAYS:
-                self._days.pop(next(iter(self._days)))
+                gone = self._days.pop(next(iter(self._days)))
+                if gone:
+                    self._kept -= sum(len(t or b"") for t in gone.situations.values())
             return self._days.setdefault(day, built)
 
     def _build_day(self, cat, day: dt.date, general) -> _Day | None:
@@ -221,6 +227,18 @@ class FastParcels:
             return None
         head = {k: v for k, v in head.items() if k != "parcelles"}
         return _Day(check, area_rows, named_rows, head, {})
+
+    def _trim(self, current: _Day) -> None:
+        """Drop the kept eligibility answers of the oldest dates while over :attr:`KEPT_BYTES`
+        (not those of ``current``). Called with the lock held."""
+        for day in list(self._days):
+            if self._kept <= self.KEPT_BYTES:
+                return
+            d = self._days[day]
+            if d is current or not d:
+                continue
+            self._kept -= sum(len(t or b"") for t in d.situations.values())
+            d.situations.clear()
 
     def _answerable(self, k: int, check: _Rows, areas: _Rows | None, named: _Rows | None) -> bool:
         code = self.fields["code_insee"][k]
@@ -312,7 +330,14 @@ class FastParcels:
         found = compute(idu)
         template = _blanked(found, idu)
         with self._lock:
-            d.situations.setdefault(situation, template)
+            if situation not in d.situations:
+                size = len(template or b"")
+                d.situations[situation] = template
+                self._kept += size
+                self._trim(d)
+                if self._kept > self.KEPT_BYTES:  # this date alone is over the budget: not kept
+                    del d.situations[situation]
+                    self._kept -= size
         return _json(found) if template is None else template
 
 
