@@ -93,6 +93,12 @@ def sections_of(parcels, code_insee: str) -> set:
 
 # --- a few parcels classified without building tables --------------------------------------
 
+#: Held while GEOS works on geometries shared between threads (a layer's perimeters, prepared
+#: once: GEOS builds a prepared geometry's indexes at its first use, and two threads doing so at
+#: once crash the process — seen as a server worker dying under load). Shapely releases the GIL
+#: in GEOS: without this lock two requests of one process run there together.
+GEOMETRY_LOCK = threading.RLock()
+
 #: Above this many parcels, :func:`classify_rows` leaves the work to the table engine.
 FEW_PARCELS = 64
 
@@ -179,7 +185,8 @@ def classify_rows(
     mgeom, ids, types, noms = derived(perimeters, "classify-columns", lambda: _perimeter_columns(perimeters))
     pgeom = parcels.geometry.to_numpy()
     tracker = validity.Tracker(lambda idx: validity.valid_geoms(pgeom[idx]))
-    found = classify.overlaps(pgeom, mgeom, valid=tracker)
+    with GEOMETRY_LOCK:  # the perimeters' prepared geometries are shared: one thread at a time
+        found = classify.overlaps(pgeom, mgeom, valid=tracker)
     if len(tracker.invalid):
         return None
     n, m = len(pgeom), len(mgeom)
@@ -193,7 +200,8 @@ def classify_rows(
     distance = np.zeros(n * m)
     outside = np.flatnonzero(dense_status == classify._OUTSIDE)
     if with_distance and len(outside):
-        distance[outside] = shapely.distance(pgeom[rows[outside]], mgeom[cols[outside]])
+        with GEOMETRY_LOCK:
+            distance[outside] = shapely.distance(pgeom[rows[outside]], mgeom[cols[outside]])
     elif not with_distance:
         distance[:] = np.nan
     idus = parcels["idu"].tolist()

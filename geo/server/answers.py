@@ -94,19 +94,6 @@ def parcel_answer(cat: Catalogue, text: str, day: dt.date, commune: str | None =
     return cat.answers.get(("parcelle", idu, name, day), lambda: _parcel_bytes(cat, idu, item, day))
 
 
-def ready_parcel_answer(cat: Catalogue, text: str, day: dt.date, commune: str | None = None) -> bytes | None:
-    """:func:`parcel_answer` when it needs no computing (kept, or put together from the prepared
-    structures), else None: cheap enough for the event loop; a bad id raises as there."""
-    idu, item = locate_parcel(cat, text, commune)
-    name = item.name if item else None
-    key = ("parcelle", idu, name, day)
-    found = cat.answers.peek(key)
-    if found is None and item is not None:
-        fast = cat.fast_for(item)
-        found = fast.answer(cat, idu, day, None) if fast is not None else None
-    return found
-
-
 def _parcel_bytes(cat: Catalogue, idu: str, item: Loaded | None, day: dt.date) -> bytes:
     """The answer's bytes: from the structures prepared once (:mod:`geo.server.fast`) when they
     answer it exactly, else computed by :func:`_compute`."""

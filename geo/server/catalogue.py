@@ -73,14 +73,6 @@ class Memo:
         self._data: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
 
-    def peek(self, key):
-        """The answer kept for ``key``, else None (nothing computed)."""
-        with self._lock:
-            if key in self._data:
-                self._data.move_to_end(key)
-                return self._data[key]
-        return None
-
     def get(self, key, compute: Callable[[], object]):
         with self._lock:
             if key in self._data:
