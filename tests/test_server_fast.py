@@ -171,7 +171,7 @@ print("ok")
 def test_threads_classifying_at_once_do_not_crash_the_process(tmp_path):
     """Eight threads classifying parcels against the same perimeters at once (a server worker's
     requests): GEOS prepares the shared geometries once, under :data:`geo.prepared.GEOMETRY_LOCK`.
-    Without the lock this script died of a segmentation fault in 3 of 4 runs (GEOS, in
+    Without the lock this script died of a segmentation fault in 3 of 5 runs (GEOS, in
     contains_properly), as server workers did under load."""
     import subprocess
     import sys
