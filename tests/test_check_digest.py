@@ -115,3 +115,22 @@ def test_status_labels_are_the_engines():
     from geo.classify import STATUS_LABELS as ENGINE
 
     assert STATUS_LABELS == ENGINE
+
+
+def test_a_check_that_warned_leaves_no_digest():
+    """The warnings shown during the general path are noted (and still shown): `ort check` writes
+    no digest then, since the digest's answer would not say them again."""
+    import warnings
+
+    from geo.cli.parcels import _noting_warnings
+    from geo.errors import OrtWarning
+
+    shown = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", OrtWarning)
+        warnings.showwarning = lambda message, *args, **kwargs: shown.append(str(message))
+        with _noting_warnings() as said:
+            warnings.warn("parcelle réparée", OrtWarning, stacklevel=1)
+        with _noting_warnings() as quiet:
+            pass
+    assert said == [OrtWarning] and shown == ["parcelle réparée"] and quiet == []

@@ -4,7 +4,9 @@ and the convention folder.
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import warnings
 from pathlib import Path
 
 import click
@@ -125,18 +127,20 @@ def check(
     if output:
         check_writable(output, force=force)
     day = parse_date(when)
-    territory = app.open_territory(perimeters, cadastre=cadastre, millesime=millesime, fix=fix, date=day)
-    result = app.check_entries(
-        ids, territoire=territory, date=day, commune=commune, file=id_file, address_file=address_file,
-        tolerance_m2=tolerance_m2, tolerance_pct=tolerance_pct,
-    )  # fmt: skip
+    with _noting_warnings() as said:
+        territory = app.open_territory(perimeters, cadastre=cadastre, millesime=millesime, fix=fix, date=day)
+        result = app.check_entries(
+            ids, territoire=territory, date=day, commune=commune, file=id_file, address_file=address_file,
+            tolerance_m2=tolerance_m2, tolerance_pct=tolerance_pct,
+        )  # fmt: skip
     if output:
         app.write_verification(result, output, force=force)
     if as_json:  # the warnings are in "avertissements"
         click.echo(result.model_dump_json(indent=2))
     else:
         _print_check(result, output, many=bool(id_file) or len(result.parcelles) > 20)
-    if not id_file and not output and not address_file and not cadastre and not millesime and not fix:
+    quick = all(v is None for v in (id_file, output, address_file, cadastre, millesime))
+    if quick and not fix and not said:  # nothing said on the way the digest would not say again
         if tolerance_m2 is None and tolerance_pct is None:  # the next `ort check ID` reads the digest
             from geo import check_digest
 
@@ -147,6 +151,24 @@ def check(
             click.echo(f"  {r.entree}: {r.erreur}", err=True)
         if not id_file or not result.parcelles:
             sys.exit(EXIT_BAD_INPUT)
+
+
+@contextlib.contextmanager
+def _noting_warnings():
+    """The warnings shown while the block runs (as shown: their filters and printing unchanged),
+    listed in the value given: a check that said one writes no digest (it would not say it)."""
+    said: list = []
+    previous = warnings.showwarning
+
+    def noting(message, category, *args, **kwargs):
+        said.append(category)
+        return previous(message, category, *args, **kwargs)
+
+    warnings.showwarning = noting
+    try:
+        yield said
+    finally:
+        warnings.showwarning = previous
 
 
 def _print_check(result, output: Path | None, *, many: bool) -> None:
