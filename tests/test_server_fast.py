@@ -182,3 +182,14 @@ def test_threads_classifying_at_once_do_not_crash_the_process(tmp_path):
         [sys.executable, "-X", "faulthandler", str(script), "40"], capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
+
+
+def test_kept_answers_memo_is_bounded_in_bytes():
+    from geo.server.catalogue import Memo
+
+    memo = Memo(100, max_bytes=1000)
+    for k in range(20):
+        assert memo.get(k, lambda k=k: bytes(300)) == bytes(300)
+    assert len(memo._data) == 3 and memo._bytes == 900  # the three most recent
+    assert memo.get(19, lambda: b"other") == bytes(300)  # kept: not computed again
+    assert memo.get(0, lambda: b"again") == b"again"  # dropped long ago: computed again

@@ -88,14 +88,10 @@ def _perimeters_at(cat: Catalogue, item: Loaded):
 
 def parcel_answer(cat: Catalogue, text: str, day: dt.date, commune: str | None = None) -> bytes:
     """The check and the eligibility of one parcel at ``day``, as JSON bytes: put together from
-    the structures prepared once (:mod:`geo.server.fast`) when they hold it, else computed once
-    per parcel and day and kept (the catalogue never changes)."""
+    the structures prepared once (:mod:`geo.server.fast`) when they hold it, else computed; kept
+    once given (the catalogue never changes), 64 MB of answers at most."""
     idu, item = locate_parcel(cat, text, commune)
     name = item.name if item else None
-    fast = cat.fast_for(item) if item is not None else None
-    ready = fast.answer(cat, idu, day, None) if fast is not None else None
-    if ready is not None:  # put together from what is prepared: not kept again (memory)
-        return ready
     return cat.answers.get(("parcelle", idu, name, day), lambda: _parcel_bytes(cat, idu, item, day))
 
 
