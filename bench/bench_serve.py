@@ -4,8 +4,11 @@ Starts ``ort serve --perimeters demo --workers 2`` from an empty folder on a fre
 
 - load: p50/p95/p99 latency and throughput of parcel answers (a counter's working set of 100
   parcels, answers kept once computed; and "froide": random parcels × dates, each computed),
-  addresses, commune answers and notes at 1, 16 and 64 concurrent clients (asyncio + httpx, in
-  this process, so the client's CPU is counted against the server's), every answer checked;
+  addresses, commune answers and notes at 1, 16 and 64 concurrent clients (a minimal keep-alive
+  HTTP/1.1 client on asyncio, in this process: its CPU, given as ``client_cpu_pct``, is taken
+  from the same 2 cores as the server's; ``--client httpx`` for the former client), every
+  answer checked; a 503 (notes queue full, with Retry-After) counts as an error and is shown in
+  ``of_which_503``;
 - memory per worker (RSS and USS, psutil);
 - faults: slow clients (connections that dribble their headers) during load, huge uploads (with
   and without Content-Length), path-like convention and collection names, a worker killed with
@@ -16,6 +19,8 @@ The machine's load average is printed with the figures: on a shared machine they
 bound of the latency.
 
     python bench/bench_serve.py [--seconds 8] [--clients 1,16,64]
+    python bench/bench_serve.py --against main --no-faults      # main's server in the same rounds
+    python bench/bench_serve.py --only parcelle,parcelle_froide --clients 16
     python bench/bench_serve.py --in-process 150   # single answers in this process, no HTTP
 """
 
@@ -78,14 +83,17 @@ def address_file(folder: Path) -> Path:
 
 
 class Server:
-    def __init__(self, workers: int, folder: Path, addresses: Path) -> None:
+    def __init__(self, workers: int, folder: Path, addresses: Path, tree: Path | None = None) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = folder / f"serve-{self.port}.log"
         args = [sys.executable, "-m", "geo", "serve", "--perimeters", "demo", "--adresses", str(addresses),
                 "--port", str(self.port), "--workers", str(workers)]  # fmt: skip
+        env = dict(os.environ)
+        if tree is not None:  # another revision's code (the baseline), this checkout's embedded data
+            env["PYTHONPATH"] = str(tree)
         with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen(args, cwd=folder, stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(args, cwd=folder, stdout=out, stderr=subprocess.STDOUT, env=env)
         self.started = time.perf_counter()
         self.wait_ready(workers)
 
@@ -99,6 +107,7 @@ class Server:
             except httpx.HTTPError:
                 ok = False
             if ok and len(self.workers()) >= workers:
+                self.first_pids = {w.pid for w in self.workers()}
                 # every worker ready: a few answers each
                 for _ in range(4 * workers):
                     httpx.get(f"{self.base}/ogc/collections", timeout=30)
@@ -126,6 +135,10 @@ class Server:
                 pass
         return out
 
+    def replaced_workers(self) -> int:
+        """Workers started since the server was ready (one that died or was killed is replaced)."""
+        return len({w.pid for w in self.workers()} - self.first_pids)
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -146,8 +159,111 @@ def percentiles(values: list[float]) -> dict:
     }
 
 
-async def load(base: str, make_request, check, clients: int, seconds: float) -> dict:
-    """``clients`` loops sending requests for ``seconds``; latencies of the answers, errors counted."""
+class RawResponse:
+    """What :class:`RawClient` read: status, headers (lower-case names), body."""
+
+    def __init__(self, status: int, headers: dict, content: bytes) -> None:
+        self.status_code, self.headers, self.content = status, headers, content
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self):
+        return json.loads(self.content)
+
+
+class RawClient:
+    """A keep-alive HTTP/1.1 client on one connection, on plain asyncio streams: a few tens of
+    microseconds of CPU per request (httpx spends ~1 ms), so the load generator, which shares the
+    2 cores with the server, takes little from it. Answers must carry Content-Length."""
+
+    def __init__(self, base: str) -> None:
+        host, port = base.removeprefix("http://").split(":")
+        self.host, self.port = host, int(port)
+        self.reader = self.writer = None
+
+    async def request(self, method: str, url: str, params: dict | None = None) -> RawResponse:
+        from urllib.parse import quote, urlencode
+
+        target = quote(url, safe="/%:@") + (("?" + urlencode(params)) if params else "")
+        head = f"{method} {target} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n\r\n".encode()
+        if self.writer is None:  # no retry: a request cut (a worker killed) is an error
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.writer.write(head)
+        await self.writer.drain()
+        raw = await self.reader.readuntil(b"\r\n\r\n")
+        lines = raw.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = {}
+        for line in lines[1:]:
+            if line:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+        body = await self.reader.readexactly(int(headers.get("content-length", "0")))
+        if headers.get("connection", "").lower() == "close":
+            await self.close()
+        return RawResponse(status, headers, body)
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.reader = self.writer = None
+
+
+async def load(base: str, make_request, check, clients: int, seconds: float, raw: bool = True) -> dict:
+    """``clients`` loops sending requests for ``seconds``; latencies of the answers, errors counted.
+    ``raw``: :class:`RawClient` connections (else httpx); the CPU the client spent is given."""
+    if raw:
+        return await _load_raw(base, make_request, check, clients, seconds)
+    return await _load_httpx(base, make_request, check, clients, seconds)
+
+
+async def _load_raw(base: str, make_request, check, clients: int, seconds: float) -> dict:
+    latencies: list[float] = []
+    errors: list[str] = []
+    stop_at = time.perf_counter() + seconds
+    status_503 = 0
+
+    async def one_client(k: int) -> None:
+        nonlocal status_503
+        rng = random.Random(k)
+        client = RawClient(base)
+        try:
+            while time.perf_counter() < stop_at:
+                method, url, kwargs = make_request(rng)
+                t0 = time.perf_counter()
+                try:
+                    r = await client.request(method, url, kwargs.get("params"))
+                    status_503 += r.status_code == 503
+                    problem = check(r)
+                except (OSError, asyncio.IncompleteReadError, ValueError) as err:
+                    problem = f"{type(err).__name__}"
+                    await client.close()
+                dt = time.perf_counter() - t0
+                if problem:
+                    errors.append(problem)
+                else:
+                    latencies.append(dt)
+        finally:
+            await client.close()
+
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(one_client(k) for k in range(clients)))
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    return {
+        "clients": clients,
+        "answers": len(latencies),
+        "errors": len(errors),
+        "of_which_503": status_503,
+        "error_kinds": sorted(set(errors))[:3],
+        "per_s": round(len(latencies) / elapsed, 1),
+        **percentiles(latencies),
+        "client_cpu_pct": round(100 * cpu / elapsed),
+    }
+
+
+async def _load_httpx(base: str, make_request, check, clients: int, seconds: float) -> dict:
     latencies: list[float] = []
     errors: list[str] = []
     stop_at = time.perf_counter() + seconds
@@ -170,9 +286,9 @@ async def load(base: str, make_request, check, clients: int, seconds: float) -> 
                 else:
                     latencies.append(dt)
 
-        t0 = time.perf_counter()
+        cpu0, t0 = time.process_time(), time.perf_counter()
         await asyncio.gather(*(one_client(k) for k in range(clients)))
-        elapsed = time.perf_counter() - t0
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     return {
         "clients": clients,
         "answers": len(latencies),
@@ -180,6 +296,7 @@ async def load(base: str, make_request, check, clients: int, seconds: float) -> 
         "error_kinds": sorted(set(errors))[:3],
         "per_s": round(len(latencies) / elapsed, 1),
         **percentiles(latencies),
+        "client_cpu_pct": round(100 * cpu / elapsed),
     }
 
 
@@ -452,11 +569,37 @@ def in_process(n: int, notes: int) -> dict:
 # --- main ------------------------------------------------------------------------------------------
 
 
+def extract(rev: str, into: Path) -> Path:
+    """The tree of ``rev`` (this repository) extracted into ``into``; nothing written in the repo."""
+    repo = Path(__file__).resolve().parent.parent
+    archive = subprocess.run(["git", "-C", str(repo), "archive", rev], capture_output=True, check=True).stdout
+    into.mkdir()
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=8.0, help="durée de chaque mesure de charge")
     parser.add_argument("--clients", default="1,16,64")
     parser.add_argument("--json", type=Path, default=None, help="écrire aussi les résultats en JSON")
+    parser.add_argument(
+        "--against",
+        metavar="REV",
+        default=None,
+        help="mesurer aussi le serveur de cette révision git (ex. main), dans les mêmes tours, en "
+        "alternance (ses workers tournent en même temps que ceux de la branche, au repos)",
+    )
+    parser.add_argument(
+        "--only", default="", help="charges à mesurer, ex. parcelle,parcelle_froide (défaut : toutes)"
+    )
+    parser.add_argument("--no-faults", action="store_true", help="sans les essais de pannes")
+    parser.add_argument(
+        "--client",
+        choices=("raw", "httpx"),
+        default="raw",
+        help="raw : client HTTP/1.1 minimal sur asyncio (peu de CPU pris au serveur) ; httpx : l'ancien",
+    )
     parser.add_argument(
         "--in-process",
         type=int,
@@ -471,60 +614,75 @@ def main() -> None:
         print(json.dumps({"charge_avant": before, **figures, "charge_apres": os.getloadavg()}, indent=2))
         return
     levels = [int(c) for c in args.clients.split(",")]
-    report: dict = {"charge_machine_avant": os.getloadavg(), "coeurs": os.cpu_count()}
+    raw = args.client == "raw"
+    report: dict = {"charge_machine_avant": os.getloadavg(), "coeurs": os.cpu_count(), "client": args.client}
     parcels = demo_parcels()
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         folder = Path(tmp)
         addresses = address_file(folder)
-        t0 = time.perf_counter()
-        server = Server(2, folder, addresses)
-        report["demarrage_s"] = round(time.perf_counter() - t0, 1)
-        report["memoire_workers_au_demarrage"] = server.memory()
+        servers: dict[str, Server] = {}
         try:
+            trees = {"branche": None}
+            if args.against:
+                trees[args.against] = extract(args.against, folder / "rev")
+            for label, tree in trees.items():
+                t0 = time.perf_counter()
+                servers[label] = Server(2, folder, addresses, tree)
+                report[f"demarrage_s[{label}]"] = round(time.perf_counter() - t0, 1)
+                report[f"memoire_workers_au_demarrage[{label}]"] = servers[label].memory()
             jobs = workloads(parcels)
-            t0 = time.perf_counter()  # the counter's working set asked 3 times (each worker keeps its own)
-            warm = [f"/api/parcelles/{p}?date=2024-09-01" for p in parcels[:WORKING_SET]] * 3
-            asyncio.run(_in_flight_limited(server.base, warm, 4))
-            report["mise_en_route_s"] = round(time.perf_counter() - t0, 1)
-            report["charge"] = {}
+            if args.only:
+                jobs = {k: v for k, v in jobs.items() if k in args.only.split(",")}
+            for label, server in servers.items():  # the counter's working set asked 3 times
+                t0 = time.perf_counter()
+                warm = [f"/api/parcelles/{p}?date=2024-09-01" for p in parcels[:WORKING_SET]] * 3
+                asyncio.run(_in_flight_limited(server.base, warm, 4))
+                report[f"mise_en_route_s[{label}]"] = round(time.perf_counter() - t0, 1)
+            report["charge"] = {label: {} for label in servers}
+            turn = 0
             for name, (make, check) in jobs.items():
-                rows = []
                 for n in levels:
-                    seconds = args.seconds if name != "note" else max(args.seconds, 10)
-                    row = asyncio.run(load(server.base, make, check, n, seconds))
-                    rows.append(row)
-                    print(
-                        name,
-                        json.dumps(row, ensure_ascii=False),
-                        f"load {os.getloadavg()[0]:.1f}",
-                        flush=True,
-                    )
-                report["charge"][name] = rows
-            report["memoire_workers_apres_charge"] = server.memory()
-            report["client_lent"] = asyncio.run(slow_clients(server.base, parcels, 50, args.seconds))
-            print("slow", report["client_lent"], flush=True)
-            report["gros_envois"] = huge_uploads(server.base)
-            print("uploads", report["gros_envois"], flush=True)
-            report["noms_en_chemin"] = path_like_names(server.base)
-            print("paths", report["noms_en_chemin"], flush=True)
-            report["worker_tue"] = kill_worker(server, parcels)
-            print("kill", report["worker_tue"], flush=True)
+                    order = list(servers) if turn % 2 == 0 else list(servers)[::-1]
+                    turn += 1
+                    for label in order:
+                        seconds = args.seconds if name != "note" else max(args.seconds, 10)
+                        before = {w.pid for w in servers[label].workers()}
+                        row = asyncio.run(load(servers[label].base, make, check, n, seconds, raw))
+                        row["load_1min"] = round(os.getloadavg()[0], 1)
+                        row["workers_replaced"] = len({w.pid for w in servers[label].workers()} - before)
+                        report["charge"][label].setdefault(name, []).append(row)
+                        print(label, name, json.dumps(row, ensure_ascii=False), flush=True)
+            for label, server in servers.items():
+                report[f"workers_remplaces[{label}]"] = server.replaced_workers()
+                report[f"memoire_workers_apres_charge[{label}]"] = server.memory()
+                print(label, "memoire", report[f"memoire_workers_apres_charge[{label}]"], flush=True)
+            server = servers["branche"]
+            if not args.no_faults:
+                report["client_lent"] = asyncio.run(slow_clients(server.base, parcels, 50, args.seconds))
+                print("slow", report["client_lent"], flush=True)
+                report["gros_envois"] = huge_uploads(server.base)
+                print("uploads", report["gros_envois"], flush=True)
+                report["noms_en_chemin"] = path_like_names(server.base)
+                print("paths", report["noms_en_chemin"], flush=True)
+                report["worker_tue"] = kill_worker(server, parcels)
+                print("kill", report["worker_tue"], flush=True)
         finally:
-            server.stop()
-        report["sigterm"] = sigterm_drain(folder, addresses, parcels)
-        print("sigterm", report["sigterm"], flush=True)
+            for server in servers.values():
+                server.stop()
+        if not args.no_faults:
+            report["sigterm"] = sigterm_drain(folder, addresses, parcels)
+            print("sigterm", report["sigterm"], flush=True)
     report["charge_machine_apres"] = os.getloadavg()
-    p16 = next(r for r in report["charge"]["parcelle"] if r["clients"] == 16) if 16 in levels else None
-    if p16:
+    ours = report["charge"]["branche"]
+    if 16 in levels and "parcelle" in ours:
+        p16 = next(r for r in ours["parcelle"] if r["clients"] == 16)
         report["objectifs"] = {
             "parcelle_p95_16_clients_ms": (p16["p95_ms"], TARGETS["parcel_p95_ms_16"]),
-            "parcelle_reponses_par_s": (
-                max(r["per_s"] for r in report["charge"]["parcelle"]),
-                TARGETS["parcel_rps"],
-            ),
-            "note_p95_1_client_s": (report["charge"]["note"][0]["p95_ms"] / 1000, TARGETS["note_s"]),
-            "erreurs": sum(r["errors"] for rows in report["charge"].values() for r in rows),
+            "parcelle_reponses_par_s": (max(r["per_s"] for r in ours["parcelle"]), TARGETS["parcel_rps"]),
+            "erreurs": sum(r["errors"] for rows in ours.values() for r in rows),
         }
+        if "note" in ours:
+            report["objectifs"]["note_p95_1_client_s"] = (ours["note"][0]["p95_ms"] / 1000, TARGETS["note_s"])
     text = json.dumps(report, ensure_ascii=False, indent=2)
     print(text)
     if args.json:

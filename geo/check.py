@@ -20,6 +20,7 @@ import geopandas as gpd
 import pandas as pd
 
 from geo import fmt, prepared
+from geo.check_text import expiry_note, parcel_lines, provenance_text, validity  # noqa: F401 - callers import them here
 from geo.classify import STATUS_LABELS, classify_parcels, summarise
 from geo.errors import InputError, ParcelIdError
 from geo.idu import ParcelId, parse_idu, parse_many
@@ -156,21 +157,6 @@ def _text(value: object) -> str | None:
     return str(value)
 
 
-def provenance_text(
-    convention: Convention, perimeters: gpd.GeoDataFrame | None, millesime: str | None, when: dt.date
-) -> str:
-    """The lines printed above every answer: convention, perimeter version and date, cadastre."""
-    a = perimeters.attrs if perimeters is not None else {}
-    fict = " — COMMUNE FICTIVE (démonstration)" if convention.fictif else ""
-    note = expiry_note(convention, when)
-    return (
-        f"Convention : {convention.nom}{fict}\n"
-        f"Périmètres : version « {a.get('version_libelle')} » en vigueur depuis le "
-        f"{fmt.date_fr(a.get('version_date'))}, évalués au {fmt.date_fr(when)} ; "
-        f"cadastre : millésime {millesime or 'inconnu'}" + (f"\n{note}" if note else "")
-    )
-
-
 def source_text(
     convention: Convention, perimeters: gpd.GeoDataFrame | None, millesime: str | None, when: dt.date
 ) -> str:
@@ -183,56 +169,6 @@ def source_text(
         f"{convention.nom}{fict}, périmètres version « {a.get('version_libelle')} »{since}, "
         f"évalués au {fmt.date_fr(when)} ; cadastre Etalab, millésime {millesime or 'inconnu'}"
     )
-
-
-def expiry_note(convention: Convention, when: dt.date) -> str:
-    """A warning when ``when`` falls after the convention's end (signature + duration), else ''."""
-    end = convention.date_fin
-    if when <= end:
-        return ""
-    return (
-        f"⚠ la convention a pris fin le {fmt.date_fr(end)} (signée le "
-        f"{fmt.date_fr(convention.date_signature)} pour {_years(convention.duree_ans)} ans) : "
-        "sauf prorogation ou avenant, ses périmètres ne sont plus en vigueur au "
-        f"{fmt.date_fr(when)}"
-    )
-
-
-def _years(value: float) -> str:
-    return fmt.number(value, 0 if value == int(value) else 1)
-
-
-def validity(convention: Convention, perimeters: gpd.GeoDataFrame | None, when: dt.date) -> dict:
-    """Whether the convention and the version of its perimeters are in force on ``when``.
-
-    Returns
-    -------
-    dict
-        ``convention_date_signature``, ``convention_date_fin`` (signature + duration),
-        ``convention_en_vigueur``, ``version``, ``version_date_effet``, ``version_date_fin`` (its
-        own end, else the day before the next version, else None), ``avertissement`` (the
-        expiry note, or "").
-    """
-    a = perimeters.attrs if perimeters is not None else {}
-    version_end = None
-    ids = [v.id for v in convention.versions]
-    if a.get("version") in ids:
-        k = ids.index(a["version"])
-        ver = convention.versions[k]
-        if ver.date_fin:
-            version_end = ver.date_fin.isoformat()
-        elif k + 1 < len(convention.versions):
-            version_end = (convention.versions[k + 1].date_effet - dt.timedelta(days=1)).isoformat()
-    end = convention.date_fin
-    return {
-        "convention_date_signature": convention.date_signature.isoformat(),
-        "convention_date_fin": end.isoformat(),
-        "convention_en_vigueur": when <= end,
-        "version": a.get("version"),
-        "version_date_effet": a.get("version_date"),
-        "version_date_fin": version_end,
-        "avertissement": expiry_note(convention, when),
-    }
 
 
 #: Columns added to every result table of a check: the validity of what the answer rests on.
@@ -258,20 +194,16 @@ def summary_table(result: pd.DataFrame) -> pd.DataFrame:
 
 
 def describe_parcel(rows: pd.DataFrame) -> str:
-    """Text for one parcel's rows of a result table."""
+    """Text for one parcel's rows of a result table (:func:`geo.check_text.parcel_lines`)."""
     r = rows.iloc[0]
-    cont = fmt.area_m2(r.contenance) if pd.notna(r.get("contenance")) else "inconnue"
-    lines = [
-        f"\n{r.idu} — commune {r.code_insee}, section {str(r.section).lstrip('0') or '0'}, "
-        f"n° {int(r.numero)}, contenance {cont}"
-    ]
-    for row in rows.itertuples():
-        far = row.status == "outside" and pd.notna(row.distance_m) and row.distance_m > 0
-        where = f" (à {fmt.number(row.distance_m)} m)" if far else ""
-        lines.append(
-            f"  {row.perimeter_nom:<38} {STATUS_LABELS[row.status]:<15} {fmt.percent(row.share):>8}{where}"
-        )
-    return "\n".join(lines)
+    return parcel_lines(
+        r.idu,
+        r.code_insee,
+        r.section,
+        r.numero,
+        r.get("contenance"),
+        [(x.perimeter_nom, x.status, x.share, x.distance_m) for x in rows.itertuples()],
+    )
 
 
 def with_parcel_fields(

@@ -32,11 +32,13 @@ import re
 import unicodedata
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from geo.errors import ParcelIdError, one_line
 from geo.errors import shown as shown_value
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "INSEE_RE",
@@ -318,6 +320,8 @@ def normalise_series(
     geo.errors.ParcelIdError
         Only when an option (e.g. ``code_insee``) is invalid: every value would be NA.
     """
+    import pandas as pd  # here: parsing ids one by one (`ort check ID`) never loads pandas
+
     opts = _Options.build(code_insee, prefixe, communes, sections)
     # CSVs repeat ids; parse each distinct value once.
     cache: dict[str, object] = {}
@@ -540,8 +544,8 @@ def _norm_numero(value: str, raw: str | None) -> str:
 def _as_text(value: object) -> str:
     if isinstance(value, str):
         return value
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return ""
+    if value is None or type(value).__name__ == "NAType" or (isinstance(value, float) and math.isnan(value)):
+        return ""  # pandas' NA, without importing pandas
     return str(value)
 
 

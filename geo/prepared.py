@@ -71,7 +71,8 @@ def rows_with_idu(parcels, ids: Iterable[str], column: str = "idu"):
     index = idu_positions(parcels, column)
     wanted = set(ids)
     found = sorted(k for idu in wanted for k in index.get(idu, ()))
-    rows = parcels.iloc[found]
+    one = len(found) == 1  # a request's one parcel: a slice is the same row, three times quicker
+    rows = parcels.iloc[found[0] : found[0] + 1] if one else parcels.iloc[found]
     if not all(idu in wanted for idu in rows[column].tolist()):  # the layer changed since: scan it
         return parcels[parcels[column].isin(list(wanted))]
     return rows
@@ -91,6 +92,12 @@ def sections_of(parcels, code_insee: str) -> set:
 
 
 # --- a few parcels classified without building tables --------------------------------------
+
+#: Held while GEOS works on geometries shared between threads (a layer's perimeters, prepared
+#: once: GEOS builds a prepared geometry's indexes at its first use, and two threads doing so at
+#: once crash the process — seen as a server worker dying under load). Shapely releases the GIL
+#: in GEOS: without this lock two requests of one process run there together.
+GEOMETRY_LOCK = threading.RLock()
 
 #: Above this many parcels, :func:`classify_rows` leaves the work to the table engine.
 FEW_PARCELS = 64
@@ -120,6 +127,34 @@ def _perimeter_columns(perimeters) -> tuple:
     return perimeters.geometry.to_numpy(), ids, types, noms
 
 
+def _checked(parcels, perimeters, tolerance_m2, tolerance_pct) -> tuple[float, float]:
+    """:func:`geo.classify.check_layers`, its answer kept with ``perimeters`` for parcels of the
+    same CRS object (a layer's rows share their layer's): comparing CRSs costs more than a
+    request's classification. A refusal is never kept: it is raised again at each call."""
+    from geo import classify, settings
+
+    key = (
+        "checked",
+        tolerance_m2,
+        tolerance_pct,
+        settings.tolerance_m2,
+        settings.tolerance_pct,
+        "idu" in parcels,
+    )
+    crs = parcels.crs
+    kept = derived(perimeters, "checked-layers", dict)
+    with _lock:
+        hit = kept.get(key)
+    if hit is not None and hit[0] is crs:
+        return hit[1]
+    tolerances = classify.check_layers(
+        parcels, perimeters, tolerance_m2=tolerance_m2, tolerance_pct=tolerance_pct
+    )
+    with _lock:
+        kept[key] = (crs, tolerances)
+    return tolerances
+
+
 def classify_rows(
     parcels,
     perimeters,
@@ -144,15 +179,14 @@ def classify_rows(
 
     if len(parcels) > FEW_PARCELS:
         return None
-    tol_m2, tol_pct = classify.check_layers(
-        parcels, perimeters, tolerance_m2=tolerance_m2, tolerance_pct=tolerance_pct
-    )
+    tol_m2, tol_pct = _checked(parcels, perimeters, tolerance_m2, tolerance_pct)
     if tolerances is not None:
         tolerances[:] = [tol_m2, tol_pct]
     mgeom, ids, types, noms = derived(perimeters, "classify-columns", lambda: _perimeter_columns(perimeters))
     pgeom = parcels.geometry.to_numpy()
     tracker = validity.Tracker(lambda idx: validity.valid_geoms(pgeom[idx]))
-    found = classify.overlaps(pgeom, mgeom, valid=tracker)
+    with GEOMETRY_LOCK:  # the perimeters' prepared geometries are shared: one thread at a time
+        found = classify.overlaps(pgeom, mgeom, valid=tracker)
     if len(tracker.invalid):
         return None
     n, m = len(pgeom), len(mgeom)
@@ -166,7 +200,8 @@ def classify_rows(
     distance = np.zeros(n * m)
     outside = np.flatnonzero(dense_status == classify._OUTSIDE)
     if with_distance and len(outside):
-        distance[outside] = shapely.distance(pgeom[rows[outside]], mgeom[cols[outside]])
+        with GEOMETRY_LOCK:
+            distance[outside] = shapely.distance(pgeom[rows[outside]], mgeom[cols[outside]])
     elif not with_distance:
         distance[:] = np.nan
     idus = parcels["idu"].tolist()

@@ -4,7 +4,9 @@ and the convention folder.
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import warnings
 from pathlib import Path
 
 import click
@@ -27,8 +29,45 @@ from geo.cli.options import (
 
 # --- ort check -------------------------------------------------------------------------------
 
+#: Options of ``ort check`` that the digest of a convention answers (the others: general path).
+_QUICK_DEFAULTS = {"id_file": None, "output": None, "address_file": None, "cadastre": None, "millesime": None,
+                   "tolerance_m2": None, "tolerance_pct": None, "fix": False}  # fmt: skip
 
-@click.command(cls=Command)
+
+class QuickCheck(Command):
+    """``ort check ID --perimeters NAME`` answered from the convention's digest
+    (:mod:`geo.check_digest`: no pandas, no geopandas) when it can, else as any command."""
+
+    def invoke(self, ctx: click.Context):
+        p = ctx.params
+        if p.get("perimeters") is not None and all(p.get(k) == v for k, v in _QUICK_DEFAULTS.items()):
+            try:
+                from geo import check_digest
+
+                found = check_digest.answer(p["perimeters"], p["ids"], p["when"], p["commune"])
+            except Exception:  # noqa: BLE001 - any doubt: the general path answers (and says why)
+                found = None
+            if found is not None:
+                _print_quick(found, as_json=p["as_json"])
+                return None
+        return super().invoke(ctx)
+
+
+def _print_quick(found, *, as_json: bool) -> None:
+    """What :func:`check` prints, from the digest's answer."""
+    data, warnings, provenance, lines = found
+    if as_json:
+        from geo.app.models import Verification
+
+        click.echo(Verification.model_validate(data).model_dump_json(indent=2))
+        return
+    for warning in warnings:
+        click.echo(f"Avertissement : {warning}", err=True)
+    click.echo(provenance)
+    click.echo(lines)
+
+
+@click.command(cls=QuickCheck)
 @click.argument("ids", nargs=-1)
 @perimeters_option()
 @date_option
@@ -88,23 +127,48 @@ def check(
     if output:
         check_writable(output, force=force)
     day = parse_date(when)
-    territory = app.open_territory(perimeters, cadastre=cadastre, millesime=millesime, fix=fix, date=day)
-    result = app.check_entries(
-        ids, territoire=territory, date=day, commune=commune, file=id_file, address_file=address_file,
-        tolerance_m2=tolerance_m2, tolerance_pct=tolerance_pct,
-    )  # fmt: skip
+    with _noting_warnings() as said:
+        territory = app.open_territory(perimeters, cadastre=cadastre, millesime=millesime, fix=fix, date=day)
+        result = app.check_entries(
+            ids, territoire=territory, date=day, commune=commune, file=id_file, address_file=address_file,
+            tolerance_m2=tolerance_m2, tolerance_pct=tolerance_pct,
+        )  # fmt: skip
     if output:
         app.write_verification(result, output, force=force)
     if as_json:  # the warnings are in "avertissements"
         click.echo(result.model_dump_json(indent=2))
     else:
         _print_check(result, output, many=bool(id_file) or len(result.parcelles) > 20)
+    quick = all(v is None for v in (id_file, output, address_file, cadastre, millesime))
+    if quick and not fix and not said:  # nothing said on the way the digest would not say again
+        if tolerance_m2 is None and tolerance_pct is None:  # the next `ort check ID` reads the digest
+            from geo import check_digest
+
+            check_digest.record(territory, day)
     if result.rejetes:
         click.echo(f"{len(result.rejetes)} identifiant(s) non reconnu(s) :", err=True)
         for r in result.rejetes:
             click.echo(f"  {r.entree}: {r.erreur}", err=True)
         if not id_file or not result.parcelles:
             sys.exit(EXIT_BAD_INPUT)
+
+
+@contextlib.contextmanager
+def _noting_warnings():
+    """The warnings shown while the block runs (as shown: their filters and printing unchanged),
+    listed in the value given: a check that said one writes no digest (it would not say it)."""
+    said: list = []
+    previous = warnings.showwarning
+
+    def noting(message, category, *args, **kwargs):
+        said.append(category)
+        return previous(message, category, *args, **kwargs)
+
+    warnings.showwarning = noting
+    try:
+        yield said
+    finally:
+        warnings.showwarning = previous
 
 
 def _print_check(result, output: Path | None, *, many: bool) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import click
@@ -45,7 +46,13 @@ from geo.errors import InputError
     type=click.IntRange(1, 64),
     help="Processus de réponse (chacun charge les conventions en mémoire).",
 )
-def serve(perimeters, conventions_dirs, address_file, host, port, workers):
+@click.option(
+    "--root-path",
+    default="",
+    help="Préfixe d'URL quand un proxy inverse sert ort sous un sous-chemin (ex. /ort : le proxy "
+    "transmet https://exemple.fr/ort/api/… à http://127.0.0.1:8000/api/…).",
+)
+def serve(perimeters, conventions_dirs, address_file, host, port, workers, root_path):
     """Servir le guichet (page web), l'API HTTP et les périmètres pour QGIS.
 
     Tout est chargé au démarrage puis servi depuis la mémoire ; aucune requête ne modifie une
@@ -55,7 +62,9 @@ def serve(perimeters, conventions_dirs, address_file, host, port, workers):
     ort serve
     ort serve --perimeters demo --perimeters libercourt --port 8080
     ort serve --conventions /srv/ort/conventions --host 0.0.0.0 --workers 4
+    ort serve --root-path /ort        # derrière un proxy inverse, sous https://exemple.fr/ort/
     """
+    root_path = _root_path(root_path)
     try:
         import uvicorn
 
@@ -77,6 +86,7 @@ def serve(perimeters, conventions_dirs, address_file, host, port, workers):
         options["perimeters"],
         conventions_dirs=options["conventions_dirs"],
         address_file=options["address_file"],
+        prepare=workers == 1,  # with workers, each prepares its own answers: here, only the check
     )
     cat = app.state.catalogue
     for warning in cat.warnings:
@@ -86,7 +96,12 @@ def serve(perimeters, conventions_dirs, address_file, host, port, workers):
     click.echo(
         f"Guichet : http://{host}:{port}/ — API : /docs — QGIS : OAPIF:http://{host}:{port}/ogc", err=True
     )
-    log = {"log_level": "warning", "timeout_graceful_shutdown": 30}
+    if root_path:
+        click.echo(
+            f"Derrière un proxy inverse, sous le préfixe {root_path} (ex. https://exemple.fr{root_path}/)",
+            err=True,
+        )
+    log = {"log_level": "warning", "timeout_graceful_shutdown": 30, "root_path": root_path}
     if workers == 1:
         uvicorn.run(app, host=host, port=port, **log)
     else:  # each worker process builds its own app from the same options (stateless)
@@ -100,6 +115,20 @@ def serve(perimeters, conventions_dirs, address_file, host, port, workers):
             timeout_worker_healthcheck=30,  # a worker drawing notes answers its ping late, not never
             **log,
         )
+
+
+def _root_path(value: str) -> str:
+    """``/ort`` from ``ort``, ``/ort/`` or ``/ort``; a prefix with a query, spaces or ``..`` is refused."""
+    text = (value or "").strip()
+    if not text or text == "/":
+        return ""
+    path = "/" + text.strip("/")
+    if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", path) or any(p in (".", "..") for p in path.split("/")):
+        raise InputError(
+            f"--root-path {value!r} refusé",
+            fix="un chemin d'URL simple, ex. --root-path /ort ou /outils/ort",
+        )
+    return path
 
 
 COMMANDS = [serve]

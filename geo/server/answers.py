@@ -18,7 +18,7 @@ import functools
 import json
 import threading
 
-from geo.errors import InputError, ParcelIdError, PerimeterError
+from geo.errors import InputError, OrtError, ParcelIdError, PerimeterError
 from geo.server.catalogue import Catalogue, Loaded
 from geo.server.problems import Problem
 
@@ -87,11 +87,60 @@ def _perimeters_at(cat: Catalogue, item: Loaded):
 
 
 def parcel_answer(cat: Catalogue, text: str, day: dt.date, commune: str | None = None) -> bytes:
-    """The check and the eligibility of one parcel at ``day``, as JSON bytes (computed once per
-    parcel and day: the catalogue never changes)."""
+    """The check and the eligibility of one parcel at ``day``, as JSON bytes: put together from
+    the structures prepared once (:mod:`geo.server.fast`) when they hold it, else computed; kept
+    once given (the catalogue never changes), 64 MB of answers at most."""
     idu, item = locate_parcel(cat, text, commune)
     name = item.name if item else None
-    return cat.answers.get(("parcelle", idu, name, day), lambda: _json(_compute(cat, idu, name, day)))
+    return cat.answers.get(("parcelle", idu, name, day), lambda: _parcel_bytes(cat, idu, item, day))
+
+
+def _parcel_bytes(cat: Catalogue, idu: str, item: Loaded | None, day: dt.date) -> bytes:
+    """The answer's bytes: from the structures prepared once (:mod:`geo.server.fast`) when they
+    answer it exactly, else computed by :func:`_compute`."""
+    name = item.name if item else None
+
+    def general(ident: str) -> bytes:
+        return _json(_compute(cat, ident, name, day))
+
+    def eligibility(ident: str) -> dict:
+        return _eligibility(cat, day, item, parcels=[(ident, None)])
+
+    fast = cat.fast_for(item) if item is not None else None
+    found = fast.answer(cat, idu, day, general, eligibility) if fast is not None else None
+    return found if found is not None else general(idu)
+
+
+def _regime_days(conv) -> list[dt.date]:
+    """The first day of each set of perimeters in force the convention knows (its versions and
+    the periods of its OPAH-RU), by :func:`geo.check_digest.regime_intervals`."""
+    from geo.check_digest import regime_intervals
+
+    try:
+        intervals = regime_intervals(conv)
+    except (ValueError, OrtError):  # a date the digest cannot read: each date prepared when asked
+        return [v.date_effet for v in conv.versions]
+    firsts: dict = {}
+    for start, _end, key in intervals:
+        if key is not None:
+            firsts.setdefault(key, dt.date.fromisoformat(start))
+    return list(firsts.values())
+
+
+def prepare(cat: Catalogue, days=()) -> None:
+    """Prepare the fast parcel answers (:mod:`geo.server.fast`) of every convention with a
+    cadastre for ``days``, the first day of each of its regimes and today: done at start, not by
+    a request (a new date then costs one general answer, a new regime none)."""
+    for item in cat.conventions.values():
+        fast = cat.fast_for(item)
+        if fast is None:
+            continue
+        wanted = [*days, *_regime_days(item.convention), dt.date.today()]
+
+        def general_at(day, item=item):
+            return lambda ident: _json(_compute(cat, ident, item.name, day))
+
+        fast.warm(cat, list(dict.fromkeys(wanted)), general_at)
 
 
 def _json(value) -> bytes:

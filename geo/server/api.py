@@ -219,7 +219,7 @@ async def batch(
     if len(data) > MAX_UPLOAD_BYTES:
         raise Problem(413, "fichier de plus de 2 Mo", fix="découpez-le en fichiers de 5 000 lignes au plus")
     body, media = await run_in_threadpool(
-        _batch_table, request.app.state.catalogue, data, suffix, day, format
+        _batch_locked, request.app.state.catalogue, data, suffix, day, format
     )
     stem = Path(name).stem[:40] or "parcelles"
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in stem)
@@ -228,6 +228,15 @@ async def batch(
         media_type=media,
         headers={"Content-Disposition": f'attachment; filename="{safe}-verifie.{format}"'},
     )
+
+
+def _batch_locked(*args) -> tuple[bytes, str]:
+    """:func:`_batch_table` holding :data:`geo.prepared.GEOMETRY_LOCK`: the engine classifies the
+    file's parcels against the perimeters' prepared geometries, shared with the other requests."""
+    from geo.prepared import GEOMETRY_LOCK
+
+    with GEOMETRY_LOCK:
+        return _batch_table(*args)
 
 
 def _batch_table(cat, data: bytes, suffix: str, day, fmt: str) -> tuple[bytes, str]:

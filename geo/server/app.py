@@ -14,7 +14,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from geo.server import api, ogc, page, problems
+from geo.server import answers, api, ogc, page, problems
 from geo.server.catalogue import load_catalogue
 from geo.server.limits import BodyLimit
 
@@ -39,6 +39,7 @@ def create_app(
     address_file: str | Path | None = None,
     lists_dir: str | Path | None = None,
     rules_path: str | Path | None = None,
+    prepare: bool = True,
 ) -> FastAPI:
     """The server's application, with everything it answers from loaded now.
 
@@ -53,6 +54,9 @@ def create_app(
         BAN/BAL CSV to geocode addresses offline (else the BAN API).
     lists_dir, rules_path : optional
         National lists and rules, as ``ort eligibility --lists`` and ``--rules``.
+    prepare : bool
+        Prepare every parcel's answers now (:func:`geo.server.answers.prepare`); False for an
+        application that only checks the options (``ort serve --workers N``'s supervisor).
     """
     import geo
 
@@ -66,6 +70,12 @@ def create_app(
     for item in catalogue.conventions.values():
         if item.parcels is not None:
             item.parcels.sindex  # noqa: B018 - built now, never concurrently by two requests
+    if prepare:  # every parcel's rows per set of perimeters in force: requests look them up
+        answers.prepare(catalogue)
+        import gc
+
+        gc.collect()
+        gc.freeze()  # what was loaded stays: the collector no longer walks it at each request
     app = FastAPI(
         title="ort — ORT, parcelles et éligibilité",
         version=geo.__version__,

@@ -62,16 +62,23 @@ class Loaded:
 
 
 class Memo:
-    """Answers already computed, most recent kept (``size`` at most), safe across threads.
+    """Answers already computed, most recent kept (``size`` at most, and ``max_bytes`` of bytes
+    values at most), safe across threads.
 
     The catalogue never changes, so an answer for the same question is the same answer: a
     counter asked about the same parcels all day answers them from here.
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, max_bytes: int | None = None) -> None:
         self.size = size
+        self.max_bytes = max_bytes
+        self._bytes = 0
         self._data: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
+
+    @staticmethod
+    def _weight(value) -> int:
+        return len(value) if isinstance(value, bytes | bytearray) else 0
 
     def get(self, key, compute: Callable[[], object]):
         with self._lock:
@@ -80,9 +87,15 @@ class Memo:
                 return self._data[key]
         value = compute()  # outside the lock: two threads may compute the same answer once each
         with self._lock:
+            if key in self._data:
+                self._bytes -= self._weight(self._data[key])
             self._data[key] = value
-            if len(self._data) > self.size:
-                self._data.popitem(last=False)
+            self._bytes += self._weight(value)
+            while len(self._data) > self.size or (
+                self.max_bytes is not None and self._bytes > self.max_bytes and len(self._data) > 1
+            ):
+                _, gone = self._data.popitem(last=False)
+                self._bytes -= self._weight(gone)
         return value
 
 
@@ -94,9 +107,23 @@ class Catalogue:
     lists: NationalLists
     rules: Rules
     warnings: list[str] = field(default_factory=list)
-    answers: Memo = field(default_factory=lambda: Memo(4096))
+    answers: Memo = field(default_factory=lambda: Memo(4096, max_bytes=64 * 2**20))  # ~28 kB each
     perimeters: Memo = field(default_factory=lambda: Memo(256))
     notes: Memo = field(default_factory=lambda: Memo(64))  # PDFs of ~80 kB
+    _fast: dict = field(default_factory=dict, repr=False)
+    _fast_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def fast_for(self, item: Loaded):
+        """The parcel answers of ``item`` prepared once (:class:`geo.server.fast.FastParcels`),
+        or None when it has no cadastre."""
+        if item.territoire is None:
+            return None
+        with self._fast_lock:
+            if item.name not in self._fast:
+                from geo.server.fast import FastParcels
+
+                self._fast[item.name] = FastParcels(item)
+            return self._fast[item.name]
 
     def get(self, name: str) -> Loaded:
         """The convention called ``name``; a path-like or unknown name is an :class:`InputError`."""

@@ -76,6 +76,7 @@ def page_config(request: Request) -> dict:
             }
         )
     return {
+        "base": base_path(request),
         "conventions": conventions,
         "statuts": {"incluse": STATUS_COLOURS["inside"], "à cheval": STATUS_COLOURS["straddling"],
                     "hors périmètre": STATUS_COLOURS["outside"]},
@@ -85,25 +86,34 @@ def page_config(request: Request) -> dict:
     }  # fmt: skip
 
 
+def base_path(request: Request) -> str:
+    """The URL prefix the server is reached under (``ort serve --root-path /ort``), or ''."""
+    return str(request.scope.get("root_path") or "").rstrip("/")
+
+
 @router.get("/", response_class=HTMLResponse)
 def counter(request: Request):
-    return templates.TemplateResponse(request, "index.html", {"config": page_config(request)})
+    context = {"config": page_config(request), "base": base_path(request)}
+    return templates.TemplateResponse(request, "index.html", context)
 
 
 @router.get("/docs", response_class=HTMLResponse)
 def docs(request: Request):
+    base = base_path(request)
     if _swagger_dir() is None:
+        from html import escape
+
         return HTMLResponse(
             "<!doctype html><html lang='fr'><meta charset='utf-8'><title>API ort</title>"
             "<p>La documentation interactive a besoin du paquet swagger-ui-bundle-v2 : "
             "<code>pip install swagger-ui-bundle-v2</code>. La définition de l'API reste à "
-            "<a href='/openapi.json'>/openapi.json</a>.</p>",
+            f"<a href='{escape(base)}/openapi.json'>/openapi.json</a>.</p>",
             status_code=200,
         )
     return get_swagger_ui_html(
-        openapi_url="/openapi.json",
+        openapi_url=f"{base}/openapi.json",
         title="ort — API (documentation interactive)",
-        swagger_js_url="/static/swagger/swagger-ui-bundle.js",
-        swagger_css_url="/static/swagger/swagger-ui.css",
-        swagger_favicon_url="/static/swagger/favicon-32x32.png",
+        swagger_js_url=f"{base}/static/swagger/swagger-ui-bundle.js",
+        swagger_css_url=f"{base}/static/swagger/swagger-ui.css",
+        swagger_favicon_url=f"{base}/static/swagger/favicon-32x32.png",
     )

@@ -4,6 +4,7 @@
 (function () {
   "use strict";
   var config = JSON.parse(document.getElementById("config").textContent);
+  var base = config.base || "";  // the prefix of `ort serve --root-path`, behind a reverse proxy
   var form = document.getElementById("form-recherche");
   var input = document.getElementById("q");
   var dateInput = document.getElementById("date");
@@ -42,7 +43,7 @@
     perimeterLayer.clearLayers();
     var bounds = [];
     return Promise.all(config.conventions.filter(function (c) { return c.perimetres; }).map(function (conv) {
-      var url = "/ogc/collections/" + encodeURIComponent(conv.perimetres) + "/items?limit=1000&datetime=" + encodeURIComponent(day);
+      var url = base + "/ogc/collections/" + encodeURIComponent(conv.perimetres) + "/items?limit=1000&datetime=" + encodeURIComponent(day);
       return fetch(url).then(function (r) { return r.json(); }).then(function (fc) {
         var layer = L.geoJSON(fc, {
           style: function (f) { return styleOf(conv, f); },
@@ -62,7 +63,7 @@
     var b = map.getBounds();
     var box = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(6); }).join(",");
     config.conventions.filter(function (c) { return c.parcelles; }).forEach(function (conv) {
-      var url = "/ogc/collections/" + encodeURIComponent(conv.parcelles) + "/items?limit=1000&bbox=" + box +
+      var url = base + "/ogc/collections/" + encodeURIComponent(conv.parcelles) + "/items?limit=1000&bbox=" + box +
         "&datetime=" + encodeURIComponent(shownDay);
       fetch(url).then(function (r) { return r.json(); }).then(function (fc) {
         L.geoJSON(fc, {
@@ -80,7 +81,7 @@
     parcelLayer.clearLayers();
     var conv = config.conventions.filter(function (c) { return c.id === conventionId; })[0];
     if (!conv || !conv.parcelles) return;
-    var url = "/ogc/collections/" + encodeURIComponent(conv.parcelles) + "/items/" + encodeURIComponent(idu) + "?datetime=" + encodeURIComponent(day);
+    var url = base + "/ogc/collections/" + encodeURIComponent(conv.parcelles) + "/items/" + encodeURIComponent(idu) + "?datetime=" + encodeURIComponent(day);
     fetch(url).then(function (r) { return r.ok ? r.json() : null; }).then(function (f) {
       if (!f) return;
       var colour = config.statuts[statut] || "#0033cc";
@@ -139,7 +140,7 @@
       resultat.appendChild(el("p", answer.remarque));
     }
     var note = el("a", "Note de renseignement (PDF)");
-    note.href = "/api/parcelles/" + encodeURIComponent(answer.idu) + "/note.pdf?date=" + encodeURIComponent(day);
+    note.href = base + "/api/parcelles/" + encodeURIComponent(answer.idu) + "/note.pdf?date=" + encodeURIComponent(day);
     note.id = "lien-note";
     if (verif) { var pn = el("p"); pn.appendChild(note); resultat.appendChild(pn); }
     resultat.appendChild(el("h3", "Dispositifs"));
@@ -187,9 +188,9 @@
     if (!q) return;
     var isParcel = PARCEL.test(q);
     var url = isParcel
-      ? "/api/parcelles/" + encodeURIComponent(q) + "?date=" + encodeURIComponent(day) +
+      ? base + "/api/parcelles/" + encodeURIComponent(q) + "?date=" + encodeURIComponent(day) +
         (communeInput.value.trim() ? "&commune=" + encodeURIComponent(communeInput.value.trim()) : "")
-      : "/api/adresses?q=" + encodeURIComponent(q) + "&date=" + encodeURIComponent(day);
+      : base + "/api/adresses?q=" + encodeURIComponent(q) + "&date=" + encodeURIComponent(day);
     etat.textContent = "Recherche en cours…";
     drawPerimeters(day);
     fetch(url, { headers: { Accept: "application/json" } }).then(function (r) {
@@ -206,14 +207,14 @@
         showCandidates(res.body);
       }
       params.set("date", day);
-      history.replaceState(null, "", "/?" + params.toString());
+      history.replaceState(null, "", base + "/?" + params.toString());
     }).catch(function () { showProblem(null, "réseau"); });
   }
 
   form.addEventListener("submit", function (ev) { ev.preventDefault(); search(); });
   var fileForm = document.getElementById("form-fichier");
   fileForm.addEventListener("submit", function () {
-    fileForm.action = "/api/verifications?date=" + encodeURIComponent(dateInput.value || config.aujourdhui) +
+    fileForm.action = base + "/api/verifications?date=" + encodeURIComponent(dateInput.value || config.aujourdhui) +
       "&format=" + encodeURIComponent(document.getElementById("format").value);
     document.getElementById("etat-fichier").textContent = "Fichier envoyé : le tableau va être téléchargé.";
   });
