@@ -8,7 +8,7 @@ The parcel check, at the top (one job per module):
 - ``geo.classify``     the engine: inside / straddling (share) / outside each perimeter
 - ``geo.check``        the parcel check for ids as typed or a spreadsheet, with its provenance
 - ``geo.check_text``   the check's French lines (provenance, expiry, validity, parcel rows)
-- ``geo.check_digest`` a convention's check answers kept in the cache: the next ``ort check ID`` without pandas
+- ``geo.check_digest`` a convention's check answers kept in the cache (the next ``ort check ID`` fast)
 - ``geo.note``         the one-page "note de renseignement ORT" of a parcel (PDF/PNG)
 - ``geo.diff``         what an avenant changed: parcels entering, leaving, changing share
 - ``geo.export``       a convention's perimeters for other tools (Zéro Logement Vacant)
