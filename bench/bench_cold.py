@@ -38,6 +38,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _checkout import extract  # bench/, beside this file
+
 PARCEL = "62999000AB0012"
 #: Stands for the parcel of the round in the note's arguments.
 ROUND_PARCEL = "{parcelle}"
@@ -77,15 +79,6 @@ def commands(out: Path, against: tuple[str, Path] | None = None) -> dict[str, tu
         for args in (check, note):
             cmds[f"{rev}: ort {' '.join(args[:4])}"] = ([py, "-m", "geo", *args], {"PYTHONPATH": str(tree)})
     return cmds
-
-
-def extract(rev: str, into: Path) -> Path:
-    """The tree of ``rev`` (this repository) extracted into ``into``; nothing written in the repo."""
-    repo = Path(__file__).resolve().parent.parent
-    archive = subprocess.run(["git", "-C", str(repo), "archive", rev], capture_output=True, check=True).stdout
-    into.mkdir()
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
-    return into
 
 
 def run(argv: list[str], env: dict[str, str], cwd: Path, parcel: str = PARCEL) -> tuple[float, float]:

@@ -32,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _checkout import extract  # bench/, beside this file
+
 DAYS = ("2023-06-01", "2024-09-01", "2025-03-01")
 
 WORKER = r"""
@@ -46,15 +48,6 @@ for line in sys.stdin:
     out = {"wall": time.perf_counter() - w, "cpu": time.process_time() - c, "bytes": len(pdf)}
     print(json.dumps(out), flush=True)
 """
-
-
-def extract(rev: str, into: Path) -> Path:
-    """The tree of ``rev`` (this repository) extracted into ``into``."""
-    repo = Path(__file__).resolve().parent.parent
-    archive = subprocess.run(["git", "-C", str(repo), "archive", rev], capture_output=True, check=True).stdout
-    into.mkdir()
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
-    return into
 
 
 def parcels(n: int, seed: int) -> list[tuple[str, str]]:

@@ -42,6 +42,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+from _checkout import extract  # bench/, beside this file
 
 DAY_CHOICES = ("2023-06-01", "2024-09-01", "2025-03-01")
 WORKING_SET = 50
@@ -567,15 +568,6 @@ def in_process(n: int, notes: int) -> dict:
 
 
 # --- main ------------------------------------------------------------------------------------------
-
-
-def extract(rev: str, into: Path) -> Path:
-    """The tree of ``rev`` (this repository) extracted into ``into``; nothing written in the repo."""
-    repo = Path(__file__).resolve().parent.parent
-    archive = subprocess.run(["git", "-C", str(repo), "archive", rev], capture_output=True, check=True).stdout
-    into.mkdir()
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
-    return into
 
 
 def main() -> None:
