@@ -46,11 +46,28 @@ _FRENCH_DATE = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})")
 # --- where ------------------------------------------------------------------------------------
 
 
+#: The modules whose code makes the rows and texts a digest keeps: another version of any of them
+#: (an upgrade of ort, an edited checkout) starts a new digest.
+_CODE = ("geo.check_digest", "geo.check_text", "geo.classify", "geo.kernels", "geo.check", "geo.perimeters")
+
+
+def _code_stamp() -> list:
+    """Size and modification time of the installed modules in :data:`_CODE` (no import)."""
+    from importlib.util import find_spec
+
+    stamp = []
+    for name in _CODE:
+        origin = getattr(find_spec(name), "origin", None)
+        st = os.stat(origin) if origin else None
+        stamp.append([st.st_size, st.st_mtime_ns] if st else None)
+    return stamp
+
+
 def digest_dir(convention_dir: Path) -> Path:
-    """The digest's folder for a convention folder (with the settings its answers depend on)."""
-    key = json.dumps(
-        [FORMAT, str(Path(convention_dir).resolve()), settings.tolerance_m2, settings.tolerance_pct]
-    )
+    """The digest's folder for a convention folder (with the settings and the code its answers
+    depend on)."""
+    folder = str(Path(convention_dir).resolve())
+    key = json.dumps([FORMAT, folder, settings.tolerance_m2, settings.tolerance_pct, _code_stamp()])
     digest = hashlib.sha256(key.encode()).hexdigest()[:24]
     return Path(settings.cache_dir) / "verifications-rapides" / digest
 

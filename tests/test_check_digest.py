@@ -134,3 +134,18 @@ def test_a_check_that_warned_leaves_no_digest():
         with _noting_warnings() as quiet:
             pass
     assert said == [OrtWarning] and shown == ["parcelle réparée"] and quiet == []
+
+
+def test_another_version_of_the_code_starts_a_new_digest(monkeypatch, tmp_path):
+    """A digest is keyed by the code that made its rows and texts: after an upgrade of ort (or an
+    edited module) the next check is answered by the general path, never from old rows."""
+    from geo import check_digest
+
+    stamp = check_digest._code_stamp()
+    assert len(stamp) == len(check_digest._CODE) and all(s and s[0] > 0 for s in stamp)
+    before = check_digest.digest_dir(tmp_path)
+    assert check_digest.digest_dir(tmp_path) == before
+    upgraded = [list(s) for s in stamp]
+    upgraded[2][1] += 1  # geo.classify installed anew
+    monkeypatch.setattr(check_digest, "_code_stamp", lambda: upgraded)
+    assert check_digest.digest_dir(tmp_path) != before
