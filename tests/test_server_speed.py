@@ -109,30 +109,37 @@ def test_commune_record_is_a_copy():
     assert lists.commune("99999") is None
 
 
-def test_note_with_kept_font_subsets_is_the_same_pdf(territoire):
-    from geo import app, pdf_fonts
+def test_note_with_kept_font_subsets_is_the_same_pdf(territoire, tmp_path):
+    """A server's next notes embed the font subsets and text layouts it kept: the same PDF bytes as
+    the note a fresh process draws with an empty cache (fonts cut, texts laid out anew)."""
+    import os
+    import subprocess
+    import sys
+
+    from geo import app
 
     idu = "62999000AB0012"
 
-    def note() -> bytes:
-        pdf = app.note_pdf(idu, territoire=territoire, date=DAYS[1])
+    def bare(pdf: bytes) -> bytes:
         return re.sub(rb"/CreationDate \(D:\d+Z\)", b"", pdf)
 
-    kept = pdf_fonts._installed
-    pdf_fonts._installed = True  # as if installed: matplotlib's own subsetting, once per note
-    try:
-        from matplotlib.backends import _backend_pdf_ps
+    def note() -> bytes:
+        return bare(app.note_pdf(idu, territoire=territoire, date=DAYS[1]))
 
-        own = _backend_pdf_ps.get_glyphs_subset
-        if getattr(own, "__module__", "") == "geo.pdf_fonts":
-            pytest.skip("subsets already kept in this process: no reference to compare with")
-        reference = note()
-    finally:
-        pdf_fonts._installed = kept
-    pdf_fonts.install()
-    assert note() == reference  # first: subsets made and kept
-    assert note() == reference  # then: the kept subsets embedded
-    assert pdf_fonts._subsets
+    kept = [note(), note()]  # the second from what the first kept
+    fresh = tmp_path / "fresh.pdf"
+    script = (
+        "import datetime as dt, sys\n"
+        "from pathlib import Path\n"
+        "from geo.app import Settings, open_territory, note_pdf\n"
+        "t = open_territory('demo', settings=Settings(offline=True, progress=False))\n"
+        f"day = dt.date.fromisoformat({DAYS[1].isoformat()!r})\n"
+        f"Path(sys.argv[1]).write_bytes(note_pdf({idu!r}, territoire=t, date=day))\n"
+    )
+    env = {**os.environ, "ORT_CACHE_DIR": str(tmp_path / "empty-cache")}
+    subprocess.run([sys.executable, "-c", script, str(fresh)], check=True, env=env, timeout=300)
+    assert any((tmp_path / "empty-cache").rglob("*"))  # the fresh process cut its fonts there
+    assert kept[0] == kept[1] == bare(fresh.read_bytes())
 
 
 def test_a_note_past_the_queue_is_a_503_with_retry_after(monkeypatch):
