@@ -18,7 +18,7 @@ import functools
 import json
 import threading
 
-from geo.errors import InputError, OrtError, ParcelIdError, PerimeterError
+from geo.errors import InputError, OrtError, ParcelIdError
 from geo.server.catalogue import Catalogue, Loaded
 from geo.server.problems import Problem
 
@@ -62,16 +62,8 @@ def locate_parcel(cat: Catalogue, text: str, commune: str | None) -> tuple[str, 
 
 
 def _perimeters(cat: Catalogue, item: Loaded, day: dt.date):
-    """The perimeters in force on ``day`` (read once per convention and day, then shared), or
-    None and the :class:`PerimeterError` saying why there are none."""
-
-    def read():
-        try:
-            return item.convention.perimeters(day), None
-        except PerimeterError as err:  # no version in force: place rules say "inconnu", never "non"
-            return None, err
-
-    return cat.perimeters.get((item.name, day), read)
+    """The perimeters in force on ``day``, or None and why (:meth:`Catalogue.perimeters_in_force`)."""
+    return cat.perimeters_in_force(item, day)
 
 
 def _perimeters_at(cat: Catalogue, item: Loaded):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from geo.errors import InputError, OrtError
+from geo.errors import InputError, OrtError, PerimeterError
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -124,6 +124,18 @@ class Catalogue:
 
                 self._fast[item.name] = FastParcels(item)
             return self._fast[item.name]
+
+    def perimeters_in_force(self, item: Loaded, day):
+        """The perimeters of ``item`` in force on ``day`` (read once per convention and day, then
+        shared), or None and the :class:`~geo.errors.PerimeterError` saying why there are none."""
+
+        def read():
+            try:
+                return item.convention.perimeters(day), None
+            except PerimeterError as err:  # no version in force: place rules say "inconnu", never "non"
+                return None, err
+
+        return self.perimeters.get((item.name, day), read)
 
     def get(self, name: str) -> Loaded:
         """The convention called ``name``; a path-like or unknown name is an :class:`InputError`."""

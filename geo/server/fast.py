@@ -191,10 +191,9 @@ class FastParcels:
 
     def _build_day(self, cat, day: dt.date, general) -> _Day | None:
         from geo.eligibility.answers import _area_layers
-        from geo.server import answers
 
         item = self.item
-        perims, error = answers._perimeters(cat, item, day)
+        perims, error = cat.perimeters_in_force(item, day)
         if error is not None or perims is None or item.territoire is None:
             return None
         in_force = item.territoire.perimeters_at(day)
