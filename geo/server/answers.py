@@ -61,16 +61,11 @@ def locate_parcel(cat: Catalogue, text: str, commune: str | None) -> tuple[str, 
     return parcel.idu, cat.for_commune(parcel.code_insee)
 
 
-def _perimeters(cat: Catalogue, item: Loaded, day: dt.date):
-    """The perimeters in force on ``day``, or None and why (:meth:`Catalogue.perimeters_in_force`)."""
-    return cat.perimeters_in_force(item, day)
-
-
 def _perimeters_at(cat: Catalogue, item: Loaded):
     """``item.convention.perimeters`` answered from the catalogue's perimeters of each date."""
 
     def at(day: dt.date):
-        perims, error = _perimeters(cat, item, day)
+        perims, error = cat.perimeters_in_force(item, day)
         if error is not None:  # a copy: the kept error's traceback never grows
             raise copy.copy(error).with_traceback(None)
         return perims
@@ -167,7 +162,7 @@ def _compute(cat: Catalogue, idu: str, name: str | None, day: dt.date) -> dict:
         out["eligibilite"] = _eligibility(cat, day, None, parcels=[(idu, None)])
         out["remarque"] = "aucune convention de ce serveur ne couvre cette commune"
         return out
-    perims, no_version = _perimeters(cat, item, day)
+    perims, no_version = cat.perimeters_in_force(item, day)
     no_version = str(no_version) if no_version is not None else ""
     if perims is not None and item.territoire is None and item.problem:
         raise InputError(item.problem)
