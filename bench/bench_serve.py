@@ -249,6 +249,13 @@ async def _load_raw(base: str, make_request, check, clients: int, seconds: float
         finally:
             await client.close()
 
+    summary = await _timed(clients, one_client, latencies, errors)
+    return {**summary, "of_which_503": status_503}  # counted while the clients ran
+
+
+async def _timed(clients: int, one_client, latencies: list[float], errors: list[str]) -> dict:
+    """Run ``clients`` copies of ``one_client`` at once; their answers, errors, rate, latency
+    percentiles and the load generator's own CPU."""
     cpu0, t0 = time.process_time(), time.perf_counter()
     await asyncio.gather(*(one_client(k) for k in range(clients)))
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
@@ -256,7 +263,6 @@ async def _load_raw(base: str, make_request, check, clients: int, seconds: float
         "clients": clients,
         "answers": len(latencies),
         "errors": len(errors),
-        "of_which_503": status_503,
         "error_kinds": sorted(set(errors))[:3],
         "per_s": round(len(latencies) / elapsed, 1),
         **percentiles(latencies),
@@ -287,18 +293,7 @@ async def _load_httpx(base: str, make_request, check, clients: int, seconds: flo
                 else:
                     latencies.append(dt)
 
-        cpu0, t0 = time.process_time(), time.perf_counter()
-        await asyncio.gather(*(one_client(k) for k in range(clients)))
-        elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    return {
-        "clients": clients,
-        "answers": len(latencies),
-        "errors": len(errors),
-        "error_kinds": sorted(set(errors))[:3],
-        "per_s": round(len(latencies) / elapsed, 1),
-        **percentiles(latencies),
-        "client_cpu_pct": round(100 * cpu / elapsed),
-    }
+        return await _timed(clients, one_client, latencies, errors)
 
 
 def workloads(parcels: list[str]) -> dict:

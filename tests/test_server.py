@@ -342,29 +342,21 @@ def test_conventions_folder_on_two_workers_then_sigterm(demo_copy, tmp_path):
     """``--conventions`` (a folder of convention folders) served by 2 worker processes, each
     answering from its own memory; SIGTERM stops them all."""
     import signal
-    import time
 
     import psutil
-    from conftest import free_port
+    from conftest import free_port, wait_for_server
 
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "geo", "serve", "--conventions", str(demo_copy.parent), "--workers", "2",
-         "--port", str(port)],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "geo", "serve", "--conventions", str(demo_copy.parent), "--workers", "2",
+             "--port", str(port)],
+            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=out,
+        )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 240
-        while True:
-            try:
-                if httpx.get(f"{base}/ogc/collections", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, proc.stderr.read().decode()
-            assert time.monotonic() < deadline, "2 workers did not start"
-            time.sleep(0.5)
+        wait_for_server(proc, base, seconds=240, log=log)
         kids = psutil.Process(proc.pid).children(recursive=True)
         assert len([k for k in kids if "resource_tracker" not in " ".join(k.cmdline())]) >= 2
         ids = {c["id"] for c in httpx.get(f"{base}/ogc/collections", timeout=30).json()["collections"]}
@@ -407,29 +399,21 @@ def test_real_parcels_of_epinay_served_as_the_cli_answers(epinay_ort, tmp_path):
     """A convention drawn on the real Etalab parcels of Épinay-sur-Orge (91216) and a BAN address
     file: the server's parcel and address answers are the CLI's, GDAL reads its perimeters."""
     import signal
-    import time
 
-    from conftest import free_port
+    from conftest import free_port, wait_for_server
 
     port = free_port()
     folder, addresses, idu = epinay_ort["folder"], epinay_ort["addresses"], epinay_ort["idu"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "geo", "serve", "--perimeters", str(folder), "--adresses", str(addresses),
-         "--port", str(port)],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "geo", "serve", "--perimeters", str(folder), "--adresses", str(addresses),
+             "--port", str(port)],
+            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=out,
+        )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 240
-        while True:
-            try:
-                if httpx.get(f"{base}/ogc", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, proc.stderr.read().decode()
-            assert time.monotonic() < deadline, "ort serve did not start"
-            time.sleep(0.5)
+        wait_for_server(proc, base, seconds=240, log=log)
         api = httpx.get(f"{base}/api/parcelles/91216 AC 100", params={"date": DAY}, timeout=120).json()
         cli = _cli_json(["check", idu, "--perimeters", str(folder), "--date", DAY], tmp_path)
         assert api["idu"] == idu
