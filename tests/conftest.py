@@ -176,6 +176,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def pdf_text(path) -> str:
+    """The text of a PDF as ``pdftotext -raw`` reads it (skip without poppler, fail under CI=true)."""
+    import subprocess
+
+    if not shutil.which("pdftotext"):
+        msg = "pdftotext (poppler-utils, .ci/install-browser) is not installed"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    out = subprocess.run(["pdftotext", "-raw", str(path), "-"], capture_output=True, check=True)
+    return out.stdout.decode()
+
+
 def wait_for_server(proc, base: str, *, seconds: float, log=None) -> None:
     """Wait until the ``ort serve`` process ``proc`` answers ``base/ogc``; fail (and kill it) if it
     exits or ``seconds`` pass, showing the end of its ``log`` file when there is one."""
@@ -235,7 +248,6 @@ def ort_server(tmp_path_factory, demo_addresses):
     import signal
     import subprocess
     import sys
-
 
     empty = tmp_path_factory.mktemp("empty")
     port = free_port()

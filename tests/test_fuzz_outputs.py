@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
-import shutil
-import subprocess
 from html.parser import HTMLParser
 
 import geopandas as gpd
 import pandas as pd
 import pytest
+from conftest import pdf_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import Point, box
@@ -211,16 +209,6 @@ def test_map_and_diff_map(kind, benign_tags, tmp_path, monkeypatch):
     assert out.stat().st_size > 100_000
 
 
-def _pdf_text(path) -> str:
-    if not shutil.which("pdftotext"):
-        msg = "pdftotext (poppler-utils, .ci/install-browser) is not installed"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    out = subprocess.run(["pdftotext", "-raw", str(path), "-"], capture_output=True, check=True)
-    return out.stdout.decode()
-
-
 def _no_bidi(text: str) -> None:
     assert not re.search("[\u202a-\u202e\u2066-\u2069\u200e\u200f]", text)
 
@@ -246,7 +234,7 @@ def test_annex_and_diff_annex(kind, tmp_path, monkeypatch):
     written = annex.write_annex(doc, tmp_path / "annexe")
     assert {p.suffix for p in written} >= {".pdf", ".png", ".csv", ".xlsx"}
     assert not (tmp_path / "Cycler").exists()
-    text = _pdf_text(tmp_path / "annexe" / doc.pdf_name)
+    text = pdf_text(tmp_path / "annexe" / doc.pdf_name)
     _no_bidi(text)
     assert "ZZ49ZZ" not in text and len(text) > 500
     if kind == "all":
@@ -280,7 +268,7 @@ def test_note(kind, tmp_path, monkeypatch):
         assert len(line) < 2_000
     written = write_note(note, tmp_path / "note.pdf", png=True)
     assert all(p.stat().st_size > 1000 for p in written)
-    text = _pdf_text(tmp_path / "note.pdf")
+    text = pdf_text(tmp_path / "note.pdf")
     _no_bidi(text)
     assert text.count("Note de renseignement ORT") == 1
     assert not (tmp_path / "Cycler").exists()

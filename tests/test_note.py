@@ -14,6 +14,7 @@ import subprocess
 
 import pytest
 from click.testing import CliRunner
+from conftest import pdf_text
 
 from geo.classify import STATUS_LABELS
 from geo.cli import main
@@ -22,13 +23,7 @@ from geo.note import DISCLAIMER, note_pages
 
 
 def _pdf_text(path) -> str:
-    if not shutil.which("pdftotext"):
-        msg = "pdftotext (poppler-utils, .ci/install-browser) is not installed"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    out = subprocess.run(["pdftotext", "-raw", str(path), "-"], capture_output=True, check=True)
-    return " ".join(out.stdout.decode().split())
+    return " ".join(pdf_text(path).split())
 
 
 def run(*args):
