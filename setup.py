@@ -1,4 +1,12 @@
-"""Build step of the wheel: the engine's compiled code is built with it (see geo/scale/compiled.py).
+"""Build steps of the package: the engine's loops in C, and numba's compiled code of the same loops.
+
+- ``geo/native/ort_kernels.c`` is built into the plain shared library
+  ``geo/native/_ort_kernels<suffix>`` (:mod:`geo.native`, loaded through ctypes) — by
+  ``pip install .``, ``pip wheel .`` and the editable ``pip install -e .`` alike (then in the
+  checkout). Without a C compiler the install goes on without it, and the engine runs the
+  numba loops.
+- the numba loops (the reference and the fallback) are compiled into ``geo/scale/numba_cache/``
+  when a wheel is built (see geo/scale/compiled.py); not for an editable install.
 
 Everything else is declared in pyproject.toml.
 """
@@ -7,12 +15,22 @@ import os
 import subprocess
 import sys
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_py import build_py
+
+#: The C loops: no Python C-API (a plain library for ctypes); no fast-math nor fused
+#: multiply-add, so that each operation rounds as numba's does (the same bits).
+NATIVE = Extension(
+    "geo.native._ort_kernels",
+    sources=["geo/native/ort_kernels.c"],
+    extra_compile_args=["-O2", "-std=c99", "-fno-fast-math", "-ffp-contract=off"],
+    libraries=["m"],
+    optional=True,  # no compiler: a warning, and the install goes on (numba loops)
+)
 
 
 class BuildWithCompiledCode(build_py):
-    """Copy the package, then compile the engine's loops into ``geo/scale/numba_cache/``."""
+    """Copy the package, then compile the engine's numba loops into ``geo/scale/numba_cache/``."""
 
     def run(self):
         super().run()
@@ -37,4 +55,4 @@ class BuildWithCompiledCode(build_py):
             print(done.stdout.strip())
 
 
-setup(cmdclass={"build_py": BuildWithCompiledCode})
+setup(cmdclass={"build_py": BuildWithCompiledCode}, ext_modules=[NATIVE])

@@ -1,14 +1,17 @@
-"""numba's ``njit`` for the engine's loops, their compiled code looked up in the wheel first.
+"""numba's ``njit`` for the engine's numba loops, their compiled code looked up in the wheel first.
+
+The engine runs its loops in C (:mod:`geo.native`) when that library is built; the numba loops
+(:mod:`geo.kernels_numba`, :mod:`geo.scale.wkb_numba`) are the reference and the fallback.
 
 numba compiles a function at its first call (about 12 s for the engine's loops on this
 machine) and keeps the result in its cache (``__pycache__`` beside the source, or
 ``NUMBA_CACHE_DIR``): a new installation paid that at its first ``ort classify``. The wheel now
 ships the compiled code: building it (``pip install .``, ``pip wheel .``) runs
 ``ORT_BUILD_COMPILED=1 python -m geo.scale.compiled`` (``setup.py``), which compiles every
-loop of :mod:`geo.kernels` and :mod:`geo.scale.wkb` for the signatures the engine calls, into
-``geo/scale/numba_cache/`` inside the package.
+loop of :mod:`geo.kernels_numba` and :mod:`geo.scale.wkb_numba` for the signatures the engine
+calls, into ``geo/scale/numba_cache/`` inside the package.
 
-A leaf module (numba only): :mod:`geo.kernels` and :mod:`geo.scale.wkb` import it.
+A leaf module (numba only): :mod:`geo.kernels_numba` and :mod:`geo.scale.wkb_numba` import it.
 
 At run time each compiled function (:func:`jit`) looks there first, read-only, then in numba's
 usual cache, where it writes what it had to compile; loading compiled code does not load
