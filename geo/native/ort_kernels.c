@@ -16,6 +16,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The ring test's all-pairs loop vectorises four boxes at a time with AVX2 (as numba compiles for
+ * the processor it runs on): built twice, the processor picks at load (comparisons only: the
+ * same answers either way). */
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(ORT_NO_CLONES)
+#define VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define VECTOR_CLONES
+#endif
+
 #define MIN(a, b) ((b) < (a) ? (b) : (a))
 #define MAX(a, b) ((b) > (a) ? (b) : (a))
 
@@ -517,7 +526,7 @@ static int sweep(const double *v, int64_t m, Ring *s) {
 }
 
 /* The closed ring of `points` points from v[k] (x, y interleaved) is certainly a valid shell. */
-static int ring_is_simple(const double *v, int64_t k, int64_t points, Ring *s) {
+VECTOR_CLONES static int ring_is_simple(const double *v, int64_t k, int64_t points, Ring *s) {
     const int64_t c = s->cap;
     double *b0 = s->box, *b1 = s->box + c, *b2 = s->box + 2 * c, *b3 = s->box + 3 * c;
     int64_t *order = s->order, *seg = s->seg;
