@@ -1,4 +1,4 @@
-"""The compiled intersection areas (geo.kernels) agree with GEOS, shape by shape.
+"""The compiled intersection areas (geo.kernels: C, or numba) agree with GEOS, shape by shape.
 
 Each fixture is one topological situation, drawn by hand; then random blobs and rectangles
 (Hypothesis), then real Etalab parcels against perimeters drawn along real parcel boundaries
@@ -238,7 +238,7 @@ def test_the_ring_test_vouches_for_real_parcels(epinay_parcelles, saint_marcel_d
         assert kernels.rings_simple(xy, starts).all() and len(one) > 1000
 
 
-# --- the compiled code shipped in the wheel (geo.scale.jit, setup.py) ----------------------------
+# --- the compiled code shipped in the wheel (geo.native, geo.scale.jit, setup.py) -----------------
 
 #: What the wheel is built from (as tests/test_install.py, with setup.py: the build step).
 _SOURCES = ("pyproject.toml", "setup.py", "README.md", "geo", "data", "perimeters", "notebooks")
@@ -249,14 +249,17 @@ def _files(folder) -> list:
 
 
 def test_the_first_run_after_install_compiles_nothing(epinay_parcelles, tmp_path):
-    """A wheel built by ``pip wheel`` carries the compiled loops: the first ``ort classify`` of
-    a fresh install, on real parcels, with an empty numba cache, compiles nothing (numba
-    writes every compile to its cache: the cache folder stays without a file). Removing the
-    shipped code from the install, the same run compiles: the check sees compiles."""
+    """A wheel built by ``pip wheel`` from a copy of the sources carries the C library of the
+    engine's loops (and not its source) and numba's compiled code of the same loops: the first
+    ``ort classify`` of a fresh install, on real parcels, with an empty numba cache, runs the
+    C library and never imports numba (the cache folder stays without a file); with
+    ``ORT_NATIVE=0`` it runs numba's shipped code and compiles nothing either. Removing the
+    shipped numba code from the install, the numba run compiles: the check sees compiles."""
     import os
     import shutil
     import subprocess
     import sys
+    import zipfile
     from pathlib import Path
 
     import geopandas as gpd
@@ -264,7 +267,7 @@ def test_the_first_run_after_install_compiles_nothing(epinay_parcelles, tmp_path
     root = Path(__file__).resolve().parents[1]
     src = tmp_path / "src"
     src.mkdir()
-    skip = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", ".*", "numba_cache")
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", ".*", "numba_cache", "*.so")
     for name in _SOURCES:
         path = root / name
         if path.is_dir():
@@ -281,6 +284,9 @@ def test_the_first_run_after_install_compiles_nothing(epinay_parcelles, tmp_path
     run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
          tmp_path / "dist", f"{src}/"], env=env)  # fmt: skip
     (wheel,) = (tmp_path / "dist").glob("ort-*.whl")
+    inside = zipfile.ZipFile(wheel).namelist()
+    assert [n for n in inside if n.startswith("geo/native/_ort_kernels") and n.endswith(".so")], inside
+    assert "geo/native/ort_kernels.c" not in inside
     venv = tmp_path / "venv"
     run([sys.executable, "-m", "venv", "--system-site-packages", venv])
     run([venv / "bin" / "python", "-m", "pip", "install", "-q", "--no-deps", "--no-index", wheel], env=env)
@@ -292,20 +298,24 @@ def test_the_first_run_after_install_compiles_nothing(epinay_parcelles, tmp_path
                               geometry=[perimeter], crs=2154)  # fmt: skip
     perims.to_file(tmp_path / "perimetres.gpkg")
 
-    def first_classify(name: str) -> list:
+    def first_classify(name: str, **more) -> list:
         cache = tmp_path / f"numba-{name}"
         cache.mkdir()
         args = [venv / "bin" / "ort", "classify", tmp_path / "parcelles.parquet", "--perimeters-file",
                 tmp_path / "perimetres.gpkg", "-o", tmp_path / f"out-{name}", "--workers", "2"]  # fmt: skip
-        done = run(args, env=dict(env, NUMBA_CACHE_DIR=str(cache)), cwd=tmp_path)
+        done = run(args, env=dict(env, NUMBA_CACHE_DIR=str(cache), **more), cwd=tmp_path)
         assert "Résultat écrit" in done.stdout
         return _files(cache)
 
-    assert first_classify("shipped") == []
+    which = "from geo.scale import compiled; print(compiled.implementation())"
+    assert run([venv / "bin" / "python", "-c", which], env=env, cwd=tmp_path).stdout.split() == ["native"]
+    assert first_classify("native") == []
+    assert first_classify("shipped", ORT_NATIVE="0") == []
     where = "import geo.scale.jit as j; print(j.SHIPPED)"
     site = run([venv / "bin" / "python", "-c", where], env=env, cwd=tmp_path)
     shipped = Path(site.stdout.strip())
     assert any(p.suffix == ".nbc" for p in shipped.iterdir())
     shutil.rmtree(shipped)
-    compiled_here = first_classify("without")
+    assert first_classify("native-again") == []  # the C library needs none of it
+    compiled_here = first_classify("without", ORT_NATIVE="0")
     assert any(name.endswith(".nbc") for name in compiled_here), compiled_here

@@ -323,3 +323,47 @@ def test_a_stale_library_is_not_loaded(tmp_path):
         print(copy.path() is not None, copy.library() is None)
     """
     assert _python(script).split() == ["True", "True"]
+
+
+def test_an_install_without_a_c_compiler_runs_numba(tmp_path):
+    """No C compiler at install (``CC`` names none): the wheel still builds, without the
+    library, and the installed engine runs numba's loops."""
+    import shutil
+    import zipfile
+
+    src = tmp_path / "src"
+    src.mkdir()
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", ".*", "numba_cache", "*.so")
+    for name in ("pyproject.toml", "setup.py", "README.md", "geo", "data", "perimeters", "notebooks"):
+        path = ROOT / name
+        if path.is_dir():
+            shutil.copytree(path, src / name, ignore=skip)
+        else:
+            shutil.copy2(path, src / name)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ORT_", "PYTHON", "NUMBA_"))}
+    env.update(CC=str(tmp_path / "no-such-cc"), ORT_SKIP_COMPILED="1")  # numba's cache: not this test's
+
+    def run(args, **more):
+        done = subprocess.run(
+            args, capture_output=True, text=True, timeout=600, env={**env, **more}, cwd=tmp_path
+        )
+        assert done.returncode == 0, f"{args}\n{done.stdout}\n{done.stderr}"
+        return done
+
+    dist = tmp_path / "dist"
+    run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", dist, src])
+    (wheel,) = dist.glob("ort-*.whl")
+    assert not [n for n in zipfile.ZipFile(wheel).namelist() if n.endswith(".so")]
+    venv = tmp_path / "venv"
+    run([sys.executable, "-m", "venv", "--system-site-packages", venv])
+    run([venv / "bin" / "python", "-m", "pip", "install", "-q", "--no-deps", "--no-index", wheel])
+    script = """
+        import numpy as np, shapely
+        from geo import kernels, native
+        a = kernels.intersection_areas(
+            np.array([shapely.box(0, 0, 2, 2)]), np.array([shapely.box(1, 1, 3, 3)]), np.zeros(1, np.intp)
+        )
+        print(native.path(), kernels.IMPLEMENTATION, float(a[0]))
+    """
+    out = run([venv / "bin" / "python", "-c", textwrap.dedent(script)], NUMBA_CACHE_DIR=str(tmp_path / "nc"))
+    assert out.stdout.split() == ["None", "numba", "1.0"]

@@ -496,10 +496,11 @@ def test_cli_in_its_own_process_on_threads(parquet, territory, expected, tmp_pat
 
 
 def test_the_compiled_code_loads_without_numba_registries():
-    """A fresh process loads the engine's compiled code (in a background thread) without
-    numba's compiler registries nor SciPy's linear algebra (a third of that load); the loaded
-    loops give their results, and numba still compiles afterwards (``np.dot`` on matrices,
-    which loads the registries and SciPy then)."""
+    """A fresh process on numba's loops (``ORT_NATIVE=0``: no C library) loads the engine's
+    compiled code (in a background thread) without numba's compiler registries nor SciPy's
+    linear algebra (a third of that load); the loaded loops give their results, and numba
+    still compiles afterwards (``np.dot`` on matrices, which loads the registries and SciPy
+    then). (On the C library numba is not imported at all: tests/test_native.py.)"""
     script = textwrap.dedent(
         """
         import sys
@@ -520,7 +521,10 @@ def test_the_compiled_code_loads_without_numba_registries():
         print("dot", float(dot(np.eye(2), np.ones((2, 2))).sum()))
         """
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    numba_only = dict(os.environ, ORT_NATIVE="0")
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=600, env=numba_only
+    )
     assert done.returncode == 0, done.stderr
     assert "registries False False" in done.stdout
     assert "area 1.0" in done.stdout and "dot 4.0" in done.stdout
@@ -857,11 +861,13 @@ def test_engine_modules_have_no_import_loop_even_inside_functions():
     names = [
         "classify",
         "kernels",
+        "kernels_numba",
         "grid",
         "validity",
         "projection",
         "scale/run",
         "scale/wkb",
+        "scale/wkb_numba",
         "scale/jit",
         "scale/compiled",
         "scale/partitions",
