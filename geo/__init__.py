@@ -27,7 +27,9 @@ Subpackages (each ``__init__`` lists its modules):
 
 Plumbing:
 
-- ``geo.kernels``      the engine's inner loops compiled with numba (grid decisions, boundary areas)
+- ``geo.kernels``      the engine's inner loops (grid decisions, boundary areas): C, else numba
+- ``geo.native``       those loops in C, a plain library built at install, called through ctypes
+- ``geo.kernels_numba`` the same loops in numba: the C library's reference, and its fallback
 - ``geo.grid``         perimeter grids (cells inside, outside, on the boundary), shared by both
 - ``geo.validity``     parcels' validity at scale: a cheap ring test; invalid ones set aside or repaired
 - ``geo.prepared``     per-layer indexes kept while a layer lives (a server's answers without rescans)
