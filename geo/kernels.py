@@ -180,7 +180,8 @@ def _intersection_areas(loops, parcels, perimeters, which) -> np.ndarray:
 def warm() -> None:
     """Load the compiled code now: nothing to do for the C library; numba's loops are loaded
     from the wheel or numba's cache, or compiled."""
-    _warm(LOOPS)
+    if LOOPS is not native:
+        _warm(LOOPS)
 
 
 def _warm(loops) -> None:

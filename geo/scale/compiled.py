@@ -43,8 +43,11 @@ def _exercise(kernel_loops, wkb_loops) -> None:
 
 def compile_all() -> None:
     """Load the loops this process runs: the C library (already loaded), or numba's compiled
-    code (shipped in the wheel, or numba's cache, or compiling it)."""
-    _exercise(kernels.LOOPS, wkb.LOOPS)
+    code (shipped in the wheel, or numba's cache, or compiling it). The C library was loaded
+    with :mod:`geo.kernels`: nothing more to do (nor to hold Python's lock for, in the thread
+    that ``ort classify`` starts beside its imports)."""
+    if kernels.IMPLEMENTATION != "native":
+        _exercise(kernels.LOOPS, wkb.LOOPS)
 
 
 def compile_numba() -> None:
