@@ -26,7 +26,9 @@ NATIVE = Extension(
     sources=["geo/native/ort_kernels.c"],
     extra_compile_args=["-O3", "-std=c99", "-fno-fast-math", "-ffp-contract=off"],
     libraries=["m"],
-    optional=True,  # no compiler: a warning, and the install goes on (numba loops)
+    # No compiler (or MSVC, whose link wants a Python module's entry point): a warning, and the
+    # install goes on without the library (the engine runs the numba loops).
+    optional=True,
 )
 
 
