@@ -367,3 +367,37 @@ def test_an_install_without_a_c_compiler_runs_numba(tmp_path):
     """
     out = run([venv / "bin" / "python", "-c", textwrap.dedent(script)], NUMBA_CACHE_DIR=str(tmp_path / "nc"))
     assert out.stdout.split() == ["None", "numba", "1.0"]
+
+
+def test_a_call_releases_pythons_lock():
+    """ctypes releases the GIL during a call: while one thread spends a long call in the C area
+    loop, another thread keeps running Python (the engine's two threads run at once). Held,
+    the other thread would stop for the whole call."""
+    import threading
+    import time
+
+    from geo.sources.cadastre import read_parcels
+
+    geoms = read_parcels(embedded.demo_dir() / "cadastre-62999-parcelles.json.gz").geometry.to_numpy()
+    perimeter = shapely.union_all(geoms[:600]).buffer(5.0)
+    pairs = np.flatnonzero(shapely.intersects(geoms, perimeter) & ~shapely.within(geoms, perimeter))
+    rings = kernels._rings(geoms, oriented=False)
+    which = np.tile(pairs, max(1, 400_000 // len(pairs)))  # one call, many pairs (repeated)
+    span = {}
+
+    def call():
+        span["start"] = time.perf_counter()
+        native.pair_areas(which, *rings, *kernels._perimeter_of(perimeter))
+        span["end"] = time.perf_counter()
+
+    worker = threading.Thread(target=call)
+    ticks = []
+    worker.start()
+    while worker.is_alive():
+        ticks.append(time.perf_counter())
+    worker.join()
+    during = np.array([t for t in ticks if span["start"] <= t <= span["end"]])
+    length = span["end"] - span["start"]
+    assert length > 0.05, length  # long enough to tell
+    gaps = np.diff(np.r_[span["start"], during, span["end"]])
+    assert gaps.max() < 0.5 * length, (gaps.max(), length)
