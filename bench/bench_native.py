@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     which, idx = shapely.STRtree(parcels).query(perims, predicate="intersects")
     tasks = []  # (parcels of one perimeter, their rings, the perimeter's rings), in slices
     for part in np.array_split(np.arange(len(idx)), 16):
-        rings = kernels._rings(parcels[idx[part]], oriented=False)
+        rings = native.Arrays(kernels._rings(parcels[idx[part]], oriented=False))
         for j in np.unique(which[part]):
             tasks.append((np.flatnonzero(which[part] == j), rings, kernels._perimeter_of(perims[j])))
     print(f"{len(parcels)} parcels, {len(perims)} perimeters, {len(idx)} pairs", flush=True)
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     def areas(loops, threads: int) -> tuple[float, float, bytes]:
         def one(task):
             sel, rings, perimeter = task
-            return loops.pair_areas(sel, *rings, *perimeter)
+            return loops.pair_areas(sel, rings, perimeter)
 
         wall, cpu = time.perf_counter(), time.process_time()
         with ThreadPoolExecutor(threads) as pool:

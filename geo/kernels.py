@@ -132,7 +132,7 @@ def _perimeter(wkb: bytes):
     run_box[:, 2] = np.maximum.reduceat(x[idx], first)
     run_box[:, 3] = np.maximum.reduceat(y[idx], first)
     ring_box = shapely.bounds(shapely.get_rings(shapely.get_parts(geom)))
-    return x, y, start, weight, np.ascontiguousarray(ring_box), run_of, runs, run_box
+    return native.Arrays((x, y, start, weight, np.ascontiguousarray(ring_box), run_of, runs, run_box))
 
 
 #: :func:`_perimeter` of a geometry object: the same object again needs no WKB made and hashed.
@@ -165,15 +165,14 @@ def _intersection_areas(loops, parcels, perimeters, which) -> np.ndarray:
     out = np.zeros(len(parcels))
     if len(parcels) == 0:
         return out
-    ax, ay, a_start, a_lo, a_hi, a_w = _rings(parcels, oriented=False)
+    rings = native.Arrays(_rings(parcels, oriented=False))
     which = np.asarray(which, dtype=np.intp)
     for j in np.unique(which):
         geom = perimeters[j]
         if shapely.is_empty(geom) or shapely.get_type_id(geom) not in (3, 6):
             continue  # nothing of area in it
         sel = np.flatnonzero(which == j)
-        rings = _perimeter_of(geom)
-        out[sel] = loops.pair_areas(sel, ax, ay, a_start, a_lo, a_hi, a_w, *rings)
+        out[sel] = loops.pair_areas(sel, rings, _perimeter_of(geom))
     return out
 
 

@@ -452,8 +452,13 @@ def _rings_simple(v, starts, out):
 
 # --- the interface shared with geo.native ------------------------------------------------------
 
-#: Area of each parcel ``which[k]`` inside one perimeter's rings (see geo.kernels).
-pair_areas = _pair_areas
+
+def pair_areas(which, parcels, perimeter):
+    """Area of each parcel ``which[k]`` inside one perimeter: :func:`_pair_areas` on the arrays
+    of the parcels' rings and of the perimeter's (see geo.native.pair_areas)."""
+    return _pair_areas(which, *parcels, *perimeter)
+
+
 #: Pairs decided inside, and pairs left to the exact tests (see geo.kernels.grid_pairs).
 decide = _decide
 #: :func:`ring_is_simple` of each ring ``v[2 starts[r] : 2 starts[r + 1]]``, into ``out``.

@@ -106,26 +106,39 @@ def _check(status: int) -> None:
 # --- the interface shared with the numba loops --------------------------------------------------
 
 
-def pair_areas(
-    which, ax, ay, a_start, a_lo, a_hi, a_w, bx, by, b_start, b_w, b_box, b_run, run_start, run_box
-) -> np.ndarray:
-    """Area of parcel ``which[k]`` inside the perimeter given by the ``b_*`` rings, for each k
-    (:func:`geo.kernels_numba._pair_areas`)."""
-    arrays = [
-        _i(which),
-        _f(ax),
-        _f(ay),
-        _i(a_start),
-        _i(a_lo),
-        _i(a_hi),
-        _f(a_w),
-        _f(bx),
-        _f(by),
-        _i(b_start),
-    ]
-    rest = [_f(b_w), _f(b_box), _i(b_run), _i(run_start), _f(run_box)]
-    out = np.zeros(len(arrays[0]))
-    _check(_lib().ort_pair_areas(len(out), *map(_at, arrays), len(rest[0]), *map(_at, rest), _at(out)))
+class Arrays(tuple):
+    """Arrays passed to the loops together, their addresses taken once (a tuple: numba's loops
+    take them unpacked). The rings of a perimeter are kept between batches: each call then
+    converts nothing and reads no address again."""
+
+
+#: The element type of each array of a parcel layer's rings and of a perimeter's rings.
+_PARCEL_TYPES = (np.float64, np.float64, np.int64, np.int64, np.int64, np.float64)
+_PERIMETER_TYPES = (np.float64, np.float64, np.int64, np.float64, np.float64, np.int64, np.int64, np.float64)
+
+
+def _addresses(arrays: Arrays, types) -> tuple:
+    found = arrays.__dict__.get("native")
+    if found is None:
+        held = [np.ascontiguousarray(a, dtype=t) for a, t in zip(arrays, types, strict=True)]
+        # The converted arrays live as long as their addresses; two threads here at once keep
+        # the first one's (setdefault: one step under the GIL).
+        found = arrays.__dict__.setdefault("native", (held, tuple(_at(a) for a in held)))
+    return found[1]
+
+
+def pair_areas(which, parcels: Arrays, perimeter: Arrays) -> np.ndarray:
+    """Area of parcel ``which[k]`` inside the perimeter, for each k
+    (:func:`geo.kernels_numba._pair_areas`): ``parcels`` are the rings of the parcels (x, y,
+    ring starts, first and last ring of each parcel, ring weights), ``perimeter`` the rings of
+    the perimeter (x, y, starts, weights, ring boxes, each ring's runs, the runs' starts and
+    boxes)."""
+    which = _i(which)
+    a = _addresses(parcels, _PARCEL_TYPES)
+    b = _addresses(perimeter, _PERIMETER_TYPES)
+    out = np.zeros(len(which))
+    rings = len(perimeter[3])
+    _check(_lib().ort_pair_areas(len(out), _at(which), *a, *b[:3], rings, *b[3:], _at(out)))
     return out
 
 
