@@ -288,7 +288,8 @@ def test_a_classification_on_c_never_imports_numba(tmp_path):
 
 def test_without_the_library_numba_runs():
     """``ORT_NATIVE=0`` (as an install without a C compiler): geo.kernels runs numba's loops,
-    with the same results."""
+    with the same results; ``non`` says the same, as for the switches of geo.settings, and a
+    value they do not accept is refused with the fix."""
     out = _python(
         """
         import numpy as np, shapely
@@ -302,6 +303,14 @@ def test_without_the_library_numba_runs():
         ORT_NATIVE="0",
     )
     assert out.split() == ["numba", "geo.scale.wkb_numba", "1.0"]
+    which = "from geo import kernels; print(kernels.IMPLEMENTATION)"
+    assert _python(which, ORT_NATIVE="non").split() == ["numba"]
+    environ = {k: v for k, v in os.environ.items() if k != "ORT_NATIVE"}
+    refused = subprocess.run(
+        [sys.executable, "-c", "from geo import kernels"],
+        capture_output=True, text=True, timeout=600, env={**environ, "ORT_NATIVE": "peut-être"},
+    )  # fmt: skip
+    assert refused.returncode != 0 and "ORT_NATIVE = 'peut-être' refusée" in refused.stderr, refused.stderr
 
 
 def test_a_stale_library_is_not_loaded(tmp_path):

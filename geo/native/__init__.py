@@ -14,8 +14,9 @@ releases the GIL during each call, so the engine's threads run the loops in para
 
 :func:`library` is None when the library is not there (installed without a C compiler), does
 not load, is older than its source (an editable checkout changed since it was built: rebuild
-with ``pip install -e .``), or when ``ORT_NATIVE=0``: the engine then runs the numba loops.
-Imports numpy and ctypes only (never numba).
+with ``pip install -e .``), or when ``ORT_NATIVE=0`` (or ``non``, ``off``…, as the switches of
+:mod:`geo.settings`): the engine then runs the numba loops. Imports numpy and ctypes only
+(never numba).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import os
 from pathlib import Path
 
 import numpy as np
+
+from geo import settings
 
 #: The library's file name without the suffix (``setup.py`` builds ``geo.native._ort_kernels``).
 NAME = "_ort_kernels"
@@ -45,6 +48,21 @@ _SIGNATURES = {
 }
 
 
+def _wanted() -> bool:
+    """``ORT_NATIVE``, read as :mod:`geo.settings` reads its switches (unset: on; ``0``, ``non``,
+    ``off``…: numba's loops); a value it does not accept is refused with the fix."""
+    raw = os.environ.get("ORT_NATIVE")
+    if raw is None:
+        return True
+    try:
+        return settings.parse_bool(raw)
+    except ValueError as err:
+        raise settings.SettingsError(
+            f"variable d'environnement ORT_NATIVE = {raw!r} refusée",
+            fix=f"{err} ; corrigez-la ou supprimez-la (unset ORT_NATIVE)",
+        ) from None
+
+
 def path() -> Path | None:
     """The built library, if there is one."""
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
@@ -57,7 +75,7 @@ def path() -> Path | None:
 @functools.cache
 def library() -> ctypes.CDLL | None:
     """The loaded library, or None (see the module's docstring)."""
-    if os.environ.get("ORT_NATIVE", "1") == "0":
+    if not _wanted():
         return None
     found = path()
     if found is None:
