@@ -1,4 +1,4 @@
-"""The engine's inner loops: grid decisions and boundary areas (C, else numba).
+"""The engine's inner loops: grid decisions, boundary areas, ring validity (C, else numba).
 
 Two jobs of :mod:`geo.classify`, for batches of hundreds of thousands of parcels:
 
