@@ -410,3 +410,41 @@ def test_a_call_releases_pythons_lock():
     assert length > 0.05, length  # long enough to tell
     gaps = np.diff(np.r_[span["start"], during, span["end"]])
     assert gaps.max() < 0.5 * length, (gaps.max(), length)
+
+
+def test_every_buffer_grows_alike(tmp_path):
+    """The library built with ``ORT_SMALL_SCRATCH`` (every growable scratch buffer starts at 8
+    slots: the clipped rings, the ring test's arrays) gives the same bits on the odd shapes and
+    the demo's long rings: the paths that grow a buffer, rare with the real sizes, are right."""
+    import importlib.machinery
+    import importlib.util
+    import shutil
+
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("no C compiler (.ci/install-compiler)")
+        pytest.skip("no C compiler")
+    folder = tmp_path / "small"
+    folder.mkdir()
+    shutil.copy2(ROOT / "geo" / "native" / "__init__.py", folder / "__init__.py")
+    library = folder / f"{native.NAME}{importlib.machinery.EXTENSION_SUFFIXES[0]}"
+    build = [cc, "-O2", "-std=c99", "-ffp-contract=off", "-DORT_SMALL_SCRATCH", "-shared", "-fPIC", "-o",
+             library, ROOT / "geo" / "native" / "ort_kernels.c", "-lm"]  # fmt: skip
+    done = subprocess.run(build, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    spec = importlib.util.spec_from_file_location("ort_native_small", folder / "__init__.py")
+    small = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(small)
+    assert small.library() is not None and small.path() == library
+
+    shapes = [_at(g) for g in ODD]
+    perims = np.array(shapes + [_at(box(-5, -25, 45, 45))], dtype=object)
+    parcels = np.array(shapes, dtype=object)
+    which, idx = shapely.STRtree(parcels).query(perims, predicate="intersects")
+    got = kernels._intersection_areas(small, parcels[idx], perims, which)
+    assert got.tobytes() == kernels._intersection_areas(kernels_numba, parcels[idx], perims, which).tobytes()
+    assert (got > 0).sum() > 20
+    column = pa.array(shapely.to_wkb(parcels), type=pa.binary())
+    rows = np.flatnonzero(wkb._scan(small, column).simple)
+    assert np.array_equal(wkb._rings_valid(small, column, rows), wkb._rings_valid(wkb_numba, column, rows))

@@ -25,6 +25,14 @@
 #define VECTOR_CLONES
 #endif
 
+/* Tests build the library with ORT_SMALL_SCRATCH too: every growable buffer then starts too
+ * small, so that each one grows (tests/test_native.py). */
+#ifdef ORT_SMALL_SCRATCH
+#define SCRATCH(n) 8
+#else
+#define SCRATCH(n) (n)
+#endif
+
 #define MIN(a, b) ((b) < (a) ? (b) : (a))
 #define MAX(a, b) ((b) > (a) ? (b) : (a))
 
@@ -255,7 +263,7 @@ int64_t ort_pair_areas(int64_t count, const int64_t *which, const double *ax, co
         for (int64_t ra = a_lo[which[k]]; ra < a_hi[which[k]]; ra++)
             longest_a = MAX(longest_a, a_start[ra + 1] - a_start[ra]);
     for (int64_t rb = 0; rb < nb; rb++) longest_b = MAX(longest_b, b_start[rb + 1] - b_start[rb]);
-    int64_t buf = 4 * MAX(longest_a, longest_b) + 16, ccap = buf;
+    int64_t buf = SCRATCH(4 * MAX(longest_a, longest_b) + 16), ccap = buf;
     double *lx = malloc(sizeof(double) * longest_a), *ly = malloc(sizeof(double) * longest_a);
     double *sx = malloc(sizeof(double) * longest_b), *sy = malloc(sizeof(double) * longest_b);
     double *cx = malloc(sizeof(double) * ccap), *cy = malloc(sizeof(double) * ccap);
@@ -653,7 +661,7 @@ void ort_scan(const uint8_t *data, const int32_t *offsets, const uint8_t *valid,
 int64_t ort_rings_valid(const uint8_t *data, const int32_t *offsets, const int64_t *rows, int64_t count,
                         uint8_t *out) {
     Ring s;
-    int64_t cap = 64;
+    int64_t cap = SCRATCH(64);
     double *v = malloc(sizeof(double) * 2 * cap);
     if (!ring_init(&s, cap) || !v) {
         ring_free(&s);
