@@ -224,9 +224,7 @@ def _classify_wkb(unit: Unit, perimeters: PerimeterLayer, options: dict, cache: 
     others = np.flatnonzero(~simple)  # built by GEOS
     other_geoms = None
     if len(others):
-        other_geoms = shapely.from_wkb(
-            column.take(pa.array(others)).to_pylist(), on_invalid="ignore"
-        )
+        other_geoms = shapely.from_wkb(column.take(pa.array(others)).to_pylist(), on_invalid="ignore")
         if (shapely.is_missing(other_geoms) | shapely.is_empty(other_geoms)).any():
             return None  # the full reader lists them
         bounds[others] = shapely.bounds(other_geoms)
