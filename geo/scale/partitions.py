@@ -546,14 +546,14 @@ def check_kinds(geoms: np.ndarray | None, ids, *, source: str) -> None:
 _IDU = r"^[0-9][0-9AB][0-9]{3}[0-9A-Z]{3}[0-9A-Z]{2}[0-9]{4}$"
 
 
-#: Characters allowed at each of the 14 places of an IDU (what :data:`_IDU` says).
-_DIGITS = np.zeros(256, dtype=bool)
-_DIGITS[ord("0") : ord("9") + 1] = True
-_ALNUM = _DIGITS.copy()
-_ALNUM[ord("A") : ord("Z") + 1] = True
-_DIGIT_AB = _DIGITS.copy()
-_DIGIT_AB[[ord("A"), ord("B")]] = True
-_IDU_PLACES = [_DIGITS, _DIGIT_AB, _DIGITS, _DIGITS, _DIGITS] + [_ALNUM] * 5 + [_DIGITS] * 4
+#: What each byte is (1: digit, 2: A or B, 4: capital letter), and what each of the 14 places of
+#: an IDU allows (what :data:`_IDU` says): digits, then a digit, A or B (Corsica's 2A/2B), three
+#: digits, five digits or capitals (prefixe and section), four digits.
+_CLASS = np.zeros(256, dtype=np.uint8)
+_CLASS[ord("0") : ord("9") + 1] = 1
+_CLASS[[ord("A"), ord("B")]] |= 2
+_CLASS[ord("A") : ord("Z") + 1] |= 4
+_IDU_PLACES = np.array([1, 3, 1, 1, 1, 5, 5, 5, 5, 5, 1, 1, 1, 1], dtype=np.uint8)
 
 
 def _canonical(ids: pa.Array) -> bool:
@@ -565,7 +565,8 @@ def _canonical(ids: pa.Array) -> bool:
     if not (np.diff(offsets) == 14).all():
         return False
     chars = np.frombuffer(ids.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]].reshape(-1, 14)
-    return all(allowed[chars[:, k]].all() for k, allowed in enumerate(_IDU_PLACES))
+    # One lookup for all the bytes (a place at a time was three times slower).
+    return bool(np.all(np.take(_CLASS, chars) & _IDU_PLACES))
 
 
 def _ids(table: pa.Table, source: str) -> pa.Array:

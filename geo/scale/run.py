@@ -31,7 +31,6 @@ its location and left out whole; the others are done. A crash leaves only the hi
 from __future__ import annotations
 
 import atexit
-import hashlib
 import os
 import pickle
 import shutil
@@ -40,7 +39,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -66,6 +65,8 @@ from geo.scale.partitions import FILES_PER_UNIT as FILES_PER_UNIT
 from geo.scale.partitions import PARTITION_BY as PARTITION_BY
 
 if TYPE_CHECKING:  # imported where a unit needs them (GeoParquet batches do without)
+    from concurrent.futures import ProcessPoolExecutor
+
     import geopandas as gpd
     import pandas as pd
 
@@ -371,6 +372,8 @@ _POOLS: dict[int, ProcessPoolExecutor] = {}
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
+    from concurrent.futures import ProcessPoolExecutor  # (threads need none of multiprocessing)
+
     pool = _POOLS.get(workers)
     if pool is None or getattr(pool, "_broken", False):
         ctx = forkserver.context()
@@ -479,6 +482,8 @@ def _local_executor(
     sent: list = []
     # The perimeters travel with each unit (a few MB at most), so the pool serves any run; a
     # worker unpacks them (and prepares their grids) once per run, by this token.
+    import hashlib
+
     blob = pickle.dumps((perimeters, options), protocol=pickle.HIGHEST_PROTOCOL)
     token = hashlib.sha256(blob).hexdigest()
 
