@@ -432,13 +432,16 @@ def _thread_executor(
 
     The compiled loops release the GIL (``nogil``), and so do GEOS (shapely), Arrow's reader
     and writer: the threads share both cores as worker processes would, without a second
-    interpreter importing geopandas and numba, nor each worker preparing its own perimeters.
-    Each thread has its own perimeter geometries (GEOS builds a prepared geometry's indexes
-    lazily, and two threads building them at once crash it); their grids are shared.
+    interpreter importing the engine, nor each worker preparing its own perimeters. Each
+    thread has its own perimeter geometries (:meth:`PerimeterLayer.copy`: GEOS builds a
+    prepared geometry's indexes lazily, and two threads building them at once crash it);
+    their grids are shared.
 
-    What ``ort classify`` uses: a fresh process starts no interpreter, imports geopandas and
-    numba once, loads the compiled code in a thread while the first units are read
-    (:func:`warm_in_background`), and prepares each perimeter once. Its memory stays bounded
+    What ``ort classify`` uses: a fresh process starts no interpreter, imports the engine once
+    (for a GeoParquet file and a plain GeoPackage of perimeters, neither pandas, geopandas
+    nor pyproj: :mod:`geo.perimeter_layer`), loads the compiled code in a thread while the
+    first units are read (:func:`warm_in_background`), and prepares each perimeter once. Its
+    memory stays bounded
     against many perimeters now that a batch prepares and grids only the perimeters near it
     (:func:`geo.classify.overlaps_of_bounds`): 4 million real parcels in 4 files against 1,500
     perimeters peaked at 1.1 GB (it grew to 13.7 GB before that change).
