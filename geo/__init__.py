@@ -39,6 +39,7 @@ Plumbing:
 - ``geo.gpkg``         a GeoPackage's single feature table read with SQLite (no GDAL)
 - ``geo._pyarrow``     pyarrow without pandas until something imports pandas (``ort classify``)
 - ``geo.schema``       files people edit (TOML/JSON) read within bounds and checked by typed models
+- ``geo.bounded``      those files read within bounds (size, nesting), without pydantic
 - ``geo.io``           atomic writers, ``--force`` only over the tool's own outputs
 - ``geo.cells``        text from inputs kept as text in spreadsheets and XML (no live formula)
 - ``geo.columns``      the French schema of every table people open
