@@ -3,11 +3,12 @@
 What :func:`geo.scale.run.classify_dataset` needs of its perimeters is little: their ids, types
 and names (the verdicts' columns), their geometries and their CRS. :class:`PerimeterLayer`
 holds just that, so that ``ort classify FILE --perimeters-file P.gpkg`` runs without pandas,
-geopandas nor pydantic: :func:`read_perimeter_layer` reads the plainest GeoPackage — one layer
-in the metric CRS, the columns ``id``, ``type``, ``nom`` — with SQLite (:mod:`geo.gpkg`), and
-hands any other file to :func:`geo.perimeters.read_perimeter_file` (GDAL, the typed checks,
-their French messages). Both give the same perimeters; a layer also wraps a GeoDataFrame
-(:meth:`PerimeterLayer.of`) and gives one back (:meth:`PerimeterLayer.frame`).
+geopandas nor pydantic: :func:`read_perimeter_layer` reads the plainest files — a GeoPackage of
+one layer, or a GeoJSON, in Lambert-93 with the properties ``id``, ``type``, ``nom`` — with
+SQLite (:mod:`geo.gpkg`) or ``json`` (:mod:`geo.bounded`), and hands any other file to
+:func:`geo.perimeters.read_perimeter_file` (GDAL, the typed checks, their French messages).
+Both give the same perimeters; a layer also wraps a GeoDataFrame (:meth:`PerimeterLayer.of`)
+and gives one back (:meth:`PerimeterLayer.frame`).
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 import shapely
+import shapely.geometry
 
-from geo import gpkg, projection
-from geo.errors import ValidationReport
+from geo import bounded, gpkg, projection
+from geo.errors import InputError, ValidationReport
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -137,16 +139,20 @@ class PerimeterLayer:
 
 
 def read_perimeter_layer(path: str | Path, *, metric_crs: str, report: ValidationReport) -> PerimeterLayer:
-    """:func:`geo.perimeters.read_perimeter_file` as a :class:`PerimeterLayer`, fast for a plain GeoPackage.
+    """:func:`geo.perimeters.read_perimeter_file` as a :class:`PerimeterLayer`, fast for a plain file.
 
-    A GeoPackage of one layer already in ``metric_crs`` (an EPSG code) whose features all have a
-    text ``id`` (unique), a known ``type``, a text or empty ``nom`` and no other property of the
-    format, and whose geometries are valid polygons plainly inside metropolitan France in
-    Lambert-93, is read with SQLite: nothing else to import. Any other file, or any doubt, is
-    read by :func:`geo.perimeters.read_perimeter_file`, which records its problems in
-    ``report`` in French as always.
+    A plain file is a GeoPackage of one layer, or a GeoJSON whose ``crs`` member names it, in
+    ``metric_crs`` already (Lambert-93), whose features all have a text ``id`` (unique), a known
+    ``type``, a text or empty ``nom`` and no other property of the format, and whose
+    geometries are valid polygons plainly inside metropolitan France. It is read with SQLite
+    or ``json``: nothing else to import. Any other file, or any doubt, is read by
+    :func:`geo.perimeters.read_perimeter_file`, which records its problems in ``report`` in
+    French as always.
     """
-    fast = _plain_gpkg(Path(path), metric_crs)
+    path = Path(path)
+    fast = (
+        _plain_gpkg(path, metric_crs) if path.suffix.lower() == ".gpkg" else _plain_geojson(path, metric_crs)
+    )
     if fast is not None:
         return fast
     from geo.perimeters import read_perimeter_file
@@ -156,13 +162,10 @@ def read_perimeter_layer(path: str | Path, *, metric_crs: str, report: Validatio
 
 def _plain_gpkg(path: Path, metric_crs: str) -> PerimeterLayer | None:
     """The perimeters of a plain GeoPackage (see :func:`read_perimeter_layer`), or None."""
-    if path.suffix.lower() != ".gpkg" or not path.is_file():
-        return None
-    code = projection.epsg_code(metric_crs)
-    if code is None:
+    if path.suffix.lower() != ".gpkg" or not path.is_file() or projection.epsg_code(metric_crs) != 2154:
         return None
     layer = gpkg.read_plain_layer(path)
-    if layer is None or len(layer) == 0 or layer.crs != f"EPSG:{code}":
+    if layer is None or layer.crs != projection.LAMBERT93:
         return None
     for name, kind in layer.types.items():
         if name in ("id", "type", "nom"):
@@ -174,20 +177,64 @@ def _plain_gpkg(path: Path, metric_crs: str) -> PerimeterLayer | None:
         else:
             return None  # (a property the typed reader ignores, but GDAL reads: its business)
     n = len(layer)
-    ids = [_text(v) for v in layer.columns.get("id", [None] * n)]
-    types = [_text(v) for v in layer.columns.get("type", [None] * n)]
-    names = [_text(v) for v in layer.columns.get("nom", [None] * n)]
+    rows = [{k: layer.columns[k][i] for k in ("id", "type", "nom") if k in layer.columns} for i in range(n)]
+    return _plain(rows, layer.geometries)
+
+
+#: How a GeoJSON ``crs`` member names Lambert-93 (what pyproj reads as ``EPSG:2154``).
+_LAMBERT93_NAMES = ("epsg:2154", "urn:ogc:def:crs:epsg::2154")
+
+
+def _plain_geojson(path: Path, metric_crs: str) -> PerimeterLayer | None:
+    """The perimeters of a plain GeoJSON in Lambert-93 (see :func:`read_perimeter_layer`), or None."""
+    if path.suffix.lower() not in (".geojson", ".json") or projection.epsg_code(metric_crs) != 2154:
+        return None
+    try:
+        data = bounded.read_json(path, what="fichier de périmètres")
+    except InputError:
+        return None
+    if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
+        return None
+    member, features = data.get("crs"), data.get("features")
+    name = (member.get("properties") or {}).get("name") if isinstance(member, dict) else None
+    if not isinstance(name, str) or name.lower() not in _LAMBERT93_NAMES or not isinstance(features, list):
+        return None  # (without a crs member, GeoJSON is WGS 84: to be reprojected)
+    rows, geoms = [], []
+    for feature in features:
+        props = feature.get("properties") if isinstance(feature, dict) else None
+        if not isinstance(props, dict) or not feature.get("geometry"):
+            return None
+        others = {k: v for k, v in props.items() if k in _PROPERTIES and k not in ("id", "type", "nom")}
+        if any(v is not None for v in others.values()):  # checked by the typed reader
+            return None
+        try:
+            geoms.append(shapely.geometry.shape(feature["geometry"]))
+        except Exception:  # noqa: BLE001 - malformed coordinates: the typed reader says which
+            return None
+        rows.append(props)
+    return _plain(rows, np.array(geoms, dtype=object))
+
+
+def _plain(rows: list[dict], geoms: np.ndarray) -> PerimeterLayer | None:
+    """The layer of features whose properties and Lambert-93 geometries the typed reader would
+    take as they are (see :func:`read_perimeter_layer`), or None."""
+    n = len(rows)
+    if n == 0 or len(geoms) != n:
+        return None
+    ids = [_text(row.get("id")) for row in rows]
+    types = [_text(row.get("type")) for row in rows]
+    names = [_text(row.get("nom")) for row in rows]
     if not all(isinstance(i, str) and i for i in ids) or len(set(ids)) != n:
         return None
     if any(t not in PERIMETER_TYPES for t in types) or any(v is False for v in names):
         return None
-    geoms = layer.geometries
-    if not (shapely.is_valid(geoms).all()):
+    kinds = shapely.get_type_id(geoms)
+    if not np.isin(kinds, (3, 6)).all() or shapely.is_empty(geoms).any() or shapely.has_z(geoms).any():
         return None
-    if code == 2154 and projection.plausible_in_lambert93(shapely.bounds(geoms)):
-        names = [nom or ident for nom, ident in zip(names, ids, strict=True)]
-        return PerimeterLayer(ids, types, names, geoms, f"EPSG:{code}")
-    return None
+    if not shapely.is_valid(geoms).all() or not projection.plausible_in_lambert93(shapely.bounds(geoms)):
+        return None
+    names = [nom or ident for nom, ident in zip(names, ids, strict=True)]
+    return PerimeterLayer(ids, types, names, geoms, projection.LAMBERT93)
 
 
 def _text(value):

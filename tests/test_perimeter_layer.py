@@ -45,7 +45,8 @@ def epinay(epinay_ort, tmp_path_factory):
     perims = gpd.read_file(source).to_crs(projection.LAMBERT93)
     gpkg = folder / "perimetres.gpkg"
     perims[["id", "type", "nom", "geometry"]].to_file(gpkg, driver="GPKG")
-    return {"parquet": parquet, "gpkg": gpkg, "perims": perims, "folder": folder}
+    geojson = _geojson(folder / "perimetres-l93.geojson", perims[["id", "type", "nom", "geometry"]])
+    return {"parquet": parquet, "gpkg": gpkg, "geojson": geojson, "perims": perims, "folder": folder}
 
 
 def _both(path, metric_crs=projection.LAMBERT93):
@@ -157,6 +158,53 @@ def test_an_odd_geopackage_blob_goes_to_gdal(epinay, tmp_path):
     assert perimeter_layer._plain_gpkg(path, projection.LAMBERT93) is None
 
 
+def _geojson(path, gdf, *, crs_name="urn:ogc:def:crs:EPSG::2154", extra=None):
+    """A GeoJSON FeatureCollection as QGIS writes it in Lambert-93 (a ``crs`` member)."""
+    data = json.loads(gdf.to_json(drop_id=True))
+    if crs_name is None:
+        data.pop("crs", None)
+    else:
+        data["crs"] = {"type": "name", "properties": {"name": crs_name}}
+    for feature in data["features"]:
+        feature["properties"].update(extra or {})
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("crs_name", ["urn:ogc:def:crs:EPSG::2154", "EPSG:2154"])
+def test_a_plain_geojson_in_lambert93_is_read_fast(epinay, tmp_path, crs_name):
+    """A GeoJSON in Lambert-93 (other properties ignored, as the typed reader ignores them)."""
+    base = epinay["perims"][["id", "type", "nom", "geometry"]]
+    path = _geojson(tmp_path / "p.geojson", base, crs_name=crs_name, extra={"surface": 1.5, "x": [1]})
+    assert perimeter_layer._plain_geojson(path, projection.LAMBERT93) is not None
+    layer, fast_report, frame, full_report = _both(path)
+    assert fast_report.problems == full_report.problems == []
+    assert_geodataframe_equal(layer.frame(), frame)
+    assert (shapely.to_wkb(layer.geoms) == shapely.to_wkb(frame.geometry.to_numpy())).all()
+
+
+@pytest.mark.parametrize("case", ["wgs84", "other-crs", "centre-ville", "integer-id", "bad-type", "not-json"])
+def test_other_geojson_files_are_read_by_the_full_reader(epinay, tmp_path, case):
+    base = epinay["perims"][["id", "type", "nom", "geometry"]].copy()
+    path = tmp_path / "p.geojson"
+    if case == "wgs84":
+        _geojson(path, base.to_crs(4326), crs_name=None)
+    elif case == "other-crs":
+        _geojson(path, base.to_crs(3949), crs_name="EPSG:3949")
+    elif case == "centre-ville":
+        _geojson(path, base, extra={"centre_ville": True})
+    elif case == "integer-id":
+        _geojson(path, base.assign(id=range(len(base))))
+    elif case == "bad-type":
+        _geojson(path, base.assign(type="sectuer"))
+    else:
+        path.write_text('{"type": "FeatureCollection", "features": [', encoding="utf-8")
+    assert perimeter_layer._plain_geojson(path, projection.LAMBERT93) is None
+    layer, fast_report, frame, full_report = _both(path)
+    assert fast_report.problems == full_report.problems
+    assert_geodataframe_equal(layer.frame(), frame)
+
+
 def test_lambert93_lonlat_without_pyproj_is_pyproj_s():
     rng = np.random.default_rng(26)
     x, y = rng.uniform(50_000, 1_300_000, 20_000), rng.uniform(6_000_000, 7_200_000, 20_000)
@@ -223,9 +271,11 @@ def _classify_in_a_fresh_process(parquet, perims, out) -> set[str]:
     return modules
 
 
-def test_ort_classify_of_geoparquet_imports_no_pandas_and_writes_the_general_verdicts(epinay, tmp_path):
+@pytest.mark.parametrize("kind", ["gpkg", "geojson"])
+def test_ort_classify_of_geoparquet_imports_no_pandas_and_writes_the_general_verdicts(epinay, tmp_path, kind):
+    """A GeoPackage, or a GeoJSON in Lambert-93: the general path's verdicts, without pandas."""
     out = tmp_path / "verdicts"
-    imported = _classify_in_a_fresh_process(epinay["parquet"], epinay["gpkg"], out)
+    imported = _classify_in_a_fresh_process(epinay["parquet"], epinay[kind], out)
     assert not imported & set(HEAVY), sorted(imported & set(HEAVY))
     manifest = json.loads((out / "_manifest.json").read_text())
     assert manifest["complete"] and manifest["parcels"] == len(
@@ -233,7 +283,7 @@ def test_ort_classify_of_geoparquet_imports_no_pandas_and_writes_the_general_ver
     )
     # The general path: the GeoDataFrame of read_perimeter_file, classified by the library.
     frame = perimeters.read_perimeter_file(
-        epinay["gpkg"], metric_crs=projection.LAMBERT93, report=ValidationReport("x")
+        epinay[kind], metric_crs=projection.LAMBERT93, report=ValidationReport("x")
     )
     scale.classify_dataset(epinay["parquet"], frame, tmp_path / "general", processes=False)
     key = ["idu", "perimeter_id"]
