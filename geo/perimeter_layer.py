@@ -4,8 +4,9 @@ What :func:`geo.scale.run.classify_dataset` needs of its perimeters is little: t
 and names (the verdicts' columns), their geometries and their CRS. :class:`PerimeterLayer`
 holds just that, so that ``ort classify FILE --perimeters-file P.gpkg`` runs without pandas,
 geopandas nor pydantic: :func:`read_perimeter_layer` reads the plainest files — a GeoPackage of
-one layer, or a GeoJSON, in Lambert-93 with the properties ``id``, ``type``, ``nom`` — with
-SQLite (:mod:`geo.gpkg`) or ``json`` (:mod:`geo.bounded`), and hands any other file to
+one layer, or a GeoJSON, in Lambert-93 (or WGS 84, then reprojected by pyproj) with the
+properties ``id``, ``type``, ``nom`` — with SQLite (:mod:`geo.gpkg`) or ``json``
+(:mod:`geo.bounded`), and hands any other file to
 :func:`geo.perimeters.read_perimeter_file` (GDAL, the typed checks, their French messages).
 Both give the same perimeters; a layer also wraps a GeoDataFrame (:meth:`PerimeterLayer.of`)
 and gives one back (:meth:`PerimeterLayer.frame`).
@@ -141,13 +142,13 @@ class PerimeterLayer:
 def read_perimeter_layer(path: str | Path, *, metric_crs: str, report: ValidationReport) -> PerimeterLayer:
     """:func:`geo.perimeters.read_perimeter_file` as a :class:`PerimeterLayer`, fast for a plain file.
 
-    A plain file is a GeoPackage of one layer, or a GeoJSON whose ``crs`` member names it, in
-    ``metric_crs`` already (Lambert-93), whose features all have a text ``id`` (unique), a known
-    ``type``, a text or empty ``nom`` and no other property of the format, and whose
-    geometries are valid polygons plainly inside metropolitan France. It is read with SQLite
-    or ``json``: nothing else to import. Any other file, or any doubt, is read by
-    :func:`geo.perimeters.read_perimeter_file`, which records its problems in ``report`` in
-    French as always.
+    A plain file is a GeoPackage of one layer, or a GeoJSON, in Lambert-93 (``metric_crs``) or
+    WGS 84, whose features all have a text ``id`` (unique), a known ``type``, a text or empty
+    ``nom`` and no other property of the format, and whose geometries are valid polygons
+    plainly inside metropolitan France. It is read with SQLite or ``json`` (and reprojected
+    from WGS 84 by pyproj, as the full reader does): nothing else to import. Any other file,
+    or any doubt, is read by :func:`geo.perimeters.read_perimeter_file`, which records its
+    problems in ``report`` in French as always.
     """
     path = Path(path)
     fast = (
@@ -165,7 +166,7 @@ def _plain_gpkg(path: Path, metric_crs: str) -> PerimeterLayer | None:
     if path.suffix.lower() != ".gpkg" or not path.is_file() or projection.epsg_code(metric_crs) != 2154:
         return None
     layer = gpkg.read_plain_layer(path)
-    if layer is None or layer.crs != projection.LAMBERT93:
+    if layer is None or layer.crs not in (projection.LAMBERT93, projection.WGS84):
         return None
     for name, kind in layer.types.items():
         if name in ("id", "type", "nom"):
@@ -178,15 +179,24 @@ def _plain_gpkg(path: Path, metric_crs: str) -> PerimeterLayer | None:
             return None  # (a property the typed reader ignores, but GDAL reads: its business)
     n = len(layer)
     rows = [{k: layer.columns[k][i] for k in ("id", "type", "nom") if k in layer.columns} for i in range(n)]
-    return _plain(rows, layer.geometries)
+    return _plain(rows, layer.geometries, layer.crs)
 
 
-#: How a GeoJSON ``crs`` member names Lambert-93 (what pyproj reads as ``EPSG:2154``).
-_LAMBERT93_NAMES = ("epsg:2154", "urn:ogc:def:crs:epsg::2154")
+#: How a GeoJSON ``crs`` member names Lambert-93 or WGS 84 (lower-cased), and the CRS the
+#: typed reader makes of each name (pyproj's ``to_string``: the same transformation follows).
+_CRS_NAMES = {
+    "epsg:2154": projection.LAMBERT93,
+    "urn:ogc:def:crs:epsg::2154": projection.LAMBERT93,
+    "epsg:4326": projection.WGS84,
+    "urn:ogc:def:crs:epsg::4326": projection.WGS84,
+    "ogc:crs84": "OGC:CRS84",
+    "urn:ogc:def:crs:ogc:1.3:crs84": "OGC:CRS84",  # what GDAL writes
+}
+_LONLAT = (projection.WGS84, "OGC:CRS84")
 
 
 def _plain_geojson(path: Path, metric_crs: str) -> PerimeterLayer | None:
-    """The perimeters of a plain GeoJSON in Lambert-93 (see :func:`read_perimeter_layer`), or None."""
+    """The perimeters of a plain GeoJSON (see :func:`read_perimeter_layer`), or None."""
     if path.suffix.lower() not in (".geojson", ".json") or projection.epsg_code(metric_crs) != 2154:
         return None
     try:
@@ -196,9 +206,15 @@ def _plain_geojson(path: Path, metric_crs: str) -> PerimeterLayer | None:
     if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
         return None
     member, features = data.get("crs"), data.get("features")
-    name = (member.get("properties") or {}).get("name") if isinstance(member, dict) else None
-    if not isinstance(name, str) or name.lower() not in _LAMBERT93_NAMES or not isinstance(features, list):
-        return None  # (without a crs member, GeoJSON is WGS 84: to be reprojected)
+    if member is None:
+        crs = projection.WGS84  # RFC 7946: lon/lat in WGS 84
+    else:
+        name = (member.get("properties") or {}).get("name") if isinstance(member, dict) else None
+        crs = _CRS_NAMES.get(name.lower()) if isinstance(name, str) else None
+        if crs is None:
+            return None
+    if not isinstance(features, list):
+        return None
     rows, geoms = [], []
     for feature in features:
         props = feature.get("properties") if isinstance(feature, dict) else None
@@ -212,12 +228,12 @@ def _plain_geojson(path: Path, metric_crs: str) -> PerimeterLayer | None:
         except Exception:  # noqa: BLE001 - malformed coordinates: the typed reader says which
             return None
         rows.append(props)
-    return _plain(rows, np.array(geoms, dtype=object))
+    return _plain(rows, np.array(geoms, dtype=object), crs)
 
 
-def _plain(rows: list[dict], geoms: np.ndarray) -> PerimeterLayer | None:
-    """The layer of features whose properties and Lambert-93 geometries the typed reader would
-    take as they are (see :func:`read_perimeter_layer`), or None."""
+def _plain(rows: list[dict], geoms: np.ndarray, crs: str) -> PerimeterLayer | None:
+    """The layer of features whose properties and geometries (in Lambert-93, or WGS 84 then
+    reprojected as the typed reader does) it would take as they are, or None."""
     n = len(rows)
     if n == 0 or len(geoms) != n:
         return None
@@ -231,7 +247,12 @@ def _plain(rows: list[dict], geoms: np.ndarray) -> PerimeterLayer | None:
     kinds = shapely.get_type_id(geoms)
     if not np.isin(kinds, (3, 6)).all() or shapely.is_empty(geoms).any() or shapely.has_z(geoms).any():
         return None
-    if not shapely.is_valid(geoms).all() or not projection.plausible_in_lambert93(shapely.bounds(geoms)):
+    if not shapely.is_valid(geoms).all():
+        return None
+    bounds = shapely.bounds(geoms)
+    if crs in _LONLAT and projection.plausible_in_lonlat(bounds):
+        geoms = projection.reproject(geoms, crs, projection.LAMBERT93)  # (pyproj)
+    elif crs != projection.LAMBERT93 or not projection.plausible_in_lambert93(bounds):
         return None
     names = [nom or ident for nom, ident in zip(names, ids, strict=True)]
     return PerimeterLayer(ids, types, names, geoms, projection.LAMBERT93)

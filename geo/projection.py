@@ -261,6 +261,39 @@ def plausible_in_lambert93(bounds: np.ndarray, code_insee: str | None = None) ->
     return bool(_in_box(lon, lat, shrunk).all())
 
 
+def plausible_in_lonlat(bounds: np.ndarray, code_insee: str | None = None) -> bool:
+    """Whether boxes in degrees (lon/lat) certainly pass :func:`check_plausible`.
+
+    True when every box (``minx, miny, maxx, maxy``) is finite and inside the territory of
+    ``code_insee`` (the tests of :func:`check_plausible` for a geographic CRS, which need no
+    transformation); False when any might fail: the caller runs the full check then.
+    """
+    bounds = np.asarray(bounds, dtype=float).reshape(-1, 4)
+    if len(bounds) == 0 or not np.isfinite(bounds).all():
+        return False
+    e = lonlat_extent(code_insee)
+    minx, miny, maxx, maxy = (bounds[:, k] for k in range(4))
+    return bool(((minx >= e[0]) & (miny >= e[1]) & (maxx <= e[2]) & (maxy <= e[3])).all())
+
+
+def reproject(geoms: np.ndarray, source, target) -> np.ndarray:
+    """2D geometries from CRS ``source`` to ``target``, as ``GeoSeries.to_crs`` makes them.
+
+    The same transformation (pyproj, ``always_xy``) of the same coordinates: the same bits,
+    without geopandas.
+    """
+    import shapely
+    from pyproj import Transformer
+
+    geoms = np.asarray(geoms, dtype=object)
+    if shapely.has_z(geoms).any():
+        raise ValueError("reproject: 2D geometries only")
+    transformer = Transformer.from_crs(_crs(source), _crs(target), always_xy=True)
+    xy = shapely.get_coordinates(geoms)
+    moved = np.array(transformer.transform(xy[:, 0], xy[:, 1])).T
+    return shapely.set_coordinates(geoms.copy(), moved)
+
+
 def check_plausible(gdf: gpd.GeoDataFrame, *, source: str, code_insee: str | None = None) -> None:
     """Refuse coordinates that are clearly in another CRS than the one declared.
 

@@ -87,7 +87,6 @@ def _gpkg(path, gdf, **kwargs):
         "integer-id",
         "invalid-polygon",
         "point",
-        "wgs84",
         "cc50",
         "no-crs",
         "two-layers",
@@ -114,8 +113,6 @@ def test_other_files_are_read_by_the_full_reader(epinay, tmp_path, case):
         base.loc[1, "geometry"] = shapely.Polygon([(x0, y0), (x1, y1), (x1, y0), (x0, y1)])  # a bow tie
     elif case == "point":
         base.loc[1, "geometry"] = base.geometry[1].centroid
-    elif case == "wgs84":
-        base = base.to_crs(4326)
     elif case == "cc50":
         base = base.to_crs(3949)
     elif case == "no-crs":
@@ -183,12 +180,16 @@ def test_a_plain_geojson_in_lambert93_is_read_fast(epinay, tmp_path, crs_name):
     assert (shapely.to_wkb(layer.geoms) == shapely.to_wkb(frame.geometry.to_numpy())).all()
 
 
-@pytest.mark.parametrize("case", ["wgs84", "other-crs", "centre-ville", "integer-id", "bad-type", "not-json"])
+@pytest.mark.parametrize(
+    "case", ["other-crs", "centre-ville", "integer-id", "bad-type", "not-json", "wgs84-outside", "3d"]
+)
 def test_other_geojson_files_are_read_by_the_full_reader(epinay, tmp_path, case):
     base = epinay["perims"][["id", "type", "nom", "geometry"]].copy()
     path = tmp_path / "p.geojson"
-    if case == "wgs84":
-        _geojson(path, base.to_crs(4326), crs_name=None)
+    if case == "wgs84-outside":  # Lambert-93 numbers in a file without crs member (so WGS 84)
+        _geojson(path, base, crs_name=None)
+    elif case == "3d":
+        _geojson(path, base.assign(geometry=shapely.force_3d(base.geometry.to_numpy())))
     elif case == "other-crs":
         _geojson(path, base.to_crs(3949), crs_name="EPSG:3949")
     elif case == "centre-ville":
@@ -203,6 +204,27 @@ def test_other_geojson_files_are_read_by_the_full_reader(epinay, tmp_path, case)
     layer, fast_report, frame, full_report = _both(path)
     assert fast_report.problems == full_report.problems
     assert_geodataframe_equal(layer.frame(), frame)
+
+
+def test_perimeters_in_wgs84_are_reprojected_as_the_full_reader_does(epinay, tmp_path):
+    """GeoJSON in WGS 84 (without crs member, as RFC 7946 says; with the URN of EPSG:4326; as
+    GDAL writes it, OGC CRS84) and a GeoPackage in EPSG:4326: read without geopandas, and
+    reprojected by pyproj to the same bits as the full reader's ``to_crs``."""
+    base = epinay["perims"][["id", "type", "nom", "geometry"]].to_crs(4326)
+    base.to_file(tmp_path / "gdal.geojson")
+    paths = [
+        tmp_path / "gdal.geojson",
+        _geojson(tmp_path / "rfc.geojson", base, crs_name=None),
+        _geojson(tmp_path / "urn.geojson", base, crs_name="urn:ogc:def:crs:EPSG::4326"),
+        _gpkg(tmp_path / "p.gpkg", base),
+    ]
+    for path in paths:
+        plain = perimeter_layer._plain_gpkg if path.suffix == ".gpkg" else perimeter_layer._plain_geojson
+        assert plain(path, projection.LAMBERT93) is not None
+        layer, fast_report, frame, full_report = _both(path)
+        assert fast_report.problems == full_report.problems == []
+        assert_geodataframe_equal(layer.frame(), frame)
+        assert (shapely.to_wkb(layer.geoms) == shapely.to_wkb(frame.geometry.to_numpy())).all()
 
 
 def test_lambert93_lonlat_without_pyproj_is_pyproj_s():
@@ -295,16 +317,23 @@ def test_ort_classify_of_geoparquet_imports_no_pandas_and_writes_the_general_ver
     assert epinay_parcels.num_rows > 4000
 
 
-def test_ort_classify_with_a_geojson_gives_the_same_verdicts(epinay, tmp_path):
-    """The same perimeters in WGS84 GeoJSON (the full reader, reprojected): the same pairs."""
+def test_ort_classify_with_a_wgs84_geojson_imports_pyproj_alone(epinay, tmp_path):
+    """The same perimeters in a WGS 84 GeoJSON (RFC 7946): reprojected by pyproj, nothing else
+    heavy imported; the verdicts of the general path, and those of the Lambert-93 file to 1e-6."""
     geojson = tmp_path / "perimetres.geojson"
     epinay["perims"][["id", "type", "nom", "geometry"]].to_crs(4326).to_file(geojson)
-    fast, general = tmp_path / "fast", tmp_path / "general"
-    _classify_in_a_fresh_process(epinay["parquet"], epinay["gpkg"], fast)
-    imported = _classify_in_a_fresh_process(epinay["parquet"], geojson, general)
-    assert "pyogrio" in imported or "pyproj" in imported  # (the general path, indeed)
+    fast, l93 = tmp_path / "fast", tmp_path / "l93"
+    imported = _classify_in_a_fresh_process(epinay["parquet"], geojson, fast)
+    assert imported & set(HEAVY) == {"pyproj"}
+    frame = perimeters.read_perimeter_file(
+        geojson, metric_crs=projection.LAMBERT93, report=ValidationReport("x")
+    )
+    scale.classify_dataset(epinay["parquet"], frame, tmp_path / "general", processes=False)
     key = ["idu", "perimeter_id"]
     got = scale.read_results(fast).sort_values(key).reset_index(drop=True)
-    want = scale.read_results(general).sort_values(key).reset_index(drop=True)
-    assert list(got["idu"]) == list(want["idu"]) and list(got["status"]) == list(want["status"])
-    assert np.allclose(got["share"], want["share"], rtol=0, atol=1e-6)  # (a WGS84 round trip)
+    want = scale.read_results(tmp_path / "general").sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    _classify_in_a_fresh_process(epinay["parquet"], epinay["gpkg"], l93)
+    other = scale.read_results(l93).sort_values(key).reset_index(drop=True)
+    assert list(got["idu"]) == list(other["idu"]) and list(got["status"]) == list(other["status"])
+    assert np.allclose(got["share"], other["share"], rtol=0, atol=1e-6)  # (a WGS84 round trip)
