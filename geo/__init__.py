@@ -38,6 +38,7 @@ Plumbing:
 - ``geo.projection``   metric CRS of a territory, refusing missing or wrong CRSs
 - ``geo.gpkg``         a GeoPackage's single feature table read with SQLite (no GDAL)
 - ``geo._pyarrow``     pyarrow without pandas until something imports pandas (``ort classify``)
+- ``geo._lazy``        a module imported at its first use (pandas for the engine's table functions)
 - ``geo.schema``       files people edit (TOML/JSON) read within bounds and checked by typed models
 - ``geo.bounded``      those files read within bounds (size, nesting), without pydantic
 - ``geo.io``           atomic writers, ``--force`` only over the tool's own outputs

@@ -37,6 +37,7 @@ import numpy as np
 import shapely
 
 from geo import projection, settings, validity
+from geo._lazy import later
 from geo.errors import InputError, OrtWarning
 
 # The grids live a floor down (geo.grid), shared with geo.kernels; named here for callers.
@@ -49,6 +50,8 @@ from geo.grid import perimeter_grid as perimeter_grid
 if TYPE_CHECKING:
     import geopandas as gpd
     import pandas as pd
+else:  # imported at first use: the array functions (the engine at scale) do without them
+    gpd, pd = later("geopandas"), later("pandas")
 
 INSIDE, STRADDLING, OUTSIDE = "inside", "straddling", "outside"
 STATUSES = (INSIDE, STRADDLING, OUTSIDE)
@@ -549,8 +552,6 @@ def classify_with_invalid(
         repaired = validity.repair(pgeom[invalid])
         more = overlaps(repaired, perimeters.geometry.to_numpy(), compiled=compiled, valid=False)
         found = merge_overlaps(found, more._replace(parcel=invalid[more.parcel]))
-        import geopandas as gpd  # (the array functions of this module do without)
-
         geoms = pgeom.copy()
         geoms[invalid] = repaired
         parcels = parcels.set_geometry(gpd.GeoSeries(geoms, index=parcels.index, crs=parcels.crs))
@@ -636,8 +637,6 @@ def classify_overlaps(
     ``shapely.area`` gives it) spares the parcels' geometries: ``parcels`` may then be a plain
     table with the ``id_column``.
     """
-    import pandas as pd  # (the array functions of this module do without)
-
     tol_m2, tol_pct = tolerance_m2, tolerance_pct
     mgeom = perimeters.geometry.to_numpy()
     m = len(mgeom)
