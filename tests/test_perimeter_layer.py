@@ -337,3 +337,30 @@ def test_ort_classify_with_a_wgs84_geojson_imports_pyproj_alone(epinay, tmp_path
     other = scale.read_results(l93).sort_values(key).reset_index(drop=True)
     assert list(got["idu"]) == list(other["idu"]) and list(got["status"]) == list(other["status"])
     assert np.allclose(got["share"], other["share"], rtol=0, atol=1e-6)  # (a WGS84 round trip)
+
+
+_DEFERRED = """
+import sys
+import numpy as np
+from geo._pyarrow import defer_pandas
+defer_pandas()
+import pyarrow as pa
+import pyarrow.compute as pc
+pc.equal(pa.array(np.arange(3)), pa.scalar(1, pa.int64()))
+pa.table({"a": np.arange(3)}).column("a").take(pa.array(np.array([0, 2])))
+print("before", "pandas" in sys.modules)
+import pandas as pd
+kind = pa.array(pd.Series(pd.Categorical(["a", "b", "a"]))).type  # (pyarrow's first look since)
+df = pd.DataFrame({"x": [1.0, np.nan], "n": pd.array([1, None], dtype="Int64")})
+back = pa.Table.from_pandas(df).to_pandas()
+print("after", kind, back.equals(df), pa.array([pd.NA, 1.0], from_pandas=True).null_count)
+"""
+
+
+def test_pyarrow_waits_for_pandas_then_converts_it_as_always():
+    """Deferred, pyarrow converts numpy and Arrow data without pandas; once Python code imports
+    pandas, pyarrow converts pandas objects (categoricals, nullable integers, pd.NA) as always."""
+    done = subprocess.run([sys.executable, "-c", _DEFERRED], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "before False" in done.stdout
+    assert "after dictionary<values=large_string, indices=int8, ordered=0> True 1" in done.stdout
