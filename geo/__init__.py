@@ -4,7 +4,7 @@ The parcel check, at the top (one job per module):
 
 - ``geo.idu``          parcel identifiers (IDU): parse, normalise, reject with a precise message
 - ``geo.perimeters``   conventions and their perimeters (secteurs, OPAH-RU), dated and versioned
-- ``geo.perimeter_layer`` perimeters as plain arrays for the engine at scale; a plain GeoPackage read fast
+- ``geo.perimeter_layer`` perimeters as arrays for the engine at scale; plain files read fast
 - ``geo.validate``     validation of a convention folder, all problems at once
 - ``geo.classify``     the engine: inside / straddling (share) / outside each perimeter
 - ``geo.check``        the parcel check for ids as typed or a spreadsheet, with its provenance
