@@ -4,6 +4,7 @@ The parcel check, at the top (one job per module):
 
 - ``geo.idu``          parcel identifiers (IDU): parse, normalise, reject with a precise message
 - ``geo.perimeters``   conventions and their perimeters (secteurs, OPAH-RU), dated and versioned
+- ``geo.perimeter_layer`` perimeters as arrays for the engine at scale; plain files read fast
 - ``geo.validate``     validation of a convention folder, all problems at once
 - ``geo.classify``     the engine: inside / straddling (share) / outside each perimeter
 - ``geo.check``        the parcel check for ids as typed or a spreadsheet, with its provenance
@@ -37,7 +38,11 @@ Plumbing:
 - ``geo.pdf_text``     PDF texts laid out once, kept between documents and processes (notes)
 - ``geo.territory``    the départements' embedded extents: a perimeter far from its communes
 - ``geo.projection``   metric CRS of a territory, refusing missing or wrong CRSs
+- ``geo.gpkg``         a GeoPackage's single feature table read with SQLite (no GDAL)
+- ``geo._pyarrow``     pyarrow without pandas until something imports pandas (``ort classify``)
+- ``geo._lazy``        a module imported at its first use (pandas for the engine's table functions)
 - ``geo.schema``       files people edit (TOML/JSON) read within bounds and checked by typed models
+- ``geo.bounded``      those files read within bounds (size, nesting), without pydantic
 - ``geo.io``           atomic writers, ``--force`` only over the tool's own outputs
 - ``geo.cells``        text from inputs kept as text in spreadsheets and XML (no live formula)
 - ``geo.columns``      the French schema of every table people open

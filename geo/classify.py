@@ -31,14 +31,13 @@ import functools
 import math
 import warnings
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 
 from geo import projection, settings, validity
+from geo._lazy import later
 from geo.errors import InputError, OrtWarning
 
 # The grids live a floor down (geo.grid), shared with geo.kernels; named here for callers.
@@ -47,6 +46,12 @@ from geo.grid import GRID_MARGIN as GRID_MARGIN
 from geo.grid import ByIdentity as ByIdentity
 from geo.grid import PerimeterGrid as PerimeterGrid
 from geo.grid import perimeter_grid as perimeter_grid
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    import pandas as pd
+else:  # imported at first use: the array functions (the engine at scale) do without them
+    gpd, pd = later("geopandas"), later("pandas")
 
 INSIDE, STRADDLING, OUTSIDE = "inside", "straddling", "outside"
 STATUSES = (INSIDE, STRADDLING, OUTSIDE)
@@ -591,6 +596,17 @@ def check_layers(
     geo.errors.InputError
         Tolerances out of range, or a missing id column.
     """
+    tol_m2, tol_pct = tolerances(tolerance_m2, tolerance_pct)
+    projection.require_same_crs(("parcels", parcels), ("perimeters", perimeters))
+    projection.require_metric(parcels, source="parcels")
+    for col, layer, name in ((id_column, parcels, "parcels"), ("perimeter_id", perimeters, "perimeters")):
+        if col not in layer.columns:
+            raise InputError(f"column '{col}' is missing", source=name)
+    return tol_m2, tol_pct
+
+
+def tolerances(tolerance_m2: float | None = None, tolerance_pct: float | None = None) -> tuple[float, float]:
+    """The tolerances (m², %) to use, the settings' by default; refused out of range."""
     tol_m2 = settings.tolerance_m2 if tolerance_m2 is None else float(tolerance_m2)
     tol_pct = settings.tolerance_pct if tolerance_pct is None else float(tolerance_pct)
     if not (math.isfinite(tol_m2) and tol_m2 >= 0) or not 0 <= tol_pct < 50:  # nan, inf refused
@@ -598,11 +614,6 @@ def check_layers(
             f"tolerances must be ≥ 0 m² and between 0 and 50 % (got {tol_m2} m², {tol_pct} %)",
             fix="e.g. --tolerance-m2 1 --tolerance-pct 0.5",
         )
-    projection.require_same_crs(("parcels", parcels), ("perimeters", perimeters))
-    projection.require_metric(parcels, source="parcels")
-    for col, layer, name in ((id_column, parcels, "parcels"), ("perimeter_id", perimeters, "perimeters")):
-        if col not in layer.columns:
-            raise InputError(f"column '{col}' is missing", source=name)
     return tol_m2, tol_pct
 
 

@@ -31,18 +31,32 @@ import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from geo import formats, settings
-from geo.cells import (  # noqa: F401  (re-exported: the writers' guards, one import for callers)
-    FORMULA_START,
-    escape_formula,
-    is_formula_like,
-    spreadsheet_safe,
-    strings_not_formulas,
-)
+from geo import settings
 from geo.errors import InputError, OrtError, OutputError, OutputExistsError, OutputNotOursError, one_line
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: The writers' guards of :mod:`geo.cells`, also named here (one import for callers); read at
+#: first use, as pandas is (``ort classify`` checks its output folder without either).
+_FROM_CELLS = (
+    "FORMULA_START",
+    "escape_formula",
+    "is_formula_like",
+    "spreadsheet_safe",
+    "strings_not_formulas",
+)
+
+
+def __getattr__(name: str):
+    if name in _FROM_CELLS:
+        from geo import cells
+
+        return getattr(cells, name)
+    raise AttributeError(f"module 'geo.io' has no attribute {name!r}")
+
 
 #: Output formats by file suffix.
 TABLE_SUFFIXES = {
@@ -391,12 +405,21 @@ def gpkg_layers(df, stem: str) -> list[tuple[str, object, str | None]]:
         while layer in seen:  # two ids that differ only by such characters
             layer += "_"
         seen.add(layer)
-        out.append((layer, part, None if name is None or pd.isna(name) else str(name)))
+        out.append((layer, part, None if name is None or _missing(name) else str(name)))
     return out
+
+
+def _missing(value) -> bool:
+    import pandas as pd
+
+    return bool(pd.isna(value))
 
 
 def _writer_for(path: Path, sheet: dict | None = None) -> Callable[[pd.DataFrame, Path], None]:
     """The writer for ``path``'s suffix; ``sheet`` holds the XLSX layout (title, source, labels)."""
+    from geo import formats
+    from geo.cells import spreadsheet_safe
+
     sheet = sheet or {}
     suffix = path.suffix
     kind = TABLE_SUFFIXES.get(suffix.lower())

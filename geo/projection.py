@@ -9,13 +9,18 @@ EPSG:4326 is used only at the map boundary.
 from __future__ import annotations
 
 import functools
+import math
+import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-import geopandas as gpd
 import numpy as np
-from pyproj import CRS
 
 from geo.errors import CRSError
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    from pyproj import CRS
 
 WGS84 = "EPSG:4326"
 LAMBERT93 = "EPSG:2154"
@@ -58,6 +63,78 @@ _TERRITORY_NAMES = {
 }
 # Lambert-93 extent of metropolitan France (with a margin).
 _L93_EXTENT = (50_000.0, 6_000_000.0, 1_300_000.0, 7_200_000.0)
+
+
+def _crs_class():
+    from pyproj import CRS  # 50 ms to import: only where a CRS is not a plain known code
+
+    return CRS
+
+
+def _crs(value) -> CRS:
+    return _crs_class().from_user_input(value)
+
+
+def __getattr__(name: str):
+    """``projection.CRS``: pyproj's class, imported at first use."""
+    if name == "CRS":
+        return _crs_class()
+    raise AttributeError(f"module 'geo.projection' has no attribute {name!r}")
+
+
+_EPSG = re.compile(r"^EPSG:([0-9]{1,6})$", re.IGNORECASE)
+
+
+def epsg_code(crs) -> int | None:
+    """The code of a CRS given as plain ``"EPSG:NNNN"`` text, else None (nothing imported)."""
+    found = _EPSG.match(crs) if isinstance(crs, str) else None
+    return int(found.group(1)) if found else None
+
+
+def same_crs(a, b) -> bool:
+    """Whether two CRSs are equal: at once for one plain ``EPSG:NNNN`` code, else by pyproj."""
+    code = epsg_code(a)
+    if code is not None and code == epsg_code(b):
+        return True
+    return _crs(a).equals(_crs(b))
+
+
+#: What a PROJJSON of Lambert-93 says (as PROJ and GDAL write it): checked key by key before
+#: such a CRS is taken for ``EPSG:2154`` without pyproj.
+_L93_PARAMETERS = {8821: 46.5, 8822: 3.0, 8823: 49.0, 8824: 44.0, 8826: 700_000.0, 8827: 6_600_000.0}
+
+
+def crs_of_projjson(value: dict) -> str:
+    """A PROJJSON CRS (GeoParquet's ``crs``) as text: ``EPSG:2154`` read without pyproj when
+    every defining value is Lambert-93's, else what pyproj makes of it (``CRS.to_string``)."""
+    if _is_lambert93_projjson(value):
+        return LAMBERT93
+    return _crs_class().from_json_dict(value).to_string()
+
+
+def _is_lambert93_projjson(value: dict) -> bool:
+    try:
+        conversion, base = value["conversion"], value["base_crs"]
+        ellipsoid = base["datum"]["ellipsoid"]
+        parameters = {
+            p["id"]["code"]: float(p["value"])
+            for p in conversion["parameters"]
+            if p.get("id", {}).get("authority") == "EPSG" and p.get("unit") in ("degree", "metre")
+        }
+        axes = [(a["direction"], a["unit"]) for a in value["coordinate_system"]["axis"]]
+        return (
+            value.get("type") == "ProjectedCRS"
+            and value["id"] == {"authority": "EPSG", "code": 2154}
+            and base["id"] == {"authority": "EPSG", "code": 4171}
+            and conversion["method"]["id"] == {"authority": "EPSG", "code": 9802}
+            and len(conversion["parameters"]) == len(_L93_PARAMETERS)
+            and parameters == _L93_PARAMETERS
+            and float(ellipsoid["semi_major_axis"]) == _A
+            and float(ellipsoid["inverse_flattening"]) == 298.257222101
+            and axes == [("east", "metre"), ("north", "metre")]
+        )
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return False
 
 
 def departement_of(code_insee: str) -> str:
@@ -117,6 +194,106 @@ def territory_name(code_insee: str | None) -> str:
     return _TERRITORY_NAMES.get(departement_of(code_insee), "la France métropolitaine")
 
 
+# Lambert-93 (EPSG:2154): conic conformal on GRS 80, standard parallels 49° and 44°, origin
+# 46.5° N 3° E at (700 000, 6 600 000). RGF93 and WGS 84 coincide at the metre: the lon/lat of
+# its inverse is what pyproj gives, to 1e-9° (checked in tests/test_perimeter_layer.py).
+_A, _F = 6378137.0, 1 / 298.257222101
+_E = math.sqrt(2 * _F - _F * _F)
+
+
+def _lcc_constants() -> tuple[float, float, float]:
+    def m(phi: float) -> float:
+        return math.cos(phi) / math.sqrt(1 - (_E * math.sin(phi)) ** 2)
+
+    def t(phi: float) -> float:
+        s = _E * math.sin(phi)
+        return math.tan(math.pi / 4 - phi / 2) / ((1 - s) / (1 + s)) ** (_E / 2)
+
+    p1, p2, p0 = math.radians(49.0), math.radians(44.0), math.radians(46.5)
+    n = (math.log(m(p1)) - math.log(m(p2))) / (math.log(t(p1)) - math.log(t(p2)))
+    f = m(p1) / (n * t(p1) ** n)
+    return n, f, _A * f * t(p0) ** n
+
+
+_N, _FF, _RHO0 = _lcc_constants()
+#: Margin (degrees) of the pyproj-free box test: a point this close to a territory's edge is
+#: left to pyproj.
+_LONLAT_MARGIN = 1e-6
+
+
+def lambert93_to_lonlat(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lon/lat (degrees) of Lambert-93 coordinates (metres), without pyproj (to 1e-9°)."""
+    dx = np.asarray(x, dtype=float) - 700_000.0
+    dy = _RHO0 - (np.asarray(y, dtype=float) - 6_600_000.0)
+    rho = np.hypot(dx, dy)
+    t = (rho / (_A * _FF)) ** (1 / _N)
+    lon = np.degrees(np.arctan2(dx, dy) / _N) + 3.0
+    phi = np.pi / 2 - 2 * np.arctan(t)
+    for _ in range(12):  # converges to 1e-15 rad in 5–6 steps in France
+        s = _E * np.sin(phi)
+        phi = np.pi / 2 - 2 * np.arctan(t * ((1 - s) / (1 + s)) ** (_E / 2))
+    return lon, np.degrees(phi)
+
+
+def plausible_in_lambert93(bounds: np.ndarray, code_insee: str | None = None) -> bool:
+    """Whether boxes in Lambert-93 certainly pass :func:`check_plausible`, decided without pyproj.
+
+    True when every box (``minx, miny, maxx, maxy``, metres) is finite, inside the Lambert-93
+    extent of metropolitan France, and the corners and edge midpoints of their extent fall
+    inside the territory of ``code_insee`` with a margin. False when any test might fail:
+    the caller then runs the full check, which gives the message.
+    """
+    bounds = np.asarray(bounds, dtype=float).reshape(-1, 4)
+    if len(bounds) == 0 or not np.isfinite(bounds).all():
+        return False
+    minx, miny, maxx, maxy = (bounds[:, k] for k in range(4))
+    e = _L93_EXTENT
+    # (inside that extent, no coordinate is below 400: not "degrees" either)
+    if not ((minx >= e[0]) & (miny >= e[1]) & (maxx <= e[2]) & (maxy <= e[3])).all():
+        return False
+    x0, y0, x1, y1 = float(minx.min()), float(miny.min()), float(maxx.max()), float(maxy.max())
+    xs = np.array([x0, x1, x1, x0, (x0 + x1) / 2, x1, (x0 + x1) / 2, x0])
+    ys = np.array([y0, y0, y1, y1, y0, (y0 + y1) / 2, y1, (y0 + y1) / 2])
+    lon, lat = lambert93_to_lonlat(xs, ys)
+    ext = lonlat_extent(code_insee)
+    g = _LONLAT_MARGIN
+    shrunk = (ext[0] + g, ext[1] + g, ext[2] - g, ext[3] - g)
+    return bool(_in_box(lon, lat, shrunk).all())
+
+
+def plausible_in_lonlat(bounds: np.ndarray, code_insee: str | None = None) -> bool:
+    """Whether boxes in degrees (lon/lat) certainly pass :func:`check_plausible`.
+
+    True when every box (``minx, miny, maxx, maxy``) is finite and inside the territory of
+    ``code_insee`` (the tests of :func:`check_plausible` for a geographic CRS, which need no
+    transformation); False when any might fail: the caller runs the full check then.
+    """
+    bounds = np.asarray(bounds, dtype=float).reshape(-1, 4)
+    if len(bounds) == 0 or not np.isfinite(bounds).all():
+        return False
+    e = lonlat_extent(code_insee)
+    minx, miny, maxx, maxy = (bounds[:, k] for k in range(4))
+    return bool(((minx >= e[0]) & (miny >= e[1]) & (maxx <= e[2]) & (maxy <= e[3])).all())
+
+
+def reproject(geoms: np.ndarray, source, target) -> np.ndarray:
+    """2D geometries from CRS ``source`` to ``target``, as ``GeoSeries.to_crs`` makes them.
+
+    The same transformation (pyproj, ``always_xy``) of the same coordinates: the same bits,
+    without geopandas.
+    """
+    import shapely
+    from pyproj import Transformer
+
+    geoms = np.asarray(geoms, dtype=object)
+    if shapely.has_z(geoms).any():
+        raise ValueError("reproject: 2D geometries only")
+    transformer = Transformer.from_crs(_crs(source), _crs(target), always_xy=True)
+    xy = shapely.get_coordinates(geoms)
+    moved = np.array(transformer.transform(xy[:, 0], xy[:, 1])).T
+    return shapely.set_coordinates(geoms.copy(), moved)
+
+
 def check_plausible(gdf: gpd.GeoDataFrame, *, source: str, code_insee: str | None = None) -> None:
     """Refuse coordinates that are clearly in another CRS than the one declared.
 
@@ -147,7 +324,7 @@ def check_plausible(gdf: gpd.GeoDataFrame, *, source: str, code_insee: str | Non
         )
     _check_bounds(
         bounds,
-        CRS.from_user_input(gdf.crs),
+        _crs(gdf.crs),
         source=source,
         code_insee=code_insee,
         label=lambda i: _feature_label(gdf, geoms.index[i]),
@@ -158,9 +335,11 @@ def check_plausible_extent(
     extent: tuple[float, float, float, float], crs, *, source: str, code_insee: str | None = None
 ) -> None:
     """:func:`check_plausible` of a layer known by its extent (``minx, miny, maxx, maxy``)."""
+    if epsg_code(crs) == 2154 and plausible_in_lambert93(np.array([extent], dtype=float), code_insee):
+        return  # (decided without pyproj; a doubtful extent gets the full check and its message)
     _check_bounds(
         np.array([extent], dtype=float),
-        CRS.from_user_input(crs),
+        _crs(crs),
         source=source,
         code_insee=code_insee,
         label=lambda i: None,
@@ -187,7 +366,7 @@ def _lonlat(crs: CRS, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndar
 def _transformer(wkt: str):
     from pyproj import Transformer
 
-    return Transformer.from_crs(CRS.from_wkt(wkt), WGS84, always_xy=True)
+    return Transformer.from_crs(_crs_class().from_wkt(wkt), WGS84, always_xy=True)
 
 
 def _in_box(lon: np.ndarray, lat: np.ndarray, ext) -> np.ndarray:
@@ -238,8 +417,7 @@ def _check_territory(bounds: np.ndarray, crs: CRS, *, source: str, code_insee: s
     guesses = [
         c
         for c in _CANDIDATES
-        if not CRS.from_user_input(c).equals(crs)
-        and _in_box(*_lonlat(CRS.from_user_input(c), cx[sel][:100], cy[sel][:100]), ext).all()
+        if not _crs(c).equals(crs) and _in_box(*_lonlat(_crs(c), cx[sel][:100], cy[sel][:100]), ext).all()
     ]
     fix = (
         f"déclarez le vrai CRS du fichier (les coordonnées tombent dans {territory_name(code_insee)} "
@@ -316,7 +494,7 @@ def _check_numbers(bounds: np.ndarray, crs: CRS, *, source: str, code_insee: str
                 feature=label,
                 fix="déclarez EPSG:4326 pour ce fichier, ou reprojetez-le correctement",
             )
-        if crs.equals(CRS.from_user_input(LAMBERT93)):
+        if crs.equals(_crs(LAMBERT93)):
             e = _L93_EXTENT
             out = ~((minx >= e[0]) & (miny >= e[1]) & (maxx <= e[2]) & (maxy <= e[3]))
             if out.any():
@@ -357,19 +535,26 @@ def crs_is_missing(crs) -> bool:
     """True when a layer has no CRS, or GDAL's placeholder for one (GeoPackage srs_id 0 or -1)."""
     if crs is None:
         return True
-    return CRS.from_user_input(crs).name.lower().startswith("undefined")
+    if epsg_code(crs) is not None:
+        return False
+    return _crs(crs).name.lower().startswith("undefined")
 
 
 def require_crs(gdf: gpd.GeoDataFrame, *, source: str) -> CRS:
     """Return the layer's CRS or refuse a layer without one."""
-    if crs_is_missing(gdf.crs):
+    check_declared(gdf.crs, source=source)
+    return _crs(gdf.crs)
+
+
+def check_declared(crs, *, source: str) -> None:
+    """Refuse a missing CRS (:func:`require_crs` for a CRS given alone)."""
+    if crs_is_missing(crs):
         raise CRSError(
             "la couche n'a pas de système de coordonnées (CRS)",
             source=source,
             fix="déclarez-le à la lecture (--crs EPSG:2154 ou crs='EPSG:2154'), "
             "ou corrigez le .prj / le SRS du GeoPackage",
         )
-    return CRS.from_user_input(gdf.crs)
 
 
 def to_metric(
@@ -387,7 +572,7 @@ def to_metric(
         File name used in error messages.
     """
     require_crs(gdf, source=source)
-    target = CRS.from_user_input(crs)
+    target = _crs(crs)
     if not _is_metric(target):
         raise CRSError(
             f"{target.to_string()} n'est pas un CRS métrique : surfaces et distances seraient en degrés",
@@ -395,7 +580,7 @@ def to_metric(
             fix="utilisez le Lambert-93 (EPSG:2154) ou le CRS métrique du territoire d'outre-mer",
         )
     check_plausible(gdf, source=source, code_insee=code_insee)
-    if CRS.from_user_input(gdf.crs).equals(target):
+    if _crs(gdf.crs).equals(target):
         return gdf
     return gdf.to_crs(target)
 

@@ -21,12 +21,15 @@ parts, goes to GEOS (``shapely.is_valid``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import shapely
 
 from geo.errors import geometry_problem
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Columns of the table of invalid parcels (``invalides.parquet`` beside the verdicts, or
 #: ``result.attrs["invalides"]`` in memory).
@@ -107,6 +110,8 @@ def reasons(geoms: np.ndarray) -> list[str]:
 
 def invalid_table(ids, geoms: np.ndarray, *, repaired: bool) -> pd.DataFrame:
     """The table of invalid parcels (:data:`INVALID_COLUMNS`): id, reason, what was done."""
+    import pandas as pd  # (only when there are some)
+
     ids = np.asarray(ids, dtype=object)
     return pd.DataFrame(
         {

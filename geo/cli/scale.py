@@ -22,9 +22,22 @@ from geo.cli.options import (
 from geo.errors import InputError, ValidationFailed, ValidationReport
 
 
-def _read_perimeters(folder: Path | None, file: Path | None, when: str | None):
-    """Perimeters in force (a convention folder) or all of a file; with their provenance."""
+def _read_perimeters(folder: Path | None, file: Path | None, when: str | None, *, layer: bool = False):
+    """Perimeters in force (a convention folder) or all of a file; with their provenance.
+
+    With ``layer``, a file's perimeters come as a :class:`geo.perimeter_layer.PerimeterLayer`
+    (a plain GeoPackage read without geopandas); else as a GeoDataFrame.
+    """
     from geo import projection
+
+    if file is not None and layer:
+        from geo.perimeter_layer import read_perimeter_layer
+
+        report = ValidationReport(str(file))
+        perims = read_perimeter_layer(file, metric_crs=projection.LAMBERT93, report=report)
+        if not report.ok:
+            raise ValidationFailed(report)
+        return perims, {"perimetres": str(file)}, f"Périmètres : {file} ({len(perims)})"
     from geo.perimeters import read_convention, read_perimeter_file
 
     if folder is not None:
@@ -160,13 +173,16 @@ def classify(
             fix,
         )
         return
+    from geo._pyarrow import defer_pandas
+
+    defer_pandas()  # a GeoParquet file read and written by Arrow needs no pandas
     from geo.io import check_output_folder
     from geo.scale import run as scale
 
     check_output_folder(output, force=force)
     if engine == "local":
         scale.warm_in_background()  # the compiled code loads while the perimeters are read
-    perims, provenance, text = _read_perimeters(perimeters, perimeters_file, when)
+    perims, provenance, text = _read_perimeters(perimeters, perimeters_file, when, layer=True)
     click.echo(text)
     done = {"parcels": 0}
 

@@ -20,13 +20,16 @@ import re
 import shutil
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import pyarrow.parquet as pq
 
 from geo import classify, validity
 from geo.errors import InputError, OutputNotOursError
 from geo.io import PRODUCER, check_output_folder, read_manifest
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MANIFEST = "_manifest.json"
 SUCCESS = "_SUCCESS"
@@ -87,6 +90,8 @@ def _gather_invalid(tmp: Path, report, failed_keys: set[str]) -> None:
     folder = tmp / INVALID_PARTS
     if not folder.is_dir():
         return
+    import pandas as pd  # (only when some parcels are invalid)
+
     parts = [pd.read_parquet(p) for p in sorted(folder.glob("*.parquet"))]
     shutil.rmtree(folder)
     table = pd.concat(parts, ignore_index=True)
@@ -172,6 +177,8 @@ def read_results(output: str | Path, *, allow_partial: bool = False) -> pd.DataF
         No manifest (the run did not finish), or failed partitions or invalid parcels set aside
         (:data:`INVALID_FILE`), and not ``allow_partial``.
     """
+    import pandas as pd
+
     output = Path(output)
     manifest = output / MANIFEST
     if not manifest.is_file():

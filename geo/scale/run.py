@@ -31,8 +31,6 @@ its location and left out whole; the others are done. A crash leaves only the hi
 from __future__ import annotations
 
 import atexit
-import functools
-import hashlib
 import os
 import pickle
 import shutil
@@ -41,20 +39,19 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import geopandas as gpd
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import shapely
-from pyproj import CRS
 
 from geo import classify, projection, validity
 from geo.errors import InputError, OrtError, OrtWarning, cause
 from geo.io import check_output_folder
+from geo.perimeter_layer import PerimeterLayer
 from geo.scale import forkserver
 from geo.scale.output import INVALID_FILE as INVALID_FILE
 from geo.scale.output import INVALID_PARTS, finish, write_part
@@ -66,6 +63,12 @@ from geo.scale.partitions import CHUNK_ROWS, Unit, plan, read_unit
 # Cutting and reading the input live in geo.scale.partitions; ``X as X`` keeps names read from here.
 from geo.scale.partitions import FILES_PER_UNIT as FILES_PER_UNIT
 from geo.scale.partitions import PARTITION_BY as PARTITION_BY
+
+if TYPE_CHECKING:  # imported where a unit needs them (GeoParquet batches do without)
+    from concurrent.futures import ProcessPoolExecutor
+
+    import geopandas as gpd
+    import pandas as pd
 
 # --- reading and classifying one unit (in a worker) ------------------------------------------
 
@@ -90,7 +93,7 @@ class UnitResult:
 _WORKER: dict[str, object] = {}
 
 
-def _init_worker(perimeters: gpd.GeoDataFrame, options: dict) -> None:
+def _init_worker(perimeters: PerimeterLayer, options: dict) -> None:
     _WORKER.clear()
     _WORKER.update(perimeters=perimeters, options=options, by_crs={})
 
@@ -107,16 +110,17 @@ def _run_shared(unit: Unit, token: str, blob: bytes, tmp: str, partition_by: str
     return result
 
 
-def _perimeters_in(perimeters: gpd.GeoDataFrame, crs, cache: dict) -> gpd.GeoDataFrame:
-    key = CRS.from_user_input(crs).to_string()
+def _perimeters_in(perimeters: PerimeterLayer, crs, cache: dict) -> PerimeterLayer:
+    code = projection.epsg_code(crs)
+    key = f"EPSG:{code}" if code is not None else projection.CRS.from_user_input(crs).to_string()
     if key not in cache:
-        cache[key] = perimeters if CRS.from_user_input(perimeters.crs).equals(crs) else perimeters.to_crs(crs)
+        cache[key] = perimeters.in_crs(crs)
     return cache[key]
 
 
 def run_unit(
     unit: Unit,
-    perimeters: gpd.GeoDataFrame | None = None,
+    perimeters: PerimeterLayer | None = None,
     options: dict | None = None,
     cache: dict | None = None,
 ) -> UnitResult:
@@ -126,7 +130,7 @@ def run_unit(
     ----------
     unit : Unit
         From :func:`geo.scale.partitions.plan`.
-    perimeters : GeoDataFrame, optional
+    perimeters : PerimeterLayer or GeoDataFrame, optional
         Perimeters in any CRS, reprojected to the unit's metric CRS; default the ones the
         worker process was started with.
     options : dict, optional
@@ -139,7 +143,7 @@ def run_unit(
     UnitResult
         The inside and straddling pairs, or the error that stopped the unit (and its location).
     """
-    perimeters = _WORKER["perimeters"] if perimeters is None else perimeters
+    perimeters = _WORKER["perimeters"] if perimeters is None else PerimeterLayer.of(perimeters)
     options = _WORKER.get("options", {}) if options is None else options
     if cache is None:
         cache = _WORKER.setdefault("by_crs", {}) if perimeters is _WORKER.get("perimeters") else {}
@@ -151,6 +155,8 @@ def run_unit(
             if fast is not None:
                 result.parcels, result.table, result.invalid = fast
                 return result
+        import pandas as pd
+
         parcels, result.warnings, unreadable = read_unit(unit, fix=fix, invalid=True)
         result.parcels = len(parcels) + len(unreadable)
         perims = _perimeters_in(perimeters, parcels.crs, cache)
@@ -158,7 +164,7 @@ def run_unit(
             warnings.simplefilter("ignore", OrtWarning)  # the invalid parcels are listed instead
             frame = classify.classify_parcels(
                 parcels,
-                perims,
+                perims.frame(),
                 tolerance_m2=options.get("tolerance_m2"),
                 tolerance_pct=options.get("tolerance_pct"),
                 with_distance=False,
@@ -176,7 +182,7 @@ def run_unit(
     return result
 
 
-def _classify_wkb(unit: Unit, perimeters: gpd.GeoDataFrame, options: dict, cache: dict):
+def _classify_wkb(unit: Unit, perimeters: PerimeterLayer, options: dict, cache: dict):
     """Classify an Arrow batch from its WKB, building geometries only near perimeter boundaries.
 
     The parcels of a GeoParquet batch already in their metric CRS are read as bounding boxes
@@ -210,7 +216,7 @@ def _classify_wkb(unit: Unit, perimeters: gpd.GeoDataFrame, options: dict, cache
     partitions.check_unique(ids, source=source)
     codes = sorted(pc.unique(pc.utf8_slice_codeunits(ids, 0, 5)).to_pylist())
     target = projection.metric_crs_for(codes)
-    if not _same_crs(unit.crs, target):
+    if not projection.same_crs(unit.crs, target):
         return None
     column = table["geometry"]
     scanned = wkb.scan(column)
@@ -219,9 +225,7 @@ def _classify_wkb(unit: Unit, perimeters: gpd.GeoDataFrame, options: dict, cache
     others = np.flatnonzero(~simple)  # built by GEOS
     other_geoms = None
     if len(others):
-        other_geoms = shapely.from_wkb(
-            column.take(pa.array(others)).to_numpy(zero_copy_only=False), on_invalid="ignore"
-        )
+        other_geoms = shapely.from_wkb(column.take(pa.array(others)).to_pylist(), on_invalid="ignore")
         if (shapely.is_missing(other_geoms) | shapely.is_empty(other_geoms)).any():
             return None  # the full reader lists them
         bounds[others] = shapely.bounds(other_geoms)
@@ -238,7 +242,8 @@ def _classify_wkb(unit: Unit, perimeters: gpd.GeoDataFrame, options: dict, cache
         out = np.empty(len(idx), dtype=object)
         mine = simple[idx]
         if mine.any():
-            out[mine] = shapely.from_wkb(column.take(pa.array(idx[mine])).to_numpy(zero_copy_only=False))
+            # (to_pylist: as fast as to_numpy, which makes pyarrow import pandas)
+            out[mine] = shapely.from_wkb(column.take(pa.array(idx[mine])).to_pylist())
         if (~mine).any():
             out[~mine] = other_geoms[other_at[idx[~mine]]]
         return out
@@ -262,17 +267,12 @@ def _classify_wkb(unit: Unit, perimeters: gpd.GeoDataFrame, options: dict, cache
     perims = _perimeters_in(perimeters, unit.crs, cache)
     checked = ("tolerances", id(perims))
     if checked not in cache:  # once per perimeters and CRS
-        cache[checked] = classify.check_layers(
-            gpd.GeoDataFrame({"idu": []}, geometry=[], crs=unit.crs),
-            perims,
-            tolerance_m2=options.get("tolerance_m2"),
-            tolerance_pct=options.get("tolerance_pct"),
-        )
+        cache[checked] = _check_layers(unit.crs, perims, options)
     tol_m2, tol_pct = cache[checked]
     exact = np.zeros(n, dtype=bool)
     if len(others):
         exact[others] = shapely.get_type_id(other_geoms) == 0  # points: covered or not
-    mgeom = perims.geometry.to_numpy()
+    mgeom = perims.geoms
     tracker = validity.Tracker(valid)
     found = classify.overlaps_of_bounds(
         bounds, mgeom, geoms=geoms, areas=areas, exact=exact, compiled=True, valid=tracker
@@ -294,10 +294,25 @@ def _classify_wkb(unit: Unit, perimeters: gpd.GeoDataFrame, options: dict, cache
     return n, _verdict_table(ids, perims, *verdicts), invalid
 
 
+def _check_layers(crs, perims: PerimeterLayer, options: dict) -> tuple[float, float]:
+    """:func:`geo.classify.check_layers` of a unit's parcels (in ``crs``, its partition's metric
+    CRS) and its perimeters (in ``crs`` too): the tolerances, and the perimeters' ids."""
+    if perims.table is None:  # read from a file: ids always, and in the unit's CRS already
+        return classify.tolerances(options.get("tolerance_m2"), options.get("tolerance_pct"))
+    import geopandas as gpd  # (perimeters given as a GeoDataFrame: loaded already)
+
+    return classify.check_layers(
+        gpd.GeoDataFrame({"idu": []}, geometry=[], crs=crs),
+        perims.frame(),
+        tolerance_m2=options.get("tolerance_m2"),
+        tolerance_pct=options.get("tolerance_pct"),
+    )
+
+
 _TEXT = pa.large_string()
 
 
-def _verdict_table(ids: pa.Array, perimeters: gpd.GeoDataFrame, rows, cols, status, share, inside, area):
+def _verdict_table(ids: pa.Array, perimeters: PerimeterLayer, rows, cols, status, share, inside, area):
     """The result table (:data:`geo.classify.RESULT_COLUMNS`) built in Arrow: no Python strings.
 
     The same table as ``pa.Table.from_pandas`` of :func:`geo.classify.classify_overlaps`'s
@@ -305,20 +320,15 @@ def _verdict_table(ids: pa.Array, perimeters: gpd.GeoDataFrame, rows, cols, stat
     """
     import pyarrow.compute as pc
 
-    def column(name: str, fallback: str | None = None) -> pa.Array:
-        if name not in perimeters.columns:
-            if fallback is None:
-                return pa.nulls(len(cols), _TEXT)
-            name = fallback
-        values = pa.array(perimeters[name].astype(object).where(perimeters[name].notna(), None), _TEXT)
-        return values.take(pa.array(cols))
+    def column(name: str) -> pa.Array:
+        return perimeters.arrow(name).take(pa.array(cols))
 
     return pa.table(
         {
             "idu": pc.cast(ids.take(pa.array(rows)), _TEXT),
             "perimeter_id": column("perimeter_id"),
             "perimeter_type": column("type"),
-            "perimeter_nom": column("nom", "perimeter_id"),
+            "perimeter_nom": column("nom"),
             "status": pa.array(classify.STATUSES, _TEXT).take(pa.array(status)),
             "share": share,
             "area_inside_m2": inside,
@@ -326,15 +336,6 @@ def _verdict_table(ids: pa.Array, perimeters: gpd.GeoDataFrame, rows, cols, stat
             "distance_m": np.full(len(rows), np.nan),
         }
     )
-
-
-def _same_crs(a, b) -> bool:
-    return _crs(a).equals(_crs(b))
-
-
-@functools.lru_cache(maxsize=16)
-def _crs(value) -> CRS:
-    return CRS.from_user_input(value)
 
 
 # --- running ---------------------------------------------------------------------------------
@@ -371,6 +372,8 @@ _POOLS: dict[int, ProcessPoolExecutor] = {}
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
+    from concurrent.futures import ProcessPoolExecutor  # (threads need none of multiprocessing)
+
     pool = _POOLS.get(workers)
     if pool is None or getattr(pool, "_broken", False):
         ctx = forkserver.context()
@@ -423,32 +426,32 @@ def _close_pools() -> None:
 
 
 def _thread_executor(
-    workers: int, perimeters: gpd.GeoDataFrame, options, tmp: Path, partition_by: str
+    workers: int, perimeters: PerimeterLayer, options, tmp: Path, partition_by: str
 ) -> tuple[Callable, Callable]:
     """Units on ``workers`` threads of this process: no process to start, nothing pickled.
 
     The compiled loops release the GIL (``nogil``), and so do GEOS (shapely), Arrow's reader
     and writer: the threads share both cores as worker processes would, without a second
-    interpreter importing geopandas and numba, nor each worker preparing its own perimeters.
-    Each thread has its own perimeter geometries (GEOS builds a prepared geometry's indexes
-    lazily, and two threads building them at once crash it); their grids are shared.
+    interpreter importing the engine, nor each worker preparing its own perimeters. Each
+    thread has its own perimeter geometries (:meth:`PerimeterLayer.copy`: GEOS builds a
+    prepared geometry's indexes lazily, and two threads building them at once crash it);
+    their grids are shared.
 
-    What ``ort classify`` uses: a fresh process starts no interpreter, imports geopandas and
-    numba once, loads the compiled code in a thread while the first units are read
-    (:func:`warm_in_background`), and prepares each perimeter once. Its memory stays bounded
+    What ``ort classify`` uses: a fresh process starts no interpreter, imports the engine once
+    (for a GeoParquet file and a plain GeoPackage of perimeters, neither pandas, geopandas
+    nor pyproj: :mod:`geo.perimeter_layer`), loads the compiled code in a thread while the
+    first units are read (:func:`warm_in_background`), and prepares each perimeter once. Its
+    memory stays bounded
     against many perimeters now that a batch prepares and grids only the perimeters near it
     (:func:`geo.classify.overlaps_of_bounds`): 4 million real parcels in 4 files against 1,500
     perimeters peaked at 1.1 GB (it grew to 13.7 GB before that change).
     """
     warm_in_background()  # the first units are read meanwhile; their loops wait for it
-    blob = shapely.to_wkb(perimeters.geometry.to_numpy())
     local = threading.local()
 
     def work(unit: Unit) -> UnitResult:
         if not hasattr(local, "perimeters"):
-            local.perimeters = perimeters.set_geometry(
-                gpd.GeoSeries(shapely.from_wkb(blob), index=perimeters.index, crs=perimeters.crs)
-            )
+            local.perimeters = perimeters.copy()
             local.cache = {}
         result = run_unit(unit, local.perimeters, options, local.cache)
         if result.error is None:
@@ -482,6 +485,8 @@ def _local_executor(
     sent: list = []
     # The perimeters travel with each unit (a few MB at most), so the pool serves any run; a
     # worker unpacks them (and prepares their grids) once per run, by this token.
+    import hashlib
+
     blob = pickle.dumps((perimeters, options), protocol=pickle.HIGHEST_PROTOCOL)
     token = hashlib.sha256(blob).hexdigest()
 
@@ -549,7 +554,7 @@ def _dask_executor(workers: int, scheduler: str | None, perimeters, options) -> 
 
 def classify_dataset(
     source: str | Path,
-    perimeters: gpd.GeoDataFrame,
+    perimeters: gpd.GeoDataFrame | PerimeterLayer,
     output: str | Path,
     *,
     partition_by: str = "departement",
@@ -571,9 +576,10 @@ def classify_dataset(
     ----------
     source : path
         See :func:`geo.scale.partitions.plan`.
-    perimeters : GeoDataFrame
+    perimeters : GeoDataFrame or PerimeterLayer
         Perimeters (``perimeter_id``, ``type``, ``nom``) in any CRS; reprojected to each
-        partition's metric CRS.
+        partition's metric CRS. A :class:`geo.perimeter_layer.PerimeterLayer` read from a file
+        (:func:`geo.perimeter_layer.read_perimeter_layer`) spares importing geopandas.
     output : path
         Output folder (a Parquet dataset); refused if it exists, unless ``force``.
     partition_by : str
@@ -610,11 +616,12 @@ def classify_dataset(
     output = check_output_folder(output, force=force)  # --force replaces only a previous run
     if engine not in ("local", "dask"):
         raise InputError(f"--engine {engine!r} inconnu", fix="choisissez local ou dask")
+    perimeters = PerimeterLayer.of(perimeters)
     if perimeters.empty:
         raise InputError(
             "aucun périmètre contre lequel classer", fix="vérifiez la date et les versions de la convention"
         )
-    projection.require_crs(perimeters, source="perimeters")
+    projection.check_declared(perimeters.crs, source="perimeters")
     workers = workers or os.cpu_count() or 1
     options = {"tolerance_m2": tolerance_m2, "tolerance_pct": tolerance_pct, "fix": fix}
     report = RunReport(str(output), engine, partition_by, provenance=dict(provenance or {}))
@@ -798,6 +805,8 @@ def classify_dask(
         Inside and straddling pairs, columns :data:`geo.classify.RESULT_COLUMNS`; compute it,
         or write it with ``.to_parquet``.
     """
+    import pandas as pd
+
     meta = pd.DataFrame(
         {
             c: pd.Series(
