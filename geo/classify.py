@@ -47,6 +47,7 @@ from geo.grid import GRID_MARGIN as GRID_MARGIN
 from geo.grid import ByIdentity as ByIdentity
 from geo.grid import PerimeterGrid as PerimeterGrid
 from geo.grid import perimeter_grid as perimeter_grid
+from geo.grid import perimeter_grids as perimeter_grids
 
 INSIDE, STRADDLING, OUTSIDE = "inside", "straddling", "outside"
 STATUSES = (INSIDE, STRADDLING, OUTSIDE)
@@ -286,7 +287,7 @@ def _grouped_pairs(kernels, bounds, mgeom, free):
     parts = []
     for lo in range(0, len(mgeom), PERIMETER_GROUP):
         hi = lo + PERIMETER_GROUP
-        grids = [perimeter_grid(geom) for geom in mgeom[lo:hi]]
+        grids = perimeter_grids(mgeom[lo:hi])  # threads at once: each builds its share
         wq, wp, tq, tp = kernels.grid_pairs(bounds, boxes[lo:hi], grids, free, GRID_MARGIN)
         parts.append((wq, wp + lo, tq, tp + lo))
     if len(parts) == 1:
