@@ -127,12 +127,13 @@ def overlaps(
     tracker = None
     if valid is None:
         valid = tracker = validity.Tracker(lambda idx: validity.valid_geoms(pgeom[idx]))
+    bounds = shapely.bounds(pgeom)
     found = overlaps_of_bounds(
-        shapely.bounds(pgeom),
+        bounds,
         perimeter_geoms,
         geoms=lambda idx: pgeom[idx],
         areas=lambda idx: shapely.area(pgeom[idx]),
-        exact=shapely.get_type_id(pgeom) == 0,
+        exact=_points(pgeom, bounds),
         compiled=compiled,
         valid=valid or None,
     )
@@ -145,6 +146,30 @@ def overlaps(
             stacklevel=2,
         )
     return found
+
+
+def _points(geoms: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """Which geometries are points (``shapely.get_type_id(geoms) == 0``), asked of GEOS only
+    for those whose box is a point or empty (NaN): a point's always is."""
+    flat = (bounds[:, 0] == bounds[:, 2]) & (bounds[:, 1] == bounds[:, 3]) | np.isnan(bounds[:, 0])
+    out = np.zeros(len(geoms), dtype=bool)
+    which = np.flatnonzero(flat)
+    if len(which):
+        out[which] = shapely.get_type_id(geoms[which]) == 0
+    return out
+
+
+def _unique(idx: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(idx, return_inverse=True)`` for indices in ``range(n)``, by a table of ``n``
+    rather than a sort when ``idx`` is not much shorter than ``n``."""
+    if len(idx) * 16 < n:
+        return np.unique(idx, return_inverse=True)
+    seen = np.zeros(n, dtype=bool)
+    seen[idx] = True
+    ids = np.flatnonzero(seen)
+    at = np.empty(n, dtype=np.intp)
+    at[ids] = np.arange(len(ids))
+    return ids, at[idx]
 
 
 def overlaps_of_bounds(
@@ -202,21 +227,24 @@ def overlaps_of_bounds(
         wq, wp, tq, tp = _grouped_pairs(kernels, bounds, near_geoms, free)
     else:
         wq, wp, tq, tp = _grid_pairs(bounds, near_geoms, free)
+    n = len(bounds)
     if valid is not None and (len(wq) or len(tq)):
-        near = np.union1d(wq, tq)
+        near = _unique(np.concatenate([wq, tq]), n)[0]
         bad = near[~np.asarray(valid(near), dtype=bool)]
         if len(bad):
-            keep = ~np.isin(wq, bad)
+            invalid = np.zeros(n, dtype=bool)
+            invalid[bad] = True
+            keep = ~invalid[wq]
             wq, wp = wq[keep], wp[keep]
-            keep = ~np.isin(tq, bad)
+            keep = ~invalid[tq]
             tq, tp = tq[keep], tp[keep]
 
     # Parcels decided by the grid: contained properly, their whole area inside.
-    ids, inv = np.unique(wq, return_inverse=True)
+    ids, inv = _unique(wq, n)
     w_area = areas(ids)[inv] if len(ids) else np.zeros(0)
 
     # The others: the exact tests.
-    ids, inv = np.unique(tq, return_inverse=True)
+    ids, inv = _unique(tq, n)
     cand = geoms(ids)[inv] if len(ids) else np.zeros(0, dtype=object)
     perim = mgeom[tp]
     area = np.zeros(len(tq))
