@@ -694,7 +694,8 @@ def classify_overlaps(
             "perimeter_id": _take(perimeters["perimeter_id"], cols),
             "perimeter_type": _take(ptype, cols),
             "perimeter_nom": _take(pnom, cols),
-            "status": _STATUS_NAMES[status],
+            # Taken from the three names as pandas stores them: no string made per row.
+            "status": pd.Series(STATUSES).array.take(status.astype(np.intp)),
             "share": share,
             "area_inside_m2": inter,
             "parcel_area_m2": areas,
