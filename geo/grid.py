@@ -5,6 +5,7 @@ grid over each perimeter decides most parcels from their bounding box alone. Eac
 once per process, even when several threads ask for it at once (:func:`perimeter_grids` lets
 them share the building), kept by the perimeter's WKB (equal geometries share a grid), and
 :class:`ByIdentity` remembers it for the geometry object itself, batch after batch.
+:class:`Once` is that cache, for anything derived from a perimeter's WKB.
 """
 
 from __future__ import annotations
@@ -154,48 +155,49 @@ class ByIdentity:
 GRIDS_KEPT = 128
 
 
-class _Grids:
-    """Grids by the WKB of their perimeter, each built by one thread while the others wait.
+class Once:
+    """``build(key)`` kept by key (bytes: a WKB), built by one thread while the others wait.
 
-    The newest :data:`GRIDS_KEPT` are kept. A thread that finds a grid being built by another
-    can do other work first (:meth:`get` with ``wait=False``), so two threads asking for the
-    same perimeters build them in turn, each its share, never the same one twice.
+    ``functools.lru_cache`` lets two threads missing the same key build it both, and keeps
+    it only once both are done; here the first claims it and the others wait for its result,
+    or (:meth:`get` with ``wait=False``) do other work first: two threads asking for the
+    same perimeters build them in turn, each its share, never the same one twice. The newest
+    ``size`` results are kept (``build`` never returns None); a build that fails leaves no claim
+    behind.
     """
 
-    def __init__(self, size: int) -> None:
-        self.size = size
+    def __init__(self, build: Callable[[bytes], object], size: int) -> None:
+        self.build, self.size = build, size
         self.lock = threading.Lock()
-        self.done: OrderedDict[bytes, PerimeterGrid] = OrderedDict()
+        self.done: OrderedDict[bytes, object] = OrderedDict()
         self.building: dict[bytes, threading.Event] = {}
 
-    def get(self, wkb: bytes, *, wait: bool = True) -> PerimeterGrid | None:
-        """The grid of this perimeter, built here unless another thread builds it: then, with
+    def get(self, key: bytes, *, wait: bool = True):
+        """The value for ``key``, built here unless another thread builds it: then, with
         ``wait=False``, None at once; else once that thread is done."""
         while True:
             with self.lock:
-                grid = self.done.get(wkb)
-                if grid is not None:
-                    self.done.move_to_end(wkb)
-                    return grid
-                busy = self.building.get(wkb)
+                value = self.done.get(key)
+                if value is not None:
+                    self.done.move_to_end(key)
+                    return value
+                busy = self.building.get(key)
                 if busy is None:
-                    busy = self.building[wkb] = threading.Event()
+                    busy = self.building[key] = threading.Event()
                     break  # this thread builds it
             if not wait:
                 return None
             busy.wait()  # then look again (the builder may have failed: build it here)
         try:
-            geom = shapely.from_wkb(wkb)
-            shapely.prepare(geom)
-            grid = PerimeterGrid(geom)
+            value = self.build(key)
             with self.lock:
-                self.done[wkb] = grid
+                self.done[key] = value
                 while len(self.done) > self.size:
                     self.done.popitem(last=False)
-            return grid
+            return value
         finally:
             with self.lock:
-                del self.building[wkb]
+                del self.building[key]
             busy.set()
 
     def clear(self) -> None:
@@ -203,7 +205,13 @@ class _Grids:
             self.done.clear()
 
 
-_grids = _Grids(GRIDS_KEPT)
+def _grid_of_wkb(wkb: bytes) -> PerimeterGrid:
+    geom = shapely.from_wkb(wkb)
+    shapely.prepare(geom)
+    return PerimeterGrid(geom)
+
+
+_grids = Once(_grid_of_wkb, GRIDS_KEPT)
 _grid_of = ByIdentity(_grids.get, GRIDS_KEPT)
 
 

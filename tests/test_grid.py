@@ -148,7 +148,7 @@ def test_threads_asking_at_once_build_each_grid_once(monkeypatch):
         init(self, geom)
 
     monkeypatch.setattr(grid.PerimeterGrid, "__init__", counting)
-    monkeypatch.setattr(grid, "_grids", grid._Grids(grid.GRIDS_KEPT))
+    monkeypatch.setattr(grid, "_grids", grid.Once(grid._grid_of_wkb, grid.GRIDS_KEPT))
     monkeypatch.setattr(grid, "_grid_of", grid.ByIdentity(grid._grids.get, grid.GRIDS_KEPT))
     perims = [shapely.Point(k * 1000.0, 0).buffer(300.0 + k, quad_segs=64) for k in range(24)]
     wkb = shapely.to_wkb(np.array(perims, dtype=object))
@@ -176,7 +176,7 @@ def test_threads_asking_at_once_build_each_grid_once(monkeypatch):
 
 def test_a_failed_build_leaves_no_claim(monkeypatch):
     """A grid whose building failed is built again by the next caller (no thread left waiting)."""
-    monkeypatch.setattr(grid, "_grids", grid._Grids(grid.GRIDS_KEPT))
+    monkeypatch.setattr(grid, "_grids", grid.Once(grid._grid_of_wkb, grid.GRIDS_KEPT))
     square = shapely.box(0, 0, 10, 10)
     wkb = shapely.to_wkb(square)
     init = grid.PerimeterGrid.__init__
