@@ -694,8 +694,7 @@ def classify_overlaps(
             "perimeter_id": _take(perimeters["perimeter_id"], cols),
             "perimeter_type": _take(ptype, cols),
             "perimeter_nom": _take(pnom, cols),
-            # Taken from the three names as pandas stores them: no string made per row.
-            "status": pd.Series(STATUSES).array.take(status.astype(np.intp)),
+            "status": _status_column(status),
             "share": share,
             "area_inside_m2": inter,
             "parcel_area_m2": areas,
@@ -706,6 +705,14 @@ def classify_overlaps(
     result.attrs["tolerance_m2"] = tol_m2
     result.attrs["tolerance_pct"] = tol_pct
     return result
+
+
+def _status_column(status: np.ndarray):
+    """The names of status codes, taken from the three names as pandas stores them (no string
+    made per row); an empty column as pandas makes it of no names (object)."""
+    if len(status) == 0:
+        return _STATUS_NAMES[status]
+    return pd.Series(STATUSES).array.take(status.astype(np.intp))
 
 
 def _take(values: pd.Series, idx: np.ndarray):
