@@ -151,7 +151,7 @@ def overlaps(
 def _points(geoms: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     """Which geometries are points (``shapely.get_type_id(geoms) == 0``), asked of GEOS only
     for those whose box is a point or empty (NaN): a point's always is."""
-    flat = (bounds[:, 0] == bounds[:, 2]) & (bounds[:, 1] == bounds[:, 3]) | np.isnan(bounds[:, 0])
+    flat = ((bounds[:, 0] == bounds[:, 2]) & (bounds[:, 1] == bounds[:, 3])) | np.isnan(bounds[:, 0])
     out = np.zeros(len(geoms), dtype=bool)
     which = np.flatnonzero(flat)
     if len(which):
