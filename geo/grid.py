@@ -101,15 +101,25 @@ class PerimeterGrid:
 def _covered(ny: int, nx: int, i0: np.ndarray, i1: np.ndarray, j0: np.ndarray, j1: np.ndarray) -> np.ndarray:
     """The cells (``ny × nx`` bools) covered by any of the rectangles of cells ``[i0, i1] × [j0, j1]``.
 
-    Each rectangle adds +1 at two corners and −1 at the two others of a difference table; its
-    summed-area table counts the rectangles over each cell: no loop over rectangles or cells.
+    A rectangle of at most 2 × 2 cells (a boundary segment shorter than half a cell: nearly
+    all) is its four corners; the others add +1 at two corners and −1 at the two others of a
+    difference table, whose summed-area table counts the rectangles over each cell. No loop
+    over rectangles or cells.
     """
-    w = nx + 1
-    plus = np.concatenate([j0 * w + i0, (j1 + 1) * w + (i1 + 1)])
-    minus = np.concatenate([j0 * w + (i1 + 1), (j1 + 1) * w + i0])
-    size = (ny + 1) * w
-    diff = np.bincount(plus, minlength=size) - np.bincount(minus, minlength=size)
-    return _summed(diff.reshape(ny + 1, w)[:ny, :nx]) > 0
+    edge = np.zeros(ny * nx, dtype=bool)
+    for row, col in ((j0, i0), (j0, i1), (j1, i0), (j1, i1)):
+        edge[row * nx + col] = True
+    wide = np.flatnonzero((i1 - i0 > 1) | (j1 - j0 > 1))
+    edge = edge.reshape(ny, nx)
+    if len(wide):
+        i0, i1, j0, j1 = i0[wide], i1[wide], j0[wide], j1[wide]
+        w = nx + 1
+        plus = np.concatenate([j0 * w + i0, (j1 + 1) * w + (i1 + 1)])
+        minus = np.concatenate([j0 * w + (i1 + 1), (j1 + 1) * w + i0])
+        size = (ny + 1) * w
+        diff = np.bincount(plus, minlength=size) - np.bincount(minus, minlength=size)
+        edge |= _summed(diff.reshape(ny + 1, w)[:ny, :nx]) > 0
+    return edge
 
 
 def _summed(cells: np.ndarray) -> np.ndarray:

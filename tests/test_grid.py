@@ -190,3 +190,26 @@ def test_a_failed_build_leaves_no_claim(monkeypatch):
     monkeypatch.setattr(grid.PerimeterGrid, "__init__", init)
     assert grid._grids.get(wkb, wait=False) is not None
     assert not grid._grids.building
+
+
+def test_covered_cells_of_small_and_wide_rectangles():
+    """Boundary cells marked by corners (rectangles of up to 2 × 2 cells) or by the difference
+    table (wider ones): the union of the rectangles, as a loop over them marks it."""
+    rng = np.random.default_rng(3)
+    ny, nx, n = 40, 50, 300
+    j0, i0 = rng.integers(0, ny, n), rng.integers(0, nx, n)
+    wide = rng.random(n) < 0.1
+    span = np.where(wide, 6, 2)
+    j1 = np.minimum(j0 + rng.integers(0, span), ny - 1)
+    i1 = np.minimum(i0 + rng.integers(0, span), nx - 1)
+    want = np.zeros((ny, nx), dtype=bool)
+    for a, b, c, d in zip(j0, j1, i0, i1, strict=True):
+        want[a : b + 1, c : d + 1] = True
+    assert ((i1 - i0 > 1) | (j1 - j0 > 1)).sum() > 10
+    assert np.array_equal(grid._covered(ny, nx, i0, i1, j0, j1), want)
+    small = ~wide
+    want_small = np.zeros((ny, nx), dtype=bool)
+    for a, b, c, d in zip(j0[small], j1[small], i0[small], i1[small], strict=True):
+        want_small[a : b + 1, c : d + 1] = True
+    got = grid._covered(ny, nx, i0[small], i1[small], j0[small], j1[small])
+    assert np.array_equal(got, want_small)
