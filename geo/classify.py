@@ -46,6 +46,7 @@ from geo.grid import GRID_MARGIN as GRID_MARGIN
 from geo.grid import ByIdentity as ByIdentity
 from geo.grid import PerimeterGrid as PerimeterGrid
 from geo.grid import perimeter_grid as perimeter_grid
+from geo.grid import perimeter_grids as perimeter_grids
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -131,12 +132,13 @@ def overlaps(
     tracker = None
     if valid is None:
         valid = tracker = validity.Tracker(lambda idx: validity.valid_geoms(pgeom[idx]))
+    bounds = shapely.bounds(pgeom)
     found = overlaps_of_bounds(
-        shapely.bounds(pgeom),
+        bounds,
         perimeter_geoms,
         geoms=lambda idx: pgeom[idx],
         areas=lambda idx: shapely.area(pgeom[idx]),
-        exact=shapely.get_type_id(pgeom) == 0,
+        exact=_points(pgeom, bounds),
         compiled=compiled,
         valid=valid or None,
     )
@@ -149,6 +151,30 @@ def overlaps(
             stacklevel=2,
         )
     return found
+
+
+def _points(geoms: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """Which geometries are points (``shapely.get_type_id(geoms) == 0``), asked of GEOS only
+    for those whose box is a point or empty (NaN): a point's always is."""
+    flat = ((bounds[:, 0] == bounds[:, 2]) & (bounds[:, 1] == bounds[:, 3])) | np.isnan(bounds[:, 0])
+    out = np.zeros(len(geoms), dtype=bool)
+    which = np.flatnonzero(flat)
+    if len(which):
+        out[which] = shapely.get_type_id(geoms[which]) == 0
+    return out
+
+
+def _unique(idx: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(idx, return_inverse=True)`` for indices in ``range(n)``, by a table of ``n``
+    rather than a sort when ``idx`` is not much shorter than ``n``."""
+    if len(idx) * 16 < n:
+        return np.unique(idx, return_inverse=True)
+    seen = np.zeros(n, dtype=bool)
+    seen[idx] = True
+    ids = np.flatnonzero(seen)
+    at = np.empty(n, dtype=np.intp)
+    at[ids] = np.arange(len(ids))
+    return ids, at[idx]
 
 
 def overlaps_of_bounds(
@@ -206,21 +232,24 @@ def overlaps_of_bounds(
         wq, wp, tq, tp = _grouped_pairs(kernels, bounds, near_geoms, free)
     else:
         wq, wp, tq, tp = _grid_pairs(bounds, near_geoms, free)
+    n = len(bounds)
     if valid is not None and (len(wq) or len(tq)):
-        near = np.union1d(wq, tq)
+        near = _unique(np.concatenate([wq, tq]), n)[0]
         bad = near[~np.asarray(valid(near), dtype=bool)]
         if len(bad):
-            keep = ~np.isin(wq, bad)
+            invalid = np.zeros(n, dtype=bool)
+            invalid[bad] = True
+            keep = ~invalid[wq]
             wq, wp = wq[keep], wp[keep]
-            keep = ~np.isin(tq, bad)
+            keep = ~invalid[tq]
             tq, tp = tq[keep], tp[keep]
 
     # Parcels decided by the grid: contained properly, their whole area inside.
-    ids, inv = np.unique(wq, return_inverse=True)
+    ids, inv = _unique(wq, n)
     w_area = areas(ids)[inv] if len(ids) else np.zeros(0)
 
     # The others: the exact tests.
-    ids, inv = np.unique(tq, return_inverse=True)
+    ids, inv = _unique(tq, n)
     cand = geoms(ids)[inv] if len(ids) else np.zeros(0, dtype=object)
     perim = mgeom[tp]
     area = np.zeros(len(tq))
@@ -291,7 +320,7 @@ def _grouped_pairs(kernels, bounds, mgeom, free):
     parts = []
     for lo in range(0, len(mgeom), PERIMETER_GROUP):
         hi = lo + PERIMETER_GROUP
-        grids = [perimeter_grid(geom) for geom in mgeom[lo:hi]]
+        grids = perimeter_grids(mgeom[lo:hi])  # threads at once: each builds its share
         wq, wp, tq, tp = kernels.grid_pairs(bounds, boxes[lo:hi], grids, free, GRID_MARGIN)
         parts.append((wq, wp + lo, tq, tp + lo))
     if len(parts) == 1:
@@ -676,7 +705,7 @@ def classify_overlaps(
             "perimeter_id": _take(perimeters["perimeter_id"], cols),
             "perimeter_type": _take(ptype, cols),
             "perimeter_nom": _take(pnom, cols),
-            "status": _STATUS_NAMES[status],
+            "status": _status_column(status),
             "share": share,
             "area_inside_m2": inter,
             "parcel_area_m2": areas,
@@ -687,6 +716,14 @@ def classify_overlaps(
     result.attrs["tolerance_m2"] = tol_m2
     result.attrs["tolerance_pct"] = tol_pct
     return result
+
+
+def _status_column(status: np.ndarray):
+    """The names of status codes, taken from the three names as pandas stores them (no string
+    made per row); an empty column as pandas makes it of no names (object)."""
+    if len(status) == 0:
+        return _STATUS_NAMES[status]
+    return pd.Series(STATUSES).array.take(status.astype(np.intp))
 
 
 def _take(values: pd.Series, idx: np.ndarray):

@@ -1,14 +1,18 @@
 """Perimeter grids: which cells of a perimeter's box lie wholly inside, wholly outside it.
 
 The shared floor of :mod:`geo.classify` (numpy) and :mod:`geo.kernels` (compiled): a coarse
-grid over each perimeter decides most parcels from their bounding box alone, and
-:class:`ByIdentity` remembers what is computed per perimeter object, batch after batch.
+grid over each perimeter decides most parcels from their bounding box alone. Each grid is built
+once per process, even when several threads ask for it at once (:func:`perimeter_grids` lets
+them share the building), kept by the perimeter's WKB (equal geometries share a grid), and
+:class:`ByIdentity` remembers it for the geometry object itself, batch after batch.
+:class:`Once` is that cache, for anything derived from a perimeter's WKB.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import shapely
@@ -27,6 +31,9 @@ class PerimeterGrid:
     'boundary' conservatively (by the bounding boxes of boundary segments shorter than a
     cell, with a margin), so 'inside' and 'outside' are exact. The grid has one cell of
     margin around the perimeter's bounding box: its outer cells are outside.
+
+    ``inside`` and ``outside`` are summed-area tables (``(ny + 1, nx + 1)``, int32): the
+    number of such cells in any rectangle of cells is four lookups (:meth:`decide`).
     """
 
     def __init__(self, geom) -> None:
@@ -44,18 +51,12 @@ class PerimeterGrid:
         a, b = xy[:-1][same], xy[1:][same]
         i0, i1 = self._cols(np.minimum(a[:, 0], b[:, 0]), np.maximum(a[:, 0], b[:, 0]))
         j0, j1 = self._rows(np.minimum(a[:, 1], b[:, 1]), np.maximum(a[:, 1], b[:, 1]))
-        edge = np.zeros((self.ny, self.nx), dtype=bool)
-        span_i = int((i1 - i0).max(initial=0))
-        span_j = int((j1 - j0).max(initial=0))
-        for di in range(span_i + 1):
-            for dj in range(span_j + 1):
-                ok = (i0 + di <= i1) & (j0 + dj <= j1)
-                edge[j0[ok] + dj, i0[ok] + di] = True
+        edge = _covered(self.ny, self.nx, i0, i1, j0, j1)
         # Runs of free cells along each row share one state: test the first cell of each run.
         free = ~edge
         start = free.copy()
         start[:, 1:] &= edge[:, :-1]
-        run = np.cumsum(start.ravel()) - 1
+        run = np.cumsum(start.ravel(), dtype=np.int32) - 1
         first = np.flatnonzero(start.ravel())
         rows, cols = np.divmod(first, self.nx)
         state = shapely.contains_xy(geom, self.x0 + (cols + 0.5) * size, self.y0 + (rows + 0.5) * size)
@@ -77,7 +78,7 @@ class PerimeterGrid:
     @staticmethod
     def _table(cells: np.ndarray) -> np.ndarray:
         out = np.zeros((cells.shape[0] + 1, cells.shape[1] + 1), dtype=np.int32)
-        out[1:, 1:] = cells.cumsum(0).cumsum(1)
+        out[1:, 1:] = _summed(cells)
         return out
 
     def decide(
@@ -97,11 +98,37 @@ class PerimeterGrid:
         return count(self.inside) == cells, count(self.outside) == cells
 
 
-def perimeter_grid(geom) -> PerimeterGrid | None:
-    """The grid of a polygonal perimeter (cached by its WKB), or None for other geometries."""
-    if geom is None or shapely.is_empty(geom) or shapely.get_type_id(geom) not in (3, 6):
-        return None
-    return _grid_of(geom)
+def _covered(ny: int, nx: int, i0: np.ndarray, i1: np.ndarray, j0: np.ndarray, j1: np.ndarray) -> np.ndarray:
+    """The cells (``ny × nx`` bools) covered by any of the rectangles of cells ``[i0, i1] × [j0, j1]``.
+
+    A rectangle of at most 2 × 2 cells (a boundary segment shorter than half a cell: nearly
+    all) is its four corners; the others add +1 at two corners and −1 at the two others of a
+    difference table, whose summed-area table counts the rectangles over each cell. No loop
+    over rectangles or cells.
+    """
+    edge = np.zeros(ny * nx, dtype=bool)
+    for row, col in ((j0, i0), (j0, i1), (j1, i0), (j1, i1)):
+        edge[row * nx + col] = True
+    wide = np.flatnonzero((i1 - i0 > 1) | (j1 - j0 > 1))
+    edge = edge.reshape(ny, nx)
+    if len(wide):
+        i0, i1, j0, j1 = i0[wide], i1[wide], j0[wide], j1[wide]
+        w = nx + 1
+        plus = np.concatenate([j0 * w + i0, (j1 + 1) * w + (i1 + 1)])
+        minus = np.concatenate([j0 * w + (i1 + 1), (j1 + 1) * w + i0])
+        size = (ny + 1) * w
+        diff = np.bincount(plus, minlength=size) - np.bincount(minus, minlength=size)
+        edge |= _summed(diff.reshape(ny + 1, w)[:ny, :nx]) > 0
+    return edge
+
+
+def _summed(cells: np.ndarray) -> np.ndarray:
+    """``cells.cumsum(0).cumsum(1)`` in int32, both sums along rows (numpy sums along a row
+    several times faster than down a column: the second on the transpose)."""
+    rows = np.cumsum(cells, axis=1, dtype=np.int32)
+    cols = np.ascontiguousarray(rows.T)
+    np.cumsum(cols, axis=1, out=cols)
+    return cols.T
 
 
 class ByIdentity:
@@ -116,26 +143,118 @@ class ByIdentity:
         self.fn, self.size, self.seen = fn, size, {}
 
     def __call__(self, geom):
-        seen = self.seen.get(id(geom))
-        if seen is not None and seen[0] is geom:
-            return seen[1]
-        if len(self.seen) >= self.size:
-            self.seen.clear()
-        value = self.fn(shapely.to_wkb(geom))
-        self.seen[id(geom)] = (geom, value)
+        value = self.known(geom)
+        if value is None:
+            value = self.fn(shapely.to_wkb(geom))
+            self.remember(geom, value)
         return value
 
+    def known(self, geom):
+        """The value remembered for this very object, or None."""
+        seen = self.seen.get(id(geom))
+        return seen[1] if seen is not None and seen[0] is geom else None
 
-#: Grids kept (about 0.4 MB each): enough for the perimeters near a few batches (a département
+    def remember(self, geom, value) -> None:
+        if len(self.seen) >= self.size:
+            self.seen.clear()
+        self.seen[id(geom)] = (geom, value)
+
+
+#: Grids kept (about 0.5 MB each): enough for the perimeters near a few batches (a département
 #: has a few dozen), not all of a national layer — a batch builds those near it again.
 GRIDS_KEPT = 128
 
 
-@functools.lru_cache(maxsize=GRIDS_KEPT)
-def _grid(wkb: bytes) -> PerimeterGrid:
+class Once:
+    """``build(key)`` kept by key (bytes: a WKB), built by one thread while the others wait.
+
+    ``functools.lru_cache`` lets two threads missing the same key build it both, and keeps
+    it only once both are done; here the first claims it and the others wait for its result,
+    or (:meth:`get` with ``wait=False``) do other work first: two threads asking for the
+    same perimeters build them in turn, each its share, never the same one twice. The newest
+    ``size`` results are kept (``build`` never returns None); a build that fails leaves no claim
+    behind.
+    """
+
+    def __init__(self, build: Callable[[bytes], object], size: int) -> None:
+        self.build, self.size = build, size
+        self.lock = threading.Lock()
+        self.done: OrderedDict[bytes, object] = OrderedDict()
+        self.building: dict[bytes, threading.Event] = {}
+
+    def get(self, key: bytes, *, wait: bool = True):
+        """The value for ``key``, built here unless another thread builds it: then, with
+        ``wait=False``, None at once; else once that thread is done."""
+        while True:
+            with self.lock:
+                value = self.done.get(key)
+                if value is not None:
+                    self.done.move_to_end(key)
+                    return value
+                busy = self.building.get(key)
+                if busy is None:
+                    busy = self.building[key] = threading.Event()
+                    break  # this thread builds it
+            if not wait:
+                return None
+            busy.wait()  # then look again (the builder may have failed: build it here)
+        try:
+            value = self.build(key)
+            with self.lock:
+                self.done[key] = value
+                while len(self.done) > self.size:
+                    self.done.popitem(last=False)
+            return value
+        finally:
+            with self.lock:
+                del self.building[key]
+            busy.set()
+
+    def clear(self) -> None:
+        with self.lock:
+            self.done.clear()
+
+
+def _grid_of_wkb(wkb: bytes) -> PerimeterGrid:
     geom = shapely.from_wkb(wkb)
     shapely.prepare(geom)
     return PerimeterGrid(geom)
 
 
-_grid_of = ByIdentity(_grid, GRIDS_KEPT)
+_grids = Once(_grid_of_wkb, GRIDS_KEPT)
+_grid_of = ByIdentity(_grids.get, GRIDS_KEPT)
+
+
+def _polygonal(geom) -> bool:
+    return geom is not None and not shapely.is_empty(geom) and shapely.get_type_id(geom) in (3, 6)
+
+
+def perimeter_grid(geom) -> PerimeterGrid | None:
+    """The grid of a polygonal perimeter (kept by its WKB), or None for other geometries."""
+    return _grid_of(geom) if _polygonal(geom) else None
+
+
+def perimeter_grids(geoms: Sequence) -> list[PerimeterGrid | None]:
+    """:func:`perimeter_grid` of each geometry; threads asking at once share the building.
+
+    The grids nobody is building are built first; those another thread is building are
+    waited for at the end: two threads given the same perimeters build half of them each.
+    """
+    out: list[PerimeterGrid | None] = [None] * len(geoms)
+    later = []
+    for k, geom in enumerate(geoms):
+        if not _polygonal(geom):
+            continue
+        grid = _grid_of.known(geom)
+        if grid is None:
+            wkb = shapely.to_wkb(geom)
+            grid = _grids.get(wkb, wait=False)
+            if grid is None:
+                later.append((k, wkb))
+                continue
+            _grid_of.remember(geom, grid)
+        out[k] = grid
+    for k, wkb in later:
+        out[k] = _grids.get(wkb)
+        _grid_of.remember(geoms[k], out[k])
+    return out

@@ -739,10 +739,8 @@ def classify_frame(
     if workers <= 1 or len(pgeom) < PARALLEL_MIN_PARCELS:
         found = classify.overlaps(pgeom, mgeom, compiled=True, valid=tracker(0, len(pgeom)))
     else:
-        # What the slices share is made once, here: the grids (of the perimeters near the
-        # parcels: a national layer's would be built for nothing) and the compiled code.
-        for geom in mgeom[classify.near_perimeters(shapely.bounds(pgeom), mgeom)]:
-            classify.perimeter_grid(geom)
+        # The compiled code is loaded once, here; the grids (of the perimeters near each
+        # slice) are built once by the slices themselves, each thread its share.
         _warm_compiled()
         wkb = shapely.to_wkb(mgeom)
 
