@@ -48,7 +48,15 @@ _FRENCH_DATE = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})")
 
 #: The modules whose code makes the rows and texts a digest keeps: another version of any of them
 #: (an upgrade of ort, an edited checkout) starts a new digest.
-_CODE = ("geo.check_digest", "geo.check_text", "geo.classify", "geo.kernels", "geo.check", "geo.perimeters")
+_CODE = (
+    "geo.check_digest",
+    "geo.check_text",
+    "geo.classify",
+    "geo.kernels",
+    "geo.native",
+    "geo.check",
+    "geo.perimeters",
+)
 
 
 def _code_stamp() -> list:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 #: What the wheel is built from (copied, so the build leaves nothing in the checkout).
-SOURCES = ("pyproject.toml", "README.md", "geo", "data", "perimeters", "notebooks")
+SOURCES = ("pyproject.toml", "setup.py", "README.md", "geo", "data", "perimeters", "notebooks")
 
 
 def run(args, *, cwd: Path, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
