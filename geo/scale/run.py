@@ -695,6 +695,9 @@ def _record(res: UnitResult, tmp: Path, report: RunReport) -> None:
 
 #: Below this many parcels, :func:`classify_frame` stays in one thread (splitting costs more).
 PARALLEL_MIN_PARCELS = 100_000
+#: Slices of parcels per thread: the parcels near the perimeters are not spread evenly, and
+#: smaller slices, taken in turn by the threads as they finish, keep them busy to the end.
+SLICES_PER_WORKER = 4
 
 
 def classify_frame(
@@ -759,7 +762,7 @@ def classify_frame(
             # The area of each pair's parcel, here rather than on one thread after them.
             return part._replace(parcel=part.parcel + lo), shapely.area(geoms[part.parcel])
 
-        cuts = np.linspace(0, len(pgeom), 2 * workers + 1).astype(int)
+        cuts = np.linspace(0, len(pgeom), SLICES_PER_WORKER * workers + 1).astype(int)
         with ThreadPoolExecutor(workers) as pool:
             parts = list(pool.map(one_slice, zip(cuts[:-1], cuts[1:], strict=True)))
         found = classify.Overlaps(
