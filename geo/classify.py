@@ -581,6 +581,7 @@ def classify_with_invalid(
         repaired = validity.repair(pgeom[invalid])
         more = overlaps(repaired, perimeters.geometry.to_numpy(), compiled=compiled, valid=False)
         found = merge_overlaps(found, more._replace(parcel=invalid[more.parcel]))
+        options["pair_area"] = None  # new pairs: the areas are taken again
         geoms = pgeom.copy()
         geoms[invalid] = repaired
         parcels = parcels.set_geometry(gpd.GeoSeries(geoms, index=parcels.index, crs=parcels.crs))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import shapely
@@ -232,6 +232,27 @@ def _polygonal(geom) -> bool:
 def perimeter_grid(geom) -> PerimeterGrid | None:
     """The grid of a polygonal perimeter (kept by its WKB), or None for other geometries."""
     return _grid_of(geom) if _polygonal(geom) else None
+
+
+def each_built(geoms: Sequence, once: Once, by_identity: ByIdentity) -> Iterator[tuple[int, object]]:
+    """``(k, value)`` for each geometry ``geoms[k]``, the value ``once.get(WKB)`` remembered by
+    ``by_identity`` (whose ``fn`` is ``once.get``): those no other thread is building first, then
+    those waited for — threads asking at once for the same geometries build their share each."""
+    later = []
+    for k, geom in enumerate(geoms):
+        value = by_identity.known(geom)
+        if value is None:
+            wkb = shapely.to_wkb(geom)
+            value = once.get(wkb, wait=False)
+            if value is None:
+                later.append((k, wkb))
+                continue
+            by_identity.remember(geom, value)
+        yield k, value
+    for k, wkb in later:
+        value = once.get(wkb)
+        by_identity.remember(geoms[k], value)
+        yield k, value
 
 
 def perimeter_grids(geoms: Sequence) -> list[PerimeterGrid | None]:

@@ -47,7 +47,7 @@ import numpy as np
 import shapely
 
 from geo import native
-from geo.grid import GRID_MARGIN, ByIdentity, perimeter_grid
+from geo.grid import GRID_MARGIN, ByIdentity, Once, each_built, perimeter_grid
 
 if native.library() is not None:
     #: The loops this process calls: :mod:`geo.native` (C) or :mod:`geo.kernels_numba`.
@@ -135,8 +135,10 @@ def _perimeter(wkb: bytes):
     return native.Arrays((x, y, start, weight, np.ascontiguousarray(ring_box), run_of, runs, run_box))
 
 
+#: :func:`_perimeter` of a WKB, built by one thread while the others wait (or do other work).
+_perimeters = Once(_perimeter, 128)
 #: :func:`_perimeter` of a geometry object: the same object again needs no WKB made and hashed.
-_perimeter_of = ByIdentity(_perimeter, 128)
+_perimeter_of = ByIdentity(_perimeters.get, 128)
 
 
 def intersection_areas(parcels: np.ndarray, perimeters: np.ndarray, which: np.ndarray) -> np.ndarray:
@@ -167,12 +169,14 @@ def _intersection_areas(loops, parcels, perimeters, which) -> np.ndarray:
         return out
     rings = native.Arrays(_rings(parcels, oriented=False))
     which = np.asarray(which, dtype=np.intp)
-    for j in np.unique(which):
-        geom = perimeters[j]
-        if shapely.is_empty(geom) or shapely.get_type_id(geom) not in (3, 6):
-            continue  # nothing of area in it
-        sel = np.flatnonzero(which == j)
-        out[sel] = loops.pair_areas(sel, rings, _perimeter_of(geom))
+    perimeters = np.asarray(perimeters, dtype=object)
+    used = np.unique(which)
+    kind = shapely.get_type_id(perimeters[used])
+    used = used[((kind == 3) | (kind == 6)) & ~shapely.is_empty(perimeters[used])]  # others: no area
+    # Threads at once share the perimeters' arrays: each builds its share, none twice.
+    for k, arrays in each_built(perimeters[used], _perimeters, _perimeter_of):
+        sel = np.flatnonzero(which == used[k])
+        out[sel] = loops.pair_areas(sel, rings, arrays)
     return out
 
 

@@ -319,3 +319,46 @@ def test_the_first_run_after_install_compiles_nothing(epinay_parcelles, tmp_path
     assert first_classify("native-again") == []  # the C library needs none of it
     compiled_here = first_classify("without", ORT_NATIVE="0")
     assert any(name.endswith(".nbc") for name in compiled_here), compiled_here
+
+
+def test_threads_asking_at_once_build_each_perimeters_arrays_once(monkeypatch):
+    """Threads computing areas against their own copies of the same perimeters (the slices of
+    geo.scale.run.classify_frame) share the perimeters' arrays: each built once, the areas those
+    of one thread alone."""
+    import threading
+
+    built, lock = [], threading.Lock()
+
+    def counting(wkb):
+        with lock:
+            built.append(wkb)
+        return kernels._perimeter.__wrapped__(wkb)
+
+    once = kernels.Once(counting, 128)
+    monkeypatch.setattr(kernels, "_perimeters", once)
+    monkeypatch.setattr(kernels, "_perimeter_of", kernels.ByIdentity(once.get, 128))
+    perims = [shapely.Point(k * 1000.0, 0).buffer(300.0 + k, quad_segs=64) for k in range(12)]
+    wkb = shapely.to_wkb(np.array(perims + [shapely.Point(0, 0), None], dtype=object))
+    parcels = np.array(
+        [box(k * 1000.0 + 250, -20, k * 1000.0 + 350, 20) for k in range(12)] * 3 + [box(0, 0, 1, 1)] * 2
+    )
+    which = np.array(list(range(12)) * 3 + [12, 13])
+    expected = _geos(parcels[:36], np.array(perims, dtype=object), which[:36])
+    got: dict[int, np.ndarray] = {}
+    barrier = threading.Barrier(3)
+
+    def ask(k: int) -> None:
+        mine = shapely.from_wkb(wkb)  # a thread's own copies: no identity shared
+        barrier.wait()
+        got[k] = kernels.intersection_areas(parcels, mine, which)
+
+    threads = [threading.Thread(target=ask, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(built) == len(perims) == len(set(built))
+    for k in range(3):
+        np.testing.assert_allclose(got[k][:36], expected, rtol=1e-9, atol=1e-9)
+        assert got[k][36:].tolist() == [0.0, 0.0]  # a point, a missing perimeter: no area
+        np.testing.assert_array_equal(got[k], got[0])

@@ -695,6 +695,9 @@ def _record(res: UnitResult, tmp: Path, report: RunReport) -> None:
 
 #: Below this many parcels, :func:`classify_frame` stays in one thread (splitting costs more).
 PARALLEL_MIN_PARCELS = 100_000
+#: Slices of parcels per thread: the parcels near the perimeters are not spread evenly, and
+#: smaller slices, taken in turn by the threads as they finish, keep them busy to the end.
+SLICES_PER_WORKER = 4
 
 
 def classify_frame(
@@ -736,6 +739,7 @@ def classify_frame(
         trackers.append((lo, validity.Tracker(lambda idx: validity.valid_geoms(mine[idx]))))
         return trackers[-1][1]
 
+    pair_area = None
     if workers <= 1 or len(pgeom) < PARALLEL_MIN_PARCELS:
         found = classify.overlaps(pgeom, mgeom, compiled=True, valid=tracker(0, len(pgeom)))
     else:
@@ -743,20 +747,28 @@ def classify_frame(
         # slice) are built once by the slices themselves, each thread its share.
         _warm_compiled()
         wkb = shapely.to_wkb(mgeom)
+        local = threading.local()
 
-        def one_slice(bounds: tuple[int, int]) -> classify.Overlaps:
+        def one_slice(bounds: tuple[int, int]) -> tuple[classify.Overlaps, np.ndarray]:
             lo, hi = bounds
-            # Each slice its own perimeters: GEOS builds a prepared geometry's indexes lazily,
-            # and two threads building them at once crash it.
-            part = classify.overlaps(
-                pgeom[lo:hi], shapely.from_wkb(wkb), compiled=True, valid=tracker(lo, hi)
-            )
-            return part._replace(parcel=part.parcel + lo)
+            # Each thread its own perimeters, prepared once for its slices: GEOS builds a
+            # prepared geometry's indexes lazily, and two threads building them at once crash it.
+            mine = getattr(local, "perimeters", None)
+            if mine is None:
+                mine = local.perimeters = shapely.from_wkb(wkb)
+                shapely.prepare(mine)
+            geoms = pgeom[lo:hi]
+            part = classify.overlaps(geoms, mine, compiled=True, valid=tracker(lo, hi))
+            # The area of each pair's parcel, here rather than on one thread after them.
+            return part._replace(parcel=part.parcel + lo), shapely.area(geoms[part.parcel])
 
-        cuts = np.linspace(0, len(pgeom), 2 * workers + 1).astype(int)
+        cuts = np.linspace(0, len(pgeom), SLICES_PER_WORKER * workers + 1).astype(int)
         with ThreadPoolExecutor(workers) as pool:
             parts = list(pool.map(one_slice, zip(cuts[:-1], cuts[1:], strict=True)))
-        found = classify.Overlaps(*(np.concatenate(arrays) for arrays in zip(*parts, strict=True)))
+        found = classify.Overlaps(
+            *(np.concatenate(arrays) for arrays in zip(*(f for f, _ in parts), strict=True))
+        )
+        pair_area = np.concatenate([a for _, a in parts])
     invalid = np.concatenate([t.invalid + lo for lo, t in trackers]) if trackers else np.zeros(0, np.intp)
     return classify.classify_with_invalid(
         parcels,
@@ -770,6 +782,7 @@ def classify_frame(
         with_distance=False,
         only_intersecting=True,
         id_column=id_column,
+        pair_area=pair_area,
     )
 
 
