@@ -715,6 +715,53 @@ def test_canonical_ids_are_recognised_as_the_regex_does(texts):
     assert partitions._canonical(pa.array(texts, type=pa.large_string())) == want
 
 
+@hsettings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.text(alphabet="0129ABab97 é\t", max_size=7)), min_size=1, max_size=8),
+    st.sampled_from(["departement", "commune"]),
+)
+def test_plan_keys_of_plain_codes_are_arrows(codes, partition_by):
+    """The keys the plan finds in Python for a commune column read as a dictionary are those
+    Arrow computes (:func:`geo.scale.partitions._keys`), or it leaves them to Arrow."""
+    import pyarrow.compute as pc
+
+    from geo.scale import partitions
+
+    table = pa.table({"code_insee": pa.array(codes, pa.string())})
+    want = tuple(sorted(pc.unique(partitions._keys(table, partition_by)).to_pylist()))
+    coded = pa.chunked_array([pc.dictionary_encode(table["code_insee"].chunk(0))])
+    got = partitions._plain_keys(coded, partition_by)
+    assert got is None or got == want
+    if all(c is not None and c.isascii() and c.isalnum() for c in codes):
+        assert got == want
+    # A dictionary holding codes no row uses: only the codes used make keys.
+    extra = pa.DictionaryArray.from_arrays(
+        pa.array([0] * len(codes), pa.int32()), pa.array(["59001", "97411"])
+    )
+    assert partitions._plain_keys(pa.chunked_array([extra]), partition_by) == (
+        ("59",) if partition_by == "departement" else ("59001",)
+    )
+
+
+def test_the_plan_of_a_geoparquet_needs_no_compute_functions(territory, tmp_path):
+    """Planning a GeoParquet file with a commune column spares importing pyarrow.compute (30 ms
+    that would hold back the first unit; the workers import it while they read)."""
+    path = tmp_path / "p.parquet"
+    territory[0].sort_values("idu").to_parquet(path, row_group_size=300)
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from geo.scale import partitions
+        units = list(partitions.plan({str(path)!r}, chunk_rows=700))
+        assert [u.key for u in units if not u.whole] == ["59", "62"], units
+        assert "pyarrow.compute" not in sys.modules
+        print(len(units))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+
+
 # --- hardening III (issue 23) ---------------------------------------------------------------------
 
 
