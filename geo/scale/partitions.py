@@ -420,7 +420,12 @@ def _table_of(unit: Unit) -> pa.Table:
     pf = pq.ParquetFile(unit.source, pre_buffer=False, memory_map=True)
     # Only what the ids, the partition keys and the geometry are made of: a wide file reads fast.
     wanted = {*_COMMUNE_COLUMNS, *_ID_COLUMNS, "prefixe", "section", "numero"}
-    columns = [c for c in pf.schema_arrow.names if c.lower() in wanted or c == unit.column]
+    names = pf.schema_arrow.names
+    lower = {c.lower() for c in names}
+    if unit.whole and lower & set(_ID_COLUMNS) and not {"section", "numero"} <= lower:
+        # Nothing to filter, and no id to build from the commune: the ids and the geometry.
+        wanted -= set(_COMMUNE_COLUMNS)
+    columns = [c for c in names if c.lower() in wanted or c == unit.column]
     table = pf.read_row_groups(list(unit.row_groups), columns=columns, use_threads=False)  # one core each
     table = table.rename_columns(["geometry" if c == unit.column else c for c in table.column_names])
     if unit.partition_by != "rows" and not unit.whole:
