@@ -414,8 +414,6 @@ def _table_of(unit: Unit) -> pa.Table:
     """The rows of a unit: carried with it, or read from its Parquet row groups."""
     if unit.table is not None:
         return unit.table
-    import pyarrow.compute as pc
-
     # Mapped, read as decoded: the pages are not copied into buffers first.
     pf = pq.ParquetFile(unit.source, pre_buffer=False, memory_map=True)
     # Only what the ids, the partition keys and the geometry are made of: a wide file reads fast.
@@ -429,6 +427,8 @@ def _table_of(unit: Unit) -> pa.Table:
     table = pf.read_row_groups(list(unit.row_groups), columns=columns, use_threads=False)  # one core each
     table = table.rename_columns(["geometry" if c == unit.column else c for c in table.column_names])
     if unit.partition_by != "rows" and not unit.whole:
+        import pyarrow.compute as pc  # (after the read: a fresh process's first units read meanwhile)
+
         keys = _keys(table, unit.partition_by)
         # (a typed scalar: inferring a Python value's type makes pyarrow import pandas)
         mine = pc.equal(keys, pa.scalar(unit.key, keys.type))
