@@ -495,6 +495,50 @@ def test_cli_in_its_own_process_on_threads(parquet, territory, expected, tmp_pat
     assert (out / "_SUCCESS").exists()
 
 
+def test_cli_classify_asks_arrow_for_huge_pages_for_itself_only(parquet, territory, tmp_path):
+    """`ort classify` lets Arrow's allocator (mimalloc) use huge pages — fewer page faults when
+    Parquet is decoded — by an option set while pyarrow loads and removed after: the command's
+    process has it, its environment does not keep it; a user's setting wins."""
+    import pyarrow as pa
+
+    if pa.default_memory_pool().backend_name != "mimalloc":
+        pytest.skip("pyarrow's allocator is not mimalloc here")
+    perims_file = tmp_path / "perimetres.gpkg"
+    territory[1].rename(columns={"perimeter_id": "id"}).to_file(perims_file)
+    args = ["classify", str(parquet), "--perimeters-file", str(perims_file), "--force"]
+    verbose = dict(os.environ, MIMALLOC_VERBOSE="1")
+    done = subprocess.run(
+        [sys.executable, "-m", "geo", *args, "-o", str(tmp_path / "a")],
+        capture_output=True,
+        text=True,
+        env=verbose,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "option 'allow_large_os_pages': 1" in done.stderr
+    off = dict(verbose, MIMALLOC_ALLOW_LARGE_OS_PAGES="0")
+    done = subprocess.run(
+        [sys.executable, "-m", "geo", *args, "-o", str(tmp_path / "b")],
+        capture_output=True,
+        text=True,
+        env=off,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "option 'allow_large_os_pages': 0" in done.stderr
+    script = textwrap.dedent(
+        """
+        import os, sys
+        from geo._pyarrow import large_pages
+        large_pages()
+        assert "pyarrow" in sys.modules and "MIMALLOC_ALLOW_LARGE_OS_PAGES" not in os.environ
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if "MIMALLOC" not in k}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+
+
 def test_the_compiled_code_loads_without_numba_registries():
     """A fresh process on numba's loops (``ORT_NATIVE=0``: no C library) loads the engine's
     compiled code (in a background thread) without numba's compiler registries nor SciPy's
@@ -713,6 +757,53 @@ def test_canonical_ids_are_recognised_as_the_regex_does(texts):
     assert partitions._canonical(pa.array(texts)) == want
     assert partitions._canonical(pa.array(["62907000AB0685", *texts]).slice(1)) == want
     assert partitions._canonical(pa.array(texts, type=pa.large_string())) == want
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.text(alphabet="0129ABab97 é\t", max_size=7)), min_size=1, max_size=8),
+    st.sampled_from(["departement", "commune"]),
+)
+def test_plan_keys_of_plain_codes_are_arrows(codes, partition_by):
+    """The keys the plan finds in Python for a commune column read as a dictionary are those
+    Arrow computes (:func:`geo.scale.partitions._keys`), or it leaves them to Arrow."""
+    import pyarrow.compute as pc
+
+    from geo.scale import partitions
+
+    table = pa.table({"code_insee": pa.array(codes, pa.string())})
+    want = tuple(sorted(pc.unique(partitions._keys(table, partition_by)).to_pylist()))
+    coded = pa.chunked_array([pc.dictionary_encode(table["code_insee"].chunk(0))])
+    got = partitions._plain_keys(coded, partition_by)
+    assert got is None or got == want
+    if all(c is not None and c.isascii() and c.isalnum() for c in codes):
+        assert got == want
+    # A dictionary holding codes no row uses: only the codes used make keys.
+    extra = pa.DictionaryArray.from_arrays(
+        pa.array([0] * len(codes), pa.int32()), pa.array(["59001", "97411"])
+    )
+    assert partitions._plain_keys(pa.chunked_array([extra]), partition_by) == (
+        ("59",) if partition_by == "departement" else ("59001",)
+    )
+
+
+def test_the_plan_of_a_geoparquet_needs_no_compute_functions(territory, tmp_path):
+    """Planning a GeoParquet file with a commune column spares importing pyarrow.compute (30 ms
+    that would hold back the first unit; the workers import it while they read)."""
+    path = tmp_path / "p.parquet"
+    territory[0].sort_values("idu").to_parquet(path, row_group_size=300)
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from geo.scale import partitions
+        units = list(partitions.plan({str(path)!r}, chunk_rows=700))
+        assert [u.key for u in units if not u.whole] == ["59", "62"], units
+        assert "pyarrow.compute" not in sys.modules
+        print(len(units))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
 
 
 # --- hardening III (issue 23) ---------------------------------------------------------------------

@@ -143,6 +143,42 @@ def _keys_of(values: pa.Array, *, commune: bool, partition_by: str) -> pa.Array:
     return pc.if_else(overseas, pc.utf8_slice_codeunits(codes, 0, 3), pc.utf8_slice_codeunits(codes, 0, 2))
 
 
+#: Codes whose partition key is plain string work (no whitespace, no case beyond ASCII).
+_PLAIN_CODE = re.compile(r"[0-9A-Za-z]{1,16}")
+#: Distinct codes per row group above which :func:`_plain_keys` leaves the work to Arrow.
+_PLAIN_MAX = 4096
+
+
+def _plain_keys(column: pa.ChunkedArray, partition_by: str) -> tuple[str, ...] | None:
+    """The distinct partition keys of a commune column read as a dictionary, computed in Python
+    when every code used is plain ASCII letters and digits — where :func:`_keys_of`'s trimming,
+    padding and upper-casing are those of Python's strings; None otherwise (nulls, other text,
+    too many codes), for :func:`_keys` to do it."""
+    keys: set[str] = set()
+    for chunk in column.chunks:
+        if not pa.types.is_dictionary(chunk.type) or chunk.null_count or len(chunk.dictionary) > _PLAIN_MAX:
+            return None
+        if not len(chunk):
+            continue
+        indices = chunk.indices
+        if indices.type != pa.int32():
+            return None
+        at = np.frombuffer(indices.buffers()[1], dtype=np.int32)[
+            indices.offset : indices.offset + len(indices)
+        ]
+        used = np.flatnonzero(np.bincount(at, minlength=len(chunk.dictionary)))
+        codes = chunk.dictionary.to_pylist()
+        for i in used.tolist():
+            code = codes[i]
+            if code is None or not _PLAIN_CODE.fullmatch(code):
+                return None
+            code = code.rjust(5, "0").upper()
+            if partition_by == "departement":
+                code = code[:3] if code.startswith("97") else code[:2]
+            keys.add(code)
+    return tuple(sorted(keys))
+
+
 def plan(
     source: str | Path, *, partition_by: str = "departement", chunk_rows: int = CHUNK_ROWS
 ) -> Iterator[Unit]:
@@ -248,12 +284,26 @@ def _parquet_units(path: Path, *, partition_by: str, chunk_rows: int, seq: int) 
         return None
     key_columns = None if partition_by == "rows" else _key_columns(pf.schema_arrow.names)
     starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
+    # A commune column of text is read as a dictionary (a few codes per row group): the keys of
+    # its codes are found without Arrow's compute functions, whose import (30 ms) would else
+    # hold back the first unit; the workers read meanwhile.
+    coded = None
+    if key_columns and key_columns[0].lower() in _COMMUNE_COLUMNS:
+        field = pf.schema_arrow.field(key_columns[0])
+        if field.type in (pa.string(), pa.large_string()):
+            coded = pq.ParquetFile(path, read_dictionary=key_columns, metadata=pf.metadata)
 
     def keys_of(group: int) -> tuple[str, ...]:
-        import pyarrow.compute as pc
-
         if key_columns is None:
             return ()
+        if coded is not None:
+            keys = _plain_keys(
+                coded.read_row_group(group, columns=key_columns, use_threads=False)[0], partition_by
+            )
+            if keys is not None:
+                return keys
+        import pyarrow.compute as pc
+
         table = pf.read_row_group(group, columns=key_columns, use_threads=False)
         return tuple(sorted(pc.unique(_keys(table, partition_by)).to_pylist()))
 
@@ -364,16 +414,21 @@ def _table_of(unit: Unit) -> pa.Table:
     """The rows of a unit: carried with it, or read from its Parquet row groups."""
     if unit.table is not None:
         return unit.table
-    import pyarrow.compute as pc
-
     # Mapped, read as decoded: the pages are not copied into buffers first.
     pf = pq.ParquetFile(unit.source, pre_buffer=False, memory_map=True)
     # Only what the ids, the partition keys and the geometry are made of: a wide file reads fast.
     wanted = {*_COMMUNE_COLUMNS, *_ID_COLUMNS, "prefixe", "section", "numero"}
-    columns = [c for c in pf.schema_arrow.names if c.lower() in wanted or c == unit.column]
+    names = pf.schema_arrow.names
+    lower = {c.lower() for c in names}
+    if unit.whole and lower & set(_ID_COLUMNS) and not {"section", "numero"} <= lower:
+        # Nothing to filter, and no id to build from the commune: the ids and the geometry.
+        wanted -= set(_COMMUNE_COLUMNS)
+    columns = [c for c in names if c.lower() in wanted or c == unit.column]
     table = pf.read_row_groups(list(unit.row_groups), columns=columns, use_threads=False)  # one core each
     table = table.rename_columns(["geometry" if c == unit.column else c for c in table.column_names])
     if unit.partition_by != "rows" and not unit.whole:
+        import pyarrow.compute as pc  # (after the read: a fresh process's first units read meanwhile)
+
         keys = _keys(table, unit.partition_by)
         # (a typed scalar: inferring a Python value's type makes pyarrow import pandas)
         mine = pc.equal(keys, pa.scalar(unit.key, keys.type))
@@ -565,8 +620,9 @@ def _canonical(ids: pa.Array) -> bool:
     if not (np.diff(offsets) == 14).all():
         return False
     chars = np.frombuffer(ids.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]].reshape(-1, 14)
-    # One lookup for all the bytes (a place at a time was three times slower).
-    return bool(np.all(np.take(_CLASS, chars) & _IDU_PLACES))
+    # One lookup for all the bytes (a place at a time was three times slower; indexing is
+    # faster than np.take, whose first call in a process is slow).
+    return bool(np.all(_CLASS[chars] & _IDU_PLACES))
 
 
 def _ids(table: pa.Table, source: str) -> pa.Array:

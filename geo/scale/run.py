@@ -199,8 +199,6 @@ def _classify_wkb(unit: Unit, perimeters: PerimeterLayer, options: dict, cache: 
         Parcels read, their inside and straddling pairs and the invalid parcels; None when the
         batch needs the full reader (another CRS, missing or unreadable geometries, …).
     """
-    import pyarrow.compute as pc
-
     from geo.scale import partitions
 
     try:
@@ -210,6 +208,10 @@ def _classify_wkb(unit: Unit, perimeters: PerimeterLayer, options: dict, cache: 
     if unit.crs is None:
         return None
     table = partitions._table_of(unit)
+    # Imported once the rows are read: in a fresh process, the first units read (without
+    # Python's lock) while the first thread to need Arrow's compute functions imports them.
+    import pyarrow.compute as pc
+
     last = unit.first_row + unit.batch_rows - 1
     source = f"{Path(unit.source).name} (partition {unit.key}, lot des lignes {unit.first_row}–{last})"
     ids = partitions._ids(table, source)
