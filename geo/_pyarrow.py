@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import importlib.abc
 import importlib.machinery
-import os
 import sys
 
 
@@ -65,28 +64,3 @@ def defer_pandas() -> None:
         shim.have_pandas  # noqa: B018 - pyarrow's look, pandas refused
     finally:
         finder.refusing = False
-
-
-#: mimalloc's option letting it back its memory with the kernel's transparent huge pages.
-_LARGE_PAGES = "MIMALLOC_ALLOW_LARGE_OS_PAGES"
-
-
-def large_pages() -> None:
-    """Let Arrow's allocator (mimalloc) use transparent huge pages in this process.
-
-    Decoding Parquet writes hundreds of MB into fresh memory, page by page, and a page fault is
-    dear on a virtual machine; where the kernel gives huge pages on request (``madvise`` mode),
-    asking for them makes far fewer faults (the first units of a fresh ``ort classify`` of 1M
-    parcels read twice as fast). mimalloc reads its options once, as pyarrow's library loads:
-    the variable is set for that load only and removed at once (processes started later do not
-    inherit it). Only the process's front end calls it (``ort classify``), before anything
-    imports pyarrow; a process where pyarrow is loaded already, or whose environment sets the
-    option (to 0 or 1), is left as it is.
-    """
-    if "pyarrow" in sys.modules or _LARGE_PAGES in os.environ or "MIMALLOC_LARGE_OS_PAGES" in os.environ:
-        return
-    os.environ[_LARGE_PAGES] = "1"
-    try:
-        import pyarrow.lib  # noqa: F401 - mimalloc starts with the library, reading its options
-    finally:
-        os.environ.pop(_LARGE_PAGES, None)

@@ -495,50 +495,6 @@ def test_cli_in_its_own_process_on_threads(parquet, territory, expected, tmp_pat
     assert (out / "_SUCCESS").exists()
 
 
-def test_cli_classify_asks_arrow_for_huge_pages_for_itself_only(parquet, territory, tmp_path):
-    """`ort classify` lets Arrow's allocator (mimalloc) use huge pages — fewer page faults when
-    Parquet is decoded — by an option set while pyarrow loads and removed after: the command's
-    process has it, its environment does not keep it; a user's setting wins."""
-    import pyarrow as pa
-
-    if pa.default_memory_pool().backend_name != "mimalloc":
-        pytest.skip("pyarrow's allocator is not mimalloc here")
-    perims_file = tmp_path / "perimetres.gpkg"
-    territory[1].rename(columns={"perimeter_id": "id"}).to_file(perims_file)
-    args = ["classify", str(parquet), "--perimeters-file", str(perims_file), "--force"]
-    verbose = dict(os.environ, MIMALLOC_VERBOSE="1")
-    done = subprocess.run(
-        [sys.executable, "-m", "geo", *args, "-o", str(tmp_path / "a")],
-        capture_output=True,
-        text=True,
-        env=verbose,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "option 'allow_large_os_pages': 1" in done.stderr
-    off = dict(verbose, MIMALLOC_ALLOW_LARGE_OS_PAGES="0")
-    done = subprocess.run(
-        [sys.executable, "-m", "geo", *args, "-o", str(tmp_path / "b")],
-        capture_output=True,
-        text=True,
-        env=off,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "option 'allow_large_os_pages': 0" in done.stderr
-    script = textwrap.dedent(
-        """
-        import os, sys
-        from geo._pyarrow import large_pages
-        large_pages()
-        assert "pyarrow" in sys.modules and "MIMALLOC_ALLOW_LARGE_OS_PAGES" not in os.environ
-        """
-    )
-    env = {k: v for k, v in os.environ.items() if "MIMALLOC" not in k}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
-    assert done.returncode == 0, done.stderr
-
-
 def test_the_compiled_code_loads_without_numba_registries():
     """A fresh process on numba's loops (``ORT_NATIVE=0``: no C library) loads the engine's
     compiled code (in a background thread) without numba's compiler registries nor SciPy's

@@ -173,9 +173,8 @@ def classify(
             fix,
         )
         return
-    from geo._pyarrow import defer_pandas, large_pages
+    from geo._pyarrow import defer_pandas
 
-    large_pages()  # Parquet decoded into huge pages: fewer page faults (before pyarrow loads)
     defer_pandas()  # a GeoParquet file read and written by Arrow needs no pandas
     from geo.io import check_output_folder
     from geo.scale import run as scale
