@@ -79,8 +79,9 @@ _STATUS_NAMES = np.array(STATUSES, dtype=object)  # by status code
 #: it saves unless the same perimeters served many batches.
 SUBDIVIDE_ABOVE = 5000
 #: From this many boundary pairs in a batch, their areas are computed by :mod:`geo.kernels`
-#: (compiled, ~5× faster than GEOS, but numba's start-up costs about a second once per
-#: process). The large-scale engine (:mod:`geo.scale`) always uses it, so that a parcel gets
+#: (compiled, ~5× faster than GEOS; below it GEOS, whose areas differ in the last bits, keeps
+#: the answers of small checks as they always were, and spares numba's start-up where the C
+#: library is missing). The large-scale engine (:mod:`geo.scale`) always uses it, so that a parcel gets
 #: the same area in any batch.
 COMPILED_MIN_PAIRS = 20_000
 _PIECE_VERTICES = 64
@@ -363,9 +364,9 @@ def _grid_pairs(bounds, mgeom, free):
 
 
 def _kernels():
-    """:mod:`geo.kernels` (compiled with numba), or None where numba is missing."""
+    """:mod:`geo.kernels` (the C library, else numba), or None where neither is there."""
     try:
-        from geo import kernels  # imports numba: only where it pays
+        from geo import kernels  # numba, where the C library is missing: only where it pays
     except ImportError:  # an unusual platform: GEOS and numpy do the work
         return None
     return kernels

@@ -42,14 +42,15 @@ REPAIRED = "réparée (make_valid)"
 
 def _kernels():
     try:
-        from geo import kernels  # numba
+        from geo import kernels  # the C library, else numba
     except ImportError:  # an unusual platform: GEOS decides every parcel
         return None
     return kernels
 
 
-#: Below this many one-ring polygons GEOS tests them all: loading the compiled code (numba, about
-#: a second per process) costs more than it saves, and ``ort check`` of a few parcels stays light.
+#: Below this many one-ring polygons GEOS tests them all: where the C library is missing, loading
+#: numba's code (about a second per process) costs more than it saves, and ``ort check`` of a few
+#: parcels stays light.
 COMPILED_MIN_RINGS = 5_000
 
 

@@ -202,8 +202,8 @@ def _classify_wkb(unit: Unit, perimeters: PerimeterLayer, options: dict, cache: 
     from geo.scale import partitions
 
     try:
-        from geo.scale import wkb  # compiled with numba
-    except ImportError:  # numba missing: the full reader does it all
+        from geo.scale import wkb  # compiled loops: the C library, else numba
+    except ImportError:  # neither: the full reader does it all
         return None
     if unit.crs is None:
         return None
@@ -396,7 +396,7 @@ def _warm_compiled() -> None:
             return
         try:
             from geo.scale import compiled
-        except ImportError:  # numba missing: GEOS and numpy do the work
+        except ImportError:  # neither the C library nor numba: GEOS and numpy do the work
             pass
         else:
             compiled.compile_all()
@@ -406,10 +406,11 @@ def _warm_compiled() -> None:
 def warm_in_background() -> None:
     """Start loading the compiled code in a thread of this process, and return at once.
 
-    About half a second of a fresh process (numba's registries, then the machine code of each
-    loop): ``ort classify`` starts it before reading the perimeters, so that the two overlap
-    where either waits on files or native code. A thread that calls a loop meanwhile waits for
-    it (numba compiles and loads under one lock); :func:`_warm_compiled` waits for it too.
+    With the C library (:mod:`geo.native`) there is nothing to load: the thread ends at once.
+    On numba (the fallback), about half a second of a fresh process (numba's registries, then
+    the machine code of each loop), overlapping the reading of the perimeters. A thread that
+    calls a loop meanwhile waits for it (numba compiles and loads under one lock);
+    :func:`_warm_compiled` waits for it too.
     """
     if not _WARMED.is_set():
         threading.Thread(target=_warm_quietly, name="ort-warm", daemon=True).start()
