@@ -159,12 +159,26 @@ def child(name: str, data: Path, out: Path) -> None:
 AGAINST = "ort classify (--against)"
 
 
+def _check_against(checkout: Path, env: dict) -> None:
+    """The ``--against`` runs import that checkout's ``geo``, not this one's."""
+    where = subprocess.run(
+        [sys.executable, "-P", "-c", "import geo; print(geo.__file__)"],
+        env=env,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    if not Path(where).resolve().is_relative_to(Path(checkout).resolve()):
+        raise SystemExit(f"--against {checkout}: its geo is not the one imported ({where})")
+
+
 def _command(name: str, data: Path, out: Path) -> list[str]:
     args = ["classify", str(data / "parcels.parquet"), "--perimeters-file", str(data / "perimetres.gpkg")]
     if name == "ort classify":
         return [shutil.which("ort") or "ort", *args, "-o", str(out / "ort-cli"), "--force"]
     if name == AGAINST:  # as a user runs it there too: the command in its own process
-        return [sys.executable, "-m", "geo", *args, "-o", str(out / "ort-against"), "--force"]
+        # -P: the current folder is not put first on sys.path (run from a checkout, its `geo`
+        # would be imported instead of the one on PYTHONPATH).
+        return [sys.executable, "-P", "-m", "geo", *args, "-o", str(out / "ort-against"), "--force"]
     kid = {"duckdb COPY": "duckdb-copy", "sedonadb": "sedona-file", "geopandas read+write": "floor"}.get(
         name, name
     )
@@ -255,6 +269,7 @@ def bench_size(n: int, args, root: Path) -> dict:
             env = None
             if name == AGAINST:
                 env = dict(os.environ, PYTHONPATH=str(args.against))
+                _check_against(args.against, env)
             wall, peak, printed = run_fresh(cmd, env)
             seconds = printed.get("seconds", wall)
             row = rows.setdefault((table, name), {"times": [], "walls": [], "peaks": [], "loads": []})
