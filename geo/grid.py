@@ -262,20 +262,7 @@ def perimeter_grids(geoms: Sequence) -> list[PerimeterGrid | None]:
     waited for at the end: two threads given the same perimeters build half of them each.
     """
     out: list[PerimeterGrid | None] = [None] * len(geoms)
-    later = []
-    for k, geom in enumerate(geoms):
-        if not _polygonal(geom):
-            continue
-        grid = _grid_of.known(geom)
-        if grid is None:
-            wkb = shapely.to_wkb(geom)
-            grid = _grids.get(wkb, wait=False)
-            if grid is None:
-                later.append((k, wkb))
-                continue
-            _grid_of.remember(geom, grid)
-        out[k] = grid
-    for k, wkb in later:
-        out[k] = _grids.get(wkb)
-        _grid_of.remember(geoms[k], out[k])
+    polygonal = [k for k, geom in enumerate(geoms) if _polygonal(geom)]
+    for k, grid in each_built([geoms[k] for k in polygonal], _grids, _grid_of):
+        out[polygonal[k]] = grid
     return out

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -165,6 +166,21 @@ def demo_copy(tmp_path) -> Path:
 
 
 # --- ort serve as a real process (tests/test_server*.py) -------------------------------------
+
+
+def at_once(n: int, ask) -> None:
+    """``ask(k)`` for k in 0…n-1, in n threads released together (a barrier), then joined."""
+    barrier = threading.Barrier(n)
+
+    def run(k: int) -> None:
+        barrier.wait()
+        ask(k)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
 
 
 def free_port() -> int:

@@ -11,6 +11,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+from conftest import at_once
 
 from geo import grid
 from geo.perimeters import read_convention
@@ -153,18 +154,12 @@ def test_threads_asking_at_once_build_each_grid_once(monkeypatch):
     perims = [shapely.Point(k * 1000.0, 0).buffer(300.0 + k, quad_segs=64) for k in range(24)]
     wkb = shapely.to_wkb(np.array(perims, dtype=object))
     got: dict[int, list] = {}
-    barrier = threading.Barrier(3)
+    copies = [shapely.from_wkb(wkb) for _ in range(3)]  # each thread's own: no identity shared
 
     def ask(k: int) -> None:
-        mine = shapely.from_wkb(wkb)  # a thread's own copies: no identity shared
-        barrier.wait()
-        got[k] = grid.perimeter_grids(list(mine) + [None, shapely.Point(0, 0)])
+        got[k] = grid.perimeter_grids(list(copies[k]) + [None, shapely.Point(0, 0)])
 
-    threads = [threading.Thread(target=ask, args=(k,)) for k in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    at_once(3, ask)
     assert len(built) == len(perims) == len(set(built))
     for k in (1, 2):
         assert all(a is b for a, b in zip(got[0], got[k], strict=True))

@@ -10,14 +10,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import shapely
+from conftest import at_once
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from shapely import Polygon, box
+from strategies import X0, Y0, rings
 
 from geo import classify, kernels
-
-X0, Y0 = 650_000.0, 6_860_000.0  # Lambert-93 numbers: products of them must not lose precision
 
 
 def _at(geom):
@@ -179,25 +179,6 @@ def test_the_engine_uses_it_and_agrees(epinay_parcelles):
 # --- the ring test of the WKB scan (ring_is_simple) ----------------------------------------------
 
 
-@st.composite
-def rings(draw):
-    """Closed rings likely to be invalid: few points on a small integer grid (repeated points,
-    spikes, touches, bow ties), or points in any order around a centre, at Lambert-93 numbers."""
-    n = draw(st.integers(3, 14))
-    if draw(st.booleans()):
-        pts = draw(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), min_size=n, max_size=n))
-        xy = np.array(pts, dtype=float) * draw(st.sampled_from([1.0, 0.1, 1e-6]))
-    else:
-        ang = np.sort(np.array(draw(st.lists(st.floats(0, 2 * np.pi), min_size=n, max_size=n))))
-        rad = np.array(draw(st.lists(st.floats(0.05, 30.0), min_size=n, max_size=n)))
-        xy = np.c_[rad * np.cos(ang), rad * np.sin(ang)]
-        if draw(st.booleans()):  # two points swapped: often a crossing
-            i, j = draw(st.integers(0, n - 1)), draw(st.integers(0, n - 1))
-            xy[[i, j]] = xy[[j, i]]
-    xy = xy + (X0, Y0)
-    return np.vstack([xy, xy[:1]])
-
-
 @hsettings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rings())
 def test_the_ring_test_never_vouches_for_an_invalid_ring(ring):
@@ -345,18 +326,12 @@ def test_threads_asking_at_once_build_each_perimeters_arrays_once(monkeypatch):
     which = np.array(list(range(12)) * 3 + [12, 13])
     expected = _geos(parcels[:36], np.array(perims, dtype=object), which[:36])
     got: dict[int, np.ndarray] = {}
-    barrier = threading.Barrier(3)
+    copies = [shapely.from_wkb(wkb) for _ in range(3)]  # each thread's own: no identity shared
 
     def ask(k: int) -> None:
-        mine = shapely.from_wkb(wkb)  # a thread's own copies: no identity shared
-        barrier.wait()
-        got[k] = kernels.intersection_areas(parcels, mine, which)
+        got[k] = kernels.intersection_areas(parcels, copies[k], which)
 
-    threads = [threading.Thread(target=ask, args=(k,)) for k in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    at_once(3, ask)
     assert len(built) == len(perims) == len(set(built))
     for k in range(3):
         np.testing.assert_allclose(got[k][:36], expected, rtol=1e-9, atol=1e-9)

@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from shapely import Polygon, box
+from strategies import X0, Y0, rings
 
 from geo import embedded, kernels, native
 from geo.grid import GRID_MARGIN, perimeter_grid
@@ -33,7 +34,6 @@ kernels_numba = pytest.importorskip("geo.kernels_numba", reason="numba is the re
 from geo.scale import wkb_numba  # noqa: E402 - after the skip: numba needed
 
 ROOT = Path(__file__).resolve().parents[1]
-X0, Y0 = 650_000.0, 6_860_000.0  # Lambert-93 numbers
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -180,23 +180,8 @@ def test_odd_rings_validity():
     assert got.any() and not got.all()
 
 
-@st.composite
-def rings(draw):
-    """Closed rings likely to be invalid, at Lambert-93 numbers (as tests/test_kernels.py)."""
-    n = draw(st.integers(3, 90))
-    if draw(st.booleans()):
-        pts = draw(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), min_size=n, max_size=n))
-        xy = np.array(pts, dtype=float) * draw(st.sampled_from([1.0, 0.1, 1e-6]))
-    else:
-        ang = np.sort(np.array(draw(st.lists(st.floats(0, 2 * np.pi), min_size=n, max_size=n))))
-        rad = np.array(draw(st.lists(st.floats(0.05, 30.0), min_size=n, max_size=n)))
-        xy = np.c_[rad * np.cos(ang), rad * np.sin(ang)]
-    xy = xy + (X0, Y0)
-    return np.vstack([xy, xy[:1]])
-
-
 @hsettings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(rings(), min_size=1, max_size=4))
+@given(st.lists(rings(max_points=90), min_size=1, max_size=4))
 def test_random_rings(ring_list):
     """Random rings: the same validity answers; as parcels against each other, the same areas."""
     xy = np.vstack(ring_list)
