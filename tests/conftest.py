@@ -192,8 +192,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def pdf_text(path) -> str:
-    """The text of a PDF as ``pdftotext -raw`` reads it (skip without poppler, fail under CI=true)."""
+def pdf_text(path, *, layout: bool = False) -> str:
+    """The text of a PDF as ``pdftotext -raw`` (or ``-layout``) reads it (skip without poppler,
+    fail under CI=true)."""
     import subprocess
 
     if not shutil.which("pdftotext"):
@@ -201,7 +202,8 @@ def pdf_text(path) -> str:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(msg)
         pytest.skip(msg)
-    out = subprocess.run(["pdftotext", "-raw", str(path), "-"], capture_output=True, check=True)
+    mode = "-layout" if layout else "-raw"
+    out = subprocess.run(["pdftotext", mode, str(path), "-"], capture_output=True, check=True)
     return out.stdout.decode()
 
 

@@ -13,7 +13,6 @@ import html
 import http.server
 import io
 import math
-import os
 import re
 import shutil
 import subprocess
@@ -25,6 +24,7 @@ import pandas as pd
 import pytest
 import shapely
 from click.testing import CliRunner
+from conftest import pdf_text
 from PIL import Image
 
 from geo import diff as diff_mod
@@ -62,16 +62,6 @@ def demo_versions(demo):
 
 def _layers(m) -> dict[str, maps.DataLayer]:
     return {c.key: c for c in m._children.values() if isinstance(c, maps.DataLayer)}
-
-
-def _pdf_text(path) -> str:
-    if not shutil.which("pdftotext"):
-        msg = "pdftotext (poppler-utils) is not installed: run .ci/install-browser"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    out = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, check=True)
-    return out.stdout.decode()
 
 
 def _decode_points(items, q=10**6):
@@ -284,7 +274,7 @@ def test_annex_offline_without_tiles_is_still_produced(
     doc = annex.annex_pages(perims, parcels, background=url, tables_in_pdf=False)
     assert server.hits == [] and doc.notices and "annexe produite sans fond de plan" in doc.notices[0]
     annex.write_annex(doc, tmp_path)
-    text = " ".join(_pdf_text(tmp_path / "annexe.pdf").split())
+    text = " ".join(pdf_text(tmp_path / "annexe.pdf", layout=True).split())
     assert "annexe produite sans fond de plan" in text
     # Server errors too: the annex is drawn without background.
     monkeypatch.setattr(settings, "offline", False)
@@ -345,7 +335,7 @@ def test_annex_round_scales_and_frame(demo_annex):
 
 def test_annex_pdf_holds_scale_reference_pages_tables_and_period(demo_annex, demo):
     doc, out, keep = demo_annex
-    text = _pdf_text(out / "annexe.pdf")
+    text = pdf_text(out / "annexe.pdf", layout=True)
     flat = " ".join(text.split())
     n = len(doc.pages)
     for k in range(1, n + 1):
@@ -583,7 +573,7 @@ def test_cli_diff_table_map_and_annex_page(tmp_path):
     page = html_path.read_text(encoding="utf-8")
     assert "Modifications de l\\u0027avenant" in page or "Modifications de l'avenant" in page
     assert maps.external_resources(page) == []
-    text = " ".join(_pdf_text(folder / "avenant.pdf").split())
+    text = " ".join(pdf_text(folder / "avenant.pdf", layout=True).split())
     assert "Modifications des périmètres" in text and "Liste des changements" in text
     assert re.search(r"Annexe n° 4 — page 1/\d+", text) and "Échelle 1:" in text
     assert (folder / "avenant-carte.png").exists()
