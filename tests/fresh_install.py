@@ -47,20 +47,27 @@ def dependency_folders() -> list[str]:
     return folders
 
 
-def install_wheel(work: Path) -> dict:
-    """Build the wheel into ``work/dist`` and install it in the fresh venv ``work/venv``.
-
-    Returns ``wheel``, ``venv``, ``python`` and ``ort`` (paths).
-    """
-    src = work / "src"
+def copy_sources(src: Path, *, built: bool = False) -> Path:
+    """The project's files a wheel is built from, copied into ``src`` (created); ``built``:
+    without what a build leaves in the checkout (the C library, numba's shipped code)."""
     src.mkdir()
-    skip = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", ".*")
+    extra = ("numba_cache", "*.so") if built else ()
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", ".*", *extra)
     for name in SOURCES:
         path = ROOT / name
         if path.is_dir():
             shutil.copytree(path, src / name, ignore=skip)
         else:
             shutil.copy2(path, src / name)
+    return src
+
+
+def install_wheel(work: Path) -> dict:
+    """Build the wheel into ``work/dist`` and install it in the fresh venv ``work/venv``.
+
+    Returns ``wheel``, ``venv``, ``python`` and ``ort`` (paths).
+    """
+    src = copy_sources(work / "src")
     dist = work / "dist"
     # Offline with the running environment's setuptools when it has one (CI, the README's venv
     # on Python 3.11); else pip fetches the build backend (Python ≥ 3.12 venvs have none).

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import shapely
 from conftest import at_once
+from fresh_install import copy_sources
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -222,7 +223,6 @@ def test_the_ring_test_vouches_for_real_parcels(epinay_parcelles, saint_marcel_d
 # --- the compiled code shipped in the wheel (geo.native, geo.scale.jit, setup.py) -----------------
 
 #: What the wheel is built from (as tests/test_install.py, with setup.py: the build step).
-_SOURCES = ("pyproject.toml", "setup.py", "README.md", "geo", "data", "perimeters", "notebooks")
 
 
 def _files(folder) -> list:
@@ -245,16 +245,7 @@ def test_the_first_run_after_install_compiles_nothing(epinay_parcelles, tmp_path
 
     import geopandas as gpd
 
-    root = Path(__file__).resolve().parents[1]
-    src = tmp_path / "src"
-    src.mkdir()
-    skip = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", ".*", "numba_cache", "*.so")
-    for name in _SOURCES:
-        path = root / name
-        if path.is_dir():
-            shutil.copytree(path, src / name, ignore=skip)
-        else:
-            shutil.copy2(path, src / name)
+    src = copy_sources(tmp_path / "src", built=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ORT_", "PYTHON", "NUMBA_"))}
 
     def run(args, **kwargs):

@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 import shapely
+from fresh_install import copy_sources
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -322,18 +323,9 @@ def test_a_stale_library_is_not_loaded(tmp_path):
 def test_an_install_without_a_c_compiler_runs_numba(tmp_path):
     """No C compiler at install (``CC`` names none): the wheel still builds, without the
     library, and the installed engine runs numba's loops."""
-    import shutil
     import zipfile
 
-    src = tmp_path / "src"
-    src.mkdir()
-    skip = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", ".*", "numba_cache", "*.so")
-    for name in ("pyproject.toml", "setup.py", "README.md", "geo", "data", "perimeters", "notebooks"):
-        path = ROOT / name
-        if path.is_dir():
-            shutil.copytree(path, src / name, ignore=skip)
-        else:
-            shutil.copy2(path, src / name)
+    src = copy_sources(tmp_path / "src", built=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ORT_", "PYTHON", "NUMBA_"))}
     env.update(CC=str(tmp_path / "no-such-cc"), ORT_SKIP_COMPILED="1")  # numba's cache: not this test's
 
